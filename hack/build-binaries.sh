@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, etcd,
+# nats-server) from their Go modules at pinned versions, into $EF_BIN (outside the repo). Skips what is built already.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/versions.sh"
+mkdir -p "$EF_BIN" "$EF_CACHE/src"
+log() { printf '[build] %s\n' "$*"; }
+
+# Prints `replace` lines for every module that $1 (a go.mod) replaces with a local path: a wrapper module must point
+# them at released versions instead. The version is the one $1 requires, or $2 where it requires a placeholder v0.0.0; unrequired ones are skipped.
+release_replaces() {
+  awk -v fallback="$2" '
+    /^require \(/ { inreq = 1; next }
+    inreq && /^\)/ { inreq = 0; next }
+    inreq && NF >= 2 { ver[$1] = $2 }
+    /^require [^(]/ { ver[$2] = $3 }
+    /=> \.\.?\// { mod = ($1 == "replace") ? $2 : $1; loc[mod] = 1 }
+    END { for (m in loc) { v = ver[m]; if (v == "") continue; if (v == "v0.0.0") v = fallback; print "replace " m " => " m " " v } }
+  ' "$1" | sort
+}
+
+stamp_ok() { [ -x "$EF_BIN/$1" ] && [ "$(cat "$EF_BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
+stamp() { echo "$2" > "$EF_BIN/.$1.version"; }
+
+build_k8s() {
+  local need=0
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do stamp_ok "$b" "$K8S_VERSION" || need=1; done
+  [ $need = 1 ] || { log "kubernetes $K8S_VERSION: cached"; return; }
+  local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
+  local dir="$EF_CACHE/src/k8s-$K8S_VERSION"; mkdir -p "$dir"
+  log "kubernetes $K8S_VERSION: resolving module (staging modules at $staging)"
+  local gomod
+  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module edgefarm.local/k8sbuild"
+    echo
+    grep -E '^go [0-9]' "$gomod"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    # k8s.io/kubernetes replaces its staging modules with ./staging paths; a consumer must point them at releases.
+    release_replaces "$gomod" "$staging"
+  } > "$dir/go.mod"
+  cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+  (cd "$dir" && log "kubernetes: go mod tidy (downloads modules)" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$dir" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null 2>&1 || true)
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    if stamp_ok "$b" "$K8S_VERSION"; then continue; fi
+    log "kubernetes: building $b (several minutes on 2 cores)"
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" -o "$EF_BIN/$b" "k8s.io/kubernetes/cmd/$b")
+    stamp "$b" "$K8S_VERSION"
+  done
+}
+
+build_etcd() {
+  if stamp_ok etcd "$ETCD_VERSION"; then log "etcd $ETCD_VERSION: cached"; return; fi
+  local dir="$EF_CACHE/src/etcd-$ETCD_VERSION"; mkdir -p "$dir"
+  log "etcd $ETCD_VERSION: building"
+  # etcd's server module carries replace directives, so `go install` refuses it: use a wrapper module.
+  local gomod
+  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module edgefarm.local/etcdbuild"; echo
+    grep -E '^go [0-9]' "$gomod"; echo
+    echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
+    release_replaces "$gomod" "$ETCD_VERSION"
+  } > "$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$dir/tools.go"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$EF_BIN/etcd" go.etcd.io/etcd/server/v3)
+  stamp etcd "$ETCD_VERSION"
+}
+
+build_nats() {
+  if stamp_ok nats-server "$NATS_VERSION"; then log "nats-server $NATS_VERSION: cached"; return; fi
+  log "nats-server $NATS_VERSION: building"
+  GOBIN="$EF_BIN" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "github.com/nats-io/nats-server/v2@$NATS_VERSION"
+  stamp nats-server "$NATS_VERSION"
+}
+
+what=${1:-all}
+case "$what" in
+  all) build_nats; build_etcd; build_k8s ;;
+  nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;;
+  *) echo "usage: $0 [all|nats|etcd|k8s]" >&2; exit 2 ;;
+esac
+log "done: $(ls "$EF_BIN" | tr '\n' ' ')"

@@ -1,0 +1,95 @@
+/**
+ * Decoding and encoding of the edge contract. Every decoder rejects bad input with a {@link DecodeError} that says
+ * what was wrong; nothing is half-applied.
+ */
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  EdgePodSpecSchema,
+  NodeHeartbeatSchema,
+  PodStatusReportSchema,
+  type EdgePodSpec,
+  type NodeHeartbeat,
+  type PodStatusReport,
+} from './gen/edgefarm/v1/edge_pb.js';
+
+/** Largest payload we accept from the wire (NATS' default max_payload is 1 MiB). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+  constructor(
+    message: string,
+    readonly subject?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(subject ? `${message} (subject ${subject})` : message, options);
+  }
+}
+export function isDecodeError(err: unknown): err is DecodeError {
+  return err instanceof DecodeError;
+}
+
+function decode<D extends DescMessage>(schema: D, data: Uint8Array, subject?: string): MessageShape<D> {
+  if (data.length > MAX_PAYLOAD_BYTES) {
+    throw new DecodeError(`${schema.typeName}: payload of ${data.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`, subject);
+  }
+  try {
+    return fromBinary(schema, data);
+  } catch (cause) {
+    throw new DecodeError(`${schema.typeName}: malformed protobuf: ${(cause as Error).message}`, subject, { cause });
+  }
+}
+
+function requireFields(typeName: string, subject: string | undefined, fields: Record<string, string>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    if (!value) throw new DecodeError(`${typeName}: missing ${field}`, subject);
+  }
+}
+
+export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSpec {
+  const m = decode(EdgePodSpecSchema, data, subject);
+  requireFields(EdgePodSpecSchema.typeName, subject, {
+    uid: m.uid,
+    namespace: m.namespace,
+    name: m.name,
+    resource_version: m.resourceVersion,
+  });
+  if (!/^\d+$/.test(m.resourceVersion)) {
+    throw new DecodeError(`${EdgePodSpecSchema.typeName}: resource_version "${m.resourceVersion}" is not a decimal`, subject);
+  }
+  if (m.containers.length === 0) throw new DecodeError(`${EdgePodSpecSchema.typeName}: no containers`, subject);
+  for (const c of [...m.initContainers, ...m.containers]) {
+    requireFields(EdgePodSpecSchema.typeName, subject, { 'container name': c.name, [`image of ${c.name}`]: c.image });
+  }
+  return m;
+}
+
+export function decodePodStatusReport(data: Uint8Array, subject?: string): PodStatusReport {
+  const m = decode(PodStatusReportSchema, data, subject);
+  requireFields(PodStatusReportSchema.typeName, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
+  if (m.generation <= 0n) throw new DecodeError(`${PodStatusReportSchema.typeName}: generation must be positive`, subject);
+  return m;
+}
+
+export function decodeNodeHeartbeat(data: Uint8Array, subject?: string): NodeHeartbeat {
+  const m = decode(NodeHeartbeatSchema, data, subject);
+  requireFields(NodeHeartbeatSchema.typeName, subject, { node_name: m.nodeName });
+  return m;
+}
+
+export function encode<D extends DescMessage>(schema: D, message: MessageShape<D>): Uint8Array {
+  const bytes = toBinary(schema, message);
+  if (bytes.length > MAX_PAYLOAD_BYTES) {
+    throw new RangeError(`${schema.typeName}: encoded size ${bytes.length} exceeds ${MAX_PAYLOAD_BYTES}`);
+  }
+  return bytes;
+}
+
+/** Resource versions are opaque strings in Kubernetes, but etcd-backed ones are decimal revisions: compare as such. */
+export function compareResourceVersions(a: string, b: string): number {
+  const x = BigInt(a || '0');
+  const y = BigInt(b || '0');
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export { create };

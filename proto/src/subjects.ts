@@ -1,0 +1,165 @@
+/**
+ * The one module that names every JetStream stream, domain, subject and header EdgeFarm uses, and the only place
+ * that builds or parses a subject. Nothing else concatenates subjects.
+ *
+ * Layout (every subject a node touches carries the node's name right after its kind, so a later per-node NATS
+ * permission can be `ef.*.<node>.>`):
+ *
+ *   hub  EF_DESIRED stream   ef.desired.<node>.pod.<ns>.<name>     EdgePodSpec, last value per subject, tombstones
+ *   site EFD_<node> stream   (no subjects; sources EF_DESIRED filtered to ef.desired.<node>.>)
+ *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
+ *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
+ *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node    what the forwarder moved from the outbox
+ *
+ * Tokens are encoded with {@link encodeToken}: Kubernetes names contain dots, which NATS reads as separators.
+ */
+
+/** JetStream domain of the cloud hub. Each site has its own domain, {@link siteDomain}. */
+export const HUB_DOMAIN = 'hub';
+
+export const Streams = {
+  /** Hub: desired state for every node, last value per object. */
+  desired: 'EF_DESIRED',
+  /** Hub: status and heartbeats from every node, last value per object. */
+  status: 'EF_STATUS',
+  /** Site: the node's filtered, durable copy of its desired state. */
+  siteDesired: (node: string): string => `EFD_${encodeToken(node)}`,
+  /** Site: the node's store-and-forward outbox. */
+  outbox: (node: string): string => `EFO_${encodeToken(node)}`,
+} as const;
+
+export const Headers = {
+  /** Marks a tombstone; the same header and values the NATS KV API uses. */
+  operation: 'KV-Operation',
+  /** Nats-Msg-Id: de-duplication key on publishes to the hub. */
+  msgId: 'Nats-Msg-Id',
+} as const;
+export const TOMBSTONE_OPERATIONS: readonly string[] = ['DEL', 'PURGE'];
+
+export function siteDomain(site: string): string {
+  return `site-${encodeToken(site)}`;
+}
+
+/** JetStream API prefix for reaching a domain from another one (used by the site stream's source). */
+export function domainApiPrefix(domain: string): string {
+  return `$JS.${domain}.API`;
+}
+
+const TOKEN_SAFE = /^[A-Za-z0-9_-]$/;
+
+/**
+ * Encodes an arbitrary non-empty string as one NATS subject token (and a valid stream-name fragment): every byte
+ * outside [A-Za-z0-9_-] becomes `~XX` (upper-case hex of its UTF-8 byte). Reversible with {@link decodeToken}.
+ */
+export function encodeToken(value: string): string {
+  if (value.length === 0) throw new SubjectError('cannot encode an empty subject token');
+  let out = '';
+  for (const ch of value) {
+    if (TOKEN_SAFE.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const byte of Buffer.from(ch, 'utf8')) out += '~' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+export function decodeToken(token: string): string {
+  if (token.length === 0) throw new SubjectError('empty subject token');
+  if (!/^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+$/.test(token)) throw new SubjectError(`malformed subject token "${token}"`);
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; ) {
+    if (token[i] === '~') {
+      bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
+      i += 3;
+    } else {
+      bytes.push(token.charCodeAt(i));
+      i += 1;
+    }
+  }
+  const decoded = Buffer.from(bytes).toString('utf8');
+  if (encodeToken(decoded) !== token) throw new SubjectError(`non-canonical subject token "${token}"`);
+  return decoded;
+}
+
+export class SubjectError extends Error {
+  override name = 'SubjectError';
+}
+export function isSubjectError(err: unknown): err is SubjectError {
+  return err instanceof SubjectError;
+}
+
+// ---- desired state (cloud -> edge) ----
+
+export interface PodKey {
+  namespace: string;
+  name: string;
+}
+
+export const desiredSubjects = {
+  /** Every subject of the hub's desired stream. */
+  all: 'ef.desired.>',
+  /** Everything desired for one node: the site stream's source filter. */
+  node: (node: string): string => `ef.desired.${encodeToken(node)}.>`,
+  pod: (node: string, key: PodKey): string =>
+    `ef.desired.${encodeToken(node)}.pod.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
+};
+
+export type DesiredSubject = { node: string; kind: 'pod'; pod: PodKey };
+
+export function parseDesiredSubject(subject: string): DesiredSubject {
+  const t = subject.split('.');
+  if (t.length === 6 && t[0] === 'ef' && t[1] === 'desired' && t[3] === 'pod') {
+    return { node: decodeToken(t[2]!), kind: 'pod', pod: { namespace: decodeToken(t[4]!), name: decodeToken(t[5]!) } };
+  }
+  throw new SubjectError(`not a desired-state subject: "${subject}"`);
+}
+
+// ---- status (edge -> cloud) ----
+
+export type StatusKey = { kind: 'pod'; uid: string } | { kind: 'node' };
+
+function statusTail(key: StatusKey): string {
+  return key.kind === 'pod' ? `pod.${encodeToken(key.uid)}` : 'node';
+}
+
+export const outboxSubjects = {
+  node: (node: string): string => `ef.outbox.${encodeToken(node)}.>`,
+  of: (node: string, key: StatusKey): string => `ef.outbox.${encodeToken(node)}.${statusTail(key)}`,
+};
+
+export const statusSubjects = {
+  all: 'ef.status.>',
+  node: (node: string): string => `ef.status.${encodeToken(node)}.>`,
+  of: (node: string, key: StatusKey): string => `ef.status.${encodeToken(node)}.${statusTail(key)}`,
+};
+
+export interface ParsedStatusSubject {
+  /** 'outbox' at the site, 'status' on the hub. */
+  place: 'outbox' | 'status';
+  node: string;
+  key: StatusKey;
+}
+
+export function parseStatusSubject(subject: string): ParsedStatusSubject {
+  const t = subject.split('.');
+  if (t[0] === 'ef' && (t[1] === 'outbox' || t[1] === 'status') && t.length >= 4) {
+    const place = t[1];
+    const node = decodeToken(t[2]!);
+    if (t.length === 4 && t[3] === 'node') return { place, node, key: { kind: 'node' } };
+    if (t.length === 5 && t[3] === 'pod') return { place, node, key: { kind: 'pod', uid: decodeToken(t[4]!) } };
+  }
+  throw new SubjectError(`not a status subject: "${subject}"`);
+}
+
+/** The hub subject an outbox message is forwarded to. */
+export function forwardSubject(outboxSubject: string): string {
+  const p = parseStatusSubject(outboxSubject);
+  if (p.place !== 'outbox') throw new SubjectError(`not an outbox subject: "${outboxSubject}"`);
+  return statusSubjects.of(p.node, p.key);
+}
+
+/** Nats-Msg-Id for a forwarded report: the same report forwarded twice is stored once. */
+export function forwardMsgId(outboxSubject: string, generation: bigint): string {
+  return `${outboxSubject}#${generation}`;
+}
