@@ -1,0 +1,115 @@
+# Shared layout and process helpers for every hack/ script. Source it; it sets names, ports and paths for one
+# EdgeFarm instance. Two instances can run side by side: `make up` uses the defaults, the e2e suite sets
+# EF_INSTANCE=e2e (other ports, netns names, subnets and state dir).
+#
+# Every process is started with ef_start (pidfile + log), stopped with ef_stop by that PID, never by name.
+
+EF_ROOT=${EF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+. "$EF_ROOT/hack/versions.sh"
+EF_INSTANCE=${EF_INSTANCE:-dev}
+case "$EF_INSTANCE" in
+  dev) : "${EF_PORT_BASE:=16000}" "${EF_NET_OCTET:=201}" "${EF_NS_PREFIX:=ef}" ;;
+  e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" ;;
+  *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
+esac
+if [ "$EF_INSTANCE" = dev ]; then EF_STATE=${EF_STATE:-$EF_ROOT/.local}; else EF_STATE=${EF_STATE:-$EF_ROOT/.local/$EF_INSTANCE}; fi
+# Unix sockets have a 108-byte path limit: keep them short and outside the (possibly deep) checkout.
+EF_RUN=${EF_RUN:-/run/edgefarm/$EF_INSTANCE}
+EF_LOGS=$EF_STATE/logs
+EF_PIDS=$EF_STATE/pids
+EF_PKI=$EF_STATE/pki
+EF_KUBECONFIG=$EF_STATE/kubeconfig          # admin, what users export
+EF_SITES=${EF_SITES:-edge-1}                # space-separated site names; one edge node per site for now
+
+# Ports (all on the host; site-local services listen inside their netns on fixed ports).
+EF_ETCD_PORT=$((EF_PORT_BASE + 379))
+EF_ETCD_PEER_PORT=$((EF_PORT_BASE + 380))
+EF_APISERVER_PORT=$((EF_PORT_BASE + 443))
+EF_CM_PORT=$((EF_PORT_BASE + 257))
+EF_SCHED_PORT=$((EF_PORT_BASE + 259))
+EF_HUB_PORT=$((EF_PORT_BASE + 222))          # hub nats client port (127.0.0.1), the provider's connection
+EF_HUB_LEAF_PORT=$((EF_PORT_BASE + 722))     # hub leafnode port, reached by sites over their veth
+EF_HUB_MON_PORT=$((EF_PORT_BASE + 822))
+EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider /healthz, /metrics
+EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider's kubelet API (all nodes, one port)
+EF_SITE_NATS_PORT=4222                       # inside each site netns, 127.0.0.1
+EF_SITE_NATS_MON_PORT=8222
+EF_SERVICE_CIDR=10.96.0.0/16
+EF_SERVICE_IP=10.96.0.1
+
+# Site i (1-based index in EF_SITES): netns, veth pair, addresses, pod subnet.
+ef_site_index() { local i=1 s; for s in $EF_SITES; do [ "$s" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo "unknown site $1" >&2; return 1; }
+ef_site_netns() { echo "${EF_NS_PREFIX}-$1"; }
+ef_site_veth_host() { echo "${EF_NS_PREFIX}$(ef_site_index "$1")h"; }
+ef_site_veth_site() { echo "${EF_NS_PREFIX}$(ef_site_index "$1")s"; }
+ef_site_host_ip() { echo "10.$EF_NET_OCTET.$(ef_site_index "$1").1"; }
+ef_site_ip() { echo "10.$EF_NET_OCTET.$(ef_site_index "$1").2"; }
+ef_site_pod_cidr() { echo "10.$((EF_NET_OCTET + 20)).$(ef_site_index "$1").0/24"; }
+ef_site_state() { echo "$EF_STATE/sites/$1"; }
+ef_site_run() { echo "$EF_RUN/$1"; }
+ef_site_containerd_sock() { echo "$EF_RUN/$1/containerd.sock"; }
+
+ef_log() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+ef_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ef_start NAME [--netns NS] -- CMD ARGS...   Starts CMD in the background (own session), log and pidfile by NAME.
+ef_start() {
+  local name=$1; shift; local netns=""
+  if [ "${1:-}" = --netns ]; then netns=$2; shift 2; fi
+  [ "${1:-}" = -- ] && shift
+  mkdir -p "$EF_LOGS" "$EF_PIDS"
+  if ef_running "$name"; then ef_log "$name already running (pid $(cat "$EF_PIDS/$name.pid"))"; return 0; fi
+  if [ -n "$netns" ]; then
+    setsid ip netns exec "$netns" "$@" >>"$EF_LOGS/$name.log" 2>&1 < /dev/null &
+  else
+    setsid "$@" >>"$EF_LOGS/$name.log" 2>&1 < /dev/null &
+  fi
+  echo $! > "$EF_PIDS/$name.pid"
+}
+
+ef_running() { local f="$EF_PIDS/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+# ef_stop NAME [TIMEOUT_S]: TERM the recorded PID, KILL after the timeout, remove the pidfile.
+ef_stop() {
+  local name=$1 timeout=${2:-15} f="$EF_PIDS/$1.pid" pid i
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; }
+  fi
+  rm -f "$f"
+}
+
+# ef_wait DESC TIMEOUT_S CMD...: polls CMD until it succeeds; on timeout says what it waited for.
+ef_wait() {
+  local desc=$1 timeout=$2 i; shift 2
+  for ((i = 0; i < timeout * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  ef_die "timed out after ${timeout}s waiting for $desc"
+}
+ef_tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Node.js 24 (pinned) first on PATH.
+ef_use_node() { local d; d=$("$EF_ROOT/hack/ensure-node.sh") && export PATH="$d:$PATH"; }
+
+# --- helpers added for controlplane/hub/up scripts ---
+# ef_pid NAME: the recorded PID of NAME (empty if none).
+ef_pid() { cat "$EF_PIDS/$1.pid" 2>/dev/null || true; }
+# ef_http_ok URL [CURL ARGS...]: true when URL answers 2xx within 2 s (never through a proxy).
+ef_http_ok() { curl -fsS --noproxy '*' -m 2 -o /dev/null "$@"; }
+# ef_wait_up NAME DESC TIMEOUT_S CMD...: like ef_wait, but gives up at once when NAME (started with ef_start) has
+# exited, and shows the tail of its log when it fails.
+ef_wait_up() {
+  local name=$1 desc=$2 timeout=$3 i; shift 3
+  for ((i = 0; i < timeout * 5; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    if ! ef_running "$name"; then
+      printf 'error: %s exited while waiting for %s; last lines of %s:\n' "$name" "$desc" "$EF_LOGS/$name.log" >&2
+      tail -n 25 "$EF_LOGS/$name.log" >&2 2>/dev/null; exit 1
+    fi
+    sleep 0.2
+  done
+  printf 'error: timed out after %ss waiting for %s; last lines of %s:\n' "$timeout" "$desc" "$EF_LOGS/$name.log" >&2
+  tail -n 25 "$EF_LOGS/$name.log" >&2 2>/dev/null; exit 1
+}

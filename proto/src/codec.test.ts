@@ -1,0 +1,81 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  compareResourceVersions,
+  decodeEdgePodSpec,
+  decodeNodeHeartbeat,
+  decodePodStatusReport,
+  encode,
+  isDecodeError,
+  MAX_PAYLOAD_BYTES,
+} from './codec.js';
+import { EdgePodSpecSchema, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
+
+const spec = () =>
+  create(EdgePodSpecSchema, {
+    uid: 'u1',
+    namespace: 'default',
+    name: 'p',
+    resourceVersion: '42',
+    containers: [{ name: 'c', image: 'docker.io/edgefarm/busybox:1.35' }],
+  });
+
+function expectDecodeError(fn: () => unknown, pattern: RegExp) {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(isDecodeError(caught)).toBe(true);
+  expect((caught as Error).message).toMatch(pattern);
+}
+
+describe('decoders', () => {
+  it('round-trips a pod spec', () => {
+    const decoded = decodeEdgePodSpec(encode(EdgePodSpecSchema, spec()));
+    expect(decoded.name).toBe('p');
+    expect(decoded.containers[0]?.image).toBe('docker.io/edgefarm/busybox:1.35');
+  });
+  it('rejects garbage with the subject in the message', () => {
+    expectDecodeError(() => decodeEdgePodSpec(new Uint8Array([0xff, 0xff, 0xff, 0xff]), 'ef.desired.x'), /malformed protobuf.*subject ef\.desired\.x/);
+  });
+  it('rejects an empty payload (a tombstone is not a spec)', () => {
+    expectDecodeError(() => decodeEdgePodSpec(new Uint8Array()), /missing uid/);
+  });
+  it('rejects oversized payloads before parsing', () => {
+    expectDecodeError(() => decodeEdgePodSpec(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
+  });
+  it('rejects a spec without containers or with a bad resourceVersion', () => {
+    const noContainers = spec();
+    noContainers.containers = [];
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, noContainers)), /no containers/);
+    const badRv = spec();
+    badRv.resourceVersion = 'abc';
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, badRv)), /not a decimal/);
+    const noImage = spec();
+    noImage.containers[0]!.image = '';
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, noImage)), /missing image of c/);
+  });
+  it('requires a positive generation on status reports', () => {
+    const r = create(PodStatusReportSchema, { uid: 'u', namespace: 'n', name: 'p', generation: 0n });
+    expectDecodeError(() => decodePodStatusReport(toBinary(PodStatusReportSchema, r)), /generation/);
+    r.generation = 5n;
+    expect(decodePodStatusReport(toBinary(PodStatusReportSchema, r)).generation).toBe(5n);
+  });
+  it('requires a node name on heartbeats', () => {
+    expectDecodeError(() => decodeNodeHeartbeat(toBinary(NodeHeartbeatSchema, create(NodeHeartbeatSchema, {}))), /node_name/);
+  });
+  it('refuses to encode an oversized message', () => {
+    const big = spec();
+    big.annotations = { a: 'x'.repeat(MAX_PAYLOAD_BYTES) };
+    expect(() => encode(EdgePodSpecSchema, big)).toThrow(RangeError);
+  });
+});
+
+describe('compareResourceVersions', () => {
+  it('compares numerically, beyond 2^53', () => {
+    expect(compareResourceVersions('9', '10')).toBe(-1);
+    expect(compareResourceVersions('18446744073709551615', '18446744073709551614')).toBe(1);
+    expect(compareResourceVersions('7', '7')).toBe(0);
+  });
+});

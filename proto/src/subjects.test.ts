@@ -1,0 +1,67 @@
+import {
+  decodeToken,
+  desiredSubjects,
+  encodeToken,
+  forwardSubject,
+  isSubjectError,
+  outboxSubjects,
+  parseDesiredSubject,
+  parseStatusSubject,
+  statusSubjects,
+  Streams,
+} from './subjects.js';
+
+describe('token encoding', () => {
+  it.each([['edge-1'], ['a.b.c'], ['kube-system'], ['node_1'], ['weird~name'], ['ünïcødé'], ['*'], ['>'], ['a b']])(
+    'round-trips %s as one subject token',
+    (value) => {
+      const token = encodeToken(value);
+      expect(token).toMatch(/^[A-Za-z0-9_~-]+$/);
+      expect(decodeToken(token)).toBe(value);
+    },
+  );
+  it('keeps plain names readable', () => {
+    expect(encodeToken('edge-1')).toBe('edge-1');
+    expect(encodeToken('my.pod')).toBe('my~2Epod');
+  });
+  it.each([[''], ['~'], ['~zz'], ['a.b'], ['~2e'], ['a*']])('rejects malformed token %p', (token) => {
+    expect(() => decodeToken(token)).toThrow();
+    try {
+      decodeToken(token);
+    } catch (err) {
+      expect(isSubjectError(err)).toBe(true);
+    }
+  });
+  it('rejects an empty value', () => expect(() => encodeToken('')).toThrow(/empty/));
+});
+
+describe('subjects', () => {
+  it('builds and parses desired subjects with dotted names', () => {
+    const s = desiredSubjects.pod('edge.1', { namespace: 'default', name: 'web.v2' });
+    expect(s).toBe('ef.desired.edge~2E1.pod.default.web~2Ev2');
+    expect(parseDesiredSubject(s)).toEqual({ node: 'edge.1', kind: 'pod', pod: { namespace: 'default', name: 'web.v2' } });
+    expect(s.startsWith(desiredSubjects.node('edge.1').slice(0, -1))).toBe(true);
+  });
+  it('maps an outbox subject to its hub subject', () => {
+    const out = outboxSubjects.of('edge-1', { kind: 'pod', uid: 'abc-123' });
+    expect(forwardSubject(out)).toBe(statusSubjects.of('edge-1', { kind: 'pod', uid: 'abc-123' }));
+    expect(parseStatusSubject(forwardSubject(outboxSubjects.of('n', { kind: 'node' })))).toEqual({
+      place: 'status',
+      node: 'n',
+      key: { kind: 'node' },
+    });
+  });
+  it.each([['ef.desired.n.pod.ns'], ['ef.desired.n.cm.ns.x'], ['foo'], ['ef.status.n.pod'], ['ef.status.n.nodes'], ['ef.outbox.n.pod.a.b']])(
+    'rejects malformed subject %s',
+    (subject) => {
+      expect(() => (subject.includes('desired') ? parseDesiredSubject(subject) : parseStatusSubject(subject))).toThrow();
+    },
+  );
+  it('refuses to forward a hub subject', () => {
+    expect(() => forwardSubject(statusSubjects.of('n', { kind: 'node' }))).toThrow(/not an outbox subject/);
+  });
+  it('names per-node streams with encoded names', () => {
+    expect(Streams.siteDesired('a.b')).toBe('EFD_a~2Eb');
+    expect(Streams.outbox('edge-1')).toBe('EFO_edge-1');
+  });
+});

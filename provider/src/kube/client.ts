@@ -1,0 +1,151 @@
+/**
+ * The provider's view of the Kubernetes API: the few calls it makes, behind an interface so controllers can be
+ * unit-tested with {@link ./fake.ts}. The real implementation wraps @kubernetes/client-node.
+ */
+import * as k8s from '@kubernetes/client-node';
+
+export type Pod = k8s.V1Pod;
+export type Node = k8s.V1Node;
+export type Lease = k8s.V1Lease;
+
+export interface PodWatch {
+  /** Called for add/update; `deleted` for deletes. Handlers must be cheap: queue keys. */
+  start(handlers: { changed(pod: Pod): void; deleted(pod: Pod): void; error?(err: unknown): void }): Promise<void>;
+  /** From the informer cache. */
+  get(namespace: string, name: string): Pod | undefined;
+  list(): readonly Pod[];
+  stop(): Promise<void>;
+}
+
+export interface KubeClient {
+  getNode(name: string): Promise<Node | undefined>;
+  createNode(node: Node): Promise<Node>;
+  /** JSON merge patch of the Node object (metadata/spec). */
+  patchNode(name: string, patch: object): Promise<Node>;
+  /** JSON merge patch of the status subresource. */
+  patchNodeStatus(name: string, patch: object): Promise<Node>;
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  createLease(lease: Lease): Promise<Lease>;
+  /** Replace with optimistic concurrency (metadata.resourceVersion); throws a 409 on conflict. */
+  replaceLease(lease: Lease): Promise<Lease>;
+  getPod(namespace: string, name: string): Promise<Pod | undefined>;
+  /** PUT of the status subresource with optimistic concurrency; throws a 409 on conflict. */
+  replacePodStatus(pod: Pod): Promise<Pod>;
+  /** Delete with a UID precondition so a same-named successor is never deleted. */
+  deletePod(namespace: string, name: string, options: { uid: string; gracePeriodSeconds: number }): Promise<void>;
+  createEvent(event: k8s.CoreV1Event): Promise<void>;
+  /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
+  podWatch(): PodWatch;
+}
+
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+export class RealKubeClient implements KubeClient {
+  private readonly core: k8s.CoreV1Api;
+  private readonly coordination: k8s.CoordinationV1Api;
+
+  constructor(private readonly kc: k8s.KubeConfig) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  getNode(name: string) {
+    return orUndefined(this.core.readNode({ name }));
+  }
+  createNode(node: Node) {
+    return this.core.createNode({ body: node });
+  }
+  patchNode(name: string, patch: object) {
+    return this.core.patchNode({ name, body: patch }, mergePatch);
+  }
+  patchNodeStatus(name: string, patch: object) {
+    return this.core.patchNodeStatus({ name, body: patch }, mergePatch);
+  }
+  getLease(namespace: string, name: string) {
+    return orUndefined(this.coordination.readNamespacedLease({ name, namespace }));
+  }
+  createLease(lease: Lease) {
+    return this.coordination.createNamespacedLease({ namespace: lease.metadata!.namespace!, body: lease });
+  }
+  replaceLease(lease: Lease) {
+    return this.coordination.replaceNamespacedLease({
+      name: lease.metadata!.name!,
+      namespace: lease.metadata!.namespace!,
+      body: lease,
+    });
+  }
+  getPod(namespace: string, name: string) {
+    return orUndefined(this.core.readNamespacedPod({ name, namespace }));
+  }
+  replacePodStatus(pod: Pod) {
+    return this.core.replaceNamespacedPodStatus({
+      name: pod.metadata!.name!,
+      namespace: pod.metadata!.namespace!,
+      body: pod,
+    });
+  }
+  async deletePod(namespace: string, name: string, options: { uid: string; gracePeriodSeconds: number }) {
+    try {
+      await this.core.deleteNamespacedPod({
+        name,
+        namespace,
+        gracePeriodSeconds: options.gracePeriodSeconds,
+        body: { gracePeriodSeconds: options.gracePeriodSeconds, preconditions: { uid: options.uid } },
+      });
+    } catch (err) {
+      // Gone already, or a different pod (new UID) now holds the name: nothing of ours left to delete.
+      const code = (err as { code?: number }).code;
+      if (code === 404 || code === 409) return;
+      throw err;
+    }
+  }
+  async createEvent(event: k8s.CoreV1Event) {
+    await this.core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
+  }
+  podWatch(): PodWatch {
+    const fieldSelector = 'spec.nodeName!=';
+    const informer = new k8s.ListWatch<Pod>(
+      '/api/v1/pods',
+      new k8s.Watch(this.kc),
+      () => this.core.listPodForAllNamespaces({ fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    // client-node's ListWatch stops for good on an error other than 410: restart it (relist + watch) with backoff.
+    let stopped = false;
+    let restartTimer: NodeJS.Timeout | undefined;
+    let delayMs = 500;
+    return {
+      start: async (handlers) => {
+        informer.on('add', handlers.changed);
+        informer.on('update', handlers.changed);
+        informer.on('delete', handlers.deleted);
+        informer.on('connect', () => (delayMs = 500));
+        informer.on('error', (err) => {
+          handlers.error?.(err);
+          if (stopped) return;
+          restartTimer = setTimeout(() => void informer.start().catch(() => undefined), delayMs);
+          delayMs = Math.min(delayMs * 2, 30_000);
+        });
+        await informer.start();
+      },
+      get: (namespace, name) => informer.get(name, namespace),
+      list: () => informer.list(),
+      stop: async () => {
+        stopped = true;
+        clearTimeout(restartTimer);
+        await informer.stop();
+      },
+    };
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Provider entry point: the only place that reads the environment or exits. Serves every node in EF_NODES.
+ *
+ *   KUBECONFIG         kubeconfig of the provider's identity (default: in-cluster or ~/.kube/config)
+ *   EF_NATS_URL        hub NATS URL (default nats://127.0.0.1:4222)
+ *   EF_NODES           comma-separated edge node names this provider serves (required)
+ *   EF_HTTP_PORT       /healthz and /metrics (default 10255)
+ *   EF_KUBELET_PORT    port advertised as the nodes' kubelet endpoint (default 10250)
+ *   EF_LOG_LEVEL       pino level (default info)
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { connect } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { Provider } from './provider.js';
+import { RealKubeClient } from './kube/client.js';
+import { parseConfig, ConfigError } from './config.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`edgefarm-provider: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel, base: { component: 'provider' } });
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const nc = await connect({ servers: config.natsUrl, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  log.info({ nats: config.natsUrl, nodes: config.nodes }, 'connected to the hub');
+  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config });
+  await provider.start();
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await provider.stop();
+    await nc.drain().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error('edgefarm-provider failed:', err);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+/**
+ * Pure mapping of an agent's PodStatusReport onto corev1.PodStatus, keeping what the API already holds where the
+ * report says nothing new (condition transition times, PodScheduled).
+ */
+import { edge } from '@edgefarm/proto';
+import type { V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
+
+const PHASE: Record<number, string> = {
+  [edge.PodPhase.PENDING]: 'Pending',
+  [edge.PodPhase.RUNNING]: 'Running',
+  [edge.PodPhase.SUCCEEDED]: 'Succeeded',
+  [edge.PodPhase.FAILED]: 'Failed',
+  [edge.PodPhase.UNKNOWN]: 'Unknown',
+};
+
+const ms = (v: bigint): Date | undefined => (v > 0n ? new Date(Number(v)) : undefined);
+
+function state(s: edge.ContainerState | undefined): V1ContainerState {
+  switch (s?.state.case) {
+    case 'running':
+      return { running: { startedAt: ms(s.state.value.startedAtMs) } };
+    case 'terminated': {
+      const t = s.state.value;
+      return {
+        terminated: {
+          exitCode: t.exitCode,
+          signal: t.signal || undefined,
+          reason: t.reason || undefined,
+          message: t.message || undefined,
+          startedAt: ms(t.startedAtMs),
+          finishedAt: ms(t.finishedAtMs),
+          containerID: t.containerId ? `containerd://${t.containerId}` : undefined,
+        },
+      };
+    }
+    case 'waiting':
+      return { waiting: { reason: s.state.value.reason || undefined, message: s.state.value.message || undefined } };
+    default:
+      return { waiting: { reason: 'ContainerCreating' } };
+  }
+}
+
+function containerStatus(c: edge.ContainerStatus): V1ContainerStatus {
+  const last = c.lastState?.state.case ? state(c.lastState) : {};
+  return {
+    name: c.name,
+    image: c.image,
+    imageID: c.imageId,
+    containerID: c.containerId ? `containerd://${c.containerId}` : undefined,
+    ready: c.ready,
+    started: c.started,
+    restartCount: c.restartCount,
+    state: state(c.state),
+    lastState: last,
+  };
+}
+
+function condition(type: string, ok: boolean, prev: V1PodCondition[] | undefined, now: Date, reason?: string): V1PodCondition {
+  const status = ok ? 'True' : 'False';
+  const old = prev?.find((c) => c.type === type);
+  const unchanged = old?.status === status;
+  return {
+    type,
+    status,
+    lastTransitionTime: unchanged && old?.lastTransitionTime ? old.lastTransitionTime : now,
+    reason: ok ? undefined : reason,
+  };
+}
+
+/** The status the pod should have given `report`. `hostIP` is the node's InternalIP. */
+export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, hostIP: string | undefined, now: Date): V1PodStatus {
+  const prev = pod.status?.conditions;
+  const containers = report.containerStatuses.map(containerStatus);
+  const inits = report.initContainerStatuses.map(containerStatus);
+  const initialized = report.initContainerStatuses.every(
+    (c) => c.state?.state.case === 'terminated' && c.state.state.value.exitCode === 0,
+  );
+  const expected = pod.spec?.containers.length ?? 0;
+  const containersReady = containers.length === expected && containers.every((c) => c.ready);
+  const scheduled = prev?.find((c) => c.type === 'PodScheduled');
+  return {
+    phase: PHASE[report.phase] ?? 'Pending',
+    reason: report.reason || undefined,
+    message: report.message || undefined,
+    hostIP,
+    hostIPs: hostIP ? [{ ip: hostIP }] : undefined,
+    podIP: report.podIp || undefined,
+    podIPs: report.podIps.length ? report.podIps.map((ip) => ({ ip })) : report.podIp ? [{ ip: report.podIp }] : undefined,
+    startTime: ms(report.startTimeMs) ?? pod.status?.startTime,
+    qosClass: pod.status?.qosClass,
+    conditions: [
+      condition('Initialized', initialized, prev, now, 'ContainersNotInitialized'),
+      condition('Ready', containersReady, prev, now, 'ContainersNotReady'),
+      condition('ContainersReady', containersReady, prev, now, 'ContainersNotReady'),
+      scheduled ?? { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+    ],
+    containerStatuses: containers,
+    initContainerStatuses: inits.length ? inits : undefined,
+  };
+}
+
+/** True when two statuses differ in anything a user can see (ignores Date identity). */
+export function statusDiffers(a: V1PodStatus | undefined, b: V1PodStatus): boolean {
+  const norm = (s: V1PodStatus | undefined) =>
+    JSON.stringify(s ?? {}, (_k, v: unknown) => (v instanceof Date ? v.toISOString() : v === null ? undefined : v));
+  return norm(a) !== norm(b);
+}
