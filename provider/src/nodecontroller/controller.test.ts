@@ -1,0 +1,75 @@
+import { create } from '@bufbuild/protobuf';
+import { edge } from '@edgefarm/proto';
+import { pino } from 'pino';
+import { FakeKubeClient } from '../kube/fake.js';
+import { NodeController } from './controller.js';
+
+const log = pino({ level: 'silent' });
+
+function heartbeat() {
+  return create(edge.NodeHeartbeatSchema, {
+    nodeName: 'edge-1',
+    agentVersion: '0.1.0',
+    capacity: { cpu: '2', memory: '1024Ki', pods: '110' },
+    allocatable: { cpu: '2', memory: '1024Ki', pods: '110' },
+    conditions: [{ type: 'Ready', status: 'True' }],
+    addresses: [{ type: 'InternalIP', address: '10.201.1.2' }],
+    systemInfo: { containerRuntimeVersion: 'containerd://1.6.20', operatingSystem: 'linux', architecture: 'amd64' },
+  });
+}
+
+describe('NodeController', () => {
+  let clock = new Date('2026-11-23T10:00:00Z').getTime();
+  const now = () => new Date(clock);
+
+  it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    await ctl.start();
+    const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
+    expect(kube.nodes.get('edge-1')!.spec!.taints![0]!.key).toBe('edgefarm.io/edge');
+    expect(cond('Ready').status).toBe('False');
+    expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.holderIdentity).toBe('edge-1');
+
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await new Promise((r) => setImmediate(r));
+    expect(cond('Ready').status).toBe('True');
+    expect(cond('EdgeConnected').status).toBe('True');
+    expect(kube.nodes.get('edge-1')!.status!.capacity!.cpu).toBe('2');
+    expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
+
+    clock += 60_000;
+    await (ctl as unknown as { tick(): Promise<void> }).tick();
+    expect(cond('EdgeConnected').status).toBe('False');
+    expect(cond('Ready').status).toBe('True');
+    expect(ctl.connected('edge-1')).toBe(false);
+    ctl.stop();
+  });
+
+  it('ignores an older heartbeat than the one it has', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    await ctl.start();
+    const hb = heartbeat();
+    ctl.onHeartbeat('edge-1', hb, clock);
+    const old = heartbeat();
+    old.addresses = [{ $typeName: 'edgefarm.v1.NodeAddress', type: 'InternalIP', address: '1.1.1.1' }];
+    ctl.onHeartbeat('edge-1', old, clock - 5000);
+    expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
+    ctl.stop();
+  });
+
+  it('recovers from a lease conflict on the next renewal', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    await ctl.start();
+    const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
+    kube.failNext('replaceLease', Object.assign(new Error('conflict'), { code: 409 }));
+    clock += 10_000;
+    await renew();
+    clock += 10_000;
+    await renew();
+    expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.renewTime!.getTime()).toBe(clock);
+    ctl.stop();
+  });
+});

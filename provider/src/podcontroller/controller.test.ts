@@ -1,0 +1,156 @@
+import { create } from '@bufbuild/protobuf';
+import { edge } from '@edgefarm/proto';
+import { pino } from 'pino';
+import { FakeKubeClient } from '../kube/fake.js';
+import { FakeBus } from '../bus/fake.js';
+import { PodController } from './controller.js';
+import { pod } from './translate.test.js';
+
+const log = pino({ level: 'silent' });
+
+function setup() {
+  const kube = new FakeKubeClient();
+  const bus = new FakeBus();
+  const ctl = new PodController({ kube, bus, log, nodes: new Set(['edge-1']), hostIP: () => '10.201.1.2' });
+  return { kube, bus, ctl };
+}
+
+const running = (uid: string, generation: bigint, extra: { removed?: boolean; phase?: edge.PodPhase } = {}) =>
+  create(edge.PodStatusReportSchema, {
+    uid,
+    namespace: 'default',
+    name: 'web-1',
+    generation,
+    phase: edge.PodPhase.RUNNING,
+    podIp: '10.221.1.9',
+    containerStatuses: [{ name: 'c', ready: true, started: true, state: { state: { case: 'running', value: {} } } }],
+    ...extra,
+  });
+
+describe('PodController', () => {
+  it('publishes pods of its nodes only, once per spec change', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    kube.emitPod(pod({ nodeName: 'other-node' }, { name: 'elsewhere', uid: 'u2' }));
+    await ctl.drained();
+    expect(bus.published.map((p) => `${p.node}/${p.spec.name}`)).toEqual(['edge-1/web-1']);
+    kube.emitPod(pod()); // same spec, new resourceVersion (e.g. a status write): nothing to publish
+    await ctl.drained();
+    expect(bus.published).toHaveLength(1);
+    kube.emitPod(pod({ containers: [{ name: 'c', image: 'new' }] }));
+    await ctl.drained();
+    expect(bus.published).toHaveLength(2);
+    await ctl.stop();
+  });
+
+  it('applies reports in generation order and drops older ones', async () => {
+    const { kube, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    await ctl.drained();
+    ctl.onReport('edge-1', running('uid-1', 5n));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
+    ctl.onReport('edge-1', running('uid-1', 3n, { phase: edge.PodPhase.PENDING }));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
+    ctl.onReport('other-node', running('uid-1', 9n, { phase: edge.PodPhase.FAILED }));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
+    await ctl.stop();
+  });
+
+  it('retries a status write on conflict', async () => {
+    const { kube, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    await ctl.drained();
+    kube.failNext('replacePodStatus', Object.assign(new Error('conflict'), { code: 409 }));
+    ctl.onReport('edge-1', running('uid-1', 1n));
+    await ctl.drained();
+    expect(kube.calls.filter((c) => c.startsWith('replacePodStatus'))).toHaveLength(2);
+    expect(kube.pods.get('default/web-1')!.status!.podIP).toBe('10.221.1.9');
+    await ctl.stop();
+  });
+
+  it('ignores a report about an older pod of the same name', async () => {
+    const { kube, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    await ctl.drained();
+    ctl.onReport('edge-1', running('old-uid', 1n));
+    await ctl.drained();
+    expect(kube.calls.some((c) => c.startsWith('replacePodStatus'))).toBe(false);
+    await ctl.stop();
+  });
+
+  it('finishes a graceful delete only after the edge confirms removal', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    await ctl.drained();
+    kube.emitPod(pod({}, { deletionTimestamp: new Date(), deletionGracePeriodSeconds: 5 }));
+    await ctl.drained();
+    expect(bus.published.at(-1)!.spec.deleting).toBe(true);
+    expect(kube.calls.some((c) => c.startsWith('deletePod'))).toBe(false);
+    ctl.onReport('edge-1', running('uid-1', 2n, { removed: true, phase: edge.PodPhase.SUCCEEDED }));
+    await ctl.drained();
+    expect(kube.calls).toContain('deletePod default/web-1 grace=0');
+    expect(bus.forgotten).toEqual(['edge-1/uid-1']);
+    await ctl.stop();
+  });
+
+  it('publishes a tombstone when a pod disappears (force delete)', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod());
+    await ctl.drained();
+    kube.emitDelete('default', 'web-1');
+    await ctl.drained();
+    expect(bus.tombstones).toEqual([{ node: 'edge-1', key: { namespace: 'default', name: 'web-1' } }]);
+    await ctl.stop();
+  });
+
+  it('after a restart, republishes nothing unchanged and tombstones only pods gone from the API', async () => {
+    const { kube, bus, ctl } = setup();
+    const stored = kube.emitPod(pod());
+    const { translatePod } = await import('./translate.js');
+    const t = translatePod(stored);
+    if (!t.ok) throw new Error('bad fixture');
+    await ctl.start([
+      { node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec: t.spec },
+      { node: 'edge-1', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' } },
+    ]);
+    await ctl.drained();
+    expect(bus.published).toHaveLength(0);
+    expect(bus.tombstones).toEqual([{ node: 'edge-1', key: { namespace: 'default', name: 'gone' } }]);
+    await ctl.stop();
+  });
+
+  it('rejects an unsupported pod with a Failed status and one Event', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start([]);
+    kube.emitPod(pod({ volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'c' } }] }));
+    await ctl.drained();
+    kube.emitPod(kube.pods.get('default/web-1')!);
+    await ctl.drained();
+    expect(bus.published).toHaveLength(0);
+    expect(kube.pods.get('default/web-1')!.status).toMatchObject({ phase: 'Failed', reason: 'EdgeUnsupported' });
+    expect(kube.events.map((e) => e.reason)).toEqual(['EdgeUnsupported']);
+    expect(kube.events[0]!.message).toMatch(/volumes\[d\]/);
+    await ctl.stop();
+  });
+
+  it('retries a failed publish', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start([]);
+    bus.failNextPublish = new Error('no responders');
+    kube.emitPod(pod());
+    await ctl.drained();
+    await new Promise((r) => setTimeout(r, 300));
+    await ctl.drained();
+    expect(bus.published).toHaveLength(1);
+    await ctl.stop();
+  });
+});
