@@ -60,7 +60,9 @@ ef_start() {
   mkdir -p "$EF_LOGS" "$EF_PIDS"
   if ef_running "$name"; then ef_log "$name already running (pid $(cat "$EF_PIDS/$name.pid"))"; return 0; fi
   if [ -n "$netns" ]; then
-    setsid ip netns exec "$netns" "$@" >>"$EF_LOGS/$name.log" 2>&1 < /dev/null &
+    # nsenter --net, not `ip netns exec`: the latter remounts /sys in a private mount namespace, which hides
+    # /sys/fs/cgroup from runc and the pods' mounts from a restarted containerd.
+    setsid nsenter --net="/run/netns/$netns" -- "$@" >>"$EF_LOGS/$name.log" 2>&1 < /dev/null &
   else
     setsid "$@" >>"$EF_LOGS/$name.log" 2>&1 < /dev/null &
   fi
@@ -97,7 +99,7 @@ ef_use_node() { local d; d=$("$EF_ROOT/hack/ensure-node.sh") && export PATH="$d:
 # ef_pid NAME: the recorded PID of NAME (empty if none).
 ef_pid() { cat "$EF_PIDS/$1.pid" 2>/dev/null || true; }
 # ef_http_ok URL [CURL ARGS...]: true when URL answers 2xx within 2 s (never through a proxy).
-ef_http_ok() { curl -fsS --noproxy '*' -m 2 -o /dev/null "$@"; }
+ef_http_ok() { curl -fs --noproxy '*' -m 2 -o /dev/null "$@"; }
 # ef_wait_up NAME DESC TIMEOUT_S CMD...: like ef_wait, but gives up at once when NAME (started with ef_start) has
 # exited, and shows the tail of its log when it fails.
 ef_wait_up() {

@@ -73,11 +73,12 @@ function makeClient<S extends GenServiceMethods>(
   });
   const client: Record<string, unknown> = { close: () => raw.close() };
   for (const m of service.methods) {
-    const fn = raw[m.localName] as (req: unknown, md: unknown, opts: unknown, cb: (e: unknown, r: unknown) => void) => void;
+    // grpc-js accepts (request, options, callback): metadata is optional and must be a Metadata when given.
+    const fn = raw[m.localName] as (req: unknown, opts: unknown, cb: (e: unknown, r: unknown) => void) => void;
     client[m.localName] = (request: MessageInitShape<DescMessage>, options?: { deadlineMs?: number }) =>
       new Promise((resolve, reject) => {
         const deadline = new Date(Date.now() + (options?.deadlineMs ?? defaultDeadlineMs));
-        fn.call(raw, create(m.input, request), undefined, { deadline }, (err: unknown, res: unknown) => {
+        fn.call(raw, create(m.input, request), { deadline }, (err: unknown, res: unknown) => {
           if (err) {
             const e = err as { code?: number; details?: string; message?: string };
             reject(new CriError(m.name, e.code ?? 2, e.details ?? e.message ?? String(err), { cause: err }));

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# One edge site on this machine: a network namespace joined to the host by a veth pair (a partition is a real cut
+# link), containerd (CRI) inside it, the site's leaf nats-server, and the edge-agent. Every name, address, port and
+# path comes from hack/lib.sh, so any number of sites (EF_SITES) and instances (EF_INSTANCE) run side by side.
+# Layout and rationale: docs/site.md.
+#
+#   hack/site.sh up SITE       create netns + veth, start containerd (+ import images), nats (leaf to the hub), agent
+#   hack/site.sh down SITE     stop agent, nats, containerd by PID; pods keep running under their shims and are
+#                              re-adopted by the next `up` (a daemon restart on a real node); network stays
+#   hack/site.sh status SITE   one line per component: PID and state, leaf link state
+#   hack/site.sh clean SITE    remove every container, stop everything, unmount, delete netns/veth/bridge, cgroups,
+#                              state: leaves the machine as it was before `up`
+#   hack/site.sh exec SITE CMD...   run CMD inside the site's network namespace
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || usage
+cmd=$1 site=$2
+shift 2
+
+# ---- names (recorded at `up` in site.env, so down/clean/status still find the right netns and veth if EF_SITES
+# changed in between) ----
+st=$(ef_site_state "$site")
+if [ -f "$st/site.env" ]; then
+  . "$st/site.env"
+else
+  ef_site_index "$site" >/dev/null 2>&1 || {
+    [ "$cmd" = up ] && ef_die "site $site is not in EF_SITES ($EF_SITES): export EF_SITES=\"$EF_SITES $site\""
+    ef_log "site $site: not in EF_SITES and no state at $st: nothing to do"; exit 0; }
+  ns=$(ef_site_netns "$site")
+  veth_host=$(ef_site_veth_host "$site")
+  veth_site=$(ef_site_veth_site "$site")
+  host_ip=$(ef_site_host_ip "$site")
+  site_ip=$(ef_site_ip "$site")
+  pod_cidr=$(ef_site_pod_cidr "$site")
+  run=$(ef_site_run "$site")
+  sock=$(ef_site_containerd_sock "$site")
+fi
+ctd_dir=$st/containerd                    # containerd config, root, CNI config and IPAM (hack/containerd-config.sh)
+ctd_state=$(dirname "$sock")/state        # containerd state: shim bundles, runc root, pod netns mounts
+cgroup_parent=/edgefarm/$EF_INSTANCE/$site  # pod cgroups go below this in every cgroup hierarchy
+pod_logs=$st/pods                         # pod log directories (CRI log_directory) go below this
+nats_conf=$st/nats.conf
+images=$EF_CACHE/images
+
+in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
+netns_exists() { [ -e "/run/netns/$ns" ] && ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; }
+ctr_() { ctr --address "$sock" "$@"; }
+# Processes of a site run with only their network namespace switched (nsenter --net), NOT `ip netns exec`: that
+# also unshares the mount namespace and remounts /sys, which hides /sys/fs/cgroup (runc cannot find the cgroup v1
+# hierarchies) and keeps containerd's overlay/netns/shm mounts out of the host's view, so a restarted containerd
+# could not see the mounts of the pods it re-adopts.
+site_start() { local name=$1; shift; ef_start "$name" --netns "$ns" -- "$@"; }
+
+leafz() { in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/leafz"; }
+leaf_connected() { leafz | jq -e '(.leafs // []) | length >= 1' >/dev/null; }
+hub_reachable() { in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$EF_HUB_LEAF_PORT" 2>/dev/null; }
+
+# JetStream domain of the site: proto's siteDomain() (site- + encodeToken(site): every UTF-8 byte outside
+# [A-Za-z0-9_-] becomes ~XX, upper-case hex).
+site_domain() {
+  local s=$1 out="" c hex i
+  local LC_ALL=C
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    if [[ "$c" =~ ^[A-Za-z0-9_-]$ ]]; then out+=$c; else printf -v hex '%02X' "'$c"; out+="~$hex"; fi
+  done
+  echo "site-$out"
+}
+
+# ---- up ----
+net_up() {
+  if ! netns_exists; then ip netns add "$ns"; fi
+  if ! ip link show "$veth_host" >/dev/null 2>&1; then
+    ip link add "$veth_host" type veth peer name "$veth_site" netns "$ns"
+  fi
+  ip addr replace "$host_ip/24" dev "$veth_host"
+  ip link set "$veth_host" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr replace "$site_ip/24" dev "$veth_site"
+  ip -n "$ns" link set "$veth_site" up
+  ip -n "$ns" route replace default via "$host_ip" dev "$veth_site"
+  # Pods' replies to the host (no masquerade at the site): the pod subnet is reached through the site.
+  ip route replace "$pod_cidr" via "$site_ip" dev "$veth_host"
+}
+
+containerd_up() {
+  "$EF_ROOT/hack/images.sh"
+  "$EF_ROOT/hack/containerd-config.sh" "$ctd_dir" "$sock" "$pod_cidr"
+  mkdir -p "$(dirname "$sock")"
+  site_start "containerd-$site" containerd --config "$ctd_dir/config.toml"
+  ef_wait_up "containerd-$site" "containerd on $sock" 30 ctr_ version
+  ef_wait_up "containerd-$site" "the CRI plugin" 10 sh -c "ctr --address '$sock' plugins ls | grep -q 'io.containerd.grpc.v1 *cri .* ok'"
+  # Import each tarball whose images are missing or differ (compared by manifest digest).
+  local have tar name digest todo=""
+  have=$(ctr_ -n k8s.io images ls 2>/dev/null | awk 'NR > 1 {print $1, $3}')
+  while read -r tar name digest; do
+    grep -qxF "$name $digest" <<<"$have" || case " $todo " in *" $tar "*) ;; *) todo+=" $tar" ;; esac
+  done < "$images/index.txt"
+  for tar in $todo; do
+    ctr_ -n k8s.io images import "$images/$tar" >/dev/null
+  done
+  [ -z "$todo" ] || ef_log "$site: imported$todo"
+}
+
+nats_up() {
+  local domain; domain=$(site_domain "$site")
+  mkdir -p "$st/jetstream"
+  cat > "$nats_conf.tmp" <<EOF
+# Written by hack/site.sh: the leaf nats-server of site $site (inside netns $ns).
+server_name: "$site"
+listen: "127.0.0.1:$EF_SITE_NATS_PORT"
+http: "127.0.0.1:$EF_SITE_NATS_MON_PORT"
+# A silent (cut) link is detected in ~5 s instead of minutes; nats-server has no per-leaf ping setting.
+ping_interval: "2s"
+ping_max: 2
+jetstream {
+  domain: "$domain"
+  store_dir: "$st/jetstream"
+}
+leafnodes {
+  remotes: [ { url: "nats-leaf://$host_ip:$EF_HUB_LEAF_PORT" } ]
+}
+EOF
+  mv -f "$nats_conf.tmp" "$nats_conf"
+  [ -x "$EF_BIN/nats-server" ] || ef_die "$EF_BIN/nats-server is missing: run hack/build-binaries.sh"
+  site_start "nats-$site" "$EF_BIN/nats-server" -c "$nats_conf"
+  ef_wait_up "nats-$site" "nats-server of $site (JetStream ready)" 30 \
+    in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/healthz?js-enabled-only=true"
+  if hub_reachable; then
+    ef_wait_up "nats-$site" "the leaf link of $site to the hub at $host_ip:$EF_HUB_LEAF_PORT" 20 leaf_connected
+  else
+    echo "warning: no hub at $host_ip:$EF_HUB_LEAF_PORT (hack/hub.sh up?): site $site runs offline; its leaf connects when the hub comes up" >&2
+  fi
+}
+
+agent_up() {
+  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}
+  if [ ! -f "$main" ]; then
+    echo "warning: $main not built: site $site runs without an edge-agent (npm run build)" >&2
+    return 0
+  fi
+  ef_use_node
+  mkdir -p "$pod_logs"
+  site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
+    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
+    EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
+    EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" \
+    node "$main"
+  sleep 0.5
+  ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
+}
+
+site_up() {
+  mkdir -p "$st"
+  cat > "$st/site.env.tmp" <<EOF
+ns=$ns
+veth_host=$veth_host
+veth_site=$veth_site
+host_ip=$host_ip
+site_ip=$site_ip
+pod_cidr=$pod_cidr
+run=$run
+sock=$sock
+EOF
+  mv -f "$st/site.env.tmp" "$st/site.env"
+  local t0; t0=$(date +%s%N)
+  net_up
+  containerd_up
+  nats_up
+  agent_up
+  ef_log "site $site up in $((($(date +%s%N) - t0) / 1000000)) ms: netns $ns, $site_ip, pods $pod_cidr, containerd $sock"
+}
+
+# ---- down / clean ----
+site_down() {
+  ef_stop "agent-$site"
+  # nats (~1.3 s, JetStream flush) and containerd (~2 s) stop independently.
+  ef_stop "nats-$site" & ef_stop "containerd-$site" & wait
+  ef_log "site $site down (pods keep running under their shims; network kept)"
+}
+
+# Mount points under the given directories, deepest first.
+mounts_under() {
+  local d
+  for d in "$@"; do
+    awk -v d="$d/" '{ mp = $5; gsub(/\\040/, " ", mp); if (index(mp "/", d) == 1) print mp }' /proc/self/mountinfo
+  done | sort -ru
+}
+
+remove_containers() {
+  local nsp id ids=""
+  for nsp in $(ctr_ namespaces ls -q 2>/dev/null); do
+    for id in $(ctr_ -n "$nsp" tasks ls -q 2>/dev/null); do
+      ctr_ -n "$nsp" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+    done
+    for id in $(ctr_ -n "$nsp" tasks ls -q 2>/dev/null); do
+      ctr_ -n "$nsp" tasks delete -f "$id" >/dev/null 2>&1 || true
+    done
+    for id in $(ctr_ -n "$nsp" containers ls -q 2>/dev/null); do
+      ids+=" $id"
+      ctr_ -n "$nsp" containers delete "$id" >/dev/null 2>&1 || true
+    done
+  done
+  echo "$ids"
+}
+
+# Last resort when containerd cannot be started: the shims and their containers are children of our containerd;
+# their PIDs are in the bundles it wrote.
+kill_shims() {
+  local f pid
+  for f in "$ctd_state"/io.containerd.runtime.v2.task/*/*/init.pid "$ctd_state"/io.containerd.runtime.v2.task/*/*/shim.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
+site_clean() {
+  local ids="" d h m
+  ef_stop "agent-$site"
+  ef_stop "nats-$site"
+  if [ -f "$ctd_dir/config.toml" ] && [ -d "$ctd_state" ] && netns_exists; then
+    # Containers outlive containerd (`down`): bring it back to remove them through their shims.
+    ef_running "containerd-$site" || site_start "containerd-$site" containerd --config "$ctd_dir/config.toml"
+    local i
+    for ((i = 0; i < 100; i++)); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
+    if ctr_ version >/dev/null 2>&1; then
+      ids=$(remove_containers)
+    else
+      echo "warning: containerd of $site did not start; killing its shims by PID" >&2
+    fi
+  fi
+  ef_stop "containerd-$site"
+  kill_shims
+  # Bundle dirs name every container containerd knew, even ones it lost track of.
+  for d in "$ctd_state"/io.containerd.runtime.v2.task/*/*/; do [ -d "$d" ] && ids+=" $(basename "$d")"; done
+  # Mounts: rootfs overlays, sandbox /dev/shm tmpfs, pod netns bind mounts.
+  for m in $(mounts_under "$ctd_dir" "$ctd_state" "$st" "$run"); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "warning: could not unmount $m" >&2
+  done
+  # Network: deleting the netns deletes the veth pair (and the host route through it), efbr0 and pod veths.
+  if netns_exists; then ip netns del "$ns"; fi
+  if ip link show "$veth_host" >/dev/null 2>&1; then ip link del "$veth_host"; fi
+  ip route del "$pod_cidr" 2>/dev/null || true
+  [ -e "/run/netns/$ns" ] && rm -f "/run/netns/$ns"
+  # Pod cgroups (runc removes a container's own cgroup, not the parents it created).
+  for h in /sys/fs/cgroup/*/; do
+    d=$h${cgroup_parent#/}
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    [ -d "$d" ] && echo "warning: cgroup $d still in use" >&2
+    rmdir "$h/edgefarm/$EF_INSTANCE" "$h/edgefarm" 2>/dev/null || true
+    # containerd's default parent for a sandbox created without linux.cgroup_parent.
+    rmdir "$h/k8s.io" 2>/dev/null || true
+  done
+  # libcni's result cache is always /var/lib/cni (no setting in containerd 1.6); CNI DEL did not run for
+  # sandboxes removed through ctr.
+  for id in $ids; do rm -f /var/lib/cni/results/*-"$id"-* 2>/dev/null || true; done
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
+  # Files and directories.
+  rm -rf "$st" "$run"
+  rm -f "$EF_LOGS/containerd-$site.log" "$EF_LOGS/nats-$site.log" "$EF_LOGS/agent-$site.log"
+  rmdir "$EF_STATE/sites" "$EF_RUN" /run/edgefarm 2>/dev/null || true
+  # containerd 1.6 always puts shim sockets in /run/containerd/s; ip netns creates and mounts /run/netns.
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
+  if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
+    if mountpoint -q /run/netns; then umount /run/netns 2>/dev/null && rmdir /run/netns 2>/dev/null; else rmdir /run/netns 2>/dev/null; fi || true
+  fi
+  ef_log "site $site cleaned"
+}
+
+# ---- status ----
+site_status() {
+  local name pid state leaf tasks
+  if netns_exists; then
+    state="present ($veth_host $host_ip <-> $veth_site $site_ip, host side $(cat "/sys/class/net/$veth_host/operstate" 2>/dev/null || echo missing))"
+  else
+    state="absent"
+  fi
+  printf '%-8s %-11s %-8s %s\n' "$site" network - "netns $ns $state"
+  for name in containerd nats agent; do
+    pid=$(ef_pid "$name-$site")
+    if ef_running "$name-$site"; then state=running; elif [ -n "$pid" ]; then state="dead (stale pidfile)"; else state=stopped; fi
+    case "$name" in
+      containerd)
+        if [ "$state" = running ]; then
+          tasks=$(ctr_ -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | wc -l)
+          state+=", $sock, $tasks running tasks"
+        fi ;;
+      nats)
+        if [ "$state" = running ]; then
+          leaf=$(leafz 2>/dev/null | jq -r '(.leafs // []) as $l | if ($l | length) >= 1 then "connected to \($l[0].name) at \($l[0].ip):\($l[0].port), rtt \($l[0].rtt)" else "not connected" end' 2>/dev/null || echo "unknown")
+          state+=", domain $(site_domain "$site"), leaf $leaf"
+        fi ;;
+      agent)
+        [ -f "${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}" ] || state+=" (edge-agent/dist/main.js not built)" ;;
+    esac
+    printf '%-8s %-11s %-8s %s\n' "$site" "$name" "${pid:--}" "$state"
+  done
+}
+
+case "$cmd" in
+  up) site_up ;;
+  down) site_down ;;
+  clean) site_clean ;;
+  status) site_status ;;
+  exec) [ $# -ge 1 ] || usage; netns_exists || ef_die "site $site is not up (no netns $ns)"; exec nsenter --net="/run/netns/$ns" "$@" ;;
+  *) usage ;;
+esac
