@@ -69,17 +69,19 @@ ef_start() {
   echo $! > "$EF_PIDS/$name.pid"
 }
 
-ef_running() { local f="$EF_PIDS/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# A zombie counts as stopped: this machine's PID 1 reaps exited processes only every ~2 s.
+ef_pid_alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+ef_running() { local f="$EF_PIDS/$1.pid"; [ -f "$f" ] && ef_pid_alive "$(cat "$f")"; }
 
 # ef_stop NAME [TIMEOUT_S]: TERM the recorded PID, KILL after the timeout, remove the pidfile.
 ef_stop() {
   local name=$1 timeout=${2:-15} f="$EF_PIDS/$1.pid" pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if ef_pid_alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < timeout * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; }
+    for ((i = 0; i < timeout * 10; i++)); do ef_pid_alive "$pid" || break; sleep 0.1; done
+    ef_pid_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; }
   fi
   rm -f "$f"
 }

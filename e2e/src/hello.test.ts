@@ -3,6 +3,7 @@
  * edge-1 whose containers really run in edge-1's containerd; `kubectl delete` removes them from containerd too.
  */
 import path from 'node:path';
+import { jest } from '@jest/globals';
 import { cri as criApi } from '@edgefarm/proto';
 import { ROOT, cri, eventually, hack, kubectl, kubectlJson } from './stack.js';
 

@@ -1,9 +1,13 @@
+import { isIP } from 'node:net';
+
 /** Provider configuration: parsed and validated from an environment-like record, with defaults. */
 export interface ProviderConfig {
   natsUrl: string;
   nodes: string[];
   httpPort: number;
   kubeletPort: number;
+  /** Address of this provider that the apiserver can reach: the Nodes' InternalIP. */
+  kubeletAddress: string;
   logLevel: string;
   /** Stream replicas on the hub (3 for a 3-node hub cluster). */
   hubReplicas: number;
@@ -23,6 +27,11 @@ function port(env: Record<string, string | undefined>, name: string, dflt: numbe
   return n;
 }
 
+function address(raw: string): string {
+  if (isIP(raw) === 0) throw new ConfigError(`EF_KUBELET_ADDRESS="${raw}" is not an IP address`);
+  return raw;
+}
+
 export function parseConfig(env: Record<string, string | undefined>): ProviderConfig {
   const nodes = (env.EF_NODES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (nodes.length === 0) throw new ConfigError('EF_NODES is required: a comma-separated list of edge node names');
@@ -37,6 +46,7 @@ export function parseConfig(env: Record<string, string | undefined>): ProviderCo
     nodes,
     httpPort: port(env, 'EF_HTTP_PORT', 10255),
     kubeletPort: port(env, 'EF_KUBELET_PORT', 10250),
+    kubeletAddress: address(env.EF_KUBELET_ADDRESS || env.POD_IP || '127.0.0.1'),
     logLevel: env.EF_LOG_LEVEL || 'info',
     hubReplicas: replicas,
   };

@@ -6,6 +6,8 @@
  *   EF_NODES           comma-separated edge node names this provider serves (required)
  *   EF_HTTP_PORT       /healthz and /metrics (default 10255)
  *   EF_KUBELET_PORT    port advertised as the nodes' kubelet endpoint (default 10250)
+ *   EF_KUBELET_ADDRESS this provider's IP as the apiserver reaches it: the Nodes' InternalIP (default $POD_IP or
+ *                      127.0.0.1)
  *   EF_LOG_LEVEL       pino level (default info)
  */
 import { KubeConfig } from '@kubernetes/client-node';

@@ -34,6 +34,7 @@ export class Provider {
       log: log.child({ part: 'nodes' }),
       nodes: config.nodes,
       kubeletPort: config.kubeletPort,
+      kubeletAddress: config.kubeletAddress,
       ...deps.nodeControllerOptions,
     });
     this.pods = new PodController({

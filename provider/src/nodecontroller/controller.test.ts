@@ -24,7 +24,7 @@ describe('NodeController', () => {
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
     await ctl.start();
     const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
     expect(kube.nodes.get('edge-1')!.spec!.taints![0]!.key).toBe('edgefarm.io/edge');
@@ -48,7 +48,7 @@ describe('NodeController', () => {
 
   it('ignores an older heartbeat than the one it has', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
     await ctl.start();
     const hb = heartbeat();
     ctl.onHeartbeat('edge-1', hb, clock);
@@ -61,7 +61,7 @@ describe('NodeController', () => {
 
   it('recovers from a lease conflict on the next renewal', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
     await ctl.start();
     const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
     kube.failNext('replaceLease', Object.assign(new Error('conflict'), { code: 409 }));

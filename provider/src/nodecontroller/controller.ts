@@ -15,6 +15,8 @@ export interface NodeControllerOptions {
   log: Logger;
   nodes: readonly string[];
   kubeletPort: number;
+  /** The address the apiserver uses to reach the provider's kubelet API (see NodeView.kubeletAddress). */
+  kubeletAddress: string;
   leaseDurationSeconds?: number;
   leaseRenewMs?: number;
   /** How often freshness is evaluated. */
@@ -50,7 +52,7 @@ export class NodeController {
       ...options,
     };
     for (const name of options.nodes) {
-      this.state.set(name, { view: { name, everReady: false, kubeletPort: options.kubeletPort }, lastStatusWriteMs: 0, registered: false });
+      this.state.set(name, { view: { name, everReady: false, kubeletPort: options.kubeletPort, kubeletAddress: options.kubeletAddress }, lastStatusWriteMs: 0, registered: false });
     }
   }
 
@@ -76,7 +78,7 @@ export class NodeController {
     void this.writeStatus(node, s);
   }
 
-  /** The node's InternalIP as its agent reports it. */
+  /** The site's own address as its agent reports it (pods' hostIP). */
   hostIP(node: string): string | undefined {
     return this.state.get(node)?.view.heartbeat?.addresses.find((a) => a.type === 'InternalIP')?.address;
   }

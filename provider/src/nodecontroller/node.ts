@@ -20,6 +20,11 @@ export interface NodeView {
   /** True once any heartbeat was seen while this process runs or before (the Node's Ready was True). */
   everReady: boolean;
   kubeletPort: number;
+  /**
+   * Where the apiserver reaches this node's kubelet API: the provider's own address (it serves the kubelet API for
+   * all its nodes), never the site's address, which is behind NAT. The site's address is reported on pods (hostIP).
+   */
+  kubeletAddress: string;
 }
 
 export function newNode(name: string, kubeletPort: number): V1Node {
@@ -79,7 +84,10 @@ export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: 
     capacity: hb ? { ...hb.capacity } : prev?.capacity,
     allocatable: hb ? { ...hb.allocatable } : prev?.allocatable,
     conditions,
-    addresses: hb ? hb.addresses.map((a) => ({ type: a.type, address: a.address })) : prev?.addresses,
+    addresses: [
+      { type: 'InternalIP', address: view.kubeletAddress },
+      { type: 'Hostname', address: view.name },
+    ],
     daemonEndpoints: { kubeletEndpoint: { Port: view.kubeletPort } },
     nodeInfo: {
       machineID: info?.machineId ?? '',

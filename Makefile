@@ -1,0 +1,83 @@
+# EdgeFarm developer entry points. Every recipe runs in bash with Node.js 24 first on PATH where it needs node.
+#   make up | down | status | clean     the local stack (instance $EF_INSTANCE, default dev; see hack/lib.sh)
+#   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
+#   make test                           test-unit, test-int and e2e: all of them run, then a summary; fails if any failed
+#   make proto | verify-proto | lint | bench
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+export PATH := /usr/local/go/bin:$(PATH)
+
+# Prefix for recipes that need the pinned Node.js (and lib.sh's names).
+NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
+JEST_ARGS ?=
+
+.PHONY: help up down status clean build deps test test-unit test-int e2e bench proto verify-proto lint
+
+help:
+	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
+
+up:
+	@hack/up.sh
+
+down:
+	@hack/down.sh
+
+status:
+	@hack/status.sh
+
+clean:
+	@hack/clean.sh
+
+build deps:
+	@hack/deps.sh
+
+# Runs every suite even when one fails; exits non-zero if any failed.
+test:
+	@rc=0; summary=""; \
+	for t in test-unit test-int e2e; do \
+	  start=$$SECONDS; \
+	  echo "==> make $$t"; \
+	  if $(MAKE) --no-print-directory $$t; then r=passed; else r=FAILED; rc=1; fi; \
+	  summary="$$summary$$(printf '  %-10s %-7s %5ss' $$t $$r $$((SECONDS - start)))\n"; \
+	done; \
+	printf '\n==> test summary\n'"$$summary"; \
+	if [ $$rc = 0 ]; then echo "all suites passed"; else echo "some suites FAILED"; fi; \
+	exit $$rc
+
+test-unit:
+	@$(NODE_ENV) npm run --silent test:unit -- --passWithNoTests $(JEST_ARGS)
+
+test-int:
+	@$(NODE_ENV) npm run --silent test:int -- --passWithNoTests $(JEST_ARGS)
+
+# The e2e suite starts real processes from each package's dist/: build first (incremental, quick when up to date).
+e2e:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && npm run --silent test:e2e -- --passWithNoTests $(JEST_ARGS)
+
+bench:
+	@$(NODE_ENV) if [ -f bench/run.js ]; then node bench/run.js; else echo "no benchmarks yet"; fi
+
+proto:
+	@$(NODE_ENV) cd proto && ../node_modules/.bin/buf generate
+	@echo "generated proto/src/gen (commit it)"
+
+# Regenerates into a temporary directory and compares with what is committed; also re-derives the CRI subset from
+# the upstream cri-api api.proto in the Go module cache (when there) and compares it with proto/defs/runtime/v1.
+verify-proto:
+	@$(NODE_ENV) rc=0; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd proto && ../node_modules/.bin/buf generate -o "$$tmp"); \
+	if diff -r "$$tmp/src/gen" proto/src/gen; then echo "proto/src/gen: up to date"; \
+	else echo "proto/src/gen differs from what buf generates: run make proto" >&2; rc=1; fi; \
+	cri_version="v0.$${K8S_VERSION#v1.}"; \
+	modcache=$$(go env GOMODCACHE 2>/dev/null || echo "$$HOME/go/pkg/mod"); \
+	upstream="$$modcache/k8s.io/cri-api@$$cri_version/pkg/apis/runtime/v1/api.proto"; \
+	if [ -f "$$upstream" ]; then \
+	  python3 proto/hack/cri-subset.py "$$upstream" "$$tmp/api.proto" "cri-api@$$cri_version"; \
+	  if diff "$$tmp/api.proto" proto/defs/runtime/v1/api.proto; then echo "proto/defs/runtime/v1/api.proto: matches cri-api@$$cri_version"; \
+	  else echo "proto/defs/runtime/v1/api.proto differs from cri-subset.py's output for cri-api@$$cri_version" >&2; rc=1; fi; \
+	else echo "skipped the CRI subset check: $$upstream is not in the Go module cache"; fi; \
+	exit $$rc
+
+lint:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && echo "tsc -b: ok" && cd proto && ../node_modules/.bin/buf lint && echo "buf lint: ok"

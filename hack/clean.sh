@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Stops the stack of instance $EF_INSTANCE (hack/down.sh), cleans every site (hack/site.sh clean), and removes the
+# instance's state ($EF_STATE: etcd data, PKI, kubeconfigs, JetStream stores, logs) and runtime dir ($EF_RUN).
+# Built binaries and node_modules stay (they live in $EF_CACHE and the repo).
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+H=$EF_ROOT/hack
+"$H/down.sh"
+if [ -f "$H/site.sh" ]; then
+  for s in $EF_SITES; do bash "$H/site.sh" clean "$s" || echo "warning: hack/site.sh clean $s failed" >&2; done
+fi
+for d in "$EF_STATE" "$EF_RUN"; do
+  case "$d" in ""|/|/run|/run/|"$HOME"|"$EF_ROOT"|"$EF_ROOT/") ef_die "refusing to remove '$d'" ;; esac
+done
+if [ -d "$EF_STATE" ]; then
+  # Another instance's state may sit inside this one's (the dev state dir holds .local/<instance>): keep those.
+  shopt -s dotglob nullglob
+  for e in "$EF_STATE"/*; do
+    case "$(basename "$e")" in logs|pids|pki|etcd|hub|sites) ;; *)
+      if [ -d "$e" ] && { [ -d "$e/pids" ] || { [ -f "$e/.instance" ] && [ "$(cat "$e/.instance")" != "$EF_INSTANCE" ]; }; }; then
+        echo "[clean] keeping $e (state of another instance)"; continue
+      fi ;;
+    esac
+    rm -rf "$e"
+  done
+  shopt -u dotglob nullglob
+  rmdir "$EF_STATE" 2>/dev/null || true
+fi
+rm -rf "$EF_RUN"
+rmdir "$(dirname "$EF_RUN")" 2>/dev/null || true
+echo "[clean] removed $EF_STATE and $EF_RUN"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Stops the local EdgeFarm stack of instance $EF_INSTANCE, each process by its recorded PID (hack/lib.sh ef_stop):
+# provider, then every site (hack/site.sh down), the NATS hub, the control plane. State is kept: hack/up.sh resumes.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+H=$EF_ROOT/hack
+if [ -f "$EF_PIDS/provider.pid" ]; then echo "[provider] stopping (pid $(ef_pid provider))"; ef_stop provider 15; fi
+if [ -f "$H/site.sh" ]; then
+  # Reverse order of EF_SITES.
+  rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done
+  for s in "${rev[@]}"; do bash "$H/site.sh" down "$s" || echo "warning: hack/site.sh down $s failed" >&2; done
+fi
+"$H/hub.sh" down
+"$H/controlplane.sh" down
+# Anything else still recorded for this instance (a component that another script started under another name).
+shopt -s nullglob
+for f in "$EF_PIDS"/*.pid; do
+  n=$(basename "$f" .pid)
+  if ef_running "$n"; then echo "warning: $n (pid $(ef_pid "$n")) is still running, left alone" >&2; else rm -f "$f"; fi
+done
+echo "EdgeFarm ($EF_INSTANCE) is down; state kept in $EF_STATE (make up resumes, make clean removes it)"

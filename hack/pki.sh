@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Creates the local cluster's PKI with openssl into $EF_PKI, once: files that exist are reused (if the CA itself is
+# missing, everything is made anew, so no leaf is ever signed by a different CA). Then the kubeconfigs:
+#   $EF_KUBECONFIG (admin), $EF_STATE/{controller-manager,scheduler,provider}.kubeconfig
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+DAYS=3650
+mkdir -p "$EF_PKI" "$EF_STATE"
+chmod 700 "$EF_PKI"
+cd "$EF_PKI"
+made=()
+
+key() { [ -f "$1.key" ] || { openssl genrsa -out "$1.key" 2048 2>/dev/null; chmod 600 "$1.key"; }; }
+
+# ca NAME CN
+ca() {
+  [ -f "$1.crt" ] && return 0
+  key "$1"
+  openssl req -x509 -new -sha256 -days "$DAYS" -key "$1.key" -subj "/CN=$2" -out "$1.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" 2>/dev/null
+  made+=("$1")
+}
+
+# cert NAME CA SUBJECT client|server [SANS]
+cert() {
+  local name=$1 ca=$2 subj=$3 usage=$4 sans=${5:-}
+  [ -f "$name.crt" ] && return 0
+  key "$name"
+  local ext; ext=$(mktemp)
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    if [ "$usage" = server ]; then echo "extendedKeyUsage=serverAuth"; else echo "extendedKeyUsage=clientAuth"; fi
+    if [ -n "$sans" ]; then echo "subjectAltName=$sans"; fi
+  } > "$ext"
+  openssl req -new -sha256 -key "$name.key" -subj "$subj" -out "$name.csr" 2>/dev/null
+  openssl x509 -req -sha256 -days "$DAYS" -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -extfile "$ext" -out "$name.crt" 2>/dev/null
+  rm -f "$name.csr" "$ext"
+  made+=("$name")
+}
+
+if [ ! -f ca.crt ] || [ ! -f ca.key ]; then
+  rm -f ./*.crt ./*.key ./*.pub
+  rm -f "$EF_KUBECONFIG" "$EF_STATE"/*.kubeconfig
+fi
+
+ca ca "edgefarm-$EF_INSTANCE-ca"
+cert apiserver ca "/CN=kube-apiserver" server \
+  "IP:127.0.0.1,IP:$EF_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" client
+cert admin ca "/O=system:masters/CN=kubernetes-admin" client
+cert controller-manager ca "/CN=system:kube-controller-manager" client
+cert scheduler ca "/CN=system:kube-scheduler" client
+cert provider ca "/O=edgefarm:providers/CN=edgefarm-provider" client
+ca front-proxy-ca "edgefarm-$EF_INSTANCE-front-proxy-ca"
+cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" client
+if [ ! -f sa.key ] || [ ! -f sa.pub ]; then
+  openssl genrsa -out sa.key 2048 2>/dev/null; chmod 600 sa.key
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  made+=(sa)
+fi
+
+# kubeconfig FILE USER CERTNAME
+kubeconfig() {
+  local file=$1 user=$2 name=$3
+  [ -f "$file" ] && return 0
+  local tmp="$file.tmp"; rm -f "$tmp"
+  kubectl config --kubeconfig="$tmp" set-cluster edgefarm --server="https://127.0.0.1:$EF_APISERVER_PORT" \
+    --certificate-authority="$EF_PKI/ca.crt" --embed-certs=true >/dev/null
+  kubectl config --kubeconfig="$tmp" set-credentials "$user" --client-certificate="$EF_PKI/$name.crt" \
+    --client-key="$EF_PKI/$name.key" --embed-certs=true >/dev/null
+  kubectl config --kubeconfig="$tmp" set-context "$user@edgefarm" --cluster=edgefarm --user="$user" >/dev/null
+  kubectl config --kubeconfig="$tmp" use-context "$user@edgefarm" >/dev/null
+  chmod 600 "$tmp"; mv "$tmp" "$file"
+  made+=("$(basename "$file")")
+}
+kubeconfig "$EF_KUBECONFIG" kubernetes-admin admin
+kubeconfig "$EF_STATE/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+kubeconfig "$EF_STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
+kubeconfig "$EF_STATE/provider.kubeconfig" edgefarm-provider provider
+# Marks the state dir as this instance's (hack/clean.sh keeps other instances' dirs nested under the dev one).
+echo "$EF_INSTANCE" > "$EF_STATE/.instance"
+
+if [ ${#made[@]} -eq 0 ]; then echo "[pki] reusing $EF_PKI"; else echo "[pki] created in $EF_PKI: ${made[*]}"; fi

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Brings up the whole local EdgeFarm stack for instance $EF_INSTANCE (default dev):
+#   deps -> pki -> control plane -> NATS hub -> each site in $EF_SITES -> provider -> wait for the Nodes to be Ready.
+# Idempotent: what is built, created or running already is reused, so a warm run takes seconds; after
+# hack/down.sh it resumes the same cluster (etcd data, PKI and JetStream stores are kept; hack/clean.sh removes them).
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+cd "$EF_ROOT"
+H=$EF_ROOT/hack
+T0=$SECONDS
+sites=($EF_SITES)
+warnings=()
+failure=""
+warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; warnings+=("$*"); }
+
+# Numbered steps with elapsed time; each step's duration is kept for the summary at the end.
+STEP_TOTAL=$((6 + ${#sites[@]}))
+step_no=0 step_names=() step_starts=()
+step() {
+  step_no=$((step_no + 1)); step_names+=("$*"); step_starts+=("$SECONDS")
+  printf '\033[1m==> [%d/%d] %s\033[0m (t+%ss)\n' "$step_no" "$STEP_TOTAL" "$*" "$((SECONDS - T0))"
+}
+
+step "dependencies (hack/deps.sh)"
+"$H/deps.sh"
+ef_use_node
+NODE_BIN=$(command -v node)
+
+step "PKI and kubeconfigs (hack/pki.sh)"
+"$H/pki.sh"
+
+step "control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
+"$H/controlplane.sh" up
+
+step "NATS hub (JetStream domain hub)"
+"$H/hub.sh" up
+
+have_sites=1
+for s in "${sites[@]}"; do
+  step "site $s (hack/site.sh up $s)"
+  if [ -f "$H/site.sh" ]; then
+    bash "$H/site.sh" up "$s"
+  else
+    warn "hack/site.sh does not exist yet: site $s not started (no netns, containerd, leaf nats, edge-agent)"
+    have_sites=0
+  fi
+done
+
+step "provider"
+have_provider=0
+if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
+  # A provider started from an older build is restarted (its code, or the proto package it uses, changed since).
+  if ef_running provider && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" -name '*.js' -newer "$EF_PIDS/provider.pid" 2>/dev/null | head -n 1)" ]; then
+    echo "[provider] build is newer than the running provider: restarting it"
+    ef_stop provider 15
+  fi
+  nodes_csv=$(IFS=,; echo "${sites[*]}")
+  ef_start provider -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="nats://127.0.0.1:$EF_HUB_PORT" \
+    EF_NODES="$nodes_csv" EF_HTTP_PORT="$EF_PROVIDER_HTTP_PORT" EF_KUBELET_PORT="$EF_KUBELET_PORT" EF_KUBELET_ADDRESS=127.0.0.1 \
+    "$NODE_BIN" "$EF_ROOT/provider/dist/main.js"
+  # Wait for its /healthz; a provider that exits is an error, one without /healthz only a warning.
+  ok=0
+  for ((i = 0; i < 100; i++)); do
+    ef_http_ok "http://127.0.0.1:$EF_PROVIDER_HTTP_PORT/healthz" && { ok=1; break; }
+    if ! ef_running provider; then
+      echo "error: the provider exited; last lines of $EF_LOGS/provider.log:" >&2
+      tail -n 30 "$EF_LOGS/provider.log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  if [ $ok = 1 ]; then
+    echo "[provider] up (pid $(ef_pid provider)): nodes $nodes_csv, http :$EF_PROVIDER_HTTP_PORT, kubelet API :$EF_KUBELET_PORT"
+  else
+    warn "the provider (pid $(ef_pid provider)) does not answer http://127.0.0.1:$EF_PROVIDER_HTTP_PORT/healthz after 20 s; see $EF_LOGS/provider.log"
+  fi
+  have_provider=1
+else
+  warn "provider/dist/main.js does not exist yet: provider not started"
+fi
+
+step "waiting for the Nodes to be Ready: ${sites[*]}"
+if [ $have_provider = 1 ] && [ $have_sites = 1 ]; then
+  deadline=$((SECONDS + 60)) pending=("${sites[@]}")
+  while :; do
+    ready=$(kubectl --kubeconfig "$EF_KUBECONFIG" get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null || true)
+    pending=()
+    for s in "${sites[@]}"; do grep -qx "$s=True" <<<"$ready" || pending+=("$s"); done
+    [ ${#pending[@]} -eq 0 ] && break
+    if [ $SECONDS -ge $deadline ]; then
+      failure="after 60 s these Nodes are not Ready: ${pending[*]} (see $EF_LOGS/provider.log, the site logs in $EF_LOGS/, make status)"
+      echo "error: $failure" >&2
+      break
+    fi
+    sleep 1
+  done
+  if [ -z "$failure" ]; then
+    for s in "${sites[@]}"; do kubectl --kubeconfig "$EF_KUBECONFIG" wait --for=condition=Ready "node/$s" --timeout=5s >/dev/null; done
+    echo "[nodes] Ready: ${sites[*]}"
+  fi
+else
+  warn "not waiting for Nodes: the provider or the sites are not there yet"
+fi
+
+echo
+echo "step durations:"
+for ((i = 0; i < ${#step_names[@]}; i++)); do
+  end=${step_starts[$((i + 1))]:-$SECONDS}
+  printf '  %3ss  [%d] %s\n' "$((end - step_starts[i]))" "$((i + 1))" "${step_names[i]}"
+done
+if [ -n "$failure" ]; then
+  printf '\033[1;31mEdgeFarm (%s) is NOT fully up after %ss:\033[0m %s\n\n' "$EF_INSTANCE" "$((SECONDS - T0))" "$failure"
+else
+  printf '\033[1mEdgeFarm (%s) is up in %ss\033[0m\n\n' "$EF_INSTANCE" "$((SECONDS - T0))"
+fi
+echo "  export KUBECONFIG=$EF_KUBECONFIG"
+echo
+kubectl --kubeconfig "$EF_KUBECONFIG" get nodes -o wide 2>&1 | sed 's/^/  /'
+echo
+echo "Try next:"
+echo "  kubectl apply -f examples/hello.yaml"
+echo "  kubectl get pods -o wide -w"
+echo "  make status        # components, PIDs, ports"
+echo "  make down          # stop everything, keep state (make up resumes)"
+if [ ${#warnings[@]} -gt 0 ]; then
+  echo
+  echo "With ${#warnings[@]} warning(s):"
+  for w in "${warnings[@]}"; do echo "  - $w"; done
+fi
+[ -z "$failure" ]
