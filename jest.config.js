@@ -3,7 +3,11 @@ const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023', parser
 const common = {
   transform,
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', '^@edgefarm/proto$': '<rootDir>/proto/src/index.ts' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@edgefarm/proto$': '<rootDir>/proto/src/index.ts',
+    '^@edgefarm/edge-agent/testing$': '<rootDir>/edge-agent/src/testing/index.ts',
+  },
   testEnvironment: 'node',
   rootDir: '.',
 };

@@ -1,0 +1,188 @@
+/**
+ * Agent: wires the edge-agent's parts together and owns their lifecycle. start() brings them up in dependency
+ * order; stop() takes them down in reverse and leaves no timer, socket or consumer loop behind.
+ *
+ *   site NATS connection ─ site streams (desired copy, outbox)
+ *     ├─ DesiredInformer → DesiredStore ──keys──► Reconciler ─► PodRuntime (CRI)
+ *     │                                               └─► StatusReporter ─► outbox
+ *     ├─ Heartbeater ─► outbox
+ *     └─ Forwarder: outbox ─► hub EF_STATUS (over the leaf link)
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { HUB_DOMAIN } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import type { AgentConfig } from './config.js';
+import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
+import { ensureSiteStreams } from './bus/site-streams.js';
+import { DesiredInformer } from './desired/informer.js';
+import { DesiredStore, type DesiredView } from './desired/store.js';
+import { Forwarder, type ForwarderOptions } from './forwarder/forwarder.js';
+import { Heartbeater } from './heartbeat/heartbeat.js';
+import { osNodeInfo, type NodeInfoSource } from './heartbeat/node-info.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { CriPodRuntime } from './runtime/cri-runtime.js';
+import type { PodRuntime } from './runtime/types.js';
+import { StatusReporter } from './status/reporter.js';
+import { errorMessage, systemClock, type Clock } from './util/time.js';
+
+/** Optional collaborators, for tests and for a later hollow (in-memory) runtime. */
+export interface AgentDeps {
+  runtime?: PodRuntime;
+  clock?: Clock;
+  nodeInfo?: NodeInfoSource;
+  forwarder?: ForwarderOptions;
+  /** Mount point of cgroup hierarchies for the CRI runtime's pod cgroup cleanup ('' disables it). */
+  cgroupRoot?: string;
+}
+
+export class Agent {
+  private nc: NatsConnection | undefined;
+  private runtime: PodRuntime | undefined;
+  private store: DesiredStore | undefined;
+  private informer: DesiredInformer | undefined;
+  private reconcilerRef: Reconciler | undefined;
+  private forwarderRef: Forwarder | undefined;
+  private heartbeater: Heartbeater | undefined;
+  private statusLoop: Promise<void> | undefined;
+  private outboxRef: OutboxWriter | undefined;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+    private readonly deps: AgentDeps = {},
+  ) {}
+
+  get desired(): DesiredView {
+    if (!this.store) throw new Error('agent not started');
+    return this.store;
+  }
+  get reconciler(): Reconciler {
+    if (!this.reconcilerRef) throw new Error('agent not started');
+    return this.reconcilerRef;
+  }
+  get forwarder(): Forwarder {
+    if (!this.forwarderRef) throw new Error('agent not started');
+    return this.forwarderRef;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    const clock = this.deps.clock ?? systemClock;
+    const node = config.nodeName;
+    log.info({ node, site: config.site, nats: config.natsUrl, cri: config.criEndpoint, version: config.agentVersion }, 'edge-agent starting');
+    try {
+      const nc = await connect({
+        servers: config.natsUrl.split(',').map((s) => s.trim()),
+        name: `edge-agent ${node}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        waitOnFirstConnect: true,
+      });
+      this.nc = nc;
+      this.statusLoop = (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.info({ status: s.type, data: String((s as { server?: string }).server ?? '') }, 'site NATS connection');
+        }
+      })().catch(() => undefined);
+
+      const jsm = await jetstreamManager(nc);
+      await ensureSiteStreams(jsm, node, log);
+      const js = jetstream(nc);
+      const hub = jetstream(nc, { domain: HUB_DOMAIN });
+
+      this.runtime =
+        this.deps.runtime ??
+        CriPodRuntime.connect(
+          config.criEndpoint,
+          { layout: { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }, cgroupRoot: this.deps.cgroupRoot },
+          log.child({ component: 'runtime' }),
+        );
+      const runtime = this.runtime;
+      const version = await runtime.version().catch((err: unknown) => {
+        log.warn({ err: errorMessage(err) }, 'container runtime not reachable yet; syncs retry until it is');
+        return undefined;
+      });
+      if (version) log.info(version, 'container runtime');
+
+      const outbox = new JetStreamOutbox(js, node);
+      this.outboxRef = outbox;
+      this.forwarderRef = new Forwarder({ node, jsm, js, hub, log: log.child({ component: 'forwarder' }) }, this.deps.forwarder);
+      await this.forwarderRef.start();
+
+      const status = new StatusReporter({ node, outbox, clock, log: log.child({ component: 'status' }) });
+      const store = new DesiredStore(node, log.child({ component: 'desired' }), (key) => this.reconcilerRef?.enqueue(key));
+      this.store = store;
+      this.reconcilerRef = new Reconciler(
+        { runtime, desired: store, status, clock, log: log.child({ component: 'reconciler' }) },
+        {
+          nodeIp: config.nodeIp,
+          resyncMs: config.resyncMs,
+          concurrency: config.concurrency,
+          runtimeName: version?.runtimeName || 'containerd',
+        },
+      );
+      this.reconcilerRef.start();
+      this.informer = new DesiredInformer({ js, jsm, node, store, log: log.child({ component: 'informer' }) });
+      await this.informer.start();
+
+      this.heartbeater = new Heartbeater(
+        {
+          nodeName: node,
+          nodeIp: config.nodeIp,
+          agentVersion: config.agentVersion,
+          runtime,
+          outbox,
+          nodeInfo: this.deps.nodeInfo ?? osNodeInfo,
+          appliedSequence: () => store.appliedSequence,
+          podCount: () => this.reconcilerRef?.podCount() ?? 0,
+          clock,
+          log: log.child({ component: 'heartbeat' }),
+        },
+        config.heartbeatMs,
+      );
+      this.heartbeater.start();
+      log.info('edge-agent started');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops everything that was started, in reverse order. Safe to call twice or after a failed start. */
+  async stop(): Promise<void> {
+    const steps: [string, () => Promise<void> | void][] = [
+      ['heartbeat', () => this.heartbeater?.stop()],
+      ['informer', () => this.informer?.stop()],
+      ['reconciler', () => this.reconcilerRef?.stop()],
+      ['forwarder', () => this.forwarderRef?.stop()],
+      ['runtime', () => {
+        if (!this.deps.runtime) this.runtime?.close();
+      }],
+      ['nats', async () => {
+        if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
+      }],
+      ['nats status', () => this.statusLoop],
+    ];
+    for (const [name, fn] of steps) {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err), part: name }, 'error while stopping');
+      }
+    }
+    this.heartbeater = undefined;
+    this.informer = undefined;
+    this.forwarderRef = undefined;
+    this.runtime = undefined;
+    this.nc = undefined;
+    this.statusLoop = undefined;
+    this.log.info('edge-agent stopped');
+  }
+
+  /** The outbox writer (for tests that write reports directly). */
+  get outbox(): OutboxWriter {
+    if (!this.outboxRef) throw new Error('agent not started');
+    return this.outboxRef;
+  }
+}

@@ -1,0 +1,45 @@
+import { configFromEnv, isConfigError } from './config.js';
+
+const env = {
+  EF_NODE_NAME: 'edge-1',
+  EF_SITE: 'plant-a',
+  EF_NATS_URL: 'nats://127.0.0.1:4222',
+  EF_CRI_ENDPOINT: '/run/edgefarm/dev/edge-1/containerd.sock',
+  EF_NODE_IP: '10.201.1.2',
+  EF_POD_CIDR: '10.221.1.0/24',
+};
+
+describe('configFromEnv', () => {
+  it('builds a config with defaults', () => {
+    const c = configFromEnv(env, '1.2.3');
+    expect(c).toMatchObject({
+      nodeName: 'edge-1',
+      logLevel: 'info',
+      podLogRoot: '/var/log/edgefarm/edge-1/pods',
+      cgroupParent: '/edgefarm/edge-1',
+      resyncMs: 1500,
+      heartbeatMs: 10_000,
+      agentVersion: '1.2.3',
+    });
+  });
+
+  it('accepts unix:// endpoints and overrides', () => {
+    const c = configFromEnv({ ...env, EF_CRI_ENDPOINT: 'unix:///run/c.sock', EF_LOG_LEVEL: 'debug', EF_HEARTBEAT_MS: '500' }, '0');
+    expect(c.criEndpoint).toBe('unix:///run/c.sock');
+    expect(c.heartbeatMs).toBe(500);
+  });
+
+  it('names every problem at once', () => {
+    let err: unknown;
+    try {
+      configFromEnv({ EF_NODE_NAME: 'Bad_Name', EF_NATS_URL: 'http://x', EF_NODE_IP: '1.2.3', EF_LOG_LEVEL: 'loud', EF_RESYNC_MS: '-1' }, '0');
+    } catch (e) {
+      err = e;
+    }
+    expect(isConfigError(err)).toBe(true);
+    const m = (err as Error).message;
+    for (const part of ['EF_SITE is required', 'EF_CRI_ENDPOINT is required', 'EF_NODE_NAME "Bad_Name"', 'EF_NATS_URL', 'EF_NODE_IP', 'EF_LOG_LEVEL', 'EF_RESYNC_MS']) {
+      expect(m).toContain(part);
+    }
+  });
+});

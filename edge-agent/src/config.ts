@@ -1,0 +1,116 @@
+/**
+ * The agent's configuration: one validated object handed to {@link Agent}. {@link configFromEnv} turns an
+ * environment record into it (main.ts passes process.env; nothing else reads the environment).
+ */
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { encodeToken } from '@edgefarm/proto';
+
+export interface AgentConfig {
+  /** Kubernetes node name of this edge node. */
+  nodeName: string;
+  /** Site name (its JetStream domain is siteDomain(site)); informational for now. */
+  site: string;
+  /** NATS URL(s) of the site's leaf nats-server. */
+  natsUrl: string;
+  /** CRI endpoint: a unix socket path or unix:// URL. */
+  criEndpoint: string;
+  /** The node's InternalIP; also the pod IP of hostNetwork pods. */
+  nodeIp: string;
+  /** Pod CIDR (informational: the CNI config owns pod addressing). */
+  podCidr: string;
+  /** Root of per-pod log directories: <podLogRoot>/<ns>_<name>_<uid>/<container>/<restart>.log */
+  podLogRoot: string;
+  /** cgroupfs parent of every pod: <cgroupRoot>/pod<uid>. */
+  cgroupParent: string;
+  logLevel: string;
+  agentVersion: string;
+  /** Interval of the full resync (status refresh, orphan removal, restarts). */
+  resyncMs: number;
+  heartbeatMs: number;
+  /** Pods reconciled in parallel. */
+  concurrency: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+export function isConfigError(err: unknown): err is ConfigError {
+  return err instanceof ConfigError;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function positiveInt(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+/** Builds and validates the configuration; throws a {@link ConfigError} naming every problem. */
+export function configFromEnv(env: Record<string, string | undefined>, agentVersion: string): AgentConfig {
+  const problems: string[] = [];
+  const req = (name: string): string => {
+    const v = env[name]?.trim();
+    if (!v) problems.push(`${name} is required`);
+    return v ?? '';
+  };
+  const nodeName = req('EF_NODE_NAME');
+  const site = req('EF_SITE');
+  const natsUrl = req('EF_NATS_URL');
+  const criEndpoint = req('EF_CRI_ENDPOINT');
+  const nodeIp = req('EF_NODE_IP');
+  const podCidr = env.EF_POD_CIDR?.trim() ?? '';
+  const logLevel = env.EF_LOG_LEVEL?.trim() || 'info';
+
+  if (nodeName && (nodeName.length > 253 || !DNS_SUBDOMAIN.test(nodeName))) {
+    problems.push(`EF_NODE_NAME "${nodeName}" is not a DNS subdomain`);
+  }
+  if (site) {
+    try {
+      encodeToken(site);
+    } catch {
+      problems.push(`EF_SITE "${site}" is not usable`);
+    }
+  }
+  if (natsUrl && !natsUrl.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()))) {
+    problems.push(`EF_NATS_URL "${natsUrl}" is not a nats:// URL (comma-separated list allowed)`);
+  }
+  if (criEndpoint && !path.isAbsolute(criEndpoint.replace(/^unix:\/\//, ''))) {
+    problems.push(`EF_CRI_ENDPOINT "${criEndpoint}" must be an absolute unix socket path`);
+  }
+  if (nodeIp && isIP(nodeIp) === 0) problems.push(`EF_NODE_IP "${nodeIp}" is not an IP address`);
+  if (podCidr && !/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(podCidr)) problems.push(`EF_POD_CIDR "${podCidr}" is not a CIDR`);
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`EF_LOG_LEVEL "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  let resyncMs = 0;
+  let heartbeatMs = 0;
+  let concurrency = 0;
+  try {
+    resyncMs = positiveInt(env, 'EF_RESYNC_MS', 1500);
+    heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 10_000);
+    concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+
+  return {
+    nodeName,
+    site,
+    natsUrl,
+    criEndpoint,
+    nodeIp,
+    podCidr,
+    podLogRoot: env.EF_POD_LOG_DIR?.trim() || `/var/log/edgefarm/${nodeName}/pods`,
+    cgroupParent: env.EF_CGROUP_PARENT?.trim() || `/edgefarm/${nodeName}`,
+    logLevel,
+    agentVersion,
+    resyncMs,
+    heartbeatMs,
+    concurrency,
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * DesiredStore: the agent's cache of its node's desired pods, fed message by message from the site stream (see
+ * informer.ts) and read by the reconciler by key. It is the single owner of that state.
+ *
+ * Rules of apply():
+ * - A tombstone (header KV-Operation DEL/PURGE) removes the key.
+ * - A spec older than the one held for the same pod UID (resourceVersion) is ignored, and so is a spec that would
+ *   take back a deletion of the same UID.
+ * - An undecodable message, or one whose subject does not belong to this node, is logged with its subject and
+ *   skipped; it never stops the stream.
+ * - Every change notifies the listener with the key; the listener is expected to queue the key, not act inline.
+ */
+import { TOMBSTONE_OPERATIONS, compareResourceVersions, decodeEdgePodSpec, edge, isDecodeError, isSubjectError, parseDesiredSubject } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import { podKeyString } from '../keys.js';
+
+/** Read side of the desired state, what the reconciler and heartbeat see. */
+export interface DesiredView {
+  get(key: string): edge.EdgePodSpec | undefined;
+  keys(): string[];
+  readonly size: number;
+  /** True once the initial state of the site stream has been read: only then may absence mean "delete". */
+  readonly synced: boolean;
+  /** Highest site-stream sequence applied (0 before the first message). */
+  readonly appliedSequence: number;
+  whenSynced(): Promise<void>;
+}
+
+export interface DesiredMessage {
+  subject: string;
+  /** Stream sequence in the site stream. */
+  seq: number;
+  data: Uint8Array;
+  /** Value of the KV-Operation header, if any. */
+  operation?: string;
+}
+
+export type ApplyOutcome =
+  | { kind: 'upsert'; key: string }
+  | { kind: 'delete'; key: string }
+  | { kind: 'unchanged'; key: string }
+  | { kind: 'stale'; key: string; reason: string }
+  | { kind: 'invalid'; error: Error };
+
+// Names end up in CRI names, log paths and cgroup paths: accept only what Kubernetes itself accepts.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+
+/** Why a spec's identity is unusable at the edge, or '' when it is fine. */
+export function unsafeIdentity(spec: edge.EdgePodSpec): string {
+  if (!DNS_LABEL.test(spec.namespace) || spec.namespace.length > 63) return `namespace "${spec.namespace}" is not a DNS label`;
+  if (!DNS_SUBDOMAIN.test(spec.name) || spec.name.length > 253) return `pod name "${spec.name}" is not a DNS subdomain`;
+  if (!UID.test(spec.uid)) return `uid "${spec.uid}" has unexpected characters`;
+  const names = new Set<string>();
+  for (const c of [...spec.initContainers, ...spec.containers]) {
+    if (!DNS_LABEL.test(c.name) || c.name.length > 63) return `container name "${c.name}" is not a DNS label`;
+    if (names.has(c.name)) return `container name "${c.name}" is used twice`;
+    names.add(c.name);
+  }
+  return '';
+}
+
+export class DesiredStore implements DesiredView {
+  private readonly pods = new Map<string, edge.EdgePodSpec>();
+  private seq = 0;
+  private isSynced = false;
+  private syncedWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly node: string,
+    private readonly log: Logger,
+    private readonly onChange: (key: string) => void,
+  ) {}
+
+  get(key: string): edge.EdgePodSpec | undefined {
+    return this.pods.get(key);
+  }
+  keys(): string[] {
+    return [...this.pods.keys()];
+  }
+  get size(): number {
+    return this.pods.size;
+  }
+  get synced(): boolean {
+    return this.isSynced;
+  }
+  get appliedSequence(): number {
+    return this.seq;
+  }
+
+  whenSynced(): Promise<void> {
+    if (this.isSynced) return Promise.resolve();
+    return new Promise((resolve) => this.syncedWaiters.push(resolve));
+  }
+
+  markSynced(): void {
+    if (this.isSynced) return;
+    this.isSynced = true;
+    this.log.info({ pods: this.pods.size, appliedSequence: this.seq }, 'desired state synced');
+    const waiters = this.syncedWaiters;
+    this.syncedWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  apply(msg: DesiredMessage): ApplyOutcome {
+    if (msg.seq > this.seq) this.seq = msg.seq;
+    let key: string;
+    try {
+      const parsed = parseDesiredSubject(msg.subject);
+      if (parsed.node !== this.node) throw new RangeError(`subject of node "${parsed.node}", not "${this.node}"`);
+      key = podKeyString(parsed.pod);
+    } catch (err) {
+      return this.invalid(msg, err as Error);
+    }
+
+    if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
+      const had = this.pods.delete(key);
+      this.log.debug({ key, seq: msg.seq, had }, 'desired pod tombstone');
+      this.onChange(key);
+      return { kind: 'delete', key };
+    }
+
+    let spec: edge.EdgePodSpec;
+    try {
+      spec = decodeEdgePodSpec(msg.data, msg.subject);
+    } catch (err) {
+      return this.invalid(msg, err as Error);
+    }
+    if (podKeyString(spec) !== key) {
+      return this.invalid(msg, new RangeError(`payload names pod ${podKeyString(spec)}, subject names ${key}`));
+    }
+    const unsafe = unsafeIdentity(spec);
+    if (unsafe) return this.invalid(msg, new RangeError(unsafe));
+
+    const held = this.pods.get(key);
+    if (held && held.uid === spec.uid) {
+      const cmp = compareResourceVersions(spec.resourceVersion, held.resourceVersion);
+      if (cmp < 0) return this.stale(key, msg, `resourceVersion ${spec.resourceVersion} older than ${held.resourceVersion}`);
+      if (held.deleting && !spec.deleting) return this.stale(key, msg, 'would take back a deletion');
+      if (cmp === 0 && held.deleting === spec.deleting) return { kind: 'unchanged', key };
+    }
+    this.pods.set(key, spec);
+    this.log.debug({ key, uid: spec.uid, resourceVersion: spec.resourceVersion, deleting: spec.deleting, seq: msg.seq }, 'desired pod');
+    this.onChange(key);
+    return { kind: 'upsert', key };
+  }
+
+  private stale(key: string, msg: DesiredMessage, reason: string): ApplyOutcome {
+    this.log.info({ key, seq: msg.seq, reason }, 'ignoring stale desired pod');
+    return { kind: 'stale', key, reason };
+  }
+
+  private invalid(msg: DesiredMessage, error: Error): ApplyOutcome {
+    const kind = isDecodeError(error) ? 'undecodable' : isSubjectError(error) ? 'bad subject' : 'inconsistent';
+    this.log.error({ subject: msg.subject, seq: msg.seq, err: error }, `skipping ${kind} desired-state message`);
+    return { kind: 'invalid', error };
+  }
+}

@@ -1,0 +1,167 @@
+import { edge } from '@edgefarm/proto';
+import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
+import { containerHash, sandboxHash } from '../runtime/labels.js';
+import type { ObservedContainer, ObservedPod, ObservedSandbox } from '../runtime/types.js';
+import { fieldsOf, podSpec } from '../testing/fixtures.js';
+
+const NOW = 1_000_000;
+const ctx = { nowMs: NOW, restartBackoffMs: (n: number) => 1000 * 2 ** n };
+
+function sandbox(pod: edge.EdgePodSpec, over: Partial<ObservedSandbox> = {}): ObservedSandbox {
+  return {
+    id: 'sb1', uid: pod.uid, namespace: pod.namespace, name: pod.name, attempt: 0, state: 'ready', createdAtMs: NOW - 10_000,
+    ip: '10.0.0.2', hostNetwork: pod.hostNetwork, configHash: sandboxHash(pod), resourceVersion: pod.resourceVersion, ...over,
+  };
+}
+function container(pod: edge.EdgePodSpec, over: Partial<ObservedContainer> = {}): ObservedContainer {
+  const name = over.name ?? 'main';
+  const spec = [...pod.containers, ...pod.initContainers].find((c) => c.name === name);
+  return {
+    id: 'c1', sandboxId: 'sb1', podUid: pod.uid, name, attempt: 0, state: 'running', hash: spec ? containerHash(spec) : 'x',
+    restartCount: 0, terminationGracePeriodSec: 7, image: spec?.image ?? '', imageRef: 'sha256:1', createdAtMs: NOW - 9_000,
+    startedAtMs: NOW - 9_000, finishedAtMs: 0, exitCode: 0, reason: '', message: '', ...over,
+  };
+}
+function observed(pod: edge.EdgePodSpec, sandboxes: ObservedSandbox[], containers: ObservedContainer[]): ObservedPod {
+  return { key: { namespace: pod.namespace, name: pod.name }, sandboxes, containers };
+}
+
+/** A compact view of PodActions for table assertions. */
+function summary(a: PodActions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (a.killContainers.length) out.kill = a.killContainers.map((k) => `${k.id}@${k.gracePeriodSec}`);
+  if (a.stopSandboxes.length) out.stopSandbox = a.stopSandboxes.map((s) => s.id);
+  if (a.removeContainers.length) out.removeContainer = a.removeContainers.map((c) => c.id);
+  if (a.removeSandboxes.length) out.removeSandbox = a.removeSandboxes.map((s) => s.id);
+  if (a.createSandbox) out.createSandbox = a.createSandbox.attempt;
+  if (a.startContainers.length) out.start = a.startContainers.map((s) => `${s.init ? 'init:' : ''}${s.name}#${s.restartCount}/a${s.attempt}`);
+  if (a.backoff.length) out.backoff = a.backoff.map((b) => `${b.name}@${b.untilMs - NOW}`);
+  return out;
+}
+
+const base = podSpec({ name: 'web', uid: 'u1', terminationGracePeriodSeconds: 5n });
+const withPolicy = (p: edge.RestartPolicy) => podSpec({ ...fieldsOf(base), restartPolicy: p });
+const twoContainers = podSpec({
+  ...fieldsOf(base),
+  containers: [
+    { name: 'main', image: 'img:1', command: ['sleep', '1'] },
+    { name: 'side', image: 'img:1' },
+  ],
+});
+const withInit = podSpec({
+  ...fieldsOf(base),
+  initContainers: [
+    { name: 'init1', image: 'img:1' },
+    { name: 'init2', image: 'img:1' },
+  ],
+});
+const changed = podSpec({ ...fieldsOf(base), containers: [{ name: 'main', image: 'img:2', command: ['sleep', '3600'] }] });
+const hostNet = podSpec({ ...fieldsOf(base), hostNetwork: true });
+
+interface Case {
+  name: string;
+  desired: edge.EdgePodSpec | undefined;
+  observed: ObservedPod;
+  want: Record<string, unknown>;
+}
+
+const cases: Case[] = [
+  { name: 'new pod: create sandbox and start every container', desired: twoContainers, observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['main#0/a0', 'side#0/a0'] } },
+  { name: 'running and matching: nothing (re-adoption after a restart)', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base)]), want: {} },
+  { name: 'container missing in a ready sandbox: start it', desired: base, observed: observed(base, [sandbox(base)], []),
+    want: { start: ['main#0/a0'] } },
+  { name: 'Always: exited with 0 after backoff: restart', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 5000 })]),
+    want: { start: ['main#1/a1'] } },
+  { name: 'Always: exited just now: backoff', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, restartCount: 2, finishedAtMs: NOW - 100 })]),
+    want: { backoff: ['main@3900'] } },
+  { name: 'OnFailure: exit 0: done, sandbox stopped', desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 5000 })]),
+    want: { stopSandbox: ['sb1'] } },
+  { name: 'OnFailure: exit 2: restart', desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 2, finishedAtMs: NOW - 5000 })]),
+    want: { start: ['main#1/a1'] } },
+  { name: 'Never: exit 2: no restart, sandbox stopped', desired: withPolicy(edge.RestartPolicy.NEVER),
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 2, finishedAtMs: NOW - 5000 })]),
+    want: { stopSandbox: ['sb1'] } },
+  { name: 'Never: completed pod with stopped sandbox: nothing', desired: withPolicy(edge.RestartPolicy.NEVER),
+    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 0 })]),
+    want: {} },
+  { name: 'container spec changed: kill and start the new one', desired: changed,
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@5'], start: ['main#1/a1'] } },
+  { name: 'created but never started: replace it', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'created', startedAtMs: 0 })]),
+    want: { removeContainer: ['c1'], start: ['main#0/a1'] } },
+  { name: 'sandbox died (e.g. reboot): new sandbox, restart counted', desired: base,
+    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 255, restartCount: 3 })]),
+    want: { createSandbox: 1, start: ['main#4/a1'] } },
+  { name: 'sandbox spec changed (hostNetwork): stop the old one, create a new one', desired: hostNet,
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@5'], stopSandbox: ['sb1'], createSandbox: 1, start: ['main#1/a1'] } },
+  { name: 'a replaced sandbox is removed once the new one is current', desired: base,
+    observed: observed(base, [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
+      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited' })]),
+    want: { removeSandbox: ['sb1'] } },
+  { name: 'deleting: kill with the deletion grace period, stop and remove', desired: podSpec({ ...fieldsOf(base), deleting: true, deletionGracePeriodSeconds: 2n }),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
+  { name: 'deleting and nothing left: nothing', desired: podSpec({ ...fieldsOf(base), deleting: true }), observed: observed(base, [], []), want: {} },
+  { name: 'tombstone: remove everything with the recorded grace period', desired: undefined,
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
+  { name: 'a pod re-created under the same name: drop the old UID, create the new', desired: podSpec({ ...fieldsOf(base), uid: 'u2' }),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'], createSandbox: 0, start: ['main#0/a0'] } },
+  { name: 'container removed from the spec: kill and remove it', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base), container(base, { id: 'c9', name: 'gone' })]),
+    want: { kill: ['c9@5'], removeContainer: ['c9'] } },
+  { name: 'old exited attempts beyond the previous one are garbage-collected', desired: base,
+    observed: observed(base, [sandbox(base)], [
+      container(base, { id: 'c3', attempt: 2 }),
+      container(base, { id: 'c2', attempt: 1, state: 'exited' }),
+      container(base, { id: 'c1', attempt: 0, state: 'exited' }),
+    ]),
+    want: { removeContainer: ['c1'] } },
+  { name: 'init containers: first runs alone in a new sandbox', desired: withInit, observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['init:init1#0/a0'] } },
+  { name: 'init containers: next one after the first succeeded', desired: withInit,
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1', state: 'exited', exitCode: 0 })]),
+    want: { start: ['init:init2#0/a0'] } },
+  { name: 'init containers: main containers after all succeeded', desired: withInit,
+    observed: observed(base, [sandbox(base)], [
+      container(withInit, { id: 'i1', name: 'init1', state: 'exited', exitCode: 0 }),
+      container(withInit, { id: 'i2', name: 'init2', state: 'exited', exitCode: 0 }),
+    ]),
+    want: { start: ['main#0/a0'] } },
+  { name: 'init container running: wait', desired: withInit,
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]), want: {} },
+  { name: 'init container failed under Never: pod fails, sandbox stopped', desired: podSpec({ ...fieldsOf(withInit), restartPolicy: edge.RestartPolicy.NEVER }),
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1', state: 'exited', exitCode: 1 })]),
+    want: { stopSandbox: ['sb1'] } },
+  { name: 'unknown container state: kill, remove and start again', desired: base,
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'unknown' })]),
+    want: { kill: ['c1@5'], removeContainer: ['c1'], start: ['main#1/a1'] } },
+];
+
+describe('computePodActions', () => {
+  it.each(cases)('$name', ({ desired, observed: obs, want }) => {
+    const a = computePodActions(desired, obs, ctx);
+    expect(summary(a)).toEqual(want);
+    expect(isNoop(a)).toBe(Object.keys(want).filter((k) => k !== 'backoff').length === 0);
+  });
+
+  it('prints itself', () => {
+    const a = computePodActions(changed, observed(base, [sandbox(base)], [container(base)]), ctx);
+    expect(describePodActions(a)).toBe('default/web: kill: main/c1 (spec changed, grace 5s); start: main#1 (spec changed)');
+    expect(describePodActions(computePodActions(base, observed(base, [sandbox(base)], [container(base)]), ctx))).toBe('default/web: nothing');
+  });
+
+  it('uses the existing ready sandbox for new containers', () => {
+    const a = computePodActions(base, observed(base, [sandbox(base, { attempt: 3 })], []), ctx);
+    expect(a.sandbox).toEqual({ id: 'sb1', attempt: 3 });
+  });
+});

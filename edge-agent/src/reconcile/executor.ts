@@ -1,0 +1,144 @@
+/**
+ * Carries out a PodActions record against a PodRuntime in a fixed order, numbering each step and recording its
+ * result. It never retries: a failed step is recorded and the next sync (a new decision on fresh observations)
+ * tries again. Steps that depend on a failed one are recorded as skipped.
+ */
+import type { edge } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import { isImagePullError, isRuntimeError, type PodRuntime, type SandboxRef } from '../runtime/types.js';
+import type { PodActions } from './actions.js';
+import { errorMessage } from '../util/time.js';
+
+export type StepOp =
+  | 'kill-container'
+  | 'stop-sandbox'
+  | 'remove-container'
+  | 'remove-sandbox'
+  | 'create-sandbox'
+  | 'pull-image'
+  | 'create-container'
+  | 'start-container';
+
+export interface StepResult {
+  step: number;
+  op: StepOp;
+  target: string;
+  outcome: 'ok' | 'failed' | 'skipped';
+  error?: string;
+  durationMs: number;
+}
+
+/** Why a container could not be started, as the kubelet names it (ErrImagePull, CreateContainerError, ...). */
+export interface ContainerFailure {
+  reason: string;
+  message: string;
+}
+
+export interface SyncResult {
+  steps: StepResult[];
+  /** The sandbox containers were started in, if any. */
+  sandbox: SandboxRef | null;
+  /** Per container name: why it could not be started in this sync. */
+  containerFailures: Map<string, ContainerFailure>;
+  /** Set when the sandbox could not be created. */
+  sandboxFailure: ContainerFailure | null;
+  ok: boolean;
+}
+
+export class PodExecutor {
+  constructor(
+    private readonly runtime: PodRuntime,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
+    const steps: StepResult[] = [];
+    const result: SyncResult = { steps, sandbox: actions.sandbox, containerFailures: new Map(), sandboxFailure: null, ok: true };
+    const run = async (op: StepOp, target: string, fn: () => Promise<void>): Promise<boolean> => {
+      const step = steps.length + 1;
+      const t0 = this.now();
+      try {
+        await fn();
+        steps.push({ step, op, target, outcome: 'ok', durationMs: this.now() - t0 });
+        return true;
+      } catch (err) {
+        steps.push({ step, op, target, outcome: 'failed', error: errorMessage(err), durationMs: this.now() - t0 });
+        result.ok = false;
+        log.warn({ step, op, target, err: isRuntimeError(err) ? err.message : err }, 'sync step failed');
+        return false;
+      }
+    };
+    const skip = (op: StepOp, target: string): void => {
+      steps.push({ step: steps.length + 1, op, target, outcome: 'skipped', durationMs: 0 });
+    };
+
+    // Kills run in parallel: each may wait out a grace period.
+    const kills = await Promise.all(
+      actions.killContainers.map((k) => run('kill-container', k.id, () => this.runtime.stopContainer(k.id, k.gracePeriodSec))),
+    );
+    const killsOk = kills.every(Boolean);
+    for (const s of actions.stopSandboxes) await run('stop-sandbox', s.id, () => this.runtime.stopSandbox(s.id));
+    for (const c of actions.removeContainers) await run('remove-container', c.id, () => this.runtime.removeContainer(c.id));
+    for (const s of actions.removeSandboxes) await run('remove-sandbox', s.id, () => this.runtime.removeSandbox(s.id));
+
+    if (!desired || (actions.startContainers.length === 0 && !actions.createSandbox)) return result;
+
+    let sandbox = actions.sandbox;
+    if (actions.createSandbox) {
+      const attempt = actions.createSandbox.attempt;
+      const ok = await run('create-sandbox', `attempt ${attempt}`, async () => {
+        sandbox = { id: await this.runtime.runSandbox(desired, attempt), attempt };
+      });
+      if (!ok) {
+        const failed = steps[steps.length - 1]!;
+        result.sandboxFailure = { reason: 'FailedCreatePodSandBox', message: failed.error ?? '' };
+      }
+    }
+    result.sandbox = sandbox;
+
+    const all = [...desired.initContainers, ...desired.containers];
+    for (const start of actions.startContainers) {
+      const spec = all.find((c) => c.name === start.name);
+      if (!sandbox || !spec || !killsOk) {
+        skip('start-container', start.name);
+        continue;
+      }
+      const sb: SandboxRef = sandbox;
+      let pullError: unknown;
+      const pulled = await run('pull-image', `${start.name}: ${spec.image}`, async () => {
+        try {
+          await this.runtime.ensureImage(desired, spec);
+        } catch (err) {
+          pullError = err;
+          throw err;
+        }
+      });
+      if (!pulled) {
+        const never = isRuntimeError(pullError) && pullError.kind === 'image-never-pull';
+        result.containerFailures.set(start.name, {
+          reason: never ? 'ErrImageNeverPull' : isImagePullError(pullError) ? 'ErrImagePull' : 'ImageInspectError',
+          message: errorMessage(pullError),
+        });
+        continue;
+      }
+      let id = '';
+      const created = await run('create-container', start.name, async () => {
+        id = await this.runtime.createContainer(desired, sb, spec, { attempt: start.attempt, restartCount: start.restartCount });
+      });
+      if (!created) {
+        result.containerFailures.set(start.name, { reason: 'CreateContainerError', message: steps[steps.length - 1]!.error ?? '' });
+        continue;
+      }
+      const started = await run('start-container', `${start.name}/${id.slice(0, 12)}`, () => this.runtime.startContainer(id));
+      if (!started) {
+        result.containerFailures.set(start.name, { reason: 'RunContainerError', message: steps[steps.length - 1]!.error ?? '' });
+      }
+    }
+    return result;
+  }
+}
+
+/** Compact rendering of step results for logs: "1 kill-container abc ok 12ms; 2 ...". */
+export function describeSteps(steps: StepResult[]): string {
+  return steps.map((s) => `${s.step} ${s.op} ${s.target} ${s.outcome}${s.error ? ` (${s.error})` : ''} ${Math.round(s.durationMs)}ms`).join('; ');
+}

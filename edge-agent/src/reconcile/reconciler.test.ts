@@ -1,0 +1,146 @@
+import { decodePodStatusReport, desiredSubjects, edge, encode } from '@edgefarm/proto';
+import { FakeOutbox } from '../bus/outbox.js';
+import { DesiredStore } from '../desired/store.js';
+import { FakePodRuntime } from '../runtime/fake.js';
+import { StatusReporter } from '../status/reporter.js';
+import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
+import { Reconciler } from './reconciler.js';
+
+const NODE = 'n1';
+
+function setup() {
+  const clock = new ManualClock();
+  const runtime = new FakePodRuntime(clock);
+  const outbox = new FakeOutbox();
+  const log = silentLogger();
+  let reconciler: Reconciler | undefined;
+  const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
+  const status = new StatusReporter({ node: NODE, outbox, clock, log });
+  reconciler = new Reconciler({ runtime, desired: store, status, clock, log }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000 });
+  let seq = 0;
+  const put = (spec: edge.EdgePodSpec) =>
+    store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
+  const tombstone = (spec: edge.EdgePodSpec) =>
+    store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: new Uint8Array(), operation: 'DEL' });
+  const reports = () => outbox.published.map((p) => decodePodStatusReport(p.data));
+  const last = () => reports().at(-1)!;
+  return { clock, runtime, outbox, store, status, reconciler, put, tombstone, reports, last };
+}
+const keyOf = (p: edge.EdgePodSpec) => `${p.namespace}/${p.name}`;
+
+describe('Reconciler (with the fake runtime)', () => {
+  it('creates the sandbox and containers, then reports Running', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.methods()).toEqual([
+      'observePod', 'runSandbox', 'ensureImage', 'createContainer', 'startContainer', 'observePod',
+    ]);
+    expect(t.last()).toMatchObject({ uid: pod.uid, phase: edge.PodPhase.RUNNING });
+    const steps = t.reconciler.lastSync(keyOf(pod))!.result!.steps.map((s) => `${s.step} ${s.op} ${s.outcome}`);
+    expect(steps).toEqual(['1 create-sandbox ok', '2 pull-image ok', '3 create-container ok', '4 start-container ok']);
+  });
+
+  it('does nothing for a pod already running as desired (re-adoption)', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    t.runtime.calls.length = 0;
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.methods()).toEqual(['observePod']);
+  });
+
+  it('leaves pods without a desired spec alone until the desired state is synced', async () => {
+    const t = setup();
+    const pod = podSpec();
+    await t.runtime.runSandbox(pod, 0);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.sandboxes.size).toBe(1);
+    t.store.markSynced();
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.sandboxes.size).toBe(0);
+  });
+
+  it('restarts an exited container under Always after the backoff, counting restarts', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    const [c] = [...t.runtime.containers.values()];
+    t.runtime.exit(c!.id, 1);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().containerStatuses[0]!.state?.state.case).toBe('waiting'); // CrashLoopBackOff
+    t.clock.advance(1500);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
+    expect(t.last().containerStatuses[0]).toMatchObject({ restartCount: 1, ready: true });
+    expect(t.last().containerStatuses[0]!.lastState?.state).toMatchObject({ case: 'terminated', value: { exitCode: 1 } });
+  });
+
+  it('deleting: stops and removes everything, then reports removed', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec({ terminationGracePeriodSeconds: 9n });
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    t.put(podSpec({ ...fieldsOf(pod), resourceVersion: '101', deleting: true, deletionGracePeriodSeconds: 3n }));
+    t.runtime.calls.length = 0;
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.methods()).toEqual(['observePod', 'stopContainer', 'stopSandbox', 'removeSandbox', 'observePod']);
+    expect(t.runtime.calls[1]!.args[1]).toBe(3);
+    expect(t.last()).toMatchObject({ uid: pod.uid, removed: true, observedResourceVersion: '101' });
+    expect(t.runtime.sandboxes.size + t.runtime.containers.size).toBe(0);
+  });
+
+  it('tombstone: removes everything and reports removed', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    t.tombstone(pod);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.runtime.sandboxes.size).toBe(0);
+    expect(t.last()).toMatchObject({ uid: pod.uid, removed: true });
+  });
+
+  it('a failed step is recorded and retried by the next sync', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    t.runtime.failNext('startContainer');
+    await t.reconciler.sync(keyOf(pod));
+    const steps = t.reconciler.lastSync(keyOf(pod))!.result!.steps;
+    expect(steps.at(-1)).toMatchObject({ op: 'start-container', outcome: 'failed' });
+    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'RunContainerError' } });
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
+  });
+
+  it('reports ErrImagePull for a missing image and keeps the pod Pending', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec({ containers: [{ name: 'main', image: 'docker.io/nope/missing:1' }] });
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().phase).toBe(edge.PodPhase.PENDING);
+    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'ErrImagePull' } });
+  });
+
+  it('the queue and resync find orphans in the runtime once synced; stop leaves no timer', async () => {
+    const t = setup();
+    const orphan = podSpec();
+    await t.runtime.runSandbox(orphan, 0);
+    t.reconciler.start();
+    t.store.markSynced();
+    for (let i = 0; i < 50 && t.runtime.sandboxes.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(t.runtime.sandboxes.size).toBe(0);
+    await t.reconciler.stop();
+  });
+});

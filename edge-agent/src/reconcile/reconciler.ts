@@ -1,0 +1,192 @@
+/**
+ * Reconciler: the pod controller. Keys (namespace/name) come from the desired store's notifications and from a
+ * periodic resync (every ~1.5 s: status refresh, container restarts, orphans); a keyed work queue runs one sync per
+ * key at a time. A sync is level-triggered and idempotent:
+ *
+ *   observe (runtime, by key) -> computePodActions (pure) -> execute (numbered steps) -> observe -> report status
+ *
+ * Nothing is removed for lack of a desired spec until the desired state has been synced once, so a restarted agent
+ * re-adopts its pods instead of tearing them down.
+ */
+import type { edge } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import type { DesiredView } from '../desired/store.js';
+import { parsePodKey, podKeyString } from '../keys.js';
+import type { ObservedPod, PodRuntime } from '../runtime/types.js';
+import type { StatusReporter } from '../status/reporter.js';
+import { backoffMs, errorMessage, type Clock } from '../util/time.js';
+import { WorkQueue } from '../util/workqueue.js';
+import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
+import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
+
+export interface ReconcilerOptions {
+  nodeIp: string;
+  resyncMs?: number;
+  concurrency?: number;
+  /** Restart backoff: base * 2^restartCount, capped. Defaults 1 s and 10 s (CrashLoopBackOff proper comes later). */
+  restartBackoffBaseMs?: number;
+  restartBackoffMaxMs?: number;
+  /** Prefix of container ids in status reports. */
+  runtimeName?: string;
+}
+
+export interface ReconcilerDeps {
+  runtime: PodRuntime;
+  desired: DesiredView;
+  status: StatusReporter;
+  clock: Clock;
+  log: Logger;
+}
+
+/** What the last sync of a key did, for tests and diagnostics. */
+export interface LastSync {
+  key: string;
+  actions: PodActions;
+  result: SyncResult | undefined;
+  observed: ObservedPod;
+}
+
+export class Reconciler {
+  private readonly queue: WorkQueue;
+  private readonly executor: PodExecutor;
+  private readonly opts: Required<ReconcilerOptions>;
+  private readonly failures = new Map<string, { uid: string; containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null }>();
+  private readonly withPods = new Set<string>();
+  private readonly lastSyncs = new Map<string, LastSync>();
+  private timer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: ReconcilerDeps,
+    options: ReconcilerOptions,
+  ) {
+    this.opts = {
+      nodeIp: options.nodeIp,
+      resyncMs: options.resyncMs ?? 1500,
+      concurrency: options.concurrency ?? 4,
+      restartBackoffBaseMs: options.restartBackoffBaseMs ?? 1000,
+      restartBackoffMaxMs: options.restartBackoffMaxMs ?? 10_000,
+      runtimeName: options.runtimeName ?? 'containerd',
+    };
+    this.executor = new PodExecutor(deps.runtime);
+    this.queue = new WorkQueue((key) => this.sync(key), deps.log, { concurrency: this.opts.concurrency });
+  }
+
+  start(): void {
+    this.queue.start();
+    void this.deps.desired.whenSynced().then(() => {
+      if (!this.stopped) this.scheduleResync(0);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.resyncing;
+    await this.queue.stop();
+  }
+
+  /** Queues a pod key (the desired store's listener). */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /** Pods that have something in the runtime. */
+  podCount(): number {
+    return this.withPods.size;
+  }
+
+  lastSync(key: string): LastSync | undefined {
+    return this.lastSyncs.get(key);
+  }
+
+  /** Resolves when no key is queued or being synced. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Queues every key the desired state, the runtime or the status reporter knows. */
+  async resync(): Promise<void> {
+    const keys = new Set(this.deps.desired.keys());
+    for (const k of await this.deps.runtime.listPodKeys()) keys.add(podKeyString(k));
+    for (const k of this.deps.status.pendingKeys()) keys.add(k);
+    for (const k of keys) this.queue.add(k);
+  }
+
+  private scheduleResync(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.resyncing = this.resync()
+        .catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err) }, 'resync failed'))
+        .finally(() => {
+          this.resyncing = undefined;
+          if (!this.stopped) this.scheduleResync(this.opts.resyncMs);
+        });
+    }, delayMs);
+  }
+
+  /** One sync of one key; public so tests can drive it without the queue. */
+  async sync(key: string): Promise<void> {
+    const { runtime, desired, status, clock } = this.deps;
+    const log = this.deps.log.child({ pod: key });
+    const spec = desired.get(key);
+    if (!spec && !desired.synced) return;
+    const podKey = parsePodKey(key);
+
+    let observed = await runtime.observePod(podKey);
+    const nowMs = clock.now();
+    const actions = computePodActions(spec, observed, {
+      nowMs,
+      restartBackoffMs: (n) => backoffMs(n, this.opts.restartBackoffBaseMs, this.opts.restartBackoffMaxMs),
+    });
+    let result: SyncResult | undefined;
+    if (!isNoop(actions)) {
+      log.info({ actions: describePodActions(actions) }, 'syncing pod');
+      result = await this.executor.execute(spec, actions, log);
+      log[result.ok ? 'debug' : 'warn']({ steps: describeSteps(result.steps) }, 'sync steps');
+      observed = await runtime.observePod(podKey);
+    }
+    this.lastSyncs.set(key, { key, actions, result, observed });
+    if (observed.sandboxes.length > 0) this.withPods.add(key);
+    else this.withPods.delete(key);
+
+    const failures = this.recordFailures(key, spec, observed, result);
+    if (!spec && observed.sandboxes.length === 0) this.lastSyncs.delete(key);
+    await status.sync(podKey, spec, observed, {
+      nodeIp: this.opts.nodeIp,
+      runtimeName: this.opts.runtimeName,
+      containerFailures: failures.containers,
+      sandboxFailure: failures.sandbox,
+      backoff: actions.backoff,
+      nowMs: clock.now(),
+    });
+  }
+
+  /** Keeps start failures until the container runs (so the status keeps saying ErrImagePull between retries). */
+  private recordFailures(
+    key: string,
+    spec: edge.EdgePodSpec | undefined,
+    observed: ObservedPod,
+    result: SyncResult | undefined,
+  ): { containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null } {
+    let f = this.failures.get(key);
+    if (!spec) {
+      this.failures.delete(key);
+      return { containers: new Map(), sandbox: null };
+    }
+    if (!f || f.uid !== spec.uid) {
+      f = { uid: spec.uid, containers: new Map(), sandbox: null };
+      this.failures.set(key, f);
+    }
+    if (result) {
+      for (const [name, failure] of result.containerFailures) f.containers.set(name, failure);
+      f.sandbox = result.sandboxFailure;
+    }
+    for (const c of observed.containers) {
+      if (c.podUid === spec.uid && c.state === 'running') f.containers.delete(c.name);
+    }
+    if (observed.sandboxes.some((s) => s.uid === spec.uid && s.state === 'ready')) f.sandbox = null;
+    return f;
+  }
+}

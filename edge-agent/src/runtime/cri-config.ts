@@ -1,0 +1,165 @@
+/**
+ * Pure translation between EdgePodSpec and CRI: the sandbox and container configs the agent creates, and the
+ * observed pod rebuilt from CRI labels/annotations. No I/O here; cri-runtime.ts does the calls.
+ */
+import path from 'node:path';
+import { cri, edge } from '@edgefarm/proto';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
+import type { ContainerCreateOptions, ContainerState, ObservedContainer, ObservedSandbox } from './types.js';
+
+export interface NodeLayout {
+  /** Root of per-pod log directories. */
+  podLogRoot: string;
+  /** cgroupfs parent for every pod of the node. */
+  cgroupParent: string;
+}
+
+type SandboxConfigInit = MessageInitShape<typeof cri.PodSandboxConfigSchema>;
+type ContainerConfigInit = MessageInitShape<typeof cri.ContainerConfigSchema>;
+
+export function podLogDirectory(layout: NodeLayout, pod: { namespace: string; name: string; uid: string }): string {
+  return path.join(layout.podLogRoot, `${pod.namespace}_${pod.name}_${pod.uid}`);
+}
+
+export function podCgroupParent(layout: NodeLayout, uid: string): string {
+  return `${layout.cgroupParent.replace(/\/+$/, '')}/pod${uid}`;
+}
+
+export function containerLogPath(container: string, restartCount: number): string {
+  return `${container}/${restartCount}.log`;
+}
+
+function podLabels(pod: edge.EdgePodSpec): Record<string, string> {
+  return {
+    ...pod.labels,
+    [Labels.podUid]: pod.uid,
+    [Labels.podNamespace]: pod.namespace,
+    [Labels.podName]: pod.name,
+    [Labels.managed]: MANAGED,
+  };
+}
+
+function namespaceOptions(pod: edge.EdgePodSpec): MessageInitShape<typeof cri.NamespaceOptionSchema> {
+  return {
+    network: pod.hostNetwork ? cri.NamespaceMode.NODE : cri.NamespaceMode.POD,
+    pid: cri.NamespaceMode.CONTAINER,
+    ipc: cri.NamespaceMode.POD,
+  };
+}
+
+const PROTOCOLS: Record<string, cri.Protocol> = { TCP: cri.Protocol.TCP, UDP: cri.Protocol.UDP, SCTP: cri.Protocol.SCTP };
+
+export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt: number): SandboxConfigInit {
+  return {
+    metadata: { name: pod.name, namespace: pod.namespace, uid: pod.uid, attempt },
+    hostname: effectiveHostname(pod),
+    logDirectory: podLogDirectory(layout, pod),
+    portMappings: pod.containers
+      .flatMap((c) => c.ports)
+      .filter((p) => p.hostPort > 0)
+      .map((p) => ({
+        protocol: PROTOCOLS[p.protocol.toUpperCase() || 'TCP'] ?? cri.Protocol.TCP,
+        containerPort: p.containerPort,
+        hostPort: p.hostPort,
+      })),
+    labels: podLabels(pod),
+    annotations: {
+      ...pod.annotations,
+      [Annotations.resourceVersion]: pod.resourceVersion,
+      [Annotations.sandboxHash]: sandboxHash(pod),
+      [Annotations.hostNetwork]: String(pod.hostNetwork),
+    },
+    linux: {
+      cgroupParent: podCgroupParent(layout, pod.uid),
+      securityContext: { namespaceOptions: namespaceOptions(pod) },
+    },
+  };
+}
+
+export function containerConfig(
+  pod: edge.EdgePodSpec,
+  container: edge.EdgeContainer,
+  options: ContainerCreateOptions,
+): ContainerConfigInit {
+  return {
+    metadata: { name: container.name, attempt: options.attempt },
+    image: { image: container.image, userSpecifiedImage: container.image },
+    command: container.command,
+    args: container.args,
+    workingDir: container.workingDir,
+    envs: container.env.map((e) => ({ key: e.name, value: e.value })),
+    labels: {
+      [Labels.podUid]: pod.uid,
+      [Labels.podNamespace]: pod.namespace,
+      [Labels.podName]: pod.name,
+      [Labels.containerName]: container.name,
+      [Labels.managed]: MANAGED,
+    },
+    annotations: {
+      [Annotations.containerHash]: containerHash(container),
+      [Annotations.restartCount]: String(options.restartCount),
+      [Annotations.terminationGracePeriod]: String(Number(pod.terminationGracePeriodSeconds)),
+    },
+    logPath: containerLogPath(container.name, options.restartCount),
+    stdin: container.stdin,
+    tty: container.tty,
+    linux: { securityContext: { namespaceOptions: namespaceOptions(pod) } },
+  };
+}
+
+const nsToMs = (ns: bigint): number => Number(ns / 1_000_000n);
+
+function intAnnotation(annotations: Record<string, string>, key: string): number {
+  const n = Number(annotations[key] ?? '0');
+  return Number.isFinite(n) && n >= 0 ? Math.trunc(n) : 0;
+}
+
+/** An observed sandbox from ListPodSandbox's item (and the IP from PodSandboxStatus, when known). */
+export function observedSandbox(item: cri.PodSandbox, ip: string): ObservedSandbox {
+  return {
+    id: item.id,
+    uid: item.labels[Labels.podUid] ?? item.metadata?.uid ?? '',
+    namespace: item.labels[Labels.podNamespace] ?? item.metadata?.namespace ?? '',
+    name: item.labels[Labels.podName] ?? item.metadata?.name ?? '',
+    attempt: item.metadata?.attempt ?? 0,
+    state: item.state === cri.PodSandboxState.SANDBOX_READY ? 'ready' : 'notready',
+    createdAtMs: nsToMs(item.createdAt),
+    ip,
+    hostNetwork: item.annotations[Annotations.hostNetwork] === 'true',
+    configHash: item.annotations[Annotations.sandboxHash] ?? '',
+    resourceVersion: item.annotations[Annotations.resourceVersion] ?? '',
+  };
+}
+
+const STATES: Record<cri.ContainerState, ContainerState> = {
+  [cri.ContainerState.CONTAINER_CREATED]: 'created',
+  [cri.ContainerState.CONTAINER_RUNNING]: 'running',
+  [cri.ContainerState.CONTAINER_EXITED]: 'exited',
+  [cri.ContainerState.CONTAINER_UNKNOWN]: 'unknown',
+};
+
+/** An observed container from ListContainers' item, completed by ContainerStatus when available. */
+export function observedContainer(item: cri.Container, status: cri.ContainerStatus | undefined): ObservedContainer {
+  const annotations = status?.annotations && Object.keys(status.annotations).length > 0 ? status.annotations : item.annotations;
+  return {
+    id: item.id,
+    sandboxId: item.podSandboxId,
+    podUid: item.labels[Labels.podUid] ?? '',
+    name: item.labels[Labels.containerName] ?? item.metadata?.name ?? '',
+    attempt: item.metadata?.attempt ?? 0,
+    state: STATES[status?.state ?? item.state] ?? 'unknown',
+    hash: annotations[Annotations.containerHash] ?? '',
+    restartCount: intAnnotation(annotations, Annotations.restartCount),
+    terminationGracePeriodSec: intAnnotation(annotations, Annotations.terminationGracePeriod),
+    image: item.image?.userSpecifiedImage || item.image?.image || '',
+    imageRef: status?.imageRef || item.imageRef,
+    createdAtMs: nsToMs(item.createdAt),
+    startedAtMs: status ? nsToMs(status.startedAt) : 0,
+    finishedAtMs: status ? nsToMs(status.finishedAt) : 0,
+    exitCode: status?.exitCode ?? 0,
+    reason: status?.reason ?? '',
+    message: status?.message ?? '',
+  };
+}
+

@@ -1,0 +1,279 @@
+/**
+ * PodRuntime over CRI v1 (containerd) with the typed clients from @edgefarm/proto. Identity is read back from CRI
+ * labels only; the only local state is a cache of facts that never change for a given id (a sandbox's IP, an
+ * exited container's status), so a restart loses nothing.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { CriError, cri, criClients, type GrpcLike, type ImageServiceClient, type RuntimeServiceClient, edge } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import { podKeyString, type PodKey } from '../keys.js';
+import { removePodCgroup } from './cgroups.js';
+import { containerConfig, observedContainer, observedSandbox, podCgroupParent, podLogDirectory, sandboxConfig, type NodeLayout } from './cri-config.js';
+import { Labels, MANAGED } from './labels.js';
+import {
+  RuntimeError,
+  type ContainerCreateOptions,
+  type ObservedContainer,
+  type ObservedPod,
+  type ObservedSandbox,
+  type PodRuntime,
+  type RuntimeHealth,
+  type RuntimeImage,
+  type RuntimeVersion,
+  type SandboxRef,
+} from './types.js';
+
+export interface CriRuntimeOptions {
+  layout: NodeLayout;
+  /** Mount point of the cgroup hierarchies, for removing pod cgroups; '' disables it. Default /sys/fs/cgroup. */
+  cgroupRoot?: string;
+}
+
+interface KeyCache {
+  ips: Map<string, string>;
+  exited: Map<string, cri.ContainerStatus>;
+}
+
+const GRPC_NOT_FOUND = 5;
+const GRPC_UNAVAILABLE = 14;
+
+function toRuntimeError(err: unknown, what: string): RuntimeError {
+  if (err instanceof RuntimeError) return err;
+  if (err instanceof CriError) {
+    const kind = err.code === GRPC_NOT_FOUND ? 'not-found' : err.code === GRPC_UNAVAILABLE ? 'unavailable' : 'other';
+    return new RuntimeError(`${what}: ${err.message}`, kind, { cause: err });
+  }
+  return new RuntimeError(`${what}: ${(err as Error)?.message ?? String(err)}`, 'other', { cause: err });
+}
+
+async function ignoreNotFound(p: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    const e = toRuntimeError(err, what);
+    if (e.kind !== 'not-found') throw e;
+  }
+}
+
+export class CriPodRuntime implements PodRuntime {
+  private readonly cache = new Map<string, KeyCache>();
+  private rootDirCache: string | undefined;
+
+  constructor(
+    private readonly runtime: RuntimeServiceClient,
+    private readonly image: ImageServiceClient,
+    private readonly options: CriRuntimeOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects to a CRI endpoint (unix socket path or unix:// URL). gRPC connects lazily, on the first call. */
+  static connect(endpoint: string, options: CriRuntimeOptions, log: Logger): CriPodRuntime {
+    // proto's GrpcLike declares the constructor's credentials as `unknown`, which grpc-js's typings (ChannelCredentials)
+    // do not satisfy under strictFunctionTypes; the runtime shape matches.
+    const clients = criClients(grpc as unknown as GrpcLike, endpoint);
+    return new CriPodRuntime(clients.runtime, clients.image, options, log);
+  }
+
+  async listPodKeys(): Promise<PodKey[]> {
+    const res = await this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.managed]: MANAGED } } }));
+    const keys = new Map<string, PodKey>();
+    for (const s of res.items) {
+      const namespace = s.labels[Labels.podNamespace];
+      const name = s.labels[Labels.podName];
+      if (namespace && name) keys.set(`${namespace}/${name}`, { namespace, name });
+    }
+    return [...keys.values()];
+  }
+
+  async observePod(key: PodKey): Promise<ObservedPod> {
+    const labelSelector = { [Labels.managed]: MANAGED, [Labels.podNamespace]: key.namespace, [Labels.podName]: key.name };
+    const [sbs, cs] = await Promise.all([
+      this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter: { labelSelector } })),
+      this.call('ListContainers', this.runtime.listContainers({ filter: { labelSelector } })),
+    ]);
+    const k = podKeyString(key);
+    const old = this.cache.get(k);
+    const fresh: KeyCache = { ips: new Map(), exited: new Map() };
+
+    const sandboxes: ObservedSandbox[] = await Promise.all(
+      sbs.items.map(async (item) => {
+        let ip = old?.ips.get(item.id) ?? '';
+        if (!ip && item.state === cri.PodSandboxState.SANDBOX_READY) ip = await this.sandboxIp(item.id);
+        if (ip) fresh.ips.set(item.id, ip);
+        return observedSandbox(item, ip);
+      }),
+    );
+    const containers: ObservedContainer[] = [];
+    await Promise.all(
+      cs.containers.map(async (item) => {
+        let status = old?.exited.get(item.id);
+        if (!status) {
+          try {
+            status = (await this.runtime.containerStatus({ containerId: item.id })).status;
+          } catch (err) {
+            const e = toRuntimeError(err, 'ContainerStatus');
+            if (e.kind === 'not-found') return; // removed meanwhile
+            throw e;
+          }
+        }
+        if (status?.state === cri.ContainerState.CONTAINER_EXITED) fresh.exited.set(item.id, status);
+        containers.push(observedContainer(item, status));
+      }),
+    );
+    if (sandboxes.length > 0 || containers.length > 0) this.cache.set(k, fresh);
+    else this.cache.delete(k);
+    sandboxes.sort((a, b) => b.createdAtMs - a.createdAtMs || b.attempt - a.attempt);
+    containers.sort((a, b) => b.createdAtMs - a.createdAtMs || b.attempt - a.attempt);
+    return { key, sandboxes, containers };
+  }
+
+  private async sandboxIp(id: string): Promise<string> {
+    try {
+      const res = await this.runtime.podSandboxStatus({ podSandboxId: id });
+      return res.status?.network?.ip ?? '';
+    } catch (err) {
+      const e = toRuntimeError(err, 'PodSandboxStatus');
+      if (e.kind === 'not-found') return '';
+      throw e;
+    }
+  }
+
+  async runSandbox(pod: edge.EdgePodSpec, attempt: number): Promise<string> {
+    const config = sandboxConfig(this.options.layout, pod, attempt);
+    await mkdir(podLogDirectory(this.options.layout, pod), { recursive: true });
+    const res = await this.call('RunPodSandbox', this.runtime.runPodSandbox({ config }));
+    return res.podSandboxId;
+  }
+
+  async stopSandbox(id: string): Promise<void> {
+    await ignoreNotFound(this.runtime.stopPodSandbox({ podSandboxId: id }), 'StopPodSandbox');
+  }
+
+  /** Also removes the pod's cgroup parent and log directory once its last sandbox is gone. */
+  async removeSandbox(id: string): Promise<void> {
+    let labels: Record<string, string> = {};
+    try {
+      labels = (await this.runtime.podSandboxStatus({ podSandboxId: id })).status?.labels ?? {};
+    } catch (err) {
+      if (toRuntimeError(err, 'PodSandboxStatus').kind === 'not-found') return;
+      throw toRuntimeError(err, 'PodSandboxStatus');
+    }
+    await this.stopSandbox(id);
+    await ignoreNotFound(this.runtime.removePodSandbox({ podSandboxId: id }), 'RemovePodSandbox');
+    const uid = labels[Labels.podUid];
+    const namespace = labels[Labels.podNamespace];
+    const name = labels[Labels.podName];
+    if (!uid || !namespace || !name) return;
+    const rest = await this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.podUid]: uid } } }));
+    if (rest.items.length > 0) return;
+    const root = this.options.cgroupRoot ?? '/sys/fs/cgroup';
+    if (root) await removePodCgroup(root, podCgroupParent(this.options.layout, uid), this.log);
+    const logDir = podLogDirectory(this.options.layout, { namespace, name, uid });
+    if (path.dirname(logDir) === path.resolve(this.options.layout.podLogRoot)) await rm(logDir, { recursive: true, force: true });
+  }
+
+  async ensureImage(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<string> {
+    const spec = { image: container.image };
+    const policy = container.imagePullPolicy;
+    if (policy !== edge.PullPolicy.ALWAYS) {
+      const present = await this.call('ImageStatus', this.image.imageStatus({ image: spec }));
+      if (present.image) return present.image.id;
+      if (policy === edge.PullPolicy.NEVER) {
+        throw new RuntimeError(`image ${container.image} is not present and the pull policy is Never`, 'image-never-pull');
+      }
+    }
+    try {
+      const res = await this.image.pullImage({ image: spec, sandboxConfig: sandboxConfig(this.options.layout, pod, 0) });
+      return res.imageRef;
+    } catch (err) {
+      throw new RuntimeError(`pulling ${container.image}: ${(err as Error).message}`, 'image-pull', { cause: err });
+    }
+  }
+
+  async createContainer(
+    pod: edge.EdgePodSpec,
+    sandbox: SandboxRef,
+    container: edge.EdgeContainer,
+    options: ContainerCreateOptions,
+  ): Promise<string> {
+    const logDir = podLogDirectory(this.options.layout, pod);
+    await mkdir(path.join(logDir, container.name), { recursive: true });
+    const res = await this.call(
+      'CreateContainer',
+      this.runtime.createContainer({
+        podSandboxId: sandbox.id,
+        config: containerConfig(pod, container, options),
+        sandboxConfig: sandboxConfig(this.options.layout, pod, sandbox.attempt),
+      }),
+    );
+    return res.containerId;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.call('StartContainer', this.runtime.startContainer({ containerId: id }));
+  }
+
+  async stopContainer(id: string, gracePeriodSec: number): Promise<void> {
+    const timeout = Math.max(0, Math.trunc(gracePeriodSec));
+    await ignoreNotFound(
+      this.runtime.stopContainer({ containerId: id, timeout: BigInt(timeout) }, { deadlineMs: (timeout + 30) * 1000 }),
+      'StopContainer',
+    );
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await ignoreNotFound(this.runtime.removeContainer({ containerId: id }), 'RemoveContainer');
+  }
+
+  async health(): Promise<RuntimeHealth> {
+    const res = await this.call('Status', this.runtime.status({}));
+    const conditions = res.status?.conditions ?? [];
+    const cond = (type: string) => conditions.find((c) => c.type === type);
+    const runtimeReady = cond('RuntimeReady')?.status ?? false;
+    const networkReady = cond('NetworkReady')?.status ?? false;
+    const message = conditions
+      .filter((c) => !c.status)
+      .map((c) => `${c.type}: ${c.reason}${c.message ? ` (${c.message})` : ''}`)
+      .join('; ');
+    return { runtimeReady, networkReady, message };
+  }
+
+  async version(): Promise<RuntimeVersion> {
+    const res = await this.call('Version', this.runtime.version({ version: 'v1' }));
+    return { runtimeName: res.runtimeName, runtimeVersion: res.runtimeVersion };
+  }
+
+  async listImages(): Promise<RuntimeImage[]> {
+    const res = await this.call('ListImages', this.image.listImages({}));
+    return res.images.map((i) => ({ names: [...i.repoDigests, ...i.repoTags], sizeBytes: Number(i.size) }));
+  }
+
+  async rootDir(): Promise<string> {
+    if (this.rootDirCache !== undefined) return this.rootDirCache;
+    const res = await this.call('Status', this.runtime.status({ verbose: true }));
+    let dir = '';
+    try {
+      const config = JSON.parse(res.info.config ?? '{}') as { containerdRootDir?: string };
+      dir = config.containerdRootDir ?? '';
+    } catch {
+      dir = '';
+    }
+    this.rootDirCache = dir;
+    return dir;
+  }
+
+  close(): void {
+    this.runtime.close();
+    this.image.close();
+  }
+
+  private async call<T>(what: string, p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      throw toRuntimeError(err, what);
+    }
+  }
+}
