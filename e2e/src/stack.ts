@@ -65,5 +65,5 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
 }
 
 export async function cri(site: string) {
-  return criClients(grpc as unknown as GrpcLike, await layout(`ef_site_containerd_sock ${site}`), 10_000);
+  return criClients(grpc, await layout(`ef_site_containerd_sock ${site}`), 10_000);
 }

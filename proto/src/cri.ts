@@ -9,11 +9,10 @@ import { ImageService, RuntimeService } from './gen/runtime/v1/api_pb.js';
 
 /** The part of @grpc/grpc-js this module needs; passed in so proto/ does not depend on grpc-js itself. */
 export interface GrpcLike {
-  makeGenericClientConstructor(methods: Record<string, unknown>, serviceName: string): new (
-    address: string,
-    credentials: unknown,
-    options?: Record<string, unknown>,
-  ) => GrpcClientLike;
+  // Parameter types are deliberately loose (`never`/`any`) so the real @grpc/grpc-js module satisfies this
+  // structurally without proto/ depending on it.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  makeGenericClientConstructor(methods: any, serviceName: string): new (address: string, credentials: any, options?: any) => object;
   credentials: { createInsecure(): unknown };
 }
 interface GrpcClientLike {
@@ -70,7 +69,7 @@ function makeClient<S extends GenServiceMethods>(
   const Ctor = grpc.makeGenericClientConstructor(definition, service.typeName);
   const raw = new Ctor(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  });
+  }) as GrpcClientLike;
   const client: Record<string, unknown> = { close: () => raw.close() };
   for (const m of service.methods) {
     // grpc-js accepts (request, options, callback): metadata is optional and must be a Metadata when given.

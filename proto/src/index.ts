@@ -1,6 +1,10 @@
-/** @edgefarm/proto: the edge contract, the CRI v1 subset and the names of every stream and subject. */
+/**
+ * @edgefarm/proto: the edge contract, the CRI v1 subset, the names of every stream and subject, and the few
+ * dependency-free utilities both sides share (the keyed work queue).
+ */
 export * from './subjects.js';
 export * from './codec.js';
 export * from './cri.js';
+export * from './workqueue.js';
 export * as edge from './gen/edgefarm/v1/edge_pb.js';
 export * as cri from './gen/runtime/v1/api_pb.js';

@@ -3,6 +3,7 @@ import {
   desiredSubjects,
   encodeToken,
   forwardSubject,
+  HUB_STREAM_CONFIGS,
   isSubjectError,
   outboxSubjects,
   parseDesiredSubject,
@@ -59,6 +60,11 @@ describe('subjects', () => {
   );
   it('refuses to forward a hub subject', () => {
     expect(() => forwardSubject(statusSubjects.of('n', { kind: 'node' }))).toThrow(/not an outbox subject/);
+  });
+  it('hub streams capture exactly the desired and status subjects', () => {
+    const [desired, status] = HUB_STREAM_CONFIGS;
+    expect(desired.subjects).toEqual([desiredSubjects.all]);
+    expect(status.subjects).toEqual([statusSubjects.all]);
   });
   it('names per-node streams with encoded names', () => {
     expect(Streams.siteDesired('a.b')).toBe('EFD_a~2Eb');

@@ -28,6 +28,33 @@ export const Streams = {
   outbox: (node: string): string => `EFO_${encodeToken(node)}`,
 } as const;
 
+/**
+ * The canonical configuration of the hub streams (JetStream StreamConfig fields; string values as the JetStream
+ * API takes them). The provider creates them; test harnesses create the same. Replicas are the caller's choice.
+ */
+export const HUB_STREAM_CONFIGS = [
+  {
+    name: Streams.desired,
+    subjects: ['ef.desired.>'],
+    description: 'EdgeFarm desired state per node: last value per object, tombstones for deletes',
+    storage: 'file',
+    retention: 'limits',
+    discard: 'old',
+    max_msgs_per_subject: 1,
+  },
+  {
+    name: Streams.status,
+    subjects: ['ef.status.>'],
+    description: 'EdgeFarm status from every node: last value per pod and per node',
+    storage: 'file',
+    retention: 'limits',
+    discard: 'old',
+    max_msgs_per_subject: 1,
+    /** Nats-Msg-Id de-duplication window for forwarded reports: 2 minutes, in nanoseconds. */
+    duplicate_window: 120 * 1_000_000_000,
+  },
+] as const;
+
 export const Headers = {
   /** Marks a tombstone; the same header and values the NATS KV API uses. */
   operation: 'KV-Operation',

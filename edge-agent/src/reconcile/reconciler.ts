@@ -8,14 +8,13 @@
  * Nothing is removed for lack of a desired spec until the desired state has been synced once, so a restarted agent
  * re-adopts its pods instead of tearing them down.
  */
-import type { edge } from '@edgefarm/proto';
+import { WorkQueue, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
 import { parsePodKey, podKeyString } from '../keys.js';
 import type { ObservedPod, PodRuntime } from '../runtime/types.js';
 import type { StatusReporter } from '../status/reporter.js';
 import { backoffMs, errorMessage, type Clock } from '../util/time.js';
-import { WorkQueue } from '../util/workqueue.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
 
@@ -70,7 +69,11 @@ export class Reconciler {
       runtimeName: options.runtimeName ?? 'containerd',
     };
     this.executor = new PodExecutor(deps.runtime);
-    this.queue = new WorkQueue((key) => this.sync(key), deps.log, { concurrency: this.opts.concurrency });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      workers: this.opts.concurrency,
+      startPaused: true,
+      onError: (key, err, attempt) => deps.log.error({ err: errorMessage(err), key, attempt }, 'sync failed; will retry'),
+    });
   }
 
   start(): void {
@@ -104,7 +107,7 @@ export class Reconciler {
 
   /** Resolves when no key is queued or being synced. */
   idle(): Promise<void> {
-    return this.queue.idle();
+    return this.queue.drained();
   }
 
   /** Queues every key the desired state, the runtime or the status reporter knows. */

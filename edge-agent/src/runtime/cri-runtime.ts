@@ -72,7 +72,7 @@ export class CriPodRuntime implements PodRuntime {
   static connect(endpoint: string, options: CriRuntimeOptions, log: Logger): CriPodRuntime {
     // proto's GrpcLike declares the constructor's credentials as `unknown`, which grpc-js's typings (ChannelCredentials)
     // do not satisfy under strictFunctionTypes; the runtime shape matches.
-    const clients = criClients(grpc as unknown as GrpcLike, endpoint);
+    const clients = criClients(grpc, endpoint);
     return new CriPodRuntime(clients.runtime, clients.image, options, log);
   }
 

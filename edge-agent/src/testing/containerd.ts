@@ -72,7 +72,7 @@ export class Containerd {
     await writeFile(conflist, (await readFile(conflist, 'utf8')).replace('"efbr0"', JSON.stringify(bridge)));
 
     this.process = spawnLogged('containerd', 'containerd', ['--config', path.join(dir, 'config.toml')], { logFile: path.join(dir, 'containerd.log') });
-    const clients = criClients(grpc as unknown as GrpcLike, this.socket, 30_000);
+    const clients = criClients(grpc, this.socket, 30_000);
     this.runtime = clients.runtime;
     this.image = clients.image;
     await waitFor('containerd CRI', async () => {

@@ -7,8 +7,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager } from '@nats-io/jetstream';
-import { HUB_DOMAIN, Streams, desiredSubjects, siteDomain, statusSubjects } from '@edgefarm/proto';
+import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { HUB_DOMAIN, HUB_STREAM_CONFIGS, Streams, desiredSubjects, siteDomain, statusSubjects } from '@edgefarm/proto';
 import { freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 import { TcpProxy } from './proxy.js';
 
@@ -159,11 +159,8 @@ export class NatsPair {
  */
 export async function createHubStreams(hub: NatsConnection): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(hub);
-  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, max_msgs_per_subject: 1, num_replicas: 1 };
-  for (const cfg of [
-    { name: Streams.desired, subjects: [desiredSubjects.all], ...common },
-    { name: Streams.status, subjects: [statusSubjects.all], ...common, duplicate_window: 120 * 1_000_000_000 },
-  ]) {
+  for (const c of HUB_STREAM_CONFIGS) {
+    const cfg = { ...c, subjects: [...c.subjects], num_replicas: 1 } as Partial<StreamConfig> & { name: string };
     try {
       await jsm.streams.add(cfg);
     } catch {

@@ -6,8 +6,6 @@ import {
   DeliverPolicy,
   jetstream,
   jetstreamManager,
-  StorageType,
-  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamClient,
@@ -19,6 +17,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   Headers,
+  HUB_STREAM_CONFIGS,
   Streams,
   desiredSubjects,
   statusSubjects,
@@ -52,25 +51,6 @@ export interface StatusHandlers {
   heartbeat(node: string, hb: edge.NodeHeartbeat, storedAtMs: number): void;
 }
 
-const HUB_STREAMS: (Partial<StreamConfig> & { name: string })[] = [
-  {
-    name: Streams.desired,
-    subjects: [desiredSubjects.all],
-    max_msgs_per_subject: 1,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    description: 'EdgeFarm desired state per node: last value per object, tombstones for deletes',
-  },
-  {
-    name: Streams.status,
-    subjects: [statusSubjects.all],
-    max_msgs_per_subject: 1,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    duplicate_window: 2 * 60 * 1_000_000_000,
-    description: 'EdgeFarm status from every node: last value per pod and per node',
-  },
-];
 
 export class HubBus implements DesiredPublisher {
   private readonly js: JetStreamClient;
@@ -88,8 +68,8 @@ export class HubBus implements DesiredPublisher {
   /** Creates or updates the hub streams. Idempotent. */
   async ensureStreams(): Promise<void> {
     this.jsm = await jetstreamManager(this.nc);
-    for (const cfg of HUB_STREAMS) {
-      const want = { ...cfg, num_replicas: this.replicas };
+    for (const cfg of HUB_STREAM_CONFIGS) {
+      const want = { ...cfg, subjects: [...cfg.subjects], num_replicas: this.replicas } as Partial<StreamConfig> & { name: string };
       try {
         await this.jsm.streams.info(cfg.name);
         await this.jsm.streams.update(cfg.name, want);

@@ -7,11 +7,10 @@
  */
 import type { Logger } from 'pino';
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { edge, type PodKey } from '@edgefarm/proto';
+import { edge, WorkQueue, type PodKey } from '@edgefarm/proto';
 import type { KubeClient, Pod, PodWatch } from '../kube/client.js';
 import { isConflict } from '../kube/errors.js';
 import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';
-import { WorkQueue } from '../queue/workqueue.js';
 import { translatePod, specFingerprint } from './translate.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
 
@@ -79,7 +78,7 @@ export class PodController {
   }
 
   async stop(): Promise<void> {
-    this.queue.stop();
+    await this.queue.stop();
     await this.watch.stop();
   }
 

@@ -3,6 +3,33 @@ import { WorkQueue } from './workqueue.js';
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('WorkQueue', () => {
+  it('stop waits for running handlers', async () => {
+    let finished = false;
+    const q = new WorkQueue(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      finished = true;
+    });
+    q.add('k');
+    await tick();
+    await q.stop();
+    expect(finished).toBe(true);
+  });
+
+  it('holds keys until start when paused', async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue(async (k) => void seen.push(k), { startPaused: true });
+    q.add('a');
+    await tick();
+    expect(seen).toEqual([]);
+    q.start();
+    await q.drained();
+    expect(seen).toEqual(['a']);
+  });
+
+  it('rejects a bad worker count', () => {
+    expect(() => new WorkQueue(async () => undefined, { workers: 0 })).toThrow(RangeError);
+  });
+
   it('de-duplicates queued keys and never runs a key concurrently', async () => {
     const running = new Set<string>();
     const seen: string[] = [];
@@ -62,7 +89,7 @@ describe('WorkQueue', () => {
     const q = new WorkQueue(async () => {
       runs++;
     });
-    q.stop();
+    await q.stop();
     q.add('x');
     await q.drained();
     expect(runs).toBe(0);

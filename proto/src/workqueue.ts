@@ -1,16 +1,18 @@
 /**
- * A keyed work queue, like client-go's: a key is queued at most once; a key being processed is never processed
+ * The one keyed work queue of EdgeFarm (provider and agent), like client-go's: a key is queued at most once; a key being processed is never processed
  * concurrently; a key added while it is processed is processed again afterwards; a failed key is retried with
  * per-key exponential backoff. Handlers receive keys and re-read state themselves (level-triggered).
  */
 export interface WorkQueueOptions {
-  /** Concurrent keys in flight. */
+  /** Different keys handled in parallel (default 4). */
   workers?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** Injectable timer for tests. */
   setTimer?: (fn: () => void, ms: number) => { cancel(): void };
   onError?: (key: string, err: unknown, attempt: number) => void;
+  /** Hold keys until start() (for owners that may be notified before they are ready). Default false. */
+  startPaused?: boolean;
 }
 
 export class WorkQueue {
@@ -21,7 +23,9 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { cancel(): void }>();
   private active = 0;
+  private readonly running = new Set<Promise<void>>();
   private stopped = false;
+  private paused: boolean;
   private idleWaiters: (() => void)[] = [];
   private readonly workers: number;
   private readonly baseDelayMs: number;
@@ -33,14 +37,22 @@ export class WorkQueue {
     private readonly options: WorkQueueOptions = {},
   ) {
     this.workers = options.workers ?? 4;
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError('workers must be a positive integer');
     this.baseDelayMs = options.baseDelayMs ?? 200;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.paused = options.startPaused ?? false;
     this.setTimer =
       options.setTimer ??
       ((fn, ms) => {
         const t = setTimeout(fn, ms);
         return { cancel: () => clearTimeout(t) };
       });
+  }
+
+  /** Starts handling keys held since construction with `startPaused`. */
+  start(): void {
+    this.paused = false;
+    this.pump();
   }
 
   add(key: string): void {
@@ -73,31 +85,41 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or in flight (tests). */
   async drained(): Promise<void> {
-    if (this.length === 0) return;
+    if (this.length === 0 || this.stopped) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  stop(): void {
+  /** Stops taking keys, drops queued ones and pending retries, and waits for running handlers to finish. */
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
+    this.dirty.clear();
+    await Promise.allSettled([...this.running]);
+    this.notifyIdle();
   }
 
   private pump(): void {
+    if (this.paused) return;
     while (!this.stopped && this.active < this.workers && this.queue.length > 0) {
       const key = this.queue.shift()!;
       this.queued.delete(key);
       this.processing.add(key);
       this.active++;
-      void this.run(key);
+      const run = this.run(key);
+      this.running.add(run);
+      void run.finally(() => this.running.delete(run));
     }
-    if (this.length === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    if (this.length !== 0 && !this.stopped) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   private async run(key: string): Promise<void> {
