@@ -1,0 +1,98 @@
+/**
+ * HubBus against a real nats-server hub: stream creation is idempotent, desired state round-trips through
+ * readDesired (tombstones included), and followStatus delivers the last value per subject, then new reports,
+ * skipping malformed ones without stopping.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
+import { NatsPair } from '@edgefarm/edge-agent/testing';
+import { pino } from 'pino';
+import { HubBus, readDesired } from './hub.js';
+
+const log = pino({ level: 'silent' });
+let dir: string;
+let pair: NatsPair;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-hubbus-'));
+  pair = await NatsPair.start({ dir });
+  nc = await pair.connectHub();
+}, 60_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await pair?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const spec = (name: string, rv: string) =>
+  create(edge.EdgePodSpecSchema, {
+    uid: `uid-${name}`,
+    namespace: 'default',
+    name,
+    resourceVersion: rv,
+    containers: [{ name: 'c', image: 'docker.io/edgefarm/busybox:1.35' }],
+  });
+
+test('stream creation is idempotent and keeps one value per subject', async () => {
+  const bus = new HubBus(nc, log);
+  await bus.ensureStreams();
+  await bus.ensureStreams();
+  const info = await (await jetstreamManager(nc)).streams.info(Streams.desired);
+  expect(info.config.max_msgs_per_subject).toBe(1);
+});
+
+test('desired state round-trips, tombstones included, per node', async () => {
+  const bus = new HubBus(nc, log);
+  await bus.ensureStreams();
+  await bus.publishPod('edge-a', spec('web.v1', '10'));
+  await bus.publishPod('edge-a', spec('web.v1', '11')); // replaces the first: last value per subject
+  await bus.publishPod('edge-a', spec('db', '12'));
+  await bus.tombstonePod('edge-a', { namespace: 'default', name: 'db' });
+  await bus.publishPod('edge-b', spec('other', '13'));
+  const records = await readDesired(nc, ['edge-a'], log);
+  expect(records.map((r) => [r.node, r.key.name, r.spec?.resourceVersion ?? 'tombstone'])).toEqual([
+    ['edge-a', 'web.v1', '11'],
+    ['edge-a', 'db', 'tombstone'],
+  ]);
+  expect(await readDesired(nc, ['edge-none'], log)).toEqual([]);
+});
+
+test('followStatus replays the last value per subject, then follows, skipping malformed messages', async () => {
+  const bus = new HubBus(nc, log);
+  await bus.ensureStreams();
+  const js = jetstream(nc);
+  const report = (generation: bigint, uid = 'p1') =>
+    encode(edge.PodStatusReportSchema, create(edge.PodStatusReportSchema, { uid, namespace: 'default', name: uid, generation }));
+  await js.publish(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p1' }), report(1n));
+  await js.publish(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p1' }), report(2n)); // only this one is replayed
+  await js.publish(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p2' }), new Uint8Array([0xff, 0xff, 0xff]));
+  await js.publish(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p3' }), report(1n, 'not-p3')); // UID mismatch
+
+  const seen: string[] = [];
+  const beats: string[] = [];
+  await bus.followStatus(['edge-s'], {
+    pod: (node, r) => seen.push(`${node}/${r.uid}@${r.generation}`),
+    heartbeat: (node, hb) => beats.push(`${node}:${hb.agentVersion}`),
+  });
+  await js.publish(
+    statusSubjects.of('edge-s', { kind: 'node' }),
+    encode(edge.NodeHeartbeatSchema, create(edge.NodeHeartbeatSchema, { nodeName: 'edge-s', agentVersion: '9.9' })),
+  );
+  await js.publish(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p1' }), report(3n));
+  const deadline = Date.now() + 10_000;
+  while ((seen.length < 2 || beats.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(seen).toEqual(['edge-s/p1@2', 'edge-s/p1@3']);
+  expect(beats).toEqual(['edge-s:9.9']);
+
+  await bus.forgetPodStatus('edge-s', 'p1');
+  const info = await (await jetstreamManager(nc)).streams.info(Streams.status, { subjects_filter: statusSubjects.node('edge-s') });
+  expect(Object.keys(info.state.subjects ?? {})).not.toContain(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p1' }));
+  await bus.stop();
+}, 30_000);
