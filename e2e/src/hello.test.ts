@@ -8,7 +8,7 @@ import { cri as criApi } from '@edgefarm/proto';
 import { ROOT, cri, eventually, hack, kubectl, kubectlJson } from './stack.js';
 
 interface PodList {
-  items: { metadata: { name: string; uid: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string; containerStatuses?: { ready: boolean }[] } }[];
+  items: { metadata: { name: string; uid: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string; containerStatuses?: { ready: boolean; containerID?: string }[] } }[];
 }
 interface NodeObj {
   status: { conditions: { type: string; status: string }[]; capacity: Record<string, string>; nodeInfo: { containerRuntimeVersion: string } };
@@ -58,6 +58,7 @@ test('kubectl apply runs hello on edge-1 in containerd, kubectl delete removes i
     for (const p of pods) {
       const { containers } = await runtime.listContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': p.metadata.uid } } });
       expect(containers.map((c) => [c.metadata?.name, c.state])).toEqual([['hello', criApi.ContainerState.CONTAINER_RUNNING]]);
+      expect(p.status.containerStatuses?.[0]?.containerID).toBe(`containerd://${containers[0]!.id}`);
     }
     const logs = await kubectl('get', 'pods', '-l', 'app=hello', '-o', 'wide');
     process.stderr.write(logs);

@@ -19,7 +19,7 @@ function report(running: boolean) {
         name: 'c',
         image: 'docker.io/edgefarm/busybox:1.35',
         imageId: 'sha256:abc',
-        containerId: running ? 'cid' : '',
+        containerId: running ? 'containerd://cid' : '',
         ready: running,
         started: running,
         restartCount: running ? 2 : 0,

@@ -29,7 +29,7 @@ function state(s: edge.ContainerState | undefined): V1ContainerState {
           message: t.message || undefined,
           startedAt: ms(t.startedAtMs),
           finishedAt: ms(t.finishedAtMs),
-          containerID: t.containerId ? `containerd://${t.containerId}` : undefined,
+          containerID: t.containerId || undefined,
         },
       };
     }
@@ -46,7 +46,7 @@ function containerStatus(c: edge.ContainerStatus): V1ContainerStatus {
     name: c.name,
     image: c.image,
     imageID: c.imageId,
-    containerID: c.containerId ? `containerd://${c.containerId}` : undefined,
+    containerID: c.containerId || undefined,
     ready: c.ready,
     started: c.started,
     restartCount: c.restartCount,

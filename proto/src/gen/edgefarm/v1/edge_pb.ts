@@ -349,6 +349,8 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
   imageId: string;
 
   /**
+   * In Kubernetes' form `<runtime>://<id>`, e.g. containerd://0f3a...; empty before the container exists.
+   *
    * @generated from field: string container_id = 4;
    */
   containerId: string;
@@ -495,6 +497,8 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
   finishedAtMs: bigint;
 
   /**
+   * `<runtime>://<id>`, as ContainerStatus.container_id.
+   *
    * @generated from field: string container_id = 7;
    */
   containerId: string;
