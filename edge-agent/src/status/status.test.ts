@@ -138,6 +138,13 @@ describe('StatusReporter', () => {
     expect(rs[1]).toMatchObject({ uid: 'u1', removed: true, observedResourceVersion: '101', phase: edge.PodPhase.RUNNING });
   });
 
+  it('reports removed after a crash between removing the sandbox and reporting it (fresh reporter)', async () => {
+    const { reporter, reports } = setup(); // a restarted agent: no memory of the pod, the deleting spec is still desired
+    const deleting = podSpec({ ...fieldsOf(pod), deleting: true, resourceVersion: '101' });
+    await reporter.sync(key, deleting, obs([], []), ctx);
+    expect(reports().map((x) => x.r)).toEqual([expect.objectContaining({ uid: 'u1', removed: true, observedResourceVersion: '101' })]);
+  });
+
   it('reports removed after a tombstone once nothing is left, then forgets the pod', async () => {
     const { reporter, reports } = setup();
     await reporter.sync(key, pod, obs([sb()], [ct()]), ctx);
