@@ -38,6 +38,10 @@ step "NATS hub (JetStream domain hub)"
 "$H/hub.sh" up
 
 step "provider"
+# One EdgeNode per site (kept if it exists: `apply` only fills in what is missing here).
+for s in "${sites[@]}"; do
+  printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\nspec:\n  autonomy:\n    policy: keep\n---\n' "$s"
+done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager=edgefarm-make-up -f - >/dev/null
 have_provider=0
 if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
   # A provider started from an older build is restarted (its code, or the proto package it uses, changed since).
@@ -121,6 +125,7 @@ echo
 echo "Try next:"
 echo "  kubectl apply -f examples/hello.yaml"
 echo "  kubectl get pods -o wide -w"
+echo "  kubectl get edgenodes        # connectivity, last heartbeat, pods, desired sequence"
 echo "  make status        # components, PIDs, ports"
 echo "  make down          # stop everything, keep state (make up resumes)"
 if [ ${#warnings[@]} -gt 0 ]; then

@@ -35,6 +35,7 @@ export class Provider {
       nodes: config.nodes,
       kubeletPort: config.kubeletPort,
       kubeletAddress: config.kubeletAddress,
+      desiredSequence: (node) => this.pods.desiredSequence(node),
       ...deps.nodeControllerOptions,
     });
     this.pods = new PodController({

@@ -144,6 +144,8 @@ export interface DesiredRecord {
   key: PodKey;
   /** Undefined for a tombstone. */
   spec?: edge.EdgePodSpec;
+  /** Hub stream sequence of the entry. */
+  seq: number;
 }
 
 /**
@@ -169,7 +171,7 @@ export async function readDesired(
       const parsed = parseDesiredSubject(m.subject);
       const op = m.headers?.get(Headers.operation) ?? '';
       const tombstone = TOMBSTONE_OPERATIONS.includes(op);
-      out.push({ node: parsed.node, key: parsed.pod, spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject) });
+      out.push({ node: parsed.node, key: parsed.pod, spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject), seq: m.seq });
     } catch (err) {
       log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
     }

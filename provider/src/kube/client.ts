@@ -8,6 +8,18 @@ export type Pod = k8s.V1Pod;
 export type Node = k8s.V1Node;
 export type Lease = k8s.V1Lease;
 
+/** status of an EdgeNode (edgefarm.io/v1alpha1), as manifests/edgenode-crd.yaml defines it. */
+export interface EdgeNodeStatus {
+  connected: boolean;
+  lastHeartbeatTime?: string;
+  agentVersion?: string;
+  podCount?: number;
+  desiredSequence?: number;
+  appliedSequence?: number;
+}
+
+export const EDGENODE = { group: 'edgefarm.io', version: 'v1alpha1', plural: 'edgenodes' } as const;
+
 export interface PodWatch {
   /** Called for add/update; `deleted` for deletes. Handlers must be cheap: queue keys. */
   start(handlers: { changed(pod: Pod): void; deleted(pod: Pod): void; error?(err: unknown): void }): Promise<void>;
@@ -34,6 +46,8 @@ export interface KubeClient {
   /** Delete with a UID precondition so a same-named successor is never deleted. */
   deletePod(namespace: string, name: string, options: { uid: string; gracePeriodSeconds: number }): Promise<void>;
   createEvent(event: k8s.CoreV1Event): Promise<void>;
+  /** JSON merge patch of an EdgeNode's status; resolves false when no EdgeNode of that name exists. */
+  patchEdgeNodeStatus(name: string, status: EdgeNodeStatus): Promise<boolean>;
   /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
   podWatch(): PodWatch;
 }
@@ -52,10 +66,12 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
 export class RealKubeClient implements KubeClient {
   private readonly core: k8s.CoreV1Api;
   private readonly coordination: k8s.CoordinationV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
 
   constructor(private readonly kc: k8s.KubeConfig) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
   }
 
   getNode(name: string) {
@@ -110,6 +126,15 @@ export class RealKubeClient implements KubeClient {
   }
   async createEvent(event: k8s.CoreV1Event) {
     await this.core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
+  }
+  async patchEdgeNodeStatus(name: string, status: EdgeNodeStatus) {
+    try {
+      await this.custom.patchClusterCustomObjectStatus({ ...EDGENODE, name, body: { status } }, mergePatch);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false;
+      throw err;
+    }
   }
   podWatch(): PodWatch {
     const fieldSelector = 'spec.nodeName!=';

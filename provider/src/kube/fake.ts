@@ -3,7 +3,7 @@
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
-import type { KubeClient, Lease, Node, Pod, PodWatch } from './client.js';
+import type { EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch } from './client.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -20,6 +20,8 @@ export class FakeKubeClient implements KubeClient {
   readonly leases = new Map<string, Lease>();
   readonly pods = new Map<string, Pod>();
   readonly events: CoreV1Event[] = [];
+  /** EdgeNode objects by name (only their status matters to the provider so far). */
+  readonly edgeNodes = new Map<string, { status?: EdgeNodeStatus }>();
   private readonly failures = new Map<string, unknown[]>();
   private handlers?: Handlers;
   private rv = 100;
@@ -106,6 +108,13 @@ export class FakeKubeClient implements KubeClient {
   async createEvent(event: CoreV1Event) {
     this.record('createEvent', event.reason);
     this.events.push(event);
+  }
+  async patchEdgeNodeStatus(name: string, status: EdgeNodeStatus) {
+    this.record('patchEdgeNodeStatus', name);
+    const en = this.edgeNodes.get(name);
+    if (!en) return false;
+    en.status = { ...en.status, ...status };
+    return true;
   }
   podWatch(): PodWatch {
     return {

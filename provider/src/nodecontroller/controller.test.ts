@@ -46,6 +46,41 @@ describe('NodeController', () => {
     ctl.stop();
   });
 
+  it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({
+      kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000,
+      desiredSequence: () => 42, edgeNodeRetryMs: 30_000,
+    });
+    await ctl.start();
+    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
+    const hb = heartbeat();
+    hb.podCount = 3;
+    hb.appliedSequence = 9n;
+    ctl.onHeartbeat('edge-1', hb, clock);
+    await new Promise((r) => setImmediate(r));
+    const patches = () => kube.calls.filter((c) => c.startsWith('patchEdgeNodeStatus')).length;
+    const missing = patches();
+    expect(missing).toBeGreaterThan(0); // tried, no EdgeNode yet
+    kube.edgeNodes.set('edge-1', {});
+    clock += 5_000;
+    await tick();
+    expect(patches()).toBe(missing); // within the retry interval: not asked again
+    clock += 30_000;
+    await tick();
+    expect(kube.edgeNodes.get('edge-1')!.status).toMatchObject({
+      connected: false, agentVersion: '0.1.0', podCount: 3, desiredSequence: 42, appliedSequence: 9,
+    });
+    ctl.onHeartbeat('edge-1', hb, clock);
+    await new Promise((r) => setImmediate(r));
+    expect(kube.edgeNodes.get('edge-1')!.status!.connected).toBe(true);
+    expect(kube.edgeNodes.get('edge-1')!.status!.lastHeartbeatTime).toBe(new Date(clock).toISOString().replace(/\.\d+Z$/, 'Z'));
+    const before = patches();
+    await tick(); // nothing changed: no write
+    expect(patches()).toBe(before);
+    ctl.stop();
+  });
+
   it('ignores an older heartbeat than the one it has', async () => {
     const kube = new FakeKubeClient();
     const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });

@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { edge } from '@edgefarm/proto';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isAlreadyExists, isConflict } from '../kube/errors.js';
-import { newNode, nodeStatus, nodeStatusChanged, isConnected, type NodeView } from './node.js';
+import { newNode, nodeStatus, nodeStatusChanged, isConnected, edgeNodeStatus, type NodeView } from './node.js';
 
 export interface NodeControllerOptions {
   kube: KubeClient;
@@ -24,6 +24,10 @@ export interface NodeControllerOptions {
   /** A heartbeat older than this makes the node disconnected. */
   heartbeatStaleMs?: number;
   statusRefreshMs?: number;
+  /** Hub sequence of the last desired-state message published for a node (EdgeNode status). */
+  desiredSequence?: (node: string) => number | undefined;
+  /** How often to look again for an EdgeNode that did not exist. */
+  edgeNodeRetryMs?: number;
   now?: () => Date;
 }
 
@@ -33,13 +37,16 @@ interface NodeState {
   lastStatus?: k8s.V1NodeStatus;
   lastStatusWriteMs: number;
   registered: boolean;
+  lastEdgeStatus?: string;
+  /** When the last EdgeNode status patch found no EdgeNode (ms), so it is retried only every edgeNodeRetryMs. */
+  edgeNodeMissingAtMs?: number;
 }
 
 export class NodeController {
   private readonly state = new Map<string, NodeState>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly now: () => Date;
-  private readonly o: Required<Omit<NodeControllerOptions, 'now'>>;
+  private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence'>> & Pick<NodeControllerOptions, 'desiredSequence'>;
 
   constructor(options: NodeControllerOptions) {
     this.now = options.now ?? (() => new Date());
@@ -49,6 +56,7 @@ export class NodeController {
       tickMs: 2_000,
       heartbeatStaleMs: 25_000,
       statusRefreshMs: 60_000,
+      edgeNodeRetryMs: 30_000,
       ...options,
     };
     for (const name of options.nodes) {
@@ -119,6 +127,7 @@ export class NodeController {
   private async writeStatus(name: string, s: NodeState, force = false): Promise<void> {
     if (!s.registered) return;
     const now = this.now();
+    await this.writeEdgeNodeStatus(name, s, now);
     const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs);
     const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
     if (!force && !due && !nodeStatusChanged(s.lastStatus, status)) return;
@@ -128,6 +137,20 @@ export class NodeController {
       s.lastStatusWriteMs = now.getTime();
     } catch (err) {
       this.o.log.warn({ node: name, err: (err as Error).message }, 'node status update failed; will retry');
+    }
+  }
+
+  private async writeEdgeNodeStatus(name: string, s: NodeState, now: Date): Promise<void> {
+    const status = edgeNodeStatus(s.view, now.getTime(), this.o.heartbeatStaleMs, this.o.desiredSequence?.(name));
+    const json = JSON.stringify(status);
+    if (json === s.lastEdgeStatus) return;
+    if (s.edgeNodeMissingAtMs !== undefined && now.getTime() - s.edgeNodeMissingAtMs < this.o.edgeNodeRetryMs) return;
+    try {
+      const found = await this.o.kube.patchEdgeNodeStatus(name, status);
+      s.edgeNodeMissingAtMs = found ? undefined : now.getTime();
+      if (found) s.lastEdgeStatus = json;
+    } catch (err) {
+      this.o.log.warn({ node: name, err: (err as Error).message }, 'EdgeNode status update failed; will retry');
     }
   }
 

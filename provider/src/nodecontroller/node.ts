@@ -7,6 +7,7 @@
  * evicts nor recreates the node's pods (EdgeFarm issue 3 adds the eviction-deadline policy).
  */
 import type { V1Node, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
+import type { EdgeNodeStatus } from '../kube/client.js';
 import type { edge } from '@edgefarm/proto';
 
 export const EDGE_LABEL = 'node-role.kubernetes.io/edge';
@@ -113,4 +114,17 @@ export function nodeStatusChanged(a: V1NodeStatus | undefined, b: V1NodeStatus):
       conditions: s?.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
     });
   return strip(a) !== strip(b);
+}
+
+/** The EdgeNode status the provider reports for a node. */
+export function edgeNodeStatus(view: NodeView, nowMs: number, staleAfterMs: number, desiredSequence: number | undefined): EdgeNodeStatus {
+  const hb = view.heartbeat;
+  return {
+    connected: isConnected(view, nowMs, staleAfterMs),
+    lastHeartbeatTime: view.heartbeatAtMs !== undefined ? new Date(view.heartbeatAtMs).toISOString().replace(/\.\d+Z$/, 'Z') : undefined,
+    agentVersion: hb?.agentVersion || undefined,
+    podCount: hb ? hb.podCount : undefined,
+    desiredSequence,
+    appliedSequence: hb ? Number(hb.appliedSequence) : undefined,
+  };
 }

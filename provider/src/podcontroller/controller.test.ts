@@ -119,12 +119,14 @@ describe('PodController', () => {
     const t = translatePod(stored);
     if (!t.ok) throw new Error('bad fixture');
     await ctl.start([
-      { node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec: t.spec },
-      { node: 'edge-1', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' } },
+      { node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
+      { node: 'edge-1', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' }, seq: 7 },
     ]);
     await ctl.drained();
     expect(bus.published).toHaveLength(0);
     expect(bus.tombstones).toEqual([{ node: 'edge-1', key: { namespace: 'default', name: 'gone' } }]);
+    expect(ctl.desiredSequence('edge-1')).toBe(7); // seeded from the hub; the fake's own tombstone sequence (1) is lower
+    expect(ctl.desiredSequence('edge-2')).toBeUndefined();
     await ctl.stop();
   });
 

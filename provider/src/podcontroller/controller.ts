@@ -47,6 +47,8 @@ export class PodController {
   /** Pod keys whose unsupported-spec Event was already recorded. */
   private readonly rejected = new Set<string>();
   private readonly now: () => Date;
+  /** Hub sequence of the last desired-state message this process published per node. */
+  private readonly lastSequence = new Map<string, number>();
 
   constructor(private readonly deps: PodControllerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -59,6 +61,7 @@ export class PodController {
   /** `existing`: the hub's current desired state for our nodes, so a restart republishes and deletes nothing. */
   async start(existing: DesiredRecord[]): Promise<void> {
     for (const r of existing) {
+      this.lastSequence.set(r.node, Math.max(r.seq, this.lastSequence.get(r.node) ?? 0));
       if (r.spec) {
         this.published.set(keyOf(r.key.namespace, r.key.name), {
           node: r.node,
@@ -91,6 +94,11 @@ export class PodController {
     this.queue.add(keyOf(report.namespace, report.name));
   }
 
+  /** Hub sequence of the last desired-state message published for `node` by this process. */
+  desiredSequence(node: string): number | undefined {
+    return this.lastSequence.get(node);
+  }
+
   /** Resolves once no sync is queued or running (tests). */
   drained(): Promise<void> {
     return this.queue.drained();
@@ -108,7 +116,8 @@ export class PodController {
 
     if (!pod || !node || !this.deps.nodes.has(node)) {
       if (published) {
-        await this.deps.bus.tombstonePod(published.node, { namespace, name });
+        const seq = await this.deps.bus.tombstonePod(published.node, { namespace, name });
+        this.lastSequence.set(published.node, Math.max(seq, this.lastSequence.get(published.node) ?? 0));
         await this.deps.bus.forgetPodStatus(published.node, published.uid);
         this.reports.delete(published.uid);
         this.published.delete(key);
@@ -141,6 +150,7 @@ export class PodController {
     const fingerprint = specFingerprint(translation.spec);
     if (published?.fingerprint !== fingerprint || published.uid !== uid || published.node !== node) {
       const seq = await this.deps.bus.publishPod(node, translation.spec);
+      this.lastSequence.set(node, Math.max(seq, this.lastSequence.get(node) ?? 0));
       this.published.set(key, { node, uid, fingerprint });
       log.debug({ seq, deleting: translation.spec.deleting }, 'desired state published');
     }
