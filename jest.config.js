@@ -15,6 +15,14 @@ export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
     { ...common, displayName: 'int', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.int.test.ts'], testPathIgnorePatterns: ['/dist/'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/src/**/*.test.ts'], testPathIgnorePatterns: ['/dist/'] },
+    // The stack comes up once per run (globalSetup) and goes away after it (globalTeardown); run with --runInBand.
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/e2e/src/**/*.test.ts'],
+      testPathIgnorePatterns: ['/dist/'],
+      globalSetup: '<rootDir>/e2e/src/global-setup.ts',
+      globalTeardown: '<rootDir>/e2e/src/global-teardown.ts',
+    },
   ],
 };

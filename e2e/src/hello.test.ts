@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { cri as criApi } from '@edgefarm/proto';
-import { ROOT, cri, eventually, hack, kubectl, kubectlJson } from './stack.js';
+import { ROOT, cri, deleteAndWait, eventually, kubectl, kubectlJson } from './stack.js';
 
 interface PodList {
   items: { metadata: { name: string; uid: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string; containerStatuses?: { ready: boolean; containerID?: string }[] } }[];
@@ -15,17 +15,12 @@ interface NodeObj {
 }
 
 const HELLO = path.join(ROOT, 'examples/hello.yaml');
-const keep = process.env.EF_E2E_KEEP === '1';
 
-jest.setTimeout(30 * 60_000);
-
-beforeAll(async () => {
-  if (!keep) await hack('clean.sh');
-  await hack('up.sh');
-});
+// The stack is up (jest globalSetup, global-setup.ts); this file removes what it creates, even when a test failed.
+jest.setTimeout(10 * 60_000);
 
 afterAll(async () => {
-  if (!keep) await hack('clean.sh');
+  await deleteAndWait('app=hello', ['deployment/hello']);
 });
 
 test('edge-1 is a Ready node with capacity from its agent', async () => {
@@ -36,6 +31,13 @@ test('edge-1 is a Ready node with capacity from its agent', async () => {
   expect(node.status.conditions.find((c) => c.type === 'EdgeConnected')?.status).toBe('True');
   expect(Number(node.status.capacity.cpu)).toBeGreaterThan(0);
   expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+  const en = await eventually('EdgeNode edge-1 connected', 30_000, async () => {
+    const e = await kubectlJson<{ status?: { connected?: boolean; agentVersion?: string; podCount?: number } }>('get', 'edgenode', 'edge-1');
+    return e.status?.connected ? e : undefined;
+  });
+  expect(en.status?.agentVersion).toBeTruthy();
+  expect(typeof en.status?.podCount).toBe('number');
+  expect(await kubectl('get', 'edgenodes')).toMatch(/^NAME\s+CONNECTED\s+LAST-HEARTBEAT\s+PODS\s+DESIRED-SEQ\s+AGENT\s+AGE/);
 });
 
 test('kubectl apply runs hello on edge-1 in containerd, kubectl delete removes it', async () => {

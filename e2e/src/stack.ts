@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { criClients, type GrpcLike } from '@edgefarm/proto';
+import { criClients, type GrpcLike, type cri as criApi } from '@edgefarm/proto';
 
 const run = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -66,4 +66,101 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
 
 export async function cri(site: string) {
   return criClients(grpc, await layout(`ef_site_containerd_sock ${site}`), 10_000);
+}
+
+/** The subset of a Pod the e2e tests read. */
+export interface PodObj {
+  metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: { kind: string; name: string }[] };
+  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+  status: {
+    phase?: string;
+    reason?: string;
+    message?: string;
+    podIP?: string;
+    containerStatuses?: { name: string; ready: boolean; image: string; imageID?: string; containerID?: string; restartCount: number; state?: Record<string, unknown> }[];
+  };
+}
+export interface PodListObj {
+  items: PodObj[];
+}
+
+export async function pods(selector: string): Promise<PodObj[]> {
+  return (await kubectlJson<PodListObj>('get', 'pods', '-l', selector)).items;
+}
+
+/** Running, every container ready, not terminating. */
+export function isRunningReady(p: PodObj): boolean {
+  return p.status.phase === 'Running' && !p.metadata.deletionTimestamp && (p.status.containerStatuses ?? []).length > 0 && (p.status.containerStatuses ?? []).every((c) => c.ready);
+}
+
+export function log(line: string): void {
+  process.stderr.write(`[e2e] ${line}\n`);
+}
+
+/**
+ * Cleanup for a test file: deletes what it created (kubectl delete --ignore-not-found, no wait) and waits until no
+ * pod matching `selector` is left in the API. Pods of the file are labelled so one selector covers them.
+ */
+export async function deleteAndWait(selector: string, objects: string[], timeoutMs = 120_000): Promise<void> {
+  for (const o of objects) await kubectl('delete', o, '--ignore-not-found', '--wait=false');
+  await eventually(`pods ${selector} gone from the API`, timeoutMs, async () => ((await pods(selector)).length === 0 ? true : undefined), 500);
+}
+
+/** Sandboxes and containers in a site's containerd whose CRI labels match (e.g. io.kubernetes.pod.uid). */
+export async function criState(site: string, labels: Record<string, string>): Promise<{ sandboxes: criApi.PodSandbox[]; containers: criApi.Container[] }> {
+  const { runtime } = await cri(site);
+  try {
+    const { items } = await runtime.listPodSandbox({ filter: { labelSelector: labels } });
+    const { containers } = await runtime.listContainers({ filter: { labelSelector: labels } });
+    return { sandboxes: items, containers };
+  } finally {
+    runtime.close();
+  }
+}
+
+/** `kubectl apply` of one object, given as a plain object (written to a temporary file: JSON is valid YAML). */
+export async function applyObject(obj: object): Promise<string> {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ef-e2e-'));
+  try {
+    const file = path.join(dir, 'object.json');
+    await writeFile(file, JSON.stringify(obj));
+    return await kubectl('apply', '-f', file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export const BUSYBOX = 'docker.io/edgefarm/busybox:1.35';
+export const BUSYBOX_LATEST = 'docker.io/edgefarm/busybox:latest';
+/** A shell loop that exits on SIGTERM (sh as PID 1 gets TERM only through a trap). */
+export const SLEEP_LOOP_TRAPPED = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
+
+/** What puts a pod on an edge node: the node-role selector and the edge taint's toleration. */
+export const EDGE_PLACEMENT = {
+  nodeSelector: { 'node-role.kubernetes.io/edge': '' },
+  tolerations: [{ key: 'edgefarm.io/edge', operator: 'Exists', effect: 'NoSchedule' }],
+};
+
+/** A Deployment of busybox pods on the edge, labelled app=<name> and e2e=<file>. */
+export function edgeDeployment(name: string, file: string, replicas: number, opts: { image?: string; grace?: number } = {}): object {
+  const labels = { app: name, e2e: file };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'default', labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels },
+        spec: {
+          ...EDGE_PLACEMENT,
+          terminationGracePeriodSeconds: opts.grace ?? 5,
+          containers: [{ name: 'app', image: opts.image ?? BUSYBOX, imagePullPolicy: 'IfNotPresent', command: SLEEP_LOOP_TRAPPED }],
+        },
+      },
+    },
+  };
 }

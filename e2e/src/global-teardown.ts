@@ -1,0 +1,20 @@
+/**
+ * Jest globalTeardown of the e2e project: removes the e2e stack (hack/clean.sh) unless EF_E2E_KEEP=1.
+ * Self-contained for the same reason as global-setup.ts.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+export default async function globalTeardown(_global: unknown, project: { rootDir: string }): Promise<void> {
+  if (process.env.EF_E2E_KEEP === '1') {
+    process.stderr.write('\n[e2e] EF_E2E_KEEP=1: the e2e stack stays up (hack/clean.sh with EF_INSTANCE=e2e removes it)\n');
+    return;
+  }
+  const env = { ...process.env, EF_INSTANCE: process.env.EF_E2E_INSTANCE ?? 'e2e' };
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn('bash', [path.join(project.rootDir, 'hack', 'clean.sh')], { env, stdio: ['ignore', 2, 2] });
+    child.on('error', reject);
+    child.on('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`hack/clean.sh (EF_INSTANCE=${env.EF_INSTANCE}) exited ${code}`);
+}
