@@ -5,15 +5,20 @@
  * independent of each other and of their order.
  *
  * Self-contained on purpose: Jest loads global setup through its CommonJS require hook, without the project's
- * moduleNameMapper, so a relative `./stack.js` import would not resolve to stack.ts here.
+ * moduleNameMapper, so a relative `./stack.js` import would not resolve to stack.ts here. The other way round works:
+ * stack.ts (loaded with the mapper) imports runHack from this file.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-export function runHack(root: string, script: string): Promise<void> {
+/**
+ * Runs hack/SCRIPT for the e2e instance, streaming its output to stderr; rejects with the tail of its output on
+ * failure. stack.ts's `hack()` is this, with the repository root filled in.
+ */
+export function runHack(root: string, script: string, ...args: string[]): Promise<void> {
   const instance = process.env.EF_E2E_INSTANCE ?? 'e2e';
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(root, 'hack', script)], {
+    const child = spawn('bash', [path.join(root, 'hack', script), ...args], {
       env: { ...process.env, EF_INSTANCE: instance },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -25,7 +30,7 @@ export function runHack(root: string, script: string): Promise<void> {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${script} (EF_INSTANCE=${instance}) exited ${code}:\n${tail}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${[script, ...args].join(' ')} (EF_INSTANCE=${instance}) exited ${code}:\n${tail}`))));
   });
 }
 

@@ -2,12 +2,13 @@
  * The e2e suite's handle on a real EdgeFarm stack: it runs the same hack/ scripts a user runs (`make up`), as
  * instance `e2e` (own ports, netns names, state dir), and talks to it with the real kubectl and CRI.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { criClients, type GrpcLike, type cri as criApi } from '@edgefarm/proto';
+import { criClients, type cri as criApi } from '@edgefarm/proto';
+import { runHack } from './global-setup.js';
 
 const run = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -16,17 +17,7 @@ const env = { ...process.env, EF_INSTANCE: INSTANCE };
 
 /** Runs a hack/ script, streaming its output to the test log; rejects with the tail of its output on failure. */
 export function hack(script: string, ...args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, 'hack', script), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const keep = (b: Buffer) => {
-      process.stderr.write(b);
-      tail = (tail + b.toString()).slice(-4000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${script} ${args.join(' ')} exited ${code}:\n${tail}`))));
-  });
+  return runHack(ROOT, script, ...args);
 }
 
 /** A value from hack/lib.sh for this instance, e.g. layout('ef_site_containerd_sock edge-1'). */

@@ -6,7 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { CriError, cri, criClients, type GrpcLike, type ImageServiceClient, type RuntimeServiceClient, edge } from '@edgefarm/proto';
+import { CriError, cri, criClients, type ImageServiceClient, type RuntimeServiceClient, edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { podKeyString, type PodKey } from '../keys.js';
 import { removePodCgroup } from './cgroups.js';
@@ -70,8 +70,6 @@ export class CriPodRuntime implements PodRuntime {
 
   /** Connects to a CRI endpoint (unix socket path or unix:// URL). gRPC connects lazily, on the first call. */
   static connect(endpoint: string, options: CriRuntimeOptions, log: Logger): CriPodRuntime {
-    // proto's GrpcLike declares the constructor's credentials as `unknown`, which grpc-js's typings (ChannelCredentials)
-    // do not satisfy under strictFunctionTypes; the runtime shape matches.
     const clients = criClients(grpc, endpoint);
     return new CriPodRuntime(clients.runtime, clients.image, options, log);
   }

@@ -10,7 +10,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { criClients, type GrpcLike, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
+import { criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
 import { spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 
 const exec = promisify(execFile);

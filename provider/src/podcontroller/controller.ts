@@ -61,7 +61,7 @@ export class PodController {
   /** `existing`: the hub's current desired state for our nodes, so a restart republishes and deletes nothing. */
   async start(existing: DesiredRecord[]): Promise<void> {
     for (const r of existing) {
-      this.lastSequence.set(r.node, Math.max(r.seq, this.lastSequence.get(r.node) ?? 0));
+      this.noteSequence(r.node, r.seq);
       if (r.spec) {
         this.published.set(keyOf(r.key.namespace, r.key.name), {
           node: r.node,
@@ -94,6 +94,10 @@ export class PodController {
     this.queue.add(keyOf(report.namespace, report.name));
   }
 
+  private noteSequence(node: string, seq: number): void {
+    this.lastSequence.set(node, Math.max(seq, this.lastSequence.get(node) ?? 0));
+  }
+
   /** Hub sequence of the last desired-state message published for `node` by this process. */
   desiredSequence(node: string): number | undefined {
     return this.lastSequence.get(node);
@@ -117,7 +121,7 @@ export class PodController {
     if (!pod || !node || !this.deps.nodes.has(node)) {
       if (published) {
         const seq = await this.deps.bus.tombstonePod(published.node, { namespace, name });
-        this.lastSequence.set(published.node, Math.max(seq, this.lastSequence.get(published.node) ?? 0));
+        this.noteSequence(published.node, seq);
         await this.deps.bus.forgetPodStatus(published.node, published.uid);
         this.reports.delete(published.uid);
         this.published.delete(key);
@@ -150,7 +154,7 @@ export class PodController {
     const fingerprint = specFingerprint(translation.spec);
     if (published?.fingerprint !== fingerprint || published.uid !== uid || published.node !== node) {
       const seq = await this.deps.bus.publishPod(node, translation.spec);
-      this.lastSequence.set(node, Math.max(seq, this.lastSequence.get(node) ?? 0));
+      this.noteSequence(node, seq);
       this.published.set(key, { node, uid, fingerprint });
       log.debug({ seq, deleting: translation.spec.deleting }, 'desired state published');
     }
