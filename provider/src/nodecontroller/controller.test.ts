@@ -78,6 +78,15 @@ describe('NodeController', () => {
     const before = patches();
     await tick(); // nothing changed: no write
     expect(patches()).toBe(before);
+    clock += 10_000;
+    ctl.onHeartbeat('edge-1', hb, clock); // only the heartbeat time moved: no write per heartbeat
+    await new Promise((r) => setImmediate(r));
+    expect(patches()).toBe(before);
+    clock += 60_000;
+    ctl.onHeartbeat('edge-1', hb, clock); // the refresh interval passed: written, with the current time
+    await new Promise((r) => setImmediate(r));
+    expect(patches()).toBe(before + 1);
+    expect(kube.edgeNodes.get('edge-1')!.status!.lastHeartbeatTime).toBe(new Date(clock).toISOString().replace(/\.\d+Z$/, 'Z'));
     ctl.stop();
   });
 

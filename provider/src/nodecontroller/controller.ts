@@ -38,6 +38,7 @@ interface NodeState {
   lastStatusWriteMs: number;
   registered: boolean;
   lastEdgeStatus?: string;
+  lastEdgeStatusWriteMs: number;
   /** When the last EdgeNode status patch found no EdgeNode (ms), so it is retried only every edgeNodeRetryMs. */
   edgeNodeMissingAtMs?: number;
 }
@@ -60,7 +61,7 @@ export class NodeController {
       ...options,
     };
     for (const name of options.nodes) {
-      this.state.set(name, { view: { name, everReady: false, kubeletPort: options.kubeletPort, kubeletAddress: options.kubeletAddress }, lastStatusWriteMs: 0, registered: false });
+      this.state.set(name, { view: { name, everReady: false, kubeletPort: options.kubeletPort, kubeletAddress: options.kubeletAddress }, lastStatusWriteMs: 0, lastEdgeStatusWriteMs: 0, registered: false });
     }
   }
 
@@ -142,13 +143,19 @@ export class NodeController {
 
   private async writeEdgeNodeStatus(name: string, s: NodeState, now: Date): Promise<void> {
     const status = edgeNodeStatus(s.view, now.getTime(), this.o.heartbeatStaleMs, this.o.desiredSequence?.(name));
-    const json = JSON.stringify(status);
-    if (json === s.lastEdgeStatus) return;
+    // As for the Node: write on a change other than the heartbeat time, and refresh at least every statusRefreshMs,
+    // so a steady node costs no API write per heartbeat.
+    const json = JSON.stringify({ ...status, lastHeartbeatTime: undefined });
+    const due = now.getTime() - s.lastEdgeStatusWriteMs >= this.o.statusRefreshMs;
+    if (json === s.lastEdgeStatus && !due) return;
     if (s.edgeNodeMissingAtMs !== undefined && now.getTime() - s.edgeNodeMissingAtMs < this.o.edgeNodeRetryMs) return;
     try {
       const found = await this.o.kube.patchEdgeNodeStatus(name, status);
       s.edgeNodeMissingAtMs = found ? undefined : now.getTime();
-      if (found) s.lastEdgeStatus = json;
+      if (found) {
+        s.lastEdgeStatus = json;
+        s.lastEdgeStatusWriteMs = now.getTime();
+      }
     } catch (err) {
       this.o.log.warn({ node: name, err: (err as Error).message }, 'EdgeNode status update failed; will retry');
     }
