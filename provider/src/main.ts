@@ -1,9 +1,11 @@
 /**
- * Provider entry point: the only place that reads the environment or exits. Serves every node in EF_NODES.
+ * Provider entry point: the only place that reads the environment or exits. Serves the EdgeNodes of the shards it holds.
  *
  *   KUBECONFIG         kubeconfig of the provider's identity (default: in-cluster or ~/.kube/config)
  *   EF_NATS_URL        hub NATS URL (default nats://127.0.0.1:4222)
- *   EF_NODES           comma-separated edge node names this provider serves (required)
+ *   EF_PROVIDER_ID     this replica's name (default $POD_NAME or the hostname); EF_NAMESPACE namespace of its Leases
+ *                      (default edgefarm-system); EF_SHARDS (16) and EF_SHARD_LEASE_SECONDS (15), the same on every replica
+ *   EF_NODE_TAINTS     taints of every edge Node, key[=value]:Effect,... or none (default edgefarm.io/edge=true:NoSchedule)
  *   EF_HTTP_PORT       /healthz and /metrics (default 10255)
  *   EF_KUBELET_PORT    port advertised as the nodes' kubelet endpoint (default 10250)
  *   EF_KUBELET_ADDRESS this provider's IP as the apiserver reaches it: the Nodes' InternalIP (default $POD_IP or
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const nc = await connect({ servers: config.natsUrl, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
-  log.info({ nats: config.natsUrl, nodes: config.nodes }, 'connected to the hub');
+  log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
   const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config });
   await provider.start();
   let stopping = false;

@@ -1,15 +1,22 @@
 /**
- * Provider: one process serving many edge nodes. Wires the hub bus, the node controller and the pod controller,
- * and serves /healthz. Components start in dependency order and stop in reverse.
+ * Provider: one process serving the edge nodes of the shards it holds. Wires the hub bus, the shard leases, the
+ * EdgeNode watch, the node controller and the pod controller, and serves /healthz.
+ *
+ * Which nodes this replica serves is decided in one place, {@link Provider.reconcile}: every EdgeNode whose shard it
+ * holds. Taking a node on reads the node's desired state and last status back from the hub first, so a takeover
+ * (start, failover, rebalance) republishes, deletes and recreates nothing. Giving a node up (shard lost or released)
+ * forgets it without touching anything; only a deleted EdgeNode tombstones the node's pods.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { KubeClient } from './kube/client.js';
+import type { EdgeNode, KubeClient, Watcher } from './kube/client.js';
 import type { ProviderConfig } from './config.js';
-import { HubBus, readDesired } from './bus/hub.js';
+import { HubBus, readDesired, type StatusHandlers } from './bus/hub.js';
 import { NodeController } from './nodecontroller/controller.js';
+import { policyOf, MANAGED_ANNOTATION, type NodePolicy } from './nodecontroller/node.js';
 import { PodController } from './podcontroller/controller.js';
+import { ShardLeases } from './shard/shards.js';
 
 export interface ProviderDeps {
   kube: KubeClient;
@@ -18,45 +25,82 @@ export interface ProviderDeps {
   config: ProviderConfig;
   /** Overrides for tests (timings). */
   nodeControllerOptions?: Partial<ConstructorParameters<typeof NodeController>[0]>;
+  shardOptions?: { renewMs?: number };
+  /** How often membership is reconciled even without events (ms). */
+  resyncMs?: number;
 }
 
 export class Provider {
   private readonly bus: HubBus;
   private readonly nodes: NodeController;
   private readonly pods: PodController;
+  private readonly shards: ShardLeases;
+  private readonly edgeNodes: Watcher<EdgeNode>;
+  private readonly status: StatusHandlers;
+  private readonly log: Logger;
   private http?: FastifyInstance;
+  /** Serializes membership changes; `reconcilePending` coalesces the requests made while one runs. */
+  private chain: Promise<void> = Promise.resolve();
+  private reconcilePending = false;
+  private resyncTimer?: NodeJS.Timeout;
+  /** Policy problems already logged, by EdgeNode name and resourceVersion. */
+  private readonly reportedProblems = new Set<string>();
 
   constructor(private readonly deps: ProviderDeps) {
-    const { kube, nc, log, config } = deps;
-    this.bus = new HubBus(nc, log.child({ part: 'bus' }), config.hubReplicas);
-    this.nodes = new NodeController({
-      kube,
-      log: log.child({ part: 'nodes' }),
-      nodes: config.nodes,
-      kubeletPort: config.kubeletPort,
-      kubeletAddress: config.kubeletAddress,
-      desiredSequence: (node) => this.pods.desiredSequence(node),
-      ...deps.nodeControllerOptions,
-    });
+    const { kube, nc, config } = deps;
+    this.log = deps.log;
+    this.bus = new HubBus(nc, this.log.child({ part: 'bus' }), config.hubReplicas);
     this.pods = new PodController({
       kube,
       bus: this.bus,
-      log: log.child({ part: 'pods' }),
-      nodes: new Set(config.nodes),
+      log: this.log.child({ part: 'pods' }),
       hostIP: (node) => this.nodes.hostIP(node),
+      connected: (node) => this.nodes.connected(node),
     });
+    this.nodes = new NodeController({
+      kube,
+      log: this.log.child({ part: 'nodes' }),
+      kubeletPort: config.kubeletPort,
+      kubeletAddress: config.kubeletAddress,
+      desiredSequence: (node) => this.pods.desiredSequence(node),
+      podsOnNode: (node) => this.pods.podsOnNode(node),
+      onConnectivity: (node, connected) => {
+        this.log.info({ node, connected }, connected ? 'edge node connected' : 'edge node disconnected');
+        if (connected) this.pods.resyncNode(node);
+      },
+      ...deps.nodeControllerOptions,
+    });
+    this.shards = new ShardLeases({
+      kube,
+      log: this.log.child({ part: 'shards' }),
+      namespace: config.namespace,
+      identity: config.identity,
+      shards: config.shards,
+      leaseDurationSeconds: config.shardLeaseSeconds,
+      onAcquired: () => this.reconcile(),
+      onLost: () => this.reconcile(),
+      ...deps.shardOptions,
+    });
+    this.edgeNodes = kube.edgeNodeWatch();
+    this.status = {
+      pod: (node, report) => this.pods.onReport(node, report),
+      heartbeat: (node, hb, storedAtMs) => this.nodes.onHeartbeat(node, hb, storedAtMs),
+    };
   }
 
   async start(): Promise<void> {
-    const { config, log } = this.deps;
+    const { config } = this.deps;
     await this.bus.ensureStreams();
-    await this.nodes.start();
-    const existing = await readDesired(this.deps.nc, config.nodes, log);
-    await this.pods.start(existing);
-    await this.bus.followStatus(config.nodes, {
-      pod: (node, report) => this.pods.onReport(node, report),
-      heartbeat: (node, hb, storedAtMs) => this.nodes.onHeartbeat(node, hb, storedAtMs),
+    await this.bus.followStatus(this.status);
+    await this.pods.start();
+    await this.edgeNodes.start({
+      changed: () => void this.reconcile(),
+      deleted: () => void this.reconcile(),
+      error: (err) => this.log.warn({ err: (err as Error)?.message }, 'EdgeNode watch failed; restarting'),
     });
+    this.nodes.start();
+    await this.shards.start();
+    this.resyncTimer = setInterval(() => void this.reconcile(), this.deps.resyncMs ?? 30_000);
     this.http = Fastify({ logger: false });
     this.http.get('/healthz', async () => 'ok');
     this.http.get('/readyz', async (_req, reply) => {
@@ -64,13 +108,101 @@ export class Provider {
       return reply.code(closed ? 503 : 200).send(closed ? 'nats connection closed' : 'ok');
     });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
-    log.info({ httpPort: config.httpPort, nodes: config.nodes }, 'provider started');
+    this.log.info({ httpPort: config.httpPort, identity: config.identity, shards: this.shards.ownedShards().length, nodes: this.nodes.served() }, 'provider started');
   }
 
+  /** Hands every node over to the other replicas (releasing the shard leases), then stops. */
   async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    await this.shards.stop();
     await this.http?.close();
+    await this.edgeNodes.stop();
     await this.bus.stop();
     await this.pods.stop();
     this.nodes.stop();
+  }
+
+  /** Nodes this replica serves now (tests). */
+  served(): string[] {
+    return this.nodes.served();
+  }
+
+  /** Resolves once pending membership changes are done and no pod sync is queued (tests). */
+  async settled(): Promise<void> {
+    await this.chain;
+    await this.pods.drained();
+  }
+
+  /** Brings the set of served nodes in line with the EdgeNodes and the shards held. Serialized and coalesced. */
+  reconcile(): Promise<void> {
+    if (this.reconcilePending) return this.chain;
+    this.reconcilePending = true;
+    this.chain = this.chain.then(async () => {
+      this.reconcilePending = false;
+      try {
+        await this.reconcileOnce();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'node membership reconcile failed; will retry');
+        setTimeout(() => void this.reconcile(), 2_000).unref();
+      }
+    });
+    return this.chain;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const want = new Map<string, EdgeNode>();
+    for (const en of this.edgeNodes.list()) {
+      const name = en.metadata?.name;
+      if (name && !en.metadata?.deletionTimestamp && this.shards.owns(this.shards.shardOf(name))) want.set(name, en);
+    }
+    const served = new Set(this.nodes.served());
+    for (const name of served) {
+      if (want.has(name)) continue;
+      this.nodes.remove(name);
+      const en = this.edgeNodes.get('', name);
+      if (en && !en.metadata?.deletionTimestamp) {
+        this.pods.releaseNodes([name]);
+        this.log.info({ node: name }, 'node handed over to another replica');
+      } else {
+        await this.decommission(name);
+      }
+    }
+    const added = [...want.keys()].filter((n) => !served.has(n));
+    if (added.length) {
+      const existing = await readDesired(this.deps.nc, added, this.log);
+      for (const name of added) await this.nodes.add(name, this.policy(want.get(name)!));
+      this.pods.addNodes(added, existing);
+      await this.bus.readStatus(added, this.status);
+      this.log.info({ nodes: added, desired: existing.length }, 'serving nodes');
+    }
+    for (const [name, en] of want) if (served.has(name)) await this.nodes.update(name, this.policy(en));
+  }
+
+  /**
+   * The node's EdgeNode is gone (confirmed with the API, never from the cache alone): tombstone its pods so the site
+   * stops them, and delete its Node (the garbage collector would too: the Node is owned by the EdgeNode), after which
+   * the pod garbage collector deletes the pods bound to it, as for any deleted Node.
+   */
+  private async decommission(name: string): Promise<void> {
+    if (await this.deps.kube.getEdgeNode(name)) {
+      this.pods.releaseNodes([name]);
+      return;
+    }
+    this.pods.decommissionNode(name);
+    const node = await this.deps.kube.getNode(name);
+    if (node?.metadata?.uid && node.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined) {
+      await this.deps.kube.deleteNode(name, node.metadata.uid);
+    }
+    this.log.warn({ node: name }, 'EdgeNode deleted: its pods were tombstoned and its Node deleted');
+  }
+
+  private policy(en: EdgeNode): NodePolicy {
+    const { policy, problems } = policyOf(en, this.deps.config.nodeTaints);
+    const key = `${en.metadata?.name}@${en.metadata?.resourceVersion}`;
+    if (problems.length && !this.reportedProblems.has(key)) {
+      this.reportedProblems.add(key);
+      this.log.warn({ node: en.metadata?.name, problems }, 'parts of the EdgeNode spec were ignored');
+    }
+    return policy;
   }
 }

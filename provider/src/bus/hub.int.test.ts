@@ -64,7 +64,7 @@ test('desired state round-trips, tombstones included, per node', async () => {
   expect(await readDesired(nc, ['edge-none'], log)).toEqual([]);
 });
 
-test('followStatus replays the last value per subject, then follows, skipping malformed messages', async () => {
+test('readStatus replays the last value per subject, followStatus follows new ones; malformed messages are skipped', async () => {
   const bus = new HubBus(nc, log);
   await bus.ensureStreams();
   const js = jetstream(nc);
@@ -77,10 +77,12 @@ test('followStatus replays the last value per subject, then follows, skipping ma
 
   const seen: string[] = [];
   const beats: string[] = [];
-  await bus.followStatus(['edge-s'], {
-    pod: (node, r) => seen.push(`${node}/${r.uid}@${r.generation}`),
-    heartbeat: (node, hb) => beats.push(`${node}:${hb.agentVersion}`),
-  });
+  const handlers = {
+    pod: (node: string, r: edge.PodStatusReport) => seen.push(`${node}/${r.uid}@${r.generation}`),
+    heartbeat: (node: string, hb: edge.NodeHeartbeat) => beats.push(`${node}:${hb.agentVersion}`),
+  };
+  await bus.followStatus(handlers);
+  await bus.readStatus(['edge-s'], handlers);
   await js.publish(
     statusSubjects.of('edge-s', { kind: 'node' }),
     encode(edge.NodeHeartbeatSchema, create(edge.NodeHeartbeatSchema, { nodeName: 'edge-s', agentVersion: '9.9' })),

@@ -12,6 +12,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
   type ConsumerMessages,
+  type JsMsg,
 } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -99,39 +100,44 @@ export class HubBus implements DesiredPublisher {
   }
 
   /**
-   * Follows status for the given nodes: first the last report of every pod and node (the current state, as after a
-   * relist), then every new one. Bad messages are logged and skipped.
+   * Follows every status report and heartbeat stored from now on (all nodes: the handlers ignore nodes this replica
+   * does not serve). Start it before {@link readStatus} of newly served nodes, so nothing falls between the two.
+   * Bad messages are logged and skipped.
    */
-  async followStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void> {
-    const consumer = await this.js.consumers.get(Streams.status, {
-      filter_subjects: nodes.map((n) => statusSubjects.node(n)),
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
+  async followStatus(handlers: StatusHandlers): Promise<void> {
+    const consumer = await this.js.consumers.get(Streams.status, { filter_subjects: [statusSubjects.all], deliver_policy: DeliverPolicy.New });
     const messages = await consumer.consume();
     this.statusMessages = messages;
     void (async () => {
-      for await (const m of messages) {
-        try {
-          const parsed = parseStatusSubject(m.subject);
-          if (parsed.key.kind === 'node') {
-            handlers.heartbeat(parsed.node, decodeNodeHeartbeat(m.data, m.subject), m.info.timestampNanos / 1e6);
-          } else {
-            const report = decodePodStatusReport(m.data, m.subject);
-            if (report.uid !== parsed.key.uid) {
-              this.log.warn({ subject: m.subject, uid: report.uid }, 'status report UID does not match its subject; dropped');
-              continue;
-            }
-            handlers.pod(parsed.node, report);
-          }
-        } catch (err) {
-          if (isDecodeError(err) || isSubjectError(err)) {
-            this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed status message');
-          } else {
-            this.log.error({ subject: m.subject, err }, 'status handler failed');
-          }
-        }
-      }
+      for await (const m of messages) this.deliverStatus(m, handlers);
     })();
+  }
+
+  /** Delivers the last report of every pod and the last heartbeat of the given nodes (as after a relist). */
+  async readStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void> {
+    await readLastPerSubject(this.nc, Streams.status, nodes.map((n) => statusSubjects.node(n)), (m) => this.deliverStatus(m, handlers));
+  }
+
+  private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {
+    try {
+      const parsed = parseStatusSubject(m.subject);
+      if (parsed.key.kind === 'node') {
+        handlers.heartbeat(parsed.node, decodeNodeHeartbeat(m.data, m.subject), m.info.timestampNanos / 1e6);
+      } else {
+        const report = decodePodStatusReport(m.data, m.subject);
+        if (report.uid !== parsed.key.uid) {
+          this.log.warn({ subject: m.subject, uid: report.uid }, 'status report UID does not match its subject; dropped');
+          return;
+        }
+        handlers.pod(parsed.node, report);
+      }
+    } catch (err) {
+      if (isDecodeError(err) || isSubjectError(err)) {
+        this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed status message');
+      } else {
+        this.log.error({ subject: m.subject, err }, 'status handler failed');
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -148,25 +154,38 @@ export interface DesiredRecord {
   seq: number;
 }
 
+/** Filter subjects per consumer when reading many nodes at once (each consumer creation carries the whole list). */
+const FILTERS_PER_CONSUMER = 64;
+
 /**
- * Reads the current desired state of the given nodes from the hub (last value per subject), e.g. to learn after a
- * restart what was published before. Malformed entries are skipped with a warning.
+ * Reads the last message of every subject matching the filters (an ordered consumer, deliver last-per-subject) and
+ * hands each to `each`; resolves once all that were pending at the start were read.
  */
-export async function readDesired(
-  nc: NatsConnection,
-  nodes: readonly string[],
-  log: Logger,
-): Promise<DesiredRecord[]> {
+export async function readLastPerSubject(nc: NatsConnection, stream: string, filters: readonly string[], each: (m: JsMsg) => void): Promise<void> {
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(Streams.desired, {
-    filter_subjects: nodes.map((n) => desiredSubjects.node(n)),
-    deliver_policy: DeliverPolicy.LastPerSubject,
-  });
-  const info = await consumer.info();
+  for (let i = 0; i < filters.length; i += FILTERS_PER_CONSUMER) {
+    const consumer = await js.consumers.get(stream, {
+      filter_subjects: filters.slice(i, i + FILTERS_PER_CONSUMER),
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    });
+    const info = await consumer.info();
+    if (info.num_pending === 0) continue;
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      each(m);
+      if (m.info.pending === 0) break;
+    }
+    await messages.close();
+  }
+}
+
+/**
+ * Reads the current desired state of the given nodes from the hub (last value per subject), e.g. to learn what was
+ * published before this replica served them. Malformed entries are skipped with a warning.
+ */
+export async function readDesired(nc: NatsConnection, nodes: readonly string[], log: Logger): Promise<DesiredRecord[]> {
   const out: DesiredRecord[] = [];
-  if (info.num_pending === 0) return out;
-  const messages = await consumer.consume();
-  for await (const m of messages) {
+  await readLastPerSubject(nc, Streams.desired, nodes.map((n) => desiredSubjects.node(n)), (m) => {
     try {
       const parsed = parseDesiredSubject(m.subject);
       const op = m.headers?.get(Headers.operation) ?? '';
@@ -175,8 +194,6 @@ export async function readDesired(
     } catch (err) {
       log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
     }
-    if (m.info.pending === 0) break;
-  }
-  await messages.close();
+  });
   return out;
 }

@@ -20,14 +20,32 @@ export interface EdgeNodeStatus {
 
 export const EDGENODE = { group: 'edgefarm.io', version: 'v1alpha1', plural: 'edgenodes' } as const;
 
-export interface PodWatch {
+/** spec of an EdgeNode, as manifests/edgenode-crd.yaml defines it (the apiserver validated it against the schema). */
+export interface EdgeNodeSpec {
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: string }[];
+  autonomy?: { policy?: 'keep' | 'evict'; evictAfterSeconds?: number };
+  reserved?: Record<string, string | number>;
+}
+
+export interface EdgeNode {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: k8s.V1ObjectMeta;
+  spec?: EdgeNodeSpec;
+  status?: EdgeNodeStatus;
+}
+
+/** A list+watch cache of one kind of object (an informer). */
+export interface Watcher<T> {
   /** Called for add/update; `deleted` for deletes. Handlers must be cheap: queue keys. */
-  start(handlers: { changed(pod: Pod): void; deleted(pod: Pod): void; error?(err: unknown): void }): Promise<void>;
-  /** From the informer cache. */
-  get(namespace: string, name: string): Pod | undefined;
-  list(): readonly Pod[];
+  start(handlers: { changed(obj: T): void; deleted(obj: T): void; error?(err: unknown): void }): Promise<void>;
+  /** From the informer cache; `namespace` is empty for cluster-scoped objects. */
+  get(namespace: string, name: string): T | undefined;
+  list(): readonly T[];
   stop(): Promise<void>;
 }
+export type PodWatch = Watcher<Pod>;
 
 export interface KubeClient {
   getNode(name: string): Promise<Node | undefined>;
@@ -46,10 +64,19 @@ export interface KubeClient {
   /** Delete with a UID precondition so a same-named successor is never deleted. */
   deletePod(namespace: string, name: string, options: { uid: string; gracePeriodSeconds: number }): Promise<void>;
   createEvent(event: k8s.CoreV1Event): Promise<void>;
+  /** Straight from the API (not a cache); undefined when there is none. */
+  getEdgeNode(name: string): Promise<EdgeNode | undefined>;
   /** JSON merge patch of an EdgeNode's status; resolves false when no EdgeNode of that name exists. */
   patchEdgeNodeStatus(name: string, status: EdgeNodeStatus): Promise<boolean>;
+  /** Delete with a UID precondition; resolves false when it was gone already. */
+  deleteNode(name: string, uid: string): Promise<boolean>;
+  /** Leases in a namespace matching a label selector. */
+  listLeases(namespace: string, labelSelector: string): Promise<Lease[]>;
+  deleteLease(namespace: string, name: string): Promise<void>;
   /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
   podWatch(): PodWatch;
+  /** Every EdgeNode. */
+  edgeNodeWatch(): Watcher<EdgeNode>;
 }
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -127,6 +154,9 @@ export class RealKubeClient implements KubeClient {
   async createEvent(event: k8s.CoreV1Event) {
     await this.core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
   }
+  getEdgeNode(name: string) {
+    return orUndefined(this.custom.getClusterCustomObject({ ...EDGENODE, name }) as Promise<EdgeNode>);
+  }
   async patchEdgeNodeStatus(name: string, status: EdgeNodeStatus) {
     try {
       await this.custom.patchClusterCustomObjectStatus({ ...EDGENODE, name, body: { status } }, mergePatch);
@@ -136,16 +166,35 @@ export class RealKubeClient implements KubeClient {
       throw err;
     }
   }
+  async deleteNode(name: string, uid: string) {
+    try {
+      await this.core.deleteNode({ name, body: { preconditions: { uid } } });
+      return true;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 404 || code === 409) return false;
+      throw err;
+    }
+  }
+  async deleteLease(namespace: string, name: string) {
+    await orUndefined(this.coordination.deleteNamespacedLease({ name, namespace }));
+  }
+  async listLeases(namespace: string, labelSelector: string) {
+    return (await this.coordination.listNamespacedLease({ namespace, labelSelector })).items;
+  }
   podWatch(): PodWatch {
     const fieldSelector = 'spec.nodeName!=';
-    const informer = new k8s.ListWatch<Pod>(
-      '/api/v1/pods',
-      new k8s.Watch(this.kc),
-      () => this.core.listPodForAllNamespaces({ fieldSelector }),
-      false,
-      undefined,
-      fieldSelector,
+    return this.watcher<Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ fieldSelector }), fieldSelector);
+  }
+  edgeNodeWatch(): Watcher<EdgeNode> {
+    const { group, version, plural } = EDGENODE;
+    return this.watcher<EdgeNode>(`/apis/${group}/${version}/${plural}`, () =>
+      this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<EdgeNode>>,
     );
+  }
+
+  private watcher<T extends k8s.KubernetesObject>(path: string, list: () => Promise<k8s.KubernetesListObject<T>>, fieldSelector?: string): Watcher<T> {
+    const informer = new k8s.ListWatch<T>(path, new k8s.Watch(this.kc), list, false, undefined, fieldSelector);
     // client-node's ListWatch stops for good on an error other than 410: restart it (relist + watch) with backoff.
     let stopped = false;
     let restartTimer: NodeJS.Timeout | undefined;
@@ -164,7 +213,7 @@ export class RealKubeClient implements KubeClient {
         });
         await informer.start();
       },
-      get: (namespace, name) => informer.get(name, namespace),
+      get: (namespace, name) => informer.get(name, namespace || undefined),
       list: () => informer.list(),
       stop: async () => {
         stopped = true;

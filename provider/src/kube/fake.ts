@@ -3,7 +3,7 @@
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
-import type { EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch } from './client.js';
+import type { EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, Watcher } from './client.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -12,7 +12,18 @@ export class ApiError extends Error {
   }
 }
 
-type Handlers = Parameters<PodWatch['start']>[0];
+/** RFC 7386 JSON merge patch, as the apiserver applies it to custom and built-in objects. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+type Handlers<T> = Parameters<Watcher<T>['start']>[0];
 
 export class FakeKubeClient implements KubeClient {
   readonly calls: string[] = [];
@@ -20,10 +31,11 @@ export class FakeKubeClient implements KubeClient {
   readonly leases = new Map<string, Lease>();
   readonly pods = new Map<string, Pod>();
   readonly events: CoreV1Event[] = [];
-  /** EdgeNode objects by name (only their status matters to the provider so far). */
-  readonly edgeNodes = new Map<string, { status?: EdgeNodeStatus }>();
+  /** EdgeNode objects by name. */
+  readonly edgeNodes = new Map<string, EdgeNode>();
   private readonly failures = new Map<string, unknown[]>();
-  private handlers?: Handlers;
+  private handlers?: Handlers<Pod>;
+  private edgeNodeHandlers?: Handlers<EdgeNode>;
   private rv = 100;
 
   /** The next call of `method` throws `err`. */
@@ -55,8 +67,18 @@ export class FakeKubeClient implements KubeClient {
     this.record('patchNode', name);
     const n = this.nodes.get(name);
     if (!n) throw new ApiError(404, 'not found');
-    Object.assign(n, patch);
-    return n;
+    const rv = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+    if (rv !== undefined && rv !== n.metadata!.resourceVersion) throw new ApiError(409, 'conflict');
+    const next = mergePatch(n, patch) as Node;
+    next.metadata!.resourceVersion = this.nextRv();
+    this.nodes.set(name, next);
+    return next;
+  }
+  async deleteNode(name: string, uid: string) {
+    this.record('deleteNode', name);
+    if (this.nodes.get(name)?.metadata?.uid !== uid) return false;
+    this.nodes.delete(name);
+    return true;
   }
   async patchNodeStatus(name: string, patch: object) {
     this.record('patchNodeStatus', name);
@@ -69,8 +91,17 @@ export class FakeKubeClient implements KubeClient {
     this.record('getLease', `${namespace}/${name}`);
     return this.leases.get(`${namespace}/${name}`);
   }
+  async listLeases(namespace: string, labelSelector: string) {
+    this.record('listLeases', `${namespace} ${labelSelector}`);
+    return [...this.leases.values()].filter((l) => l.metadata!.namespace === namespace && l.metadata!.labels?.[labelSelector] !== undefined);
+  }
+  async deleteLease(namespace: string, name: string) {
+    this.record('deleteLease', `${namespace}/${name}`);
+    this.leases.delete(`${namespace}/${name}`);
+  }
   async createLease(lease: Lease) {
     this.record('createLease', lease.metadata!.name);
+    if (this.leases.has(`${lease.metadata!.namespace}/${lease.metadata!.name}`)) throw new ApiError(409, 'exists');
     const l = { ...lease, metadata: { ...lease.metadata, resourceVersion: this.nextRv() } };
     this.leases.set(`${lease.metadata!.namespace}/${lease.metadata!.name}`, l);
     return l;
@@ -109,6 +140,10 @@ export class FakeKubeClient implements KubeClient {
     this.record('createEvent', event.reason);
     this.events.push(event);
   }
+  async getEdgeNode(name: string) {
+    this.record('getEdgeNode', name);
+    return this.edgeNodes.get(name);
+  }
   async patchEdgeNodeStatus(name: string, status: EdgeNodeStatus) {
     this.record('patchEdgeNodeStatus', name);
     const en = this.edgeNodes.get(name);
@@ -127,6 +162,33 @@ export class FakeKubeClient implements KubeClient {
         this.handlers = undefined;
       },
     };
+  }
+
+  edgeNodeWatch(): Watcher<EdgeNode> {
+    return {
+      start: async (handlers) => {
+        this.edgeNodeHandlers = handlers;
+      },
+      get: (_ns, name) => this.edgeNodes.get(name),
+      list: () => [...this.edgeNodes.values()],
+      stop: async () => {
+        this.edgeNodeHandlers = undefined;
+      },
+    };
+  }
+
+  /** Stores an EdgeNode (with a uid) and notifies the watch. */
+  emitEdgeNode(en: EdgeNode): EdgeNode {
+    const name = en.metadata!.name!;
+    const stored = { ...en, metadata: { uid: `uid-en-${name}`, ...en.metadata, resourceVersion: this.nextRv() } };
+    this.edgeNodes.set(name, stored);
+    this.edgeNodeHandlers?.changed(stored);
+    return stored;
+  }
+  emitEdgeNodeDelete(name: string): void {
+    const en = this.edgeNodes.get(name);
+    this.edgeNodes.delete(name);
+    if (en) this.edgeNodeHandlers?.deleted(en);
   }
 
   /** Stores the pod (as the API would, with a new resourceVersion) and notifies the watch. */

@@ -3,8 +3,10 @@ import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
 import { NodeController } from './controller.js';
+import { policyOf, DEFAULT_TAINT } from './node.js';
 
 const log = pino({ level: 'silent' });
+const policy = (spec = {}) => policyOf({ metadata: { name: 'edge-1', uid: 'uid-en' }, spec }, [DEFAULT_TAINT]).policy;
 
 function heartbeat() {
   return create(edge.NodeHeartbeatSchema, {
@@ -24,8 +26,9 @@ describe('NodeController', () => {
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
-    await ctl.start();
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy());
     const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
     expect(kube.nodes.get('edge-1')!.spec!.taints![0]!.key).toBe('edgefarm.io/edge');
     expect(cond('Ready').status).toBe('False');
@@ -49,10 +52,11 @@ describe('NodeController', () => {
   it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
     const kube = new FakeKubeClient();
     const ctl = new NodeController({
-      kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000,
+      kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000,
       desiredSequence: () => 42, edgeNodeRetryMs: 30_000,
     });
-    await ctl.start();
+    ctl.start();
+    await ctl.add('edge-1', policy());
     const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
     const hb = heartbeat();
     hb.podCount = 3;
@@ -62,7 +66,7 @@ describe('NodeController', () => {
     const patches = () => kube.calls.filter((c) => c.startsWith('patchEdgeNodeStatus')).length;
     const missing = patches();
     expect(missing).toBeGreaterThan(0); // tried, no EdgeNode yet
-    kube.edgeNodes.set('edge-1', {});
+    kube.edgeNodes.set('edge-1', { metadata: { name: 'edge-1' } });
     clock += 5_000;
     await tick();
     expect(patches()).toBe(missing); // within the retry interval: not asked again
@@ -92,8 +96,9 @@ describe('NodeController', () => {
 
   it('ignores an older heartbeat than the one it has', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
-    await ctl.start();
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy());
     const hb = heartbeat();
     ctl.onHeartbeat('edge-1', hb, clock);
     const old = heartbeat();
@@ -105,8 +110,9 @@ describe('NodeController', () => {
 
   it('recovers from a lease conflict on the next renewal', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, nodes: ['edge-1'], kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
-    await ctl.start();
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy());
     const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
     kube.failNext('replaceLease', Object.assign(new Error('conflict'), { code: 409 }));
     clock += 10_000;
@@ -114,6 +120,86 @@ describe('NodeController', () => {
     clock += 10_000;
     await renew();
     expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.renewTime!.getTime()).toBe(clock);
+    ctl.stop();
+  });
+
+  it('applies the EdgeNode: labels and taints (keeping others\' taints), reserved resources, owner', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }));
+    const node = () => kube.nodes.get('edge-1')!;
+    expect(node().metadata!.labels!.site).toBe('plant-a');
+    expect(node().metadata!.ownerReferences![0]).toMatchObject({ kind: 'EdgeNode', name: 'edge-1', uid: 'uid-en' });
+    expect(node().spec!.taints!.map((t) => t.key)).toEqual(['edgefarm.io/edge', 'gpu']);
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await new Promise((r) => setImmediate(r));
+    expect(node().status!.allocatable).toMatchObject({ cpu: '1500m', memory: '1024Ki' }); // the bad quantity is ignored
+
+    // The node lifecycle controller taints the node; the EdgeNode drops its label and taint.
+    node().spec!.taints!.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
+    await ctl.update('edge-1', policy({ labels: { zone: 'z1' } }));
+    expect(node().metadata!.labels).toMatchObject({ zone: 'z1', 'kubernetes.io/hostname': 'edge-1' });
+    expect(node().metadata!.labels!.site).toBeUndefined();
+    expect(node().spec!.taints!.map((t) => t.key).sort()).toEqual(['edgefarm.io/edge', 'node.kubernetes.io/unreachable']);
+    ctl.stop();
+  });
+
+  it('autonomy evict: past evictAfterSeconds the provider goes silent for the node (no Lease, no status), like a lost kubelet', async () => {
+    const kube = new FakeKubeClient();
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy({ autonomy: { policy: 'evict', evictAfterSeconds: 120 } }));
+    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
+    const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
+    const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
+    const writes = () => kube.calls.filter((c) => c.startsWith('patchNodeStatus') || c.startsWith('replaceLease')).length;
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await new Promise((r) => setImmediate(r));
+    expect(ready().status).toBe('True');
+    clock += 60_000;
+    await tick();
+    await renew();
+    expect(ready().status).toBe('True'); // disconnected, within the deadline: still renewed and Ready
+    expect(ready().message).toMatch(/holds the node Ready for 120 s/);
+    const before = writes();
+    clock += 61_000;
+    await tick();
+    await renew();
+    clock += 60_000;
+    await tick();
+    await renew();
+    expect(writes()).toBe(before);
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await new Promise((r) => setImmediate(r));
+    await renew();
+    expect(writes()).toBeGreaterThan(before);
+    expect(ready().message).toBe('edge agent is posting ready status');
+    ctl.stop();
+  });
+
+  it('a deleted Node is registered again only once no pod is bound to it (or after reregisterAfterMs)', async () => {
+    const kube = new FakeKubeClient();
+    let bound = 2;
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000, podsOnNode: () => bound });
+    ctl.start();
+    await ctl.add('edge-1', policy());
+    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
+    kube.nodes.delete('edge-1');
+    clock += 60_000;
+    await tick(); // status write finds it gone
+    await tick();
+    expect(kube.nodes.has('edge-1')).toBe(false);
+    bound = 0;
+    await tick();
+    expect(kube.nodes.has('edge-1')).toBe(true);
+    kube.nodes.delete('edge-1');
+    bound = 5;
+    clock += 60_000;
+    await tick();
+    clock += 300_001;
+    await tick();
+    expect(kube.nodes.has('edge-1')).toBe(true);
     ctl.stop();
   });
 });

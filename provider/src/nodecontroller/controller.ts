@@ -1,19 +1,23 @@
 /**
- * NodeController: registers one Node per served edge node, renews its Lease in kube-node-lease every 10 s (as a
- * kubelet does, so the node lifecycle controller sees a live node), and writes node status from heartbeats:
- * on any change, and at least every `statusRefreshMs`.
+ * NodeController: one Node per edge node this replica serves (nodes come and go with EdgeNodes and shard leases),
+ * registered with the EdgeNode's labels and taints, its Lease in kube-node-lease renewed every 10 s (as a kubelet
+ * does, so the node lifecycle controller sees a live node), and node status written from heartbeats: on any change,
+ * and at least every `statusRefreshMs`.
+ *
+ * A Node deleted by someone else is handled as Kubernetes handles a deleted kubelet's Node: the pod garbage
+ * collector deletes its pods; the provider registers the Node again (its EdgeNode still exists) once no pod is bound
+ * to it any more, or after `reregisterAfterMs` at the latest.
  */
 import type { Logger } from 'pino';
 import * as k8s from '@kubernetes/client-node';
 import type { edge } from '@edgefarm/proto';
 import type { KubeClient, Lease } from '../kube/client.js';
-import { isAlreadyExists, isConflict } from '../kube/errors.js';
-import { newNode, nodeStatus, nodeStatusChanged, isConnected, edgeNodeStatus, type NodeView } from './node.js';
+import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
+import { newNode, nodeStatus, nodeStatusChanged, nodeMetadataPatch, isConnected, silenced, edgeNodeStatus, type NodeView, type NodePolicy } from './node.js';
 
 export interface NodeControllerOptions {
   kube: KubeClient;
   log: Logger;
-  nodes: readonly string[];
   kubeletPort: number;
   /** The address the apiserver uses to reach the provider's kubelet API (see NodeView.kubeletAddress). */
   kubeletAddress: string;
@@ -26,19 +30,32 @@ export interface NodeControllerOptions {
   statusRefreshMs?: number;
   /** Hub sequence of the last desired-state message published for a node (EdgeNode status). */
   desiredSequence?: (node: string) => number | undefined;
+  /** Called when a node's heartbeats turn fresh or stale. */
+  onConnectivity?: (node: string, connected: boolean) => void;
+  /** Pods the API still binds to a node (to re-register a deleted Node only once they are gone). */
+  podsOnNode?: (node: string) => number;
   /** How often to look again for an EdgeNode that did not exist. */
   edgeNodeRetryMs?: number;
+  /** Longest wait before a deleted Node is registered again although pods are still bound to it. */
+  reregisterAfterMs?: number;
   now?: () => Date;
 }
 
 interface NodeState {
   view: NodeView;
+  policy: NodePolicy;
   lease?: Lease;
   lastStatus?: k8s.V1NodeStatus;
   lastStatusWriteMs: number;
   registered: boolean;
+  /** When this process found the Node deleted (ms). */
+  deletedAtMs?: number;
   lastEdgeStatus?: string;
   lastEdgeStatusWriteMs: number;
+  /** Connectivity as last evaluated, to report changes. */
+  connected?: boolean;
+  /** Autonomy evict past its deadline, as last evaluated. */
+  silenced?: boolean;
   /** When the last EdgeNode status patch found no EdgeNode (ms), so it is retried only every edgeNodeRetryMs. */
   edgeNodeMissingAtMs?: number;
 }
@@ -47,7 +64,7 @@ export class NodeController {
   private readonly state = new Map<string, NodeState>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly now: () => Date;
-  private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence'>> & Pick<NodeControllerOptions, 'desiredSequence'>;
+  private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence' | 'onConnectivity'>> & Pick<NodeControllerOptions, 'desiredSequence' | 'onConnectivity'>;
 
   constructor(options: NodeControllerOptions) {
     this.now = options.now ?? (() => new Date());
@@ -58,16 +75,13 @@ export class NodeController {
       heartbeatStaleMs: 25_000,
       statusRefreshMs: 60_000,
       edgeNodeRetryMs: 30_000,
+      reregisterAfterMs: 300_000,
+      podsOnNode: () => 0,
       ...options,
     };
-    for (const name of options.nodes) {
-      this.state.set(name, { view: { name, everReady: false, kubeletPort: options.kubeletPort, kubeletAddress: options.kubeletAddress }, lastStatusWriteMs: 0, lastEdgeStatusWriteMs: 0, registered: false });
-    }
   }
 
-  async start(): Promise<void> {
-    for (const name of this.state.keys()) await this.register(name).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
-    await this.renewLeases();
+  start(): void {
     this.timers.push(setInterval(() => void this.renewLeases(), this.o.leaseRenewMs));
     this.timers.push(setInterval(() => void this.tick(), this.o.tickMs));
   }
@@ -75,6 +89,38 @@ export class NodeController {
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
+  }
+
+  served(): string[] {
+    return [...this.state.keys()];
+  }
+
+  /** Starts serving a node: registers (or adopts) its Node and renews its Lease at once. */
+  async add(name: string, policy: NodePolicy): Promise<void> {
+    if (this.state.has(name)) return this.update(name, policy);
+    const s: NodeState = {
+      view: { name, everReady: false, kubeletPort: this.o.kubeletPort, kubeletAddress: this.o.kubeletAddress },
+      policy,
+      lastStatusWriteMs: 0,
+      lastEdgeStatusWriteMs: 0,
+      registered: false,
+    };
+    this.state.set(name, s);
+    await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
+    await this.renewLease(name, s);
+  }
+
+  /** The node's EdgeNode changed: apply labels, taints, reserved resources and the autonomy policy. */
+  async update(name: string, policy: NodePolicy): Promise<void> {
+    const s = this.state.get(name);
+    if (!s || JSON.stringify(s.policy) === JSON.stringify(policy)) return;
+    s.policy = policy;
+    if (s.registered) await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node update failed; will retry'));
+  }
+
+  /** Stops serving a node (another replica takes it over); its Node and Lease are left as they are. */
+  remove(name: string): void {
+    this.state.delete(name);
   }
 
   /** `storedAtMs`: the hub's storage time of the heartbeat. */
@@ -97,28 +143,44 @@ export class NodeController {
     return !!s && isConnected(s.view, this.now().getTime(), this.o.heartbeatStaleMs);
   }
 
-  private async register(name: string): Promise<void> {
-    const s = this.state.get(name)!;
-    const existing = await this.o.kube.getNode(name);
-    if (existing) {
+  /** Creates the Node, or brings an existing one's labels, taints and owner in line with the policy. */
+  private async register(name: string, s: NodeState): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const existing = await this.o.kube.getNode(name);
+      if (!existing) {
+        try {
+          const created = await this.o.kube.createNode(newNode(name, this.o.kubeletPort, s.policy));
+          s.lastStatus = created.status;
+          this.o.log.info({ node: name }, 'node registered');
+          break;
+        } catch (err) {
+          if (!isAlreadyExists(err) || attempt >= 3) throw err;
+          continue;
+        }
+      }
       s.lastStatus = existing.status;
-    } else {
+      const patch = nodeMetadataPatch(existing, s.policy);
+      if (!patch) break;
       try {
-        const created = await this.o.kube.createNode(newNode(name, this.o.kubeletPort));
-        s.lastStatus = created.status;
-        this.o.log.info({ node: name }, 'node registered');
+        await this.o.kube.patchNode(name, patch);
+        this.o.log.info({ node: name }, 'node labels/taints updated from its EdgeNode');
+        break;
       } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
+        if (!isConflict(err) || attempt >= 3) throw err;
       }
     }
     s.registered = true;
+    s.deletedAtMs = undefined;
     await this.writeStatus(name, s, true);
   }
 
   private async tick(): Promise<void> {
+    const nowMs = this.now().getTime();
     for (const [name, s] of this.state) {
       if (!s.registered) {
-        await this.register(name).catch(() => undefined);
+        // A Node someone deleted comes back only once the pod garbage collector has dealt with its pods.
+        if (s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs) continue;
+        await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
         continue;
       }
       await this.writeStatus(name, s);
@@ -128,8 +190,14 @@ export class NodeController {
   private async writeStatus(name: string, s: NodeState, force = false): Promise<void> {
     if (!s.registered) return;
     const now = this.now();
+    const connected = isConnected(s.view, now.getTime(), this.o.heartbeatStaleMs);
+    if (connected !== s.connected) {
+      s.connected = connected;
+      this.o.onConnectivity?.(name, connected);
+    }
     await this.writeEdgeNodeStatus(name, s, now);
-    const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs);
+    if (this.isSilenced(s)) return;
+    const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
     const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
     if (!force && !due && !nodeStatusChanged(s.lastStatus, status)) return;
     try {
@@ -137,8 +205,17 @@ export class NodeController {
       s.lastStatus = node.status;
       s.lastStatusWriteMs = now.getTime();
     } catch (err) {
+      if (isNotFound(err)) return this.nodeDeleted(name, s);
       this.o.log.warn({ node: name, err: (err as Error).message }, 'node status update failed; will retry');
     }
+  }
+
+  private nodeDeleted(name: string, s: NodeState): void {
+    if (!s.registered) return;
+    s.registered = false;
+    s.deletedAtMs = this.now().getTime();
+    s.lease = undefined;
+    this.o.log.warn({ node: name }, 'Node was deleted: its pods are left to the pod garbage collector; the Node is registered again once they are gone');
   }
 
   private async writeEdgeNodeStatus(name: string, s: NodeState, now: Date): Promise<void> {
@@ -162,11 +239,18 @@ export class NodeController {
   }
 
   private async renewLeases(): Promise<void> {
-    await Promise.all([...this.state.keys()].map((name) => this.renewLease(name)));
+    await Promise.all([...this.state].map(([name, s]) => this.renewLease(name, s)));
   }
 
-  private async renewLease(name: string): Promise<void> {
-    const s = this.state.get(name)!;
+  private isSilenced(s: NodeState): boolean {
+    const silent = silenced(s.view, s.policy, this.now().getTime(), this.o.heartbeatStaleMs);
+    if (silent && !s.silenced) this.o.log.warn({ node: s.view.name, evictAfterSeconds: s.policy.autonomy.evictAfterSeconds }, 'autonomy evict: edge silent past the deadline; no more Lease renewals or status, the node lifecycle controller takes over');
+    s.silenced = silent;
+    return silent;
+  }
+
+  private async renewLease(name: string, s: NodeState): Promise<void> {
+    if (!s.registered || this.isSilenced(s)) return;
     try {
       const renewTime = new k8s.V1MicroTime(this.now().getTime());
       if (!s.lease) s.lease = await this.o.kube.getLease('kube-node-lease', name);

@@ -1,14 +1,19 @@
 /**
- * Pure construction of the Node object and its status from what the provider knows of an edge node: its last
- * heartbeat and when the hub stored it.
+ * Pure construction of the Node object and its status from what the provider knows of an edge node: its EdgeNode
+ * spec, its last heartbeat and when the hub stored it.
  *
- * Conditions: `EdgeConnected` says whether heartbeats are fresh. `Ready` follows the autonomy policy `keep`: it turns
- * True with the first heartbeat whose runtime is ready, and stays True while the link is down, so Kubernetes neither
- * evicts nor recreates the node's pods (EdgeFarm issue 3 adds the eviction-deadline policy).
+ * Conditions: `EdgeConnected` says whether heartbeats are fresh. `Ready` turns True with the first heartbeat whose
+ * runtime is ready, then follows the EdgeNode's autonomy policy while the link is down:
+ * - `keep` (default): Ready stays True, so Kubernetes neither evicts nor recreates the node's pods;
+ * - `evict` with `evictAfterSeconds`: once the last heartbeat is older than that, the provider goes silent for the
+ *   node ({@link silenced}: no Lease renewal, no status), exactly like a lost kubelet. After its grace period the
+ *   node lifecycle controller turns Ready Unknown, marks the pods not Ready, taints the node unreachable and evicts.
+ *   (Posting Ready Unknown ourselves would not do: the controller marks pods not Ready only on its own transition.)
  */
-import type { V1Node, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
-import type { EdgeNodeStatus } from '../kube/client.js';
+import type { V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
+import type { EdgeNode, EdgeNodeStatus } from '../kube/client.js';
 import type { edge } from '@edgefarm/proto';
+import { parseQuantity, subtractReserved } from './quantity.js';
 
 export const EDGE_LABEL = 'node-role.kubernetes.io/edge';
 export const EDGE_TAINT_KEY = 'edgefarm.io/edge';
@@ -28,22 +33,118 @@ export interface NodeView {
   kubeletAddress: string;
 }
 
-export function newNode(name: string, kubeletPort: number): V1Node {
+/** The default taint that keeps ordinary workloads off edge nodes (provider option EF_NODE_TAINTS). */
+export const DEFAULT_TAINT: V1Taint = { key: EDGE_TAINT_KEY, value: 'true', effect: 'NoSchedule' };
+/** Annotation on the Node: which labels and taints the provider manages (so it removes only its own). */
+export const MANAGED_ANNOTATION = 'edgefarm.io/managed';
+
+/** What the provider applies to a Node, from its EdgeNode and the provider's defaults. */
+export interface NodePolicy {
+  labels: Record<string, string>;
+  taints: V1Taint[];
+  autonomy: { policy: 'keep' | 'evict'; evictAfterSeconds: number };
+  reserved: Record<string, string | number>;
+  /** The EdgeNode, as the Node's owner: deleting the EdgeNode lets the garbage collector delete the Node. */
+  owner?: { name: string; uid: string };
+}
+
+/** Policy from an EdgeNode; `problems` lists what in its spec was ignored and why. */
+export function policyOf(en: EdgeNode | undefined, defaultTaints: readonly V1Taint[]): { policy: NodePolicy; problems: string[] } {
+  const spec = en?.spec ?? {};
+  const problems: string[] = [];
+  const reserved: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(spec.reserved ?? {})) {
+    try {
+      parseQuantity(v);
+      reserved[k] = v;
+    } catch (err) {
+      problems.push(`spec.reserved.${k}: ${(err as Error).message}; ignored`);
+    }
+  }
+  const policy = spec.autonomy?.policy ?? 'keep';
+  const evictAfterSeconds = spec.autonomy?.evictAfterSeconds ?? 300;
+  const taints = [...defaultTaints];
+  for (const t of spec.taints ?? []) {
+    if (!taints.some((d) => d.key === t.key && d.effect === t.effect)) taints.push({ key: t.key, value: t.value, effect: t.effect });
+  }
+  return {
+    policy: {
+      labels: { ...(spec.labels ?? {}) },
+      taints,
+      autonomy: { policy, evictAfterSeconds },
+      reserved,
+      owner: en?.metadata?.uid ? { name: en.metadata.name!, uid: en.metadata.uid } : undefined,
+    },
+    problems,
+  };
+}
+
+function ownerReferences(policy: NodePolicy) {
+  return policy.owner ? [{ apiVersion: 'edgefarm.io/v1alpha1', kind: 'EdgeNode', name: policy.owner.name, uid: policy.owner.uid }] : undefined;
+}
+
+function managedOf(policy: NodePolicy): string {
+  return JSON.stringify({ labels: Object.keys(policy.labels).sort(), taints: policy.taints.map(taintId).sort() });
+}
+const taintId = (t: V1Taint) => `${t.key}:${t.effect}`;
+
+export function newNode(name: string, kubeletPort: number, policy: NodePolicy): V1Node {
   return {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
       name,
       labels: {
+        ...policy.labels,
         'kubernetes.io/hostname': name,
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
         'type': 'virtual-kubelet',
         [EDGE_LABEL]: '',
       },
+      annotations: { [MANAGED_ANNOTATION]: managedOf(policy) },
+      ownerReferences: ownerReferences(policy),
     },
-    spec: { taints: [{ key: EDGE_TAINT_KEY, value: 'true', effect: 'NoSchedule' }] },
+    spec: { taints: policy.taints.map((t) => ({ ...t })) },
     status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } },
+  };
+}
+
+/**
+ * The JSON merge patch that brings an existing Node's labels, taints and owner in line with the policy, or undefined
+ * when it already is. Labels and taints the provider did not set (another controller's, the node lifecycle
+ * controller's unreachable taint) are kept; the patch carries the resourceVersion, so a concurrent change makes it
+ * fail with a conflict instead of losing that change.
+ */
+export function nodeMetadataPatch(node: V1Node, policy: NodePolicy): object | undefined {
+  let before: { labels?: string[]; taints?: string[] } = {};
+  try {
+    before = JSON.parse(node.metadata?.annotations?.[MANAGED_ANNOTATION] ?? '{}') as typeof before;
+  } catch {
+    // Unreadable annotation: treat as managing nothing.
+  }
+  const labels: Record<string, string | null> = {};
+  const current = node.metadata?.labels ?? {};
+  for (const k of before.labels ?? []) if (!(k in policy.labels) && k in current) labels[k] = null;
+  for (const [k, v] of Object.entries(policy.labels)) if (current[k] !== v) labels[k] = v;
+  const wanted = new Set(policy.taints.map(taintId));
+  const dropped = new Set(before.taints ?? []);
+  const kept = (node.spec?.taints ?? []).filter((t) => !wanted.has(taintId(t)) && !dropped.has(taintId(t)));
+  const taints = [...kept, ...policy.taints.map((t) => ({ ...t }))];
+  const sameTaints = JSON.stringify(taints.map((t) => [t.key, t.value ?? '', t.effect]).sort()) ===
+    JSON.stringify((node.spec?.taints ?? []).map((t) => [t.key, t.value ?? '', t.effect]).sort());
+  const managed = managedOf(policy);
+  const owners = ownerReferences(policy);
+  const sameOwner = !owners || (node.metadata?.ownerReferences ?? []).some((o) => o.uid === owners[0]!.uid);
+  if (Object.keys(labels).length === 0 && sameTaints && node.metadata?.annotations?.[MANAGED_ANNOTATION] === managed && sameOwner) return undefined;
+  return {
+    metadata: {
+      resourceVersion: node.metadata?.resourceVersion,
+      labels,
+      annotations: { [MANAGED_ANNOTATION]: managed },
+      ...(sameOwner ? {} : { ownerReferences: owners }),
+    },
+    ...(sameTaints ? {} : { spec: { taints } }),
   };
 }
 
@@ -63,16 +164,24 @@ export function isConnected(view: NodeView, nowMs: number, staleAfterMs: number)
   return view.heartbeatAtMs !== undefined && nowMs - view.heartbeatAtMs <= staleAfterMs;
 }
 
-export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: Date, staleAfterMs: number): V1NodeStatus {
+/** Autonomy `evict` past its deadline: the provider stops renewing the node's Lease and writing its status. */
+export function silenced(view: NodeView, policy: NodePolicy, nowMs: number, staleAfterMs: number): boolean {
+  const { autonomy } = policy;
+  return autonomy.policy === 'evict' && view.heartbeatAtMs !== undefined && !isConnected(view, nowMs, staleAfterMs) &&
+    nowMs - view.heartbeatAtMs > autonomy.evictAfterSeconds * 1000;
+}
+
+export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: Date, staleAfterMs: number, policy: NodePolicy): V1NodeStatus {
   const hb = view.heartbeat;
   const connected = isConnected(view, now.getTime(), staleAfterMs);
   const runtimeReady = hb?.conditions.find((c) => c.type === 'Ready');
   const since = view.heartbeatAtMs ? new Date(view.heartbeatAtMs).toISOString() : 'never';
-  const ready = hb
-    ? runtimeReady && runtimeReady.status !== 'True'
-      ? cond('Ready', 'False', runtimeReady.reason || 'RuntimeNotReady', runtimeReady.message, prev?.conditions, now)
-      : cond('Ready', 'True', 'EdgeAgentReady', connected ? 'edge agent is posting ready status' : `edge link down since ${since}; autonomy policy keep holds the node Ready`, prev?.conditions, now)
-    : cond('Ready', 'False', 'EdgeAgentNeverConnected', 'no heartbeat from the edge agent yet', prev?.conditions, now);
+  const { autonomy } = policy;
+  const ready = !hb
+    ? cond('Ready', 'False', 'EdgeAgentNeverConnected', 'no heartbeat from the edge agent yet', prev?.conditions, now)
+    : runtimeReady && runtimeReady.status !== 'True'
+        ? cond('Ready', 'False', runtimeReady.reason || 'RuntimeNotReady', runtimeReady.message, prev?.conditions, now)
+        : cond('Ready', 'True', 'EdgeAgentReady', connected ? 'edge agent is posting ready status' : `edge link down since ${since}; autonomy policy ${autonomy.policy} holds the node Ready${autonomy.policy === 'evict' ? ` for ${autonomy.evictAfterSeconds} s` : ''}`, prev?.conditions, now);
   const conditions: V1NodeCondition[] = [
     ready,
     cond('EdgeConnected', connected ? 'True' : 'False', connected ? 'HeartbeatFresh' : 'HeartbeatStale', connected ? 'edge agent heartbeats arrive' : `last heartbeat at ${since}`, prev?.conditions, now),
@@ -83,7 +192,7 @@ export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: 
   const info = hb?.systemInfo;
   return {
     capacity: hb ? { ...hb.capacity } : prev?.capacity,
-    allocatable: hb ? { ...hb.allocatable } : prev?.allocatable,
+    allocatable: hb ? subtractReserved(hb.allocatable, policy.reserved) : prev?.allocatable,
     conditions,
     addresses: [
       { type: 'InternalIP', address: view.kubeletAddress },

@@ -11,7 +11,7 @@ const log = pino({ level: 'silent' });
 function setup() {
   const kube = new FakeKubeClient();
   const bus = new FakeBus();
-  const ctl = new PodController({ kube, bus, log, nodes: new Set(['edge-1']), hostIP: () => '10.201.1.2' });
+  const ctl = new PodController({ kube, bus, log, hostIP: () => '10.201.1.2' });
   return { kube, bus, ctl };
 }
 
@@ -30,7 +30,8 @@ const running = (uid: string, generation: bigint, extra: { removed?: boolean; ph
 describe('PodController', () => {
   it('publishes pods of its nodes only, once per spec change', async () => {
     const { kube, bus, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     kube.emitPod(pod({ nodeName: 'other-node' }, { name: 'elsewhere', uid: 'u2' }));
     await ctl.drained();
@@ -46,7 +47,8 @@ describe('PodController', () => {
 
   it('applies reports in generation order and drops older ones', async () => {
     const { kube, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     await ctl.drained();
     ctl.onReport('edge-1', running('uid-1', 5n));
@@ -63,7 +65,8 @@ describe('PodController', () => {
 
   it('retries a status write on conflict', async () => {
     const { kube, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     await ctl.drained();
     kube.failNext('replacePodStatus', Object.assign(new Error('conflict'), { code: 409 }));
@@ -76,7 +79,8 @@ describe('PodController', () => {
 
   it('ignores a report about an older pod of the same name', async () => {
     const { kube, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     await ctl.drained();
     ctl.onReport('edge-1', running('old-uid', 1n));
@@ -87,7 +91,8 @@ describe('PodController', () => {
 
   it('finishes a graceful delete only after the edge confirms removal', async () => {
     const { kube, bus, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     await ctl.drained();
     kube.emitPod(pod({}, { deletionTimestamp: new Date(), deletionGracePeriodSeconds: 5 }));
@@ -103,7 +108,8 @@ describe('PodController', () => {
 
   it('publishes a tombstone when a pod disappears (force delete)', async () => {
     const { kube, bus, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod());
     await ctl.drained();
     kube.emitDelete('default', 'web-1');
@@ -118,7 +124,8 @@ describe('PodController', () => {
     const { translatePod } = await import('./translate.js');
     const t = translatePod(stored);
     if (!t.ok) throw new Error('bad fixture');
-    await ctl.start([
+    await ctl.start();
+    ctl.addNodes(['edge-1'], [
       { node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
       { node: 'edge-1', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' }, seq: 7 },
     ]);
@@ -132,7 +139,8 @@ describe('PodController', () => {
 
   it('rejects an unsupported pod with a Failed status and one Event', async () => {
     const { kube, bus, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     kube.emitPod(pod({ volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'c' } }] }));
     await ctl.drained();
     kube.emitPod(kube.pods.get('default/web-1')!);
@@ -146,13 +154,67 @@ describe('PodController', () => {
 
   it('retries a failed publish', async () => {
     const { kube, bus, ctl } = setup();
-    await ctl.start([]);
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
     bus.failNextPublish = new Error('no responders');
     kube.emitPod(pod());
     await ctl.drained();
     await new Promise((r) => setTimeout(r, 300));
     await ctl.drained();
     expect(bus.published).toHaveLength(1);
+    await ctl.stop();
+  });
+
+  it('a node handed over is forgotten without tombstones; a decommissioned node gets a tombstone per pod', async () => {
+    const { kube, bus, ctl } = setup();
+    await ctl.start();
+    kube.emitPod(pod());
+    ctl.addNodes(['edge-1'], []);
+    await ctl.drained();
+    expect(bus.published).toHaveLength(1);
+    expect(ctl.podsOnNode('edge-1')).toBe(1);
+
+    ctl.releaseNodes(['edge-1']);
+    kube.emitDelete('default', 'web-1'); // the new owner's business now
+    await ctl.drained();
+    expect(bus.tombstones).toHaveLength(0);
+
+    // Taken back later: what is on the hub seeds what was published, so nothing is republished.
+    const again = kube.emitPod(pod());
+    const spec = bus.published[0]!.spec;
+    ctl.addNodes(['edge-1'], [{ node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec, seq: 7 }]);
+    await ctl.drained();
+    expect(bus.published).toHaveLength(1);
+    expect(ctl.desiredSequence('edge-1')).toBe(7);
+    expect(again.metadata!.uid).toBe(spec.uid);
+
+    ctl.decommissionNode('edge-1');
+    await ctl.drained();
+    expect(bus.tombstones.map((t) => `${t.node}/${t.key.name}`)).toEqual(['edge-1/web-1']);
+    await ctl.stop();
+  });
+
+  it('while disconnected, applies each report once: a pod update without a new report is not overwritten', async () => {
+    const kube = new FakeKubeClient();
+    let connected = false;
+    const ctl = new PodController({ kube, bus: new FakeBus(), log, hostIP: () => '10.201.1.2', connected: () => connected });
+    await ctl.start();
+    ctl.addNodes(['edge-1'], []);
+    kube.emitPod(pod());
+    ctl.onReport('edge-1', running('uid-1', 2n));
+    await ctl.drained();
+    const writes = () => kube.calls.filter((c) => c.startsWith('replacePodStatus')).length;
+    const after = writes();
+    const current = kube.pods.get('default/web-1')!;
+    kube.emitPod({ ...current, status: { ...current.status, conditions: [{ type: 'Ready', status: 'False', reason: 'NodeNotReady' }] } });
+    await ctl.drained();
+    expect(writes()).toBe(after);
+    // Reconnected: the edge's last report is the authority again, and the drift is put back.
+    connected = true;
+    ctl.resyncNode('edge-1');
+    await ctl.drained();
+    expect(writes()).toBe(after + 1);
+    expect(kube.pods.get('default/web-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
     await ctl.stop();
   });
 });

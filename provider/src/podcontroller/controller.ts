@@ -18,10 +18,10 @@ export interface PodControllerDeps {
   kube: KubeClient;
   bus: DesiredPublisher & { forgetPodStatus(node: string, uid: string): Promise<void> };
   log: Logger;
-  /** Nodes this provider serves. */
-  nodes: ReadonlySet<string>;
   /** InternalIP of a node, for status.hostIP. */
   hostIP(node: string): string | undefined;
+  /** Whether the node's heartbeats are fresh (its reports are then the authority on pod status, as a kubelet's). */
+  connected?(node: string): boolean;
   now?: () => Date;
 }
 
@@ -44,6 +44,17 @@ export class PodController {
   private readonly published = new Map<string, Published>();
   /** Latest report per pod UID, and the highest generation applied (older reports are dropped). */
   private readonly reports = new Map<string, edge.PodStatusReport>();
+  /** Node of each report in `reports`. */
+  private readonly reportNode = new Map<string, string>();
+  /**
+   * Per pod UID, the report generation already written to the API. While its node is disconnected a report is
+   * applied once: a pod update that brings no new report (the node lifecycle controller marking the pods of an
+   * unreachable node not Ready) is not overwritten with the same old report. While connected, the edge's reports
+   * are the authority and any drift is put back, as a kubelet's status manager does.
+   */
+  private readonly appliedGeneration = new Map<string, bigint>();
+  /** Nodes this replica serves now. */
+  private readonly nodes = new Set<string>();
   /** Pod keys whose unsupported-spec Event was already recorded. */
   private readonly rejected = new Set<string>();
   private readonly now: () => Date;
@@ -58,26 +69,58 @@ export class PodController {
     });
   }
 
-  /** `existing`: the hub's current desired state for our nodes, so a restart republishes and deletes nothing. */
-  async start(existing: DesiredRecord[]): Promise<void> {
-    for (const r of existing) {
-      this.noteSequence(r.node, r.seq);
-      if (r.spec) {
-        this.published.set(keyOf(r.key.namespace, r.key.name), {
-          node: r.node,
-          uid: r.spec.uid,
-          fingerprint: specFingerprint(r.spec),
-        });
-      }
-    }
+  /** Starts the pod watch. Pods are synced only for nodes added with {@link addNodes}. */
+  async start(): Promise<void> {
     await this.watch.start({
       changed: (pod) => this.enqueue(pod),
       deleted: (pod) => this.enqueue(pod),
       error: (err) => this.deps.log.warn({ err: (err as Error)?.message }, 'pod watch failed; restarting'),
     });
-    // Pods that were published but are gone from the API (deleted while we were down) get their tombstones now.
-    for (const key of this.published.keys()) this.queue.add(key);
-    for (const pod of this.watch.list()) this.enqueue(pod);
+  }
+
+  /**
+   * Starts serving nodes. `existing`: the hub's current desired state for them, so taking a node over (at start, or
+   * from another replica) republishes and deletes nothing that is still wanted.
+   */
+  addNodes(names: readonly string[], existing: readonly DesiredRecord[]): void {
+    const added = new Set(names);
+    for (const r of existing) {
+      if (!added.has(r.node)) continue;
+      this.noteSequence(r.node, r.seq);
+      const key = keyOf(r.key.namespace, r.key.name);
+      if (r.spec) this.published.set(key, { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec) });
+    }
+    for (const n of names) this.nodes.add(n);
+    // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.
+    for (const [key, p] of this.published) if (added.has(p.node)) this.queue.add(key);
+    for (const pod of this.watch.list()) if (added.has(pod.spec?.nodeName ?? '')) this.enqueue(pod);
+  }
+
+  /** Stops serving nodes another replica takes over: forgets them without touching their desired state. */
+  releaseNodes(names: readonly string[]): void {
+    const gone = new Set(names);
+    for (const n of names) {
+      this.nodes.delete(n);
+      this.lastSequence.delete(n);
+    }
+    for (const [key, p] of this.published) if (gone.has(p.node)) this.published.delete(key);
+    for (const [uid, n] of this.reportNode) if (gone.has(n)) this.forgetReport(uid);
+  }
+
+  /** The node's EdgeNode was deleted: every pod published to it gets a tombstone, so its site stops them. */
+  decommissionNode(name: string): void {
+    this.nodes.delete(name);
+    for (const [key, p] of this.published) if (p.node === name) this.queue.add(key);
+  }
+
+  /** Syncs every pod of a node again (the node reconnected: its reports are the authority again). */
+  resyncNode(name: string): void {
+    for (const pod of this.watch.list()) if (pod.spec?.nodeName === name) this.enqueue(pod);
+  }
+
+  /** Pods the API binds to a node (from the informer cache). */
+  podsOnNode(name: string): number {
+    return this.watch.list().filter((p) => p.spec?.nodeName === name).length;
   }
 
   async stop(): Promise<void> {
@@ -87,11 +130,18 @@ export class PodController {
 
   /** Called for every status report from the hub (any order, possibly repeated). */
   onReport(node: string, report: edge.PodStatusReport): void {
-    if (!this.deps.nodes.has(node)) return;
+    if (!this.nodes.has(node)) return;
     const prev = this.reports.get(report.uid);
     if (prev && prev.generation >= report.generation) return;
     this.reports.set(report.uid, report);
+    this.reportNode.set(report.uid, node);
     this.queue.add(keyOf(report.namespace, report.name));
+  }
+
+  private forgetReport(uid: string): void {
+    this.reports.delete(uid);
+    this.reportNode.delete(uid);
+    this.appliedGeneration.delete(uid);
   }
 
   private noteSequence(node: string, seq: number): void {
@@ -118,12 +168,12 @@ export class PodController {
     const node = pod?.spec?.nodeName;
     const published = this.published.get(key);
 
-    if (!pod || !node || !this.deps.nodes.has(node)) {
+    if (!pod || !node || !this.nodes.has(node)) {
       if (published) {
         const seq = await this.deps.bus.tombstonePod(published.node, { namespace, name });
         this.noteSequence(published.node, seq);
         await this.deps.bus.forgetPodStatus(published.node, published.uid);
-        this.reports.delete(published.uid);
+        this.forgetReport(published.uid);
         this.published.delete(key);
         this.deps.log.info({ key, node: published.node }, 'pod gone from the API: tombstone published');
       }
@@ -137,7 +187,7 @@ export class PodController {
     if (pod.metadata!.deletionTimestamp && report?.removed) {
       await this.deps.kube.deletePod(namespace, name, { uid, gracePeriodSeconds: 0 });
       await this.deps.bus.forgetPodStatus(node, uid);
-      this.reports.delete(uid);
+      this.forgetReport(uid);
       log.info('edge confirmed removal; pod deleted');
       return;
     }
@@ -159,7 +209,11 @@ export class PodController {
       log.debug({ seq, deleting: translation.spec.deleting }, 'desired state published');
     }
 
-    if (report && !report.removed) await this.applyStatus(pod, report, node);
+    const fresh = report && report.generation > (this.appliedGeneration.get(uid) ?? -1n);
+    if (report && !report.removed && (fresh || this.deps.connected?.(node))) {
+      await this.applyStatus(pod, report, node);
+      this.appliedGeneration.set(uid, report.generation);
+    }
   }
 
   private async applyStatus(pod: Pod, report: edge.PodStatusReport, node: string): Promise<void> {
