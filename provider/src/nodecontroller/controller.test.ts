@@ -202,4 +202,18 @@ describe('NodeController', () => {
     expect(kube.nodes.has('edge-1')).toBe(true);
     ctl.stop();
   });
+
+  it('taking over a Ready node before its first heartbeat is read leaves Ready True (no flap on failover)', async () => {
+    const kube = new FakeKubeClient();
+    await kube.createNode({ metadata: { name: 'edge-1' }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'EdgeAgentReady' }] } });
+    const ctl = new NodeController({ kube, log, kubeletPort: 10251, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    ctl.start();
+    await ctl.add('edge-1', policy());
+    expect(kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
+    expect(kube.calls.filter((c) => c.startsWith('patchNodeStatus'))).toEqual([]);
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await new Promise((r) => setImmediate(r));
+    expect(kube.nodes.get('edge-1')!.status!.daemonEndpoints!.kubeletEndpoint!.Port).toBe(10251);
+    ctl.stop();
+  });
 });

@@ -130,6 +130,8 @@ export class NodeController {
     if (s.view.heartbeatAtMs !== undefined && storedAtMs < s.view.heartbeatAtMs) return;
     s.view.heartbeat = hb;
     s.view.heartbeatAtMs = storedAtMs;
+    // Back from autonomy evict's silence: renew the Lease now, not at the next interval.
+    if (s.silenced && !this.isSilenced(s)) void this.renewLease(node, s);
     void this.writeStatus(node, s);
   }
 
@@ -197,6 +199,9 @@ export class NodeController {
     }
     await this.writeEdgeNodeStatus(name, s, now);
     if (this.isSilenced(s)) return;
+    // Taken over from another replica, no heartbeat read yet: the status on the Node stands (writing "never
+    // connected" would flip Ready to False for the moment of the takeover).
+    if (!s.view.heartbeat && s.lastStatus?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
     const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
     const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
     if (!force && !due && !nodeStatusChanged(s.lastStatus, status)) return;
