@@ -1,5 +1,6 @@
 # EdgeFarm developer entry points. Every recipe runs in bash with Node.js 24 first on PATH where it needs node.
 #   make up | down | status | clean     the local stack (instance $EF_INSTANCE, default dev; see hack/lib.sh)
+#   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
 #   make test                           test-unit, test-int and e2e: all of them run, then a summary; fails if any failed
 #   make proto | verify-proto | lint | bench
@@ -16,6 +17,11 @@ JEST_ARGS ?=
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
+
+# `make up PROVIDERS=N` runs N provider replicas (EF_PROVIDERS), 1 by default.
+ifdef PROVIDERS
+export EF_PROVIDERS := $(PROVIDERS)
+endif
 
 up:
 	@hack/up.sh

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Stops the local EdgeFarm stack of instance $EF_INSTANCE, each process by its recorded PID (hack/lib.sh ef_stop):
-# provider, then every site (hack/site.sh down), the NATS hub, the control plane. State is kept: hack/up.sh resumes.
+# the provider replicas, then every site (hack/site.sh down), the NATS hub, the control plane. State is kept: hack/up.sh resumes.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 H=$EF_ROOT/hack
-if [ -f "$EF_PIDS/provider.pid" ]; then echo "[provider] stopping (pid $(ef_pid provider))"; ef_stop provider 15; fi
+for r in $(ef_provider_replicas); do
+  [ -f "$EF_PIDS/provider-$r.pid" ] && { echo "[provider-$r] stopping (pid $(ef_pid provider-$r))"; ef_stop provider-$r 15; }
+done
 if [ -f "$H/site.sh" ]; then
   # Reverse order of EF_SITES.
   rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done

@@ -9,7 +9,9 @@ EF_ROOT=${EF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 EF_INSTANCE=${EF_INSTANCE:-dev}
 case "$EF_INSTANCE" in
   dev) : "${EF_PORT_BASE:=16000}" "${EF_NET_OCTET:=201}" "${EF_NS_PREFIX:=ef}" ;;
-  e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" ;;
+  # The e2e stack: 2 provider replicas and 2 sites (HA, and a healthy second node so the node lifecycle controller
+  # is not in full-disruption mode when edge-1 goes silent).
+  e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}" ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=${EF_STATE:-$EF_ROOT/.local}; else EF_STATE=${EF_STATE:-$EF_ROOT/.local/$EF_INSTANCE}; fi
@@ -30,8 +32,14 @@ EF_SCHED_PORT=$((EF_PORT_BASE + 259))
 EF_HUB_PORT=$((EF_PORT_BASE + 222))          # hub nats client port (127.0.0.1), the provider's connection
 EF_HUB_LEAF_PORT=$((EF_PORT_BASE + 722))     # hub leafnode port, reached by sites over their veth
 EF_HUB_MON_PORT=$((EF_PORT_BASE + 822))
-EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider /healthz, /metrics
-EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider's kubelet API (all nodes, one port)
+EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider-1 /healthz, /metrics (provider-N: + N-1)
+EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider-1's kubelet API, all its nodes on one port (provider-N: + N-1)
+# Provider replicas (`make up PROVIDERS=2`): they shard the EdgeNodes with Leases. Replica i runs as provider-i.
+EF_PROVIDERS=${EF_PROVIDERS:-1}
+ef_provider_http_port() { echo $((EF_PROVIDER_HTTP_PORT + $1 - 1)); }
+ef_provider_kubelet_port() { echo $((EF_KUBELET_PORT + $1 - 1)); }
+# Replica numbers with a pidfile (running or not), e.g. after an up with more replicas than now asked for.
+ef_provider_replicas() { local f; for f in "$EF_PIDS"/provider-*.pid; do [ -e "$f" ] && basename "$f" .pid | sed 's/^provider-//'; done | sort -n; }
 EF_SITE_NATS_PORT=4222                       # inside each site netns, 127.0.0.1
 EF_SITE_NATS_MON_PORT=8222
 EF_SERVICE_CIDR=10.96.0.0/16

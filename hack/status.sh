@@ -8,8 +8,12 @@ echo "EdgeFarm instance $EF_INSTANCE   state $EF_STATE   run $EF_RUN"
 printf '%-26s %-8s %-8s %s\n' COMPONENT PID STATE PORT
 "$H/controlplane.sh" status
 "$H/hub.sh" status
-pid=$(ef_pid provider); if ef_running provider; then st=running; elif [ -n "$pid" ]; then st=dead; else st=stopped; fi
-printf '%-26s %-8s %-8s %s\n' provider "${pid:--}" "$st" "$EF_PROVIDER_HTTP_PORT (kubelet API $EF_KUBELET_PORT)"
+replicas=$( (ef_provider_replicas; seq 1 "$EF_PROVIDERS") | sort -nu)
+for r in $replicas; do
+  n=provider-$r pid=$(ef_pid provider-$r)
+  if ef_running $n; then st=running; elif [ -n "$pid" ]; then st=dead; else st=stopped; fi
+  printf '%-26s %-8s %-8s %s\n' $n "${pid:--}" "$st" "$(ef_provider_http_port $r) (kubelet API $(ef_provider_kubelet_port $r))"
+done
 for s in $EF_SITES; do
   echo
   if [ -f "$H/site.sh" ]; then

@@ -37,37 +37,46 @@ step "control plane: etcd, kube-apiserver, kube-controller-manager, kube-schedul
 step "NATS hub (JetStream domain hub)"
 "$H/hub.sh" up
 
-step "provider"
-# One EdgeNode per site (kept if it exists: `apply` only fills in what is missing here).
+step "provider ($EF_PROVIDERS replica(s))"
+# One EdgeNode per site, created with an empty spec (defaults: autonomy keep). The apply names no spec field, so it
+# never conflicts with, nor undoes, what a user set since (kubectl edit edgenode). The provider serves every
+# EdgeNode; its replicas shard them with Leases in namespace edgefarm-system.
 for s in "${sites[@]}"; do
-  printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\nspec:\n  autonomy:\n    policy: keep\n---\n' "$s"
+  printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\n---\n' "$s"
 done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager=edgefarm-make-up -f - >/dev/null
 have_provider=0
+[ -f "$EF_PIDS/provider.pid" ] && { echo "[provider] stopping a provider of an older layout (pid $(ef_pid provider))"; ef_stop provider 15; }
 if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
-  # A provider started from an older build is restarted (its code, or the proto package it uses, changed since).
-  if ef_running provider && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" -name '*.js' -newer "$EF_PIDS/provider.pid" 2>/dev/null | head -n 1)" ]; then
-    echo "[provider] build is newer than the running provider: restarting it"
-    ef_stop provider 15
-  fi
-  nodes_csv=$(IFS=,; echo "${sites[*]}")
-  ef_start provider -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="nats://127.0.0.1:$EF_HUB_PORT" \
-    EF_NODES="$nodes_csv" EF_HTTP_PORT="$EF_PROVIDER_HTTP_PORT" EF_KUBELET_PORT="$EF_KUBELET_PORT" EF_KUBELET_ADDRESS=127.0.0.1 \
-    "$NODE_BIN" "$EF_ROOT/provider/dist/main.js"
-  # Wait for its /healthz; a provider that exits is an error, one without /healthz only a warning.
-  ok=0
-  for ((i = 0; i < 100; i++)); do
-    ef_http_ok "http://127.0.0.1:$EF_PROVIDER_HTTP_PORT/healthz" && { ok=1; break; }
-    if ! ef_running provider; then
-      echo "error: the provider exited; last lines of $EF_LOGS/provider.log:" >&2
-      tail -n 30 "$EF_LOGS/provider.log" >&2; exit 1
+  for ((r = 1; r <= EF_PROVIDERS; r++)); do
+    name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
+    # A provider started from an older build is restarted (its code, or the proto package it uses, changed since).
+    if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
+      echo "[$name] build is newer than the running provider: restarting it"
+      ef_stop $name 15
     fi
-    sleep 0.2
+    ef_start $name -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="nats://127.0.0.1:$EF_HUB_PORT" \
+      EF_PROVIDER_ID=$name EF_HTTP_PORT="$http" EF_KUBELET_PORT="$kport" EF_KUBELET_ADDRESS=127.0.0.1 \
+      "$NODE_BIN" "$EF_ROOT/provider/dist/main.js"
+    # Wait for its /healthz; a provider that exits is an error, one without /healthz only a warning.
+    ok=0
+    for ((i = 0; i < 100; i++)); do
+      ef_http_ok "http://127.0.0.1:$http/healthz" && { ok=1; break; }
+      if ! ef_running $name; then
+        echo "error: $name exited; last lines of $EF_LOGS/$name.log:" >&2
+        tail -n 30 "$EF_LOGS/$name.log" >&2; exit 1
+      fi
+      sleep 0.2
+    done
+    if [ $ok = 1 ]; then
+      echo "[$name] up (pid $(ef_pid $name)): http :$http, kubelet API :$kport"
+    else
+      warn "$name (pid $(ef_pid $name)) does not answer http://127.0.0.1:$http/healthz after 20 s; see $EF_LOGS/$name.log"
+    fi
   done
-  if [ $ok = 1 ]; then
-    echo "[provider] up (pid $(ef_pid provider)): nodes $nodes_csv, http :$EF_PROVIDER_HTTP_PORT, kubelet API :$EF_KUBELET_PORT"
-  else
-    warn "the provider (pid $(ef_pid provider)) does not answer http://127.0.0.1:$EF_PROVIDER_HTTP_PORT/healthz after 20 s; see $EF_LOGS/provider.log"
-  fi
+  # Replicas beyond the number asked for (an earlier `make up PROVIDERS=3`) are stopped: they hand their nodes over.
+  for r in $(ef_provider_replicas); do
+    [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
+  done
   have_provider=1
 else
   warn "provider/dist/main.js does not exist yet: provider not started"
@@ -93,7 +102,7 @@ if [ $have_provider = 1 ] && [ $have_sites = 1 ]; then
     for s in "${sites[@]}"; do grep -qx "$s=True" <<<"$ready" || pending+=("$s"); done
     [ ${#pending[@]} -eq 0 ] && break
     if [ $SECONDS -ge $deadline ]; then
-      failure="after 60 s these Nodes are not Ready: ${pending[*]} (see $EF_LOGS/provider.log, the site logs in $EF_LOGS/, make status)"
+      failure="after 60 s these Nodes are not Ready: ${pending[*]} (see $EF_LOGS/provider-*.log, the site logs in $EF_LOGS/, make status)"
       echo "error: $failure" >&2
       break
     fi

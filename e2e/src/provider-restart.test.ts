@@ -1,12 +1,10 @@
 /**
- * The provider is killed (SIGKILL) in the middle of a rollout and started again (hack/up.sh restarts only what is
- * not running): the rollout completes, and the pods that were Running before the kill and are still wanted after it
- * keep their containers (same containerID, restartCount 0): a provider restart disturbs nothing at the edge.
+ * Every provider replica is killed (SIGKILL) in the middle of a rollout and started again (hack/up.sh restarts only
+ * what is not running): the rollout completes, and the pods that were Running before the kill and are still wanted
+ * after it keep their containers (same containerID, restartCount 0): a provider restart disturbs nothing at the edge.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { jest } from '@jest/globals';
-import { BUSYBOX, BUSYBOX_LATEST, applyObject, criState, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, kubectl, layout, log, pods, type PodObj } from './stack.js';
+import { BUSYBOX, BUSYBOX_LATEST, applyObject, criState, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, isZombieOrGone, kubectl, layout, log, pods, providerPid, type PodObj } from './stack.js';
 import { cri as criApi } from '@edgefarm/proto';
 
 const NAME = 'e2e-provider-restart';
@@ -14,30 +12,15 @@ const SELECTOR = `app=${NAME}`;
 
 jest.setTimeout(10 * 60_000);
 
+beforeAll(async () => {
+  await hack('up.sh'); // every replica running, whatever an earlier test left behind
+});
+
 afterAll(async () => {
   await deleteAndWait(SELECTOR, [`deployment/${NAME}`]);
 });
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return true;
-}
-
-async function isZombieOrGone(pid: number): Promise<boolean> {
-  if (!pidAlive(pid)) return true;
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-test('kill -9 of the provider mid-rollout: the rollout completes after its restart, running pods are kept', async () => {
+test('kill -9 of every provider replica mid-rollout: the rollout completes after its restart, running pods are kept', async () => {
   const deployment = edgeDeployment(NAME, 'provider-restart', 2, { image: BUSYBOX, grace: 5 }) as { spec: Record<string, unknown> };
   // One pod at a time, each Ready for 5 s before the next step: the rollout takes long enough to be interrupted.
   deployment.spec.minReadySeconds = 5;
@@ -61,13 +44,12 @@ test('kill -9 of the provider mid-rollout: the rollout completes after its resta
   const running = beforeKill.filter(isRunningReady);
   log(`mid-rollout after ${Date.now() - started} ms: ${beforeKill.map((p) => `${p.metadata.name}[${p.spec.containers[0]!.image.split(':')[1]} ${p.status.phase}${p.metadata.deletionTimestamp ? ' terminating' : ''}]`).join(', ')}`);
 
-  const pidFile = path.join(await layout('echo "$EF_PIDS"'), 'provider.pid');
-  const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  expect(pid).toBeGreaterThan(1);
-  process.kill(pid, 'SIGKILL');
+  const replicas = Number(await layout('echo "$EF_PROVIDERS"'));
+  const pids = await Promise.all(Array.from({ length: replicas }, (_, i) => providerPid(i + 1)));
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();
-  await eventually(`provider pid ${pid} gone`, 30_000, async () => ((await isZombieOrGone(pid)) ? true : undefined), 100);
-  log(`provider (pid ${pid}) killed with SIGKILL ${killedAt - started} ms after set image`);
+  for (const pid of pids) await eventually(`provider pid ${pid} gone`, 30_000, async () => ((await isZombieOrGone(pid)) ? true : undefined), 100);
+  log(`every provider replica (pids ${pids.join(', ')}) killed with SIGKILL ${killedAt - started} ms after set image`);
 
   // While the provider is down the rollout goes on in the API (the new pod is Ready, minReadySeconds pass): an old
   // pod is deleted and a second new one created. Restart only once that happened, so the restarted provider has a
@@ -80,9 +62,9 @@ test('kill -9 of the provider mid-rollout: the rollout completes after its resta
   log(`an old pod is Terminating ${Date.now() - killedAt} ms after the kill, provider still down`);
 
   await hack('up.sh');
-  const newPid = Number((await readFile(pidFile, 'utf8')).trim());
-  expect(newPid).not.toBe(pid);
-  log(`provider restarted by hack/up.sh (pid ${newPid}), down for ${Date.now() - killedAt} ms`);
+  const newPids = await Promise.all(pids.map((_, i) => providerPid(i + 1)));
+  for (const [i, p] of newPids.entries()) expect(p).not.toBe(pids[i]);
+  log(`providers restarted by hack/up.sh (pids ${newPids.join(', ')}), down for ${Date.now() - killedAt} ms`);
 
   await kubectl('rollout', 'status', `deployment/${NAME}`, '--timeout=120s');
   const after = await eventually('only 2 new pods left, Running and Ready', 120_000, async () => {

@@ -128,9 +128,9 @@ export const BUSYBOX_LATEST = 'docker.io/edgefarm/busybox:latest';
 /** A shell loop that exits on SIGTERM (sh as PID 1 gets TERM only through a trap). */
 export const SLEEP_LOOP_TRAPPED = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
-/** What puts a pod on an edge node: the node-role selector and the edge taint's toleration. */
+/** What puts a pod on edge node edge-1: the node-role and hostname selector and the edge taint's toleration. */
 export const EDGE_PLACEMENT = {
-  nodeSelector: { 'node-role.kubernetes.io/edge': '' },
+  nodeSelector: { 'node-role.kubernetes.io/edge': '', 'kubernetes.io/hostname': 'edge-1' },
   tolerations: [{ key: 'edgefarm.io/edge', operator: 'Exists', effect: 'NoSchedule' }],
 };
 
@@ -154,4 +154,28 @@ export function edgeDeployment(name: string, file: string, replicas: number, opt
       },
     },
   };
+}
+
+/** PID of provider replica `r` (hack/up.sh runs replica r as provider-r). */
+export async function providerPid(r: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  return Number((await readFile(path.join(await layout('echo "$EF_PIDS"'), `provider-${r}.pid`), 'utf8')).trim());
+}
+
+/** The provider replica serving a node: each replica advertises its own kubelet port (hack/lib.sh), base + r - 1. */
+export async function servingReplica(node: string): Promise<number> {
+  const port = Number(await kubectl('get', 'node', node, '-o', 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}'));
+  return port - Number(await layout('echo "$EF_KUBELET_PORT"')) + 1;
+}
+
+/** Whether a PID is gone or a zombie (this machine's PID 1 reaps exited processes only every ~2 s). */
+export async function isZombieOrGone(pid: number): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    process.kill(pid, 0);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
