@@ -5,7 +5,7 @@
  * Unknown, pods not Ready, unreachable taint. With the agent back, all of it is undone and the pod never restarted.
  */
 import { jest } from '@jest/globals';
-import { applyObject, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, kubectl, kubectlJson, layout, log, pods } from './stack.js';
+import { applyObject, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, kubectl, kubectlJson, layout, log, podCondition, pods } from './stack.js';
 
 const NAME = 'e2e-edgenode';
 const SELECTOR = `app=${NAME}`;
@@ -71,8 +71,8 @@ test('autonomy evict: past the deadline the node lifecycle controller handles th
   log(`unreachable taint set ${Date.now() - stopped} ms after the agent stopped`);
   // The node lifecycle controller marks the node's pods not Ready; the provider does not put the stale report back.
   await eventually('the pod marked not Ready by the node lifecycle controller', 60_000, async () => {
-    const [p] = await kubectlJson<{ items: { status: { conditions?: { type: string; status: string }[] } }[] }>('get', 'pods', '-l', SELECTOR).then((l) => l.items);
-    return p?.status.conditions?.find((c) => c.type === 'Ready')?.status === 'False' ? true : undefined;
+    const [p] = await pods(SELECTOR);
+    return p && podCondition(p, 'Ready') === 'False' ? true : undefined;
   }, 500);
 
   await hack('up.sh');
@@ -84,9 +84,8 @@ test('autonomy evict: past the deadline the node lifecycle controller handles th
   log(`agent back: Ready True and the unreachable taint gone ${Date.now() - back} ms later`);
   // Reconnected: the edge's status is the authority again; the pod never restarted.
   const [after] = await eventually('the pod Ready again (condition and containers)', 60_000, async () => {
-    const ps = (await pods(SELECTOR)).filter(isRunningReady);
-    const conds = await kubectl('get', 'pods', '-l', SELECTOR, '-o', 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}');
-    return ps.length === 1 && conds.trim() === 'True' ? ps : undefined;
+    const ps = await pods(SELECTOR);
+    return ps.length === 1 && isRunningReady(ps[0]!) && podCondition(ps[0]!, 'Ready') === 'True' ? ps : undefined;
   }, 500);
   expect(after!.metadata.uid).toBe(before!.metadata.uid);
   expect(after!.status.containerStatuses![0]!.containerID).toBe(before!.status.containerStatuses![0]!.containerID);

@@ -69,7 +69,13 @@ export interface PodObj {
     message?: string;
     podIP?: string;
     containerStatuses?: { name: string; ready: boolean; image: string; imageID?: string; containerID?: string; restartCount: number; state?: Record<string, unknown> }[];
+    conditions?: { type: string; status: string; reason?: string }[];
   };
+}
+
+/** Status of one of a pod's conditions (Ready, PodScheduled, ...), undefined when it has none of that type. */
+export function podCondition(p: PodObj, type: string): string | undefined {
+  return p.status.conditions?.find((c) => c.type === type)?.status;
 }
 export interface PodListObj {
   items: PodObj[];

@@ -23,12 +23,10 @@ export interface ProviderDeps {
   nc: NatsConnection;
   log: Logger;
   config: ProviderConfig;
-  /** Overrides for tests (timings). */
-  nodeControllerOptions?: Partial<ConstructorParameters<typeof NodeController>[0]>;
-  shardOptions?: { renewMs?: number };
-  /** How often membership is reconciled even without events (ms). */
-  resyncMs?: number;
 }
+
+/** How often membership is reconciled even without events (a missed watch event costs at most this). */
+const RESYNC_MS = 30_000;
 
 export class Provider {
   private readonly bus: HubBus;
@@ -68,7 +66,6 @@ export class Provider {
         this.log.info({ node, connected }, connected ? 'edge node connected' : 'edge node disconnected');
         if (connected) this.pods.resyncNode(node);
       },
-      ...deps.nodeControllerOptions,
     });
     this.shards = new ShardLeases({
       kube,
@@ -79,7 +76,6 @@ export class Provider {
       leaseDurationSeconds: config.shardLeaseSeconds,
       onAcquired: () => this.reconcile(),
       onLost: () => this.reconcile(),
-      ...deps.shardOptions,
     });
     this.edgeNodes = kube.edgeNodeWatch();
     this.status = {
@@ -100,7 +96,7 @@ export class Provider {
     });
     this.nodes.start();
     await this.shards.start();
-    this.resyncTimer = setInterval(() => void this.reconcile(), this.deps.resyncMs ?? 30_000);
+    this.resyncTimer = setInterval(() => void this.reconcile(), RESYNC_MS);
     this.http = Fastify({ logger: false });
     this.http.get('/healthz', async () => 'ok');
     this.http.get('/readyz', async (_req, reply) => {
@@ -120,17 +116,6 @@ export class Provider {
     await this.bus.stop();
     await this.pods.stop();
     this.nodes.stop();
-  }
-
-  /** Nodes this replica serves now (tests). */
-  served(): string[] {
-    return this.nodes.served();
-  }
-
-  /** Resolves once pending membership changes are done and no pod sync is queued (tests). */
-  async settled(): Promise<void> {
-    await this.chain;
-    await this.pods.drained();
   }
 
   /** Brings the set of served nodes in line with the EdgeNodes and the shards held. Serialized and coalesced. */

@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
-import { NodeController } from './controller.js';
+import { NodeController, type NodeControllerOptions } from './controller.js';
 import { policyOf, DEFAULT_TAINT } from './node.js';
 
 const log = pino({ level: 'silent' });
@@ -23,10 +23,16 @@ function heartbeat() {
 describe('NodeController', () => {
   let clock = new Date('2026-11-23T10:00:00Z').getTime();
   const now = () => new Date(clock);
+  /** A controller on the fake API with timers too slow to fire: tests drive `tick` and `renew` themselves. */
+  function controller(kube: FakeKubeClient, extra: Partial<NodeControllerOptions> = {}) {
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000, ...extra });
+    const internals = ctl as unknown as { tick(): Promise<void>; renewLeases(): Promise<void> };
+    return { ctl, tick: () => internals.tick(), renew: () => internals.renewLeases() };
+  }
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl, tick } = controller(kube);
     ctl.start();
     await ctl.add('edge-1', policy());
     const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
@@ -42,7 +48,7 @@ describe('NodeController', () => {
     expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
 
     clock += 60_000;
-    await (ctl as unknown as { tick(): Promise<void> }).tick();
+    await tick();
     expect(cond('EdgeConnected').status).toBe('False');
     expect(cond('Ready').status).toBe('True');
     expect(ctl.connected('edge-1')).toBe(false);
@@ -51,13 +57,9 @@ describe('NodeController', () => {
 
   it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({
-      kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000,
-      desiredSequence: () => 42, edgeNodeRetryMs: 30_000,
-    });
+    const { ctl, tick } = controller(kube, { desiredSequence: () => 42, edgeNodeRetryMs: 30_000 });
     ctl.start();
     await ctl.add('edge-1', policy());
-    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
     const hb = heartbeat();
     hb.podCount = 3;
     hb.appliedSequence = 9n;
@@ -96,7 +98,7 @@ describe('NodeController', () => {
 
   it('ignores an older heartbeat than the one it has', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl } = controller(kube);
     ctl.start();
     await ctl.add('edge-1', policy());
     const hb = heartbeat();
@@ -110,10 +112,9 @@ describe('NodeController', () => {
 
   it('recovers from a lease conflict on the next renewal', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl, renew } = controller(kube);
     ctl.start();
     await ctl.add('edge-1', policy());
-    const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
     kube.failNext('replaceLease', Object.assign(new Error('conflict'), { code: 409 }));
     clock += 10_000;
     await renew();
@@ -125,7 +126,7 @@ describe('NodeController', () => {
 
   it('applies the EdgeNode: labels and taints (keeping others\' taints), reserved resources, owner', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl } = controller(kube);
     ctl.start();
     await ctl.add('edge-1', policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }));
     const node = () => kube.nodes.get('edge-1')!;
@@ -147,11 +148,9 @@ describe('NodeController', () => {
 
   it('autonomy evict: past evictAfterSeconds the provider goes silent for the node (no Lease, no status), like a lost kubelet', async () => {
     const kube = new FakeKubeClient();
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl, tick, renew } = controller(kube);
     ctl.start();
     await ctl.add('edge-1', policy({ autonomy: { policy: 'evict', evictAfterSeconds: 120 } }));
-    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
-    const renew = () => (ctl as unknown as { renewLeases(): Promise<void> }).renewLeases();
     const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
     const writes = () => kube.calls.filter((c) => c.startsWith('patchNodeStatus') || c.startsWith('replaceLease')).length;
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
@@ -181,10 +180,9 @@ describe('NodeController', () => {
   it('a deleted Node is registered again only once no pod is bound to it (or after reregisterAfterMs)', async () => {
     const kube = new FakeKubeClient();
     let bound = 2;
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000, podsOnNode: () => bound });
+    const { ctl, tick } = controller(kube, { podsOnNode: () => bound });
     ctl.start();
     await ctl.add('edge-1', policy());
-    const tick = () => (ctl as unknown as { tick(): Promise<void> }).tick();
     kube.nodes.delete('edge-1');
     clock += 60_000;
     await tick(); // status write finds it gone
@@ -206,7 +204,7 @@ describe('NodeController', () => {
   it('taking over a Ready node before its first heartbeat is read leaves Ready True (no flap on failover)', async () => {
     const kube = new FakeKubeClient();
     await kube.createNode({ metadata: { name: 'edge-1' }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'EdgeAgentReady' }] } });
-    const ctl = new NodeController({ kube, log, kubeletPort: 10251, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000 });
+    const { ctl } = controller(kube, { kubeletPort: 10251 });
     ctl.start();
     await ctl.add('edge-1', policy());
     expect(kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');

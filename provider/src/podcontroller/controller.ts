@@ -93,7 +93,7 @@ export class PodController {
     for (const n of names) this.nodes.add(n);
     // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.
     for (const [key, p] of this.published) if (added.has(p.node)) this.queue.add(key);
-    for (const pod of this.watch.list()) if (added.has(pod.spec?.nodeName ?? '')) this.enqueue(pod);
+    for (const pod of this.podsBoundTo(added)) this.enqueue(pod);
   }
 
   /** Stops serving nodes another replica takes over: forgets them without touching their desired state. */
@@ -115,12 +115,17 @@ export class PodController {
 
   /** Syncs every pod of a node again (the node reconnected: its reports are the authority again). */
   resyncNode(name: string): void {
-    for (const pod of this.watch.list()) if (pod.spec?.nodeName === name) this.enqueue(pod);
+    for (const pod of this.podsBoundTo(new Set([name]))) this.enqueue(pod);
   }
 
   /** Pods the API binds to a node (from the informer cache). */
   podsOnNode(name: string): number {
-    return this.watch.list().filter((p) => p.spec?.nodeName === name).length;
+    return this.podsBoundTo(new Set([name])).length;
+  }
+
+  /** Pods in the informer cache bound to any of the nodes. */
+  private podsBoundTo(nodes: ReadonlySet<string>): Pod[] {
+    return this.watch.list().filter((p) => nodes.has(p.spec?.nodeName ?? ''));
   }
 
   async stop(): Promise<void> {
