@@ -155,9 +155,12 @@ export class Provider {
     const added = [...want.keys()].filter((n) => !served.has(n));
     if (added.length) {
       const existing = await readDesired(this.deps.nc, added, this.log);
-      for (const name of added) await this.nodes.add(name, this.policy(want.get(name)!));
-      this.pods.addNodes(added, existing);
-      await this.bus.readStatus(added, this.status);
+      // The Nodes are written once the nodes' last heartbeats and pod reports are read back (the pods are served by
+      // then, so their reports apply).
+      await this.nodes.add(added.map((name) => ({ name, policy: this.policy(want.get(name)!) })), async () => {
+        this.pods.addNodes(added, existing);
+        await this.bus.readStatus(added, this.status);
+      });
       this.log.info({ nodes: added, desired: existing.length }, 'serving nodes');
     }
     for (const [name, en] of want) if (served.has(name)) await this.nodes.update(name, this.policy(en));

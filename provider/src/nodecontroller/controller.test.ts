@@ -1,9 +1,10 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
+import type * as k8s from '@kubernetes/client-node';
 import { FakeKubeClient } from '../kube/fake.js';
 import { NodeController, type NodeControllerOptions } from './controller.js';
-import { policyOf, DEFAULT_TAINT } from './node.js';
+import { policyOf, DEFAULT_TAINT, type NodePolicy } from './node.js';
 
 const log = pino({ level: 'silent' });
 const policy = (spec = {}) => policyOf({ metadata: { name: 'edge-1', uid: 'uid-en' }, spec }, [DEFAULT_TAINT]).policy;
@@ -29,12 +30,16 @@ describe('NodeController', () => {
     const internals = ctl as unknown as { tick(): Promise<void>; renewLeases(): Promise<void> };
     return { ctl, tick: () => internals.tick(), renew: () => internals.renewLeases() };
   }
+  /** Serves edge-1 with the policy; nothing to read back from a hub. */
+  function add(ctl: NodeController, p: NodePolicy): Promise<void> {
+    return ctl.add([{ name: 'edge-1', policy: p }], async () => undefined);
+  }
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
     const kube = new FakeKubeClient();
     const { ctl, tick } = controller(kube);
     ctl.start();
-    await ctl.add('edge-1', policy());
+    await add(ctl, policy());
     const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
     expect(kube.nodes.get('edge-1')!.spec!.taints![0]!.key).toBe('edgefarm.io/edge');
     expect(cond('Ready').status).toBe('False');
@@ -59,7 +64,7 @@ describe('NodeController', () => {
     const kube = new FakeKubeClient();
     const { ctl, tick } = controller(kube, { desiredSequence: () => 42, edgeNodeRetryMs: 30_000 });
     ctl.start();
-    await ctl.add('edge-1', policy());
+    await add(ctl, policy());
     const hb = heartbeat();
     hb.podCount = 3;
     hb.appliedSequence = 9n;
@@ -100,7 +105,7 @@ describe('NodeController', () => {
     const kube = new FakeKubeClient();
     const { ctl } = controller(kube);
     ctl.start();
-    await ctl.add('edge-1', policy());
+    await add(ctl, policy());
     const hb = heartbeat();
     ctl.onHeartbeat('edge-1', hb, clock);
     const old = heartbeat();
@@ -114,7 +119,7 @@ describe('NodeController', () => {
     const kube = new FakeKubeClient();
     const { ctl, renew } = controller(kube);
     ctl.start();
-    await ctl.add('edge-1', policy());
+    await add(ctl, policy());
     kube.failNext('replaceLease', Object.assign(new Error('conflict'), { code: 409 }));
     clock += 10_000;
     await renew();
@@ -128,7 +133,7 @@ describe('NodeController', () => {
     const kube = new FakeKubeClient();
     const { ctl } = controller(kube);
     ctl.start();
-    await ctl.add('edge-1', policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }));
+    await add(ctl, policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }));
     const node = () => kube.nodes.get('edge-1')!;
     expect(node().metadata!.labels!.site).toBe('plant-a');
     expect(node().metadata!.ownerReferences![0]).toMatchObject({ kind: 'EdgeNode', name: 'edge-1', uid: 'uid-en' });
@@ -150,7 +155,7 @@ describe('NodeController', () => {
     const kube = new FakeKubeClient();
     const { ctl, tick, renew } = controller(kube);
     ctl.start();
-    await ctl.add('edge-1', policy({ autonomy: { policy: 'evict', evictAfterSeconds: 120 } }));
+    await add(ctl, policy({ autonomy: { policy: 'evict', evictAfterSeconds: 120 } }));
     const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
     const writes = () => kube.calls.filter((c) => c.startsWith('patchNodeStatus') || c.startsWith('replaceLease')).length;
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
@@ -182,7 +187,7 @@ describe('NodeController', () => {
     let bound = 2;
     const { ctl, tick } = controller(kube, { podsOnNode: () => bound });
     ctl.start();
-    await ctl.add('edge-1', policy());
+    await add(ctl, policy());
     kube.nodes.delete('edge-1');
     clock += 60_000;
     await tick(); // status write finds it gone
@@ -201,16 +206,19 @@ describe('NodeController', () => {
     ctl.stop();
   });
 
-  it('taking over a Ready node before its first heartbeat is read leaves Ready True (no flap on failover)', async () => {
+  it('taking over a Ready node writes it with its last heartbeat read back, never Ready False (no flap on failover)', async () => {
     const kube = new FakeKubeClient();
     await kube.createNode({ metadata: { name: 'edge-1' }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'EdgeAgentReady' }] } });
+    const written: string[] = [];
+    const patch = kube.patchNodeStatus.bind(kube);
+    kube.patchNodeStatus = async (name, p) => {
+      written.push((p as { status: k8s.V1NodeStatus }).status.conditions!.find((c) => c.type === 'Ready')!.status);
+      return patch(name, p);
+    };
     const { ctl } = controller(kube, { kubeletPort: 10251 });
     ctl.start();
-    await ctl.add('edge-1', policy());
-    expect(kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
-    expect(kube.calls.filter((c) => c.startsWith('patchNodeStatus'))).toEqual([]);
-    ctl.onHeartbeat('edge-1', heartbeat(), clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.add([{ name: 'edge-1', policy: policy() }], async () => ctl.onHeartbeat('edge-1', heartbeat(), clock));
+    expect(written).toEqual(['True']);
     expect(kube.nodes.get('edge-1')!.status!.daemonEndpoints!.kubeletEndpoint!.Port).toBe(10251);
     ctl.stop();
   });

@@ -48,6 +48,8 @@ interface NodeState {
   lastStatus?: k8s.V1NodeStatus;
   lastStatusWriteMs: number;
   registered: boolean;
+  /** Taken on, its last heartbeat still being read back: not registered or written yet. */
+  adding?: boolean;
   /** When this process found the Node deleted (ms). */
   deletedAtMs?: number;
   lastEdgeStatus?: string;
@@ -95,19 +97,39 @@ export class NodeController {
     return [...this.state.keys()];
   }
 
-  /** Starts serving a node: registers (or adopts) its Node and renews its Lease at once. */
-  async add(name: string, policy: NodePolicy): Promise<void> {
-    if (this.state.has(name)) return this.update(name, policy);
-    const s: NodeState = {
-      view: { name, everReady: false, kubeletPort: this.o.kubeletPort, kubeletAddress: this.o.kubeletAddress },
-      policy,
-      lastStatusWriteMs: 0,
-      lastEdgeStatusWriteMs: 0,
-      registered: false,
-    };
-    this.state.set(name, s);
-    await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
-    await this.renewLease(name, s);
+  /**
+   * Starts serving a node: registers (or adopts) its Node and renews its Lease at once. `readLast` runs first, with
+   * the node already accepting heartbeats: the caller reads the node's last heartbeat back from the hub there, so a
+   * node taken over from another replica is written with what is known of it (never as "no heartbeat yet", which
+   * would flip a Ready node to False for the moment of the takeover).
+   */
+  async add(names: readonly { name: string; policy: NodePolicy }[], readLast: () => Promise<void>): Promise<void> {
+    const added: [string, NodeState][] = [];
+    for (const { name, policy } of names) {
+      if (this.state.has(name)) {
+        await this.update(name, policy);
+        continue;
+      }
+      const s: NodeState = {
+        view: { name, everReady: false, kubeletPort: this.o.kubeletPort, kubeletAddress: this.o.kubeletAddress },
+        policy,
+        lastStatusWriteMs: 0,
+        lastEdgeStatusWriteMs: 0,
+        registered: false,
+        adding: true,
+      };
+      this.state.set(name, s);
+      added.push([name, s]);
+    }
+    try {
+      await readLast();
+    } finally {
+      for (const [name, s] of added) {
+        s.adding = false;
+        await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
+        await this.renewLease(name, s);
+      }
+    }
   }
 
   /** The node's EdgeNode changed: apply labels, taints, reserved resources and the autonomy policy. */
@@ -179,6 +201,7 @@ export class NodeController {
   private async tick(): Promise<void> {
     const nowMs = this.now().getTime();
     for (const [name, s] of this.state) {
+      if (s.adding) continue;
       if (!s.registered) {
         // A Node someone deleted comes back only once the pod garbage collector has dealt with its pods.
         if (s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs) continue;
@@ -199,9 +222,6 @@ export class NodeController {
     }
     await this.writeEdgeNodeStatus(name, s, now);
     if (this.isSilenced(s)) return;
-    // Taken over from another replica, no heartbeat read yet: the status on the Node stands (writing "never
-    // connected" would flip Ready to False for the moment of the takeover).
-    if (!s.view.heartbeat && s.lastStatus?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
     const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
     const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
     if (!force && !due && !nodeStatusChanged(s.lastStatus, status)) return;
