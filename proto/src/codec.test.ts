@@ -1,6 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   compareResourceVersions,
+  decodeEdgeObject,
   decodeEdgePodSpec,
   decodeNodeHeartbeat,
   decodePodStatusReport,
@@ -8,7 +9,7 @@ import {
   isDecodeError,
   MAX_PAYLOAD_BYTES,
 } from './codec.js';
-import { EdgePodSpecSchema, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
+import { EdgeObjectSchema, EdgePodSpecSchema, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
 
 const spec = () =>
   create(EdgePodSpecSchema, {
@@ -77,5 +78,24 @@ describe('compareResourceVersions', () => {
     expect(compareResourceVersions('9', '10')).toBe(-1);
     expect(compareResourceVersions('18446744073709551615', '18446744073709551614')).toBe(1);
     expect(compareResourceVersions('7', '7')).toBe(0);
+  });
+});
+
+describe('decodeEdgeObject', () => {
+  const obj = { namespace: 'default', name: 'app-config', resourceVersion: '7', data: { 'a.conf': new TextEncoder().encode('x=1') } };
+  it('round-trips', () => {
+    const m = decodeEdgeObject(encode(EdgeObjectSchema, create(EdgeObjectSchema, obj)));
+    expect(new TextDecoder().decode(m.data['a.conf'])).toBe('x=1');
+  });
+  it.each([
+    [{ ...obj, name: '' }, /missing name/],
+    [{ ...obj, namespace: '' }, /missing namespace/],
+    [{ ...obj, resourceVersion: 'abc' }, /not a decimal/],
+  ])('rejects %#', (bad, pattern) => {
+    expectDecodeError(() => decodeEdgeObject(toBinary(EdgeObjectSchema, create(EdgeObjectSchema, bad)), 'ef.desired.n.configmap.default.x'), pattern);
+  });
+  it('rejects garbage and oversized payloads', () => {
+    expectDecodeError(() => decodeEdgeObject(new Uint8Array([0x0a, 0xff])), /malformed protobuf/);
+    expectDecodeError(() => decodeEdgeObject(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
   });
 });

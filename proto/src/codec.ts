@@ -4,9 +4,11 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
+  EdgeObjectSchema,
   EdgePodSpecSchema,
   NodeHeartbeatSchema,
   PodStatusReportSchema,
+  type EdgeObject,
   type EdgePodSpec,
   type NodeHeartbeat,
   type PodStatusReport,
@@ -60,6 +62,15 @@ export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSp
   if (m.containers.length === 0) throw new DecodeError(`${EdgePodSpecSchema.typeName}: no containers`, subject);
   for (const c of [...m.initContainers, ...m.containers]) {
     requireFields(EdgePodSpecSchema.typeName, subject, { 'container name': c.name, [`image of ${c.name}`]: c.image });
+  }
+  return m;
+}
+
+export function decodeEdgeObject(data: Uint8Array, subject?: string): EdgeObject {
+  const m = decode(EdgeObjectSchema, data, subject);
+  requireFields(EdgeObjectSchema.typeName, subject, { namespace: m.namespace, name: m.name, resource_version: m.resourceVersion });
+  if (!/^\d+$/.test(m.resourceVersion)) {
+    throw new DecodeError(`${EdgeObjectSchema.typeName}: resource_version "${m.resourceVersion}" is not a decimal`, subject);
   }
   return m;
 }

@@ -40,7 +40,11 @@ describe('subjects', () => {
   it('builds and parses desired subjects with dotted names', () => {
     const s = desiredSubjects.pod('edge.1', { namespace: 'default', name: 'web.v2' });
     expect(s).toBe('ef.desired.edge~2E1.pod.default.web~2Ev2');
-    expect(parseDesiredSubject(s)).toEqual({ node: 'edge.1', kind: 'pod', pod: { namespace: 'default', name: 'web.v2' } });
+    expect(parseDesiredSubject(s)).toEqual({ node: 'edge.1', kind: 'pod', key: { namespace: 'default', name: 'web.v2' } });
+    const cm = desiredSubjects.of('edge.1', 'configmap', { namespace: 'default', name: 'app.conf' });
+    expect(cm).toBe('ef.desired.edge~2E1.configmap.default.app~2Econf');
+    expect(parseDesiredSubject(cm)).toEqual({ node: 'edge.1', kind: 'configmap', key: { namespace: 'default', name: 'app.conf' } });
+    expect(() => parseDesiredSubject('ef.desired.edge-1.service.default.x')).toThrow(/not a desired-state subject/);
     expect(s.startsWith(desiredSubjects.node('edge.1').slice(0, -1))).toBe(true);
   });
   it('maps an outbox subject to its hub subject', () => {

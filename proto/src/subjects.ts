@@ -6,6 +6,9 @@
  * permission can be `ef.*.<node>.>`):
  *
  *   hub  EF_DESIRED stream   ef.desired.<node>.pod.<ns>.<name>     EdgePodSpec, last value per subject, tombstones
+ *                            ef.desired.<node>.configmap.<ns>.<name>  EdgeObject: a ConfigMap a pod on the node uses
+ *                            ef.desired.<node>.secret.<ns>.<name>  EdgeObject: a Secret a pod on the node uses
+ *                            ef.desired.<node>.token.<ns>.<pod>    EdgeObject: the ServiceAccount tokens of one pod
  *   site EFD_<node> stream   (no subjects; sources EF_DESIRED filtered to ef.desired.<node>.>)
  *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
  *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
@@ -123,21 +126,34 @@ export interface PodKey {
   name: string;
 }
 
+/** Kinds of desired-state objects: pods, and the objects their specs refer to. */
+export const DESIRED_KINDS = ['pod', 'configmap', 'secret', 'token'] as const;
+export type DesiredKind = (typeof DESIRED_KINDS)[number];
+/** Desired objects other than pods. A token object is named after its pod. */
+export type ObjectKind = Exclude<DesiredKind, 'pod'>;
+
 export const desiredSubjects = {
   /** Every subject of the hub's desired stream. */
   all: 'ef.desired.>',
   /** Everything desired for one node: the site stream's source filter. */
   node: (node: string): string => `ef.desired.${encodeToken(node)}.>`,
-  pod: (node: string, key: PodKey): string =>
-    `ef.desired.${encodeToken(node)}.pod.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
+  pod: (node: string, key: PodKey): string => desiredSubjects.of(node, 'pod', key),
+  of: (node: string, kind: DesiredKind, key: PodKey): string =>
+    `ef.desired.${encodeToken(node)}.${kind}.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
 };
 
-export type DesiredSubject = { node: string; kind: 'pod'; pod: PodKey };
+export interface DesiredSubject {
+  node: string;
+  kind: DesiredKind;
+  /** Namespace and name of the object (for a token object: of its pod). */
+  key: PodKey;
+}
 
 export function parseDesiredSubject(subject: string): DesiredSubject {
   const t = subject.split('.');
-  if (t.length === 6 && t[0] === 'ef' && t[1] === 'desired' && t[3] === 'pod') {
-    return { node: decodeToken(t[2]!), kind: 'pod', pod: { namespace: decodeToken(t[4]!), name: decodeToken(t[5]!) } };
+  const kind = t[3] as DesiredKind;
+  if (t.length === 6 && t[0] === 'ef' && t[1] === 'desired' && DESIRED_KINDS.includes(kind)) {
+    return { node: decodeToken(t[2]!), kind, key: { namespace: decodeToken(t[4]!), name: decodeToken(t[5]!) } };
   }
   throw new SubjectError(`not a desired-state subject: "${subject}"`);
 }

@@ -109,7 +109,7 @@ export class DesiredStore implements DesiredView {
     try {
       const parsed = parseDesiredSubject(msg.subject);
       if (parsed.node !== this.node) throw new RangeError(`subject of node "${parsed.node}", not "${this.node}"`);
-      key = podKeyString(parsed.pod);
+      key = podKeyString(parsed.key);
     } catch (err) {
       return this.invalid(msg, err as Error);
     }

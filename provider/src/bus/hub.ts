@@ -25,6 +25,7 @@ import {
   parseStatusSubject,
   parseDesiredSubject,
   decodeEdgePodSpec,
+  decodeEdgeObject,
   TOMBSTONE_OPERATIONS,
   decodeNodeHeartbeat,
   decodePodStatusReport,
@@ -33,6 +34,7 @@ import {
   isDecodeError,
   isSubjectError,
   type PodKey,
+  type ObjectKind,
 } from '@edgefarm/proto';
 
 export function isStreamNotFound(err: unknown): boolean {
@@ -145,14 +147,13 @@ export class HubBus implements DesiredPublisher {
   }
 }
 
-export interface DesiredRecord {
+/** One entry of the hub's desired state: a pod spec or an object (undefined for a tombstone). */
+export type DesiredRecord = {
   node: string;
   key: PodKey;
-  /** Undefined for a tombstone. */
-  spec?: edge.EdgePodSpec;
   /** Hub stream sequence of the entry. */
   seq: number;
-}
+} & ({ kind: 'pod'; spec?: edge.EdgePodSpec } | { kind: ObjectKind; object?: edge.EdgeObject });
 
 /** Filter subjects per consumer when reading many nodes at once (each consumer creation carries the whole list). */
 const FILTERS_PER_CONSUMER = 64;
@@ -190,7 +191,11 @@ export async function readDesired(nc: NatsConnection, nodes: readonly string[], 
       const parsed = parseDesiredSubject(m.subject);
       const op = m.headers?.get(Headers.operation) ?? '';
       const tombstone = TOMBSTONE_OPERATIONS.includes(op);
-      out.push({ node: parsed.node, key: parsed.pod, spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject), seq: m.seq });
+      if (parsed.kind !== 'pod') {
+        out.push({ node: parsed.node, kind: parsed.kind, key: parsed.key, object: tombstone ? undefined : decodeEdgeObject(m.data, m.subject), seq: m.seq });
+      } else {
+        out.push({ node: parsed.node, kind: 'pod', key: parsed.key, spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject), seq: m.seq });
+      }
     } catch (err) {
       log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
     }

@@ -126,8 +126,8 @@ describe('PodController', () => {
     if (!t.ok) throw new Error('bad fixture');
     await ctl.start();
     ctl.addNodes(['edge-1'], [
-      { node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
-      { node: 'edge-1', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' }, seq: 7 },
+      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
+      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' }, seq: 7 },
     ]);
     await ctl.drained();
     expect(bus.published).toHaveLength(0);
@@ -182,7 +182,7 @@ describe('PodController', () => {
     // Taken back later: what is on the hub seeds what was published, so nothing is republished.
     const again = kube.emitPod(pod());
     const spec = bus.published[0]!.spec;
-    ctl.addNodes(['edge-1'], [{ node: 'edge-1', key: { namespace: 'default', name: 'web-1' }, spec, seq: 7 }]);
+    ctl.addNodes(['edge-1'], [{ node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec, seq: 7 }]);
     await ctl.drained();
     expect(bus.published).toHaveLength(1);
     expect(ctl.desiredSequence('edge-1')).toBe(7);

@@ -88,7 +88,7 @@ export class PodController {
       if (!added.has(r.node)) continue;
       this.noteSequence(r.node, r.seq);
       const key = keyOf(r.key.namespace, r.key.name);
-      if (r.spec) this.published.set(key, { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec) });
+      if (r.kind === 'pod' && r.spec) this.published.set(key, { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec) });
     }
     for (const n of names) this.nodes.add(n);
     // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSLmBAoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIv0BCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCCIlCgZFbnZWYXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSJaCg1Db250YWluZXJQb3J0EgwKBG5hbWUYASABKAkSFgoOY29udGFpbmVyX3BvcnQYAiABKAUSEAoIcHJvdG9jb2wYAyABKAkSEQoJaG9zdF9wb3J0GAQgASgFIpcDCg9Qb2RTdGF0dXNSZXBvcnQSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhIKCmdlbmVyYXRpb24YBCABKAMSIQoZb2JzZXJ2ZWRfcmVzb3VyY2VfdmVyc2lvbhgFIAEoCRIkCgVwaGFzZRgGIAEoDjIVLmVkZ2VmYXJtLnYxLlBvZFBoYXNlEg4KBnJlYXNvbhgHIAEoCRIPCgdtZXNzYWdlGAggASgJEg4KBnBvZF9pcBgJIAEoCRIPCgdwb2RfaXBzGAogAygJEhUKDXN0YXJ0X3RpbWVfbXMYCyABKAMSOAoSY29udGFpbmVyX3N0YXR1c2VzGAwgAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEj0KF2luaXRfY29udGFpbmVyX3N0YXR1c2VzGA0gAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEg8KB3JlbW92ZWQYDiABKAgSFgoOb2JzZXJ2ZWRfYXRfbXMYDyABKAMi6gEKD0NvbnRhaW5lclN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBWltYWdlGAIgASgJEhAKCGltYWdlX2lkGAMgASgJEhQKDGNvbnRhaW5lcl9pZBgEIAEoCRINCgVyZWFkeRgFIAEoCBIPCgdzdGFydGVkGAYgASgIEhUKDXJlc3RhcnRfY291bnQYByABKAUSKgoFc3RhdGUYCCABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZRIvCgpsYXN0X3N0YXRlGAkgASgLMhsuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUirQMKDkNvbnRhaW5lclN0YXRlEjYKB3dhaXRpbmcYASABKAsyIy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5XYWl0aW5nSAASNgoHcnVubmluZxgCIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLlJ1bm5pbmdIABI8Cgp0ZXJtaW5hdGVkGAMgASgLMiYuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuVGVybWluYXRlZEgAGioKB1dhaXRpbmcSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkaIAoHUnVubmluZxIVCg1zdGFydGVkX2F0X21zGAEgASgDGpUBCgpUZXJtaW5hdGVkEhEKCWV4aXRfY29kZRgBIAEoBRIOCgZzaWduYWwYAiABKAUSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSFQoNc3RhcnRlZF9hdF9tcxgFIAEoAxIWCg5maW5pc2hlZF9hdF9tcxgGIAEoAxIUCgxjb250YWluZXJfaWQYByABKAlCBwoFc3RhdGUilAQKDU5vZGVIZWFydGJlYXQSEQoJbm9kZV9uYW1lGAEgASgJEhIKCnNlbnRfYXRfbXMYAiABKAMSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCRI6CghjYXBhY2l0eRgEIAMoCzIoLmVkZ2VmYXJtLnYxLk5vZGVIZWFydGJlYXQuQ2FwYWNpdHlFbnRyeRJACgthbGxvY2F0YWJsZRgFIAMoCzIrLmVkZ2VmYXJtLnYxLk5vZGVIZWFydGJlYXQuQWxsb2NhdGFibGVFbnRyeRIuCgpjb25kaXRpb25zGAYgAygLMhouZWRnZWZhcm0udjEuTm9kZUNvbmRpdGlvbhImCgZpbWFnZXMYByADKAsyFi5lZGdlZmFybS52MS5Ob2RlSW1hZ2USMAoLc3lzdGVtX2luZm8YCCABKAsyGy5lZGdlZmFybS52MS5Ob2RlU3lzdGVtSW5mbxIrCglhZGRyZXNzZXMYCSADKAsyGC5lZGdlZmFybS52MS5Ob2RlQWRkcmVzcxIYChBhcHBsaWVkX3NlcXVlbmNlGAogASgEEhEKCXBvZF9jb3VudBgLIAEoBRovCg1DYXBhY2l0eUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQWxsb2NhdGFibGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KDU5vZGVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiLgoJTm9kZUltYWdlEg0KBW5hbWVzGAEgAygJEhIKCnNpemVfYnl0ZXMYAiABKAMiLAoLTm9kZUFkZHJlc3MSDAoEdHlwZRgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIrIBCg5Ob2RlU3lzdGVtSW5mbxISCgptYWNoaW5lX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAkSFgoOa2VybmVsX3ZlcnNpb24YAyABKAkSEAoIb3NfaW1hZ2UYBCABKAkSIQoZY29udGFpbmVyX3J1bnRpbWVfdmVyc2lvbhgFIAEoCRIYChBvcGVyYXRpbmdfc3lzdGVtGAYgASgJEhQKDGFyY2hpdGVjdHVyZRgHIAEoCSqDAQoNUmVzdGFydFBvbGljeRIeChpSRVNUQVJUX1BPTElDWV9VTlNQRUNJRklFRBAAEhkKFVJFU1RBUlRfUE9MSUNZX0FMV0FZUxABEh0KGVJFU1RBUlRfUE9MSUNZX09OX0ZBSUxVUkUQAhIYChRSRVNUQVJUX1BPTElDWV9ORVZFUhADKngKClB1bGxQb2xpY3kSGwoXUFVMTF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpQVUxMX1BPTElDWV9JRl9OT1RfUFJFU0VOVBABEhYKElBVTExfUE9MSUNZX0FMV0FZUxACEhUKEVBVTExfUE9MSUNZX05FVkVSEAMqmQEKCFBvZFBoYXNlEhkKFVBPRF9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEVBPRF9QSEFTRV9QRU5ESU5HEAESFQoRUE9EX1BIQVNFX1JVTk5JTkcQAhIXChNQT0RfUEhBU0VfU1VDQ0VFREVEEAMSFAoQUE9EX1BIQVNFX0ZBSUxFRBAEEhUKEVBPRF9QSEFTRV9VTktOT1dOEAViBnByb3RvMw");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKxBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrsBCgpFZGdlVm9sdW1lEgwKBG5hbWUYASABKAkSMAoJZW1wdHlfZGlyGAIgASgLMhsuZWRnZWZhcm0udjEuRW1wdHlEaXJWb2x1bWVIABIwCglob3N0X3BhdGgYAyABKAsyGy5lZGdlZmFybS52MS5Ib3N0UGF0aFZvbHVtZUgAEjEKCXByb2plY3RlZBgEIAEoCzIcLmVkZ2VmYXJtLnYxLlByb2plY3RlZFZvbHVtZUgAQggKBnNvdXJjZSI6Cg5FbXB0eURpclZvbHVtZRIOCgZtZW1vcnkYASABKAgSGAoQc2l6ZV9saW1pdF9ieXRlcxgCIAEoAyIsCg5Ib3N0UGF0aFZvbHVtZRIMCgRwYXRoGAEgASgJEgwKBHR5cGUYAiABKAkiVwoPUHJvamVjdGVkVm9sdW1lEhQKDGRlZmF1bHRfbW9kZRgBIAEoBRIuCgdzb3VyY2VzGAIgAygLMh0uZWRnZWZhcm0udjEuUHJvamVjdGlvblNvdXJjZSLsAQoQUHJvamVjdGlvblNvdXJjZRIzCgpjb25maWdfbWFwGAEgASgLMh0uZWRnZWZhcm0udjEuT2JqZWN0UHJvamVjdGlvbkgAEi8KBnNlY3JldBgCIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIpCgVmaWxlcxgDIAEoCzIYLmVkZ2VmYXJtLnYxLklubGluZUZpbGVzSAASPQoVc2VydmljZV9hY2NvdW50X3Rva2VuGAQgASgLMhwuZWRnZWZhcm0udjEuVG9rZW5Qcm9qZWN0aW9uSABCCAoGc291cmNlIlkKEE9iamVjdFByb2plY3Rpb24SDAoEbmFtZRgBIAEoCRIlCgVpdGVtcxgCIAMoCzIWLmVkZ2VmYXJtLnYxLktleVRvUGF0aBIQCghvcHRpb25hbBgDIAEoCCI0CglLZXlUb1BhdGgSCwoDa2V5GAEgASgJEgwKBHBhdGgYAiABKAkSDAoEbW9kZRgDIAEoBSI1CgtJbmxpbmVGaWxlcxImCgVmaWxlcxgBIAMoCzIXLmVkZ2VmYXJtLnYxLklubGluZUZpbGUiOQoKSW5saW5lRmlsZRIMCgRwYXRoGAEgASgJEg8KB2NvbnRlbnQYAiABKAwSDAoEbW9kZRgDIAEoBSI6Cg9Ub2tlblByb2plY3Rpb24SCwoDa2V5GAEgASgJEgwKBHBhdGgYAiABKAkSDAoEbW9kZRgDIAEoBSK8AQoKRWRnZU9iamVjdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEi8KBGRhdGEYBCADKAsyIS5lZGdlZmFybS52MS5FZGdlT2JqZWN0LkRhdGFFbnRyeRIVCg1leHBpcmVzX2F0X21zGAUgASgDGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBItwCCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50IpcBCgZFbnZWYXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIvChJjb25maWdfbWFwX2tleV9yZWYYAyABKAsyEy5lZGdlZmFybS52MS5LZXlSZWYSKwoOc2VjcmV0X2tleV9yZWYYBCABKAsyEy5lZGdlZmFybS52MS5LZXlSZWYSEgoKZmllbGRfcGF0aBgFIAEoCSI1CgZLZXlSZWYSDAoEbmFtZRgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3B0aW9uYWwYAyABKAgiVQoNRW52RnJvbVNvdXJjZRIOCgZwcmVmaXgYASABKAkSEgoKY29uZmlnX21hcBgCIAEoCRIOCgZzZWNyZXQYAyABKAkSEAoIb3B0aW9uYWwYBCABKAgiVAoLVm9sdW1lTW91bnQSDAoEbmFtZRgBIAEoCRISCgptb3VudF9wYXRoGAIgASgJEhAKCHN1Yl9wYXRoGAMgASgJEhEKCXJlYWRfb25seRgEIAEoCCJaCg1Db250YWluZXJQb3J0EgwKBG5hbWUYASABKAkSFgoOY29udGFpbmVyX3BvcnQYAiABKAUSEAoIcHJvdG9jb2wYAyABKAkSEQoJaG9zdF9wb3J0GAQgASgFIpcDCg9Qb2RTdGF0dXNSZXBvcnQSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhIKCmdlbmVyYXRpb24YBCABKAMSIQoZb2JzZXJ2ZWRfcmVzb3VyY2VfdmVyc2lvbhgFIAEoCRIkCgVwaGFzZRgGIAEoDjIVLmVkZ2VmYXJtLnYxLlBvZFBoYXNlEg4KBnJlYXNvbhgHIAEoCRIPCgdtZXNzYWdlGAggASgJEg4KBnBvZF9pcBgJIAEoCRIPCgdwb2RfaXBzGAogAygJEhUKDXN0YXJ0X3RpbWVfbXMYCyABKAMSOAoSY29udGFpbmVyX3N0YXR1c2VzGAwgAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEj0KF2luaXRfY29udGFpbmVyX3N0YXR1c2VzGA0gAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEg8KB3JlbW92ZWQYDiABKAgSFgoOb2JzZXJ2ZWRfYXRfbXMYDyABKAMi6gEKD0NvbnRhaW5lclN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBWltYWdlGAIgASgJEhAKCGltYWdlX2lkGAMgASgJEhQKDGNvbnRhaW5lcl9pZBgEIAEoCRINCgVyZWFkeRgFIAEoCBIPCgdzdGFydGVkGAYgASgIEhUKDXJlc3RhcnRfY291bnQYByABKAUSKgoFc3RhdGUYCCABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZRIvCgpsYXN0X3N0YXRlGAkgASgLMhsuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUirQMKDkNvbnRhaW5lclN0YXRlEjYKB3dhaXRpbmcYASABKAsyIy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5XYWl0aW5nSAASNgoHcnVubmluZxgCIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLlJ1bm5pbmdIABI8Cgp0ZXJtaW5hdGVkGAMgASgLMiYuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuVGVybWluYXRlZEgAGioKB1dhaXRpbmcSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkaIAoHUnVubmluZxIVCg1zdGFydGVkX2F0X21zGAEgASgDGpUBCgpUZXJtaW5hdGVkEhEKCWV4aXRfY29kZRgBIAEoBRIOCgZzaWduYWwYAiABKAUSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSFQoNc3RhcnRlZF9hdF9tcxgFIAEoAxIWCg5maW5pc2hlZF9hdF9tcxgGIAEoAxIUCgxjb250YWluZXJfaWQYByABKAlCBwoFc3RhdGUilAQKDU5vZGVIZWFydGJlYXQSEQoJbm9kZV9uYW1lGAEgASgJEhIKCnNlbnRfYXRfbXMYAiABKAMSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCRI6CghjYXBhY2l0eRgEIAMoCzIoLmVkZ2VmYXJtLnYxLk5vZGVIZWFydGJlYXQuQ2FwYWNpdHlFbnRyeRJACgthbGxvY2F0YWJsZRgFIAMoCzIrLmVkZ2VmYXJtLnYxLk5vZGVIZWFydGJlYXQuQWxsb2NhdGFibGVFbnRyeRIuCgpjb25kaXRpb25zGAYgAygLMhouZWRnZWZhcm0udjEuTm9kZUNvbmRpdGlvbhImCgZpbWFnZXMYByADKAsyFi5lZGdlZmFybS52MS5Ob2RlSW1hZ2USMAoLc3lzdGVtX2luZm8YCCABKAsyGy5lZGdlZmFybS52MS5Ob2RlU3lzdGVtSW5mbxIrCglhZGRyZXNzZXMYCSADKAsyGC5lZGdlZmFybS52MS5Ob2RlQWRkcmVzcxIYChBhcHBsaWVkX3NlcXVlbmNlGAogASgEEhEKCXBvZF9jb3VudBgLIAEoBRovCg1DYXBhY2l0eUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQWxsb2NhdGFibGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KDU5vZGVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiLgoJTm9kZUltYWdlEg0KBW5hbWVzGAEgAygJEhIKCnNpemVfYnl0ZXMYAiABKAMiLAoLTm9kZUFkZHJlc3MSDAoEdHlwZRgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIrIBCg5Ob2RlU3lzdGVtSW5mbxISCgptYWNoaW5lX2lkGAEgASgJEg8KB2Jvb3RfaWQYAiABKAkSFgoOa2VybmVsX3ZlcnNpb24YAyABKAkSEAoIb3NfaW1hZ2UYBCABKAkSIQoZY29udGFpbmVyX3J1bnRpbWVfdmVyc2lvbhgFIAEoCRIYChBvcGVyYXRpbmdfc3lzdGVtGAYgASgJEhQKDGFyY2hpdGVjdHVyZRgHIAEoCSqDAQoNUmVzdGFydFBvbGljeRIeChpSRVNUQVJUX1BPTElDWV9VTlNQRUNJRklFRBAAEhkKFVJFU1RBUlRfUE9MSUNZX0FMV0FZUxABEh0KGVJFU1RBUlRfUE9MSUNZX09OX0ZBSUxVUkUQAhIYChRSRVNUQVJUX1BPTElDWV9ORVZFUhADKngKClB1bGxQb2xpY3kSGwoXUFVMTF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpQVUxMX1BPTElDWV9JRl9OT1RfUFJFU0VOVBABEhYKElBVTExfUE9MSUNZX0FMV0FZUxACEhUKEVBVTExfUE9MSUNZX05FVkVSEAMqmQEKCFBvZFBoYXNlEhkKFVBPRF9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEVBPRF9QSEFTRV9QRU5ESU5HEAESFQoRUE9EX1BIQVNFX1JVTk5JTkcQAhIXChNQT0RfUEhBU0VfU1VDQ0VFREVEEAMSFAoQUE9EX1BIQVNFX0ZBSUxFRBAEEhUKEVBPRF9QSEFTRV9VTktOT1dOEAViBnByb3RvMw");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -107,6 +107,19 @@ export type EdgePodSpec = Message<"edgefarm.v1.EdgePodSpec"> & {
    * @generated from field: int64 deletion_grace_period_seconds = 15;
    */
   deletionGracePeriodSeconds: bigint;
+
+  /**
+   * spec.activeDeadlineSeconds (0: none): the agent stops the pod this long after its start time and reports it
+   * Failed with reason DeadlineExceeded, as the kubelet does.
+   *
+   * @generated from field: int64 active_deadline_seconds = 16;
+   */
+  activeDeadlineSeconds: bigint;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.EdgeVolume volumes = 17;
+   */
+  volumes: EdgeVolume[];
 };
 
 /**
@@ -115,6 +128,350 @@ export type EdgePodSpec = Message<"edgefarm.v1.EdgePodSpec"> & {
  */
 export const EdgePodSpecSchema: GenMessage<EdgePodSpec> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 0);
+
+/**
+ * A pod volume. ConfigMap, Secret, downwardAPI and projected volumes all arrive as a Projection: the agent writes
+ * their files (atomically, as the kubelet's AtomicWriter does) and rewrites them in place when a source changes.
+ *
+ * @generated from message edgefarm.v1.EdgeVolume
+ */
+export type EdgeVolume = Message<"edgefarm.v1.EdgeVolume"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from oneof edgefarm.v1.EdgeVolume.source
+   */
+  source: {
+    /**
+     * @generated from field: edgefarm.v1.EmptyDirVolume empty_dir = 2;
+     */
+    value: EmptyDirVolume;
+    case: "emptyDir";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.HostPathVolume host_path = 3;
+     */
+    value: HostPathVolume;
+    case: "hostPath";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.ProjectedVolume projected = 4;
+     */
+    value: ProjectedVolume;
+    case: "projected";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message edgefarm.v1.EdgeVolume.
+ * Use `create(EdgeVolumeSchema)` to create a new message.
+ */
+export const EdgeVolumeSchema: GenMessage<EdgeVolume> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 1);
+
+/**
+ * @generated from message edgefarm.v1.EmptyDirVolume
+ */
+export type EmptyDirVolume = Message<"edgefarm.v1.EmptyDirVolume"> & {
+  /**
+   * medium: Memory (a tmpfs).
+   *
+   * @generated from field: bool memory = 1;
+   */
+  memory: boolean;
+
+  /**
+   * sizeLimit in bytes (0: none); the size of the tmpfs when memory is set.
+   *
+   * @generated from field: int64 size_limit_bytes = 2;
+   */
+  sizeLimitBytes: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.EmptyDirVolume.
+ * Use `create(EmptyDirVolumeSchema)` to create a new message.
+ */
+export const EmptyDirVolumeSchema: GenMessage<EmptyDirVolume> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 2);
+
+/**
+ * @generated from message edgefarm.v1.HostPathVolume
+ */
+export type HostPathVolume = Message<"edgefarm.v1.HostPathVolume"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * corev1.HostPathType: "", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.HostPathVolume.
+ * Use `create(HostPathVolumeSchema)` to create a new message.
+ */
+export const HostPathVolumeSchema: GenMessage<HostPathVolume> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 3);
+
+/**
+ * @generated from message edgefarm.v1.ProjectedVolume
+ */
+export type ProjectedVolume = Message<"edgefarm.v1.ProjectedVolume"> & {
+  /**
+   * File mode of files without their own (0: 0644, the Kubernetes default).
+   *
+   * @generated from field: int32 default_mode = 1;
+   */
+  defaultMode: number;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.ProjectionSource sources = 2;
+   */
+  sources: ProjectionSource[];
+};
+
+/**
+ * Describes the message edgefarm.v1.ProjectedVolume.
+ * Use `create(ProjectedVolumeSchema)` to create a new message.
+ */
+export const ProjectedVolumeSchema: GenMessage<ProjectedVolume> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 4);
+
+/**
+ * @generated from message edgefarm.v1.ProjectionSource
+ */
+export type ProjectionSource = Message<"edgefarm.v1.ProjectionSource"> & {
+  /**
+   * @generated from oneof edgefarm.v1.ProjectionSource.source
+   */
+  source: {
+    /**
+     * Keys of a ConfigMap delivered to the node (EdgeObject of kind configmap).
+     *
+     * @generated from field: edgefarm.v1.ObjectProjection config_map = 1;
+     */
+    value: ObjectProjection;
+    case: "configMap";
+  } | {
+    /**
+     * Keys of a Secret delivered to the node (EdgeObject of kind secret).
+     *
+     * @generated from field: edgefarm.v1.ObjectProjection secret = 2;
+     */
+    value: ObjectProjection;
+    case: "secret";
+  } | {
+    /**
+     * Files whose content the provider already resolved (downward API: labels, annotations, name, resources...).
+     *
+     * @generated from field: edgefarm.v1.InlineFiles files = 3;
+     */
+    value: InlineFiles;
+    case: "files";
+  } | {
+    /**
+     * A ServiceAccount token the provider requested for this pod (EdgeObject of kind token named after the pod);
+     * the value is data[key].
+     *
+     * @generated from field: edgefarm.v1.TokenProjection service_account_token = 4;
+     */
+    value: TokenProjection;
+    case: "serviceAccountToken";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message edgefarm.v1.ProjectionSource.
+ * Use `create(ProjectionSourceSchema)` to create a new message.
+ */
+export const ProjectionSourceSchema: GenMessage<ProjectionSource> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 5);
+
+/**
+ * @generated from message edgefarm.v1.ObjectProjection
+ */
+export type ObjectProjection = Message<"edgefarm.v1.ObjectProjection"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Empty: every key of the object, each as a file named after it.
+   *
+   * @generated from field: repeated edgefarm.v1.KeyToPath items = 2;
+   */
+  items: KeyToPath[];
+
+  /**
+   * @generated from field: bool optional = 3;
+   */
+  optional: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.ObjectProjection.
+ * Use `create(ObjectProjectionSchema)` to create a new message.
+ */
+export const ObjectProjectionSchema: GenMessage<ObjectProjection> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 6);
+
+/**
+ * @generated from message edgefarm.v1.KeyToPath
+ */
+export type KeyToPath = Message<"edgefarm.v1.KeyToPath"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * 0: the volume's default mode.
+   *
+   * @generated from field: int32 mode = 3;
+   */
+  mode: number;
+};
+
+/**
+ * Describes the message edgefarm.v1.KeyToPath.
+ * Use `create(KeyToPathSchema)` to create a new message.
+ */
+export const KeyToPathSchema: GenMessage<KeyToPath> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 7);
+
+/**
+ * @generated from message edgefarm.v1.InlineFiles
+ */
+export type InlineFiles = Message<"edgefarm.v1.InlineFiles"> & {
+  /**
+   * @generated from field: repeated edgefarm.v1.InlineFile files = 1;
+   */
+  files: InlineFile[];
+};
+
+/**
+ * Describes the message edgefarm.v1.InlineFiles.
+ * Use `create(InlineFilesSchema)` to create a new message.
+ */
+export const InlineFilesSchema: GenMessage<InlineFiles> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 8);
+
+/**
+ * @generated from message edgefarm.v1.InlineFile
+ */
+export type InlineFile = Message<"edgefarm.v1.InlineFile"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bytes content = 2;
+   */
+  content: Uint8Array;
+
+  /**
+   * @generated from field: int32 mode = 3;
+   */
+  mode: number;
+};
+
+/**
+ * Describes the message edgefarm.v1.InlineFile.
+ * Use `create(InlineFileSchema)` to create a new message.
+ */
+export const InlineFileSchema: GenMessage<InlineFile> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 9);
+
+/**
+ * @generated from message edgefarm.v1.TokenProjection
+ */
+export type TokenProjection = Message<"edgefarm.v1.TokenProjection"> & {
+  /**
+   * Key of the token in the pod's token object.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: int32 mode = 3;
+   */
+  mode: number;
+};
+
+/**
+ * Describes the message edgefarm.v1.TokenProjection.
+ * Use `create(TokenProjectionSchema)` to create a new message.
+ */
+export const TokenProjectionSchema: GenMessage<TokenProjection> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 10);
+
+/**
+ * EdgeObject: a ConfigMap, a Secret, or the ServiceAccount tokens of one pod, delivered only to the nodes that run a
+ * pod using it (the Node authorizer's rule). Last value per object; a tombstone when no pod on the node uses it.
+ *
+ * @generated from message edgefarm.v1.EdgeObject
+ */
+export type EdgeObject = Message<"edgefarm.v1.EdgeObject"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * metadata.resourceVersion of the ConfigMap or Secret; for tokens, the issue time in ms.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * ConfigMap data (UTF-8) and binaryData together; Secret data; tokens by key.
+   *
+   * @generated from field: map<string, bytes> data = 4;
+   */
+  data: { [key: string]: Uint8Array };
+
+  /**
+   * Tokens: when the earliest of them expires (ms since the epoch).
+   *
+   * @generated from field: int64 expires_at_ms = 5;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.EdgeObject.
+ * Use `create(EdgeObjectSchema)` to create a new message.
+ */
+export const EdgeObjectSchema: GenMessage<EdgeObject> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 11);
 
 /**
  * @generated from message edgefarm.v1.EdgeContainer
@@ -169,6 +526,16 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
    * @generated from field: bool stdin = 10;
    */
   stdin: boolean;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.EnvFromSource env_from = 11;
+   */
+  envFrom: EnvFromSource[];
+
+  /**
+   * @generated from field: repeated edgefarm.v1.VolumeMount volume_mounts = 12;
+   */
+  volumeMounts: VolumeMount[];
 };
 
 /**
@@ -176,9 +543,13 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
  * Use `create(EdgeContainerSchema)` to create a new message.
  */
 export const EdgeContainerSchema: GenMessage<EdgeContainer> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 1);
+  messageDesc(file_edgefarm_v1_edge, 12);
 
 /**
+ * An environment variable. With a key reference the agent resolves the value from the delivered object when it
+ * creates the container (as the kubelet does: a later change of the object reaches the next container start, it
+ * does not restart a running one). A missing non-optional reference is CreateContainerConfigError.
+ *
  * @generated from message edgefarm.v1.EnvVar
  */
 export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
@@ -191,6 +562,23 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
    * @generated from field: string value = 2;
    */
   value: string;
+
+  /**
+   * @generated from field: edgefarm.v1.KeyRef config_map_key_ref = 3;
+   */
+  configMapKeyRef?: KeyRef | undefined;
+
+  /**
+   * @generated from field: edgefarm.v1.KeyRef secret_key_ref = 4;
+   */
+  secretKeyRef?: KeyRef | undefined;
+
+  /**
+   * fieldRef the provider cannot know: status.podIP, status.podIPs, status.hostIP, status.hostIPs.
+   *
+   * @generated from field: string field_path = 5;
+   */
+  fieldPath: string;
 };
 
 /**
@@ -198,7 +586,100 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
  * Use `create(EnvVarSchema)` to create a new message.
  */
 export const EnvVarSchema: GenMessage<EnvVar> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 2);
+  messageDesc(file_edgefarm_v1_edge, 13);
+
+/**
+ * @generated from message edgefarm.v1.KeyRef
+ */
+export type KeyRef = Message<"edgefarm.v1.KeyRef"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool optional = 3;
+   */
+  optional: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.KeyRef.
+ * Use `create(KeyRefSchema)` to create a new message.
+ */
+export const KeyRefSchema: GenMessage<KeyRef> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 14);
+
+/**
+ * envFrom: every key of a ConfigMap (config_map set) or Secret (secret set) that is a valid variable name.
+ *
+ * @generated from message edgefarm.v1.EnvFromSource
+ */
+export type EnvFromSource = Message<"edgefarm.v1.EnvFromSource"> & {
+  /**
+   * @generated from field: string prefix = 1;
+   */
+  prefix: string;
+
+  /**
+   * @generated from field: string config_map = 2;
+   */
+  configMap: string;
+
+  /**
+   * @generated from field: string secret = 3;
+   */
+  secret: string;
+
+  /**
+   * @generated from field: bool optional = 4;
+   */
+  optional: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.EnvFromSource.
+ * Use `create(EnvFromSourceSchema)` to create a new message.
+ */
+export const EnvFromSourceSchema: GenMessage<EnvFromSource> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 15);
+
+/**
+ * @generated from message edgefarm.v1.VolumeMount
+ */
+export type VolumeMount = Message<"edgefarm.v1.VolumeMount"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string mount_path = 2;
+   */
+  mountPath: string;
+
+  /**
+   * @generated from field: string sub_path = 3;
+   */
+  subPath: string;
+
+  /**
+   * @generated from field: bool read_only = 4;
+   */
+  readOnly: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.VolumeMount.
+ * Use `create(VolumeMountSchema)` to create a new message.
+ */
+export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 16);
 
 /**
  * @generated from message edgefarm.v1.ContainerPort
@@ -230,7 +711,7 @@ export type ContainerPort = Message<"edgefarm.v1.ContainerPort"> & {
  * Use `create(ContainerPortSchema)` to create a new message.
  */
 export const ContainerPortSchema: GenMessage<ContainerPort> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 3);
+  messageDesc(file_edgefarm_v1_edge, 17);
 
 /**
  * PodStatusReport: what the agent observed of one pod. Last value per pod in the outbox and on the hub.
@@ -327,7 +808,7 @@ export type PodStatusReport = Message<"edgefarm.v1.PodStatusReport"> & {
  * Use `create(PodStatusReportSchema)` to create a new message.
  */
 export const PodStatusReportSchema: GenMessage<PodStatusReport> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 4);
+  messageDesc(file_edgefarm_v1_edge, 18);
 
 /**
  * @generated from message edgefarm.v1.ContainerStatus
@@ -386,7 +867,7 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 5);
+  messageDesc(file_edgefarm_v1_edge, 19);
 
 /**
  * @generated from message edgefarm.v1.ContainerState
@@ -421,7 +902,7 @@ export type ContainerState = Message<"edgefarm.v1.ContainerState"> & {
  * Use `create(ContainerStateSchema)` to create a new message.
  */
 export const ContainerStateSchema: GenMessage<ContainerState> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 6);
+  messageDesc(file_edgefarm_v1_edge, 20);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Waiting
@@ -443,7 +924,7 @@ export type ContainerState_Waiting = Message<"edgefarm.v1.ContainerState.Waiting
  * Use `create(ContainerState_WaitingSchema)` to create a new message.
  */
 export const ContainerState_WaitingSchema: GenMessage<ContainerState_Waiting> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 6, 0);
+  messageDesc(file_edgefarm_v1_edge, 20, 0);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Running
@@ -460,7 +941,7 @@ export type ContainerState_Running = Message<"edgefarm.v1.ContainerState.Running
  * Use `create(ContainerState_RunningSchema)` to create a new message.
  */
 export const ContainerState_RunningSchema: GenMessage<ContainerState_Running> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 6, 1);
+  messageDesc(file_edgefarm_v1_edge, 20, 1);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Terminated
@@ -509,7 +990,7 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
  * Use `create(ContainerState_TerminatedSchema)` to create a new message.
  */
 export const ContainerState_TerminatedSchema: GenMessage<ContainerState_Terminated> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 6, 2);
+  messageDesc(file_edgefarm_v1_edge, 20, 2);
 
 /**
  * NodeHeartbeat: the agent's periodic report of its node. Last value per node.
@@ -580,7 +1061,7 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
  * Use `create(NodeHeartbeatSchema)` to create a new message.
  */
 export const NodeHeartbeatSchema: GenMessage<NodeHeartbeat> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 7);
+  messageDesc(file_edgefarm_v1_edge, 21);
 
 /**
  * @generated from message edgefarm.v1.NodeCondition
@@ -612,7 +1093,7 @@ export type NodeCondition = Message<"edgefarm.v1.NodeCondition"> & {
  * Use `create(NodeConditionSchema)` to create a new message.
  */
 export const NodeConditionSchema: GenMessage<NodeCondition> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 8);
+  messageDesc(file_edgefarm_v1_edge, 22);
 
 /**
  * @generated from message edgefarm.v1.NodeImage
@@ -634,7 +1115,7 @@ export type NodeImage = Message<"edgefarm.v1.NodeImage"> & {
  * Use `create(NodeImageSchema)` to create a new message.
  */
 export const NodeImageSchema: GenMessage<NodeImage> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 9);
+  messageDesc(file_edgefarm_v1_edge, 23);
 
 /**
  * @generated from message edgefarm.v1.NodeAddress
@@ -656,7 +1137,7 @@ export type NodeAddress = Message<"edgefarm.v1.NodeAddress"> & {
  * Use `create(NodeAddressSchema)` to create a new message.
  */
 export const NodeAddressSchema: GenMessage<NodeAddress> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 10);
+  messageDesc(file_edgefarm_v1_edge, 24);
 
 /**
  * @generated from message edgefarm.v1.NodeSystemInfo
@@ -703,7 +1184,7 @@ export type NodeSystemInfo = Message<"edgefarm.v1.NodeSystemInfo"> & {
  * Use `create(NodeSystemInfoSchema)` to create a new message.
  */
 export const NodeSystemInfoSchema: GenMessage<NodeSystemInfo> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 11);
+  messageDesc(file_edgefarm_v1_edge, 25);
 
 /**
  * @generated from enum edgefarm.v1.RestartPolicy
