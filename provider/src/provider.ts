@@ -54,6 +54,7 @@ export class Provider {
       log: this.log.child({ part: 'pods' }),
       hostIP: (node) => this.nodes.hostIP(node),
       connected: (node) => this.nodes.connected(node),
+      allocatable: (node) => this.nodes.allocatable(node),
     });
     this.nodes = new NodeController({
       kube,

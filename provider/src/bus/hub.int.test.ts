@@ -64,6 +64,24 @@ test('desired state round-trips, tombstones included, per node', async () => {
   expect(await readDesired(nc, ['edge-none'], log)).toEqual([]);
 });
 
+test('objects round-trip beside pods; one too large for a NATS message is refused before it is sent', async () => {
+  const bus = new HubBus(nc, log);
+  await bus.ensureStreams();
+  const obj = (name: string, rv: string, bytes = 3) =>
+    create(edge.EdgeObjectSchema, { namespace: 'default', name, resourceVersion: rv, data: { k: new Uint8Array(bytes) } });
+  await bus.publishObject('edge-o', 'configmap', obj('app.conf', '20'));
+  await bus.publishObject('edge-o', 'secret', obj('app.conf', '21')); // same name, other kind: its own subject
+  await bus.publishObject('edge-o', 'token', obj('web-1', '22'));
+  await bus.tombstoneObject('edge-o', 'token', { namespace: 'default', name: 'web-1' });
+  await expect(bus.publishObject('edge-o', 'configmap', obj('big', '23', 1024 * 1024 + 1))).rejects.toThrow(RangeError);
+  const records = await readDesired(nc, ['edge-o'], log);
+  expect(records.map((r) => [r.kind, r.key.name, r.kind !== 'pod' && r.object ? r.object.resourceVersion : 'tombstone'])).toEqual([
+    ['configmap', 'app.conf', '20'],
+    ['secret', 'app.conf', '21'],
+    ['token', 'web-1', 'tombstone'],
+  ]);
+});
+
 test('readStatus replays the last value per subject, followStatus follows new ones; malformed messages are skipped', async () => {
   const bus = new HubBus(nc, log);
   await bus.ensureStreams();

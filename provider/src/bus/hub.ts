@@ -46,6 +46,10 @@ export interface DesiredPublisher {
   publishPod(node: string, spec: edge.EdgePodSpec): Promise<number>;
   /** Publishes a tombstone: the pod is no longer desired on that node. */
   tombstonePod(node: string, key: PodKey): Promise<number>;
+  /** Publishes a ConfigMap, Secret or token object to a node. Throws a RangeError when it is too large to carry. */
+  publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number>;
+  /** The object is no longer used by any pod on the node. */
+  tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number>;
 }
 
 export interface StatusHandlers {
@@ -89,10 +93,23 @@ export class HubBus implements DesiredPublisher {
     return ack.seq;
   }
 
-  async tombstonePod(node: string, key: PodKey): Promise<number> {
+  tombstonePod(node: string, key: PodKey): Promise<number> {
+    return this.tombstone(desiredSubjects.pod(node, key));
+  }
+
+  async publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number> {
+    const ack = await this.js.publish(desiredSubjects.of(node, kind, object), encode(edge.EdgeObjectSchema, object));
+    return ack.seq;
+  }
+
+  tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number> {
+    return this.tombstone(desiredSubjects.of(node, kind, key));
+  }
+
+  private async tombstone(subject: string): Promise<number> {
     const h = headers();
     h.set(Headers.operation, 'DEL');
-    const ack = await this.js.publish(desiredSubjects.pod(node, key), new Uint8Array(), { headers: h });
+    const ack = await this.js.publish(subject, new Uint8Array(), { headers: h });
     return ack.seq;
   }
 

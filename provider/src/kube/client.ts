@@ -47,6 +47,13 @@ export interface Watcher<T> {
 }
 export type PodWatch = Watcher<Pod>;
 
+export interface TokenRequest {
+  /** Empty: the apiserver's own audiences. */
+  audience: string;
+  expirationSeconds: number;
+  pod: { name: string; uid: string };
+}
+
 export interface KubeClient {
   getNode(name: string): Promise<Node | undefined>;
   createNode(node: Node): Promise<Node>;
@@ -75,6 +82,10 @@ export interface KubeClient {
   deleteLease(namespace: string, name: string): Promise<void>;
   /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
   podWatch(): PodWatch;
+  configMapWatch(): Watcher<k8s.V1ConfigMap>;
+  secretWatch(): Watcher<k8s.V1Secret>;
+  /** TokenRequest for a ServiceAccount, bound to a pod (as the kubelet requests projected tokens). */
+  createToken(namespace: string, serviceAccount: string, request: TokenRequest): Promise<{ token: string; expiresAtMs: number }>;
   /** Every EdgeNode. */
   edgeNodeWatch(): Watcher<EdgeNode>;
 }
@@ -185,6 +196,28 @@ export class RealKubeClient implements KubeClient {
   podWatch(): PodWatch {
     const fieldSelector = 'spec.nodeName!=';
     return this.watcher<Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ fieldSelector }), fieldSelector);
+  }
+  configMapWatch(): Watcher<k8s.V1ConfigMap> {
+    return this.watcher<k8s.V1ConfigMap>('/api/v1/configmaps', () => this.core.listConfigMapForAllNamespaces());
+  }
+  secretWatch(): Watcher<k8s.V1Secret> {
+    return this.watcher<k8s.V1Secret>('/api/v1/secrets', () => this.core.listSecretForAllNamespaces());
+  }
+  async createToken(namespace: string, serviceAccount: string, request: TokenRequest) {
+    const res = await this.core.createNamespacedServiceAccountToken({
+      name: serviceAccount,
+      namespace,
+      body: {
+        spec: {
+          audiences: request.audience ? [request.audience] : [],
+          expirationSeconds: request.expirationSeconds,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: request.pod.name, uid: request.pod.uid },
+        },
+      },
+    });
+    if (!res.status?.token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+    const expires = res.status.expirationTimestamp;
+    return { token: res.status.token, expiresAtMs: expires ? new Date(expires).getTime() : Date.now() + request.expirationSeconds * 1000 };
   }
   edgeNodeWatch(): Watcher<EdgeNode> {
     const { group, version, plural } = EDGENODE;

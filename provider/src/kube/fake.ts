@@ -2,8 +2,8 @@
  * A hand-written KubeClient for unit tests: an in-memory store that records every call and can fail calls on
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
-import type { CoreV1Event } from '@kubernetes/client-node';
-import type { EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, Watcher } from './client.js';
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, Watcher } from './client.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -25,6 +25,37 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 type Handlers<T> = Parameters<Watcher<T>['start']>[0];
 
+/** An in-memory namespaced object store with one watch; `set` and `delete` notify it. */
+export class FakeStore<T extends KubernetesObject> implements Watcher<T> {
+  readonly items = new Map<string, T>();
+  private handlers?: Handlers<T>;
+  private rv = 1000;
+  async start(handlers: Handlers<T>) {
+    this.handlers = handlers;
+  }
+  get(namespace: string, name: string) {
+    return this.items.get(`${namespace}/${name}`);
+  }
+  list() {
+    return [...this.items.values()];
+  }
+  async stop() {
+    this.handlers = undefined;
+  }
+  /** Stores the object with a new resourceVersion and notifies the watch. */
+  set(obj: T): T {
+    const stored = { ...obj, metadata: { uid: `uid-${obj.metadata!.name}`, ...obj.metadata, resourceVersion: String(++this.rv) } };
+    this.items.set(`${obj.metadata!.namespace}/${obj.metadata!.name}`, stored);
+    this.handlers?.changed(stored);
+    return stored;
+  }
+  delete(namespace: string, name: string): void {
+    const obj = this.items.get(`${namespace}/${name}`);
+    this.items.delete(`${namespace}/${name}`);
+    if (obj) this.handlers?.deleted(obj);
+  }
+}
+
 export class FakeKubeClient implements KubeClient {
   readonly calls: string[] = [];
   readonly nodes = new Map<string, Node>();
@@ -33,6 +64,13 @@ export class FakeKubeClient implements KubeClient {
   readonly events: CoreV1Event[] = [];
   /** EdgeNode objects by name. */
   readonly edgeNodes = new Map<string, EdgeNode>();
+  readonly configMaps = new FakeStore<V1ConfigMap>();
+  readonly secrets = new FakeStore<V1Secret>();
+  /** Tokens issued by createToken, in order. */
+  readonly tokens: { namespace: string; serviceAccount: string; request: TokenRequest; token: string }[] = [];
+  /** Lifetime of issued tokens; the request's expirationSeconds when undefined. */
+  tokenSeconds?: number;
+  now = () => Date.now();
   private readonly failures = new Map<string, unknown[]>();
   private handlers?: Handlers<Pod>;
   private edgeNodeHandlers?: Handlers<EdgeNode>;
@@ -162,6 +200,19 @@ export class FakeKubeClient implements KubeClient {
         this.handlers = undefined;
       },
     };
+  }
+
+  configMapWatch(): Watcher<V1ConfigMap> {
+    return this.configMaps;
+  }
+  secretWatch(): Watcher<V1Secret> {
+    return this.secrets;
+  }
+  async createToken(namespace: string, serviceAccount: string, request: TokenRequest) {
+    this.record('createToken', `${namespace}/${serviceAccount} ${request.pod.name}`);
+    const token = `token-${this.tokens.length + 1}`;
+    this.tokens.push({ namespace, serviceAccount, request, token });
+    return { token, expiresAtMs: this.now() + (this.tokenSeconds ?? request.expirationSeconds) * 1000 };
   }
 
   edgeNodeWatch(): Watcher<EdgeNode> {

@@ -14,6 +14,7 @@ import type { edge } from '@edgefarm/proto';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 import { newNode, nodeStatus, nodeStatusChanged, nodeMetadataPatch, isConnected, silenced, edgeNodeStatus, type NodeView, type NodePolicy } from './node.js';
+import { subtractReserved } from '../kube/quantity.js';
 
 export interface NodeControllerOptions {
   kube: KubeClient;
@@ -160,6 +161,13 @@ export class NodeController {
   /** The site's own address as its agent reports it (pods' hostIP). */
   hostIP(node: string): string | undefined {
     return this.state.get(node)?.view.heartbeat?.addresses.find((a) => a.type === 'InternalIP')?.address;
+  }
+
+  /** The node's allocatable resources (the agent's, minus the EdgeNode's reserved), once it has reported. */
+  allocatable(node: string): Record<string, string> | undefined {
+    const s = this.state.get(node);
+    const hb = s?.view.heartbeat;
+    return hb && s ? subtractReserved(hb.allocatable, s.policy.reserved) : undefined;
   }
 
   connected(node: string): boolean {

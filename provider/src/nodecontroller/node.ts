@@ -13,7 +13,7 @@
 import type { V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
 import type { EdgeNode, EdgeNodeStatus } from '../kube/client.js';
 import type { edge } from '@edgefarm/proto';
-import { parseQuantity, subtractReserved } from './quantity.js';
+import { parseQuantity, subtractReserved } from '../kube/quantity.js';
 
 export const EDGE_LABEL = 'node-role.kubernetes.io/edge';
 export const EDGE_TAINT_KEY = 'edgefarm.io/edge';

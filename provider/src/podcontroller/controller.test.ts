@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
 import { FakeBus } from '../bus/fake.js';
 import { PodController } from './controller.js';
-import { pod } from './translate.test.js';
+import { pod } from './fixtures.js';
 
 const log = pino({ level: 'silent' });
 

@@ -6,12 +6,14 @@
  * latest report for it, decides, then acts. Safe to call any number of times.
  */
 import type { Logger } from 'pino';
-import type { CoreV1Event } from '@kubernetes/client-node';
-import { edge, WorkQueue, type PodKey } from '@edgefarm/proto';
-import type { KubeClient, Pod, PodWatch } from '../kube/client.js';
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import { create } from '@bufbuild/protobuf';
+import { edge, WorkQueue, type ObjectKind, type PodKey } from '@edgefarm/proto';
+import type { KubeClient, Pod, PodWatch, Watcher } from '../kube/client.js';
 import { isConflict } from '../kube/errors.js';
 import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';
-import { translatePod, specFingerprint } from './translate.js';
+import { translatePod, specFingerprint, parseTokenKey } from './translate.js';
+import { configMapObject, objectKey, parseObjectKey, secretObject, specRefs, specTokenKeys, type ObjectKey } from './objects.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
 
 export interface PodControllerDeps {
@@ -22,6 +24,8 @@ export interface PodControllerDeps {
   hostIP(node: string): string | undefined;
   /** Whether the node's heartbeats are fresh (its reports are then the authority on pod status, as a kubelet's). */
   connected?(node: string): boolean;
+  /** The node's allocatable resources as last reported (resourceFieldRef of limits a container does not set). */
+  allocatable?(node: string): Record<string, string> | undefined;
   now?: () => Date;
 }
 
@@ -29,7 +33,19 @@ interface Published {
   node: string;
   uid: string;
   fingerprint: string;
+  /** Objects the published spec refers to. */
+  refs: ObjectKey[];
 }
+
+/** An object on a node's desired state: which version, and for tokens when to renew them. */
+interface PublishedObject {
+  /** resourceVersion of the ConfigMap/Secret; for tokens the issue time. */
+  version: string;
+  tokens?: { podUid: string; keys: string; refreshAtMs: number };
+}
+
+/** How often token lifetimes are checked. */
+const TOKEN_CHECK_MS = 15_000;
 
 const keyOf = (ns: string, name: string) => `${ns}/${name}`;
 function splitKey(key: string): PodKey {
@@ -60,22 +76,54 @@ export class PodController {
   private readonly now: () => Date;
   /** Hub sequence of the last desired-state message this process published per node. */
   private readonly lastSequence = new Map<string, number>();
+  /** Objects on each served node's desired state. */
+  private readonly objects = new Map<string, Map<ObjectKey, PublishedObject>>();
+  private readonly configMaps: Watcher<V1ConfigMap>;
+  private readonly secrets: Watcher<V1Secret>;
+  /** Object problems already recorded as Events, by pod key and object version. */
+  private readonly objectProblems = new Set<string>();
+  private tokenTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: PodControllerDeps) {
     this.now = deps.now ?? (() => new Date());
     this.watch = deps.kube.podWatch();
+    this.configMaps = deps.kube.configMapWatch();
+    this.secrets = deps.kube.secretWatch();
     this.queue = new WorkQueue((key) => this.sync(key), {
       onError: (key, err, attempt) => deps.log.warn({ key, attempt, err: (err as Error).message }, 'pod sync failed; will retry'),
     });
   }
 
-  /** Starts the pod watch. Pods are synced only for nodes added with {@link addNodes}. */
+  /** Starts the pod, ConfigMap and Secret watches. Pods are synced only for nodes added with {@link addNodes}. */
   async start(): Promise<void> {
+    const objectChanged = (kind: ObjectKind) => (o: KubernetesObject) => this.objectChanged(objectKey(kind, o.metadata!.namespace!, o.metadata!.name!));
+    const failed = (what: string) => (err: unknown) => this.deps.log.warn({ err: (err as Error)?.message }, `${what} watch failed; restarting`);
+    await this.configMaps.start({ changed: objectChanged('configmap'), deleted: objectChanged('configmap'), error: failed('ConfigMap') });
+    await this.secrets.start({ changed: objectChanged('secret'), deleted: objectChanged('secret'), error: failed('Secret') });
     await this.watch.start({
       changed: (pod) => this.enqueue(pod),
       deleted: (pod) => this.enqueue(pod),
-      error: (err) => this.deps.log.warn({ err: (err as Error)?.message }, 'pod watch failed; restarting'),
+      error: failed('pod'),
     });
+    this.tokenTimer = setInterval(() => this.renewDueTokens(), TOKEN_CHECK_MS);
+  }
+
+  /** A ConfigMap or Secret changed: sync every published pod that uses it (the sync republishes it). */
+  private objectChanged(key: ObjectKey): void {
+    for (const [podKey, p] of this.published) if (p.refs.includes(key)) this.queue.add(podKey);
+  }
+
+  /** Queues the pods whose ServiceAccount tokens are due for renewal (80% of their lifetime, as the kubelet). */
+  renewDueTokens(): void {
+    const now = this.now().getTime();
+    for (const objects of this.objects.values()) {
+      for (const [key, o] of objects) {
+        if (o.tokens && o.tokens.refreshAtMs <= now) {
+          const { key: pod } = parseObjectKey(key);
+          this.queue.add(keyOf(pod.namespace, pod.name));
+        }
+      }
+    }
   }
 
   /**
@@ -84,13 +132,19 @@ export class PodController {
    */
   addNodes(names: readonly string[], existing: readonly DesiredRecord[]): void {
     const added = new Set(names);
+    for (const n of names) this.objects.set(n, new Map());
     for (const r of existing) {
       if (!added.has(r.node)) continue;
       this.noteSequence(r.node, r.seq);
-      const key = keyOf(r.key.namespace, r.key.name);
-      if (r.kind === 'pod' && r.spec) this.published.set(key, { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec) });
+      if (r.kind === 'pod') {
+        if (r.spec) this.published.set(keyOf(r.key.namespace, r.key.name), { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec), refs: specRefs(r.spec) });
+      } else if (r.object) {
+        this.objects.get(r.node)!.set(objectKey(r.kind, r.key.namespace, r.key.name), publishedObject(r.kind, r.object));
+      }
     }
     for (const n of names) this.nodes.add(n);
+    // Objects no published pod uses any more (their pod was tombstoned before the object was).
+    for (const n of names) void this.releaseRefs(n, [...this.objects.get(n)!.keys()]).catch((err: unknown) => this.deps.log.warn({ node: n, err: (err as Error).message }, 'object cleanup failed'));
     // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.
     for (const [key, p] of this.published) if (added.has(p.node)) this.queue.add(key);
     for (const pod of this.podsBoundTo(added)) this.enqueue(pod);
@@ -102,6 +156,7 @@ export class PodController {
     for (const n of names) {
       this.nodes.delete(n);
       this.lastSequence.delete(n);
+      this.objects.delete(n);
     }
     for (const [key, p] of this.published) if (gone.has(p.node)) this.published.delete(key);
     for (const [uid, n] of this.reportNode) if (gone.has(n)) this.forgetReport(uid);
@@ -129,8 +184,11 @@ export class PodController {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.tokenTimer);
     await this.queue.stop();
     await this.watch.stop();
+    await this.configMaps.stop();
+    await this.secrets.stop();
   }
 
   /** Called for every status report from the hub (any order, possibly repeated). */
@@ -180,6 +238,7 @@ export class PodController {
         await this.deps.bus.forgetPodStatus(published.node, published.uid);
         this.forgetReport(published.uid);
         this.published.delete(key);
+        await this.releaseRefs(published.node, published.refs);
         this.deps.log.info({ key, node: published.node }, 'pod gone from the API: tombstone published');
       }
       return;
@@ -197,21 +256,32 @@ export class PodController {
       return;
     }
 
-    const translation = translatePod(pod);
+    const translation = translatePod(pod, { allocatable: this.deps.allocatable?.(node) });
+    if (!translation.ok && translation.unsupported.length === 0) {
+      log.info({ waiting: translation.waiting }, 'pod waits for what the node has not reported yet');
+      this.queue.addAfter(key, 5_000);
+      return;
+    }
     if (!translation.ok) {
       if (published) {
         await this.deps.bus.tombstonePod(published.node, { namespace, name });
         this.published.delete(key);
+        await this.releaseRefs(published.node, published.refs);
       }
       await this.reject(pod, translation.unsupported, log);
       return;
     }
-    const fingerprint = specFingerprint(translation.spec);
+    const spec = translation.spec;
+    const refs = specRefs(spec);
+    // The objects go first, so the site has them when the pod arrives (the site stream keeps this order).
+    if (!spec.deleting) await this.syncObjects(node, pod, spec, refs, log);
+    const fingerprint = specFingerprint(spec);
     if (published?.fingerprint !== fingerprint || published.uid !== uid || published.node !== node) {
-      const seq = await this.deps.bus.publishPod(node, translation.spec);
+      const seq = await this.deps.bus.publishPod(node, spec);
       this.noteSequence(node, seq);
-      this.published.set(key, { node, uid, fingerprint });
-      log.debug({ seq, deleting: translation.spec.deleting }, 'desired state published');
+      this.published.set(key, { node, uid, fingerprint, refs });
+      log.debug({ seq, deleting: spec.deleting }, 'desired state published');
+      if (published) await this.releaseRefs(published.node, published.refs.filter((r) => published.node !== node || !refs.includes(r)));
     }
 
     const fresh = report && report.generation > (this.appliedGeneration.get(uid) ?? -1n);
@@ -219,6 +289,97 @@ export class PodController {
       await this.applyStatus(pod, report, node);
       this.appliedGeneration.set(uid, report.generation);
     }
+  }
+
+  /** Publishes to the node each object the pod uses that the node lacks in its current version. */
+  private async syncObjects(node: string, pod: Pod, spec: edge.EdgePodSpec, refs: ObjectKey[], log: Logger): Promise<void> {
+    const objects = this.objects.get(node);
+    if (!objects) return;
+    for (const ref of refs) {
+      const { kind, key } = parseObjectKey(ref);
+      if (kind === 'token') {
+        await this.syncTokens(node, pod, spec, ref, log);
+        continue;
+      }
+      const source = (kind === 'configmap' ? this.configMaps : this.secrets).get(key.namespace, key.name);
+      const have = objects.get(ref);
+      if (!source) {
+        // Deleted (or not created yet): the edge reports what the kubelet would (missing object) until it exists.
+        if (have) {
+          this.noteSequence(node, await this.deps.bus.tombstoneObject(node, kind, key));
+          objects.delete(ref);
+        }
+        continue;
+      }
+      const version = source.metadata!.resourceVersion!;
+      if (have?.version === version) continue;
+      const object = kind === 'configmap' ? configMapObject(source) : secretObject(source);
+      try {
+        this.noteSequence(node, await this.deps.bus.publishObject(node, kind, object));
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        const what = `${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${key.namespace}/${key.name}`;
+        await this.objectProblem(pod, `${ref}@${version}`, 'EdgeObjectTooLarge', `${what} cannot be delivered to the edge: ${err.message}`, log);
+        continue;
+      }
+      objects.set(ref, { version });
+      log.debug({ object: ref, version }, 'object published');
+    }
+  }
+
+  /**
+   * Requests the pod's ServiceAccount tokens (TokenRequest bound to the pod) when the node has none for this pod,
+   * the set of audiences/lifetimes changed, or 80% of their lifetime has passed; publishes them as one object.
+   */
+  private async syncTokens(node: string, pod: Pod, spec: edge.EdgePodSpec, ref: ObjectKey, log: Logger): Promise<void> {
+    const objects = this.objects.get(node)!;
+    const keys = specTokenKeys(spec);
+    const have = objects.get(ref)?.tokens;
+    const nowMs = this.now().getTime();
+    if (have && have.podUid === spec.uid && have.keys === keys.join(',') && nowMs < have.refreshAtMs) return;
+    const serviceAccount = pod.spec?.serviceAccountName || 'default';
+    const data: Record<string, Uint8Array> = {};
+    let expiresAtMs = Number.MAX_SAFE_INTEGER;
+    try {
+      for (const k of keys) {
+        const { audience, expirationSeconds } = parseTokenKey(k);
+        const t = await this.deps.kube.createToken(spec.namespace, serviceAccount, { audience, expirationSeconds, pod: { name: spec.name, uid: spec.uid } });
+        data[k] = new TextEncoder().encode(t.token);
+        expiresAtMs = Math.min(expiresAtMs, t.expiresAtMs);
+      }
+    } catch (err) {
+      const message = `requesting a token for ServiceAccount ${spec.namespace}/${serviceAccount} failed: ${(err as Error).message}`;
+      await this.objectProblem(pod, `${ref}@token`, 'FailedTokenRequest', message, log);
+      this.queue.addAfter(keyOf(spec.namespace, spec.name), 10_000);
+      return;
+    }
+    const object = create(edge.EdgeObjectSchema, { namespace: spec.namespace, name: spec.name, resourceVersion: String(nowMs), data, expiresAtMs: BigInt(expiresAtMs), podUid: spec.uid });
+    this.noteSequence(node, await this.deps.bus.publishObject(node, 'token', object));
+    objects.set(ref, publishedObject('token', object));
+    log.debug({ expiresAt: new Date(expiresAtMs).toISOString() }, 'service account tokens published');
+  }
+
+  /** Tombstones each of the objects that no pod published to the node uses any more. */
+  private async releaseRefs(node: string, refs: readonly ObjectKey[]): Promise<void> {
+    const objects = this.objects.get(node);
+    if (!objects) return;
+    for (const ref of refs) {
+      if (!objects.has(ref)) continue;
+      if ([...this.published.values()].some((p) => p.node === node && p.refs.includes(ref))) continue;
+      const { kind, key } = parseObjectKey(ref);
+      objects.delete(ref);
+      this.noteSequence(node, await this.deps.bus.tombstoneObject(node, kind, key));
+      this.deps.log.debug({ node, object: ref }, 'object no longer used on the node: tombstone published');
+    }
+  }
+
+  /** Records a Warning Event on the pod, once per problem key. */
+  private async objectProblem(pod: Pod, problemKey: string, reason: string, message: string, log: Logger): Promise<void> {
+    const k = `${pod.metadata!.uid}/${problemKey}`;
+    log.warn({ reason }, message);
+    if (this.objectProblems.has(k)) return;
+    this.objectProblems.add(k);
+    await this.deps.kube.createEvent(podEvent(pod, 'Warning', reason, message, this.now()));
   }
 
   private async applyStatus(pod: Pod, report: edge.PodStatusReport, node: string): Promise<void> {
@@ -277,5 +438,15 @@ export function podEvent(pod: Pod, type: 'Normal' | 'Warning', reason: string, m
     firstTimestamp: now,
     lastTimestamp: now,
     count: 1,
+  };
+}
+
+function publishedObject(kind: ObjectKind, object: edge.EdgeObject): PublishedObject {
+  if (kind !== 'token') return { version: object.resourceVersion };
+  const issuedMs = Number(object.resourceVersion);
+  const expiresMs = Number(object.expiresAtMs);
+  return {
+    version: object.resourceVersion,
+    tokens: { podUid: object.podUid, keys: Object.keys(object.data).sort().join(','), refreshAtMs: issuedMs + 0.8 * Math.max(0, expiresMs - issuedMs) },
   };
 }

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { podStatusFromReport, statusDiffers } from './status.js';
-import { pod } from './translate.test.js';
+import { pod } from './fixtures.js';
 
 const now = new Date('2026-11-23T10:00:00Z');
 

@@ -1,17 +1,7 @@
 import { edge } from '@edgefarm/proto';
-import type { V1Pod } from '@kubernetes/client-node';
-import { specFingerprint, translatePod } from './translate.js';
-
-export function pod(overrides: Partial<V1Pod['spec']> = {}, meta: Partial<NonNullable<V1Pod['metadata']>> = {}): V1Pod {
-  return {
-    metadata: { name: 'web-1', namespace: 'default', uid: 'uid-1', resourceVersion: '7', ...meta },
-    spec: {
-      nodeName: 'edge-1',
-      containers: [{ name: 'c', image: 'docker.io/edgefarm/busybox:1.35', command: ['sh'], args: ['-c', 'sleep 1'] }],
-      ...overrides,
-    },
-  };
-}
+import { specFingerprint, tokenKey, translatePod } from './translate.js';
+import { specRefs, specTokenKeys } from './objects.js';
+import { pod } from './fixtures.js';
 
 describe('translatePod', () => {
   it('translates the supported subset', () => {
@@ -62,8 +52,8 @@ describe('translatePod', () => {
           {
             name: 'c',
             image: 'i',
-            volumeMounts: [{ name: 'data', mountPath: '/data' }],
-            env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
+            volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'nope', mountPath: '/x' }],
+            env: [{ name: 'S', valueFrom: { fieldRef: { fieldPath: 'status.phase' } } }],
           },
         ],
       }),
@@ -71,11 +61,114 @@ describe('translatePod', () => {
     expect(t.ok).toBe(false);
     if (t.ok) return;
     expect(t.unsupported).toEqual([
-      'volumes[data]: volumes are not supported at the edge yet',
+      'volumes[data]: persistentVolumeClaim volumes are not supported at the edge',
       'hostPID: not supported at the edge',
-      'containers[0].volumeMounts[data]: volumes are not supported at the edge yet',
-      expect.stringContaining('containers[0].env[S].valueFrom'),
+      'containers[0].volumeMounts[nope]: no volume of that name',
+      'containers[0].env[S].valueFrom: fieldRef status.phase is not supported',
     ]);
+  });
+
+  it.each([
+    [{ name: 'v', nfs: { server: 's', path: '/' } }, 'volumes[v]: nfs volumes are not supported at the edge'],
+    [{ name: 'v', emptyDir: { medium: 'HugePages' } }, 'volumes[v].emptyDir.medium: "HugePages" is not supported at the edge'],
+    [{ name: 'v', emptyDir: { sizeLimit: 'lots' } }, 'volumes[v].emptyDir.sizeLimit: "lots" is not a quantity'],
+    [{ name: 'v', hostPath: { path: '/x', type: 'Pipe' } }, 'volumes[v].hostPath.type: unknown value "Pipe"'],
+    [{ name: 'v', projected: { sources: [{ clusterTrustBundle: { path: 'x' } }] } }, 'volumes[v].projected.sources[0]: clusterTrustBundle projections are not supported at the edge'],
+    [{ name: 'v', downwardAPI: { items: [{ path: 'n', fieldRef: { fieldPath: 'spec.nodeName' } }] } }, 'volumes[v].downwardAPI[n]: fieldRef spec.nodeName is not supported in a downwardAPI volume'],
+  ])('rejects the volume %j', (volume, problem) => {
+    const t = translatePod(pod({ volumes: [volume] }));
+    expect(t.ok ? [] : t.unsupported).toEqual([problem]);
+  });
+
+  it('translates every supported volume kind, mounts and env references', () => {
+    const t = translatePod(
+      pod(
+        {
+          serviceAccountName: 'robot',
+          volumes: [
+            { name: 'scratch', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
+            { name: 'host', hostPath: { path: '/var/data', type: 'DirectoryOrCreate' } },
+            { name: 'cfg', configMap: { name: 'app', items: [{ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 }], defaultMode: 0o644 } },
+            { name: 'creds', secret: { secretName: 'db', optional: true } },
+            { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'mem', resourceFieldRef: { containerName: 'c', resource: 'limits.memory', divisor: '1Mi' } }] } },
+            {
+              name: 'kube-api-access-x1',
+              projected: {
+                defaultMode: 0o644,
+                sources: [
+                  { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+                  { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+                  { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+                ],
+              },
+            },
+          ],
+          containers: [
+            {
+              name: 'c',
+              image: 'i',
+              resources: { limits: { memory: '128Mi' } },
+              volumeMounts: [{ name: 'cfg', mountPath: '/etc/app', readOnly: true }, { name: 'host', mountPath: '/data', subPath: 'x' }],
+              env: [
+                { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'app', key: 'greeting' } } },
+                { name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw', optional: true } } },
+                { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                { name: 'TIER', valueFrom: { fieldRef: { fieldPath: "metadata.labels['tier']" } } },
+                { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
+              ],
+              envFrom: [{ prefix: 'APP_', configMapRef: { name: 'app' } }, { secretRef: { name: 'db', optional: true } }],
+            },
+          ],
+        },
+        { labels: { tier: 'edge', app: 'x"y' } },
+      ),
+      { allocatable: { cpu: '2', memory: '4Gi' } },
+    );
+    if (!t.ok) throw new Error(t.unsupported.join('; '));
+    const [scratch, host, cfg, creds, info, sa] = t.spec.volumes;
+    expect(scratch!.source).toEqual({ case: 'emptyDir', value: expect.objectContaining({ memory: true, sizeLimitBytes: 64n * 1024n * 1024n }) });
+    expect(host!.source).toEqual({ case: 'hostPath', value: expect.objectContaining({ path: '/var/data', type: 'DirectoryOrCreate' }) });
+    expect(cfg!.source.case === 'projected' && cfg!.source.value.sources[0]!.source).toEqual({
+      case: 'configMap',
+      value: expect.objectContaining({ name: 'app', optional: false, items: [expect.objectContaining({ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 })] }),
+    });
+    expect(creds!.source.case === 'projected' && creds!.source.value.sources[0]!.source).toEqual({ case: 'secret', value: expect.objectContaining({ name: 'db', optional: true, items: [] }) });
+    const files = info!.source.case === 'projected' && info!.source.value.sources[0]!.source.case === 'files' ? info!.source.value.sources[0]!.source.value.files : [];
+    expect(files.map((f) => [f.path, new TextDecoder().decode(f.content)])).toEqual([
+      ['labels', 'app="x\\"y"\ntier="edge"'],
+      ['mem', '128'],
+    ]);
+    const saSources = sa!.source.case === 'projected' ? sa!.source.value.sources.map((x) => x.source.case) : [];
+    expect(saSources).toEqual(['serviceAccountToken', 'configMap', 'files']);
+    expect(sa!.source.case === 'projected' && sa!.source.value.sources[0]!.source.value).toEqual(expect.objectContaining({ key: tokenKey(3607, ''), path: 'token' }));
+
+    const c = t.spec.containers[0]!;
+    expect(c.volumeMounts.map((m) => [m.name, m.mountPath, m.subPath, m.readOnly])).toEqual([
+      ['cfg', '/etc/app', '', true],
+      ['host', '/data', 'x', false],
+    ]);
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e]));
+    expect(env.GREETING!.configMapKeyRef).toEqual(expect.objectContaining({ name: 'app', key: 'greeting', optional: false }));
+    expect(env.PW!.secretKeyRef).toEqual(expect.objectContaining({ name: 'db', key: 'pw', optional: true }));
+    expect(env.IP!.fieldPath).toBe('status.podIP');
+    expect(env.TIER!.value).toBe('edge');
+    expect(env.CPU!.value).toBe('2000'); // no CPU limit: the node's allocatable, in millicores
+    expect(c.envFrom.map((e) => [e.prefix, e.configMap, e.secret, e.optional])).toEqual([
+      ['APP_', 'app', '', false],
+      ['', '', 'db', true],
+    ]);
+    expect(specRefs(t.spec)).toEqual(['configmap/default/app', 'configmap/default/kube-root-ca.crt', 'secret/default/db', 'token/default/web-1']);
+    expect(specTokenKeys(t.spec)).toEqual(['3607/']);
+  });
+
+  it('needs the node allocatable for a limit the container does not set', () => {
+    const t = translatePod(pod({ containers: [{ name: 'c', image: 'i', env: [{ name: 'M', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } }] }] }));
+    expect(t.ok ? undefined : t).toEqual({ ok: false, unsupported: [], waiting: [expect.stringMatching(/no limit set and the node's allocatable memory is not known yet/)] });
+  });
+
+  it('carries activeDeadlineSeconds', () => {
+    const t = translatePod(pod({ activeDeadlineSeconds: 30 }));
+    expect(t.ok && t.spec.activeDeadlineSeconds).toBe(30n);
   });
 
   it('rejects unknown enum values and incomplete pods', () => {

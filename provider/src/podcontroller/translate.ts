@@ -5,12 +5,23 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import type { V1Container, V1Pod, V1EnvVar } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
+import { parseQuantity } from '../kube/quantity.js';
+import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
 
-export type Translation = { ok: true; spec: edge.EdgePodSpec } | { ok: false; unsupported: string[] };
+/**
+ * `unsupported`: what the edge cannot do (the pod fails with EdgeUnsupported). `waiting`: what cannot be resolved yet
+ * (the node's allocatable before its first heartbeat): the pod waits and is translated again.
+ */
+export type Translation = { ok: true; spec: edge.EdgePodSpec } | { ok: false; unsupported: string[]; waiting: string[] };
 
-/** The projected volume the ServiceAccount admission plugin adds to every pod; served in a later step. */
-const SA_TOKEN_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+export interface TranslateContext {
+  /** The node's allocatable resources (resourceFieldRef of a limit the container does not set). */
+  allocatable?: Record<string, string>;
+}
+
+/** Default lifetime of a projected ServiceAccount token (the API's default for expirationSeconds). */
+const DEFAULT_TOKEN_SECONDS = 3600;
 
 const RESTART: Record<string, edge.RestartPolicy> = {
   Always: edge.RestartPolicy.ALWAYS,
@@ -22,47 +33,87 @@ const PULL: Record<string, edge.PullPolicy> = {
   Always: edge.PullPolicy.ALWAYS,
   Never: edge.PullPolicy.NEVER,
 };
+const HOST_PATH_TYPES = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'];
 
-function isServiceAccountVolume(pod: V1Pod, name: string): boolean {
-  const v = pod.spec?.volumes?.find((x) => x.name === name);
-  return !!v?.projected && name.startsWith('kube-api-access-');
+/** Key of a ServiceAccount token in the pod's token object: one token per lifetime and audience, as the kubelet caches them. */
+export function tokenKey(expirationSeconds: number, audience: string): string {
+  return `${expirationSeconds}/${audience}`;
+}
+export function parseTokenKey(key: string): { expirationSeconds: number; audience: string } {
+  const i = key.indexOf('/');
+  return { expirationSeconds: Number(key.slice(0, i)), audience: key.slice(i + 1) };
 }
 
-function envValue(pod: V1Pod, env: V1EnvVar, where: string, problems: string[]): string | undefined {
-  if (env.valueFrom === undefined) return env.value ?? '';
-  const path = env.valueFrom.fieldRef?.fieldPath;
-  switch (path) {
-    case 'metadata.name':
-      return pod.metadata?.name;
-    case 'metadata.namespace':
-      return pod.metadata?.namespace;
-    case 'metadata.uid':
-      return pod.metadata?.uid;
-    case 'spec.nodeName':
-      return pod.spec?.nodeName;
-    case 'spec.serviceAccountName':
-      return pod.spec?.serviceAccountName ?? 'default';
+class Problems {
+  readonly list: string[] = [];
+  readonly waiting: string[] = [];
+  add(where: string, what: string): void {
+    this.list.push(`${where}: ${what}`);
   }
-  problems.push(`${where}.env[${env.name}].valueFrom: only fieldRef to metadata.name/namespace/uid and spec.nodeName/serviceAccountName is supported at the edge yet`);
-  return undefined;
+  /** Adds a value's error: a "not known yet" one makes the pod wait instead of failing. */
+  addValueError(where: string, v: { error: string; waiting?: boolean }): void {
+    if (v.waiting) this.waiting.push(`${where}: ${v.error}`);
+    else this.add(where, v.error);
+  }
 }
 
-function container(pod: V1Pod, c: V1Container, where: string, problems: string[]): edge.EdgeContainer {
-  for (const m of c.volumeMounts ?? []) {
-    if (!(m.mountPath === SA_TOKEN_MOUNT && isServiceAccountVolume(pod, m.name))) {
-      problems.push(`${where}.volumeMounts[${m.name}]: volumes are not supported at the edge yet`);
+function envVar(pod: V1Pod, c: V1Container, env: V1EnvVar, where: string, ctx: TranslateContext, problems: Problems): edge.EnvVar {
+  const out = create(edge.EnvVarSchema, { name: env.name, value: env.value ?? '' });
+  const from = env.valueFrom;
+  if (!from) return out;
+  const w = `${where}.env[${env.name}].valueFrom`;
+  if (from.configMapKeyRef) {
+    out.configMapKeyRef = create(edge.KeyRefSchema, { name: from.configMapKeyRef.name ?? '', key: from.configMapKeyRef.key, optional: from.configMapKeyRef.optional ?? false });
+  } else if (from.secretKeyRef) {
+    out.secretKeyRef = create(edge.KeyRefSchema, { name: from.secretKeyRef.name ?? '', key: from.secretKeyRef.key, optional: from.secretKeyRef.optional ?? false });
+  } else if (from.fieldRef) {
+    if ((EDGE_FIELD_PATHS as readonly string[]).includes(from.fieldRef.fieldPath)) out.fieldPath = from.fieldRef.fieldPath;
+    else {
+      const v = fieldValue(pod, from.fieldRef, false);
+      if ('error' in v) problems.add(w, v.error);
+      else out.value = v.value;
     }
+  } else if (from.resourceFieldRef) {
+    const v = resourceValue(pod, from.resourceFieldRef, c, ctx.allocatable);
+    if ('error' in v) problems.addValueError(w, v);
+    else out.value = v.value;
+  } else {
+    problems.add(w, 'unsupported source');
   }
-  if (c.envFrom?.length) problems.push(`${where}.envFrom: not supported at the edge yet`);
+  return out;
+}
+
+function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateContext, problems: Problems): edge.EdgeContainer {
+  const volumes = new Set((pod.spec?.volumes ?? []).map((v) => v.name));
+  for (const m of c.volumeMounts ?? []) {
+    if (!volumes.has(m.name)) problems.add(`${where}.volumeMounts[${m.name}]`, 'no volume of that name');
+    if (m.subPathExpr) problems.add(`${where}.volumeMounts[${m.name}].subPathExpr`, 'not supported at the edge yet');
+    if (m.mountPropagation && m.mountPropagation !== 'None') problems.add(`${where}.volumeMounts[${m.name}].mountPropagation`, 'not supported at the edge yet');
+  }
+  for (const [i, e] of (c.envFrom ?? []).entries()) {
+    if (!e.configMapRef && !e.secretRef) problems.add(`${where}.envFrom[${i}]`, 'unsupported source');
+  }
+  if (c.volumeDevices?.length) problems.add(`${where}.volumeDevices`, 'block volumes are not supported at the edge');
   const pullPolicy = c.imagePullPolicy ? PULL[c.imagePullPolicy] : edge.PullPolicy.UNSPECIFIED;
-  if (pullPolicy === undefined) problems.push(`${where}.imagePullPolicy: unknown value "${c.imagePullPolicy}"`);
+  if (pullPolicy === undefined) problems.add(`${where}.imagePullPolicy`, `unknown value "${c.imagePullPolicy}"`);
   return create(edge.EdgeContainerSchema, {
     name: c.name,
     image: c.image ?? '',
     command: c.command ?? [],
     args: c.args ?? [],
     workingDir: c.workingDir ?? '',
-    env: (c.env ?? []).map((e) => ({ name: e.name, value: envValue(pod, e, where, problems) ?? '' })),
+    env: (c.env ?? []).map((e) => envVar(pod, c, e, where, ctx, problems)),
+    envFrom: (c.envFrom ?? []).map((e) =>
+      create(edge.EnvFromSourceSchema, {
+        prefix: e.prefix ?? '',
+        configMap: e.configMapRef?.name ?? '',
+        secret: e.secretRef?.name ?? '',
+        optional: e.configMapRef?.optional ?? e.secretRef?.optional ?? false,
+      }),
+    ),
+    volumeMounts: (c.volumeMounts ?? []).map((m) =>
+      create(edge.VolumeMountSchema, { name: m.name, mountPath: m.mountPath, subPath: m.subPath ?? '', readOnly: m.readOnly ?? false }),
+    ),
     imagePullPolicy: pullPolicy ?? edge.PullPolicy.UNSPECIFIED,
     ports: (c.ports ?? []).map((p) => ({
       name: p.name ?? '',
@@ -75,24 +126,96 @@ function container(pod: V1Pod, c: V1Container, where: string, problems: string[]
   });
 }
 
-export function translatePod(pod: V1Pod): Translation {
-  const problems: string[] = [];
+type DownwardItems = NonNullable<NonNullable<V1Volume['downwardAPI']>['items']>;
+
+function downwardFiles(pod: V1Pod, items: DownwardItems, where: string, ctx: TranslateContext, problems: Problems): edge.ProjectionSource {
+  const files = items.map((item) => {
+    const v = item.fieldRef
+      ? fieldValue(pod, item.fieldRef, true)
+      : item.resourceFieldRef
+        ? resourceValue(pod, item.resourceFieldRef, undefined, ctx.allocatable)
+        : { error: 'needs fieldRef or resourceFieldRef' };
+    if ('error' in v) problems.addValueError(`${where}[${item.path}]`, v);
+    return create(edge.InlineFileSchema, { path: item.path, content: new TextEncoder().encode('value' in v ? v.value : ''), mode: item.mode ?? 0 });
+  });
+  return create(edge.ProjectionSourceSchema, { source: { case: 'files', value: { files } } });
+}
+
+function projectionSources(pod: V1Pod, sources: V1VolumeProjection[], where: string, ctx: TranslateContext, problems: Problems): edge.ProjectionSource[] {
+  const out: edge.ProjectionSource[] = [];
+  for (const [i, s] of sources.entries()) {
+    const w = `${where}.sources[${i}]`;
+    const items = (list: { key: string; path: string; mode?: number }[] | undefined) =>
+      (list ?? []).map((k) => create(edge.KeyToPathSchema, { key: k.key, path: k.path, mode: k.mode ?? 0 }));
+    if (s.configMap) {
+      out.push(create(edge.ProjectionSourceSchema, { source: { case: 'configMap', value: { name: s.configMap.name ?? '', items: items(s.configMap.items), optional: s.configMap.optional ?? false } } }));
+    } else if (s.secret) {
+      out.push(create(edge.ProjectionSourceSchema, { source: { case: 'secret', value: { name: s.secret.name ?? '', items: items(s.secret.items), optional: s.secret.optional ?? false } } }));
+    } else if (s.downwardAPI) {
+      out.push(downwardFiles(pod, s.downwardAPI.items ?? [], `${w}.downwardAPI`, ctx, problems));
+    } else if (s.serviceAccountToken) {
+      const t = s.serviceAccountToken;
+      if (pod.spec?.automountServiceAccountToken === false && pod.spec.serviceAccountName === undefined) problems.add(w, 'serviceAccountToken without a service account');
+      const key = tokenKey(t.expirationSeconds ?? DEFAULT_TOKEN_SECONDS, t.audience ?? '');
+      out.push(create(edge.ProjectionSourceSchema, { source: { case: 'serviceAccountToken', value: { key, path: t.path, mode: 0 } } }));
+    } else {
+      problems.add(w, `${Object.keys(s)[0] ?? 'empty'} projections are not supported at the edge`);
+    }
+  }
+  return out;
+}
+
+function volume(pod: V1Pod, v: V1Volume, ctx: TranslateContext, problems: Problems): edge.EdgeVolume {
+  const where = `volumes[${v.name}]`;
+  const projected = (defaultMode: number | undefined, sources: edge.ProjectionSource[]) =>
+    create(edge.EdgeVolumeSchema, { name: v.name, source: { case: 'projected', value: { defaultMode: defaultMode ?? 0, sources } } });
+  if (v.emptyDir) {
+    const medium = v.emptyDir.medium ?? '';
+    if (medium !== '' && medium !== 'Memory') problems.add(`${where}.emptyDir.medium`, `"${medium}" is not supported at the edge`);
+    let sizeLimitBytes = 0n;
+    try {
+      if (v.emptyDir.sizeLimit !== undefined) sizeLimitBytes = BigInt(Math.ceil(parseQuantity(v.emptyDir.sizeLimit)));
+    } catch {
+      problems.add(`${where}.emptyDir.sizeLimit`, `"${v.emptyDir.sizeLimit}" is not a quantity`);
+    }
+    return create(edge.EdgeVolumeSchema, { name: v.name, source: { case: 'emptyDir', value: { memory: medium === 'Memory', sizeLimitBytes } } });
+  }
+  if (v.hostPath) {
+    const type = v.hostPath.type ?? '';
+    if (!HOST_PATH_TYPES.includes(type)) problems.add(`${where}.hostPath.type`, `unknown value "${type}"`);
+    return create(edge.EdgeVolumeSchema, { name: v.name, source: { case: 'hostPath', value: { path: v.hostPath.path, type } } });
+  }
+  if (v.configMap) {
+    const c = v.configMap;
+    return projected(c.defaultMode, projectionSources(pod, [{ configMap: { name: c.name, items: c.items, optional: c.optional } }], where, ctx, problems));
+  }
+  if (v.secret) {
+    const s = v.secret;
+    return projected(s.defaultMode, projectionSources(pod, [{ secret: { name: s.secretName, items: s.items, optional: s.optional } }], where, ctx, problems));
+  }
+  if (v.downwardAPI) return projected(v.downwardAPI.defaultMode, [downwardFiles(pod, v.downwardAPI.items ?? [], `${where}.downwardAPI`, ctx, problems)]);
+  if (v.projected) return projected(v.projected.defaultMode, projectionSources(pod, v.projected.sources ?? [], `${where}.projected`, ctx, problems));
+  const kind = Object.keys(v).find((k) => k !== 'name') ?? 'no source';
+  problems.add(where, `${kind} volumes are not supported at the edge`);
+  return create(edge.EdgeVolumeSchema, { name: v.name });
+}
+
+export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translation {
+  const problems = new Problems();
   const spec = pod.spec;
   const meta = pod.metadata;
   if (!spec || !meta?.uid || !meta.name || !meta.namespace || !meta.resourceVersion) {
-    return { ok: false, unsupported: ['pod has no spec or incomplete metadata'] };
+    return { ok: false, unsupported: ['pod has no spec or incomplete metadata'], waiting: [] };
   }
-  for (const v of spec.volumes ?? []) {
-    if (!isServiceAccountVolume(pod, v.name)) problems.push(`volumes[${v.name}]: volumes are not supported at the edge yet`);
-  }
-  if (spec.hostPID) problems.push('hostPID: not supported at the edge');
-  if (spec.hostIPC) problems.push('hostIPC: not supported at the edge');
-  if (spec.ephemeralContainers?.length) problems.push('ephemeralContainers: not supported at the edge yet');
+  const volumes = (spec.volumes ?? []).map((v) => volume(pod, v, ctx, problems));
+  if (spec.hostPID) problems.add('hostPID', 'not supported at the edge');
+  if (spec.hostIPC) problems.add('hostIPC', 'not supported at the edge');
+  if (spec.ephemeralContainers?.length) problems.add('ephemeralContainers', 'not supported at the edge yet');
   const restart = RESTART[spec.restartPolicy ?? 'Always'];
-  if (restart === undefined) problems.push(`restartPolicy: unknown value "${spec.restartPolicy}"`);
-  const initContainers = (spec.initContainers ?? []).map((c, i) => container(pod, c, `initContainers[${i}]`, problems));
-  const containers = spec.containers.map((c, i) => container(pod, c, `containers[${i}]`, problems));
-  if (problems.length > 0) return { ok: false, unsupported: problems };
+  if (restart === undefined) problems.add('restartPolicy', `unknown value "${spec.restartPolicy}"`);
+  const initContainers = (spec.initContainers ?? []).map((c, i) => container(pod, c, `initContainers[${i}]`, ctx, problems));
+  const containers = spec.containers.map((c, i) => container(pod, c, `containers[${i}]`, ctx, problems));
+  if (problems.list.length > 0 || problems.waiting.length > 0) return { ok: false, unsupported: problems.list, waiting: problems.waiting };
   return {
     ok: true,
     spec: create(edge.EdgePodSpecSchema, {
@@ -111,6 +234,8 @@ export function translatePod(pod: V1Pod): Translation {
       terminationGracePeriodSeconds: BigInt(spec.terminationGracePeriodSeconds ?? 30),
       deleting: meta.deletionTimestamp !== undefined,
       deletionGracePeriodSeconds: BigInt(meta.deletionGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30),
+      activeDeadlineSeconds: BigInt(spec.activeDeadlineSeconds ?? 0),
+      volumes,
     }),
   };
 }
