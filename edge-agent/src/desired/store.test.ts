@@ -1,4 +1,4 @@
-import { desiredSubjects, edge, encode } from '@edgefarm/proto';
+import { create, desiredSubjects, edge, encode, type ObjectKind } from '@edgefarm/proto';
 import { DesiredStore, type DesiredMessage } from './store.js';
 import { LEVEL, fieldsOf, podSpec, recordingLogger } from '../testing/fixtures.js';
 
@@ -140,5 +140,140 @@ describe('DesiredStore', () => {
     store.markSynced();
     await p;
     expect(store.synced).toBe(true);
+  });
+});
+
+describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
+  const enc = new TextEncoder();
+  function object(kind: ObjectKind, name: string, resourceVersion: string, data: Record<string, string>, namespace = 'default'): { kind: ObjectKind; obj: edge.EdgeObject } {
+    const obj = create(edge.EdgeObjectSchema, {
+      namespace,
+      name,
+      resourceVersion,
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, enc.encode(v)])),
+    });
+    return { kind, obj };
+  }
+  function objMsg({ kind, obj }: { kind: ObjectKind; obj: edge.EdgeObject }, seq: number, over: Partial<DesiredMessage> = {}): DesiredMessage {
+    return { subject: desiredSubjects.of(NODE, kind, obj), seq, data: encode(edge.EdgeObjectSchema, obj), ...over };
+  }
+  const dec = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
+
+  /** Pods using objects in every way a spec can. */
+  function users() {
+    const byVolume = podSpec({
+      name: 'by-volume',
+      volumes: [{ name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } }],
+    });
+    const byEnv = podSpec({
+      name: 'by-env',
+      containers: [{ name: 'c', image: 'i', env: [{ name: 'A', configMapKeyRef: { name: 'app', key: 'k' } }, { name: 'P', secretKeyRef: { name: 'creds', key: 'p' } }] }],
+    });
+    const byEnvFrom = podSpec({
+      name: 'by-envfrom',
+      initContainers: [{ name: 'i', image: 'i', envFrom: [{ secret: 'creds' }] }],
+    });
+    const bySecretVolume = podSpec({
+      name: 'by-secret-volume',
+      volumes: [{ name: 's', source: { case: 'projected', value: { sources: [{ source: { case: 'secret', value: { name: 'creds' } } }] } } }],
+    });
+    const otherNs = podSpec({ name: 'other-ns', namespace: 'other', containers: [{ name: 'c', image: 'i', envFrom: [{ configMap: 'app' }] }] });
+    const none = podSpec({ name: 'none' });
+    return { byVolume, byEnv, byEnvFrom, bySecretVolume, otherNs, none };
+  }
+
+  it('keeps objects by kind, namespace and name, and notifies every pod that uses one', () => {
+    const { store, changes } = setup();
+    const u = users();
+    Object.values(u).forEach((p, i) => store.apply(msg(p, i + 1)));
+    changes.length = 0;
+
+    expect(store.apply(objMsg(object('configmap', 'app', '5', { k: 'v1' }), 10))).toEqual({ kind: 'upsert', key: 'configmap/default/app' });
+    expect(changes.sort()).toEqual(['default/by-env', 'default/by-volume']);
+    expect(dec(store.object('configmap', 'default', 'app')?.data.k)).toBe('v1');
+    expect(store.object('secret', 'default', 'app')).toBeUndefined();
+    expect(store.object('configmap', 'other', 'app')).toBeUndefined();
+
+    changes.length = 0;
+    store.apply(objMsg(object('secret', 'creds', '7', { p: 'pw' }), 11));
+    expect(changes.sort()).toEqual(['default/by-env', 'default/by-envfrom', 'default/by-secret-volume']);
+
+    changes.length = 0;
+    store.apply(objMsg(object('configmap', 'app', '3', { k: 'x' }, 'other'), 12));
+    expect(changes).toEqual(['other/other-ns']);
+    expect(store.objectCount).toBe(3);
+    expect(store.size).toBe(6); // objects are not pods
+    expect(store.keys()).not.toContain('configmap/default/app');
+    expect(store.appliedSequence).toBe(12);
+  });
+
+  it('a token object notifies the pod it is named after, even before the pod arrives', () => {
+    const { store, changes } = setup();
+    store.apply(objMsg(object('token', 'web-0', '1700000000000', { 'kube-api-access': 'jwt' }), 1));
+    expect(changes).toEqual(['default/web-0']);
+    expect(dec(store.object('token', 'default', 'web-0')?.data['kube-api-access'])).toBe('jwt');
+  });
+
+  it('ignores an older resourceVersion and an identical re-delivery; a newer one replaces and notifies', () => {
+    const { store, changes, records } = setup();
+    const u = users();
+    store.apply(msg(u.byVolume, 1));
+    changes.length = 0;
+    store.apply(objMsg(object('configmap', 'app', '20', { k: 'v20' }), 2));
+    expect(store.apply(objMsg(object('configmap', 'app', '9', { k: 'v9' }), 3))).toMatchObject({ kind: 'stale', key: 'configmap/default/app' });
+    expect(store.apply(objMsg(object('configmap', 'app', '20', { k: 'v20' }), 4)).kind).toBe('unchanged');
+    expect(dec(store.object('configmap', 'default', 'app')?.data.k)).toBe('v20');
+    expect(changes).toEqual(['default/by-volume']);
+    expect(records.some((r) => r.msg === 'ignoring stale desired object')).toBe(true);
+    expect(store.apply(objMsg(object('configmap', 'app', '100', { k: 'v100' }), 5)).kind).toBe('upsert');
+    expect(dec(store.object('configmap', 'default', 'app')?.data.k)).toBe('v100');
+    expect(changes).toEqual(['default/by-volume', 'default/by-volume']);
+  });
+
+  it('removes an object on a tombstone and notifies its users; a tombstone for an unknown object changes nothing', () => {
+    const { store, changes } = setup();
+    const u = users();
+    store.apply(msg(u.byEnv, 1));
+    const cm = object('configmap', 'app', '5', { k: 'v' });
+    store.apply(objMsg(cm, 2));
+    changes.length = 0;
+    expect(store.apply(objMsg(cm, 3, { data: new Uint8Array(), operation: 'DEL' }))).toEqual({ kind: 'delete', key: 'configmap/default/app' });
+    expect(store.object('configmap', 'default', 'app')).toBeUndefined();
+    expect(changes).toEqual(['default/by-env']);
+    changes.length = 0;
+    expect(store.apply(objMsg(object('secret', 'gone', '1', {}), 4, { data: new Uint8Array(), operation: 'PURGE' })).kind).toBe('delete');
+    expect(changes).toEqual([]);
+    // after a tombstone, the object may come back with any version
+    expect(store.apply(objMsg(object('configmap', 'app', '1', { k: 'back' }), 5)).kind).toBe('upsert');
+  });
+
+  it('logs and skips bad object messages without stopping or losing held objects', () => {
+    const { store, records, changes } = setup();
+    const good = object('secret', 'creds', '3', { p: 'pw' });
+    store.apply(objMsg(good, 1));
+    changes.length = 0;
+    const bad: DesiredMessage[] = [
+      objMsg(good, 2, { data: new Uint8Array([0xff, 0xff, 0xff, 0x01]) }), // undecodable
+      objMsg(object('secret', 'creds', '', { p: 'x' }), 3), // no resourceVersion
+      objMsg(object('secret', 'creds', 'abc', { p: 'x' }), 4), // not a decimal
+      objMsg(good, 5, { data: encode(edge.EdgeObjectSchema, create(edge.EdgeObjectSchema, { namespace: 'default', resourceVersion: '9' })) }), // no name
+      objMsg(object('secret', 'other', '9', { p: 'x' }), 6, { subject: desiredSubjects.of(NODE, 'secret', { namespace: 'default', name: 'creds' }) }), // payload/subject mismatch
+      objMsg(good, 7, { subject: desiredSubjects.of('other-node', 'secret', { namespace: 'default', name: 'creds' }) }), // another node
+      objMsg(good, 8, { subject: 'ef.desired.node-1~2Eexample.volume.default.creds' }), // unknown kind
+    ];
+    for (const m of bad) expect(store.apply(m).kind).toBe('invalid');
+    expect(records.filter((r) => r.level === LEVEL.error)).toHaveLength(bad.length);
+    expect(changes).toEqual([]);
+    expect(dec(store.object('secret', 'default', 'creds')?.data.p)).toBe('pw');
+    expect(store.apply(objMsg(object('secret', 'creds', '4', { p: 'new' }), 9)).kind).toBe('upsert');
+    expect(store.appliedSequence).toBe(9);
+  });
+
+  it('skips pod specs whose volume names are unusable as directory names', () => {
+    const { store } = setup();
+    const vol = (name: string) => ({ name, source: { case: 'emptyDir' as const, value: {} } });
+    expect(store.apply(msg(podSpec({ volumes: [vol('../etc')] }), 1)).kind).toBe('invalid');
+    expect(store.apply(msg(podSpec({ volumes: [vol('a'), vol('a')] }), 2)).kind).toBe('invalid');
+    expect(store.apply(msg(podSpec({ volumes: [vol('a'), vol('b-2')] }), 3)).kind).toBe('upsert');
   });
 });

@@ -1,21 +1,37 @@
 /**
- * DesiredStore: the agent's cache of its node's desired pods, fed message by message from the site stream (see
- * informer.ts) and read by the reconciler by key. It is the single owner of that state.
+ * DesiredStore: the agent's cache of its node's desired pods and of the objects they use (ConfigMaps, Secrets, the
+ * ServiceAccount tokens of a pod), fed message by message from the site stream (see informer.ts) and read by the
+ * reconciler by key. It is the single owner of that state.
  *
  * Rules of apply():
- * - A tombstone (header KV-Operation DEL/PURGE) removes the key.
+ * - A tombstone (header KV-Operation DEL/PURGE) removes the pod or object.
  * - A spec older than the one held for the same pod UID (resourceVersion) is ignored, and so is a spec that would
- *   take back a deletion of the same UID.
+ *   take back a deletion of the same UID. An object older than the one held (resourceVersion) is ignored.
  * - An undecodable message, or one whose subject does not belong to this node, is logged with its subject and
  *   skipped; it never stops the stream.
- * - Every change notifies the listener with the key; the listener is expected to queue the key, not act inline.
+ * - Every change notifies the listener with a pod key; the listener is expected to queue the key, not act inline.
+ *   A change of an object notifies the key of every desired pod that uses it (see refs.ts); a token object, the key
+ *   of the pod it is named after.
  */
-import { TOMBSTONE_OPERATIONS, compareResourceVersions, decodeEdgePodSpec, edge, isDecodeError, isSubjectError, parseDesiredSubject } from '@edgefarm/proto';
+import {
+  TOMBSTONE_OPERATIONS,
+  compareResourceVersions,
+  decodeEdgeObject,
+  decodeEdgePodSpec,
+  edge,
+  isDecodeError,
+  isSubjectError,
+  parseDesiredSubject,
+  type ObjectKind,
+  type PodKey,
+} from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { podKeyString } from '../keys.js';
+import type { ObjectSource } from '../runtime/env.js';
+import { podUsesObject } from './refs.js';
 
 /** Read side of the desired state, what the reconciler and heartbeat see. */
-export interface DesiredView {
+export interface DesiredView extends ObjectSource {
   get(key: string): edge.EdgePodSpec | undefined;
   keys(): string[];
   readonly size: number;
@@ -35,6 +51,7 @@ export interface DesiredMessage {
   operation?: string;
 }
 
+/** What apply() did; `key` is a pod key (`<ns>/<name>`) or an object key (`<kind>/<ns>/<name>`). */
 export type ApplyOutcome =
   | { kind: 'upsert'; key: string }
   | { kind: 'delete'; key: string }
@@ -55,14 +72,27 @@ export function unsafeIdentity(spec: edge.EdgePodSpec): string {
   const names = new Set<string>();
   for (const c of [...spec.initContainers, ...spec.containers]) {
     if (!DNS_LABEL.test(c.name) || c.name.length > 63) return `container name "${c.name}" is not a DNS label`;
-    if (names.has(c.name)) return `container name "${c.name}" is used twice`;
+      if (names.has(c.name)) return `container name "${c.name}" is used twice`;
     names.add(c.name);
+  }
+  const volumes = new Set<string>();
+  for (const v of spec.volumes) {
+    // Volume names are directory names under the pod's volume directory.
+    if (!DNS_LABEL.test(v.name) || v.name.length > 63) return `volume name "${v.name}" is not a DNS label`;
+    if (volumes.has(v.name)) return `volume name "${v.name}" is used twice`;
+    volumes.add(v.name);
   }
   return '';
 }
 
+/** Map key of a delivered object: `<kind>/<namespace>/<name>`. */
+export function objectKeyString(kind: ObjectKind, key: PodKey): string {
+  return `${kind}/${key.namespace}/${key.name}`;
+}
+
 export class DesiredStore implements DesiredView {
   private readonly pods = new Map<string, edge.EdgePodSpec>();
+  private readonly objects = new Map<string, edge.EdgeObject>();
   private seq = 0;
   private isSynced = false;
   private syncedWaiters: (() => void)[] = [];
@@ -81,6 +111,13 @@ export class DesiredStore implements DesiredView {
   }
   get size(): number {
     return this.pods.size;
+  }
+  object(kind: ObjectKind, namespace: string, name: string): edge.EdgeObject | undefined {
+    return this.objects.get(objectKeyString(kind, { namespace, name }));
+  }
+  /** Number of delivered objects held. */
+  get objectCount(): number {
+    return this.objects.size;
   }
   get synced(): boolean {
     return this.isSynced;
@@ -109,6 +146,7 @@ export class DesiredStore implements DesiredView {
     try {
       const parsed = parseDesiredSubject(msg.subject);
       if (parsed.node !== this.node) throw new RangeError(`subject of node "${parsed.node}", not "${this.node}"`);
+      if (parsed.kind !== 'pod') return this.applyObject(parsed.kind, parsed.key, msg);
       key = podKeyString(parsed.key);
     } catch (err) {
       return this.invalid(msg, err as Error);
@@ -144,6 +182,49 @@ export class DesiredStore implements DesiredView {
     this.log.debug({ key, uid: spec.uid, resourceVersion: spec.resourceVersion, deleting: spec.deleting, seq: msg.seq }, 'desired pod');
     this.onChange(key);
     return { kind: 'upsert', key };
+  }
+
+  private applyObject(kind: ObjectKind, subjectKey: PodKey, msg: DesiredMessage): ApplyOutcome {
+    const key = objectKeyString(kind, subjectKey);
+    if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
+      const had = this.objects.delete(key);
+      this.log.debug({ object: key, seq: msg.seq, had }, 'desired object tombstone');
+      if (had) this.notifyUsers(kind, subjectKey);
+      return { kind: 'delete', key };
+    }
+    let obj: edge.EdgeObject;
+    try {
+      obj = decodeEdgeObject(msg.data, msg.subject);
+    } catch (err) {
+      return this.invalid(msg, err as Error);
+    }
+    if (obj.namespace !== subjectKey.namespace || obj.name !== subjectKey.name) {
+      return this.invalid(msg, new RangeError(`payload names ${kind} ${obj.namespace}/${obj.name}, subject names ${podKeyString(subjectKey)}`));
+    }
+    const held = this.objects.get(key);
+    if (held) {
+      const cmp = compareResourceVersions(obj.resourceVersion, held.resourceVersion);
+      if (cmp < 0) {
+        this.log.info({ object: key, seq: msg.seq, resourceVersion: obj.resourceVersion, held: held.resourceVersion }, 'ignoring stale desired object');
+        return { kind: 'stale', key, reason: `resourceVersion ${obj.resourceVersion} older than ${held.resourceVersion}` };
+      }
+      if (cmp === 0) return { kind: 'unchanged', key };
+    }
+    this.objects.set(key, obj);
+    this.log.debug({ object: key, resourceVersion: obj.resourceVersion, keys: Object.keys(obj.data).length, seq: msg.seq }, 'desired object');
+    this.notifyUsers(kind, subjectKey);
+    return { kind: 'upsert', key };
+  }
+
+  /** Notifies the key of every desired pod that uses the object (a token object: the pod it is named after). */
+  private notifyUsers(kind: ObjectKind, key: PodKey): void {
+    if (kind === 'token') {
+      this.onChange(podKeyString(key));
+      return;
+    }
+    for (const [podKey, spec] of this.pods) {
+      if (podUsesObject(spec, kind, key.namespace, key.name)) this.onChange(podKey);
+    }
   }
 
   private stale(key: string, msg: DesiredMessage, reason: string): ApplyOutcome {

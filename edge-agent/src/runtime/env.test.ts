@@ -1,0 +1,190 @@
+import { create, edge, type ObjectKind } from '@edgefarm/proto';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { podSpec } from '../testing/fixtures.js';
+import { ContainerConfigError, expand, isContainerConfigError, isEnvVarName, needsPodIps, resolveContainerConfig, type ObjectSource } from './env.js';
+
+const enc = new TextEncoder();
+
+function objects(list: { kind: ObjectKind; name: string; data: Record<string, string>; namespace?: string }[]): ObjectSource {
+  return {
+    object(kind, namespace, name) {
+      const o = list.find((x) => x.kind === kind && x.name === name && (x.namespace ?? 'default') === namespace);
+      if (!o) return undefined;
+      return create(edge.EdgeObjectSchema, {
+        namespace,
+        name,
+        resourceVersion: '1',
+        data: Object.fromEntries(Object.entries(o.data).map(([k, v]) => [k, enc.encode(v)])),
+      });
+    },
+  };
+}
+
+const store = objects([
+  { kind: 'configmap', name: 'app', data: { greeting: 'hello', 'log.level': 'debug', '1bad': 'x', MODE: 'cm' } },
+  { kind: 'secret', name: 'creds', data: { user: 'admin', pass: 's3cret', MODE: 'secret' } },
+  { kind: 'configmap', name: 'app', namespace: 'other', data: { greeting: 'wrong namespace' } },
+]);
+const ctx = { podIps: ['10.0.0.7', 'fd00::7'], hostIps: ['192.168.1.2'] };
+
+function container(init: MessageInitShape<typeof edge.EdgeContainerSchema>): edge.EdgeContainer {
+  return create(edge.EdgeContainerSchema, { name: 'c', image: 'i', ...init });
+}
+function resolve(init: MessageInitShape<typeof edge.EdgeContainerSchema>, src = store) {
+  return resolveContainerConfig(podSpec(), container(init), src, ctx);
+}
+const asRecord = (env: { name: string; value: string }[]) => Object.fromEntries(env.map((e) => [e.name, e.value]));
+
+describe('$(VAR) expansion (Kubernetes third_party/forked/golang/expansion)', () => {
+  const vars: Record<string, string> = { A: 'a', B: 'b', EMPTY: '' };
+  const lookup = (n: string) => vars[n];
+  it.each([
+    ['plain', 'plain'],
+    ['$(A)', 'a'],
+    ['x$(A)y$(B)z', 'xaybz'],
+    ['$(EMPTY)-', '-'],
+    ['$(UNDEFINED)', '$(UNDEFINED)'],
+    ['$$(A)', '$(A)'],
+    ['$$$(A)', '$a'],
+    ['$$', '$'],
+    ['$$$$', '$$'],
+    ['$', '$'],
+    ['a$', 'a$'],
+    ['$A', '$A'],
+    ['$(A', '$(A'],
+    ['$(', '$('],
+    ['$()', '$()'],
+    ['$(A)$(B', 'a$(B'],
+    ['((A))', '((A))'],
+    ['$((A))', '$((A))'],
+    ['${A}', '${A}'],
+  ])('%s -> %s', (input, want) => {
+    expect(expand(input, lookup)).toBe(want);
+  });
+});
+
+describe('environment variable names (IsEnvVarName)', () => {
+  it.each([
+    ['A', true],
+    ['a_b', true],
+    ['log.level', true],
+    ['my-var', true],
+    ['.hidden', true],
+    ['1bad', false],
+    ['', false],
+    ['.', false],
+    ['..', false],
+    ['..x', false],
+    ['a b', false],
+    ['a=b', false],
+  ])('%s: %s', (name, ok) => expect(isEnvVarName(name)).toBe(ok));
+});
+
+describe('resolveContainerConfig', () => {
+  it('envFrom: all valid keys, prefix, later sources override, invalid keys skipped and reported', () => {
+    const r = resolve({ envFrom: [{ configMap: 'app' }, { secret: 'creds', prefix: 'S_' }, { secret: 'creds' }] });
+    expect(asRecord(r.env)).toEqual({
+      greeting: 'hello',
+      'log.level': 'debug',
+      MODE: 'secret',
+      S_user: 'admin',
+      S_pass: 's3cret',
+      S_MODE: 'secret',
+      user: 'admin',
+      pass: 's3cret',
+    });
+    expect(r.invalidKeys).toEqual(['1bad']);
+  });
+
+  it('env entries override envFrom, in order; literal values expand against what is defined so far', () => {
+    const r = resolve({
+      envFrom: [{ configMap: 'app' }],
+      env: [
+        { name: 'EARLY', value: '$(LATE)' },
+        { name: 'MODE', value: 'literal' },
+        { name: 'G', configMapKeyRef: { name: 'app', key: 'greeting' } },
+        { name: 'MSG', value: '$(G), $(user)! mode=$(MODE) $$(G)' },
+        { name: 'LATE', value: 'late' },
+        { name: 'PW', secretKeyRef: { name: 'creds', key: 'pass' } },
+        { name: 'NOEXPAND', secretKeyRef: { name: 'creds', key: 'pass' } },
+        { name: 'EMPTY' },
+      ],
+    });
+    expect(asRecord(r.env)).toMatchObject({
+      EARLY: '$(LATE)',
+      MODE: 'literal',
+      G: 'hello',
+      MSG: 'hello, $(user)! mode=literal $(G)',
+      LATE: 'late',
+      PW: 's3cret',
+      EMPTY: '',
+    });
+  });
+
+  it('references are read in the pod namespace', () => {
+    const pod = podSpec({ namespace: 'other' });
+    const r = resolveContainerConfig(pod, container({ env: [{ name: 'G', configMapKeyRef: { name: 'app', key: 'greeting' } }] }), store, ctx);
+    expect(asRecord(r.env)).toEqual({ G: 'wrong namespace' });
+  });
+
+  it('field paths from the pod and host IPs', () => {
+    const r = resolve({
+      env: [
+        { name: 'IP', fieldPath: 'status.podIP' },
+        { name: 'IPS', fieldPath: 'status.podIPs' },
+        { name: 'HOST', fieldPath: 'status.hostIP' },
+        { name: 'HOSTS', fieldPath: 'status.hostIPs' },
+        { name: 'URL', value: 'http://$(IP):8080' },
+      ],
+    });
+    expect(asRecord(r.env)).toEqual({ IP: '10.0.0.7', IPS: '10.0.0.7,fd00::7', HOST: '192.168.1.2', HOSTS: '192.168.1.2', URL: 'http://10.0.0.7:8080' });
+    expect(needsPodIps(container({ env: [{ name: 'IP', fieldPath: 'status.podIP' }] }))).toBe(true);
+    expect(needsPodIps(container({ env: [{ name: 'H', fieldPath: 'status.hostIP' }, { name: 'V', value: 'x', fieldPath: 'status.podIP' }] }))).toBe(false);
+  });
+
+  it('optional references to missing objects or keys leave the variable unset (an earlier value stays)', () => {
+    const r = resolve({
+      envFrom: [{ configMap: 'nope', optional: true }, { configMap: 'app' }],
+      env: [
+        { name: 'greeting', configMapKeyRef: { name: 'nope', key: 'k', optional: true } },
+        { name: 'X', configMapKeyRef: { name: 'app', key: 'missing', optional: true } },
+        { name: 'Y', secretKeyRef: { name: 'nope', key: 'k', optional: true } },
+      ],
+    });
+    expect(asRecord(r.env).greeting).toBe('hello');
+    expect(r.env.some((e) => e.name === 'X' || e.name === 'Y')).toBe(false);
+  });
+
+  it.each([
+    [{ envFrom: [{ configMap: 'nope' }] }, 'configmap "nope" not found'],
+    [{ envFrom: [{ secret: 'nope' }] }, 'secret "nope" not found'],
+    [{ env: [{ name: 'A', configMapKeyRef: { name: 'nope', key: 'k' } }] }, 'configmap "nope" not found'],
+    [{ env: [{ name: 'A', secretKeyRef: { name: 'nope', key: 'k' } }] }, 'secret "nope" not found'],
+    [{ env: [{ name: 'A', configMapKeyRef: { name: 'app', key: 'k' } }] }, "couldn't find key k in ConfigMap default/app"],
+    [{ env: [{ name: 'A', secretKeyRef: { name: 'creds', key: 'k' } }] }, "couldn't find key k in Secret default/creds"],
+    [{ env: [{ name: 'A', fieldPath: 'spec.nodeName' }] }, 'unsupported fieldPath: spec.nodeName'],
+  ] as [MessageInitShape<typeof edge.EdgeContainerSchema>, string][])('missing non-optional: %j -> %s', (init, message) => {
+    let err: unknown;
+    try {
+      resolve(init);
+    } catch (e) {
+      err = e;
+    }
+    expect(isContainerConfigError(err)).toBe(true);
+    expect(err).toBeInstanceOf(ContainerConfigError);
+    expect((err as Error).message).toBe(message);
+  });
+
+  it('expands command and args against the final environment', () => {
+    const r = resolve({
+      command: ['sh', '-c', 'echo $(G) $$(G) $(NOPE)'],
+      args: ['$(G)', '$(IP)'],
+      env: [
+        { name: 'G', configMapKeyRef: { name: 'app', key: 'greeting' } },
+        { name: 'IP', fieldPath: 'status.podIP' },
+      ],
+    });
+    expect(r.command).toEqual(['sh', '-c', 'echo hello $(G) $(NOPE)']);
+    expect(r.args).toEqual(['hello', '10.0.0.7']);
+  });
+});
