@@ -1,3 +1,4 @@
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { containerHash, sandboxHash } from '../runtime/labels.js';
@@ -36,6 +37,7 @@ function summary(a: PodActions): Record<string, unknown> {
   if (a.createSandbox) out.createSandbox = a.createSandbox.attempt;
   if (a.startContainers.length) out.start = a.startContainers.map((s) => `${s.init ? 'init:' : ''}${s.name}#${s.restartCount}/a${s.attempt}`);
   if (a.backoff.length) out.backoff = a.backoff.map((b) => `${b.name}@${b.untilMs - NOW}`);
+  if (a.deadlineAtMs) out.deadlineIn = a.deadlineAtMs - NOW;
   return out;
 }
 
@@ -57,6 +59,8 @@ const withInit = podSpec({
 });
 const changed = podSpec({ ...fieldsOf(base), containers: [{ name: 'main', image: 'img:2', command: ['sleep', '3600'] }] });
 const hostNet = podSpec({ ...fieldsOf(base), hostNetwork: true });
+/** base with activeDeadlineSeconds; its sandbox (created NOW - 10 s) is the pod's start. */
+const deadline = (seconds: bigint, over: Omit<MessageInitShape<typeof edge.EdgePodSpecSchema>, '$typeName'> = {}) => podSpec({ ...fieldsOf(base), activeDeadlineSeconds: seconds, ...over });
 
 interface Case {
   name: string;
@@ -145,19 +149,49 @@ const cases: Case[] = [
   { name: 'unknown container state: kill, remove and start again', desired: base,
     observed: observed(base, [sandbox(base)], [container(base, { state: 'unknown' })]),
     want: { kill: ['c1@5'], removeContainer: ['c1'], start: ['main#1/a1'] } },
+  { name: 'active deadline ahead: nothing, the next sync is due when it runs out', desired: deadline(60n),
+    observed: observed(base, [sandbox(base)], [container(base)]), want: { deadlineIn: 50_000 } },
+  { name: 'active deadline not counting before the pod has started', desired: deadline(1n), observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['main#0/a0'] } },
+  { name: 'active deadline reached (now - start = deadline): kill with the pod grace period, stop the sandbox', desired: deadline(10n),
+    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
+  { name: 'active deadline lowered by a newer spec below the pod age: kill', desired: deadline(3n, { resourceVersion: '101' }),
+    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
+  { name: 'active deadline passed, killed under Always: no restart, no new sandbox, nothing removed', desired: deadline(5n),
+    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 137, finishedAtMs: NOW - 4000 })]),
+    want: {} },
+  { name: 'active deadline passed during a restart backoff: no restart, sandbox stopped', desired: deadline(5n),
+    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 100 })]),
+    want: { stopSandbox: ['sb1'] } },
+  { name: 'active deadline passed while an init container runs: kill it, start nothing', desired: deadline(5n, { initContainers: [{ name: 'init1', image: 'img:1' }] }),
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
+  { name: 'active deadline counts from the oldest sandbox of the pod', desired: deadline(5n),
+    observed: observed(base, [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
+      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited', exitCode: 255 })]),
+    want: { kill: ['c2@5'], stopSandbox: ['sb2'] } },
+  { name: 'active deadline passed after a Never pod completed: nothing', desired: deadline(5n, { restartPolicy: edge.RestartPolicy.NEVER }),
+    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 7000 })]),
+    want: {} },
+  { name: 'active deadline passed on a deleting pod: the deletion rules', desired: deadline(5n, { deleting: true, deletionGracePeriodSeconds: 2n }),
+    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
 ];
 
 describe('computePodActions', () => {
   it.each(cases)('$name', ({ desired, observed: obs, want }) => {
     const a = computePodActions(desired, obs, ctx);
     expect(summary(a)).toEqual(want);
-    expect(isNoop(a)).toBe(Object.keys(want).filter((k) => k !== 'backoff').length === 0);
+    expect(isNoop(a)).toBe(Object.keys(want).filter((k) => k !== 'backoff' && k !== 'deadlineIn').length === 0);
   });
 
   it('prints itself', () => {
     const a = computePodActions(changed, observed(base, [sandbox(base)], [container(base)]), ctx);
     expect(describePodActions(a)).toBe('default/web: kill: main/c1 (spec changed, grace 5s); start: main#1 (spec changed)');
     expect(describePodActions(computePodActions(base, observed(base, [sandbox(base)], [container(base)]), ctx))).toBe('default/web: nothing');
+  });
+
+  it('says why it kills at the active deadline', () => {
+    const a = computePodActions(deadline(10n), observed(base, [sandbox(base)], [container(base)]), ctx);
+    expect(describePodActions(a)).toBe('default/web: kill: main/c1 (active deadline exceeded, grace 5s); stop sandbox: sb1 (active deadline exceeded)');
   });
 
   it('uses the existing ready sandbox for new containers', () => {

@@ -48,6 +48,8 @@ export interface PodActions {
   startContainers: ContainerToStart[];
   /** Restarts held back by the restart backoff; the next sync after untilMs starts them. */
   backoff: BackoffWait[];
+  /** When the pod's activeDeadlineSeconds runs out (ms since the epoch; 0: no deadline, not started, or passed). */
+  deadlineAtMs: number;
 }
 
 export interface ActionContext {
@@ -68,6 +70,7 @@ export function emptyActions(key: string, uid: string): PodActions {
     sandbox: null,
     startContainers: [],
     backoff: [],
+    deadlineAtMs: 0,
   };
 }
 
@@ -149,6 +152,42 @@ export function podIsDone(desired: edge.EdgePodSpec, containers: ObservedContain
   });
 }
 
+/** How the kubelet's activeDeadlineHandler words a pod it stopped; the pod is reported Failed with these. */
+export const DEADLINE_EXCEEDED = {
+  reason: 'DeadlineExceeded',
+  message: 'Pod was active on the node longer than the specified deadline',
+} as const;
+
+/**
+ * When the pod started at the edge: the creation of its oldest sandbox (read back from the runtime, so an agent
+ * restart keeps it; the status reports it as start_time_ms). 0 before the first sandbox.
+ */
+export function podStartMs(desired: edge.EdgePodSpec, sandboxes: readonly ObservedSandbox[]): number {
+  const own = sandboxes.filter((s) => s.uid === desired.uid);
+  return own.length > 0 ? Math.min(...own.map((s) => s.createdAtMs)) : 0;
+}
+
+/** When the pod's activeDeadlineSeconds runs out (ms since the epoch), or 0 when it has none or has not started. */
+export function activeDeadlineMs(desired: edge.EdgePodSpec, sandboxes: readonly ObservedSandbox[]): number {
+  if (desired.activeDeadlineSeconds <= 0n) return 0;
+  const start = podStartMs(desired, sandboxes);
+  return start > 0 ? start + Number(desired.activeDeadlineSeconds) * 1000 : 0;
+}
+
+/**
+ * True when the pod has been active longer than its activeDeadlineSeconds (now - start >= deadline): it is stopped,
+ * nothing of it starts again, and it is reported Failed/DeadlineExceeded. A pod whose containers had all finished
+ * before the deadline ran to completion and keeps its own phase.
+ */
+export function pastActiveDeadline(desired: edge.EdgePodSpec, observed: ObservedPod, nowMs: number): boolean {
+  const at = activeDeadlineMs(desired, observed.sandboxes);
+  if (at === 0 || nowMs < at) return false;
+  const ownIds = new Set(observed.sandboxes.filter((s) => s.uid === desired.uid).map((s) => s.id));
+  const containers = observed.containers.filter((c) => ownIds.has(c.sandboxId));
+  const finishedBefore = containers.every((c) => !isLive(c) && c.finishedAtMs < at);
+  return !(containers.length > 0 && finishedBefore && podIsDone(desired, containers));
+}
+
 export function computePodActions(desired: edge.EdgePodSpec | undefined, observed: ObservedPod, ctx: ActionContext): PodActions {
   const key = podKeyString(observed.key);
   const a = emptyActions(key, desired?.uid ?? '');
@@ -165,6 +204,20 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   const own = observed.sandboxes.filter((s) => s.uid === desired.uid);
   const foreign = observed.sandboxes.filter((s) => s.uid !== desired.uid);
   dropSandboxes(a, observed, foreign, 'sandbox of a previous pod UID');
+
+  if (pastActiveDeadline(desired, observed, ctx.nowMs)) {
+    // Like the kubelet's activeDeadlineHandler: kill, keep the sandboxes (and so the start time) until deletion.
+    const ids = new Set(own.map((s) => s.id));
+    for (const c of observed.containers) {
+      if (ids.has(c.sandboxId) && isLive(c)) {
+        a.killContainers.push({ id: c.id, name: c.name, gracePeriodSec: gracePeriodSec(desired), reason: 'active deadline exceeded' });
+      }
+    }
+    for (const s of own) if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: 'active deadline exceeded' });
+    return a;
+  }
+  const deadline = activeDeadlineMs(desired, own);
+  if (deadline > ctx.nowMs) a.deadlineAtMs = deadline;
 
   const wantHash = sandboxHash(desired);
   const newest = own[0];

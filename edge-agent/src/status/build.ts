@@ -3,7 +3,7 @@
  * kubelet's rules for phase and container states. Generation and observed_at are left 0: the reporter stamps them.
  */
 import { create, edge } from '@edgefarm/proto';
-import { shouldRestart } from '../reconcile/actions.js';
+import { DEADLINE_EXCEEDED, pastActiveDeadline, podStartMs, shouldRestart } from '../reconcile/actions.js';
 import type { BackoffWait } from '../reconcile/actions.js';
 import type { ContainerFailure } from '../reconcile/executor.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
@@ -155,8 +155,12 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
     reason = ctx.sandboxFailure.reason;
     message = ctx.sandboxFailure.message;
   }
+  if (pastActiveDeadline(desired, observed, ctx.nowMs)) {
+    phase = edge.PodPhase.FAILED;
+    ({ reason, message } = DEADLINE_EXCEEDED);
+  }
   const podIp = desired.hostNetwork ? (current ? ctx.nodeIp : '') : (current?.ip ?? '');
-  const startMs = own.length > 0 ? Math.min(...own.map((s) => s.createdAtMs)) : 0;
+  const startMs = podStartMs(desired, observed.sandboxes);
 
   return create(edge.PodStatusReportSchema, {
     uid: desired.uid,

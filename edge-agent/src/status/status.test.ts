@@ -77,6 +77,34 @@ describe('buildPodStatus', () => {
     expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'ErrImagePull', message: 'nope' } });
   });
 
+  describe('activeDeadlineSeconds (start: the sandbox, created at 1000)', () => {
+    const limited = (over: Partial<Pick<edge.EdgePodSpec, 'restartPolicy'>> = {}) => podSpec({ ...fieldsOf(pod), activeDeadlineSeconds: 5n, ...over });
+    const exceeded = { phase: edge.PodPhase.FAILED, reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+
+    it('Running before the deadline, Failed/DeadlineExceeded from now - start = deadline on', () => {
+      expect(buildPodStatus(limited(), obs([sb()], [ct()]), { ...ctx, nowMs: 5999 })).toMatchObject({ phase: edge.PodPhase.RUNNING, reason: '' });
+      expect(buildPodStatus(limited(), obs([sb()], [ct()]), { ...ctx, nowMs: 6000 })).toMatchObject(exceeded);
+    });
+
+    it('stays Failed/DeadlineExceeded once the containers are killed, with their terminated states', () => {
+      const s = buildPodStatus(limited(), obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), { ...ctx, nowMs: 9000 });
+      expect(s).toMatchObject({ ...exceeded, startTimeMs: 1000n });
+      expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'terminated', value: { exitCode: 137 } });
+      const never = limited({ restartPolicy: edge.RestartPolicy.NEVER });
+      expect(buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), { ...ctx, nowMs: 9000 })).toMatchObject(exceeded);
+    });
+
+    it('a pod that completed before its deadline keeps its phase', () => {
+      const never = limited({ restartPolicy: edge.RestartPolicy.NEVER });
+      const s = buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 0, finishedAtMs: 3000 })]), { ...ctx, nowMs: 60_000 });
+      expect(s).toMatchObject({ phase: edge.PodPhase.SUCCEEDED, reason: '', message: '' });
+    });
+
+    it('no deadline before the pod has started', () => {
+      expect(buildPodStatus(limited(), obs([], []), { ...ctx, nowMs: 1e12 })).toMatchObject({ phase: edge.PodPhase.PENDING, reason: '' });
+    });
+  });
+
   it('ignores sandboxes and containers of another UID under the same key', () => {
     const s = buildPodStatus(pod, obs([sb({ id: 'old', uid: 'u0' })], [ct({ sandboxId: 'old', podUid: 'u0' })]), ctx);
     expect(s.phase).toBe(edge.PodPhase.PENDING);
