@@ -4,11 +4,20 @@ import { DesiredStore } from '../desired/store.js';
 import { FakePodRuntime } from '../runtime/fake.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 
 const NODE = 'n1';
 
-function setup() {
+/** Lets promises and timers run until `cond` holds (fails after `ms` of real time). */
+async function until(what: string, cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+function setup(options: Partial<ReconcilerOptions> = {}) {
   const clock = new ManualClock();
   const runtime = new FakePodRuntime(clock);
   const outbox = new FakeOutbox();
@@ -16,7 +25,7 @@ function setup() {
   let reconciler: Reconciler | undefined;
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
   const status = new StatusReporter({ node: NODE, outbox, clock, log });
-  reconciler = new Reconciler({ runtime, desired: store, status, clock, log }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000 });
+  reconciler = new Reconciler({ runtime, desired: store, status, clock, log }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000, ...options });
   let seq = 0;
   const put = (spec: edge.EdgePodSpec) =>
     store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
@@ -142,5 +151,50 @@ describe('Reconciler (with the fake runtime)', () => {
     for (let i = 0; i < 50 && t.runtime.sandboxes.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(t.runtime.sandboxes.size).toBe(0);
     await t.reconciler.stop();
+  });
+
+  describe('activeDeadlineSeconds', () => {
+    it('syncs the pod again when its deadline runs out: killed with the pod grace period, Failed/DeadlineExceeded, nothing restarted', async () => {
+      const t = setup({ resyncMs: 3_600_000 });
+      t.store.markSynced();
+      const pod = podSpec({ activeDeadlineSeconds: 1n, terminationGracePeriodSeconds: 5n });
+      t.put(pod);
+      await t.reconciler.sync(keyOf(pod)); // driven directly: no deadline timer
+      expect(t.last()).toMatchObject({ phase: edge.PodPhase.RUNNING, reason: '' });
+      const before = t.reconciler.lastSync(keyOf(pod));
+      t.clock.advance(900);
+      t.reconciler.start(); // the first resync syncs the pod 100 ms before its deadline and arms a timer for it
+      try {
+        await until('the resync', () => t.reconciler.lastSync(keyOf(pod)) !== before);
+        expect(t.reconciler.lastSync(keyOf(pod))!.actions.deadlineAtMs).toBe(t.clock.now() + 100);
+        t.clock.advance(100);
+        await until('the deadline sync', () => t.last().phase === edge.PodPhase.FAILED);
+        expect(t.last()).toMatchObject({ reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+        expect(t.runtime.calls.find((c) => c.method === 'stopContainer')!.args[1]).toBe(5);
+        expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'terminated', value: { exitCode: 137 } });
+        t.clock.advance(60_000);
+        t.runtime.calls.length = 0;
+        await t.reconciler.sync(keyOf(pod));
+        expect(t.runtime.methods()).toEqual(['observePod']);
+        expect(t.runtime.sandboxes.size).toBe(1); // kept (and so the start time) until the pod is deleted
+      } finally {
+        await t.reconciler.stop();
+      }
+    });
+
+    it('a newer spec lowering the deadline below the pod age stops the pod on its next sync', async () => {
+      const t = setup();
+      t.store.markSynced();
+      const pod = podSpec({ activeDeadlineSeconds: 600n });
+      t.put(pod);
+      await t.reconciler.sync(keyOf(pod));
+      t.clock.advance(30_000);
+      await t.reconciler.sync(keyOf(pod));
+      expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
+      t.put(podSpec({ ...fieldsOf(pod), resourceVersion: '101', activeDeadlineSeconds: 20n }));
+      await t.reconciler.sync(keyOf(pod));
+      expect(t.last()).toMatchObject({ phase: edge.PodPhase.FAILED, reason: 'DeadlineExceeded', observedResourceVersion: '101' });
+      expect([...t.runtime.containers.values()].map((c) => c.state)).toEqual(['exited']);
+    });
   });
 });

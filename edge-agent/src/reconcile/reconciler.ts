@@ -7,6 +7,8 @@
  *
  * Nothing is removed for lack of a desired spec until the desired state has been synced once, so a restarted agent
  * re-adopts its pods instead of tearing them down.
+ *
+ * A pod with activeDeadlineSeconds is synced again when its deadline runs out rather than at the next resync.
  */
 import { WorkQueue, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
@@ -17,6 +19,9 @@ import type { StatusReporter } from '../status/reporter.js';
 import { backoffMs, errorMessage, type Clock } from '../util/time.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
+
+/** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
+const MAX_DEADLINE_TIMER_MS = 24 * 60 * 60 * 1000;
 
 export interface ReconcilerOptions {
   nodeIp: string;
@@ -52,8 +57,11 @@ export class Reconciler {
   private readonly failures = new Map<string, { uid: string; containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null }>();
   private readonly withPods = new Set<string>();
   private readonly lastSyncs = new Map<string, LastSync>();
+  /** Per key: a sync at the pod's active deadline (armed only between start() and stop()). */
+  private readonly deadlineTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
   private timer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
+  private started = false;
   private stopped = false;
 
   constructor(
@@ -77,6 +85,7 @@ export class Reconciler {
   }
 
   start(): void {
+    this.started = true;
     this.queue.start();
     void this.deps.desired.whenSynced().then(() => {
       if (!this.stopped) this.scheduleResync(0);
@@ -87,6 +96,8 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    for (const d of this.deadlineTimers.values()) clearTimeout(d.timer);
+    this.deadlineTimers.clear();
     await this.resyncing;
     await this.queue.stop();
   }
@@ -151,6 +162,7 @@ export class Reconciler {
       observed = await runtime.observePod(podKey);
     }
     this.lastSyncs.set(key, { key, actions, result, observed });
+    this.armDeadline(key, actions.deadlineAtMs);
     if (observed.sandboxes.length > 0) this.withPods.add(key);
     else this.withPods.delete(key);
 
@@ -164,6 +176,21 @@ export class Reconciler {
       backoff: actions.backoff,
       nowMs: clock.now(),
     });
+  }
+
+  /** Queues the key when its active deadline runs out (0: none); a changed deadline replaces the timer. */
+  private armDeadline(key: string, atMs: number): void {
+    const held = this.deadlineTimers.get(key);
+    if (held?.atMs === atMs) return;
+    if (held) clearTimeout(held.timer);
+    this.deadlineTimers.delete(key);
+    if (atMs === 0 || !this.started || this.stopped) return;
+    const delayMs = Math.min(MAX_DEADLINE_TIMER_MS, Math.max(0, atMs - this.deps.clock.now()));
+    const timer = setTimeout(() => {
+      this.deadlineTimers.delete(key);
+      this.queue.add(key);
+    }, delayMs);
+    this.deadlineTimers.set(key, { atMs, timer });
   }
 
   /** Keeps start failures until the container runs (so the status keeps saying ErrImagePull between retries). */
