@@ -11,6 +11,8 @@ import { podKeyString } from '../keys.js';
 
 export interface ContainerToKill {
   id: string;
+  /** UID of the pod the container belongs to (not always the desired one: an earlier pod under the same name). */
+  podUid: string;
   name: string;
   gracePeriodSec: number;
   reason: string;
@@ -115,7 +117,7 @@ function dropSandboxes(a: PodActions, pod: ObservedPod, sandboxes: ObservedSandb
   for (const s of sandboxes) {
     for (const c of pod.containers) {
       if (c.sandboxId === s.id && isLive(c)) {
-        a.killContainers.push({ id: c.id, name: c.name, gracePeriodSec: grace ?? c.terminationGracePeriodSec, reason });
+        a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace ?? c.terminationGracePeriodSec, reason });
       }
     }
     if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason });
@@ -210,7 +212,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
     const ids = new Set(own.map((s) => s.id));
     for (const c of observed.containers) {
       if (ids.has(c.sandboxId) && isLive(c)) {
-        a.killContainers.push({ id: c.id, name: c.name, gracePeriodSec: gracePeriodSec(desired), reason: 'active deadline exceeded' });
+        a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: gracePeriodSec(desired), reason: 'active deadline exceeded' });
       }
     }
     for (const s of own) if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: 'active deadline exceeded' });
@@ -230,7 +232,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   if (!current) {
     for (const s of stale) {
       for (const c of ownContainers) {
-        if (c.sandboxId === s.id && isLive(c)) a.killContainers.push({ id: c.id, name: c.name, gracePeriodSec: grace, reason: 'sandbox replaced' });
+        if (c.sandboxId === s.id && isLive(c)) a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'sandbox replaced' });
       }
       if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: newest?.configHash !== wantHash ? 'sandbox spec changed' : 'sandbox replaced' });
     }
@@ -261,7 +263,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   const known = new Set([...desired.initContainers, ...desired.containers].map((c) => c.name));
   for (const c of inCurrent) {
     if (known.has(c.name)) continue;
-    if (isLive(c)) a.killContainers.push({ id: c.id, name: c.name, gracePeriodSec: grace, reason: 'container not in spec' });
+    if (isLive(c)) a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'container not in spec' });
     a.removeContainers.push({ id: c.id, reason: 'container not in spec' });
   }
 
@@ -282,7 +284,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
       if (!isLive(c)) a.removeContainers.push({ id: c.id, reason: 'old attempt' });
     }
     if (previous && isLive(previous)) {
-      a.killContainers.push({ id: previous.id, name: previous.name, gracePeriodSec: grace, reason: 'superseded attempt' });
+      a.killContainers.push({ id: previous.id, podUid: previous.podUid, name: previous.name, gracePeriodSec: grace, reason: 'superseded attempt' });
     }
     if (!latest) {
       const before = byName(ownContainers, spec.name)[0]; // from a replaced sandbox, if any
@@ -293,7 +295,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
     switch (latest.state) {
       case 'running':
         if (latest.hash !== containerHash(spec)) {
-          a.killContainers.push({ id: latest.id, name: latest.name, gracePeriodSec: grace, reason: 'spec changed' });
+          a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: grace, reason: 'spec changed' });
           a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason: 'spec changed' });
           return 'pending';
         }
@@ -304,7 +306,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
         a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount, reason: 'created but not started' });
         return 'pending';
       case 'unknown':
-        a.killContainers.push({ id: latest.id, name: latest.name, gracePeriodSec: grace, reason: 'state unknown' });
+        a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: grace, reason: 'state unknown' });
         a.removeContainers.push({ id: latest.id, reason: 'state unknown' });
         a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason: 'state unknown' });
         return 'pending';

@@ -6,7 +6,7 @@
 import type { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isImagePullError, isRuntimeError, type PodRuntime, type SandboxRef } from '../runtime/types.js';
-import type { PodActions } from './actions.js';
+import type { ContainerToKill, PodActions } from './actions.js';
 import { errorMessage } from '../util/time.js';
 
 export type StepOp =
@@ -49,6 +49,8 @@ export class PodExecutor {
   constructor(
     private readonly runtime: PodRuntime,
     private readonly now: () => number = () => performance.now(),
+    /** Carries out a kill (the Reconciler passes its ContainerStopper's, so a shorter grace period reaches it). */
+    private readonly kill: (key: string, kill: ContainerToKill) => Promise<void> = (_key, k) => runtime.stopContainer(k.id, k.gracePeriodSec),
   ) {}
 
   async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
@@ -74,7 +76,7 @@ export class PodExecutor {
 
     // Kills run in parallel: each may wait out a grace period.
     const kills = await Promise.all(
-      actions.killContainers.map((k) => run('kill-container', k.id, () => this.runtime.stopContainer(k.id, k.gracePeriodSec))),
+      actions.killContainers.map((k) => run('kill-container', k.id, () => this.kill(actions.key, k))),
     );
     const killsOk = kills.every(Boolean);
     for (const s of actions.stopSandboxes) await run('stop-sandbox', s.id, () => this.runtime.stopSandbox(s.id));

@@ -8,17 +8,21 @@
  * Nothing is removed for lack of a desired spec until the desired state has been synced once, so a restarted agent
  * re-adopts its pods instead of tearing them down.
  *
- * A pod with activeDeadlineSeconds is synced again when its deadline runs out rather than at the next resync.
+ * Two things do not wait for the key's turn in the queue: a shorter deletion grace period reaches a stop that is
+ * already waiting (ContainerStopper, from the desired store's notification), and a pod with activeDeadlineSeconds
+ * is synced again when its deadline runs out rather than at the next resync.
  */
 import { WorkQueue, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
 import { parsePodKey, podKeyString } from '../keys.js';
+import { gracePeriodSec } from '../runtime/labels.js';
 import type { ObservedPod, PodRuntime } from '../runtime/types.js';
 import type { StatusReporter } from '../status/reporter.js';
 import { backoffMs, errorMessage, type Clock } from '../util/time.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
+import { ContainerStopper } from './stopper.js';
 
 /** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
 const MAX_DEADLINE_TIMER_MS = 24 * 60 * 60 * 1000;
@@ -57,6 +61,7 @@ export class Reconciler {
   private readonly failures = new Map<string, { uid: string; containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null }>();
   private readonly withPods = new Set<string>();
   private readonly lastSyncs = new Map<string, LastSync>();
+  private readonly stopper: ContainerStopper;
   /** Per key: a sync at the pod's active deadline (armed only between start() and stop()). */
   private readonly deadlineTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
   private timer: NodeJS.Timeout | undefined;
@@ -76,7 +81,13 @@ export class Reconciler {
       restartBackoffMaxMs: options.restartBackoffMaxMs ?? 10_000,
       runtimeName: options.runtimeName ?? 'containerd',
     };
-    this.executor = new PodExecutor(deps.runtime);
+    this.stopper = new ContainerStopper({
+      runtime: deps.runtime,
+      clock: deps.clock,
+      log: deps.log,
+      graceCeiling: (key, podUid) => this.deletionGrace(key, podUid),
+    });
+    this.executor = new PodExecutor(deps.runtime, undefined, (key, kill) => this.stopper.stop(key, kill));
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: this.opts.concurrency,
       startPaused: true,
@@ -100,11 +111,23 @@ export class Reconciler {
     this.deadlineTimers.clear();
     await this.resyncing;
     await this.queue.stop();
+    await this.stopper.drain();
   }
 
-  /** Queues a pod key (the desired store's listener). */
+  /**
+   * Queues a pod key (the desired store's listener). When the key's pod is deleting and a sync is waiting out a
+   * longer grace period for its containers, the shorter one is applied at once (see ContainerStopper).
+   */
   enqueue(key: string): void {
     this.queue.add(key);
+    const spec = this.deps.desired.get(key);
+    if (spec?.deleting) this.stopper.shorten(key, spec.uid, gracePeriodSec(spec));
+  }
+
+  /** The deletion grace period the desired state sets for pod `podUid` under `key`, if it is deleting. */
+  private deletionGrace(key: string, podUid: string): number | undefined {
+    const spec = this.deps.desired.get(key);
+    return spec?.deleting && spec.uid === podUid ? gracePeriodSec(spec) : undefined;
   }
 
   /** Pods that have something in the runtime. */

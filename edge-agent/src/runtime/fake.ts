@@ -1,7 +1,8 @@
 /**
  * FakePodRuntime: a hand-written, in-memory PodRuntime for unit tests. It records every call, keeps sandboxes and
  * containers like a runtime would (so a sync followed by a re-observe sees its effects), lets a test inject an error
- * for the next call of a method, and lets a test make a container exit.
+ * for the next call of a method, and lets a test make a container exit. A container may be told to ignore SIGTERM:
+ * a stop of it then waits out its grace period on the clock (as containerd does), see {@link ignoreSigterm}.
  */
 import type { edge } from '@edgefarm/proto';
 import { podKeyString, type PodKey } from '../keys.js';
@@ -31,6 +32,8 @@ export class FakePodRuntime implements PodRuntime {
   readonly images = new Set<string>(['docker.io/edgefarm/busybox:1.35']);
   healthValue: RuntimeHealth = { runtimeReady: true, networkReady: true, message: '' };
   private readonly errors = new Map<string, Error[]>();
+  private readonly termIgnored = new Set<string>();
+  private readonly waitingStops = new Map<string, { graceSec: number; deadlineMs: number; done: () => void }[]>();
   private nextId = 1;
 
   constructor(private readonly clock: { now(): number } = { now: () => Date.now() }) {}
@@ -49,6 +52,36 @@ export class FakePodRuntime implements PodRuntime {
     c.exitCode = exitCode;
     c.finishedAtMs = this.clock.now();
     c.reason = exitCode === 0 ? 'Completed' : 'Error';
+    this.releaseStops(id);
+  }
+
+  private releaseStops(id: string): void {
+    const stops = this.waitingStops.get(id) ?? [];
+    this.waitingStops.delete(id);
+    for (const s of stops) s.done();
+  }
+
+  /**
+   * The container ignores SIGTERM (`trap "" TERM`): stopContainer with a grace period > 0 waits until the clock has
+   * passed its deadline and {@link expireStops} runs, or until the container ends otherwise (a stop with timeout 0,
+   * an earlier deadline, stopSandbox, exit); every waiting stop of it then returns, as with containerd.
+   */
+  ignoreSigterm(id: string): void {
+    this.mustContainer(id);
+    this.termIgnored.add(id);
+  }
+
+  /** Stops waiting out a grace period. */
+  pendingStops(): { id: string; graceSec: number; deadlineMs: number }[] {
+    return [...this.waitingStops].flatMap(([id, stops]) => stops.map((s) => ({ id, graceSec: s.graceSec, deadlineMs: s.deadlineMs })));
+  }
+
+  /** Kills (exit 137) every container whose earliest waiting stop has reached its deadline on the clock. */
+  expireStops(): void {
+    const now = this.clock.now();
+    for (const [id, stops] of [...this.waitingStops]) {
+      if (stops.some((s) => s.deadlineMs <= now)) this.exit(id, 137);
+    }
   }
 
   methods(): string[] {
@@ -121,7 +154,11 @@ export class FakePodRuntime implements PodRuntime {
   async removeSandbox(id: string): Promise<void> {
     this.record('removeSandbox', id);
     this.sandboxes.delete(id);
-    for (const c of [...this.containers.values()]) if (c.sandboxId === id) this.containers.delete(c.id);
+    for (const c of [...this.containers.values()]) {
+      if (c.sandboxId !== id) continue;
+      this.containers.delete(c.id);
+      this.releaseStops(c.id);
+    }
   }
 
   async ensureImage(_pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<string> {
@@ -171,12 +208,23 @@ export class FakePodRuntime implements PodRuntime {
   async stopContainer(id: string, gracePeriodSec: number): Promise<void> {
     this.record('stopContainer', id, gracePeriodSec);
     const c = this.containers.get(id);
-    if (c && c.state === 'running') this.exit(id, 137);
+    if (!c || c.state !== 'running') return;
+    if (!this.termIgnored.has(id) || gracePeriodSec <= 0) {
+      this.exit(id, 137);
+      return;
+    }
+    const deadlineMs = this.clock.now() + gracePeriodSec * 1000;
+    await new Promise<void>((done) => {
+      const stops = this.waitingStops.get(id) ?? [];
+      stops.push({ graceSec: gracePeriodSec, deadlineMs, done });
+      this.waitingStops.set(id, stops);
+    });
   }
 
   async removeContainer(id: string): Promise<void> {
     this.record('removeContainer', id);
     this.containers.delete(id);
+    this.releaseStops(id);
   }
 
   async health(): Promise<RuntimeHealth> {

@@ -46,10 +46,11 @@ export function effectiveHostname(pod: edge.EdgePodSpec): string {
 }
 
 /**
- * Grace period for stopping a pod's containers: the deletion's when deleting (proto3 cannot tell 0 from unset, so
- * 0 there falls back to the spec's), else terminationGracePeriodSeconds (the apiserver defaults it to 30).
+ * Grace period for stopping a pod's containers: the deletion's when deleting (the provider always sets it, to the
+ * Pod's deletionGracePeriodSeconds or else its terminationGracePeriodSeconds; 0 kills at once, as after
+ * `kubectl delete --force --grace-period=0`), else terminationGracePeriodSeconds (the apiserver defaults it to 30).
  */
 export function gracePeriodSec(pod: edge.EdgePodSpec): number {
-  if (pod.deleting && pod.deletionGracePeriodSeconds > 0n) return Number(pod.deletionGracePeriodSeconds);
+  if (pod.deleting) return Math.max(0, Number(pod.deletionGracePeriodSeconds));
   return Math.max(0, Number(pod.terminationGracePeriodSeconds));
 }
