@@ -17,6 +17,7 @@ describe('configFromEnv', () => {
       logLevel: 'info',
       podLogRoot: '/var/log/edgefarm/edge-1/pods',
       cgroupParent: '/edgefarm/edge-1',
+      volumeRoot: '/var/lib/edgefarm/edge-1/pods',
       resyncMs: 1500,
       heartbeatMs: 10_000,
       agentVersion: '1.2.3',
@@ -27,6 +28,13 @@ describe('configFromEnv', () => {
     const c = configFromEnv({ ...env, EF_CRI_ENDPOINT: 'unix:///run/c.sock', EF_LOG_LEVEL: 'debug', EF_HEARTBEAT_MS: '500' }, '0');
     expect(c.criEndpoint).toBe('unix:///run/c.sock');
     expect(c.heartbeatMs).toBe(500);
+  });
+
+  it('takes EF_VOLUME_DIR when absolute and refuses it otherwise', () => {
+    expect(configFromEnv({ ...env, EF_VOLUME_DIR: '/srv/ef/pods/' }, '0').volumeRoot).toBe('/srv/ef/pods');
+    for (const bad of ['relative/dir', '/', '/..']) {
+      expect(() => configFromEnv({ ...env, EF_VOLUME_DIR: bad }, '0')).toThrow(/EF_VOLUME_DIR/);
+    }
   });
 
   it('names every problem at once', () => {

@@ -85,10 +85,11 @@ export function containerConfig(
   return {
     metadata: { name: container.name, attempt: options.attempt },
     image: { image: container.image, userSpecifiedImage: container.image },
-    command: container.command,
-    args: container.args,
+    command: options.command ?? container.command,
+    args: options.args ?? container.args,
     workingDir: container.workingDir,
-    envs: container.env.map((e) => ({ key: e.name, value: e.value })),
+    envs: (options.env ?? container.env).map((e) => ({ key: e.name, value: e.value })),
+    mounts: (options.mounts ?? []).map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readOnly })),
     labels: {
       [Labels.podUid]: pod.uid,
       [Labels.podNamespace]: pod.namespace,

@@ -145,6 +145,12 @@ export class CriPodRuntime implements PodRuntime {
     return res.podSandboxId;
   }
 
+  async sandboxIps(id: string): Promise<string[]> {
+    const res = await this.call('PodSandboxStatus', this.runtime.podSandboxStatus({ podSandboxId: id }));
+    const net = res.status?.network;
+    return [net?.ip ?? '', ...(net?.additionalIps ?? []).map((i) => i.ip)].filter(Boolean);
+  }
+
   async stopSandbox(id: string): Promise<void> {
     await ignoreNotFound(this.runtime.stopPodSandbox({ podSandboxId: id }), 'StopPodSandbox');
   }

@@ -141,6 +141,12 @@ export class FakePodRuntime implements PodRuntime {
     return id;
   }
 
+  async sandboxIps(id: string): Promise<string[]> {
+    this.record('sandboxIps', id);
+    const ip = this.sandboxes.get(id)?.ip;
+    return ip ? [ip] : [];
+  }
+
   async stopSandbox(id: string): Promise<void> {
     this.record('stopSandbox', id);
     const s = this.sandboxes.get(id);

@@ -70,9 +70,22 @@ export interface SandboxRef {
   attempt: number;
 }
 
+/** A bind mount of a host path into a container. */
+export interface ContainerMount {
+  containerPath: string;
+  hostPath: string;
+  readOnly: boolean;
+}
+
 export interface ContainerCreateOptions {
   attempt: number;
   restartCount: number;
+  /** The resolved environment (envFrom, key references, field paths, $(VAR) expanded); default: the spec's values. */
+  env?: { name: string; value: string }[];
+  /** Command and args with $(VAR) expanded; default: the spec's. */
+  command?: string[];
+  args?: string[];
+  mounts?: ContainerMount[];
 }
 
 export interface RuntimeHealth {
@@ -99,6 +112,8 @@ export interface PodRuntime {
   observePod(key: PodKey): Promise<ObservedPod>;
   /** Creates and starts the pod's sandbox (network, log directory, cgroup parent); returns its id. */
   runSandbox(pod: edge.EdgePodSpec, attempt: number): Promise<string>;
+  /** The IPs of a sandbox's pod network (first the primary; empty for hostNetwork or when not known). */
+  sandboxIps(id: string): Promise<string[]>;
   /** Stops every container of the sandbox and the sandbox itself. Idempotent. */
   stopSandbox(id: string): Promise<void>;
   /** Removes a sandbox and its containers; it is stopped first when needed. Idempotent. */

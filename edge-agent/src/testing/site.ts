@@ -9,7 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
 import type { AgentConfig } from '../config.js';
 import { removeCgroupTree, removePodCgroup } from '../runtime/cgroups.js';
-import { Containerd } from './containerd.js';
+import { Containerd, unmountUnder } from './containerd.js';
 import { silentLogger } from './fixtures.js';
 import { NatsPair, createHubStreams } from './nats.js';
 
@@ -72,6 +72,7 @@ export class TestSite {
       podCidr: '',
       podLogRoot: path.join(this.dir, 'logs', this.node, 'pods'),
       cgroupParent: `/edgefarm-int/${this.node}-${process.pid}`,
+      volumeRoot: path.join(this.dir, 'volumes', this.node, 'pods'),
       logLevel: 'info',
       agentVersion: '0.0.0-test',
       resyncMs: 500,
@@ -89,6 +90,7 @@ export class TestSite {
   async stop(): Promise<void> {
     await this.hubNc?.close().catch(() => undefined);
     await this.containerd?.stop().catch(() => undefined);
+    await unmountUnder([path.join(this.dir, 'volumes')]); // tmpfs volumes an agent left behind
     await this.nats?.stop().catch(() => undefined);
     if (process.env.EF_TEST_KEEP === '1') process.stderr.write(`EF_TEST_KEEP: test site files kept in ${this.dir}\n`);
     else await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);

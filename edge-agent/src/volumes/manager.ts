@@ -1,0 +1,262 @@
+/**
+ * VolumeManager: owns the pods' volume directories on the node,
+ *
+ *   <root>/<uid>/pod.json            {"namespace","name"} of the pod (written first: a restarted agent knows whose
+ *                                    directory it is and removes it once nothing of that pod remains)
+ *   <root>/<uid>/volumes/<name>/     emptyDir (a tmpfs for medium Memory) and projected volumes
+ *
+ * and turns a container's volumeMounts into runtime mounts. hostPath volumes stay where they are.
+ *
+ * Contract:
+ * - setUp(pod, volume) is idempotent and cheap when nothing changed; the executor calls it for every volume before
+ *   the sandbox and the containers start, and on every later sync (projected volumes then follow their objects).
+ *   A projected volume is written with the AtomicWriter, in place, only when its files differ. Volumes holding
+ *   Secret or token data live on a tmpfs, as the kubelet keeps them. It throws a {@link VolumeSetUpError} in the
+ *   kubelet's words; `usable` says whether an earlier setup still serves (a failed refresh keeps the old files).
+ * - mounts(pod, container) resolves subPaths inside the volume (created when missing, as the kubelet does; a subPath
+ *   that resolves outside its volume is refused) and throws a ContainerConfigError when a mount cannot be made.
+ * - cleanUp(key, ...) removes the directories of the key's pod UIDs of which nothing remains (tmpfs unmounted first;
+ *   nothing is removed while anything below stays mounted). keys() names every key with a directory, so a resync
+ *   finds leftovers of a crash.
+ * Calls for one pod UID are serialized by the caller (one sync per key at a time).
+ */
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { edge } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import { podKeyString, type PodKey } from '../keys.js';
+import { ContainerConfigError, type ObjectSource } from '../runtime/env.js';
+import type { ContainerMount, ObservedPod } from '../runtime/types.js';
+import { errorMessage } from '../util/time.js';
+import { AtomicWriter, type Payload } from './atomic-writer.js';
+import { checkHostPath } from './host-path.js';
+import type { Mounter } from './mounter.js';
+import { holdsSecrets, projectedPayload } from './projection.js';
+
+export interface VolumeManagerDeps {
+  /** Root of the per-pod directories (EF_VOLUME_DIR). */
+  root: string;
+  mounter: Mounter;
+  objects: ObjectSource;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** What the executor needs of a volume manager (a fake may implement it). */
+export interface PodVolumes {
+  setUp(pod: edge.EdgePodSpec, volume: edge.EdgeVolume): Promise<void>;
+  mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]>;
+  cleanUp(key: string, desired: edge.EdgePodSpec | undefined, observed: ObservedPod): Promise<void>;
+  keys(): string[];
+}
+
+/** A volume could not be set up: `MountVolume.SetUp failed for volume "<name>" : <why>`, as the kubelet says it. */
+export class VolumeSetUpError extends Error {
+  override name = 'VolumeSetUpError';
+  constructor(
+    readonly volume: string,
+    readonly usable: boolean,
+    cause: unknown,
+  ) {
+    super(`MountVolume.SetUp failed for volume "${volume}" : ${errorMessage(cause)}`, { cause });
+  }
+}
+export function isVolumeSetUpError(err: unknown): err is VolumeSetUpError {
+  return err instanceof VolumeSetUpError;
+}
+
+const MARKER = 'pod.json';
+const isNotFound = (err: unknown): boolean => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+
+function fingerprint(payload: Payload): string {
+  const h = createHash('sha256');
+  for (const p of [...payload.keys()].sort()) {
+    const f = payload.get(p)!;
+    h.update(`${p}\0${f.mode}\0${f.data.length}\0`).update(f.data);
+  }
+  return h.digest('hex');
+}
+
+export class VolumeManager implements PodVolumes {
+  /** Pod UID -> pod key, for every directory under the root. */
+  private readonly owners = new Map<string, string>();
+  /** `<uid>/<volume>` set up by this process at least once. */
+  private readonly ready = new Set<string>();
+  /** `<uid>/<volume>` -> fingerprint of the projected payload last written. */
+  private readonly written = new Map<string, string>();
+  /** Directories known to carry our tmpfs. */
+  private readonly tmpfs = new Set<string>();
+
+  constructor(private readonly deps: VolumeManagerDeps) {}
+
+  /** Reads which pod owns each directory under the root (after a restart). */
+  async start(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.deps.root);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    for (const uid of entries) {
+      try {
+        const { namespace, name } = JSON.parse(await readFile(path.join(this.deps.root, uid, MARKER), 'utf8')) as PodKey;
+        if (namespace && name) this.owners.set(uid, podKeyString({ namespace, name }));
+      } catch (err) {
+        this.deps.log.warn({ dir: path.join(this.deps.root, uid), err: errorMessage(err) }, 'pod volume directory without a readable owner; left alone');
+      }
+    }
+    this.deps.log.info({ root: this.deps.root, pods: this.owners.size }, 'pod volume directories');
+  }
+
+  keys(): string[] {
+    return [...new Set(this.owners.values())];
+  }
+
+  podDir(uid: string): string {
+    return path.join(this.deps.root, uid);
+  }
+
+  volumeDir(uid: string, volume: string): string {
+    return path.join(this.deps.root, uid, 'volumes', volume);
+  }
+
+  async setUp(pod: edge.EdgePodSpec, volume: edge.EdgeVolume): Promise<void> {
+    const id = `${pod.uid}/${volume.name}`;
+    const dir = this.volumeDir(pod.uid, volume.name);
+    try {
+      const { source } = volume;
+      switch (source.case) {
+        case 'emptyDir':
+          if (this.ready.has(id)) return;
+          await this.ensurePodDir(pod);
+          await mkdir(dir, { recursive: true });
+          if (source.value.memory) await this.ensureTmpfs(dir, Number(source.value.sizeLimitBytes));
+          await chmod(dir, 0o777); // the kubelet's emptyDir mode: any container user may write
+          break;
+        case 'hostPath':
+          if (this.ready.has(id)) return;
+          await checkHostPath(source.value);
+          break;
+        case 'projected': {
+          const payload = projectedPayload(pod, source.value, this.deps.objects);
+          const fp = fingerprint(payload);
+          if (this.ready.has(id) && this.written.get(id) === fp) return;
+          await this.ensurePodDir(pod);
+          await mkdir(dir, { recursive: true });
+          if (holdsSecrets(source.value)) await this.ensureTmpfs(dir, 0);
+          const wrote = await new AtomicWriter(dir, this.deps.now).write(payload);
+          if (wrote && this.ready.has(id)) this.deps.log.info({ pod: podKeyString(pod), volume: volume.name }, 'projected volume updated');
+          this.written.set(id, fp);
+          break;
+        }
+        default:
+          throw new Error('volume of an unknown kind');
+      }
+      this.ready.add(id);
+    } catch (err) {
+      let usable = this.ready.has(id);
+      if (!usable && volume.source.case === 'projected') usable = await exists(path.join(dir, '..data'));
+      throw new VolumeSetUpError(volume.name, usable, err);
+    }
+  }
+
+  async mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]> {
+    const out: ContainerMount[] = [];
+    for (const m of container.volumeMounts) {
+      const volume = pod.volumes.find((v) => v.name === m.name);
+      if (!volume) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${container.name}"`);
+      const base = volume.source.case === 'hostPath' ? volume.source.value.path : this.volumeDir(pod.uid, volume.name);
+      const hostPath = m.subPath ? await this.subPath(base, m, container) : base;
+      // Kubernetes mounts configMap, secret, downwardAPI and projected volumes read-only, whatever the mount says.
+      out.push({ containerPath: m.mountPath, hostPath, readOnly: m.readOnly || volume.source.case === 'projected' });
+    }
+    return out;
+  }
+
+  /** `<base>/<subPath>`, created when missing, resolved through symlinks, and refused when it leaves the volume. */
+  private async subPath(base: string, m: edge.VolumeMount, container: edge.EdgeContainer): Promise<string> {
+    const fail = (why: string): ContainerConfigError =>
+      new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}": ${why}`);
+    if (path.posix.isAbsolute(m.subPath) || m.subPath.split('/').includes('..')) throw fail(`subPath "${m.subPath}" must be a relative path without '..'`);
+    let realBase: string;
+    try {
+      realBase = await realpath(base);
+    } catch (err) {
+      throw fail(errorMessage(err));
+    }
+    const wanted = path.join(realBase, m.subPath);
+    if (!(await exists(wanted))) {
+      try {
+        const mode = (await stat(realBase)).mode & 0o7777;
+        await mkdir(wanted, { recursive: true });
+        await chmod(wanted, mode);
+      } catch (err) {
+        throw fail(errorMessage(err));
+      }
+    }
+    let real: string;
+    try {
+      real = await realpath(wanted);
+    } catch (err) {
+      throw fail(errorMessage(err));
+    }
+    if (real !== realBase && !real.startsWith(`${realBase}/`)) throw fail(`subPath "${m.subPath}" resolves outside the volume`);
+    return real;
+  }
+
+  async cleanUp(key: string, desired: edge.EdgePodSpec | undefined, observed: ObservedPod): Promise<void> {
+    const keep = new Set(observed.sandboxes.map((s) => s.uid));
+    if (desired && !desired.deleting) keep.add(desired.uid);
+    for (const [uid, owner] of [...this.owners]) {
+      if (owner !== key || keep.has(uid)) continue;
+      try {
+        await this.removePodDir(uid);
+        this.deps.log.info({ pod: key, uid }, 'pod volume directory removed');
+      } catch (err) {
+        this.deps.log.warn({ pod: key, uid, err: errorMessage(err) }, 'could not remove the pod volume directory; retrying on the next sync');
+      }
+    }
+  }
+
+  private async removePodDir(uid: string): Promise<void> {
+    const dir = this.podDir(uid);
+    for (const m of await this.deps.mounter.mountsUnder(dir)) await this.deps.mounter.unmount(m);
+    const left = await this.deps.mounter.mountsUnder(dir);
+    if (left.length > 0) throw new Error(`still mounted: ${left.join(', ')}`);
+    await rm(dir, { recursive: true, force: true });
+    this.owners.delete(uid);
+    const prefix = `${uid}/`;
+    for (const id of [...this.ready]) if (id.startsWith(prefix)) this.ready.delete(id);
+    for (const id of [...this.written.keys()]) if (id.startsWith(prefix)) this.written.delete(id);
+    for (const d of [...this.tmpfs]) if (d.startsWith(`${dir}/`)) this.tmpfs.delete(d);
+  }
+
+  /** Creates `<root>/<uid>` with its owner file, once. */
+  private async ensurePodDir(pod: edge.EdgePodSpec): Promise<void> {
+    if (this.owners.has(pod.uid)) return;
+    const dir = this.podDir(pod.uid);
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    const tmp = path.join(dir, `.${MARKER}.tmp`);
+    await writeFile(tmp, JSON.stringify({ namespace: pod.namespace, name: pod.name }));
+    await rename(tmp, path.join(dir, MARKER));
+    this.owners.set(pod.uid, podKeyString(pod));
+  }
+
+  private async ensureTmpfs(dir: string, sizeBytes: number): Promise<void> {
+    if (this.tmpfs.has(dir)) return;
+    const mounted = (await this.deps.mounter.mountsUnder(dir)).includes(path.resolve(dir));
+    if (!mounted) await this.deps.mounter.mountTmpfs(dir, { sizeBytes });
+    this.tmpfs.add(dir);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
