@@ -4,6 +4,7 @@
  *
  *   site NATS connection ─ site streams (desired copy, outbox)
  *     ├─ DesiredInformer → DesiredStore ──keys──► Reconciler ─► PodRuntime (CRI)
+ *     │     (pods, ConfigMaps, Secrets, tokens)       ├─► VolumeManager (pod volume dirs, tmpfs)
  *     │                                               └─► StatusReporter ─► outbox
  *     ├─ Heartbeater ─► outbox
  *     └─ Forwarder: outbox ─► hub EF_STATUS (over the leaf link)
@@ -25,6 +26,8 @@ import { CriPodRuntime } from './runtime/cri-runtime.js';
 import type { PodRuntime } from './runtime/types.js';
 import { StatusReporter } from './status/reporter.js';
 import { errorMessage, systemClock, type Clock } from './util/time.js';
+import { VolumeManager } from './volumes/manager.js';
+import { SystemMounter, type Mounter } from './volumes/mounter.js';
 
 /** Optional collaborators, for tests and for a later hollow (in-memory) runtime. */
 export interface AgentDeps {
@@ -34,6 +37,8 @@ export interface AgentDeps {
   forwarder?: ForwarderOptions;
   /** Mount point of cgroup hierarchies for the CRI runtime's pod cgroup cleanup ('' disables it). */
   cgroupRoot?: string;
+  /** Mounts tmpfs volumes (default: mount(8) and umount(8)). */
+  mounter?: Mounter;
 }
 
 export class Agent {
@@ -113,8 +118,15 @@ export class Agent {
       const status = new StatusReporter({ node, outbox, clock, log: log.child({ component: 'status' }) });
       const store = new DesiredStore(node, log.child({ component: 'desired' }), (key) => this.reconcilerRef?.enqueue(key));
       this.store = store;
+      const volumes = new VolumeManager({
+        root: config.volumeRoot,
+        mounter: this.deps.mounter ?? new SystemMounter(),
+        objects: store,
+        log: log.child({ component: 'volumes' }),
+      });
+      await volumes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, log: log.child({ component: 'reconciler' }) },
+        { runtime, desired: store, status, clock, volumes, log: log.child({ component: 'reconciler' }) },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,

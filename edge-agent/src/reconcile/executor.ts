@@ -2,10 +2,19 @@
  * Carries out a PodActions record against a PodRuntime in a fixed order, numbering each step and recording its
  * result. It never retries: a failed step is recorded and the next sync (a new decision on fresh observations)
  * tries again. Steps that depend on a failed one are recorded as skipped.
+ *
+ * Order: kill, stop sandbox, remove container, remove sandbox, set up volumes (one step per volume, for a pod that
+ * runs or is about to: also on syncs that change nothing else, so projected volumes follow their objects), create
+ * sandbox, then per container pull image, create (environment and mounts resolved here, as the kubelet does at
+ * container creation), start. A volume that cannot be set up holds back the sandbox and every start
+ * (ContainerCreating, with the kubelet's MountVolume.SetUp message); a reference that cannot be resolved holds back
+ * its container (CreateContainerConfigError).
  */
 import type { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
-import { isImagePullError, isRuntimeError, type PodRuntime, type SandboxRef } from '../runtime/types.js';
+import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
+import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
+import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
 import type { ContainerToKill, PodActions } from './actions.js';
 import { errorMessage } from '../util/time.js';
 
@@ -14,6 +23,7 @@ export type StepOp =
   | 'stop-sandbox'
   | 'remove-container'
   | 'remove-sandbox'
+  | 'setup-volume'
   | 'create-sandbox'
   | 'pull-image'
   | 'create-container'
@@ -45,13 +55,29 @@ export interface SyncResult {
   ok: boolean;
 }
 
+/** What the executor reads besides the runtime: delivered objects, the pods' volumes, the node's IP. */
+export interface ExecutorDeps {
+  objects?: ObjectSource;
+  /** Without it, a pod with volumes or volume mounts cannot start. */
+  volumes?: PodVolumes;
+  nodeIp?: string;
+}
+
+const NO_OBJECTS: ObjectSource = { object: () => undefined };
+
 export class PodExecutor {
   constructor(
     private readonly runtime: PodRuntime,
     private readonly now: () => number = () => performance.now(),
     /** Carries out a kill (the Reconciler passes its ContainerStopper's, so a shorter grace period reaches it). */
     private readonly kill: (key: string, kill: ContainerToKill) => Promise<void> = (_key, k) => runtime.stopContainer(k.id, k.gracePeriodSec),
+    private readonly deps: ExecutorDeps = {},
   ) {}
+
+  /** True when a sync with nothing else to do still has volumes to refresh (a pod with volumes that runs). */
+  refreshesVolumes(desired: edge.EdgePodSpec | undefined, actions: PodActions): boolean {
+    return !!desired && !desired.deleting && desired.volumes.length > 0 && (!!actions.createSandbox || !!actions.sandbox || actions.startContainers.length > 0);
+  }
 
   async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
     const steps: StepResult[] = [];
@@ -82,6 +108,32 @@ export class PodExecutor {
     for (const s of actions.stopSandboxes) await run('stop-sandbox', s.id, () => this.runtime.stopSandbox(s.id));
     for (const c of actions.removeContainers) await run('remove-container', c.id, () => this.runtime.removeContainer(c.id));
     for (const s of actions.removeSandboxes) await run('remove-sandbox', s.id, () => this.runtime.removeSandbox(s.id));
+
+    if (desired && this.refreshesVolumes(desired, actions)) {
+      let blocking = '';
+      for (const v of desired.volumes) {
+        let error: unknown;
+        await run('setup-volume', v.name, async () => {
+          if (!this.deps.volumes) throw new Error('no volume directory configured');
+          try {
+            await this.deps.volumes.setUp(desired, v);
+          } catch (err) {
+            error = err;
+            throw err;
+          }
+        });
+        // A volume set up before keeps serving when a refresh fails (like the kubelet's remount): it blocks nothing.
+        if (error !== undefined && !(isVolumeSetUpError(error) && error.usable)) blocking ||= errorMessage(error);
+      }
+      if (blocking) {
+        if (actions.createSandbox) skip('create-sandbox', `attempt ${actions.createSandbox.attempt}`);
+        for (const start of actions.startContainers) {
+          skip('start-container', start.name);
+          result.containerFailures.set(start.name, { reason: start.init ? 'PodInitializing' : 'ContainerCreating', message: blocking });
+        }
+        return result;
+      }
+    }
 
     if (!desired || (actions.startContainers.length === 0 && !actions.createSandbox)) return result;
 
@@ -124,11 +176,19 @@ export class PodExecutor {
         continue;
       }
       let id = '';
+      let createError: unknown;
       const created = await run('create-container', start.name, async () => {
-        id = await this.runtime.createContainer(desired, sb, spec, { attempt: start.attempt, restartCount: start.restartCount });
+        try {
+          const config = await this.containerConfig(desired, sb, spec, log);
+          id = await this.runtime.createContainer(desired, sb, spec, { attempt: start.attempt, restartCount: start.restartCount, ...config });
+        } catch (err) {
+          createError = err;
+          throw err;
+        }
       });
       if (!created) {
-        result.containerFailures.set(start.name, { reason: 'CreateContainerError', message: steps[steps.length - 1]!.error ?? '' });
+        const reason = isContainerConfigError(createError) ? 'CreateContainerConfigError' : 'CreateContainerError';
+        result.containerFailures.set(start.name, { reason, message: steps[steps.length - 1]!.error ?? '' });
         continue;
       }
       const started = await run('start-container', `${start.name}/${id.slice(0, 12)}`, () => this.runtime.startContainer(id));
@@ -137,6 +197,27 @@ export class PodExecutor {
       }
     }
     return result;
+  }
+
+  /** Environment, command, args and mounts of a container about to be created (throws ContainerConfigError). */
+  private async containerConfig(
+    pod: edge.EdgePodSpec,
+    sandbox: SandboxRef,
+    container: edge.EdgeContainer,
+    log: Logger,
+  ): Promise<Pick<ContainerCreateOptions, 'env' | 'command' | 'args' | 'mounts'>> {
+    const hostIps = this.deps.nodeIp ? [this.deps.nodeIp] : [];
+    const podIps = pod.hostNetwork ? hostIps : needsPodIps(container) ? await this.runtime.sandboxIps(sandbox.id) : [];
+    const resolved = resolveContainerConfig(pod, container, this.deps.objects ?? NO_OBJECTS, { podIps, hostIps });
+    if (resolved.invalidKeys.length > 0) {
+      log.warn({ container: container.name, keys: resolved.invalidKeys }, 'envFrom keys skipped: they are not valid environment variable names');
+    }
+    let mounts: ContainerCreateOptions['mounts'] = [];
+    if (container.volumeMounts.length > 0) {
+      if (!this.deps.volumes) throw new ContainerConfigError(`cannot mount volumes into container "${container.name}": no volume directory configured`);
+      mounts = await this.deps.volumes.mounts(pod, container);
+    }
+    return { env: resolved.env, command: resolved.command, args: resolved.args, mounts };
   }
 }
 

@@ -22,6 +22,7 @@ import type { StatusReporter } from '../status/reporter.js';
 import { backoffMs, errorMessage, type Clock } from '../util/time.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
+import type { PodVolumes } from '../volumes/manager.js';
 import { ContainerStopper } from './stopper.js';
 
 /** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
@@ -44,6 +45,8 @@ export interface ReconcilerDeps {
   status: StatusReporter;
   clock: Clock;
   log: Logger;
+  /** The pods' volume directories; without it, pods with volumes cannot start. */
+  volumes?: PodVolumes;
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -87,7 +90,11 @@ export class Reconciler {
       log: deps.log,
       graceCeiling: (key, podUid) => this.deletionGrace(key, podUid),
     });
-    this.executor = new PodExecutor(deps.runtime, undefined, (key, kill) => this.stopper.stop(key, kill));
+    this.executor = new PodExecutor(deps.runtime, undefined, (key, kill) => this.stopper.stop(key, kill), {
+      objects: deps.desired,
+      volumes: deps.volumes,
+      nodeIp: options.nodeIp,
+    });
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: this.opts.concurrency,
       startPaused: true,
@@ -149,6 +156,7 @@ export class Reconciler {
     const keys = new Set(this.deps.desired.keys());
     for (const k of await this.deps.runtime.listPodKeys()) keys.add(podKeyString(k));
     for (const k of this.deps.status.pendingKeys()) keys.add(k);
+    for (const k of this.deps.volumes?.keys() ?? []) keys.add(k);
     for (const k of keys) this.queue.add(k);
   }
 
@@ -183,7 +191,11 @@ export class Reconciler {
       result = await this.executor.execute(spec, actions, log);
       log[result.ok ? 'debug' : 'warn']({ steps: describeSteps(result.steps) }, 'sync steps');
       observed = await runtime.observePod(podKey);
+    } else if (this.executor.refreshesVolumes(spec, actions)) {
+      result = await this.executor.execute(spec, actions, log); // nothing to change but projected volumes to refresh
+      if (!result.ok) log.warn({ steps: describeSteps(result.steps) }, 'sync steps');
     }
+    await this.deps.volumes?.cleanUp(key, spec, observed); // volume dirs of pod UIDs of which nothing remains
     this.lastSyncs.set(key, { key, actions, result, observed });
     this.armDeadline(key, actions.deadlineAtMs);
     if (observed.sandboxes.length > 0) this.withPods.add(key);
