@@ -33,6 +33,23 @@ export function podSpec(init: MessageInitShape<typeof edge.EdgePodSpecSchema> = 
   });
 }
 
+/** An EdgeObject (ConfigMap, Secret or token data) with string or byte values. */
+export function edgeObject(
+  name: string,
+  resourceVersion: string,
+  data: Record<string, string | Uint8Array>,
+  over: { namespace?: string; expiresAtMs?: bigint; podUid?: string } = {},
+): edge.EdgeObject {
+  const enc = new TextEncoder();
+  return create(edge.EdgeObjectSchema, {
+    namespace: 'default',
+    name,
+    resourceVersion,
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, typeof v === 'string' ? enc.encode(v) : v])),
+    ...over,
+  });
+}
+
 /** A pino logger that writes nowhere. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

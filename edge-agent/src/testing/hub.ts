@@ -1,6 +1,6 @@
 /**
- * Hub-side test helpers, playing the provider's part: publish desired pods and tombstones to EF_DESIRED, and watch
- * EF_STATUS for what the agents forward.
+ * Hub-side test helpers, playing the provider's part: publish desired pods, objects (ConfigMaps, Secrets, tokens)
+ * and tombstones to EF_DESIRED, and watch EF_STATUS for what the agents forward.
  */
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
@@ -14,6 +14,7 @@ import {
   encode,
   parseStatusSubject,
   statusSubjects,
+  type ObjectKind,
 } from '@edgefarm/proto';
 import { waitFor } from './processes.js';
 
@@ -28,6 +29,20 @@ export async function publishTombstone(hub: NatsConnection, node: string, key: {
   const h = headers();
   h.set(Headers.operation, 'DEL');
   const ack = await jetstream(hub).publish(desiredSubjects.pod(node, key), new Uint8Array(), { headers: h });
+  return ack.seq;
+}
+
+/** Publishes a ConfigMap, Secret or token object (EdgeObject) for a node; resolves with the stream sequence. */
+export async function publishObject(hub: NatsConnection, node: string, kind: ObjectKind, obj: edge.EdgeObject): Promise<number> {
+  const ack = await jetstream(hub).publish(desiredSubjects.of(node, kind, obj), encode(edge.EdgeObjectSchema, obj));
+  return ack.seq;
+}
+
+/** Publishes a tombstone for an object (the provider's "no pod on the node uses it any more"). */
+export async function publishObjectTombstone(hub: NatsConnection, node: string, kind: ObjectKind, key: { namespace: string; name: string }): Promise<number> {
+  const h = headers();
+  h.set(Headers.operation, 'DEL');
+  const ack = await jetstream(hub).publish(desiredSubjects.of(node, kind, key), new Uint8Array(), { headers: h });
   return ack.seq;
 }
 
