@@ -13,6 +13,11 @@ for d in "$EF_STATE" "$EF_RUN"; do
   case "$d" in ""|/|/run|/run/|"$HOME"|"$EF_ROOT"|"$EF_ROOT/") ef_die "refusing to remove '$d'" ;; esac
 done
 if [ -d "$EF_STATE" ]; then
+  # Mounts a site clean did not reach (a site no longer in EF_SITES): the agents' tmpfs pod volumes, below this
+  # instance's sites/ only (another instance's state may sit inside). rm -rf would empty a mounted tmpfs and then
+  # fail on its mount point.
+  awk -v d="$EF_STATE/sites/" '{ mp = $5; gsub(/\\040/, " ", mp); if (index(mp "/", d) == 1) print mp }' /proc/self/mountinfo | sort -ru |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "warning: could not unmount $m" >&2; done
   # Another instance's state may sit inside this one's (the dev state dir holds .local/<instance>): keep those.
   shopt -s dotglob nullglob
   for e in "$EF_STATE"/*; do

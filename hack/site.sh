@@ -41,6 +41,7 @@ ctd_dir=$st/containerd                    # containerd config, root, CNI config 
 ctd_state=$(dirname "$sock")/state        # containerd state: shim bundles, runc root, pod netns mounts
 cgroup_parent=/edgefarm/$EF_INSTANCE/$site  # pod cgroups go below this in every cgroup hierarchy
 pod_logs=$st/pods                         # pod log directories (CRI log_directory) go below this
+pod_volumes=$st/pod-volumes               # pod volume directories (<uid>/volumes/<name>; some are tmpfs mounts)
 nats_conf=$st/nats.conf
 images=$EF_CACHE/images
 
@@ -142,11 +143,11 @@ agent_up() {
     return 0
   fi
   ef_use_node
-  mkdir -p "$pod_logs"
+  mkdir -p "$pod_logs" "$pod_volumes"
   site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
     EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
     EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
-    EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" \
+    EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" \
     node "$main"
   sleep 0.5
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
@@ -235,7 +236,7 @@ site_clean() {
   kill_shims
   # Bundle dirs name every container containerd knew, even ones it lost track of.
   for d in "$ctd_state"/io.containerd.runtime.v2.task/*/*/; do [ -d "$d" ] && ids+=" $(basename "$d")"; done
-  # Mounts: rootfs overlays, sandbox /dev/shm tmpfs, pod netns bind mounts.
+  # Mounts: rootfs overlays, sandbox /dev/shm tmpfs, pod netns bind mounts, the agent's tmpfs volumes ($pod_volumes).
   for m in $(mounts_under "$ctd_dir" "$ctd_state" "$st" "$run"); do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "warning: could not unmount $m" >&2
   done
