@@ -50,6 +50,8 @@ export interface SyncResult {
   sandbox: SandboxRef | null;
   /** Per container name: why it could not be started in this sync. */
   containerFailures: Map<string, ContainerFailure>;
+  /** Names of the containers started in this sync. */
+  started: string[];
   /** Set when the sandbox could not be created. */
   sandboxFailure: ContainerFailure | null;
   ok: boolean;
@@ -81,7 +83,7 @@ export class PodExecutor {
 
   async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
     const steps: StepResult[] = [];
-    const result: SyncResult = { steps, sandbox: actions.sandbox, containerFailures: new Map(), sandboxFailure: null, ok: true };
+    const result: SyncResult = { steps, sandbox: actions.sandbox, containerFailures: new Map(), started: [], sandboxFailure: null, ok: true };
     const run = async (op: StepOp, target: string, fn: () => Promise<void>): Promise<boolean> => {
       const step = steps.length + 1;
       const t0 = this.now();
@@ -194,6 +196,8 @@ export class PodExecutor {
       const started = await run('start-container', `${start.name}/${id.slice(0, 12)}`, () => this.runtime.startContainer(id));
       if (!started) {
         result.containerFailures.set(start.name, { reason: 'RunContainerError', message: steps[steps.length - 1]!.error ?? '' });
+      } else {
+        result.started.push(start.name);
       }
     }
     return result;

@@ -245,6 +245,7 @@ export class Reconciler {
       this.failures.set(key, f);
     }
     if (result) {
+      for (const name of result.started) f.containers.delete(name); // it ran, even if it ended before we looked
       for (const [name, failure] of result.containerFailures) f.containers.set(name, failure);
       f.sandbox = result.sandboxFailure;
     }

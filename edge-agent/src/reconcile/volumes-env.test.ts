@@ -114,6 +114,27 @@ describe('Reconciler: volumes and env references', () => {
     ]);
   });
 
+  it('a quick container started after a volume failure reports its own end, not the old failure', async () => {
+    const t = await setup();
+    const pod = podSpec({
+      restartPolicy: edge.RestartPolicy.NEVER,
+      volumes: [{ name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } }],
+      containers: [{ name: 'job', image: 'docker.io/edgefarm/busybox:1.35', command: ['cat', '/cfg/greeting'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+    });
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    expect(waiting(t.last())?.value).toMatchObject({ reason: 'ContainerCreating' });
+    const start = t.runtime.startContainer.bind(t.runtime);
+    t.runtime.startContainer = async (id: string) => {
+      await start(id);
+      t.runtime.exit(id, 0); // done before the agent looks again
+    };
+    t.putObject('configmap', 'app', '1', { greeting: 'hi' });
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().phase).toBe(edge.PodPhase.SUCCEEDED);
+    expect(waiting(t.last())).toMatchObject({ case: 'terminated', value: { exitCode: 0 } });
+  });
+
   it('reports CreateContainerConfigError for a missing key and retries until it is there', async () => {
     const t = await setup();
     const pod = appPod();
