@@ -11,7 +11,7 @@ const SELECTOR = 'e2e=grace';
 jest.setTimeout(10 * 60_000);
 
 afterAll(async () => {
-  await deleteAndWait(SELECTOR, ['pod/e2e-grace-trap', 'pod/e2e-grace-ignore']);
+  await deleteAndWait(SELECTOR, ['pod/e2e-grace-trap', 'pod/e2e-grace-ignore', 'pod/e2e-grace-shorten']);
 });
 
 function edgePod(name: string, grace: number, script: string): object {
@@ -69,4 +69,30 @@ test('a container that ignores SIGTERM (grace 3 s) is killed after the grace per
   expect(goneMs).toBeLessThan(3000 + 10_000);
   const { sandboxes, containers } = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });
   expect({ sandboxes: sandboxes.length, containers: containers.length }).toEqual({ sandboxes: 0, containers: 0 });
+});
+
+test('shortening the grace period of a terminating pod (120 s, then 1 s) ends it at the shorter one', async () => {
+  const name = 'e2e-grace-shorten';
+  await applyObject(edgePod(name, 120, 'while true; do sleep 1; done'));
+  const pod = await eventually(`${name} Running and Ready`, 120_000, async () => {
+    const ps = (await pods(`app=${name}`)).filter(isRunningReady);
+    return ps.length === 1 ? ps[0] : undefined;
+  });
+  await kubectl('delete', 'pod', name, '--wait=false');
+  await eventually(`${name} Terminating`, 30_000, async () => ((await kubectlJson<PodObj>('get', 'pod', name)).metadata.deletionTimestamp ? true : undefined));
+  // The agent is now in the 120 s stop of a container that ignores TERM.
+  await new Promise((r) => setTimeout(r, 2000));
+  const { containers } = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });
+  expect(containers.filter((c) => c.state === 1)).toHaveLength(1);
+
+  const t0 = Date.now();
+  await kubectl('delete', 'pod', name, '--grace-period=1', '--wait=false');
+  const goneMs = await eventually(`${name} gone from the API`, 90_000, async () => {
+    const list = await kubectlJson<{ items: PodObj[] }>('get', 'pods', '-l', `app=${name}`);
+    return list.items.length === 0 ? Date.now() - t0 : undefined;
+  }, 100);
+  log(`grace 120 s shortened to 1 s on a terminating pod: gone from the API ${goneMs} ms after the second kubectl delete`);
+  expect(goneMs).toBeLessThan(30_000);
+  const after = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });
+  expect({ sandboxes: after.sandboxes.length, containers: after.containers.length }).toEqual({ sandboxes: 0, containers: 0 });
 });

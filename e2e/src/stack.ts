@@ -115,6 +115,26 @@ export async function criState(site: string, labels: Record<string, string>): Pr
   }
 }
 
+/**
+ * Runs a command in a pod's running container at the site, through the site's containerd (CRI ExecSync): how the
+ * e2e tests look inside a container until the provider serves `kubectl exec`.
+ */
+export async function siteExec(site: string, podUid: string, container: string, cmd: string[]): Promise<{ stdout: string; stderr: string; exitCode: number; containerId: string }> {
+  const { runtime } = await cri(site);
+  try {
+    const { containers } = await runtime.listContainers({
+      filter: { labelSelector: { 'io.kubernetes.pod.uid': podUid, 'io.kubernetes.container.name': container }, state: { state: 1 } },
+    });
+    const c = containers[0];
+    if (!c) throw new Error(`no running container ${container} of pod ${podUid} at ${site}`);
+    const res = await runtime.execSync({ containerId: c.id, cmd, timeout: 10n });
+    const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+    return { stdout: text(res.stdout), stderr: text(res.stderr), exitCode: res.exitCode, containerId: c.id };
+  } finally {
+    runtime.close();
+  }
+}
+
 /** `kubectl apply` of one object, given as a plain object (written to a temporary file: JSON is valid YAML). */
 export async function applyObject(obj: object): Promise<string> {
   const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
