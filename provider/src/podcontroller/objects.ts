@@ -17,7 +17,7 @@ export function parseObjectKey(key: ObjectKey): { kind: ObjectKind; key: PodKey 
   return { kind: kind as ObjectKind, key: { namespace: namespace!, name: name.join('/') } };
 }
 
-/** Every object a pod spec refers to (volumes, env, envFrom), as object keys. */
+/** Every object a pod spec refers to (volumes, env, envFrom, imagePullSecrets), as object keys. */
 export function specRefs(spec: edge.EdgePodSpec): ObjectKey[] {
   const out = new Set<ObjectKey>();
   const add = (kind: ObjectKind, name: string) => name && out.add(objectKey(kind, spec.namespace, name));
@@ -29,6 +29,7 @@ export function specRefs(spec: edge.EdgePodSpec): ObjectKey[] {
       else if (s.source.case === 'serviceAccountToken') add('token', spec.name);
     }
   }
+  for (const name of spec.imagePullSecrets) add('secret', name);
   for (const c of [...spec.initContainers, ...spec.containers]) {
     for (const e of c.env) {
       if (e.configMapKeyRef) add('configmap', e.configMapKeyRef.name);

@@ -190,3 +190,63 @@ describe('translatePod', () => {
     expect(specFingerprint(a.spec)).not.toBe(specFingerprint(c.spec));
   });
 });
+
+describe('translatePod: what the runtime at the edge enforces', () => {
+  it('resources in base units, the effective security context, probes with defaults and named ports, termination message', () => {
+    const t = translatePod(
+      pod({
+        imagePullSecrets: [{ name: 'regcred' }],
+        securityContext: { runAsUser: 1000, runAsNonRoot: true, supplementalGroups: [5], fsGroup: 2000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'c',
+            image: 'i',
+            ports: [{ name: 'http', containerPort: 8080 }],
+            resources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { cpu: '1.5', memory: '128Mi', 'ephemeral-storage': '1Gi' } },
+            securityContext: { runAsUser: 1001, readOnlyRootFilesystem: true, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, allowPrivilegeEscalation: false },
+            livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
+            readinessProbe: { tcpSocket: { port: 8080 } },
+            startupProbe: { exec: { command: ['true'] }, failureThreshold: 30, terminationGracePeriodSeconds: 7 },
+            terminationMessagePolicy: 'FallbackToLogsOnError',
+          },
+        ],
+      }),
+    );
+    if (!t.ok) throw new Error(t.unsupported.join('; '));
+    const c = t.spec.containers[0]!;
+    expect(c.resources).toEqual(expect.objectContaining({ cpuRequestMillis: 250n, cpuLimitMillis: 1500n, memoryRequestBytes: 64n * 2n ** 20n, memoryLimitBytes: 128n * 2n ** 20n }));
+    expect(c.securityContext).toEqual(
+      expect.objectContaining({
+        runAsUser: 1001n,
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        capabilitiesAdd: ['NET_ADMIN'],
+        capabilitiesDrop: ['ALL'],
+        allowPrivilegeEscalation: false,
+        supplementalGroups: [5n, 2000n],
+        seccompProfile: 'RuntimeDefault',
+      }),
+    );
+    expect(c.securityContext!.runAsGroup).toBeUndefined();
+    expect(c.livenessProbe).toEqual(expect.objectContaining({ periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 }));
+    expect(c.livenessProbe!.handler).toEqual({ case: 'httpGet', value: expect.objectContaining({ path: '/healthz', port: 8080, scheme: 'HTTP' }) });
+    expect(c.readinessProbe!.handler).toEqual({ case: 'tcpSocket', value: expect.objectContaining({ port: 8080 }) });
+    expect(c.startupProbe).toEqual(expect.objectContaining({ failureThreshold: 30, terminationGracePeriodSeconds: 7n, periodSeconds: 10 }));
+    expect([c.terminationMessagePath, c.terminationMessagePolicy]).toEqual(['/dev/termination-log', 'FallbackToLogsOnError']);
+    expect(t.spec.imagePullSecrets).toEqual(['regcred']);
+    expect(specRefs(t.spec)).toEqual(['secret/default/regcred']);
+  });
+
+  it.each([
+    [{ resources: { limits: { 'nvidia.com/gpu': '1' } } }, 'containers[0].resources.limits.nvidia.com/gpu: extended resources are not supported at the edge'],
+    [{ resources: { limits: { memory: 'lots' } } }, 'containers[0].resources.limits.memory: "lots" is not a Kubernetes quantity'],
+    [{ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'x.json' } } }, 'containers[0].securityContext.seccompProfile: type Localhost is not supported at the edge'],
+    [{ livenessProbe: { httpGet: { port: 'metrics' } } }, 'containers[0].livenessProbe.httpGet.port: no container port named "metrics"'],
+    [{ readinessProbe: { periodSeconds: 3 } }, 'containers[0].readinessProbe: a probe needs exec, httpGet, tcpSocket or grpc'],
+    [{ lifecycle: { preStop: { exec: { command: ['x'] } } } }, 'containers[0].lifecycle: postStart and preStop hooks are not supported at the edge yet'],
+    [{ terminationMessagePolicy: 'Sometimes' }, 'containers[0].terminationMessagePolicy: unknown value "Sometimes"'],
+  ])('rejects %j', (over, problem) => {
+    const t = translatePod(pod({ containers: [{ name: 'c', image: 'i', ...over }] }));
+    expect(t.ok ? [] : t.unsupported).toEqual([problem]);
+  });
+});

@@ -8,6 +8,7 @@ import { edge } from '@edgefarm/proto';
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
 import { parseQuantity } from '../kube/quantity.js';
 import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
+import { probe, resources, securityContext, terminationMessage } from './container-runtime.js';
 
 /**
  * `unsupported`: what the edge cannot do (the pod fails with EdgeUnsupported). `waiting`: what cannot be resolved yet
@@ -94,6 +95,9 @@ function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateCont
     if (!e.configMapRef && !e.secretRef) problems.add(`${where}.envFrom[${i}]`, 'unsupported source');
   }
   if (c.volumeDevices?.length) problems.add(`${where}.volumeDevices`, 'block volumes are not supported at the edge');
+  const report = (w: string, what: string) => problems.add(w, what);
+  if (c.lifecycle?.postStart || c.lifecycle?.preStop) problems.add(`${where}.lifecycle`, 'postStart and preStop hooks are not supported at the edge yet');
+  if (c.restartPolicy) problems.add(`${where}.restartPolicy`, 'sidecar containers are not supported at the edge yet');
   const pullPolicy = c.imagePullPolicy ? PULL[c.imagePullPolicy] : edge.PullPolicy.UNSPECIFIED;
   if (pullPolicy === undefined) problems.add(`${where}.imagePullPolicy`, `unknown value "${c.imagePullPolicy}"`);
   return create(edge.EdgeContainerSchema, {
@@ -123,6 +127,12 @@ function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateCont
     })),
     tty: c.tty ?? false,
     stdin: c.stdin ?? false,
+    resources: resources(c, where, report),
+    securityContext: securityContext(pod.spec?.securityContext, c.securityContext, where, report),
+    livenessProbe: probe(c.livenessProbe, c, `${where}.livenessProbe`, report),
+    readinessProbe: probe(c.readinessProbe, c, `${where}.readinessProbe`, report),
+    startupProbe: probe(c.startupProbe, c, `${where}.startupProbe`, report),
+    ...terminationMessage(c, where, report),
   });
 }
 
@@ -236,6 +246,7 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
       deletionGracePeriodSeconds: BigInt(meta.deletionGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30),
       activeDeadlineSeconds: BigInt(spec.activeDeadlineSeconds ?? 0),
       volumes,
+      imagePullSecrets: (spec.imagePullSecrets ?? []).map((s) => s.name ?? '').filter((n) => n !== ''),
     }),
   };
 }

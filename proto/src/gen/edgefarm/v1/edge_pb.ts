@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKxBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrsBCgpFZGdlVm9sdW1lEgwKBG5hbWUYASABKAkSMAoJZW1wdHlfZGlyGAIgASgLMhsuZWRnZWZhcm0udjEuRW1wdHlEaXJWb2x1bWVIABIwCglob3N0X3BhdGgYAyABKAsyGy5lZGdlZmFybS52MS5Ib3N0UGF0aFZvbHVtZUgAEjEKCXByb2plY3RlZBgEIAEoCzIcLmVkZ2VmYXJtLnYxLlByb2plY3RlZFZvbHVtZUgAQggKBnNvdXJjZSI6Cg5FbXB0eURpclZvbHVtZRIOCgZtZW1vcnkYASABKAgSGAoQc2l6ZV9saW1pdF9ieXRlcxgCIAEoAyIsCg5Ib3N0UGF0aFZvbHVtZRIMCgRwYXRoGAEgASgJEgwKBHR5cGUYAiABKAkiVwoPUHJvamVjdGVkVm9sdW1lEhQKDGRlZmF1bHRfbW9kZRgBIAEoBRIuCgdzb3VyY2VzGAIgAygLMh0uZWRnZWZhcm0udjEuUHJvamVjdGlvblNvdXJjZSLsAQoQUHJvamVjdGlvblNvdXJjZRIzCgpjb25maWdfbWFwGAEgASgLMh0uZWRnZWZhcm0udjEuT2JqZWN0UHJvamVjdGlvbkgAEi8KBnNlY3JldBgCIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIpCgVmaWxlcxgDIAEoCzIYLmVkZ2VmYXJtLnYxLklubGluZUZpbGVzSAASPQoVc2VydmljZV9hY2NvdW50X3Rva2VuGAQgASgLMhwuZWRnZWZhcm0udjEuVG9rZW5Qcm9qZWN0aW9uSABCCAoGc291cmNlIlkKEE9iamVjdFByb2plY3Rpb24SDAoEbmFtZRgBIAEoCRIlCgVpdGVtcxgCIAMoCzIWLmVkZ2VmYXJtLnYxLktleVRvUGF0aBIQCghvcHRpb25hbBgDIAEoCCI0CglLZXlUb1BhdGgSCwoDa2V5GAEgASgJEgwKBHBhdGgYAiABKAkSDAoEbW9kZRgDIAEoBSI1CgtJbmxpbmVGaWxlcxImCgVmaWxlcxgBIAMoCzIXLmVkZ2VmYXJtLnYxLklubGluZUZpbGUiOQoKSW5saW5lRmlsZRIMCgRwYXRoGAEgASgJEg8KB2NvbnRlbnQYAiABKAwSDAoEbW9kZRgDIAEoBSI6Cg9Ub2tlblByb2plY3Rpb24SCwoDa2V5GAEgASgJEgwKBHBhdGgYAiABKAkSDAoEbW9kZRgDIAEoBSLNAQoKRWRnZU9iamVjdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEi8KBGRhdGEYBCADKAsyIS5lZGdlZmFybS52MS5FZGdlT2JqZWN0LkRhdGFFbnRyeRIVCg1leHBpcmVzX2F0X21zGAUgASgDEg8KB3BvZF91aWQYBiABKAkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEi3AIKDUVkZ2VDb250YWluZXISDAoEbmFtZRgBIAEoCRINCgVpbWFnZRgCIAEoCRIPCgdjb21tYW5kGAMgAygJEgwKBGFyZ3MYBCADKAkSEwoLd29ya2luZ19kaXIYBSABKAkSIAoDZW52GAYgAygLMhMuZWRnZWZhcm0udjEuRW52VmFyEjIKEWltYWdlX3B1bGxfcG9saWN5GAcgASgOMhcuZWRnZWZhcm0udjEuUHVsbFBvbGljeRIpCgVwb3J0cxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclBvcnQSCwoDdHR5GAkgASgIEg0KBXN0ZGluGAogASgIEiwKCGVudl9mcm9tGAsgAygLMhouZWRnZWZhcm0udjEuRW52RnJvbVNvdXJjZRIvCg12b2x1bWVfbW91bnRzGAwgAygLMhguZWRnZWZhcm0udjEuVm9sdW1lTW91bnQilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBWIGcHJvdG8z");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSLNBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBWIGcHJvdG8z");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -120,6 +120,14 @@ export type EdgePodSpec = Message<"edgefarm.v1.EdgePodSpec"> & {
    * @generated from field: repeated edgefarm.v1.EdgeVolume volumes = 17;
    */
   volumes: EdgeVolume[];
+
+  /**
+   * Secrets (kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg) delivered to the node as secret objects:
+   * registry credentials for image pulls.
+   *
+   * @generated from field: repeated string image_pull_secrets = 18;
+   */
+  imagePullSecrets: string[];
 };
 
 /**
@@ -543,6 +551,48 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
    * @generated from field: repeated edgefarm.v1.VolumeMount volume_mounts = 12;
    */
   volumeMounts: VolumeMount[];
+
+  /**
+   * @generated from field: edgefarm.v1.Resources resources = 13;
+   */
+  resources?: Resources | undefined;
+
+  /**
+   * The effective security context: the pod's merged with the container's (the container's wins), as the kubelet
+   * computes it.
+   *
+   * @generated from field: edgefarm.v1.SecurityContext security_context = 14;
+   */
+  securityContext?: SecurityContext | undefined;
+
+  /**
+   * @generated from field: edgefarm.v1.Probe liveness_probe = 15;
+   */
+  livenessProbe?: Probe | undefined;
+
+  /**
+   * @generated from field: edgefarm.v1.Probe readiness_probe = 16;
+   */
+  readinessProbe?: Probe | undefined;
+
+  /**
+   * @generated from field: edgefarm.v1.Probe startup_probe = 17;
+   */
+  startupProbe?: Probe | undefined;
+
+  /**
+   * Empty: /dev/termination-log.
+   *
+   * @generated from field: string termination_message_path = 18;
+   */
+  terminationMessagePath: string;
+
+  /**
+   * "File" (default) or "FallbackToLogsOnError".
+   *
+   * @generated from field: string termination_message_policy = 19;
+   */
+  terminationMessagePolicy: string;
 };
 
 /**
@@ -551,6 +601,307 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
  */
 export const EdgeContainerSchema: GenMessage<EdgeContainer> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 12);
+
+/**
+ * Requests and limits in base units (0: not set).
+ *
+ * @generated from message edgefarm.v1.Resources
+ */
+export type Resources = Message<"edgefarm.v1.Resources"> & {
+  /**
+   * @generated from field: int64 cpu_request_millis = 1;
+   */
+  cpuRequestMillis: bigint;
+
+  /**
+   * @generated from field: int64 cpu_limit_millis = 2;
+   */
+  cpuLimitMillis: bigint;
+
+  /**
+   * @generated from field: int64 memory_request_bytes = 3;
+   */
+  memoryRequestBytes: bigint;
+
+  /**
+   * @generated from field: int64 memory_limit_bytes = 4;
+   */
+  memoryLimitBytes: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.Resources.
+ * Use `create(ResourcesSchema)` to create a new message.
+ */
+export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 13);
+
+/**
+ * @generated from message edgefarm.v1.SecurityContext
+ */
+export type SecurityContext = Message<"edgefarm.v1.SecurityContext"> & {
+  /**
+   * @generated from field: optional int64 run_as_user = 1;
+   */
+  runAsUser?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 run_as_group = 2;
+   */
+  runAsGroup?: bigint | undefined;
+
+  /**
+   * @generated from field: optional bool run_as_non_root = 3;
+   */
+  runAsNonRoot?: boolean | undefined;
+
+  /**
+   * @generated from field: bool read_only_root_filesystem = 4;
+   */
+  readOnlyRootFilesystem: boolean;
+
+  /**
+   * @generated from field: bool privileged = 5;
+   */
+  privileged: boolean;
+
+  /**
+   * @generated from field: repeated string capabilities_add = 6;
+   */
+  capabilitiesAdd: string[];
+
+  /**
+   * @generated from field: repeated string capabilities_drop = 7;
+   */
+  capabilitiesDrop: string[];
+
+  /**
+   * @generated from field: optional bool allow_privilege_escalation = 8;
+   */
+  allowPrivilegeEscalation?: boolean | undefined;
+
+  /**
+   * The pod's supplementalGroups (and fsGroup, which the agent adds as a group).
+   *
+   * @generated from field: repeated int64 supplemental_groups = 9;
+   */
+  supplementalGroups: bigint[];
+
+  /**
+   * seccompProfile.type: "" (the runtime's choice), "RuntimeDefault" or "Unconfined".
+   *
+   * @generated from field: string seccomp_profile = 10;
+   */
+  seccompProfile: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.SecurityContext.
+ * Use `create(SecurityContextSchema)` to create a new message.
+ */
+export const SecurityContextSchema: GenMessage<SecurityContext> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 14);
+
+/**
+ * A probe, run at the edge. Named ports are already resolved to numbers by the provider.
+ *
+ * @generated from message edgefarm.v1.Probe
+ */
+export type Probe = Message<"edgefarm.v1.Probe"> & {
+  /**
+   * @generated from oneof edgefarm.v1.Probe.handler
+   */
+  handler: {
+    /**
+     * @generated from field: edgefarm.v1.ExecAction exec = 1;
+     */
+    value: ExecAction;
+    case: "exec";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.HttpGetAction http_get = 2;
+     */
+    value: HttpGetAction;
+    case: "httpGet";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.TcpSocketAction tcp_socket = 3;
+     */
+    value: TcpSocketAction;
+    case: "tcpSocket";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.GrpcAction grpc = 4;
+     */
+    value: GrpcAction;
+    case: "grpc";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: int32 initial_delay_seconds = 5;
+   */
+  initialDelaySeconds: number;
+
+  /**
+   * Defaults (1, 10, 1, 3) are filled in by the provider, as the apiserver fills them in the Pod.
+   *
+   * @generated from field: int32 timeout_seconds = 6;
+   */
+  timeoutSeconds: number;
+
+  /**
+   * @generated from field: int32 period_seconds = 7;
+   */
+  periodSeconds: number;
+
+  /**
+   * @generated from field: int32 success_threshold = 8;
+   */
+  successThreshold: number;
+
+  /**
+   * @generated from field: int32 failure_threshold = 9;
+   */
+  failureThreshold: number;
+
+  /**
+   * Probe-level terminationGracePeriodSeconds (liveness and startup); 0: the pod's.
+   *
+   * @generated from field: int64 termination_grace_period_seconds = 10;
+   */
+  terminationGracePeriodSeconds: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.Probe.
+ * Use `create(ProbeSchema)` to create a new message.
+ */
+export const ProbeSchema: GenMessage<Probe> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 15);
+
+/**
+ * @generated from message edgefarm.v1.ExecAction
+ */
+export type ExecAction = Message<"edgefarm.v1.ExecAction"> & {
+  /**
+   * @generated from field: repeated string command = 1;
+   */
+  command: string[];
+};
+
+/**
+ * Describes the message edgefarm.v1.ExecAction.
+ * Use `create(ExecActionSchema)` to create a new message.
+ */
+export const ExecActionSchema: GenMessage<ExecAction> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 16);
+
+/**
+ * @generated from message edgefarm.v1.HttpGetAction
+ */
+export type HttpGetAction = Message<"edgefarm.v1.HttpGetAction"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: int32 port = 2;
+   */
+  port: number;
+
+  /**
+   * Empty: the pod IP.
+   *
+   * @generated from field: string host = 3;
+   */
+  host: string;
+
+  /**
+   * "HTTP" or "HTTPS".
+   *
+   * @generated from field: string scheme = 4;
+   */
+  scheme: string;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.HttpHeader headers = 5;
+   */
+  headers: HttpHeader[];
+};
+
+/**
+ * Describes the message edgefarm.v1.HttpGetAction.
+ * Use `create(HttpGetActionSchema)` to create a new message.
+ */
+export const HttpGetActionSchema: GenMessage<HttpGetAction> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 17);
+
+/**
+ * @generated from message edgefarm.v1.HttpHeader
+ */
+export type HttpHeader = Message<"edgefarm.v1.HttpHeader"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.HttpHeader.
+ * Use `create(HttpHeaderSchema)` to create a new message.
+ */
+export const HttpHeaderSchema: GenMessage<HttpHeader> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 18);
+
+/**
+ * @generated from message edgefarm.v1.TcpSocketAction
+ */
+export type TcpSocketAction = Message<"edgefarm.v1.TcpSocketAction"> & {
+  /**
+   * @generated from field: int32 port = 1;
+   */
+  port: number;
+
+  /**
+   * @generated from field: string host = 2;
+   */
+  host: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.TcpSocketAction.
+ * Use `create(TcpSocketActionSchema)` to create a new message.
+ */
+export const TcpSocketActionSchema: GenMessage<TcpSocketAction> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 19);
+
+/**
+ * @generated from message edgefarm.v1.GrpcAction
+ */
+export type GrpcAction = Message<"edgefarm.v1.GrpcAction"> & {
+  /**
+   * @generated from field: int32 port = 1;
+   */
+  port: number;
+
+  /**
+   * @generated from field: string service = 2;
+   */
+  service: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.GrpcAction.
+ * Use `create(GrpcActionSchema)` to create a new message.
+ */
+export const GrpcActionSchema: GenMessage<GrpcAction> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 20);
 
 /**
  * An environment variable. With a key reference the agent resolves the value from the delivered object when it
@@ -593,7 +944,7 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
  * Use `create(EnvVarSchema)` to create a new message.
  */
 export const EnvVarSchema: GenMessage<EnvVar> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 13);
+  messageDesc(file_edgefarm_v1_edge, 21);
 
 /**
  * @generated from message edgefarm.v1.KeyRef
@@ -620,7 +971,7 @@ export type KeyRef = Message<"edgefarm.v1.KeyRef"> & {
  * Use `create(KeyRefSchema)` to create a new message.
  */
 export const KeyRefSchema: GenMessage<KeyRef> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 14);
+  messageDesc(file_edgefarm_v1_edge, 22);
 
 /**
  * envFrom: every key of a ConfigMap (config_map set) or Secret (secret set) that is a valid variable name.
@@ -654,7 +1005,7 @@ export type EnvFromSource = Message<"edgefarm.v1.EnvFromSource"> & {
  * Use `create(EnvFromSourceSchema)` to create a new message.
  */
 export const EnvFromSourceSchema: GenMessage<EnvFromSource> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 15);
+  messageDesc(file_edgefarm_v1_edge, 23);
 
 /**
  * @generated from message edgefarm.v1.VolumeMount
@@ -686,7 +1037,7 @@ export type VolumeMount = Message<"edgefarm.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 16);
+  messageDesc(file_edgefarm_v1_edge, 24);
 
 /**
  * @generated from message edgefarm.v1.ContainerPort
@@ -718,7 +1069,7 @@ export type ContainerPort = Message<"edgefarm.v1.ContainerPort"> & {
  * Use `create(ContainerPortSchema)` to create a new message.
  */
 export const ContainerPortSchema: GenMessage<ContainerPort> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 17);
+  messageDesc(file_edgefarm_v1_edge, 25);
 
 /**
  * PodStatusReport: what the agent observed of one pod. Last value per pod in the outbox and on the hub.
@@ -815,7 +1166,7 @@ export type PodStatusReport = Message<"edgefarm.v1.PodStatusReport"> & {
  * Use `create(PodStatusReportSchema)` to create a new message.
  */
 export const PodStatusReportSchema: GenMessage<PodStatusReport> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 18);
+  messageDesc(file_edgefarm_v1_edge, 26);
 
 /**
  * @generated from message edgefarm.v1.ContainerStatus
@@ -874,7 +1225,7 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 19);
+  messageDesc(file_edgefarm_v1_edge, 27);
 
 /**
  * @generated from message edgefarm.v1.ContainerState
@@ -909,7 +1260,7 @@ export type ContainerState = Message<"edgefarm.v1.ContainerState"> & {
  * Use `create(ContainerStateSchema)` to create a new message.
  */
 export const ContainerStateSchema: GenMessage<ContainerState> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20);
+  messageDesc(file_edgefarm_v1_edge, 28);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Waiting
@@ -931,7 +1282,7 @@ export type ContainerState_Waiting = Message<"edgefarm.v1.ContainerState.Waiting
  * Use `create(ContainerState_WaitingSchema)` to create a new message.
  */
 export const ContainerState_WaitingSchema: GenMessage<ContainerState_Waiting> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20, 0);
+  messageDesc(file_edgefarm_v1_edge, 28, 0);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Running
@@ -948,7 +1299,7 @@ export type ContainerState_Running = Message<"edgefarm.v1.ContainerState.Running
  * Use `create(ContainerState_RunningSchema)` to create a new message.
  */
 export const ContainerState_RunningSchema: GenMessage<ContainerState_Running> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20, 1);
+  messageDesc(file_edgefarm_v1_edge, 28, 1);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Terminated
@@ -997,7 +1348,7 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
  * Use `create(ContainerState_TerminatedSchema)` to create a new message.
  */
 export const ContainerState_TerminatedSchema: GenMessage<ContainerState_Terminated> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20, 2);
+  messageDesc(file_edgefarm_v1_edge, 28, 2);
 
 /**
  * NodeHeartbeat: the agent's periodic report of its node. Last value per node.
@@ -1068,7 +1419,7 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
  * Use `create(NodeHeartbeatSchema)` to create a new message.
  */
 export const NodeHeartbeatSchema: GenMessage<NodeHeartbeat> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 21);
+  messageDesc(file_edgefarm_v1_edge, 29);
 
 /**
  * @generated from message edgefarm.v1.NodeCondition
@@ -1100,7 +1451,7 @@ export type NodeCondition = Message<"edgefarm.v1.NodeCondition"> & {
  * Use `create(NodeConditionSchema)` to create a new message.
  */
 export const NodeConditionSchema: GenMessage<NodeCondition> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 22);
+  messageDesc(file_edgefarm_v1_edge, 30);
 
 /**
  * @generated from message edgefarm.v1.NodeImage
@@ -1122,7 +1473,7 @@ export type NodeImage = Message<"edgefarm.v1.NodeImage"> & {
  * Use `create(NodeImageSchema)` to create a new message.
  */
 export const NodeImageSchema: GenMessage<NodeImage> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 23);
+  messageDesc(file_edgefarm_v1_edge, 31);
 
 /**
  * @generated from message edgefarm.v1.NodeAddress
@@ -1144,7 +1495,7 @@ export type NodeAddress = Message<"edgefarm.v1.NodeAddress"> & {
  * Use `create(NodeAddressSchema)` to create a new message.
  */
 export const NodeAddressSchema: GenMessage<NodeAddress> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 24);
+  messageDesc(file_edgefarm_v1_edge, 32);
 
 /**
  * @generated from message edgefarm.v1.NodeSystemInfo
@@ -1191,7 +1542,7 @@ export type NodeSystemInfo = Message<"edgefarm.v1.NodeSystemInfo"> & {
  * Use `create(NodeSystemInfoSchema)` to create a new message.
  */
 export const NodeSystemInfoSchema: GenMessage<NodeSystemInfo> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 25);
+  messageDesc(file_edgefarm_v1_edge, 33);
 
 /**
  * @generated from enum edgefarm.v1.RestartPolicy
