@@ -11,22 +11,28 @@
 #   SOCK, SOCK.ttrpc                the only listeners besides the CRI streaming server (127.0.0.1, random port,
 #                                   inside whatever netns containerd runs in); no TCP gRPC, no debug, no metrics
 #
-# Usage: hack/containerd-config.sh DIR SOCK POD_CIDR
+#   DIR/certs.d/                    registry hosts (containerd's config_path, see hack/registry.sh hosts), unless
+#                                   REGISTRY_CONFIG_DIR names another directory
+#
+# Usage: hack/containerd-config.sh DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR]
 #   DIR       absolute directory for config, root and CNI files (created)
 #   SOCK      absolute path of the gRPC unix socket, short (< 108 bytes), e.g. /run/edgefarm/dev/edge-1/containerd.sock
 #   POD_CIDR  pod subnet for host-local, e.g. 10.221.1.0/24 (its .1 is the bridge's gateway address)
+#   REGISTRY_CONFIG_DIR  absolute; one HOST:PORT/hosts.toml per registry (e.g. a plain-HTTP one on the host), read
+#             by containerd on every pull (default DIR/certs.d)
 # Start containerd with `containerd --config DIR/config.toml`, inside the site's netns via `nsenter --net=...`, NOT
 # `ip netns exec` (that remounts /sys, hiding the cgroup v1 hierarchies runc needs). See docs/site.md.
 set -euo pipefail
-[ $# -eq 3 ] || { echo "usage: $0 DIR SOCK POD_CIDR" >&2; exit 2; }
-dir=$1 sock=$2 cidr=$3
+[ $# -eq 3 ] || [ $# -eq 4 ] || { echo "usage: $0 DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR]" >&2; exit 2; }
+dir=$1 sock=$2 cidr=$3 registry_dir=${4:-$1/certs.d}
+case "$registry_dir" in /*) ;; *) echo "error: REGISTRY_CONFIG_DIR must be absolute: $registry_dir" >&2; exit 2 ;; esac
 case "$dir" in /*) ;; *) echo "error: DIR must be absolute: $dir" >&2; exit 2 ;; esac
 case "$sock" in /*) ;; *) echo "error: SOCK must be absolute: $sock" >&2; exit 2 ;; esac
 [[ "$cidr" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] || { echo "error: POD_CIDR is not an IPv4 CIDR: $cidr" >&2; exit 2; }
 [ ${#sock} -lt 100 ] || { echo "error: socket path too long for a unix socket (${#sock} bytes): $sock" >&2; exit 2; }
 state=$(dirname "$sock")/state
 
-mkdir -p "$dir/root" "$dir/opt" "$dir/tmp" "$dir/cni/net.d" "$dir/cni/ipam" "$state" "$(dirname "$sock")"
+mkdir -p "$dir/root" "$dir/opt" "$dir/tmp" "$dir/cni/net.d" "$dir/cni/ipam" "$state" "$(dirname "$sock")" "$registry_dir"
 
 cat > "$dir/config.toml.tmp" <<EOF
 # Written by hack/containerd-config.sh; one containerd per edge site.
@@ -73,6 +79,10 @@ disabled_plugins = [
     enable_selinux = false
     disable_apparmor = true
     max_container_log_line_size = 16384
+
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      # hosts.toml per registry (hack/registry.sh hosts): how to reach it, e.g. over plain HTTP.
+      config_path = "$registry_dir"
 
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "/usr/lib/cni"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and builds everything EdgeFarm needs on this machine, skipping what is there already:
 #   1. Debian packages (containerd, runc, CNI plugins, busybox-static, iptables, iproute2, openssl, gcc, libc6-dev,
-#      curl, jq, python3)
+#      curl, jq, python3, docker-registry, skopeo, apache2-utils)
 #   2. Go components from their modules (hack/build-binaries.sh: kube-*, etcd, nats-server) into $EF_BIN
 #   3. Node.js 24 (hack/ensure-node.sh)
 #   4. npm ci (when node_modules is missing or package-lock.json changed)
@@ -14,8 +14,9 @@ t0=$SECONDS
 say() { printf '[deps %3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 
 # 1. Debian packages. Beyond the runtime itself: curl (health checks), jq (hack/site.sh), python3 (hack/images.sh,
-# make verify-proto).
-PKGS="containerd runc containernetworking-plugins busybox-static iptables iproute2 openssl gcc libc6-dev curl jq python3"
+# make verify-proto); docker-registry (distribution 2.8, a real OCI registry for hack/registry.sh), skopeo (pushes the
+# image archives of hack/images.sh into it) and apache2-utils (htpasswd -B for the registry's basic auth).
+PKGS="containerd runc containernetworking-plugins busybox-static iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils"
 installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $PKGS 2>/dev/null | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in $PKGS; do case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac; done
