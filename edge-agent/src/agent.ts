@@ -21,6 +21,8 @@ import { DesiredStore, type DesiredView } from './desired/store.js';
 import { Forwarder, type ForwarderOptions } from './forwarder/forwarder.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { osNodeInfo, type NodeInfoSource } from './heartbeat/node-info.js';
+import { ProbeManager } from './probes/manager.js';
+import { NetProber } from './probes/prober.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { CriPodRuntime } from './runtime/cri-runtime.js';
 import type { PodRuntime } from './runtime/types.js';
@@ -47,6 +49,7 @@ export class Agent {
   private store: DesiredStore | undefined;
   private informer: DesiredInformer | undefined;
   private reconcilerRef: Reconciler | undefined;
+  private probes: ProbeManager | undefined;
   private forwarderRef: Forwarder | undefined;
   private heartbeater: Heartbeater | undefined;
   private statusLoop: Promise<void> | undefined;
@@ -125,12 +128,21 @@ export class Agent {
         log: log.child({ component: 'volumes' }),
       });
       await volumes.start();
+      this.probes = new ProbeManager({
+        prober: new NetProber(runtime),
+        clock,
+        log: log.child({ component: 'probes' }),
+        onChange: (key) => this.reconcilerRef?.enqueue(key),
+      });
+      this.probes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, volumes, log: log.child({ component: 'reconciler' }) },
+        { runtime, desired: store, status, clock, volumes, probes: this.probes, log: log.child({ component: 'reconciler' }) },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,
           concurrency: config.concurrency,
+          restartBackoffBaseMs: config.restartBackoffBaseMs,
+          restartBackoffMaxMs: config.restartBackoffMaxMs,
           runtimeName: version?.runtimeName || 'containerd',
         },
       );
@@ -167,6 +179,7 @@ export class Agent {
       ['heartbeat', () => this.heartbeater?.stop()],
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
+      ['probes', () => this.probes?.stop()],
       ['forwarder', () => this.forwarderRef?.stop()],
       ['runtime', () => {
         if (!this.deps.runtime) this.runtime?.close();
@@ -185,6 +198,7 @@ export class Agent {
     }
     this.heartbeater = undefined;
     this.informer = undefined;
+    this.probes = undefined;
     this.forwarderRef = undefined;
     this.runtime = undefined;
     this.nc = undefined;

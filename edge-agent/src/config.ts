@@ -32,6 +32,9 @@ export interface AgentConfig {
   heartbeatMs: number;
   /** Pods reconciled in parallel. */
   concurrency: number;
+  /** CrashLoopBackOff: first delay and cap (default the kubelet's 10 s and 300 s; EF_RESTART_BACKOFF_{BASE,MAX}_MS). */
+  restartBackoffBaseMs?: number;
+  restartBackoffMaxMs?: number;
 }
 
 export class ConfigError extends Error {
@@ -93,10 +96,19 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   let resyncMs = 0;
   let heartbeatMs = 0;
   let concurrency = 0;
+  let restartBackoffBaseMs = 0;
+  let restartBackoffMaxMs = 0;
   try {
     resyncMs = positiveInt(env, 'EF_RESYNC_MS', 1500);
     heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 10_000);
     concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  try {
+    restartBackoffBaseMs = positiveInt(env, 'EF_RESTART_BACKOFF_BASE_MS', 10_000);
+    restartBackoffMaxMs = positiveInt(env, 'EF_RESTART_BACKOFF_MAX_MS', 300_000);
+    if (restartBackoffMaxMs < restartBackoffBaseMs) problems.push('EF_RESTART_BACKOFF_MAX_MS must not be below EF_RESTART_BACKOFF_BASE_MS');
   } catch (err) {
     problems.push((err as Error).message);
   }
@@ -117,5 +129,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
     resyncMs,
     heartbeatMs,
     concurrency,
+    restartBackoffBaseMs,
+    restartBackoffMaxMs,
   };
 }

@@ -6,6 +6,7 @@
  */
 import { edge } from '@edgefarm/proto';
 import { containerHash, gracePeriodSec, sandboxHash } from '../runtime/labels.js';
+import { backoffKey, crashLoopMessage, type BackoffView } from './backoff.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox, SandboxRef } from '../runtime/types.js';
 import { podKeyString } from '../keys.js';
 
@@ -28,12 +29,16 @@ export interface ContainerToStart {
   attempt: number;
   restartCount: number;
   reason: string;
+  /** Set for a restart of an exited container: the caller advances this backoff key (the kubelet's backOff.Next). */
+  backoff?: { key: string; sinceMs: number };
 }
 export interface BackoffWait {
   name: string;
   restartCount: number;
   /** When the restart becomes due (ms since the epoch). */
   untilMs: number;
+  /** The kubelet's CrashLoopBackOff message: `back-off 20s restarting failed container=c pod=p_ns(uid)`. */
+  message: string;
 }
 
 export interface PodActions {
@@ -54,10 +59,15 @@ export interface PodActions {
   deadlineAtMs: number;
 }
 
+/** Which probe found a running container unhealthy (by container id): it is killed and restarted per restartPolicy. */
+export type ProbeFailure = 'liveness' | 'startup';
+
 export interface ActionContext {
   nowMs: number;
-  /** Delay before restarting a container that exited after `restartCount` restarts. */
-  restartBackoffMs(restartCount: number): number;
+  /** The restart backoff (CrashLoopBackOff) state, read only. */
+  backoff: BackoffView;
+  /** Running containers whose liveness or startup probe has failed (failureThreshold in a row), by container id. */
+  probeFailures?: ReadonlyMap<string, ProbeFailure>;
 }
 
 export function emptyActions(key: string, uid: string): PodActions {
@@ -267,13 +277,25 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
     a.removeContainers.push({ id: c.id, reason: 'container not in spec' });
   }
 
-  const restart = (spec: edge.EdgeContainer, init: boolean, latest: ObservedContainer, reason: string): void => {
-    const untilMs = latest.finishedAtMs + ctx.restartBackoffMs(latest.restartCount);
-    if (latest.state === 'exited' && ctx.nowMs < untilMs) {
-      a.backoff.push({ name: spec.name, restartCount: latest.restartCount, untilMs });
+  /**
+   * Restarts a container unless the kubelet's doBackOff holds it back: the newest exited attempt of the name
+   * (`exited`) finished less than the key's current backoff ago. Without an exited attempt there is no backoff.
+   */
+  const restart = (spec: edge.EdgeContainer, init: boolean, latest: ObservedContainer, exited: ObservedContainer | undefined, reason: string): void => {
+    const key = backoffKey(desired, spec);
+    if (exited && ctx.backoff.isInBackOffSince(key, exited.finishedAtMs, ctx.nowMs)) {
+      const delay = ctx.backoff.get(key);
+      a.backoff.push({ name: spec.name, restartCount: latest.restartCount, untilMs: exited.finishedAtMs + delay, message: crashLoopMessage(desired, spec.name, delay) });
       return;
     }
-    a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason });
+    a.startContainers.push({
+      name: spec.name,
+      init,
+      attempt: nextAttempt(ownContainers, spec.name),
+      restartCount: latest.restartCount + 1,
+      reason,
+      ...(exited ? { backoff: { key, sinceMs: exited.finishedAtMs } } : {}),
+    });
   };
 
   /** Decides for one container and says where it stands (init containers gate the next one on "succeeded"). */
@@ -299,6 +321,19 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
           a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason: 'spec changed' });
           return 'pending';
         }
+        if (ctx.probeFailures?.has(latest.id)) {
+          // Like the kubelet's computePodActions: kill with the probe's grace period (or the pod's), and restart
+          // in the same sync unless restartPolicy is Never; the restart goes through the backoff like any other.
+          const probe = ctx.probeFailures.get(latest.id)!;
+          const p = probe === 'liveness' ? spec.livenessProbe : spec.startupProbe;
+          const probeGrace = p && p.terminationGracePeriodSeconds > 0n ? Number(p.terminationGracePeriodSeconds) : grace;
+          const why = `Container ${spec.name} failed ${probe} probe`;
+          a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: probeGrace, reason: why });
+          if (desired.restartPolicy !== edge.RestartPolicy.NEVER) {
+            restart(spec, init, latest, byName(ownContainers, spec.name).find((c) => c.state === 'exited'), `${why}, will be restarted`);
+          }
+          return 'pending';
+        }
         return 'running';
       case 'created':
         // Created but never started (e.g. the agent stopped in between): replace it.
@@ -314,7 +349,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
         if (init && latest.exitCode === 0) return 'succeeded';
         if (!init && !shouldRestart(desired.restartPolicy, latest.exitCode)) return latest.exitCode === 0 ? 'succeeded' : 'failed';
         if (init && !shouldRestart(desired.restartPolicy, latest.exitCode)) return 'failed';
-        restart(spec, init, latest, `exited with ${latest.exitCode}`);
+        restart(spec, init, latest, latest, `exited with ${latest.exitCode}`);
         return 'pending';
       }
     }

@@ -74,21 +74,39 @@ describe('Reconciler (with the fake runtime)', () => {
     expect(t.runtime.sandboxes.size).toBe(0);
   });
 
-  it('restarts an exited container under Always after the backoff, counting restarts', async () => {
+  it('restarts an exited container under Always: the first time at once, then after the backoff (CrashLoopBackOff)', async () => {
     const t = setup();
     t.store.markSynced();
     const pod = podSpec();
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
-    const [c] = [...t.runtime.containers.values()];
-    t.runtime.exit(c!.id, 1);
+    const running = () => [...t.runtime.containers.values()].find((c) => c.state === 'running')!;
+    t.runtime.exit(running().id, 1);
+    await t.reconciler.sync(keyOf(pod)); // the first restart is not held back (no backoff entry yet)
+    expect(t.last().containerStatuses[0]).toMatchObject({ restartCount: 1, ready: true });
+    expect(t.last().containerStatuses[0]!.lastState?.state).toMatchObject({ case: 'terminated', value: { exitCode: 1 } });
+
+    t.clock.advance(100);
+    t.runtime.exit(running().id, 2);
     await t.reconciler.sync(keyOf(pod));
-    expect(t.last().containerStatuses[0]!.state?.state.case).toBe('waiting'); // CrashLoopBackOff
+    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({
+      case: 'waiting',
+      value: { reason: 'CrashLoopBackOff', message: `back-off 1s restarting failed container=main pod=${pod.name}_default(${pod.uid})` },
+    });
     t.clock.advance(1500);
     await t.reconciler.sync(keyOf(pod));
     expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
-    expect(t.last().containerStatuses[0]).toMatchObject({ restartCount: 1, ready: true });
-    expect(t.last().containerStatuses[0]!.lastState?.state).toMatchObject({ case: 'terminated', value: { exitCode: 1 } });
+    expect(t.last().containerStatuses[0]).toMatchObject({ restartCount: 2, ready: true });
+    expect(t.last().containerStatuses[0]!.lastState?.state).toMatchObject({ case: 'terminated', value: { exitCode: 2 } });
+
+    t.runtime.exit(running().id, 3); // third crash: 2 s now
+    await t.reconciler.sync(keyOf(pod));
+    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { message: expect.stringMatching(/^back-off 2s /) } });
+  });
+
+  it('defaults to the kubelet backoff (10 s doubling to 300 s)', () => {
+    const t = setup({ restartBackoffBaseMs: undefined });
+    expect([t.reconciler.backoff.baseMs, t.reconciler.backoff.maxMs]).toEqual([10_000, 300_000]);
   });
 
   it('deleting: stops and removes everything, then reports removed', async () => {

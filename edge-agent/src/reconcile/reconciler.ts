@@ -19,7 +19,9 @@ import { parsePodKey, podKeyString } from '../keys.js';
 import { gracePeriodSec } from '../runtime/labels.js';
 import type { ObservedPod, PodRuntime } from '../runtime/types.js';
 import type { StatusReporter } from '../status/reporter.js';
-import { backoffMs, errorMessage, type Clock } from '../util/time.js';
+import { errorMessage, type Clock } from '../util/time.js';
+import type { ProbeManager } from '../probes/manager.js';
+import { KUBELET_BACKOFF_BASE_MS, KUBELET_BACKOFF_MAX_MS, RestartBackoff } from './backoff.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
 import type { PodVolumes } from '../volumes/manager.js';
@@ -32,7 +34,10 @@ export interface ReconcilerOptions {
   nodeIp: string;
   resyncMs?: number;
   concurrency?: number;
-  /** Restart backoff: base * 2^restartCount, capped. Defaults 1 s and 10 s (CrashLoopBackOff proper comes later). */
+  /**
+   * Restart backoff (CrashLoopBackOff, see backoff.ts): the kubelet's 10 s doubling to 300 s by default; tests shorten
+   * it. A container that ran for 2 * max starts from the base again.
+   */
   restartBackoffBaseMs?: number;
   restartBackoffMaxMs?: number;
   /** Prefix of container ids in status reports. */
@@ -47,6 +52,8 @@ export interface ReconcilerDeps {
   log: Logger;
   /** The pods' volume directories; without it, pods with volumes cannot start. */
   volumes?: PodVolumes;
+  /** Probe workers: their results enter computePodActions and the status; without it, probes are not run. */
+  probes?: ProbeManager;
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -65,6 +72,8 @@ export class Reconciler {
   private readonly withPods = new Set<string>();
   private readonly lastSyncs = new Map<string, LastSync>();
   private readonly stopper: ContainerStopper;
+  /** CrashLoopBackOff state (in memory, as the kubelet's). */
+  readonly backoff: RestartBackoff;
   /** Per key: a sync at the pod's active deadline (armed only between start() and stop()). */
   private readonly deadlineTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
   private timer: NodeJS.Timeout | undefined;
@@ -80,10 +89,11 @@ export class Reconciler {
       nodeIp: options.nodeIp,
       resyncMs: options.resyncMs ?? 1500,
       concurrency: options.concurrency ?? 4,
-      restartBackoffBaseMs: options.restartBackoffBaseMs ?? 1000,
-      restartBackoffMaxMs: options.restartBackoffMaxMs ?? 10_000,
+      restartBackoffBaseMs: options.restartBackoffBaseMs ?? KUBELET_BACKOFF_BASE_MS,
+      restartBackoffMaxMs: options.restartBackoffMaxMs ?? KUBELET_BACKOFF_MAX_MS,
       runtimeName: options.runtimeName ?? 'containerd',
     };
+    this.backoff = new RestartBackoff(this.opts.restartBackoffBaseMs, this.opts.restartBackoffMaxMs);
     this.stopper = new ContainerStopper({
       runtime: deps.runtime,
       clock: deps.clock,
@@ -158,6 +168,7 @@ export class Reconciler {
     for (const k of this.deps.status.pendingKeys()) keys.add(k);
     for (const k of this.deps.volumes?.keys() ?? []) keys.add(k);
     for (const k of keys) this.queue.add(k);
+    this.backoff.gc(this.deps.clock.now());
   }
 
   private scheduleResync(delayMs: number): void {
@@ -181,10 +192,9 @@ export class Reconciler {
 
     let observed = await runtime.observePod(podKey);
     const nowMs = clock.now();
-    const actions = computePodActions(spec, observed, {
-      nowMs,
-      restartBackoffMs: (n) => backoffMs(n, this.opts.restartBackoffBaseMs, this.opts.restartBackoffMaxMs),
-    });
+    const actions = computePodActions(spec, observed, { nowMs, backoff: this.backoff, probeFailures: this.deps.probes?.failures() });
+    // The kubelet's doBackOff advances a container's backoff as it lets a restart go ahead.
+    for (const s of actions.startContainers) if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.sinceMs, nowMs);
     let result: SyncResult | undefined;
     if (!isNoop(actions)) {
       log.info({ actions: describePodActions(actions) }, 'syncing pod');
@@ -201,6 +211,7 @@ export class Reconciler {
     if (observed.sandboxes.length > 0) this.withPods.add(key);
     else this.withPods.delete(key);
 
+    this.deps.probes?.sync(key, spec, observed, this.opts.nodeIp);
     const failures = this.recordFailures(key, spec, observed, result);
     if (!spec && observed.sandboxes.length === 0) this.lastSyncs.delete(key);
     await status.sync(podKey, spec, observed, {
@@ -210,6 +221,7 @@ export class Reconciler {
       sandboxFailure: failures.sandbox,
       backoff: actions.backoff,
       nowMs: clock.now(),
+      probes: this.deps.probes?.statuses(spec, observed),
     });
   }
 

@@ -15,6 +15,7 @@ import { Labels, MANAGED } from './labels.js';
 import {
   RuntimeError,
   type ContainerCreateOptions,
+  type ExecResult,
   type ObservedContainer,
   type ObservedPod,
   type ObservedSandbox,
@@ -38,6 +39,7 @@ interface KeyCache {
 
 const GRPC_NOT_FOUND = 5;
 const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
 
 function toRuntimeError(err: unknown, what: string): RuntimeError {
   if (err instanceof RuntimeError) return err;
@@ -229,6 +231,19 @@ export class CriPodRuntime implements PodRuntime {
 
   async removeContainer(id: string): Promise<void> {
     await ignoreNotFound(this.runtime.removeContainer({ containerId: id }), 'RemoveContainer');
+  }
+
+  async execSync(id: string, cmd: string[], timeoutSec: number): Promise<ExecResult> {
+    const timeout = Math.max(1, Math.trunc(timeoutSec));
+    try {
+      const res = await this.runtime.execSync({ containerId: id, cmd, timeout: BigInt(timeout) }, { deadlineMs: (timeout + 5) * 1000 });
+      const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+      return { exitCode: res.exitCode, stdout: text(res.stdout), stderr: text(res.stderr), timedOut: false };
+    } catch (err) {
+      // containerd answers a command past its timeout with DeadlineExceeded (as does our own gRPC deadline).
+      if (err instanceof CriError && err.code === GRPC_DEADLINE_EXCEEDED) return { exitCode: -1, stdout: '', stderr: '', timedOut: true };
+      throw toRuntimeError(err, 'ExecSync');
+    }
   }
 
   async health(): Promise<RuntimeHealth> {

@@ -10,6 +10,7 @@ import { containerHash, sandboxHash } from './labels.js';
 import {
   RuntimeError,
   type ContainerCreateOptions,
+  type ExecResult,
   type ObservedContainer,
   type ObservedPod,
   type ObservedSandbox,
@@ -231,6 +232,16 @@ export class FakePodRuntime implements PodRuntime {
     this.record('removeContainer', id);
     this.containers.delete(id);
     this.releaseStops(id);
+  }
+
+  /** Answers execSync per container id (default: exit 0); a test sets it to script exec probes. */
+  execHandler: (id: string, cmd: string[], timeoutSec: number) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
+
+  async execSync(id: string, cmd: string[], timeoutSec: number): Promise<ExecResult> {
+    this.record('execSync', id, cmd, timeoutSec);
+    const c = this.mustContainer(id);
+    if (c.state !== 'running') throw new RuntimeError(`container ${id} is not running`, 'other');
+    return this.execHandler(id, cmd, timeoutSec);
   }
 
   async health(): Promise<RuntimeHealth> {

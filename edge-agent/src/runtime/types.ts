@@ -88,6 +88,15 @@ export interface ContainerCreateOptions {
   mounts?: ContainerMount[];
 }
 
+/** What a command run in a container (CRI ExecSync) gave back. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The command did not finish within its timeout (exitCode is then meaningless). */
+  timedOut: boolean;
+}
+
 export interface RuntimeHealth {
   runtimeReady: boolean;
   networkReady: boolean;
@@ -132,6 +141,8 @@ export interface PodRuntime {
   stopContainer(id: string, gracePeriodSec: number): Promise<void>;
   /** Removes a stopped container. Idempotent. */
   removeContainer(id: string): Promise<void>;
+  /** Runs a command in a running container and waits for it, at most `timeoutSec` (exec probes). */
+  execSync(id: string, cmd: string[], timeoutSec: number): Promise<ExecResult>;
   health(): Promise<RuntimeHealth>;
   version(): Promise<RuntimeVersion>;
   listImages(): Promise<RuntimeImage[]>;

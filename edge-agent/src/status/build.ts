@@ -18,6 +18,11 @@ export interface StatusContext {
   sandboxFailure: ContainerFailure | null;
   backoff: readonly BackoffWait[];
   nowMs: number;
+  /**
+   * Probe results of running containers by container id (the ProbeManager's): started gates on the startup probe,
+   * ready on the readiness probe. A running container without an entry is started and ready (it has no probes).
+   */
+  probes?: ReadonlyMap<string, { started: boolean; ready: boolean }>;
 }
 
 export interface PodRef {
@@ -66,10 +71,7 @@ function containerStatus(
   } else if (latest.state === 'exited') {
     if (backoff || failure) {
       last = terminated(latest, ctx.runtimeName);
-      const seconds = backoff ? Math.max(0, Math.ceil((backoff.untilMs - ctx.nowMs) / 1000)) : 0;
-      state = failure
-        ? waiting(failure.reason, failure.message)
-        : waiting('CrashLoopBackOff', `back-off ${seconds}s restarting failed container=${spec.name}`);
+      state = failure ? waiting(failure.reason, failure.message) : waiting('CrashLoopBackOff', backoff!.message);
     } else {
       state = terminated(latest, ctx.runtimeName);
     }
@@ -80,13 +82,14 @@ function containerStatus(
   }
 
   const running = latest?.state === 'running';
+  const probed = running ? ctx.probes?.get(latest.id) : undefined;
   return create(edge.ContainerStatusSchema, {
     name: spec.name,
     image: spec.image,
     imageId: latest?.imageRef ?? '',
     containerId: latest ? `${ctx.runtimeName}://${latest.id}` : '',
-    ready: running,
-    started: running,
+    ready: running && (probed?.ready ?? true),
+    started: running && (probed?.started ?? true),
     restartCount: latest?.restartCount ?? 0,
     state,
     lastState: last,

@@ -58,10 +58,10 @@ describe('buildPodStatus', () => {
 
   it('Waiting CrashLoopBackOff during a restart backoff, phase Running under Always', () => {
     const s = buildPodStatus(pod, obs([sb()], [ct({ state: 'exited', exitCode: 1, finishedAtMs: 5000 })]), {
-      ...ctx, backoff: [{ name: 'main', restartCount: 0, untilMs: 6000 }], nowMs: 5000,
+      ...ctx, backoff: [{ name: 'main', restartCount: 0, untilMs: 6000, message: 'back-off 10s restarting failed container=main pod=p_default(u)' }], nowMs: 5000,
     });
     expect(s.phase).toBe(edge.PodPhase.RUNNING);
-    expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'CrashLoopBackOff' } });
+    expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=main pod=p_default(u)' } });
     expect(s.containerStatuses[0]!.lastState?.state.case).toBe('terminated');
   });
 
