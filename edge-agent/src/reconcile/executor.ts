@@ -13,6 +13,7 @@
 import type { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
+import { terminationMessagePath } from '../runtime/cri-config.js';
 import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
 import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
 import type { ContainerToKill, PodActions } from './actions.js';
@@ -220,6 +221,15 @@ export class PodExecutor {
     if (container.volumeMounts.length > 0) {
       if (!this.deps.volumes) throw new ContainerConfigError(`cannot mount volumes into container "${container.name}": no volume directory configured`);
       mounts = await this.deps.volumes.mounts(pod, container);
+    }
+    if (this.deps.volumes?.terminationLogFile) {
+      // As the kubelet: a fresh empty file per container instance, mounted read-write; a failure only logs.
+      try {
+        const hostPath = await this.deps.volumes.terminationLogFile(pod, container);
+        mounts = [...mounts, { containerPath: terminationMessagePath(container), hostPath, readOnly: false }];
+      } catch (err) {
+        log.warn({ container: container.name, err: errorMessage(err) }, 'could not create the termination message file');
+      }
     }
     return { env: resolved.env, command: resolved.command, args: resolved.args, mounts };
   }

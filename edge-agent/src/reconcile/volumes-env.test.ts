@@ -111,6 +111,8 @@ describe('Reconciler: volumes and env references', () => {
     expect(c!.options.mounts).toEqual([
       { containerPath: '/etc/cfg', hostPath: t.volumes.volumeDir(pod.uid, 'cfg'), readOnly: true },
       { containerPath: '/scratch', hostPath: t.volumes.volumeDir(pod.uid, 'scratch'), readOnly: false },
+      // the kubelet's termination-log file: <pod dir>/containers/<name>/<random>, read-write
+      { containerPath: '/dev/termination-log', hostPath: expect.stringMatching(new RegExp(`^${t.volumes.podDir(pod.uid)}/containers/main/[0-9a-f]{8}$`)), readOnly: false },
     ]);
   });
 

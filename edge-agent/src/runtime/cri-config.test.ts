@@ -39,6 +39,24 @@ describe('CRI configs', () => {
     expect(c.workingDir).toBe('/w');
   });
 
+  it('container: resources and security context beside the namespace options; termination message annotations', () => {
+    const spec = create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1', terminationMessagePolicy: 'FallbackToLogsOnError' });
+    const c = containerConfig(pod, spec, { attempt: 0, restartCount: 0 }, { resources: { cpuShares: 2n }, securityContext: { privileged: true } });
+    expect(c.linux?.resources).toEqual({ cpuShares: 2n });
+    expect(c.linux?.securityContext).toMatchObject({ privileged: true, namespaceOptions: { network: cri.NamespaceMode.POD } });
+    expect(c.annotations?.[Annotations.terminationMessagePath]).toBe('/dev/termination-log');
+    expect(c.annotations?.[Annotations.terminationMessagePolicy]).toBe('FallbackToLogsOnError');
+    const custom = containerConfig(pod, create(edge.EdgeContainerSchema, { name: 'app', terminationMessagePath: '/tmp/m' }), { attempt: 0, restartCount: 0 });
+    expect(custom.annotations?.[Annotations.terminationMessagePath]).toBe('/tmp/m');
+    expect(custom.annotations?.[Annotations.terminationMessagePolicy]).toBe('File');
+  });
+
+  it('sandbox: privileged when any container is (the kubelet does the same)', () => {
+    expect(sandboxConfig(layout, pod, 0).linux?.securityContext?.privileged).toBe(false);
+    const priv = podSpec({ initContainers: [{ name: 'i', image: 'img', securityContext: { privileged: true } }] });
+    expect(sandboxConfig(layout, priv, 0).linux?.securityContext?.privileged).toBe(true);
+  });
+
   it('container hash changes with the spec only', () => {
     const a = create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1' });
     expect(containerHash(a)).toBe(containerHash(create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1' })));

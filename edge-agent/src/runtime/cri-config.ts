@@ -6,6 +6,7 @@ import path from 'node:path';
 import { cri, edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
+import type { ResourcesInit, SecurityInit } from './linux.js';
 import type { ContainerCreateOptions, ContainerState, ObservedContainer, ObservedSandbox } from './types.js';
 
 export interface NodeLayout {
@@ -72,15 +73,23 @@ export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt
     },
     linux: {
       cgroupParent: podCgroupParent(layout, pod.uid),
-      securityContext: { namespaceOptions: namespaceOptions(pod) },
+      // As the kubelet: the sandbox is privileged when any container is (containerd refuses one otherwise).
+      securityContext: { namespaceOptions: namespaceOptions(pod), privileged: [...pod.initContainers, ...pod.containers].some((c) => c.securityContext?.privileged) },
     },
   };
+}
+
+/** Resources and security context of a container (runtime/linux.ts); namespace options are added here. */
+export interface LinuxContainerInit {
+  resources?: ResourcesInit;
+  securityContext?: SecurityInit;
 }
 
 export function containerConfig(
   pod: edge.EdgePodSpec,
   container: edge.EdgeContainer,
   options: ContainerCreateOptions,
+  linux: LinuxContainerInit = {},
 ): ContainerConfigInit {
   return {
     metadata: { name: container.name, attempt: options.attempt },
@@ -101,12 +110,19 @@ export function containerConfig(
       [Annotations.containerHash]: containerHash(container),
       [Annotations.restartCount]: String(options.restartCount),
       [Annotations.terminationGracePeriod]: String(Number(pod.terminationGracePeriodSeconds)),
+      [Annotations.terminationMessagePath]: terminationMessagePath(container),
+      [Annotations.terminationMessagePolicy]: container.terminationMessagePolicy || 'File',
     },
     logPath: containerLogPath(container.name, options.restartCount),
     stdin: container.stdin,
     tty: container.tty,
-    linux: { securityContext: { namespaceOptions: namespaceOptions(pod) } },
+    linux: { ...linux, securityContext: { ...linux.securityContext, namespaceOptions: namespaceOptions(pod) } },
   };
+}
+
+/** Where the container's termination message is read from (Kubernetes' default /dev/termination-log). */
+export function terminationMessagePath(container: edge.EdgeContainer): string {
+  return container.terminationMessagePath || '/dev/termination-log';
 }
 
 const nsToMs = (ns: bigint): number => Number(ns / 1_000_000n);

@@ -3,7 +3,9 @@
  * labels only; the only local state is a cache of facts that never change for a given id (a sandbox's IP, an
  * exited container's status), so a restart loses nothing.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CriError, cri, criClients, type ImageServiceClient, type RuntimeServiceClient, edge } from '@edgefarm/proto';
@@ -11,7 +13,10 @@ import type { Logger } from 'pino';
 import { podKeyString, type PodKey } from '../keys.js';
 import { removePodCgroup } from './cgroups.js';
 import { containerConfig, observedContainer, observedSandbox, podCgroupParent, podLogDirectory, sandboxConfig, type NodeLayout } from './cri-config.js';
-import { Labels, MANAGED } from './labels.js';
+import { Annotations, Labels, MANAGED } from './labels.js';
+import { ContainerConfigError } from './env.js';
+import { imageUser, linuxResources, linuxSecurityContext, runAsNonRootViolation, type NodeResources } from './linux.js';
+import { readTerminationMessage, withTerminationMessage } from './termination.js';
 import {
   RuntimeError,
   type ContainerCreateOptions,
@@ -30,6 +35,8 @@ export interface CriRuntimeOptions {
   layout: NodeLayout;
   /** Mount point of the cgroup hierarchies, for removing pod cgroups; '' disables it. Default /sys/fs/cgroup. */
   cgroupRoot?: string;
+  /** Memory capacity and swap controller for container resources; default: this machine's (os.totalmem, cgroup v1 memsw). */
+  node?: NodeResources;
 }
 
 interface KeyCache {
@@ -59,9 +66,23 @@ async function ignoreNotFound(p: Promise<unknown>, what: string): Promise<void> 
   }
 }
 
+/** Appends the kubelet's termination message (file or log tail, see termination.ts) to an exited container's. */
+async function addTerminationMessage(status: cri.ContainerStatus): Promise<void> {
+  const termination = await readTerminationMessage({
+    exitCode: status.exitCode,
+    reason: status.reason,
+    path: status.annotations[Annotations.terminationMessagePath] ?? '',
+    policy: status.annotations[Annotations.terminationMessagePolicy] ?? '',
+    mounts: status.mounts,
+    logPath: status.logPath,
+  });
+  status.message = withTerminationMessage(status.message, termination);
+}
+
 export class CriPodRuntime implements PodRuntime {
   private readonly cache = new Map<string, KeyCache>();
   private rootDirCache: string | undefined;
+  private nodeCache: NodeResources | undefined;
 
   constructor(
     private readonly runtime: RuntimeServiceClient,
@@ -112,6 +133,7 @@ export class CriPodRuntime implements PodRuntime {
         if (!status) {
           try {
             status = (await this.runtime.containerStatus({ containerId: item.id })).status;
+            if (status?.state === cri.ContainerState.CONTAINER_EXITED) await addTerminationMessage(status);
           } catch (err) {
             const e = toRuntimeError(err, 'ContainerStatus');
             if (e.kind === 'not-found') return; // removed meanwhile
@@ -204,13 +226,20 @@ export class CriPodRuntime implements PodRuntime {
     container: edge.EdgeContainer,
     options: ContainerCreateOptions,
   ): Promise<string> {
+    // The kubelet's getImageUser + verifyRunAsNonRoot, before anything is created.
+    const user = imageUser((await this.call('ImageStatus', this.image.imageStatus({ image: { image: container.image } }))).image);
+    const violation = runAsNonRootViolation(pod, container, user);
+    if (violation) throw new ContainerConfigError(violation);
     const logDir = podLogDirectory(this.options.layout, pod);
     await mkdir(path.join(logDir, container.name), { recursive: true });
     const res = await this.call(
       'CreateContainer',
       this.runtime.createContainer({
         podSandboxId: sandbox.id,
-        config: containerConfig(pod, container, options),
+        config: containerConfig(pod, container, options, {
+          resources: linuxResources(pod, container, this.nodeResources()),
+          securityContext: linuxSecurityContext(container, user),
+        }),
         sandboxConfig: sandboxConfig(this.options.layout, pod, sandbox.attempt),
       }),
     );
@@ -281,6 +310,14 @@ export class CriPodRuntime implements PodRuntime {
     }
     this.rootDirCache = dir;
     return dir;
+  }
+
+  private nodeResources(): NodeResources {
+    this.nodeCache ??= this.options.node ?? {
+      memoryCapacityBytes: os.totalmem(),
+      swapControllerV1: existsSync(path.join(this.options.cgroupRoot || '/sys/fs/cgroup', 'memory/memory.memsw.limit_in_bytes')),
+    };
+    return this.nodeCache;
   }
 
   close(): void {

@@ -17,6 +17,8 @@ export const Annotations = {
   containerHash: 'io.kubernetes.container.hash',
   restartCount: 'io.kubernetes.container.restartCount',
   terminationGracePeriod: 'io.kubernetes.pod.terminationGracePeriod',
+  terminationMessagePath: 'io.kubernetes.container.terminationMessagePath',
+  terminationMessagePolicy: 'io.kubernetes.container.terminationMessagePolicy',
   resourceVersion: 'edgefarm.io/resource-version',
   sandboxHash: 'edgefarm.io/sandbox-hash',
   hostNetwork: 'edgefarm.io/host-network',

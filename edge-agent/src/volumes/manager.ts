@@ -4,6 +4,8 @@
  *   <root>/<uid>/pod.json            {"namespace","name"} of the pod (written first: a restarted agent knows whose
  *                                    directory it is and removes it once nothing of that pod remains)
  *   <root>/<uid>/volumes/<name>/     emptyDir (a tmpfs for medium Memory) and projected volumes
+ *   <root>/<uid>/containers/<name>/<random>   one empty file per container instance, mounted at its
+ *                                    terminationMessagePath (as the kubelet's pods/<uid>/containers/<name>/<id>)
  *
  * and turns a container's volumeMounts into runtime mounts. hostPath volumes stay where they are.
  *
@@ -20,7 +22,7 @@
  *   finds leftovers of a crash.
  * Calls for one pod UID are serialized by the caller (one sync per key at a time).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { edge } from '@edgefarm/proto';
@@ -49,6 +51,8 @@ export interface PodVolumes {
   mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]>;
   cleanUp(key: string, desired: edge.EdgePodSpec | undefined, observed: ObservedPod): Promise<void>;
   keys(): string[];
+  /** Creates the empty host file for a new container instance's termination message; returns its path. */
+  terminationLogFile?(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<string>;
 }
 
 /** A volume could not be set up: `MountVolume.SetUp failed for volume "<name>" : <why>`, as the kubelet says it. */
@@ -160,6 +164,16 @@ export class VolumeManager implements PodVolumes {
       if (!usable && volume.source.case === 'projected') usable = await exists(path.join(dir, '..data'));
       throw new VolumeSetUpError(volume.name, usable, err);
     }
+  }
+
+  async terminationLogFile(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<string> {
+    await this.ensurePodDir(pod);
+    const dir = path.join(this.podDir(pod.uid), 'containers', container.name);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, randomUUID().slice(0, 8));
+    await writeFile(file, '', { flag: 'wx' });
+    await chmod(file, 0o666); // any container user may write it, whatever the umask
+    return file;
   }
 
   async mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]> {
