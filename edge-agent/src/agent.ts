@@ -24,6 +24,10 @@ import { osNodeInfo, type NodeInfoSource } from './heartbeat/node-info.js';
 import { ProbeManager } from './probes/manager.js';
 import { NetProber } from './probes/prober.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { CriImageService } from './images/cri.js';
+import { ImageGC, type ImageGcOptions } from './images/gc.js';
+import { ImageManager, type ImageManagerOptions } from './images/puller.js';
+import type { ImageService } from './images/service.js';
 import { CriPodRuntime } from './runtime/cri-runtime.js';
 import type { PodRuntime } from './runtime/types.js';
 import { StatusReporter } from './status/reporter.js';
@@ -41,6 +45,13 @@ export interface AgentDeps {
   cgroupRoot?: string;
   /** Mounts tmpfs volumes (default: mount(8) and umount(8)). */
   mounter?: Mounter;
+  /** Image side of the runtime (default: CRI on config.criEndpoint; with `runtime` given and no `images`, the
+   * runtime's own ensureImage and no image GC). */
+  images?: ImageService;
+  /** Image pull backoff (default 10 s doubling to 300 s). */
+  imagePulls?: ImageManagerOptions;
+  /** Image GC overrides (thresholds default to the config's, interval 5 min, minimum age 2 min). */
+  imageGc?: ImageGcOptions;
 }
 
 export class Agent {
@@ -50,6 +61,8 @@ export class Agent {
   private informer: DesiredInformer | undefined;
   private reconcilerRef: Reconciler | undefined;
   private probes: ProbeManager | undefined;
+  private imageService: ImageService | undefined;
+  private imageGcRef: ImageGC | undefined;
   private forwarderRef: Forwarder | undefined;
   private heartbeater: Heartbeater | undefined;
   private statusLoop: Promise<void> | undefined;
@@ -136,7 +149,7 @@ export class Agent {
       });
       this.probes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, volumes, probes: this.probes, log: log.child({ component: 'reconciler' }) },
+        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), log: log.child({ component: 'reconciler' }) },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,
@@ -180,6 +193,10 @@ export class Agent {
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
       ['probes', () => this.probes?.stop()],
+      ['image gc', () => this.imageGcRef?.stop()],
+      ['images', () => {
+        if (!this.deps.images && this.imageService instanceof CriImageService) this.imageService.close();
+      }],
       ['forwarder', () => this.forwarderRef?.stop()],
       ['runtime', () => {
         if (!this.deps.runtime) this.runtime?.close();
@@ -199,11 +216,35 @@ export class Agent {
     this.heartbeater = undefined;
     this.informer = undefined;
     this.probes = undefined;
+    this.imageGcRef = undefined;
+    this.imageService = undefined;
     this.forwarderRef = undefined;
     this.runtime = undefined;
     this.nc = undefined;
     this.statusLoop = undefined;
     this.log.info('edge-agent stopped');
+  }
+
+  /** The image garbage collector (undefined without an image service); tests call its runOnce(). */
+  get imageGc(): ImageGC | undefined {
+    return this.imageGcRef;
+  }
+
+  /** The ImageManager (pull policy, pull secrets, backoff) and the periodic image GC over the image service. */
+  private startImages(objects: DesiredStore, clock: Clock): ImageManager | undefined {
+    const { config, log } = this;
+    this.imageService =
+      this.deps.images ??
+      (this.deps.runtime ? undefined : CriImageService.connect(config.criEndpoint, { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }));
+    const images = this.imageService;
+    if (!images) return undefined;
+    this.imageGcRef = new ImageGC(
+      { images, clock, log: log.child({ component: 'image-gc' }) },
+      { highPercent: config.imageGcHighPercent, lowPercent: config.imageGcLowPercent, ...this.deps.imageGc },
+    );
+    this.imageGcRef.start();
+    const gc = this.imageGcRef;
+    return new ImageManager({ images, objects, clock, log: log.child({ component: 'images' }), onUse: (id) => gc.noteUsed(id) }, this.deps.imagePulls);
   }
 
   /** The outbox writer (for tests that write reports directly). */

@@ -51,3 +51,18 @@ describe('configFromEnv', () => {
     }
   });
 });
+
+describe('configFromEnv image GC thresholds', () => {
+  it('defaults to the kubelet 85/80 and accepts overrides', () => {
+    expect(configFromEnv(env, '0')).toMatchObject({ imageGcHighPercent: 85, imageGcLowPercent: 80 });
+    expect(configFromEnv({ ...env, EF_IMAGE_GC_HIGH_PERCENT: '100', EF_IMAGE_GC_LOW_PERCENT: '100' }, '0')).toMatchObject({ imageGcHighPercent: 100, imageGcLowPercent: 100 });
+  });
+
+  it.each([
+    [{ EF_IMAGE_GC_HIGH_PERCENT: '101' }, 'EF_IMAGE_GC_HIGH_PERCENT must be an integer percentage (0-100), got "101"'],
+    [{ EF_IMAGE_GC_LOW_PERCENT: 'x' }, 'EF_IMAGE_GC_LOW_PERCENT must be an integer percentage (0-100), got "x"'],
+    [{ EF_IMAGE_GC_HIGH_PERCENT: '70', EF_IMAGE_GC_LOW_PERCENT: '70' }, 'EF_IMAGE_GC_LOW_PERCENT (70) must be below EF_IMAGE_GC_HIGH_PERCENT (70)'],
+  ])('rejects %j', (over, message) => {
+    expect(() => configFromEnv({ ...env, ...over }, '0')).toThrow(message);
+  });
+});

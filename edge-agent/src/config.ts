@@ -35,6 +35,12 @@ export interface AgentConfig {
   /** CrashLoopBackOff: first delay and cap (default the kubelet's 10 s and 300 s; EF_RESTART_BACKOFF_{BASE,MAX}_MS). */
   restartBackoffBaseMs?: number;
   restartBackoffMaxMs?: number;
+  /**
+   * Image garbage collection thresholds of the image filesystem's usage, as the kubelet's imageGCHigh/LowThreshold-
+   * Percent (default 85 and 80; EF_IMAGE_GC_HIGH_PERCENT / EF_IMAGE_GC_LOW_PERCENT; high 100 disables it).
+   */
+  imageGcHighPercent?: number;
+  imageGcLowPercent?: number;
 }
 
 export class ConfigError extends Error {
@@ -112,6 +118,22 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   } catch (err) {
     problems.push((err as Error).message);
   }
+  const percent = (name: string, fallback: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 100) {
+      problems.push(`${name} must be an integer percentage (0-100), got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const imageGcHighPercent = percent('EF_IMAGE_GC_HIGH_PERCENT', 85);
+  const imageGcLowPercent = percent('EF_IMAGE_GC_LOW_PERCENT', 80);
+  // The kubelet's validation: low must be below high (high 100 disables collection).
+  if (imageGcLowPercent >= imageGcHighPercent && imageGcHighPercent < 100) {
+    problems.push(`EF_IMAGE_GC_LOW_PERCENT (${imageGcLowPercent}) must be below EF_IMAGE_GC_HIGH_PERCENT (${imageGcHighPercent})`);
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
   return {
@@ -131,5 +153,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
     concurrency,
     restartBackoffBaseMs,
     restartBackoffMaxMs,
+    imageGcHighPercent,
+    imageGcLowPercent,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Which delivered objects a pod spec uses: ConfigMaps and Secrets through projected volume sources, env key
- * references and envFrom (always in the pod's namespace), and its own token object (named after the pod). The
+ * references, envFrom and imagePullSecrets (always in the pod's namespace), and its own token object (named after
+ * the pod). The
  * desired store uses it to queue the pods an object change concerns.
  */
 import type { edge, ObjectKind } from '@edgefarm/proto';
@@ -19,6 +20,7 @@ export function podObjectRefs(spec: edge.EdgePodSpec): PodObjectRefs {
       else if (s.source.case === 'secret') refs.secret.add(s.source.value.name);
     }
   }
+  for (const name of spec.imagePullSecrets) refs.secret.add(name);
   for (const c of [...spec.initContainers, ...spec.containers]) {
     for (const e of c.env) {
       if (e.configMapKeyRef) refs.configmap.add(e.configMapKeyRef.name);

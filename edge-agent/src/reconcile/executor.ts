@@ -60,6 +60,8 @@ export interface SyncResult {
 
 /** What the executor reads besides the runtime: delivered objects, the pods' volumes, the node's IP. */
 export interface ExecutorDeps {
+  /** Makes images present (pull policy, pull secrets, backoff: images/puller.ts); default: the runtime's ensureImage. */
+  images?: ImageEnsurer;
   objects?: ObjectSource;
   /** Without it, a pod with volumes or volume mounts cannot start. */
   volumes?: PodVolumes;
@@ -67,6 +69,11 @@ export interface ExecutorDeps {
 }
 
 const NO_OBJECTS: ObjectSource = { object: () => undefined };
+
+/** The part of the ImageManager (images/puller.ts) the executor uses. */
+export interface ImageEnsurer {
+  ensureImage(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<unknown>;
+}
 
 export class PodExecutor {
   constructor(
@@ -164,16 +171,17 @@ export class PodExecutor {
       let pullError: unknown;
       const pulled = await run('pull-image', `${start.name}: ${spec.image}`, async () => {
         try {
-          await this.runtime.ensureImage(desired, spec);
+          await (this.deps.images ?? this.runtime).ensureImage(desired, spec);
         } catch (err) {
           pullError = err;
           throw err;
         }
       });
       if (!pulled) {
-        const never = isRuntimeError(pullError) && pullError.kind === 'image-never-pull';
+        const kind = isRuntimeError(pullError) ? pullError.kind : '';
         result.containerFailures.set(start.name, {
-          reason: never ? 'ErrImageNeverPull' : isImagePullError(pullError) ? 'ErrImagePull' : 'ImageInspectError',
+          reason:
+            kind === 'image-never-pull' ? 'ErrImageNeverPull' : kind === 'image-pull-backoff' ? 'ImagePullBackOff' : isImagePullError(pullError) ? 'ErrImagePull' : 'ImageInspectError',
           message: errorMessage(pullError),
         });
         continue;

@@ -23,7 +23,7 @@ import { errorMessage, type Clock } from '../util/time.js';
 import type { ProbeManager } from '../probes/manager.js';
 import { KUBELET_BACKOFF_BASE_MS, KUBELET_BACKOFF_MAX_MS, RestartBackoff } from './backoff.js';
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
-import { PodExecutor, describeSteps, type ContainerFailure, type SyncResult } from './executor.js';
+import { PodExecutor, describeSteps, type ContainerFailure, type ImageEnsurer, type SyncResult } from './executor.js';
 import type { PodVolumes } from '../volumes/manager.js';
 import { ContainerStopper } from './stopper.js';
 
@@ -52,6 +52,8 @@ export interface ReconcilerDeps {
   log: Logger;
   /** The pods' volume directories; without it, pods with volumes cannot start. */
   volumes?: PodVolumes;
+  /** Makes images present (images/puller.ts ImageManager); default: the runtime's ensureImage. */
+  images?: ImageEnsurer;
   /** Probe workers: their results enter computePodActions and the status; without it, probes are not run. */
   probes?: ProbeManager;
 }
@@ -103,6 +105,7 @@ export class Reconciler {
     this.executor = new PodExecutor(deps.runtime, undefined, (key, kill) => this.stopper.stop(key, kill), {
       objects: deps.desired,
       volumes: deps.volumes,
+      images: deps.images,
       nodeIp: options.nodeIp,
     });
     this.queue = new WorkQueue((key) => this.sync(key), {

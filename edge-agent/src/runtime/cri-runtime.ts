@@ -209,7 +209,7 @@ export class CriPodRuntime implements PodRuntime {
       const present = await this.call('ImageStatus', this.image.imageStatus({ image: spec }));
       if (present.image) return present.image.id;
       if (policy === edge.PullPolicy.NEVER) {
-        throw new RuntimeError(`image ${container.image} is not present and the pull policy is Never`, 'image-never-pull');
+        throw new RuntimeError(`Container image "${container.image}" is not present with pull policy of Never`, 'image-never-pull');
       }
     }
     try {

@@ -152,7 +152,7 @@ export interface PodRuntime {
   close(): void;
 }
 
-export type RuntimeErrorKind = 'not-found' | 'image-pull' | 'image-never-pull' | 'unavailable' | 'other';
+export type RuntimeErrorKind = 'not-found' | 'image-pull' | 'image-pull-backoff' | 'image-never-pull' | 'unavailable' | 'other';
 
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
@@ -171,7 +171,7 @@ export function isRuntimeNotFound(err: unknown): boolean {
   return isRuntimeError(err) && err.kind === 'not-found';
 }
 export function isImagePullError(err: unknown): boolean {
-  return isRuntimeError(err) && (err.kind === 'image-pull' || err.kind === 'image-never-pull');
+  return isRuntimeError(err) && (err.kind === 'image-pull' || err.kind === 'image-pull-backoff' || err.kind === 'image-never-pull');
 }
 export function isRuntimeUnavailable(err: unknown): boolean {
   return isRuntimeError(err) && err.kind === 'unavailable';
