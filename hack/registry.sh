@@ -12,8 +12,8 @@
 #   hack/registry.sh stop NAME                  TERM (then KILL) by the recorded PID.
 #   hack/registry.sh htpasswd FILE USER PASS    Adds a bcrypt entry (the only kind the registry accepts).
 #   hack/registry.sh push ARCHIVE REF DEST [USER:PASS]
-#       Copies image REF (e.g. docker.io/edgefarm/busybox:1.35) out of an OCI archive of hack/images.sh to
-#       DEST (HOST:PORT/REPO:TAG) over plain HTTP.
+#       Copies image REF (e.g. docker.io/edgefarm/busybox:1.35) out of an OCI archive of hack/images.sh (or an OCI
+#       layout directory) to DEST (HOST:PORT/REPO:TAG) over plain HTTP.
 #   hack/registry.sh hosts CONFIG_DIR HOST:PORT
 #       Writes CONFIG_DIR/HOST:PORT/hosts.toml: pull and resolve from http://HOST:PORT. containerd reads the
 #       directory on every pull, so no restart is needed.
@@ -80,11 +80,14 @@ case "$cmd" in
   push)
     [ $# -ge 3 ] && [ $# -le 4 ] || usage
     archive=$1 ref=$2 dest=$3 creds=${4:-}
-    [ -f "$archive" ] || ef_die "no image archive at $archive (hack/images.sh builds them)"
-    # The OCI index of hack/images.sh names each manifest by its tag (org.opencontainers.image.ref.name).
+    # An OCI archive (tar) of hack/images.sh, or an OCI layout directory; both name each manifest by its tag
+    # (org.opencontainers.image.ref.name).
+    if [ -d "$archive" ]; then src="oci:$archive:${ref##*:}"
+    elif [ -f "$archive" ]; then src="oci-archive:$archive:${ref##*:}"
+    else ef_die "no image archive at $archive (hack/images.sh builds them)"; fi
     args=(--insecure-policy copy --quiet --dest-tls-verify=false)
     [ -n "$creds" ] && args+=(--dest-creds "$creds")
-    skopeo "${args[@]}" "oci-archive:$archive:${ref##*:}" "docker://$dest" ;;
+    skopeo "${args[@]}" "$src" "docker://$dest" ;;
   hosts)
     [ $# -eq 2 ] || usage
     dir=$1/$2

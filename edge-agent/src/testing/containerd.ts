@@ -49,6 +49,10 @@ export class Containerd {
   get stateDir(): string {
     return path.join(this.options.runDir, 'state');
   }
+  /** containerd's registry config_path (hack/containerd-config.sh): one HOST:PORT/hosts.toml per registry. */
+  get registryConfigDir(): string {
+    return path.join(this.options.dir, 'certs.d');
+  }
 
   static async start(options: ContainerdOptions): Promise<Containerd> {
     const c = new Containerd(options);

@@ -9,3 +9,4 @@ export * from './containerd.js';
 export * from './hub.js';
 export * from './fixtures.js';
 export * from './site.js';
+export * from './registry.js';
