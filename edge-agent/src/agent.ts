@@ -153,6 +153,7 @@ export class Agent {
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,
+          relistMs: config.relistMs,
           concurrency: config.concurrency,
           restartBackoffBaseMs: config.restartBackoffBaseMs,
           restartBackoffMaxMs: config.restartBackoffMaxMs,

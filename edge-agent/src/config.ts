@@ -29,6 +29,8 @@ export interface AgentConfig {
   agentVersion: string;
   /** Interval of the full resync (status refresh, orphan removal, restarts). */
   resyncMs: number;
+  /** Interval of the cheap relist that syncs pods whose runtime state changed (EF_RELIST_MS, default 500; 0: off). */
+  relistMs?: number;
   heartbeatMs: number;
   /** Pods reconciled in parallel. */
   concurrency: number;
@@ -100,12 +102,14 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`EF_LOG_LEVEL "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
   let resyncMs = 0;
+  let relistMs = 500;
   let heartbeatMs = 0;
   let concurrency = 0;
   let restartBackoffBaseMs = 0;
   let restartBackoffMaxMs = 0;
   try {
     resyncMs = positiveInt(env, 'EF_RESYNC_MS', 1500);
+    relistMs = env.EF_RELIST_MS?.trim() === '0' ? 0 : positiveInt(env, 'EF_RELIST_MS', 500);
     heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 10_000);
     concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);
   } catch (err) {
@@ -149,6 +153,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
     logLevel,
     agentVersion,
     resyncMs,
+    relistMs,
     heartbeatMs,
     concurrency,
     restartBackoffBaseMs,

@@ -25,6 +25,7 @@ import { KUBELET_BACKOFF_BASE_MS, KUBELET_BACKOFF_MAX_MS, RestartBackoff } from 
 import { computePodActions, describePodActions, isNoop, type PodActions } from './actions.js';
 import { PodExecutor, describeSteps, type ContainerFailure, type ImageEnsurer, type SyncResult } from './executor.js';
 import type { PodVolumes } from '../volumes/manager.js';
+import { Relister } from './relist.js';
 import { ContainerStopper } from './stopper.js';
 
 /** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
@@ -33,6 +34,11 @@ const MAX_DEADLINE_TIMER_MS = 24 * 60 * 60 * 1000;
 export interface ReconcilerOptions {
   nodeIp: string;
   resyncMs?: number;
+  /**
+   * Period of the cheap relist (relist.ts: one ListPodSandbox + one ListContainers, syncing only pods whose state
+   * changed), so a container's exit reaches the outbox within a second. Default 500; 0 turns it off.
+   */
+  relistMs?: number;
   concurrency?: number;
   /**
    * Restart backoff (CrashLoopBackOff, see backoff.ts): the kubelet's 10 s doubling to 300 s by default; tests shorten
@@ -79,6 +85,7 @@ export class Reconciler {
   /** Per key: a sync at the pod's active deadline (armed only between start() and stop()). */
   private readonly deadlineTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly relister: Relister;
   private resyncing: Promise<void> | undefined;
   private started = false;
   private stopped = false;
@@ -90,6 +97,7 @@ export class Reconciler {
     this.opts = {
       nodeIp: options.nodeIp,
       resyncMs: options.resyncMs ?? 1500,
+      relistMs: options.relistMs ?? 500,
       concurrency: options.concurrency ?? 4,
       restartBackoffBaseMs: options.restartBackoffBaseMs ?? KUBELET_BACKOFF_BASE_MS,
       restartBackoffMaxMs: options.restartBackoffMaxMs ?? KUBELET_BACKOFF_MAX_MS,
@@ -108,6 +116,7 @@ export class Reconciler {
       images: deps.images,
       nodeIp: options.nodeIp,
     });
+    this.relister = new Relister({ runtime: deps.runtime, log: deps.log, onChange: (key) => this.queue.add(key) }, this.opts.relistMs);
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: this.opts.concurrency,
       startPaused: true,
@@ -119,7 +128,9 @@ export class Reconciler {
     this.started = true;
     this.queue.start();
     void this.deps.desired.whenSynced().then(() => {
-      if (!this.stopped) this.scheduleResync(0);
+      if (this.stopped) return;
+      this.scheduleResync(0);
+      this.relister.start();
     });
   }
 
@@ -130,6 +141,7 @@ export class Reconciler {
     for (const d of this.deadlineTimers.values()) clearTimeout(d.timer);
     this.deadlineTimers.clear();
     await this.resyncing;
+    await this.relister.stop();
     await this.queue.stop();
     await this.stopper.drain();
   }

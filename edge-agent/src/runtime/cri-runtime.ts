@@ -25,6 +25,7 @@ import {
   type ObservedPod,
   type ObservedSandbox,
   type PodRuntime,
+  type RelistSnapshot,
   type RuntimeHealth,
   type RuntimeImage,
   type RuntimeVersion,
@@ -106,6 +107,27 @@ export class CriPodRuntime implements PodRuntime {
       if (namespace && name) keys.set(`${namespace}/${name}`, { namespace, name });
     }
     return [...keys.values()];
+  }
+
+  async relist(): Promise<RelistSnapshot> {
+    const filter = { labelSelector: { [Labels.managed]: MANAGED } };
+    const [sbs, cs] = await Promise.all([
+      this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter })),
+      this.call('ListContainers', this.runtime.listContainers({ filter })),
+    ]);
+    const parts = new Map<string, string[]>();
+    const add = (labels: Record<string, string>, part: string) => {
+      const namespace = labels[Labels.podNamespace];
+      const name = labels[Labels.podName];
+      if (!namespace || !name) return;
+      const k = `${namespace}/${name}`;
+      const list = parts.get(k) ?? [];
+      list.push(part);
+      parts.set(k, list);
+    };
+    for (const s of sbs.items) add(s.labels, `s:${s.id}:${s.state}`);
+    for (const c of cs.containers) add(c.labels, `c:${c.id}:${c.state}`);
+    return new Map([...parts].map(([k, list]) => [k, list.sort().join(',')]));
   }
 
   async observePod(key: PodKey): Promise<ObservedPod> {

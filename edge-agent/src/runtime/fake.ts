@@ -15,6 +15,7 @@ import {
   type ObservedPod,
   type ObservedSandbox,
   type PodRuntime,
+  type RelistSnapshot,
   type RuntimeHealth,
   type RuntimeImage,
   type RuntimeVersion,
@@ -107,6 +108,18 @@ export class FakePodRuntime implements PodRuntime {
     const keys = new Map<string, PodKey>();
     for (const s of this.sandboxes.values()) keys.set(`${s.namespace}/${s.name}`, { namespace: s.namespace, name: s.name });
     return [...keys.values()];
+  }
+
+  async relist(): Promise<RelistSnapshot> {
+    this.record('relist');
+    const parts = new Map<string, string[]>();
+    const add = (k: string, part: string) => parts.set(k, [...(parts.get(k) ?? []), part]);
+    for (const s of this.sandboxes.values()) add(`${s.namespace}/${s.name}`, `s:${s.id}:${s.state}`);
+    for (const c of this.containers.values()) {
+      const s = this.sandboxes.get(c.sandboxId);
+      if (s) add(`${s.namespace}/${s.name}`, `c:${c.id}:${c.state}`);
+    }
+    return new Map([...parts].map(([k, list]) => [k, list.sort().join(',')]));
   }
 
   async observePod(key: PodKey): Promise<ObservedPod> {

@@ -114,9 +114,18 @@ export interface RuntimeImage {
   sizeBytes: number;
 }
 
+/**
+ * One cheap look at every managed pod (the kubelet's PLEG relist): per pod key ("<namespace>/<name>"), a digest of
+ * its sandboxes' and containers' ids and states. Two equal digests mean nothing a sync would act on has changed
+ * state; a key that has a digest now and had none before, or the reverse, changed too.
+ */
+export type RelistSnapshot = Map<string, string>;
+
 export interface PodRuntime {
   /** Keys of every pod that has at least one managed sandbox. */
   listPodKeys(): Promise<PodKey[]>;
+  /** Digests of every managed pod's state, from one listing of sandboxes and one of containers. */
+  relist(): Promise<RelistSnapshot>;
   /** Sandboxes and containers of one pod key, newest first. */
   observePod(key: PodKey): Promise<ObservedPod>;
   /** Creates and starts the pod's sandbox (network, log directory, cgroup parent); returns its id. */
