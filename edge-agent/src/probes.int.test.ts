@@ -190,11 +190,11 @@ describe('grpc probes (a grpc-js health server on the host)', () => {
 
   it('the prober: SERVING is success, NOT_SERVING and errors are failures', async () => {
     status = ServingStatus.SERVING;
-    expect(await grpcHealthCheck(`127.0.0.1:${port}`, 'edge', 1000, 'kube-probe/1.31')).toEqual({ result: 'success', output: '' });
+    expect(await grpcHealthCheck(`127.0.0.1:${port}`, 'edge', 1000, 'kube-probe/1.33')).toEqual({ result: 'success', output: '' });
     status = ServingStatus.NOT_SERVING;
-    expect((await grpcHealthCheck(`127.0.0.1:${port}`, '', 1000, 'kube-probe/1.31')).result).toBe('failure');
-    expect((await grpcHealthCheck(`127.0.0.1:${port}`, 'other', 1000, 'kube-probe/1.31')).output).toMatch(/health rpc probe failed/);
-    expect((await grpcHealthCheck('127.0.0.1:1', '', 1000, 'kube-probe/1.31')).result).toBe('failure');
+    expect((await grpcHealthCheck(`127.0.0.1:${port}`, '', 1000, 'kube-probe/1.33')).result).toBe('failure');
+    expect((await grpcHealthCheck(`127.0.0.1:${port}`, 'other', 1000, 'kube-probe/1.33')).output).toMatch(/health rpc probe failed/);
+    expect((await grpcHealthCheck('127.0.0.1:1', '', 1000, 'kube-probe/1.33')).result).toBe('failure');
   }, T);
 
   it('a hostNetwork pod with a grpc readiness probe follows the server: ready while SERVING', async () => {

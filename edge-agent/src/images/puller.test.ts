@@ -81,7 +81,7 @@ describe('ImageManager credentials', () => {
     expect(images.pulls()).toEqual([{ image: IMG, auth: undefined }]);
   });
 
-  it('tries each matching credential in order, then anonymously; the error lists every attempt', async () => {
+  it('tries each matching credential in order and no anonymous pull after them (the kubelet\'s PullImage); the error lists every attempt', async () => {
     const objects = new Map([
       ['secret/default/one', secret('one', 'u1', 'wrong')],
       ['secret/default/two', secret('two', 'u2', 'wrong')],
@@ -91,9 +91,9 @@ describe('ImageManager credentials', () => {
     images.registry.set(IMG, { id: 'sha256:bb', sizeBytes: 10, auth: { username: 'alice', password: 'right' } });
     const pod = podSpec({ imagePullSecrets: ['one', 'two', 'other', 'missing'], containers: [{ name: 'c', image: IMG }] });
     const f = await failure(manager.ensureImage(pod, pod.containers[0]!));
-    expect(images.pulls().map((p) => p.auth?.username)).toEqual(['u1', 'u2', undefined]);
+    expect(images.pulls().map((p) => p.auth?.username)).toEqual(['u1', 'u2']);
     expect(f.kind).toBe('image-pull');
-    expect(f.message).toBe(`[${Array(3).fill(`failed to pull and unpack image "${IMG}": 401 Unauthorized`).join(', ')}]`);
+    expect(f.message).toBe(`[${Array(2).fill(`failed to pull and unpack image "${IMG}": 401 Unauthorized`).join(', ')}]`);
   });
 
   it('succeeds with the matching credential', async () => {

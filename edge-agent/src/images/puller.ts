@@ -7,7 +7,8 @@
  *   `Container image "x" is not present with pull policy of Never`.
  * - Credentials: the pod's imagePullSecrets, read from the delivered secret objects (a missing one is skipped, as the
  *   kubelet skips a Secret it cannot get; one that cannot be parsed fails the pull with a message naming it). Each
- *   matching credential is tried in turn, then an anonymous pull; the error lists every attempt.
+ *   matching credential is tried in turn (an anonymous pull only when none matches, as the kubelet's PullImage);
+ *   the error lists every attempt.
  * - Backoff: a failed pull of an image for a pod (key `<pod uid>_<image>`, the kubelet's) holds further pulls for
  *   10 s, doubling to 300 s; a pull asked for meanwhile fails at once with ImagePullBackOff
  *   (`Back-off pulling image "x"`). Success forgets the entry; so does a quiet period of twice the maximum.
@@ -141,7 +142,9 @@ export class ImageManager {
     const log = this.deps.log;
     if (missing.length > 0) log.warn({ pod: `${pod.namespace}/${pod.name}`, secrets: missing }, 'image pull secrets not delivered; pulling without them');
     if (skippedKeys.length > 0) log.warn({ pod: `${pod.namespace}/${pod.name}`, keys: skippedKeys }, 'image pull secret keys that are not registry locations skipped');
-    const attempts: (RegistryAuth | undefined)[] = [...keyring.lookup(image), undefined];
+    // As the kubelet's PullImage: anonymous only when no credential matches; otherwise each matching one, no more.
+    const matching = keyring.lookup(image);
+    const attempts: (RegistryAuth | undefined)[] = matching.length > 0 ? matching : [undefined];
     const errors: string[] = [];
     for (const auth of attempts) {
       try {

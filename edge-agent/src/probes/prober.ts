@@ -51,7 +51,7 @@ export class NetProber implements Prober {
     private readonly runtime: Pick<PodRuntime, 'execSync'>,
     options: NetProberOptions = {},
   ) {
-    this.userAgent = `kube-probe/${options.kubeVersion ?? '1.31'}`;
+    this.userAgent = `kube-probe/${options.kubeVersion ?? '1.33'}`;
   }
 
   async run(probe: edge.Probe, target: ProbeTarget): Promise<ProbeOutcome> {
