@@ -1,0 +1,87 @@
+/**
+ * Init containers against a real containerd, as the kubelet runs them: one at a time in order, each to completion
+ * before the next, the app containers only after the last; a failing init container is retried under Always (with
+ * the crash-loop back-off) and fails the pod under Never, and the app containers never start.
+ */
+import { edge } from '@edgefarm/proto';
+import { Agent } from './agent.js';
+import { BUSYBOX, podSpec, publishDesired, StatusWatcher, TestSite } from './testing/index.js';
+
+const T = 120_000;
+let site: TestSite;
+let agent: Agent;
+let watcher: StatusWatcher;
+
+beforeAll(async () => {
+  site = await TestSite.start();
+  agent = new Agent(site.agentConfig({ restartBackoffBaseMs: 500, restartBackoffMaxMs: 2000 }), site.logger('agent'));
+  await agent.start();
+  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+}, T);
+
+afterAll(async () => {
+  await watcher?.stop();
+  await agent?.stop();
+  await site?.stop();
+}, T);
+
+const shared = { name: 'work', source: { case: 'emptyDir' as const, value: {} } };
+const mount = [{ name: 'work', mountPath: '/work' }];
+const step = (name: string, script: string) => ({ name, image: BUSYBOX, command: ['sh', '-c', script], volumeMounts: mount });
+
+async function execOut(containerId: string, cmd: string[]): Promise<string> {
+  const res = await site.containerd!.runtime.execSync({ containerId: containerId.replace(/^containerd:\/\//, ''), cmd, timeout: 10n });
+  return Buffer.from(res.stdout).toString('utf8');
+}
+
+describe('init containers with containerd', () => {
+  it('run one at a time in order, to completion, before the app container', async () => {
+    const spec = podSpec({
+      volumes: [shared],
+      // Each step records when it started and finished; init1 takes a second, so an overlap would show.
+      initContainers: [step('init1', 'echo "init1 start $(cut -d" " -f1 /proc/uptime)" >> /work/log; sleep 1; echo "init1 end $(cut -d" " -f1 /proc/uptime)" >> /work/log'), step('init2', 'echo "init2 start $(cut -d" " -f1 /proc/uptime)" >> /work/log')],
+      containers: [step('app', 'echo "app start $(cut -d" " -f1 /proc/uptime)" >> /work/log; while true; do sleep 1; done')],
+    });
+    await publishDesired(site.hubNc, site.node, spec);
+    const { report: up } = await watcher.waitFor(spec.uid, (r) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses[0]?.ready === true, 60_000);
+    expect(up.initContainerStatuses.map((s) => [s.name, s.state?.state.case, s.state?.state.case === 'terminated' ? s.state.state.value.reason : ''])).toEqual([
+      ['init1', 'terminated', 'Completed'],
+      ['init2', 'terminated', 'Completed'],
+    ]);
+    const log = (await execOut(up.containerStatuses[0]!.containerId, ['cat', '/work/log'])).trim().split('\n');
+    expect(log.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['init1 start', 'init1 end', 'init2 start', 'app start']);
+    const times = log.map((l) => Number(l.split(' ')[2]));
+    expect([...times].sort((a, b) => (a < b ? -1 : 1))).toEqual(times);
+  });
+
+  it('a failing init container is retried under Always; the app never starts until it succeeds', async () => {
+    // Fails twice (counted in the shared emptyDir), then succeeds.
+    const spec = podSpec({
+      volumes: [shared],
+      initContainers: [step('flaky', 'n=$(cat /work/n 2>/dev/null || echo 0); echo $((n+1)) > /work/n; [ "$n" -ge 2 ]')],
+      containers: [step('app', 'while true; do sleep 1; done')],
+    });
+    await publishDesired(site.hubNc, site.node, spec);
+    const { report: failing } = await watcher.waitFor(spec.uid, (r) => (r.initContainerStatuses[0]?.restartCount ?? 0) >= 1, 60_000);
+    expect(failing.phase).toBe(edge.PodPhase.PENDING);
+    expect(failing.containerStatuses[0]?.state?.state.case).toBe('waiting');
+    const { report: up } = await watcher.waitFor(spec.uid, (r) => r.phase === edge.PodPhase.RUNNING, 60_000);
+    expect(up.initContainerStatuses[0]!.restartCount).toBe(2);
+    expect(await execOut(up.containerStatuses[0]!.containerId, ['cat', '/work/n'])).toBe('3\n');
+  });
+
+  it('a failing init container fails the pod under Never; the app container never starts', async () => {
+    const spec = podSpec({
+      restartPolicy: edge.RestartPolicy.NEVER,
+      initContainers: [{ name: 'broken', image: BUSYBOX, command: ['sh', '-c', 'exit 7'] }],
+      containers: [{ name: 'app', image: BUSYBOX, command: ['sh', '-c', 'while true; do sleep 1; done'] }],
+    });
+    await publishDesired(site.hubNc, site.node, spec);
+    const { report: failed } = await watcher.waitFor(spec.uid, (r) => r.phase === edge.PodPhase.FAILED, 60_000);
+    const init = failed.initContainerStatuses[0]!.state?.state;
+    expect(init?.case === 'terminated' && [init.value.exitCode, init.value.reason]).toEqual([7, 'Error']);
+    expect(failed.containerStatuses[0]?.containerId ?? '').toBe('');
+    const { containers } = await site.containerd!.runtime.listContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': spec.uid, 'io.kubernetes.container.name': 'app' } } });
+    expect(containers).toEqual([]);
+  });
+});
