@@ -1,13 +1,13 @@
 /**
  * Provider: one process serving the edge nodes of the shards it holds. Wires the hub bus, the shard leases, the
- * EdgeNode watch, the node controller and the pod controller, and serves /healthz.
+ * EdgeNode watch, the node controller and the pod controller, and serves /healthz, /readyz and /metrics.
  *
  * Which nodes this replica serves is decided in one place, {@link Provider.reconcile}: every EdgeNode whose shard it
  * holds. Taking a node on reads the node's desired state and last status back from the hub first, so a takeover
  * (start, failover, rebalance) republishes, deletes and recreates nothing. Giving a node up (shard lost or released)
  * forgets it without touching anything; only a deleted EdgeNode tombstones the node's pods.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { EdgeNode, KubeClient, Watcher } from './kube/client.js';
@@ -17,12 +17,18 @@ import { NodeController } from './nodecontroller/controller.js';
 import { policyOf, MANAGED_ANNOTATION, type NodePolicy } from './nodecontroller/node.js';
 import { PodController } from './podcontroller/controller.js';
 import { ShardLeases } from './shard/shards.js';
+import { ProviderMetrics } from './metrics/metrics.js';
+import { InstrumentedKubeClient } from './kube/instrumented.js';
+import { InstrumentedPublisher } from './bus/instrumented.js';
+import { httpServer } from './http.js';
 
 export interface ProviderDeps {
   kube: KubeClient;
   nc: NatsConnection;
   log: Logger;
   config: ProviderConfig;
+  /** Default: a new ProviderMetrics with its own registry. */
+  metrics?: ProviderMetrics;
 }
 
 /** How often membership is reconciled even without events (a missed watch event costs at most this). */
@@ -36,6 +42,10 @@ export class Provider {
   private readonly edgeNodes: Watcher<EdgeNode>;
   private readonly status: StatusHandlers;
   private readonly log: Logger;
+  /** The API as the provider uses it: every call timed into the metrics. */
+  private readonly kube: KubeClient;
+  readonly metrics: ProviderMetrics;
+  private stopNatsMetrics?: () => void;
   private http?: FastifyInstance;
   /** Serializes membership changes; `reconcilePending` coalesces the requests made while one runs. */
   private chain: Promise<void> = Promise.resolve();
@@ -45,12 +55,15 @@ export class Provider {
   private readonly reportedProblems = new Set<string>();
 
   constructor(private readonly deps: ProviderDeps) {
-    const { kube, nc, config } = deps;
+    const { nc, config } = deps;
     this.log = deps.log;
+    const metrics = (this.metrics = deps.metrics ?? new ProviderMetrics());
+    const kube = (this.kube = new InstrumentedKubeClient(deps.kube, (...a) => metrics.kubeRequest(...a)));
     this.bus = new HubBus(nc, this.log.child({ part: 'bus' }), config.hubReplicas);
     this.pods = new PodController({
       kube,
-      bus: this.bus,
+      bus: new InstrumentedPublisher(this.bus, { published: (...a) => metrics.desiredPublished(...a), failed: (k) => metrics.desiredPublishFailed(k) }),
+      metrics,
       log: this.log.child({ part: 'pods' }),
       hostIP: (node) => this.nodes.hostIP(node),
       connected: (node) => this.nodes.connected(node),
@@ -82,11 +95,21 @@ export class Provider {
     this.status = {
       pod: (node, report) => this.pods.onReport(node, report),
       heartbeat: (node, hb, storedAtMs) => this.nodes.onHeartbeat(node, hb, storedAtMs),
+      dropped: () => metrics.statusReport('dropped'),
     };
+    metrics.watchNodes({
+      served: () => this.nodes.served(),
+      connected: (node) => this.nodes.connected(node),
+      lastHeartbeat: (node) => this.nodes.lastHeartbeat(node),
+      desiredSequence: (node) => this.pods.desiredSequence(node),
+      pods: (node) => this.pods.podsOnNode(node),
+      shardsOwned: () => this.shards.ownedShards().length,
+    });
   }
 
   async start(): Promise<void> {
     const { config } = this.deps;
+    this.stopNatsMetrics = this.metrics.watchNats(this.deps.nc);
     await this.bus.ensureStreams();
     await this.bus.followStatus(this.status);
     await this.pods.start();
@@ -98,12 +121,7 @@ export class Provider {
     this.nodes.start();
     await this.shards.start();
     this.resyncTimer = setInterval(() => void this.reconcile(), RESYNC_MS);
-    this.http = Fastify({ logger: false });
-    this.http.get('/healthz', async () => 'ok');
-    this.http.get('/readyz', async (_req, reply) => {
-      const closed = this.deps.nc.isClosed();
-      return reply.code(closed ? 503 : 200).send(closed ? 'nats connection closed' : 'ok');
-    });
+    this.http = httpServer({ notReady: () => (this.deps.nc.isClosed() ? 'nats connection closed' : undefined), metrics: this.metrics });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
     this.log.info({ httpPort: config.httpPort, identity: config.identity, shards: this.shards.ownedShards().length, nodes: this.nodes.served() }, 'provider started');
   }
@@ -117,6 +135,7 @@ export class Provider {
     await this.bus.stop();
     await this.pods.stop();
     this.nodes.stop();
+    this.stopNatsMetrics?.();
   }
 
   /** Brings the set of served nodes in line with the EdgeNodes and the shards held. Serialized and coalesced. */
@@ -173,14 +192,14 @@ export class Provider {
    * the pod garbage collector deletes the pods bound to it, as for any deleted Node.
    */
   private async decommission(name: string): Promise<void> {
-    if (await this.deps.kube.getEdgeNode(name)) {
+    if (await this.kube.getEdgeNode(name)) {
       this.pods.releaseNodes([name]);
       return;
     }
     this.pods.decommissionNode(name);
-    const node = await this.deps.kube.getNode(name);
+    const node = await this.kube.getNode(name);
     if (node?.metadata?.uid && node.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined) {
-      await this.deps.kube.deleteNode(name, node.metadata.uid);
+      await this.kube.deleteNode(name, node.metadata.uid);
     }
     this.log.warn({ node: name }, 'EdgeNode deleted: its pods were tombstoned and its Node deleted');
   }

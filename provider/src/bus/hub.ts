@@ -56,6 +56,8 @@ export interface StatusHandlers {
   pod(node: string, report: edge.PodStatusReport): void;
   /** `storedAtMs`: when the hub stored the heartbeat (freshness is judged on it, not on the agent's clock). */
   heartbeat(node: string, hb: edge.NodeHeartbeat, storedAtMs: number): void;
+  /** A status message was skipped: malformed, or a report whose UID does not match its subject (metrics). */
+  dropped?(): void;
 }
 
 
@@ -146,6 +148,7 @@ export class HubBus implements DesiredPublisher {
         const report = decodePodStatusReport(m.data, m.subject);
         if (report.uid !== parsed.key.uid) {
           this.log.warn({ subject: m.subject, uid: report.uid }, 'status report UID does not match its subject; dropped');
+          handlers.dropped?.();
           return;
         }
         handlers.pod(parsed.node, report);
@@ -153,6 +156,7 @@ export class HubBus implements DesiredPublisher {
     } catch (err) {
       if (isDecodeError(err) || isSubjectError(err)) {
         this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed status message');
+        handlers.dropped?.();
       } else {
         this.log.error({ subject: m.subject, err }, 'status handler failed');
       }

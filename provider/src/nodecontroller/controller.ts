@@ -175,6 +175,12 @@ export class NodeController {
     return !!s && isConnected(s.view, this.now().getTime(), this.o.heartbeatStaleMs);
   }
 
+  /** Hub storage time of the node's last heartbeat and the desired-state sequence it reported applied (metrics). */
+  lastHeartbeat(node: string): { atMs: number; appliedSequence: number } | undefined {
+    const v = this.state.get(node)?.view;
+    return v?.heartbeat && v.heartbeatAtMs !== undefined ? { atMs: v.heartbeatAtMs, appliedSequence: Number(v.heartbeat.appliedSequence) } : undefined;
+  }
+
   /** Creates the Node, or brings an existing one's labels, taints and owner in line with the policy. */
   private async register(name: string, s: NodeState): Promise<void> {
     for (let attempt = 0; ; attempt++) {

@@ -15,6 +15,7 @@ import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';
 import { translatePod, specFingerprint, parseTokenKey } from './translate.js';
 import { configMapObject, objectKey, parseObjectKey, secretObject, specRefs, specTokenKeys, type ObjectKey } from './objects.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
+import type { ProviderMetrics } from '../metrics/metrics.js';
 
 export interface PodControllerDeps {
   kube: KubeClient;
@@ -26,6 +27,8 @@ export interface PodControllerDeps {
   connected?(node: string): boolean;
   /** The node's allocatable resources as last reported (resourceFieldRef of limits a container does not set). */
   allocatable?(node: string): Record<string, string> | undefined;
+  /** Status report outcomes, apply times, conflicts and pod startup times; none recorded without it. */
+  metrics?: Pick<ProviderMetrics, 'statusReport' | 'statusApplied' | 'statusConflict' | 'podStarted'>;
   now?: () => Date;
 }
 
@@ -195,7 +198,7 @@ export class PodController {
   onReport(node: string, report: edge.PodStatusReport): void {
     if (!this.nodes.has(node)) return;
     const prev = this.reports.get(report.uid);
-    if (prev && prev.generation >= report.generation) return;
+    if (prev && prev.generation >= report.generation) return this.deps.metrics?.statusReport('stale');
     this.reports.set(report.uid, report);
     this.reportNode.set(report.uid, node);
     this.queue.add(keyOf(report.namespace, report.name));
@@ -249,7 +252,9 @@ export class PodController {
 
     // The edge confirmed that nothing of a deleting pod remains: finish the delete as a kubelet does.
     if (pod.metadata!.deletionTimestamp && report?.removed) {
+      const start = this.now().getTime();
       await this.deps.kube.deletePod(namespace, name, { uid, gracePeriodSeconds: 0 });
+      this.deps.metrics?.statusApplied((this.now().getTime() - start) / 1000, Number(report.observedAtMs));
       await this.deps.bus.forgetPodStatus(node, uid);
       this.forgetReport(uid);
       log.info('edge confirmed removal; pod deleted');
@@ -286,8 +291,10 @@ export class PodController {
 
     const fresh = report && report.generation > (this.appliedGeneration.get(uid) ?? -1n);
     if (report && !report.removed && (fresh || this.deps.connected?.(node))) {
+      const start = this.now().getTime();
       await this.applyStatus(pod, report, node);
       this.appliedGeneration.set(uid, report.generation);
+      if (fresh) this.deps.metrics?.statusApplied((this.now().getTime() - start) / 1000, Number(report.observedAtMs));
     }
   }
 
@@ -390,9 +397,14 @@ export class PodController {
       if (!statusDiffers(current.status, status)) return;
       try {
         await this.deps.kube.replacePodStatus({ ...current, status });
+        const created = current.metadata!.creationTimestamp;
+        if (status.phase === 'Running' && current.status?.phase !== 'Running' && created) {
+          this.deps.metrics?.podStarted(new Date(created).getTime(), this.now().getTime());
+        }
         return;
       } catch (err) {
         if (!isConflict(err)) throw err;
+        this.deps.metrics?.statusConflict();
         current = await this.deps.kube.getPod(current.metadata!.namespace!, current.metadata!.name!);
       }
     }

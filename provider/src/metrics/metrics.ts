@@ -1,0 +1,228 @@
+/**
+ * The provider's Prometheus metrics, all defined here (docs/metrics.md is the user's table of them). One registry per
+ * {@link ProviderMetrics} (never prom-client's global one), so tests and several providers in one process do not
+ * collide. Parts of the provider report through the methods below; per-node and shard gauges are computed at scrape
+ * time from a {@link ServedNodesSource}, so a node's series disappear as soon as this replica stops serving it.
+ *
+ * Conventions: base units (seconds), `_total` counters, label sets bounded by the EdgeNodes served (never pod names
+ * or UIDs).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { KubeVerb } from '../kube/instrumented.js';
+import type { PublishKind } from '../bus/instrumented.js';
+
+export const PREFIX = 'edgefarm_provider_';
+
+export type StatusResult = 'applied' | 'stale' | 'dropped';
+
+/** What the scrape-time gauges read: the nodes this replica serves and what it knows of each. */
+export interface ServedNodesSource {
+  served(): readonly string[];
+  connected(node: string): boolean;
+  /** Hub storage time (ms) of the node's last heartbeat, and the desired-state sequence it reported applied. */
+  lastHeartbeat(node: string): { atMs: number; appliedSequence: number } | undefined;
+  /** Hub sequence of the last desired-state message published for the node. */
+  desiredSequence(node: string): number | undefined;
+  /** Pods the API binds to the node. */
+  pods(node: string): number;
+  shardsOwned(): number;
+}
+
+/** Anything with nats.js's connection status iterator (`NatsConnection.status()`). */
+export interface StatusSource {
+  status(): AsyncIterable<{ type: string }>;
+}
+
+export interface ProviderMetricsOptions {
+  /** Default: a new registry. */
+  registry?: Registry;
+  /** Process and Node.js runtime metrics (collectDefaultMetrics); default true. */
+  defaultMetrics?: boolean;
+  /** Wall clock in ms (heartbeat age, report delay). */
+  nowMs?: () => number;
+}
+
+const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Edge→cloud delay: from sub-second on a live link up to an hour of store-and-forward while offline. */
+const SECONDS_DELAY = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+const SECONDS_STARTUP = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60];
+
+export class ProviderMetrics {
+  readonly registry: Registry;
+  private readonly nowMs: () => number;
+  private source?: ServedNodesSource;
+
+  private readonly desiredPublishes: Counter<'kind' | 'result'>;
+  private readonly desiredPublishDuration: Histogram;
+  private readonly statusReports: Counter<'result'>;
+  private readonly statusApplyDuration: Histogram;
+  private readonly statusConflicts: Counter;
+  private readonly statusReportDelay: Histogram;
+  private readonly podStartup: Histogram;
+  private readonly kubeRequestDuration: Histogram<'verb' | 'resource' | 'code'>;
+  private readonly natsReconnects: Counter;
+  private readonly natsDisconnects: Counter;
+
+  constructor(options: ProviderMetricsOptions = {}) {
+    this.registry = options.registry ?? new Registry();
+    this.nowMs = options.nowMs ?? Date.now;
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    // Per node, computed at scrape time from the source (reset first: nodes no longer served lose their series).
+    const self = this;
+    const nodeGauge = (name: string, help: string, value: (s: ServedNodesSource, node: string) => number | undefined) =>
+      new Gauge({
+        name: PREFIX + name,
+        help,
+        labelNames: ['node'],
+        registers,
+        collect(this: Gauge<'node'>) {
+          this.reset();
+          const s = self.source;
+          if (!s) return;
+          for (const node of s.served()) {
+            const v = value(s, node);
+            if (v !== undefined && Number.isFinite(v)) this.set({ node }, v);
+          }
+        },
+      });
+    nodeGauge('edge_connected', 'Whether the edge node\'s heartbeats are fresh (1) or stale/absent (0).', (s, n) => (s.connected(n) ? 1 : 0));
+    nodeGauge('edge_heartbeat_age_seconds', 'Seconds since the hub stored the edge node\'s last heartbeat (absent before the first one).', (s, n) => {
+      const hb = s.lastHeartbeat(n);
+      return hb && Math.max(0, (this.nowMs() - hb.atMs) / 1000);
+    });
+    nodeGauge('desired_sequence', 'Hub stream sequence of the last desired-state message published for the node.', (s, n) => s.desiredSequence(n));
+    nodeGauge('applied_sequence', 'Desired-state sequence the edge agent last reported applied (from its heartbeat).', (s, n) => s.lastHeartbeat(n)?.appliedSequence);
+    nodeGauge('desired_lag', 'Cloud-to-edge lag: desired_sequence minus applied_sequence (hub stream sequences the site has not applied yet).', (s, n) => {
+      const desired = s.desiredSequence(n);
+      const applied = s.lastHeartbeat(n)?.appliedSequence;
+      return desired === undefined || applied === undefined ? undefined : Math.max(0, desired - applied);
+    });
+    nodeGauge('pods', 'Pods the Kubernetes API binds to the node.', (s, n) => s.pods(n));
+    const scalar = (name: string, help: string, value: (s: ServedNodesSource) => number) =>
+      new Gauge({
+        name: PREFIX + name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          this.set(self.source ? value(self.source) : 0);
+        },
+      });
+    scalar('shards_owned', 'Shard leases this replica holds.', (s) => s.shardsOwned());
+    scalar('nodes_served', 'Edge nodes this replica serves.', (s) => s.served().length);
+
+    this.desiredPublishes = new Counter({
+      name: PREFIX + 'desired_publish_total',
+      help: 'Desired-state publishes to the hub, by kind (pod, configmap, secret, token, tombstone) and result (ok, error).',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.desiredPublishDuration = new Histogram({
+      name: PREFIX + 'desired_publish_duration_seconds',
+      help: 'Time from a desired-state publish to its JetStream ack (successful publishes).',
+      buckets: SECONDS_FAST,
+      registers,
+    });
+    this.statusReports = new Counter({
+      name: PREFIX + 'status_reports_total',
+      help: 'Pod status reports, by result: applied (to the API), stale (a node this replica serves sent a generation not newer than one already received), dropped (malformed, or inconsistent with its subject).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.statusApplyDuration = new Histogram({
+      name: PREFIX + 'status_apply_duration_seconds',
+      help: 'Time to apply one pod status report to the API (including conflict retries).',
+      buckets: SECONDS_FAST,
+      registers,
+    });
+    this.statusConflicts = new Counter({
+      name: PREFIX + 'status_conflicts_total',
+      help: 'Pod status writes that met a 409 Conflict (re-read and retried).',
+      registers,
+    });
+    this.statusReportDelay = new Histogram({
+      name: PREFIX + 'status_report_delay_seconds',
+      help: 'Edge-to-cloud lag: from the agent observing a pod (observed_at_ms, the edge clock) to its status applied to the API (the provider clock); clock skew between the two adds to it (negative values count as 0).',
+      buckets: SECONDS_DELAY,
+      registers,
+    });
+    this.podStartup = new Histogram({
+      name: PREFIX + 'pod_startup_seconds',
+      help: 'From a pod\'s creationTimestamp (apiserver clock, 1 s resolution) to the provider first writing it Running.',
+      buckets: SECONDS_STARTUP,
+      registers,
+    });
+    this.kubeRequestDuration = new Histogram({
+      name: PREFIX + 'kube_request_duration_seconds',
+      help: 'Kubernetes API calls by verb, resource and code (HTTP status where known, 2xx for other successes, error without a response); watch: the initial list until the watch runs.',
+      labelNames: ['verb', 'resource', 'code'],
+      buckets: SECONDS_FAST,
+      registers,
+    });
+    this.natsReconnects = new Counter({ name: PREFIX + 'nats_reconnects_total', help: 'Reconnections of the hub NATS connection.', registers });
+    this.natsDisconnects = new Counter({ name: PREFIX + 'nats_disconnects_total', help: 'Disconnections of the hub NATS connection.', registers });
+  }
+
+  /** Where the per-node, shard and served-node gauges read from at scrape time. */
+  watchNodes(source: ServedNodesSource): void {
+    this.source = source;
+  }
+
+  /** Prometheus text exposition of the registry. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  desiredPublished(kind: PublishKind, seconds: number): void {
+    this.desiredPublishes.inc({ kind, result: 'ok' });
+    this.desiredPublishDuration.observe(seconds);
+  }
+
+  desiredPublishFailed(kind: PublishKind): void {
+    this.desiredPublishes.inc({ kind, result: 'error' });
+  }
+
+  statusReport(result: Exclude<StatusResult, 'applied'>): void {
+    this.statusReports.inc({ result });
+  }
+
+  /** A report was applied to the API in `seconds`; `observedAtMs`: when the agent observed the pod (0: unknown). */
+  statusApplied(seconds: number, observedAtMs: number): void {
+    this.statusReports.inc({ result: 'applied' });
+    this.statusApplyDuration.observe(seconds);
+    if (observedAtMs > 0) this.statusReportDelay.observe(Math.max(0, (this.nowMs() - observedAtMs) / 1000));
+  }
+
+  statusConflict(): void {
+    this.statusConflicts.inc();
+  }
+
+  /** A pod was first written Running; `createdAtMs`: its creationTimestamp. */
+  podStarted(createdAtMs: number, runningAtMs: number): void {
+    this.podStartup.observe(Math.max(0, (runningAtMs - createdAtMs) / 1000));
+  }
+
+  kubeRequest(verb: KubeVerb, resource: string, code: string, seconds: number): void {
+    this.kubeRequestDuration.observe({ verb, resource, code }, seconds);
+  }
+
+  /**
+   * Counts disconnects and reconnects from a NATS connection's status iterator until the returned stop is called
+   * (or the connection closes).
+   */
+  watchNats(nc: StatusSource): () => void {
+    const statuses = nc.status();
+    void (async () => {
+      for await (const s of statuses) {
+        if (s.type === 'disconnect') this.natsDisconnects.inc();
+        else if (s.type === 'reconnect') this.natsReconnects.inc();
+      }
+    })().catch(() => undefined);
+    return () => (statuses as { stop?: () => void }).stop?.();
+  }
+}
