@@ -162,6 +162,11 @@ export class ProviderMetrics {
     });
     this.natsReconnects = new Counter({ name: PREFIX + 'nats_reconnects_total', help: 'Reconnections of the hub NATS connection.', registers });
     this.natsDisconnects = new Counter({ name: PREFIX + 'nats_disconnects_total', help: 'Disconnections of the hub NATS connection.', registers });
+    // Every known label combination starts at 0, so rate() and absent() work before the first event.
+    for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
+    for (const kind of ['pod', 'configmap', 'secret', 'token', 'tombstone'] as const) {
+      for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
+    }
   }
 
   /** Where the per-node, shard and served-node gauges read from at scrape time. */
