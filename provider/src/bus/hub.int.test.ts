@@ -95,7 +95,9 @@ test('readStatus replays the last value per subject, followStatus follows new on
 
   const seen: string[] = [];
   const beats: string[] = [];
+  let dropped = 0;
   const handlers = {
+    dropped: () => dropped++,
     pod: (node: string, r: edge.PodStatusReport) => seen.push(`${node}/${r.uid}@${r.generation}`),
     heartbeat: (node: string, hb: edge.NodeHeartbeat) => beats.push(`${node}:${hb.agentVersion}`),
   };
@@ -110,6 +112,7 @@ test('readStatus replays the last value per subject, followStatus follows new on
   while ((seen.length < 2 || beats.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   expect(seen).toEqual(['edge-s/p1@2', 'edge-s/p1@3']);
   expect(beats).toEqual(['edge-s:9.9']);
+  expect(dropped).toBe(2); // the malformed report and the one whose UID does not match its subject (metrics count them)
 
   await bus.forgetPodStatus('edge-s', 'p1');
   const info = await (await jetstreamManager(nc)).streams.info(Streams.status, { subjects_filter: statusSubjects.node('edge-s') });
