@@ -1,6 +1,7 @@
 # EdgeFarm developer entry points. Every recipe runs in bash with Node.js 24 first on PATH where it needs node.
 #   make up | down | status | clean     the local stack (instance $EF_INSTANCE, default dev; see hack/lib.sh)
 #   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
+#   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
 #   make test                           test-unit, test-int and e2e: all of them run, then a summary; fails if any failed
 #   make proto | verify-proto | lint | bench
@@ -21,6 +22,11 @@ help:
 # `make up PROVIDERS=N` runs N provider replicas (EF_PROVIDERS), 1 by default.
 ifdef PROVIDERS
 export EF_PROVIDERS := $(PROVIDERS)
+endif
+
+# `make up HUB=3` runs the NATS hub as a 3-server JetStream cluster (EF_HUB); hack/hub.sh records it for later runs.
+ifdef HUB
+export EF_HUB := $(HUB)
 endif
 
 up:

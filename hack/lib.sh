@@ -32,6 +32,23 @@ EF_SCHED_PORT=$((EF_PORT_BASE + 259))
 EF_HUB_PORT=$((EF_PORT_BASE + 222))          # hub nats client port (127.0.0.1), the provider's connection
 EF_HUB_LEAF_PORT=$((EF_PORT_BASE + 722))     # hub leafnode port, reached by sites over their veth
 EF_HUB_MON_PORT=$((EF_PORT_BASE + 822))
+EF_HUB_CLUSTER_PORT=$((EF_PORT_BASE + 622))  # hub cluster routes (127.0.0.1), HUB=3 only
+# Hub servers (`make up HUB=3`): 1 (member "hub") or a JetStream cluster of 3 or 5 (hub-1..hub-N, member i on the
+# ports above + i-1). Remembered in $EF_STATE/hub/size by hack/hub.sh up, so down/status/up without HUB act on what
+# runs.
+EF_HUB=${EF_HUB:-${HUB:-$(cat "$EF_STATE/hub/size" 2>/dev/null || echo 1)}}
+# ef_hub_members: one line per hub server: NAME DIR CLIENT_PORT MON_PORT LEAF_PORT CLUSTER_PORT
+ef_hub_members() {
+  local i
+  if [ "$EF_HUB" = 1 ]; then echo "hub $EF_STATE/hub $EF_HUB_PORT $EF_HUB_MON_PORT $EF_HUB_LEAF_PORT -"; return; fi
+  for ((i = 1; i <= EF_HUB; i++)); do
+    echo "hub-$i $EF_STATE/hub/hub-$i $((EF_HUB_PORT + i - 1)) $((EF_HUB_MON_PORT + i - 1)) $((EF_HUB_LEAF_PORT + i - 1)) $((EF_HUB_CLUSTER_PORT + i - 1))"
+  done
+}
+# Comma-separated client URLs of every hub member (the provider's EF_NATS_URL).
+ef_hub_urls() { ef_hub_members | awk '{printf "%snats://127.0.0.1:%s", (NR > 1 ? "," : ""), $3}'; }
+# Leafnode ports of every hub member, space-separated.
+ef_hub_leaf_ports() { ef_hub_members | awk '{printf "%s%s", (NR > 1 ? " " : ""), $5}'; }
 EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider-1 /healthz, /metrics (provider-N: + N-1)
 EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider-1's kubelet API, all its nodes on one port (provider-N: + N-1)
 # Provider replicas (`make up PROVIDERS=2`): they shard the EdgeNodes with Leases. Replica i runs as provider-i.
@@ -124,4 +141,14 @@ ef_wait_up() {
   done
   printf 'error: timed out after %ss waiting for %s; last lines of %s:\n' "$timeout" "$desc" "$EF_LOGS/$name.log" >&2
   tail -n 25 "$EF_LOGS/$name.log" >&2 2>/dev/null; exit 1
+}
+
+# ef_provider_start R: starts provider replica R (provider-R) against every hub member, hub streams with EF_HUB
+# replicas. Does not wait (hack/up.sh waits for its /healthz).
+ef_provider_start() {
+  local r=$1
+  ef_use_node
+  ef_start "provider-$r" -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="$(ef_hub_urls)" EF_HUB_REPLICAS="$EF_HUB" \
+    EF_PROVIDER_ID="provider-$r" EF_HTTP_PORT="$(ef_provider_http_port "$r")" EF_KUBELET_PORT="$(ef_provider_kubelet_port "$r")" \
+    EF_KUBELET_ADDRESS=127.0.0.1 "$(command -v node)" "$EF_ROOT/provider/dist/main.js"
 }

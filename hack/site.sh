@@ -10,6 +10,7 @@
 #   hack/site.sh status SITE   one line per component: PID and state, leaf link state
 #   hack/site.sh clean SITE    remove every container, stop everything, unmount, delete netns/veth/bridge, cgroups,
 #                              state: leaves the machine as it was before `up`
+#   hack/site.sh start SITE containerd|nats|agent   start one component again as `up` does (hack/fault.sh restart)
 #   hack/site.sh exec SITE CMD...   run CMD inside the site's network namespace
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -56,7 +57,7 @@ site_start() { local name=$1; shift; ef_start "$name" --netns "$ns" -- "$@"; }
 
 leafz() { in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/leafz"; }
 leaf_connected() { leafz | jq -e '(.leafs // []) | length >= 1' >/dev/null; }
-hub_reachable() { in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$EF_HUB_LEAF_PORT" 2>/dev/null; }
+hub_reachable() { local p; for p in $(ef_hub_leaf_ports); do in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$p" 2>/dev/null && return 0; done; return 1; }
 
 # JetStream domain of the site: proto's siteDomain() (site- + encodeToken(site): every UTF-8 byte outside
 # [A-Za-z0-9_-] becomes ~XX, upper-case hex).
@@ -106,7 +107,8 @@ containerd_up() {
 }
 
 nats_up() {
-  local domain; domain=$(site_domain "$site")
+  local domain leaf_urls="" p; domain=$(site_domain "$site")
+  for p in $(ef_hub_leaf_ports); do leaf_urls+="${leaf_urls:+, }\"nats-leaf://$host_ip:$p\""; done
   mkdir -p "$st/jetstream"
   cat > "$nats_conf.tmp" <<EOF
 # Written by hack/site.sh: the leaf nats-server of site $site (inside netns $ns).
@@ -121,7 +123,8 @@ jetstream {
   store_dir: "$st/jetstream"
 }
 leafnodes {
-  remotes: [ { url: "nats-leaf://$host_ip:$EF_HUB_LEAF_PORT" } ]
+  # Every hub member (HUB=3: a cluster); the leaf dials the next one when its member goes away.
+  remotes: [ { urls: [ $leaf_urls ] } ]
 }
 EOF
   mv -f "$nats_conf.tmp" "$nats_conf"
@@ -130,9 +133,9 @@ EOF
   ef_wait_up "nats-$site" "nats-server of $site (JetStream ready)" 30 \
     in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/healthz?js-enabled-only=true"
   if hub_reachable; then
-    ef_wait_up "nats-$site" "the leaf link of $site to the hub at $host_ip:$EF_HUB_LEAF_PORT" 20 leaf_connected
+    ef_wait_up "nats-$site" "the leaf link of $site to the hub at $host_ip (ports $(ef_hub_leaf_ports))" 20 leaf_connected
   else
-    echo "warning: no hub at $host_ip:$EF_HUB_LEAF_PORT (hack/hub.sh up?): site $site runs offline; its leaf connects when the hub comes up" >&2
+    echo "warning: no hub at $host_ip (leaf ports $(ef_hub_leaf_ports); hack/hub.sh up?): site $site runs offline; its leaf connects when the hub comes up" >&2
   fi
 }
 
@@ -305,6 +308,10 @@ case "$cmd" in
   down) site_down ;;
   clean) site_clean ;;
   status) site_status ;;
+  start)
+    [ $# -eq 1 ] || usage
+    [ -f "$st/site.env" ] && netns_exists || ef_die "site $site is not up (hack/site.sh up $site first)"
+    case "$1" in containerd) containerd_up ;; nats) nats_up ;; agent) agent_up ;; *) usage ;; esac ;;
   exec) [ $# -ge 1 ] || usage; netns_exists || ef_die "site $site is not up (no netns $ns)"; exec nsenter --net="/run/netns/$ns" "$@" ;;
   *) usage ;;
 esac

@@ -26,7 +26,6 @@ step() {
 step "dependencies (hack/deps.sh)"
 "$H/deps.sh"
 ef_use_node
-NODE_BIN=$(command -v node)
 
 step "PKI and kubeconfigs (hack/pki.sh)"
 "$H/pki.sh"
@@ -34,7 +33,7 @@ step "PKI and kubeconfigs (hack/pki.sh)"
 step "control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
 "$H/controlplane.sh" up
 
-step "NATS hub (JetStream domain hub)"
+step "NATS hub: $EF_HUB server(s), JetStream domain hub (hack/hub.sh)"
 "$H/hub.sh" up
 
 step "provider ($EF_PROVIDERS replica(s))"
@@ -54,9 +53,7 @@ if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
       echo "[$name] build is newer than the running provider: restarting it"
       ef_stop $name 15
     fi
-    ef_start $name -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="nats://127.0.0.1:$EF_HUB_PORT" \
-      EF_PROVIDER_ID=$name EF_HTTP_PORT="$http" EF_KUBELET_PORT="$kport" EF_KUBELET_ADDRESS=127.0.0.1 \
-      "$NODE_BIN" "$EF_ROOT/provider/dist/main.js"
+    ef_provider_start $r
     # Wait for its /healthz; a provider that exits is an error, one without /healthz only a warning.
     ok=0
     for ((i = 0; i < 100; i++)); do

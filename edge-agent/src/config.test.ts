@@ -19,7 +19,7 @@ describe('configFromEnv', () => {
       cgroupParent: '/edgefarm/edge-1',
       volumeRoot: '/var/lib/edgefarm/edge-1/pods',
       resyncMs: 1500,
-      heartbeatMs: 10_000,
+      heartbeatMs: 5_000,
       agentVersion: '1.2.3',
     });
   });

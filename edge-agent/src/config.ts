@@ -110,7 +110,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   try {
     resyncMs = positiveInt(env, 'EF_RESYNC_MS', 1500);
     relistMs = env.EF_RELIST_MS?.trim() === '0' ? 0 : positiveInt(env, 'EF_RELIST_MS', 500);
-    heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 10_000);
+    heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 5_000);
     concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);
   } catch (err) {
     problems.push((err as Error).message);

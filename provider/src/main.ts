@@ -2,7 +2,8 @@
  * Provider entry point: the only place that reads the environment or exits. Serves the EdgeNodes of the shards it holds.
  *
  *   KUBECONFIG         kubeconfig of the provider's identity (default: in-cluster or ~/.kube/config)
- *   EF_NATS_URL        hub NATS URL (default nats://127.0.0.1:4222)
+ *   EF_NATS_URL        hub NATS URL, or a comma-separated list of every hub cluster member's (default nats://127.0.0.1:4222)
+ *   EF_HUB_REPLICAS    replicas of the hub streams: 1, or 3/5 on a hub cluster (default 1)
  *   EF_PROVIDER_ID     this replica's name (default $POD_NAME or the hostname); EF_NAMESPACE namespace of its Leases
  *                      (default edgefarm-system); EF_SHARDS (16) and EF_SHARD_LEASE_SECONDS (15), the same on every replica
  *   EF_NODE_TAINTS     taints of every edge Node, key[=value]:Effect,... or none (default edgefarm.io/edge=true:NoSchedule)
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { component: 'provider' } });
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  const nc = await connect({ servers: config.natsUrl, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const servers = config.natsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const nc = await connect({ servers, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
   const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config });
   await provider.start();

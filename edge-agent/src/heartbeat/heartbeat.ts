@@ -1,5 +1,5 @@
 /**
- * Heartbeater: every interval (10 s by default) writes a NodeHeartbeat to the node's outbox subject: capacity,
+ * Heartbeater: every interval (5 s by default; the provider calls a node disconnected 12 s after the hub stored its last one) writes a NodeHeartbeat to the node's outbox subject: capacity,
  * conditions (Ready from the runtime's own status), images, system info, addresses, the applied desired-state
  * sequence and the pod count. A heartbeat is written even when the runtime is down (then Ready is False), because
  * it is also the node's liveness signal.
@@ -35,7 +35,7 @@ export class Heartbeater {
 
   constructor(
     private readonly deps: HeartbeatDeps,
-    private readonly intervalMs = 10_000,
+    private readonly intervalMs = 5_000,
   ) {}
 
   /** Writes one heartbeat now, then one every interval. */

@@ -65,6 +65,9 @@ export class HubBus implements DesiredPublisher {
   private readonly js: JetStreamClient;
   private jsm?: JetStreamManager;
   private statusMessages?: ConsumerMessages;
+  private followingStatus = false;
+  /** Hub sequence of the last status message delivered by the follower (where a recreated one resumes). */
+  private lastStatusSeq = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -124,14 +127,58 @@ export class HubBus implements DesiredPublisher {
    * Follows every status report and heartbeat stored from now on (all nodes: the handlers ignore nodes this replica
    * does not serve). Start it before {@link readStatus} of newly served nodes, so nothing falls between the two.
    * Bad messages are logged and skipped.
+   *
+   * On a hub cluster the ordered consumer can be lost with the member it lived on (kill -9 of that member; nats.js
+   * 3.4 then waits on it for good). After a reconnect, or two missed idle heartbeats (pulls expire every 5 s), the
+   * follower is recreated from the stream sequence after the last one delivered, so nothing is skipped and a node's
+   * heartbeats do not go stale (12 s) for want of a consumer.
    */
   async followStatus(handlers: StatusHandlers): Promise<void> {
-    const consumer = await this.js.consumers.get(Streams.status, { filter_subjects: [statusSubjects.all], deliver_policy: DeliverPolicy.New });
-    const messages = await consumer.consume();
+    this.followingStatus = true;
+    await this.follow(handlers, { deliver_policy: DeliverPolicy.New });
+    // After a reconnect (to another member) nats.js may keep polling a consumer that is gone: start a new one.
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (!this.followingStatus) return;
+        if (s.type === 'reconnect' && this.statusMessages) void this.refollow(handlers, this.statusMessages);
+      }
+    })();
+  }
+
+  private async follow(handlers: StatusHandlers, start: { deliver_policy: DeliverPolicy; opt_start_seq?: number }): Promise<void> {
+    const consumer = await this.js.consumers.get(Streams.status, { filter_subjects: [statusSubjects.all], ...start });
+    const messages = await consumer.consume({ expires: 5_000 });
     this.statusMessages = messages;
     void (async () => {
-      for await (const m of messages) this.deliverStatus(m, handlers);
+      for await (const s of messages.status()) {
+        if (s.type === 'heartbeats_missed' && s.count >= 2) {
+          void this.refollow(handlers, messages);
+          return;
+        }
+      }
     })();
+    void (async () => {
+      for await (const m of messages) {
+        this.lastStatusSeq = m.seq;
+        this.deliverStatus(m, handlers);
+      }
+    })();
+  }
+
+  private async refollow(handlers: StatusHandlers, stale: ConsumerMessages): Promise<void> {
+    if (this.statusMessages !== stale) return;
+    this.log.warn({ afterSeq: this.lastStatusSeq }, 'status consumer stopped answering; recreating it');
+    void stale.close().catch(() => undefined);
+    while (this.followingStatus && this.statusMessages === stale) {
+      try {
+        await this.follow(handlers, this.lastStatusSeq > 0
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastStatusSeq + 1 }
+          : { deliver_policy: DeliverPolicy.New });
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'could not recreate the status consumer; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   /** Delivers the last report of every pod and the last heartbeat of the given nodes (as after a relist). */
@@ -164,6 +211,7 @@ export class HubBus implements DesiredPublisher {
   }
 
   async stop(): Promise<void> {
+    this.followingStatus = false;
     await this.statusMessages?.close();
   }
 }

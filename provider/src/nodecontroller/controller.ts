@@ -26,7 +26,10 @@ export interface NodeControllerOptions {
   leaseRenewMs?: number;
   /** How often freshness is evaluated. */
   tickMs?: number;
-  /** A heartbeat older than this makes the node disconnected. */
+  /**
+   * A heartbeat older than this (by the hub's storage time) makes the node disconnected. 12 s: the agent beats every 5 s,
+   * so two lost beats plus slack; with tickMs 2 s a dead link shows as EdgeConnected=False within ~14 s.
+   */
   heartbeatStaleMs?: number;
   statusRefreshMs?: number;
   /** Hub sequence of the last desired-state message published for a node (EdgeNode status). */
@@ -75,7 +78,7 @@ export class NodeController {
       leaseDurationSeconds: 40,
       leaseRenewMs: 10_000,
       tickMs: 2_000,
-      heartbeatStaleMs: 25_000,
+      heartbeatStaleMs: 12_000,
       statusRefreshMs: 60_000,
       edgeNodeRetryMs: 30_000,
       reregisterAfterMs: 300_000,
