@@ -60,6 +60,24 @@ describe('NodeController', () => {
     ctl.stop();
   });
 
+  it('calls a node disconnected 12 s after the hub stored its last heartbeat (the agent beats every 5 s)', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl, tick } = controller(kube);
+    ctl.start();
+    await add(ctl, policy());
+    const cond = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'EdgeConnected')!;
+    const last = clock;
+    ctl.onHeartbeat('edge-1', heartbeat(), last);
+    await new Promise((r) => setImmediate(r));
+    clock = last + 12_000; // two missed beats: still within the window
+    await tick();
+    expect(cond().status).toBe('True');
+    clock = last + 12_001;
+    await tick();
+    expect(cond().status).toBe('False');
+    ctl.stop();
+  });
+
   it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
     const kube = new FakeKubeClient();
     const { ctl, tick } = controller(kube, { desiredSequence: () => 42, edgeNodeRetryMs: 30_000 });
