@@ -172,7 +172,7 @@ export class Agent {
           runtime,
           outbox,
           nodeInfo: this.deps.nodeInfo ?? osNodeInfo,
-          appliedSequence: () => store.appliedSequence,
+          appliedSequence: () => store.appliedHubSequence,
           podCount: () => this.reconcilerRef?.podCount() ?? 0,
           clock,
           log: log.child({ component: 'heartbeat' }),

@@ -7,6 +7,7 @@ import {
   isSubjectError,
   outboxSubjects,
   parseDesiredSubject,
+  sourcedSequence,
   parseStatusSubject,
   statusSubjects,
   Streams,
@@ -74,4 +75,17 @@ describe('subjects', () => {
     expect(Streams.siteDesired('a.b')).toBe('EFD_a~2Eb');
     expect(Streams.outbox('edge-1')).toBe('EFO_edge-1');
   });
+});
+
+describe('sourcedSequence', () => {
+  it.each([
+    ['EF_DESIRED:8gVQlBaZ 42 ef.desired.edge-1.> >', 42],
+    ['EF_DESIRED 7', 7],
+    [undefined, undefined],
+    ['', undefined],
+    ['EF_DESIRED', undefined],
+    ['EF_DESIRED x', undefined],
+    ['EF_DESIRED 0', undefined],
+    ['EF_DESIRED 99999999999999999999', undefined],
+  ])('%j -> %j', (header, want) => expect(sourcedSequence(header)).toBe(want));
 });

@@ -63,7 +63,20 @@ export const Headers = {
   operation: 'KV-Operation',
   /** Nats-Msg-Id: de-duplication key on publishes to the hub. */
   msgId: 'Nats-Msg-Id',
+  /** Set by JetStream on a sourced message: `<origin stream id> <origin sequence> <filter> <transform>`. */
+  streamSource: 'Nats-Stream-Source',
 } as const;
+
+/**
+ * The sequence a sourced message had in its origin stream (from its Nats-Stream-Source header), or undefined when
+ * the header is missing or not in the form JetStream writes.
+ */
+export function sourcedSequence(header: string | undefined): number | undefined {
+  const token = header?.trim().split(/\s+/)[1];
+  if (token === undefined || !/^\d+$/.test(token)) return undefined;
+  const n = Number(token);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 export const TOMBSTONE_OPERATIONS: readonly string[] = ['DEL', 'PURGE'];
 
 export function siteDomain(site: string): string {

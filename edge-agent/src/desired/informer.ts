@@ -5,7 +5,7 @@
  * agent runs; a restarted agent lists again (last value per subject is exactly the current state).
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Headers, Streams, desiredSubjects } from '@edgefarm/proto';
+import { Headers, Streams, desiredSubjects, sourcedSequence } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { DesiredStore } from './store.js';
 
@@ -37,7 +37,7 @@ export class DesiredInformer {
     this.loops.push(
       (async () => {
         for await (const m of messages) {
-          store.apply({ subject: m.subject, seq: m.seq, data: m.data, operation: m.headers?.get(Headers.operation) || undefined });
+          store.apply({ subject: m.subject, seq: m.seq, hubSeq: sourcedSequence(m.headers?.get(Headers.streamSource)), data: m.data, operation: m.headers?.get(Headers.operation) || undefined });
           if (m.info.pending === 0) store.markSynced();
         }
       })().catch((err: unknown) => log.error({ err }, 'desired-state consumer stopped')),

@@ -32,6 +32,15 @@ describe('DesiredStore', () => {
     expect(store.appliedSequence).toBe(2);
   });
 
+  it('tracks the highest hub sequence of what it applied (Nats-Stream-Source), apart from the site sequence', () => {
+    const { store } = setup();
+    expect(store.appliedHubSequence).toBe(0);
+    store.apply({ ...msg(podSpec({ name: 'x' }), 1), hubSeq: 40 });
+    store.apply({ ...msg(podSpec({ name: 'y' }), 2), hubSeq: 57 });
+    store.apply(msg(podSpec({ name: 'z' }), 3)); // no header: unknown, keeps what it had
+    expect([store.appliedSequence, store.appliedHubSequence]).toEqual([3, 57]);
+  });
+
   it('ignores a spec older than the one held for the same UID', () => {
     const { store, changes, records } = setup();
     const a = podSpec({ resourceVersion: '200' });

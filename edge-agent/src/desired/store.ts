@@ -39,6 +39,11 @@ export interface DesiredView extends ObjectSource {
   readonly synced: boolean;
   /** Highest site-stream sequence applied (0 before the first message). */
   readonly appliedSequence: number;
+  /**
+   * Highest hub-stream sequence applied (from the Nats-Stream-Source header of the sourced messages; 0 before the
+   * first): comparable with the sequence the provider published at, so the difference is the cloud-to-edge lag.
+   */
+  readonly appliedHubSequence: number;
   whenSynced(): Promise<void>;
 }
 
@@ -46,6 +51,8 @@ export interface DesiredMessage {
   subject: string;
   /** Stream sequence in the site stream. */
   seq: number;
+  /** Sequence in the hub stream the message was sourced from, when known. */
+  hubSeq?: number;
   data: Uint8Array;
   /** Value of the KV-Operation header, if any. */
   operation?: string;
@@ -94,6 +101,7 @@ export class DesiredStore implements DesiredView {
   private readonly pods = new Map<string, edge.EdgePodSpec>();
   private readonly objects = new Map<string, edge.EdgeObject>();
   private seq = 0;
+  private hubSeq = 0;
   private isSynced = false;
   private syncedWaiters: (() => void)[] = [];
 
@@ -125,6 +133,9 @@ export class DesiredStore implements DesiredView {
   get appliedSequence(): number {
     return this.seq;
   }
+  get appliedHubSequence(): number {
+    return this.hubSeq;
+  }
 
   whenSynced(): Promise<void> {
     if (this.isSynced) return Promise.resolve();
@@ -142,6 +153,7 @@ export class DesiredStore implements DesiredView {
 
   apply(msg: DesiredMessage): ApplyOutcome {
     if (msg.seq > this.seq) this.seq = msg.seq;
+    if (msg.hubSeq !== undefined && msg.hubSeq > this.hubSeq) this.hubSeq = msg.hubSeq;
     let key: string;
     try {
       const parsed = parseDesiredSubject(msg.subject);

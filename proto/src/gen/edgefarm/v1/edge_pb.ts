@@ -1402,7 +1402,8 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
   addresses: NodeAddress[];
 
   /**
-   * Last desired-state stream sequence the agent applied (site stream), for lag reporting.
+   * Hub desired-state stream sequence (EF_DESIRED) of the last message the agent applied, read from the sourced
+   * message's Nats-Stream-Source header: comparable with the provider's publish sequence, for lag reporting.
    *
    * @generated from field: uint64 applied_sequence = 10;
    */
