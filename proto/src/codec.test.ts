@@ -1,6 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   compareResourceVersions,
+  decodeEdgeEvent,
   decodeEdgeObject,
   decodeEdgePodSpec,
   decodeNodeHeartbeat,
@@ -9,7 +10,7 @@ import {
   isDecodeError,
   MAX_PAYLOAD_BYTES,
 } from './codec.js';
-import { EdgeObjectSchema, EdgePodSpecSchema, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
+import { EdgeEventSchema, EdgeObjectSchema, EdgePodSpecSchema, EventType, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
 
 const spec = () =>
   create(EdgePodSpecSchema, {
@@ -97,5 +98,44 @@ describe('decodeEdgeObject', () => {
   it('rejects garbage and oversized payloads', () => {
     expectDecodeError(() => decodeEdgeObject(new Uint8Array([0x0a, 0xff])), /malformed protobuf/);
     expectDecodeError(() => decodeEdgeObject(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
+  });
+});
+
+describe('decodeEdgeEvent', () => {
+  const event = (over: Partial<import('./gen/edgefarm/v1/edge_pb.js').EdgeEvent> = {}) =>
+    create(EdgeEventSchema, {
+      id: 'a1-1',
+      key: 'k',
+      podUid: 'u1',
+      podNamespace: 'default',
+      podName: 'p',
+      fieldPath: 'spec.containers{c}',
+      type: EventType.WARNING,
+      reason: 'BackOff',
+      message: 'Back-off restarting failed container c in pod p_default(u1)',
+      firstTimestampMs: 1000n,
+      lastTimestampMs: 2000n,
+      count: 3,
+      nodeName: 'edge-1',
+      ...over,
+    });
+  it('round-trips an event', () => {
+    const m = decodeEdgeEvent(encode(EdgeEventSchema, event()));
+    expect(m).toMatchObject({ reason: 'BackOff', count: 3, fieldPath: 'spec.containers{c}', type: EventType.WARNING });
+  });
+  it.each<[string, Partial<import('./gen/edgefarm/v1/edge_pb.js').EdgeEvent>, RegExp]>([
+    ['no id', { id: '' }, /missing id/],
+    ['no pod uid', { podUid: '' }, /missing pod_uid/],
+    ['no reason', { reason: '' }, /missing reason/],
+    ['no node', { nodeName: '' }, /missing node_name/],
+    ['unspecified type', { type: EventType.UNSPECIFIED }, /type must be Normal or Warning/],
+    ['zero count', { count: 0 }, /count must be positive/],
+    ['last before first', { lastTimestampMs: 10n }, /first <= last/],
+  ])('rejects an event with %s', (_, over, pattern) => {
+    expectDecodeError(() => decodeEdgeEvent(toBinary(EdgeEventSchema, event(over)), 'ef.events.n.x'), pattern);
+  });
+  it('rejects garbage and oversized payloads', () => {
+    expectDecodeError(() => decodeEdgeEvent(new Uint8Array([0xff, 0xff, 0xff]), 'ef.events.n.x'), /malformed protobuf.*subject ef.events.n.x/);
+    expectDecodeError(() => decodeEdgeEvent(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
   });
 });

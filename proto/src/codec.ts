@@ -4,10 +4,13 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
+  EdgeEventSchema,
   EdgeObjectSchema,
+  EventType,
   EdgePodSpecSchema,
   NodeHeartbeatSchema,
   PodStatusReportSchema,
+  type EdgeEvent,
   type EdgeObject,
   type EdgePodSpec,
   type NodeHeartbeat,
@@ -85,6 +88,26 @@ export function decodePodStatusReport(data: Uint8Array, subject?: string): PodSt
 export function decodeNodeHeartbeat(data: Uint8Array, subject?: string): NodeHeartbeat {
   const m = decode(NodeHeartbeatSchema, data, subject);
   requireFields(NodeHeartbeatSchema.typeName, subject, { node_name: m.nodeName });
+  return m;
+}
+
+export function decodeEdgeEvent(data: Uint8Array, subject?: string): EdgeEvent {
+  const t = EdgeEventSchema.typeName;
+  const m = decode(EdgeEventSchema, data, subject);
+  requireFields(t, subject, {
+    id: m.id,
+    key: m.key,
+    pod_uid: m.podUid,
+    pod_namespace: m.podNamespace,
+    pod_name: m.podName,
+    reason: m.reason,
+    node_name: m.nodeName,
+  });
+  if (m.type !== EventType.NORMAL && m.type !== EventType.WARNING) throw new DecodeError(`${t}: type must be Normal or Warning`, subject);
+  if (m.count < 1) throw new DecodeError(`${t}: count must be positive`, subject);
+  if (m.firstTimestampMs <= 0n || m.lastTimestampMs < m.firstTimestampMs) {
+    throw new DecodeError(`${t}: timestamps must be positive with first <= last`, subject);
+  }
   return m;
 }
 

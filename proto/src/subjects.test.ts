@@ -4,6 +4,9 @@ import {
   encodeToken,
   forwardSubject,
   HUB_STREAM_CONFIGS,
+  eventSubjects,
+  forwardEvent,
+  parseEventSubject,
   isSubjectError,
   outboxSubjects,
   parseDesiredSubject,
@@ -67,9 +70,19 @@ describe('subjects', () => {
     expect(() => forwardSubject(statusSubjects.of('n', { kind: 'node' }))).toThrow(/not an outbox subject/);
   });
   it('hub streams capture exactly the desired and status subjects', () => {
-    const [desired, status] = HUB_STREAM_CONFIGS;
+    const [desired, status, events] = HUB_STREAM_CONFIGS;
     expect(desired.subjects).toEqual([desiredSubjects.all]);
     expect(status.subjects).toEqual([statusSubjects.all]);
+    expect(events.subjects).toEqual([eventSubjects.all]);
+  });
+  it('builds, parses and forwards event subjects', () => {
+    const site = eventSubjects.site('edge.1', 'x-1');
+    expect(site).toBe('ef.eventbox.edge~2E1.x-1');
+    expect(parseEventSubject(site)).toEqual({ place: 'eventbox', node: 'edge.1', id: 'x-1' });
+    expect(forwardEvent(site)).toEqual({ subject: 'ef.events.edge~2E1.x-1', msgId: site });
+    expect(() => forwardEvent(eventSubjects.of('n', 'x'))).toThrow(/not a site event subject/);
+    expect(() => parseEventSubject('ef.events.n')).toThrow(/not an event subject/);
+    expect(Streams.siteEvents('edge-1')).toBe('EFE_edge-1');
   });
   it('names per-node streams with encoded names', () => {
     expect(Streams.siteDesired('a.b')).toBe('EFD_a~2Eb');

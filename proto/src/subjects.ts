@@ -13,6 +13,8 @@
  *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
  *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
  *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node    what the forwarder moved from the outbox
+ *   site EFE_<node> stream   ef.eventbox.<node>.<id>               EdgeEvent, capped by size and age (drops oldest)
+ *   hub  EF_EVENTS stream    ef.events.<node>.<id>                 what the forwarder moved from the events stream
  *
  * Tokens are encoded with {@link encodeToken}: Kubernetes names contain dots, which NATS reads as separators.
  */
@@ -29,6 +31,17 @@ export const Streams = {
   siteDesired: (node: string): string => `EFD_${encodeToken(node)}`,
   /** Site: the node's store-and-forward outbox. */
   outbox: (node: string): string => `EFO_${encodeToken(node)}`,
+  /** Hub: Kubernetes Events from every node, capped by size and age. */
+  events: 'EF_EVENTS',
+  /** Site: the node's outgoing Kubernetes Events, capped by size and age (best effort, like the API's event TTL). */
+  siteEvents: (node: string): string => `EFE_${encodeToken(node)}`,
+} as const;
+
+/** Limits of the site events stream: events are capped by size and age, the oldest dropped first. */
+export const SITE_EVENT_LIMITS = {
+  max_bytes: 1024 * 1024,
+  /** 1 hour, in nanoseconds (the API server's default event TTL). */
+  max_age: 3600 * 1_000_000_000,
 } as const;
 
 /**
@@ -54,6 +67,19 @@ export const HUB_STREAM_CONFIGS = [
     discard: 'old',
     max_msgs_per_subject: 1,
     /** Nats-Msg-Id de-duplication window for forwarded reports: 2 minutes, in nanoseconds. */
+    duplicate_window: 120 * 1_000_000_000,
+  },
+  {
+    name: Streams.events,
+    subjects: ['ef.events.>'],
+    description: 'EdgeFarm Kubernetes Events from every node, capped by size and age',
+    storage: 'file',
+    retention: 'limits',
+    discard: 'old',
+    max_bytes: 256 * 1024 * 1024,
+    /** 1 hour, in nanoseconds. */
+    max_age: 3600 * 1_000_000_000,
+    /** Nats-Msg-Id (the event's site subject) de-duplication window: 2 minutes, in nanoseconds. */
     duplicate_window: 120 * 1_000_000_000,
   },
 ] as const;
@@ -218,4 +244,38 @@ export function forwardSubject(outboxSubject: string): string {
 /** Nats-Msg-Id for a forwarded report: the same report forwarded twice is stored once. */
 export function forwardMsgId(outboxSubject: string, generation: bigint): string {
   return `${outboxSubject}#${generation}`;
+}
+
+// ---- Kubernetes Events (edge -> cloud) ----
+
+export const eventSubjects = {
+  /** Site: every event of one node (the site events stream's subject). */
+  siteNode: (node: string): string => `ef.eventbox.${encodeToken(node)}.>`,
+  /** Site: one event message; `id` is the EdgeEvent's per-agent unique id. */
+  site: (node: string, id: string): string => `ef.eventbox.${encodeToken(node)}.${encodeToken(id)}`,
+  /** Hub: every event (the hub events stream's subject). */
+  all: 'ef.events.>',
+  of: (node: string, id: string): string => `ef.events.${encodeToken(node)}.${encodeToken(id)}`,
+};
+
+export interface ParsedEventSubject {
+  /** 'eventbox' at the site, 'events' on the hub. */
+  place: 'eventbox' | 'events';
+  node: string;
+  id: string;
+}
+
+export function parseEventSubject(subject: string): ParsedEventSubject {
+  const t = subject.split('.');
+  if (t.length === 4 && t[0] === 'ef' && (t[1] === 'eventbox' || t[1] === 'events')) {
+    return { place: t[1], node: decodeToken(t[2]!), id: decodeToken(t[3]!) };
+  }
+  throw new SubjectError(`not an event subject: "${subject}"`);
+}
+
+/** The hub subject a site event is forwarded to, and its Nats-Msg-Id (the site subject: node and unique id). */
+export function forwardEvent(siteSubject: string): { subject: string; msgId: string } {
+  const p = parseEventSubject(siteSubject);
+  if (p.place !== 'eventbox') throw new SubjectError(`not a site event subject: "${siteSubject}"`);
+  return { subject: eventSubjects.of(p.node, p.id), msgId: siteSubject };
 }
