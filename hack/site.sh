@@ -151,6 +151,8 @@ agent_up() {
     EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
     EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" \
+    EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
+    EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
     node "$main"
   sleep 0.5
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }

@@ -9,9 +9,9 @@
  *     ├─ Heartbeater ─► outbox
  *     └─ Forwarder: outbox ─► hub EF_STATUS (over the leaf link)
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { HUB_DOMAIN } from '@edgefarm/proto';
+import { HUB_DOMAIN, Streams } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config.js';
 import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
@@ -33,6 +33,10 @@ import type { PodRuntime } from './runtime/types.js';
 import { StatusReporter } from './status/reporter.js';
 import { errorMessage, systemClock, type Clock } from './util/time.js';
 import { VolumeManager } from './volumes/manager.js';
+import { AgentMetrics } from './metrics/metrics.js';
+import { instrumentCri } from './metrics/instrumented-cri.js';
+import { MetricsPublisher } from './metrics/publisher.js';
+import { MetricsServer } from './metrics/server.js';
 import { SystemMounter, type Mounter } from './volumes/mounter.js';
 
 /** Optional collaborators, for tests and for a later hollow (in-memory) runtime. */
@@ -67,6 +71,11 @@ export class Agent {
   private heartbeater: Heartbeater | undefined;
   private statusLoop: Promise<void> | undefined;
   private outboxRef: OutboxWriter | undefined;
+  /** The agent's metrics (one registry per Agent), served on config.metricsAddr and published to the cloud. */
+  readonly metrics = new AgentMetrics();
+  private metricsServerRef: MetricsServer | undefined;
+  private metricsPublisher: MetricsPublisher | undefined;
+  private stopNatsWatch: (() => void) | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -101,6 +110,7 @@ export class Agent {
         waitOnFirstConnect: true,
       });
       this.nc = nc;
+      this.stopNatsWatch = this.metrics.watchNats(nc);
       this.statusLoop = (async () => {
         for await (const s of nc.status()) {
           if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.info({ status: s.type, data: String((s as { server?: string }).server ?? '') }, 'site NATS connection');
@@ -118,6 +128,7 @@ export class Agent {
           config.criEndpoint,
           { layout: { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }, cgroupRoot: this.deps.cgroupRoot },
           log.child({ component: 'runtime' }),
+          (clients) => instrumentCri(clients, this.metrics),
         );
       const runtime = this.runtime;
       const version = await runtime.version().catch((err: unknown) => {
@@ -149,7 +160,7 @@ export class Agent {
       });
       this.probes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), log: log.child({ component: 'reconciler' }) },
+        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), metrics: this.metrics, log: log.child({ component: 'reconciler' }) },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,
@@ -170,7 +181,7 @@ export class Agent {
           nodeIp: config.nodeIp,
           agentVersion: config.agentVersion,
           runtime,
-          outbox,
+          outbox: { publish: (subject, data) => outbox.publish(subject, data).then(() => this.metrics.heartbeat()) },
           nodeInfo: this.deps.nodeInfo ?? osNodeInfo,
           appliedSequence: () => store.appliedHubSequence,
           podCount: () => this.reconcilerRef?.podCount() ?? 0,
@@ -180,6 +191,7 @@ export class Agent {
         config.heartbeatMs,
       );
       this.heartbeater.start();
+      await this.startMetrics(jsm, outbox);
       log.info('edge-agent started');
     } catch (err) {
       await this.stop();
@@ -190,6 +202,11 @@ export class Agent {
   /** Stops everything that was started, in reverse order. Safe to call twice or after a failed start. */
   async stop(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
+      ['metrics', async () => {
+        await this.metricsPublisher?.stop();
+        await this.metricsServerRef?.stop();
+        this.stopNatsWatch?.();
+      }],
       ['heartbeat', () => this.heartbeater?.stop()],
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
@@ -214,6 +231,9 @@ export class Agent {
         this.log.warn({ err: errorMessage(err), part: name }, 'error while stopping');
       }
     }
+    this.metricsPublisher = undefined;
+    this.metricsServerRef = undefined;
+    this.stopNatsWatch = undefined;
     this.heartbeater = undefined;
     this.informer = undefined;
     this.probes = undefined;
@@ -226,6 +246,40 @@ export class Agent {
     this.log.info('edge-agent stopped');
   }
 
+  /** Scrape-time sources of the metrics, the /metrics server and the periodic publish to the cloud. */
+  private async startMetrics(jsm: JetStreamManager, outbox: OutboxWriter): Promise<void> {
+    const { config, log } = this;
+    const stream = Streams.outbox(config.nodeName);
+    this.metrics.watch({
+      outboxPending: async () => {
+        const ci = await jsm.consumers.info(stream, this.deps.forwarder?.consumerName ?? 'forwarder');
+        return ci.num_pending + ci.num_ack_pending;
+      },
+      appliedSequence: () => this.store?.appliedSequence ?? 0,
+      appliedHubSequence: () => this.store?.appliedHubSequence ?? 0,
+      pods: () => this.reconcilerRef?.podCount() ?? 0,
+      forwarded: () => {
+        const s = this.forwarderRef?.stats ?? { forwarded: 0, duplicates: 0, failures: 0, dropped: 0 };
+        return { ok: s.forwarded - s.duplicates, duplicate: s.duplicates, error: s.failures, dropped: s.dropped };
+      },
+    });
+    if (config.metricsAddr) {
+      this.metricsServerRef = new MetricsServer(this.metrics, config.metricsAddr);
+      await this.metricsServerRef.start();
+      log.info({ addr: this.metricsServerRef.address }, 'serving /metrics');
+    }
+    const publishSeconds = config.metricsPublishSeconds ?? 30;
+    if (publishSeconds > 0) {
+      this.metricsPublisher = new MetricsPublisher({ node: config.nodeName, metrics: this.metrics, outbox, log: log.child({ component: 'metrics' }) }, publishSeconds * 1000);
+      this.metricsPublisher.start();
+    }
+  }
+
+  /** The /metrics server (undefined when EF_METRICS_ADDR is off). */
+  get metricsServer(): MetricsServer | undefined {
+    return this.metricsServerRef;
+  }
+
   /** The image garbage collector (undefined without an image service); tests call its runOnce(). */
   get imageGc(): ImageGC | undefined {
     return this.imageGcRef;
@@ -236,7 +290,7 @@ export class Agent {
     const { config, log } = this;
     this.imageService =
       this.deps.images ??
-      (this.deps.runtime ? undefined : CriImageService.connect(config.criEndpoint, { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }));
+      (this.deps.runtime ? undefined : CriImageService.connect(config.criEndpoint, { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }, (c) => instrumentCri(c, this.metrics)));
     const images = this.imageService;
     if (!images) return undefined;
     this.imageGcRef = new ImageGC(

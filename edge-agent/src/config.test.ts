@@ -66,3 +66,24 @@ describe('configFromEnv image GC thresholds', () => {
     expect(() => configFromEnv({ ...env, ...over }, '0')).toThrow(message);
   });
 });
+
+describe('configFromEnv metrics', () => {
+  it('defaults to 127.0.0.1:10255 and a 30 s publish; off disables the server', () => {
+    expect(configFromEnv(env, '0')).toMatchObject({ metricsAddr: { host: '127.0.0.1', port: 10255 }, metricsPublishSeconds: 30 });
+    expect(configFromEnv({ ...env, EF_METRICS_ADDR: 'off', EF_METRICS_PUBLISH_SECONDS: '0' }, '0')).toMatchObject({ metricsAddr: undefined, metricsPublishSeconds: 0 });
+    expect(configFromEnv({ ...env, EF_METRICS_ADDR: '[::1]:9100' }, '0').metricsAddr).toEqual({ host: '::1', port: 9100 });
+    expect(configFromEnv({ ...env, EF_METRICS_ADDR: '0.0.0.0:1' }, '0').metricsAddr).toEqual({ host: '0.0.0.0', port: 1 });
+    expect(configFromEnv({ ...env, EF_METRICS_ADDR: 'localhost:8080' }, '0').metricsAddr).toEqual({ host: 'localhost', port: 8080 });
+  });
+
+  it.each(['10255', ':10255', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', 'host:port', '[zz]:80', '::1:80', 'a b:80'])(
+    'refuses EF_METRICS_ADDR %j',
+    (bad) => {
+      expect(() => configFromEnv({ ...env, EF_METRICS_ADDR: bad }, '0')).toThrow(/EF_METRICS_ADDR/);
+    },
+  );
+
+  it.each(['-1', '1.5', 'x'])('refuses EF_METRICS_PUBLISH_SECONDS %j', (bad) => {
+    expect(() => configFromEnv({ ...env, EF_METRICS_PUBLISH_SECONDS: bad }, '0')).toThrow(/EF_METRICS_PUBLISH_SECONDS/);
+  });
+});

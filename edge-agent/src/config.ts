@@ -43,6 +43,22 @@ export interface AgentConfig {
    */
   imageGcHighPercent?: number;
   imageGcLowPercent?: number;
+  /** Where GET /metrics and /healthz listen (EF_METRICS_ADDR `host:port`, default 127.0.0.1:10255; `off`: undefined). */
+  metricsAddr?: { host: string; port: number };
+  /** Interval of publishing the metrics text to the cloud (EF_METRICS_PUBLISH_SECONDS, default 30; 0: off). */
+  metricsPublishSeconds?: number;
+}
+
+/** Parses a `host:port` listen address (IPv6 hosts in brackets); undefined when it is not one. */
+export function parseListenAddr(raw: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(raw);
+  if (!m) return undefined;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  if (m[2] !== undefined && isIP(host) === 0 && !DNS_SUBDOMAIN.test(host)) return undefined;
+  return { host, port };
 }
 
 export class ConfigError extends Error {
@@ -138,6 +154,14 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   if (imageGcLowPercent >= imageGcHighPercent && imageGcHighPercent < 100) {
     problems.push(`EF_IMAGE_GC_LOW_PERCENT (${imageGcLowPercent}) must be below EF_IMAGE_GC_HIGH_PERCENT (${imageGcHighPercent})`);
   }
+  const metricsRaw = env.EF_METRICS_ADDR?.trim() || '127.0.0.1:10255';
+  const metricsAddr = metricsRaw === 'off' ? undefined : parseListenAddr(metricsRaw);
+  if (metricsRaw !== 'off' && !metricsAddr) problems.push(`EF_METRICS_ADDR "${metricsRaw}" is not host:port (port 1-65535) or off`);
+  const publishRaw = env.EF_METRICS_PUBLISH_SECONDS?.trim() || '30';
+  const metricsPublishSeconds = Number(publishRaw);
+  if (!Number.isInteger(metricsPublishSeconds) || metricsPublishSeconds < 0) {
+    problems.push(`EF_METRICS_PUBLISH_SECONDS must be a non-negative integer (0: off), got "${publishRaw}"`);
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
   return {
@@ -160,5 +184,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
     restartBackoffMaxMs,
     imageGcHighPercent,
     imageGcLowPercent,
+    metricsAddr,
+    metricsPublishSeconds,
   };
 }

@@ -60,6 +60,11 @@ describe('subjects', () => {
       key: { kind: 'node' },
     });
   });
+  it('names the agent metrics subject per node, forwarded like the others', () => {
+    expect(outboxSubjects.of('a.b', { kind: 'metrics' })).toBe('ef.outbox.a~2Eb.metrics');
+    expect(forwardSubject('ef.outbox.a~2Eb.metrics')).toBe('ef.status.a~2Eb.metrics');
+    expect(parseStatusSubject('ef.status.n.metrics')).toEqual({ place: 'status', node: 'n', key: { kind: 'metrics' } });
+  });
   it.each([['ef.desired.n.pod.ns'], ['ef.desired.n.cm.ns.x'], ['foo'], ['ef.status.n.pod'], ['ef.status.n.nodes'], ['ef.outbox.n.pod.a.b']])(
     'rejects malformed subject %s',
     (subject) => {

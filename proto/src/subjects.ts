@@ -12,7 +12,8 @@
  *   site EFD_<node> stream   (no subjects; sources EF_DESIRED filtered to ef.desired.<node>.>)
  *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
  *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
- *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node    what the forwarder moved from the outbox
+ *                            ef.outbox.<node>.metrics              the agent's Prometheus text, last value
+ *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node / .metrics   what the forwarder moved from the outbox
  *   site EFE_<node> stream   ef.eventbox.<node>.<id>               EdgeEvent, capped by size and age (drops oldest)
  *   hub  EF_EVENTS stream    ef.events.<node>.<id>                 what the forwarder moved from the events stream
  *
@@ -199,10 +200,11 @@ export function parseDesiredSubject(subject: string): DesiredSubject {
 
 // ---- status (edge -> cloud) ----
 
-export type StatusKey = { kind: 'pod'; uid: string } | { kind: 'node' };
+/** `metrics`: the agent's Prometheus text exposition (last value), not a protobuf message. */
+export type StatusKey = { kind: 'pod'; uid: string } | { kind: 'node' } | { kind: 'metrics' };
 
 function statusTail(key: StatusKey): string {
-  return key.kind === 'pod' ? `pod.${encodeToken(key.uid)}` : 'node';
+  return key.kind === 'pod' ? `pod.${encodeToken(key.uid)}` : key.kind;
 }
 
 export const outboxSubjects = {
@@ -229,6 +231,7 @@ export function parseStatusSubject(subject: string): ParsedStatusSubject {
     const place = t[1];
     const node = decodeToken(t[2]!);
     if (t.length === 4 && t[3] === 'node') return { place, node, key: { kind: 'node' } };
+    if (t.length === 4 && t[3] === 'metrics') return { place, node, key: { kind: 'metrics' } };
     if (t.length === 5 && t[3] === 'pod') return { place, node, key: { kind: 'pod', uid: decodeToken(t[4]!) } };
   }
   throw new SubjectError(`not a status subject: "${subject}"`);

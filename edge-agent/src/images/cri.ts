@@ -8,6 +8,7 @@ import { statfs } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient, type edge } from '@edgefarm/proto';
 import { sandboxConfig, type NodeLayout } from '../runtime/cri-config.js';
+import type { CriClientsWrapper } from '../runtime/cri-runtime.js';
 import { RuntimeError } from '../runtime/types.js';
 import { errorMessage } from '../util/time.js';
 import type { RegistryAuth } from './credentials.js';
@@ -35,8 +36,8 @@ export class CriImageService implements ImageService {
   ) {}
 
   /** Own connection to a CRI endpoint (unix socket path or unix:// URL); close() releases it. */
-  static connect(endpoint: string, layout: NodeLayout): CriImageService {
-    const c = criClients(grpc, endpoint);
+  static connect(endpoint: string, layout: NodeLayout, wrap: CriClientsWrapper = (c) => c): CriImageService {
+    const c = wrap(criClients(grpc, endpoint));
     return new CriImageService(c.image, c.runtime, layout);
   }
 

@@ -62,6 +62,8 @@ export interface ReconcilerDeps {
   images?: ImageEnsurer;
   /** Probe workers: their results enter computePodActions and the status; without it, probes are not run. */
   probes?: ProbeManager;
+  /** Sync durations and container restarts (metrics/metrics.ts AgentMetrics). */
+  metrics?: { synced(seconds: number): void; containerRestarted(count: number): void };
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -199,10 +201,19 @@ export class Reconciler {
 
   /** One sync of one key; public so tests can drive it without the queue. */
   async sync(key: string): Promise<void> {
+    if (!this.deps.desired.get(key) && !this.deps.desired.synced) return;
+    const started = performance.now();
+    try {
+      await this.syncKey(key);
+    } finally {
+      this.deps.metrics?.synced((performance.now() - started) / 1000);
+    }
+  }
+
+  private async syncKey(key: string): Promise<void> {
     const { runtime, desired, status, clock } = this.deps;
     const log = this.deps.log.child({ pod: key });
     const spec = desired.get(key);
-    if (!spec && !desired.synced) return;
     const podKey = parsePodKey(key);
 
     let observed = await runtime.observePod(podKey);
@@ -214,6 +225,8 @@ export class Reconciler {
     if (!isNoop(actions)) {
       log.info({ actions: describePodActions(actions) }, 'syncing pod');
       result = await this.executor.execute(spec, actions, log);
+      const restarts = actions.startContainers.filter((c) => c.restartCount > 0 && c.reason !== 'created but not started').length;
+      if (restarts > 0) this.deps.metrics?.containerRestarted(restarts);
       log[result.ok ? 'debug' : 'warn']({ steps: describeSteps(result.steps) }, 'sync steps');
       observed = await runtime.observePod(podKey);
     } else if (this.executor.refreshesVolumes(spec, actions)) {

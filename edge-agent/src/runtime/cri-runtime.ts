@@ -40,6 +40,12 @@ export interface CriRuntimeOptions {
   node?: NodeResources;
 }
 
+/** Decorates a pair of CRI clients (e.g. with metrics) before a runtime or image service uses them. */
+export type CriClientsWrapper = (clients: { runtime: RuntimeServiceClient; image: ImageServiceClient }) => {
+  runtime: RuntimeServiceClient;
+  image: ImageServiceClient;
+};
+
 interface KeyCache {
   ips: Map<string, string>;
   exited: Map<string, cri.ContainerStatus>;
@@ -92,9 +98,12 @@ export class CriPodRuntime implements PodRuntime {
     private readonly log: Logger,
   ) {}
 
-  /** Connects to a CRI endpoint (unix socket path or unix:// URL). gRPC connects lazily, on the first call. */
-  static connect(endpoint: string, options: CriRuntimeOptions, log: Logger): CriPodRuntime {
-    const clients = criClients(grpc, endpoint);
+  /**
+   * Connects to a CRI endpoint (unix socket path or unix:// URL). gRPC connects lazily, on the first call.
+   * `wrap` decorates the clients (metrics/instrumented-cri.ts measures every call there).
+   */
+  static connect(endpoint: string, options: CriRuntimeOptions, log: Logger, wrap: CriClientsWrapper = (c) => c): CriPodRuntime {
+    const clients = wrap(criClients(grpc, endpoint));
     return new CriPodRuntime(clients.runtime, clients.image, options, log);
   }
 

@@ -57,6 +57,8 @@ export interface ReceivedReport {
 export class StatusWatcher {
   readonly pods: ReceivedReport[] = [];
   readonly heartbeats: edge.NodeHeartbeat[] = [];
+  /** Metrics texts the agent published (ef.status.<node>.metrics), in arrival order. */
+  readonly metrics: string[] = [];
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
 
@@ -76,6 +78,7 @@ export class StatusWatcher {
       for await (const m of messages) {
         const parsed = parseStatusSubject(m.subject);
         if (parsed.key.kind === 'pod') this.pods.push({ report: decodePodStatusReport(m.data, m.subject), at: performance.now(), seq: m.seq });
+        else if (parsed.key.kind === 'metrics') this.metrics.push(new TextDecoder().decode(m.data));
         else this.heartbeats.push(decodeNodeHeartbeat(m.data, m.subject));
       }
     })();

@@ -189,6 +189,7 @@ export class HubBus implements DesiredPublisher {
   private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {
     try {
       const parsed = parseStatusSubject(m.subject);
+      if (parsed.key.kind === 'metrics') return; // an agent's metrics text: not re-exposed yet (issue 7 follow-up)
       if (parsed.key.kind === 'node') {
         handlers.heartbeat(parsed.node, decodeNodeHeartbeat(m.data, m.subject), m.info.timestampNanos / 1e6);
       } else {
