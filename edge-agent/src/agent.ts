@@ -18,7 +18,8 @@ import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { DesiredInformer } from './desired/informer.js';
 import { DesiredStore, type DesiredView } from './desired/store.js';
-import { Forwarder, type ForwarderOptions } from './forwarder/forwarder.js';
+import { EventRecorder } from './events/recorder.js';
+import { Forwarder, eventsRoute, type ForwarderOptions } from './forwarder/forwarder.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { osNodeInfo, type NodeInfoSource } from './heartbeat/node-info.js';
 import { ProbeManager } from './probes/manager.js';
@@ -68,6 +69,8 @@ export class Agent {
   private imageService: ImageService | undefined;
   private imageGcRef: ImageGC | undefined;
   private forwarderRef: Forwarder | undefined;
+  private eventForwarderRef: Forwarder | undefined;
+  private eventsRef: EventRecorder | undefined;
   private heartbeater: Heartbeater | undefined;
   private statusLoop: Promise<void> | undefined;
   private outboxRef: OutboxWriter | undefined;
@@ -94,6 +97,15 @@ export class Agent {
   get forwarder(): Forwarder {
     if (!this.forwarderRef) throw new Error('agent not started');
     return this.forwarderRef;
+  }
+  /** The Kubernetes Event recorder (dropped count: events.dropped). */
+  get events(): EventRecorder {
+    if (!this.eventsRef) throw new Error('agent not started');
+    return this.eventsRef;
+  }
+  get eventForwarder(): Forwarder {
+    if (!this.eventForwarderRef) throw new Error('agent not started');
+    return this.eventForwarderRef;
   }
 
   async start(): Promise<void> {
@@ -141,6 +153,17 @@ export class Agent {
       this.outboxRef = outbox;
       this.forwarderRef = new Forwarder({ node, jsm, js, hub, log: log.child({ component: 'forwarder' }) }, this.deps.forwarder);
       await this.forwarderRef.start();
+      this.eventForwarderRef = new Forwarder(
+        { node, jsm, js, hub, route: eventsRoute(node), log: log.child({ component: 'event-forwarder' }) },
+        this.deps.forwarder,
+      );
+      await this.eventForwarderRef.start();
+      this.eventsRef = new EventRecorder({
+        node,
+        sink: new JetStreamOutbox(js, node, 5000, Streams.siteEvents(node)),
+        clock,
+        log: log.child({ component: 'events' }),
+      });
 
       const status = new StatusReporter({ node, outbox, clock, log: log.child({ component: 'status' }) });
       const store = new DesiredStore(node, log.child({ component: 'desired' }), (key) => this.reconcilerRef?.enqueue(key));
@@ -215,6 +238,8 @@ export class Agent {
       ['images', () => {
         if (!this.deps.images && this.imageService instanceof CriImageService) this.imageService.close();
       }],
+      ['events', () => this.eventsRef?.stop()],
+      ['event forwarder', () => this.eventForwarderRef?.stop()],
       ['forwarder', () => this.forwarderRef?.stop()],
       ['runtime', () => {
         if (!this.deps.runtime) this.runtime?.close();
@@ -240,6 +265,8 @@ export class Agent {
     this.imageGcRef = undefined;
     this.imageService = undefined;
     this.forwarderRef = undefined;
+    this.eventForwarderRef = undefined;
+    this.eventsRef = undefined;
     this.runtime = undefined;
     this.nc = undefined;
     this.statusLoop = undefined;

@@ -18,8 +18,10 @@ export class JetStreamOutbox implements OutboxWriter {
     private readonly js: JetStreamClient,
     node: string,
     private readonly timeoutMs = 5000,
+    /** The site stream written to (default the outbox; the event recorder passes Streams.siteEvents(node)). */
+    stream?: string,
   ) {
-    this.stream = Streams.outbox(node);
+    this.stream = stream ?? Streams.outbox(node);
   }
 
   async publish(subject: string, data: Uint8Array): Promise<void> {

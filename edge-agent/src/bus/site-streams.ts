@@ -6,6 +6,8 @@
  *   to this node, last value per subject. The local, durable copy the agent reads (works offline).
  * - Streams.outbox(node): the store-and-forward outbox, work-queue retention, last value per subject (per pod, one
  *   heartbeat), drained to the hub by the forwarder.
+ * - Streams.siteEvents(node): Kubernetes Events, capped by size and age (SITE_EVENT_LIMITS, oldest dropped),
+ *   drained to the hub by a second forwarder.
  */
 import {
   DiscardPolicy,
@@ -15,7 +17,7 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
-import { HUB_DOMAIN, Streams, desiredSubjects, domainApiPrefix, outboxSubjects } from '@edgefarm/proto';
+import { HUB_DOMAIN, SITE_EVENT_LIMITS, Streams, desiredSubjects, domainApiPrefix, eventSubjects, outboxSubjects } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isStreamNotFound } from './errors.js';
 
@@ -51,6 +53,21 @@ export function outboxStreamConfig(node: string): Partial<StreamConfig> & { name
   };
 }
 
+export function siteEventsStreamConfig(node: string): Partial<StreamConfig> & { name: string } {
+  return {
+    name: Streams.siteEvents(node),
+    description: `EdgeFarm Kubernetes Events of node ${node} (forwarded to the hub; capped by size and age)`,
+    subjects: [eventSubjects.siteNode(node)],
+    retention: RetentionPolicy.Workqueue,
+    max_msgs_per_subject: -1,
+    max_bytes: SITE_EVENT_LIMITS.max_bytes,
+    max_age: SITE_EVENT_LIMITS.max_age,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: 1,
+  };
+}
+
 export class SiteStreamError extends Error {
   override name = 'SiteStreamError';
 }
@@ -63,6 +80,8 @@ function differs(want: Partial<StreamConfig>, have: StreamConfig): string[] {
   const out: string[] = [];
   if (JSON.stringify(want.subjects ?? []) !== JSON.stringify(have.subjects ?? [])) out.push('subjects');
   if (want.max_msgs_per_subject !== have.max_msgs_per_subject) out.push('max_msgs_per_subject');
+  if (want.max_bytes !== undefined && want.max_bytes !== have.max_bytes) out.push('max_bytes');
+  if (want.max_age !== undefined && want.max_age !== have.max_age) out.push('max_age');
   const src = (s: StreamConfig['sources']) =>
     JSON.stringify((s ?? []).map((x) => [x.name, x.filter_subject ?? '', x.external?.api ?? '', x.external?.deliver ?? '']));
   if (src(want.sources) !== src(have.sources)) out.push('sources');
@@ -95,4 +114,5 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
 export async function ensureSiteStreams(jsm: JetStreamManager, node: string, log: Logger): Promise<void> {
   await ensureStream(jsm, siteDesiredStreamConfig(node), log);
   await ensureStream(jsm, outboxStreamConfig(node), log);
+  await ensureStream(jsm, siteEventsStreamConfig(node), log);
 }

@@ -10,6 +10,8 @@
  * - On start, a consumer with messages pending ack (a previous forwarder died mid-batch) is deleted and recreated,
  *   so delivery restarts in stream order instead of replaying the old messages after newer ones (ack_wait trap).
  * - An outbox message that cannot be forwarded at all (bad subject, undecodable payload) is logged and terminated.
+ * - The same mechanism drains other site streams given a {@link ForwardRoute}: {@link eventsRoute} moves the site
+ *   events stream to EF_EVENTS.
  */
 import {
   AckPolicy,
@@ -23,8 +25,10 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import {
   Streams,
+  decodeEdgeEvent,
   decodeNodeHeartbeat,
   decodePodStatusReport,
+  forwardEvent,
   forwardMsgId,
   forwardSubject,
   isDecodeError,
@@ -54,6 +58,27 @@ export interface ForwarderDeps {
   /** JetStream client toward the hub domain, over the same site connection. */
   hub: JetStreamClient;
   log: Logger;
+  /** Another site stream to drain instead of the outbox (default: the outbox to EF_STATUS). */
+  route?: ForwardRoute;
+}
+
+/** A site stream and how each of its messages is forwarded. */
+export interface ForwardRoute {
+  stream: string;
+  /** The hub subject and Nats-Msg-Id of a message; throws a SubjectError or DecodeError when it cannot be forwarded. */
+  target(subject: string, data: Uint8Array): { subject: string; msgId: string };
+}
+
+/** The site events stream to EF_EVENTS; Nats-Msg-Id is the event's site subject (node and unique event id). */
+export function eventsRoute(node: string): ForwardRoute {
+  return {
+    stream: Streams.siteEvents(node),
+    target(subject, data) {
+      const target = forwardEvent(subject);
+      decodeEdgeEvent(data, subject);
+      return target;
+    },
+  };
 }
 
 export interface ForwarderStats {
@@ -88,7 +113,7 @@ export class Forwarder {
       backoffBaseMs: options.backoffBaseMs ?? 250,
       backoffMaxMs: options.backoffMaxMs ?? 5_000,
     };
-    this.stream = Streams.outbox(deps.node);
+    this.stream = deps.route?.stream ?? Streams.outbox(deps.node);
   }
 
   async start(): Promise<void> {
@@ -182,6 +207,7 @@ export class Forwarder {
   }
 
   private async forward(m: JsMsg): Promise<void> {
+    if (this.deps.route) return this.forwardRouted(m, this.deps.route);
     let subject: string;
     let generation: bigint;
     try {
@@ -201,6 +227,20 @@ export class Forwarder {
       msgID: forwardMsgId(m.subject, generation),
       timeout: this.opts.publishTimeoutMs,
     });
+    if (ack.duplicate) this.stats.duplicates++;
+    await m.ackAck();
+    this.stats.forwarded++;
+  }
+
+  private async forwardRouted(m: JsMsg, route: ForwardRoute): Promise<void> {
+    let target: { subject: string; msgId: string };
+    try {
+      target = route.target(m.subject, m.data);
+    } catch (err) {
+      if (isSubjectError(err) || isDecodeError(err)) throw new PoisonMessage(err.message, { cause: err });
+      throw err;
+    }
+    const ack = await this.deps.hub.publish(target.subject, m.data, { msgID: target.msgId, timeout: this.opts.publishTimeoutMs });
     if (ack.duplicate) this.stats.duplicates++;
     await m.ackAck();
     this.stats.forwarded++;
