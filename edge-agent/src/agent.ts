@@ -295,7 +295,7 @@ export class Agent {
       await this.metricsServerRef.start();
       log.info({ addr: this.metricsServerRef.address }, 'serving /metrics');
     }
-    const publishSeconds = config.metricsPublishSeconds ?? 30;
+    const publishSeconds = config.metricsPublishSeconds ?? 0;
     if (publishSeconds > 0) {
       this.metricsPublisher = new MetricsPublisher({ node: config.nodeName, metrics: this.metrics, outbox, log: log.child({ component: 'metrics' }) }, publishSeconds * 1000);
       this.metricsPublisher.start();

@@ -45,7 +45,7 @@ export interface AgentConfig {
   imageGcLowPercent?: number;
   /** Where GET /metrics and /healthz listen (EF_METRICS_ADDR `host:port`, default 127.0.0.1:10255; `off`: undefined). */
   metricsAddr?: { host: string; port: number };
-  /** Interval of publishing the metrics text to the cloud (EF_METRICS_PUBLISH_SECONDS, default 30; 0: off). */
+  /** Interval of publishing the metrics text to the cloud (EF_METRICS_PUBLISH_SECONDS, default 30; 0 or unset: off). */
   metricsPublishSeconds?: number;
 }
 
