@@ -8,3 +8,4 @@ export { Labels, Annotations } from './runtime/labels.js';
 export { computePodActions, describePodActions, type PodActions } from './reconcile/actions.js';
 export { buildPodStatus } from './status/build.js';
 export { siteDesiredStreamConfig, outboxStreamConfig, ensureSiteStreams } from './bus/site-streams.js';
+export { AgentMetrics, type AgentStateSource } from './metrics/metrics.js';

@@ -10,6 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
+import { EdgeMetricsTexts } from './edge-metrics.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
@@ -51,6 +52,7 @@ export class ProviderMetrics {
   readonly registry: Registry;
   private readonly nowMs: () => number;
   private source?: ServedNodesSource;
+  private readonly edgeTexts = new EdgeMetricsTexts();
 
   private readonly desiredPublishes: Counter<'kind' | 'result'>;
   private readonly desiredPublishDuration: Histogram;
@@ -174,9 +176,19 @@ export class ProviderMetrics {
     this.source = source;
   }
 
-  /** Prometheus text exposition of the registry. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * Prometheus text exposition of the registry, followed by the `edgefarm_agent_*` metrics the served nodes' agents
+   * last published, each sample labelled with its `node`.
+   */
+  async text(): Promise<string> {
+    const own = await this.registry.metrics();
+    const edges = this.edgeTexts.render(this.source?.served() ?? []);
+    return edges ? `${own.replace(/\n*$/, '\n\n')}${edges}` : own;
+  }
+
+  /** The metrics text a node's agent published (ef.status.<node>.metrics); the last one per node is kept. */
+  edgeMetrics(node: string, text: string): void {
+    this.edgeTexts.set(node, text);
   }
 
   get contentType(): string {
