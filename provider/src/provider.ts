@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { EdgeNode, KubeClient, Watcher } from './kube/client.js';
 import type { ProviderConfig } from './config.js';
 import { HubBus, readDesired, type StatusHandlers } from './bus/hub.js';
+import { EdgeEventSink } from './events/sink.js';
 import { NodeController } from './nodecontroller/controller.js';
 import { policyOf, MANAGED_ANNOTATION, type NodePolicy } from './nodecontroller/node.js';
 import { PodController } from './podcontroller/controller.js';
@@ -112,6 +113,12 @@ export class Provider {
     this.stopNatsMetrics = this.metrics.watchNats(this.deps.nc);
     await this.bus.ensureStreams();
     await this.bus.followStatus(this.status);
+    const events = new EdgeEventSink({ kube: this.kube, getPod: (ns, name) => this.kube.getPod(ns, name), log: this.log.child({ part: 'events' }) });
+    await this.bus.followEvents({
+      event: async (node, e) => {
+        if (this.nodes.served().includes(node)) await events.handle(node, e);
+      },
+    });
     await this.pods.start();
     await this.edgeNodes.start({
       changed: () => void this.reconcile(),

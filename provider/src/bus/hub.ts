@@ -29,6 +29,9 @@ import {
   TOMBSTONE_OPERATIONS,
   decodeNodeHeartbeat,
   decodePodStatusReport,
+  decodeEdgeEvent,
+  eventSubjects,
+  parseEventSubject,
   encode,
   edge,
   isDecodeError,
@@ -61,7 +64,16 @@ export interface StatusHandlers {
 }
 
 
+/** Receives the Kubernetes Events agents recorded; the next one is delivered once the promise settled. */
+export interface EventHandlers {
+  event(node: string, event: edge.EdgeEvent): Promise<void>;
+  /** A malformed event message was skipped. */
+  dropped?(): void;
+}
+
 export class HubBus implements DesiredPublisher {
+  private eventMessages?: ConsumerMessages;
+  private eventLoop?: Promise<void>;
   private readonly js: JetStreamClient;
   private jsm?: JetStreamManager;
   private statusMessages?: ConsumerMessages;
@@ -211,9 +223,46 @@ export class HubBus implements DesiredPublisher {
     }
   }
 
+  /**
+   * Follows the hub's EF_EVENTS (all nodes: the handler ignores nodes this replica does not serve) with one ordered
+   * consumer, one event at a time: the next is delivered after the handler's API write. Starts `replayMs` back, so
+   * events stored while the provider restarted are not lost (re-writing one is harmless: Events are upserted).
+   */
+  async followEvents(handlers: EventHandlers, replayMs = 5 * 60_000): Promise<void> {
+    const consumer = await this.js.consumers.get(Streams.events, {
+      filter_subjects: [eventSubjects.all],
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Date.now() - replayMs).toISOString(),
+    });
+    const messages = await consumer.consume({ expires: 5_000 });
+    this.eventMessages = messages;
+    this.eventLoop = (async () => {
+      for await (const m of messages) {
+        let node: string;
+        let event: edge.EdgeEvent;
+        try {
+          node = parseEventSubject(m.subject).node;
+          event = decodeEdgeEvent(m.data, m.subject);
+          if (event.nodeName !== node) throw new Error(`event of node ${event.nodeName} on a subject of node ${node}`);
+        } catch (err) {
+          this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed event message');
+          handlers.dropped?.();
+          continue;
+        }
+        try {
+          await handlers.event(node, event);
+        } catch (err) {
+          this.log.error({ subject: m.subject, err }, 'event handler failed');
+        }
+      }
+    })();
+  }
+
   async stop(): Promise<void> {
     this.followingStatus = false;
     await this.statusMessages?.close();
+    await this.eventMessages?.close();
+    await this.eventLoop;
   }
 }
 

@@ -70,7 +70,10 @@ export interface KubeClient {
   replacePodStatus(pod: Pod): Promise<Pod>;
   /** Delete with a UID precondition so a same-named successor is never deleted. */
   deletePod(namespace: string, name: string, options: { uid: string; gracePeriodSeconds: number }): Promise<void>;
+  /** Throws a 409 when metadata.name is set and an event of that name exists. */
   createEvent(event: k8s.CoreV1Event): Promise<void>;
+  /** JSON merge patch of an Event; resolves false when no Event of that name exists. */
+  patchEvent(namespace: string, name: string, patch: object): Promise<boolean>;
   /** Straight from the API (not a cache); undefined when there is none. */
   getEdgeNode(name: string): Promise<EdgeNode | undefined>;
   /** JSON merge patch of an EdgeNode's status; resolves false when no EdgeNode of that name exists. */
@@ -164,6 +167,9 @@ export class RealKubeClient implements KubeClient {
   }
   async createEvent(event: k8s.CoreV1Event) {
     await this.core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
+  }
+  async patchEvent(namespace: string, name: string, patch: object) {
+    return (await orUndefined(this.core.patchNamespacedEvent({ name, namespace, body: patch }, mergePatch))) !== undefined;
   }
   getEdgeNode(name: string) {
     return orUndefined(this.custom.getClusterCustomObject({ ...EDGENODE, name }) as Promise<EdgeNode>);

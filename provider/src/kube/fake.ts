@@ -176,7 +176,16 @@ export class FakeKubeClient implements KubeClient {
   }
   async createEvent(event: CoreV1Event) {
     this.record('createEvent', event.reason);
+    const { namespace, name } = event.metadata;
+    if (name && this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name)) throw new ApiError(409, 'already exists');
     this.events.push(event);
+  }
+  async patchEvent(namespace: string, name: string, patch: object) {
+    this.record('patchEvent', `${namespace}/${name}`);
+    const i = this.events.findIndex((e) => e.metadata.namespace === namespace && e.metadata.name === name);
+    if (i < 0) return false;
+    this.events[i] = mergePatch(this.events[i], patch) as CoreV1Event;
+    return true;
   }
   async getEdgeNode(name: string) {
     this.record('getEdgeNode', name);

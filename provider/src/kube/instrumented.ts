@@ -80,6 +80,9 @@ export class InstrumentedKubeClient implements KubeClient {
   createEvent(event: k8s.CoreV1Event) {
     return this.timed('create', 'events', () => this.inner.createEvent(event));
   }
+  patchEvent(namespace: string, name: string, patch: object) {
+    return this.timed('patch', 'events', () => this.inner.patchEvent(namespace, name, patch), (found) => found);
+  }
   getEdgeNode(name: string) {
     return this.timed('get', 'edgenodes', () => this.inner.getEdgeNode(name), (r) => r !== undefined);
   }
