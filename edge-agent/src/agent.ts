@@ -180,6 +180,7 @@ export class Agent {
         clock,
         log: log.child({ component: 'probes' }),
         onChange: (key) => this.reconcilerRef?.enqueue(key),
+        events: this.eventsRef,
       });
       this.probes.start();
       this.reconcilerRef = new Reconciler(
@@ -326,7 +327,7 @@ export class Agent {
     );
     this.imageGcRef.start();
     const gc = this.imageGcRef;
-    return new ImageManager({ images, objects, clock, log: log.child({ component: 'images' }), onUse: (id) => gc.noteUsed(id) }, this.deps.imagePulls);
+    return new ImageManager({ images, objects, clock, log: log.child({ component: 'images' }), onUse: (id) => gc.noteUsed(id), events: this.eventsRef }, this.deps.imagePulls);
   }
 
   /** The outbox writer (for tests that write reports directly). */

@@ -4,6 +4,7 @@ import { isRuntimeError, type RuntimeErrorKind } from '../runtime/types.js';
 import { ManualClock, edgeObject, podSpec, silentLogger } from '../testing/fixtures.js';
 import { FakeImageService } from './fake.js';
 import { ImageManager } from './puller.js';
+import { FakeEventSink } from '../events/recorder.js';
 
 const IMG = '127.0.0.1:5000/test/bb:1';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -165,5 +166,36 @@ describe('ImageManager backoff', () => {
     await failure(manager.ensureImage(pod, c));
     images.present.set(IMG, { id: 'sha256:bb', names: [IMG], sizeBytes: 1, pinned: false });
     expect((await manager.ensureImage(pod, c)).pulled).toBe(false);
+  });
+});
+
+describe('ImageManager events', () => {
+  it('records the kubelet events: Pulling/Pulled, already present, Failed + ErrImagePull, then BackOff + ImagePullBackOff', async () => {
+    const { clock, images, objects } = setup();
+    const events = new FakeEventSink();
+    const source: ObjectSource = { object: (kind, ns, name) => objects.get(`${kind}/${ns}/${name}`) };
+    const manager = new ImageManager({ images, objects: source, clock, log: silentLogger(), events });
+    const pod = podSpec();
+    images.registry.set(IMG, { id: 'sha256:bb', sizeBytes: 10 });
+    await manager.ensureImage(pod, container(edge.PullPolicy.IF_NOT_PRESENT));
+    images.present.set(IMG, { id: 'sha256:bb', names: [IMG], sizeBytes: 10, pinned: false });
+    await manager.ensureImage(pod, container(edge.PullPolicy.IF_NOT_PRESENT));
+    expect(events.events.map((e) => [e.type, e.reason, e.message.replace(/ in [\d.]+s$/, '')])).toEqual([
+      ['Normal', 'Pulling', `Pulling image "${IMG}"`],
+      ['Normal', 'Pulled', `Successfully pulled image "${IMG}"`],
+      ['Normal', 'Pulled', `Container image "${IMG}" already present on machine`],
+    ]);
+    expect(events.events[0]!.ref).toEqual({ uid: pod.uid, namespace: pod.namespace, name: pod.name, fieldPath: 'spec.containers{c}' });
+    events.events.length = 0;
+    const missing = '127.0.0.1:5000/test/missing:1';
+    await failure(manager.ensureImage(pod, container(edge.PullPolicy.IF_NOT_PRESENT, missing)));
+    await failure(manager.ensureImage(pod, container(edge.PullPolicy.IF_NOT_PRESENT, missing)));
+    expect(events.events.map((e) => [e.type, e.reason, e.message.slice(0, 40)])).toEqual([
+      ['Normal', 'Pulling', `Pulling image "${missing}"`.slice(0, 40)],
+      ['Warning', 'Failed', `Failed to pull image "${missing}": `.slice(0, 40)],
+      ['Warning', 'Failed', 'Error: ErrImagePull'],
+      ['Normal', 'BackOff', `Back-off pulling image "${missing}"`.slice(0, 40)],
+      ['Warning', 'Failed', 'Error: ImagePullBackOff'],
+    ]);
   });
 });

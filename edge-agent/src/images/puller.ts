@@ -20,6 +20,7 @@ import { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { ObjectSource } from '../runtime/env.js';
 import { RuntimeError } from '../runtime/types.js';
+import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 import { errorMessage, type Clock } from '../util/time.js';
 import { DockerKeyring, dockerConfigFromSecret, type RegistryAuth } from './credentials.js';
 import type { ImageService } from './service.js';
@@ -38,6 +39,8 @@ export interface ImageManagerDeps {
   log: Logger;
   /** Told about every image a container is about to use (the image GC's last-used times). */
   onUse?: (imageId: string) => void;
+  /** Kubernetes Events (Pulling, Pulled, Failed, BackOff), as the kubelet records them. */
+  events?: EventSink;
 }
 
 /** What ensureImage did, for logs and tests. */
@@ -98,25 +101,39 @@ export class ImageManager {
     const { images, clock } = this.deps;
     const image = container.image;
     const policy = container.imagePullPolicy;
+    const ref = { uid: pod.uid, namespace: pod.namespace, name: pod.name, fieldPath: containerFieldPath(container.name, pod.initContainers.includes(container)) };
+    const event = (type: 'Normal' | 'Warning', reason: string, message: string) => this.deps.events?.event(ref, type, reason, message);
     if (policy !== edge.PullPolicy.ALWAYS) {
       const id = await images.imageId(image);
       if (id) {
         this.deps.onUse?.(id);
+        event('Normal', Reasons.pulled, `Container image "${image}" already present on machine`);
         return { imageRef: id, pulled: false };
       }
-      if (policy === edge.PullPolicy.NEVER) throw new RuntimeError(neverPullMessage(image), 'image-never-pull');
+      if (policy === edge.PullPolicy.NEVER) {
+        event('Warning', Reasons.errImageNeverPull, neverPullMessage(image));
+        throw new RuntimeError(neverPullMessage(image), 'image-never-pull');
+      }
     }
     const key = `${pod.uid}_${image}`;
     const now = clock.now();
     this.expire(now);
     const held = this.backoff.get(key);
-    if (held && now - held.lastUpdateMs < held.backoffMs) throw new RuntimeError(backoffMessage(image), 'image-pull-backoff');
+    if (held && now - held.lastUpdateMs < held.backoffMs) {
+      event('Normal', Reasons.backOff, backoffMessage(image));
+      event('Warning', Reasons.failed, 'Error: ImagePullBackOff');
+      throw new RuntimeError(backoffMessage(image), 'image-pull-backoff');
+    }
+    event('Normal', Reasons.pulling, `Pulling image "${image}"`);
     try {
       const imageRef = await this.pull(pod, image);
       this.backoff.delete(key);
       this.deps.onUse?.(imageRef);
+      event('Normal', Reasons.pulled, `Successfully pulled image "${image}" in ${((clock.now() - now) / 1000).toFixed(3)}s`);
       return { imageRef, pulled: true };
     } catch (err) {
+      event('Warning', Reasons.failed, `Failed to pull image "${image}": ${errorMessage(err)}`);
+      event('Warning', Reasons.failed, 'Error: ErrImagePull');
       const next = held ? Math.min(held.backoffMs * 2, this.maxMs) : this.initialMs;
       this.backoff.set(key, { backoffMs: next, lastUpdateMs: clock.now() });
       throw err;

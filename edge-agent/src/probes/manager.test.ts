@@ -3,6 +3,7 @@ import { FakePodRuntime } from '../runtime/fake.js';
 import { ManualClock, podSpec, silentLogger } from '../testing/fixtures.js';
 import { ProbeManager, type Scheduler } from './manager.js';
 import { NetProber } from './prober.js';
+import { FakeEventSink } from '../events/recorder.js';
 
 /** A scheduler the test drives: tick() runs every armed callback once. */
 class ManualScheduler implements Scheduler {
@@ -23,7 +24,8 @@ async function setup(container: Record<string, unknown>) {
   const runtime = new FakePodRuntime(clock);
   const changed: string[] = [];
   const scheduler = new ManualScheduler();
-  const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: silentLogger(), onChange: (k) => changed.push(k), scheduler });
+  const events = new FakeEventSink();
+  const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: silentLogger(), onChange: (k) => changed.push(k), scheduler, events });
   const pod = podSpec({ containers: [{ name: 'main', image: 'img', ...container }] });
   const sb = await runtime.runSandbox(pod, 0);
   const id = await runtime.createContainer(pod, { id: sb, attempt: 0 }, pod.containers[0]!, { attempt: 0, restartCount: 0 });
@@ -38,10 +40,22 @@ async function setup(container: Record<string, unknown>) {
   let exitCode = 0;
   runtime.execHandler = () => ({ exitCode, stdout: '', stderr: '', timedOut: false });
   const setExit = (n: number) => (exitCode = n);
-  return { clock, runtime, probes, pod, id, key, changed, scheduler, sync, stepAll, setExit };
+  return { clock, runtime, probes, pod, id, key, changed, scheduler, sync, stepAll, setExit, events };
 }
 
 describe('ProbeManager (fake runtime, manual clock and scheduler)', () => {
+  it('records an Unhealthy Warning event for every failed probe, with the kubelet message', async () => {
+    const t = await setup({ livenessProbe: execProbe(), readinessProbe: execProbe() });
+    t.runtime.execHandler = () => ({ exitCode: 1, stdout: 'not ok', stderr: '', timedOut: false });
+    await t.stepAll();
+    const got = t.events.events.map((e) => [e.type, e.reason, e.message, e.ref.fieldPath]).sort();
+    expect(got).toEqual([
+      ['Warning', 'Unhealthy', 'Liveness probe failed: not ok', 'spec.containers{main}'],
+      ['Warning', 'Unhealthy', 'Readiness probe failed: not ok', 'spec.containers{main}'],
+    ]);
+    expect(t.events.events[0]!.ref).toMatchObject({ uid: t.pod.uid, namespace: t.pod.namespace, name: t.pod.name });
+  });
+
   it('one worker per probe, on a timer of period_seconds; stop cancels every timer', async () => {
     const t = await setup({ livenessProbe: execProbe(), readinessProbe: execProbe({ periodSeconds: 3 }) });
     expect(t.probes.workerIds().sort()).toEqual([`${t.pod.uid}/main/liveness`, `${t.pod.uid}/main/readiness`]);

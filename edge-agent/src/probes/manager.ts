@@ -16,6 +16,7 @@ import { equals } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { ProbeFailure } from '../reconcile/actions.js';
+import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
 import type { Clock } from '../util/time.js';
 import { errorMessage } from '../util/time.js';
@@ -45,6 +46,8 @@ export interface ProbeManagerDeps {
   /** A published result changed for a container of the pod under `key`. */
   onChange(key: string): void;
   scheduler?: Scheduler;
+  /** Kubernetes Events: Unhealthy (Warning) for every failed probe, as the kubelet's prober records it. */
+  events?: EventSink;
 }
 
 export interface ContainerProbeStatus {
@@ -237,6 +240,13 @@ export class ProbeManager {
     const a = afterProbe(w.state, w.kind, w.probe, outcome.result);
     w.state = a.state;
     if (outcome.result !== 'success') {
+      const kind = `${w.kind[0]!.toUpperCase()}${w.kind.slice(1)}`;
+      this.deps.events?.event(
+        { uid: pod.spec.uid, namespace: pod.spec.namespace, name: pod.spec.name, fieldPath: containerFieldPath(w.container.name) },
+        'Warning',
+        Reasons.unhealthy,
+        outcome.result === 'failure' ? `${kind} probe failed: ${outcome.output ?? ''}` : `${kind} probe errored and resulted in unknown state: ${outcome.output ?? ''}`,
+      );
       this.deps.log.debug({ pod: pod.key, container: w.container.name, probe: w.kind, result: outcome.result, output: outcome.output }, 'probe did not succeed');
     }
     if (a.set) this.setResult(pod.key, c.id, w.kind, a.set);
