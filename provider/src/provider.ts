@@ -97,6 +97,7 @@ export class Provider {
       pod: (node, report) => this.pods.onReport(node, report),
       heartbeat: (node, hb, storedAtMs) => this.nodes.onHeartbeat(node, hb, storedAtMs),
       dropped: () => metrics.statusReport('dropped'),
+      metrics: (node, text) => metrics.edgeMetrics(node, text),
     };
     metrics.watchNodes({
       served: () => this.nodes.served(),

@@ -2,8 +2,9 @@
  * MetricsPublisher: every interval, writes the agent's metrics text (Prometheus exposition, the registry's output)
  * to the outbox as the last value of `ef.outbox.<node>.metrics`; the forwarder moves it to the hub
  * (`ef.status.<node>.metrics`), so the cloud sees every site's metrics without reaching into it. A text larger than
- * {@link MAX_METRICS_BYTES} is skipped with a warning (a JetStream message must stay small; the default metrics of
- * an agent are ~10-20 KiB). A failed write is logged and retried at the next interval (last value: nothing queues).
+ * {@link MAX_METRICS_BYTES} is skipped with a warning (a JetStream message must stay small; an agent's text is ~10 KiB
+ * of process metrics plus ~2 KiB per CRI method and code seen, tens of KiB in all). A failed write is logged and
+ * retried at the next interval (last value: nothing queues).
  */
 import { outboxSubjects } from '@edgefarm/proto';
 import type { Logger } from 'pino';

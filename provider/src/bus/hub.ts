@@ -61,6 +61,8 @@ export interface StatusHandlers {
   heartbeat(node: string, hb: edge.NodeHeartbeat, storedAtMs: number): void;
   /** A status message was skipped: malformed, or a report whose UID does not match its subject (metrics). */
   dropped?(): void;
+  /** The Prometheus text an agent published (ef.status.<node>.metrics). */
+  metrics?(node: string, text: string): void;
 }
 
 
@@ -201,7 +203,10 @@ export class HubBus implements DesiredPublisher {
   private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {
     try {
       const parsed = parseStatusSubject(m.subject);
-      if (parsed.key.kind === 'metrics') return; // an agent's metrics text: not re-exposed yet (issue 7 follow-up)
+      if (parsed.key.kind === 'metrics') {
+        handlers.metrics?.(parsed.node, new TextDecoder().decode(m.data));
+        return;
+      }
       if (parsed.key.kind === 'node') {
         handlers.heartbeat(parsed.node, decodeNodeHeartbeat(m.data, m.subject), m.info.timestampNanos / 1e6);
       } else {
