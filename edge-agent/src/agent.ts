@@ -184,7 +184,7 @@ export class Agent {
       });
       this.probes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), metrics: this.metrics, log: log.child({ component: 'reconciler' }) },
+        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), metrics: this.metrics, events: this.eventsRef, log: log.child({ component: 'reconciler' }) },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,

@@ -16,7 +16,8 @@ import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerC
 import { terminationMessagePath } from '../runtime/cri-config.js';
 import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
 import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
-import type { ContainerToKill, PodActions } from './actions.js';
+import { DEADLINE_EXCEEDED, type ContainerToKill, type PodActions } from './actions.js';
+import { Reasons, containerFieldPath, type EventKind, type EventSink } from '../events/recorder.js';
 import { errorMessage } from '../util/time.js';
 
 export type StepOp =
@@ -66,6 +67,8 @@ export interface ExecutorDeps {
   /** Without it, a pod with volumes or volume mounts cannot start. */
   volumes?: PodVolumes;
   nodeIp?: string;
+  /** Kubernetes Events as the kubelet records them (Created, Started, Killing, Failed, BackOff, FailedMount). */
+  events?: EventSink;
 }
 
 const NO_OBJECTS: ObjectSource = { object: () => undefined };
@@ -106,13 +109,25 @@ export class PodExecutor {
         return false;
       }
     };
+    const [namespace = '', name = ''] = actions.key.split('/');
+    const event = (uid: string | undefined, container: string | undefined, type: EventKind, reason: string, message: string): void => {
+      if (!uid) return;
+      const init = !!container && !!desired?.initContainers.some((c) => c.name === container);
+      this.deps.events?.event({ uid, namespace, name, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) }, type, reason, message);
+    };
+    if (actions.killContainers.some((k) => k.reason === 'active deadline exceeded')) {
+      event(desired?.uid, undefined, 'Normal', DEADLINE_EXCEEDED.reason, DEADLINE_EXCEEDED.message);
+    }
     const skip = (op: StepOp, target: string): void => {
       steps.push({ step: steps.length + 1, op, target, outcome: 'skipped', durationMs: 0 });
     };
 
     // Kills run in parallel: each may wait out a grace period.
     const kills = await Promise.all(
-      actions.killContainers.map((k) => run('kill-container', k.id, () => this.kill(actions.key, k))),
+      actions.killContainers.map((k) => {
+        event(k.podUid, k.name, 'Normal', Reasons.killing, `Stopping container ${k.name}`);
+        return run('kill-container', k.id, () => this.kill(actions.key, k));
+      }),
     );
     const killsOk = kills.every(Boolean);
     for (const s of actions.stopSandboxes) await run('stop-sandbox', s.id, () => this.runtime.stopSandbox(s.id));
@@ -129,6 +144,7 @@ export class PodExecutor {
             await this.deps.volumes.setUp(desired, v);
           } catch (err) {
             error = err;
+            event(desired.uid, undefined, 'Warning', Reasons.failedMount, `MountVolume.SetUp failed for volume "${v.name}" : ${errorMessage(err)}`);
             throw err;
           }
         });
@@ -200,13 +216,17 @@ export class PodExecutor {
       if (!created) {
         const reason = isContainerConfigError(createError) ? 'CreateContainerConfigError' : 'CreateContainerError';
         result.containerFailures.set(start.name, { reason, message: steps[steps.length - 1]!.error ?? '' });
+        event(desired.uid, start.name, 'Warning', Reasons.failed, `Error: ${errorMessage(createError)}`);
         continue;
       }
+      event(desired.uid, start.name, 'Normal', Reasons.created, `Created container: ${start.name}`);
       const started = await run('start-container', `${start.name}/${id.slice(0, 12)}`, () => this.runtime.startContainer(id));
       if (!started) {
         result.containerFailures.set(start.name, { reason: 'RunContainerError', message: steps[steps.length - 1]!.error ?? '' });
+        event(desired.uid, start.name, 'Warning', Reasons.failed, `Error: ${steps[steps.length - 1]!.error ?? ''}`);
       } else {
         result.started.push(start.name);
+        event(desired.uid, start.name, 'Normal', Reasons.started, `Started container ${start.name}`);
       }
     }
     return result;

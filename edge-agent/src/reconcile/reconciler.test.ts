@@ -5,6 +5,7 @@ import { FakePodRuntime } from '../runtime/fake.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import { FakeEventSink } from '../events/recorder.js';
 
 const NODE = 'n1';
 
@@ -25,7 +26,8 @@ function setup(options: Partial<ReconcilerOptions> = {}) {
   let reconciler: Reconciler | undefined;
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
   const status = new StatusReporter({ node: NODE, outbox, clock, log });
-  reconciler = new Reconciler({ runtime, desired: store, status, clock, log }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000, ...options });
+  const events = new FakeEventSink();
+  reconciler = new Reconciler({ runtime, desired: store, status, clock, log, events }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000, ...options });
   let seq = 0;
   const put = (spec: edge.EdgePodSpec) =>
     store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
@@ -33,7 +35,7 @@ function setup(options: Partial<ReconcilerOptions> = {}) {
     store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: new Uint8Array(), operation: 'DEL' });
   const reports = () => outbox.published.map((p) => decodePodStatusReport(p.data));
   const last = () => reports().at(-1)!;
-  return { clock, runtime, outbox, store, status, reconciler, put, tombstone, reports, last };
+  return { clock, runtime, outbox, store, status, reconciler, put, tombstone, reports, last, events };
 }
 const keyOf = (p: edge.EdgePodSpec) => `${p.namespace}/${p.name}`;
 
@@ -50,6 +52,40 @@ describe('Reconciler (with the fake runtime)', () => {
     expect(t.last()).toMatchObject({ uid: pod.uid, phase: edge.PodPhase.RUNNING });
     const steps = t.reconciler.lastSync(keyOf(pod))!.result!.steps.map((s) => `${s.step} ${s.op} ${s.outcome}`);
     expect(steps).toEqual(['1 create-sandbox ok', '2 pull-image ok', '3 create-container ok', '4 start-container ok']);
+  });
+
+  it('records the kubelet container events: Created, Started, BackOff while a restart is held back, Killing, DeadlineExceeded', async () => {
+    const t = setup();
+    t.store.markSynced();
+    const pod = podSpec();
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    const seen = () => t.events.events.map((e) => `${e.type} ${e.reason} ${e.message}`);
+    expect(seen()).toEqual(['Normal Created Created container: main', 'Normal Started Started container main']);
+    expect(t.events.events[0]!.ref).toEqual({ uid: pod.uid, namespace: 'default', name: pod.name, fieldPath: 'spec.containers{main}' });
+    const running = () => [...t.runtime.containers.values()].find((c) => c.state === 'running')!;
+    t.runtime.exit(running().id, 1);
+    await t.reconciler.sync(keyOf(pod)); // restarted at once
+    t.clock.advance(100);
+    t.runtime.exit(running().id, 1);
+    t.events.events.length = 0;
+    await t.reconciler.sync(keyOf(pod)); // held back
+    expect(seen()).toEqual([`Warning BackOff Back-off restarting failed container main in pod ${pod.name}_default(${pod.uid})`]);
+    t.events.events.length = 0;
+    t.clock.advance(1500);
+    await t.reconciler.sync(keyOf(pod));
+    t.put({ ...pod, deleting: true });
+    t.events.events.length = 0;
+    await t.reconciler.sync(keyOf(pod));
+    expect(seen()).toContain('Normal Killing Stopping container main');
+
+    const d = podSpec({ activeDeadlineSeconds: 1n, terminationGracePeriodSeconds: 0n });
+    t.put(d);
+    await t.reconciler.sync(keyOf(d));
+    t.events.events.length = 0;
+    t.clock.advance(2000);
+    await t.reconciler.sync(keyOf(d));
+    expect(seen()).toEqual(expect.arrayContaining(['Normal DeadlineExceeded Pod was active on the node longer than the specified deadline', 'Normal Killing Stopping container main']));
   });
 
   it('does nothing for a pod already running as desired (re-adoption)', async () => {

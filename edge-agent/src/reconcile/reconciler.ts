@@ -27,6 +27,7 @@ import { PodExecutor, describeSteps, type ContainerFailure, type ImageEnsurer, t
 import type { PodVolumes } from '../volumes/manager.js';
 import { Relister } from './relist.js';
 import { ContainerStopper } from './stopper.js';
+import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 
 /** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
 const MAX_DEADLINE_TIMER_MS = 24 * 60 * 60 * 1000;
@@ -64,6 +65,8 @@ export interface ReconcilerDeps {
   probes?: ProbeManager;
   /** Sync durations and container restarts (metrics/metrics.ts AgentMetrics). */
   metrics?: { synced(seconds: number): void; containerRestarted(count: number): void };
+  /** Kubernetes Events about the pods (events/recorder.ts EventRecorder). */
+  events?: EventSink;
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -116,6 +119,7 @@ export class Reconciler {
       objects: deps.desired,
       volumes: deps.volumes,
       images: deps.images,
+      events: deps.events,
       nodeIp: options.nodeIp,
     });
     this.relister = new Relister({ runtime: deps.runtime, log: deps.log, onChange: (key) => this.queue.add(key) }, this.opts.relistMs);
@@ -221,6 +225,10 @@ export class Reconciler {
     const actions = computePodActions(spec, observed, { nowMs, backoff: this.backoff, probeFailures: this.deps.probes?.failures() });
     // The kubelet's doBackOff advances a container's backoff as it lets a restart go ahead.
     for (const s of actions.startContainers) if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.sinceMs, nowMs);
+    for (const b of spec ? actions.backoff : []) {
+      const ref = { uid: spec!.uid, namespace: spec!.namespace, name: spec!.name, fieldPath: containerFieldPath(b.name, spec!.initContainers.some((c) => c.name === b.name)) };
+      this.deps.events?.event(ref, 'Warning', Reasons.backOff, `Back-off restarting failed container ${b.name} in pod ${spec!.name}_${spec!.namespace}(${spec!.uid})`);
+    }
     let result: SyncResult | undefined;
     if (!isNoop(actions)) {
       log.info({ actions: describePodActions(actions) }, 'syncing pod');
