@@ -1,7 +1,8 @@
 /**
  * The provider's Prometheus endpoint on a real stack: the replica serving edge-1 reports it connected with a fresh
  * heartbeat, no desired-state lag once the site applied everything, its pods, and a pod start in the startup
- * histogram; every replica answers a scrape in the Prometheus text format.
+ * histogram, plus the site agent's own metrics (published through the outbox) with node="edge-1"; every replica
+ * answers a scrape in the Prometheus text format.
  */
 import { jest } from '@jest/globals';
 import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, eventually, isRunningReady, layout, log, pods, servingReplica } from './stack.js';
@@ -54,6 +55,15 @@ test('the replica serving edge-1 exposes its connectivity, lag, pods and pod sta
     `provider-${owner} metrics: heartbeat age ${sample(body, 'edgefarm_provider_edge_heartbeat_age_seconds{node="edge-1"}')} s, ` +
       `pod startup count ${sample(body, 'edgefarm_provider_pod_startup_seconds_count')} sum ${sample(body, 'edgefarm_provider_pod_startup_seconds_sum')} s`,
   );
+  // The site's agent publishes its own metrics through the outbox; the owner shows them with the node label.
+  const agentBody = await eventually("the agent's metrics on the provider", 90_000, async () => {
+    const { body } = await scrape(owner);
+    return (sample(body, 'edgefarm_agent_pods{node="edge-1"}') ?? 0) >= 1 ? body : undefined;
+  }, 1000);
+  const runPodSandbox = agentBody
+    .split('\n')
+    .filter((l) => l.startsWith('edgefarm_agent_cri_request_duration_seconds_count{') && l.includes('method="RunPodSandbox"') && l.includes('node="edge-1"'));
+  expect(runPodSandbox.map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
   // Nodes another replica serves are not in this one's series.
   for (let r = 1; r <= replicas; r++) {
     if (r === owner) continue;

@@ -54,6 +54,17 @@ test('a crashing container goes into CrashLoopBackOff with a growing restart cou
   log(`CrashLoopBackOff after ${Date.now() - t0} ms: restartCount ${c.restartCount}, ${c.state?.waiting?.message}`);
   expect(c.state?.waiting?.message).toMatch(new RegExp(`^back-off \\d+[ms0-9]* restarting failed container=app pod=${name}_default`));
   expect(c.lastState?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
+  // The kubelet's Events, recorded at the edge and delivered through the site's events stream.
+  const events = await eventually('kubelet Events for the pod (Pulled/Created/Started/BackOff)', 60_000, async () => {
+    const { items } = await kubectlJson<{ items: { type: string; reason: string; message: string; source?: { component?: string; host?: string } }[] }>(
+      'get', 'events', '--field-selector', `involvedObject.name=${name}`,
+    );
+    const reasons = new Set(items.map((e) => e.reason));
+    return ['Created', 'Started', 'BackOff'].every((r) => reasons.has(r)) ? items : undefined;
+  });
+  const backoff = events.find((e) => e.reason === 'BackOff')!;
+  expect(backoff).toMatchObject({ type: 'Warning', source: { component: 'kubelet', host: 'edge-1' } });
+  expect(backoff.message).toMatch(/^Back-off restarting failed container app in pod e2e-crashloop_default/);
 });
 
 test('a container over its memory limit is OOMKilled', async () => {
