@@ -68,7 +68,7 @@ e2e:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && npm run --silent test:e2e -- --passWithNoTests $(JEST_ARGS)
 
 bench:
-	@$(NODE_ENV) if [ -f bench/run.js ]; then node bench/run.js; else echo "no benchmarks yet"; fi
+	@$(NODE_ENV) node_modules/.bin/tsc -b && node bench/dist/run.js
 
 proto:
 	@$(NODE_ENV) cd proto && ../node_modules/.bin/buf generate

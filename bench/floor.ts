@@ -1,0 +1,48 @@
+/**
+ * The floor for pod startup: the raw CRI calls the agent makes for one hostNetwork busybox pod (RunPodSandbox,
+ * CreateContainer, StartContainer), made directly against the site's containerd at the same pace as the pods.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { cri, criClients } from '@edgefarm/proto';
+import { nowMs, sleep } from './stats.js';
+
+export const BUSYBOX = 'docker.io/edgefarm/busybox:1.35';
+
+/** Milliseconds from RunPodSandbox sent to StartContainer returned (container running), one per sequence. */
+export async function criFloor(sock: string, n: number, ratePerS: number, logRoot: string): Promise<number[]> {
+  const { runtime } = criClients(grpc, sock, 30_000);
+  const run = Date.now();
+  const sandboxes: string[] = [];
+  const node = { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER };
+  const one = async (i: number): Promise<number> => {
+    const uid = `bench-raw-${run}-${i}`;
+    const config = { metadata: { name: uid, namespace: 'bench', uid, attempt: 0 }, hostname: '', logDirectory: `${logRoot}/${uid}`,
+      linux: { securityContext: { namespaceOptions: node } } };
+    const t0 = nowMs();
+    const { podSandboxId } = await runtime.runPodSandbox({ config });
+    sandboxes.push(podSandboxId);
+    const { containerId } = await runtime.createContainer({
+      podSandboxId,
+      config: { metadata: { name: 'main', attempt: 0 }, image: { image: BUSYBOX }, command: ['sleep', '3600'], logPath: 'main.log',
+        linux: { securityContext: { namespaceOptions: node } } },
+      sandboxConfig: config,
+    });
+    await runtime.startContainer({ containerId });
+    return nowMs() - t0;
+  };
+  try {
+    const start = nowMs();
+    const pending: Promise<number>[] = [];
+    for (let i = 0; i < n; i++) {
+      await sleep(Math.max(0, start + (i * 1000) / ratePerS - nowMs()));
+      pending.push(one(i));
+    }
+    return await Promise.all(pending);
+  } finally {
+    for (const id of sandboxes) {
+      await runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);
+      await runtime.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+    }
+    runtime.close();
+  }
+}
