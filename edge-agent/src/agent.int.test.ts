@@ -7,10 +7,11 @@ import { cri, edge } from '@edgefarm/proto';
 import { headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { desiredSubjects } from '@edgefarm/proto';
-import { Agent } from './agent.js';
+import type { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
 import { podLogDirectory } from './runtime/cri-config.js';
 import { fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 90_000;
 let site: TestSite;
@@ -19,30 +20,19 @@ let watcher: StatusWatcher;
 
 const running = (r: edge.PodStatusReport) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses.every((c) => c.ready);
 
-async function containersOf(uid: string): Promise<cri.Container[]> {
-  const res = await site.containerd!.runtime.listContainers({ filter: { labelSelector: { [Labels.podUid]: uid } } });
-  return res.containers;
-}
-async function sandboxesOf(uid: string): Promise<cri.PodSandbox[]> {
-  const res = await site.containerd!.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.podUid]: uid } } });
-  return res.items;
-}
-function startAgent(): Promise<void> {
-  agent = new Agent(site.agentConfig(), site.logger('agent'));
-  return agent.start();
+let bed: AgentBed;
+const containersOf = (uid: string) => bed.containers(uid);
+const sandboxesOf = (uid: string) => bed.sandboxes(uid);
+async function startAgent(): Promise<void> {
+  agent = await bed.startAgent();
 }
 
 beforeAll(async () => {
-  site = await TestSite.start();
-  await startAgent();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start();
+  ({ site, agent, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('edge-agent with NATS and containerd', () => {
   it('runs a hostNetwork pod published on the hub and reports it Running', async () => {

@@ -9,14 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { Agent } from './agent.js';
 import { podCgroupParent } from './runtime/cri-config.js';
 import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 const Mi = 1024n * 1024n;
 let site: TestSite;
-let agent: Agent;
 let watcher: StatusWatcher;
 
 type ContainerInit = Exclude<MessageInitShape<typeof edge.EdgeContainerSchema>, edge.EdgeContainer>;
@@ -28,8 +27,8 @@ const terminatedOf = (r: edge.PodStatusReport, name = 'main') => {
 };
 
 async function sh(containerId: string, script: string): Promise<{ out: string; code: number; err: string }> {
-  const res = await site.containerd!.runtime.execSync({ containerId, cmd: ['sh', '-c', script], timeout: 10n });
-  return { out: Buffer.from(res.stdout).toString('utf8').trim(), err: Buffer.from(res.stderr).toString('utf8'), code: res.exitCode };
+  const r = await bed.exec(containerId, ['sh', '-c', script]);
+  return { ...r, out: r.out.trim() };
 }
 
 /** Starts a one-container pod and waits until it runs; returns the spec and the container id. */
@@ -46,18 +45,14 @@ async function procStatus(id: string): Promise<Record<string, string>> {
   return Object.fromEntries(out.split('\n').map((l) => l.split(/:\s*/, 2) as [string, string]));
 }
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
-  agent = new Agent(site.agentConfig(), site.logger('agent'));
-  await agent.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start();
+  ({ site, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('container resources (cgroup v1, cgroupfs)', () => {
   it('cpu shares/quota/period, memory limit, memsw and oom_score_adj as the kubelet computes them', async () => {

@@ -4,34 +4,28 @@
  * the crash-loop back-off) and fails the pod under Never, and the app containers never start.
  */
 import { edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
 import { BUSYBOX, podSpec, publishDesired, StatusWatcher, TestSite } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 let site: TestSite;
-let agent: Agent;
 let watcher: StatusWatcher;
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
-  agent = new Agent(site.agentConfig({ restartBackoffBaseMs: 500, restartBackoffMaxMs: 2000 }), site.logger('agent'));
-  await agent.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start({ restartBackoffBaseMs: 500, restartBackoffMaxMs: 2000 });
+  ({ site, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 const shared = { name: 'work', source: { case: 'emptyDir' as const, value: {} } };
 const mount = [{ name: 'work', mountPath: '/work' }];
 const step = (name: string, script: string) => ({ name, image: BUSYBOX, command: ['sh', '-c', script], volumeMounts: mount });
 
 async function execOut(containerId: string, cmd: string[]): Promise<string> {
-  const res = await site.containerd!.runtime.execSync({ containerId: containerId.replace(/^containerd:\/\//, ''), cmd, timeout: 10n });
-  return Buffer.from(res.stdout).toString('utf8');
+  return (await bed.exec(containerId, cmd)).out;
 }
 
 describe('init containers with containerd', () => {

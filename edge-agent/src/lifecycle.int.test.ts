@@ -3,9 +3,10 @@
  * activeDeadlineSeconds, and shortening the grace period of a pod that is already terminating.
  */
 import { cri, edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
+import type { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
 import { BUSYBOX, fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 let site: TestSite;
@@ -17,29 +18,20 @@ const IGNORES_TERM = ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'];
 const running = (r: edge.PodStatusReport) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses.every((c) => c.ready);
 const deadlineExceeded = (r: edge.PodStatusReport) => r.phase === edge.PodPhase.FAILED && r.reason === 'DeadlineExceeded';
 
-async function containersOf(uid: string): Promise<cri.Container[]> {
-  return (await site.containerd!.runtime.listContainers({ filter: { labelSelector: { [Labels.podUid]: uid } } })).containers;
-}
-async function sandboxesOf(uid: string): Promise<cri.PodSandbox[]> {
-  return (await site.containerd!.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.podUid]: uid } } })).items;
-}
-function startAgent(): Promise<void> {
-  agent = new Agent(site.agentConfig(), site.logger('agent'));
-  return agent.start();
+let bed: AgentBed;
+const containersOf = (uid: string) => bed.containers(uid);
+const sandboxesOf = (uid: string) => bed.sandboxes(uid);
+async function startAgent(): Promise<void> {
+  agent = await bed.startAgent();
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  site = await TestSite.start();
-  await startAgent();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start();
+  ({ site, agent, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('shortening the grace period of a terminating pod', () => {
   async function terminatingWithGrace60(): Promise<edge.EdgePodSpec> {

@@ -4,8 +4,9 @@
  */
 import { request } from 'node:http';
 import { edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
+import type { Agent } from './agent.js';
 import { podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 90_000;
 let site: TestSite;
@@ -30,18 +31,14 @@ function value(text: string, name: string, labels = ''): number | undefined {
   return line === undefined ? undefined : Number(line.split(' ').pop());
 }
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
-  agent = new Agent(site.agentConfig({ metricsAddr: { host: '127.0.0.1', port: 0 }, metricsPublishSeconds: 1 }), site.logger('agent'));
-  await agent.start();
+  bed = await AgentBed.start({ metricsAddr: { host: '127.0.0.1', port: 0 }, metricsPublishSeconds: 1 });
+  ({ site, agent, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('agent metrics', () => {
   it('serves CRI latencies, pods and heartbeats on /metrics after a pod ran', async () => {

@@ -7,13 +7,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { Agent } from './agent.js';
 import { grpcHealthCheck, healthService, ServingStatus } from './probes/grpc-health.js';
 import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 let site: TestSite;
-let agent: Agent;
 let watcher: StatusWatcher;
 
 type ProbeInit = MessageInitShape<typeof edge.ProbeSchema>;
@@ -26,21 +25,17 @@ const main = (r: edge.PodStatusReport) => r.containerStatuses[0];
 const idOf = (r: edge.PodStatusReport) => main(r)!.containerId.replace(/^containerd:\/\//, '');
 const waitingOf = (r: edge.PodStatusReport) => (main(r)?.state?.state.case === 'waiting' ? (main(r)!.state!.state.value as edge.ContainerState_Waiting) : undefined);
 async function execIn(containerId: string, ...cmd: string[]): Promise<number> {
-  return (await site.containerd!.runtime.execSync({ containerId, cmd, timeout: 10n })).exitCode;
+  return (await bed.exec(containerId, cmd)).code;
 }
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
-  agent = new Agent(site.agentConfig({ restartBackoffBaseMs: 1000, restartBackoffMaxMs: 8000 }), site.logger('agent'));
-  await agent.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start({ restartBackoffBaseMs: 1000, restartBackoffMaxMs: 8000 });
+  ({ site, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('CrashLoopBackOff', () => {
   it('restarts a crashing container at once, then after 1 s, 2 s, 4 s, reporting the kubelet message', async () => {

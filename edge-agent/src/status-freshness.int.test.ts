@@ -6,27 +6,22 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
 import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 let site: TestSite;
-let agent: Agent;
 let watcher: StatusWatcher;
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
   // the defaults of configFromEnv, not the harness's fast resync
-  agent = new Agent(site.agentConfig({ resyncMs: 1500, logLevel: 'info' }), site.logger('agent'));
-  await agent.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start({ resyncMs: 1500, logLevel: 'info' });
+  ({ site, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 it('containerd 1.6 answers CRI GetContainerEvents with UNIMPLEMENTED', async () => {
   const client = new grpc.Client(`unix://${site.containerd!.socket}`, grpc.credentials.createInsecure());

@@ -7,7 +7,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cri, edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
 import {
   BUSYBOX,
@@ -22,19 +21,18 @@ import {
   TestSite,
   waitFor,
 } from './testing/index.js';
+import { AgentBed } from './testing/agent-bed.js';
 
 const T = 120_000;
 let site: TestSite;
-let agent: Agent;
 let watcher: StatusWatcher;
 
 const running = (r: edge.PodStatusReport) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses.every((c) => c.ready);
 const idOf = (r: edge.PodStatusReport, name: string) => r.containerStatuses.find((c) => c.name === name)!.containerId.replace(/^containerd:\/\//, '');
 const enc = new TextEncoder();
 
-async function exec(containerId: string, ...cmd: string[]): Promise<{ out: string; err: string; code: number }> {
-  const res = await site.containerd!.runtime.execSync({ containerId, cmd, timeout: 10n });
-  return { out: Buffer.from(res.stdout).toString('utf8'), err: Buffer.from(res.stderr).toString('utf8'), code: res.exitCode };
+function exec(containerId: string, ...cmd: string[]): Promise<{ out: string; err: string; code: number }> {
+  return bed.exec(containerId, cmd);
 }
 async function sh(containerId: string, script: string): Promise<string> {
   const r = await exec(containerId, 'sh', '-c', script);
@@ -56,18 +54,14 @@ function waiting(r: edge.PodStatusReport, name: string): { reason: string; messa
   return s?.case === 'waiting' ? { reason: s.value.reason, message: s.value.message } : undefined;
 }
 
+let bed: AgentBed;
+
 beforeAll(async () => {
-  site = await TestSite.start();
-  agent = new Agent(site.agentConfig(), site.logger('agent'));
-  await agent.start();
-  watcher = await new StatusWatcher(site.hubNc, site.node).start();
+  bed = await AgentBed.start();
+  ({ site, watcher } = bed);
 }, T);
 
-afterAll(async () => {
-  await watcher?.stop();
-  await agent?.stop();
-  await site?.stop();
-}, T);
+afterAll(() => bed?.stop(), T);
 
 describe('edge-agent volumes and env references with containerd', () => {
   it('projects ConfigMap, Secret, downward API and token files, shares an emptyDir, resolves env; follows a ConfigMap change in place', async () => {
@@ -218,7 +212,7 @@ describe('edge-agent volumes and env references with containerd', () => {
     expect(e.report.phase).toBe(edge.PodPhase.PENDING);
     const v = await watcher.waitFor(byVolume.uid, (r) => waiting(r, 'main')?.message !== undefined && waiting(r, 'main')!.message !== '');
     expect(waiting(v.report, 'main')).toEqual({ reason: 'ContainerCreating', message: 'MountVolume.SetUp failed for volume "cfg" : configmap "late-vol" not found' });
-    expect((await site.containerd!.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.podUid]: byVolume.uid } } })).items).toHaveLength(0);
+    expect(await bed.sandboxes(byVolume.uid)).toHaveLength(0);
 
     await publishObject(site.hubNc, site.node, 'configmap', edgeObject('late-env', '5', { k: 'arrived' }));
     await publishObject(site.hubNc, site.node, 'configmap', edgeObject('late-vol', '5', { k: 'arrived too' }));
