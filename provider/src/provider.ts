@@ -114,7 +114,7 @@ export class Provider {
     this.stopNatsMetrics = this.metrics.watchNats(this.deps.nc);
     await this.bus.ensureStreams();
     await this.bus.followStatus(this.status);
-    const events = new EdgeEventSink({ kube: this.kube, getPod: (ns, name) => this.kube.getPod(ns, name), log: this.log.child({ part: 'events' }) });
+    const events = new EdgeEventSink({ kube: this.kube, getPod: (ns, name) => this.pods.cachedPod(ns, name) ?? this.kube.getPod(ns, name), log: this.log.child({ part: 'events' }) });
     await this.bus.followEvents({
       event: async (node, e) => {
         if (this.nodes.served().includes(node)) await events.handle(node, e);

@@ -176,6 +176,11 @@ export class PodController {
     for (const pod of this.podsBoundTo(new Set([name]))) this.enqueue(pod);
   }
 
+  /** A bound pod from the informer cache (undefined when the cache does not hold it). */
+  cachedPod(namespace: string, name: string): Pod | undefined {
+    return this.watch.get(namespace, name);
+  }
+
   /** Pods the API binds to a node (from the informer cache). */
   podsOnNode(name: string): number {
     return this.podsBoundTo(new Set([name])).length;
