@@ -13,6 +13,7 @@ import {
   type StreamConfig,
   type ConsumerMessages,
   type JsMsg,
+  type ConsumerConfig,
 } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -74,14 +75,10 @@ export interface EventHandlers {
 }
 
 export class HubBus implements DesiredPublisher {
-  private eventMessages?: ConsumerMessages;
-  private eventLoop?: Promise<void>;
   private readonly js: JetStreamClient;
   private jsm?: JetStreamManager;
-  private statusMessages?: ConsumerMessages;
-  private followingStatus = false;
-  /** Hub sequence of the last status message delivered by the follower (where a recreated one resumes). */
-  private lastStatusSeq = 0;
+  private statusFollower?: StreamFollower;
+  private eventFollower?: StreamFollower;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -140,59 +137,13 @@ export class HubBus implements DesiredPublisher {
   /**
    * Follows every status report and heartbeat stored from now on (all nodes: the handlers ignore nodes this replica
    * does not serve). Start it before {@link readStatus} of newly served nodes, so nothing falls between the two.
-   * Bad messages are logged and skipped.
-   *
-   * On a hub cluster the ordered consumer can be lost with the member it lived on (kill -9 of that member; nats.js
-   * 3.4 then waits on it for good). After a reconnect, or two missed idle heartbeats (pulls expire every 5 s), the
-   * follower is recreated from the stream sequence after the last one delivered, so nothing is skipped and a node's
-   * heartbeats do not go stale (12 s) for want of a consumer.
+   * Bad messages are logged and skipped. Survives the loss of its consumer ({@link StreamFollower}).
    */
   async followStatus(handlers: StatusHandlers): Promise<void> {
-    this.followingStatus = true;
-    await this.follow(handlers, { deliver_policy: DeliverPolicy.New });
-    // After a reconnect (to another member) nats.js may keep polling a consumer that is gone: start a new one.
-    void (async () => {
-      for await (const s of this.nc.status()) {
-        if (!this.followingStatus) return;
-        if (s.type === 'reconnect' && this.statusMessages) void this.refollow(handlers, this.statusMessages);
-      }
-    })();
-  }
-
-  private async follow(handlers: StatusHandlers, start: { deliver_policy: DeliverPolicy; opt_start_seq?: number }): Promise<void> {
-    const consumer = await this.js.consumers.get(Streams.status, { filter_subjects: [statusSubjects.all], ...start });
-    const messages = await consumer.consume({ expires: 5_000 });
-    this.statusMessages = messages;
-    void (async () => {
-      for await (const s of messages.status()) {
-        if (s.type === 'heartbeats_missed' && s.count >= 2) {
-          void this.refollow(handlers, messages);
-          return;
-        }
-      }
-    })();
-    void (async () => {
-      for await (const m of messages) {
-        this.lastStatusSeq = m.seq;
-        this.deliverStatus(m, handlers);
-      }
-    })();
-  }
-
-  private async refollow(handlers: StatusHandlers, stale: ConsumerMessages): Promise<void> {
-    if (this.statusMessages !== stale) return;
-    this.log.warn({ afterSeq: this.lastStatusSeq }, 'status consumer stopped answering; recreating it');
-    void stale.close().catch(() => undefined);
-    while (this.followingStatus && this.statusMessages === stale) {
-      try {
-        await this.follow(handlers, this.lastStatusSeq > 0
-          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastStatusSeq + 1 }
-          : { deliver_policy: DeliverPolicy.New });
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'could not recreate the status consumer; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    this.statusFollower = new StreamFollower(this.nc, this.log, 'status', Streams.status, statusSubjects.all, { deliver_policy: DeliverPolicy.New }, (m) =>
+      this.deliverStatus(m, handlers),
+    );
+    await this.statusFollower.start();
   }
 
   /** Delivers the last report of every pod and the last heartbeat of the given nodes (as after a relist). */
@@ -234,40 +185,114 @@ export class HubBus implements DesiredPublisher {
    * events stored while the provider restarted are not lost (re-writing one is harmless: Events are upserted).
    */
   async followEvents(handlers: EventHandlers, replayMs = 5 * 60_000): Promise<void> {
-    const consumer = await this.js.consumers.get(Streams.events, {
-      filter_subjects: [eventSubjects.all],
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: new Date(Date.now() - replayMs).toISOString(),
+    const from = { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - replayMs).toISOString() };
+    this.eventFollower = new StreamFollower(this.nc, this.log, 'event', Streams.events, eventSubjects.all, from, async (m) => {
+      let node: string;
+      let event: edge.EdgeEvent;
+      try {
+        node = parseEventSubject(m.subject).node;
+        event = decodeEdgeEvent(m.data, m.subject);
+        if (event.nodeName !== node) throw new Error(`event of node ${event.nodeName} on a subject of node ${node}`);
+      } catch (err) {
+        this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed event message');
+        handlers.dropped?.();
+        return;
+      }
+      try {
+        await handlers.event(node, event);
+      } catch (err) {
+        this.log.error({ subject: m.subject, err }, 'event handler failed');
+      }
     });
-    const messages = await consumer.consume({ expires: 5_000 });
-    this.eventMessages = messages;
-    this.eventLoop = (async () => {
-      for await (const m of messages) {
-        let node: string;
-        let event: edge.EdgeEvent;
-        try {
-          node = parseEventSubject(m.subject).node;
-          event = decodeEdgeEvent(m.data, m.subject);
-          if (event.nodeName !== node) throw new Error(`event of node ${event.nodeName} on a subject of node ${node}`);
-        } catch (err) {
-          this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed event message');
-          handlers.dropped?.();
-          continue;
-        }
-        try {
-          await handlers.event(node, event);
-        } catch (err) {
-          this.log.error({ subject: m.subject, err }, 'event handler failed');
-        }
+    await this.eventFollower.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.statusFollower?.stop();
+    await this.eventFollower?.stop();
+  }
+}
+
+type StartPosition = Pick<ConsumerConfig, 'deliver_policy' | 'opt_start_seq' | 'opt_start_time'>;
+
+/**
+ * Follows a hub stream with an ordered consumer from a start position, handing each message to `each` in order (the
+ * next after `each` settled).
+ *
+ * On a hub cluster the ordered consumer can be lost with the member it lived on (kill -9 of that member; nats.js
+ * 3.4 then waits on it for good). After a reconnect, or two missed idle heartbeats (pulls expire every 5 s), the
+ * consumer is recreated from the stream sequence after the last one delivered, so nothing is skipped (and a node's
+ * heartbeats do not go stale for want of a consumer).
+ */
+class StreamFollower {
+  private readonly js: JetStreamClient;
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  /** Stream sequence of the last message delivered (where a recreated consumer resumes). */
+  private lastSeq = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+    private readonly what: string,
+    private readonly stream: string,
+    private readonly filter: string,
+    private readonly from: StartPosition,
+    private readonly each: (m: JsMsg) => void | Promise<void>,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  async start(): Promise<void> {
+    await this.follow(this.from);
+    // After a reconnect (to another member) nats.js may keep polling a consumer that is gone: start a new one.
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (this.stopped) return;
+        if (s.type === 'reconnect' && this.messages) void this.refollow(this.messages);
       }
     })();
   }
 
   async stop(): Promise<void> {
-    this.followingStatus = false;
-    await this.statusMessages?.close();
-    await this.eventMessages?.close();
-    await this.eventLoop;
+    this.stopped = true;
+    await this.messages?.close();
+    await this.loop;
+  }
+
+  private async follow(from: StartPosition): Promise<void> {
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: [this.filter], ...from });
+    const messages = await consumer.consume({ expires: 5_000 });
+    this.messages = messages;
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === 'heartbeats_missed' && s.count >= 2) {
+          void this.refollow(messages);
+          return;
+        }
+      }
+    })();
+    this.loop = (async () => {
+      for await (const m of messages) {
+        this.lastSeq = m.seq;
+        await this.each(m);
+      }
+    })();
+  }
+
+  private async refollow(stale: ConsumerMessages): Promise<void> {
+    if (this.messages !== stale) return;
+    this.log.warn({ afterSeq: this.lastSeq }, `${this.what} consumer stopped answering; recreating it`);
+    void stale.close().catch(() => undefined);
+    while (!this.stopped && this.messages === stale) {
+      try {
+        await this.follow(this.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 } : this.from);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, `could not recreate the ${this.what} consumer; retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 }
 
