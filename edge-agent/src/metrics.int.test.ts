@@ -2,10 +2,9 @@
  * Agent metrics against real processes: /metrics of a running agent after a pod ran (CRI calls measured by the
  * wrapper), and the metrics text published through the outbox reaching the hub's EF_STATUS.
  */
-import { request } from 'node:http';
 import { edge } from '@edgefarm/proto';
 import type { Agent } from './agent.js';
-import { podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { httpGet, podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from './testing/index.js';
 import { AgentBed } from './testing/agent-bed.js';
 
 const T = 90_000;
@@ -13,18 +12,7 @@ let site: TestSite;
 let agent: Agent;
 let watcher: StatusWatcher;
 
-function scrape(port: number, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const scrape = (port: number, path = '/metrics') => httpGet(port, path);
 
 function value(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(name + (labels ? '{' : ' ')) && l.includes(labels));

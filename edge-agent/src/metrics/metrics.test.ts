@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeOutbox } from '../bus/outbox.js';
@@ -6,6 +5,7 @@ import { instrumentCri, grpcCodeName } from './instrumented-cri.js';
 import { AgentMetrics } from './metrics.js';
 import { MAX_METRICS_BYTES, MetricsPublisher } from './publisher.js';
 import { MetricsServer } from './server.js';
+import { httpGet as get } from '../testing/http.js';
 
 const log = pino({ level: 'silent' });
 
@@ -105,18 +105,6 @@ describe('AgentMetrics', () => {
   });
 });
 
-function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('MetricsServer', () => {
   it('answers /metrics in the Prometheus text format, /healthz, and 404 elsewhere', async () => {

@@ -10,3 +10,4 @@ export * from './hub.js';
 export * from './fixtures.js';
 export * from './site.js';
 export * from './registry.js';
+export * from './http.js';
