@@ -117,7 +117,7 @@ export class Provider {
     const events = new EdgeEventSink({ kube: this.kube, getPod: (ns, name) => this.pods.cachedPod(ns, name) ?? this.kube.getPod(ns, name), log: this.log.child({ part: 'events' }) });
     await this.bus.followEvents({
       event: async (node, e) => {
-        if (this.nodes.served().includes(node)) await events.handle(node, e);
+        if (this.nodes.serves(node)) await events.handle(node, e);
       },
     });
     await this.pods.start();

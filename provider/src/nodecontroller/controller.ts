@@ -101,6 +101,10 @@ export class NodeController {
     return [...this.state.keys()];
   }
 
+  serves(name: string): boolean {
+    return this.state.has(name);
+  }
+
   /**
    * Starts serving a node: registers (or adopts) its Node and renews its Lease at once. `readLast` runs first, with
    * the node already accepting heartbeats: the caller reads the node's last heartbeat back from the hub there, so a
