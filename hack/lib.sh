@@ -11,7 +11,9 @@ case "$EF_INSTANCE" in
   dev) : "${EF_PORT_BASE:=16000}" "${EF_NET_OCTET:=201}" "${EF_NS_PREFIX:=ef}" ;;
   # The e2e stack: 2 provider replicas and 2 sites (HA, and a healthy second node so the node lifecycle controller
   # is not in full-disruption mode when edge-1 goes silent).
-  e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}" ;;
+  # Tombstones expire after 30 s, so the fault suite can outlast the compaction horizon within minutes.
+  e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}"
+    export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=${EF_STATE:-$EF_ROOT/.local}; else EF_STATE=${EF_STATE:-$EF_ROOT/.local/$EF_INSTANCE}; fi

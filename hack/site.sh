@@ -43,6 +43,7 @@ ctd_state=$(dirname "$sock")/state        # containerd state: shim bundles, runc
 cgroup_parent=/edgefarm/$EF_INSTANCE/$site  # pod cgroups go below this in every cgroup hierarchy
 pod_logs=$st/pods                         # pod log directories (CRI log_directory) go below this
 pod_volumes=$st/pod-volumes               # pod volume directories (<uid>/volumes/<name>; some are tmpfs mounts)
+agent_state=$st/agent                     # the agent's own state (its desired-state snapshot)
 nats_conf=$st/nats.conf
 images=$EF_CACHE/images
 
@@ -146,11 +147,11 @@ agent_up() {
     return 0
   fi
   ef_use_node
-  mkdir -p "$pod_logs" "$pod_volumes"
+  mkdir -p "$pod_logs" "$pod_volumes" "$agent_state"
   site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
     EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
     EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
-    EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" \
+    EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
     EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
     EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
     node "$main"

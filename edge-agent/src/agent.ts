@@ -17,6 +17,8 @@ import type { AgentConfig } from './config.js';
 import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { DesiredInformer } from './desired/informer.js';
+import { HubRelister } from './desired/relist.js';
+import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore, type DesiredView } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
 import { Forwarder, eventsRoute, type ForwarderOptions } from './forwarder/forwarder.js';
@@ -64,6 +66,7 @@ export class Agent {
   private runtime: PodRuntime | undefined;
   private store: DesiredStore | undefined;
   private informer: DesiredInformer | undefined;
+  private relisterRef: HubRelister | undefined;
   private reconcilerRef: Reconciler | undefined;
   private probes: ProbeManager | undefined;
   private imageService: ImageService | undefined;
@@ -93,6 +96,10 @@ export class Agent {
   get reconciler(): Reconciler {
     if (!this.reconcilerRef) throw new Error('agent not started');
     return this.reconcilerRef;
+  }
+  /** The hub relister (compacted deletes); undefined before start. */
+  get relister(): HubRelister | undefined {
+    return this.relisterRef;
   }
   get forwarder(): Forwarder {
     if (!this.forwarderRef) throw new Error('agent not started');
@@ -151,7 +158,10 @@ export class Agent {
 
       const outbox = new JetStreamOutbox(js, node);
       this.outboxRef = outbox;
-      this.forwarderRef = new Forwarder({ node, jsm, js, hub, log: log.child({ component: 'forwarder' }) }, this.deps.forwarder);
+      this.forwarderRef = new Forwarder(
+        { node, jsm, js, hub, log: log.child({ component: 'forwarder' }), onHubAck: () => this.relisterRef?.contact() },
+        this.deps.forwarder,
+      );
       await this.forwarderRef.start();
       this.eventForwarderRef = new Forwarder(
         { node, jsm, js, hub, route: eventsRoute(node), log: log.child({ component: 'event-forwarder' }) },
@@ -196,8 +206,30 @@ export class Agent {
         },
       );
       this.reconcilerRef.start();
-      this.informer = new DesiredInformer({ js, jsm, node, store, log: log.child({ component: 'informer' }) });
-      await this.informer.start();
+      const informer = new DesiredInformer({
+        js,
+        jsm,
+        node,
+        store,
+        log: log.child({ component: 'informer' }),
+        snapshots: config.stateDir ? new SnapshotFile(config.stateDir) : undefined,
+        lastHubContactMs: () => this.relisterRef?.lastHubContactMs ?? 0,
+      });
+      this.informer = informer;
+      await informer.start();
+      this.relisterRef = new HubRelister(
+        {
+          node,
+          store,
+          siteJsm: jsm,
+          hubJs: hub,
+          hubJsm: await jetstreamManager(nc, { domain: HUB_DOMAIN, checkAPI: false }),
+          clock,
+          log: log.child({ component: 'relist' }),
+          onForgotten: () => informer.scheduleSave(),
+        },
+        informer.startMode.mode === 'resume' ? informer.startMode.lastHubContactMs : 0,
+      );
 
       this.heartbeater = new Heartbeater(
         {
@@ -232,6 +264,7 @@ export class Agent {
         this.stopNatsWatch?.();
       }],
       ['heartbeat', () => this.heartbeater?.stop()],
+      ['relist', () => this.relisterRef?.stop()],
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
       ['probes', () => this.probes?.stop()],
@@ -262,6 +295,7 @@ export class Agent {
     this.stopNatsWatch = undefined;
     this.heartbeater = undefined;
     this.informer = undefined;
+    this.relisterRef = undefined;
     this.probes = undefined;
     this.imageGcRef = undefined;
     this.imageService = undefined;

@@ -25,6 +25,11 @@ export interface AgentConfig {
   cgroupParent: string;
   /** Root of per-pod volume directories: <volumeRoot>/<uid>/volumes/<volume>. */
   volumeRoot: string;
+  /**
+   * The agent's own state (its desired-state snapshot, to resume from the last applied sequence after a restart).
+   * Unset: no snapshot, every start relists the site stream.
+   */
+  stateDir?: string;
   logLevel: string;
   agentVersion: string;
   /** Interval of the full resync (status refresh, orphan removal, restarts). */
@@ -95,6 +100,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   const podCidr = env.EF_POD_CIDR?.trim() ?? '';
   const logLevel = env.EF_LOG_LEVEL?.trim() || 'info';
   const volumeRoot = env.EF_VOLUME_DIR?.trim() || `/var/lib/edgefarm/${nodeName}/pods`;
+  const stateDir = env.EF_STATE_DIR?.trim() || `/var/lib/edgefarm/${nodeName}/agent`;
 
   if (nodeName && (nodeName.length > 253 || !DNS_SUBDOMAIN.test(nodeName))) {
     problems.push(`EF_NODE_NAME "${nodeName}" is not a DNS subdomain`);
@@ -115,6 +121,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   if (nodeIp && isIP(nodeIp) === 0) problems.push(`EF_NODE_IP "${nodeIp}" is not an IP address`);
   if (podCidr && !/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(podCidr)) problems.push(`EF_POD_CIDR "${podCidr}" is not a CIDR`);
   if (!path.isAbsolute(volumeRoot) || path.resolve(volumeRoot) === '/') problems.push(`EF_VOLUME_DIR "${volumeRoot}" must be an absolute path below /`);
+  if (!path.isAbsolute(stateDir) || path.resolve(stateDir) === '/') problems.push(`EF_STATE_DIR "${stateDir}" must be an absolute path below /`);
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`EF_LOG_LEVEL "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
   let resyncMs = 0;
@@ -174,6 +181,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
     podLogRoot: env.EF_POD_LOG_DIR?.trim() || `/var/log/edgefarm/${nodeName}/pods`,
     cgroupParent: env.EF_CGROUP_PARENT?.trim() || `/edgefarm/${nodeName}`,
     volumeRoot: path.resolve(volumeRoot),
+    stateDir: path.resolve(stateDir),
     logLevel,
     agentVersion,
     resyncMs,

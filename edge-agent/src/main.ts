@@ -4,7 +4,7 @@
  *
  *   EF_NODE_NAME, EF_SITE, EF_NATS_URL, EF_CRI_ENDPOINT, EF_NODE_IP   required
  *   EF_POD_CIDR (informational), EF_LOG_LEVEL (info), EF_POD_LOG_DIR, EF_CGROUP_PARENT, EF_RESYNC_MS,
- *   EF_HEARTBEAT_MS, EF_CONCURRENCY                                    optional
+ *   EF_HEARTBEAT_MS, EF_CONCURRENCY, EF_VOLUME_DIR, EF_STATE_DIR (desired-state snapshot)   optional
  *
  * Exit codes: 0 after a clean stop on SIGTERM/SIGINT, 1 on a failed start or a fatal error, 2 on bad configuration.
  */

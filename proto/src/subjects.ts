@@ -58,6 +58,8 @@ export const HUB_STREAM_CONFIGS = [
     retention: 'limits',
     discard: 'old',
     max_msgs_per_subject: 1,
+    /** Tombstones carry a Nats-TTL (see {@link TOMBSTONE_TTL}): deletes do not pile up in the hub for ever. */
+    allow_msg_ttl: true,
   },
   {
     name: Streams.status,
@@ -90,6 +92,8 @@ export const Headers = {
   operation: 'KV-Operation',
   /** Nats-Msg-Id: de-duplication key on publishes to the hub. */
   msgId: 'Nats-Msg-Id',
+  /** Per-message TTL (NATS 2.11+), set on tombstones in the hub's EF_DESIRED: `<seconds>s`. */
+  ttl: 'Nats-TTL',
   /** Set by JetStream on a sourced message: `<origin stream id> <origin sequence> <filter> <transform>`. */
   streamSource: 'Nats-Stream-Source',
 } as const;
@@ -105,6 +109,25 @@ export function sourcedSequence(header: string | undefined): number | undefined 
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 export const TOMBSTONE_OPERATIONS: readonly string[] = ['DEL', 'PURGE'];
+
+/**
+ * How long the hub keeps a tombstone (the compaction horizon of the desired state). A site that was out of touch
+ * with the hub for longer may have missed deletes whose tombstones expired; it then relists its node's subjects from
+ * the hub (see edge-agent/src/desired/relist.ts). The provider writes the TTL it uses into EF_DESIRED's metadata
+ * under `metadataKey`, so every site reads the same horizon the hub applies.
+ */
+export const TOMBSTONE_TTL = {
+  defaultSeconds: 24 * 3600,
+  metadataKey: 'edgefarm.io/tombstone-ttl-seconds',
+} as const;
+
+/** The TTL in EF_DESIRED's stream metadata, or undefined when it is missing or not a positive integer. */
+export function tombstoneTtlSeconds(metadata: Record<string, string> | undefined): number | undefined {
+  const raw = metadata?.[TOMBSTONE_TTL.metadataKey];
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 
 export function siteDomain(site: string): string {
   return `site-${encodeToken(site)}`;

@@ -14,6 +14,7 @@ describe('parseConfig', () => {
       shards: 16,
       shardLeaseSeconds: 15,
       nodeTaints: [{ key: 'edgefarm.io/edge', value: 'true', effect: 'NoSchedule' }],
+      tombstoneTtlSeconds: 86400,
     });
   });
   it('makes a DNS label of the identity', () => {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1Taint } from '@kubernetes/client-node';
+import { TOMBSTONE_TTL } from '@edgefarm/proto';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
 
 /** Provider configuration: parsed and validated from an environment-like record, with defaults. */
@@ -22,6 +23,8 @@ export interface ProviderConfig {
   shardLeaseSeconds: number;
   /** Taints every edge Node gets besides its EdgeNode's own. */
   nodeTaints: V1Taint[];
+  /** How long the hub keeps a tombstone (Nats-TTL); a site out of touch for longer relists its desired state. */
+  tombstoneTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -85,5 +88,6 @@ export function parseConfig(env: Record<string, string | undefined>): ProviderCo
     shards: int(env, 'EF_SHARDS', 16, 1, 1024, 'a shard count (1 to 1024)'),
     shardLeaseSeconds: int(env, 'EF_SHARD_LEASE_SECONDS', 15, 3, 300, 'a lease duration in seconds (3 to 300)'),
     nodeTaints: parseTaints(env.EF_NODE_TAINTS),
+    tombstoneTtlSeconds: int(env, 'EF_TOMBSTONE_TTL_SECONDS', TOMBSTONE_TTL.defaultSeconds, 10, 366 * 24 * 3600, 'a tombstone TTL in seconds (10 to 31622400)'),
   };
 }

@@ -11,6 +11,8 @@
  *   EF_KUBELET_PORT    port advertised as the nodes' kubelet endpoint (default 10250)
  *   EF_KUBELET_ADDRESS this provider's IP as the apiserver reaches it: the Nodes' InternalIP (default $POD_IP or
  *                      127.0.0.1)
+ *   EF_TOMBSTONE_TTL_SECONDS  how long the hub keeps a delete's tombstone (default 86400); a site out of touch for
+ *                      longer relists its desired state from the hub
  *   EF_LOG_LEVEL       pino level (default info)
  */
 import { KubeConfig } from '@kubernetes/client-node';

@@ -60,7 +60,7 @@ export class Provider {
     this.log = deps.log;
     const metrics = (this.metrics = deps.metrics ?? new ProviderMetrics());
     const kube = (this.kube = new InstrumentedKubeClient(deps.kube, (...a) => metrics.kubeRequest(...a)));
-    this.bus = new HubBus(nc, this.log.child({ part: 'bus' }), config.hubReplicas);
+    this.bus = new HubBus(nc, this.log.child({ part: 'bus' }), config.hubReplicas, config.tombstoneTtlSeconds);
     this.pods = new PodController({
       kube,
       bus: new InstrumentedPublisher(this.bus, { published: (...a) => metrics.desiredPublished(...a), failed: (k) => metrics.desiredPublishFailed(k) }),

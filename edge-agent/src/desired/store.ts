@@ -18,6 +18,7 @@ import {
   compareResourceVersions,
   decodeEdgeObject,
   decodeEdgePodSpec,
+  desiredSubjects,
   edge,
   isDecodeError,
   isSubjectError,
@@ -92,6 +93,21 @@ export function unsafeIdentity(spec: edge.EdgePodSpec): string {
   return '';
 }
 
+/** The state of a {@link DesiredStore} at one applied sequence (see snapshot.ts for its file form). */
+export interface DesiredSnapshot {
+  seq: number;
+  hubSeq: number;
+  pods: { key: string; seq: number; spec: edge.EdgePodSpec }[];
+  objects: { key: string; seq: number; object: edge.EdgeObject }[];
+}
+
+/** Splits `a/b[/c]` keys; names and namespaces never contain '/'. */
+function splitKey(key: string, parts: 2 | 3): [string, string, string] {
+  const out = key.split('/');
+  if (out.length !== parts) throw new RangeError(`malformed store key "${key}"`);
+  return [out[0]!, out[1]!, out[2] ?? ''];
+}
+
 /** Map key of a delivered object: `<kind>/<namespace>/<name>`. */
 export function objectKeyString(kind: ObjectKind, key: PodKey): string {
   return `${kind}/${key.namespace}/${key.name}`;
@@ -100,6 +116,8 @@ export function objectKeyString(kind: ObjectKind, key: PodKey): string {
 export class DesiredStore implements DesiredView {
   private readonly pods = new Map<string, edge.EdgePodSpec>();
   private readonly objects = new Map<string, edge.EdgeObject>();
+  /** Site-stream sequence of the message each held pod or object came from (bounds a purge of it, see forget()). */
+  private readonly seqs = new Map<string, number>();
   private seq = 0;
   private hubSeq = 0;
   private isSynced = false;
@@ -166,6 +184,7 @@ export class DesiredStore implements DesiredView {
 
     if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
       const had = this.pods.delete(key);
+      this.seqs.delete(key);
       this.log.debug({ key, seq: msg.seq, had }, 'desired pod tombstone');
       this.onChange(key);
       return { kind: 'delete', key };
@@ -191,6 +210,7 @@ export class DesiredStore implements DesiredView {
       if (cmp === 0 && held.deleting === spec.deleting) return { kind: 'unchanged', key };
     }
     this.pods.set(key, spec);
+    this.seqs.set(key, msg.seq);
     this.log.debug({ key, uid: spec.uid, resourceVersion: spec.resourceVersion, deleting: spec.deleting, seq: msg.seq }, 'desired pod');
     this.onChange(key);
     return { kind: 'upsert', key };
@@ -200,6 +220,7 @@ export class DesiredStore implements DesiredView {
     const key = objectKeyString(kind, subjectKey);
     if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
       const had = this.objects.delete(key);
+      this.seqs.delete(key);
       this.log.debug({ object: key, seq: msg.seq, had }, 'desired object tombstone');
       if (had) this.notifyUsers(kind, subjectKey);
       return { kind: 'delete', key };
@@ -223,9 +244,73 @@ export class DesiredStore implements DesiredView {
       if (cmp === 0) return { kind: 'unchanged', key };
     }
     this.objects.set(key, obj);
+    this.seqs.set(key, msg.seq);
     this.log.debug({ object: key, resourceVersion: obj.resourceVersion, keys: Object.keys(obj.data).length, seq: msg.seq }, 'desired object');
     this.notifyUsers(kind, subjectKey);
     return { kind: 'upsert', key };
+  }
+
+  /**
+   * What the store holds, for a snapshot: every pod and object with the site-stream sequence it came from, and the
+   * applied sequences. restore() of it gives back the same store.
+   */
+  snapshot(): DesiredSnapshot {
+    return {
+      seq: this.seq,
+      hubSeq: this.hubSeq,
+      pods: [...this.pods].map(([key, spec]) => ({ key, seq: this.seqs.get(key) ?? 0, spec })),
+      objects: [...this.objects].map(([key, object]) => ({ key, seq: this.seqs.get(key) ?? 0, object })),
+    };
+  }
+
+  /** Loads a snapshot into an empty store (before the first apply); notifies every pod key. */
+  restore(snap: DesiredSnapshot): void {
+    if (this.seq !== 0 || this.pods.size > 0 || this.objects.size > 0) throw new Error('restore() needs an empty store');
+    for (const o of snap.objects) {
+      this.objects.set(o.key, o.object);
+      this.seqs.set(o.key, o.seq);
+    }
+    for (const p of snap.pods) {
+      this.pods.set(p.key, p.spec);
+      this.seqs.set(p.key, p.seq);
+    }
+    this.seq = snap.seq;
+    this.hubSeq = snap.hubSeq;
+    for (const p of snap.pods) this.onChange(p.key);
+  }
+
+  /**
+   * Every held pod and object as its desired-state subject with the site sequence it came from (what a relist
+   * compares with the hub's subjects).
+   */
+  heldSubjects(): { key: string; subject: string; seq: number }[] {
+    const out: { key: string; subject: string; seq: number }[] = [];
+    for (const key of this.pods.keys()) {
+      const [namespace, name] = splitKey(key, 2);
+      out.push({ key, subject: desiredSubjects.pod(this.node, { namespace, name }), seq: this.seqs.get(key) ?? 0 });
+    }
+    for (const key of this.objects.keys()) {
+      const [kind, namespace, name] = splitKey(key, 3);
+      out.push({ key, subject: desiredSubjects.of(this.node, kind as ObjectKind, { namespace, name }), seq: this.seqs.get(key) ?? 0 });
+    }
+    return out;
+  }
+
+  /**
+   * Removes a pod or object whose delete the store never saw because its tombstone was compacted away (found by a
+   * relist): the same effect as its tombstone.
+   */
+  forget(key: string): void {
+    this.seqs.delete(key);
+    if (this.pods.delete(key)) {
+      this.onChange(key);
+      return;
+    }
+    const obj = this.objects.get(key);
+    if (!obj) return;
+    this.objects.delete(key);
+    const [kind] = splitKey(key, 3);
+    this.notifyUsers(kind as ObjectKind, { namespace: obj.namespace, name: obj.name });
   }
 
   /** Notifies the key of every desired pod that uses the object (a token object: the pod it is named after). */

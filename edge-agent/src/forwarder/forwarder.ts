@@ -60,6 +60,8 @@ export interface ForwarderDeps {
   log: Logger;
   /** Another site stream to drain instead of the outbox (default: the outbox to EF_STATUS). */
   route?: ForwardRoute;
+  /** Called on every acknowledgement from the hub: proof the link to the hub works (see desired/relist.ts). */
+  onHubAck?: () => void;
 }
 
 /** A site stream and how each of its messages is forwarded. */
@@ -228,6 +230,7 @@ export class Forwarder {
       timeout: this.opts.publishTimeoutMs,
     });
     if (ack.duplicate) this.stats.duplicates++;
+    this.deps.onHubAck?.();
     await m.ackAck();
     this.stats.forwarded++;
   }
@@ -242,6 +245,7 @@ export class Forwarder {
     }
     const ack = await this.deps.hub.publish(target.subject, m.data, { msgID: target.msgId, timeout: this.opts.publishTimeoutMs });
     if (ack.duplicate) this.stats.duplicates++;
+    this.deps.onHubAck?.();
     await m.ackAck();
     this.stats.forwarded++;
   }

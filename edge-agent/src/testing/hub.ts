@@ -24,10 +24,11 @@ export async function publishDesired(hub: NatsConnection, node: string, spec: ed
   return ack.seq;
 }
 
-/** Publishes a tombstone (empty payload, KV-Operation: DEL) for a pod. */
-export async function publishTombstone(hub: NatsConnection, node: string, key: { namespace: string; name: string }): Promise<number> {
+/** Publishes a tombstone (empty payload, KV-Operation: DEL) for a pod; with `ttlSeconds`, the hub drops it then. */
+export async function publishTombstone(hub: NatsConnection, node: string, key: { namespace: string; name: string }, ttlSeconds?: number): Promise<number> {
   const h = headers();
   h.set(Headers.operation, 'DEL');
+  if (ttlSeconds !== undefined) h.set(Headers.ttl, `${ttlSeconds}s`);
   const ack = await jetstream(hub).publish(desiredSubjects.pod(node, key), new Uint8Array(), { headers: h });
   return ack.seq;
 }

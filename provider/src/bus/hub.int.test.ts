@@ -9,7 +9,7 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
+import { Headers, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/edge-agent/testing';
 import { pino } from 'pino';
 import { HubBus, readDesired } from './hub.js';
@@ -46,6 +46,19 @@ test('stream creation is idempotent and keeps one value per subject', async () =
   await bus.ensureStreams();
   const info = await (await jetstreamManager(nc)).streams.info(Streams.desired);
   expect(info.config.max_msgs_per_subject).toBe(1);
+  expect(info.config.metadata?.[TOMBSTONE_TTL.metadataKey]).toBe(String(TOMBSTONE_TTL.defaultSeconds));
+});
+
+test('a tombstone expires after the configured TTL, which the stream metadata tells the sites', async () => {
+  const bus = new HubBus(nc, log, 1, 10);
+  await bus.ensureStreams();
+  const jsm = await jetstreamManager(nc);
+  expect((await jsm.streams.info(Streams.desired)).config.metadata?.[TOMBSTONE_TTL.metadataKey]).toBe('10');
+  const seq = await bus.tombstonePod('edge-ttl', { namespace: 'default', name: 'gone' });
+  const m = await jsm.streams.getMessage(Streams.desired, { seq });
+  expect(m?.header?.get(Headers.ttl)).toBe('10s');
+  expect(m?.header?.get(Headers.operation)).toBe('DEL');
+  await new HubBus(nc, log).ensureStreams(); // back to the default for the other tests
 });
 
 test('desired state round-trips, tombstones included, per node', async () => {

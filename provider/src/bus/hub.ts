@@ -28,6 +28,7 @@ import {
   decodeEdgePodSpec,
   decodeEdgeObject,
   TOMBSTONE_OPERATIONS,
+  TOMBSTONE_TTL,
   decodeNodeHeartbeat,
   decodePodStatusReport,
   decodeEdgeEvent,
@@ -84,6 +85,8 @@ export class HubBus implements DesiredPublisher {
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly replicas = 1,
+    /** Nats-TTL of tombstones, also written into EF_DESIRED's metadata for the sites (see TOMBSTONE_TTL). */
+    private readonly tombstoneTtlSeconds: number = TOMBSTONE_TTL.defaultSeconds,
   ) {
     this.js = jetstream(nc);
   }
@@ -93,6 +96,7 @@ export class HubBus implements DesiredPublisher {
     this.jsm = await jetstreamManager(this.nc);
     for (const cfg of HUB_STREAM_CONFIGS) {
       const want = { ...cfg, subjects: [...cfg.subjects], num_replicas: this.replicas } as Partial<StreamConfig> & { name: string };
+      if (cfg.name === Streams.desired) want.metadata = { [TOMBSTONE_TTL.metadataKey]: String(this.tombstoneTtlSeconds) };
       try {
         await this.jsm.streams.info(cfg.name);
         await this.jsm.streams.update(cfg.name, want);
@@ -125,6 +129,7 @@ export class HubBus implements DesiredPublisher {
   private async tombstone(subject: string): Promise<number> {
     const h = headers();
     h.set(Headers.operation, 'DEL');
+    h.set(Headers.ttl, `${this.tombstoneTtlSeconds}s`);
     const ack = await this.js.publish(subject, new Uint8Array(), { headers: h });
     return ack.seq;
   }

@@ -1,0 +1,145 @@
+/**
+ * HubRelister: finds deletes the site never received because the hub compacted their tombstones, like an informer
+ * that relists after HTTP 410 Gone.
+ *
+ * The hub keeps a tombstone for a limited time (TOMBSTONE_TTL, read from EF_DESIRED's metadata). A site cut off for
+ * longer may never see a delete: the site stream keeps the last spec of the deleted pod for ever. So whenever the
+ * agent hears from the hub again (a forwarder acknowledgement) after a silence of more than half that time, or for
+ * the first time since it started without a snapshot, it relists:
+ *
+ *  1. note the site stream's last sequence (everything up to it came from the hub before the listing starts);
+ *  2. list the subjects the hub holds for this node (an ordered, headers-only consumer with last_per_subject on
+ *     EF_DESIRED through the hub's JetStream domain: a filtered consumer-create, as least privilege requires);
+ *  3. every pod or object the store holds from a sequence up to (1) whose subject the hub no longer has was deleted
+ *     and its tombstone compacted: purge exactly that message from the site stream (so a later list agrees) and
+ *     forget it in the store, which the reconciler sees as a delete.
+ *
+ * Half the TTL leaves room for the source to catch up after the link returns and for clock error. A relist costs one
+ * listing of the node's own subjects, so an unneeded one is cheap; a missed one would leave a deleted pod running.
+ */
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Streams, desiredSubjects, tombstoneTtlSeconds } from '@edgefarm/proto';
+import type { Logger } from 'pino';
+import type { Clock } from '../util/time.js';
+import type { DesiredStore } from './store.js';
+
+export interface HubRelisterDeps {
+  node: string;
+  store: DesiredStore;
+  /** Site JetStream: the node's desired stream (info, purge). */
+  siteJsm: JetStreamManager;
+  /** JetStream of the hub domain, over the site connection. */
+  hubJs: JetStreamClient;
+  hubJsm: JetStreamManager;
+  clock: Clock;
+  log: Logger;
+  /** The store changed (a snapshot is due). */
+  onForgotten?: (keys: string[]) => void;
+}
+
+export interface RelistResult {
+  hubSubjects: number;
+  forgotten: string[];
+}
+
+/** Silence after which the TTL is looked up at all (a healthy link acknowledges a heartbeat every few seconds). */
+const QUIET_MS = 10_000;
+
+export class HubRelister {
+  private lastContactMs: number;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  /** Relists done, for tests and metrics. */
+  relists = 0;
+
+  /** `lastContactMs`: the last hub contact known from before this start (0: unknown, relist at first contact). */
+  constructor(
+    private readonly deps: HubRelisterDeps,
+    lastContactMs: number,
+  ) {
+    this.lastContactMs = lastContactMs;
+  }
+
+  /** Wall-clock ms of the last hub acknowledgement (0: none yet). */
+  get lastHubContactMs(): number {
+    return this.lastContactMs;
+  }
+
+  /** A hub acknowledgement arrived. Starts a relist when the silence before it was long enough. */
+  contact(): void {
+    const now = this.deps.clock.now();
+    const silentMs = this.lastContactMs === 0 ? Infinity : now - this.lastContactMs;
+    this.lastContactMs = now;
+    if (silentMs <= QUIET_MS || this.running || this.stopped) return;
+    this.running = this.afterSilence(silentMs)
+      .catch((err: unknown) => {
+        // The next long silence (or restart) tries again; until then the site keeps what it has.
+        this.deps.log.warn({ err }, 'relisting the desired state from the hub failed');
+        this.lastContactMs = 0;
+      })
+      .finally(() => (this.running = undefined));
+  }
+
+  private async afterSilence(silentMs: number): Promise<void> {
+    const info = await this.deps.hubJsm.streams.info(Streams.desired);
+    const ttl = tombstoneTtlSeconds(info.config.metadata);
+    if (ttl === undefined) {
+      this.deps.log.warn({ stream: Streams.desired }, 'the hub stream has no tombstone TTL in its metadata; relisting to be safe');
+    } else if (silentMs < (ttl * 1000) / 2) {
+      this.deps.log.debug({ silentMs, ttlSeconds: ttl }, 'hub contact again; within the tombstone horizon, no relist');
+      return;
+    }
+    this.deps.log.info({ silentMs: Number.isFinite(silentMs) ? silentMs : 'unknown', ttlSeconds: ttl }, 'hub contact after a long silence: relisting the desired state from the hub');
+    await this.relist();
+  }
+
+  /** Compares the store with the hub's subjects and forgets what the hub no longer has (see the module doc). */
+  async relist(): Promise<RelistResult> {
+    const { store, node, siteJsm, log } = this.deps;
+    await store.whenSynced();
+    const siteStream = Streams.siteDesired(node);
+    const siteLast = (await siteJsm.streams.info(siteStream)).state.last_seq;
+    const hub = await this.hubSubjects();
+    const forgotten: string[] = [];
+    for (const held of store.heldSubjects()) {
+      if (hub.has(held.subject) || held.seq > siteLast || held.seq === 0) continue;
+      await siteJsm.streams.purge(siteStream, { filter: held.subject, seq: held.seq + 1 });
+      store.forget(held.key);
+      forgotten.push(held.key);
+    }
+    this.relists++;
+    if (forgotten.length > 0) {
+      log.info({ forgotten, hubSubjects: hub.size }, 'relist: deletes whose tombstones the hub compacted applied');
+      this.deps.onForgotten?.(forgotten);
+    } else log.info({ hubSubjects: hub.size, held: store.size }, 'relist: the site agrees with the hub');
+    return { hubSubjects: hub.size, forgotten };
+  }
+
+  /** Every subject of this node in the hub's EF_DESIRED (tombstones included: their subject still exists). */
+  private async hubSubjects(): Promise<Set<string>> {
+    const consumer = await this.deps.hubJs.consumers.get(Streams.desired, {
+      deliver_policy: DeliverPolicy.LastPerSubject,
+      filter_subjects: desiredSubjects.node(this.deps.node),
+      headers_only: true,
+    });
+    const out = new Set<string>();
+    // fetch() ends when its batch is full or it expires, so an empty listing costs one expiry, never a hang.
+    for (;;) {
+      const batch = await consumer.fetch({ max_messages: 512, expires: 2_000 });
+      let got = 0;
+      let done = false;
+      for await (const m of batch) {
+        got++;
+        out.add(m.subject);
+        if (m.info.pending === 0) done = true;
+      }
+      if (done || got === 0) break;
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+}
