@@ -3,7 +3,8 @@
 #   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
-#   make test                           test-unit, test-int and e2e: all of them run, then a summary; fails if any failed
+#   make test                           test-unit, test-int, e2e and e2e-hub3: all of them run, then a summary; fails if any failed
+#   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
 #   make proto | verify-proto | lint | bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,7 +15,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e bench proto verify-proto lint
+.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -47,7 +48,7 @@ build deps:
 # Runs every suite even when one fails; exits non-zero if any failed.
 test:
 	@rc=0; summary=""; \
-	for t in test-unit test-int e2e; do \
+	for t in test-unit test-int e2e e2e-hub3; do \
 	  start=$$SECONDS; \
 	  echo "==> make $$t"; \
 	  if $(MAKE) --no-print-directory $$t; then r=passed; else r=FAILED; rc=1; fi; \
@@ -66,6 +67,10 @@ test-int:
 # The e2e suite starts real processes from each package's dist/: build first (incremental, quick when up to date).
 e2e:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && npm run --silent test:e2e -- --passWithNoTests $(JEST_ARGS)
+
+# The fault suite on its own stack with HUB=3 (R3 hub streams): partitions, kills and restarts with a hub cluster.
+e2e-hub3:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=e2e3 npm run --silent test:e2e -- --passWithNoTests --testPathPatterns fault $(JEST_ARGS)
 
 bench:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && node bench/dist/run.js

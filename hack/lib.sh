@@ -14,6 +14,9 @@ case "$EF_INSTANCE" in
   # Tombstones expire after 30 s, so the fault suite can outlast the compaction horizon within minutes.
   e2e) : "${EF_PORT_BASE:=17000}" "${EF_NET_OCTET:=202}" "${EF_NS_PREFIX:=efe}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}"
     export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
+  # The fault suite again on a 3-server hub cluster (`make e2e-hub3`).
+  e2e3) : "${EF_PORT_BASE:=21000}" "${EF_NET_OCTET:=206}" "${EF_NS_PREFIX:=ef3}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}" "${EF_HUB:=3}"
+    export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=${EF_STATE:-$EF_ROOT/.local}; else EF_STATE=${EF_STATE:-$EF_ROOT/.local/$EF_INSTANCE}; fi

@@ -122,6 +122,9 @@ ping_max: 2
 jetstream {
   domain: "$domain"
   store_dir: "$st/jetstream"
+  # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
+  # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
+  sync_interval: always
 }
 leafnodes {
   # Every hub member (HUB=3: a cluster); the leaf dials the next one when its member goes away.

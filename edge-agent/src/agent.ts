@@ -324,6 +324,13 @@ export class Agent {
         const s = this.forwarderRef?.stats ?? { forwarded: 0, duplicates: 0, failures: 0, dropped: 0 };
         return { ok: s.forwarded - s.duplicates, duplicate: s.duplicates, error: s.failures, dropped: s.dropped };
       },
+      events: async () => {
+        const recorder = this.eventsRef;
+        const forwarder = this.eventForwarderRef;
+        if (!recorder || !forwarder) return undefined;
+        const ci = await jsm.consumers.info(Streams.siteEvents(config.nodeName), this.deps.forwarder?.consumerName ?? 'forwarder');
+        return { published: recorder.published, rejected: recorder.dropped, forwarded: forwarder.stats.forwarded, pending: ci.num_pending + ci.num_ack_pending };
+      },
     });
     if (config.metricsAddr) {
       this.metricsServerRef = new MetricsServer(this.metrics, config.metricsAddr);

@@ -103,6 +103,27 @@ describe('AgentMetrics', () => {
     pending = undefined;
     expect(await metrics.text()).toMatch(/^edgefarm_agent_outbox_pending 4$/m);
   });
+
+  it('counts events the site refused and, as a lower bound that never goes down, those its size/age cap dropped', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    let e: { published: number; rejected: number; forwarded: number; pending: number } | undefined = { published: 10, rejected: 1, forwarded: 4, pending: 2 };
+    metrics.watch({
+      outboxPending: async () => 0,
+      appliedSequence: () => 0,
+      appliedHubSequence: () => 0,
+      pods: () => 0,
+      forwarded: () => ({ ok: 0, duplicate: 0, error: 0, dropped: 0 }),
+      events: async () => e,
+    });
+    let text = await metrics.text();
+    expect(text).toMatch(/^edgefarm_agent_events_dropped_total\{reason="rejected"\} 1$/m);
+    expect(text).toMatch(/^edgefarm_agent_events_dropped_total\{reason="limit"\} 4$/m);
+    e = { published: 10, rejected: 1, forwarded: 0, pending: 10 }; // leftovers of an earlier run: never below 4
+    expect(await metrics.text()).toMatch(/^edgefarm_agent_events_dropped_total\{reason="limit"\} 4$/m);
+    e = undefined; // stream unreadable: the last values stay
+    text = await metrics.text();
+    expect(text).toMatch(/^edgefarm_agent_events_dropped_total\{reason="limit"\} 4$/m);
+  });
 });
 
 

@@ -22,6 +22,11 @@ export interface AgentStateSource {
   pods(): number;
   /** The forwarder's counts so far (monotonic for the agent's life). */
   forwarded(): { ok: number; duplicate: number; error: number; dropped: number };
+  /**
+   * Kubernetes Events since start: written into the site events stream, refused by it, forwarded to the hub, and
+   * still waiting there (undefined when the stream cannot be read).
+   */
+  events?(): Promise<{ published: number; rejected: number; forwarded: number; pending: number } | undefined>;
 }
 
 /** Anything with nats.js's connection status iterator. */
@@ -78,6 +83,23 @@ export class AgentMetrics {
         const f = self.source?.forwarded() ?? { ok: 0, duplicate: 0, error: 0, dropped: 0 };
         this.reset();
         for (const result of FORWARD_RESULTS) this.inc({ result }, f[result]);
+      },
+    });
+    let overLimit = 0;
+    new Counter({
+      name: PREFIX + 'events_dropped_total',
+      help:
+        'Kubernetes Events lost at the site, by reason: rejected (the site events stream refused the write), limit (dropped by the ' +
+        "stream's size/age cap before they were forwarded; counted as written - forwarded - still waiting, a lower bound across restarts).",
+      labelNames: ['reason'],
+      registers,
+      async collect(this: Counter<'reason'>) {
+        const e = await self.source?.events?.().catch(() => undefined);
+        if (!e) return;
+        overLimit = Math.max(overLimit, e.published - e.forwarded - e.pending);
+        this.reset();
+        this.inc({ reason: 'rejected' }, e.rejected);
+        this.inc({ reason: 'limit' }, overLimit);
       },
     });
     const gauge = (name: string, help: string, value: (s: AgentStateSource) => number) =>
