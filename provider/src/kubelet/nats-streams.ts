@@ -59,6 +59,8 @@ interface Opened {
 
 export class NatsEdgeStreams implements EdgeStreams {
   private readonly links = new Set<StreamLink>();
+  /** Over every session so far: the most received bytes buffered at once (bounded by the window) and the count. */
+  readonly counters = { sessions: 0, maxBufferedBytes: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -169,9 +171,11 @@ export class NatsEdgeStreams implements EdgeStreams {
     this.links.add(link);
     const log = this.log.child({ node: ref.node, pod: `${ref.namespace}/${ref.pod}`, op, session });
     void pump(sub, link);
+    this.counters.sessions++;
     void link.done.then((r) => {
       sub.unsubscribe();
       this.links.delete(link);
+      this.counters.maxBufferedBytes = Math.max(this.counters.maxBufferedBytes, link.stats.maxBufferedBytes);
       log.debug({ exitCode: r.exitCode, error: r.error, bytesIn: link.stats.bytesIn, bytesOut: link.stats.bytesOut }, 'session ended');
     });
     return { link, reply };
