@@ -4,7 +4,9 @@
  * a cut link fails fast with EdgeNodeOfflineError; 100 MB go through exec with bounded buffering.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { fromBinary } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { edge, rpcSubjects } from '@edgefarm/proto';
 import { BUSYBOX, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/edge-agent/testing';
 import { AgentBed } from '@edgefarm/edge-agent/testing/agent-bed';
 import { isEdgeNodeOfflineError, isEdgeStreamError, type ContainerRef, type LogOptions, type StreamSession } from './edge-streams.js';
@@ -74,15 +76,22 @@ describe('logs', () => {
 
   it('measures first-byte latency', async () => {
     const ms: number[] = [];
+    const opened: number[] = [];
+    const rpc: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const t0 = performance.now();
-      const it = (await streams.logs(ref('talker'), logOpts({ tailLines: 1 }), new AbortController().signal))[Symbol.asyncIterator]();
+      let t0 = performance.now();
+      await streams.statsSummary(bed.site.node, new AbortController().signal).catch(() => undefined);
+      rpc.push(performance.now() - t0);
+      t0 = performance.now();
+      const logs = await streams.logs(ref('talker'), logOpts({ tailLines: 1 }), new AbortController().signal);
+      opened.push(performance.now() - t0);
+      const it = logs[Symbol.asyncIterator]();
       expect((await it.next()).done).toBe(false);
       ms.push(performance.now() - t0);
       await it.return?.();
     }
-    ms.sort((a, b) => a - b);
-    process.stdout.write(`logs first byte (request -> first byte, 20 tries): p50 ${ms[10]!.toFixed(1)} ms, max ${ms[19]!.toFixed(1)} ms\n`);
+    const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[10]!.toFixed(1);
+    process.stdout.write(`logs first byte (request -> first byte, 20 tries): p50 ${p50(ms)} ms (reply p50 ${p50(opened)} ms), max ${Math.max(...ms).toFixed(1)} ms; stats request p50 ${p50(rpc)} ms\n`);
   }, T);
 
   it('follows new lines until aborted', async () => {
@@ -224,7 +233,32 @@ describe('100 MB through exec', () => {
   }, 300_000);
 });
 
+describe('malformed requests', () => {
+  const ask = async (op: 'exec' | 'stats', data: Uint8Array) => fromBinary(edge.StreamReplySchema, (await hub.request(rpcSubjects.of(bed.site.node, op), data, { timeout: 5000 })).data);
+
+  it('answers BadRequest to garbage, a wrong operation and an oversized payload, and keeps serving', async () => {
+    expect(await ask('exec', Uint8Array.of(0xff, 0xff, 0xff))).toMatchObject({ errorCode: edge.StreamErrorCode.BAD_REQUEST, error: expect.stringMatching(/^malformed exec request/) });
+    expect(await ask('exec', new Uint8Array(0))).toMatchObject({ errorCode: edge.StreamErrorCode.BAD_REQUEST, error: 'exec request carries no operation' });
+    expect(await ask('stats', new Uint8Array(200 * 1024))).toMatchObject({ errorCode: edge.StreamErrorCode.BAD_REQUEST, error: expect.stringMatching(/exceeds 131072/) });
+    const err = await rejection(streams.exec(ref('shell'), [], { stdin: false, stdout: true, stderr: false, tty: false }));
+    expect(isEdgeStreamError(err) && err.code).toBe('BadRequest');
+    expect((await streams.statsSummary(bed.site.node, new AbortController().signal)).node.nodeName).toBe(bed.site.node);
+  }, T);
+});
+
 describe('an unreachable node', () => {
+  it('times out within 2 s with EdgeNodeOfflineError when requests vanish (a silent partition)', async () => {
+    const silent = hub.subscribe(rpcSubjects.of('silent-node', 'logs')); // interest, but never an answer
+    try {
+      const t0 = performance.now();
+      const err = await rejection(streams.logs({ node: 'silent-node', namespace: 'default', pod: 'p', container: 'c' }, logOpts(), new AbortController().signal));
+      process.stdout.write(`silent node: EdgeNodeOfflineError after ${Math.round(performance.now() - t0)} ms\n`);
+      expect(isEdgeNodeOfflineError(err)).toBe(true);
+    } finally {
+      silent.unsubscribe();
+    }
+  }, T);
+
   it('fails at once with EdgeNodeOfflineError when the leaf link is cut, and ends running sessions', async () => {
     const running: StreamSession = await streams.exec(ref('shell'), ['sleep', '60'], { stdin: false, stdout: true, stderr: true, tty: false });
     bed.site.nats.proxy.sever();
