@@ -73,6 +73,9 @@ export async function prepareRemoteCommand(url: string, req: edge.ExecRequest): 
         const outputs = [s.stdout && forward(s.stdout.data, link, Channel.stdout), s.stderr && forward(s.stderr.data, link, Channel.stderr)];
         const [status] = await Promise.all([readText(s.error!.data), ...outputs]);
         conn.close();
+        if (!status.trim() && !s.error!.finReceived && !conn.goAwayReceived && !link.ended) {
+          return { exitCode: 1, error: 'the connection to the container runtime closed without an exit status' };
+        }
         return statusResult(status);
       },
     };

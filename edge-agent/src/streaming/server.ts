@@ -47,7 +47,7 @@ export class StreamingServer {
   private readonly running = new Set<Promise<unknown>>();
   private readonly locator: PodLocator;
   /** Over every session so far: the most received bytes buffered at once (bounded by the window) and the count. */
-  readonly counters = { sessions: 0, maxBufferedBytes: 0 };
+  readonly counters = { sessions: 0, maxBufferedBytes: 0, creditWaits: 0 };
 
   constructor(
     private readonly deps: StreamingDeps,
@@ -197,8 +197,9 @@ export class StreamingServer {
       this.links.delete(link);
       this.counters.sessions++;
       this.counters.maxBufferedBytes = Math.max(this.counters.maxBufferedBytes, link.stats.maxBufferedBytes);
+      this.counters.creditWaits += link.stats.creditWaits;
       const r = await link.done;
-      log.debug({ exitCode: r.exitCode, error: r.error, bytesIn: link.stats.bytesIn, bytesOut: link.stats.bytesOut, maxBuffered: link.stats.maxBufferedBytes }, 'session ended');
+      log.info({ exitCode: r.exitCode, error: r.error, bytesIn: link.stats.bytesIn, bytesOut: link.stats.bytesOut, maxBuffered: link.stats.maxBufferedBytes, creditWaits: link.stats.creditWaits }, 'session ended');
     }
   }
 }

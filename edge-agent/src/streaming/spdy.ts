@@ -37,6 +37,8 @@ export class SpdyStream {
   private rejected: ((err: Error) => void) | undefined;
   readonly reply: Promise<void>;
   private closedLocal = false;
+  /** The server half-closed the stream (FIN), as opposed to the connection going away under it. */
+  finReceived = false;
 
   constructor(
     readonly id: number,
@@ -83,6 +85,8 @@ export class SpdyConnection {
   private headerChain: Promise<unknown> = Promise.resolve();
   readonly closed: Promise<void>;
   private resumeReader: (() => void) | undefined;
+  /** The server said GOAWAY (an orderly end), as opposed to the socket closing or resetting. */
+  goAwayReceived = false;
 
   private constructor(
     private readonly socket: Socket,
@@ -244,7 +248,10 @@ export class SpdyConnection {
           this.resumeReader = undefined;
         }
       }
-      if (flags & FLAG_FIN) stream.data.end();
+      if (flags & FLAG_FIN) {
+        stream.finReceived = true;
+        stream.data.end();
+      }
       return;
     }
     const type = frame.readUInt16BE(2);
@@ -253,7 +260,10 @@ export class SpdyConnection {
       case TYPE.synReply: {
         const s = this.streams.get(streamId);
         s?.onReply();
-        if (s && flags & FLAG_FIN) s.data.end();
+        if (s && flags & FLAG_FIN) {
+          s.finReceived = true;
+          s.data.end();
+        }
         return;
       }
       case TYPE.rstStream: {
@@ -264,6 +274,7 @@ export class SpdyConnection {
       case TYPE.ping:
         return this.writeControl(TYPE.ping, 0, Buffer.from(body));
       case TYPE.goAway:
+        this.goAwayReceived = true;
         return this.close();
       case TYPE.synStream: {
         // the streaming protocols never open server streams: refuse

@@ -45,6 +45,8 @@ export interface LinkStats {
   /** Received data bytes not yet taken by a consumer, now and at most. */
   bufferedBytes: number;
   maxBufferedBytes: number;
+  /** Times a write waited for credit (the peer's consumer or the path was the bottleneck). */
+  creditWaits: number;
 }
 
 export const DEFAULT_WINDOW = 1024 * 1024;
@@ -67,7 +69,7 @@ export class StreamLink {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly now: () => number;
   private readonly maxChunk: number;
-  readonly stats: LinkStats = { bytesIn: 0, bytesOut: 0, bufferedBytes: 0, maxBufferedBytes: 0 };
+  readonly stats: LinkStats = { bytesIn: 0, bytesOut: 0, bufferedBytes: 0, maxBufferedBytes: 0, creditWaits: 0 };
 
   constructor(private readonly options: LinkOptions) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -102,6 +104,7 @@ export class StreamLink {
     let off = 0;
     while (off < data.length && !this.finished) {
       if (this.credit <= 0) {
+        this.stats.creditWaits++;
         await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
         continue;
       }

@@ -193,7 +193,7 @@ describe('100 MB through exec', () => {
   const MB = 1024 * 1024;
   const rss = () => process.memoryUsage().rss;
 
-  it('uploads to cat > /dev/null and downloads from head -c with bounded buffering', async () => {
+  it('uploads to wc -c and downloads from dd with bounded buffering', async () => {
     const before = rss();
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50);
