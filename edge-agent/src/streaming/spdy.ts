@@ -111,6 +111,9 @@ export class SpdyConnection {
           socket.destroy();
           return reject(new SpdyError(`streaming server chose protocol "${String(chosen)}", want ${protocol}`));
         }
+        // the upgrade's timeout must not outlive it: an interactive session may be idle for long
+        socket.setTimeout(0);
+        req.removeAllListeners('timeout');
         socket.setNoDelay(true);
         resolve(new SpdyConnection(socket, head, options.highWater ?? 256 * 1024));
       });

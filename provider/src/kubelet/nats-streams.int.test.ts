@@ -140,6 +140,12 @@ describe('exec and attach', () => {
     expect(await failing.done).toEqual({ exitCode: 7 });
   }, T);
 
+  it('keeps an idle session open beyond the connect timeout (5 s)', async () => {
+    const s = await streams.exec(ref('shell'), ['sh', '-c', 'sleep 6; echo late'], { stdin: false, stdout: true, stderr: false, tty: false });
+    expect(await text(s.stdout)).toBe('late\n');
+    expect(await s.done).toEqual({ exitCode: 0 });
+  }, T);
+
   it('runs a tty with resize', async () => {
     const s = await streams.exec(ref('shell'), ['sh'], { stdin: true, stdout: true, stderr: false, tty: true });
     expect(s.stderr).toBeUndefined();
