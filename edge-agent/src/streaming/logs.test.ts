@@ -1,0 +1,76 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { readContainerLog, type LogReadOptions } from './logs.js';
+
+let dir: string;
+let file: string;
+const line = (s: string, tag = 'F', t = '2026-11-23T10:00:00Z') => `${t} stdout ${tag} ${s}\n`;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-logs-'));
+  file = path.join(dir, '0.log');
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+async function readAll(opts: Partial<LogReadOptions>, running = async () => false, signal = new AbortController().signal): Promise<string> {
+  let out = '';
+  for await (const c of readContainerLog(file, { follow: false, timestamps: false, ...opts }, running, signal, { pollMs: 5, stateCheckMs: 20 })) {
+    out += Buffer.from(c).toString();
+  }
+  return out;
+}
+
+/** Reads a followed log until `until` matches, doing `step` once along the way. */
+async function follow(until: RegExp, steps: (() => Promise<void>)[]): Promise<string> {
+  const ac = new AbortController();
+  const guard = setTimeout(() => ac.abort(), 10_000);
+  let out = '';
+  const reading = (async () => {
+    for await (const c of readContainerLog(file, { follow: true, timestamps: false }, async () => true, ac.signal, { pollMs: 5, stateCheckMs: 1000 })) {
+      out += Buffer.from(c).toString();
+      if (until.test(out)) ac.abort();
+    }
+  })();
+  for (const step of steps) {
+    await new Promise((r) => setTimeout(r, 30));
+    await step();
+  }
+  await reading;
+  clearTimeout(guard);
+  return out;
+}
+
+describe('readContainerLog', () => {
+  it('renders a file with garbage and partial lines, and its tail', async () => {
+    await writeFile(file, line('one') + 'garbage line\n' + line('tw', 'P') + line('o') + line('three') + '2026-11-23T10:00:00Z stdout F unterminated');
+    expect(await readAll({})).toBe('one\ntwo\nthree\nunterminated\n');
+    expect(await readAll({ tailLines: 2 })).toBe('three\nunterminated\n');
+    expect(await readAll({ tailLines: 0 })).toBe('');
+  });
+
+  it('follows appends, a rotation (rename + new file) and a truncation', async () => {
+    await writeFile(file, line('a'));
+    const out = await follow(/d\n$/, [
+      () => appendFile(file, line('b')),
+      async () => {
+        await rename(file, `${file}.1`);
+        await writeFile(file, line('c'));
+      },
+      async () => {
+        // a truncation is seen when the file is shorter than what was read (as tail -F does)
+        await truncate(file, 0);
+      },
+      () => appendFile(file, line('d')),
+    ]);
+    expect(out).toBe('a\nb\nc\nd\n');
+  });
+
+  it('ends a follow once the container stopped and the file is read', async () => {
+    await writeFile(file, line('last'));
+    let running = true;
+    setTimeout(() => (running = false), 30);
+    expect(await readAll({ follow: true }, async () => running)).toBe('last\n');
+  });
+});
