@@ -17,7 +17,7 @@
  *   site EFE_<node> stream   ef.eventbox.<node>.<id>               EdgeEvent, capped by size and age (drops oldest)
  *   hub  EF_EVENTS stream    ef.events.<node>.<id>                 what the forwarder moved from the events stream
  *
- * Interactive traffic (core NATS, no stream; docs/decisions/0004-interactive-traffic.md):
+ * Interactive traffic (core NATS, no stream; docs/decisions/0005-interactive-traffic.md):
  *
  *   ef.rpc.<node>.<op>              request/reply, provider -> agent: StreamRequest / StreamReply (op: logs, exec,
  *                                   attach, portforward, stats)

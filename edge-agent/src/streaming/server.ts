@@ -1,5 +1,5 @@
 /**
- * StreamingServer: the agent's half of interactive traffic (docs/decisions/0004-interactive-traffic.md). Subscribes
+ * StreamingServer: the agent's half of interactive traffic (docs/decisions/0005-interactive-traffic.md). Subscribes
  * to ef.rpc.<node>.* on the site NATS (requests come from the hub over the leaf link; the edge dials nothing in),
  * validates each request, prepares the operation (finds the pod and container, asks CRI for a streaming URL and
  * connects to it) and only then answers: an error reply with the kubelet's wording, or "accepted" with the agent's

@@ -1,5 +1,5 @@
 /**
- * NatsEdgeStreams: {@link EdgeStreams} over core NATS (docs/decisions/0004-interactive-traffic.md). Each call is a
+ * NatsEdgeStreams: {@link EdgeStreams} over core NATS (docs/decisions/0005-interactive-traffic.md). Each call is a
  * request on ef.rpc.<node>.<op> (at most `requestTimeoutMs`, 2 s: no responders or a timeout means the node is not
  * reachable: {@link EdgeNodeOfflineError}); sessions then run on ef.session.<node>.<id>.{up,down} through a
  * {@link StreamLink} (credit flow control, keepalive). The edge answers over the leaf link it opened itself.
