@@ -7,6 +7,7 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@edgefarm/proto$': '<rootDir>/proto/src/index.ts',
     '^@edgefarm/edge-agent/testing$': '<rootDir>/edge-agent/src/testing/index.ts',
+    '^@edgefarm/edge-agent/testing/agent-bed$': '<rootDir>/edge-agent/src/testing/agent-bed.ts',
   },
   testEnvironment: 'node',
   rootDir: '.',

@@ -7,7 +7,8 @@
  *     │     (pods, ConfigMaps, Secrets, tokens)       ├─► VolumeManager (pod volume dirs, tmpfs)
  *     │                                               └─► StatusReporter ─► outbox
  *     ├─ Heartbeater ─► outbox
- *     └─ Forwarder: outbox ─► hub EF_STATUS (over the leaf link)
+ *     ├─ Forwarder: outbox ─► hub EF_STATUS (over the leaf link)
+ *     └─ StreamingServer: ef.rpc.<node>.* requests from the hub ─► logs, exec, attach, port-forward, stats (CRI)
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -39,6 +40,10 @@ import { instrumentCri } from './metrics/instrumented-cri.js';
 import { MetricsPublisher } from './metrics/publisher.js';
 import { MetricsServer } from './metrics/server.js';
 import { SystemMounter, type Mounter } from './volumes/mounter.js';
+import * as grpc from '@grpc/grpc-js';
+import { criClients } from '@edgefarm/proto';
+import { StreamingServer, type StreamingOptions } from './streaming/server.js';
+import { StatsCollector } from './streaming/stats.js';
 
 /** Optional collaborators, for tests and for a later hollow (in-memory) runtime. */
 export interface AgentDeps {
@@ -57,6 +62,8 @@ export interface AgentDeps {
   imagePulls?: ImageManagerOptions;
   /** Image GC overrides (thresholds default to the config's, interval 5 min, minimum age 2 min). */
   imageGc?: ImageGcOptions;
+  /** Interactive traffic (window, keepalive); it runs over CRI on config.criEndpoint, so not with `runtime` given. */
+  streaming?: StreamingOptions;
 }
 
 export class Agent {
@@ -79,6 +86,8 @@ export class Agent {
   private metricsServerRef: MetricsServer | undefined;
   private metricsPublisher: MetricsPublisher | undefined;
   private stopNatsWatch: (() => void) | undefined;
+  private streamingRef: StreamingServer | undefined;
+  private streamingCri: ReturnType<typeof criClients> | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -216,6 +225,7 @@ export class Agent {
       );
       this.heartbeater.start();
       await this.startMetrics(jsm, outbox);
+      await this.startStreaming(nc);
       log.info('edge-agent started');
     } catch (err) {
       await this.stop();
@@ -226,6 +236,11 @@ export class Agent {
   /** Stops everything that was started, in reverse order. Safe to call twice or after a failed start. */
   async stop(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
+      ['streaming', async () => {
+        await this.streamingRef?.stop();
+        this.streamingCri?.runtime.close();
+        this.streamingCri?.image.close();
+      }],
       ['metrics', async () => {
         await this.metricsPublisher?.stop();
         await this.metricsServerRef?.stop();
@@ -257,6 +272,8 @@ export class Agent {
         this.log.warn({ err: errorMessage(err), part: name }, 'error while stopping');
       }
     }
+    this.streamingRef = undefined;
+    this.streamingCri = undefined;
     this.metricsPublisher = undefined;
     this.metricsServerRef = undefined;
     this.stopNatsWatch = undefined;
@@ -301,6 +318,22 @@ export class Agent {
       this.metricsPublisher = new MetricsPublisher({ node: config.nodeName, metrics: this.metrics, outbox, log: log.child({ component: 'metrics' }) }, publishSeconds * 1000);
       this.metricsPublisher.start();
     }
+  }
+
+  /** Serves logs, exec, attach, port-forward and stats to the provider over NATS (not with an injected runtime). */
+  private async startStreaming(nc: NatsConnection): Promise<void> {
+    if (this.deps.runtime) return;
+    const { config, log } = this;
+    this.streamingCri = instrumentCri(criClients(grpc, config.criEndpoint), this.metrics);
+    const runtime = this.streamingCri.runtime;
+    const stats = new StatsCollector(runtime, { nodeName: config.nodeName, fsPath: config.podLogRoot });
+    this.streamingRef = new StreamingServer({ nc, node: config.nodeName, runtime, stats, log: log.child({ component: 'streaming' }) }, this.deps.streaming);
+    await this.streamingRef.start();
+  }
+
+  /** The streaming server (undefined with an injected runtime). */
+  get streaming(): StreamingServer | undefined {
+    return this.streamingRef;
   }
 
   /** The /metrics server (undefined when EF_METRICS_ADDR is off). */

@@ -7,7 +7,8 @@ import re, sys
 RPCS = {
     "RuntimeService": ["Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
                        "ListPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
-                       "ListContainers", "ContainerStatus", "ExecSync", "Status"],
+                       "ListContainers", "ContainerStatus", "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats",
+                       "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats", "Status"],
     "ImageService": ["ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"],
 }
 

@@ -8,3 +8,6 @@ export * from './cri.js';
 export * from './workqueue.js';
 export * as edge from './gen/edgefarm/v1/edge_pb.js';
 export * as cri from './gen/runtime/v1/api_pb.js';
+export * from './streams/frames.js';
+export * from './streams/link.js';
+export * from './streams/queue.js';

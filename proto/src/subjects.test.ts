@@ -107,3 +107,15 @@ describe('sourcedSequence', () => {
     ['EF_DESIRED 99999999999999999999', undefined],
   ])('%j -> %j', (header, want) => expect(sourcedSequence(header)).toBe(want));
 });
+
+describe('interactive traffic subjects', () => {
+  it('names requests and sessions under the node, and parses requests back', async () => {
+    const { rpcSubjects, sessionSubjects, parseRpcSubject } = await import('./subjects.js');
+    expect(rpcSubjects.of('edge.1', 'exec')).toBe('ef.rpc.edge~2E1.exec');
+    expect(rpcSubjects.node('edge.1')).toBe('ef.rpc.edge~2E1.*');
+    expect(parseRpcSubject('ef.rpc.edge~2E1.portforward')).toEqual({ node: 'edge.1', op: 'portforward' });
+    expect(() => parseRpcSubject('ef.rpc.edge-1.shell')).toThrow(/not an rpc subject/);
+    expect(sessionSubjects.of('edge-1', 'abc', 'up')).toBe('ef.session.edge-1.abc.up');
+    expect(sessionSubjects.node('edge-1')).toBe('ef.session.edge-1.>');
+  });
+});

@@ -17,6 +17,13 @@
  *   site EFE_<node> stream   ef.eventbox.<node>.<id>               EdgeEvent, capped by size and age (drops oldest)
  *   hub  EF_EVENTS stream    ef.events.<node>.<id>                 what the forwarder moved from the events stream
  *
+ * Interactive traffic (core NATS, no stream; docs/decisions/0004-interactive-traffic.md):
+ *
+ *   ef.rpc.<node>.<op>              request/reply, provider -> agent: StreamRequest / StreamReply (op: logs, exec,
+ *                                   attach, portforward, stats)
+ *   ef.session.<node>.<id>.up       session frames agent -> provider (output, credit for input, keepalive, end)
+ *   ef.session.<node>.<id>.down     session frames provider -> agent (input, credit for output, resize, end)
+ *
  * Tokens are encoded with {@link encodeToken}: Kubernetes names contain dots, which NATS reads as separators.
  */
 
@@ -282,3 +289,32 @@ export function forwardEvent(siteSubject: string): { subject: string; msgId: str
   if (p.place !== 'eventbox') throw new SubjectError(`not a site event subject: "${siteSubject}"`);
   return { subject: eventSubjects.of(p.node, p.id), msgId: siteSubject };
 }
+
+// ---- interactive traffic (core NATS request/reply and per-session subjects) ----
+
+/** Operations of the kubelet API the edge serves over {@link rpcSubjects}. */
+export const RPC_OPS = ['logs', 'exec', 'attach', 'portforward', 'stats'] as const;
+export type RpcOp = (typeof RPC_OPS)[number];
+
+export const rpcSubjects = {
+  /** Every request to one node: what its agent subscribes to. */
+  node: (node: string): string => `ef.rpc.${encodeToken(node)}.*`,
+  of: (node: string, op: RpcOp): string => `ef.rpc.${encodeToken(node)}.${op}`,
+};
+
+export function parseRpcSubject(subject: string): { node: string; op: RpcOp } {
+  const t = subject.split('.');
+  const op = t[3] as RpcOp;
+  if (t.length === 4 && t[0] === 'ef' && t[1] === 'rpc' && RPC_OPS.includes(op)) return { node: decodeToken(t[2]!), op };
+  throw new SubjectError(`not an rpc subject: "${subject}"`);
+}
+
+/** Direction of a session subject: `up` edge -> cloud, `down` cloud -> edge. */
+export type SessionDirection = 'up' | 'down';
+
+export const sessionSubjects = {
+  /** Every session subject of one node (for a later per-node permission). */
+  node: (node: string): string => `ef.session.${encodeToken(node)}.>`,
+  of: (node: string, session: string, direction: SessionDirection): string =>
+    `ef.session.${encodeToken(node)}.${encodeToken(session)}.${direction}`,
+};

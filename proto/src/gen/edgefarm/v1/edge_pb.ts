@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSLNBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSqDAQoNUmVzdGFydFBvbGljeRIeChpSRVNUQVJUX1BPTElDWV9VTlNQRUNJRklFRBAAEhkKFVJFU1RBUlRfUE9MSUNZX0FMV0FZUxABEh0KGVJFU1RBUlRfUE9MSUNZX09OX0ZBSUxVUkUQAhIYChRSRVNUQVJUX1BPTElDWV9ORVZFUhADKngKClB1bGxQb2xpY3kSGwoXUFVMTF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpQVUxMX1BPTElDWV9JRl9OT1RfUFJFU0VOVBABEhYKElBVTExfUE9MSUNZX0FMV0FZUxACEhUKEVBVTExfUE9MSUNZX05FVkVSEAMqmQEKCFBvZFBoYXNlEhkKFVBPRF9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEVBPRF9QSEFTRV9QRU5ESU5HEAESFQoRUE9EX1BIQVNFX1JVTk5JTkcQAhIXChNQT0RfUEhBU0VfU1VDQ0VFREVEEAMSFAoQUE9EX1BIQVNFX0ZBSUxFRBAEEhUKEVBPRF9QSEFTRV9VTktOT1dOEAUqVgoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIVChFFVkVOVF9UWVBFX05PUk1BTBABEhYKEkVWRU5UX1RZUEVfV0FSTklORxACYgZwcm90bzM");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSLNBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSLbAgoNU3RyZWFtUmVxdWVzdBIPCgdzZXNzaW9uGAEgASgJEg4KBndpbmRvdxgCIAEoDRIRCgluYW1lc3BhY2UYAyABKAkSCwoDcG9kGAQgASgJEgsKA3VpZBgFIAEoCRIRCgljb250YWluZXIYBiABKAkSKAoEbG9ncxgKIAEoCzIYLmVkZ2VmYXJtLnYxLkxvZ3NSZXF1ZXN0SAASKAoEZXhlYxgLIAEoCzIYLmVkZ2VmYXJtLnYxLkV4ZWNSZXF1ZXN0SAASKgoGYXR0YWNoGAwgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABI3Cgxwb3J0X2ZvcndhcmQYDSABKAsyHy5lZGdlZmFybS52MS5Qb3J0Rm9yd2FyZFJlcXVlc3RIABIqCgVzdGF0cxgOIAEoCzIZLmVkZ2VmYXJtLnYxLlN0YXRzUmVxdWVzdEgAQgQKAm9wIpcBCgtMb2dzUmVxdWVzdBIOCgZmb2xsb3cYASABKAgSEAoIcHJldmlvdXMYAiABKAgSEgoKdGltZXN0YW1wcxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgDEhUKDXNpbmNlX3NlY29uZHMYBSABKAMSEgoKc2luY2VfdGltZRgGIAEoCRITCgtsaW1pdF9ieXRlcxgHIAEoAyJaCgtFeGVjUmVxdWVzdBIPCgdjb21tYW5kGAEgAygJEg0KBXN0ZGluGAIgASgIEg4KBnN0ZG91dBgDIAEoCBIOCgZzdGRlcnIYBCABKAgSCwoDdHR5GAUgASgIIiIKElBvcnRGb3J3YXJkUmVxdWVzdBIMCgRwb3J0GAEgASgNIg4KDFN0YXRzUmVxdWVzdCJyCgtTdHJlYW1SZXBseRIwCgplcnJvcl9jb2RlGAEgASgOMhwuZWRnZWZhcm0udjEuU3RyZWFtRXJyb3JDb2RlEg0KBWVycm9yGAIgASgJEg4KBndpbmRvdxgDIAEoDRISCgpzdGF0c19qc29uGAQgASgMIi4KClNlc3Npb25FbmQSEQoJZXhpdF9jb2RlGAEgASgFEg0KBWVycm9yGAIgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBSpWCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUVWRU5UX1RZUEVfTk9STUFMEAESFgoSRVZFTlRfVFlQRV9XQVJOSU5HEAIqtwEKD1N0cmVhbUVycm9yQ29kZRIhCh1TVFJFQU1fRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG1NUUkVBTV9FUlJPUl9DT0RFX05PVF9GT1VORBABEiEKHVNUUkVBTV9FUlJPUl9DT0RFX0JBRF9SRVFVRVNUEAISHgoaU1RSRUFNX0VSUk9SX0NPREVfSU5URVJOQUwQAxIdChlTVFJFQU1fRVJST1JfQ09ERV9USU1FT1VUEARiBnByb3RvMw");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -1640,6 +1640,276 @@ export const EdgeEventSchema: GenMessage<EdgeEvent> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 34);
 
 /**
+ * StreamRequest: the body of a request on ef.rpc.<node>.<op>. The op in the subject and the set field agree.
+ *
+ * @generated from message edgefarm.v1.StreamRequest
+ */
+export type StreamRequest = Message<"edgefarm.v1.StreamRequest"> & {
+  /**
+   * Session id chosen by the provider (a NUID); names the session subjects. Empty for stats.
+   *
+   * @generated from field: string session = 1;
+   */
+  session: string;
+
+  /**
+   * Bytes the edge may send before the provider grants more (the provider's receive window).
+   *
+   * @generated from field: uint32 window = 2;
+   */
+  window: number;
+
+  /**
+   * @generated from field: string namespace = 3;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string pod = 4;
+   */
+  pod: string;
+
+  /**
+   * Pod UID when the kubelet API path carries one (exec, attach, port-forward); checked when set.
+   *
+   * @generated from field: string uid = 5;
+   */
+  uid: string;
+
+  /**
+   * @generated from field: string container = 6;
+   */
+  container: string;
+
+  /**
+   * @generated from oneof edgefarm.v1.StreamRequest.op
+   */
+  op: {
+    /**
+     * @generated from field: edgefarm.v1.LogsRequest logs = 10;
+     */
+    value: LogsRequest;
+    case: "logs";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.ExecRequest exec = 11;
+     */
+    value: ExecRequest;
+    case: "exec";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.ExecRequest attach = 12;
+     */
+    value: ExecRequest;
+    case: "attach";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.PortForwardRequest port_forward = 13;
+     */
+    value: PortForwardRequest;
+    case: "portForward";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.StatsRequest stats = 14;
+     */
+    value: StatsRequest;
+    case: "stats";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message edgefarm.v1.StreamRequest.
+ * Use `create(StreamRequestSchema)` to create a new message.
+ */
+export const StreamRequestSchema: GenMessage<StreamRequest> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 35);
+
+/**
+ * @generated from message edgefarm.v1.LogsRequest
+ */
+export type LogsRequest = Message<"edgefarm.v1.LogsRequest"> & {
+  /**
+   * @generated from field: bool follow = 1;
+   */
+  follow: boolean;
+
+  /**
+   * @generated from field: bool previous = 2;
+   */
+  previous: boolean;
+
+  /**
+   * @generated from field: bool timestamps = 3;
+   */
+  timestamps: boolean;
+
+  /**
+   * Negative: unset (k8s.io/api PodLogOptions' optional fields).
+   *
+   * @generated from field: int64 tail_lines = 4;
+   */
+  tailLines: bigint;
+
+  /**
+   * @generated from field: int64 since_seconds = 5;
+   */
+  sinceSeconds: bigint;
+
+  /**
+   * RFC 3339 time; empty: unset.
+   *
+   * @generated from field: string since_time = 6;
+   */
+  sinceTime: string;
+
+  /**
+   * @generated from field: int64 limit_bytes = 7;
+   */
+  limitBytes: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.LogsRequest.
+ * Use `create(LogsRequestSchema)` to create a new message.
+ */
+export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 36);
+
+/**
+ * @generated from message edgefarm.v1.ExecRequest
+ */
+export type ExecRequest = Message<"edgefarm.v1.ExecRequest"> & {
+  /**
+   * Empty for attach.
+   *
+   * @generated from field: repeated string command = 1;
+   */
+  command: string[];
+
+  /**
+   * @generated from field: bool stdin = 2;
+   */
+  stdin: boolean;
+
+  /**
+   * @generated from field: bool stdout = 3;
+   */
+  stdout: boolean;
+
+  /**
+   * @generated from field: bool stderr = 4;
+   */
+  stderr: boolean;
+
+  /**
+   * @generated from field: bool tty = 5;
+   */
+  tty: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.ExecRequest.
+ * Use `create(ExecRequestSchema)` to create a new message.
+ */
+export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 37);
+
+/**
+ * @generated from message edgefarm.v1.PortForwardRequest
+ */
+export type PortForwardRequest = Message<"edgefarm.v1.PortForwardRequest"> & {
+  /**
+   * @generated from field: uint32 port = 1;
+   */
+  port: number;
+};
+
+/**
+ * Describes the message edgefarm.v1.PortForwardRequest.
+ * Use `create(PortForwardRequestSchema)` to create a new message.
+ */
+export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 38);
+
+/**
+ * @generated from message edgefarm.v1.StatsRequest
+ */
+export type StatsRequest = Message<"edgefarm.v1.StatsRequest"> & {
+};
+
+/**
+ * Describes the message edgefarm.v1.StatsRequest.
+ * Use `create(StatsRequestSchema)` to create a new message.
+ */
+export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 39);
+
+/**
+ * StreamReply: the reply to a StreamRequest. Either an error, or ok (the session runs on its subjects from now on;
+ * for stats, stats_json holds the summary).
+ *
+ * @generated from message edgefarm.v1.StreamReply
+ */
+export type StreamReply = Message<"edgefarm.v1.StreamReply"> & {
+  /**
+   * @generated from field: edgefarm.v1.StreamErrorCode error_code = 1;
+   */
+  errorCode: StreamErrorCode;
+
+  /**
+   * @generated from field: string error = 2;
+   */
+  error: string;
+
+  /**
+   * Bytes the provider may send before the edge grants more (the edge's receive window).
+   *
+   * @generated from field: uint32 window = 3;
+   */
+  window: number;
+
+  /**
+   * The kubelet stats Summary (k8s.io/kubelet/pkg/apis/stats/v1alpha1) as JSON, for the stats op.
+   *
+   * @generated from field: bytes stats_json = 4;
+   */
+  statsJson: Uint8Array;
+};
+
+/**
+ * Describes the message edgefarm.v1.StreamReply.
+ * Use `create(StreamReplySchema)` to create a new message.
+ */
+export const StreamReplySchema: GenMessage<StreamReply> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 40);
+
+/**
+ * SessionEnd: the payload of an END frame, from either side: how the session ended.
+ *
+ * @generated from message edgefarm.v1.SessionEnd
+ */
+export type SessionEnd = Message<"edgefarm.v1.SessionEnd"> & {
+  /**
+   * @generated from field: int32 exit_code = 1;
+   */
+  exitCode: number;
+
+  /**
+   * Set when the session failed for another reason than the process's exit code.
+   *
+   * @generated from field: string error = 2;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message edgefarm.v1.SessionEnd.
+ * Use `create(SessionEndSchema)` to create a new message.
+ */
+export const SessionEndSchema: GenMessage<SessionEnd> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 41);
+
+/**
  * @generated from enum edgefarm.v1.RestartPolicy
  */
 export enum RestartPolicy {
@@ -1771,4 +2041,40 @@ export enum EventType {
  */
 export const EventTypeSchema: GenEnum<EventType> = /*@__PURE__*/
   enumDesc(file_edgefarm_v1_edge, 3);
+
+/**
+ * @generated from enum edgefarm.v1.StreamErrorCode
+ */
+export enum StreamErrorCode {
+  /**
+   * @generated from enum value: STREAM_ERROR_CODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: STREAM_ERROR_CODE_NOT_FOUND = 1;
+   */
+  NOT_FOUND = 1,
+
+  /**
+   * @generated from enum value: STREAM_ERROR_CODE_BAD_REQUEST = 2;
+   */
+  BAD_REQUEST = 2,
+
+  /**
+   * @generated from enum value: STREAM_ERROR_CODE_INTERNAL = 3;
+   */
+  INTERNAL = 3,
+
+  /**
+   * @generated from enum value: STREAM_ERROR_CODE_TIMEOUT = 4;
+   */
+  TIMEOUT = 4,
+}
+
+/**
+ * Describes the enum edgefarm.v1.StreamErrorCode.
+ */
+export const StreamErrorCodeSchema: GenEnum<StreamErrorCode> = /*@__PURE__*/
+  enumDesc(file_edgefarm_v1_edge, 4);
 
