@@ -32,6 +32,17 @@ function sendStatus(reply: FastifyReply, s: V1Status): FastifyReply {
   return reply.code(s.code ?? 500).type('application/json').send(JSON.stringify(s));
 }
 
+/**
+ * An EdgeStreams failure on an endpoint the apiserver proxies (logs, stats), as the kubelet answers them: the
+ * message as plain text. The apiserver hands the body of a 500 or 400 on to kubectl ("Internal error occurred: edge
+ * node edge-1 is disconnected since ...") but replaces that of a 503 with a generic text, so offline is a 500 here.
+ */
+function sendEdgeError(reply: FastifyReply, err: unknown): FastifyReply {
+  const s = statusOfError(err);
+  const code = s.code === 503 ? 500 : (s.code ?? 500);
+  return reply.code(code).type('text/plain; charset=utf-8').send(s.message ?? 'error');
+}
+
 /** A container the pod spec names (containers, init or ephemeral containers). */
 export function hasContainer(pod: Pod, name: string): boolean {
   const s = pod.spec;
@@ -76,7 +87,7 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
     try {
       return reply.type('application/json').send(JSON.stringify(await ctx.streams.statsSummary(node, ac.signal)));
     } catch (err) {
-      return sendStatus(reply, statusOfError(err));
+      return sendEdgeError(reply, err);
     }
   });
 
@@ -117,7 +128,7 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
     try {
       logs = await ctx.streams.logs(ref, opts, ac.signal);
     } catch (err) {
-      return sendStatus(reply, statusOfError(err));
+      return sendEdgeError(reply, err);
     }
     reply.hijack();
     await streamBody(reply.raw, logs, ac, opts.limitBytes, ctx.log.child({ node: found.node, pod: `${route.namespace}/${route.pod}` }));

@@ -83,11 +83,16 @@ export function parseLogOptions(q: URLSearchParams): LogOptions {
   return opts;
 }
 
-/** stdin/stdout/stderr/tty of exec and attach (kubelet NewOptions: at least one stream; no stderr with a tty). */
+/**
+ * Which streams an exec or attach has, from the query as the apiserver writes it toward a kubelet (kubelet
+ * NewOptions): input, output, error and tty, each on when "1"; at least one of the three streams; no stderr with a
+ * tty (it is merged into the terminal).
+ */
 export function parseStreamOptions(q: URLSearchParams): StreamOptions {
-  const tty = bool(q, 'tty');
-  const opts: StreamOptions = { stdin: bool(q, 'stdin'), stdout: bool(q, 'stdout'), stderr: bool(q, 'stderr') && !tty, tty };
-  if (!opts.stdin && !opts.stdout && !bool(q, 'stderr')) throw new BadRequestError('you must specify at least 1 of stdin, stdout, stderr');
+  const on = (name: string) => q.get(name) === '1';
+  const tty = on('tty');
+  const opts: StreamOptions = { stdin: on('input'), stdout: on('output'), stderr: on('error') && !tty, tty };
+  if (!opts.stdin && !opts.stdout && !on('error')) throw new BadRequestError('you must specify at least 1 of stdin, stdout, stderr');
   return opts;
 }
 

@@ -50,7 +50,7 @@ const execUrl = (query: string, kind = 'exec', pod = 'web') => `${bed.url}/${kin
 
 describe.each(['exec', 'ws-exec'])('%s with client-go', (mode) => {
   it('runs a command and returns its output', async () => {
-    const r = await client([mode, execUrl('command=echo&command=hello&command=world&stdout=true&stderr=true')]);
+    const r = await client([mode, execUrl('command=echo&command=hello&command=world&output=1&error=1')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('hello world\n');
@@ -58,33 +58,33 @@ describe.each(['exec', 'ws-exec'])('%s with client-go', (mode) => {
 
   it('passes stdin through and closes it at EOF', async () => {
     const input = Buffer.alloc(3 * 1024 * 1024 + 17, 'a');
-    const r = await client([mode, execUrl('command=cat&stdin=true&stdout=true&stderr=true')], input);
+    const r = await client([mode, execUrl('command=cat&input=1&output=1&error=1')], input);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBe(input.length);
   });
 
   it('reports a non-zero exit code', async () => {
-    const r = await client([mode, execUrl('command=exit&command=3&stdout=true')]);
+    const r = await client([mode, execUrl('command=exit&command=3&output=1')]);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('exit code 3');
   });
 
   it('carries stderr separately', async () => {
-    const r = await client([mode, execUrl('command=stderr&command=oops&stdout=true&stderr=true')]);
+    const r = await client([mode, execUrl('command=stderr&command=oops&output=1&error=1')]);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr).toBe('oops');
   });
 
   it('delivers terminal resizes with a tty', async () => {
-    const r = await client([mode, execUrl('command=sizes&stdin=true&stdout=true&tty=true')], '', { KC_TTY: '1', KC_RESIZE: '80x24,132x50' });
+    const r = await client([mode, execUrl('command=sizes&input=1&output=1&tty=1')], '', { KC_TTY: '1', KC_RESIZE: '80x24,132x50' });
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toContain('80x24\n');
     expect(r.stdout.toString()).toContain('132x50\n');
   });
 
   it('attaches', async () => {
-    const r = await client([mode, execUrl('stdin=true&stdout=true', 'attach')], 'typed\n');
+    const r = await client([mode, execUrl('input=1&output=1', 'attach')], 'typed\n');
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe('typed\n');
   });
@@ -92,7 +92,7 @@ describe.each(['exec', 'ws-exec'])('%s with client-go', (mode) => {
   it('reports an offline node as the error of the session', async () => {
     bed.streams.offline.add('edge-1');
     try {
-      const r = await client([mode, execUrl('command=echo&command=x&stdout=true')]);
+      const r = await client([mode, execUrl('command=echo&command=x&output=1')]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain('edge node edge-1 is disconnected');
     } finally {
@@ -101,16 +101,16 @@ describe.each(['exec', 'ws-exec'])('%s with client-go', (mode) => {
   });
 
   it('answers 404 for a pod this replica does not serve', async () => {
-    const r = await client([mode, execUrl('command=echo&stdout=true', 'exec', 'other')]);
+    const r = await client([mode, execUrl('command=echo&output=1', 'exec', 'other')]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/not found|404/);
   });
 
   it('refuses a client without rights (403) and one without credentials (401)', async () => {
-    const denied = await client([mode, execUrl('command=echo&stdout=true')], '', { KC_CERT: bed.pki.userCert, KC_KEY: bed.pki.userKey });
+    const denied = await client([mode, execUrl('command=echo&output=1')], '', { KC_CERT: bed.pki.userCert, KC_KEY: bed.pki.userKey });
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/403|Forbidden|forbidden/);
-    const anon = await client([mode, execUrl('command=echo&stdout=true')], '', { KC_CERT: '', KC_KEY: '' });
+    const anon = await client([mode, execUrl('command=echo&output=1')], '', { KC_CERT: '', KC_KEY: '' });
     expect(anon.code).not.toBe(0);
     expect(anon.stderr).toMatch(/401|Unauthorized|unauthorized/);
   });

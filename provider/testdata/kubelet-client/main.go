@@ -59,13 +59,13 @@ func execute(mode, raw string) int {
 	}
 	q := u.Query()
 	opts := remotecommand.StreamOptions{Tty: os.Getenv("KC_TTY") == "1"}
-	if q.Get("stdin") == "true" {
+	if q.Get("input") == "1" {
 		opts.Stdin = os.Stdin
 	}
-	if q.Get("stdout") == "true" {
+	if q.Get("output") == "1" {
 		opts.Stdout = os.Stdout
 	}
-	if q.Get("stderr") == "true" {
+	if q.Get("error") == "1" {
 		opts.Stderr = os.Stderr
 	}
 	if r := os.Getenv("KC_RESIZE"); r != "" {
