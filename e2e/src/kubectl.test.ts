@@ -175,10 +175,12 @@ describe('kubectl port-forward and cp', () => {
     await writeFile(src, data);
     const sha = createHash('sha256').update(data).digest('hex');
     const pid = await providerPid(await servingReplica('edge-1'));
+    const rss = async () => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const rssBefore = await rss();
     let maxRss = 0;
     const sampler = setInterval(() => {
-      void readFile(`/proc/${pid}/status`, 'utf8')
-        .then((s) => (maxRss = Math.max(maxRss, Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0))))
+      void rss()
+        .then((kb) => (maxRss = Math.max(maxRss, kb)))
         .catch(() => undefined);
     }, 200);
     try {
@@ -189,7 +191,7 @@ describe('kubectl port-forward and cp', () => {
       const back = path.join(dir, 'back.bin');
       const down = await kc(['cp', `default/${POD}:/tmp/big.bin`, back, '-c', 'app']);
       expect(createHash('sha256').update(await readFile(back)).digest('hex')).toBe(sha);
-      log(`[e2e] kubectl cp 100 MiB: to the pod ${up.ms} ms (${(100 / (up.ms / 1000)).toFixed(1)} MiB/s), from the pod ${down.ms} ms (${(100 / (down.ms / 1000)).toFixed(1)} MiB/s); serving provider max RSS ${(maxRss / 1024).toFixed(0)} MiB`);
+      log(`[e2e] kubectl cp 100 MiB: to the pod ${up.ms} ms (${(100 / (up.ms / 1000)).toFixed(1)} MiB/s), from the pod ${down.ms} ms (${(100 / (down.ms / 1000)).toFixed(1)} MiB/s); serving provider RSS ${(rssBefore / 1024).toFixed(0)} MiB before, at most ${(maxRss / 1024).toFixed(0)} MiB during`);
     } finally {
       clearInterval(sampler);
       await kc(['exec', POD, '-c', 'app', '--', 'rm', '-f', '/tmp/big.bin']);

@@ -202,7 +202,8 @@ export class SpdyConnection {
   private async readLoop(head?: Buffer): Promise<void> {
     try {
       if (head?.length) await this.feed(head);
-      for await (const chunk of this.socket) {
+      // destroyOnReturn false: on a protocol error the GOAWAY must still go out before the socket closes.
+      for await (const chunk of this.socket.iterator({ destroyOnReturn: false })) {
         if (this.ended) break;
         await this.feed(chunk as Buffer);
       }
