@@ -107,14 +107,14 @@ export class KubeletServer {
    */
   portOf(node: string): number {
     const range = this.o.nodePorts;
-    if (!range) return this.o.port;
+    if (!range) return this.port;
     const have = this.nodeServers.get(node);
     if (have) return have.port;
     let port = range.from;
     while (this.nodeOfPort.has(port) && port <= range.to) port++;
     if (port > range.to) {
       this.log.error({ node, range }, 'no free kubelet node port: the node advertises the shared port (no stats for it)');
-      return this.o.port;
+      return this.port;
     }
     const server = this.makeServer();
     server.on('error', (err) => this.log.error({ node, port, err: err.message }, 'kubelet node port failed'));
@@ -154,7 +154,7 @@ export class KubeletServer {
     const pod = this.o.pod(namespace, name);
     const node = pod?.spec?.nodeName;
     if (!pod || !node || !this.o.serves(node) || (uid !== undefined && pod.metadata?.uid !== uid)) {
-      return { ...failure(404, 'NotFound', `pods "${name}" not found`), details: undefined };
+      return failure(404, 'NotFound', `pods "${name}" not found`);
     }
     return { pod, node };
   }
