@@ -7,7 +7,7 @@
  *   bytes N         N bytes of 'x' on stdout          wc             stdin counted, the count on stdout at EOF
  * attach behaves as cat. portForward: any port echoes what it gets; port 81 answers one HTTP request.
  */
-import { ByteQueue } from './byte-queue.js';
+import { ChunkQueue } from '@edgefarm/proto';
 import {
   EdgeNodeOfflineError,
   EdgeStreamError,
@@ -74,30 +74,34 @@ export class FakeEdgeStreams implements EdgeStreams {
   async portForward(ref: PodRef, port: number): Promise<PortStream> {
     this.calls.push({ method: 'portForward', ref, args: port });
     this.check(ref.node);
-    const data = new ByteQueue();
+    const data = new ChunkQueue();
     let finish!: (r: { error?: string }) => void;
     const done = new Promise<{ error?: string }>((r) => (finish = r));
     let request = '';
+    let ended = false;
     const ps: PortStream = {
       data,
       write: async (c) => {
-        if (data.isEnded) throw new Error('connection closed');
+        if (ended) throw new Error('connection closed');
         if (port !== 81) return data.push(Buffer.from(c));
         request += Buffer.from(c).toString();
         if (request.includes('\r\n\r\n')) {
           data.push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello'));
+          ended = true;
           data.end();
           this.open.delete(ps);
           finish({});
         }
       },
       end: async () => {
+        ended = true;
         data.end();
         this.open.delete(ps);
         finish({});
       },
       done,
       close: () => {
+        ended = true;
         data.end();
         this.open.delete(ps);
         finish({});
@@ -114,8 +118,8 @@ export class FakeEdgeStreams implements EdgeStreams {
   }
 
   private session(command: string[], opts: StreamOptions): StreamSession {
-    const stdout = new ByteQueue();
-    const stderr = new ByteQueue();
+    const stdout = new ChunkQueue();
+    const stderr = new ChunkQueue();
     const stdinEnded = deferred<void>();
     const result = deferred<SessionResult>();
     let counted = 0;
@@ -127,7 +131,7 @@ export class FakeEdgeStreams implements EdgeStreams {
         if (cmd === 'cat') stdout.push(Buffer.from(c));
         counted += c.length;
         // Backpressure like the edge's window: wait while the client has not read the output.
-        await stdout.whenBelow(1 << 20);
+        await stdout.below(1 << 20);
       },
       closeStdin: async () => stdinEnded.resolve(),
       resize: (w, h) => {

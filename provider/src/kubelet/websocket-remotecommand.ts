@@ -13,8 +13,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { ChunkQueue } from '@edgefarm/proto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ByteQueue } from './byte-queue.js';
 import type { StreamOptions, StreamSession } from './edge-streams.js';
 import { terminalSizes } from './json-stream.js';
 import { runSession, type OutputChannel } from './session.js';
@@ -70,8 +70,8 @@ export async function serveWebSocketRemoteCommand(
   const protocol = ws.protocol || 'channel.k8s.io';
   const v4 = protocol !== 'channel.k8s.io';
   const v5 = protocol === 'v5.channel.k8s.io';
-  const stdin = new ByteQueue();
-  const resize = new ByteQueue();
+  const stdin = new ChunkQueue();
+  const resize = new ChunkQueue();
   const gone = new Promise<void>((r) => ws.once('close', () => r()));
   void gone.then(() => {
     stdin.end();
@@ -95,9 +95,9 @@ export async function serveWebSocketRemoteCommand(
     if (ch === STDIN && opts.stdin) {
       stdin.push(data.subarray(1));
       // Backpressure: stop reading the socket while the edge has not taken a window's worth of stdin.
-      if (stdin.size >= HIGH_WATER) {
+      if (stdin.bytes >= HIGH_WATER) {
         ws.pause();
-        void stdin.whenBelow(HIGH_WATER / 2).then(() => ws.resume());
+        void stdin.below(HIGH_WATER / 2).then(() => ws.resume());
       }
     }
     else if (ch === RESIZE && opts.tty) resize.push(data.subarray(1));

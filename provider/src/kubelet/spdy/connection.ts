@@ -15,7 +15,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { ByteQueue } from '../byte-queue.js';
+import { ChunkQueue } from '@edgefarm/proto';
 import { drained } from '../drain.js';
 import {
   DEFAULT_WINDOW,
@@ -55,8 +55,8 @@ export class SpdyStreamClosedError extends Error {
 
 /** One SPDY stream, seen from the server. */
 export class SpdyStream {
-  /** Bytes the client sent on the stream; ends at the client's FIN, fails on reset. */
-  readonly data: ByteQueue;
+  /** Bytes the client sent on the stream; ends at the client's FIN, or early (what was not read dropped) on a reset. */
+  readonly data: ChunkQueue;
   localFin = false;
   remoteFin = false;
   resetDone = false;
@@ -75,7 +75,7 @@ export class SpdyStream {
     sendWindow: number,
   ) {
     this.sendWindow = sendWindow;
-    this.data = new ByteQueue((n) => conn.consumed(this, n));
+    this.data = new ChunkQueue((n) => conn.consumed(this, n));
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.closedSignal = { resolve, promise };
@@ -189,7 +189,8 @@ export class SpdyConnection {
     this.ended = true;
     for (const s of this.streams.values()) {
       s.resetDone = true;
-      s.data.fail(new SpdyStreamClosedError('connection closed'));
+      s.data.end();
+      s.data.discard();
       s.settleClosed();
     }
     this.streams.clear();
@@ -302,7 +303,7 @@ export class SpdyConnection {
     s.data.push(data);
     if (fin) this.remoteFinished(s);
     // Backpressure: stop reading the socket while this stream holds a window's worth of unread bytes.
-    if (s.data.size >= this.windowSize) await s.data.whenBelow(this.windowSize / 2);
+    if (s.data.bytes >= this.windowSize) await s.data.below(this.windowSize / 2);
   }
 
   private onWindowUpdate(id: number, delta: number): void {
@@ -341,7 +342,8 @@ export class SpdyConnection {
     if (s.resetDone) return;
     s.resetDone = true;
     if (send && !this.ended) this.raw(encode.rstStream(s.id, status));
-    s.data.fail(new SpdyStreamClosedError(`stream ${s.id} reset (status ${status})`));
+    s.data.end();
+    s.data.discard();
     this.maybeRemove(s);
   }
 
