@@ -5,7 +5,7 @@
  * the order they arrive and encoded in the order they are written: callers serialize (SpdyConnection does).
  */
 import zlib from 'node:zlib';
-import { SPDY3_DICTIONARY } from './dictionary.js';
+import { SPDY3_DICTIONARY } from '@edgefarm/proto';
 import { SpdyProtocolError } from './frames.js';
 
 /** Header names (lower case) to their values. */
