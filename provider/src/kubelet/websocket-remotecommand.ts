@@ -27,7 +27,7 @@ const STDERR = 2;
 const ERROR = 3;
 const RESIZE = 4;
 const CLOSE = 255;
-/** Buffered output (ws bufferedAmount) above which writers wait. */
+/** Unread stdin above which the socket is no longer read. */
 const HIGH_WATER = 1 << 20;
 
 /** One noServer WebSocketServer for every upgrade; picks the first offered protocol we support. */
@@ -45,16 +45,12 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 }
 
-/** Resolves once the socket drained below the high-water mark or closed. */
-async function writable(ws: WebSocket): Promise<void> {
-  while (ws.readyState === ws.OPEN && ws.bufferedAmount > HIGH_WATER) await new Promise((r) => setTimeout(r, 5));
-}
-
+/** Sends one channel message; resolves once ws handed it to the socket (its callback): backpressure per message. */
 function send(ws: WebSocket, channel: number, data: Uint8Array): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (ws.readyState !== ws.OPEN) return reject(new Error('websocket closed'));
     ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true }, (err) => (err ? reject(err) : resolve()));
-  }).then(() => writable(ws));
+  });
 }
 
 export async function serveWebSocketRemoteCommand(
