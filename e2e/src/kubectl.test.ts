@@ -105,6 +105,10 @@ describe('kubectl logs', () => {
     for (const l of ts) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z tick \d+$/);
     expect((await kc(['logs', POD, '-c', 'app', '--since=1h'])).stdout.toString()).toContain('line1');
     expect((await kc(['logs', POD, '-c', 'app', '--since=1s'])).stdout.toString()).not.toContain('line1');
+    // Round trips, each with kubectl's own start: a plain API read as the baseline, then logs and exec.
+    const ms = async (args: string[]) => (await kc(args)).ms;
+    const [get, logs, exec] = [await ms(['get', 'pod', POD]), await ms(['logs', POD, '-c', 'app', '--tail=1']), await ms(['exec', POD, '-c', 'app', '--', 'true'])];
+    log(`[e2e] kubectl round trips: get pod ${get} ms, logs --tail=1 ${logs} ms, exec true ${exec} ms`);
   });
 
   test('-f streams new lines as they come', async () => {
