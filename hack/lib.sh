@@ -60,6 +60,10 @@ EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider-1's kubelet API, all its
 EF_PROVIDERS=${EF_PROVIDERS:-1}
 ef_provider_http_port() { echo $((EF_PROVIDER_HTTP_PORT + $1 - 1)); }
 ef_provider_kubelet_port() { echo $((EF_KUBELET_PORT + $1 - 1)); }
+# Provider-R's per-node kubelet ports (a node's /stats and /metrics/resource; docs/decisions/0006-kubelet-api.md):
+# 20 per replica from base+900, so up to 5 replicas stay below base+1000.
+EF_KUBELET_NODE_PORT_BASE=$((EF_PORT_BASE + 900))
+ef_provider_kubelet_node_ports() { local from=$((EF_KUBELET_NODE_PORT_BASE + ($1 - 1) * 20)); echo "$from-$((from + 19))"; }
 # Replica numbers with a pidfile (running or not), e.g. after an up with more replicas than now asked for.
 ef_provider_replicas() { local f; for f in "$EF_PIDS"/provider-*.pid; do [ -e "$f" ] && basename "$f" .pid | sed 's/^provider-//'; done | sort -n; }
 EF_SITE_NATS_PORT=4222                       # inside each site netns, 127.0.0.1
@@ -148,6 +152,15 @@ ef_wait_up() {
   tail -n 25 "$EF_LOGS/$name.log" >&2 2>/dev/null; exit 1
 }
 
+# ef_kubelet_address: the address the providers give their Nodes as InternalIP, where the apiserver dials the kubelet
+# API. Not loopback: the apiserver's node proxy (kubectl get --raw /api/v1/nodes/N/proxy/..., metrics-server's path
+# too) refuses addresses that are not global unicast. The source address of the default route; 127.0.0.1 without one
+# (then only the pod endpoints work: logs, exec, attach, port-forward).
+ef_kubelet_address() {
+  local a; a=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -1)
+  echo "${a:-127.0.0.1}"
+}
+
 # ef_provider_start R: starts provider replica R (provider-R) against every hub member, hub streams with EF_HUB
 # replicas. Does not wait (hack/up.sh waits for its /healthz).
 ef_provider_start() {
@@ -155,5 +168,7 @@ ef_provider_start() {
   ef_use_node
   ef_start "provider-$r" -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="$(ef_hub_urls)" EF_HUB_REPLICAS="$EF_HUB" \
     EF_PROVIDER_ID="provider-$r" EF_HTTP_PORT="$(ef_provider_http_port "$r")" EF_KUBELET_PORT="$(ef_provider_kubelet_port "$r")" \
-    EF_KUBELET_ADDRESS=127.0.0.1 "$(command -v node)" "$EF_ROOT/provider/dist/main.js"
+    EF_KUBELET_ADDRESS="$(ef_kubelet_address)" EF_KUBELET_NODE_PORTS="$(ef_provider_kubelet_node_ports "$r")" \
+    EF_KUBELET_TLS_CERT="$EF_PKI/kubelet-serving.crt" EF_KUBELET_TLS_KEY="$EF_PKI/kubelet-serving.key" EF_KUBELET_CLIENT_CA="$EF_PKI/ca.crt" \
+    "$(command -v node)" "$EF_ROOT/provider/dist/main.js"
 }

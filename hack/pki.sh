@@ -53,6 +53,9 @@ cert admin ca "/O=system:masters/CN=kubernetes-admin" client
 cert controller-manager ca "/CN=system:kube-controller-manager" client
 cert scheduler ca "/CN=system:kube-scheduler" client
 cert provider ca "/O=edgefarm:providers/CN=edgefarm-provider" client
+# The providers' kubelet API serving certificate (every replica listens on this host's address, ef_kubelet_address). The apiserver's
+# apiserver-kubelet-client certificate, signed by the same CA, is what the kubelet API accepts (EF_KUBELET_CLIENT_CA).
+cert kubelet-serving ca "/O=system:nodes/CN=system:node:edgefarm-provider" server "IP:127.0.0.1,IP:$(ef_kubelet_address),DNS:localhost"
 ca front-proxy-ca "edgefarm-$EF_INSTANCE-front-proxy-ca"
 cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" client
 if [ ! -f sa.key ] || [ ! -f sa.pub ]; then

@@ -8,7 +8,8 @@ import path from 'node:path';
 
 export default async function globalTeardown(_global: unknown, project: { rootDir: string }): Promise<void> {
   if (process.env.EF_E2E_KEEP === '1') {
-    process.stderr.write('\n[e2e] EF_E2E_KEEP=1: the e2e stack stays up (hack/clean.sh with EF_INSTANCE=e2e removes it)\n');
+    const instance = process.env.EF_E2E_INSTANCE ?? 'e2e';
+    process.stderr.write(`\n[e2e] EF_E2E_KEEP=1: the e2e stack stays up (hack/clean.sh with EF_INSTANCE=${instance} removes it)\n`);
     return;
   }
   const env = { ...process.env, EF_INSTANCE: process.env.EF_E2E_INSTANCE ?? 'e2e' };

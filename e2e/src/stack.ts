@@ -188,9 +188,14 @@ export async function providerPid(r: number): Promise<number> {
   return Number((await readFile(path.join(await layout('echo "$EF_PIDS"'), `provider-${r}.pid`), 'utf8')).trim());
 }
 
-/** The provider replica serving a node: each replica advertises its own kubelet port (hack/lib.sh), base + r - 1. */
+/**
+ * The provider replica serving a node, from the kubelet port its Node advertises (hack/lib.sh): a port of replica r's
+ * node-port range (20 from EF_KUBELET_NODE_PORT_BASE + (r-1)*20), or replica r's shared port EF_KUBELET_PORT + r - 1.
+ */
 export async function servingReplica(node: string): Promise<number> {
   const port = Number(await kubectl('get', 'node', node, '-o', 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}'));
+  const nodeBase = Number(await layout('echo "$EF_KUBELET_NODE_PORT_BASE"'));
+  if (port >= nodeBase && port < nodeBase + 100) return Math.floor((port - nodeBase) / 20) + 1;
   return port - Number(await layout('echo "$EF_KUBELET_PORT"')) + 1;
 }
 

@@ -15,7 +15,14 @@ describe('parseConfig', () => {
       shardLeaseSeconds: 15,
       nodeTaints: [{ key: 'edgefarm.io/edge', value: 'true', effect: 'NoSchedule' }],
       tombstoneTtlSeconds: 86400,
+      kubeletTls: undefined,
+      kubeletNodePorts: undefined,
     });
+  });
+  it('reads the kubelet API certificates and node ports', () => {
+    const c = parseConfig({ EF_PROVIDER_ID: 'p', EF_KUBELET_TLS_CERT: '/c.crt', EF_KUBELET_TLS_KEY: '/c.key', EF_KUBELET_CLIENT_CA: '/ca.crt', EF_KUBELET_NODE_PORTS: '19300-19349' });
+    expect(c.kubeletTls).toEqual({ certFile: '/c.crt', keyFile: '/c.key', clientCAFile: '/ca.crt' });
+    expect(c.kubeletNodePorts).toEqual({ from: 19300, to: 19349 });
   });
   it('makes a DNS label of the identity', () => {
     expect(parseConfig({ EF_PROVIDER_ID: 'My_Host.example' }).identity).toBe('my-host-example');
@@ -31,6 +38,10 @@ describe('parseConfig', () => {
     [{ EF_NAMESPACE: 'Bad_NS' }, /not a namespace name/],
     [{ EF_PROVIDER_ID: '___' }, /does not make a DNS label/],
     [{ EF_NODE_TAINTS: 'a=b:Sometimes' }, /key\[=value\]:Effect/],
+    [{ EF_KUBELET_TLS_CERT: '/c.crt' }, /go together/],
+    [{ EF_KUBELET_CLIENT_CA: '/ca.crt' }, /needs EF_KUBELET_TLS_CERT/],
+    [{ EF_KUBELET_NODE_PORTS: '20-10' }, /FROM-TO/],
+    [{ EF_KUBELET_NODE_PORTS: '10' }, /FROM-TO/],
   ])('rejects %p', (env, pattern) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(pattern);

@@ -25,6 +25,13 @@ export interface ProviderConfig {
   nodeTaints: V1Taint[];
   /** How long the hub keeps a tombstone (Nats-TTL); a site out of touch for longer relists its desired state. */
   tombstoneTtlSeconds: number;
+  /**
+   * The kubelet API's serving certificate and key (PEM files), and the CA that signs the clients' certificates (the
+   * apiserver's kubelet-client certificate). Without a certificate the kubelet API is not served.
+   */
+  kubeletTls?: { certFile: string; keyFile: string; clientCAFile?: string };
+  /** Ports handed to the nodes, one each, for their node-scoped endpoints (docs/decisions/0006-kubelet-api.md). */
+  kubeletNodePorts?: { from: number; to: number };
 }
 
 export class ConfigError extends Error {
@@ -68,6 +75,27 @@ function identity(raw: string): string {
   return id;
 }
 
+function kubeletTls(env: Record<string, string | undefined>): ProviderConfig['kubeletTls'] {
+  const certFile = env.EF_KUBELET_TLS_CERT || undefined;
+  const keyFile = env.EF_KUBELET_TLS_KEY || undefined;
+  if (!certFile !== !keyFile) throw new ConfigError('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
+  if (!certFile || !keyFile) {
+    if (env.EF_KUBELET_CLIENT_CA) throw new ConfigError('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
+    return undefined;
+  }
+  return { certFile, keyFile, clientCAFile: env.EF_KUBELET_CLIENT_CA || undefined };
+}
+
+/** `FROM-TO`, both TCP ports, FROM <= TO. */
+function portRange(raw: string | undefined): ProviderConfig['kubeletNodePorts'] {
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2]);
+  if (!m || from < 1 || to > 65535 || from > to) throw new ConfigError(`EF_KUBELET_NODE_PORTS="${raw}" is not FROM-TO (TCP ports, FROM <= TO)`);
+  return { from, to };
+}
+
 export function parseConfig(env: Record<string, string | undefined>): ProviderConfig {
   if (env.EF_NODES !== undefined) {
     throw new ConfigError('EF_NODES is no longer read: the provider serves every EdgeNode (kubectl get edgenodes); create one per edge node');
@@ -89,5 +117,7 @@ export function parseConfig(env: Record<string, string | undefined>): ProviderCo
     shardLeaseSeconds: int(env, 'EF_SHARD_LEASE_SECONDS', 15, 3, 300, 'a lease duration in seconds (3 to 300)'),
     nodeTaints: parseTaints(env.EF_NODE_TAINTS),
     tombstoneTtlSeconds: int(env, 'EF_TOMBSTONE_TTL_SECONDS', TOMBSTONE_TTL.defaultSeconds, 10, 366 * 24 * 3600, 'a tombstone TTL in seconds (10 to 31622400)'),
+    kubeletTls: kubeletTls(env),
+    kubeletNodePorts: portRange(env.EF_KUBELET_NODE_PORTS),
   };
 }

@@ -13,8 +13,15 @@
  *                      127.0.0.1)
  *   EF_TOMBSTONE_TTL_SECONDS  how long the hub keeps a delete's tombstone (default 86400); a site out of touch for
  *                      longer relists its desired state from the hub
+ *   EF_KUBELET_TLS_CERT, EF_KUBELET_TLS_KEY  the kubelet API's serving certificate and key (PEM files); without
+ *                      them the kubelet API (kubectl logs/exec/attach/port-forward/top) is not served
+ *   EF_KUBELET_CLIENT_CA  CA of client certificates the kubelet API accepts (the apiserver's kubelet-client cert);
+ *                      other clients authenticate with a bearer token (TokenReview)
+ *   EF_KUBELET_NODE_PORTS FROM-TO: a port per node for its /stats and /metrics/resource, advertised as the Node's
+ *                      kubelet endpoint (docs/decisions/0006-kubelet-api.md); unset: every Node advertises EF_KUBELET_PORT
  *   EF_LOG_LEVEL       pino level (default info)
  */
+import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -39,7 +46,9 @@ async function main(): Promise<void> {
   const servers = config.natsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
   const nc = await connect({ servers, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
-  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config });
+  const t = config.kubeletTls;
+  const kubeletTls = t && { cert: readFileSync(t.certFile), key: readFileSync(t.keyFile), clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined };
+  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config, kubeletTls });
   await provider.start();
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -1,6 +1,7 @@
 /**
  * Provider: one process serving the edge nodes of the shards it holds. Wires the hub bus, the shard leases, the
- * EdgeNode watch, the node controller and the pod controller, and serves /healthz, /readyz and /metrics.
+ * EdgeNode watch, the node controller and the pod controller, serves /healthz, /readyz and /metrics, and the kubelet
+ * API of its nodes (kubelet/server.ts) over the EdgeStreams transport.
  *
  * Which nodes this replica serves is decided in one place, {@link Provider.reconcile}: every EdgeNode whose shard it
  * holds. Taking a node on reads the node's desired state and last status back from the hub first, so a takeover
@@ -22,6 +23,10 @@ import { ProviderMetrics } from './metrics/metrics.js';
 import { InstrumentedKubeClient } from './kube/instrumented.js';
 import { InstrumentedPublisher } from './bus/instrumented.js';
 import { httpServer } from './http.js';
+import type { EdgeStreams } from './kubelet/edge-streams.js';
+import { NatsEdgeStreams } from './kubelet/nats-streams.js';
+import { KubeletAuth } from './kubelet/auth.js';
+import { KubeletServer } from './kubelet/server.js';
 
 export interface ProviderDeps {
   kube: KubeClient;
@@ -30,6 +35,10 @@ export interface ProviderDeps {
   config: ProviderConfig;
   /** Default: a new ProviderMetrics with its own registry. */
   metrics?: ProviderMetrics;
+  /** The kubelet API's serving certificate and key, and the client CA (PEM); without them no kubelet API is served. */
+  kubeletTls?: { cert: Buffer; key: Buffer; clientCA?: Buffer };
+  /** Default: NatsEdgeStreams over `nc`. */
+  edgeStreams?: EdgeStreams;
 }
 
 /** How often membership is reconciled even without events (a missed watch event costs at most this). */
@@ -48,6 +57,10 @@ export class Provider {
   readonly metrics: ProviderMetrics;
   private stopNatsMetrics?: () => void;
   private http?: FastifyInstance;
+  private readonly streams: EdgeStreams;
+  /** The transport this provider made (and closes), when none was passed in. */
+  private readonly natsStreams?: NatsEdgeStreams;
+  private readonly kubelet?: KubeletServer;
   /** Serializes membership changes; `reconcilePending` coalesces the requests made while one runs. */
   private chain: Promise<void> = Promise.resolve();
   private reconcilePending = false;
@@ -70,10 +83,29 @@ export class Provider {
       connected: (node) => this.nodes.connected(node),
       allocatable: (node) => this.nodes.allocatable(node),
     });
+    if (!deps.edgeStreams) this.natsStreams = new NatsEdgeStreams(nc, this.log.child({ part: 'streams' }), (node) => this.offlineSince(node));
+    this.streams = deps.edgeStreams ?? this.natsStreams!;
+    if (deps.kubeletTls) {
+      this.kubelet = new KubeletServer({
+        streams: this.streams,
+        auth: new KubeletAuth({ kube, log: this.log.child({ part: 'kubelet-auth' }) }),
+        log: this.log.child({ part: 'kubelet' }),
+        pod: (ns, name) => this.pods.cachedPod(ns, name),
+        serves: (node) => this.nodes.serves(node),
+        served: () => this.nodes.served(),
+        podsOf: (nodes) => this.pods.cachedPodsOn(nodes),
+        tls: deps.kubeletTls,
+        port: config.kubeletPort,
+        nodePorts: config.kubeletNodePorts,
+      });
+    } else {
+      this.log.warn('no kubelet API certificate (EF_KUBELET_TLS_CERT/EF_KUBELET_TLS_KEY): kubectl logs/exec/port-forward/top will not work');
+    }
+    const kubelet = this.kubelet;
     this.nodes = new NodeController({
       kube,
       log: this.log.child({ part: 'nodes' }),
-      kubeletPort: config.kubeletPort,
+      kubeletPort: kubelet && config.kubeletNodePorts ? (node) => kubelet.portOf(node) : config.kubeletPort,
       kubeletAddress: config.kubeletAddress,
       desiredSequence: (node) => this.pods.desiredSequence(node),
       podsOnNode: (node) => this.pods.podsOnNode(node),
@@ -127,6 +159,7 @@ export class Provider {
       error: (err) => this.log.warn({ err: (err as Error)?.message }, 'EdgeNode watch failed; restarting'),
     });
     this.nodes.start();
+    await this.kubelet?.start();
     await this.shards.start();
     this.resyncTimer = setInterval(() => void this.reconcile(), RESYNC_MS);
     this.http = httpServer({ notReady: () => (this.deps.nc.isClosed() ? 'nats connection closed' : undefined), metrics: this.metrics });
@@ -138,6 +171,8 @@ export class Provider {
   async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
     await this.shards.stop();
+    await this.kubelet?.stop();
+    this.natsStreams?.close();
     await this.http?.close();
     await this.edgeNodes.stop();
     await this.bus.stop();
@@ -172,6 +207,7 @@ export class Provider {
     for (const name of served) {
       if (want.has(name)) continue;
       this.nodes.remove(name);
+      this.kubelet?.release(name);
       const en = this.edgeNodes.get('', name);
       if (en && !en.metadata?.deletionTimestamp) {
         this.pods.releaseNodes([name]);
@@ -210,6 +246,13 @@ export class Provider {
       await this.kube.deleteNode(name, node.metadata.uid);
     }
     this.log.warn({ node: name }, 'EdgeNode deleted: its pods were tombstoned and its Node deleted');
+  }
+
+  /** For offline errors: since when a disconnected node was last heard of (undefined while connected or unknown). */
+  private offlineSince(node: string): Date | undefined {
+    if (this.nodes.connected(node)) return undefined;
+    const hb = this.nodes.lastHeartbeat(node);
+    return hb ? new Date(hb.atMs) : undefined;
   }
 
   private policy(en: EdgeNode): NodePolicy {

@@ -14,7 +14,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { ChunkQueue } from '@edgefarm/proto';
-import { SPDY_DICTIONARY } from './spdy-dictionary.js';
+import { SPDY3_DICTIONARY } from '@edgefarm/proto';
 
 const VERSION = 3;
 const TYPE = { synStream: 1, synReply: 2, rstStream: 3, settings: 4, ping: 6, goAway: 7, headers: 8, windowUpdate: 9 } as const;
@@ -80,7 +80,7 @@ export class SpdyStream {
 export class SpdyConnection {
   private nextId = 1;
   private readonly streams = new Map<number, SpdyStream>();
-  private readonly deflate = zlib.createDeflate({ dictionary: SPDY_DICTIONARY });
+  private readonly deflate = zlib.createDeflate({ dictionary: SPDY3_DICTIONARY });
   private compressed: Buffer[] = [];
   private headerChain: Promise<unknown> = Promise.resolve();
   readonly closed: Promise<void>;

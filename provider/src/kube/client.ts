@@ -54,6 +54,21 @@ export interface TokenRequest {
   pod: { name: string; uid: string };
 }
 
+/** Who a request is from, as authentication found it (authentication/v1 UserInfo). */
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** What a request wants to do (authorization/v1 ResourceAttributes or NonResourceAttributes). */
+export interface AccessAttributes {
+  verb: string;
+  resource?: { group: string; resource: string; subresource?: string; name?: string; namespace?: string };
+  path?: string;
+}
+
 export interface KubeClient {
   getNode(name: string): Promise<Node | undefined>;
   createNode(node: Node): Promise<Node>;
@@ -91,6 +106,10 @@ export interface KubeClient {
   createToken(namespace: string, serviceAccount: string, request: TokenRequest): Promise<{ token: string; expiresAtMs: number }>;
   /** Every EdgeNode. */
   edgeNodeWatch(): Watcher<EdgeNode>;
+  /** TokenReview: the user a bearer token belongs to, or undefined when the apiserver does not accept it. */
+  reviewToken(token: string): Promise<UserInfo | undefined>;
+  /** SubjectAccessReview: whether the user may do it, and the authorizer's reason. */
+  reviewAccess(user: UserInfo, attrs: AccessAttributes): Promise<{ allowed: boolean; reason?: string }>;
 }
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -108,8 +127,12 @@ export class RealKubeClient implements KubeClient {
   private readonly core: k8s.CoreV1Api;
   private readonly coordination: k8s.CoordinationV1Api;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly authn: k8s.AuthenticationV1Api;
+  private readonly authz: k8s.AuthorizationV1Api;
 
   constructor(private readonly kc: k8s.KubeConfig) {
+    this.authn = kc.makeApiClient(k8s.AuthenticationV1Api);
+    this.authz = kc.makeApiClient(k8s.AuthorizationV1Api);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -230,6 +253,28 @@ export class RealKubeClient implements KubeClient {
     return this.watcher<EdgeNode>(`/apis/${group}/${version}/${plural}`, () =>
       this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<EdgeNode>>,
     );
+  }
+
+  async reviewToken(token: string): Promise<UserInfo | undefined> {
+    const res = await this.authn.createTokenReview({ body: { spec: { token } } });
+    const u = res.status?.user;
+    if (!res.status?.authenticated || !u?.username) return undefined;
+    return { username: u.username, uid: u.uid, groups: u.groups ?? [], extra: u.extra };
+  }
+  async reviewAccess(user: UserInfo, attrs: AccessAttributes) {
+    const res = await this.authz.createSubjectAccessReview({
+      body: {
+        spec: {
+          user: user.username,
+          uid: user.uid,
+          groups: user.groups,
+          extra: user.extra,
+          resourceAttributes: attrs.resource ? { verb: attrs.verb, ...attrs.resource } : undefined,
+          nonResourceAttributes: attrs.path !== undefined ? { verb: attrs.verb, path: attrs.path } : undefined,
+        },
+      },
+    });
+    return { allowed: res.status?.allowed === true && res.status.denied !== true, reason: res.status?.reason };
   }
 
   private watcher<T extends k8s.KubernetesObject>(path: string, list: () => Promise<k8s.KubernetesListObject<T>>, fieldSelector?: string): Watcher<T> {

@@ -3,7 +3,7 @@
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, Watcher } from './client.js';
+import type { AccessAttributes, EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, UserInfo, Watcher } from './client.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -71,6 +71,10 @@ export class FakeKubeClient implements KubeClient {
   /** Lifetime of issued tokens; the request's expirationSeconds when undefined. */
   tokenSeconds?: number;
   now = () => Date.now();
+  /** Bearer tokens TokenReview accepts, and whose they are. */
+  readonly tokenUsers = new Map<string, UserInfo>();
+  /** SubjectAccessReview answers: allowed when this returns true (default: members of system:masters). */
+  allow: (user: UserInfo, attrs: AccessAttributes) => boolean = (user) => user.groups.includes('system:masters');
   private readonly failures = new Map<string, unknown[]>();
   private handlers?: Handlers<Pod>;
   private edgeNodeHandlers?: Handlers<EdgeNode>;
@@ -222,6 +226,18 @@ export class FakeKubeClient implements KubeClient {
     const token = `token-${this.tokens.length + 1}`;
     this.tokens.push({ namespace, serviceAccount, request, token });
     return { token, expiresAtMs: this.now() + (this.tokenSeconds ?? request.expirationSeconds) * 1000 };
+  }
+
+  async reviewToken(token: string) {
+    this.record('reviewToken');
+    return this.tokenUsers.get(token);
+  }
+
+  async reviewAccess(user: UserInfo, attrs: AccessAttributes) {
+    const r = attrs.resource;
+    this.record('reviewAccess', `${user.username} ${attrs.verb} ${r ? `${r.resource}/${r.subresource ?? ''} ${r.name ?? ''}` : attrs.path}`);
+    const allowed = this.allow(user, attrs);
+    return { allowed, reason: allowed ? 'allowed by the fake' : 'denied by the fake' };
   }
 
   edgeNodeWatch(): Watcher<EdgeNode> {

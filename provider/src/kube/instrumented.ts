@@ -7,7 +7,7 @@
  * successes (the typed client does not hand the status of a success back), `error` when there was no response.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, Watcher } from './client.js';
+import type { AccessAttributes, EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, UserInfo, Watcher } from './client.js';
 
 export type KubeVerb = 'get' | 'create' | 'update' | 'patch' | 'delete' | 'list' | 'watch';
 export type KubeRequestObserver = (verb: KubeVerb, resource: string, code: string, seconds: number) => void;
@@ -112,5 +112,11 @@ export class InstrumentedKubeClient implements KubeClient {
   }
   edgeNodeWatch(): Watcher<EdgeNode> {
     return this.watched('edgenodes', this.inner.edgeNodeWatch());
+  }
+  reviewToken(token: string) {
+    return this.timed('create', 'tokenreviews', () => this.inner.reviewToken(token));
+  }
+  reviewAccess(user: UserInfo, attrs: AccessAttributes) {
+    return this.timed('create', 'subjectaccessreviews', () => this.inner.reviewAccess(user, attrs));
   }
 }

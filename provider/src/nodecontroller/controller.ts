@@ -19,7 +19,8 @@ import { subtractReserved } from '../kube/quantity.js';
 export interface NodeControllerOptions {
   kube: KubeClient;
   log: Logger;
-  kubeletPort: number;
+  /** The kubelet port a node advertises: one for all, or per node (docs/decisions/0006-kubelet-api.md). */
+  kubeletPort: number | ((node: string) => number);
   /** The address the apiserver uses to reach the provider's kubelet API (see NodeView.kubeletAddress). */
   kubeletAddress: string;
   leaseDurationSeconds?: number;
@@ -97,6 +98,11 @@ export class NodeController {
     this.timers.length = 0;
   }
 
+  private kubeletPortOf(node: string): number {
+    const p = this.o.kubeletPort;
+    return typeof p === 'number' ? p : p(node);
+  }
+
   served(): string[] {
     return [...this.state.keys()];
   }
@@ -119,7 +125,7 @@ export class NodeController {
         continue;
       }
       const s: NodeState = {
-        view: { name, everReady: false, kubeletPort: this.o.kubeletPort, kubeletAddress: this.o.kubeletAddress },
+        view: { name, everReady: false, kubeletPort: this.kubeletPortOf(name), kubeletAddress: this.o.kubeletAddress },
         policy,
         lastStatusWriteMs: 0,
         lastEdgeStatusWriteMs: 0,
@@ -194,7 +200,7 @@ export class NodeController {
       const existing = await this.o.kube.getNode(name);
       if (!existing) {
         try {
-          const created = await this.o.kube.createNode(newNode(name, this.o.kubeletPort, s.policy));
+          const created = await this.o.kube.createNode(newNode(name, this.kubeletPortOf(name), s.policy));
           s.lastStatus = created.status;
           this.o.log.info({ node: name }, 'node registered');
           break;

@@ -181,6 +181,11 @@ export class PodController {
     return this.watch.get(namespace, name);
   }
 
+  /** The pods bound to these nodes, from the informer cache (the kubelet API's /pods). */
+  cachedPodsOn(nodes: readonly string[]): Pod[] {
+    return this.podsBoundTo(new Set(nodes));
+  }
+
   /** Pods the API binds to a node (from the informer cache). */
   podsOnNode(name: string): number {
     return this.podsBoundTo(new Set([name])).length;

@@ -1,0 +1,60 @@
+import { BadRequestError, parseCommand, parseLogOptions, parsePodRoute, parseStreamOptions } from './routes.js';
+import { parsePort } from './spdy-portforward.js';
+
+const q = (s: string) => new URLSearchParams(s);
+
+describe('kubelet API paths', () => {
+  it.each([
+    ['/containerLogs/ns/web/app', { kind: 'containerLogs', namespace: 'ns', pod: 'web', container: 'app' }],
+    ['/exec/ns/web/app', { kind: 'exec', namespace: 'ns', pod: 'web', container: 'app' }],
+    ['/exec/ns/web/uid-1/app', { kind: 'exec', namespace: 'ns', pod: 'web', uid: 'uid-1', container: 'app' }],
+    ['/attach/ns/web/app', { kind: 'attach', namespace: 'ns', pod: 'web', container: 'app' }],
+    ['/portForward/ns/web', { kind: 'portForward', namespace: 'ns', pod: 'web' }],
+    ['/portForward/ns/web/uid-1', { kind: 'portForward', namespace: 'ns', pod: 'web', uid: 'uid-1' }],
+    ['/pods', undefined],
+  ])('%s', (path, route) => {
+    expect(parsePodRoute(path)).toEqual(route);
+  });
+
+  it.each(['/exec/ns/web', '/exec/ns/web/a/b/c', '/containerLogs/ns/web', '/portForward/ns', '/exec/ns//app', '/exec/ns/%E0%A4%A/app'])('rejects %s', (path) => {
+    expect(() => parsePodRoute(path)).toThrow(BadRequestError);
+  });
+});
+
+describe('query parameters', () => {
+  it('reads PodLogOptions', () => {
+    expect(parseLogOptions(q('follow=true&tailLines=10&timestamps=1&limitBytes=100&sinceSeconds=5'))).toEqual({
+      follow: true, previous: false, timestamps: true, tailLines: 10, limitBytes: 100, sinceSeconds: 5,
+    });
+    expect(parseLogOptions(q('sinceTime=2026-11-23T10:00:00Z&previous=true'))).toMatchObject({ previous: true, sinceTime: '2026-11-23T10:00:00Z' });
+  });
+
+  it.each(['tailLines=-1', 'tailLines=x', 'sinceSeconds=0', 'limitBytes=0', 'follow=maybe', 'sinceTime=yesterday', 'sinceTime=2026-11-23T10:00:00Z&sinceSeconds=5'])(
+    'rejects logs query %s',
+    (s) => expect(() => parseLogOptions(q(s))).toThrow(BadRequestError),
+  );
+
+  it('reads exec/attach stream options as the apiserver writes them', () => {
+    expect(parseStreamOptions(q('input=1&output=1&error=1'))).toEqual({ stdin: true, stdout: true, stderr: true, tty: false });
+    // No stderr with a tty (it is the terminal).
+    expect(parseStreamOptions(q('input=1&output=1&error=1&tty=1'))).toEqual({ stdin: true, stdout: true, stderr: false, tty: true });
+    expect(() => parseStreamOptions(q('tty=1'))).toThrow(/at least 1 of stdin, stdout, stderr/);
+    expect(() => parseStreamOptions(q('stdin=true'))).toThrow(BadRequestError);
+  });
+
+  it('reads the command, refuses none', () => {
+    expect(parseCommand(q('command=sh&command=-c&command=echo%20hi'))).toEqual(['sh', '-c', 'echo hi']);
+    expect(() => parseCommand(q('output=1'))).toThrow(/specify a command/);
+  });
+
+  it.each([
+    ['8080', 8080],
+    ['65535', 65535],
+    [undefined, 'port header is missing'],
+    ['0', 'port 0 is out of range (1-65535)'],
+    ['70000', 'port 70000 is out of range (1-65535)'],
+    ['80a', "unable to parse '80a' as a port"],
+  ])('port header %p', (raw, want) => {
+    expect(parsePort(raw)).toBe(want);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * The KubeletServer's HTTP endpoints, routing and handshakes over real TLS on loopback, with the fake EdgeStreams
+ * and the fake API's reviews (client-go against the same server: server.int.test.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { encode } from './spdy/frames.js';
+import { SpdyTestPeer } from './spdy/testing.js';
+import { startKubeletBed, type KubeletBed } from './testing.js';
+
+let bed: KubeletBed;
+
+beforeAll(async () => {
+  bed = await startKubeletBed({ streamCreationTimeoutMs: 500 });
+  bed.streams.logLines.set('default/web/app', ['one', 'two', 'three']);
+});
+afterAll(async () => {
+  await bed?.stop();
+});
+
+type Who = 'admin' | 'user' | 'anonymous';
+function creds(who: Who, pki = bed.pki) {
+  if (who === 'anonymous') return {};
+  return { cert: readFileSync(who === 'admin' ? pki.adminCert : pki.userCert), key: readFileSync(who === 'admin' ? pki.adminKey : pki.userKey) };
+}
+
+function get(path: string, who: Who = 'admin', port = bed.server.port, onData?: (chunk: string, abort: () => void) => void, pki = bed.pki) {
+  return new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, agent: false, ...creds(who, pki) }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+        onData?.(c.toString(), () => req.destroy());
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sends an upgrade request over TLS; resolves with the response head and the socket. */
+async function upgrade(path: string, headers: Record<string, string>, who: Who = 'admin') {
+  const socket = tls.connect({ host: '127.0.0.1', port: bed.server.port, rejectUnauthorized: false, ...creds(who) });
+  await new Promise((r) => socket.once('secureConnect', r));
+  const lines = [`POST ${path} HTTP/1.1`, 'Host: kubelet', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  let head = '';
+  const rest = await new Promise<Buffer>((resolve) => {
+    const on = (c: Buffer) => {
+      head += c.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', on);
+      const tail = Buffer.from(head.slice(end + 4), 'latin1');
+      head = head.slice(0, end);
+      resolve(tail);
+    };
+    socket.on('data', on);
+  });
+  return { socket, head, rest };
+}
+
+const SPDY = { Connection: 'Upgrade', Upgrade: 'SPDY/3.1' };
+
+describe('plain endpoints', () => {
+  it('/healthz and /pods of the served nodes', async () => {
+    expect(await get('/healthz')).toMatchObject({ status: 200, body: 'ok' });
+    const pods = await get('/pods');
+    expect(JSON.parse(pods.body)).toMatchObject({ kind: 'PodList', apiVersion: 'v1', items: [{ metadata: { name: 'web' } }] });
+  });
+
+  it('/containerLogs with options, as the edge gives them', async () => {
+    expect((await get('/containerLogs/default/web/app?tailLines=2')).body).toBe('two\nthree\n');
+    expect((await get('/containerLogs/default/web/app?limitBytes=6')).body).toBe('one\ntw');
+    expect(bed.streams.calls.at(-1)).toMatchObject({ method: 'logs', ref: { node: 'edge-1', namespace: 'default', pod: 'web', container: 'app' }, args: { limitBytes: 6 } });
+  });
+
+  it('/containerLogs?follow streams as bytes come and ends the edge stream when the client goes away', async () => {
+    const before = bed.streams.calls.length;
+    const r = await get('/containerLogs/default/web/app?follow=true', 'admin', bed.server.port, (_c, abort) => abort());
+    expect(r.body.startsWith('one\n')).toBe(true);
+    expect(bed.streams.calls.length).toBe(before + 1);
+  });
+
+  it.each([
+    ['/containerLogs/default/nope/app', 404, /pods "nope" not found/],
+    ['/containerLogs/default/other/app', 404, /pods "other" not found/], // bound to a node this replica does not serve
+    ['/containerLogs/default/web/sidecar', 404, /container "sidecar" not found/],
+    ['/containerLogs/default/web/app?tailLines=-3', 400, /tailLines=-3/],
+    ['/exec/default/web/app?command=ls&output=1', 400, /Upgrade request required/],
+    ['/stats/summary', 404, /is per node/],
+    ['/nothing/here', 404, /has no GET/],
+  ])('%s → %i', async (path, status, message) => {
+    const r = await get(path);
+    expect(r.status).toBe(status);
+    expect(JSON.parse(r.body)).toMatchObject({ kind: 'Status', status: 'Failure', code: status });
+    expect(JSON.parse(r.body).message).toMatch(message);
+  });
+
+  it('answers an offline node with its message (500, plain text, as the apiserver relays it)', async () => {
+    bed.streams.offline.add('edge-1');
+    try {
+      const r = await get('/containerLogs/default/web/app');
+      expect(r).toMatchObject({ status: 500, body: 'edge node edge-1 is disconnected since 1970-01-01T00:00:00.000Z' });
+    } finally {
+      bed.streams.offline.delete('edge-1');
+    }
+  });
+
+  it('401 without credentials, 403 without rights', async () => {
+    expect((await get('/pods', 'anonymous')).status).toBe(401);
+    const denied = await get('/containerLogs/default/web/app', 'user');
+    expect(denied.status).toBe(403);
+    expect(JSON.parse(denied.body).message).toContain('user=nobody, verb=get, resource=nodes, subresource=proxy');
+  });
+});
+
+describe('node ports', () => {
+  it('serve the node-scoped endpoints of their node, and close on release', async () => {
+    const free = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    const nodeBed = await startKubeletBed({ nodePorts: { from: free, to: free } });
+    try {
+      const port = nodeBed.server.portOf('edge-1');
+      expect(port).toBe(free);
+      expect(nodeBed.server.portOf('edge-1')).toBe(port);
+      expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port); // range exhausted: the shared port
+      nodeBed.streams.summaries.set('edge-1', { node: { nodeName: 'edge-1', cpu: { time: '2026-11-23T10:00:00Z', usageCoreNanoSeconds: 1e9 } }, pods: [] });
+      const url = (p: string) => get(p, 'admin', port, undefined, nodeBed.pki);
+      await new Promise((r) => setTimeout(r, 100)); // the listener opens asynchronously
+      expect(JSON.parse((await url('/stats/summary')).body)).toMatchObject({ node: { nodeName: 'edge-1' } });
+      expect((await url('/metrics/resource')).body).toMatch(/^node_cpu_usage_seconds_total 1 \d+$/m);
+      expect((await get('/metrics/resource', 'user', port, undefined, nodeBed.pki)).status).toBe(403);
+      nodeBed.streams.offline.add('edge-1');
+      expect((await url('/metrics/resource')).body).toMatch(/^resource_scrape_error 1$/m);
+      nodeBed.server.release('edge-1');
+      await expect(url('/healthz')).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      await nodeBed.stop();
+    }
+  });
+});
+
+describe('upgrade handshakes', () => {
+  it.each([
+    ['no protocol header', '/exec/default/web/app?command=ls&output=1', SPDY, /400 Bad Request/, /X-Stream-Protocol-Version is required/],
+    ['an unknown protocol', '/exec/default/web/app?command=ls&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v9.channel.k8s.io' }, /403 Forbidden[^]*X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io/, /unable to negotiate protocol/],
+    ['no command', '/exec/default/web/app?output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /specify a command/],
+    ['no streams', '/exec/default/web/app?command=ls', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /at least 1 of stdin/],
+    ['an unknown pod', '/exec/default/nope/app?command=ls&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /404 Not Found/, /not found/],
+    ['a WebSocket port-forward', '/portForward/default/web', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }, /400 Bad Request/, /not served/],
+  ])('refuses %s', async (_what, path, headers, head, body) => {
+    const u = await upgrade(path, headers);
+    const rest = await new Promise<string>((resolve) => {
+      let s = u.rest.toString();
+      u.socket.on('data', (c: Buffer) => (s += c.toString()));
+      u.socket.on('end', () => resolve(s));
+    });
+    expect(u.head).toMatch(head);
+    expect(rest).toMatch(body);
+    u.socket.destroy();
+  });
+
+  it('port-forward: a bad port header is reported on the error stream', async () => {
+    const u = await upgrade('/portForward/default/web', { ...SPDY, 'X-Stream-Protocol-Version': 'portforward.k8s.io' });
+    expect(u.head).toMatch(/101 Switching Protocols[^]*X-Stream-Protocol-Version: portforward.k8s.io/);
+    const peer = new SpdyTestPeer(u.socket);
+    if (u.rest.length) u.socket.unshift(u.rest);
+    await peer.synStream(1, { streamtype: 'error', port: 'http', requestid: '0' });
+    await peer.synStream(3, { streamtype: 'data', port: 'http', requestid: '0' });
+    expect((await peer.readStream(1)).toString()).toBe("unable to parse 'http' as a port");
+    peer.close();
+  });
+
+  it('exec: a client that never opens its streams is cut off, and malformed frames end the connection', async () => {
+    const idle = await upgrade('/exec/default/web/app?command=echo&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' });
+    const idlePeer = new SpdyTestPeer(idle.socket);
+    expect(await idlePeer.next((f) => f.type === 'goaway', 3_000)).toMatchObject({ type: 'goaway', status: 0 });
+    idlePeer.close();
+    const bad = await upgrade('/exec/default/web/app?command=echo&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' });
+    const badPeer = new SpdyTestPeer(bad.socket);
+    badPeer.send(encode.windowUpdate(1, 0));
+    expect(await badPeer.next((f) => f.type === 'goaway')).toMatchObject({ type: 'goaway', status: 1 });
+    badPeer.close();
+  });
+});
