@@ -48,6 +48,7 @@ interface Sample {
   usage: bigint;
 }
 
+const GRPC_NOT_FOUND = 5;
 const GRPC_UNIMPLEMENTED = 12;
 const USER_HZ_NS = 10_000_000n;
 
@@ -99,7 +100,9 @@ export class StatsCollector {
       this.nodeStats(),
     ]);
     const sandboxStats = await this.runtime.listPodSandboxStats({ filter: { labelSelector: selector } }).catch((err: unknown) => {
-      if (err instanceof CriError && err.code === GRPC_UNIMPLEMENTED) return undefined;
+      // Unimplemented, or NotFound: containerd 1.6 fails the whole call when one listed sandbox has no task any more
+      // (a pod being torn down). Either way the pods are summed from their containers.
+      if (err instanceof CriError && (err.code === GRPC_UNIMPLEMENTED || err.code === GRPC_NOT_FOUND)) return undefined;
       throw err;
     });
     const seen = new Set<string>(['node']);

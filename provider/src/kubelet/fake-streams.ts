@@ -3,7 +3,8 @@
  * the way a container would:
  *   echo ARGS...    stdout "ARGS\n", exit 0        cat            stdin copied to stdout until EOF, exit 0
  *   stderr TEXT     TEXT on stderr, exit 0           exit N         exit code N
- *   sizes           every terminal resize as "WxH\n" on stdout until stdin ends
+ *   sizes           every terminal resize as "WxH\n" on stdout until stdin ended and 2 sizes came (or 2 s after
+ *                   stdin ended: a client sends its resizes and its stdin EOF concurrently)
  *   bytes N         N bytes of 'x' on stdout          wc             stdin counted, the count on stdout at EOF
  * attach behaves as cat. portForward: any port echoes what it gets; port 81 answers one HTTP request.
  */
@@ -123,6 +124,8 @@ export class FakeEdgeStreams implements EdgeStreams {
     const stdinEnded = deferred<void>();
     const result = deferred<SessionResult>();
     let counted = 0;
+    let sizes = 0;
+    const twoSizes = deferred<void>();
     const [cmd, ...args] = command;
     const session: StreamSession = {
       stdout: opts.stdout ? stdout : undefined,
@@ -135,7 +138,9 @@ export class FakeEdgeStreams implements EdgeStreams {
       },
       closeStdin: async () => stdinEnded.resolve(),
       resize: (w, h) => {
-        if (cmd === 'sizes') stdout.push(Buffer.from(`${w}x${h}\n`));
+        if (cmd !== 'sizes') return;
+        stdout.push(Buffer.from(`${w}x${h}\n`));
+        if (++sizes === 2) twoSizes.resolve();
       },
       done: result.promise,
       close: () => end({ exitCode: 137, error: 'session closed by the client' }),
@@ -164,8 +169,12 @@ export class FakeEdgeStreams implements EdgeStreams {
         end({ exitCode: 0 });
         break;
       case 'cat':
-      case 'sizes':
         void stdinEnded.promise.then(() => end({ exitCode: 0 }));
+        break;
+      case 'sizes':
+        void stdinEnded.promise
+          .then(() => Promise.race([twoSizes.promise, new Promise((r) => setTimeout(r, 2000))]))
+          .then(() => end({ exitCode: 0 }));
         break;
       case 'wc':
         void stdinEnded.promise.then(() => {
