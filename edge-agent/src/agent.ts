@@ -57,6 +57,9 @@ export interface AgentDeps {
   imagePulls?: ImageManagerOptions;
   /** Image GC overrides (thresholds default to the config's, interval 5 min, minimum age 2 min). */
   imageGc?: ImageGcOptions;
+  /** The agent's metrics registry (default: a new one with prom-client's process metrics; hollow sites run many
+   * agents in one process and leave those out). */
+  metrics?: AgentMetrics;
 }
 
 export class Agent {
@@ -75,7 +78,7 @@ export class Agent {
   private statusLoop: Promise<void> | undefined;
   private outboxRef: OutboxWriter | undefined;
   /** The agent's metrics (one registry per Agent), served on config.metricsAddr and published to the cloud. */
-  readonly metrics = new AgentMetrics();
+  readonly metrics: AgentMetrics;
   private metricsServerRef: MetricsServer | undefined;
   private metricsPublisher: MetricsPublisher | undefined;
   private stopNatsWatch: (() => void) | undefined;
@@ -84,7 +87,9 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly deps: AgentDeps = {},
-  ) {}
+  ) {
+    this.metrics = deps.metrics ?? new AgentMetrics();
+  }
 
   get desired(): DesiredView {
     if (!this.store) throw new Error('agent not started');
