@@ -26,7 +26,11 @@ export interface HollowSiteOptions {
   onStarted?: (node: string, started: number) => void;
 }
 
-/** What a hollow node reports about its host: a small fixed machine (no file system is read). */
+/**
+ * What a hollow node reports about its host: a small fixed machine (no file system is read). The sizes are not whole
+ * MiB/GiB, as on real machines: the apiserver rewrites a round quantity ("8388608Ki" comes back as "8Gi"), which the
+ * provider took for a status change on every tick (see bench/README.md).
+ */
 export const HOLLOW_HOST: HostInfo = {
   machineId: 'hollow',
   bootId: 'hollow',
@@ -35,9 +39,9 @@ export const HOLLOW_HOST: HostInfo = {
   operatingSystem: 'linux',
   architecture: 'amd64',
   cpus: 4,
-  memoryBytes: 8 * 1024 ** 3,
+  memoryBytes: 8_241_152_000, // 8048000Ki
 };
-const hollowNodeInfo: NodeInfoSource = { host: async () => HOLLOW_HOST, filesystemBytes: async () => 64 * 1024 ** 3 };
+const hollowNodeInfo: NodeInfoSource = { host: async () => HOLLOW_HOST, filesystemBytes: async () => 62_914_037_760 }; // 61439490Ki
 
 /** Hollow pods have no mounts: a tmpfs volume (emptyDir medium Memory) fails its pod with this error. */
 const hollowMounter: Mounter = {

@@ -17,10 +17,13 @@ export class HollowImageService implements ImageService {
   /** Present images by name. */
   private readonly present = new Map<string, ImageInfo>();
 
+  /** Starts with the sandbox (pause) image present, as a site's containerd has it imported (hack/site.sh). */
   constructor(
     private readonly inUse: () => Set<string> = () => new Set(),
     private readonly pause = 'registry.k8s.io/pause:3.6',
-  ) {}
+  ) {
+    this.present.set(pause, { id: HollowImageService.idOf(pause), names: [pause], sizeBytes: IMAGE_BYTES, pinned: false });
+  }
 
   /** The id every hollow node gives the image of this name. */
   static idOf(image: string): string {
