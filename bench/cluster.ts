@@ -60,7 +60,8 @@ export class Cluster {
   /** Node name -> last Lease renewTime (ms) and the largest gap between two renewals seen (ms). */
   readonly leases = new Map<string, { last: number; maxGap: number; renewals: number }>();
 
-  constructor(kubeconfig: string) {
+  /** @param deadline epoch ms after which no wait goes on (the benchmark run's time budget). */
+  constructor(kubeconfig: string, readonly deadline = Infinity) {
     this.kc.loadFromFile(kubeconfig);
     this.core = this.kc.makeApiClient(k8s.CoreV1Api);
     this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -117,9 +118,9 @@ export class Cluster {
     return { maxGapS: Math.round(maxGap / 100) / 10, missed, renewals };
   }
 
-  /** Waits until `cond` holds (checked every 500 ms); false after `timeoutMs`. */
+  /** Waits until `cond` holds (checked every 500 ms); false after `timeoutMs`, or at the run's deadline if earlier. */
   async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Math.min(Date.now() + timeoutMs, this.deadline);
     while (!cond()) {
       if (Date.now() > deadline) return false;
       await sleep(500);

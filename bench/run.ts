@@ -14,6 +14,7 @@
  *   EF_BENCH_PER_SITE        hollow nodes per hollow site (leaf server + process; default 250)
  *   EF_BENCH_HOLLOW_RESYNC_MS, EF_BENCH_HOLLOW_RELIST_MS   hollow agents' timers (default 30000 and 2000, see README)
  *   EF_BENCH_FOOTPRINT_S     agent footprint window (default 300; runs beside the scale steps)
+ *   EF_BENCH_BUDGET_S        time budget of the run (default 1140): no wait goes past it, later scale steps are skipped
  *   EF_BENCH_KEEP=1          keep the stack
  */
 import { execFile, spawn } from 'node:child_process';
@@ -78,7 +79,8 @@ async function main() {
     timers: { resyncMs: num('EF_BENCH_HOLLOW_RESYNC_MS', 30_000), relistMs: num('EF_BENCH_HOLLOW_RELIST_MS', 2_000) },
     log,
   });
-  const cluster = new Cluster(kubeconfig);
+  const deadline = started.getTime() + num('EF_BENCH_BUDGET_S', 1140) * 1000;
+  const cluster = new Cluster(kubeconfig, deadline);
   const out: Record<string, unknown> = {};
   const texts: string[] = [];
   try {
@@ -104,7 +106,13 @@ async function main() {
       const baseline = await providerBaseline(state);
       const points: ScalePoint[] = [];
       let storm: StormResult | undefined;
+      const skipped: number[] = [];
       for (const [i, n] of nodes.entries()) {
+        if (Date.now() > deadline - num('EF_BENCH_IDLE_S', 45) * 1000) {
+          skipped.push(n);
+          log(`scale ${n}: skipped, the time budget (EF_BENCH_BUDGET_S) is spent`);
+          continue;
+        }
         const point = await scaleStep({ fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log }, { nodes: n, podsPerNode: pods[i] ?? 0 }, baseline);
         points.push(point);
         log(`scale point:\n${scaleTable([point])}`);
@@ -113,8 +121,8 @@ async function main() {
       const dir = path.join(ROOT, 'bench', 'results');
       await mkdir(dir, { recursive: true });
       if (ONLY.has('scale')) {
-        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points };
-        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}`);
+        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped };
+        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}`);
         if (points.length > 1) texts.push(`growth curve: ${path.relative(ROOT, await plot(points, dir))}`);
       }
       if (storm) {
