@@ -28,6 +28,8 @@ const siteName = (k: number): string => `h${String(k).padStart(2, '0')}`;
 
 export class HollowFleet {
   private readonly up: string[] = [];
+  /** Hollow sites ever begun (up or failed half-way): what hack/clean.sh must be told of. */
+  private begun = 0;
   nodes = 0;
 
   constructor(private readonly o: FleetOptions) {}
@@ -43,7 +45,7 @@ export class HollowFleet {
   }
 
   /** EF_SITES naming the real sites and `count` hollow sites (site indexes, hence netns/veth/IPs, stay stable). */
-  sitesEnv(count = Math.max(this.up.length, 1)): string {
+  sitesEnv(count = Math.max(this.begun, 1)): string {
     return [...this.o.realSites, ...Array.from({ length: count }, (_, k) => siteName(k + 1))].join(' ');
   }
 
@@ -62,8 +64,9 @@ export class HollowFleet {
       todo.push({ site: siteName(++k), first, count });
       first += count;
     }
+    this.begun = Math.max(this.begun, k);
     const sitesEnv = this.sitesEnv(k);
-    const parallel = this.o.parallel ?? 4;
+    const parallel = this.o.parallel ?? 2;
     for (let i = 0; i < todo.length; i += parallel) {
       await Promise.all(
         todo.slice(i, i + parallel).map(async (t) => {

@@ -107,6 +107,7 @@ async function main() {
       const points: ScalePoint[] = [];
       let storm: StormResult | undefined;
       const skipped: number[] = [];
+      const failures: string[] = [];
       for (const [i, n] of nodes.entries()) {
         // A step needs its hollow sites started, its nodes connected and an idle window: not begun with less than 5 min.
         if (Date.now() > deadline - 300_000) {
@@ -114,7 +115,14 @@ async function main() {
           log(`scale ${n}: skipped, the time budget (EF_BENCH_BUDGET_S) is spent`);
           continue;
         }
-        const point = await scaleStep({ fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log }, { nodes: n, podsPerNode: pods[i] ?? 0 }, baseline);
+        let point: ScalePoint;
+        try {
+          point = await scaleStep({ fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log }, { nodes: n, podsPerNode: pods[i] ?? 0 }, baseline);
+        } catch (err) {
+          failures.push(`scale ${n}: ${(err as Error).message}`);
+          log(`scale ${n} failed: ${(err as Error).message}`);
+          break;
+        }
         points.push(point);
         log(`scale point:\n${scaleTable([point])}`);
         if (ONLY.has('storm') && n === stormAt) storm = await reconnectStorm(fleet, cluster, label, log);
@@ -122,8 +130,8 @@ async function main() {
       const dir = path.join(ROOT, 'bench', 'results');
       await mkdir(dir, { recursive: true });
       if (ONLY.has('scale')) {
-        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped };
-        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}`);
+        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped, failures };
+        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`);
         if (points.length > 1) texts.push(`growth curve: ${path.relative(ROOT, await plot(points, dir))}`);
       }
       if (storm) {

@@ -110,7 +110,21 @@ export class HollowSite {
     );
   }
 
+  /** Starts the node's agent; a start that fails (e.g. a JetStream request timing out on a busy leaf server) is tried
+   * again twice, 2 s apart, before the error is thrown. */
   private async startNode(n: HollowNode): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startAgent(n);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        this.options.log.warn({ node: n.config.nodeName, attempt, err: (err as Error).message }, 'hollow agent did not start; trying again');
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+    }
+  }
+
+  private async startAgent(n: HollowNode): Promise<void> {
     const agent = new Agent(n.config, this.options.log.child({ node: n.config.nodeName }), {
       runtime: n.runtime,
       images: n.runtime.images,
