@@ -68,13 +68,16 @@ export class HollowFleet {
     const sitesEnv = this.sitesEnv(k);
     const parallel = this.o.parallel ?? 2;
     for (let i = 0; i < todo.length; i += parallel) {
-      await Promise.all(
+      // All of a batch are waited for, failed or not, so nothing is still starting when the caller cleans up.
+      const results = await Promise.allSettled(
         todo.slice(i, i + parallel).map(async (t) => {
           await this.hack('site.sh', ['up', t.site], { EF_SITES: sitesEnv, EF_SITE_HOLLOW: `${t.first} ${t.count}` });
           this.up.push(t.site);
           this.o.log(`hollow site ${t.site}: ${hollowNodeName(t.first)}..${hollowNodeName(t.first + t.count - 1)} up`);
         }),
       );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     this.up.sort();
     this.nodes = Math.max(this.nodes, nodes);
