@@ -1,39 +1,49 @@
 /**
  * `make bench`: brings up its own stack (hack/up.sh as instance `bench` unless EF_INSTANCE says otherwise), runs the
- * benchmarks, writes bench/results/<name>-<timestamp>.json and bench/results/latest.json, prints a table, and removes
- * the stack again (hack/clean.sh; EF_BENCH_KEEP=1 keeps it). See bench/README.md for what each figure means.
+ * benchmarks, writes bench/results/bench-<timestamp>.json and bench/results/latest.json, the growth curve
+ * (bench/results/growth.png, gnuplot), prints a table per benchmark, and removes the stack again (hack/clean.sh, with
+ * every hollow site; EF_BENCH_KEEP=1 keeps it). See bench/README.md for what each figure means.
  *
- * Environment: EF_BENCH_N (pods and CRI sequences, default 100), EF_BENCH_RATE (creates per second, default 10),
- * EF_BENCH_RTT_N (request-reply round trips, default 200), EF_BENCH_KEEP.
+ * Environment:
+ *   EF_BENCH_ONLY            comma-separated subset of latency,scale,storm,footprint (default: all)
+ *   EF_BENCH_N, EF_BENCH_RATE, EF_BENCH_RTT_N    latency: pods and CRI sequences (100), creates/s (10), round trips (200)
+ *   EF_BENCH_SCALE_NODES     hollow node counts of the scale steps (default 100,1000,3000)
+ *   EF_BENCH_SCALE_PODS      pods per node of each step's new nodes (default 10,10,0)
+ *   EF_BENCH_STORM_AT        the step (node count) after which the reconnect storm runs (default 1000)
+ *   EF_BENCH_IDLE_S          idle measuring window per step (default 45)
+ *   EF_BENCH_PER_SITE        hollow nodes per hollow site (leaf server + process; default 250)
+ *   EF_BENCH_HOLLOW_RESYNC_MS, EF_BENCH_HOLLOW_RELIST_MS   hollow agents' timers (default 30000 and 2000, see README)
+ *   EF_BENCH_FOOTPRINT_S     agent footprint window (default 300; runs beside the scale steps)
+ *   EF_BENCH_BUDGET_S        time budget of the run (default 1140): no wait goes past it, later scale steps are skipped
+ *   EF_BENCH_KEEP=1          keep the stack
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { connect } from '@nats-io/transport-node';
-import { desiredSubjects } from '@edgefarm/proto';
-import { criFloor } from './floor.js';
-import { deletePods, podStartup } from './pods.js';
-import { nowMs, summarize, table, type Summary } from './stats.js';
+import { Cluster } from './cluster.js';
+import { HollowFleet } from './fleet.js';
+import { agentFootprint, type FootprintResult } from './footprint.js';
+import { latencyBench } from './latency.js';
+import { providerBaseline, scaleStep, scaleTable, type ScalePoint } from './scale.js';
+import { reconnectStorm, type StormResult } from './storm.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const NODE = 'edge-1';
-const NAMESPACE = 'default';
-const N = Number(process.env.EF_BENCH_N ?? 100);
-const RATE = Number(process.env.EF_BENCH_RATE ?? 10);
-const RTT_N = Number(process.env.EF_BENCH_RTT_N ?? 200);
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').map((x) => Number(x.trim()));
+const ONLY = new Set((process.env.EF_BENCH_ONLY ?? 'latency,scale,storm,footprint').split(',').map((x) => x.trim()));
 const env: NodeJS.ProcessEnv = process.env.EF_INSTANCE
-  ? { ...process.env }
-  : { ...process.env, EF_INSTANCE: 'bench', EF_PORT_BASE: '18000', EF_NET_OCTET: '203', EF_NS_PREFIX: 'efb' };
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+  ? { ...process.env, EF_SITES: NODE }
+  : { ...process.env, EF_INSTANCE: 'bench', EF_PORT_BASE: '18000', EF_NET_OCTET: '203', EF_NS_PREFIX: 'efb', EF_SITES: NODE };
+const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
-function hack(script: string): Promise<void> {
+function hack(script: string, extra: NodeJS.ProcessEnv = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn('bash', [path.join(ROOT, 'hack', script)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const p = spawn('bash', [path.join(ROOT, 'hack', script)], { env: { ...env, ...extra }, stdio: ['ignore', 'inherit', 'inherit'] });
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${script} exited with ${code}`))));
   });
 }
@@ -43,102 +53,115 @@ async function layout(expr: string): Promise<string> {
   return stdout.trim();
 }
 
-/** The site probe (site-probe.ts) in the site's netns: desired-stream arrival times by subject, and an echo responder. */
-async function startProbe(netns: string) {
-  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, path.join(HERE, 'site-probe.js'), NODE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const arrivals = new Map<string, number>();
-  const ready = new Promise<void>((resolve, reject) => {
-    p.on('exit', (code) => reject(new Error(`site probe exited with ${code}`)));
-    createInterface({ input: p.stdout! }).on('line', (line) => {
-      if (line === 'READY') return resolve();
-      const [kind, at, subject] = line.split(' ');
-      if (kind === 'D' && subject && !arrivals.has(subject)) arrivals.set(subject, Number(at));
-    });
-  });
-  await ready;
-  return { arrivals, stop: () => p.stdin!.end() };
-}
-
-async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
-  const nc = await connect({ servers: hubUrl, name: 'ef-bench' });
-  try {
-    for (let i = 0; ; i++) {
-      try {
-        await nc.request('bench.echo', 'warm', { timeout: 1000 });
-        if (i >= 10) break;
-      } catch (err) {
-        if (i > 30) throw err; // the responder's interest has not crossed the leaf link
-      }
-    }
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = nowMs();
-      await nc.request('bench.echo', 'x', { timeout: 2000 });
-      out.push(nowMs() - t0);
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
+/** The growth curve: gnuplot over a data file of the scale points. */
+async function plot(points: readonly ScalePoint[], dir: string): Promise<string> {
+  const dat = path.join(dir, 'growth.dat');
+  const rows = points.map((p) => [p.nodes, p.provider.rssMiB, p.provider.cpuSPerMin, p.wire.bytesPerNodePerS, p.provider.cpuMsPerNodePerMin].join(' '));
+  await writeFile(dat, `# nodes providerRssMiB providerCpuSPerMin bytesPerNodePerS cpuMsPerNodePerMin\n${rows.join('\n')}\n`);
+  const png = path.join(dir, 'growth.png');
+  await promisify(execFile)('gnuplot', ['-e', `datafile='${dat}'; outfile='${png}'`, path.join(ROOT, 'bench', 'growth.gp')]);
+  return png;
 }
 
 async function main() {
   const started = new Date();
-  log(`stack: hack/up.sh (instance ${env.EF_INSTANCE})`);
+  log(`stack: hack/up.sh (instance ${env.EF_INSTANCE}); benchmarks: ${[...ONLY].join(', ')}`);
   await hack('up.sh');
   const kubeconfig = await layout('echo "$EF_KUBECONFIG"');
-  const sock = await layout(`ef_site_containerd_sock ${NODE}`);
-  const netns = await layout(`ef_site_netns ${NODE}`);
-  const hubUrl = `nats://127.0.0.1:${await layout('echo "$EF_HUB_PORT"')}`;
   const state = await layout('echo "$EF_STATE"');
-  const probe = await startProbe(netns);
+  const hubUrl = `nats://127.0.0.1:${await layout('echo "$EF_HUB_PORT"')}`;
+  const hubMonitorUrl = `http://127.0.0.1:${await layout('echo "$EF_HUB_MON_PORT"')}`;
+  const fleet = new HollowFleet({
+    root: ROOT,
+    env,
+    realSites: [NODE],
+    perSite: num('EF_BENCH_PER_SITE', 250),
+    timers: { resyncMs: num('EF_BENCH_HOLLOW_RESYNC_MS', 30_000), relistMs: num('EF_BENCH_HOLLOW_RELIST_MS', 2_000) },
+    log,
+  });
+  const deadline = started.getTime() + num('EF_BENCH_BUDGET_S', 1140) * 1000;
+  const cluster = new Cluster(kubeconfig, deadline);
+  const out: Record<string, unknown> = {};
+  const texts: string[] = [];
   try {
-    log(`NATS request-reply hub -> ${NODE} x${RTT_N}`);
-    const rtt = natsRtt(hubUrl, RTT_N);
-    const rttMs = await rtt;
-    log(`raw CRI floor: ${N} sequences at ${RATE}/s against ${sock}`);
-    const floor = await criFloor(sock, N, RATE, `${state}/bench-raw`);
-    const label = `s${Date.now().toString(36)}`;
-    log(`pod startup: ${N} pods at ${RATE}/s onto ${NODE} (label ${label})`);
-    const pods = await podStartup({ kubeconfig, node: NODE, namespace: NAMESPACE, n: N, ratePerS: RATE, timeoutMs: 180_000, label });
-    await new Promise((r) => setTimeout(r, 500)); // late probe lines
-    const startup = pods.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
-    const delivery = pods
-      .map((p) => (p.bound === undefined ? NaN : (probe.arrivals.get(desiredSubjects.pod(NODE, { namespace: NAMESPACE, name: p.name })) ?? NaN) - p.bound))
-      .filter((x) => !Number.isNaN(x));
-    log('deleting the bench pods');
-    await deletePods(kubeconfig, NAMESPACE, label);
-
-    const figures: Record<string, Summary> = {
-      'pod startup: create -> Ready (watch)': summarize(startup),
-      'floor: raw CRI sandbox -> running': summarize(floor),
-      'delivery: bound (watch) -> site stream': summarize(delivery),
-      'NATS request-reply hub <-> site': summarize(rttMs),
-    };
-    const ratio = (a: number, b: number) => Math.round((a / b) * 10) / 10;
-    const s = Object.values(figures);
-    const ratios = { startupOverFloorP50: ratio(s[0]!.p50, s[1]!.p50), deliveryOverRttP50: ratio(s[2]!.p50, s[3]!.p50) };
-    const result = {
-      name: 'bench', startedAt: started.toISOString(), instance: env.EF_INSTANCE, node: NODE, host: os.hostname(), cpus: os.cpus().length,
-      params: { pods: N, ratePerS: RATE, rttN: RTT_N, pod: 'hostNetwork busybox sleep, no probes' },
-      unreadyPods: N - startup.length, undeliveredPods: N - delivery.length, figures, ratios,
-      raw: { startupMs: startup, floorMs: floor, deliveryMs: delivery, rttMs },
-    };
+    if (ONLY.has('latency')) {
+      const { result, text } = await latencyBench({
+        here: HERE, kubeconfig, node: NODE, namespace: 'default', hubUrl, state,
+        sock: await layout(`ef_site_containerd_sock ${NODE}`), netns: await layout(`ef_site_netns ${NODE}`),
+        n: num('EF_BENCH_N', 100), ratePerS: num('EF_BENCH_RATE', 10), rttN: num('EF_BENCH_RTT_N', 200), log,
+      });
+      out.latency = result;
+      texts.push(`latency (site ${NODE})\n${text}`);
+    }
+    const footprint: Promise<FootprintResult> | undefined = ONLY.has('footprint')
+      ? agentFootprint({ kubeconfig, state, node: NODE, pods: 10, durationS: num('EF_BENCH_FOOTPRINT_S', 300), everyS: 5, label: `f${Date.now().toString(36)}`, log })
+      : undefined;
+    footprint?.catch(() => undefined); // awaited below
+    if (ONLY.has('scale') || ONLY.has('storm')) {
+      const label = `h${Date.now().toString(36)}`;
+      cluster.watch(label);
+      const stormAt = num('EF_BENCH_STORM_AT', 1000);
+      const nodes = ONLY.has('scale') ? list('EF_BENCH_SCALE_NODES', '100,1000,3000') : [stormAt];
+      const pods = list('EF_BENCH_SCALE_PODS', '10,10,0');
+      const baseline = await providerBaseline(state);
+      const points: ScalePoint[] = [];
+      let storm: StormResult | undefined;
+      const skipped: number[] = [];
+      const failures: string[] = [];
+      for (const [i, n] of nodes.entries()) {
+        // A step needs its hollow sites started, its nodes connected and an idle window: not begun with less than 5 min.
+        if (Date.now() > deadline - 300_000) {
+          skipped.push(n);
+          log(`scale ${n}: skipped, the time budget (EF_BENCH_BUDGET_S) is spent`);
+          continue;
+        }
+        let point: ScalePoint;
+        try {
+          point = await scaleStep({ fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log }, { nodes: n, podsPerNode: pods[i] ?? 0 }, baseline);
+        } catch (err) {
+          failures.push(`scale ${n}: ${(err as Error).message}`);
+          log(`scale ${n} failed: ${(err as Error).message}`);
+          break;
+        }
+        points.push(point);
+        log(`scale point:\n${scaleTable([point])}`);
+        if (ONLY.has('storm') && n === stormAt) storm = await reconnectStorm(fleet, cluster, label, log);
+      }
+      const dir = path.join(ROOT, 'bench', 'results');
+      await mkdir(dir, { recursive: true });
+      if (ONLY.has('scale')) {
+        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped, failures };
+        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`);
+        if (points.length > 1) texts.push(`growth curve: ${path.relative(ROOT, await plot(points, dir))}`);
+      }
+      if (storm) {
+        out.storm = storm;
+        texts.push(`reconnect storm (${storm.nodes} nodes, ${storm.deleted} deletes + ${storm.created} creates while cut)\n` +
+          `cut -> all EdgeConnected=False ${storm.disconnectedS} s; after the heal: all connected ${storm.reconnectedS} s, deletes applied ${storm.deletesAppliedS} s, ` +
+          `creates Ready ${storm.createsAppliedS} s, everything ${storm.allAppliedS} s`);
+      }
+    }
+    if (footprint) {
+      const f = await footprint;
+      out.footprint = f;
+      texts.push(`agent footprint (${f.node}, ${f.podsReady}/${f.pods} pods Running, ${f.durationS} s, ${f.rssMiB.n} samples)\n` +
+        `RSS MiB p50 ${f.rssMiB.p50}, p95 ${f.rssMiB.p95}, max ${f.rssMiB.max}; CPU ${f.cpuSPerMin} s/min`);
+    }
+    const result = { name: 'bench', startedAt: started.toISOString(), instance: env.EF_INSTANCE, host: os.hostname(), cpus: os.cpus().length, loadavg: os.loadavg(), ...out };
     const dir = path.join(ROOT, 'bench', 'results');
     await mkdir(dir, { recursive: true });
     const stamp = started.toISOString().replace(/[:.]/g, '-');
     const json = `${JSON.stringify(result, null, 2)}\n`;
     await writeFile(path.join(dir, `bench-${stamp}.json`), json);
     await writeFile(path.join(dir, 'latest.json'), json);
-    process.stdout.write(`\n${table(Object.entries(figures))}\n`);
-    process.stdout.write(`ratios (p50): startup/floor ${ratios.startupOverFloorP50}x, delivery/rtt ${ratios.deliveryOverRttP50}x\n`);
+    process.stdout.write(`\n${texts.join('\n\n')}\n\nload average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
     process.stdout.write(`written: bench/results/bench-${stamp}.json, bench/results/latest.json\n`);
   } finally {
-    probe.stop();
-    if (process.env.EF_BENCH_KEEP === '1') log(`keeping the stack (instance ${env.EF_INSTANCE}); remove it with hack/clean.sh`);
+    cluster.stop();
+    if (process.env.EF_BENCH_KEEP === '1') log(`keeping the stack (instance ${env.EF_INSTANCE}, EF_SITES="${fleet.sitesEnv()}"); remove it with hack/clean.sh`);
     else {
       log('removing the stack: hack/clean.sh');
-      await hack('clean.sh');
+      await hack('clean.sh', { EF_SITES: fleet.sitesEnv() });
     }
   }
 }

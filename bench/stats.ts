@@ -3,6 +3,7 @@ export interface Summary {
   n: number;
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   min: number;
   max: number;
@@ -12,7 +13,7 @@ export function summarize(xs: number[]): Summary {
   const s = [...xs].sort((a, b) => a - b);
   const rank = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
   const r = (v: number) => Math.round(v * 10) / 10;
-  return { n: s.length, p50: r(rank(50)), p90: r(rank(90)), p99: r(rank(99)), min: r(s[0] ?? NaN), max: r(s[s.length - 1] ?? NaN) };
+  return { n: s.length, p50: r(rank(50)), p90: r(rank(90)), p95: r(rank(95)), p99: r(rank(99)), min: r(s[0] ?? NaN), max: r(s[s.length - 1] ?? NaN) };
 }
 
 export function table(rows: [string, Summary][]): string {

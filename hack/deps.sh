@@ -15,8 +15,9 @@ say() { printf '[deps %3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 
 # 1. Debian packages. Beyond the runtime itself: curl (health checks), jq (hack/site.sh), python3 (hack/images.sh,
 # make verify-proto); docker-registry (distribution 2.8, a real OCI registry for hack/registry.sh), skopeo (pushes the
-# image archives of hack/images.sh into it) and apache2-utils (htpasswd -B for the registry's basic auth).
-PKGS="containerd runc containernetworking-plugins busybox-static iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils"
+# image archives of hack/images.sh into it), apache2-utils (htpasswd -B for the registry's basic auth) and gnuplot-nox
+# (the growth-curve PNG of `make bench`, bench/plot.gp).
+PKGS="containerd runc containernetworking-plugins busybox-static iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox"
 installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $PKGS 2>/dev/null | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in $PKGS; do case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac; done

@@ -12,6 +12,13 @@
 #                              state: leaves the machine as it was before `up`
 #   hack/site.sh start SITE containerd|nats|agent   start one component again as `up` does (hack/fault.sh restart)
 #   hack/site.sh exec SITE CMD...   run CMD inside the site's network namespace
+#
+# A hollow site (scale tests, bench/scale.ts): `EF_SITE_HOLLOW="FIRST COUNT" hack/site.sh up SITE` starts no
+# containerd; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts) runs COUNT hollow
+# edge nodes hollow-<FIRST..> (4 digits) against the site's leaf nats-server, every one a real agent over an
+# in-memory runtime. Recorded in site.env, so down/clean/status/fault.sh treat it as any site (component `agent`).
+# Agent timers of hollow nodes: EF_HOLLOW_RESYNC_MS, EF_HOLLOW_RELIST_MS, EF_HOLLOW_METRICS_PUBLISH_SECONDS (default:
+# the agent's own defaults); heartbeats always at the agent's default (5 s).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -37,7 +44,9 @@ else
   pod_cidr=$(ef_site_pod_cidr "$site")
   run=$(ef_site_run "$site")
   sock=$(ef_site_containerd_sock "$site")
+  hollow=${EF_SITE_HOLLOW:-}
 fi
+hollow=${hollow:-}
 ctd_dir=$st/containerd                    # containerd config, root, CNI config and IPAM (hack/containerd-config.sh)
 ctd_state=$(dirname "$sock")/state        # containerd state: shim bundles, runc root, pod netns mounts
 cgroup_parent=/edgefarm/$EF_INSTANCE/$site  # pod cgroups go below this in every cgroup hierarchy
@@ -162,6 +171,22 @@ agent_up() {
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
 }
 
+# The hollow-site process in place of the agent; waits until every one of its agents has started.
+hollow_up() {
+  local main=$EF_ROOT/edge-agent/dist/hollow/main.js first count log=$EF_LOGS/agent-$site.log
+  read -r first count <<<"$hollow"
+  [ -f "$main" ] || ef_die "$main not built (node_modules/.bin/tsc -b)"
+  ef_use_node
+  mkdir -p "$st/hollow" "$EF_LOGS"
+  : > "$log"
+  site_start "agent-$site" env EF_SITE="$site" EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_NODE_IP="$site_ip" \
+    EF_HOLLOW_FIRST="$first" EF_HOLLOW_COUNT="$count" EF_HOLLOW_DIR="$st/hollow" EF_LOG_LEVEL="${EF_HOLLOW_LOG_LEVEL:-warn}" \
+    EF_RESYNC_MS="${EF_HOLLOW_RESYNC_MS:-}" EF_RELIST_MS="${EF_HOLLOW_RELIST_MS:-}" \
+    EF_METRICS_PUBLISH_SECONDS="${EF_HOLLOW_METRICS_PUBLISH_SECONDS:-}" \
+    node "$main"
+  ef_wait_up "agent-$site" "$count hollow agents of $site" $((60 + count / 2)) grep -q '^hollow site started' "$log"
+}
+
 site_up() {
   mkdir -p "$st"
   cat > "$st/site.env.tmp" <<EOF
@@ -173,10 +198,17 @@ site_ip=$site_ip
 pod_cidr=$pod_cidr
 run=$run
 sock=$sock
+hollow="$hollow"
 EOF
   mv -f "$st/site.env.tmp" "$st/site.env"
   local t0; t0=$(date +%s%N)
   net_up
+  if [ -n "$hollow" ]; then
+    nats_up
+    hollow_up
+    ef_log "hollow site $site up (first node, nodes: $hollow) in $((($(date +%s%N) - t0) / 1000000)) ms: netns $ns, $site_ip"
+    return
+  fi
   containerd_up
   nats_up
   agent_up
@@ -317,7 +349,7 @@ case "$cmd" in
   start)
     [ $# -eq 1 ] || usage
     [ -f "$st/site.env" ] && netns_exists || ef_die "site $site is not up (hack/site.sh up $site first)"
-    case "$1" in containerd) containerd_up ;; nats) nats_up ;; agent) agent_up ;; *) usage ;; esac ;;
+    case "$1" in containerd) containerd_up ;; nats) nats_up ;; agent) if [ -n "$hollow" ]; then hollow_up; else agent_up; fi ;; *) usage ;; esac ;;
   exec) [ $# -ge 1 ] || usage; netns_exists || ef_die "site $site is not up (no netns $ns)"; exec nsenter --net="/run/netns/$ns" "$@" ;;
   *) usage ;;
 esac

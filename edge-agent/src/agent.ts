@@ -66,6 +66,9 @@ export interface AgentDeps {
   imageGc?: ImageGcOptions;
   /** Interactive traffic (window, keepalive); it runs over CRI on config.criEndpoint, so not with `runtime` given. */
   streaming?: StreamingOptions;
+  /** The agent's metrics registry (default: a new one with prom-client's process metrics; hollow sites run many
+   * agents in one process and leave those out). */
+  metrics?: AgentMetrics;
 }
 
 export class Agent {
@@ -85,7 +88,7 @@ export class Agent {
   private statusLoop: Promise<void> | undefined;
   private outboxRef: OutboxWriter | undefined;
   /** The agent's metrics (one registry per Agent), served on config.metricsAddr and published to the cloud. */
-  readonly metrics = new AgentMetrics();
+  readonly metrics: AgentMetrics;
   private metricsServerRef: MetricsServer | undefined;
   private metricsPublisher: MetricsPublisher | undefined;
   private stopNatsWatch: (() => void) | undefined;
@@ -96,7 +99,9 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly deps: AgentDeps = {},
-  ) {}
+  ) {
+    this.metrics = deps.metrics ?? new AgentMetrics();
+  }
 
   get desired(): DesiredView {
     if (!this.store) throw new Error('agent not started');

@@ -7,7 +7,8 @@ import { cri, edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
 import type { ResourcesInit, SecurityInit } from './linux.js';
-import type { ContainerCreateOptions, ContainerState, ObservedContainer, ObservedSandbox } from './types.js';
+import type { PodKey } from '../keys.js';
+import type { ContainerCreateOptions, ContainerState, ObservedContainer, ObservedSandbox, RelistSnapshot } from './types.js';
 
 export interface NodeLayout {
   /** Root of per-pod log directories. */
@@ -180,3 +181,39 @@ export function observedContainer(item: cri.Container, status: cri.ContainerStat
   };
 }
 
+
+/** Newest first (creation time, then attempt): the order {@link PodRuntime.observePod} returns. */
+export function newestFirst(a: { createdAtMs: number; attempt: number }, b: { createdAtMs: number; attempt: number }): number {
+  return b.createdAtMs - a.createdAtMs || b.attempt - a.attempt;
+}
+
+/** The pod keys of managed sandboxes, from their labels (each key once). */
+export function podKeysOf(sandboxes: Iterable<{ labels: Record<string, string> }>): PodKey[] {
+  const keys = new Map<string, PodKey>();
+  for (const s of sandboxes) {
+    const namespace = s.labels[Labels.podNamespace];
+    const name = s.labels[Labels.podName];
+    if (namespace && name) keys.set(`${namespace}/${name}`, { namespace, name });
+  }
+  return [...keys.values()];
+}
+
+/** The relist digest per pod key of a listing of sandboxes and one of containers, keyed by their labels. */
+export function relistSnapshot(
+  sandboxes: Iterable<{ id: string; state: number; labels: Record<string, string> }>,
+  containers: Iterable<{ id: string; state: number; labels: Record<string, string> }>,
+): RelistSnapshot {
+  const parts = new Map<string, string[]>();
+  const add = (labels: Record<string, string>, part: string) => {
+    const namespace = labels[Labels.podNamespace];
+    const name = labels[Labels.podName];
+    if (!namespace || !name) return;
+    const k = `${namespace}/${name}`;
+    const list = parts.get(k) ?? [];
+    list.push(part);
+    parts.set(k, list);
+  };
+  for (const s of sandboxes) add(s.labels, `s:${s.id}:${s.state}`);
+  for (const c of containers) add(c.labels, `c:${c.id}:${c.state}`);
+  return new Map([...parts].map(([k, list]) => [k, list.sort().join(',')]));
+}

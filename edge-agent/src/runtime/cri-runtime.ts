@@ -12,7 +12,18 @@ import { CriError, cri, criClients, type ImageServiceClient, type RuntimeService
 import type { Logger } from 'pino';
 import { podKeyString, type PodKey } from '../keys.js';
 import { removePodCgroup } from './cgroups.js';
-import { containerConfig, observedContainer, observedSandbox, podCgroupParent, podLogDirectory, sandboxConfig, type NodeLayout } from './cri-config.js';
+import {
+  containerConfig,
+  newestFirst,
+  observedContainer,
+  observedSandbox,
+  podCgroupParent,
+  podKeysOf,
+  podLogDirectory,
+  relistSnapshot,
+  sandboxConfig,
+  type NodeLayout,
+} from './cri-config.js';
 import { Annotations, Labels, MANAGED } from './labels.js';
 import { ContainerConfigError } from './env.js';
 import { imageUser, linuxResources, linuxSecurityContext, runAsNonRootViolation, type NodeResources } from './linux.js';
@@ -109,13 +120,7 @@ export class CriPodRuntime implements PodRuntime {
 
   async listPodKeys(): Promise<PodKey[]> {
     const res = await this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.managed]: MANAGED } } }));
-    const keys = new Map<string, PodKey>();
-    for (const s of res.items) {
-      const namespace = s.labels[Labels.podNamespace];
-      const name = s.labels[Labels.podName];
-      if (namespace && name) keys.set(`${namespace}/${name}`, { namespace, name });
-    }
-    return [...keys.values()];
+    return podKeysOf(res.items);
   }
 
   async relist(): Promise<RelistSnapshot> {
@@ -124,19 +129,7 @@ export class CriPodRuntime implements PodRuntime {
       this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter })),
       this.call('ListContainers', this.runtime.listContainers({ filter })),
     ]);
-    const parts = new Map<string, string[]>();
-    const add = (labels: Record<string, string>, part: string) => {
-      const namespace = labels[Labels.podNamespace];
-      const name = labels[Labels.podName];
-      if (!namespace || !name) return;
-      const k = `${namespace}/${name}`;
-      const list = parts.get(k) ?? [];
-      list.push(part);
-      parts.set(k, list);
-    };
-    for (const s of sbs.items) add(s.labels, `s:${s.id}:${s.state}`);
-    for (const c of cs.containers) add(c.labels, `c:${c.id}:${c.state}`);
-    return new Map([...parts].map(([k, list]) => [k, list.sort().join(',')]));
+    return relistSnapshot(sbs.items, cs.containers);
   }
 
   async observePod(key: PodKey): Promise<ObservedPod> {
@@ -177,8 +170,8 @@ export class CriPodRuntime implements PodRuntime {
     );
     if (sandboxes.length > 0 || containers.length > 0) this.cache.set(k, fresh);
     else this.cache.delete(k);
-    sandboxes.sort((a, b) => b.createdAtMs - a.createdAtMs || b.attempt - a.attempt);
-    containers.sort((a, b) => b.createdAtMs - a.createdAtMs || b.attempt - a.attempt);
+    sandboxes.sort(newestFirst);
+    containers.sort(newestFirst);
     return { key, sandboxes, containers };
   }
 

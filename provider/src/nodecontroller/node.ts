@@ -215,13 +215,26 @@ export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: 
   };
 }
 
-/** Whether a new status is worth a write: any condition status/reason, capacity, address or info change. */
+/**
+ * Whether a new status is worth a write: any condition status/reason, capacity, address or info change. `a` is what
+ * the API returned: the client builds it with its own key order, and the API omits empty strings and lists (a
+ * condition's empty message, a node without images). Both are compared canonically (keys sorted, empty = absent), or
+ * every tick would write every node's status again.
+ */
 export function nodeStatusChanged(a: V1NodeStatus | undefined, b: V1NodeStatus): boolean {
+  const omitEmpty = (_key: string, v: unknown) => {
+    if (v === '' || (Array.isArray(v) && v.length === 0)) return undefined;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+    return v;
+  };
   const strip = (s: V1NodeStatus | undefined) =>
-    JSON.stringify({
-      ...s,
-      conditions: s?.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
-    });
+    JSON.stringify(
+      {
+        ...s,
+        conditions: s?.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
+      },
+      omitEmpty,
+    );
   return strip(a) !== strip(b);
 }
 

@@ -1,0 +1,112 @@
+/**
+ * Benchmarks 1-2 against the real site edge-1: pod startup beside its raw CRI floor, cloud->edge delivery beside the
+ * bare NATS round trip through the leaf link. See bench/README.md for each figure.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { desiredSubjects } from '@edgefarm/proto';
+import { criFloor } from './floor.js';
+import { deletePods, podStartup } from './pods.js';
+import { nowMs, summarize, table, type Summary } from './stats.js';
+
+export interface LatencyOptions {
+  /** Directory of the compiled bench (site-probe.js). */
+  here: string;
+  kubeconfig: string;
+  node: string;
+  namespace: string;
+  sock: string;
+  netns: string;
+  hubUrl: string;
+  state: string;
+  n: number;
+  ratePerS: number;
+  rttN: number;
+  log: (line: string) => void;
+}
+
+/** The site probe (site-probe.ts) in the site's netns: desired-stream arrival times by subject, and an echo responder. */
+async function startProbe(here: string, netns: string, node: string) {
+  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, path.join(here, 'site-probe.js'), node], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const arrivals = new Map<string, number>();
+  const ready = new Promise<void>((resolve, reject) => {
+    p.on('exit', (code) => reject(new Error(`site probe exited with ${code}`)));
+    createInterface({ input: p.stdout! }).on('line', (line) => {
+      if (line === 'READY') return resolve();
+      const [kind, at, subject] = line.split(' ');
+      if (kind === 'D' && subject && !arrivals.has(subject)) arrivals.set(subject, Number(at));
+    });
+  });
+  await ready;
+  return { arrivals, stop: () => p.stdin!.end() };
+}
+
+async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
+  const nc = await connect({ servers: hubUrl, name: 'ef-bench' });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await nc.request('bench.echo', 'warm', { timeout: 1000 });
+        if (i >= 10) break;
+      } catch (err) {
+        if (i > 30) throw err; // the responder's interest has not crossed the leaf link
+      }
+    }
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = nowMs();
+      await nc.request('bench.echo', 'x', { timeout: 2000 });
+      out.push(nowMs() - t0);
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function latencyBench(o: LatencyOptions) {
+  const probe = await startProbe(o.here, o.netns, o.node);
+  try {
+    o.log(`NATS request-reply hub -> ${o.node} x${o.rttN}`);
+    const rttMs = await natsRtt(o.hubUrl, o.rttN);
+    o.log(`raw CRI floor: ${o.n} sequences at ${o.ratePerS}/s against ${o.sock}`);
+    const floor = await criFloor(o.sock, o.n, o.ratePerS, `${o.state}/bench-raw`);
+    const label = `s${Date.now().toString(36)}`;
+    o.log(`pod startup: ${o.n} pods at ${o.ratePerS}/s onto ${o.node} (label ${label})`);
+    const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n: o.n, ratePerS: o.ratePerS, timeoutMs: 180_000, label });
+    await new Promise((r) => setTimeout(r, 500)); // late probe lines
+    const startup = pods.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
+    const delivery = pods
+      .map((p) => (p.bound === undefined ? NaN : (probe.arrivals.get(desiredSubjects.pod(o.node, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound))
+      .filter((x) => !Number.isNaN(x));
+    o.log('deleting the bench pods');
+    await deletePods(o.kubeconfig, o.namespace, label);
+
+    const figures: Record<string, Summary> = {
+      'pod startup: create -> Ready (watch)': summarize(startup),
+      'floor: raw CRI sandbox -> running': summarize(floor),
+      'delivery: bound (watch) -> site stream': summarize(delivery),
+      'NATS request-reply hub <-> site': summarize(rttMs),
+    };
+    const ratio = (a: number, b: number) => Math.round((a / b) * 10) / 10;
+    const s = Object.values(figures);
+    const ratios = { startupOverFloorP50: ratio(s[0]!.p50, s[1]!.p50), deliveryOverRttP50: ratio(s[2]!.p50, s[3]!.p50) };
+    const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x, delivery/rtt ${ratios.deliveryOverRttP50}x`;
+    return {
+      result: {
+        node: o.node,
+        params: { pods: o.n, ratePerS: o.ratePerS, rttN: o.rttN, pod: 'hostNetwork busybox sleep, no probes' },
+        unreadyPods: o.n - startup.length,
+        undeliveredPods: o.n - delivery.length,
+        figures,
+        ratios,
+        raw: { startupMs: startup, floorMs: floor, deliveryMs: delivery, rttMs },
+      },
+      text,
+    };
+  } finally {
+    probe.stop();
+  }
+}

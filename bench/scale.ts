@@ -1,0 +1,138 @@
+/**
+ * Benchmark 3, scale with hollow sites: the fleet grows step by step (e.g. 100, 1,000, 3,000 hollow nodes); at each
+ * step the new nodes' EdgeNodes are created, their hollow sites started, their pods created (bound to the node), and
+ * then, once every node is EdgeConnected and every pod Ready, the provider and the wire are measured over an idle
+ * window. See bench/README.md for each figure.
+ */
+import { hollowNodeName, type HollowFleet } from './fleet.js';
+import type { Cluster } from './cluster.js';
+import { pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
+import { nowMs, sleep } from './stats.js';
+
+export interface ScaleStep {
+  nodes: number;
+  podsPerNode: number;
+}
+
+export interface ScaleContext {
+  fleet: HollowFleet;
+  cluster: Cluster;
+  state: string;
+  hubMonitorUrl: string;
+  label: string;
+  idleS: number;
+  log: (line: string) => void;
+}
+
+export interface ScalePoint {
+  nodes: number;
+  pods: number;
+  hollowSites: number;
+  /** From the first new EdgeNode created to every hollow node EdgeConnected=True (s); NaN when not reached. */
+  nodesConnectedS: number;
+  notConnected: number;
+  /** From the first new pod created to every pod of the fleet Ready (s). */
+  podsReadyS: number;
+  podsNotReady: number;
+  idleWindowS: number;
+  provider: { rssMiB: number; rssKiBPerNodeAboveBaseline: number; cpuSPerMin: number; cpuMsPerNodePerMin: number };
+  wire: { bytesPerNodePerS: number; leavesBytesPerNodePerS: number; providerBytesPerNodePerS: number };
+  lease: { missed: number; maxGapS: number; renewals: number };
+  /** The hollow sites themselves (every hollow-site process and leaf nats-server), for context. */
+  hollow: { rssMiB: number; cpuSPerMin: number };
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function hollowPids(ctx: ScaleContext): Promise<number[]> {
+  return Promise.all(ctx.fleet.sites.flatMap((s) => [pidOf(ctx.state, `agent-${s}`), pidOf(ctx.state, `nats-${s}`)]));
+}
+
+/** Provider RSS (KiB) before any hollow node: the baseline the per-node RSS is computed above. */
+export async function providerBaseline(state: string): Promise<ProcSample | undefined> {
+  return procSample(await pidOf(state, 'provider-1'));
+}
+
+export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: ProcSample | undefined): Promise<ScalePoint> {
+  const { fleet, cluster, log } = ctx;
+  const before = fleet.nodes;
+  const added = Array.from({ length: step.nodes - before }, (_, i) => hollowNodeName(before + i + 1));
+  const t0 = nowMs();
+  log(`scale ${step.nodes}: ${added.length} EdgeNodes, hollow sites`);
+  await cluster.createEdgeNodes(added);
+  await fleet.grow(step.nodes);
+  const nodes = fleet.nodeNames();
+  const allConnected = () => nodes.every((n) => cluster.connected.get(n) === 'True');
+  const connected = await cluster.until(allConnected, 120_000 + step.nodes * 100);
+  const nodesConnectedS = connected ? round((nowMs() - t0) / 1000) : NaN;
+  log(`scale ${step.nodes}: nodes connected ${connected ? `after ${nodesConnectedS} s` : 'NOT all'}`);
+
+  const newPods = added.flatMap((node) => Array.from({ length: step.podsPerNode }, (_, j) => ({ name: `hp-${node}-${j}`, node })));
+  const t1 = nowMs();
+  const failed = await cluster.createPods(newPods, ctx.label);
+  if (failed) log(`scale ${step.nodes}: ${failed} pod creates failed`);
+  const pods = [...cluster.pods].filter(([, p]) => p.gone === undefined).map(([name]) => name);
+  const expected = new Set([...pods, ...newPods.map((p) => p.name)]);
+  const notReady = () => [...expected].filter((n) => cluster.pods.get(n)?.ready === undefined).length;
+  const ready = await cluster.until(() => notReady() === 0, 120_000 + newPods.length * 60);
+  const podsReadyS = newPods.length === 0 ? 0 : ready ? round((nowMs() - t1) / 1000) : NaN;
+  log(`scale ${step.nodes}: ${expected.size} pods, ${ready ? `all Ready after ${podsReadyS} s` : `${notReady()} NOT Ready`}`);
+
+  await sleep(10_000); // settle: the last status writes, EdgeNode status refreshes
+  const provider = await pidOf(ctx.state, 'provider-1');
+  const hollow = await hollowPids(ctx);
+  const isHollowLeaf = (name: string) => fleet.sites.includes(name);
+  const [p0, h0, w0] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf)]);
+  const w = nowMs();
+  await sleep(ctx.idleS * 1000);
+  const [p1, h1, w1] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf)]);
+  const windowS = (nowMs() - w) / 1000;
+  const n = nodes.length;
+  const cpu = p0 && p1 ? p1.cpuS - p0.cpuS : NaN;
+  const leaves = w1.leafBytes - w0.leafBytes;
+  const providerBytes = w1.totalBytes - w1.allLeafBytes - (w0.totalBytes - w0.allLeafBytes);
+  return {
+    nodes: n,
+    pods: expected.size,
+    hollowSites: fleet.sites.length,
+    nodesConnectedS,
+    notConnected: nodes.filter((x) => cluster.connected.get(x) !== 'True').length,
+    podsReadyS,
+    podsNotReady: notReady(),
+    idleWindowS: round(windowS),
+    provider: {
+      rssMiB: round((p1?.rssKiB ?? NaN) / 1024),
+      rssKiBPerNodeAboveBaseline: round(((p1?.rssKiB ?? NaN) - (baseline?.rssKiB ?? NaN)) / n),
+      cpuSPerMin: round((cpu / windowS) * 60, 2),
+      cpuMsPerNodePerMin: round(((cpu / windowS) * 60 * 1000) / n, 2),
+    },
+    wire: {
+      bytesPerNodePerS: round((w1.totalBytes - w0.totalBytes) / windowS / n),
+      leavesBytesPerNodePerS: round(leaves / windowS / n),
+      providerBytesPerNodePerS: round(providerBytes / windowS / n),
+    },
+    lease: cluster.leaseGaps(nodes),
+    hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: round(((h1.cpuS - h0.cpuS) / windowS) * 60, 2) },
+  };
+}
+
+export function scaleTable(points: readonly ScalePoint[]): string {
+  const cols: [string, (p: ScalePoint) => string | number][] = [
+    ['nodes', (p) => p.nodes],
+    ['pods', (p) => p.pods],
+    ['connect s', (p) => p.nodesConnectedS],
+    ['ready s', (p) => p.podsReadyS],
+    ['prov RSS MiB', (p) => p.provider.rssMiB],
+    ['KiB/node', (p) => p.provider.rssKiBPerNodeAboveBaseline],
+    ['prov CPU s/min', (p) => p.provider.cpuSPerMin],
+    ['CPU ms/node/min', (p) => p.provider.cpuMsPerNodePerMin],
+    ['B/node/s', (p) => p.wire.bytesPerNodePerS],
+    ['leaf B/node/s', (p) => p.wire.leavesBytesPerNodePerS],
+    ['prov B/node/s', (p) => p.wire.providerBytesPerNodePerS],
+    ['lease missed', (p) => p.lease.missed],
+    ['max gap s', (p) => p.lease.maxGapS],
+  ];
+  const w = cols.map(([h]) => Math.max(h.length, 7));
+  const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(w[i]!)).join(' ');
+  return [row(cols.map(([h]) => h)), ...points.map((p) => row(cols.map(([, f]) => f(p))))].join('\n');
+}
