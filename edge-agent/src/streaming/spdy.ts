@@ -1,10 +1,14 @@
 /**
  * A minimal SPDY/3.1 client: what the Kubernetes streaming protocols (remotecommand v4, portforward.k8s.io) need from
  * it toward containerd's CRI streaming server (k8s.io/kubelet/pkg/cri/streaming, moby/spdystream on the server):
- * HTTP/1.1 Upgrade, client-initiated streams (SYN_STREAM with a zlib-compressed name/value block, SYN_REPLY), data
- * in both directions, half-close with FIN, RST_STREAM, PING echo and GOAWAY. spdystream does no SPDY flow control
- * (it ignores WINDOW_UPDATE), so neither do we: backpressure is TCP's, because the reader below stops reading the
- * socket while a stream's consumer lags ({@link SpdyStream.data} holds at most `highWater` bytes).
+ * HTTP/1.1 Upgrade, client-initiated streams (odd ids; SYN_STREAM with a zlib-compressed name/value block, then the
+ * server's SYN_REPLY), data in both directions, half-close with FIN, RST_STREAM, PING echo and GOAWAY. Frames and
+ * header blocks are proto's `spdy` (shared with the provider's SPDY server); this file is the client's connection.
+ *
+ * A stream is handed out only after its SYN_REPLY: spdystream drops data that arrives before it replied.
+ * spdystream does no SPDY flow control (it ignores WINDOW_UPDATE), so neither do we: backpressure is TCP's, because
+ * the reader below stops reading the socket while a stream's consumer lags ({@link SpdyStream.data} holds at most
+ * `highWater` bytes).
  *
  * Why SPDY and not WebSocket: containerd 1.6's streaming server speaks WebSocket only in the v4 channel protocols,
  * which cannot half-close stdin (v5.channel.k8s.io added that in Kubernetes 1.29), so `cat`, `tar` (kubectl cp) and
@@ -12,16 +16,10 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import zlib from 'node:zlib';
-import { ChunkQueue } from '@edgefarm/proto';
-import { SPDY3_DICTIONARY } from '@edgefarm/proto';
+import { ChunkQueue, spdy } from '@edgefarm/proto';
 
-const VERSION = 3;
-const TYPE = { synStream: 1, synReply: 2, rstStream: 3, settings: 4, ping: 6, goAway: 7, headers: 8, windowUpdate: 9 } as const;
-const FLAG_FIN = 0x01;
-/** RST_STREAM status CANCEL. */
-const RST_CANCEL = 5;
-const MAX_FRAME = 0xffffff;
+/** Largest DATA frame the protocol carries (24-bit length); both directions. */
+const MAX_DATA_FRAME = 0xff_ffff;
 
 export class SpdyError extends Error {
   override name = 'SpdyError';
@@ -56,19 +54,24 @@ export class SpdyStream {
   /** Sends data (resolves when the socket took it, i.e. after 'drain' when it was full). */
   write(data: Uint8Array): Promise<void> {
     if (this.closedLocal) return Promise.resolve();
-    return this.conn.writeData(this.id, data, 0);
+    return this.conn.writeData(this.id, data, false);
   }
 
   /** Half-closes our side (FIN): the server reads EOF. */
   async end(): Promise<void> {
     if (this.closedLocal) return;
     this.closedLocal = true;
-    await this.conn.writeData(this.id, new Uint8Array(0), FLAG_FIN);
+    await this.conn.writeData(this.id, new Uint8Array(0), true);
   }
 
   /** @internal */
   onReply(): void {
     this.replied?.();
+  }
+  /** @internal The server half-closed the stream. */
+  onFin(): void {
+    this.finReceived = true;
+    this.data.end();
   }
   /** @internal */
   onReset(err: Error): void {
@@ -80,9 +83,11 @@ export class SpdyStream {
 export class SpdyConnection {
   private nextId = 1;
   private readonly streams = new Map<number, SpdyStream>();
-  private readonly deflate = zlib.createDeflate({ dictionary: SPDY3_DICTIONARY });
-  private compressed: Buffer[] = [];
+  private readonly reader = new spdy.FrameReader({ maxDataFrame: MAX_DATA_FRAME });
+  private readonly codec = new spdy.HeaderCodec();
+  /** Serializes SYN_STREAMs: header-block compression order must equal write order. */
   private headerChain: Promise<unknown> = Promise.resolve();
+  private ended = false;
   readonly closed: Promise<void>;
   private resumeReader: (() => void) | undefined;
   /** The server said GOAWAY (an orderly end), as opposed to the socket closing or resetting. */
@@ -93,7 +98,6 @@ export class SpdyConnection {
     head: Buffer,
     private readonly highWater: number,
   ) {
-    this.deflate.on('data', (c: Buffer) => this.compressed.push(c));
     this.closed = this.read(head).finally(() => this.close());
   }
 
@@ -134,36 +138,33 @@ export class SpdyConnection {
     this.nextId += 2;
     const stream = new SpdyStream(id, this, () => this.resumeReader?.());
     this.streams.set(id, stream);
-    const block = await this.compress(headers);
-    const body = Buffer.alloc(10 + block.length);
-    body.writeUInt32BE(id, 0);
-    body.writeUInt32BE(0, 4); // associated stream
-    body.writeUInt8(0, 8); // priority 0
-    body.writeUInt8(0, 9); // slot
-    block.copy(body, 10);
-    this.writeControl(TYPE.synStream, 0, body);
-    await Promise.race([stream.reply, this.closed.then(() => Promise.reject(new SpdyError('connection closed before the stream was accepted')))]);
+    const sent = this.headerChain.then(async () => {
+      if (this.ended) throw new SpdyError('connection closed before the stream was opened');
+      void this.write(spdy.encode.synStream(id, await this.codec.encode(spdy.headersOf(headers)), false));
+    });
+    this.headerChain = sent.catch(() => undefined);
+    const gone = this.closed.then(() => Promise.reject(new SpdyError('connection closed before the stream was accepted')));
+    await Promise.race([sent.then(() => stream.reply), gone]);
     return stream;
   }
 
   close(): void {
+    if (this.ended) return;
+    this.ended = true;
     this.socket.destroy();
-    this.deflate.close();
+    this.codec.close();
     for (const s of this.streams.values()) s.data.end();
     this.resumeReader?.();
   }
 
   /** @internal */
-  writeData(id: number, data: Uint8Array, flags: number): Promise<void> {
+  writeData(id: number, data: Uint8Array, fin: boolean): Promise<void> {
     if (this.socket.destroyed) return Promise.resolve();
     const writes: Promise<void>[] = [];
     let off = 0;
     do {
-      const n = Math.min(MAX_FRAME, data.length - off);
-      const header = Buffer.alloc(8);
-      header.writeUInt32BE(id & 0x7fffffff, 0);
-      header.writeUInt32BE(((off + n === data.length ? flags : 0) << 24) | n, 4);
-      writes.push(this.write(Buffer.concat([header, data.subarray(off, off + n)])));
+      const n = Math.min(MAX_DATA_FRAME, data.length - off);
+      writes.push(this.write(spdy.encode.data(id, data.subarray(off, off + n), fin && off + n === data.length)));
       off += n;
     } while (off < data.length);
     return Promise.all(writes).then(() => undefined);
@@ -183,117 +184,70 @@ export class SpdyConnection {
     });
   }
 
-  private writeControl(type: number, flags: number, body: Buffer): void {
-    const header = Buffer.alloc(8);
-    header.writeUInt16BE(0x8000 | VERSION, 0);
-    header.writeUInt16BE(type, 2);
-    header.writeUInt32BE((flags << 24) | body.length, 4);
-    void this.write(Buffer.concat([header, body]));
-  }
-
-  /** One name/value block through the connection's shared zlib context (SYNC_FLUSH per block). */
-  private compress(headers: Record<string, string>): Promise<Buffer> {
-    const entries = Object.entries(headers);
-    const parts: Buffer[] = [u32(entries.length)];
-    for (const [k, v] of entries) {
-      const name = Buffer.from(k.toLowerCase(), 'utf8');
-      const value = Buffer.from(v, 'utf8');
-      parts.push(u32(name.length), name, u32(value.length), value);
-    }
-    const next = this.headerChain.then(
-      () =>
-        new Promise<Buffer>((resolve) => {
-          this.deflate.write(Buffer.concat(parts));
-          this.deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-            const out = Buffer.concat(this.compressed);
-            this.compressed = [];
-            resolve(out);
-          });
-        }),
-    );
-    this.headerChain = next;
-    return next;
-  }
-
   private async read(head: Buffer): Promise<void> {
-    let buf = head;
-    const socket = this.socket;
     try {
-      for await (const chunk of socket) {
-        buf = buf.length ? Buffer.concat([buf, chunk as Buffer]) : (chunk as Buffer);
-        while (buf.length >= 8) {
-          const len = buf.readUInt32BE(4) & 0xffffff;
-          if (buf.length < 8 + len) break;
-          const frame = buf.subarray(0, 8 + len);
-          buf = buf.subarray(8 + len);
-          await this.handle(frame);
-        }
+      this.reader.push(head);
+      await this.drainFrames();
+      for await (const chunk of this.socket) {
+        this.reader.push(chunk as Buffer);
+        await this.drainFrames();
       }
     } catch {
-      // socket error or reset: the connection is over
+      // socket error or reset, or the server broke the framing (SpdyProtocolError): the connection is over
     }
   }
 
-  private async handle(frame: Buffer): Promise<void> {
-    const flags = frame[4]!;
-    const body = frame.subarray(8);
-    if ((frame[0]! & 0x80) === 0) {
-      const stream = this.streams.get(frame.readUInt32BE(0) & 0x7fffffff);
-      if (!stream) return;
-      if (body.length > 0) {
-        stream.data.push(Buffer.from(body));
-        if (stream.data.bytes > this.highWater) {
-          // stop reading the socket until the consumer caught up (TCP backpressure toward the server)
-          await new Promise<void>((resolve) => {
-            this.resumeReader = resolve;
-            void stream.data.below(this.highWater / 2).then(resolve);
-          });
-          this.resumeReader = undefined;
+  private async drainFrames(): Promise<void> {
+    for (let f = this.reader.next(); f && !this.ended; f = this.reader.next()) await this.handle(f);
+  }
+
+  private async handle(f: spdy.Frame): Promise<void> {
+    switch (f.type) {
+      case 'data': {
+        const stream = this.streams.get(f.streamId);
+        if (!stream) return;
+        if (f.data.length > 0) {
+          stream.data.push(f.data);
+          if (stream.data.bytes > this.highWater) {
+            // stop reading the socket until the consumer caught up (TCP backpressure toward the server)
+            await new Promise<void>((resolve) => {
+              this.resumeReader = resolve;
+              void stream.data.below(this.highWater / 2).then(resolve);
+            });
+            this.resumeReader = undefined;
+          }
         }
-      }
-      if (flags & FLAG_FIN) {
-        stream.finReceived = true;
-        stream.data.end();
-      }
-      return;
-    }
-    const type = frame.readUInt16BE(2);
-    const streamId = body.length >= 4 ? body.readUInt32BE(0) & 0x7fffffff : 0;
-    switch (type) {
-      case TYPE.synReply: {
-        const s = this.streams.get(streamId);
-        s?.onReply();
-        if (s && flags & FLAG_FIN) {
-          s.finReceived = true;
-          s.data.end();
-        }
+        if (f.fin) stream.onFin();
         return;
       }
-      case TYPE.rstStream: {
-        const status = body.length >= 8 ? body.readUInt32BE(4) : 0;
-        this.streams.get(streamId)?.onReset(new SpdyError(`stream ${streamId} reset by the server (status ${status})`));
+      case 'syn_reply':
+      case 'headers': {
+        // decoded to keep the inflate context in step; the streaming protocols put nothing in these headers
+        await this.codec.decode(f.block);
+        const s = this.streams.get(f.streamId);
+        if (f.type === 'syn_reply') s?.onReply();
+        if (s && f.fin) s.onFin();
         return;
       }
-      case TYPE.ping:
-        return this.writeControl(TYPE.ping, 0, Buffer.from(body));
-      case TYPE.goAway:
+      case 'rst_stream':
+        this.streams.get(f.streamId)?.onReset(new SpdyError(`stream ${f.streamId} reset by the server (status ${f.status})`));
+        return;
+      case 'ping':
+        // the server's pings have even ids (spdystream echoes a ping only when its parity is not its own)
+        if (f.id % 2 === 0) void this.write(spdy.encode.ping(f.id));
+        return;
+      case 'goaway':
         this.goAwayReceived = true;
         return this.close();
-      case TYPE.synStream: {
+      case 'syn_stream':
         // the streaming protocols never open server streams: refuse
-        const rst = Buffer.alloc(8);
-        rst.writeUInt32BE(streamId, 0);
-        rst.writeUInt32BE(RST_CANCEL, 4);
-        return this.writeControl(TYPE.rstStream, 0, rst);
-      }
-      default:
-        return; // SETTINGS, HEADERS, WINDOW_UPDATE: nothing to do
+        await this.codec.decode(f.block);
+        void this.write(spdy.encode.rstStream(f.streamId, spdy.RstStatus.Cancel));
+        return;
+      case 'settings':
+      case 'window_update':
+      case 'unknown':
+        return; // no SPDY flow control toward spdystream (see above)
     }
   }
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n, 0);
-  return b;
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { encode } from './spdy/frames.js';
+import { spdy } from '@edgefarm/proto';
 import { SpdyTestPeer } from './spdy/testing.js';
 import { startKubeletBed, type KubeletBed } from './testing.js';
 
@@ -187,7 +187,7 @@ describe('upgrade handshakes', () => {
     idlePeer.close();
     const bad = await upgrade('/exec/default/web/app?command=echo&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' });
     const badPeer = new SpdyTestPeer(bad.socket);
-    badPeer.send(encode.windowUpdate(1, 0));
+    badPeer.send(spdy.encode.windowUpdate(1, 0));
     expect(await badPeer.next((f) => f.type === 'goaway')).toMatchObject({ type: 'goaway', status: 1 });
     badPeer.close();
   });

@@ -6,10 +6,9 @@
  * connection lives as long as the client keeps it (many connections, any ports).
  */
 import type { Logger } from 'pino';
+import { spdy } from '@edgefarm/proto';
 import type { PortStream } from './edge-streams.js';
 import type { SpdyStream } from './spdy/connection.js';
-import { RstStatus } from './spdy/frames.js';
-import { header } from './spdy/headers.js';
 import { pump } from './session.js';
 import { upgradeSpdy, type SpdyUpgradeContext } from './spdy-remotecommand.js';
 
@@ -32,7 +31,7 @@ export function parsePort(raw: string | undefined): number | string {
 
 /** The request a stream belongs to: its requestID header, or for old clients the id the kubelet derives. */
 function requestIdOf(s: SpdyStream, type: string): string {
-  return header(s.headers, 'requestid') ?? String(type === 'error' ? s.id : s.id - 2);
+  return spdy.header(s.headers, 'requestid') ?? String(type === 'error' ? s.id : s.id - 2);
 }
 
 export async function serveSpdyPortForward(ctx: SpdyUpgradeContext, forward: (port: number) => Promise<PortStream>, podName: string): Promise<void> {
@@ -40,10 +39,10 @@ export async function serveSpdyPortForward(ctx: SpdyUpgradeContext, forward: (po
   const active = new Set<PortStream>();
   const log = ctx.log;
   const onStream = (s: SpdyStream) => {
-    const type = header(s.headers, 'streamtype') ?? '';
+    const type = spdy.header(s.headers, 'streamtype') ?? '';
     if (type !== 'error' && type !== 'data') {
       log.info({ streamType: type }, 'unknown port-forward stream type');
-      s.reset(RstStatus.RefusedStream);
+      s.reset(spdy.RstStatus.RefusedStream);
       return;
     }
     const id = requestIdOf(s, type);
@@ -60,7 +59,7 @@ export async function serveSpdyPortForward(ctx: SpdyUpgradeContext, forward: (po
     }
     if (pair[type]) {
       log.info({ requestID: id, streamType: type }, 'duplicate port-forward stream');
-      s.reset(RstStatus.StreamInUse);
+      s.reset(spdy.RstStatus.StreamInUse);
       return;
     }
     pair[type] = s;
@@ -73,11 +72,11 @@ export async function serveSpdyPortForward(ctx: SpdyUpgradeContext, forward: (po
   };
 
   const run = async (error: SpdyStream, data: SpdyStream) => {
-    const port = parsePort(header(data.headers, 'port'));
+    const port = parsePort(spdy.header(data.headers, 'port'));
     const fail = async (message: string) => {
       await error.write(Buffer.from(message)).catch(() => undefined);
       await error.end().catch(() => undefined);
-      if (!data.isClosed) data.reset(RstStatus.Cancel);
+      if (!data.isClosed) data.reset(spdy.RstStatus.Cancel);
     };
     if (typeof port === 'string') return fail(port);
     let ps: PortStream;

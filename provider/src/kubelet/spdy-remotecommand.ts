@@ -8,10 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { spdy } from '@edgefarm/proto';
 import type { StreamOptions, StreamSession } from './edge-streams.js';
 import { SpdyConnection, type SpdyStream } from './spdy/connection.js';
-import { RstStatus } from './spdy/frames.js';
-import { header } from './spdy/headers.js';
 import { runSession, type OutputChannel } from './session.js';
 import { failure, type V1Status } from './status.js';
 import { acceptUpgrade, headerValues, negotiate, rejectUpgrade, wantsUpgrade } from './upgrade.js';
@@ -71,10 +70,10 @@ export async function serveSpdyRemoteCommand(ctx: SpdyUpgradeContext, opts: Stre
   const allThere = new Promise<void>((r) => (ready = r));
   let expected = 0;
   const up = upgradeSpdy(ctx, REMOTECOMMAND_PROTOCOLS, (s) => {
-    const type = header(s.headers, 'streamtype') ?? '';
+    const type = spdy.header(s.headers, 'streamtype') ?? '';
     if (!['error', 'stdin', 'stdout', 'stderr', 'resize'].includes(type) || streams.has(type)) {
       ctx.log.info({ streamType: type }, streams.has(type) ? 'duplicate remotecommand stream' : 'unknown remotecommand stream type');
-      s.reset(RstStatus.RefusedStream);
+      s.reset(spdy.RstStatus.RefusedStream);
       return;
     }
     streams.set(type, s);

@@ -1,7 +1,6 @@
 import { pino } from 'pino';
+import { spdy } from '@edgefarm/proto';
 import { SpdyConnection, type SpdyStream } from './connection.js';
-import { GoAwayStatus, RstStatus, encode } from './frames.js';
-import { header } from './headers.js';
 import { SpdyTestPeer, socketPair } from './testing.js';
 
 const log = pino({ level: 'silent' });
@@ -42,8 +41,8 @@ describe('SpdyConnection', () => {
       const reply = await t.peer.next((f) => f.type === 'syn_reply');
       expect(reply).toMatchObject({ type: 'syn_reply', streamId: 1 });
       const s = t.streams[0]!;
-      expect(header(s.headers, 'streamType')).toBe('stdin');
-      t.peer.send(encode.data(1, Buffer.from('abc'), true));
+      expect(spdy.header(s.headers, 'streamType')).toBe('stdin');
+      t.peer.send(spdy.encode.data(1, Buffer.from('abc'), true));
       const got: Uint8Array[] = [];
       for await (const c of s.data) got.push(c);
       expect(Buffer.concat(got).toString()).toBe('abc');
@@ -74,7 +73,7 @@ describe('SpdyConnection', () => {
   it('honours the windows of a peer that does flow control', async () => {
     const t = await setup();
     try {
-      t.peer.send(encode.settings([{ id: 7, value: 1000 }]));
+      t.peer.send(spdy.encode.settings([{ id: 7, value: 1000 }]));
       await t.peer.synStream(1, { streamtype: 'stdout' });
       await t.peer.next((f) => f.type === 'syn_reply');
       const s = t.streams[0]!;
@@ -84,10 +83,10 @@ describe('SpdyConnection', () => {
       expect(first.type === 'data' && first.data.length).toBe(1000);
       await new Promise((r) => setTimeout(r, 100));
       expect(written).toBe(false); // stuck until the peer opens the window
-      t.peer.send(encode.windowUpdate(1, 1000));
+      t.peer.send(spdy.encode.windowUpdate(1, 1000));
       const second = await t.peer.next((f) => f.type === 'data');
       expect(second.type === 'data' && second.data.length).toBe(1000);
-      t.peer.send(encode.windowUpdate(1, 5000));
+      t.peer.send(spdy.encode.windowUpdate(1, 5000));
       await w;
       const third = await t.peer.next((f) => f.type === 'data');
       expect(third.type === 'data' && third.data.length).toBe(500);
@@ -101,7 +100,7 @@ describe('SpdyConnection', () => {
     try {
       await t.peer.synStream(1, { streamtype: 'stdin' });
       await t.peer.next((f) => f.type === 'syn_reply');
-      for (let i = 0; i < 4; i++) t.peer.send(encode.data(1, Buffer.alloc(16 * 1024), false));
+      for (let i = 0; i < 4; i++) t.peer.send(spdy.encode.data(1, Buffer.alloc(16 * 1024), false));
       const it = t.streams[0]!.data[Symbol.asyncIterator]();
       for (let i = 0; i < 2; i++) await it.next();
       expect(await t.peer.next((f) => f.type === 'window_update' && f.streamId === 0)).toEqual({ type: 'window_update', streamId: 0, delta: 32 * 1024 });
@@ -115,14 +114,14 @@ describe('SpdyConnection', () => {
   it('echoes pings, refuses streams beyond the limit, resets data on unknown streams', async () => {
     const t = await setup({ maxStreams: 1 });
     try {
-      t.peer.send(encode.ping(3));
+      t.peer.send(spdy.encode.ping(3));
       expect(await t.peer.next((f) => f.type === 'ping')).toEqual({ type: 'ping', id: 3 });
       await t.peer.synStream(1, { streamtype: 'a' });
       await t.peer.synStream(3, { streamtype: 'b' });
-      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 3, status: RstStatus.RefusedStream });
-      t.peer.send(encode.data(9, Buffer.from('x'), false));
-      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 9, status: RstStatus.InvalidStream });
-      t.peer.send(encode.rstStream(1, RstStatus.Cancel));
+      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 3, status: spdy.RstStatus.RefusedStream });
+      t.peer.send(spdy.encode.data(9, Buffer.from('x'), false));
+      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 9, status: spdy.RstStatus.InvalidStream });
+      t.peer.send(spdy.encode.rstStream(1, spdy.RstStatus.Cancel));
       await t.streams[0]!.closed;
       await expect(t.streams[0]!.write(Buffer.from('late'))).rejects.toThrow(/closed/);
     } finally {
@@ -132,14 +131,14 @@ describe('SpdyConnection', () => {
 
   it.each([
     ['garbage', Buffer.from('GET / HTTP/1.1\r\n\r\n')],
-    ['an even stream id', encode.synStream(2, Buffer.from([0x78]), false)],
-    ['a header block that is not zlib', encode.synStream(1, Buffer.from('nope'), false)],
+    ['an even stream id', spdy.encode.synStream(2, Buffer.from([0x78]), false)],
+    ['a header block that is not zlib', spdy.encode.synStream(1, Buffer.from('nope'), false)],
   ])('answers %s with GOAWAY PROTOCOL_ERROR and closes', async (_what, bytes) => {
     const t = await setup();
     try {
       if (bytes[0] === 0x80 && bytes.readUInt16BE(2) === 1 && bytes.readUInt32BE(8) === 2) await t.peer.synStream(2, { streamtype: 'x' });
       else t.peer.send(bytes);
-      expect(await t.peer.next((f) => f.type === 'goaway')).toMatchObject({ type: 'goaway', status: GoAwayStatus.ProtocolError });
+      expect(await t.peer.next((f) => f.type === 'goaway')).toMatchObject({ type: 'goaway', status: spdy.GoAwayStatus.ProtocolError });
       await t.conn.done;
       expect(t.streams).toHaveLength(0);
     } finally {

@@ -15,21 +15,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { spdy } from '@edgefarm/proto';
 import { drained } from '../drain.js';
-import {
-  DEFAULT_WINDOW,
-  FrameReader,
-  GoAwayStatus,
-  MAX_WINDOW,
-  RstStatus,
-  SETTINGS_INITIAL_WINDOW_SIZE,
-  SpdyProtocolError,
-  encode,
-  isSpdyProtocolError,
-  type Frame,
-  type FrameReaderLimits,
-} from './frames.js';
-import { HeaderCodec, type SpdyHeaders } from './headers.js';
 import { SpdyStream, SpdyStreamClosedError, type StreamOwner } from './stream.js';
 
 export { SpdyStream, SpdyStreamClosedError };
@@ -45,14 +32,14 @@ export interface SpdyConnectionOptions {
   windowSize?: number;
   /** Concurrent streams; more are refused with REFUSED_STREAM (default 128). */
   maxStreams?: number;
-  limits?: Partial<FrameReaderLimits>;
+  limits?: Partial<spdy.FrameReaderLimits>;
   /** Largest uncompressed header block (default 64 KiB). */
   maxHeaderBytes?: number;
 }
 
 export class SpdyConnection implements StreamOwner {
-  private readonly reader: FrameReader;
-  private readonly codec: HeaderCodec;
+  private readonly reader: spdy.FrameReader;
+  private readonly codec: spdy.HeaderCodec;
   private readonly streams = new Map<number, SpdyStream>();
   private readonly log: Logger;
   private readonly windowSize: number;
@@ -60,8 +47,8 @@ export class SpdyConnection implements StreamOwner {
   private lastStreamId = 0;
   /** Whether the peer does SPDY flow control (it sent a WINDOW_UPDATE or an initial window). */
   private peerFlowControl = false;
-  private peerInitialWindow = DEFAULT_WINDOW;
-  private connSendWindow = DEFAULT_WINDOW;
+  private peerInitialWindow = spdy.DEFAULT_WINDOW;
+  private connSendWindow = spdy.DEFAULT_WINDOW;
   private connUnacked = 0;
   private goingAway = false;
   private ended = false;
@@ -75,13 +62,13 @@ export class SpdyConnection implements StreamOwner {
     head?: Buffer,
   ) {
     this.log = opts.log;
-    this.windowSize = Math.min(opts.windowSize ?? 256 * 1024, MAX_WINDOW);
+    this.windowSize = Math.min(opts.windowSize ?? 256 * 1024, spdy.MAX_WINDOW);
     this.maxStreams = opts.maxStreams ?? 128;
-    this.reader = new FrameReader(opts.limits);
-    this.codec = new HeaderCodec(opts.maxHeaderBytes);
+    this.reader = new spdy.FrameReader(opts.limits);
+    this.codec = new spdy.HeaderCodec(opts.maxHeaderBytes);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'SPDY socket error'));
-    this.raw(encode.settings([{ id: SETTINGS_INITIAL_WINDOW_SIZE, value: this.windowSize }]));
-    if (this.windowSize > DEFAULT_WINDOW) this.raw(encode.windowUpdate(0, this.windowSize - DEFAULT_WINDOW));
+    this.raw(spdy.encode.settings([{ id: spdy.SETTINGS_INITIAL_WINDOW_SIZE, value: this.windowSize }]));
+    if (this.windowSize > spdy.DEFAULT_WINDOW) this.raw(spdy.encode.windowUpdate(0, this.windowSize - spdy.DEFAULT_WINDOW));
     this.done = this.readLoop(head);
   }
 
@@ -91,11 +78,11 @@ export class SpdyConnection implements StreamOwner {
   }
 
   /** Ends the connection: GOAWAY, then the socket is closed; every stream ends. */
-  close(status: number = GoAwayStatus.Ok): void {
+  close(status: number = spdy.GoAwayStatus.Ok): void {
     if (this.ended) return;
     if (!this.goingAway) {
       this.goingAway = true;
-      this.raw(encode.goAway(this.lastStreamId, status));
+      this.raw(spdy.encode.goAway(this.lastStreamId, status));
     }
     this.finish();
   }
@@ -127,9 +114,9 @@ export class SpdyConnection implements StreamOwner {
         await this.feed(chunk as Buffer);
       }
     } catch (err) {
-      if (isSpdyProtocolError(err)) {
+      if (spdy.isSpdyProtocolError(err)) {
         this.log.info({ err: err.message }, 'SPDY protocol error; closing the connection');
-        this.close(GoAwayStatus.ProtocolError);
+        this.close(spdy.GoAwayStatus.ProtocolError);
       } else if (!this.ended) {
         this.log.debug({ err: (err as Error).message }, 'SPDY connection read failed');
       }
@@ -146,7 +133,7 @@ export class SpdyConnection implements StreamOwner {
     }
   }
 
-  private async handle(f: Frame): Promise<void> {
+  private async handle(f: spdy.Frame): Promise<void> {
     switch (f.type) {
       case 'syn_stream':
         return this.onSynStream(f.streamId, f.block, f.fin);
@@ -159,7 +146,7 @@ export class SpdyConnection implements StreamOwner {
         return;
       case 'syn_reply':
         await this.codec.decode(f.block);
-        throw new SpdyProtocolError(`SYN_REPLY for stream ${f.streamId}: this server opens no streams`);
+        throw new spdy.SpdyProtocolError(`SYN_REPLY for stream ${f.streamId}: this server opens no streams`);
       case 'rst_stream': {
         const s = this.streams.get(f.streamId);
         if (s) this.resetStream(s, f.status, false);
@@ -167,8 +154,8 @@ export class SpdyConnection implements StreamOwner {
       }
       case 'settings':
         for (const e of f.entries) {
-          if (e.id !== SETTINGS_INITIAL_WINDOW_SIZE) continue;
-          if (e.value > MAX_WINDOW) throw new SpdyProtocolError(`initial window of ${e.value}`);
+          if (e.id !== spdy.SETTINGS_INITIAL_WINDOW_SIZE) continue;
+          if (e.value > spdy.MAX_WINDOW) throw new spdy.SpdyProtocolError(`initial window of ${e.value}`);
           this.peerFlowControl = true;
           const delta = e.value - this.peerInitialWindow;
           this.peerInitialWindow = e.value;
@@ -180,7 +167,7 @@ export class SpdyConnection implements StreamOwner {
         return;
       case 'ping':
         // Pings from the client have odd ids and are echoed; even ids would be answers to ours (we send none).
-        if (f.id % 2 === 1) this.raw(encode.ping(f.id));
+        if (f.id % 2 === 1) this.raw(spdy.encode.ping(f.id));
         return;
       case 'goaway':
         this.goingAway = true;
@@ -196,11 +183,11 @@ export class SpdyConnection implements StreamOwner {
   private async onSynStream(id: number, block: Buffer, fin: boolean): Promise<void> {
     const headers = await this.codec.decode(block);
     if (id === 0 || id % 2 === 0 || id <= this.lastStreamId) {
-      throw new SpdyProtocolError(`SYN_STREAM with stream id ${id} (client streams are odd and increasing; last was ${this.lastStreamId})`);
+      throw new spdy.SpdyProtocolError(`SYN_STREAM with stream id ${id} (client streams are odd and increasing; last was ${this.lastStreamId})`);
     }
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= this.maxStreams) {
-      this.raw(encode.rstStream(id, RstStatus.RefusedStream));
+      this.raw(spdy.encode.rstStream(id, spdy.RstStatus.RefusedStream));
       return;
     }
     const s = new SpdyStream(id, headers, this, this.peerInitialWindow);
@@ -213,8 +200,8 @@ export class SpdyConnection implements StreamOwner {
     const s = this.streams.get(id);
     if (!s || s.remoteFin) {
       // Data for a stream we reset or never had: tell the peer once per frame, keep the connection.
-      if (id > this.lastStreamId || !s) this.raw(encode.rstStream(id, RstStatus.InvalidStream));
-      else this.raw(encode.rstStream(id, RstStatus.StreamAlreadyClosed));
+      if (id > this.lastStreamId || !s) this.raw(spdy.encode.rstStream(id, spdy.RstStatus.InvalidStream));
+      else this.raw(spdy.encode.rstStream(id, spdy.RstStatus.StreamAlreadyClosed));
       this.connConsumed(data.length);
       return;
     }
@@ -227,14 +214,14 @@ export class SpdyConnection implements StreamOwner {
   private onWindowUpdate(id: number, delta: number): void {
     this.peerFlowControl = true;
     if (id === 0) {
-      this.connSendWindow = Math.min(this.connSendWindow + delta, MAX_WINDOW);
+      this.connSendWindow = Math.min(this.connSendWindow + delta, spdy.MAX_WINDOW);
       for (const s of this.streams.values()) s.windowChanged();
       return;
     }
     const s = this.streams.get(id);
     if (!s) return;
-    if (s.sendWindow + delta > MAX_WINDOW) {
-      this.resetStream(s, RstStatus.FlowControlError, true);
+    if (s.sendWindow + delta > spdy.MAX_WINDOW) {
+      this.resetStream(s, spdy.RstStatus.FlowControlError, true);
       return;
     }
     s.sendWindow += delta;
@@ -259,7 +246,7 @@ export class SpdyConnection implements StreamOwner {
   resetStream(s: SpdyStream, status: number, send: boolean): void {
     if (s.resetDone) return;
     s.resetDone = true;
-    if (send && !this.ended) this.raw(encode.rstStream(s.id, status));
+    if (send && !this.ended) this.raw(spdy.encode.rstStream(s.id, status));
     s.data.end();
     s.data.discard();
     this.maybeRemove(s);
@@ -271,7 +258,7 @@ export class SpdyConnection implements StreamOwner {
     if (s.remoteFin || s.resetDone) return;
     s.unacked += n;
     if (s.unacked >= this.windowSize / 2) {
-      this.raw(encode.windowUpdate(s.id, s.unacked));
+      this.raw(spdy.encode.windowUpdate(s.id, s.unacked));
       s.unacked = 0;
     }
   }
@@ -279,14 +266,14 @@ export class SpdyConnection implements StreamOwner {
   private connConsumed(n: number): void {
     this.connUnacked += n;
     if (this.connUnacked >= this.windowSize / 2) {
-      this.raw(encode.windowUpdate(0, this.connUnacked));
+      this.raw(spdy.encode.windowUpdate(0, this.connUnacked));
       this.connUnacked = 0;
     }
   }
 
   /** @internal */
-  sendReply(s: SpdyStream, headers: SpdyHeaders): Promise<void> {
-    return this.headerFrame(async () => encode.synReply(s.id, await this.codec.encode(headers), false));
+  sendReply(s: SpdyStream, headers: spdy.SpdyHeaders): Promise<void> {
+    return this.headerFrame(async () => spdy.encode.synReply(s.id, await this.codec.encode(headers), false));
   }
 
   private headerFrame(build: () => Promise<Buffer>): Promise<void> {
@@ -317,7 +304,7 @@ export class SpdyConnection implements StreamOwner {
       }
       const last = off + n >= buf.length;
       if (fin && last) s.localFin = true;
-      const ok = this.raw(encode.data(s.id, buf.subarray(off, off + n), fin && last));
+      const ok = this.raw(spdy.encode.data(s.id, buf.subarray(off, off + n), fin && last));
       off += n;
       if (!ok) await this.drain();
     } while (off < buf.length);

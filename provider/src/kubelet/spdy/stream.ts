@@ -1,14 +1,12 @@
 /**
  * One SPDY stream as the server sees it; the frames it needs sent go through its connection ({@link StreamOwner}).
  */
-import { ChunkQueue } from '@edgefarm/proto';
-import { RstStatus } from './frames.js';
-import type { SpdyHeaders } from './headers.js';
+import { ChunkQueue, spdy } from '@edgefarm/proto';
 
 /** What a stream asks of its connection (SpdyConnection implements it). */
 export interface StreamOwner {
   consumed(s: SpdyStream, n: number): void;
-  sendReply(s: SpdyStream, headers: SpdyHeaders): Promise<void>;
+  sendReply(s: SpdyStream, headers: spdy.SpdyHeaders): Promise<void>;
   writeData(s: SpdyStream, buf: Buffer, fin: boolean): Promise<void>;
   resetStream(s: SpdyStream, status: number, send: boolean): void;
 }
@@ -35,7 +33,7 @@ export class SpdyStream {
 
   constructor(
     readonly id: number,
-    readonly headers: SpdyHeaders,
+    readonly headers: spdy.SpdyHeaders,
     private readonly conn: StreamOwner,
     sendWindow: number,
   ) {
@@ -56,7 +54,7 @@ export class SpdyStream {
   }
 
   /** Accepts the stream (SYN_REPLY). Idempotent. */
-  reply(headers: SpdyHeaders = new Map()): Promise<void> {
+  reply(headers: spdy.SpdyHeaders = new Map()): Promise<void> {
     this.replied ??= this.conn.sendReply(this, headers);
     return this.replied;
   }
@@ -74,8 +72,8 @@ export class SpdyStream {
     await this.conn.writeData(this, Buffer.alloc(0), true);
   }
 
-  /** Aborts the stream (RST_STREAM) with a status of {@link RstStatus}, after its SYN_REPLY if one is on its way. */
-  reset(status: number = RstStatus.Cancel): void {
+  /** Aborts the stream (RST_STREAM) with a status of {@link spdy.RstStatus}, after its SYN_REPLY if one is on its way. */
+  reset(status: number = spdy.RstStatus.Cancel): void {
     if (!this.replied) return this.conn.resetStream(this, status, true);
     void this.replied.catch(() => undefined).then(() => this.conn.resetStream(this, status, true));
   }

@@ -4,14 +4,13 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { FrameReader, encode, type Frame } from './frames.js';
-import { HeaderCodec, headersOf, type SpdyHeaders } from './headers.js';
+import { spdy } from '@edgefarm/proto';
 
-export type DecodedFrame = Frame & { headers?: SpdyHeaders };
+export type DecodedFrame = spdy.Frame & { headers?: spdy.SpdyHeaders };
 
 export class SpdyTestPeer {
-  private readonly reader = new FrameReader({ maxDataFrame: 16 << 20 });
-  private readonly codec = new HeaderCodec();
+  private readonly reader = new spdy.FrameReader({ maxDataFrame: 16 << 20 });
+  private readonly codec = new spdy.HeaderCodec();
   private readonly queue: DecodedFrame[] = [];
   private waiter?: () => void;
   private decoding: Promise<void> = Promise.resolve();
@@ -50,7 +49,7 @@ export class SpdyTestPeer {
   }
 
   async synStream(id: number, headers: Record<string, string>, fin = false): Promise<void> {
-    this.send(encode.synStream(id, await this.codec.encode(headersOf(headers)), fin));
+    this.send(spdy.encode.synStream(id, await this.codec.encode(spdy.headersOf(headers)), fin));
   }
 
   /** The next frame the server sent that `accept` takes (others are skipped); throws after `timeoutMs`. */

@@ -2,7 +2,7 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { FrameReader, SpdyProtocolError, encode, type Frame } from './frames.js';
 import { HeaderCodec, headersOf, parseHeaders, serializeHeaders } from './headers.js';
-import { SPDY3_DICTIONARY } from '@edgefarm/proto';
+import { SPDY3_DICTIONARY } from './dictionary.js';
 
 function parseAll(bytes: Buffer, byteByByte = false): Frame[] {
   const r = new FrameReader();

@@ -1,7 +1,8 @@
 /**
  * SPDY/3.1 framing (draft-mbelshe-httpbis-spdy-00 with the 3.1 connection window): a pure, synchronous frame reader
- * that turns a byte stream into frames, and encoders for the frames a server sends. Header blocks stay compressed
- * here; {@link ./headers.ts} owns the zlib contexts.
+ * that turns a byte stream into frames, and encoders for every frame either side sends. Header blocks stay compressed
+ * here; {@link ./headers.ts} owns the zlib contexts. Shared by the provider's SPDY server (kubelet API) and the
+ * agent's SPDY client (containerd's CRI streaming server); the connections, whose roles differ, stay with each.
  *
  * Control frame: |1|version(15)=3|type(16)|flags(8)|length(24)|payload. Data frame: |0|stream-id(31)|flags(8)|length(24)|data.
  */

@@ -2,10 +2,10 @@
  * SPDY/3 header blocks: |count(32)| then per pair |name length(32)|name|value length(32)|value|, values of one name
  * joined by NUL, names lower case; the block is compressed with zlib primed with {@link SPDY3_DICTIONARY}, with ONE
  * context per direction for the whole connection (each block ends with a sync flush). So blocks must be decoded in
- * the order they arrive and encoded in the order they are written: callers serialize (SpdyConnection does).
+ * the order they arrive and encoded in the order they are written: callers serialize (both SpdyConnections do).
  */
 import zlib from 'node:zlib';
-import { SPDY3_DICTIONARY } from '@edgefarm/proto';
+import { SPDY3_DICTIONARY } from './dictionary.js';
 import { SpdyProtocolError } from './frames.js';
 
 /** Header names (lower case) to their values. */

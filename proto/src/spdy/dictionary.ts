@@ -1,7 +1,6 @@
 /**
  * The zlib dictionary of SPDY/3 header blocks (draft-mbelshe-httpbis-spdy-00 section 2.6.10.1): 1,423 bytes every
- * SPDY/3 peer primes its header inflate and deflate contexts with. Stored as base64 of the spec's byte table. Used by
- * the provider's SPDY server (kubelet API) and the agent's SPDY client (containerd's streaming server).
+ * SPDY/3 peer primes its header inflate and deflate contexts with. Stored as base64 of the spec's byte table.
  */
 export const SPDY3_DICTIONARY: Buffer = Buffer.from(
   'AAAAB29wdGlvbnMAAAAEaGVhZAAAAARwb3N0AAAAA3B1dAAAAAZkZWxldGUAAAAFdHJhY2UAAAAGYWNjZXB0AAAADmFjY2VwdC1jaGFyc2V0AAAA' +
