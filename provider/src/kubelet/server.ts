@@ -26,7 +26,8 @@ import { serveSpdyPortForward } from './spdy-portforward.js';
 import { serveSpdyRemoteCommand, type SpdyUpgradeContext } from './spdy-remotecommand.js';
 import { failure, type V1Status } from './status.js';
 import { badRequest, rejectUpgrade } from './upgrade.js';
-import { isWebSocketUpgrade, serveWebSocketRemoteCommand, webSocketServer } from './websocket-remotecommand.js';
+import { isWebSocketUpgrade, webSocketServer } from './websocket.js';
+import { serveWebSocketRemoteCommand, WEBSOCKET_PROTOCOLS } from './websocket-remotecommand.js';
 
 export interface KubeletServerOptions {
   streams: EdgeStreams;
@@ -57,7 +58,7 @@ export class KubeletServer {
   private readonly nodeServers = new Map<string, { port: number; server: https.Server }>();
   private readonly nodeOfPort = new Map<number, string>();
   private readonly sockets = new Set<Duplex>();
-  private readonly wss = webSocketServer();
+  private readonly wss = webSocketServer(WEBSOCKET_PROTOCOLS);
   private readonly log: Logger;
 
   constructor(private readonly o: KubeletServerOptions) {

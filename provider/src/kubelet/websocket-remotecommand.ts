@@ -4,21 +4,18 @@
  * starts with its channel byte — 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize. v4.channel.k8s.io writes a JSON
  * v1.Status to the error channel; v5.channel.k8s.io adds the close signal (a message [255, channel]: the client is
  * done sending on that channel, e.g. stdin EOF). channel.k8s.io (and no subprotocol) writes a failure's message.
- * The base64 variants are not offered.
- *
- * Uses `ws` (the WebSocket implementation most Node.js servers use, already in the tree through
- * @kubernetes/client-node): RFC 6455 framing, masking, fragmentation, ping/pong and close handshakes are not worth
- * writing again, unlike SPDY/3.1, for which no npm package fits (see docs/decisions/0006-kubelet-api.md).
+ * The base64 variants are not offered here (port-forward offers its one). Framing and `ws` setup: websocket.ts.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ChunkQueue } from '@edgefarm/proto';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { StreamOptions, StreamSession } from './edge-streams.js';
 import { terminalSizes } from './json-stream.js';
 import { runSession, type OutputChannel } from './session.js';
 import type { V1Status } from './status.js';
+import { acceptWebSocket, closeWebSocket, sendChannel as send } from './websocket.js';
 
 export const WEBSOCKET_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io'] as const;
 const STDIN = 0;
@@ -30,29 +27,6 @@ const CLOSE = 255;
 /** Unread stdin above which the socket is no longer read. */
 const HIGH_WATER = 1 << 20;
 
-/** One noServer WebSocketServer for every upgrade; picks the first offered protocol we support. */
-export function webSocketServer(maxPayload = 16 << 20): WebSocketServer {
-  return new WebSocketServer({
-    noServer: true,
-    maxPayload,
-    perMessageDeflate: false,
-    handleProtocols: (offered) => [...offered].find((p) => (WEBSOCKET_PROTOCOLS as readonly string[]).includes(p)) ?? false,
-  });
-}
-
-/** Whether the request is a WebSocket upgrade. */
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-}
-
-/** Sends one channel message; resolves once ws handed it to the socket (its callback): backpressure per message. */
-function send(ws: WebSocket, channel: number, data: Uint8Array): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (ws.readyState !== ws.OPEN) return reject(new Error('websocket closed'));
-    ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true }, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
 export async function serveWebSocketRemoteCommand(
   wss: WebSocketServer,
   req: IncomingMessage,
@@ -62,18 +36,16 @@ export async function serveWebSocketRemoteCommand(
   open: () => Promise<StreamSession>,
   log: Logger,
 ): Promise<void> {
-  const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+  const { ws, gone } = await acceptWebSocket(wss, req, socket, head, log);
   const protocol = ws.protocol || 'channel.k8s.io';
   const v4 = protocol !== 'channel.k8s.io';
   const v5 = protocol === 'v5.channel.k8s.io';
   const stdin = new ChunkQueue();
   const resize = new ChunkQueue();
-  const gone = new Promise<void>((r) => ws.once('close', () => r()));
   void gone.then(() => {
     stdin.end();
     resize.end();
   });
-  ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
   ws.on('message', (raw: Buffer, isBinary) => {
     const data = isBinary ? raw : Buffer.from(raw);
     if (data.length === 0) return;
@@ -120,7 +92,5 @@ export async function serveWebSocketRemoteCommand(
     },
     log.child({ protocol }),
   );
-  ws.close(1000);
-  await Promise.race([gone, new Promise((r) => setTimeout(r, 2_000).unref())]);
-  if (ws.readyState !== ws.CLOSED) ws.terminate();
+  await closeWebSocket(ws, gone);
 }
