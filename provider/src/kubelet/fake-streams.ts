@@ -6,7 +6,9 @@
  *   sizes           every terminal resize as "WxH\n" on stdout until stdin ended and 2 sizes came (or 2 s after
  *                   stdin ended: a client sends its resizes and its stdin EOF concurrently)
  *   bytes N         N bytes of 'x' on stdout          wc             stdin counted, the count on stdout at EOF
- * attach behaves as cat. portForward: any port echoes what it gets; port 81 answers one HTTP request.
+ * attach behaves as cat. portForward: any port echoes what it gets; port 81 answers one HTTP request; a port in
+ * `refusedPorts` fails as a closed port would; writes to a port in `heldPorts` wait for its promise (an edge that gives
+ * no window).
  */
 import { ChunkQueue } from '@edgefarm/proto';
 import {
@@ -38,6 +40,10 @@ export class FakeEdgeStreams implements EdgeStreams {
   readonly summaries = new Map<string, StatsSummary>();
   /** Sessions still running (tests check that every one ended). */
   readonly open = new Set<StreamSession | PortStream>();
+  /** Ports nothing listens on: portForward to them fails ('connection refused'). */
+  readonly refusedPorts = new Set<number>();
+  /** Ports whose writes wait for the promise. */
+  readonly heldPorts = new Map<number, Promise<void>>();
   /** Thrown by the next call, once. */
   failNext?: Error;
 
@@ -75,6 +81,7 @@ export class FakeEdgeStreams implements EdgeStreams {
   async portForward(ref: PodRef, port: number): Promise<PortStream> {
     this.calls.push({ method: 'portForward', ref, args: port });
     this.check(ref.node);
+    if (this.refusedPorts.has(port)) throw new EdgeStreamError('Internal', `dial tcp 127.0.0.1:${port}: connect: connection refused`);
     const data = new ChunkQueue();
     let finish!: (r: { error?: string }) => void;
     const done = new Promise<{ error?: string }>((r) => (finish = r));
@@ -83,6 +90,7 @@ export class FakeEdgeStreams implements EdgeStreams {
     const ps: PortStream = {
       data,
       write: async (c) => {
+        await this.heldPorts.get(port);
         if (ended) throw new Error('connection closed');
         if (port !== 81) return data.push(Buffer.from(c));
         request += Buffer.from(c).toString();

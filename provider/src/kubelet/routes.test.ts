@@ -1,5 +1,4 @@
-import { BadRequestError, parseCommand, parseLogOptions, parsePodRoute, parseStreamOptions } from './routes.js';
-import { parsePort } from './spdy-portforward.js';
+import { BadRequestError, parseCommand, parseLogOptions, parsePodRoute, parsePort, parsePorts, parseStreamOptions } from './routes.js';
 
 const q = (s: string) => new URLSearchParams(s);
 
@@ -56,5 +55,25 @@ describe('query parameters', () => {
     ['80a', "unable to parse '80a' as a port"],
   ])('port header %p', (raw, want) => {
     expect(parsePort(raw)).toBe(want);
+  });
+
+  it.each([
+    ['port=80', [80]],
+    ['port=80&port=8080', [80, 8080]],
+    ['port=80,8080&port=81', [80, 8080, 81]],
+  ])('port query %p', (query, want) => {
+    expect(parsePorts(q(query))).toEqual(want);
+  });
+
+  it.each([
+    ['', /query parameter "port" is required/],
+    ['port=', /query parameter "port" cannot be empty/],
+    ['port=80,', /empty port in "80,"/],
+    ['port=0', /port 0 is out of range/],
+    ['port=65536', /port 65536 is out of range/],
+    ['port=http', /unable to parse 'http' as a port/],
+  ])('bad port query %p', (query, message) => {
+    expect(() => parsePorts(q(query))).toThrow(BadRequestError);
+    expect(() => parsePorts(q(query))).toThrow(message);
   });
 });

@@ -102,3 +102,29 @@ export function parseCommand(q: URLSearchParams): string[] {
   if (command.length === 0 || command[0] === '') throw new BadRequestError('you must specify a command (the command query parameter)');
   return command;
 }
+
+/** A port as the SPDY port-forward `port` header gives it: 1..65535, or an error message. */
+export function parsePort(raw: string | undefined): number | string {
+  if (raw === undefined || raw === '') return 'port header is missing';
+  if (!/^\d{1,5}$/.test(raw)) return `unable to parse '${raw}' as a port`;
+  const port = Number(raw);
+  if (port < 1 || port > 65535) return `port ${raw} is out of range (1-65535)`;
+  return port;
+}
+
+/**
+ * The ports of a WebSocket port-forward, as the kubelet reads them (portforward.NewV4Options): every `port`
+ * parameter, each a comma-separated list; at least one; each 1..65535. Repeats are kept (a channel pair each).
+ */
+export function parsePorts(q: URLSearchParams): number[] {
+  const raw = q.getAll('port');
+  if (raw.length === 0) throw new BadRequestError('query parameter "port" is required');
+  return raw.flatMap((list) => {
+    if (list === '') throw new BadRequestError('query parameter "port" cannot be empty');
+    return list.split(',').map((one) => {
+      const port = one === '' ? `empty port in "${list}"` : parsePort(one);
+      if (typeof port === 'string') throw new BadRequestError(port);
+      return port;
+    });
+  });
+}

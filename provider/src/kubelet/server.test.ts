@@ -156,7 +156,7 @@ describe('upgrade handshakes', () => {
     ['no command', '/exec/default/web/app?output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /specify a command/],
     ['no streams', '/exec/default/web/app?command=ls', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /at least 1 of stdin/],
     ['an unknown pod', '/exec/default/nope/app?command=ls&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /404 Not Found/, /not found/],
-    ['a WebSocket port-forward', '/portForward/default/web', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }, /400 Bad Request/, /not served/],
+    ['a WebSocket port-forward without ports', '/portForward/default/web', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }, /400 Bad Request/, /query parameter \\"port\\" is required/],
   ])('refuses %s', async (_what, path, headers, head, body) => {
     const u = await upgrade(path, headers);
     const rest = await new Promise<string>((resolve) => {

@@ -1,6 +1,6 @@
 /**
  * KubeletServer: the kubelet API of every node this replica serves, over HTTPS (fastify for the plain endpoints,
- * the raw 'upgrade' event for exec, attach and port-forward over SPDY/3.1 or WebSocket).
+ * the raw 'upgrade' event for exec, attach and port-forward, each over SPDY/3.1 or WebSocket).
  *
  * Ports (docs/decisions/0006-kubelet-api.md): the shared port serves every pod-routed endpoint (containerLogs,
  * exec, attach, portForward: the pod in the path names the node) and /pods of all served nodes. Node-scoped
@@ -21,12 +21,13 @@ import type { Pod } from '../kube/client.js';
 import type { KubeletAuth } from './auth.js';
 import type { EdgeStreams } from './edge-streams.js';
 import { hasContainer, registerHandlers } from './handlers.js';
-import { isBadRequestError, parseCommand, parsePodRoute, parseStreamOptions, type PodRoute } from './routes.js';
+import { isBadRequestError, parseCommand, parsePodRoute, parsePorts, parseStreamOptions, type PodRoute } from './routes.js';
 import { serveSpdyPortForward } from './spdy-portforward.js';
 import { serveSpdyRemoteCommand, type SpdyUpgradeContext } from './spdy-remotecommand.js';
 import { failure, type V1Status } from './status.js';
-import { badRequest, rejectUpgrade } from './upgrade.js';
-import { isWebSocketUpgrade, webSocketServer } from './websocket.js';
+import { badRequest, negotiate, rejectUpgrade } from './upgrade.js';
+import { isWebSocketUpgrade, offeredProtocols, webSocketServer } from './websocket.js';
+import { PORTFORWARD_WEBSOCKET_PROTOCOLS, serveWebSocketPortForward } from './websocket-portforward.js';
 import { serveWebSocketRemoteCommand, WEBSOCKET_PROTOCOLS } from './websocket-remotecommand.js';
 
 export interface KubeletServerOptions {
@@ -59,6 +60,7 @@ export class KubeletServer {
   private readonly nodeOfPort = new Map<number, string>();
   private readonly sockets = new Set<Duplex>();
   private readonly wss = webSocketServer(WEBSOCKET_PROTOCOLS);
+  private readonly portForwardWss = webSocketServer(PORTFORWARD_WEBSOCKET_PROTOCOLS);
   private readonly log: Logger;
 
   constructor(private readonly o: KubeletServerOptions) {
@@ -99,6 +101,7 @@ export class KubeletServer {
     for (const node of [...this.nodeServers.keys()]) this.release(node);
     for (const s of this.sockets) s.destroy();
     this.wss.close();
+    this.portForwardWss.close();
     await this.app.close();
   }
 
@@ -192,8 +195,21 @@ export class KubeletServer {
     const ctx: SpdyUpgradeContext = { req, socket, head, log, streamCreationTimeoutMs: this.o.streamCreationTimeoutMs ?? 30_000 };
     const ref = { node: found.node, namespace: route.namespace, pod: route.pod, uid: route.uid };
     if (route.kind === 'portForward') {
-      if (isWebSocketUpgrade(req)) return badRequest(socket, 'port-forward over WebSocket is not served; use SPDY/3.1 (kubectl port-forward through the apiserver does)');
-      return serveSpdyPortForward(ctx, (port) => this.o.streams.portForward(ref, port), `${route.namespace}/${route.pod}`);
+      const forward = (port: number) => this.o.streams.portForward(ref, port);
+      const podName = `${route.namespace}/${route.pod}`;
+      if (!isWebSocketUpgrade(req)) return serveSpdyPortForward(ctx, forward, podName);
+      const offered = offeredProtocols(req);
+      if (offered.length > 0 && !negotiate(offered, PORTFORWARD_WEBSOCKET_PROTOCOLS)) {
+        return rejectUpgrade(socket, failure(403, 'Forbidden', `unable to negotiate protocol: client offered ${offered.join(', ')}; port-forward supports ${PORTFORWARD_WEBSOCKET_PROTOCOLS.join(', ')}`));
+      }
+      let ports: number[];
+      try {
+        ports = parsePorts(url.searchParams);
+      } catch (err) {
+        if (isBadRequestError(err)) return badRequest(socket, err.message);
+        throw err;
+      }
+      return serveWebSocketPortForward(this.portForwardWss, req, socket, head, ports, forward, podName, log);
     }
     if (!hasContainer(found.pod, route.container)) {
       return rejectUpgrade(socket, failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`));

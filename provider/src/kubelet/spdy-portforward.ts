@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { spdy } from '@edgefarm/proto';
 import type { PortStream } from './edge-streams.js';
 import type { SpdyStream } from './spdy/connection.js';
+import { parsePort } from './routes.js';
 import { pump } from './session.js';
 import { upgradeSpdy, type SpdyUpgradeContext } from './spdy-remotecommand.js';
 
@@ -18,15 +19,6 @@ interface Pair {
   error?: SpdyStream;
   data?: SpdyStream;
   timer: NodeJS.Timeout;
-}
-
-/** A port as the header gives it: 1..65535, or an error message. */
-export function parsePort(raw: string | undefined): number | string {
-  if (raw === undefined || raw === '') return 'port header is missing';
-  if (!/^\d{1,5}$/.test(raw)) return `unable to parse '${raw}' as a port`;
-  const port = Number(raw);
-  if (port < 1 || port > 65535) return `port ${raw} is out of range (1-65535)`;
-  return port;
 }
 
 /** The request a stream belongs to: its requestID header, or for old clients the id the kubelet derives. */
