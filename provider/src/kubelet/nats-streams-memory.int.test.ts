@@ -2,7 +2,8 @@
  * Memory of both halves during 100 MB through exec, measured apart: the agent runs as its own process (the built
  * edge-agent/dist/main.js, so run `tsc -b` first), the provider half in this one. Reports figures; asserts only
  * the transfer and the bounded buffering inside the provider's transport. EF_TEST_AGENT_PROF=<dir> writes a CPU
- * profile of the agent; EF_TEST_UP_CMD replaces the upload command (`wc -c`).
+ * profile of the agent; EF_TEST_UP_CMD replaces the upload command (`wc -c`); EF_TEST_TRANSFER_MB sets the size (100),
+ * to see whether the memory figures grow with it.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
@@ -12,6 +13,8 @@ import { NatsEdgeStreams } from './nats-streams.js';
 
 const T = 300_000;
 const MB = 1024 * 1024;
+/** Megabytes moved each way. */
+const N = Number(process.env.EF_TEST_TRANSFER_MB ?? 100);
 const MAIN = path.resolve(import.meta.dirname, '../../../edge-agent/dist/main.js');
 let site: TestSite;
 let agent: ManagedProcess;
@@ -55,7 +58,7 @@ afterAll(async () => {
   await site?.stop();
 }, T);
 
-it('moves 100 MB each way through exec; reports memory of the provider half and of the agent process', async () => {
+it(`moves ${N} MB each way through exec; reports memory of the provider half and of the agent process`, async () => {
   const ref = { node: site.node, namespace: 'default', pod: 'mem', container: 'shell' };
   const before = { provider: process.memoryUsage().rss, agent: (await procKb(agent.pid, 'VmRSS')) * 1024 };
   const peak = { ...before };
@@ -68,23 +71,23 @@ it('moves 100 MB each way through exec; reports memory of the provider half and 
     const upOut = (async () => { let s = ''; for await (const c of up.stdout!) s += Buffer.from(c).toString(); return s; })();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let t0 = performance.now();
-    for (let sent = 0; sent < 100 * MB; sent += chunk.length) await up.writeStdin(chunk);
+    for (let sent = 0; sent < N * MB; sent += chunk.length) await up.writeStdin(chunk);
     await up.closeStdin();
     expect(await up.done).toEqual({ exitCode: 0 });
     // wc -c proves every byte arrived (a plain `sh -c 'cat > /dev/null'`, which busybox sh execs, was seen to exit 0
     // after a few MB inside the container, ending the session early; with `; echo` after it, it read everything)
-    if (!process.env.EF_TEST_UP_CMD) expect((await upOut).trim()).toBe(String(100 * MB));
+    if (!process.env.EF_TEST_UP_CMD) expect((await upOut).trim()).toBe(String(N * MB));
     const upS = (performance.now() - t0) / 1000;
-    const down = await streams.exec(ref, ['dd', 'if=/dev/zero', 'bs=65536', 'count=1600'], { stdin: false, stdout: true, stderr: false, tty: false });
+    const down = await streams.exec(ref, ['dd', 'if=/dev/zero', 'bs=65536', `count=${N * 16}`], { stdin: false, stdout: true, stderr: false, tty: false });
     t0 = performance.now();
     let got = 0;
     for await (const c of down.stdout!) got += c.length;
     expect(await down.done).toEqual({ exitCode: 0 });
     const downS = (performance.now() - t0) / 1000;
-    expect(got).toBe(100 * MB);
+    expect(got).toBe(N * MB);
     const sandboxStats = await site.containerd!.runtime.listPodSandboxStats({}).then(() => 'implemented', (err: Error) => err.message);
     process.stdout.write(
-      `100 MB via exec, agent in its own process: up ${(100 / upS).toFixed(1)} MB/s (${process.env.EF_TEST_UP_CMD ?? 'wc -c'}), down ${(100 / downS).toFixed(1)} MB/s (dd bs=64k); ` +
+      `${N} MB via exec, agent in its own process: up ${(N / upS).toFixed(1)} MB/s (${process.env.EF_TEST_UP_CMD ?? 'wc -c'}), down ${(N / downS).toFixed(1)} MB/s (dd bs=64k); ` +
         `provider RSS ${(before.provider / MB).toFixed(0)} -> peak ${(peak.provider / MB).toFixed(0)} MB (heap ${(process.memoryUsage().heapUsed / MB).toFixed(0)} MB), ` +
         `agent RSS ${(before.agent / MB).toFixed(0)} -> peak ${(peak.agent / MB).toFixed(0)} MB (VmHWM ${((await procKb(agent.pid, 'VmHWM')) / 1024).toFixed(0)} MB); ` +
         `provider max buffered ${streams.counters.maxBufferedBytes} B; CRI ListPodSandboxStats: ${sandboxStats}\n`,
