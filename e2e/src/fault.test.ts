@@ -34,10 +34,6 @@ function pod(name: string, command: string[], labels: Record<string, string> = {
     },
   };
 }
-const web = (replicas: number, image = BUSYBOX) => {
-  const d = edgeDeployment(WEB, 'fault', replicas, { image, grace: 5 }) as { spec: { strategy?: object } };
-  return d;
-};
 
 async function webPods(): Promise<PodObj[]> {
   return (await pods(`app=${WEB}`)).filter((p) => !p.metadata.deletionTimestamp);
@@ -77,7 +73,7 @@ async function waitDisconnected(): Promise<number> {
 }
 
 beforeAll(async () => {
-  await applyObject(web(3));
+  await applyObject(edgeDeployment(WEB, 'fault', 3, { image: BUSYBOX, grace: 5 }));
   await waitRunning(`app=${WEB}`, 3);
 });
 
