@@ -4,6 +4,7 @@
  * gone, nodes' EdgeConnected condition, Node Lease renewals (gaps between successive renewTimes).
  */
 import * as k8s from '@kubernetes/client-node';
+import { PooledKubeConfig } from '@edgefarm/provider/dist/kube/kubeconfig.js';
 import { BUSYBOX } from './floor.js';
 import { nowMs, sleep } from './stats.js';
 
@@ -49,7 +50,7 @@ export interface WatchedPod {
 }
 
 export class Cluster {
-  readonly kc = new k8s.KubeConfig();
+  readonly kc = new PooledKubeConfig();
   readonly core: k8s.CoreV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly stops: (() => void)[] = [];
@@ -99,6 +100,7 @@ export class Cluster {
 
   stop(): void {
     for (const s of this.stops.splice(0)) s();
+    void this.kc.close();
   }
 
   /** Lease renewals of the nodes: the largest gap (also counting the time since the last renewal) and how many nodes

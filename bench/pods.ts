@@ -4,6 +4,7 @@
  * watch event showing it bound to the node, and of the first showing it Ready.
  */
 import * as k8s from '@kubernetes/client-node';
+import { PooledKubeConfig } from '@edgefarm/provider/dist/kube/kubeconfig.js';
 import { BUSYBOX } from './floor.js';
 import { nowMs, sleep } from './stats.js';
 
@@ -38,7 +39,7 @@ function podBody(name: string, o: PodRunOptions): k8s.V1Pod {
 }
 
 export async function podStartup(o: PodRunOptions): Promise<PodTimes[]> {
-  const kc = new k8s.KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(o.kubeconfig);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const times = new Map<string, PodTimes>();
@@ -74,20 +75,25 @@ export async function podStartup(o: PodRunOptions): Promise<PodTimes[]> {
     return [...times.values()];
   } finally {
     abort.abort();
+    void kc.close();
   }
 }
 
 /** Deletes the bench pods (grace 0) and waits until none is left in the API. */
 export async function deletePods(kubeconfig: string, namespace: string, label: string, timeoutMs = 120_000): Promise<void> {
-  const kc = new k8s.KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(kubeconfig);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const labelSelector = `edgefarm.io/bench=${label}`;
-  await api.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if ((await api.listNamespacedPod({ namespace, labelSelector })).items.length === 0) return;
-    await sleep(500);
+  try {
+    await api.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await api.listNamespacedPod({ namespace, labelSelector })).items.length === 0) return;
+      await sleep(500);
+    }
+    process.stderr.write(`[bench] bench pods still in the API after ${timeoutMs} ms\n`);
+  } finally {
+    void kc.close();
   }
-  process.stderr.write(`[bench] bench pods still in the API after ${timeoutMs} ms\n`);
 }

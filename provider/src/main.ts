@@ -22,11 +22,11 @@
  *   EF_LOG_LEVEL       pino level (default info)
  */
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { Provider } from './provider.js';
 import { RealKubeClient } from './kube/client.js';
+import { PooledKubeConfig } from './kube/kubeconfig.js';
 import { parseConfig, ConfigError } from './config.js';
 
 async function main(): Promise<void> {
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = pino({ level: config.logLevel, base: { component: 'provider' } });
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig(); // one connection pool, not a TLS handshake per request
   kc.loadFromDefault();
   const servers = config.natsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
   const nc = await connect({ servers, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     await provider.stop();
+    await kc.close();
     await nc.drain().catch(() => undefined);
     process.exit(0);
   };
