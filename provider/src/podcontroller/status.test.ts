@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import type { V1PodStatus } from '@kubernetes/client-node';
 import { edge } from '@edgefarm/proto';
 import { podStatusFromReport, statusDiffers } from './status.js';
 import { pod } from './fixtures.js';
@@ -34,6 +35,15 @@ function report(running: boolean) {
   });
 }
 
+/**
+ * What a status looks like read back from the API: JSON through the apiserver, which keeps times in whole seconds
+ * (RFC 3339, no fraction), and the client turns them back into Dates.
+ */
+function throughApi(s: V1PodStatus): V1PodStatus {
+  const json = JSON.stringify(s).replace(/\.\d{3}Z"/g, 'Z"');
+  return JSON.parse(json, (_k, v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v) ? new Date(v) : v)) as V1PodStatus;
+}
+
 describe('podStatusFromReport', () => {
   it('maps a running report', () => {
     const s = podStatusFromReport(pod(), report(true), '10.201.1.2', now);
@@ -66,5 +76,36 @@ describe('podStatusFromReport', () => {
     expect(s.phase).toBe('Pending');
     expect(s.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
     expect(s.containerStatuses![0]!.state).toEqual({ waiting: { reason: 'ContainerCreating', message: undefined } });
+  });
+
+  it('gives times in whole seconds, so a status read back from the API is not a change (no write loop)', () => {
+    const odd = new Date('2026-11-23T10:00:00.789Z');
+    const r = report(true);
+    r.startTimeMs = BigInt(odd.getTime() - 5000);
+    const c = r.containerStatuses[0]!;
+    if (c.state?.state.case === 'running') c.state.state.value.startedAtMs = BigInt(odd.getTime() - 1000);
+    const s = podStatusFromReport(pod(), r, undefined, odd);
+    expect(s.startTime).toEqual(new Date('2026-11-23T09:59:55Z'));
+    expect(s.containerStatuses![0]!.state!.running!.startedAt).toEqual(new Date('2026-11-23T09:59:59Z'));
+    expect(s.conditions![1]!.lastTransitionTime).toEqual(new Date('2026-11-23T10:00:00Z'));
+    const stored = throughApi(s);
+    expect(statusDiffers(stored, s)).toBe(false);
+    // The next report of the same state, a moment later, maps onto what is stored: nothing to write.
+    expect(statusDiffers(stored, podStatusFromReport({ ...pod(), status: stored }, r, undefined, new Date(odd.getTime() + 3000)))).toBe(false);
+  });
+});
+
+describe('statusDiffers', () => {
+  const base = (t: string): V1PodStatus => ({ phase: 'Running', startTime: new Date(t), conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date(t) }] });
+
+  it('compares times in whole seconds, as the API keeps them', () => {
+    expect(statusDiffers(base('2026-11-23T10:00:00.000Z'), base('2026-11-23T10:00:00.999Z'))).toBe(false);
+    expect(statusDiffers(base('2026-11-23T10:00:00Z'), base('2026-11-23T10:00:01Z'))).toBe(true);
+  });
+
+  it('treats null as absent and sees a change of any other field', () => {
+    expect(statusDiffers({ phase: 'Running', message: null as unknown as undefined }, { phase: 'Running' })).toBe(false);
+    expect(statusDiffers({ phase: 'Running' }, { phase: 'Pending' })).toBe(true);
+    expect(statusDiffers(undefined, { phase: 'Running' })).toBe(true);
   });
 });

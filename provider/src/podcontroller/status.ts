@@ -13,7 +13,13 @@ const PHASE: Record<number, string> = {
   [edge.PodPhase.UNKNOWN]: 'Unknown',
 };
 
-const ms = (v: bigint): Date | undefined => (v > 0n ? new Date(Number(v)) : undefined);
+/**
+ * A time as the API keeps it: metav1.Time is RFC 3339 with whole seconds. A finer time never compares equal to what
+ * the API gives back, so every report would look like a change and be written again (an endless status write loop).
+ */
+export const apiTime = (d: Date): Date => new Date(Math.floor(d.getTime() / 1000) * 1000);
+
+const ms = (v: bigint): Date | undefined => (v > 0n ? apiTime(new Date(Number(v))) : undefined);
 
 function state(s: edge.ContainerState | undefined): V1ContainerState {
   switch (s?.state.case) {
@@ -68,7 +74,8 @@ function condition(type: string, ok: boolean, prev: V1PodCondition[] | undefined
 }
 
 /** The status the pod should have given `report`. `hostIP` is the node's InternalIP. */
-export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, hostIP: string | undefined, now: Date): V1PodStatus {
+export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, hostIP: string | undefined, at: Date): V1PodStatus {
+  const now = apiTime(at);
   const prev = pod.status?.conditions;
   const containers = report.containerStatuses.map(containerStatus);
   const inits = report.initContainerStatuses.map(containerStatus);
@@ -99,9 +106,15 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
   };
 }
 
-/** True when two statuses differ in anything a user can see (ignores Date identity). */
+/**
+ * True when two statuses differ in anything the API keeps: times compare in whole seconds, null is absent. (A
+ * replacer sees a Date already turned into its string by toJSON; the holder `this[k]` still has the Date.)
+ */
 export function statusDiffers(a: V1PodStatus | undefined, b: V1PodStatus): boolean {
-  const norm = (s: V1PodStatus | undefined) =>
-    JSON.stringify(s ?? {}, (_k, v: unknown) => (v instanceof Date ? v.toISOString() : v === null ? undefined : v));
+  const replacer = function (this: Record<string, unknown>, k: string, v: unknown): unknown {
+    const raw = this[k];
+    return raw instanceof Date ? Math.floor(raw.getTime() / 1000) : v === null ? undefined : v;
+  };
+  const norm = (s: V1PodStatus | undefined) => JSON.stringify(s ?? {}, replacer);
   return norm(a) !== norm(b);
 }
