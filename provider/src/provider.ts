@@ -177,7 +177,7 @@ export class Provider {
     await this.edgeNodes.stop();
     await this.bus.stop();
     await this.pods.stop();
-    this.nodes.stop();
+    await this.nodes.stop();
     this.stopNatsMetrics?.();
   }
 

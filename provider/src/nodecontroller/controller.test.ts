@@ -24,15 +24,31 @@ function heartbeat() {
 describe('NodeController', () => {
   let clock = new Date('2026-11-23T10:00:00Z').getTime();
   const now = () => new Date(clock);
-  /** A controller on the fake API with timers too slow to fire: tests drive `tick` and `renew` themselves. */
+  const running: NodeController[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((c) => c.stop()));
+  });
+  /**
+   * A controller on the fake API with a scan too slow to fire: tests drive `tick` (a scan, then the queued writes) and
+   * `renew` (every Lease now) themselves. Status refresh 60 s here (5 min by default).
+   */
   function controller(kube: FakeKubeClient, extra: Partial<NodeControllerOptions> = {}) {
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 60_000, leaseRenewMs: 60_000, ...extra });
-    const internals = ctl as unknown as { tick(): Promise<void>; renewLeases(): Promise<void> };
-    return { ctl, tick: () => internals.tick(), renew: () => internals.renewLeases() };
+    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 600_000, leaseRenewMs: 10_000, statusRefreshMs: 60_000, ...extra });
+    running.push(ctl);
+    const internals = ctl as unknown as { scan(): void; renewLeases(): Promise<void> };
+    return {
+      ctl,
+      tick: async () => {
+        internals.scan();
+        await ctl.drained();
+      },
+      renew: () => internals.renewLeases(),
+    };
   }
-  /** Serves edge-1 with the policy; nothing to read back from a hub. */
-  function add(ctl: NodeController, p: NodePolicy): Promise<void> {
-    return ctl.add([{ name: 'edge-1', policy: p }], async () => undefined);
+  /** Serves edge-1 with the policy (nothing to read back from a hub) and waits for its writes. */
+  async function add(ctl: NodeController, p: NodePolicy): Promise<void> {
+    await ctl.add([{ name: 'edge-1', policy: p }], async () => undefined);
+    await ctl.drained();
   }
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
@@ -46,7 +62,7 @@ describe('NodeController', () => {
     expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.holderIdentity).toBe('edge-1');
 
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(cond('Ready').status).toBe('True');
     expect(cond('EdgeConnected').status).toBe('True');
     expect(kube.nodes.get('edge-1')!.status!.capacity!.cpu).toBe('2');
@@ -57,7 +73,6 @@ describe('NodeController', () => {
     expect(cond('EdgeConnected').status).toBe('False');
     expect(cond('Ready').status).toBe('True');
     expect(ctl.connected('edge-1')).toBe(false);
-    ctl.stop();
   });
 
   it('calls a node disconnected 12 s after the hub stored its last heartbeat (the agent beats every 5 s)', async () => {
@@ -68,14 +83,13 @@ describe('NodeController', () => {
     const cond = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'EdgeConnected')!;
     const last = clock;
     ctl.onHeartbeat('edge-1', heartbeat(), last);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     clock = last + 12_000; // two missed beats: still within the window
     await tick();
     expect(cond().status).toBe('True');
     clock = last + 12_001;
     await tick();
     expect(cond().status).toBe('False');
-    ctl.stop();
   });
 
   it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
@@ -87,7 +101,7 @@ describe('NodeController', () => {
     hb.podCount = 3;
     hb.appliedSequence = 9n;
     ctl.onHeartbeat('edge-1', hb, clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     const patches = () => kube.calls.filter((c) => c.startsWith('patchEdgeNodeStatus')).length;
     const missing = patches();
     expect(missing).toBeGreaterThan(0); // tried, no EdgeNode yet
@@ -101,7 +115,7 @@ describe('NodeController', () => {
       connected: false, agentVersion: '0.1.0', podCount: 3, desiredSequence: 42, appliedSequence: 9,
     });
     ctl.onHeartbeat('edge-1', hb, clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(kube.edgeNodes.get('edge-1')!.status!.connected).toBe(true);
     expect(kube.edgeNodes.get('edge-1')!.status!.lastHeartbeatTime).toBe(new Date(clock).toISOString().replace(/\.\d+Z$/, 'Z'));
     const before = patches();
@@ -109,14 +123,13 @@ describe('NodeController', () => {
     expect(patches()).toBe(before);
     clock += 10_000;
     ctl.onHeartbeat('edge-1', hb, clock); // only the heartbeat time moved: no write per heartbeat
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(patches()).toBe(before);
     clock += 60_000;
     ctl.onHeartbeat('edge-1', hb, clock); // the refresh interval passed: written, with the current time
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(patches()).toBe(before + 1);
     expect(kube.edgeNodes.get('edge-1')!.status!.lastHeartbeatTime).toBe(new Date(clock).toISOString().replace(/\.\d+Z$/, 'Z'));
-    ctl.stop();
   });
 
   it('ignores an older heartbeat than the one it has', async () => {
@@ -130,7 +143,6 @@ describe('NodeController', () => {
     old.addresses = [{ $typeName: 'edgefarm.v1.NodeAddress', type: 'InternalIP', address: '1.1.1.1' }];
     ctl.onHeartbeat('edge-1', old, clock - 5000);
     expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
-    ctl.stop();
   });
 
   it('recovers from a lease conflict on the next renewal', async () => {
@@ -144,7 +156,6 @@ describe('NodeController', () => {
     clock += 10_000;
     await renew();
     expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.renewTime!.getTime()).toBe(clock);
-    ctl.stop();
   });
 
   it('applies the EdgeNode: labels and taints (keeping others\' taints), reserved resources, owner', async () => {
@@ -157,16 +168,16 @@ describe('NodeController', () => {
     expect(node().metadata!.ownerReferences![0]).toMatchObject({ kind: 'EdgeNode', name: 'edge-1', uid: 'uid-en' });
     expect(node().spec!.taints!.map((t) => t.key)).toEqual(['edgefarm.io/edge', 'gpu']);
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(node().status!.allocatable).toMatchObject({ cpu: '1500m', memory: '1024Ki' }); // the bad quantity is ignored
 
     // The node lifecycle controller taints the node; the EdgeNode drops its label and taint.
     node().spec!.taints!.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
     await ctl.update('edge-1', policy({ labels: { zone: 'z1' } }));
+    await ctl.drained();
     expect(node().metadata!.labels).toMatchObject({ zone: 'z1', 'kubernetes.io/hostname': 'edge-1' });
     expect(node().metadata!.labels!.site).toBeUndefined();
     expect(node().spec!.taints!.map((t) => t.key).sort()).toEqual(['edgefarm.io/edge', 'node.kubernetes.io/unreachable']);
-    ctl.stop();
   });
 
   it('autonomy evict: past evictAfterSeconds the provider goes silent for the node (no Lease, no status), like a lost kubelet', async () => {
@@ -177,7 +188,7 @@ describe('NodeController', () => {
     const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
     const writes = () => kube.calls.filter((c) => c.startsWith('patchNodeStatus') || c.startsWith('replaceLease')).length;
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     expect(ready().status).toBe('True');
     clock += 60_000;
     await tick();
@@ -193,11 +204,10 @@ describe('NodeController', () => {
     await renew();
     expect(writes()).toBe(before);
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
-    await new Promise((r) => setImmediate(r));
+    await ctl.drained();
     await renew();
     expect(writes()).toBeGreaterThan(before);
     expect(ready().message).toBe('edge agent is posting ready status');
-    ctl.stop();
   });
 
   it('a deleted Node is registered again only once no pod is bound to it (or after reregisterAfterMs)', async () => {
@@ -221,7 +231,6 @@ describe('NodeController', () => {
     clock += 300_001;
     await tick();
     expect(kube.nodes.has('edge-1')).toBe(true);
-    ctl.stop();
   });
 
   it('taking over a Ready node writes it with its last heartbeat read back, never Ready False (no flap on failover)', async () => {
@@ -236,8 +245,45 @@ describe('NodeController', () => {
     const { ctl } = controller(kube, { kubeletPort: 10251 });
     ctl.start();
     await ctl.add([{ name: 'edge-1', policy: policy() }], async () => ctl.onHeartbeat('edge-1', heartbeat(), clock));
+    await ctl.drained();
     expect(written).toEqual(['True']);
     expect(kube.nodes.get('edge-1')!.status!.daemonEndpoints!.kubeletEndpoint!.Port).toBe(10251);
-    ctl.stop();
+  });
+
+  it('a steady node costs one Lease write per leaseRenewMs and no status write until the refresh is due', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl, tick } = controller(kube);
+    await add(ctl, policy());
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    const count = (prefix: string) => kube.calls.filter((c) => c.startsWith(prefix)).length;
+    const status0 = count('patchNodeStatus');
+    const lease0 = count('replaceLease') + count('createLease');
+    for (let i = 0; i < 10; i++) {
+      clock += 2_000; // a scan every 2 s, a heartbeat every 4 s: 20 s in all
+      if (i % 2 === 0) ctl.onHeartbeat('edge-1', heartbeat(), clock);
+      await tick();
+    }
+    expect(count('patchNodeStatus')).toBe(status0);
+    expect(count('replaceLease') + count('createLease') - lease0).toBe(2);
+    clock += 40_000; // past the 60 s refresh (heartbeats go on)
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await tick();
+    expect(count('patchNodeStatus')).toBe(status0 + 1);
+  });
+
+  it('a failed status write is retried with backoff until it lands, and heartbeats meanwhile cost no extra write', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl } = controller(kube);
+    await add(ctl, policy());
+    kube.failNext('patchNodeStatus', Object.assign(new Error('etcdserver: request timed out'), { code: 500 }));
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    ctl.onHeartbeat('edge-1', heartbeat(), clock + 1);
+    ctl.onHeartbeat('edge-1', heartbeat(), clock + 2);
+    await ctl.drained();
+    await new Promise((r) => setTimeout(r, 400)); // the retry after the first backoff (200 ms)
+    await ctl.drained();
+    expect(kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
+    expect(kube.calls.filter((c) => c.startsWith('patchNodeStatus')).length).toBeLessThanOrEqual(4); // register + failed + retry (+ one coalesced)
   });
 });

@@ -2,7 +2,12 @@
  * NodeController: one Node per edge node this replica serves (nodes come and go with EdgeNodes and shard leases),
  * registered with the EdgeNode's labels and taints, its Lease in kube-node-lease renewed every 10 s (as a kubelet
  * does, so the node lifecycle controller sees a live node), and node status written from heartbeats: on any change,
- * and at least every `statusRefreshMs`.
+ * and at least every `statusRefreshMs` (5 min, the kubelet's nodeStatusReportFrequency: the Lease tells liveness).
+ *
+ * The API writes of a node go through two keyed work queues (Node and status; Lease), so a node is never written by
+ * two requests at once, a burst of heartbeats costs one write, and a failed write is retried with backoff. A scan
+ * every `tickMs` queues only the nodes that need something: connectivity flipped, a Lease or refresh is due, a Node
+ * to register. A steady node costs one Lease write per 10 s and nothing else (docs/decisions/0007).
  *
  * A Node deleted by someone else is handled as Kubernetes handles a deleted kubelet's Node: the pod garbage
  * collector deletes its pods; the provider registers the Node again (its EdgeNode still exists) once no pod is bound
@@ -11,6 +16,7 @@
 import type { Logger } from 'pino';
 import * as k8s from '@kubernetes/client-node';
 import type { edge } from '@edgefarm/proto';
+import { WorkQueue } from '@edgefarm/proto';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 import { newNode, nodeStatus, nodeStatusChanged, nodeMetadataPatch, isConnected, silenced, edgeNodeStatus, type NodeView, type NodePolicy } from './node.js';
@@ -25,14 +31,17 @@ export interface NodeControllerOptions {
   kubeletAddress: string;
   leaseDurationSeconds?: number;
   leaseRenewMs?: number;
-  /** How often freshness is evaluated. */
+  /** How often the nodes are scanned for work (freshness, due Leases and refreshes). */
   tickMs?: number;
   /**
    * A heartbeat older than this (by the hub's storage time) makes the node disconnected. 12 s: the agent beats every 5 s,
    * so two lost beats plus slack; with tickMs 2 s a dead link shows as EdgeConnected=False within ~14 s.
    */
   heartbeatStaleMs?: number;
+  /** Longest time between two writes of an unchanged node status (default 5 min, as the kubelet). */
   statusRefreshMs?: number;
+  /** Node writes (and Lease renewals) in flight at once (default 8 each). */
+  workers?: number;
   /** Hub sequence of the last desired-state message published for a node (EdgeNode status). */
   desiredSequence?: (node: string) => number | undefined;
   /** Called when a node's heartbeats turn fresh or stale. */
@@ -52,6 +61,12 @@ interface NodeState {
   lease?: Lease;
   lastStatus?: k8s.V1NodeStatus;
   lastStatusWriteMs: number;
+  /** Write the status even if unchanged (just registered). */
+  forceStatus?: boolean;
+  /** The policy changed: labels and taints to apply to the Node. */
+  policyChanged?: boolean;
+  /** When this process last renewed (or created) the Lease (ms). */
+  leaseRenewedAtMs?: number;
   registered: boolean;
   /** Taken on, its last heartbeat still being read back: not registered or written yet. */
   adding?: boolean;
@@ -59,6 +74,8 @@ interface NodeState {
   deletedAtMs?: number;
   lastEdgeStatus?: string;
   lastEdgeStatusWriteMs: number;
+  /** The desired-state sequence in the last EdgeNode status written. */
+  lastDesiredSequence?: number;
   /** Connectivity as last evaluated, to report changes. */
   connected?: boolean;
   /** Autonomy evict past its deadline, as last evaluated. */
@@ -69,7 +86,10 @@ interface NodeState {
 
 export class NodeController {
   private readonly state = new Map<string, NodeState>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly nodeQueue: WorkQueue;
+  private readonly leaseQueue: WorkQueue;
   private readonly now: () => Date;
   private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence' | 'onConnectivity'>> & Pick<NodeControllerOptions, 'desiredSequence' | 'onConnectivity'>;
 
@@ -80,22 +100,34 @@ export class NodeController {
       leaseRenewMs: 10_000,
       tickMs: 2_000,
       heartbeatStaleMs: 12_000,
-      statusRefreshMs: 60_000,
+      statusRefreshMs: 300_000,
+      workers: 8,
       edgeNodeRetryMs: 30_000,
       reregisterAfterMs: 300_000,
       podsOnNode: () => 0,
       ...options,
     };
+    const onError = (node: string, err: unknown, attempt: number) =>
+      this.o.log.warn({ node, attempt, err: (err as Error).message }, 'node write failed; will retry');
+    this.nodeQueue = new WorkQueue((node) => this.syncNode(node), { workers: this.o.workers, onError });
+    this.leaseQueue = new WorkQueue((node) => this.renewLease(node), { workers: this.o.workers });
   }
 
   start(): void {
-    this.timers.push(setInterval(() => void this.renewLeases(), this.o.leaseRenewMs));
-    this.timers.push(setInterval(() => void this.tick(), this.o.tickMs));
+    this.timer ??= setInterval(() => this.scan(), this.o.tickMs);
+    this.timer.unref();
   }
 
-  stop(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers.length = 0;
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.all([this.nodeQueue.stop(), this.leaseQueue.stop()]);
+  }
+
+  /** Resolves once no node write or Lease renewal is queued or in flight (tests). */
+  async drained(): Promise<void> {
+    while (!this.stopped && this.nodeQueue.length + this.leaseQueue.length > 0) await Promise.all([this.nodeQueue.drained(), this.leaseQueue.drained()]);
   }
 
   private kubeletPortOf(node: string): number {
@@ -112,7 +144,7 @@ export class NodeController {
   }
 
   /**
-   * Starts serving a node: registers (or adopts) its Node and renews its Lease at once. `readLast` runs first, with
+   * Starts serving a node: queues its Node's registration (or adoption), then its Lease. `readLast` runs first, with
    * the node already accepting heartbeats: the caller reads the node's last heartbeat back from the hub there, so a
    * node taken over from another replica is written with what is known of it (never as "no heartbeat yet", which
    * would flip a Ready node to False for the moment of the takeover).
@@ -140,8 +172,7 @@ export class NodeController {
     } finally {
       for (const [name, s] of added) {
         s.adding = false;
-        await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
-        await this.renewLease(name, s);
+        this.nodeQueue.add(name);
       }
     }
   }
@@ -151,7 +182,8 @@ export class NodeController {
     const s = this.state.get(name);
     if (!s || JSON.stringify(s.policy) === JSON.stringify(policy)) return;
     s.policy = policy;
-    if (s.registered) await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node update failed; will retry'));
+    s.policyChanged = true;
+    this.nodeQueue.add(name);
   }
 
   /** Stops serving a node (another replica takes it over); its Node and Lease are left as they are. */
@@ -167,8 +199,8 @@ export class NodeController {
     s.view.heartbeat = hb;
     s.view.heartbeatAtMs = storedAtMs;
     // Back from autonomy evict's silence: renew the Lease now, not at the next interval.
-    if (s.silenced && !this.isSilenced(s)) void this.renewLease(node, s);
-    void this.writeStatus(node, s);
+    if (s.silenced && !this.isSilenced(s)) this.leaseQueue.add(node);
+    this.nodeQueue.add(node);
   }
 
   /** The site's own address as its agent reports it (pods' hostIP). */
@@ -220,26 +252,56 @@ export class NodeController {
         if (!isConflict(err) || attempt >= 3) throw err;
       }
     }
+    const first = !s.registered;
     s.registered = true;
     s.deletedAtMs = undefined;
-    await this.writeStatus(name, s, true);
+    s.forceStatus = true;
+    if (first) this.leaseQueue.add(name);
   }
 
-  private async tick(): Promise<void> {
+  /** Queues the nodes that need a write now; everything else waits for a heartbeat or an EdgeNode change. */
+  private scan(): void {
     const nowMs = this.now().getTime();
     for (const [name, s] of this.state) {
       if (s.adding) continue;
-      if (!s.registered) {
-        // A Node someone deleted comes back only once the pod garbage collector has dealt with its pods.
-        if (s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs) continue;
-        await this.register(name, s).catch((err) => this.o.log.warn({ node: name, err: (err as Error).message }, 'node registration failed; will retry'));
+      if (!s.registered || s.policyChanged) {
+        this.nodeQueue.add(name);
         continue;
       }
-      await this.writeStatus(name, s);
+      const silent = silenced(s.view, s.policy, nowMs, this.o.heartbeatStaleMs);
+      if (
+        isConnected(s.view, nowMs, this.o.heartbeatStaleMs) !== s.connected ||
+        silent !== !!s.silenced ||
+        nowMs - Math.min(s.lastStatusWriteMs, s.lastEdgeStatusWriteMs) >= this.o.statusRefreshMs ||
+        this.o.desiredSequence?.(name) !== s.lastDesiredSequence
+      ) {
+        this.nodeQueue.add(name);
+      }
+      if (!silent && nowMs - (s.leaseRenewedAtMs ?? 0) >= this.o.leaseRenewMs) this.leaseQueue.add(name);
     }
   }
 
-  private async writeStatus(name: string, s: NodeState, force = false): Promise<void> {
+  /** A node's queued work: register the Node or apply a changed policy, then write its status if it changed. */
+  private async syncNode(name: string): Promise<void> {
+    const s = this.state.get(name);
+    if (!s || s.adding) return;
+    if (!s.registered || s.policyChanged) {
+      // A Node someone deleted comes back only once the pod garbage collector has dealt with its pods.
+      const nowMs = this.now().getTime();
+      if (!s.registered && s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs) return;
+      s.policyChanged = false;
+      try {
+        await this.register(name, s);
+      } catch (err) {
+        if (s.registered) s.policyChanged = true;
+        throw err;
+      }
+    }
+    await this.writeStatus(name, s);
+  }
+
+  /** Writes the EdgeNode status and the Node status when changed or due; throws (to be retried) when a write fails. */
+  private async writeStatus(name: string, s: NodeState): Promise<void> {
     if (!s.registered) return;
     const now = this.now();
     const connected = isConnected(s.view, now.getTime(), this.o.heartbeatStaleMs);
@@ -247,19 +309,25 @@ export class NodeController {
       s.connected = connected;
       this.o.onConnectivity?.(name, connected);
     }
-    await this.writeEdgeNodeStatus(name, s, now);
-    if (this.isSilenced(s)) return;
-    const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
-    const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
-    if (!force && !due && !nodeStatusChanged(s.lastStatus, status)) return;
-    try {
-      const node = await this.o.kube.patchNodeStatus(name, { status });
-      s.lastStatus = node.status;
-      s.lastStatusWriteMs = now.getTime();
-    } catch (err) {
-      if (isNotFound(err)) return this.nodeDeleted(name, s);
-      this.o.log.warn({ node: name, err: (err as Error).message }, 'node status update failed; will retry');
+    // A failing EdgeNode write (its CRD's status, say) must not hold the Node's status back: both are tried.
+    let edgeNodeErr: unknown;
+    await this.writeEdgeNodeStatus(name, s, now).catch((err: unknown) => (edgeNodeErr = err));
+    if (!this.isSilenced(s)) {
+      const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
+      const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
+      if (s.forceStatus || due || nodeStatusChanged(s.lastStatus, status)) {
+        try {
+          const node = await this.o.kube.patchNodeStatus(name, { status });
+          s.lastStatus = node.status;
+          s.lastStatusWriteMs = now.getTime();
+          s.forceStatus = false;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          this.nodeDeleted(name, s);
+        }
+      }
     }
+    if (edgeNodeErr !== undefined) throw edgeNodeErr;
   }
 
   private nodeDeleted(name: string, s: NodeState): void {
@@ -271,27 +339,27 @@ export class NodeController {
   }
 
   private async writeEdgeNodeStatus(name: string, s: NodeState, now: Date): Promise<void> {
-    const status = edgeNodeStatus(s.view, now.getTime(), this.o.heartbeatStaleMs, this.o.desiredSequence?.(name));
+    const desired = this.o.desiredSequence?.(name);
+    const status = edgeNodeStatus(s.view, now.getTime(), this.o.heartbeatStaleMs, desired);
     // As for the Node: write on a change other than the heartbeat time, and refresh at least every statusRefreshMs,
     // so a steady node costs no API write per heartbeat.
     const json = JSON.stringify({ ...status, lastHeartbeatTime: undefined });
     const due = now.getTime() - s.lastEdgeStatusWriteMs >= this.o.statusRefreshMs;
     if (json === s.lastEdgeStatus && !due) return;
     if (s.edgeNodeMissingAtMs !== undefined && now.getTime() - s.edgeNodeMissingAtMs < this.o.edgeNodeRetryMs) return;
-    try {
-      const found = await this.o.kube.patchEdgeNodeStatus(name, status);
-      s.edgeNodeMissingAtMs = found ? undefined : now.getTime();
-      if (found) {
-        s.lastEdgeStatus = json;
-        s.lastEdgeStatusWriteMs = now.getTime();
-      }
-    } catch (err) {
-      this.o.log.warn({ node: name, err: (err as Error).message }, 'EdgeNode status update failed; will retry');
+    const found = await this.o.kube.patchEdgeNodeStatus(name, status);
+    s.edgeNodeMissingAtMs = found ? undefined : now.getTime();
+    if (found) {
+      s.lastEdgeStatus = json;
+      s.lastEdgeStatusWriteMs = now.getTime();
+      s.lastDesiredSequence = desired;
     }
   }
 
+  /** Renews every served node's Lease now (tests; the scan renews each 10 s after its own last renewal). */
   private async renewLeases(): Promise<void> {
-    await Promise.all([...this.state].map(([name, s]) => this.renewLease(name, s)));
+    for (const name of this.state.keys()) this.leaseQueue.add(name);
+    await this.leaseQueue.drained();
   }
 
   private isSilenced(s: NodeState): boolean {
@@ -301,8 +369,9 @@ export class NodeController {
     return silent;
   }
 
-  private async renewLease(name: string, s: NodeState): Promise<void> {
-    if (!s.registered || this.isSilenced(s)) return;
+  private async renewLease(name: string): Promise<void> {
+    const s = this.state.get(name);
+    if (!s || !s.registered || this.isSilenced(s)) return;
     try {
       const renewTime = new k8s.V1MicroTime(this.now().getTime());
       if (!s.lease) s.lease = await this.o.kube.getLease('kube-node-lease', name);
@@ -318,9 +387,10 @@ export class NodeController {
           },
           spec: { holderIdentity: name, leaseDurationSeconds: this.o.leaseDurationSeconds, renewTime },
         });
-        return;
+      } else {
+        s.lease = await this.o.kube.replaceLease({ ...s.lease, spec: { ...s.lease.spec, holderIdentity: name, renewTime } });
       }
-      s.lease = await this.o.kube.replaceLease({ ...s.lease, spec: { ...s.lease.spec, holderIdentity: name, renewTime } });
+      s.leaseRenewedAtMs = renewTime.getTime();
     } catch (err) {
       s.lease = undefined; // re-read next time (conflict, or deleted with its Node)
       if (!isConflict(err)) this.o.log.warn({ node: name, err: (err as Error).message }, 'lease renewal failed');
