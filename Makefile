@@ -45,13 +45,17 @@ clean:
 build deps:
 	@hack/deps.sh
 
-# Runs every suite even when one fails; exits non-zero if any failed.
+# Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
+# several times its usual time): a hung suite is killed and reported, and the others still run.
+SUITE_BUDGET = test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200
 test:
 	@rc=0; summary=""; \
 	for t in test-unit test-int e2e e2e-hub3; do \
-	  start=$$SECONDS; \
-	  echo "==> make $$t"; \
-	  if $(MAKE) --no-print-directory $$t; then r=passed; else r=FAILED; rc=1; fi; \
+	  start=$$SECONDS; budget=$$(echo "$(SUITE_BUDGET)" | tr ' ' '\n' | sed -n "s/^$$t://p"); \
+	  echo "==> make $$t (budget $${budget}s)"; \
+	  code=0; timeout --kill-after=30 $$budget $(MAKE) --no-print-directory $$t || code=$$?; \
+	  if [ $$code = 0 ]; then r=passed; elif [ $$code = 124 ] || [ $$code = 137 ]; then r=TIMEOUT; rc=1; \
+	    echo "make $$t: killed after its budget of $${budget}s (a hung test or a leaked handle)"; else r=FAILED; rc=1; fi; \
 	  summary="$$summary$$(printf '  %-10s %-7s %5ss' $$t $$r $$((SECONDS - start)))\n"; \
 	done; \
 	printf '\n==> test summary\n'"$$summary"; \
