@@ -117,9 +117,14 @@ containerd_up() {
 }
 
 nats_up() {
-  local domain leaf_urls="" p; domain=$(site_domain "$site")
+  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"; domain=$(site_domain "$site")
   for p in $(ef_hub_leaf_ports); do leaf_urls+="${leaf_urls:+, }\"nats-leaf://$host_ip:$p\""; done
-  mkdir -p "$st/jetstream"
+  # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
+  # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
+  # A hollow site stands in for hundreds of edge boxes, each with a disk of its own: on one machine their stores
+  # would measure this machine's one disk, not EdgeFarm, so they live in memory (docs/decisions/0007).
+  if [ -n "$hollow" ]; then store=$(hollow_store); sync="# hollow site: store in memory, no fsync"; fi
+  mkdir -p "$store"
   cat > "$nats_conf.tmp" <<EOF
 # Written by hack/site.sh: the leaf nats-server of site $site (inside netns $ns).
 server_name: "$site"
@@ -130,10 +135,8 @@ ping_interval: "2s"
 ping_max: 2
 jetstream {
   domain: "$domain"
-  store_dir: "$st/jetstream"
-  # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
-  # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
-  sync_interval: always
+  store_dir: "$store"
+  $sync
 }
 leafnodes {
   # Every hub member (HUB=3: a cluster); the leaf dials the next one when its member goes away.
@@ -166,10 +169,13 @@ agent_up() {
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
     EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
     EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
-    node "$main"
+    node ${EF_AGENT_NODE_FLAGS---max-semi-space-size=2} "$main"
   sleep 0.5
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
 }
+
+# The JetStream store of a hollow site's leaf: tmpfs.
+hollow_store() { echo "/dev/shm/edgefarm/$EF_INSTANCE/$site"; }
 
 # The hollow-site process in place of the agent; waits until every one of its agents has started.
 hollow_up() {
@@ -256,6 +262,9 @@ kill_shims() {
     [ -f "$f" ] || continue
     pid=$(cat "$f"); [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   done
+  # A shim whose bundle is already gone (containerd killed mid-delete) is found by the socket of our containerd it
+  # was started for: `containerd-shim-runc-v2 -namespace k8s.io -id ID -address SOCK`.
+  for pid in $(pgrep -f "containerd-shim.* -address $sock( |\$)" || true); do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 site_clean() {
@@ -275,6 +284,7 @@ site_clean() {
   fi
   ef_stop "containerd-$site"
   kill_shims
+  rm -rf "$(hollow_store)"
   # Bundle dirs name every container containerd knew, even ones it lost track of.
   for d in "$ctd_state"/io.containerd.runtime.v2.task/*/*/; do [ -d "$d" ] && ids+=" $(basename "$d")"; done
   # Mounts: rootfs overlays, sandbox /dev/shm tmpfs, pod netns bind mounts, the agent's tmpfs volumes ($pod_volumes).
