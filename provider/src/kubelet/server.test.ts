@@ -7,6 +7,7 @@ import { request } from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { spdy } from '@edgefarm/proto';
+import { pino } from 'pino';
 import { SpdyTestPeer } from './spdy/testing.js';
 import { startKubeletBed, type KubeletBed } from './testing.js';
 
@@ -127,12 +128,17 @@ describe('node ports', () => {
         srv.close(() => resolve(port));
       });
     });
-    const nodeBed = await startKubeletBed({ nodePorts: { from: free, to: free } });
+    const logged: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+    const nodeBed = await startKubeletBed({ nodePorts: { from: free, to: free }, log });
     try {
       const port = nodeBed.server.portOf('edge-1');
       expect(port).toBe(free);
       expect(nodeBed.server.portOf('edge-1')).toBe(port);
       expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port); // range exhausted: the shared port
+      expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port);
+      // Asked on every status write: said once per node, not every time.
+      expect(logged.filter((l) => l.includes('no free kubelet node port'))).toHaveLength(1);
       nodeBed.streams.summaries.set('edge-1', { node: { nodeName: 'edge-1', cpu: { time: '2026-11-23T10:00:00Z', usageCoreNanoSeconds: 1e9 } }, pods: [] });
       const url = (p: string) => get(p, 'admin', port, undefined, nodeBed.pki);
       await new Promise((r) => setTimeout(r, 100)); // the listener opens asynchronously

@@ -58,6 +58,8 @@ export class KubeletServer {
   private main?: https.Server;
   private readonly nodeServers = new Map<string, { port: number; server: https.Server }>();
   private readonly nodeOfPort = new Map<number, string>();
+  /** Nodes told already that the range is full (logged once each, not on every ask). */
+  private readonly onSharedPort = new Set<string>();
   private readonly sockets = new Set<Duplex>();
   private readonly wss = webSocketServer(WEBSOCKET_PROTOCOLS);
   private readonly portForwardWss = webSocketServer(PORTFORWARD_WEBSOCKET_PROTOCOLS);
@@ -117,9 +119,13 @@ export class KubeletServer {
     let port = range.from;
     while (this.nodeOfPort.has(port) && port <= range.to) port++;
     if (port > range.to) {
-      this.log.error({ node, range }, 'no free kubelet node port: the node advertises the shared port (no stats for it)');
+      if (!this.onSharedPort.has(node)) {
+        this.onSharedPort.add(node);
+        this.log.warn({ node, range }, 'no free kubelet node port: the node advertises the shared port (no stats for it)');
+      }
       return this.port;
     }
+    this.onSharedPort.delete(node);
     const server = this.makeServer();
     server.on('error', (err) => this.log.error({ node, port, err: err.message }, 'kubelet node port failed'));
     server.listen(port, this.o.host ?? '0.0.0.0');
@@ -131,6 +137,7 @@ export class KubeletServer {
 
   /** Closes the node's own port (the node was handed over or deleted). */
   release(node: string): void {
+    this.onSharedPort.delete(node);
     const have = this.nodeServers.get(node);
     if (!have) return;
     this.nodeServers.delete(node);
