@@ -1,6 +1,7 @@
 /**
  * Benchmark 5, agent footprint: the real edge-agent of site edge-1 (containerd, CRI) with 10 running pods; its VmRSS
- * (/proc/PID/status) sampled every `everyS` seconds over `durationS`; p50/p95/max, and its CPU over the window.
+ * and RssAnon (/proc/PID/status) sampled every `everyS` seconds over `durationS`; p50/p95/max, and its CPU over the
+ * window. VmRSS counts the node binary's mapped code (~50 MiB, shared, paged from disk); RssAnon is the agent's own.
  */
 import { deletePods, podStartup } from './pods.js';
 import { pidOf, procSample } from './probes.js';
@@ -24,6 +25,8 @@ export interface FootprintResult {
   durationS: number;
   /** VmRSS in MiB over the samples. */
   rssMiB: Summary;
+  /** RssAnon in MiB over the samples (private memory). */
+  anonMiB: Summary;
   cpuSPerMin: number;
   samplesMiB: number[];
 }
@@ -33,6 +36,7 @@ export async function agentFootprint(o: FootprintOptions): Promise<FootprintResu
   const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: 'default', n: o.pods, ratePerS: 10, timeoutMs: 120_000, label: o.label });
   const pid = await pidOf(o.state, `agent-${o.node}`);
   const samples: number[] = [];
+  const anon: number[] = [];
   const first = await procSample(pid);
   const t0 = nowMs();
   let last = first;
@@ -40,6 +44,7 @@ export async function agentFootprint(o: FootprintOptions): Promise<FootprintResu
     const s = await procSample(pid);
     if (!s) throw new Error(`agent-${o.node} (pid ${pid}) is gone`);
     samples.push(Math.round((s.rssKiB / 1024) * 10) / 10);
+    anon.push(Math.round((s.anonKiB / 1024) * 10) / 10);
     last = s;
     await sleep(o.everyS * 1000);
   }
@@ -51,6 +56,7 @@ export async function agentFootprint(o: FootprintOptions): Promise<FootprintResu
     podsReady: pods.filter((p) => p.ready !== undefined).length,
     durationS: Math.round(windowS),
     rssMiB: summarize(samples),
+    anonMiB: summarize(anon),
     cpuSPerMin: first && last ? Math.round(((last.cpuS - first.cpuS) / windowS) * 60 * 100) / 100 : NaN,
     samplesMiB: samples,
   };

@@ -8,17 +8,21 @@ const CLK_TCK = 100;
 
 export interface ProcSample {
   cpuS: number;
+  /** VmRSS: every resident page, the executable's mapped code included. */
   rssKiB: number;
+  /** RssAnon: the process's private memory (heap, stacks), what it costs beyond the shared binary. */
+  anonKiB: number;
 }
 
-/** CPU seconds (user + system) and VmRSS of a process; undefined when it is gone. */
+/** CPU seconds (user + system), VmRSS and RssAnon of a process; undefined when it is gone. */
 export async function procSample(pid: number): Promise<ProcSample | undefined> {
   try {
     const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')]);
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
     const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-    return { cpuS, rssKiB };
+    const anonKiB = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    return { cpuS, rssKiB, anonKiB };
   } catch {
     return undefined;
   }
@@ -32,7 +36,7 @@ export async function pidOf(state: string, name: string): Promise<number> {
 /** Sum of several processes' samples (absent ones left out). */
 export async function procSum(pids: readonly number[]): Promise<ProcSample> {
   const samples = await Promise.all(pids.map(procSample));
-  return samples.reduce<ProcSample>((a, s) => (s ? { cpuS: a.cpuS + s.cpuS, rssKiB: a.rssKiB + s.rssKiB } : a), { cpuS: 0, rssKiB: 0 });
+  return samples.reduce<ProcSample>((a, s) => (s ? { cpuS: a.cpuS + s.cpuS, rssKiB: a.rssKiB + s.rssKiB, anonKiB: a.anonKiB + s.anonKiB } : a), { cpuS: 0, rssKiB: 0, anonKiB: 0 });
 }
 
 export interface WireSample {

@@ -145,7 +145,8 @@ async function main() {
       const f = await footprint;
       out.footprint = f;
       texts.push(`agent footprint (${f.node}, ${f.podsReady}/${f.pods} pods Running, ${f.durationS} s, ${f.rssMiB.n} samples)\n` +
-        `RSS MiB p50 ${f.rssMiB.p50}, p95 ${f.rssMiB.p95}, max ${f.rssMiB.max}; CPU ${f.cpuSPerMin} s/min`);
+        `VmRSS MiB p50 ${f.rssMiB.p50}, p95 ${f.rssMiB.p95}, max ${f.rssMiB.max}; RssAnon (private) MiB p50 ${f.anonMiB.p50}, ` +
+        `p95 ${f.anonMiB.p95}; CPU ${f.cpuSPerMin} s/min`);
     }
     const result = { name: 'bench', startedAt: started.toISOString(), instance: env.EF_INSTANCE, host: os.hostname(), cpus: os.cpus().length, loadavg: os.loadavg(), ...out };
     const dir = path.join(ROOT, 'bench', 'results');
