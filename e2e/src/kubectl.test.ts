@@ -95,9 +95,10 @@ afterAll(async () => {
 
 describe('kubectl logs', () => {
   test('whole log, --tail, --timestamps, --since', async () => {
+    // The three lines, then a tick a second: wait for two ticks, which --tail=2 below expects.
     const all = await eventually('log lines', 30_000, async () => {
-      const r = await kc(['logs', POD, '-c', 'app']);
-      return r.stdout.toString().includes('line3') ? r.stdout.toString() : undefined;
+      const out = (await kc(['logs', POD, '-c', 'app'])).stdout.toString();
+      return out.includes('line3') && (out.match(/^tick \d+$/gm) ?? []).length >= 2 ? out : undefined;
     });
     expect(all.startsWith('line1\nline2\nline3\n')).toBe(true);
     expect((await kc(['logs', POD, '-c', 'app', '--tail=1'])).stdout.toString()).toMatch(/^tick \d+\n$/);
