@@ -4,10 +4,10 @@
  * does, so the node lifecycle controller sees a live node), and node status written from heartbeats: on any change,
  * and at least every `statusRefreshMs` (5 min, the kubelet's nodeStatusReportFrequency: the Lease tells liveness).
  *
- * The API writes of a node go through two keyed work queues (Node and status; Lease), so a node is never written by
- * two requests at once, a burst of heartbeats costs one write, and a failed write is retried with backoff. A scan
- * every `tickMs` queues only the nodes that need something: connectivity flipped, a Lease or refresh is due, a Node
- * to register. A steady node costs one Lease write per 10 s and nothing else (docs/decisions/0007).
+ * The API writes of a node go through two keyed work queues (Node and status, 16 workers; Lease, 32), so a node is
+ * never written by two requests at once, a burst of heartbeats costs one write, and a failed write is retried with
+ * backoff. A scan every `tickMs` queues only the nodes that need something: connectivity flipped, a Lease or refresh
+ * is due, a Node to register. A steady node costs one Lease write per 10 s and nothing else (docs/decisions/0007).
  *
  * A Node deleted by someone else is handled as Kubernetes handles a deleted kubelet's Node: the pod garbage
  * collector deletes its pods; the provider registers the Node again (its EdgeNode still exists) once no pod is bound
@@ -40,8 +40,13 @@ export interface NodeControllerOptions {
   heartbeatStaleMs?: number;
   /** Longest time between two writes of an unchanged node status (default 5 min, as the kubelet). */
   statusRefreshMs?: number;
-  /** Node writes (and Lease renewals) in flight at once (default 8 each). */
+  /** Node and status writes in flight at once (default 16). */
   workers?: number;
+  /**
+   * Lease renewals in flight at once (default 32). They must keep up with nodes / leaseRenewMs: at 1,000 nodes 100 per
+   * second, and with the apiserver at ~0.2 s per write under a pod burst 8 workers fell behind (missed renewals).
+   */
+  leaseWorkers?: number;
   /** Hub sequence of the last desired-state message published for a node (EdgeNode status). */
   desiredSequence?: (node: string) => number | undefined;
   /** Called when a node's heartbeats turn fresh or stale. */
@@ -101,7 +106,8 @@ export class NodeController {
       tickMs: 2_000,
       heartbeatStaleMs: 12_000,
       statusRefreshMs: 300_000,
-      workers: 8,
+      workers: 16,
+      leaseWorkers: 32,
       edgeNodeRetryMs: 30_000,
       reregisterAfterMs: 300_000,
       podsOnNode: () => 0,
@@ -110,7 +116,7 @@ export class NodeController {
     const onError = (node: string, err: unknown, attempt: number) =>
       this.o.log.warn({ node, attempt, err: (err as Error).message }, 'node write failed; will retry');
     this.nodeQueue = new WorkQueue((node) => this.syncNode(node), { workers: this.o.workers, onError });
-    this.leaseQueue = new WorkQueue((node) => this.renewLease(node), { workers: this.o.workers });
+    this.leaseQueue = new WorkQueue((node) => this.renewLease(node), { workers: this.o.leaseWorkers });
   }
 
   start(): void {
