@@ -24,15 +24,22 @@ export async function bounded<T>(items: readonly T[], concurrency: number, fn: (
   return failed;
 }
 
-/** A watch that is started again (after 1 s) whenever it ends, until stopped; the replayed ADDED events are harmless. */
-export function keepWatching<T>(kc: k8s.KubeConfig, path: string, query: Record<string, string>, on: (type: string, obj: T) => void): () => void {
+/**
+ * A watch that is started again (after 1 s) whenever it ends, until stopped; the replayed ADDED events are harmless.
+ * (client-node ends a watch after 30 s without a byte, and the apiserver ends them now and then.) `onEnd` hears why.
+ */
+export function keepWatching<T>(kc: k8s.KubeConfig, path: string, query: Record<string, string>, on: (type: string, obj: T) => void, onEnd?: (err: unknown) => void): () => void {
   let stopped = false;
   let abort: AbortController | undefined;
   const start = async (): Promise<void> => {
     if (stopped) return;
     try {
-      abort = await new k8s.Watch(kc).watch(path, query, (type, obj: T) => on(type, obj), () => void sleep(1000).then(start));
-    } catch {
+      abort = await new k8s.Watch(kc).watch(path, query, (type, obj: T) => on(type, obj), (err) => {
+        if (!stopped) onEnd?.(err);
+        void sleep(1000).then(start);
+      });
+    } catch (err) {
+      onEnd?.(err);
       await sleep(1000);
       return start();
     }
@@ -60,6 +67,13 @@ export class Cluster {
   readonly connected = new Map<string, string>();
   /** Node name -> last Lease renewTime (ms) and the largest gap between two renewals seen (ms). */
   readonly leases = new Map<string, { last: number; maxGap: number; renewals: number }>();
+  /**
+   * When the Lease watch ended (and was started again): renewals made meanwhile are not seen, so a gap spanning one
+   * may be the watch's, not the provider's.
+   */
+  readonly leaseWatchEnds: number[] = [];
+  /** Nodes the node lifecycle controller ever marked Ready=Unknown: its verdict that a Lease really expired. */
+  readonly lost = new Set<string>();
 
   /** @param deadline epoch ms after which no wait goes on (the benchmark run's time budget). */
   constructor(kubeconfig: string, readonly deadline = Infinity) {
@@ -82,6 +96,7 @@ export class Cluster {
         const name = node.metadata?.name ?? '';
         if (type === 'DELETED') this.connected.delete(name);
         else this.connected.set(name, node.status?.conditions?.find((c) => c.type === 'EdgeConnected')?.status ?? 'Unknown');
+        if (type !== 'DELETED' && node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown') this.lost.add(name);
       }),
       keepWatching<k8s.V1Lease>(this.kc, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {}, (_type, lease) => {
         const name = lease.metadata?.name ?? '';
@@ -94,7 +109,7 @@ export class Cluster {
           l.last = at;
           l.renewals++;
         }
-      }),
+      }, () => this.leaseWatchEnds.push(Date.now())),
     );
   }
 
@@ -105,7 +120,7 @@ export class Cluster {
 
   /** Lease renewals of the nodes: the largest gap (also counting the time since the last renewal) and how many nodes
    * had a gap over `durationS` (a missed renewal: the Lease expired). Nodes never seen count as missed. */
-  leaseGaps(nodes: readonly string[], durationS = 40): { maxGapS: number; missed: number; renewals: number } {
+  leaseGaps(nodes: readonly string[], durationS = 40): { maxGapS: number; missed: number; renewals: number; watchEnds: number; nodesLost: number } {
     const now = Date.now();
     let maxGap = 0;
     let missed = 0;
@@ -117,7 +132,7 @@ export class Cluster {
       if (gap > durationS * 1000) missed++;
       renewals += l?.renewals ?? 0;
     }
-    return { maxGapS: Math.round(maxGap / 100) / 10, missed, renewals };
+    return { maxGapS: Math.round(maxGap / 100) / 10, missed, renewals, watchEnds: this.leaseWatchEnds.length, nodesLost: nodes.filter((n) => this.lost.has(n)).length };
   }
 
   /** Waits until `cond` holds (checked every 500 ms); false after `timeoutMs`, or at the run's deadline if earlier. */

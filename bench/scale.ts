@@ -37,7 +37,12 @@ export interface ScalePoint {
   idleWindowS: number;
   provider: { rssMiB: number; rssKiBPerNodeAboveBaseline: number; cpuSPerMin: number; cpuMsPerNodePerMin: number };
   wire: { bytesPerNodePerS: number; leavesBytesPerNodePerS: number; providerBytesPerNodePerS: number };
-  lease: { missed: number; maxGapS: number; renewals: number };
+  /**
+   * Lease renewals seen by the bench's watch: nodes with a gap over the lease duration, the largest gap, how often
+   * the watch itself ended (a gap across one may be the watch's), and nodes the node lifecycle controller marked
+   * Ready=Unknown (a Lease that really expired).
+   */
+  lease: { missed: number; maxGapS: number; renewals: number; watchEnds: number; nodesLost: number };
   /** The hollow sites themselves (every hollow-site process and leaf nats-server), for context. */
   hollow: { rssMiB: number; cpuSPerMin: number };
 }
@@ -131,6 +136,7 @@ export function scaleTable(points: readonly ScalePoint[]): string {
     ['prov B/node/s', (p) => p.wire.providerBytesPerNodePerS],
     ['lease missed', (p) => p.lease.missed],
     ['max gap s', (p) => p.lease.maxGapS],
+    ['nodes lost', (p) => p.lease.nodesLost],
   ];
   const w = cols.map(([h]) => Math.max(h.length, 7));
   const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(w[i]!)).join(' ');
