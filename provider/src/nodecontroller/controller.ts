@@ -278,7 +278,9 @@ export class NodeController {
       if (
         isConnected(s.view, nowMs, this.o.heartbeatStaleMs) !== s.connected ||
         silent !== !!s.silenced ||
-        nowMs - Math.min(s.lastStatusWriteMs, s.lastEdgeStatusWriteMs) >= this.o.statusRefreshMs ||
+        // A silenced node's Node status is not written (writeStatus): only its EdgeNode status can be due.
+        (!silent && nowMs - s.lastStatusWriteMs >= this.o.statusRefreshMs) ||
+        nowMs - s.lastEdgeStatusWriteMs >= this.o.statusRefreshMs ||
         this.o.desiredSequence?.(name) !== s.lastDesiredSequence
       ) {
         this.nodeQueue.add(name);
