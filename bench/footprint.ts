@@ -31,6 +31,9 @@ export interface FootprintResult {
   samplesMiB: number[];
 }
 
+/** KiB to MiB, one decimal. */
+const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
+
 export async function agentFootprint(o: FootprintOptions): Promise<FootprintResult> {
   o.log(`footprint: ${o.pods} pods on ${o.node}, then the agent's RSS every ${o.everyS} s for ${o.durationS} s`);
   const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: 'default', n: o.pods, ratePerS: 10, timeoutMs: 120_000, label: o.label });
@@ -43,8 +46,8 @@ export async function agentFootprint(o: FootprintOptions): Promise<FootprintResu
   while (nowMs() - t0 < o.durationS * 1000) {
     const s = await procSample(pid);
     if (!s) throw new Error(`agent-${o.node} (pid ${pid}) is gone`);
-    samples.push(Math.round((s.rssKiB / 1024) * 10) / 10);
-    anon.push(Math.round((s.anonKiB / 1024) * 10) / 10);
+    samples.push(mib(s.rssKiB));
+    anon.push(mib(s.anonKiB));
     last = s;
     await sleep(o.everyS * 1000);
   }

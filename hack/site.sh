@@ -284,8 +284,9 @@ site_clean() {
   fi
   ef_stop "containerd-$site"
   kill_shims
-  rm -rf "$(hollow_store)"
-  rmdir "$(dirname "$(hollow_store)")" /dev/shm/edgefarm 2>/dev/null || true   # when empty
+  local store; store=$(hollow_store)
+  rm -rf "$store"
+  rmdir "$(dirname "$store")" /dev/shm/edgefarm 2>/dev/null || true   # when empty
   # Bundle dirs name every container containerd knew, even ones it lost track of.
   for d in "$ctd_state"/io.containerd.runtime.v2.task/*/*/; do [ -d "$d" ] && ids+=" $(basename "$d")"; done
   # Mounts: rootfs overlays, sandbox /dev/shm tmpfs, pod netns bind mounts, the agent's tmpfs volumes ($pod_volumes).
