@@ -23,6 +23,11 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+/** What a client gets back is its own copy, as over the wire: never the stored object a later write changes. */
+function copy<T>(o: T): T {
+  return o === undefined ? o : structuredClone(o);
+}
+
 type Handlers<T> = Parameters<Watcher<T>['start']>[0];
 
 /** An in-memory namespaced object store with one watch; `set` and `delete` notify it. */
@@ -96,14 +101,14 @@ export class FakeKubeClient implements KubeClient {
 
   async getNode(name: string) {
     this.record('getNode', name);
-    return this.nodes.get(name);
+    return copy(this.nodes.get(name));
   }
   async createNode(node: Node) {
     this.record('createNode', node.metadata!.name);
     if (this.nodes.has(node.metadata!.name!)) throw new ApiError(409, 'exists');
     const created = { ...node, metadata: { ...node.metadata, uid: `uid-${node.metadata!.name}`, resourceVersion: this.nextRv() } };
     this.nodes.set(node.metadata!.name!, created);
-    return created;
+    return copy(created);
   }
   async patchNode(name: string, patch: object) {
     this.record('patchNode', name);
@@ -114,7 +119,7 @@ export class FakeKubeClient implements KubeClient {
     const next = mergePatch(n, patch) as Node;
     next.metadata!.resourceVersion = this.nextRv();
     this.nodes.set(name, next);
-    return next;
+    return copy(next);
   }
   async deleteNode(name: string, uid: string) {
     this.record('deleteNode', name);
@@ -127,7 +132,7 @@ export class FakeKubeClient implements KubeClient {
     const n = this.nodes.get(name);
     if (!n) throw new ApiError(404, 'not found');
     n.status = { ...n.status, ...(patch as { status: object }).status };
-    return n;
+    return copy(n);
   }
   async getLease(namespace: string, name: string) {
     this.record('getLease', `${namespace}/${name}`);

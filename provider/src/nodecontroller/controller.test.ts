@@ -210,6 +210,30 @@ describe('NodeController', () => {
     expect(ready().message).toBe('edge agent is posting ready status');
   });
 
+  it('autonomy evict: back from silence, the Node status is written again even if it looks unchanged since the last write', async () => {
+    // evictAfterSeconds under the heartbeat staleness: silence starts the moment the link is seen down, so the last
+    // status the provider wrote is the connected one, and the node lifecycle controller has since written Unknown.
+    const kube = new FakeKubeClient();
+    const { ctl, tick, renew } = controller(kube);
+    ctl.start();
+    await add(ctl, policy({ autonomy: { policy: 'evict', evictAfterSeconds: 5 } }));
+    const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    expect(ready().message).toBe('edge agent is posting ready status');
+    clock += 20_000;
+    await tick();
+    await renew();
+    expect(ready().message).toBe('edge agent is posting ready status'); // silenced without a write
+    // The node lifecycle controller's write (on a copy: the provider's last-written status is its own object).
+    kube.nodes.set('edge-1', structuredClone(kube.nodes.get('edge-1')!));
+    Object.assign(ready(), { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' });
+    clock += 20_000;
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    expect(ready()).toMatchObject({ status: 'True', reason: 'EdgeAgentReady' });
+  });
+
   it('a deleted Node is registered again only once no pod is bound to it (or after reregisterAfterMs)', async () => {
     const kube = new FakeKubeClient();
     let bound = 2;

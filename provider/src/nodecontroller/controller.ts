@@ -373,6 +373,9 @@ export class NodeController {
   private isSilenced(s: NodeState): boolean {
     const silent = silenced(s.view, s.policy, this.now().getTime(), this.o.heartbeatStaleMs);
     if (silent && !s.silenced) this.o.log.warn({ node: s.view.name, evictAfterSeconds: s.policy.autonomy.evictAfterSeconds }, 'autonomy evict: edge silent past the deadline; no more Lease renewals or status, the node lifecycle controller takes over');
+    // Back from silence: the node lifecycle controller has written the Node's status meanwhile (Ready Unknown), so
+    // what the provider last wrote says nothing of what is there now; write it whatever it looks like.
+    if (!silent && s.silenced) s.forceStatus = true;
     s.silenced = silent;
     return silent;
   }
