@@ -19,6 +19,7 @@ import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { DesiredInformer } from './desired/informer.js';
 import { HubRelister } from './desired/relist.js';
+import { SourceWatch, type SourceWatchOptions } from './bus/source-watch.js';
 import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore, type DesiredView } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
@@ -53,6 +54,8 @@ export interface AgentDeps {
   clock?: Clock;
   nodeInfo?: NodeInfoSource;
   forwarder?: ForwarderOptions;
+  /** Timings of the watch that restarts a stalled desired-stream source once the hub answers (bus/source-watch.ts). */
+  sourceWatch?: SourceWatchOptions;
   /** Mount point of cgroup hierarchies for the CRI runtime's pod cgroup cleanup ('' disables it). */
   cgroupRoot?: string;
   /** Mounts tmpfs volumes (default: mount(8) and umount(8)). */
@@ -77,6 +80,7 @@ export class Agent {
   private store: DesiredStore | undefined;
   private informer: DesiredInformer | undefined;
   private relisterRef: HubRelister | undefined;
+  private sourceWatchRef: SourceWatch | undefined;
   private reconcilerRef: Reconciler | undefined;
   private probes: ProbeManager | undefined;
   private imageService: ImageService | undefined;
@@ -114,6 +118,16 @@ export class Agent {
   /** The hub relister (compacted deletes); undefined before start. */
   get relister(): HubRelister | undefined {
     return this.relisterRef;
+  }
+  /** The desired-stream source watch; undefined before start. */
+  get sourceWatch(): SourceWatch | undefined {
+    return this.sourceWatchRef;
+  }
+
+  /** The hub acknowledged a forwarded message: after a silence, relist and check the desired stream's source. */
+  private hubContact(): void {
+    this.relisterRef?.contact();
+    this.sourceWatchRef?.contact();
   }
   get forwarder(): Forwarder {
     if (!this.forwarderRef) throw new Error('agent not started');
@@ -170,10 +184,11 @@ export class Agent {
       });
       if (version) log.info(version, 'container runtime');
 
+      this.sourceWatchRef = new SourceWatch({ node, jsm, clock, log: log.child({ component: 'source-watch' }) }, this.deps.sourceWatch);
       const outbox = new JetStreamOutbox(js, node);
       this.outboxRef = outbox;
       this.forwarderRef = new Forwarder(
-        { node, jsm, js, hub, log: log.child({ component: 'forwarder' }), onHubAck: () => this.relisterRef?.contact() },
+        { node, jsm, js, hub, log: log.child({ component: 'forwarder' }), onHubAck: () => this.hubContact() },
         this.deps.forwarder,
       );
       await this.forwarderRef.start();
@@ -285,6 +300,7 @@ export class Agent {
       }],
       ['heartbeat', () => this.heartbeater?.stop()],
       ['relist', () => this.relisterRef?.stop()],
+      ['source watch', () => this.sourceWatchRef?.stop()],
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
       ['probes', () => this.probes?.stop()],
@@ -318,6 +334,7 @@ export class Agent {
     this.heartbeater = undefined;
     this.informer = undefined;
     this.relisterRef = undefined;
+    this.sourceWatchRef = undefined;
     this.probes = undefined;
     this.imageGcRef = undefined;
     this.imageService = undefined;
