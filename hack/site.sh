@@ -169,7 +169,7 @@ agent_up() {
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
     EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
     EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
-    node ${EF_AGENT_NODE_FLAGS---max-semi-space-size=2} "$main"
+    node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
   sleep 0.5
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
 }
