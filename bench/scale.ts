@@ -4,6 +4,8 @@
  * then, once every node is EdgeConnected and every pod Ready, the provider and the wire are measured over an idle
  * window. See bench/README.md for each figure.
  */
+import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { hollowNodeName, type HollowFleet } from './fleet.js';
 import type { Cluster } from './cluster.js';
 import { pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
@@ -45,12 +47,35 @@ export interface ScalePoint {
   lease: { missed: number; maxGapS: number; renewals: number; watchEnds: number; nodesLost: number };
   /** The hollow sites themselves (every hollow-site process and leaf nats-server), for context. */
   hollow: { rssMiB: number; cpuSPerMin: number };
+  /**
+   * Where the machine's CPU went over the idle window (CPU s per minute of each group of processes): what decides
+   * how many hollow nodes fit on it. `hollowAgents` and `hollowLeaves` split `hollow`; `controlPlane` is etcd and
+   * kube-apiserver; `machine` is /proc/stat's busy time of every CPU (everything, the bench itself included).
+   */
+  cpu: { hollowAgents: number; hollowLeaves: number; hub: number; provider: number; controlPlane: number; machine: number };
+}
+
+/** CPU seconds the machine spent busy (every CPU, /proc/stat; USER_HZ ticks). */
+async function machineBusyS(): Promise<number> {
+  const [cpu] = (await readFile('/proc/stat', 'utf8')).split('\n');
+  const f = cpu!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return (f.reduce((a, x) => a + x, 0) - idle) / 100;
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function hollowPids(ctx: ScaleContext): Promise<number[]> {
-  return Promise.all(ctx.fleet.sites.flatMap((s) => [pidOf(ctx.state, `agent-${s}`), pidOf(ctx.state, `nats-${s}`)]));
+/** The processes of each group whose CPU the scale point reports (absent pid files leave a group empty). */
+async function processGroups(ctx: ScaleContext): Promise<Record<'agents' | 'leaves' | 'hub' | 'provider' | 'controlPlane', number[]>> {
+  const pids = (names: string[]) => Promise.all(names.map((n) => pidOf(ctx.state, n).catch(() => 0))).then((l) => l.filter((x) => x > 0));
+  const [agents, leaves, hub, provider, controlPlane] = await Promise.all([
+    pids(ctx.fleet.sites.map((s) => `agent-${s}`)),
+    pids(ctx.fleet.sites.map((s) => `nats-${s}`)),
+    pids(['hub', 'hub-1', 'hub-2', 'hub-3']),
+    pids(['provider-1']),
+    pids(['etcd', 'kube-apiserver']),
+  ]);
+  return { agents, leaves, hub, provider, controlPlane };
 }
 
 /** Provider RSS (KiB) before any hollow node: the baseline the per-node RSS is computed above. */
@@ -85,13 +110,17 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
 
   await sleep(10_000); // settle: the last status writes, EdgeNode status refreshes
   const provider = await pidOf(ctx.state, 'provider-1');
-  const hollow = await hollowPids(ctx);
+  const groups = await processGroups(ctx);
+  const hollow = [...groups.agents, ...groups.leaves];
   const isHollowLeaf = (name: string) => fleet.sites.includes(name);
-  const [p0, h0, w0] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf)]);
+  const sampleGroups = () => Promise.all(Object.values(groups).map((g) => procSum(g).then((x) => x.cpuS)));
+  const [p0, h0, w0, g0, m0] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
   const w = nowMs();
   await sleep(ctx.idleS * 1000);
-  const [p1, h1, w1] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf)]);
+  const [p1, h1, w1, g1, m1] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
   const windowS = (nowMs() - w) / 1000;
+  const perMin = (cpuS: number) => round((cpuS / windowS) * 60, 2);
+  const [agentsS, leavesS, hubS, providerS, controlPlaneS] = g1.map((x, i) => perMin(x - g0[i]!));
   const n = nodes.length;
   const cpu = p0 && p1 ? p1.cpuS - p0.cpuS : NaN;
   const leaves = w1.leafBytes - w0.leafBytes;
@@ -117,7 +146,8 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
       providerBytesPerNodePerS: round(providerBytes / windowS / n),
     },
     lease: cluster.leaseGaps(nodes),
-    hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: round(((h1.cpuS - h0.cpuS) / windowS) * 60, 2) },
+    hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: perMin(h1.cpuS - h0.cpuS) },
+    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: providerS!, controlPlane: controlPlaneS!, machine: perMin(m1 - m0) },
   };
 }
 
@@ -138,6 +168,25 @@ export function scaleTable(points: readonly ScalePoint[]): string {
     ['max gap s', (p) => p.lease.maxGapS],
     ['nodes lost', (p) => p.lease.nodesLost],
   ];
+  return table(cols, points);
+}
+
+/** Where the CPU went over each point's idle window (CPU s per minute; the machine has cpus x 60 of them). */
+export function cpuTable(points: readonly ScalePoint[]): string {
+  const cols: [string, (p: ScalePoint) => string | number][] = [
+    ['nodes', (p) => p.nodes],
+    ['hollow agents', (p) => p.cpu.hollowAgents],
+    ['hollow leaves', (p) => p.cpu.hollowLeaves],
+    ['hub', (p) => p.cpu.hub],
+    ['provider', (p) => p.cpu.provider],
+    ['etcd+apiserver', (p) => p.cpu.controlPlane],
+    ['machine', (p) => p.cpu.machine],
+    ['busy %', (p) => round((p.cpu.machine / (cpus().length * 60)) * 100, 0)],
+  ];
+  return table(cols, points);
+}
+
+function table(cols: readonly [string, (p: ScalePoint) => string | number][], points: readonly ScalePoint[]): string {
   const w = cols.map(([h]) => Math.max(h.length, 7));
   const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(w[i]!)).join(' ');
   return [row(cols.map(([h]) => h)), ...points.map((p) => row(cols.map(([, f]) => f(p))))].join('\n');
