@@ -9,10 +9,11 @@
  *
  * The agent knows when the hub answers again: a forwarder acknowledgement after a silence (`contact`). The watch then
  * looks at the source as the site's JetStream reports it: a healthy source hears from the hub every second (its
- * consumer's idle heartbeat). If it has been quiet for `staleMs` while the hub answers, the watch removes the source
- * and adds it back (two stream updates at the site): the server sets a new source up at once, resuming after the
- * last message it finds in the stream from that source. It looks again every `checkEveryMs` until the source is
- * healthy or `giveUpMs` has passed.
+ * consumer's idle heartbeat). If it has been quiet for `staleMs` (10 s, what the server itself calls stalled) while
+ * the hub answers, the watch removes the source and adds it back (two stream updates at the site): the server sets a
+ * new source up at once, resuming after the last message it finds in the stream from that source. It looks again
+ * `checkEveryMs` later (35 s: longer than the server waits for a consumer-create reply, so a restart never cancels a
+ * set-up that is only slow, as on an overloaded hub) until the source is healthy or `giveUpMs` has passed.
  */
 import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { Streams } from '@edgefarm/proto';
@@ -31,9 +32,9 @@ export interface SourceWatchDeps {
 export interface SourceWatchOptions {
   /** A contact after a silence longer than this starts a watch (default 10 s: a healthy link acks every few seconds). */
   quietMs?: number;
-  /** A source that heard nothing from the hub for this long is stalled (default 5 s; healthy: every 1 s). */
+  /** A source that heard nothing from the hub for this long is stalled (default 10 s; healthy: every 1 s). */
   staleMs?: number;
-  /** First look after the contact, then between looks (default 3 s, 10 s). */
+  /** First look after the contact, then between looks (default 3 s, 35 s). */
   firstCheckMs?: number;
   checkEveryMs?: number;
   /** A watch ends after this long (default 180 s). */
@@ -59,7 +60,7 @@ export class SourceWatch {
     private readonly deps: SourceWatchDeps,
     options: SourceWatchOptions = {},
   ) {
-    this.o = { quietMs: 10_000, staleMs: 5_000, firstCheckMs: 3_000, checkEveryMs: 10_000, giveUpMs: 180_000, ...options };
+    this.o = { quietMs: 10_000, staleMs: 10_000, firstCheckMs: 3_000, checkEveryMs: 35_000, giveUpMs: 180_000, ...options };
   }
 
   /** A hub acknowledgement arrived; after a silence, watches the source until it is healthy. */
