@@ -33,10 +33,15 @@ export async function pidOf(state: string, name: string): Promise<number> {
   return Number((await readFile(`${state}/pids/${name}.pid`, 'utf8')).trim());
 }
 
+/** Two samples added: the sample of both processes (or groups) together. */
+export function addSamples(a: ProcSample, b: ProcSample): ProcSample {
+  return { cpuS: a.cpuS + b.cpuS, rssKiB: a.rssKiB + b.rssKiB, anonKiB: a.anonKiB + b.anonKiB };
+}
+
 /** Sum of several processes' samples (absent ones left out). */
 export async function procSum(pids: readonly number[]): Promise<ProcSample> {
   const samples = await Promise.all(pids.map(procSample));
-  return samples.reduce<ProcSample>((a, s) => (s ? { cpuS: a.cpuS + s.cpuS, rssKiB: a.rssKiB + s.rssKiB, anonKiB: a.anonKiB + s.anonKiB } : a), { cpuS: 0, rssKiB: 0, anonKiB: 0 });
+  return samples.reduce<ProcSample>((a, s) => (s ? addSamples(a, s) : a), { cpuS: 0, rssKiB: 0, anonKiB: 0 });
 }
 
 export interface WireSample {

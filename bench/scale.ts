@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { hollowNodeName, type HollowFleet } from './fleet.js';
 import type { Cluster } from './cluster.js';
-import { pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
+import { addSamples, pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
 import { nowMs, sleep } from './stats.js';
 
 export interface ScaleStep {
@@ -65,17 +65,15 @@ async function machineBusyS(): Promise<number> {
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** The processes of each group whose CPU the scale point reports (absent pid files leave a group empty). */
-async function processGroups(ctx: ScaleContext): Promise<Record<'agents' | 'leaves' | 'hub' | 'provider' | 'controlPlane', number[]>> {
+/** Each group of processes the scale point reports besides the provider (absent pid files leave a group empty). */
+async function processGroups(ctx: ScaleContext): Promise<[agents: number[], leaves: number[], hub: number[], controlPlane: number[]]> {
   const pids = (names: string[]) => Promise.all(names.map((n) => pidOf(ctx.state, n).catch(() => 0))).then((l) => l.filter((x) => x > 0));
-  const [agents, leaves, hub, provider, controlPlane] = await Promise.all([
+  return Promise.all([
     pids(ctx.fleet.sites.map((s) => `agent-${s}`)),
     pids(ctx.fleet.sites.map((s) => `nats-${s}`)),
     pids(['hub', 'hub-1', 'hub-2', 'hub-3']),
-    pids(['provider-1']),
     pids(['etcd', 'kube-apiserver']),
   ]);
-  return { agents, leaves, hub, provider, controlPlane };
 }
 
 /** Provider RSS (KiB) before any hollow node: the baseline the per-node RSS is computed above. */
@@ -111,16 +109,18 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
   await sleep(10_000); // settle: the last status writes, EdgeNode status refreshes
   const provider = await pidOf(ctx.state, 'provider-1');
   const groups = await processGroups(ctx);
-  const hollow = [...groups.agents, ...groups.leaves];
   const isHollowLeaf = (name: string) => fleet.sites.includes(name);
-  const sampleGroups = () => Promise.all(Object.values(groups).map((g) => procSum(g).then((x) => x.cpuS)));
-  const [p0, h0, w0, g0, m0] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
+  const sampleGroups = () => Promise.all(groups.map((pids) => procSum(pids)));
+  const [p0, w0, g0, m0] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
   const w = nowMs();
   await sleep(ctx.idleS * 1000);
-  const [p1, h1, w1, g1, m1] = await Promise.all([procSample(provider), procSum(hollow), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
+  const [p1, w1, g1, m1] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
   const windowS = (nowMs() - w) / 1000;
   const perMin = (cpuS: number) => round((cpuS / windowS) * 60, 2);
-  const [agentsS, leavesS, hubS, providerS, controlPlaneS] = g1.map((x, i) => perMin(x - g0[i]!));
+  const [agentsS, leavesS, hubS, controlPlaneS] = g1.map((x, i) => perMin(x.cpuS - g0[i]!.cpuS));
+  // The hollow sites: their agent processes and leaf servers together.
+  const h0 = addSamples(g0[0]!, g0[1]!);
+  const h1 = addSamples(g1[0]!, g1[1]!);
   const n = nodes.length;
   const cpu = p0 && p1 ? p1.cpuS - p0.cpuS : NaN;
   const leaves = w1.leafBytes - w0.leafBytes;
@@ -147,7 +147,7 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
     },
     lease: cluster.leaseGaps(nodes),
     hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: perMin(h1.cpuS - h0.cpuS) },
-    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: providerS!, controlPlane: controlPlaneS!, machine: perMin(m1 - m0) },
+    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: perMin(cpu), controlPlane: controlPlaneS!, machine: perMin(m1 - m0) },
   };
 }
 

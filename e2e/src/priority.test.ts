@@ -11,8 +11,7 @@ import { kubectl, layout, log } from './stack.js';
 const run = promisify(execFile);
 
 /** The FlowSchema that classified a GET of `path` made with the provider's credentials (its uid). */
-async function flowSchemaAsProvider(path: string): Promise<string> {
-  const providerKubeconfig = await layout('echo "$EF_STATE/provider.kubeconfig"');
+async function flowSchemaAsProvider(providerKubeconfig: string, path: string): Promise<string> {
   // A refusal (404, 403) is classified too: its output is as good as a success's.
   const { stderr } = await run('kubectl', ['--kubeconfig', providerKubeconfig, 'get', '--raw', path, '-v=8'], { maxBuffer: 16 * 1024 * 1024 }).catch(
     (err: { stderr?: string }) => ({ stderr: err.stderr ?? '' }),
@@ -25,10 +24,12 @@ async function flowSchemaAsProvider(path: string): Promise<string> {
 const uidOf = async (flowSchema: string) => (await kubectl('get', 'flowschema', flowSchema, '-o', 'jsonpath={.metadata.uid}')).trim();
 
 test("the provider's Lease and Node status requests are served at node-high, its pod requests at global-default", async () => {
+  const providerKubeconfig = await layout('echo "$EF_STATE/provider.kubeconfig"');
+  const asProvider = (path: string) => flowSchemaAsProvider(providerKubeconfig, path);
   const liveness = await uidOf('edgefarm-provider-node-liveness');
   expect(await kubectl('get', 'flowschema', 'edgefarm-provider-node-liveness', '-o', 'jsonpath={.spec.priorityLevelConfiguration.name}')).toBe('node-high');
-  expect(await flowSchemaAsProvider('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/edge-1')).toBe(liveness);
-  expect(await flowSchemaAsProvider('/api/v1/nodes/edge-1/status')).toBe(liveness);
-  expect(await flowSchemaAsProvider('/api/v1/namespaces/default/pods?limit=1')).toBe(await uidOf('global-default'));
+  expect(await asProvider('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/edge-1')).toBe(liveness);
+  expect(await asProvider('/api/v1/nodes/edge-1/status')).toBe(liveness);
+  expect(await asProvider('/api/v1/namespaces/default/pods?limit=1')).toBe(await uidOf('global-default'));
   log('provider: Lease and Node status at node-high (edgefarm-provider-node-liveness), pods at global-default');
 });

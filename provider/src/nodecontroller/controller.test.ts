@@ -21,6 +21,9 @@ function heartbeat() {
   });
 }
 
+/** A condition of edge-1's Node as the (fake) API holds it. */
+const condition = (kube: FakeKubeClient, type: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === type)!;
+
 describe('NodeController', () => {
   let clock = new Date('2026-11-23T10:00:00Z').getTime();
   const now = () => new Date(clock);
@@ -56,7 +59,7 @@ describe('NodeController', () => {
     const { ctl, tick } = controller(kube);
     ctl.start();
     await add(ctl, policy());
-    const cond = (t: string) => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === t)!;
+    const cond = (t: string) => condition(kube, t);
     expect(kube.nodes.get('edge-1')!.spec!.taints![0]!.key).toBe('edgefarm.io/edge');
     expect(cond('Ready').status).toBe('False');
     expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.holderIdentity).toBe('edge-1');
@@ -80,7 +83,7 @@ describe('NodeController', () => {
     const { ctl, tick } = controller(kube);
     ctl.start();
     await add(ctl, policy());
-    const cond = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'EdgeConnected')!;
+    const cond = () => condition(kube, 'EdgeConnected');
     const last = clock;
     ctl.onHeartbeat('edge-1', heartbeat(), last);
     await ctl.drained();
@@ -185,7 +188,7 @@ describe('NodeController', () => {
     const { ctl, tick, renew } = controller(kube);
     ctl.start();
     await add(ctl, policy({ autonomy: { policy: 'evict', evictAfterSeconds: 120 } }));
-    const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
+    const ready = () => condition(kube, 'Ready');
     const writes = () => kube.calls.filter((c) => c.startsWith('patchNodeStatus') || c.startsWith('replaceLease')).length;
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
     await ctl.drained();
@@ -217,7 +220,7 @@ describe('NodeController', () => {
     const { ctl, tick, renew } = controller(kube);
     ctl.start();
     await add(ctl, policy({ autonomy: { policy: 'evict', evictAfterSeconds: 5 } }));
-    const ready = () => kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!;
+    const ready = () => condition(kube, 'Ready');
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
     await ctl.drained();
     expect(ready().message).toBe('edge agent is posting ready status');
@@ -307,7 +310,7 @@ describe('NodeController', () => {
     await ctl.drained();
     await new Promise((r) => setTimeout(r, 400)); // the retry after the first backoff (200 ms)
     await ctl.drained();
-    expect(kube.nodes.get('edge-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
+    expect(condition(kube, 'Ready').status).toBe('True');
     expect(kube.calls.filter((c) => c.startsWith('patchNodeStatus')).length).toBeLessThanOrEqual(4); // register + failed + retry (+ one coalesced)
   });
 });
