@@ -9,7 +9,7 @@ import { nowMs, sleep } from './stats.js';
 export const BUSYBOX = 'docker.io/edgefarm/busybox:1.35';
 
 /** Milliseconds from RunPodSandbox sent to StartContainer returned (container running), one per sequence. */
-export async function criFloor(sock: string, n: number, ratePerS: number, logRoot: string): Promise<number[]> {
+export async function criFloor(sock: string, n: number, ratePerS: number, logRoot: string, beforeCleanup?: () => Promise<unknown>): Promise<number[]> {
   const { runtime } = criClients(grpc, sock, 30_000);
   const run = Date.now();
   const sandboxes: string[] = [];
@@ -37,7 +37,9 @@ export async function criFloor(sock: string, n: number, ratePerS: number, logRoo
       await sleep(Math.max(0, start + (i * 1000) / ratePerS - nowMs()));
       pending.push(one(i));
     }
-    return await Promise.all(pending);
+    const out = await Promise.all(pending);
+    await beforeCleanup?.();
+    return out;
   } finally {
     for (const id of sandboxes) {
       await runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);

@@ -4,12 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { desiredSubjects } from '@edgefarm/proto';
 import { criFloor } from './floor.js';
 import { deletePods, podStartup } from './pods.js';
 import { nowMs, summarize, table, type Summary } from './stats.js';
+import { cpuWindow, pidOf, pidsByComm, type CpuSplit } from './probes.js';
 
 export interface LatencyOptions {
   /** Directory of the compiled bench (site-probe.js). */
@@ -40,7 +42,7 @@ async function startProbe(here: string, netns: string, node: string) {
     });
   });
   await ready;
-  return { arrivals, stop: () => p.stdin!.end() };
+  return { arrivals, pid: p.pid!, stop: () => p.stdin!.end() };
 }
 
 async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
@@ -66,16 +68,50 @@ async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
   }
 }
 
+/**
+ * The groups of processes the latency benchmark splits the machine's CPU into while the floor and the pods run: the
+ * site (agent, its containerd and the pods' shims, its leaf nats-server), the cloud side (provider, hub, control
+ * plane) and the bench itself. This machine runs both sides on 2 cores.
+ */
+function latencyGroups(state: string, node: string, benchPids: number[]): Record<string, () => Promise<number[]>> {
+  const named = (...names: string[]) => () => Promise.all(names.map((n) => pidOf(state, n).catch(() => 0))).then((l) => l.filter((x) => x > 0));
+  return {
+    agent: named(`agent-${node}`),
+    containerd: named(`containerd-${node}`),
+    shims: () => pidsByComm('containerd-shim'),
+    'site nats': named(`nats-${node}`),
+    provider: named('provider-1', 'provider-2', 'provider-3'),
+    hub: named('hub', 'hub-1', 'hub-2', 'hub-3'),
+    'control plane': named('etcd', 'kube-apiserver', 'kube-scheduler', 'kube-controller-manager'),
+    bench: async () => benchPids,
+  };
+}
+
+/** The CPU split of each phase, one row per phase: CPU s per s of each group (2 means both cores of 2). */
+export function cpuSplitTable(rows: Record<string, CpuSplit>): string {
+  const phases = Object.entries(rows);
+  if (phases.length === 0) return '';
+  const cols = Object.keys(phases[0]![1]);
+  const w = cols.map((c) => Math.max(c.length, 6));
+  const line = (first: string, cells: (string | number)[]) => [first.padEnd(22), ...cells.map((c, i) => String(c).padStart(w[i]!))].join(' ');
+  return [line('CPU s/s', cols), ...phases.map(([name, split]) => line(name, cols.map((c) => split[c]!.toFixed(2))))].join('\n');
+}
+
 export async function latencyBench(o: LatencyOptions) {
   const probe = await startProbe(o.here, o.netns, o.node);
+  const groups = latencyGroups(o.state, o.node, [process.pid, probe.pid]);
   try {
     o.log(`NATS request-reply hub -> ${o.node} x${o.rttN}`);
     const rttMs = await natsRtt(o.hubUrl, o.rttN);
     o.log(`raw CRI floor: ${o.n} sequences at ${o.ratePerS}/s against ${o.sock}`);
-    const floor = await criFloor(o.sock, o.n, o.ratePerS, `${o.state}/bench-raw`);
+    const cpu: Record<string, CpuSplit> = {};
+    const floorWindow = await cpuWindow(groups);
+    const floor = await criFloor(o.sock, o.n, o.ratePerS, `${o.state}/bench-raw`, async () => (cpu['floor: raw CRI'] = await floorWindow()));
     const label = `s${Date.now().toString(36)}`;
     o.log(`pod startup: ${o.n} pods at ${o.ratePerS}/s onto ${o.node} (label ${label})`);
+    const podWindow = await cpuWindow(groups);
     const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n: o.n, ratePerS: o.ratePerS, timeoutMs: 180_000, label });
+    cpu['pod startup'] = await podWindow();
     await new Promise((r) => setTimeout(r, 500)); // late probe lines
     const startup = pods.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
     const delivery = pods
@@ -93,7 +129,7 @@ export async function latencyBench(o: LatencyOptions) {
     const ratio = (a: number, b: number) => Math.round((a / b) * 10) / 10;
     const s = Object.values(figures);
     const ratios = { startupOverFloorP50: ratio(s[0]!.p50, s[1]!.p50), deliveryOverRttP50: ratio(s[2]!.p50, s[3]!.p50) };
-    const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x, delivery/rtt ${ratios.deliveryOverRttP50}x`;
+    const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x, delivery/rtt ${ratios.deliveryOverRttP50}x\nwhere the CPU went while each ran (CPU s per s; the machine has ${cpus().length}):\n${cpuSplitTable(cpu)}`;
     return {
       result: {
         node: o.node,
@@ -102,6 +138,7 @@ export async function latencyBench(o: LatencyOptions) {
         undeliveredPods: o.n - delivery.length,
         figures,
         ratios,
+        cpu,
         raw: { startupMs: startup, floorMs: floor, deliveryMs: delivery, rttMs },
       },
       text,

@@ -2,7 +2,7 @@
  * What the scale benchmarks sample from outside the processes: CPU time and RSS of a PID (/proc), and the byte
  * counters of the hub nats-server's monitoring endpoint (/varz for all of it, /leafz per leaf connection).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 
 const CLK_TCK = 100;
 
@@ -42,6 +42,63 @@ export function addSamples(a: ProcSample, b: ProcSample): ProcSample {
 export async function procSum(pids: readonly number[]): Promise<ProcSample> {
   const samples = await Promise.all(pids.map(procSample));
   return samples.reduce<ProcSample>((a, s) => (s ? addSamples(a, s) : a), { cpuS: 0, rssKiB: 0, anonKiB: 0 });
+}
+
+/** CPU seconds the machine spent busy (every CPU, /proc/stat; USER_HZ ticks). */
+export async function machineBusyS(): Promise<number> {
+  const [cpu] = (await readFile('/proc/stat', 'utf8')).split('\n');
+  const f = cpu!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return (f.reduce((a, x) => a + x, 0) - idle) / 100;
+}
+
+/** PIDs of every process whose command name (/proc/PID/comm, at most 15 characters) starts with `prefix`. */
+export async function pidsByComm(prefix: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const comm = await readFile(`/proc/${e}/comm`, 'utf8').catch(() => '');
+    if (comm.startsWith(prefix)) out.push(Number(e));
+  }
+  return out;
+}
+
+/**
+ * Where the CPU went between two moments: CPU seconds per second of each named group of processes (groups resolve
+ * their PIDs at both ends, so a process started inside the window counts from its start), `machine` for every CPU
+ * (/proc/stat) and `rest` for what no group holds (processes that ended inside the window, such as runc and mount,
+ * the kernel's own work, everything else).
+ */
+export type CpuSplit = Record<string, number> & { machine: number; rest: number };
+
+export async function cpuWindow(groups: Record<string, () => Promise<number[]>>): Promise<() => Promise<CpuSplit>> {
+  const sample = async () => {
+    const [machine, ...perGroup] = await Promise.all([
+      machineBusyS(),
+      ...Object.values(groups).map(async (pids) => {
+        const list = await pids().catch(() => []);
+        const samples = await Promise.all(list.map(procSample));
+        return new Map(list.flatMap((pid, i) => (samples[i] ? [[pid, samples[i].cpuS] as const] : [])));
+      }),
+    ]);
+    return { machine, perGroup, at: performance.now() };
+  };
+  const before = await sample();
+  return async () => {
+    const after = await sample();
+    const s = (after.at - before.at) / 1000;
+    const r = (x: number) => Math.round((x / s) * 100) / 100;
+    const split: Record<string, number> = {};
+    let held = 0;
+    Object.keys(groups).forEach((name, i) => {
+      let cpu = 0;
+      for (const [pid, cpuS] of after.perGroup[i]!) cpu += cpuS - (before.perGroup[i]!.get(pid) ?? 0);
+      held += cpu;
+      split[name] = r(cpu);
+    });
+    const machine = after.machine - before.machine;
+    return { ...split, machine: r(machine), rest: r(Math.max(0, machine - held)) };
+  };
 }
 
 export interface WireSample {

@@ -4,11 +4,10 @@
  * then, once every node is EdgeConnected and every pod Ready, the provider and the wire are measured over an idle
  * window. See bench/README.md for each figure.
  */
-import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { hollowNodeName, type HollowFleet } from './fleet.js';
 import type { Cluster } from './cluster.js';
-import { addSamples, pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
+import { addSamples, machineBusyS, pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
 import { nowMs, sleep } from './stats.js';
 
 export interface ScaleStep {
@@ -53,14 +52,6 @@ export interface ScalePoint {
    * kube-apiserver; `machine` is /proc/stat's busy time of every CPU (everything, the bench itself included).
    */
   cpu: { hollowAgents: number; hollowLeaves: number; hub: number; provider: number; controlPlane: number; machine: number };
-}
-
-/** CPU seconds the machine spent busy (every CPU, /proc/stat; USER_HZ ticks). */
-async function machineBusyS(): Promise<number> {
-  const [cpu] = (await readFile('/proc/stat', 'utf8')).split('\n');
-  const f = cpu!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
-  return (f.reduce((a, x) => a + x, 0) - idle) / 100;
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
