@@ -18,7 +18,7 @@ describe('configFromEnv', () => {
       podLogRoot: '/var/log/edgefarm/edge-1/pods',
       cgroupParent: '/edgefarm/edge-1',
       volumeRoot: '/var/lib/edgefarm/edge-1/pods',
-      resyncMs: 1500,
+      resyncMs: 10_000,
       heartbeatMs: 5_000,
       agentVersion: '1.2.3',
     });

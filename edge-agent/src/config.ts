@@ -32,7 +32,7 @@ export interface AgentConfig {
   stateDir?: string;
   logLevel: string;
   agentVersion: string;
-  /** Interval of the full resync (status refresh, orphan removal, restarts). */
+  /** Interval of the full resync of every pod key (EF_RESYNC_MS, default 10000): a safety net, see reconcile/reconciler.ts. */
   resyncMs: number;
   /** Interval of the cheap relist that syncs pods whose runtime state changed (EF_RELIST_MS, default 500; 0: off). */
   relistMs?: number;
@@ -131,7 +131,7 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   let restartBackoffBaseMs = 0;
   let restartBackoffMaxMs = 0;
   try {
-    resyncMs = positiveInt(env, 'EF_RESYNC_MS', 1500);
+    resyncMs = positiveInt(env, 'EF_RESYNC_MS', 10_000);
     relistMs = env.EF_RELIST_MS?.trim() === '0' ? 0 : positiveInt(env, 'EF_RELIST_MS', 500);
     heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 5_000);
     concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);

@@ -4,7 +4,7 @@ import { DesiredStore } from '../desired/store.js';
 import { FakePodRuntime } from '../runtime/fake.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
-import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import { Reconciler, wakeAt, type ReconcilerOptions } from './reconciler.js';
 import { FakeEventSink } from '../events/recorder.js';
 
 const NODE = 'n1';
@@ -339,6 +339,88 @@ describe('Reconciler (with the fake runtime)', () => {
       t.clock.advance(60_000);
       t.runtime.expireStops();
       await syncing;
+    });
+  });
+  describe('wake-ups (no resync, no relist: only its own timer syncs it again)', () => {
+    const quiet = { resyncMs: 3_600_000, relistMs: 0, retryMs: 50, restartBackoffBaseMs: 100 };
+    /** Starts the reconciler and lets its first (and, within the test, only) resync pass. */
+    const startQuiet = async (t: ReturnType<typeof setup>) => {
+      t.reconciler.start();
+      t.store.markSynced();
+      await new Promise((r) => setTimeout(r, 20));
+      await t.reconciler.idle();
+    };
+
+    it('a settled pod has none; a container held back by its restart backoff is restarted when the backoff ends', async () => {
+      const t = setup(quiet);
+      await startQuiet(t);
+      const pod = podSpec();
+      const key = keyOf(pod);
+      try {
+        t.put(pod);
+        await until('running', () => t.reports().some((r) => r.phase === edge.PodPhase.RUNNING));
+        await t.reconciler.idle();
+        expect(t.reconciler.wakeAt(key)).toBeUndefined();
+        const running = () => [...t.runtime.containers.values()].find((c) => c.state === 'running')!;
+        t.runtime.exit(running().id, 1);
+        t.reconciler.enqueue(key); // what the relist would do
+        await until('the first restart (not held back)', () => t.last().containerStatuses[0]?.restartCount === 1);
+        t.clock.advance(10);
+        t.runtime.exit(running().id, 2);
+        t.reconciler.enqueue(key);
+        await until('CrashLoopBackOff', () => t.last().containerStatuses[0]?.state?.state.case === 'waiting');
+        await t.reconciler.idle();
+        const exitedAt = t.clock.now();
+        expect(t.reconciler.wakeAt(key)).toBe(exitedAt + 100 + 5);
+        t.clock.advance(200);
+        await until('the restart after the backoff', () => t.last().containerStatuses[0]?.restartCount === 2);
+        expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
+      } finally {
+        await t.reconciler.stop();
+      }
+    });
+
+    it('a failed step is retried after retryMs', async () => {
+      const t = setup(quiet);
+      await startQuiet(t);
+      t.runtime.failNext('runSandbox');
+      const pod = podSpec();
+      try {
+        t.put(pod);
+        await until('the failed sync', () => t.reconciler.lastSync(keyOf(pod))?.result?.ok === false);
+        await t.reconciler.idle();
+        expect(t.reconciler.wakeAt(keyOf(pod))).toBe(t.clock.now() + 50);
+        await until('running after the retry', () => t.last()?.phase === edge.PodPhase.RUNNING);
+        expect(t.runtime.calls.filter((c) => c.method === 'runSandbox')).toHaveLength(2);
+      } finally {
+        await t.reconciler.stop();
+      }
+    });
+
+    it('a report that could not be written is written by the retry', async () => {
+      const t = setup(quiet);
+      await startQuiet(t);
+      t.outbox.failNext(1);
+      const pod = podSpec();
+      try {
+        t.put(pod);
+        await until('the sync', () => t.reconciler.lastSync(keyOf(pod)) !== undefined);
+        await t.reconciler.idle();
+        expect(t.outbox.published).toHaveLength(0);
+        await until('the report', () => t.outbox.published.length === 1);
+        expect(t.last()).toMatchObject({ uid: pod.uid, phase: edge.PodPhase.RUNNING });
+        expect(t.runtime.calls.filter((c) => c.method === 'runSandbox')).toHaveLength(1);
+      } finally {
+        await t.reconciler.stop();
+      }
+    });
+
+    it('wakeAt: the earliest of deadline, backoff ends (+5 ms) and retry; 0 for none', () => {
+      const b = (untilMs: number) => ({ name: 'c', restartCount: 1, untilMs, message: '' });
+      expect(wakeAt({ deadlineAtMs: 0, backoff: [] }, 0)).toBe(0);
+      expect(wakeAt({ deadlineAtMs: 900, backoff: [b(500), b(300)] }, 0)).toBe(305);
+      expect(wakeAt({ deadlineAtMs: 200, backoff: [b(500)] }, 1000)).toBe(200);
+      expect(wakeAt({ deadlineAtMs: 0, backoff: [] }, 1000)).toBe(1000);
     });
   });
 });

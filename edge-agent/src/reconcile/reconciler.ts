@@ -1,17 +1,21 @@
 /**
- * Reconciler: the pod controller. Keys (namespace/name) come from the desired store's notifications and from a
- * periodic resync (every ~1.5 s: status refresh, container restarts, orphans); a keyed work queue runs one sync per
- * key at a time. A sync is level-triggered and idempotent:
+ * Reconciler: the pod controller. Keys (namespace/name) come from the desired store's notifications, from the relist
+ * (relist.ts: every 0.5 s, the pods whose sandboxes or containers changed state), from the probe workers, from
+ * per-key wake-ups and from a slow full resync (every 10 s: a safety net, as the kubelet's 1-minute syncFrequency);
+ * a keyed work queue runs one sync per key at a time. A sync is level-triggered and idempotent:
  *
  *   observe (runtime, by key) -> computePodActions (pure) -> execute (numbered steps) -> observe -> report status
  *
  * Nothing is removed for lack of a desired spec until the desired state has been synced once, so a restarted agent
  * re-adopts its pods instead of tearing them down.
  *
- * Two things do not wait for the key's turn in the queue: a shorter deletion grace period reaches a stop that is
- * already waiting (ContainerStopper, from the desired store's notification), and a pod with activeDeadlineSeconds
- * is synced again when its deadline runs out rather than at the next resync.
- */
+ * A settled pod (nothing to do, nothing failed) costs nothing until something changes. Each sync arms the key's one
+ * wake-up (as the kubelet's pod workers requeue themselves) at the earliest of: its activeDeadlineSeconds running
+ * out, the end of a restart backoff (CrashLoopBackOff) holding a container back, and, when a step failed, a container
+ * could not be started or its report could not be written, a retry after `retryMs` (1.5 s).
+ *
+ * A shorter deletion grace period reaches a stop that is already waiting without waiting for the key's turn in the
+ * queue (ContainerStopper, from the desired store's notification). */
 import { WorkQueue, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
@@ -29,12 +33,17 @@ import { Relister } from './relist.js';
 import { ContainerStopper } from './stopper.js';
 import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 
-/** Longest single timer for an active deadline (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
-const MAX_DEADLINE_TIMER_MS = 24 * 60 * 60 * 1000;
+/** Longest single wake-up timer (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
+const MAX_WAKE_TIMER_MS = 24 * 60 * 60 * 1000;
+/** A wake-up at the end of a restart backoff fires this much after it, so the sync finds the backoff over. */
+const BACKOFF_WAKE_SLACK_MS = 5;
 
 export interface ReconcilerOptions {
   nodeIp: string;
+  /** Period of the full resync of every key (default 10 s); settled pods need none, it is a safety net. */
   resyncMs?: number;
+  /** A sync that failed a step, left a container not started or could not write its report runs again after this (1.5 s). */
+  retryMs?: number;
   /**
    * Period of the cheap relist (relist.ts: one ListPodSandbox + one ListContainers, syncing only pods whose state
    * changed), so a container's exit reaches the outbox within a second. Default 500; 0 turns it off.
@@ -87,8 +96,8 @@ export class Reconciler {
   private readonly stopper: ContainerStopper;
   /** CrashLoopBackOff state (in memory, as the kubelet's). */
   readonly backoff: RestartBackoff;
-  /** Per key: a sync at the pod's active deadline (armed only between start() and stop()). */
-  private readonly deadlineTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
+  /** Per key: its next sync (deadline, end of a backoff, retry); armed only between start() and stop(). */
+  private readonly wakeTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly relister: Relister;
   private resyncing: Promise<void> | undefined;
@@ -101,7 +110,8 @@ export class Reconciler {
   ) {
     this.opts = {
       nodeIp: options.nodeIp,
-      resyncMs: options.resyncMs ?? 1500,
+      resyncMs: options.resyncMs ?? 10_000,
+      retryMs: options.retryMs ?? 1500,
       relistMs: options.relistMs ?? 500,
       concurrency: options.concurrency ?? 4,
       restartBackoffBaseMs: options.restartBackoffBaseMs ?? KUBELET_BACKOFF_BASE_MS,
@@ -144,8 +154,8 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    for (const d of this.deadlineTimers.values()) clearTimeout(d.timer);
-    this.deadlineTimers.clear();
+    for (const d of this.wakeTimers.values()) clearTimeout(d.timer);
+    this.wakeTimers.clear();
     await this.resyncing;
     await this.relister.stop();
     await this.queue.stop();
@@ -243,14 +253,13 @@ export class Reconciler {
     }
     await this.deps.volumes?.cleanUp(key, spec, observed); // volume dirs of pod UIDs of which nothing remains
     this.lastSyncs.set(key, { key, actions, result, observed });
-    this.armDeadline(key, actions.deadlineAtMs);
     if (observed.sandboxes.length > 0) this.withPods.add(key);
     else this.withPods.delete(key);
 
     this.deps.probes?.sync(key, spec, observed, this.opts.nodeIp);
     const failures = this.recordFailures(key, spec, observed, result);
     if (!spec && observed.sandboxes.length === 0) this.lastSyncs.delete(key);
-    await status.sync(podKey, spec, observed, {
+    const written = await status.sync(podKey, spec, observed, {
       nodeIp: this.opts.nodeIp,
       runtimeName: this.opts.runtimeName,
       containerFailures: failures.containers,
@@ -259,21 +268,28 @@ export class Reconciler {
       nowMs: clock.now(),
       probes: this.deps.probes?.statuses(spec, observed),
     });
+    const retry = !written || (result !== undefined && !result.ok) || failures.containers.size > 0 || failures.sandbox !== null;
+    this.armWake(key, wakeAt(actions, retry ? clock.now() + this.opts.retryMs : 0));
   }
 
-  /** Queues the key when its active deadline runs out (0: none); a changed deadline replaces the timer. */
-  private armDeadline(key: string, atMs: number): void {
-    const held = this.deadlineTimers.get(key);
+  /** Queues the key at `atMs` (0: no wake-up); a different time replaces the key's timer. */
+  private armWake(key: string, atMs: number): void {
+    const held = this.wakeTimers.get(key);
     if (held?.atMs === atMs) return;
     if (held) clearTimeout(held.timer);
-    this.deadlineTimers.delete(key);
+    this.wakeTimers.delete(key);
     if (atMs === 0 || !this.started || this.stopped) return;
-    const delayMs = Math.min(MAX_DEADLINE_TIMER_MS, Math.max(0, atMs - this.deps.clock.now()));
+    const delayMs = Math.min(MAX_WAKE_TIMER_MS, Math.max(0, atMs - this.deps.clock.now()));
     const timer = setTimeout(() => {
-      this.deadlineTimers.delete(key);
+      this.wakeTimers.delete(key);
       this.queue.add(key);
     }, delayMs);
-    this.deadlineTimers.set(key, { atMs, timer });
+    this.wakeTimers.set(key, { atMs, timer });
+  }
+
+  /** The key's armed wake-up (ms since the epoch), if any: for tests and diagnostics. */
+  wakeAt(key: string): number | undefined {
+    return this.wakeTimers.get(key)?.atMs;
   }
 
   /** Keeps start failures until the container runs (so the status keeps saying ErrImagePull between retries). */
@@ -303,4 +319,10 @@ export class Reconciler {
     if (observed.sandboxes.some((s) => s.uid === spec.uid && s.state === 'ready')) f.sandbox = null;
     return f;
   }
+}
+
+/** The earliest of the pod's deadline, the ends of its restart backoffs and `retryAtMs` (0 each: none; 0: no wake-up). */
+export function wakeAt(actions: Pick<PodActions, 'deadlineAtMs' | 'backoff'>, retryAtMs: number): number {
+  const times = [actions.deadlineAtMs, retryAtMs, ...actions.backoff.map((b) => b.untilMs + BACKOFF_WAKE_SLACK_MS)].filter((t) => t > 0);
+  return times.length === 0 ? 0 : Math.min(...times);
 }

@@ -60,7 +60,8 @@ export class StatusReporter {
     return last ? fromBinary(edge.PodStatusReportSchema, last) : undefined;
   }
 
-  async sync(key: PodKey, desired: edge.EdgePodSpec | undefined, observed: ObservedPod, ctx: StatusContext): Promise<void> {
+  /** Writes the key's reports that changed; false when one could not be written (the next sync of the key retries it). */
+  async sync(key: PodKey, desired: edge.EdgePodSpec | undefined, observed: ObservedPod, ctx: StatusContext): Promise<boolean> {
     const k = podKeyString(key);
     const present = new Set(observed.sandboxes.map((s) => s.uid));
     for (const s of observed.sandboxes) {
@@ -78,7 +79,9 @@ export class StatusReporter {
       if (t.removed) this.pods.delete(uid);
       else reports.push(buildRemovedStatus(t.ref, t.resourceVersion, t.lastPhase));
     }
-    for (const r of reports) await this.write(k, r, desired?.uid);
+    let written = true;
+    for (const r of reports) if (!(await this.write(k, r, desired?.uid))) written = false;
+    return written;
   }
 
   private track(key: string, ref: PodRef, resourceVersion: string): Tracked {
@@ -94,10 +97,10 @@ export class StatusReporter {
     return t;
   }
 
-  private async write(key: string, report: edge.PodStatusReport, desiredUid: string | undefined): Promise<void> {
+  private async write(key: string, report: edge.PodStatusReport, desiredUid: string | undefined): Promise<boolean> {
     const t = this.pods.get(report.uid) ?? this.track(key, report, report.observedResourceVersion);
     const bytes = normalized(report);
-    if (t.last && Buffer.compare(t.last, bytes) === 0) return;
+    if (t.last && Buffer.compare(t.last, bytes) === 0) return true;
     const now = this.deps.clock.now();
     const byClock = BigInt(Math.trunc(now)) * 1000n;
     t.generation = t.generation + 1n > byClock ? t.generation + 1n : byClock;
@@ -108,12 +111,13 @@ export class StatusReporter {
       await this.deps.outbox.publish(subject, encode(edge.PodStatusReportSchema, report));
     } catch (err) {
       this.deps.log.warn({ err, key, uid: report.uid }, 'could not write pod status to the outbox; retrying on the next sync');
-      return;
+      return false;
     }
     this.deps.log.debug({ key, uid: report.uid, phase: edge.PodPhase[report.phase], removed: report.removed, generation: String(t.generation) }, 'pod status written');
     t.last = bytes;
     t.lastPhase = report.phase === edge.PodPhase.UNSPECIFIED ? t.lastPhase : report.phase;
     t.removed = report.removed;
     if (report.removed && report.uid !== desiredUid) this.pods.delete(report.uid);
+    return true;
   }
 }
