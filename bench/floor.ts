@@ -48,3 +48,22 @@ export async function criFloor(sock: string, n: number, ratePerS: number, logRoo
     runtime.close();
   }
 }
+
+/**
+ * Waits until the site's containerd holds no sandbox of the pods named `<prefix>...` in `namespace` (the agent has
+ * torn them down), so what runs next does not share the machine with their teardown. False after `timeoutMs`.
+ */
+export async function sandboxesGone(sock: string, namespace: string, prefix: string, timeoutMs = 120_000): Promise<boolean> {
+  const { runtime } = criClients(grpc, sock, 10_000);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const { items } = await runtime.listPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.namespace': namespace } } });
+      if (!items.some((s) => s.metadata?.name.startsWith(prefix))) return true;
+      await sleep(250);
+    }
+    return false;
+  } finally {
+    runtime.close();
+  }
+}

@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { desiredSubjects } from '@edgefarm/proto';
-import { criFloor } from './floor.js';
+import { criFloor, sandboxesGone } from './floor.js';
 import { deletePods, podStartup } from './pods.js';
 import { nowMs, summarize, table, type Summary } from './stats.js';
 import { cpuWindow, pidOf, pidsByComm, type CpuSplit } from './probes.js';
@@ -25,6 +25,11 @@ export interface LatencyOptions {
   state: string;
   n: number;
   ratePerS: number;
+  /**
+   * A second, gentler pod run (0 pods: none): the pipeline's latency at a pace this machine keeps up with, beside
+   * the 10/s run, which is over what 2 cores running the site and the whole control plane can start.
+   */
+  gentle: { n: number; ratePerS: number };
   rttN: number;
   log: (line: string) => void;
 }
@@ -119,27 +124,55 @@ export async function latencyBench(o: LatencyOptions) {
       .filter((x) => !Number.isNaN(x));
     o.log('deleting the bench pods');
     await deletePods(o.kubeconfig, o.namespace, label);
+    let gentle: number[] = [];
+    let gentleFloor: number[] = [];
+    const gentleName = `pod startup at ${o.gentle.ratePerS}/s: create -> Ready`;
+    const gentleFloorName = `floor at ${o.gentle.ratePerS}/s: raw CRI`;
+    if (o.gentle.n > 0) {
+      if (!(await sandboxesGone(o.sock, o.namespace, `bench-${label}-`))) o.log('the sandboxes of the first run are still on the site');
+      o.log(`raw CRI floor: ${o.gentle.n} sequences at ${o.gentle.ratePerS}/s`);
+      gentleFloor = await criFloor(o.sock, o.gentle.n, o.gentle.ratePerS, `${o.state}/bench-raw`);
+      const label2 = `g${Date.now().toString(36)}`;
+      o.log(`pod startup: ${o.gentle.n} pods at ${o.gentle.ratePerS}/s onto ${o.node} (label ${label2})`);
+      const window = await cpuWindow(groups);
+      const slow = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n: o.gentle.n, ratePerS: o.gentle.ratePerS, timeoutMs: 180_000, label: label2 });
+      cpu[`pod startup at ${o.gentle.ratePerS}/s`] = await window();
+      gentle = slow.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
+      await deletePods(o.kubeconfig, o.namespace, label2);
+    }
 
+    const startupS = summarize(startup);
+    const floorS = summarize(floor);
+    const deliveryS = summarize(delivery);
+    const rttS = summarize(rttMs);
+    const gentleS = gentle.length > 0 ? summarize(gentle) : undefined;
+    const gentleFloorS = gentleFloor.length > 0 ? summarize(gentleFloor) : undefined;
     const figures: Record<string, Summary> = {
-      'pod startup: create -> Ready (watch)': summarize(startup),
-      'floor: raw CRI sandbox -> running': summarize(floor),
-      'delivery: bound (watch) -> site stream': summarize(delivery),
-      'NATS request-reply hub <-> site': summarize(rttMs),
+      'pod startup: create -> Ready (watch)': startupS,
+      'floor: raw CRI sandbox -> running': floorS,
+      ...(gentleS && gentleFloorS ? { [gentleName]: gentleS, [gentleFloorName]: gentleFloorS } : {}),
+      'delivery: bound (watch) -> site stream': deliveryS,
+      'NATS request-reply hub <-> site': rttS,
     };
     const ratio = (a: number, b: number) => Math.round((a / b) * 10) / 10;
-    const s = Object.values(figures);
-    const ratios = { startupOverFloorP50: ratio(s[0]!.p50, s[1]!.p50), deliveryOverRttP50: ratio(s[2]!.p50, s[3]!.p50) };
-    const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x, delivery/rtt ${ratios.deliveryOverRttP50}x\nwhere the CPU went while each ran (CPU s per s; the machine has ${cpus().length}):\n${cpuSplitTable(cpu)}`;
+    const ratios = {
+      startupOverFloorP50: ratio(startupS.p50, floorS.p50),
+      ...(gentleS && gentleFloorS ? { gentleStartupOverFloorP50: ratio(gentleS.p50, gentleFloorS.p50) } : {}),
+      deliveryOverRttP50: ratio(deliveryS.p50, rttS.p50),
+    };
+    const gentleRatio = gentleS ? `, at ${o.gentle.ratePerS}/s ${ratios.gentleStartupOverFloorP50}x` : '';
+    const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x${gentleRatio}, delivery/rtt ${ratios.deliveryOverRttP50}x\nwhere the CPU went while each ran (CPU s per s; the machine has ${cpus().length}):\n${cpuSplitTable(cpu)}`;
     return {
       result: {
         node: o.node,
-        params: { pods: o.n, ratePerS: o.ratePerS, rttN: o.rttN, pod: 'hostNetwork busybox sleep, no probes' },
+        params: { pods: o.n, ratePerS: o.ratePerS, gentle: o.gentle, rttN: o.rttN, pod: 'hostNetwork busybox sleep, no probes' },
         unreadyPods: o.n - startup.length,
+        gentleUnreadyPods: o.gentle.n - gentle.length,
         undeliveredPods: o.n - delivery.length,
         figures,
         ratios,
         cpu,
-        raw: { startupMs: startup, floorMs: floor, deliveryMs: delivery, rttMs },
+        raw: { startupMs: startup, gentleStartupMs: gentle, floorMs: floor, gentleFloorMs: gentleFloor, deliveryMs: delivery, rttMs },
       },
       text,
     };

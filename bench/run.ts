@@ -7,6 +7,7 @@
  * Environment:
  *   EF_BENCH_ONLY            comma-separated subset of latency,scale,storm,footprint (default: all)
  *   EF_BENCH_N, EF_BENCH_RATE, EF_BENCH_RTT_N    latency: pods and CRI sequences (100), creates/s (10), round trips (200)
+ *   EF_BENCH_GENTLE_N, EF_BENCH_GENTLE_RATE     latency: the second, gentler pod run (40 pods at 2/s; 0 pods: none)
  *   EF_BENCH_SCALE_NODES     hollow node counts of the scale steps (default 100,1000,3000)
  *   EF_BENCH_SCALE_PODS      pods per node of each step's new nodes (default 10,10,0)
  *   EF_BENCH_STORM_AT        the step (node count) after which the reconnect storm runs (default 1000)
@@ -88,7 +89,8 @@ async function main() {
       const { result, text } = await latencyBench({
         here: HERE, kubeconfig, node: NODE, namespace: 'default', hubUrl, state,
         sock: await layout(`ef_site_containerd_sock ${NODE}`), netns: await layout(`ef_site_netns ${NODE}`),
-        n: num('EF_BENCH_N', 100), ratePerS: num('EF_BENCH_RATE', 10), rttN: num('EF_BENCH_RTT_N', 200), log,
+        n: num('EF_BENCH_N', 100), ratePerS: num('EF_BENCH_RATE', 10),
+        gentle: { n: num('EF_BENCH_GENTLE_N', 40), ratePerS: num('EF_BENCH_GENTLE_RATE', 2) }, rttN: num('EF_BENCH_RTT_N', 200), log,
       });
       out.latency = result;
       texts.push(`latency (site ${NODE})\n${text}`);
