@@ -15,7 +15,8 @@
  * could not be started or its report could not be written, a retry after `retryMs` (1.5 s).
  *
  * A shorter deletion grace period reaches a stop that is already waiting without waiting for the key's turn in the
- * queue (ContainerStopper, from the desired store's notification). */
+ * queue (ContainerStopper, from the desired store's notification).
+ */
 import { WorkQueue, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
