@@ -11,7 +11,7 @@ import { desiredSubjects } from '@edgefarm/proto';
 import { criFloor, sandboxesGone } from './floor.js';
 import { deletePods, podStartup } from './pods.js';
 import { nowMs, summarize, table, type Summary } from './stats.js';
-import { cpuWindow, pidOf, pidsByComm, type CpuSplit } from './probes.js';
+import { cpuWindow, pidsByComm, pidsOf, type CpuSplit } from './probes.js';
 
 export interface LatencyOptions {
   /** Directory of the compiled bench (site-probe.js). */
@@ -79,7 +79,7 @@ async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
  * plane) and the bench itself. This machine runs both sides on 2 cores.
  */
 function latencyGroups(state: string, node: string, benchPids: number[]): Record<string, () => Promise<number[]>> {
-  const named = (...names: string[]) => () => Promise.all(names.map((n) => pidOf(state, n).catch(() => 0))).then((l) => l.filter((x) => x > 0));
+  const named = (...names: string[]) => () => pidsOf(state, names);
   return {
     agent: named(`agent-${node}`),
     containerd: named(`containerd-${node}`),
@@ -102,6 +102,16 @@ export function cpuSplitTable(rows: Record<string, CpuSplit>): string {
   return [line('CPU s/s', cols), ...phases.map(([name, split]) => line(name, cols.map((c) => split[c]!.toFixed(2))))].join('\n');
 }
 
+/** Creates `n` pods at `ratePerS`/s under `label`: their times and the CPU split from the first create to the last Ready. */
+async function podRun(o: LatencyOptions, groups: Record<string, () => Promise<number[]>>, n: number, ratePerS: number, label: string) {
+  o.log(`pod startup: ${n} pods at ${ratePerS}/s onto ${o.node} (label ${label})`);
+  const window = await cpuWindow(groups);
+  const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n, ratePerS, timeoutMs: 180_000, label });
+  const cpu = await window();
+  const startupMs = pods.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
+  return { pods, startupMs, cpu };
+}
+
 export async function latencyBench(o: LatencyOptions) {
   const probe = await startProbe(o.here, o.netns, o.node);
   const groups = latencyGroups(o.state, o.node, [process.pid, probe.pid]);
@@ -113,12 +123,9 @@ export async function latencyBench(o: LatencyOptions) {
     const floorWindow = await cpuWindow(groups);
     const floor = await criFloor(o.sock, o.n, o.ratePerS, `${o.state}/bench-raw`, async () => (cpu['floor: raw CRI'] = await floorWindow()));
     const label = `s${Date.now().toString(36)}`;
-    o.log(`pod startup: ${o.n} pods at ${o.ratePerS}/s onto ${o.node} (label ${label})`);
-    const podWindow = await cpuWindow(groups);
-    const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n: o.n, ratePerS: o.ratePerS, timeoutMs: 180_000, label });
-    cpu['pod startup'] = await podWindow();
+    const { pods, startupMs: startup, cpu: podCpu } = await podRun(o, groups, o.n, o.ratePerS, label);
+    cpu['pod startup'] = podCpu;
     await new Promise((r) => setTimeout(r, 500)); // late probe lines
-    const startup = pods.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
     const delivery = pods
       .map((p) => (p.bound === undefined ? NaN : (probe.arrivals.get(desiredSubjects.pod(o.node, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound))
       .filter((x) => !Number.isNaN(x));
@@ -133,11 +140,9 @@ export async function latencyBench(o: LatencyOptions) {
       o.log(`raw CRI floor: ${o.gentle.n} sequences at ${o.gentle.ratePerS}/s`);
       gentleFloor = await criFloor(o.sock, o.gentle.n, o.gentle.ratePerS, `${o.state}/bench-raw`);
       const label2 = `g${Date.now().toString(36)}`;
-      o.log(`pod startup: ${o.gentle.n} pods at ${o.gentle.ratePerS}/s onto ${o.node} (label ${label2})`);
-      const window = await cpuWindow(groups);
-      const slow = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: o.namespace, n: o.gentle.n, ratePerS: o.gentle.ratePerS, timeoutMs: 180_000, label: label2 });
-      cpu[`pod startup at ${o.gentle.ratePerS}/s`] = await window();
-      gentle = slow.filter((p) => p.ready !== undefined).map((p) => p.ready! - p.created);
+      const slow = await podRun(o, groups, o.gentle.n, o.gentle.ratePerS, label2);
+      cpu[`pod startup at ${o.gentle.ratePerS}/s`] = slow.cpu;
+      gentle = slow.startupMs;
       await deletePods(o.kubeconfig, o.namespace, label2);
     }
 
@@ -160,7 +165,7 @@ export async function latencyBench(o: LatencyOptions) {
       ...(gentleS && gentleFloorS ? { gentleStartupOverFloorP50: ratio(gentleS.p50, gentleFloorS.p50) } : {}),
       deliveryOverRttP50: ratio(deliveryS.p50, rttS.p50),
     };
-    const gentleRatio = gentleS ? `, at ${o.gentle.ratePerS}/s ${ratios.gentleStartupOverFloorP50}x` : '';
+    const gentleRatio = ratios.gentleStartupOverFloorP50 !== undefined ? `, at ${o.gentle.ratePerS}/s ${ratios.gentleStartupOverFloorP50}x` : '';
     const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x${gentleRatio}, delivery/rtt ${ratios.deliveryOverRttP50}x\nwhere the CPU went while each ran (CPU s per s; the machine has ${cpus().length}):\n${cpuSplitTable(cpu)}`;
     return {
       result: {

@@ -33,6 +33,12 @@ export async function pidOf(state: string, name: string): Promise<number> {
   return Number((await readFile(`${state}/pids/${name}.pid`, 'utf8')).trim());
 }
 
+/** The PIDs recorded for those of `names` that have a pid file (absent components left out). */
+export async function pidsOf(state: string, names: readonly string[]): Promise<number[]> {
+  const pids = await Promise.all(names.map((n) => pidOf(state, n).catch(() => 0)));
+  return pids.filter((x) => x > 0);
+}
+
 /** Two samples added: the sample of both processes (or groups) together. */
 export function addSamples(a: ProcSample, b: ProcSample): ProcSample {
   return { cpuS: a.cpuS + b.cpuS, rssKiB: a.rssKiB + b.rssKiB, anonKiB: a.anonKiB + b.anonKiB };

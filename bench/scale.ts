@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { hollowNodeName, type HollowFleet } from './fleet.js';
 import type { Cluster } from './cluster.js';
-import { addSamples, machineBusyS, pidOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
+import { addSamples, machineBusyS, pidOf, pidsOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
 import { nowMs, sleep } from './stats.js';
 
 export interface ScaleStep {
@@ -58,7 +58,7 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 /** Each group of processes the scale point reports besides the provider (absent pid files leave a group empty). */
 async function processGroups(ctx: ScaleContext): Promise<[agents: number[], leaves: number[], hub: number[], controlPlane: number[]]> {
-  const pids = (names: string[]) => Promise.all(names.map((n) => pidOf(ctx.state, n).catch(() => 0))).then((l) => l.filter((x) => x > 0));
+  const pids = (names: string[]) => pidsOf(ctx.state, names);
   return Promise.all([
     pids(ctx.fleet.sites.map((s) => `agent-${s}`)),
     pids(ctx.fleet.sites.map((s) => `nats-${s}`)),

@@ -4,7 +4,7 @@ import { DesiredStore } from '../desired/store.js';
 import { FakePodRuntime } from '../runtime/fake.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
-import { Reconciler, wakeAt, type ReconcilerOptions } from './reconciler.js';
+import { Reconciler, nextWake, type ReconcilerOptions } from './reconciler.js';
 import { FakeEventSink } from '../events/recorder.js';
 
 const NODE = 'n1';
@@ -415,12 +415,12 @@ describe('Reconciler (with the fake runtime)', () => {
       }
     });
 
-    it('wakeAt: the earliest of deadline, backoff ends (+5 ms) and retry; 0 for none', () => {
+    it('nextWake: the earliest of deadline, backoff ends (+5 ms) and retry; 0 for none', () => {
       const b = (untilMs: number) => ({ name: 'c', restartCount: 1, untilMs, message: '' });
-      expect(wakeAt({ deadlineAtMs: 0, backoff: [] }, 0)).toBe(0);
-      expect(wakeAt({ deadlineAtMs: 900, backoff: [b(500), b(300)] }, 0)).toBe(305);
-      expect(wakeAt({ deadlineAtMs: 200, backoff: [b(500)] }, 1000)).toBe(200);
-      expect(wakeAt({ deadlineAtMs: 0, backoff: [] }, 1000)).toBe(1000);
+      expect(nextWake({ deadlineAtMs: 0, backoff: [] }, 0)).toBe(0);
+      expect(nextWake({ deadlineAtMs: 900, backoff: [b(500), b(300)] }, 0)).toBe(305);
+      expect(nextWake({ deadlineAtMs: 200, backoff: [b(500)] }, 1000)).toBe(200);
+      expect(nextWake({ deadlineAtMs: 0, backoff: [] }, 1000)).toBe(1000);
     });
   });
 });

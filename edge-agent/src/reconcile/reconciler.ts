@@ -270,7 +270,7 @@ export class Reconciler {
       probes: this.deps.probes?.statuses(spec, observed),
     });
     const retry = !written || (result !== undefined && !result.ok) || failures.containers.size > 0 || failures.sandbox !== null;
-    this.armWake(key, wakeAt(actions, retry ? clock.now() + this.opts.retryMs : 0));
+    this.armWake(key, nextWake(actions, retry ? clock.now() + this.opts.retryMs : 0));
   }
 
   /** Queues the key at `atMs` (0: no wake-up); a different time replaces the key's timer. */
@@ -323,7 +323,7 @@ export class Reconciler {
 }
 
 /** The earliest of the pod's deadline, the ends of its restart backoffs and `retryAtMs` (0 each: none; 0: no wake-up). */
-export function wakeAt(actions: Pick<PodActions, 'deadlineAtMs' | 'backoff'>, retryAtMs: number): number {
+export function nextWake(actions: Pick<PodActions, 'deadlineAtMs' | 'backoff'>, retryAtMs: number): number {
   const times = [actions.deadlineAtMs, retryAtMs, ...actions.backoff.map((b) => b.untilMs + BACKOFF_WAKE_SLACK_MS)].filter((t) => t > 0);
   return times.length === 0 ? 0 : Math.min(...times);
 }
