@@ -14,7 +14,7 @@ const common = {
 };
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.test.ts', '<rootDir>/bench/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
     { ...common, displayName: 'int', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.int.test.ts'], testPathIgnorePatterns: ['/dist/'] },
     // The stack comes up once per run (globalSetup) and goes away after it (globalTeardown); run with --runInBand.
     {

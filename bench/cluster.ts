@@ -3,9 +3,12 @@
  * running (restarted when the apiserver ends them) and record what the benchmarks wait for and measure: pods Ready or
  * gone, nodes' EdgeConnected condition, Node Lease renewals (gaps between successive renewTimes).
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { PooledKubeConfig } from '@edgefarm/provider/dist/kube/kubeconfig.js';
 import { BUSYBOX } from './floor.js';
+import { requestCounts } from './prom.js';
 import { nowMs, sleep } from './stats.js';
 
 export const BENCH_LABEL = 'edgefarm.io/bench';
@@ -76,7 +79,10 @@ export class Cluster {
   readonly lost = new Set<string>();
 
   /** @param deadline epoch ms after which no wait goes on (the benchmark run's time budget). */
-  constructor(kubeconfig: string, readonly deadline = Infinity) {
+  constructor(
+    private readonly kubeconfig: string,
+    readonly deadline = Infinity,
+  ) {
     this.kc.loadFromFile(kubeconfig);
     this.core = this.kc.makeApiClient(k8s.CoreV1Api);
     this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -136,6 +142,12 @@ export class Cluster {
   }
 
   /** Waits until `cond` holds (checked every 500 ms); false after `timeoutMs`, or at the run's deadline if earlier. */
+  /** The apiserver's request counters so far (its /metrics, read with kubectl), by "VERB resource[/subresource]". */
+  async apiRequests(): Promise<Map<string, number>> {
+    const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', this.kubeconfig, 'get', '--raw', '/metrics'], { maxBuffer: 256 << 20 });
+    return requestCounts(stdout);
+  }
+
   async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
     const deadline = Math.min(Date.now() + timeoutMs, this.deadline);
     while (!cond()) {
@@ -182,3 +194,4 @@ export function hollowPod(name: string, node: string, label: string): k8s.V1Pod 
     },
   };
 }
+

@@ -50,12 +50,16 @@ export async function procSum(pids: readonly number[]): Promise<ProcSample> {
   return samples.reduce<ProcSample>((a, s) => (s ? addSamples(a, s) : a), { cpuS: 0, rssKiB: 0, anonKiB: 0 });
 }
 
-/** CPU seconds the machine spent busy (every CPU, /proc/stat; USER_HZ ticks). */
-export async function machineBusyS(): Promise<number> {
+/**
+ * The machine's CPU time so far, every CPU (/proc/stat, USER_HZ ticks), in seconds: `busyS` is what its CPUs ran
+ * (user, nice, system, irq, softirq; guest time is inside user and nice already), `stealS` the time a virtual CPU wanted to
+ * run while the host ran something else. A VM on a busy host shows the second: the work waits as if the machine had
+ * fewer cores, and nothing inside the machine is doing it.
+ */
+export async function machineCpuS(): Promise<{ busyS: number; stealS: number }> {
   const [cpu] = (await readFile('/proc/stat', 'utf8')).split('\n');
-  const f = cpu!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
-  return (f.reduce((a, x) => a + x, 0) - idle) / 100;
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu!.trim().split(/\s+/).slice(1).map(Number);
+  return { busyS: (user + nice + system + irq + softirq) / 100, stealS: steal / 100 };
 }
 
 /** PIDs of every process whose command name (/proc/PID/comm, at most 15 characters) starts with `prefix`. */
@@ -72,15 +76,16 @@ export async function pidsByComm(prefix: string): Promise<number[]> {
 /**
  * Where the CPU went between two moments: CPU seconds per second of each named group of processes (groups resolve
  * their PIDs at both ends, so a process started inside the window counts from its start), `machine` for every CPU
- * (/proc/stat) and `rest` for what no group holds (processes that ended inside the window, such as runc and mount,
- * the kernel's own work, everything else).
+ * (/proc/stat, what the CPUs ran), `rest` for what no group holds (processes that ended inside the window, such as
+ * runc and mount, the kernel's own work, everything else) and `steal`, the time the host did not run the machine's
+ * virtual CPUs when they had work (not inside `machine`; see machineCpuS).
  */
-export type CpuSplit = Record<string, number> & { machine: number; rest: number };
+export type CpuSplit = Record<string, number> & { machine: number; rest: number; steal: number };
 
 export async function cpuWindow(groups: Record<string, () => Promise<number[]>>): Promise<() => Promise<CpuSplit>> {
   const sample = async () => {
     const [machine, ...perGroup] = await Promise.all([
-      machineBusyS(),
+      machineCpuS(),
       ...Object.values(groups).map(async (pids) => {
         const list = await pids().catch(() => []);
         const samples = await Promise.all(list.map(procSample));
@@ -102,8 +107,8 @@ export async function cpuWindow(groups: Record<string, () => Promise<number[]>>)
       held += cpu;
       split[name] = r(cpu);
     });
-    const machine = after.machine - before.machine;
-    return { ...split, machine: r(machine), rest: r(Math.max(0, machine - held)) };
+    const machine = after.machine.busyS - before.machine.busyS;
+    return { ...split, machine: r(machine), rest: r(Math.max(0, machine - held)), steal: r(after.machine.stealS - before.machine.stealS) };
   };
 }
 

@@ -28,7 +28,7 @@ import { Cluster } from './cluster.js';
 import { HollowFleet } from './fleet.js';
 import { agentFootprint, type FootprintResult } from './footprint.js';
 import { latencyBench } from './latency.js';
-import { cpuTable, providerBaseline, scaleStep, scaleTable, type ScalePoint } from './scale.js';
+import { apiRequestsText, cpuTable, providerBaseline, scaleStep, scaleTable, type ScalePoint } from './scale.js';
 import { reconnectStorm, type StormResult } from './storm.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -126,14 +126,14 @@ async function main() {
           break;
         }
         points.push(point);
-        log(`scale point:\n${scaleTable([point])}\nCPU s/min over the idle window:\n${cpuTable([point])}`);
+        log(`scale point:\n${scaleTable([point])}\nCPU s/min over the idle window:\n${cpuTable([point])}\napiserver requests/s over the idle window:\n${apiRequestsText([point])}`);
         if (ONLY.has('storm') && n === stormAt) storm = await reconnectStorm(fleet, cluster, label, log);
       }
       const dir = path.join(ROOT, 'bench', 'results');
       await mkdir(dir, { recursive: true });
       if (ONLY.has('scale')) {
         out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped, failures };
-        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}\nwhere the CPU went over the idle window (CPU s/min):\n${cpuTable(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`);
+        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}\nwhere the CPU went over the idle window (CPU s/min):\n${cpuTable(points)}\napiserver requests/s over the idle window:\n${apiRequestsText(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`);
         if (points.length > 1) texts.push(`growth curve: ${path.relative(ROOT, await plot(points, dir))}`);
       }
       if (storm) {

@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { hollowNodeName, type HollowFleet } from './fleet.js';
 import type { Cluster } from './cluster.js';
-import { addSamples, machineBusyS, pidOf, pidsOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
+import { addSamples, machineCpuS, pidOf, pidsOf, procSample, procSum, wireSample, type ProcSample } from './probes.js';
 import { nowMs, sleep } from './stats.js';
 
 export interface ScaleStep {
@@ -49,9 +49,12 @@ export interface ScalePoint {
   /**
    * Where the machine's CPU went over the idle window (CPU s per minute of each group of processes): what decides
    * how many hollow nodes fit on it. `hollowAgents` and `hollowLeaves` split `hollow`; `controlPlane` is etcd and
-   * kube-apiserver; `machine` is /proc/stat's busy time of every CPU (everything, the bench itself included).
+   * kube-apiserver; `machine` is /proc/stat's busy time of every CPU (everything, the bench itself included);
+   * `steal` the time the host did not run the machine's virtual CPUs while they had work (machineCpuS).
    */
-  cpu: { hollowAgents: number; hollowLeaves: number; hub: number; provider: number; controlPlane: number; machine: number };
+  cpu: { hollowAgents: number; hollowLeaves: number; hub: number; provider: number; controlPlane: number; machine: number; steal: number };
+  /** What the apiserver served over the idle window: requests per second by "VERB resource", the busiest first. */
+  apiRequestsPerS: Record<string, number>;
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -102,11 +105,18 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
   const groups = await processGroups(ctx);
   const isHollowLeaf = (name: string) => fleet.sites.includes(name);
   const sampleGroups = () => Promise.all(groups.map((pids) => procSum(pids)));
-  const [p0, w0, g0, m0] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
+  const apiRequests = () => cluster.apiRequests().catch(() => new Map<string, number>());
+  const [p0, w0, g0, m0, r0] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineCpuS(), apiRequests()]);
   const w = nowMs();
   await sleep(ctx.idleS * 1000);
-  const [p1, w1, g1, m1] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineBusyS()]);
+  const [p1, w1, g1, m1, r1] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineCpuS(), apiRequests()]);
   const windowS = (nowMs() - w) / 1000;
+  const apiRequestsPerS = Object.fromEntries(
+    [...r1]
+      .map(([k, v]) => [k, round((v - (r0.get(k) ?? 0)) / windowS, 1)] as const)
+      .filter(([, rate]) => rate >= 0.1)
+      .sort((a, b) => b[1] - a[1]),
+  );
   const perMin = (cpuS: number) => round((cpuS / windowS) * 60, 2);
   const [agentsS, leavesS, hubS, controlPlaneS] = g1.map((x, i) => perMin(x.cpuS - g0[i]!.cpuS));
   // The hollow sites: their agent processes and leaf servers together.
@@ -138,7 +148,8 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
     },
     lease: cluster.leaseGaps(nodes),
     hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: perMin(h1.cpuS - h0.cpuS) },
-    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: perMin(cpu), controlPlane: controlPlaneS!, machine: perMin(m1 - m0) },
+    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: perMin(cpu), controlPlane: controlPlaneS!, machine: perMin(m1.busyS - m0.busyS), steal: perMin(m1.stealS - m0.stealS) },
+    apiRequestsPerS,
   };
 }
 
@@ -173,8 +184,16 @@ export function cpuTable(points: readonly ScalePoint[]): string {
     ['etcd+apiserver', (p) => p.cpu.controlPlane],
     ['machine', (p) => p.cpu.machine],
     ['busy %', (p) => round((p.cpu.machine / (cpus().length * 60)) * 100, 0)],
+    ['steal', (p) => p.cpu.steal],
   ];
   return table(cols, points);
+}
+
+/** The apiserver's busiest requests over each point's idle window, one line per point. */
+export function apiRequestsText(points: readonly ScalePoint[], top = 6): string {
+  return points
+    .map((p) => `${String(p.nodes).padStart(7)}: ${Object.entries(p.apiRequestsPerS).slice(0, top).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}`)
+    .join('\n');
 }
 
 function table(cols: readonly [string, (p: ScalePoint) => string | number][], points: readonly ScalePoint[]): string {

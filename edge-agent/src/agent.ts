@@ -155,6 +155,11 @@ export class Agent {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         waitOnFirstConnect: true,
+        // Otherwise the client makes two Errors per request (publish acks, pulls, JetStream API calls) to keep the
+        // caller's stack in case it fails: in a CPU profile of 250 idle hollow agents, 9.4 % of the process's CPU went
+        // to making Errors, 6.6 % with this (the rest is the library's own "cancelled" Error after every request).
+        // Errors still say what failed; they lose the caller's frames.
+        noAsyncTraces: true,
       });
       this.nc = nc;
       this.stopNatsWatch = this.metrics.watchNats(nc);
