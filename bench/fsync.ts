@@ -11,28 +11,17 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { freePort } from '@edgefarm/edge-agent/testing';
 import { nowMs, sleep, summarize, table, type Summary } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.EF_FSYNC_N ?? 1000);
 const NATS = process.env.EF_NATS_SERVER ?? path.join(os.homedir(), '.cache/edgefarm/bin/nats-server');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function run(mode: 'default' | 'always'): Promise<{ latency: Summary; perSecond: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `ef-fsync-${mode}-`));

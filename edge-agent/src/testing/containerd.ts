@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
-import { spawnLogged, waitFor, type ManagedProcess } from './processes.js';
+import { GiveUp, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 
 const exec = promisify(execFile);
 
@@ -80,7 +80,7 @@ export class Containerd {
     this.runtime = clients.runtime;
     this.image = clients.image;
     await waitFor('containerd CRI', async () => {
-      if (!this.process?.alive()) throw new Error(`containerd exited: ${this.process?.tail(20)}`);
+      if (!this.process?.alive()) throw new GiveUp(`containerd exited: ${this.process?.tail(20)}`);
       await this.runtime.version({ version: 'v1' }, { deadlineMs: 1000 });
       return true;
     }, 30_000, 100);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { HUB_DOMAIN, HUB_STREAM_CONFIGS, Streams, desiredSubjects, siteDomain, statusSubjects } from '@edgefarm/proto';
-import { freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
+import { GiveUp, freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 import { TcpProxy } from './proxy.js';
 
 export const NATS_SERVER = process.env.EF_NATS_SERVER ?? path.join(process.env.HOME ?? '/root', '.cache/edgefarm/bin/nats-server');
@@ -31,7 +31,7 @@ interface ServerSpec {
 async function startServer(spec: ServerSpec): Promise<ManagedProcess> {
   const p = spawnLogged(spec.name, NATS_SERVER, ['-c', spec.configFile], { logFile: spec.logFile });
   await waitFor(`${spec.name} healthz`, async () => {
-    if (!p.alive()) throw new Error(`${spec.name} exited: ${p.tail(10)}`);
+    if (!p.alive()) throw new GiveUp(`${spec.name} exited: ${p.tail(10)}`);
     const res = await fetch(`http://127.0.0.1:${spec.monitorPort}/healthz?js-enabled-only=true`);
     return res.ok;
   }, 20_000);

@@ -71,19 +71,53 @@ export function spawnLogged(name: string, command: string, args: string[], optio
   };
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel hands out source ports for outgoing connections from this range; a port picked from it with
+ * listen(0) can be taken by any connect() on the machine between our check and the server's own bind (seen in CI:
+ * nats-server "bind: address already in use" on such a port). Test servers therefore take ports below it.
+ */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Below this the hack/ stacks live (EF_PORT_BASE 16000–21000 plus their offsets). */
+const TEST_PORTS_FROM = 24000;
+
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : undefined;
+      srv.close(() => resolve(bound));
     });
   });
 }
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1: a random one between the hack/ stacks' ports and the kernel's
+ * ephemeral range (so outgoing connections cannot take it), or one the kernel picks when that window is missing or
+ * full.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow();
+  for (let i = 0; high - TEST_PORTS_FROM > 100 && i < 50; i++) {
+    const port = await tryListen(TEST_PORTS_FROM + Math.floor(Math.random() * (high - TEST_PORTS_FROM)));
+    if (port) return port;
+  }
+  const port = await tryListen(0);
+  if (!port) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
+}
+
+/** Thrown by a waitFor check to stop waiting at once (the process it waits for has exited). */
+export class GiveUp extends Error {}
 
 /** Polls `check` until it returns a truthy value or the timeout passes. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
@@ -94,6 +128,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const v = await check();
       if (v) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${err.message}`);
       lastErr = err;
     }
     if (Date.now() > deadline) {

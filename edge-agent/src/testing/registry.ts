@@ -10,7 +10,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { IMAGES_DIR, REPO_ROOT, ensureImages } from './containerd.js';
-import { freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
+import { GiveUp, freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 
 const exec = promisify(execFile);
 const SCRIPT = path.join(REPO_ROOT, 'hack/registry.sh');
@@ -58,7 +58,7 @@ export class TestRegistry {
     await waitFor(
       `registry on ${this.host}`,
       async () => {
-        if (!this.process?.alive()) throw new Error(`docker-registry exited: ${this.process?.tail(20)}`);
+        if (!this.process?.alive()) throw new GiveUp(`docker-registry exited: ${this.process?.tail(20)}`);
         const res = await fetch(`http://${this.host}/v2/`, { signal: AbortSignal.timeout(1000) });
         return res.status === 200 || res.status === 401;
       },
