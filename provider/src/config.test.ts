@@ -17,6 +17,7 @@ describe('parseConfig', () => {
       tombstoneTtlSeconds: 86400,
       kubeletTls: undefined,
       kubeletNodePorts: undefined,
+      eventQps: 50,
     });
   });
   it('reads the kubelet API certificates and node ports', () => {
@@ -42,6 +43,8 @@ describe('parseConfig', () => {
     [{ EF_KUBELET_CLIENT_CA: '/ca.crt' }, /needs EF_KUBELET_TLS_CERT/],
     [{ EF_KUBELET_NODE_PORTS: '20-10' }, /FROM-TO/],
     [{ EF_KUBELET_NODE_PORTS: '10' }, /FROM-TO/],
+    [{ EF_EVENT_QPS: '0' }, /not an event rate/],
+    [{ EF_EVENT_QPS: '2.5' }, /not an event rate/],
   ])('rejects %p', (env, pattern) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(pattern);

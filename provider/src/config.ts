@@ -30,6 +30,8 @@ export interface ProviderConfig {
    * apiserver's kubelet-client certificate). Without a certificate the kubelet API is not served.
    */
   kubeletTls?: { certFile: string; keyFile: string; clientCAFile?: string };
+  /** Kubernetes Event writes per second across every node served (burst twice that). */
+  eventQps: number;
   /** Ports handed to the nodes, one each, for their node-scoped endpoints (docs/decisions/0006-kubelet-api.md). */
   kubeletNodePorts?: { from: number; to: number };
 }
@@ -119,5 +121,6 @@ export function parseConfig(env: Record<string, string | undefined>): ProviderCo
     tombstoneTtlSeconds: int(env, 'EF_TOMBSTONE_TTL_SECONDS', TOMBSTONE_TTL.defaultSeconds, 10, 366 * 24 * 3600, 'a tombstone TTL in seconds (10 to 31622400)'),
     kubeletTls: kubeletTls(env),
     kubeletNodePorts: portRange(env.EF_KUBELET_NODE_PORTS),
+    eventQps: int(env, 'EF_EVENT_QPS', 50, 1, 100_000, 'an event rate (whole events per second, 1 to 100000)'),
   };
 }

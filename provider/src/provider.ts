@@ -56,6 +56,7 @@ export class Provider {
   private readonly kube: KubeClient;
   readonly metrics: ProviderMetrics;
   private stopNatsMetrics?: () => void;
+  private events?: EdgeEventSink;
   private http?: FastifyInstance;
   private readonly streams: EdgeStreams;
   /** The transport this provider made (and closes), when none was passed in. */
@@ -146,11 +147,20 @@ export class Provider {
     this.stopNatsMetrics = this.metrics.watchNats(this.deps.nc);
     await this.bus.ensureStreams();
     await this.bus.followStatus(this.status);
-    const events = new EdgeEventSink({ kube: this.kube, getPod: (ns, name) => this.pods.cachedPod(ns, name) ?? this.kube.getPod(ns, name), log: this.log.child({ part: 'events' }) });
+    const events = new EdgeEventSink({
+      kube: this.kube,
+      getPod: (ns, name) => this.pods.cachedPod(ns, name) ?? this.kube.getPod(ns, name),
+      log: this.log.child({ part: 'events' }),
+      outcome: (result) => this.metrics.edgeEvent(result),
+      ratePerS: config.eventQps,
+    });
+    this.events = events;
+    this.metrics.watchEdgeEvents(() => events.queued);
     await this.bus.followEvents({
       event: async (node, e) => {
-        if (this.nodes.serves(node)) await events.handle(node, e);
+        if (this.nodes.serves(node)) await events.enqueue(node, e);
       },
+      dropped: () => this.metrics.edgeEvent('malformed'),
     });
     await this.pods.start();
     await this.edgeNodes.start({
@@ -176,6 +186,7 @@ export class Provider {
     await this.http?.close();
     await this.edgeNodes.stop();
     await this.bus.stop();
+    await this.events?.stop();
     await this.pods.stop();
     await this.nodes.stop();
     this.stopNatsMetrics?.();

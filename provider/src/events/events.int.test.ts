@@ -1,7 +1,7 @@
 /**
  * HubBus.followEvents against a real nats-server hub, into the EdgeEventSink over the fake API: events stored in
- * EF_EVENTS become Kubernetes Events (the same aggregation key updates one Event), one at a time after the API
- * write; malformed messages are dropped without stopping the follower.
+ * EF_EVENTS become Kubernetes Events through the sink's queue, as in the provider (the same aggregation key updates
+ * one Event); malformed messages are dropped without stopping the follower.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -49,7 +49,7 @@ test('events in EF_EVENTS become Kubernetes Events; malformed and unserved ones 
   let dropped = 0;
   await bus.followEvents({
     event: async (node, e) => {
-      if (node === 'edge-a') await sink.handle(node, e);
+      if (node === 'edge-a') await sink.enqueue(node, e);
     },
     dropped: () => dropped++,
   });
@@ -64,4 +64,6 @@ test('events in EF_EVENTS become Kubernetes Events; malformed and unserved ones 
   expect(kube.events[0]).toMatchObject({ count: 3, reason: 'Pulled', source: { component: 'kubelet', host: 'edge-a' } });
   expect(dropped).toBe(1);
   await bus.stop();
+  await sink.drained();
+  await sink.stop();
 }, 30_000);

@@ -97,6 +97,24 @@ describe('ProviderMetrics', () => {
     expect(sample(text, `${P}desired_publish_duration_seconds_count`)).toBe(0);
   });
 
+  it('counts edge events by result from 0 and reads the queue length at scrape time', async () => {
+    const metrics = new ProviderMetrics({ defaultMetrics: false });
+    let text = await metrics.text();
+    for (const r of ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed']) expect(sample(text, `${P}edge_events_total{result="${r}"}`)).toBe(0);
+    expect(sample(text, `${P}edge_events_queued`)).toBe(0);
+    let queued = 42;
+    metrics.watchEdgeEvents(() => queued);
+    metrics.edgeEvent('created');
+    metrics.edgeEvent('coalesced');
+    metrics.edgeEvent('coalesced');
+    text = await metrics.text();
+    expect(sample(text, `${P}edge_events_total{result="created"}`)).toBe(1);
+    expect(sample(text, `${P}edge_events_total{result="coalesced"}`)).toBe(2);
+    expect(sample(text, `${P}edge_events_queued`)).toBe(42);
+    queued = 0;
+    expect(sample(await metrics.text(), `${P}edge_events_queued`)).toBe(0);
+  });
+
   it('exposes per-node gauges at scrape time, and drops a node\'s series once it is no longer served', async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
     const kube = new FakeKubeClient();

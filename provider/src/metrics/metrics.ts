@@ -11,10 +11,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
 import { EdgeMetricsTexts } from './edge-metrics.js';
+import type { EventResult } from '../events/sink.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
 export type StatusResult = 'applied' | 'stale' | 'dropped';
+/** What became of an Event an agent recorded; `malformed`: the message could not be decoded. */
+export type EdgeEventResult = EventResult | 'malformed';
+const EDGE_EVENT_RESULTS: readonly EdgeEventResult[] = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed'];
 
 /** What the scrape-time gauges read: the nodes this replica serves and what it knows of each. */
 export interface ServedNodesSource {
@@ -52,6 +56,7 @@ export class ProviderMetrics {
   readonly registry: Registry;
   private readonly nowMs: () => number;
   private source?: ServedNodesSource;
+  private edgeEventsQueued?: () => number;
   private readonly edgeTexts = new EdgeMetricsTexts();
 
   private readonly desiredPublishes: Counter<'kind' | 'result'>;
@@ -64,6 +69,7 @@ export class ProviderMetrics {
   private readonly kubeRequestDuration: Histogram<'verb' | 'resource' | 'code'>;
   private readonly natsReconnects: Counter;
   private readonly natsDisconnects: Counter;
+  private readonly edgeEvents: Counter<'result'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -162,13 +168,37 @@ export class ProviderMetrics {
       buckets: SECONDS_FAST,
       registers,
     });
+    this.edgeEvents = new Counter({
+      name: PREFIX + 'edge_events_total',
+      help: 'Kubernetes Events the agents recorded (EF_EVENTS), by result: created or updated (written to the API), stale (older than one written), dropped (pod gone, or the API kept failing), coalesced (superseded by a later message for the same Event before it was written), malformed.',
+      labelNames: ['result'],
+      registers,
+    });
+    new Gauge({
+      name: PREFIX + 'edge_events_queued',
+      help: 'Events waiting to be written to the API.',
+      registers,
+      collect(this: Gauge) {
+        this.set(self.edgeEventsQueued?.() ?? 0);
+      },
+    });
     this.natsReconnects = new Counter({ name: PREFIX + 'nats_reconnects_total', help: 'Reconnections of the hub NATS connection.', registers });
     this.natsDisconnects = new Counter({ name: PREFIX + 'nats_disconnects_total', help: 'Disconnections of the hub NATS connection.', registers });
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
     for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
+    for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
+  }
+
+  /** Where edge_events_queued reads from at scrape time. */
+  watchEdgeEvents(queued: () => number): void {
+    this.edgeEventsQueued = queued;
+  }
+
+  edgeEvent(result: EdgeEventResult): void {
+    this.edgeEvents.inc({ result });
   }
 
   /** Where the per-node, shard and served-node gauges read from at scrape time. */
