@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { V1PodStatus } from '@kubernetes/client-node';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { edge } from '@edgefarm/proto';
 import { podStatusFromReport, statusDiffers } from './status.js';
 import { pod } from './fixtures.js';
@@ -37,7 +37,8 @@ function report(running: boolean) {
 
 /**
  * What a status looks like read back from the API: JSON through the apiserver, which keeps times in whole seconds
- * (RFC 3339, no fraction), and the client turns them back into Dates.
+ * (RFC 3339, no fraction), and a typed read turns them back into Dates (the watch does not: statusDiffers' string
+ * tests).
  */
 function throughApi(s: V1PodStatus): V1PodStatus {
   const json = JSON.stringify(s).replace(/\.\d{3}Z"/g, 'Z"');
@@ -101,6 +102,21 @@ describe('statusDiffers', () => {
   it('compares times in whole seconds, as the API keeps them', () => {
     expect(statusDiffers(base('2026-11-23T10:00:00.000Z'), base('2026-11-23T10:00:00.999Z'))).toBe(false);
     expect(statusDiffers(base('2026-11-23T10:00:00Z'), base('2026-11-23T10:00:01Z'))).toBe(true);
+  });
+
+  it('compares a time the watch hands over as a string with the same time as a Date', () => {
+    const asWatched = JSON.parse(JSON.stringify(base('2026-11-23T10:00:00Z'))) as V1PodStatus; // times are strings now
+    expect(typeof asWatched.startTime).toBe('string');
+    expect(statusDiffers(asWatched, base('2026-11-23T10:00:00.400Z'))).toBe(false);
+    expect(statusDiffers(base('2026-11-23T10:00:00Z'), asWatched)).toBe(false);
+    expect(statusDiffers(asWatched, base('2026-11-23T10:00:05Z'))).toBe(true);
+  });
+
+  it('maps a report onto a pod as the watch delivers it (string times) without seeing a change', () => {
+    const r = report(true);
+    const written = podStatusFromReport(pod(), r, '192.0.2.2', now);
+    const echoed = JSON.parse(JSON.stringify({ ...pod(), status: written })) as V1Pod;
+    expect(statusDiffers(echoed.status, podStatusFromReport(echoed, r, '192.0.2.2', new Date(now.getTime() + 7_000)))).toBe(false);
   });
 
   it('treats null as absent and sees a change of any other field', () => {

@@ -106,14 +106,25 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
   };
 }
 
+/** The time fields of a PodStatus (metav1.Time), wherever they nest. */
+const TIME_KEYS = new Set(['startTime', 'lastProbeTime', 'lastTransitionTime', 'startedAt', 'finishedAt']);
+
 /**
- * True when two statuses differ in anything the API keeps: times compare in whole seconds, null is absent. (A
- * replacer sees a Date already turned into its string by toJSON; the holder `this[k]` still has the Date.)
+ * True when two statuses differ in anything the API keeps: times compare in whole seconds whether they are Dates
+ * (a typed list, or computed here) or RFC 3339 strings (client-node's watch hands objects over as parsed JSON), null
+ * is absent. Comparing a Date with its string said "differs" for every pod the watch had updated, so each status
+ * change was followed by a second PUT that the apiserver found to be a no-op. (A replacer sees a Date already turned
+ * into its string by toJSON; the holder `this[k]` still has the Date.)
  */
 export function statusDiffers(a: V1PodStatus | undefined, b: V1PodStatus): boolean {
   const replacer = function (this: Record<string, unknown>, k: string, v: unknown): unknown {
     const raw = this[k];
-    return raw instanceof Date ? Math.floor(raw.getTime() / 1000) : v === null ? undefined : v;
+    if (raw instanceof Date) return Math.floor(raw.getTime() / 1000);
+    if (typeof raw === 'string' && TIME_KEYS.has(k)) {
+      const t = Date.parse(raw);
+      return Number.isNaN(t) ? raw : Math.floor(t / 1000);
+    }
+    return v === null ? undefined : v;
   };
   const norm = (s: V1PodStatus | undefined) => JSON.stringify(s ?? {}, replacer);
   return norm(a) !== norm(b);
