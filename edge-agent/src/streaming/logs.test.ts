@@ -50,6 +50,24 @@ describe('readContainerLog', () => {
     expect(await readAll({ tailLines: 0 })).toBe('');
   });
 
+  it('without follow, answers the file as it was at the request: lines appended during the read are not in it', async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => line(`early ${i} ${'x'.repeat(30)}`)).join(''); // ~120 KB rendered: several chunks
+    await writeFile(file, many);
+    let out = '';
+    let appended = false;
+    for await (const c of readContainerLog(file, { follow: false, timestamps: false }, async () => true, new AbortController().signal)) {
+      out += Buffer.from(c).toString();
+      if (!appended) {
+        appended = true; // the first chunk is out, most of the file is still to read
+        await appendFile(file, line('late'));
+      }
+    }
+    expect(appended).toBe(true);
+    expect(out.split('\n')).toHaveLength(3001);
+    expect(out).toContain(`early 2999 ${'x'.repeat(30)}\n`);
+    expect(out).not.toContain('late');
+  });
+
   it('follows appends, a rotation (rename + new file) and a truncation', async () => {
     await writeFile(file, line('a'));
     const out = await follow(/d\n$/, [

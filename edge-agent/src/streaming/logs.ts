@@ -74,9 +74,13 @@ export async function* readContainerLog(
     };
     let lastStateCheck = Date.now();
     let lastPass = false;
+    // Without follow the log is the file as it was at the request: lines the container appends meanwhile would make
+    // `tailLines: 3` answer 4 (seen in CI with a container writing a line every few ms).
+    const end = options.follow ? Number.POSITIVE_INFINITY : st.size;
     while (!signal.aborted) {
       const buf = Buffer.allocUnsafe(READ_BYTES);
-      const { bytesRead } = await fh.read(buf, 0, READ_BYTES, pos);
+      const want = Math.min(READ_BYTES, end - pos);
+      const { bytesRead } = want > 0 ? await fh.read(buf, 0, want, pos) : { bytesRead: 0 };
       if (bytesRead > 0) {
         pos += bytesRead;
         for (const line of lines.push(buf.subarray(0, bytesRead))) emit(line);
