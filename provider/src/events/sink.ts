@@ -54,6 +54,11 @@ export function eventName(podName: string, key: string): string {
   return `${podName.slice(0, MAX_NAME - key.length - 1)}.${key}`;
 }
 
+/** The Event's namespace/name: how the sink keys its queue and what it wrote. */
+function eventId(e: edge.EdgeEvent): string {
+  return `${e.podNamespace}/${eventName(e.podName, e.key)}`;
+}
+
 export class EdgeEventSink {
   /** Count last written per Event (namespace/name), to skip older messages; bounded. */
   private readonly written = new Map<string, number>();
@@ -91,7 +96,7 @@ export class EdgeEventSink {
    * stop() the event is not written.
    */
   async enqueue(node: string, e: edge.EdgeEvent): Promise<void> {
-    const id = `${e.podNamespace}/${eventName(e.podName, e.key)}`;
+    const id = eventId(e);
     const waiting = this.pending.get(id);
     if (waiting) {
       if (waiting.e.count < e.count) this.pending.set(id, { node, e });
@@ -144,7 +149,7 @@ export class EdgeEventSink {
     const pod = await this.deps.getPod(e.podNamespace, e.podName);
     if (!pod || pod.metadata?.uid !== e.podUid) return 'dropped';
     const name = eventName(e.podName, e.key);
-    const id = `${e.podNamespace}/${name}`;
+    const id = eventId(e);
     if ((this.written.get(id) ?? 0) >= e.count) return 'stale';
     // JSON merge patch body: timestamps as RFC 3339 strings, as on the wire
     const patch = { count: e.count, lastTimestamp: new Date(Number(e.lastTimestampMs)).toISOString(), message: e.message };
