@@ -3,8 +3,9 @@
  * answering `GET /metrics` (Prometheus text) and `GET /healthz`; everything else is 404. start() resolves once it
  * listens; stop() closes it and its keep-alive sockets.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { http } from '../util/node-http.js';
 
 export interface MetricsText {
   text(): Promise<string>;
@@ -20,7 +21,7 @@ export class MetricsServer {
   ) {}
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();

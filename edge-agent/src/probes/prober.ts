@@ -10,11 +10,11 @@
  * - grpc: grpc.health.v1.Health/Check on the pod IP; SERVING is success.
  * Errors that are no verdict (the container is gone, the runtime fails) come back 'unknown'.
  */
-import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { edge } from '@edgefarm/proto';
 import type { PodRuntime } from '../runtime/types.js';
+import { http } from '../util/node-http.js';
 import { errorMessage } from '../util/time.js';
 import { grpcHealthCheck } from './grpc-health.js';
 import type { ProbeResult } from './results.js';

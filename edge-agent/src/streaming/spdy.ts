@@ -14,9 +14,9 @@
  * which cannot half-close stdin (v5.channel.k8s.io added that in Kubernetes 1.29), so `cat`, `tar` (kubectl cp) and
  * every other stdin reader would never see EOF. SPDY half-closes a stream with FIN.
  */
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import { ChunkQueue, spdy } from '@edgefarm/proto';
+import { http } from '../util/node-http.js';
 
 /** Largest DATA frame the protocol carries (24-bit length); both directions. */
 const MAX_DATA_FRAME = 0xff_ffff;
