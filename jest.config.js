@@ -1,21 +1,25 @@
 // Three suites: unit (fakes allowed), int (`*.int.test.ts`, real components), e2e (e2e/, a whole real stack).
+// Every @edgefarm/* import resolves to the package's source, so a test never runs whatever build is lying around.
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }] };
+const packages = ['proto', 'workqueue', 'streaming', 'cri', 'edge-agent', 'provider', 'testing'];
 const common = {
   transform,
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@edgefarm/proto$': '<rootDir>/proto/src/index.ts',
-    '^@edgefarm/edge-agent/testing$': '<rootDir>/edge-agent/src/testing/index.ts',
-    '^@edgefarm/edge-agent/testing/agent-bed$': '<rootDir>/edge-agent/src/testing/agent-bed.ts',
+    '^@edgefarm/testing/agent-bed$': '<rootDir>/testing/src/agent-bed.ts',
+    '^@edgefarm/edge-agent/cgroups$': '<rootDir>/edge-agent/src/runtime/cgroups.ts',
+    '^@edgefarm/provider/kubeconfig$': '<rootDir>/provider/src/kube/kubeconfig.ts',
+    ...Object.fromEntries(packages.map((p) => [`^@edgefarm/${p}$`, `<rootDir>/${p}/src/index.ts`])),
   },
   testEnvironment: 'node',
   rootDir: '.',
 };
+const sources = `<rootDir>/{${packages.join(',')}}/src/**`;
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.test.ts', '<rootDir>/bench/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
-    { ...common, displayName: 'int', testMatch: ['<rootDir>/{proto,provider,edge-agent}/src/**/*.int.test.ts'], testPathIgnorePatterns: ['/dist/'] },
+    { ...common, displayName: 'unit', testMatch: [`${sources}/*.test.ts`, '<rootDir>/bench/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
+    { ...common, displayName: 'int', testMatch: [`${sources}/*.int.test.ts`], testPathIgnorePatterns: ['/dist/'] },
     // The stack comes up once per run (globalSetup) and goes away after it (globalTeardown); run with --runInBand.
     {
       ...common,

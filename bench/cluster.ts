@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { PooledKubeConfig } from '@edgefarm/provider/dist/kube/kubeconfig.js';
+import { PooledKubeConfig } from '@edgefarm/provider/kubeconfig';
 import { BUSYBOX } from './floor.js';
 import { requestCounts } from './prom.js';
 import { nowMs, sleep } from './stats.js';

@@ -2,15 +2,15 @@
  * The floor for pod startup: the raw CRI calls the agent makes for one hostNetwork busybox pod (RunPodSandbox,
  * CreateContainer, StartContainer), made directly against the site's containerd at the same pace as the pods.
  */
-import * as grpc from '@grpc/grpc-js';
-import { cri, criClients } from '@edgefarm/proto';
+import { cri } from '@edgefarm/proto';
+import { criClients } from '@edgefarm/cri';
 import { nowMs, sleep } from './stats.js';
 
 export const BUSYBOX = 'docker.io/edgefarm/busybox:1.35';
 
 /** Milliseconds from RunPodSandbox sent to StartContainer returned (container running), one per sequence. */
 export async function criFloor(sock: string, n: number, ratePerS: number, logRoot: string, beforeCleanup?: () => Promise<unknown>): Promise<number[]> {
-  const { runtime } = criClients(grpc, sock, 30_000);
+  const { runtime } = criClients(sock, 30_000);
   const run = Date.now();
   const sandboxes: string[] = [];
   const node = { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER };
@@ -54,7 +54,7 @@ export async function criFloor(sock: string, n: number, ratePerS: number, logRoo
  * torn them down), so what runs next does not share the machine with their teardown. False after `timeoutMs`.
  */
 export async function sandboxesGone(sock: string, namespace: string, prefix: string, timeoutMs = 120_000): Promise<boolean> {
-  const { runtime } = criClients(grpc, sock, 10_000);
+  const { runtime } = criClients(sock, 10_000);
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { freePort } from '@edgefarm/edge-agent/testing';
+import { freePort } from '@edgefarm/testing';
 import { nowMs, sleep, summarize, table, type Summary } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

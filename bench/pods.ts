@@ -4,7 +4,7 @@
  * watch event showing it bound to the node, and of the first showing it Ready.
  */
 import * as k8s from '@kubernetes/client-node';
-import { PooledKubeConfig } from '@edgefarm/provider/dist/kube/kubeconfig.js';
+import { PooledKubeConfig } from '@edgefarm/provider/kubeconfig';
 import { keepWatching } from './cluster.js';
 import { BUSYBOX } from './floor.js';
 import { nowMs, sleep } from './stats.js';

@@ -48,8 +48,8 @@ have_provider=0
 if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
   for ((r = 1; r <= EF_PROVIDERS; r++)); do
     name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
-    # A provider started from an older build is restarted (its code, or the proto package it uses, changed since).
-    if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
+    # A provider started from an older build is restarted (its code, or a package it uses, changed since).
+    if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" "$EF_ROOT/workqueue/dist" "$EF_ROOT/streaming/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
       echo "[$name] build is newer than the running provider: restarting it"
       ef_stop $name 15
     fi

@@ -6,8 +6,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { criClients, type cri as criApi } from '@edgefarm/proto';
+import { type cri as criApi } from '@edgefarm/proto';
+import { criClients } from '@edgefarm/cri';
 import { runHack } from './global-setup.js';
 
 const run = promisify(execFile);
@@ -56,7 +56,7 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
 }
 
 export async function cri(site: string) {
-  return criClients(grpc, await layout(`ef_site_containerd_sock ${site}`), 10_000);
+  return criClients(await layout(`ef_site_containerd_sock ${site}`), 10_000);
 }
 
 /** The subset of a Pod the e2e tests read. */

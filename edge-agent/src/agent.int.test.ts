@@ -10,8 +10,8 @@ import { desiredSubjects } from '@edgefarm/proto';
 import type { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
 import { podLogDirectory } from './runtime/cri-config.js';
-import { fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 90_000;
 let site: TestSite;

@@ -43,8 +43,7 @@ import { instrumentCri } from './metrics/instrumented-cri.js';
 import { MetricsPublisher } from './metrics/publisher.js';
 import { MetricsServer } from './metrics/server.js';
 import { SystemMounter, type Mounter } from './volumes/mounter.js';
-import * as grpc from '@grpc/grpc-js';
-import { criClients } from '@edgefarm/proto';
+import { criClients } from '@edgefarm/cri';
 import { StreamingServer, type StreamingOptions } from './streaming/server.js';
 import { StatsCollector } from './streaming/stats.js';
 
@@ -392,7 +391,7 @@ export class Agent {
   private async startStreaming(nc: NatsConnection): Promise<void> {
     if (this.deps.runtime) return;
     const { config, log } = this;
-    this.streamingCri = instrumentCri(criClients(grpc, config.criEndpoint), this.metrics);
+    this.streamingCri = instrumentCri(criClients(config.criEndpoint), this.metrics);
     const runtime = this.streamingCri.runtime;
     const stats = new StatsCollector(runtime, { nodeName: config.nodeName, fsPath: config.podLogRoot });
     this.streamingRef = new StreamingServer({ nc, node: config.nodeName, runtime, stats, log: log.child({ component: 'streaming' }) }, this.deps.streaming);

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { podCgroupParent } from './runtime/cri-config.js';
-import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 const Mi = 1024n * 1024n;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { edge } from '@edgefarm/proto';
 import { Agent } from './agent.js';
 import { CriImageService } from './images/cri.js';
-import { edgeObject, podSpec, publishDesired, publishObject, publishTombstone, StatusWatcher, TestRegistry, TestSite, waitFor } from './testing/index.js';
+import { edgeObject, podSpec, publishDesired, publishObject, publishTombstone, StatusWatcher, TestRegistry, TestSite, waitFor } from '@edgefarm/testing';
 
 const T = 180_000;
 const AUTH = { username: 'edge', password: 'pull-s3cret' };

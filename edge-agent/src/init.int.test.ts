@@ -4,8 +4,8 @@
  * the crash-loop back-off) and fails the pod under Never, and the app containers never start.
  */
 import { edge } from '@edgefarm/proto';
-import { BUSYBOX, podSpec, publishDesired, StatusWatcher, TestSite } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { BUSYBOX, podSpec, publishDesired, StatusWatcher, TestSite } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 let site: TestSite;

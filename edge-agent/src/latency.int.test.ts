@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { cri, edge, Streams } from '@edgefarm/proto';
 import { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
-import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
+import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 
 const T = 180_000;
 const N = 7;

@@ -5,8 +5,8 @@
 import { cri, edge } from '@edgefarm/proto';
 import type { Agent } from './agent.js';
 import { Labels } from './runtime/labels.js';
-import { BUSYBOX, fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { BUSYBOX, fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 let site: TestSite;

@@ -4,8 +4,8 @@
  */
 import { edge } from '@edgefarm/proto';
 import type { Agent } from './agent.js';
-import { httpGet, podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { httpGet, podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 90_000;
 let site: TestSite;

@@ -8,8 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { grpcHealthCheck, healthService, ServingStatus } from './probes/grpc-health.js';
-import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 let site: TestSite;

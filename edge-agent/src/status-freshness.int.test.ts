@@ -6,8 +6,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { edge } from '@edgefarm/proto';
-import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 let site: TestSite;

@@ -20,8 +20,8 @@ import {
   StatusWatcher,
   TestSite,
   waitFor,
-} from './testing/index.js';
-import { AgentBed } from './testing/agent-bed.js';
+} from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 
 const T = 120_000;
 let site: TestSite;

@@ -1,14 +1,10 @@
 /**
- * @edgefarm/proto: the edge contract, the CRI v1 subset, the names of every stream and subject, and the few
- * dependency-free utilities both sides share (the keyed work queue, SPDY/3.1 framing).
+ * @edgefarm/proto: the edge contract and nothing else. The protobuf messages (edge: generated from
+ * defs/edgefarm/v1/edge.proto; cri: the CRI v1 subset, upstream field numbers), their codecs, the frames of
+ * interactive sessions, and the one module that names every stream, bucket and subject (subjects.ts).
  */
 export * from './subjects.js';
 export * from './codec.js';
-export * from './cri.js';
-export * from './workqueue.js';
+export * from './session-frames.js';
 export * as edge from './gen/edgefarm/v1/edge_pb.js';
 export * as cri from './gen/runtime/v1/api_pb.js';
-export * from './streams/frames.js';
-export * from './streams/link.js';
-export * from './streams/queue.js';
-export * as spdy from './spdy/index.js';

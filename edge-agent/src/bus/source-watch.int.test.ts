@@ -11,7 +11,7 @@ import { HUB_DOMAIN, Streams, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
 import { FakePodRuntime } from '../runtime/fake.js';
-import { TestSite, podSpec, publishDesired, silentLogger, waitFor } from '../testing/index.js';
+import { TestSite, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/testing';
 import { ensureSiteStreams } from './site-streams.js';
 import { SourceWatch, sourceHealth } from './source-watch.js';
 

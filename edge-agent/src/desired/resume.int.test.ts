@@ -12,7 +12,7 @@ import { Streams, TOMBSTONE_TTL, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
 import { FakePodRuntime } from '../runtime/fake.js';
-import { TestSite, podSpec, publishDesired, publishTombstone, waitFor } from '../testing/index.js';
+import { TestSite, podSpec, publishDesired, publishTombstone, waitFor } from '@edgefarm/testing';
 
 const T = 120_000;
 let site: TestSite;

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { edgeObject, podSpec, silentLogger } from '../testing/fixtures.js';
+import { edgeObject, podSpec, silentLogger } from '@edgefarm/testing';
 import { SnapshotFile } from './snapshot.js';
 import { DesiredStore } from './store.js';
 import { desiredSubjects, edge, encode } from '@edgefarm/proto';

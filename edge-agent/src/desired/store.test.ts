@@ -1,6 +1,6 @@
 import { create, desiredSubjects, edge, encode, type ObjectKind } from '@edgefarm/proto';
 import { DesiredStore, type DesiredMessage } from './store.js';
-import { LEVEL, fieldsOf, podSpec, recordingLogger } from '../testing/fixtures.js';
+import { LEVEL, fieldsOf, podSpec, recordingLogger } from '@edgefarm/testing';
 
 const NODE = 'node-1.example';
 

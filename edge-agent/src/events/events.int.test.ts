@@ -8,7 +8,7 @@ import { HUB_DOMAIN, Streams, decodeEdgeEvent, eventSubjects, parseEventSubject,
 import { JetStreamOutbox } from '../bus/outbox.js';
 import { ensureSiteStreams } from '../bus/site-streams.js';
 import { Forwarder, eventsRoute } from '../forwarder/forwarder.js';
-import { TestSite, createHubStreams, waitFor } from '../testing/index.js';
+import { TestSite, createHubStreams, waitFor } from '@edgefarm/testing';
 import { systemClock } from '../util/time.js';
 import { EventRecorder, containerFieldPath } from './recorder.js';
 

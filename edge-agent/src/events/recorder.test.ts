@@ -1,6 +1,6 @@
 import { decodeEdgeEvent, edge, parseEventSubject } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
-import { ManualClock, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { EventRecorder, containerFieldPath, eventKey } from './recorder.js';
 
 const NODE = 'n1';

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_DOMAIN, Streams, create, decodePodStatusReport, edge, encode, outboxSubjects, statusSubjects } from '@edgefarm/proto';
 import { JetStreamOutbox } from '../bus/outbox.js';
 import { ensureSiteStreams } from '../bus/site-streams.js';
-import { TestSite, createHubStreams, waitFor } from '../testing/index.js';
+import { TestSite, createHubStreams, waitFor } from '@edgefarm/testing';
 import { Forwarder } from './forwarder.js';
 
 const T = 120_000;

@@ -1,7 +1,7 @@
 import { decodeNodeHeartbeat, outboxSubjects } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { FakePodRuntime } from '../runtime/fake.js';
-import { ManualClock, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { Heartbeater } from './heartbeat.js';
 import { parseOsRelease, type NodeInfoSource } from './node-info.js';
 

@@ -4,7 +4,7 @@
  * to the hub's EF_DESIRED and reads the nodes' reports and heartbeats from the hub's EF_STATUS.
  */
 import { edge } from '@edgefarm/proto';
-import { podSpec, publishDesired, silentLogger, StatusWatcher, TestSite, waitFor } from '../testing/index.js';
+import { podSpec, publishDesired, silentLogger, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 import { HollowSite } from './site.js';
 
 const T = 60_000;

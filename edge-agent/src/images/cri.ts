@@ -5,8 +5,8 @@
  * point (CRI reports only what images use).
  */
 import { statfs } from 'node:fs/promises';
-import * as grpc from '@grpc/grpc-js';
-import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient, type edge } from '@edgefarm/proto';
+import { type edge } from '@edgefarm/proto';
+import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import { sandboxConfig, type NodeLayout } from '../runtime/cri-config.js';
 import type { CriClientsWrapper } from '../runtime/cri-runtime.js';
 import { RuntimeError } from '../runtime/types.js';
@@ -37,7 +37,7 @@ export class CriImageService implements ImageService {
 
   /** Own connection to a CRI endpoint (unix socket path or unix:// URL); close() releases it. */
   static connect(endpoint: string, layout: NodeLayout, wrap: CriClientsWrapper = (c) => c): CriImageService {
-    const c = wrap(criClients(grpc, endpoint));
+    const c = wrap(criClients(endpoint));
     return new CriImageService(c.image, c.runtime, layout);
   }
 

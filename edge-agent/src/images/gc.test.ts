@@ -1,4 +1,4 @@
-import { ManualClock, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { FakeImageService } from './fake.js';
 import { DEFAULT_GC_POLICY, ImageGC, gcPolicyProblem, planImageGc, usagePercent, type GcImage, type GcInput } from './gc.js';
 

@@ -1,7 +1,7 @@
 import { edge } from '@edgefarm/proto';
 import type { ObjectSource } from '../runtime/env.js';
 import { isRuntimeError, type RuntimeErrorKind } from '../runtime/types.js';
-import { ManualClock, edgeObject, podSpec, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, edgeObject, podSpec, silentLogger } from '@edgefarm/testing';
 import { FakeImageService } from './fake.js';
 import { ImageManager } from './puller.js';
 import { FakeEventSink } from '../events/recorder.js';

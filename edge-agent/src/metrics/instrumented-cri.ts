@@ -3,7 +3,7 @@
  * runtime and image clients, so every call of every user (CriPodRuntime, CriImageService, probes' ExecSync) is
  * observed once, with the CRI method name and the gRPC status name of its outcome.
  */
-import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
+import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 
 /** gRPC status code -> name (grpc/status.proto). */
 const GRPC_CODES = [

@@ -1,11 +1,11 @@
-import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
+import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import { pino } from 'pino';
 import { FakeOutbox } from '../bus/outbox.js';
 import { instrumentCri, grpcCodeName } from './instrumented-cri.js';
 import { AgentMetrics } from './metrics.js';
 import { MAX_METRICS_BYTES, MetricsPublisher } from './publisher.js';
 import { MetricsServer } from './server.js';
-import { httpGet as get } from '../testing/http.js';
+import { httpGet as get } from '@edgefarm/testing';
 
 const log = pino({ level: 'silent' });
 

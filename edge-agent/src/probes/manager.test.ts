@@ -1,6 +1,6 @@
 import { create, edge } from '@edgefarm/proto';
 import { FakePodRuntime } from '../runtime/fake.js';
-import { ManualClock, podSpec, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
 import { ProbeManager, type Scheduler } from './manager.js';
 import { NetProber } from './prober.js';
 import { FakeEventSink } from '../events/recorder.js';

@@ -4,7 +4,7 @@ import { computePodActions, describePodActions, isNoop, type ActionContext, type
 import { RestartBackoff, backoffKey } from './backoff.js';
 import { containerHash, sandboxHash } from '../runtime/labels.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox } from '../runtime/types.js';
-import { fieldsOf, podSpec } from '../testing/fixtures.js';
+import { fieldsOf, podSpec } from '@edgefarm/testing';
 
 const NOW = 1_000_000;
 /** A backoff in which base's container `main` has a 4 s backoff (as after three restarts with base 1 s). */

@@ -3,7 +3,7 @@ import { FakeOutbox } from '../bus/outbox.js';
 import { DesiredStore } from '../desired/store.js';
 import { FakePodRuntime } from '../runtime/fake.js';
 import { StatusReporter } from '../status/reporter.js';
-import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, fieldsOf, podSpec, silentLogger } from '@edgefarm/testing';
 import { Reconciler, nextWake, type ReconcilerOptions } from './reconciler.js';
 import { FakeEventSink } from '../events/recorder.js';
 

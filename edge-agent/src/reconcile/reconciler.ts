@@ -17,7 +17,8 @@
  * A shorter deletion grace period reaches a stop that is already waiting without waiting for the key's turn in the
  * queue (ContainerStopper, from the desired store's notification).
  */
-import { WorkQueue, type edge } from '@edgefarm/proto';
+import { type edge } from '@edgefarm/proto';
+import { WorkQueue } from '@edgefarm/workqueue';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
 import { parsePodKey, podKeyString } from '../keys.js';

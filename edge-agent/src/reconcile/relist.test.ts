@@ -1,5 +1,5 @@
 import { FakePodRuntime } from '../runtime/fake.js';
-import { podSpec, silentLogger } from '../testing/fixtures.js';
+import { podSpec, silentLogger } from '@edgefarm/testing';
 import { Relister } from './relist.js';
 
 async function setup() {

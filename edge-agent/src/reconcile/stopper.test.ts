@@ -1,5 +1,5 @@
 import { FakePodRuntime } from '../runtime/fake.js';
-import { ManualClock, podSpec, recordingLogger } from '../testing/fixtures.js';
+import { ManualClock, podSpec, recordingLogger } from '@edgefarm/testing';
 import type { ContainerToKill } from './actions.js';
 import { ContainerStopper } from './stopper.js';
 

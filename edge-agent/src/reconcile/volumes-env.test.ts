@@ -9,7 +9,7 @@ import { DesiredStore } from '../desired/store.js';
 import { FakePodRuntime } from '../runtime/fake.js';
 import type { ContainerCreateOptions } from '../runtime/types.js';
 import { StatusReporter } from '../status/reporter.js';
-import { ManualClock, podSpec, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
 import { VolumeManager } from '../volumes/manager.js';
 import { FakeMounter } from '../volumes/mounter.js';
 import { Reconciler } from './reconciler.js';

@@ -1,5 +1,5 @@
 import { cri, edge } from '@edgefarm/proto';
-import { fieldsOf, podSpec } from '../testing/fixtures.js';
+import { fieldsOf, podSpec } from '@edgefarm/testing';
 import { containerConfig, sandboxConfig, observedSandbox, observedContainer } from './cri-config.js';
 import { Annotations, Labels, containerHash } from './labels.js';
 import { create } from '@bufbuild/protobuf';

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { CriError, cri, criClients, type ImageServiceClient, type RuntimeServiceClient, edge } from '@edgefarm/proto';
+import { cri, edge } from '@edgefarm/proto';
+import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import type { Logger } from 'pino';
 import { podKeyString, type PodKey } from '../keys.js';
 import { removePodCgroup } from './cgroups.js';
@@ -114,7 +114,7 @@ export class CriPodRuntime implements PodRuntime {
    * `wrap` decorates the clients (metrics/instrumented-cri.ts measures every call there).
    */
   static connect(endpoint: string, options: CriRuntimeOptions, log: Logger, wrap: CriClientsWrapper = (c) => c): CriPodRuntime {
-    const clients = wrap(criClients(grpc, endpoint));
+    const clients = wrap(criClients(endpoint));
     return new CriPodRuntime(clients.runtime, clients.image, options, log);
   }
 

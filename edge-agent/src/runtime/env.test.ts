@@ -1,6 +1,6 @@
 import { create, edge, type ObjectKind } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { podSpec } from '../testing/fixtures.js';
+import { podSpec } from '@edgefarm/testing';
 import { ContainerConfigError, expand, isContainerConfigError, isEnvVarName, needsPodIps, resolveContainerConfig, type ObjectSource } from './env.js';
 
 const enc = new TextEncoder();

@@ -5,7 +5,7 @@ import { FakeEventSink } from '../events/recorder.js';
 import { HollowImageService } from '../images/hollow.js';
 import { Reconciler } from '../reconcile/reconciler.js';
 import { StatusReporter } from '../status/reporter.js';
-import { BUSYBOX, ManualClock, podSpec, silentLogger } from '../testing/fixtures.js';
+import { BUSYBOX, ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
 import { containerHash } from './labels.js';
 import { HollowPodRuntime } from './hollow.js';
 import { isRuntimeNotFound } from './types.js';

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { cri, edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { podSpec } from '../testing/fixtures.js';
+import { podSpec } from '@edgefarm/testing';
 import {
   imageUser,
   linuxResources,

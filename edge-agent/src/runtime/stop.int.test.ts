@@ -5,7 +5,7 @@
  */
 import { cri, edge } from '@edgefarm/proto';
 import { CriPodRuntime } from './cri-runtime.js';
-import { BUSYBOX, podSpec, silentLogger, TestSite, waitFor } from '../testing/index.js';
+import { BUSYBOX, podSpec, silentLogger, TestSite, waitFor } from '@edgefarm/testing';
 
 const T = 90_000;
 let site: TestSite;

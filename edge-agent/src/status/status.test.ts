@@ -2,7 +2,7 @@ import { decodePodStatusReport, edge, outboxSubjects } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { containerHash, sandboxHash } from '../runtime/labels.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox } from '../runtime/types.js';
-import { ManualClock, fieldsOf, podSpec, silentLogger } from '../testing/fixtures.js';
+import { ManualClock, fieldsOf, podSpec, silentLogger } from '@edgefarm/testing';
 import { buildPodStatus, type StatusContext } from './build.js';
 import { StatusReporter } from './reporter.js';
 

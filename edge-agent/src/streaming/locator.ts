@@ -2,7 +2,8 @@
  * PodLocator: finds the CRI sandbox and containers a streaming request names (namespace, pod, optional UID,
  * container) by the agent's CRI labels, with the kubelet's NotFound wording.
  */
-import type { RuntimeServiceClient, cri } from '@edgefarm/proto';
+import type { cri } from '@edgefarm/proto';
+import type { RuntimeServiceClient } from '@edgefarm/cri';
 import { Labels, MANAGED } from '../runtime/labels.js';
 import { notFound } from './errors.js';
 

@@ -7,7 +7,8 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Channel, type RuntimeServiceClient, type edge } from '@edgefarm/proto';
+import { Channel, type edge } from '@edgefarm/proto';
+import { type RuntimeServiceClient } from '@edgefarm/cri';
 import { LineSplitter, LogRenderer, parseCriLogLine, tailStart, type RenderOptions } from './cri-log.js';
 import { badRequest, notFound } from './errors.js';
 import type { PodLocator, PodName } from './locator.js';

@@ -9,7 +9,9 @@
  *   portforward.k8s.io: an error and a data stream per connection (headers port and requestid); the error stream
  *     carries a message when the forward failed.
  */
-import { Channel, type ChannelId, type LinkResult, type RuntimeServiceClient, type StreamLink, type edge } from '@edgefarm/proto';
+import { Channel, type ChannelId, type edge } from '@edgefarm/proto';
+import { type LinkResult, type StreamLink } from '@edgefarm/streaming';
+import { type RuntimeServiceClient } from '@edgefarm/cri';
 import { badRequest } from './errors.js';
 import type { PreparedSession } from './session.js';
 import { forward, readText } from './session.js';

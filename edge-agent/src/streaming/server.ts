@@ -8,7 +8,9 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { DEFAULT_WINDOW, StreamLink, edge, encodeToken, parseRpcSubject, rpcSubjects, sessionSubjects, type RpcOp, type RuntimeServiceClient } from '@edgefarm/proto';
+import { edge, encodeToken, parseRpcSubject, rpcSubjects, sessionSubjects, type RpcOp } from '@edgefarm/proto';
+import { DEFAULT_WINDOW, StreamLink } from '@edgefarm/streaming';
+import { type RuntimeServiceClient } from '@edgefarm/cri';
 import type { Logger } from 'pino';
 import { errorMessage } from '../util/time.js';
 import { WIRE_CODES, badRequest, isStreamRequestError, StreamRequestError } from './errors.js';

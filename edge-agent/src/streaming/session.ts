@@ -1,5 +1,6 @@
 /** What an operation handler prepares before the agent answers a request: the session it will run once accepted. */
-import type { ChannelId, LinkResult, StreamLink } from '@edgefarm/proto';
+import type { ChannelId } from '@edgefarm/proto';
+import type { LinkResult, StreamLink } from '@edgefarm/streaming';
 
 export interface PreparedSession {
   /** Channels the provider sends on (stdin for exec with stdin, port-forward data). */

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import { SpdyConnection, isSpdyError } from './spdy.js';
 
 type Decoded = spdy.Frame & { headers?: spdy.SpdyHeaders };

@@ -15,7 +15,7 @@
  * every other stdin reader would never see EOF. SPDY half-closes a stream with FIN.
  */
 import type { Socket } from 'node:net';
-import { ChunkQueue, spdy } from '@edgefarm/proto';
+import { ChunkQueue, spdy } from '@edgefarm/streaming';
 import { http } from '../util/node-http.js';
 
 /** Largest DATA frame the protocol carries (24-bit length); both directions. */

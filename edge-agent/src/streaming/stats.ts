@@ -8,7 +8,8 @@
  * from one sample, so it stays well inside the provider's 2 s request timeout even on a loaded box.
  */
 import { readFile, statfs } from 'node:fs/promises';
-import { CriError, type RuntimeServiceClient, type cri } from '@edgefarm/proto';
+import { type cri } from '@edgefarm/proto';
+import { CriError, type RuntimeServiceClient } from '@edgefarm/cri';
 import { Labels, MANAGED } from '../runtime/labels.js';
 
 /** The JSON shapes of provider/src/kubelet/edge-streams.ts (the contract with the kubelet API server). */

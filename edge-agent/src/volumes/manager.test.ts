@@ -5,7 +5,7 @@ import { create, edge, type ObjectKind } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { isContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import type { ObservedPod, ObservedSandbox } from '../runtime/types.js';
-import { podSpec, silentLogger } from '../testing/fixtures.js';
+import { podSpec, silentLogger } from '@edgefarm/testing';
 import { VolumeManager, isVolumeSetUpError } from './manager.js';
 import { FakeMounter } from './mounter.js';
 

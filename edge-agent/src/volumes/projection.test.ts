@@ -5,7 +5,7 @@ import path from 'node:path';
 import { create, edge, type ObjectKind } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ObjectSource } from '../runtime/env.js';
-import { podSpec } from '../testing/fixtures.js';
+import { podSpec } from '@edgefarm/testing';
 import { checkHostPath } from './host-path.js';
 import { holdsSecrets, isVolumeError, projectedPayload } from './projection.js';
 

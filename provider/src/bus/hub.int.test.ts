@@ -10,7 +10,7 @@ import { create } from '@bufbuild/protobuf';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Headers, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
-import { NatsPair } from '@edgefarm/edge-agent/testing';
+import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, readDesired } from './hub.js';
 

@@ -10,7 +10,7 @@ import { create } from '@bufbuild/protobuf';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { edge, encode, eventSubjects } from '@edgefarm/proto';
-import { NatsPair } from '@edgefarm/edge-agent/testing';
+import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus } from '../bus/hub.js';
 import { FakeKubeClient } from '../kube/fake.js';

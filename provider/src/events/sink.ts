@@ -19,7 +19,8 @@
  *   bounded backoff, then the event is dropped with a warning (events are best effort).
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { WorkQueue, edge } from '@edgefarm/proto';
+import { edge } from '@edgefarm/proto';
+import { WorkQueue } from '@edgefarm/workqueue';
 import type { Logger } from 'pino';
 import type { KubeClient, Pod } from '../kube/client.js';
 import { isAlreadyExists } from '../kube/errors.js';

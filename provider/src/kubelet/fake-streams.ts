@@ -10,7 +10,7 @@
  * `refusedPorts` fails as a closed port would; writes to a port in `heldPorts` wait for its promise (an edge that gives
  * no window).
  */
-import { ChunkQueue } from '@edgefarm/proto';
+import { ChunkQueue } from '@edgefarm/streaming';
 import {
   EdgeNodeOfflineError,
   EdgeStreamError,

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BUSYBOX, podSpec, publishDesired, silentLogger, spawnLogged, StatusWatcher, TestSite, type ManagedProcess } from '@edgefarm/edge-agent/testing';
+import { BUSYBOX, podSpec, publishDesired, silentLogger, spawnLogged, StatusWatcher, TestSite, type ManagedProcess } from '@edgefarm/testing';
 import { NatsEdgeStreams } from './nats-streams.js';
 
 const T = 300_000;

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { edge, rpcSubjects } from '@edgefarm/proto';
-import { BUSYBOX, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/edge-agent/testing';
-import { AgentBed } from '@edgefarm/edge-agent/testing/agent-bed';
+import { BUSYBOX, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/testing';
+import { AgentBed } from '@edgefarm/testing/agent-bed';
 import { isEdgeNodeOfflineError, isEdgeStreamError, type ContainerRef, type LogOptions, type StreamSession } from './edge-streams.js';
 import { NatsEdgeStreams } from './nats-streams.js';
 

@@ -6,17 +6,8 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { errors, nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import {
-  Channel,
-  DEFAULT_WINDOW,
-  StreamLink,
-  edge,
-  rpcSubjects,
-  sessionSubjects,
-  type ChannelId,
-  type LinkOptions,
-  type RpcOp,
-} from '@edgefarm/proto';
+import { Channel, edge, rpcSubjects, sessionSubjects, type ChannelId, type RpcOp } from '@edgefarm/proto';
+import { DEFAULT_WINDOW, StreamLink, type LinkOptions } from '@edgefarm/streaming';
 import type { Logger } from 'pino';
 import {
   EdgeNodeOfflineError,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import { pino } from 'pino';
 import { SpdyTestPeer } from './spdy/testing.js';
 import { startKubeletBed, type KubeletBed } from './testing.js';

@@ -6,7 +6,7 @@
  * connection lives as long as the client keeps it (many connections, any ports).
  */
 import type { Logger } from 'pino';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import type { PortStream } from './edge-streams.js';
 import type { SpdyStream } from './spdy/connection.js';
 import { parsePort } from './routes.js';

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import type { StreamOptions, StreamSession } from './edge-streams.js';
 import { SpdyConnection, type SpdyStream } from './spdy/connection.js';
 import { runSession, type OutputChannel } from './session.js';

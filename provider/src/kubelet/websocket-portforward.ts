@@ -12,7 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { ChunkQueue } from '@edgefarm/proto';
+import { ChunkQueue } from '@edgefarm/streaming';
 import type { WebSocketServer } from 'ws';
 import type { PortStream } from './edge-streams.js';
 import { pump } from './session.js';

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { ChunkQueue } from '@edgefarm/proto';
+import { ChunkQueue } from '@edgefarm/streaming';
 import type { WebSocketServer } from 'ws';
 import type { StreamOptions, StreamSession } from './edge-streams.js';
 import { terminalSizes } from './json-stream.js';

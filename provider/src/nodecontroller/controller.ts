@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import * as k8s from '@kubernetes/client-node';
 import type { edge } from '@edgefarm/proto';
-import { WorkQueue } from '@edgefarm/proto';
+import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 import { newNode, nodeStatus, nodeStatusChanged, nodeMetadataPatch, isConnected, silenced, edgeNodeStatus, type NodeView, type NodePolicy } from './node.js';

@@ -8,7 +8,8 @@
 import type { Logger } from 'pino';
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { create } from '@bufbuild/protobuf';
-import { edge, WorkQueue, type ObjectKind, type PodKey } from '@edgefarm/proto';
+import { edge, type ObjectKind, type PodKey } from '@edgefarm/proto';
+import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Pod, PodWatch, Watcher } from '../kube/client.js';
 import { isConflict } from '../kube/errors.js';
 import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import { SpdyConnection, type SpdyStream } from './connection.js';
 import { SpdyTestPeer, socketPair } from './testing.js';
 

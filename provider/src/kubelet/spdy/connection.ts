@@ -15,7 +15,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 import { drained } from '../drain.js';
 import { SpdyStream, SpdyStreamClosedError, type StreamOwner } from './stream.js';
 

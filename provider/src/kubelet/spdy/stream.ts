@@ -1,7 +1,7 @@
 /**
  * One SPDY stream as the server sees it; the frames it needs sent go through its connection ({@link StreamOwner}).
  */
-import { ChunkQueue, spdy } from '@edgefarm/proto';
+import { ChunkQueue, spdy } from '@edgefarm/streaming';
 
 /** What a stream asks of its connection (SpdyConnection implements it). */
 export interface StreamOwner {

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { spdy } from '@edgefarm/proto';
+import { spdy } from '@edgefarm/streaming';
 
 export type DecodedFrame = spdy.Frame & { headers?: spdy.SpdyHeaders };
 

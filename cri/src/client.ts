@@ -1,21 +1,14 @@
 /**
- * A typed gRPC client for the CRI v1 subset in defs/runtime/v1/api.proto, built with @grpc/grpc-js from the
+ * A typed gRPC client for the CRI v1 subset in proto/defs/runtime/v1/api.proto, built with @grpc/grpc-js from the
  * protobuf-es service descriptors (so one code generator serves both the edge contract and CRI).
  * Split by role like the kubelet's: {@link RuntimeServiceClient} and {@link ImageServiceClient}.
  */
 import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape, create } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import { ImageService, RuntimeService } from './gen/runtime/v1/api_pb.js';
+import * as grpc from '@grpc/grpc-js';
+import { cri } from '@edgefarm/proto';
 
-/** The part of @grpc/grpc-js this module needs; passed in so proto/ does not depend on grpc-js itself. */
-export interface GrpcLike {
-  // Parameter types are deliberately loose (`never`/`any`) so the real @grpc/grpc-js module satisfies this
-  // structurally without proto/ depending on it.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  makeGenericClientConstructor(methods: any, serviceName: string): new (address: string, credentials: any, options?: any) => object;
-  credentials: { createInsecure(): unknown };
-}
-interface GrpcClientLike {
+interface RawClient {
   close(): void;
   [method: string]: unknown;
 }
@@ -29,8 +22,8 @@ export type ServiceClient<S extends GenServiceMethods> = {
   [K in keyof S]: Unary<S[K]['input'], S[K]['output']>;
 } & { close(): void };
 
-export type RuntimeServiceClient = ServiceClient<(typeof RuntimeService)['method']>;
-export type ImageServiceClient = ServiceClient<(typeof ImageService)['method']>;
+export type RuntimeServiceClient = ServiceClient<(typeof cri.RuntimeService)['method']>;
+export type ImageServiceClient = ServiceClient<(typeof cri.ImageService)['method']>;
 
 /** Raised for a failed CRI call; `code` is the gRPC status code (5 = NOT_FOUND). */
 export class CriError extends Error {
@@ -49,7 +42,6 @@ export function isCriNotFound(err: unknown): boolean {
 }
 
 function makeClient<S extends GenServiceMethods>(
-  grpc: GrpcLike,
   service: GenService<S>,
   address: string,
   defaultDeadlineMs: number,
@@ -66,10 +58,10 @@ function makeClient<S extends GenServiceMethods>(
       responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
     };
   }
-  const Ctor = grpc.makeGenericClientConstructor(definition, service.typeName);
+  const Ctor = grpc.makeGenericClientConstructor(definition as grpc.ServiceDefinition, service.typeName);
   const raw = new Ctor(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  }) as GrpcClientLike;
+  }) as unknown as RawClient;
   const client: Record<string, unknown> = { close: () => raw.close() };
   for (const m of service.methods) {
     // grpc-js accepts (request, options, callback): metadata is optional and must be a Metadata when given.
@@ -89,14 +81,10 @@ function makeClient<S extends GenServiceMethods>(
 }
 
 /** `endpoint` is a path to a unix socket (or a `unix://` URL). */
-export function criClients(
-  grpc: GrpcLike,
-  endpoint: string,
-  defaultDeadlineMs = 2 * 60_000,
-): { runtime: RuntimeServiceClient; image: ImageServiceClient } {
+export function criClients(endpoint: string, defaultDeadlineMs = 2 * 60_000): { runtime: RuntimeServiceClient; image: ImageServiceClient } {
   const address = endpoint.startsWith('unix:') ? endpoint : `unix://${endpoint}`;
   return {
-    runtime: makeClient(grpc, RuntimeService, address, defaultDeadlineMs),
-    image: makeClient(grpc, ImageService, address, defaultDeadlineMs),
+    runtime: makeClient(cri.RuntimeService, address, defaultDeadlineMs),
+    image: makeClient(cri.ImageService, address, defaultDeadlineMs),
   };
 }

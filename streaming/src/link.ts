@@ -13,7 +13,7 @@
  * Liveness: a PING goes out when nothing else was sent for `keepaliveMs`; a peer from which nothing arrived for
  * `deadAfterMs` ends the session with an error. END (either side) ends it with a result; nothing follows an END.
  */
-import { decodeFrame, encodeFrame, isFrameError, type ChannelId, type Frame } from './frames.js';
+import { decodeFrame, encodeFrame, isFrameError, type ChannelId, type Frame } from '@edgefarm/proto';
 import { ChunkQueue } from './queue.js';
 
 export interface LinkOptions {

@@ -13,7 +13,7 @@
  * toward the pod uses channel 0.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { SessionEndSchema } from '../gen/edgefarm/v1/edge_pb.js';
+import { SessionEndSchema } from './gen/edgefarm/v1/edge_pb.js';
 
 export const Channel = { stdin: 0, stdout: 1, stderr: 2 } as const;
 export type ChannelId = (typeof Channel)[keyof typeof Channel];

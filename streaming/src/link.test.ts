@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Channel, decodeFrame, encodeFrame, isFrameError, type Frame } from './frames.js';
+import { Channel, decodeFrame, encodeFrame, isFrameError, type Frame } from '@edgefarm/proto';
 import { StreamLink, type LinkOptions } from './link.js';
 
 /** Two links wired back to back; frames are delivered asynchronously, as over NATS. */

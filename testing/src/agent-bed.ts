@@ -4,9 +4,7 @@
  * from the testing index, so the provider's tests that use the harness do not load the agent.
  */
 import type { cri } from '@edgefarm/proto';
-import { Agent } from '../agent.js';
-import type { AgentConfig } from '../config.js';
-import { Labels } from '../runtime/labels.js';
+import { Agent, Labels, type AgentConfig } from '@edgefarm/edge-agent';
 import { StatusWatcher } from './hub.js';
 import { TestSite, type TestSiteOptions } from './site.js';
 

@@ -9,13 +9,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/proto';
+import { criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import { GiveUp, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 
 const exec = promisify(execFile);
 
-export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
+export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const IMAGES_DIR = process.env.EF_IMAGES_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/edgefarm/images');
 
 export interface ContainerdOptions {
@@ -76,7 +75,7 @@ export class Containerd {
     await writeFile(conflist, (await readFile(conflist, 'utf8')).replace('"efbr0"', JSON.stringify(bridge)));
 
     this.process = spawnLogged('containerd', 'containerd', ['--config', path.join(dir, 'config.toml')], { logFile: path.join(dir, 'containerd.log') });
-    const clients = criClients(grpc, this.socket, 30_000);
+    const clients = criClients(this.socket, 30_000);
     this.runtime = clients.runtime;
     this.image = clients.image;
     await waitFor('containerd CRI', async () => {
