@@ -3,9 +3,10 @@
 #   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
-#   make test                           test-unit, test-int, e2e and e2e-hub3: all of them run, then a summary; fails if any failed
+#   make test                           lint, verify-proto, test-unit, test-int, e2e and e2e-hub3: all run, then a summary; fails if any failed
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
-#   make proto | verify-proto | lint | bench
+#   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint | rewrite formatting
+#   make proto | verify-proto | bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -15,7 +16,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint
+.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint format
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -47,10 +48,10 @@ build deps:
 
 # Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
 # several times its usual time): a hung suite is killed and reported, and the others still run.
-SUITE_BUDGET = test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200
+SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200
 test:
 	@rc=0; summary=""; \
-	for t in test-unit test-int e2e e2e-hub3; do \
+	for t in lint verify-proto test-unit test-int e2e e2e-hub3; do \
 	  start=$$SECONDS; budget=$$(echo "$(SUITE_BUDGET)" | tr ' ' '\n' | sed -n "s/^$$t://p"); \
 	  echo "==> make $$t (budget $${budget}s)"; \
 	  code=0; timeout --kill-after=30 $$budget $(MAKE) --no-print-directory $$t || code=$$?; \
@@ -100,5 +101,14 @@ verify-proto:
 	else echo "skipped the CRI subset check: $$upstream is not in the Go module cache"; fi; \
 	exit $$rc
 
+# tsc -b builds what runs; tsconfig.check.json type-checks every package from source with its tests; ESLint is
+# type-aware (eslint.config.js); Prettier owns the formatting (.prettierrc.json; `make format` rewrites).
 lint:
-	@$(NODE_ENV) node_modules/.bin/tsc -b && echo "tsc -b: ok" && cd proto && ../node_modules/.bin/buf lint && echo "buf lint: ok"
+	@$(NODE_ENV) node_modules/.bin/tsc -b && echo "tsc -b: ok" \
+	  && node_modules/.bin/tsc -p tsconfig.check.json && echo "tsc (tests included): ok" \
+	  && node_modules/.bin/eslint --max-warnings 0 . && echo "eslint: ok" \
+	  && node_modules/.bin/prettier --check --log-level warn . && echo "prettier: ok" \
+	  && (cd proto && ../node_modules/.bin/buf lint) && echo "buf lint: ok"
+
+format:
+	@$(NODE_ENV) node_modules/.bin/prettier --write --log-level warn . && node_modules/.bin/eslint --fix . && echo "formatted"

@@ -18,7 +18,12 @@ const common = {
 const sources = `<rootDir>/{${packages.join(',')}}/src/**`;
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: [`${sources}/*.test.ts`, '<rootDir>/bench/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: [`${sources}/*.test.ts`, '<rootDir>/bench/*.test.ts'],
+      testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'],
+    },
     { ...common, displayName: 'int', testMatch: [`${sources}/*.int.test.ts`], testPathIgnorePatterns: ['/dist/'] },
     // The stack comes up once per run (globalSetup) and goes away after it (globalTeardown); run with --runInBand.
     {

@@ -31,16 +31,27 @@ export async function bounded<T>(items: readonly T[], concurrency: number, fn: (
  * A watch that is started again (after 1 s) whenever it ends, until stopped; the replayed ADDED events are harmless.
  * (client-node ends a watch after 30 s without a byte, and the apiserver ends them now and then.) `onEnd` hears why.
  */
-export function keepWatching<T>(kc: k8s.KubeConfig, path: string, query: Record<string, string>, on: (type: string, obj: T) => void, onEnd?: (err: unknown) => void): () => void {
+export function keepWatching<T>(
+  kc: k8s.KubeConfig,
+  path: string,
+  query: Record<string, string>,
+  on: (type: string, obj: T) => void,
+  onEnd?: (err: unknown) => void,
+): () => void {
   let stopped = false;
   let abort: AbortController | undefined;
   const start = async (): Promise<void> => {
     if (stopped) return;
     try {
-      abort = await new k8s.Watch(kc).watch(path, query, (type, obj: T) => on(type, obj), (err) => {
-        if (!stopped) onEnd?.(err);
-        void sleep(1000).then(start);
-      });
+      abort = await new k8s.Watch(kc).watch(
+        path,
+        query,
+        (type, obj: T) => on(type, obj),
+        (err) => {
+          if (!stopped) onEnd?.(err);
+          void sleep(1000).then(start);
+        },
+      );
     } catch (err) {
       onEnd?.(err);
       await sleep(1000);
@@ -104,18 +115,24 @@ export class Cluster {
         else this.connected.set(name, node.status?.conditions?.find((c) => c.type === 'EdgeConnected')?.status ?? 'Unknown');
         if (type !== 'DELETED' && node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown') this.lost.add(name);
       }),
-      keepWatching<k8s.V1Lease>(this.kc, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {}, (_type, lease) => {
-        const name = lease.metadata?.name ?? '';
-        const at = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string).getTime() : NaN;
-        if (Number.isNaN(at)) return;
-        const l = this.leases.get(name);
-        if (!l) this.leases.set(name, { last: at, maxGap: 0, renewals: 1 });
-        else if (at > l.last) {
-          l.maxGap = Math.max(l.maxGap, at - l.last);
-          l.last = at;
-          l.renewals++;
-        }
-      }, () => this.leaseWatchEnds.push(Date.now())),
+      keepWatching<k8s.V1Lease>(
+        this.kc,
+        '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
+        {},
+        (_type, lease) => {
+          const name = lease.metadata?.name ?? '';
+          const at = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : NaN;
+          if (Number.isNaN(at)) return;
+          const l = this.leases.get(name);
+          if (!l) this.leases.set(name, { last: at, maxGap: 0, renewals: 1 });
+          else if (at > l.last) {
+            l.maxGap = Math.max(l.maxGap, at - l.last);
+            l.last = at;
+            l.renewals++;
+          }
+        },
+        () => this.leaseWatchEnds.push(Date.now()),
+      ),
     );
   }
 
@@ -126,7 +143,10 @@ export class Cluster {
 
   /** Lease renewals of the nodes: the largest gap (also counting the time since the last renewal) and how many nodes
    * had a gap over `durationS` (a missed renewal: the Lease expired). Nodes never seen count as missed. */
-  leaseGaps(nodes: readonly string[], durationS = 40): { maxGapS: number; missed: number; renewals: number; watchEnds: number; nodesLost: number } {
+  leaseGaps(
+    nodes: readonly string[],
+    durationS = 40,
+  ): { maxGapS: number; missed: number; renewals: number; watchEnds: number; nodesLost: number } {
     const now = Date.now();
     let maxGap = 0;
     let missed = 0;
@@ -138,13 +158,21 @@ export class Cluster {
       if (gap > durationS * 1000) missed++;
       renewals += l?.renewals ?? 0;
     }
-    return { maxGapS: Math.round(maxGap / 100) / 10, missed, renewals, watchEnds: this.leaseWatchEnds.length, nodesLost: nodes.filter((n) => this.lost.has(n)).length };
+    return {
+      maxGapS: Math.round(maxGap / 100) / 10,
+      missed,
+      renewals,
+      watchEnds: this.leaseWatchEnds.length,
+      nodesLost: nodes.filter((n) => this.lost.has(n)).length,
+    };
   }
 
   /** Waits until `cond` holds (checked every 500 ms); false after `timeoutMs`, or at the run's deadline if earlier. */
   /** The apiserver's request counters so far (its /metrics, read with kubectl), by "VERB resource[/subresource]". */
   async apiRequests(): Promise<Map<string, number>> {
-    const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', this.kubeconfig, 'get', '--raw', '/metrics'], { maxBuffer: 256 << 20 });
+    const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', this.kubeconfig, 'get', '--raw', '/metrics'], {
+      maxBuffer: 256 << 20,
+    });
     return requestCounts(stdout);
   }
 
@@ -160,7 +188,12 @@ export class Cluster {
   createEdgeNodes(names: readonly string[], concurrency = 16): Promise<number> {
     return bounded(names, concurrency, (name) =>
       this.custom
-        .createClusterCustomObject({ group: 'edgefarm.io', version: 'v1alpha1', plural: 'edgenodes', body: { apiVersion: 'edgefarm.io/v1alpha1', kind: 'EdgeNode', metadata: { name } } })
+        .createClusterCustomObject({
+          group: 'edgefarm.io',
+          version: 'v1alpha1',
+          plural: 'edgenodes',
+          body: { apiVersion: 'edgefarm.io/v1alpha1', kind: 'EdgeNode', metadata: { name } },
+        })
         .catch((err: unknown) => {
           if ((err as { code?: number }).code !== 409) throw err;
         }),
@@ -169,7 +202,9 @@ export class Cluster {
 
   /** Creates plain pods bound to their node (spec.nodeName: no scheduler in the path; see bench/README.md). */
   createPods(pods: readonly { name: string; node: string }[], label: string, concurrency = 24): Promise<number> {
-    return bounded(pods, concurrency, (p) => this.core.createNamespacedPod({ namespace: 'default', body: hollowPod(p.name, p.node, label) }));
+    return bounded(pods, concurrency, (p) =>
+      this.core.createNamespacedPod({ namespace: 'default', body: hollowPod(p.name, p.node, label) }),
+    );
   }
 
   deletePods(names: readonly string[], concurrency = 24): Promise<number> {
@@ -177,7 +212,11 @@ export class Cluster {
   }
 
   deleteAllPods(label: string): Promise<unknown> {
-    return this.core.deleteCollectionNamespacedPod({ namespace: 'default', labelSelector: `${BENCH_LABEL}=${label}`, gracePeriodSeconds: 0 });
+    return this.core.deleteCollectionNamespacedPod({
+      namespace: 'default',
+      labelSelector: `${BENCH_LABEL}=${label}`,
+      gracePeriodSeconds: 0,
+    });
   }
 }
 
@@ -194,4 +233,3 @@ export function hollowPod(name: string, node: string, label: string): k8s.V1Pod 
     },
   };
 }
-

@@ -9,22 +9,37 @@ import { nowMs, sleep } from './stats.js';
 export const BUSYBOX = 'docker.io/edgefarm/busybox:1.35';
 
 /** Milliseconds from RunPodSandbox sent to StartContainer returned (container running), one per sequence. */
-export async function criFloor(sock: string, n: number, ratePerS: number, logRoot: string, beforeCleanup?: () => Promise<unknown>): Promise<number[]> {
+export async function criFloor(
+  sock: string,
+  n: number,
+  ratePerS: number,
+  logRoot: string,
+  beforeCleanup?: () => Promise<unknown>,
+): Promise<number[]> {
   const { runtime } = criClients(sock, 30_000);
   const run = Date.now();
   const sandboxes: string[] = [];
   const node = { network: cri.NamespaceMode.NODE, pid: cri.NamespaceMode.CONTAINER };
   const one = async (i: number): Promise<number> => {
     const uid = `bench-raw-${run}-${i}`;
-    const config = { metadata: { name: uid, namespace: 'bench', uid, attempt: 0 }, hostname: '', logDirectory: `${logRoot}/${uid}`,
-      linux: { securityContext: { namespaceOptions: node } } };
+    const config = {
+      metadata: { name: uid, namespace: 'bench', uid, attempt: 0 },
+      hostname: '',
+      logDirectory: `${logRoot}/${uid}`,
+      linux: { securityContext: { namespaceOptions: node } },
+    };
     const t0 = nowMs();
     const { podSandboxId } = await runtime.runPodSandbox({ config });
     sandboxes.push(podSandboxId);
     const { containerId } = await runtime.createContainer({
       podSandboxId,
-      config: { metadata: { name: 'main', attempt: 0 }, image: { image: BUSYBOX }, command: ['sleep', '3600'], logPath: 'main.log',
-        linux: { securityContext: { namespaceOptions: node } } },
+      config: {
+        metadata: { name: 'main', attempt: 0 },
+        image: { image: BUSYBOX },
+        command: ['sleep', '3600'],
+        logPath: 'main.log',
+        linux: { securityContext: { namespaceOptions: node } },
+      },
       sandboxConfig: config,
     });
     await runtime.startContainer({ containerId });

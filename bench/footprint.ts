@@ -36,7 +36,15 @@ const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
 export async function agentFootprint(o: FootprintOptions): Promise<FootprintResult> {
   o.log(`footprint: ${o.pods} pods on ${o.node}, then the agent's RSS every ${o.everyS} s for ${o.durationS} s`);
-  const pods = await podStartup({ kubeconfig: o.kubeconfig, node: o.node, namespace: 'default', n: o.pods, ratePerS: 10, timeoutMs: 120_000, label: o.label });
+  const pods = await podStartup({
+    kubeconfig: o.kubeconfig,
+    node: o.node,
+    namespace: 'default',
+    n: o.pods,
+    ratePerS: 10,
+    timeoutMs: 120_000,
+    label: o.label,
+  });
   const pid = await pidOf(o.state, `agent-${o.node}`);
   const samples: number[] = [];
   const anon: number[] = [];

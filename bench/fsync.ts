@@ -27,7 +27,10 @@ async function run(mode: 'default' | 'always'): Promise<{ latency: Summary; perS
   const dir = await mkdtemp(path.join(os.tmpdir(), `ef-fsync-${mode}-`));
   const port = await freePort();
   const conf = path.join(dir, 'nats.conf');
-  await writeFile(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}/js"${mode === 'always' ? ', sync_interval: always' : ''} }\n`);
+  await writeFile(
+    conf,
+    `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}/js"${mode === 'always' ? ', sync_interval: always' : ''} }\n`,
+  );
   const server = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
   try {
     let nc;
@@ -41,7 +44,13 @@ async function run(mode: 'default' | 'always'): Promise<{ latency: Summary; perS
       }
     }
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: 'OUTBOX', subjects: ['ob.>'], storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_msgs_per_subject: 1 });
+    await jsm.streams.add({
+      name: 'OUTBOX',
+      subjects: ['ob.>'],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Workqueue,
+      max_msgs_per_subject: 1,
+    });
     const js = jetstream(nc);
     const payload = new Uint8Array(300).fill(7);
     const lat: number[] = [];
@@ -62,8 +71,18 @@ async function run(mode: 'default' | 'always'): Promise<{ latency: Summary; perS
 }
 
 const results = { default: await run('default'), always: await run('always') };
-process.stdout.write(table([['publish ack, sync_interval default (ms)', results.default.latency], ['publish ack, sync_interval always (ms)', results.always.latency]]) + '\n');
-process.stdout.write(`msgs/s: default ${results.default.perSecond}, always ${results.always.perSecond} (p50 ratio ${(results.always.latency.p50 / results.default.latency.p50).toFixed(1)}x)\n`);
+process.stdout.write(
+  table([
+    ['publish ack, sync_interval default (ms)', results.default.latency],
+    ['publish ack, sync_interval always (ms)', results.always.latency],
+  ]) + '\n',
+);
+process.stdout.write(
+  `msgs/s: default ${results.default.perSecond}, always ${results.always.perSecond} (p50 ratio ${(results.always.latency.p50 / results.default.latency.p50).toFixed(1)}x)\n`,
+);
 const out = path.resolve(HERE, '../results');
 await mkdir(out, { recursive: true });
-await writeFile(path.join(out, `fsync-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n: N, host: os.hostname(), cpus: os.cpus().length, results }, null, 2));
+await writeFile(
+  path.join(out, `fsync-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
+  JSON.stringify({ n: N, host: os.hostname(), cpus: os.cpus().length, results }, null, 2),
+);

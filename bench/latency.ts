@@ -36,18 +36,20 @@ export interface LatencyOptions {
 
 /** The site probe (site-probe.ts) in the site's netns: desired-stream arrival times by subject, and an echo responder. */
 async function startProbe(here: string, netns: string, node: string) {
-  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, path.join(here, 'site-probe.js'), node], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, path.join(here, 'site-probe.js'), node], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const arrivals = new Map<string, number>();
   const ready = new Promise<void>((resolve, reject) => {
     p.on('exit', (code) => reject(new Error(`site probe exited with ${code}`)));
-    createInterface({ input: p.stdout! }).on('line', (line) => {
+    createInterface({ input: p.stdout }).on('line', (line) => {
       if (line === 'READY') return resolve();
       const [kind, at, subject] = line.split(' ');
       if (kind === 'D' && subject && !arrivals.has(subject)) arrivals.set(subject, Number(at));
     });
   });
   await ready;
-  return { arrivals, pid: p.pid!, stop: () => p.stdin!.end() };
+  return { arrivals, pid: p.pid!, stop: () => p.stdin.end() };
 }
 
 async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
@@ -79,7 +81,10 @@ async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
  * plane) and the bench itself. This machine runs both sides on 2 cores.
  */
 function latencyGroups(state: string, node: string, benchPids: number[]): Record<string, () => Promise<number[]>> {
-  const named = (...names: string[]) => () => pidsOf(state, names);
+  const named =
+    (...names: string[]) =>
+    () =>
+      pidsOf(state, names);
   return {
     agent: named(`agent-${node}`),
     containerd: named(`containerd-${node}`),
@@ -98,8 +103,17 @@ export function cpuSplitTable(rows: Record<string, CpuSplit>): string {
   if (phases.length === 0) return '';
   const cols = Object.keys(phases[0]![1]);
   const w = cols.map((c) => Math.max(c.length, 6));
-  const line = (first: string, cells: (string | number)[]) => [first.padEnd(22), ...cells.map((c, i) => String(c).padStart(w[i]!))].join(' ');
-  return [line('CPU s/s', cols), ...phases.map(([name, split]) => line(name, cols.map((c) => split[c]!.toFixed(2))))].join('\n');
+  const line = (first: string, cells: (string | number)[]) =>
+    [first.padEnd(22), ...cells.map((c, i) => String(c).padStart(w[i]!))].join(' ');
+  return [
+    line('CPU s/s', cols),
+    ...phases.map(([name, split]) =>
+      line(
+        name,
+        cols.map((c) => split[c]!.toFixed(2)),
+      ),
+    ),
+  ].join('\n');
 }
 
 /** Creates `n` pods at `ratePerS`/s under `label`: their times and the CPU split from the first create to the last Ready. */
@@ -121,13 +135,23 @@ export async function latencyBench(o: LatencyOptions) {
     o.log(`raw CRI floor: ${o.n} sequences at ${o.ratePerS}/s against ${o.sock}`);
     const cpu: Record<string, CpuSplit> = {};
     const floorWindow = await cpuWindow(groups);
-    const floor = await criFloor(o.sock, o.n, o.ratePerS, `${o.state}/bench-raw`, async () => (cpu['floor: raw CRI'] = await floorWindow()));
+    const floor = await criFloor(
+      o.sock,
+      o.n,
+      o.ratePerS,
+      `${o.state}/bench-raw`,
+      async () => (cpu['floor: raw CRI'] = await floorWindow()),
+    );
     const label = `s${Date.now().toString(36)}`;
     const { pods, startupMs: startup, cpu: podCpu } = await podRun(o, groups, o.n, o.ratePerS, label);
     cpu['pod startup'] = podCpu;
     await new Promise((r) => setTimeout(r, 500)); // late probe lines
     const delivery = pods
-      .map((p) => (p.bound === undefined ? NaN : (probe.arrivals.get(desiredSubjects.pod(o.node, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound))
+      .map((p) =>
+        p.bound === undefined
+          ? NaN
+          : (probe.arrivals.get(desiredSubjects.pod(o.node, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound,
+      )
       .filter((x) => !Number.isNaN(x));
     o.log('deleting the bench pods');
     await deletePods(o.kubeconfig, o.namespace, label);
@@ -165,7 +189,8 @@ export async function latencyBench(o: LatencyOptions) {
       ...(gentleS && gentleFloorS ? { gentleStartupOverFloorP50: ratio(gentleS.p50, gentleFloorS.p50) } : {}),
       deliveryOverRttP50: ratio(deliveryS.p50, rttS.p50),
     };
-    const gentleRatio = ratios.gentleStartupOverFloorP50 !== undefined ? `, at ${o.gentle.ratePerS}/s ${ratios.gentleStartupOverFloorP50}x` : '';
+    const gentleRatio =
+      ratios.gentleStartupOverFloorP50 !== undefined ? `, at ${o.gentle.ratePerS}/s ${ratios.gentleStartupOverFloorP50}x` : '';
     const text = `${table(Object.entries(figures))}\nratios (p50): startup/floor ${ratios.startupOverFloorP50}x${gentleRatio}, delivery/rtt ${ratios.deliveryOverRttP50}x\nwhere the CPU went while each ran (CPU s per s; the machine has ${cpus().length}):\n${cpuSplitTable(cpu)}`;
     return {
       result: {

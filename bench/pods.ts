@@ -49,7 +49,10 @@ export async function podStartup(o: PodRunOptions): Promise<PodTimes[]> {
   const allReady = new Promise<void>((r) => (onAllReady = r));
   const watchEnds: unknown[] = [];
   // Started again whenever it ends: a pod that turns Ready while no watch runs is seen in the replay (a little late).
-  const stopWatch = keepWatching<k8s.V1Pod>(kc, `/api/v1/namespaces/${o.namespace}/pods`, { labelSelector: `edgefarm.io/bench=${o.label}` },
+  const stopWatch = keepWatching<k8s.V1Pod>(
+    kc,
+    `/api/v1/namespaces/${o.namespace}/pods`,
+    { labelSelector: `edgefarm.io/bench=${o.label}` },
     (_type, pod) => {
       const at = nowMs();
       const t = times.get(pod.metadata?.name ?? '');
@@ -60,7 +63,8 @@ export async function podStartup(o: PodRunOptions): Promise<PodTimes[]> {
         if (++readyCount === o.n) onAllReady();
       }
     },
-    (err) => watchEnds.push(err));
+    (err) => watchEnds.push(err),
+  );
   try {
     await sleep(500); // the watch is established before the first create
     const start = nowMs();
@@ -74,7 +78,10 @@ export async function podStartup(o: PodRunOptions): Promise<PodTimes[]> {
     await Promise.all(creates);
     await Promise.race([allReady, sleep(o.timeoutMs)]);
     if (readyCount < o.n) process.stderr.write(`[bench] only ${readyCount}/${o.n} pods Ready after ${o.timeoutMs} ms\n`);
-    if (watchEnds.length) process.stderr.write(`[bench] the pod watch ended ${watchEnds.length} times and was started again (first: ${String(watchEnds[0] ?? 'closed')})\n`);
+    if (watchEnds.length)
+      process.stderr.write(
+        `[bench] the pod watch ended ${watchEnds.length} times and was started again (first: ${watchEnds[0] === undefined ? 'closed' : JSON.stringify(watchEnds[0])})\n`,
+      );
     return [...times.values()];
   } finally {
     stopWatch();

@@ -57,7 +57,9 @@ async function layout(expr: string): Promise<string> {
 /** The growth curve: gnuplot over a data file of the scale points. */
 async function plot(points: readonly ScalePoint[], dir: string): Promise<string> {
   const dat = path.join(dir, 'growth.dat');
-  const rows = points.map((p) => [p.nodes, p.provider.rssMiB, p.provider.cpuSPerMin, p.wire.bytesPerNodePerS, p.provider.cpuMsPerNodePerMin].join(' '));
+  const rows = points.map((p) =>
+    [p.nodes, p.provider.rssMiB, p.provider.cpuSPerMin, p.wire.bytesPerNodePerS, p.provider.cpuMsPerNodePerMin].join(' '),
+  );
   await writeFile(dat, `# nodes providerRssMiB providerCpuSPerMin bytesPerNodePerS cpuMsPerNodePerMin\n${rows.join('\n')}\n`);
   const png = path.join(dir, 'growth.png');
   await promisify(execFile)('gnuplot', ['-e', `datafile='${dat}'; outfile='${png}'`, path.join(ROOT, 'bench', 'growth.gp')]);
@@ -87,16 +89,34 @@ async function main() {
   try {
     if (ONLY.has('latency')) {
       const { result, text } = await latencyBench({
-        here: HERE, kubeconfig, node: NODE, namespace: 'default', hubUrl, state,
-        sock: await layout(`ef_site_containerd_sock ${NODE}`), netns: await layout(`ef_site_netns ${NODE}`),
-        n: num('EF_BENCH_N', 100), ratePerS: num('EF_BENCH_RATE', 10),
-        gentle: { n: num('EF_BENCH_GENTLE_N', 40), ratePerS: num('EF_BENCH_GENTLE_RATE', 2) }, rttN: num('EF_BENCH_RTT_N', 200), log,
+        here: HERE,
+        kubeconfig,
+        node: NODE,
+        namespace: 'default',
+        hubUrl,
+        state,
+        sock: await layout(`ef_site_containerd_sock ${NODE}`),
+        netns: await layout(`ef_site_netns ${NODE}`),
+        n: num('EF_BENCH_N', 100),
+        ratePerS: num('EF_BENCH_RATE', 10),
+        gentle: { n: num('EF_BENCH_GENTLE_N', 40), ratePerS: num('EF_BENCH_GENTLE_RATE', 2) },
+        rttN: num('EF_BENCH_RTT_N', 200),
+        log,
       });
       out.latency = result;
       texts.push(`latency (site ${NODE})\n${text}`);
     }
     const footprint: Promise<FootprintResult> | undefined = ONLY.has('footprint')
-      ? agentFootprint({ kubeconfig, state, node: NODE, pods: 10, durationS: num('EF_BENCH_FOOTPRINT_S', 300), everyS: 5, label: `f${Date.now().toString(36)}`, log })
+      ? agentFootprint({
+          kubeconfig,
+          state,
+          node: NODE,
+          pods: 10,
+          durationS: num('EF_BENCH_FOOTPRINT_S', 300),
+          everyS: 5,
+          label: `f${Date.now().toString(36)}`,
+          log,
+        })
       : undefined;
     footprint?.catch(() => undefined); // awaited below
     if (ONLY.has('scale') || ONLY.has('storm')) {
@@ -119,49 +139,82 @@ async function main() {
         }
         let point: ScalePoint;
         try {
-          point = await scaleStep({ fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log }, { nodes: n, podsPerNode: pods[i] ?? 0 }, baseline);
+          point = await scaleStep(
+            { fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log },
+            { nodes: n, podsPerNode: pods[i] ?? 0 },
+            baseline,
+          );
         } catch (err) {
           failures.push(`scale ${n}: ${(err as Error).message}`);
           log(`scale ${n} failed: ${(err as Error).message}`);
           break;
         }
         points.push(point);
-        log(`scale point:\n${scaleTable([point])}\nCPU s/min over the idle window:\n${cpuTable([point])}\napiserver requests/s over the idle window:\n${apiRequestsText([point])}`);
+        log(
+          `scale point:\n${scaleTable([point])}\nCPU s/min over the idle window:\n${cpuTable([point])}\napiserver requests/s over the idle window:\n${apiRequestsText([point])}`,
+        );
         if (ONLY.has('storm') && n === stormAt) storm = await reconnectStorm(fleet, cluster, label, log);
       }
       const dir = path.join(ROOT, 'bench', 'results');
       await mkdir(dir, { recursive: true });
       if (ONLY.has('scale')) {
-        out.scale = { perSite: num('EF_BENCH_PER_SITE', 250), hollowTimers: fleet.timers, providerBaselineKiB: baseline?.rssKiB, points, skipped, failures };
-        texts.push(`scale (hollow nodes; provider and hub)\n${scaleTable(points)}\nwhere the CPU went over the idle window (CPU s/min):\n${cpuTable(points)}\napiserver requests/s over the idle window:\n${apiRequestsText(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`);
+        out.scale = {
+          perSite: num('EF_BENCH_PER_SITE', 250),
+          hollowTimers: fleet.timers,
+          providerBaselineKiB: baseline?.rssKiB,
+          points,
+          skipped,
+          failures,
+        };
+        texts.push(
+          `scale (hollow nodes; provider and hub)\n${scaleTable(points)}\nwhere the CPU went over the idle window (CPU s/min):\n${cpuTable(points)}\napiserver requests/s over the idle window:\n${apiRequestsText(points)}${skipped.length ? `\nskipped (time budget): ${skipped.join(', ')} nodes` : ''}${failures.map((f) => `\nFAILED ${f}`).join('')}`,
+        );
         if (points.length > 1) texts.push(`growth curve: ${path.relative(ROOT, await plot(points, dir))}`);
       }
       if (storm) {
         out.storm = storm;
-        texts.push(`reconnect storm (${storm.nodes} nodes, ${storm.deleted} deletes + ${storm.created} creates while cut)\n` +
-          `cut -> all EdgeConnected=False ${storm.disconnectedS} s; after the heal: all connected ${storm.reconnectedS} s, deletes applied ${storm.deletesAppliedS} s, ` +
-          `creates Ready ${storm.createsAppliedS} s, everything ${storm.allAppliedS} s`);
+        texts.push(
+          `reconnect storm (${storm.nodes} nodes, ${storm.deleted} deletes + ${storm.created} creates while cut)\n` +
+            `cut -> all EdgeConnected=False ${storm.disconnectedS} s; after the heal: all connected ${storm.reconnectedS} s, deletes applied ${storm.deletesAppliedS} s, ` +
+            `creates Ready ${storm.createsAppliedS} s, everything ${storm.allAppliedS} s`,
+        );
       }
     }
     if (footprint) {
       const f = await footprint;
       out.footprint = f;
-      texts.push(`agent footprint (${f.node}, ${f.podsReady}/${f.pods} pods Running, ${f.durationS} s, ${f.rssMiB.n} samples)\n` +
-        `VmRSS MiB p50 ${f.rssMiB.p50}, p95 ${f.rssMiB.p95}, max ${f.rssMiB.max}; RssAnon (private) MiB p50 ${f.anonMiB.p50}, ` +
-        `p95 ${f.anonMiB.p95}; CPU ${f.cpuSPerMin} s/min`);
+      texts.push(
+        `agent footprint (${f.node}, ${f.podsReady}/${f.pods} pods Running, ${f.durationS} s, ${f.rssMiB.n} samples)\n` +
+          `VmRSS MiB p50 ${f.rssMiB.p50}, p95 ${f.rssMiB.p95}, max ${f.rssMiB.max}; RssAnon (private) MiB p50 ${f.anonMiB.p50}, ` +
+          `p95 ${f.anonMiB.p95}; CPU ${f.cpuSPerMin} s/min`,
+      );
     }
-    const result = { name: 'bench', startedAt: started.toISOString(), instance: env.EF_INSTANCE, host: os.hostname(), cpus: os.cpus().length, loadavg: os.loadavg(), ...out };
+    const result = {
+      name: 'bench',
+      startedAt: started.toISOString(),
+      instance: env.EF_INSTANCE,
+      host: os.hostname(),
+      cpus: os.cpus().length,
+      loadavg: os.loadavg(),
+      ...out,
+    };
     const dir = path.join(ROOT, 'bench', 'results');
     await mkdir(dir, { recursive: true });
     const stamp = started.toISOString().replace(/[:.]/g, '-');
     const json = `${JSON.stringify(result, null, 2)}\n`;
     await writeFile(path.join(dir, `bench-${stamp}.json`), json);
     await writeFile(path.join(dir, 'latest.json'), json);
-    process.stdout.write(`\n${texts.join('\n\n')}\n\nload average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
+    process.stdout.write(
+      `\n${texts.join('\n\n')}\n\nload average at the end: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}\n`,
+    );
     process.stdout.write(`written: bench/results/bench-${stamp}.json, bench/results/latest.json\n`);
   } finally {
     cluster.stop();
-    if (process.env.EF_BENCH_KEEP === '1') log(`keeping the stack (instance ${env.EF_INSTANCE}, EF_SITES="${fleet.sitesEnv()}"); remove it with hack/clean.sh`);
+    if (process.env.EF_BENCH_KEEP === '1')
+      log(`keeping the stack (instance ${env.EF_INSTANCE}, EF_SITES="${fleet.sitesEnv()}"); remove it with hack/clean.sh`);
     else {
       log('removing the stack: hack/clean.sh');
       await hack('clean.sh', { EF_SITES: fleet.sitesEnv() });

@@ -106,10 +106,22 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
   const isHollowLeaf = (name: string) => fleet.sites.includes(name);
   const sampleGroups = () => Promise.all(groups.map((pids) => procSum(pids)));
   const apiRequests = () => cluster.apiRequests().catch(() => new Map<string, number>());
-  const [p0, w0, g0, m0, r0] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineCpuS(), apiRequests()]);
+  const [p0, w0, g0, m0, r0] = await Promise.all([
+    procSample(provider),
+    wireSample(ctx.hubMonitorUrl, isHollowLeaf),
+    sampleGroups(),
+    machineCpuS(),
+    apiRequests(),
+  ]);
   const w = nowMs();
   await sleep(ctx.idleS * 1000);
-  const [p1, w1, g1, m1, r1] = await Promise.all([procSample(provider), wireSample(ctx.hubMonitorUrl, isHollowLeaf), sampleGroups(), machineCpuS(), apiRequests()]);
+  const [p1, w1, g1, m1, r1] = await Promise.all([
+    procSample(provider),
+    wireSample(ctx.hubMonitorUrl, isHollowLeaf),
+    sampleGroups(),
+    machineCpuS(),
+    apiRequests(),
+  ]);
   const windowS = (nowMs() - w) / 1000;
   const apiRequestsPerS = Object.fromEntries(
     [...r1]
@@ -148,7 +160,15 @@ export async function scaleStep(ctx: ScaleContext, step: ScaleStep, baseline: Pr
     },
     lease: cluster.leaseGaps(nodes),
     hollow: { rssMiB: round(h1.rssKiB / 1024), cpuSPerMin: perMin(h1.cpuS - h0.cpuS) },
-    cpu: { hollowAgents: agentsS!, hollowLeaves: leavesS!, hub: hubS!, provider: perMin(cpu), controlPlane: controlPlaneS!, machine: perMin(m1.busyS - m0.busyS), steal: perMin(m1.stealS - m0.stealS) },
+    cpu: {
+      hollowAgents: agentsS!,
+      hollowLeaves: leavesS!,
+      hub: hubS!,
+      provider: perMin(cpu),
+      controlPlane: controlPlaneS!,
+      machine: perMin(m1.busyS - m0.busyS),
+      steal: perMin(m1.stealS - m0.stealS),
+    },
     apiRequestsPerS,
   };
 }
@@ -192,7 +212,15 @@ export function cpuTable(points: readonly ScalePoint[]): string {
 /** The apiserver's busiest requests over each point's idle window, one line per point. */
 export function apiRequestsText(points: readonly ScalePoint[], top = 6): string {
   return points
-    .map((p) => `${String(p.nodes).padStart(7)}: ${Object.entries(p.apiRequestsPerS).slice(0, top).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}`)
+    .map(
+      (p) =>
+        `${String(p.nodes).padStart(7)}: ${
+          Object.entries(p.apiRequestsPerS)
+            .slice(0, top)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || '-'
+        }`,
+    )
     .join('\n');
 }
 

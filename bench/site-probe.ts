@@ -17,5 +17,12 @@ const messages = await consumer.consume();
 await nc.flush();
 process.stdout.write('READY\n');
 process.stdin.resume();
-process.stdin.on('end', () => void messages.close().then(() => nc.close()).then(() => process.exit(0)));
+process.stdin.on(
+  'end',
+  () =>
+    void messages
+      .close()
+      .then(() => nc.close())
+      .then(() => process.exit(0)),
+);
 for await (const m of messages) process.stdout.write(`D ${nowMs().toFixed(3)} ${m.subject}\n`);

@@ -31,7 +31,13 @@ export interface StormResult {
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
-export async function reconnectStorm(fleet: HollowFleet, cluster: Cluster, label: string, log: (line: string) => void, timeoutMs = 300_000): Promise<StormResult> {
+export async function reconnectStorm(
+  fleet: HollowFleet,
+  cluster: Cluster,
+  label: string,
+  log: (line: string) => void,
+  timeoutMs = 300_000,
+): Promise<StormResult> {
   const nodes = fleet.nodeNames();
   const state = (want: string) => () => nodes.every((n) => cluster.connected.get(n) === want);
   const tP = nowMs();
@@ -39,7 +45,9 @@ export async function reconnectStorm(fleet: HollowFleet, cluster: Cluster, label
   log(`storm: ${fleet.sites.length} hollow sites cut at once (${Math.round(nowMs() - tP)} ms for the rules)`);
   const down = await cluster.until(state('False'), 90_000);
   const disconnectedS = down ? round((nowMs() - tP) / 1000) : NaN;
-  log(`storm: ${down ? `all ${nodes.length} nodes EdgeConnected=False after ${disconnectedS} s` : 'NOT every node went EdgeConnected=False'}`);
+  log(
+    `storm: ${down ? `all ${nodes.length} nodes EdgeConnected=False after ${disconnectedS} s` : 'NOT every node went EdgeConnected=False'}`,
+  );
 
   // One pod deleted per node (the first live one) and one created, while cut off.
   const live = new Map<string, string>();

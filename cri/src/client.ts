@@ -41,11 +41,7 @@ export function isCriNotFound(err: unknown): boolean {
   return err instanceof CriError && err.code === 5;
 }
 
-function makeClient<S extends GenServiceMethods>(
-  service: GenService<S>,
-  address: string,
-  defaultDeadlineMs: number,
-): ServiceClient<S> {
+function makeClient<S extends GenServiceMethods>(service: GenService<S>, address: string, defaultDeadlineMs: number): ServiceClient<S> {
   const definition: Record<string, unknown> = {};
   for (const m of service.methods) {
     definition[m.localName] = {
@@ -72,7 +68,7 @@ function makeClient<S extends GenServiceMethods>(
         fn.call(raw, create(m.input, request), { deadline }, (err: unknown, res: unknown) => {
           if (err) {
             const e = err as { code?: number; details?: string; message?: string };
-            reject(new CriError(m.name, e.code ?? 2, e.details ?? e.message ?? String(err), { cause: err }));
+            reject(new CriError(m.name, e.code ?? 2, e.details ?? e.message ?? 'unknown gRPC error', { cause: err }));
           } else resolve(res);
         });
       });

@@ -12,7 +12,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, eventually, kubectlJson, log, siteExec, type PodObj } from './stack.js';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  deleteAndWait,
+  eventually,
+  kubectlJson,
+  log,
+  siteExec,
+  type PodObj,
+} from './stack.js';
 
 const NAME = 'e2e-config';
 const SELECTOR = 'e2e=config';
@@ -104,13 +115,17 @@ test('ConfigMap as env and files, Secret as a volume, the ServiceAccount token a
   expect((await inPod(pod, 'stat -L -c %a /etc/secret/password')).trim()).toBe('400');
   expect(await inPod(pod, 'cat /etc/config/conf/app.conf')).toBe('greeting=hello-1\n');
   expect(await inPod(pod, 'cat /etc/podinfo/labels')).toBe('e2e="config"\ntier="edge"');
-  expect(await inPod(pod, 'echo "$GREETING|$CFG_greeting|$MY_POD|$MY_IP|$MESSAGE"')).toBe(`hello-1|hello-1|${NAME}|${pod.status.podIP}|hello-1 from ${NAME}\n`);
+  expect(await inPod(pod, 'echo "$GREETING|$CFG_greeting|$MY_POD|$MY_IP|$MESSAGE"')).toBe(
+    `hello-1|hello-1|${NAME}|${pod.status.podIP}|hello-1 from ${NAME}\n`,
+  );
   expect(await inPod(pod, `cat ${SA_DIR}/namespace`)).toBe('default');
   expect(await inPod(pod, `cat ${SA_DIR}/ca.crt`)).toMatch(/^-----BEGIN CERTIFICATE-----/);
 
   // The projected token is a real token bound to this pod.
   const token = await inPod(pod, `cat ${SA_DIR}/token`);
-  const review = await kubectlCreate<{ status: { authenticated?: boolean; user?: { username: string; extra?: Record<string, string[]> }; error?: string } }>({
+  const review = await kubectlCreate<{
+    status: { authenticated?: boolean; user?: { username: string; extra?: Record<string, string[]> }; error?: string };
+  }>({
     apiVersion: 'authentication.k8s.io/v1',
     kind: 'TokenReview',
     spec: { token },
@@ -126,13 +141,23 @@ test('ConfigMap as env and files, Secret as a volume, the ServiceAccount token a
   // A Secret change is rewritten in place: same container, no restart.
   let t0 = Date.now();
   await applyObject(secret('s3cret-2'));
-  await eventually('the new Secret value in the mounted file', 60_000, async () => ((await inPod(pod, 'cat /etc/secret/password')) === 's3cret-2' ? true : undefined), 100);
+  await eventually(
+    'the new Secret value in the mounted file',
+    60_000,
+    async () => ((await inPod(pod, 'cat /etc/secret/password')) === 's3cret-2' ? true : undefined),
+    100,
+  );
   log(`Secret change visible in the running container's volume ${Date.now() - t0} ms after kubectl apply`);
 
   // A ConfigMap change: files in place; env of the running process unchanged (as on a kubelet).
   t0 = Date.now();
   await applyObject(configMap('hello-2'));
-  await eventually('the new ConfigMap value in the mounted file', 60_000, async () => ((await inPod(pod, 'cat /etc/config/conf/app.conf')) === 'greeting=hello-2\n' ? true : undefined), 100);
+  await eventually(
+    'the new ConfigMap value in the mounted file',
+    60_000,
+    async () => ((await inPod(pod, 'cat /etc/config/conf/app.conf')) === 'greeting=hello-2\n' ? true : undefined),
+    100,
+  );
   log(`ConfigMap change visible in the running container's volume ${Date.now() - t0} ms after kubectl apply`);
   expect(await inPod(pod, 'echo $GREETING')).toBe('hello-1\n');
   pod = await kubectlJson<PodObj>('get', 'pod', NAME);

@@ -4,7 +4,22 @@
  * update Kubernetes allows) takes effect too.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, criState, deleteAndWait, eventually, isRunningReady, kubectl, kubectlJson, log, pods, type PodObj } from './stack.js';
+import { cri } from '@edgefarm/proto';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  criState,
+  deleteAndWait,
+  eventually,
+  isRunningReady,
+  kubectl,
+  kubectlJson,
+  log,
+  pods,
+  type PodObj,
+} from './stack.js';
 
 const SELECTOR = 'e2e=deadline';
 
@@ -45,7 +60,7 @@ test('a pod with activeDeadlineSeconds 8 runs, then ends Failed/DeadlineExceeded
   expect(pod.status.message).toMatch(/longer than the specified deadline/);
   expect(pod.metadata.uid).toBe(running.metadata.uid);
   const { containers } = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });
-  expect(containers.filter((c) => c.state === 1)).toEqual([]);
+  expect(containers.filter((c) => c.state === cri.ContainerState.CONTAINER_RUNNING)).toEqual([]);
   // Stays Failed: nothing restarts it.
   await new Promise((r) => setTimeout(r, 3000));
   const later = await kubectlJson<PodObj>('get', 'pod', name);

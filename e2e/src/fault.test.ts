@@ -12,8 +12,36 @@
  *    acknowledged is still there after the restart.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, BUSYBOX_LATEST, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, edgeDeployment, eventually, isRunningReady, kubectl, log, pods, type PodObj } from './stack.js';
-import { SELECTOR, SITE, agentLog, converge, fault, nodeState, record, runningContainer, siteAttempt, sitePods, siteRestartCount, siteStreams, watchNode } from './faults.js';
+import {
+  BUSYBOX,
+  BUSYBOX_LATEST,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  deleteAndWait,
+  edgeDeployment,
+  eventually,
+  isRunningReady,
+  kubectl,
+  log,
+  pods,
+  type PodObj,
+} from './stack.js';
+import {
+  SELECTOR,
+  SITE,
+  agentLog,
+  converge,
+  fault,
+  nodeState,
+  record,
+  runningContainer,
+  siteAttempt,
+  sitePods,
+  siteRestartCount,
+  siteStreams,
+  watchNode,
+} from './faults.js';
 
 jest.setTimeout(20 * 60_000);
 
@@ -79,7 +107,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fault('heal', SITE).catch(() => undefined);
-  await deleteAndWait(SELECTOR, [`deployment/${WEB}`, 'pod/fault-crash', 'pod/fault-crash6', 'pod/fault-del', 'pod/fault-victim', 'pod/fault-new']);
+  await deleteAndWait(SELECTOR, [
+    `deployment/${WEB}`,
+    'pod/fault-crash',
+    'pod/fault-crash6',
+    'pod/fault-del',
+    'pod/fault-victim',
+    'pod/fault-new',
+  ]);
 });
 
 async function crasher(name = 'fault-crash'): Promise<PodObj> {
@@ -92,10 +127,15 @@ async function crasher(name = 'fault-crash'): Promise<PodObj> {
 /** A pod that crashes 4 s after every start (restartPolicy Always: CrashLoopBackOff 10 s, 20 s, 40 s, ...). */
 async function startCrasher(name: string): Promise<PodObj> {
   await applyObject(pod(name, ['sh', '-c', 'sleep 4; exit 1'], { 'e2e-crash': 'true' }));
-  return eventually(`${name} started`, 120_000, async () => {
-    const p = await crasher(name).catch(() => undefined);
-    return p?.status.containerStatuses?.[0]?.containerID ? p : undefined;
-  }, 500);
+  return eventually(
+    `${name} started`,
+    120_000,
+    async () => {
+      const p = await crasher(name).catch(() => undefined);
+      return p?.status.containerStatuses?.[0]?.containerID ? p : undefined;
+    },
+    500,
+  );
 }
 
 test('cases 1, 2, 5: a 2-minute partition with scale, image change, delete, force delete, create and offline crashes', async () => {
@@ -178,7 +218,10 @@ test('cases 1, 2, 5: a 2-minute partition with scale, image change, delete, forc
   const siteNow = siteRestartCount(agreement.site.get(c.metadata.uid));
   expect(crashOffline).toBeGreaterThanOrEqual(crashBefore + 2);
   expect(cs?.restartCount).toBe(siteNow);
-  expect(((cs as { lastState?: { terminated?: { exitCode: number; reason: string } } }).lastState?.terminated)).toMatchObject({ exitCode: 1, reason: 'Error' });
+  expect((cs as { lastState?: { terminated?: { exitCode: number; reason: string } } }).lastState?.terminated).toMatchObject({
+    exitCode: 1,
+    reason: 'Error',
+  });
   await record({
     case: '2 status made offline (crash loop) reaches the API',
     convergeMs: ms,
@@ -197,8 +240,12 @@ test('case 3: kill -9 of the agent while partitioned, started again still partit
     await fault('kill', 'agent', SITE);
     await new Promise((r) => setTimeout(r, 3000));
     await fault('restart', 'agent', SITE);
-    await eventually('the restarted agent resumed from its snapshot', 60_000, async () =>
-      (await agentLog(/restored from the snapshot/)).length > 0 ? true : undefined, 1000);
+    await eventually(
+      'the restarted agent resumed from its snapshot',
+      60_000,
+      async () => ((await agentLog(/restored from the snapshot/)).length > 0 ? true : undefined),
+      1000,
+    );
     await kubectl('scale', `deployment/${WEB}`, '--replicas=4');
     await new Promise((r) => setTimeout(r, 15_000));
     expect(await replacedSince(ids)).toEqual([]); // nothing restarted by the agent's restart
@@ -224,10 +271,17 @@ test('case 4: restarts of provider, hub, site nats-server and containerd in the 
     await waitRunning(`app=${WEB}`, 4);
     await kubectl('set', 'image', `deployment/${WEB}`, `app=${image}`);
     // Mid-rollout: the new ReplicaSet has pods, the old one still has some.
-    await eventually('rollout under way', 60_000, async () => {
-      const ps = await pods(`app=${WEB}`);
-      return ps.some((p) => p.spec.containers[0]!.image === image) && ps.some((p) => p.spec.containers[0]!.image !== image) ? true : undefined;
-    }, 200);
+    await eventually(
+      'rollout under way',
+      60_000,
+      async () => {
+        const ps = await pods(`app=${WEB}`);
+        return ps.some((p) => p.spec.containers[0]!.image === image) && ps.some((p) => p.spec.containers[0]!.image !== image)
+          ? true
+          : undefined;
+      },
+      200,
+    );
     const t = Date.now();
     await fault('restart', ...target);
     const restartMs = Date.now() - t;
@@ -259,7 +313,12 @@ test('case 6: power loss of the site: SIGKILL of the site nats-server and the ag
     // Something acknowledged while cut off: a restart of a fresh crasher, reported into the outbox.
     const c = await crasher('fault-crash6');
     const attempt = siteAttempt((await sitePods()).get(c.metadata.uid));
-    await eventually('an offline restart', 120_000, async () => (siteAttempt((await sitePods()).get(c.metadata.uid)) > attempt ? true : undefined), 1000);
+    await eventually(
+      'an offline restart',
+      120_000,
+      async () => (siteAttempt((await sitePods()).get(c.metadata.uid)) > attempt ? true : undefined),
+      1000,
+    );
     await new Promise((r) => setTimeout(r, 3000));
     streamsBefore = await siteStreams();
     await Promise.all([fault('kill', 'site-nats', SITE), fault('kill', 'agent', SITE)]);

@@ -56,7 +56,9 @@ export function siteAttempt(p: SitePod | undefined, name = 'app'): number {
  * away between create and start) is replaced without counting a restart.
  */
 export function siteRestartCount(p: SitePod | undefined, name = 'app'): number {
-  const newest = (p?.containers ?? []).filter((c) => c.metadata?.name === name).sort((a, b) => (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0))[0];
+  const newest = (p?.containers ?? [])
+    .filter((c) => c.metadata?.name === name)
+    .sort((a, b) => (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0))[0];
   return newest ? Number(newest.annotations['io.kubernetes.container.restartCount'] ?? -1) : -1;
 }
 
@@ -97,19 +99,25 @@ export async function agreement(known: Set<string>): Promise<Agreement> {
     for (const cs of p.status.containerStatuses ?? []) {
       if (!crashing && !runningContainer(s, cs.name)) diffs.push(`${name}/${cs.name}: not running at the site`);
       const restarts = siteRestartCount(s, cs.name);
-      if (cs.restartCount !== restarts) diffs.push(`${name}/${cs.name}: restartCount ${cs.restartCount} in the API, ${restarts} at the site`);
+      if (cs.restartCount !== restarts)
+        diffs.push(`${name}/${cs.name}: restartCount ${cs.restartCount} in the API, ${restarts} at the site`);
     }
   }
   for (const uid of known) {
     if (wanted.has(uid)) continue;
     const s = site.get(uid);
-    if (s && (s.sandboxes.length > 0 || s.containers.length > 0)) diffs.push(`pod ${uid}: gone from the API but ${s.sandboxes.length} sandboxes at the site`);
+    if (s && (s.sandboxes.length > 0 || s.containers.length > 0))
+      diffs.push(`pod ${uid}: gone from the API but ${s.sandboxes.length} sandboxes at the site`);
   }
   return { ok: diffs.length === 0, diffs, duplicateSandboxes, api, site };
 }
 
 /** Waits until the API and the site agree; resolves with the time it took and the agreement. */
-export async function converge(known: Set<string>, timeoutMs: number, extra: () => Promise<string[]> = async () => []): Promise<{ ms: number; agreement: Agreement }> {
+export async function converge(
+  known: Set<string>,
+  timeoutMs: number,
+  extra: () => Promise<string[]> = async () => [],
+): Promise<{ ms: number; agreement: Agreement }> {
   const start = Date.now();
   let last: Agreement | undefined;
   let lastExtra: string[] = [];
@@ -180,10 +188,20 @@ export async function fault(...args: string[]): Promise<void> {
 export async function siteStreams(site = SITE): Promise<Record<string, { messages: number; lastSeq: number }>> {
   const ns = await layout(`ef_site_netns ${site}`);
   const port = await layout('echo $EF_SITE_NATS_MON_PORT');
-  const { stdout } = await run('nsenter', [`--net=/run/netns/${ns}`, 'curl', '-sf', '--max-time', '3', `http://127.0.0.1:${port}/jsz?streams=true`]);
-  const jsz = JSON.parse(stdout) as { account_details?: { stream_detail?: { name: string; state: { messages: number; last_seq: number } }[] }[] };
+  const { stdout } = await run('nsenter', [
+    `--net=/run/netns/${ns}`,
+    'curl',
+    '-sf',
+    '--max-time',
+    '3',
+    `http://127.0.0.1:${port}/jsz?streams=true`,
+  ]);
+  const jsz = JSON.parse(stdout) as {
+    account_details?: { stream_detail?: { name: string; state: { messages: number; last_seq: number } }[] }[];
+  };
   const out: Record<string, { messages: number; lastSeq: number }> = {};
-  for (const a of jsz.account_details ?? []) for (const s of a.stream_detail ?? []) out[s.name] = { messages: s.state.messages, lastSeq: s.state.last_seq };
+  for (const a of jsz.account_details ?? [])
+    for (const s of a.stream_detail ?? []) out[s.name] = { messages: s.state.messages, lastSeq: s.state.last_seq };
   return out;
 }
 
@@ -203,8 +221,13 @@ export interface CaseResult {
 
 /** Logs a case's row and appends it to <state>/fault-results.jsonl (the closing note's table is made from it). */
 export async function record(r: CaseResult): Promise<void> {
-  log(`fault case | ${r.case} | converged ${r.convergeMs} ms after the fault ended | lost ${r.lost} | duplicates ${r.duplicates} | ${r.notes}`);
+  log(
+    `fault case | ${r.case} | converged ${r.convergeMs} ms after the fault ended | lost ${r.lost} | duplicates ${r.duplicates} | ${r.notes}`,
+  );
   const dir = await layout('echo "$EF_STATE"');
   await mkdir(dir, { recursive: true });
-  await appendFile(path.join(dir, 'fault-results.jsonl'), JSON.stringify({ at: new Date().toISOString(), hub: await layout('echo "$EF_HUB"'), ...r }) + '\n');
+  await appendFile(
+    path.join(dir, 'fault-results.jsonl'),
+    JSON.stringify({ at: new Date().toISOString(), hub: await layout('echo "$EF_HUB"'), ...r }) + '\n',
+  );
 }

@@ -30,7 +30,9 @@ export function runHack(root: string, script: string, ...args: string[]): Promis
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${[script, ...args].join(' ')} (EF_INSTANCE=${instance}) exited ${code}:\n${tail}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`hack/${[script, ...args].join(' ')} (EF_INSTANCE=${instance}) exited ${code}:\n${tail}`)),
+    );
   });
 }
 

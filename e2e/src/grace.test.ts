@@ -4,7 +4,21 @@
  * handles TERM) or was killed at the end of the grace period (one that ignores TERM), and so is its container.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, applyObject, criState, deleteAndWait, eventually, isRunningReady, kubectl, kubectlJson, log, pods, type PodObj } from './stack.js';
+import { cri } from '@edgefarm/proto';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  applyObject,
+  criState,
+  deleteAndWait,
+  eventually,
+  isRunningReady,
+  kubectl,
+  kubectlJson,
+  log,
+  pods,
+  type PodObj,
+} from './stack.js';
 
 const SELECTOR = 'e2e=grace';
 
@@ -28,7 +42,11 @@ function edgePod(name: string, grace: number, script: string): object {
 }
 
 /** Creates the pod, waits until it runs, deletes it without waiting; returns how long it stayed in the API. */
-async function deleteTimed(name: string, grace: number, script: string): Promise<{ pod: PodObj; goneMs: number; terminatingSeen: boolean }> {
+async function deleteTimed(
+  name: string,
+  grace: number,
+  script: string,
+): Promise<{ pod: PodObj; goneMs: number; terminatingSeen: boolean }> {
   await applyObject(edgePod(name, grace, script));
   const pod = await eventually(`${name} Running and Ready`, 120_000, async () => {
     const ps = (await pods(`app=${name}`)).filter(isRunningReady);
@@ -40,18 +58,27 @@ async function deleteTimed(name: string, grace: number, script: string): Promise
   const t0 = Date.now();
   await kubectl('delete', 'pod', name, '--wait=false');
   let terminatingSeen = false;
-  const goneMs = await eventually(`${name} gone from the API`, 60_000, async () => {
-    const list = await kubectlJson<{ items: PodObj[] }>('get', 'pods', '-l', `app=${name}`);
-    if (list.items.length === 0) return Date.now() - t0;
-    if (list.items[0]!.metadata.deletionTimestamp) terminatingSeen = true;
-    return undefined;
-  }, 100);
+  const goneMs = await eventually(
+    `${name} gone from the API`,
+    60_000,
+    async () => {
+      const list = await kubectlJson<{ items: PodObj[] }>('get', 'pods', '-l', `app=${name}`);
+      if (list.items.length === 0) return Date.now() - t0;
+      if (list.items[0]!.metadata.deletionTimestamp) terminatingSeen = true;
+      return undefined;
+    },
+    100,
+  );
   return { pod, goneMs, terminatingSeen };
 }
 
 test('a container that handles SIGTERM (3 s cleanup, grace 10 s) keeps its pod Terminating until it exited', async () => {
   // busybox sh as PID 1 receives TERM only through a trap; the trap runs after the current `sleep 1` returns.
-  const { pod, goneMs, terminatingSeen } = await deleteTimed('e2e-grace-trap', 10, 'trap "echo got TERM; sleep 3; exit 0" TERM; while true; do sleep 1; done');
+  const { pod, goneMs, terminatingSeen } = await deleteTimed(
+    'e2e-grace-trap',
+    10,
+    'trap "echo got TERM; sleep 3; exit 0" TERM; while true; do sleep 1; done',
+  );
   log(`grace 10 s, TERM handled in ~3-4 s: pod gone from the API ${goneMs} ms after kubectl delete`);
   expect(terminatingSeen).toBe(true);
   expect(goneMs).toBeGreaterThanOrEqual(2500);
@@ -79,18 +106,25 @@ test('shortening the grace period of a terminating pod (120 s, then 1 s) ends it
     return ps.length === 1 ? ps[0] : undefined;
   });
   await kubectl('delete', 'pod', name, '--wait=false');
-  await eventually(`${name} Terminating`, 30_000, async () => ((await kubectlJson<PodObj>('get', 'pod', name)).metadata.deletionTimestamp ? true : undefined));
+  await eventually(`${name} Terminating`, 30_000, async () =>
+    (await kubectlJson<PodObj>('get', 'pod', name)).metadata.deletionTimestamp ? true : undefined,
+  );
   // The agent is now in the 120 s stop of a container that ignores TERM.
   await new Promise((r) => setTimeout(r, 2000));
   const { containers } = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });
-  expect(containers.filter((c) => c.state === 1)).toHaveLength(1);
+  expect(containers.filter((c) => c.state === cri.ContainerState.CONTAINER_RUNNING)).toHaveLength(1);
 
   const t0 = Date.now();
   await kubectl('delete', 'pod', name, '--grace-period=1', '--wait=false');
-  const goneMs = await eventually(`${name} gone from the API`, 90_000, async () => {
-    const list = await kubectlJson<{ items: PodObj[] }>('get', 'pods', '-l', `app=${name}`);
-    return list.items.length === 0 ? Date.now() - t0 : undefined;
-  }, 100);
+  const goneMs = await eventually(
+    `${name} gone from the API`,
+    90_000,
+    async () => {
+      const list = await kubectlJson<{ items: PodObj[] }>('get', 'pods', '-l', `app=${name}`);
+      return list.items.length === 0 ? Date.now() - t0 : undefined;
+    },
+    100,
+  );
   log(`grace 120 s shortened to 1 s on a terminating pod: gone from the API ${goneMs} ms after the second kubectl delete`);
   expect(goneMs).toBeLessThan(30_000);
   const after = await criState('edge-1', { 'io.kubernetes.pod.uid': pod.metadata.uid });

@@ -5,7 +5,21 @@
  * no pod is deleted or recreated, and the new owner carries the next change (a scale-up) to the edge.
  */
 import { jest } from '@jest/globals';
-import { applyObject, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, isZombieOrGone, kubectl, layout, log, pods, providerPid, servingReplica } from './stack.js';
+import {
+  applyObject,
+  deleteAndWait,
+  edgeDeployment,
+  eventually,
+  hack,
+  isRunningReady,
+  isZombieOrGone,
+  kubectl,
+  layout,
+  log,
+  pods,
+  providerPid,
+  servingReplica,
+} from './stack.js';
 
 const NAME = 'e2e-ha';
 const SELECTOR = `app=${NAME}`;
@@ -20,7 +34,11 @@ afterAll(async () => {
 });
 
 const fingerprint = (ps: Awaited<ReturnType<typeof pods>>) =>
-  ps.map((p) => `${p.metadata.uid} ${p.status.containerStatuses?.[0]?.containerID} restarts=${p.status.containerStatuses?.[0]?.restartCount}`).sort();
+  ps
+    .map(
+      (p) => `${p.metadata.uid} ${p.status.containerStatuses?.[0]?.containerID} restarts=${p.status.containerStatuses?.[0]?.restartCount}`,
+    )
+    .sort();
 
 test('kill -9 of the replica serving edge-1: another takes over, Ready stays True, no pod churn', async () => {
   const replicas = Number(await layout('echo "$EF_PROVIDERS"'));
@@ -36,7 +54,9 @@ test('kill -9 of the replica serving edge-1: another takes over, Ready stays Tru
   const renewals: number[] = [];
   const readiness = new Set<string>();
   const sample = async () => {
-    const lease = JSON.parse(await kubectl('get', 'lease', '-n', 'kube-node-lease', 'edge-1', '-o', 'json')) as { spec: { renewTime: string } };
+    const lease = JSON.parse(await kubectl('get', 'lease', '-n', 'kube-node-lease', 'edge-1', '-o', 'json')) as {
+      spec: { renewTime: string };
+    };
     const t = Date.parse(lease.spec.renewTime);
     if (renewals.at(-1) !== t) renewals.push(t);
     const ready = await kubectl('get', 'node', 'edge-1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
@@ -44,31 +64,48 @@ test('kill -9 of the replica serving edge-1: another takes over, Ready stays Tru
   };
   // Start measuring from a renewal seen happening, not from whatever state an earlier test left the Lease in.
   await sample();
-  await eventually('a Node Lease renewal before the kill', 30_000, async () => {
-    await sample();
-    return renewals.length >= 2 ? true : undefined;
-  }, 250);
+  await eventually(
+    'a Node Lease renewal before the kill',
+    30_000,
+    async () => {
+      await sample();
+      return renewals.length >= 2 ? true : undefined;
+    },
+    250,
+  );
   renewals.splice(0, renewals.length - 1);
   process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();
   await eventually(`provider-${owner} (pid ${pid}) gone`, 30_000, async () => ((await isZombieOrGone(pid)) ? true : undefined), 100);
   log(`provider-${owner} (pid ${pid}), serving edge-1, killed with SIGKILL`);
 
-  const newOwner = await eventually('another replica serving edge-1', 90_000, async () => {
-    await sample();
-    const r = await servingReplica('edge-1');
-    return r !== owner ? r : undefined;
-  }, 250);
+  const newOwner = await eventually(
+    'another replica serving edge-1',
+    90_000,
+    async () => {
+      await sample();
+      const r = await servingReplica('edge-1');
+      return r !== owner ? r : undefined;
+    },
+    250,
+  );
   const takeoverMs = Date.now() - killedAt;
   // Sample on until the new owner renewed the Node Lease twice, so the gap across the takeover is measured.
   const renewedBefore = renewals.length;
-  await eventually('two Node Lease renewals by the new owner', 60_000, async () => {
-    await sample();
-    return renewals.length >= renewedBefore + 2 ? true : undefined;
-  }, 250);
+  await eventually(
+    'two Node Lease renewals by the new owner',
+    60_000,
+    async () => {
+      await sample();
+      return renewals.length >= renewedBefore + 2 ? true : undefined;
+    },
+    250,
+  );
   const gaps = renewals.slice(1).map((t, i) => t - renewals[i]!);
   const maxGap = Math.max(...gaps);
-  log(`edge-1 taken over by provider-${newOwner} ${takeoverMs} ms after the kill; Node Lease renewal gaps ${gaps.map((g) => (g / 1000).toFixed(1)).join(' / ')} s (max ${(maxGap / 1000).toFixed(1)} s of ${NODE_LEASE_SECONDS} s); Ready seen: ${[...readiness].join(',')}`);
+  log(
+    `edge-1 taken over by provider-${newOwner} ${takeoverMs} ms after the kill; Node Lease renewal gaps ${gaps.map((g) => (g / 1000).toFixed(1)).join(' / ')} s (max ${(maxGap / 1000).toFixed(1)} s of ${NODE_LEASE_SECONDS} s); Ready seen: ${[...readiness].join(',')}`,
+  );
   expect(maxGap).toBeLessThan(NODE_LEASE_SECONDS * 1000);
   expect([...readiness]).toEqual(['True']);
 
@@ -84,9 +121,27 @@ test('kill -9 of the replica serving edge-1: another takes over, Ready stays Tru
 
   // The killed replica comes back (hack/up.sh starts what is not running) and the shards are shared again.
   await hack('up.sh');
-  await eventually('both replicas holding shards', 60_000, async () => {
-    const holders = (await kubectl('get', 'lease', '-n', 'edgefarm-system', '-l', 'edgefarm.io/provider-lease=shard', '-o', 'jsonpath={.items[*].spec.holderIdentity}')).split(/\s+/).filter(Boolean);
-    return new Set(holders).size === replicas ? true : undefined;
-  }, 500);
+  await eventually(
+    'both replicas holding shards',
+    60_000,
+    async () => {
+      const holders = (
+        await kubectl(
+          'get',
+          'lease',
+          '-n',
+          'edgefarm-system',
+          '-l',
+          'edgefarm.io/provider-lease=shard',
+          '-o',
+          'jsonpath={.items[*].spec.holderIdentity}',
+        )
+      )
+        .split(/\s+/)
+        .filter(Boolean);
+      return new Set(holders).size === replicas ? true : undefined;
+    },
+    500,
+  );
   expect(fingerprint((await pods(SELECTOR)).filter(isRunningReady)).length).toBe(3);
 });

@@ -8,10 +8,18 @@ import { cri as criApi } from '@edgefarm/proto';
 import { ROOT, cri, deleteAndWait, eventually, kubectl, kubectlJson } from './stack.js';
 
 interface PodList {
-  items: { metadata: { name: string; uid: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string; containerStatuses?: { ready: boolean; containerID?: string }[] } }[];
+  items: {
+    metadata: { name: string; uid: string };
+    spec: { nodeName?: string };
+    status: { phase?: string; podIP?: string; containerStatuses?: { ready: boolean; containerID?: string }[] };
+  }[];
 }
 interface NodeObj {
-  status: { conditions: { type: string; status: string }[]; capacity: Record<string, string>; nodeInfo: { containerRuntimeVersion: string } };
+  status: {
+    conditions: { type: string; status: string }[];
+    capacity: Record<string, string>;
+    nodeInfo: { containerRuntimeVersion: string };
+  };
 }
 
 const HELLO = path.join(ROOT, 'examples/hello.yaml');
@@ -32,7 +40,11 @@ test('edge-1 is a Ready node with capacity from its agent', async () => {
   expect(Number(node.status.capacity.cpu)).toBeGreaterThan(0);
   expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
   const en = await eventually('EdgeNode edge-1 connected', 30_000, async () => {
-    const e = await kubectlJson<{ status?: { connected?: boolean; agentVersion?: string; podCount?: number } }>('get', 'edgenode', 'edge-1');
+    const e = await kubectlJson<{ status?: { connected?: boolean; agentVersion?: string; podCount?: number } }>(
+      'get',
+      'edgenode',
+      'edge-1',
+    );
     return e.status?.connected ? e : undefined;
   });
   expect(en.status?.agentVersion).toBeTruthy();

@@ -5,7 +5,20 @@
  */
 import { spawn } from 'node:child_process';
 import { jest } from '@jest/globals';
-import { EDGE_PLACEMENT, ROOT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, eventually, kubeconfig, kubectl, kubectlJson, layout, log, type PodObj } from './stack.js';
+import {
+  EDGE_PLACEMENT,
+  ROOT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  deleteAndWait,
+  eventually,
+  kubeconfig,
+  kubectl,
+  kubectlJson,
+  layout,
+  log,
+  type PodObj,
+} from './stack.js';
 
 const SELECTOR = 'e2e=images';
 const REGISTRY = 'registry-e2e';
@@ -88,14 +101,27 @@ test('without credentials: ErrImagePull then ImagePullBackOff; with a docker-reg
   if (errImagePull !== undefined) expect(errImagePull).toMatch(/401|unauthorized/i);
   expect([...seen].find((s) => s.startsWith('ImagePullBackOff'))).toBe(`ImagePullBackOff: Back-off pulling image "${image}"`);
 
-  await kubectl('create', 'secret', 'docker-registry', 'e2e-regcred', `--docker-server=${server}`, `--docker-username=${USER}`, `--docker-password=${PASSWORD}`);
+  await kubectl(
+    'create',
+    'secret',
+    'docker-registry',
+    'e2e-regcred',
+    `--docker-server=${server}`,
+    `--docker-username=${USER}`,
+    `--docker-password=${PASSWORD}`,
+  );
   await kubectl('label', 'secret', 'e2e-regcred', 'e2e=images');
   const t0 = Date.now();
   await applyObject(edgePod('e2e-image-auth', ['e2e-regcred']));
-  const p = await eventually('the pod with the pull secret Running', 90_000, async () => {
-    const x = await kubectlJson<PodObj>('get', 'pod', 'e2e-image-auth');
-    return x.status.phase === 'Running' && x.status.containerStatuses?.[0]?.ready ? x : undefined;
-  }, 100);
+  const p = await eventually(
+    'the pod with the pull secret Running',
+    90_000,
+    async () => {
+      const x = await kubectlJson<PodObj>('get', 'pod', 'e2e-image-auth');
+      return x.status.phase === 'Running' && x.status.containerStatuses?.[0]?.ready ? x : undefined;
+    },
+    100,
+  );
   log(`with imagePullSecrets: Running ${Date.now() - t0} ms after kubectl apply (pull policy Always, authenticated pull)`);
   expect(p.status.containerStatuses![0]!.imageID).toContain(`${server}/e2e/busybox@sha256:`);
 });

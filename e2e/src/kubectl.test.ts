@@ -12,7 +12,20 @@ import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
-import { applyObject, BUSYBOX, EDGE_PLACEMENT, eventually, hack, kubeconfig, kubectl, kubectlJson, log, providerPid, servingReplica, type PodObj } from './stack.js';
+import {
+  applyObject,
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  eventually,
+  hack,
+  kubeconfig,
+  kubectl,
+  kubectlJson,
+  log,
+  providerPid,
+  servingReplica,
+  type PodObj,
+} from './stack.js';
 
 jest.setTimeout(10 * 60_000);
 
@@ -46,7 +59,10 @@ async function kcUntil(args: string[], pattern: RegExp, timeoutMs = 60_000, inpu
   child.stdin.on('error', () => undefined);
   if (input !== undefined) child.stdin.write(input);
   const matched = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kubectl ${args.join(' ')}: no ${pattern} within ${timeoutMs} ms; output: ${out}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`kubectl ${args.join(' ')}: no ${pattern} within ${timeoutMs} ms; output: ${out}`)),
+      timeoutMs,
+    );
     const on = (c: Buffer) => {
       firstByteMs ??= Date.now() - t0;
       out += c.toString();
@@ -73,8 +89,16 @@ beforeAll(async () => {
       ...EDGE_PLACEMENT,
       terminationGracePeriodSeconds: 1,
       containers: [
-        { name: 'app', image: BUSYBOX, command: ['sh', '-c', 'echo line1; echo line2; echo line3; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done'] },
-        { name: 'web', image: BUSYBOX, command: ['sh', '-c', 'mkdir -p /www && echo hello-edge > /www/index.html && exec httpd -f -p 8080 -h /www'] },
+        {
+          name: 'app',
+          image: BUSYBOX,
+          command: ['sh', '-c', 'echo line1; echo line2; echo line3; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done'],
+        },
+        {
+          name: 'web',
+          image: BUSYBOX,
+          command: ['sh', '-c', 'mkdir -p /www && echo hello-edge > /www/index.html && exec httpd -f -p 8080 -h /www'],
+        },
         { name: 'echo', image: BUSYBOX, stdin: true, command: ['sh', '-c', 'while read l; do echo got:$l; done'] },
         { name: 'crash', image: BUSYBOX, command: ['sh', '-c', 'echo run-at-$(date +%s); sleep 3; exit 1'] },
       ],
@@ -108,7 +132,11 @@ describe('kubectl logs', () => {
     expect((await kc(['logs', POD, '-c', 'app', '--since=1s'])).stdout.toString()).not.toContain('line1');
     // Round trips, each with kubectl's own start: a plain API read as the baseline, then logs and exec.
     const ms = async (args: string[]) => (await kc(args)).ms;
-    const [get, logs, exec] = [await ms(['get', 'pod', POD]), await ms(['logs', POD, '-c', 'app', '--tail=1']), await ms(['exec', POD, '-c', 'app', '--', 'true'])];
+    const [get, logs, exec] = [
+      await ms(['get', 'pod', POD]),
+      await ms(['logs', POD, '-c', 'app', '--tail=1']),
+      await ms(['exec', POD, '-c', 'app', '--', 'true']),
+    ];
     log(`[e2e] kubectl round trips: get pod ${get} ms, logs --tail=1 ${logs} ms, exec true ${exec} ms`);
   });
 
@@ -195,8 +223,14 @@ describe('kubectl port-forward and cp', () => {
       expect(inPod.stdout.toString().split(' ')[0]).toBe(sha);
       const back = path.join(dir, 'back.bin');
       const down = await kc(['cp', `default/${POD}:/tmp/big.bin`, back, '-c', 'app']);
-      expect(createHash('sha256').update(await readFile(back)).digest('hex')).toBe(sha);
-      log(`[e2e] kubectl cp 100 MiB: to the pod ${up.ms} ms (${(100 / (up.ms / 1000)).toFixed(1)} MiB/s), from the pod ${down.ms} ms (${(100 / (down.ms / 1000)).toFixed(1)} MiB/s); serving provider RSS ${(rssBefore / 1024).toFixed(0)} MiB before, at most ${(maxRss / 1024).toFixed(0)} MiB during`);
+      expect(
+        createHash('sha256')
+          .update(await readFile(back))
+          .digest('hex'),
+      ).toBe(sha);
+      log(
+        `[e2e] kubectl cp 100 MiB: to the pod ${up.ms} ms (${(100 / (up.ms / 1000)).toFixed(1)} MiB/s), from the pod ${down.ms} ms (${(100 / (down.ms / 1000)).toFixed(1)} MiB/s); serving provider RSS ${(rssBefore / 1024).toFixed(0)} MiB before, at most ${(maxRss / 1024).toFixed(0)} MiB during`,
+      );
     } finally {
       clearInterval(sampler);
       await kc(['exec', POD, '-c', 'app', '--', 'rm', '-f', '/tmp/big.bin']);
@@ -206,7 +240,10 @@ describe('kubectl port-forward and cp', () => {
 
 describe('node stats through the apiserver node proxy', () => {
   test('/stats/summary and /metrics/resource', async () => {
-    const summary = JSON.parse(await kubectl('get', '--raw', '/api/v1/nodes/edge-1/proxy/stats/summary')) as { node: { nodeName: string }; pods: { podRef: { name: string } }[] };
+    const summary = JSON.parse(await kubectl('get', '--raw', '/api/v1/nodes/edge-1/proxy/stats/summary')) as {
+      node: { nodeName: string };
+      pods: { podRef: { name: string } }[];
+    };
     expect(summary.node.nodeName).toBe('edge-1');
     expect(summary.pods.map((p) => p.podRef.name)).toContain(POD);
     const metrics = await kubectl('get', '--raw', '/api/v1/nodes/edge-1/proxy/metrics/resource');
@@ -218,14 +255,26 @@ describe('node stats through the apiserver node proxy', () => {
 
 /** GET on the node's kubelet endpoint straight (no apiserver), with an optional bearer token. */
 async function kubeletGet(node: string, urlPath: string, token?: string): Promise<{ status: number; body: string }> {
-  const n = await kubectlJson<{ status: { addresses: { type: string; address: string }[]; daemonEndpoints: { kubeletEndpoint: { Port: number } } } }>('get', 'node', node);
+  const n = await kubectlJson<{
+    status: { addresses: { type: string; address: string }[]; daemonEndpoints: { kubeletEndpoint: { Port: number } } };
+  }>('get', 'node', node);
   const host = n.status.addresses.find((a) => a.type === 'InternalIP')!.address;
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: n.status.daemonEndpoints.kubeletEndpoint.Port, path: urlPath, rejectUnauthorized: false, agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      {
+        host,
+        port: n.status.daemonEndpoints.kubeletEndpoint.Port,
+        path: urlPath,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });

@@ -5,7 +5,19 @@
  * answers a scrape in the Prometheus text format.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, eventually, isRunningReady, layout, log, pods, servingReplica } from './stack.js';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  deleteAndWait,
+  eventually,
+  isRunningReady,
+  layout,
+  log,
+  pods,
+  servingReplica,
+} from './stack.js';
 
 const NAME = 'e2e-metrics';
 
@@ -32,7 +44,11 @@ test('the replica serving edge-1 exposes its connectivity, lag, pods and pod sta
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: NAME, namespace: 'default', labels: { e2e: 'metrics' } },
-    spec: { ...EDGE_PLACEMENT, terminationGracePeriodSeconds: 2, containers: [{ name: 'app', image: BUSYBOX, imagePullPolicy: 'IfNotPresent', command: SLEEP_LOOP_TRAPPED }] },
+    spec: {
+      ...EDGE_PLACEMENT,
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name: 'app', image: BUSYBOX, imagePullPolicy: 'IfNotPresent', command: SLEEP_LOOP_TRAPPED }],
+    },
   });
   await eventually(`${NAME} Running`, 60_000, async () => (await pods('e2e=metrics')).find(isRunningReady));
   const replicas = Number(await layout('echo "$EF_PROVIDERS"'));
@@ -43,10 +59,18 @@ test('the replica serving edge-1 exposes its connectivity, lag, pods and pod sta
     expect(s.body).toMatch(/^process_resident_memory_bytes \d+/m);
   }
   const owner = await servingReplica('edge-1');
-  const body = await eventually('edge-1 connected with no desired lag in the owner\'s metrics', 60_000, async () => {
-    const { body } = await scrape(owner);
-    return sample(body, 'edgefarm_provider_edge_connected{node="edge-1"}') === 1 && sample(body, 'edgefarm_provider_desired_lag{node="edge-1"}') === 0 ? body : undefined;
-  }, 500);
+  const body = await eventually(
+    "edge-1 connected with no desired lag in the owner's metrics",
+    60_000,
+    async () => {
+      const { body } = await scrape(owner);
+      return sample(body, 'edgefarm_provider_edge_connected{node="edge-1"}') === 1 &&
+        sample(body, 'edgefarm_provider_desired_lag{node="edge-1"}') === 0
+        ? body
+        : undefined;
+    },
+    500,
+  );
   expect(sample(body, 'edgefarm_provider_edge_heartbeat_age_seconds{node="edge-1"}')).toBeLessThan(30);
   expect(sample(body, 'edgefarm_provider_pods{node="edge-1"}')).toBeGreaterThanOrEqual(1);
   expect(sample(body, 'edgefarm_provider_pod_startup_seconds_count')).toBeGreaterThanOrEqual(1);
@@ -56,13 +80,23 @@ test('the replica serving edge-1 exposes its connectivity, lag, pods and pod sta
       `pod startup count ${sample(body, 'edgefarm_provider_pod_startup_seconds_count')} sum ${sample(body, 'edgefarm_provider_pod_startup_seconds_sum')} s`,
   );
   // The site's agent publishes its own metrics through the outbox; the owner shows them with the node label.
-  const agentBody = await eventually("the agent's metrics on the provider", 90_000, async () => {
-    const { body } = await scrape(owner);
-    return (sample(body, 'edgefarm_agent_pods{node="edge-1"}') ?? 0) >= 1 ? body : undefined;
-  }, 1000);
+  const agentBody = await eventually(
+    "the agent's metrics on the provider",
+    90_000,
+    async () => {
+      const { body } = await scrape(owner);
+      return (sample(body, 'edgefarm_agent_pods{node="edge-1"}') ?? 0) >= 1 ? body : undefined;
+    },
+    1000,
+  );
   const runPodSandbox = agentBody
     .split('\n')
-    .filter((l) => l.startsWith('edgefarm_agent_cri_request_duration_seconds_count{') && l.includes('method="RunPodSandbox"') && l.includes('node="edge-1"'));
+    .filter(
+      (l) =>
+        l.startsWith('edgefarm_agent_cri_request_duration_seconds_count{') &&
+        l.includes('method="RunPodSandbox"') &&
+        l.includes('node="edge-1"'),
+    );
   expect(runPodSandbox.map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
   // Nodes another replica serves are not in this one's series.
   for (let r = 1; r <= replicas; r++) {

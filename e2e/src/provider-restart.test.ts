@@ -4,7 +4,24 @@
  * after it keep their containers (same containerID, restartCount 0): a provider restart disturbs nothing at the edge.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, BUSYBOX_LATEST, applyObject, criState, deleteAndWait, edgeDeployment, eventually, hack, isRunningReady, isZombieOrGone, kubectl, layout, log, pods, providerPid, type PodObj } from './stack.js';
+import {
+  BUSYBOX,
+  BUSYBOX_LATEST,
+  applyObject,
+  criState,
+  deleteAndWait,
+  edgeDeployment,
+  eventually,
+  hack,
+  isRunningReady,
+  isZombieOrGone,
+  kubectl,
+  layout,
+  log,
+  pods,
+  providerPid,
+  type PodObj,
+} from './stack.js';
 import { cri as criApi } from '@edgefarm/proto';
 
 const NAME = 'e2e-provider-restart';
@@ -42,13 +59,16 @@ test('kill -9 of every provider replica mid-rollout: the rollout completes after
     return fresh.length >= 1 ? ps : undefined;
   });
   const running = beforeKill.filter(isRunningReady);
-  log(`mid-rollout after ${Date.now() - started} ms: ${beforeKill.map((p) => `${p.metadata.name}[${p.spec.containers[0]!.image.split(':')[1]} ${p.status.phase}${p.metadata.deletionTimestamp ? ' terminating' : ''}]`).join(', ')}`);
+  log(
+    `mid-rollout after ${Date.now() - started} ms: ${beforeKill.map((p) => `${p.metadata.name}[${p.spec.containers[0]!.image.split(':')[1]} ${p.status.phase}${p.metadata.deletionTimestamp ? ' terminating' : ''}]`).join(', ')}`,
+  );
 
   const replicas = Number(await layout('echo "$EF_PROVIDERS"'));
   const pids = await Promise.all(Array.from({ length: replicas }, (_, i) => providerPid(i + 1)));
   for (const pid of pids) process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();
-  for (const pid of pids) await eventually(`provider pid ${pid} gone`, 30_000, async () => ((await isZombieOrGone(pid)) ? true : undefined), 100);
+  for (const pid of pids)
+    await eventually(`provider pid ${pid} gone`, 30_000, async () => ((await isZombieOrGone(pid)) ? true : undefined), 100);
   log(`every provider replica (pids ${pids.join(', ')}) killed with SIGKILL ${killedAt - started} ms after set image`);
 
   // While the provider is down the rollout goes on in the API (the new pod is Ready, minReadySeconds pass): an old

@@ -4,7 +4,19 @@
  */
 import { jest } from '@jest/globals';
 import { cri as criApi } from '@edgefarm/proto';
-import { BUSYBOX, BUSYBOX_LATEST, criState, deleteAndWait, edgeDeployment, applyObject, eventually, isRunningReady, kubectl, log, pods } from './stack.js';
+import {
+  BUSYBOX,
+  BUSYBOX_LATEST,
+  criState,
+  deleteAndWait,
+  edgeDeployment,
+  applyObject,
+  eventually,
+  isRunningReady,
+  kubectl,
+  log,
+  pods,
+} from './stack.js';
 
 const NAME = 'e2e-rollout';
 const SELECTOR = `app=${NAME}`;
@@ -50,6 +62,10 @@ test('kubectl set image rolls a 2-replica Deployment on edge-1 over to the new i
   }
   for (const p of before) {
     const { sandboxes, containers } = await criState('edge-1', { 'io.kubernetes.pod.uid': p.metadata.uid });
-    expect({ pod: p.metadata.name, sandboxes: sandboxes.length, containers: containers.length }).toEqual({ pod: p.metadata.name, sandboxes: 0, containers: 0 });
+    expect({ pod: p.metadata.name, sandboxes: sandboxes.length, containers: containers.length }).toEqual({
+      pod: p.metadata.name,
+      sandboxes: 0,
+      containers: 0,
+    });
   }
 });

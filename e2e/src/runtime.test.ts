@@ -4,7 +4,18 @@
  * message. The integration tests in edge-agent cover each feature against containerd in detail.
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, deleteAndWait, eventually, kubectlJson, log, siteExec, type PodObj } from './stack.js';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  deleteAndWait,
+  eventually,
+  kubectlJson,
+  log,
+  siteExec,
+  type PodObj,
+} from './stack.js';
 
 const SELECTOR = 'e2e=runtime';
 const NAMES = ['e2e-crashloop', 'e2e-oom', 'e2e-probes', 'e2e-security', 'e2e-termination'];
@@ -12,7 +23,10 @@ const NAMES = ['e2e-crashloop', 'e2e-oom', 'e2e-probes', 'e2e-security', 'e2e-te
 jest.setTimeout(10 * 60_000);
 
 afterAll(async () => {
-  await deleteAndWait(SELECTOR, NAMES.map((n) => `pod/${n}`));
+  await deleteAndWait(
+    SELECTOR,
+    NAMES.map((n) => `pod/${n}`),
+  );
 });
 
 interface ContainerStatusObj {
@@ -20,7 +34,11 @@ interface ContainerStatusObj {
   ready: boolean;
   started?: boolean;
   restartCount: number;
-  state?: { waiting?: { reason?: string; message?: string }; running?: object; terminated?: { reason?: string; exitCode?: number; message?: string } };
+  state?: {
+    waiting?: { reason?: string; message?: string };
+    running?: object;
+    terminated?: { reason?: string; exitCode?: number; message?: string };
+  };
   lastState?: { terminated?: { reason?: string; exitCode?: number; message?: string } };
 }
 
@@ -56,9 +74,9 @@ test('a crashing container goes into CrashLoopBackOff with a growing restart cou
   expect(c.lastState?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
   // The kubelet's Events, recorded at the edge and delivered through the site's events stream.
   const events = await eventually('kubelet Events for the pod (Pulled/Created/Started/BackOff)', 60_000, async () => {
-    const { items } = await kubectlJson<{ items: { type: string; reason: string; message: string; source?: { component?: string; host?: string } }[] }>(
-      'get', 'events', '--field-selector', `involvedObject.name=${name}`,
-    );
+    const { items } = await kubectlJson<{
+      items: { type: string; reason: string; message: string; source?: { component?: string; host?: string } }[];
+    }>('get', 'events', '--field-selector', `involvedObject.name=${name}`);
     const reasons = new Set(items.map((e) => e.reason));
     return ['Created', 'Started', 'BackOff'].every((r) => reasons.has(r)) ? items : undefined;
   });
@@ -70,7 +88,11 @@ test('a crashing container goes into CrashLoopBackOff with a growing restart cou
 test('a container over its memory limit is OOMKilled', async () => {
   const name = 'e2e-oom';
   await applyObject(
-    edgePod(name, { command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" x); sleep 3600'], resources: { limits: { memory: '32Mi' } } }, { restartPolicy: 'Never' }),
+    edgePod(
+      name,
+      { command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" x); sleep 3600'], resources: { limits: { memory: '32Mi' } } },
+      { restartPolicy: 'Never' },
+    ),
   );
   const { c } = await eventually('terminated with reason OOMKilled', 120_000, async () => {
     const s = await status(name);
@@ -83,18 +105,22 @@ test('readiness (exec) gates Ready; a failing liveness probe (httpGet) restarts 
   const name = 'e2e-probes';
   await applyObject(
     edgePod(name, {
-      command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/healthz && httpd -p 8080 -h /www && trap "exit 0" TERM; while true; do sleep 1; done'],
+      command: [
+        'sh',
+        '-c',
+        'mkdir -p /www && echo ok > /www/healthz && httpd -p 8080 -h /www && trap "exit 0" TERM; while true; do sleep 1; done',
+      ],
       ports: [{ name: 'http', containerPort: 8080 }],
       readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1 },
       livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 2 },
     }),
   );
-  let s = await eventually('running, not ready', 120_000, async () => {
+  await eventually('running, not ready', 120_000, async () => {
     const x = await status(name);
     return x.c?.state?.running && !x.c.ready ? x : undefined;
   });
   await new Promise((r) => setTimeout(r, 3000));
-  s = await status(name);
+  const s = await status(name);
   expect([s.c?.ready, s.c?.restartCount]).toEqual([false, 0]); // healthy but not ready
   const t0 = Date.now();
   await siteExec('edge-1', s.pod.metadata.uid, 'app', ['touch', '/tmp/ready']);
@@ -103,10 +129,15 @@ test('readiness (exec) gates Ready; a failing liveness probe (httpGet) restarts 
 
   const t1 = Date.now();
   await siteExec('edge-1', s.pod.metadata.uid, 'app', ['rm', '/www/healthz']);
-  const restarted = await eventually('restarted by the liveness probe', 60_000, async () => {
-    const x = await status(name);
-    return x.c && x.c.restartCount >= 1 ? x : undefined;
-  }, 100);
+  const restarted = await eventually(
+    'restarted by the liveness probe',
+    60_000,
+    async () => {
+      const x = await status(name);
+      return x.c && x.c.restartCount >= 1 ? x : undefined;
+    },
+    100,
+  );
   log(`liveness probe (period 1 s, failureThreshold 2): container restarted ${Date.now() - t1} ms after it turned unhealthy`);
   expect(restarted.c!.lastState?.terminated).toBeDefined();
 });
@@ -116,7 +147,10 @@ test('the security context reaches the container', async () => {
   await applyObject(
     edgePod(
       name,
-      { command: SLEEP_LOOP_TRAPPED, securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } },
+      {
+        command: SLEEP_LOOP_TRAPPED,
+        securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      },
       { securityContext: { runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000] } },
     ),
   );
@@ -135,7 +169,9 @@ test('the security context reaches the container', async () => {
 
 test('the termination message reaches the status', async () => {
   const name = 'e2e-termination';
-  await applyObject(edgePod(name, { command: ['sh', '-c', 'echo -n "bye from the edge" > /dev/termination-log; exit 4'] }, { restartPolicy: 'Never' }));
+  await applyObject(
+    edgePod(name, { command: ['sh', '-c', 'echo -n "bye from the edge" > /dev/termination-log; exit 4'] }, { restartPolicy: 'Never' }),
+  );
   const { pod, c } = await eventually('terminated', 120_000, async () => {
     const x = await status(name);
     return x.c?.state?.terminated ? x : undefined;

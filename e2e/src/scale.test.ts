@@ -30,7 +30,9 @@ async function expectReplicas(n: number): Promise<void> {
     const { containers: all } = await criState('edge-1', {});
     const sandboxUids = new Set(sandboxes.map((s) => s.labels['io.kubernetes.pod.uid']));
     const live = sandboxes.filter((s) => s.state === criApi.PodSandboxState.SANDBOX_READY);
-    const running = all.filter((c) => sandboxUids.has(c.labels['io.kubernetes.pod.uid']) && c.state === criApi.ContainerState.CONTAINER_RUNNING);
+    const running = all.filter(
+      (c) => sandboxUids.has(c.labels['io.kubernetes.pod.uid']) && c.state === criApi.ContainerState.CONTAINER_RUNNING,
+    );
     const liveUids = new Set(live.map((s) => s.labels['io.kubernetes.pod.uid']));
     const ok = sandboxes.length === n && live.length === n && running.length === n && [...uids].every((u) => liveUids.has(u));
     return ok ? live : undefined;

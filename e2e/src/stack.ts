@@ -50,7 +50,10 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -61,14 +64,28 @@ export async function cri(site: string) {
 
 /** The subset of a Pod the e2e tests read. */
 export interface PodObj {
-  metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: { kind: string; name: string }[] };
+  metadata: {
+    name: string;
+    uid: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    ownerReferences?: { kind: string; name: string }[];
+  };
   spec: { nodeName?: string; containers: { name: string; image: string }[] };
   status: {
     phase?: string;
     reason?: string;
     message?: string;
     podIP?: string;
-    containerStatuses?: { name: string; ready: boolean; image: string; imageID?: string; containerID?: string; restartCount: number; state?: Record<string, unknown> }[];
+    containerStatuses?: {
+      name: string;
+      ready: boolean;
+      image: string;
+      imageID?: string;
+      containerID?: string;
+      restartCount: number;
+      state?: Record<string, unknown>;
+    }[];
     conditions?: { type: string; status: string; reason?: string }[];
   };
 }
@@ -87,7 +104,12 @@ export async function pods(selector: string): Promise<PodObj[]> {
 
 /** Running, every container ready, not terminating. */
 export function isRunningReady(p: PodObj): boolean {
-  return p.status.phase === 'Running' && !p.metadata.deletionTimestamp && (p.status.containerStatuses ?? []).length > 0 && (p.status.containerStatuses ?? []).every((c) => c.ready);
+  return (
+    p.status.phase === 'Running' &&
+    !p.metadata.deletionTimestamp &&
+    (p.status.containerStatuses ?? []).length > 0 &&
+    (p.status.containerStatuses ?? []).every((c) => c.ready)
+  );
 }
 
 export function log(line: string): void {
@@ -100,11 +122,19 @@ export function log(line: string): void {
  */
 export async function deleteAndWait(selector: string, objects: string[], timeoutMs = 120_000): Promise<void> {
   for (const o of objects) await kubectl('delete', o, '--ignore-not-found', '--wait=false');
-  await eventually(`pods ${selector} gone from the API`, timeoutMs, async () => ((await pods(selector)).length === 0 ? true : undefined), 500);
+  await eventually(
+    `pods ${selector} gone from the API`,
+    timeoutMs,
+    async () => ((await pods(selector)).length === 0 ? true : undefined),
+    500,
+  );
 }
 
 /** Sandboxes and containers in a site's containerd whose CRI labels match (e.g. io.kubernetes.pod.uid). */
-export async function criState(site: string, labels: Record<string, string>): Promise<{ sandboxes: criApi.PodSandbox[]; containers: criApi.Container[] }> {
+export async function criState(
+  site: string,
+  labels: Record<string, string>,
+): Promise<{ sandboxes: criApi.PodSandbox[]; containers: criApi.Container[] }> {
   const { runtime } = await cri(site);
   try {
     const { items } = await runtime.listPodSandbox({ filter: { labelSelector: labels } });
@@ -119,7 +149,12 @@ export async function criState(site: string, labels: Record<string, string>): Pr
  * Runs a command in a pod's running container at the site, through the site's containerd (CRI ExecSync): how the
  * e2e tests look inside a container until the provider serves `kubectl exec`.
  */
-export async function siteExec(site: string, podUid: string, container: string, cmd: string[]): Promise<{ stdout: string; stderr: string; exitCode: number; containerId: string }> {
+export async function siteExec(
+  site: string,
+  podUid: string,
+  container: string,
+  cmd: string[],
+): Promise<{ stdout: string; stderr: string; exitCode: number; containerId: string }> {
   const { runtime } = await cri(site);
   try {
     const { containers } = await runtime.listContainers({

@@ -4,7 +4,19 @@
  * completes at once (nothing ran).
  */
 import { jest } from '@jest/globals';
-import { BUSYBOX, EDGE_PLACEMENT, SLEEP_LOOP_TRAPPED, applyObject, criState, deleteAndWait, eventually, kubectl, kubectlJson, log, type PodObj } from './stack.js';
+import {
+  BUSYBOX,
+  EDGE_PLACEMENT,
+  SLEEP_LOOP_TRAPPED,
+  applyObject,
+  criState,
+  deleteAndWait,
+  eventually,
+  kubectl,
+  kubectlJson,
+  log,
+  type PodObj,
+} from './stack.js';
 
 const NAME = 'e2e-unsupported-hostpid';
 const SELECTOR = 'e2e=unsupported';
@@ -56,7 +68,11 @@ test('a hostPID pod on edge-1 fails with EdgeUnsupported, gets a Warning Event a
 
   const t0 = Date.now();
   await kubectl('delete', 'pod', NAME, '--wait=false');
-  await eventually('the rejected pod gone from the API', 30_000, async () =>
-    (await kubectlJson<{ items: unknown[] }>('get', 'pods', '-l', SELECTOR)).items.length === 0 ? true : undefined, 100);
+  await eventually(
+    'the rejected pod gone from the API',
+    30_000,
+    async () => ((await kubectlJson<{ items: unknown[] }>('get', 'pods', '-l', SELECTOR)).items.length === 0 ? true : undefined),
+    100,
+  );
   log(`rejected pod gone from the API ${Date.now() - t0} ms after kubectl delete`);
 });

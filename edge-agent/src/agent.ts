@@ -146,7 +146,10 @@ export class Agent {
     const { config, log } = this;
     const clock = this.deps.clock ?? systemClock;
     const node = config.nodeName;
-    log.info({ node, site: config.site, nats: config.natsUrl, cri: config.criEndpoint, version: config.agentVersion }, 'edge-agent starting');
+    log.info(
+      { node, site: config.site, nats: config.natsUrl, cri: config.criEndpoint, version: config.agentVersion },
+      'edge-agent starting',
+    );
     try {
       const nc = await connect({
         servers: config.natsUrl.split(',').map((s) => s.trim()),
@@ -164,7 +167,8 @@ export class Agent {
       this.stopNatsWatch = this.metrics.watchNats(nc);
       this.statusLoop = (async () => {
         for await (const s of nc.status()) {
-          if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.info({ status: s.type, data: String((s as { server?: string }).server ?? '') }, 'site NATS connection');
+          if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error')
+            log.info({ status: s.type, data: String((s as { server?: string }).server ?? '') }, 'site NATS connection');
         }
       })().catch(() => undefined);
 
@@ -227,7 +231,18 @@ export class Agent {
       });
       this.probes.start();
       this.reconcilerRef = new Reconciler(
-        { runtime, desired: store, status, clock, volumes, probes: this.probes, images: this.startImages(store, clock), metrics: this.metrics, events: this.eventsRef, log: log.child({ component: 'reconciler' }) },
+        {
+          runtime,
+          desired: store,
+          status,
+          clock,
+          volumes,
+          probes: this.probes,
+          images: this.startImages(store, clock),
+          metrics: this.metrics,
+          events: this.eventsRef,
+          log: log.child({ component: 'reconciler' }),
+        },
         {
           nodeIp: config.nodeIp,
           resyncMs: config.resyncMs,
@@ -292,16 +307,22 @@ export class Agent {
   /** Stops everything that was started, in reverse order. Safe to call twice or after a failed start. */
   async stop(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
-      ['streaming', async () => {
-        await this.streamingRef?.stop();
-        this.streamingCri?.runtime.close();
-        this.streamingCri?.image.close();
-      }],
-      ['metrics', async () => {
-        await this.metricsPublisher?.stop();
-        await this.metricsServerRef?.stop();
-        this.stopNatsWatch?.();
-      }],
+      [
+        'streaming',
+        async () => {
+          await this.streamingRef?.stop();
+          this.streamingCri?.runtime.close();
+          this.streamingCri?.image.close();
+        },
+      ],
+      [
+        'metrics',
+        async () => {
+          await this.metricsPublisher?.stop();
+          await this.metricsServerRef?.stop();
+          this.stopNatsWatch?.();
+        },
+      ],
       ['heartbeat', () => this.heartbeater?.stop()],
       ['relist', () => this.relisterRef?.stop()],
       ['source watch', () => this.sourceWatchRef?.stop()],
@@ -309,18 +330,27 @@ export class Agent {
       ['reconciler', () => this.reconcilerRef?.stop()],
       ['probes', () => this.probes?.stop()],
       ['image gc', () => this.imageGcRef?.stop()],
-      ['images', () => {
-        if (!this.deps.images && this.imageService instanceof CriImageService) this.imageService.close();
-      }],
+      [
+        'images',
+        () => {
+          if (!this.deps.images && this.imageService instanceof CriImageService) this.imageService.close();
+        },
+      ],
       ['events', () => this.eventsRef?.stop()],
       ['event forwarder', () => this.eventForwarderRef?.stop()],
       ['forwarder', () => this.forwarderRef?.stop()],
-      ['runtime', () => {
-        if (!this.deps.runtime) this.runtime?.close();
-      }],
-      ['nats', async () => {
-        if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
-      }],
+      [
+        'runtime',
+        () => {
+          if (!this.deps.runtime) this.runtime?.close();
+        },
+      ],
+      [
+        'nats',
+        async () => {
+          if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
+        },
+      ],
       ['nats status', () => this.statusLoop],
     ];
     for (const [name, fn] of steps) {
@@ -372,7 +402,12 @@ export class Agent {
         const forwarder = this.eventForwarderRef;
         if (!recorder || !forwarder) return undefined;
         const ci = await jsm.consumers.info(Streams.siteEvents(config.nodeName), this.deps.forwarder?.consumerName ?? 'forwarder');
-        return { published: recorder.published, rejected: recorder.dropped, forwarded: forwarder.stats.forwarded, pending: ci.num_pending + ci.num_ack_pending };
+        return {
+          published: recorder.published,
+          rejected: recorder.dropped,
+          forwarded: forwarder.stats.forwarded,
+          pending: ci.num_pending + ci.num_ack_pending,
+        };
       },
     });
     if (config.metricsAddr) {
@@ -382,7 +417,10 @@ export class Agent {
     }
     const publishSeconds = config.metricsPublishSeconds ?? 0;
     if (publishSeconds > 0) {
-      this.metricsPublisher = new MetricsPublisher({ node: config.nodeName, metrics: this.metrics, outbox, log: log.child({ component: 'metrics' }) }, publishSeconds * 1000);
+      this.metricsPublisher = new MetricsPublisher(
+        { node: config.nodeName, metrics: this.metrics, outbox, log: log.child({ component: 'metrics' }) },
+        publishSeconds * 1000,
+      );
       this.metricsPublisher.start();
     }
   }
@@ -394,7 +432,10 @@ export class Agent {
     this.streamingCri = instrumentCri(criClients(config.criEndpoint), this.metrics);
     const runtime = this.streamingCri.runtime;
     const stats = new StatsCollector(runtime, { nodeName: config.nodeName, fsPath: config.podLogRoot });
-    this.streamingRef = new StreamingServer({ nc, node: config.nodeName, runtime, stats, log: log.child({ component: 'streaming' }) }, this.deps.streaming);
+    this.streamingRef = new StreamingServer(
+      { nc, node: config.nodeName, runtime, stats, log: log.child({ component: 'streaming' }) },
+      this.deps.streaming,
+    );
     await this.streamingRef.start();
   }
 
@@ -418,7 +459,11 @@ export class Agent {
     const { config, log } = this;
     this.imageService =
       this.deps.images ??
-      (this.deps.runtime ? undefined : CriImageService.connect(config.criEndpoint, { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }, (c) => instrumentCri(c, this.metrics)));
+      (this.deps.runtime
+        ? undefined
+        : CriImageService.connect(config.criEndpoint, { podLogRoot: config.podLogRoot, cgroupParent: config.cgroupParent }, (c) =>
+            instrumentCri(c, this.metrics),
+          ));
     const images = this.imageService;
     if (!images) return undefined;
     this.imageGcRef = new ImageGC(
@@ -427,7 +472,10 @@ export class Agent {
     );
     this.imageGcRef.start();
     const gc = this.imageGcRef;
-    return new ImageManager({ images, objects, clock, log: log.child({ component: 'images' }), onUse: (id) => gc.noteUsed(id), events: this.eventsRef }, this.deps.imagePulls);
+    return new ImageManager(
+      { images, objects, clock, log: log.child({ component: 'images' }), onUse: (id) => gc.noteUsed(id), events: this.eventsRef },
+      this.deps.imagePulls,
+    );
   }
 
   /** The outbox writer (for tests that write reports directly). */

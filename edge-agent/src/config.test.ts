@@ -40,13 +40,24 @@ describe('configFromEnv', () => {
   it('names every problem at once', () => {
     let err: unknown;
     try {
-      configFromEnv({ EF_NODE_NAME: 'Bad_Name', EF_NATS_URL: 'http://x', EF_NODE_IP: '1.2.3', EF_LOG_LEVEL: 'loud', EF_RESYNC_MS: '-1' }, '0');
+      configFromEnv(
+        { EF_NODE_NAME: 'Bad_Name', EF_NATS_URL: 'http://x', EF_NODE_IP: '1.2.3', EF_LOG_LEVEL: 'loud', EF_RESYNC_MS: '-1' },
+        '0',
+      );
     } catch (e) {
       err = e;
     }
     expect(isConfigError(err)).toBe(true);
     const m = (err as Error).message;
-    for (const part of ['EF_SITE is required', 'EF_CRI_ENDPOINT is required', 'EF_NODE_NAME "Bad_Name"', 'EF_NATS_URL', 'EF_NODE_IP', 'EF_LOG_LEVEL', 'EF_RESYNC_MS']) {
+    for (const part of [
+      'EF_SITE is required',
+      'EF_CRI_ENDPOINT is required',
+      'EF_NODE_NAME "Bad_Name"',
+      'EF_NATS_URL',
+      'EF_NODE_IP',
+      'EF_LOG_LEVEL',
+      'EF_RESYNC_MS',
+    ]) {
       expect(m).toContain(part);
     }
   });
@@ -55,13 +66,19 @@ describe('configFromEnv', () => {
 describe('configFromEnv image GC thresholds', () => {
   it('defaults to the kubelet 85/80 and accepts overrides', () => {
     expect(configFromEnv(env, '0')).toMatchObject({ imageGcHighPercent: 85, imageGcLowPercent: 80 });
-    expect(configFromEnv({ ...env, EF_IMAGE_GC_HIGH_PERCENT: '100', EF_IMAGE_GC_LOW_PERCENT: '100' }, '0')).toMatchObject({ imageGcHighPercent: 100, imageGcLowPercent: 100 });
+    expect(configFromEnv({ ...env, EF_IMAGE_GC_HIGH_PERCENT: '100', EF_IMAGE_GC_LOW_PERCENT: '100' }, '0')).toMatchObject({
+      imageGcHighPercent: 100,
+      imageGcLowPercent: 100,
+    });
   });
 
   it.each([
     [{ EF_IMAGE_GC_HIGH_PERCENT: '101' }, 'EF_IMAGE_GC_HIGH_PERCENT must be an integer percentage (0-100), got "101"'],
     [{ EF_IMAGE_GC_LOW_PERCENT: 'x' }, 'EF_IMAGE_GC_LOW_PERCENT must be an integer percentage (0-100), got "x"'],
-    [{ EF_IMAGE_GC_HIGH_PERCENT: '70', EF_IMAGE_GC_LOW_PERCENT: '70' }, 'EF_IMAGE_GC_LOW_PERCENT (70) must be below EF_IMAGE_GC_HIGH_PERCENT (70)'],
+    [
+      { EF_IMAGE_GC_HIGH_PERCENT: '70', EF_IMAGE_GC_LOW_PERCENT: '70' },
+      'EF_IMAGE_GC_LOW_PERCENT (70) must be below EF_IMAGE_GC_HIGH_PERCENT (70)',
+    ],
   ])('rejects %j', (over, message) => {
     expect(() => configFromEnv({ ...env, ...over }, '0')).toThrow(message);
   });
@@ -70,7 +87,10 @@ describe('configFromEnv image GC thresholds', () => {
 describe('configFromEnv metrics', () => {
   it('defaults to 127.0.0.1:10255 and a 30 s publish; off disables the server', () => {
     expect(configFromEnv(env, '0')).toMatchObject({ metricsAddr: { host: '127.0.0.1', port: 10255 }, metricsPublishSeconds: 30 });
-    expect(configFromEnv({ ...env, EF_METRICS_ADDR: 'off', EF_METRICS_PUBLISH_SECONDS: '0' }, '0')).toMatchObject({ metricsAddr: undefined, metricsPublishSeconds: 0 });
+    expect(configFromEnv({ ...env, EF_METRICS_ADDR: 'off', EF_METRICS_PUBLISH_SECONDS: '0' }, '0')).toMatchObject({
+      metricsAddr: undefined,
+      metricsPublishSeconds: 0,
+    });
     expect(configFromEnv({ ...env, EF_METRICS_ADDR: '[::1]:9100' }, '0').metricsAddr).toEqual({ host: '::1', port: 9100 });
     expect(configFromEnv({ ...env, EF_METRICS_ADDR: '0.0.0.0:1' }, '0').metricsAddr).toEqual({ host: '0.0.0.0', port: 1 });
     expect(configFromEnv({ ...env, EF_METRICS_ADDR: 'localhost:8080' }, '0').metricsAddr).toEqual({ host: 'localhost', port: 8080 });

@@ -56,7 +56,7 @@ export interface AgentConfig {
 
 /** Parses a `host:port` listen address (IPv6 hosts in brackets); undefined when it is not one. */
 export function parseListenAddr(raw: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(raw);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(raw);
   if (!m) return undefined;
   const host = m[1] ?? m[2]!;
   const port = Number(m[3]);
@@ -120,8 +120,10 @@ export function configFromEnv(env: Record<string, string | undefined>, agentVers
   }
   if (nodeIp && isIP(nodeIp) === 0) problems.push(`EF_NODE_IP "${nodeIp}" is not an IP address`);
   if (podCidr && !/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(podCidr)) problems.push(`EF_POD_CIDR "${podCidr}" is not a CIDR`);
-  if (!path.isAbsolute(volumeRoot) || path.resolve(volumeRoot) === '/') problems.push(`EF_VOLUME_DIR "${volumeRoot}" must be an absolute path below /`);
-  if (!path.isAbsolute(stateDir) || path.resolve(stateDir) === '/') problems.push(`EF_STATE_DIR "${stateDir}" must be an absolute path below /`);
+  if (!path.isAbsolute(volumeRoot) || path.resolve(volumeRoot) === '/')
+    problems.push(`EF_VOLUME_DIR "${volumeRoot}" must be an absolute path below /`);
+  if (!path.isAbsolute(stateDir) || path.resolve(stateDir) === '/')
+    problems.push(`EF_STATE_DIR "${stateDir}" must be an absolute path below /`);
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`EF_LOG_LEVEL "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
   let resyncMs = 0;

@@ -33,12 +33,28 @@ describe('init containers with containerd', () => {
     const spec = podSpec({
       volumes: [shared],
       // Each step records when it started and finished; init1 takes a second, so an overlap would show.
-      initContainers: [step('init1', 'echo "init1 start $(cut -d" " -f1 /proc/uptime)" >> /work/log; sleep 1; echo "init1 end $(cut -d" " -f1 /proc/uptime)" >> /work/log'), step('init2', 'echo "init2 start $(cut -d" " -f1 /proc/uptime)" >> /work/log')],
+      initContainers: [
+        step(
+          'init1',
+          'echo "init1 start $(cut -d" " -f1 /proc/uptime)" >> /work/log; sleep 1; echo "init1 end $(cut -d" " -f1 /proc/uptime)" >> /work/log',
+        ),
+        step('init2', 'echo "init2 start $(cut -d" " -f1 /proc/uptime)" >> /work/log'),
+      ],
       containers: [step('app', 'echo "app start $(cut -d" " -f1 /proc/uptime)" >> /work/log; while true; do sleep 1; done')],
     });
     await publishDesired(site.hubNc, site.node, spec);
-    const { report: up } = await watcher.waitFor(spec.uid, (r) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses[0]?.ready === true, 60_000);
-    expect(up.initContainerStatuses.map((s) => [s.name, s.state?.state.case, s.state?.state.case === 'terminated' ? s.state.state.value.reason : ''])).toEqual([
+    const { report: up } = await watcher.waitFor(
+      spec.uid,
+      (r) => r.phase === edge.PodPhase.RUNNING && r.containerStatuses[0]?.ready === true,
+      60_000,
+    );
+    expect(
+      up.initContainerStatuses.map((s) => [
+        s.name,
+        s.state?.state.case,
+        s.state?.state.case === 'terminated' ? s.state.state.value.reason : '',
+      ]),
+    ).toEqual([
       ['init1', 'terminated', 'Completed'],
       ['init2', 'terminated', 'Completed'],
     ]);
@@ -75,7 +91,9 @@ describe('init containers with containerd', () => {
     const init = failed.initContainerStatuses[0]!.state?.state;
     expect(init?.case === 'terminated' && [init.value.exitCode, init.value.reason]).toEqual([7, 'Error']);
     expect(failed.containerStatuses[0]?.containerId ?? '').toBe('');
-    const { containers } = await site.containerd!.runtime.listContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': spec.uid, 'io.kubernetes.container.name': 'app' } } });
+    const { containers } = await site.containerd!.runtime.listContainers({
+      filter: { labelSelector: { 'io.kubernetes.pod.uid': spec.uid, 'io.kubernetes.container.name': 'app' } },
+    });
     expect(containers).toEqual([]);
   });
 });

@@ -10,7 +10,14 @@ import {
   isDecodeError,
   MAX_PAYLOAD_BYTES,
 } from './codec.js';
-import { EdgeEventSchema, EdgeObjectSchema, EdgePodSpecSchema, EventType, NodeHeartbeatSchema, PodStatusReportSchema } from './gen/edgefarm/v1/edge_pb.js';
+import {
+  EdgeEventSchema,
+  EdgeObjectSchema,
+  EdgePodSpecSchema,
+  EventType,
+  NodeHeartbeatSchema,
+  PodStatusReportSchema,
+} from './gen/edgefarm/v1/edge_pb.js';
 
 const spec = () =>
   create(EdgePodSpecSchema, {
@@ -39,7 +46,10 @@ describe('decoders', () => {
     expect(decoded.containers[0]?.image).toBe('docker.io/edgefarm/busybox:1.35');
   });
   it('rejects garbage with the subject in the message', () => {
-    expectDecodeError(() => decodeEdgePodSpec(new Uint8Array([0xff, 0xff, 0xff, 0xff]), 'ef.desired.x'), /malformed protobuf.*subject ef\.desired\.x/);
+    expectDecodeError(
+      () => decodeEdgePodSpec(new Uint8Array([0xff, 0xff, 0xff, 0xff]), 'ef.desired.x'),
+      /malformed protobuf.*subject ef\.desired\.x/,
+    );
   });
   it('rejects an empty payload (a tombstone is not a spec)', () => {
     expectDecodeError(() => decodeEdgePodSpec(new Uint8Array()), /missing uid/);
@@ -93,7 +103,10 @@ describe('decodeEdgeObject', () => {
     [{ ...obj, namespace: '' }, /missing namespace/],
     [{ ...obj, resourceVersion: 'abc' }, /not a decimal/],
   ])('rejects %#', (bad, pattern) => {
-    expectDecodeError(() => decodeEdgeObject(toBinary(EdgeObjectSchema, create(EdgeObjectSchema, bad)), 'ef.desired.n.configmap.default.x'), pattern);
+    expectDecodeError(
+      () => decodeEdgeObject(toBinary(EdgeObjectSchema, create(EdgeObjectSchema, bad)), 'ef.desired.n.configmap.default.x'),
+      pattern,
+    );
   });
   it('rejects garbage and oversized payloads', () => {
     expectDecodeError(() => decodeEdgeObject(new Uint8Array([0x0a, 0xff])), /malformed protobuf/);
@@ -135,7 +148,10 @@ describe('decodeEdgeEvent', () => {
     expectDecodeError(() => decodeEdgeEvent(toBinary(EdgeEventSchema, event(over)), 'ef.events.n.x'), pattern);
   });
   it('rejects garbage and oversized payloads', () => {
-    expectDecodeError(() => decodeEdgeEvent(new Uint8Array([0xff, 0xff, 0xff]), 'ef.events.n.x'), /malformed protobuf.*subject ef.events.n.x/);
+    expectDecodeError(
+      () => decodeEdgeEvent(new Uint8Array([0xff, 0xff, 0xff]), 'ef.events.n.x'),
+      /malformed protobuf.*subject ef.events.n.x/,
+    );
     expectDecodeError(() => decodeEdgeEvent(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
   });
 });

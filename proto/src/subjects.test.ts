@@ -65,12 +65,16 @@ describe('subjects', () => {
     expect(forwardSubject('ef.outbox.a~2Eb.metrics')).toBe('ef.status.a~2Eb.metrics');
     expect(parseStatusSubject('ef.status.n.metrics')).toEqual({ place: 'status', node: 'n', key: { kind: 'metrics' } });
   });
-  it.each([['ef.desired.n.pod.ns'], ['ef.desired.n.cm.ns.x'], ['foo'], ['ef.status.n.pod'], ['ef.status.n.nodes'], ['ef.outbox.n.pod.a.b']])(
-    'rejects malformed subject %s',
-    (subject) => {
-      expect(() => (subject.includes('desired') ? parseDesiredSubject(subject) : parseStatusSubject(subject))).toThrow();
-    },
-  );
+  it.each([
+    ['ef.desired.n.pod.ns'],
+    ['ef.desired.n.cm.ns.x'],
+    ['foo'],
+    ['ef.status.n.pod'],
+    ['ef.status.n.nodes'],
+    ['ef.outbox.n.pod.a.b'],
+  ])('rejects malformed subject %s', (subject) => {
+    expect(() => (subject.includes('desired') ? parseDesiredSubject(subject) : parseStatusSubject(subject))).toThrow();
+  });
   it('refuses to forward a hub subject', () => {
     expect(() => forwardSubject(statusSubjects.of('n', { kind: 'node' }))).toThrow(/not an outbox subject/);
   });

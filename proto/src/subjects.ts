@@ -168,7 +168,7 @@ export function decodeToken(token: string): string {
   if (token.length === 0) throw new SubjectError('empty subject token');
   if (!/^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+$/.test(token)) throw new SubjectError(`malformed subject token "${token}"`);
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     if (token[i] === '~') {
       bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
       i += 3;

@@ -21,7 +21,13 @@ describe('parseConfig', () => {
     });
   });
   it('reads the kubelet API certificates and node ports', () => {
-    const c = parseConfig({ EF_PROVIDER_ID: 'p', EF_KUBELET_TLS_CERT: '/c.crt', EF_KUBELET_TLS_KEY: '/c.key', EF_KUBELET_CLIENT_CA: '/ca.crt', EF_KUBELET_NODE_PORTS: '19300-19349' });
+    const c = parseConfig({
+      EF_PROVIDER_ID: 'p',
+      EF_KUBELET_TLS_CERT: '/c.crt',
+      EF_KUBELET_TLS_KEY: '/c.key',
+      EF_KUBELET_CLIENT_CA: '/ca.crt',
+      EF_KUBELET_NODE_PORTS: '19300-19349',
+    });
     expect(c.kubeletTls).toEqual({ certFile: '/c.crt', keyFile: '/c.key', clientCAFile: '/ca.crt' });
     expect(c.kubeletNodePorts).toEqual({ from: 19300, to: 19349 });
   });

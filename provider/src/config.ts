@@ -72,7 +72,11 @@ export function parseTaints(raw: string | undefined): V1Taint[] {
 }
 
 function identity(raw: string): string {
-  const id = raw.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  const id = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
   if (!DNS_LABEL.test(id)) throw new ConfigError(`EF_PROVIDER_ID="${raw}" does not make a DNS label`);
   return id;
 }
@@ -94,13 +98,16 @@ function portRange(raw: string | undefined): ProviderConfig['kubeletNodePorts'] 
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
   const from = Number(m?.[1]);
   const to = Number(m?.[2]);
-  if (!m || from < 1 || to > 65535 || from > to) throw new ConfigError(`EF_KUBELET_NODE_PORTS="${raw}" is not FROM-TO (TCP ports, FROM <= TO)`);
+  if (!m || from < 1 || to > 65535 || from > to)
+    throw new ConfigError(`EF_KUBELET_NODE_PORTS="${raw}" is not FROM-TO (TCP ports, FROM <= TO)`);
   return { from, to };
 }
 
 export function parseConfig(env: Record<string, string | undefined>): ProviderConfig {
   if (env.EF_NODES !== undefined) {
-    throw new ConfigError('EF_NODES is no longer read: the provider serves every EdgeNode (kubectl get edgenodes); create one per edge node');
+    throw new ConfigError(
+      'EF_NODES is no longer read: the provider serves every EdgeNode (kubectl get edgenodes); create one per edge node',
+    );
   }
   const replicas = Number(env.EF_HUB_REPLICAS ?? '1');
   if (![1, 3, 5].includes(replicas)) throw new ConfigError(`EF_HUB_REPLICAS="${env.EF_HUB_REPLICAS}" must be 1, 3 or 5`);
@@ -118,7 +125,14 @@ export function parseConfig(env: Record<string, string | undefined>): ProviderCo
     shards: int(env, 'EF_SHARDS', 16, 1, 1024, 'a shard count (1 to 1024)'),
     shardLeaseSeconds: int(env, 'EF_SHARD_LEASE_SECONDS', 15, 3, 300, 'a lease duration in seconds (3 to 300)'),
     nodeTaints: parseTaints(env.EF_NODE_TAINTS),
-    tombstoneTtlSeconds: int(env, 'EF_TOMBSTONE_TTL_SECONDS', TOMBSTONE_TTL.defaultSeconds, 10, 366 * 24 * 3600, 'a tombstone TTL in seconds (10 to 31622400)'),
+    tombstoneTtlSeconds: int(
+      env,
+      'EF_TOMBSTONE_TTL_SECONDS',
+      TOMBSTONE_TTL.defaultSeconds,
+      10,
+      366 * 24 * 3600,
+      'a tombstone TTL in seconds (10 to 31622400)',
+    ),
     kubeletTls: kubeletTls(env),
     kubeletNodePorts: portRange(env.EF_KUBELET_NODE_PORTS),
     eventQps: int(env, 'EF_EVENT_QPS', 50, 1, 100_000, 'an event rate (whole events per second, 1 to 100000)'),

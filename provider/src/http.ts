@@ -23,7 +23,10 @@ export function httpServer(deps: HttpServerDeps): FastifyInstance {
       const text = await deps.metrics.text();
       return reply.code(200).header('content-type', deps.metrics.contentType).send(text);
     } catch (err) {
-      return reply.code(500).type('text/plain').send(`collecting metrics failed: ${(err as Error).message}`);
+      return reply
+        .code(500)
+        .type('text/plain')
+        .send(`collecting metrics failed: ${(err as Error).message}`);
     }
   });
   return http;

@@ -43,11 +43,18 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { component: 'provider' } });
   const kc = new PooledKubeConfig(); // one connection pool, not a TLS handshake per request
   kc.loadFromDefault();
-  const servers = config.natsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const servers = config.natsUrl
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   const nc = await connect({ servers, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
   const t = config.kubeletTls;
-  const kubeletTls = t && { cert: readFileSync(t.certFile), key: readFileSync(t.keyFile), clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined };
+  const kubeletTls = t && {
+    cert: readFileSync(t.certFile),
+    key: readFileSync(t.keyFile),
+    clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
+  };
   const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config, kubeletTls });
   await provider.start();
   let stopping = false;

@@ -77,14 +77,18 @@ export class Provider {
     this.bus = new HubBus(nc, this.log.child({ part: 'bus' }), config.hubReplicas, config.tombstoneTtlSeconds);
     this.pods = new PodController({
       kube,
-      bus: new InstrumentedPublisher(this.bus, { published: (...a) => metrics.desiredPublished(...a), failed: (k) => metrics.desiredPublishFailed(k) }),
+      bus: new InstrumentedPublisher(this.bus, {
+        published: (...a) => metrics.desiredPublished(...a),
+        failed: (k) => metrics.desiredPublishFailed(k),
+      }),
       metrics,
       log: this.log.child({ part: 'pods' }),
       hostIP: (node) => this.nodes.hostIP(node),
       connected: (node) => this.nodes.connected(node),
       allocatable: (node) => this.nodes.allocatable(node),
     });
-    if (!deps.edgeStreams) this.natsStreams = new NatsEdgeStreams(nc, this.log.child({ part: 'streams' }), (node) => this.offlineSince(node));
+    if (!deps.edgeStreams)
+      this.natsStreams = new NatsEdgeStreams(nc, this.log.child({ part: 'streams' }), (node) => this.offlineSince(node));
     this.streams = deps.edgeStreams ?? this.natsStreams!;
     if (deps.kubeletTls) {
       this.kubelet = new KubeletServer({
@@ -100,7 +104,9 @@ export class Provider {
         nodePorts: config.kubeletNodePorts,
       });
     } else {
-      this.log.warn('no kubelet API certificate (EF_KUBELET_TLS_CERT/EF_KUBELET_TLS_KEY): kubectl logs/exec/port-forward/top will not work');
+      this.log.warn(
+        'no kubelet API certificate (EF_KUBELET_TLS_CERT/EF_KUBELET_TLS_KEY): kubectl logs/exec/port-forward/top will not work',
+      );
     }
     const kubelet = this.kubelet;
     this.nodes = new NodeController({
@@ -174,7 +180,10 @@ export class Provider {
     this.resyncTimer = setInterval(() => void this.reconcile(), RESYNC_MS);
     this.http = httpServer({ notReady: () => (this.deps.nc.isClosed() ? 'nats connection closed' : undefined), metrics: this.metrics });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
-    this.log.info({ httpPort: config.httpPort, identity: config.identity, shards: this.shards.ownedShards().length, nodes: this.nodes.served() }, 'provider started');
+    this.log.info(
+      { httpPort: config.httpPort, identity: config.identity, shards: this.shards.ownedShards().length, nodes: this.nodes.served() },
+      'provider started',
+    );
   }
 
   /** Hands every node over to the other replicas (releasing the shard leases), then stops. */
@@ -232,10 +241,13 @@ export class Provider {
       const existing = await readDesired(this.deps.nc, added, this.log);
       // The Nodes are written once the nodes' last heartbeats and pod reports are read back (the pods are served by
       // then, so their reports apply).
-      await this.nodes.add(added.map((name) => ({ name, policy: this.policy(want.get(name)!) })), async () => {
-        this.pods.addNodes(added, existing);
-        await this.bus.readStatus(added, this.status);
-      });
+      await this.nodes.add(
+        added.map((name) => ({ name, policy: this.policy(want.get(name)!) })),
+        async () => {
+          this.pods.addNodes(added, existing);
+          await this.bus.readStatus(added, this.status);
+        },
+      );
       this.log.info({ nodes: added, desired: existing.length }, 'serving nodes');
     }
     for (const [name, en] of want) if (served.has(name)) await this.nodes.update(name, this.policy(en));

@@ -4,10 +4,16 @@ import { StreamLink, type LinkOptions } from './link.js';
 
 /** Two links wired back to back; frames are delivered asynchronously, as over NATS. */
 function pair(window: number, over: Partial<LinkOptions> = {}) {
-  let a!: StreamLink;
   let b!: StreamLink;
   const deliver = (to: () => StreamLink) => (f: Uint8Array) => void Promise.resolve().then(() => to().receive(f));
-  a = new StreamLink({ send: deliver(() => b), recvWindow: window, sendWindow: window, inputs: [Channel.stdout], peer: 'b', ...over });
+  const a: StreamLink = new StreamLink({
+    send: deliver(() => b),
+    recvWindow: window,
+    sendWindow: window,
+    inputs: [Channel.stdout],
+    peer: 'b',
+    ...over,
+  });
   b = new StreamLink({ send: deliver(() => a), recvWindow: window, sendWindow: window, inputs: [Channel.stdin], peer: 'a', ...over });
   return { a, b };
 }
@@ -41,7 +47,7 @@ describe('StreamLink', () => {
     const { a, b } = pair(4096, { maxChunk: 512 });
     const total = 200_000;
     const writer = (async () => {
-      for (let off = 0; off < total; off += 1000) await b.write(Channel.stdout, new Uint8Array(1000).fill(off / 1000 % 256));
+      for (let off = 0; off < total; off += 1000) await b.write(Channel.stdout, new Uint8Array(1000).fill((off / 1000) % 256));
       b.eof(Channel.stdout);
     })();
     let got = 0;
@@ -77,7 +83,15 @@ describe('StreamLink', () => {
 
   it('ends with an error when the peer goes silent, and pings while idle', async () => {
     const sent: Frame[] = [];
-    const link = new StreamLink({ send: (f) => sent.push(decodeFrame(f)), recvWindow: 10, sendWindow: 10, inputs: [], peer: 'edge node x', keepaliveMs: 20, deadAfterMs: 100 }).start();
+    const link = new StreamLink({
+      send: (f) => sent.push(decodeFrame(f)),
+      recvWindow: 10,
+      sendWindow: 10,
+      inputs: [],
+      peer: 'edge node x',
+      keepaliveMs: 20,
+      deadAfterMs: 100,
+    }).start();
     const r = await link.done;
     expect(r.error).toMatch(/edge node x went silent/);
     expect(sent.some((f) => f.kind === 'ping')).toBe(true);
@@ -85,7 +99,13 @@ describe('StreamLink', () => {
 
   it('ends with a protocol error on a garbage frame or data beyond credit', async () => {
     const sent: Frame[] = [];
-    const link = new StreamLink({ send: (f) => sent.push(decodeFrame(f)), recvWindow: 4, sendWindow: 4, inputs: [Channel.stdout], peer: 'p' });
+    const link = new StreamLink({
+      send: (f) => sent.push(decodeFrame(f)),
+      recvWindow: 4,
+      sendWindow: 4,
+      inputs: [Channel.stdout],
+      peer: 'p',
+    });
     link.receive(encodeFrame({ kind: 'data', channel: Channel.stdout, data: new Uint8Array(5) }));
     expect((await link.done).error).toMatch(/beyond its credit/);
     const other = new StreamLink({ send: () => undefined, recvWindow: 4, sendWindow: 4, inputs: [], peer: 'p' });

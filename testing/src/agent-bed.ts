@@ -39,7 +39,11 @@ export class AgentBed {
 
   /** Runs a command in a container through CRI ExecSync (the id with or without its `containerd://` prefix). */
   async exec(containerId: string, cmd: string[]): Promise<{ out: string; err: string; code: number }> {
-    const res = await this.site.containerd!.runtime.execSync({ containerId: containerId.replace(/^containerd:\/\//, ''), cmd, timeout: 10n });
+    const res = await this.site.containerd!.runtime.execSync({
+      containerId: containerId.replace(/^containerd:\/\//, ''),
+      cmd,
+      timeout: 10n,
+    });
     return { out: Buffer.from(res.stdout).toString('utf8'), err: Buffer.from(res.stderr).toString('utf8'), code: res.exitCode };
   }
 

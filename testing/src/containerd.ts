@@ -74,15 +74,22 @@ export class Containerd {
     const conflist = path.join(dir, 'cni/net.d/10-edgefarm.conflist');
     await writeFile(conflist, (await readFile(conflist, 'utf8')).replace('"efbr0"', JSON.stringify(bridge)));
 
-    this.process = spawnLogged('containerd', 'containerd', ['--config', path.join(dir, 'config.toml')], { logFile: path.join(dir, 'containerd.log') });
+    this.process = spawnLogged('containerd', 'containerd', ['--config', path.join(dir, 'config.toml')], {
+      logFile: path.join(dir, 'containerd.log'),
+    });
     const clients = criClients(this.socket, 30_000);
     this.runtime = clients.runtime;
     this.image = clients.image;
-    await waitFor('containerd CRI', async () => {
-      if (!this.process?.alive()) throw new GiveUp(`containerd exited: ${this.process?.tail(20)}`);
-      await this.runtime.version({ version: 'v1' }, { deadlineMs: 1000 });
-      return true;
-    }, 30_000, 100);
+    await waitFor(
+      'containerd CRI',
+      async () => {
+        if (!this.process?.alive()) throw new GiveUp(`containerd exited: ${this.process?.tail(20)}`);
+        await this.runtime.version({ version: 'v1' }, { deadlineMs: 1000 });
+        return true;
+      },
+      30_000,
+      100,
+    );
     const tarballs = this.options.images ?? (await ensureImages());
     for (const t of tarballs) {
       await exec('ctr', ['--address', this.socket, '-n', 'k8s.io', 'images', 'import', t], { maxBuffer: 16 * 1024 * 1024 });

@@ -25,7 +25,12 @@ export async function publishDesired(hub: NatsConnection, node: string, spec: ed
 }
 
 /** Publishes a tombstone (empty payload, KV-Operation: DEL) for a pod; with `ttlSeconds`, the hub drops it then. */
-export async function publishTombstone(hub: NatsConnection, node: string, key: { namespace: string; name: string }, ttlSeconds?: number): Promise<number> {
+export async function publishTombstone(
+  hub: NatsConnection,
+  node: string,
+  key: { namespace: string; name: string },
+  ttlSeconds?: number,
+): Promise<number> {
   const h = headers();
   h.set(Headers.operation, 'DEL');
   if (ttlSeconds !== undefined) h.set(Headers.ttl, `${ttlSeconds}s`);
@@ -40,7 +45,12 @@ export async function publishObject(hub: NatsConnection, node: string, kind: Obj
 }
 
 /** Publishes a tombstone for an object (the provider's "no pod on the node uses it any more"). */
-export async function publishObjectTombstone(hub: NatsConnection, node: string, kind: ObjectKind, key: { namespace: string; name: string }): Promise<number> {
+export async function publishObjectTombstone(
+  hub: NatsConnection,
+  node: string,
+  kind: ObjectKind,
+  key: { namespace: string; name: string },
+): Promise<number> {
   const h = headers();
   h.set(Headers.operation, 'DEL');
   const ack = await jetstream(hub).publish(desiredSubjects.of(node, kind, key), new Uint8Array(), { headers: h });
@@ -78,7 +88,8 @@ export class StatusWatcher {
     this.loop = (async () => {
       for await (const m of messages) {
         const parsed = parseStatusSubject(m.subject);
-        if (parsed.key.kind === 'pod') this.pods.push({ report: decodePodStatusReport(m.data, m.subject), at: performance.now(), seq: m.seq });
+        if (parsed.key.kind === 'pod')
+          this.pods.push({ report: decodePodStatusReport(m.data, m.subject), at: performance.now(), seq: m.seq });
         else if (parsed.key.kind === 'metrics') this.metrics.push(new TextDecoder().decode(m.data));
         else this.heartbeats.push(decodeNodeHeartbeat(m.data, m.subject));
       }

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { HUB_DOMAIN, HUB_STREAM_CONFIGS, Streams, desiredSubjects, siteDomain, statusSubjects } from '@edgefarm/proto';
+import { HUB_DOMAIN, HUB_STREAM_CONFIGS, siteDomain } from '@edgefarm/proto';
 import { GiveUp, freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 import { TcpProxy } from './proxy.js';
 
@@ -30,11 +30,15 @@ interface ServerSpec {
 
 async function startServer(spec: ServerSpec): Promise<ManagedProcess> {
   const p = spawnLogged(spec.name, NATS_SERVER, ['-c', spec.configFile], { logFile: spec.logFile });
-  await waitFor(`${spec.name} healthz`, async () => {
-    if (!p.alive()) throw new GiveUp(`${spec.name} exited: ${p.tail(10)}`);
-    const res = await fetch(`http://127.0.0.1:${spec.monitorPort}/healthz?js-enabled-only=true`);
-    return res.ok;
-  }, 20_000);
+  await waitFor(
+    `${spec.name} healthz`,
+    async () => {
+      if (!p.alive()) throw new GiveUp(`${spec.name} exited: ${p.tail(10)}`);
+      const res = await fetch(`http://127.0.0.1:${spec.monitorPort}/healthz?js-enabled-only=true`);
+      return res.ok;
+    },
+    20_000,
+  );
   return p;
 }
 
@@ -76,8 +80,20 @@ export class NatsPair {
     this.leafPort = leafPort;
     this.proxy = new TcpProxy(leafPort);
     const proxyPort = await this.proxy.start();
-    this.hubSpec = { name: 'nats-hub', configFile: path.join(this.dir, 'hub.conf'), logFile: path.join(this.dir, 'hub.log'), clientPort: hubPort, monitorPort: hubMon };
-    this.siteSpec = { name: 'nats-site', configFile: path.join(this.dir, 'site.conf'), logFile: path.join(this.dir, 'site.log'), clientPort: sitePort, monitorPort: siteMon };
+    this.hubSpec = {
+      name: 'nats-hub',
+      configFile: path.join(this.dir, 'hub.conf'),
+      logFile: path.join(this.dir, 'hub.log'),
+      clientPort: hubPort,
+      monitorPort: hubMon,
+    };
+    this.siteSpec = {
+      name: 'nats-site',
+      configFile: path.join(this.dir, 'site.conf'),
+      logFile: path.join(this.dir, 'site.log'),
+      clientPort: sitePort,
+      monitorPort: siteMon,
+    };
     await writeFile(
       this.hubSpec.configFile,
       [
@@ -112,11 +128,15 @@ export class NatsPair {
 
   /** Resolves once the hub sees the site's leaf connection. */
   async waitLinked(timeoutMs = 20_000): Promise<void> {
-    await waitFor('leaf link', async () => {
-      const res = await fetch(`http://127.0.0.1:${this.hubSpec.monitorPort}/leafz`);
-      const body = (await res.json()) as { leafnodes?: number };
-      return (body.leafnodes ?? 0) > 0;
-    }, timeoutMs);
+    await waitFor(
+      'leaf link',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${this.hubSpec.monitorPort}/leafz`);
+        const body = (await res.json()) as { leafnodes?: number };
+        return (body.leafnodes ?? 0) > 0;
+      },
+      timeoutMs,
+    );
   }
 
   async stopHub(): Promise<void> {

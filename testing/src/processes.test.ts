@@ -23,11 +23,16 @@ describe('freePort', () => {
 describe('waitFor', () => {
   it('keeps polling through ordinary errors until the check passes', async () => {
     let calls = 0;
-    const v = await waitFor('third try', () => {
-      calls++;
-      if (calls < 3) throw new Error('not yet');
-      return 'ok';
-    }, 5_000, 1);
+    const v = await waitFor(
+      'third try',
+      () => {
+        calls++;
+        if (calls < 3) throw new Error('not yet');
+        return 'ok';
+      },
+      5_000,
+      1,
+    );
     expect(v).toBe('ok');
     expect(calls).toBe(3);
   });
@@ -35,17 +40,29 @@ describe('waitFor', () => {
   it('stops at once on GiveUp (a process it waits for has exited) instead of waiting out the timeout', async () => {
     let calls = 0;
     await expect(
-      waitFor('server healthz', () => {
-        calls++;
-        throw new GiveUp('server exited: bind: address already in use');
-      }, 60_000, 1),
+      waitFor(
+        'server healthz',
+        () => {
+          calls++;
+          throw new GiveUp('server exited: bind: address already in use');
+        },
+        60_000,
+        1,
+      ),
     ).rejects.toThrow('gave up waiting for server healthz: server exited: bind: address already in use');
     expect(calls).toBe(1);
   });
 
   it('names what it waited for and the last error on timeout', async () => {
-    await expect(waitFor('never', () => {
-      throw new Error('still down');
-    }, 20, 1)).rejects.toThrow('timed out after 20 ms waiting for never: still down');
+    await expect(
+      waitFor(
+        'never',
+        () => {
+          throw new Error('still down');
+        },
+        20,
+        1,
+      ),
+    ).rejects.toThrow('timed out after 20 ms waiting for never: still down');
   });
 });

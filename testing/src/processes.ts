@@ -120,7 +120,12 @@ export async function freePort(): Promise<number> {
 export class GiveUp extends Error {}
 
 /** Polls `check` until it returns a truthy value or the timeout passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -128,7 +133,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const v = await check();
       if (v) return v;
     } catch (err) {
-      if (err instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${err.message}`);
+      if (err instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${err.message}`, { cause: err });
       lastErr = err;
     }
     if (Date.now() > deadline) {

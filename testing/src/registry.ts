@@ -53,7 +53,15 @@ export class TestRegistry {
     if (auth) await exec('bash', [SCRIPT, 'htpasswd', htpasswd, auth.username, auth.password]);
     const config = path.join(dir, 'config.yml');
     this.port = await freePort();
-    await exec('bash', [SCRIPT, 'config', config, '127.0.0.1', String(this.port), path.join(dir, 'storage'), ...(htpasswd ? [htpasswd] : [])]);
+    await exec('bash', [
+      SCRIPT,
+      'config',
+      config,
+      '127.0.0.1',
+      String(this.port),
+      path.join(dir, 'storage'),
+      ...(htpasswd ? [htpasswd] : []),
+    ]);
     this.process = spawnLogged('docker-registry', 'docker-registry', ['serve', config], { logFile: this.logFile });
     await waitFor(
       `registry on ${this.host}`,

@@ -84,7 +84,10 @@ export class TestSite {
 
   /** A debug-level logger writing to <dir>/<name>.log (kept when EF_TEST_KEEP=1). */
   logger(name = 'agent'): Logger {
-    return pino({ level: process.env.EF_TEST_LOG_LEVEL ?? 'debug' }, pino.destination({ dest: path.join(this.dir, `${name}.log`), sync: true }));
+    return pino(
+      { level: process.env.EF_TEST_LOG_LEVEL ?? 'debug' },
+      pino.destination({ dest: path.join(this.dir, `${name}.log`), sync: true }),
+    );
   }
 
   async stop(): Promise<void> {

@@ -35,13 +35,16 @@ describe('WorkQueue', () => {
     const seen: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const q = new WorkQueue(async (key) => {
-      expect(running.has(key)).toBe(false);
-      running.add(key);
-      seen.push(key);
-      if (seen.length === 1) await gate;
-      running.delete(key);
-    }, { workers: 1 });
+    const q = new WorkQueue(
+      async (key) => {
+        expect(running.has(key)).toBe(false);
+        running.add(key);
+        seen.push(key);
+        if (seen.length === 1) await gate;
+        running.delete(key);
+      },
+      { workers: 1 },
+    );
     q.add('a');
     await tick();
     q.add('a'); // while a runs: marked dirty, runs once more afterwards

@@ -9,14 +9,7 @@
  * - Streams.siteEvents(node): Kubernetes Events, capped by size and age (SITE_EVENT_LIMITS, oldest dropped),
  *   drained to the hub by a second forwarder.
  */
-import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamManager,
-  type StreamConfig,
-  type StreamInfo,
-} from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { HUB_DOMAIN, SITE_EVENT_LIMITS, Streams, desiredSubjects, domainApiPrefix, eventSubjects, outboxSubjects } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isStreamNotFound } from './errors.js';

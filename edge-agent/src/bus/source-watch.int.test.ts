@@ -46,69 +46,89 @@ async function siteSubjects(node: string): Promise<string[]> {
 /** Until the hub's JetStream answers through the leaf link (what a forwarder acknowledgement proves in the agent). */
 async function hubAnswers(): Promise<void> {
   const hubJsm = await jetstreamManager(siteNc, { domain: HUB_DOMAIN, checkAPI: false, timeout: 1_000 });
-  await waitFor('the hub answering through the leaf link', async () => (await hubJsm.getAccountInfo().catch(() => undefined)) !== undefined, 30_000, 200);
+  await waitFor(
+    'the hub answering through the leaf link',
+    async () => (await hubJsm.getAccountInfo().catch(() => undefined)) !== undefined,
+    30_000,
+    200,
+  );
 }
 
 describe('desired stream source after a cut', () => {
-  it('a restarted source resumes after the last message the site has: no loss, nothing twice', async () => {
-    const node = 'watch-direct';
-    await ensureSiteStreams(siteJsm, node, silentLogger());
-    const [a, b, c] = [podSpec({ name: 'a' }), podSpec({ name: 'b' }), podSpec({ name: 'c' })];
-    await publishDesired(site.hubNc, node, a);
-    await waitFor('a at the site', async () => (await siteSubjects(node)).length === 1, 20_000, 100);
-
-    site.nats.proxy.sever();
-    try {
-      await publishDesired(site.hubNc, node, b);
-      // Past the hub consumer's 10 s inactivity limit, and the site server's own retry sent into the cut: a short
-      // cut heals by itself (the hub's consumer is still there and its heartbeats resume).
-      await waitFor('the source quiet for over 20 s', async () => {
-        const h = sourceHealth(await siteJsm.streams.info(Streams.siteDesired(node)));
-        return h?.quietMs !== undefined && h.quietMs > 20_000;
-      }, 40_000, 250);
-    } finally {
-      site.nats.proxy.heal();
-    }
-    await hubAnswers();
-    const watch = new SourceWatch({ node, jsm: siteJsm, clock: { now: () => Date.now() }, log: silentLogger() });
-    expect(await watch.check()).toBe(true);
-    await publishDesired(site.hubNc, node, c);
-    await waitFor('b and c at the site', async () => (await siteSubjects(node)).length >= 3, 30_000, 100);
-    expect(await siteSubjects(node)).toEqual([a, b, c].map((p) => desiredSubjects.pod(node, p)));
-    const info = await siteJsm.streams.info(Streams.siteDesired(node));
-    expect(info.config.subjects ?? []).toEqual([]);
-    expect(sourceHealth(info)).toMatchObject({ error: undefined });
-    expect(await watch.check()).toBe(false); // healthy now
-  }, T);
-
-  it('an agent cut off for 70 s restarts the stalled source once the hub answers, and gets the change made meanwhile', async () => {
-    const runtime = new FakePodRuntime();
-    const agent = new Agent(
-      site.agentConfig({ stateDir: path.join(site.dir, 'state-watch'), metricsAddr: undefined, metricsPublishSeconds: 0 }),
-      site.logger('agent'),
-      { runtime, forwarder: { backoffBaseMs: 100, backoffMaxMs: 1000, publishTimeoutMs: 1000, pullExpiresMs: 1000 } },
-    );
-    await agent.start();
-    try {
-      const before = podSpec({ name: 'before' });
-      await publishDesired(site.hubNc, site.node, before);
-      await waitFor('the pod desired', async () => agent.desired.get('default/before') !== undefined, 20_000, 100);
+  it(
+    'a restarted source resumes after the last message the site has: no loss, nothing twice',
+    async () => {
+      const node = 'watch-direct';
+      await ensureSiteStreams(siteJsm, node, silentLogger());
+      const [a, b, c] = [podSpec({ name: 'a' }), podSpec({ name: 'b' }), podSpec({ name: 'c' })];
+      await publishDesired(site.hubNc, node, a);
+      await waitFor('a at the site', async () => (await siteSubjects(node)).length === 1, 20_000, 100);
 
       site.nats.proxy.sever();
-      const during = podSpec({ name: 'during' });
-      let healedAt = 0;
       try {
-        await publishDesired(site.hubNc, site.node, during);
-        await new Promise((r) => setTimeout(r, 70_000));
+        await publishDesired(site.hubNc, node, b);
+        // Past the hub consumer's 10 s inactivity limit, and the site server's own retry sent into the cut: a short
+        // cut heals by itself (the hub's consumer is still there and its heartbeats resume).
+        await waitFor(
+          'the source quiet for over 20 s',
+          async () => {
+            const h = sourceHealth(await siteJsm.streams.info(Streams.siteDesired(node)));
+            return h?.quietMs !== undefined && h.quietMs > 20_000;
+          },
+          40_000,
+          250,
+        );
       } finally {
         site.nats.proxy.heal();
-        healedAt = Date.now();
       }
-      await waitFor('the change made during the cut', async () => agent.desired.get('default/during') !== undefined, 150_000, 100);
-      process.stdout.write(`source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.sourceWatch?.restarts} source restart)\n`);
-      expect(agent.sourceWatch?.restarts).toBeGreaterThanOrEqual(1);
-    } finally {
-      await agent.stop();
-    }
-  }, T);
+      await hubAnswers();
+      const watch = new SourceWatch({ node, jsm: siteJsm, clock: { now: () => Date.now() }, log: silentLogger() });
+      expect(await watch.check()).toBe(true);
+      await publishDesired(site.hubNc, node, c);
+      await waitFor('b and c at the site', async () => (await siteSubjects(node)).length >= 3, 30_000, 100);
+      expect(await siteSubjects(node)).toEqual([a, b, c].map((p) => desiredSubjects.pod(node, p)));
+      const info = await siteJsm.streams.info(Streams.siteDesired(node));
+      expect(info.config.subjects ?? []).toEqual([]);
+      expect(sourceHealth(info)).toMatchObject({ error: undefined });
+      expect(await watch.check()).toBe(false); // healthy now
+    },
+    T,
+  );
+
+  it(
+    'an agent cut off for 70 s restarts the stalled source once the hub answers, and gets the change made meanwhile',
+    async () => {
+      const runtime = new FakePodRuntime();
+      const agent = new Agent(
+        site.agentConfig({ stateDir: path.join(site.dir, 'state-watch'), metricsAddr: undefined, metricsPublishSeconds: 0 }),
+        site.logger('agent'),
+        { runtime, forwarder: { backoffBaseMs: 100, backoffMaxMs: 1000, publishTimeoutMs: 1000, pullExpiresMs: 1000 } },
+      );
+      await agent.start();
+      try {
+        const before = podSpec({ name: 'before' });
+        await publishDesired(site.hubNc, site.node, before);
+        await waitFor('the pod desired', async () => agent.desired.get('default/before') !== undefined, 20_000, 100);
+
+        site.nats.proxy.sever();
+        const during = podSpec({ name: 'during' });
+        let healedAt = 0;
+        try {
+          await publishDesired(site.hubNc, site.node, during);
+          await new Promise((r) => setTimeout(r, 70_000));
+        } finally {
+          site.nats.proxy.heal();
+          healedAt = Date.now();
+        }
+        await waitFor('the change made during the cut', async () => agent.desired.get('default/during') !== undefined, 150_000, 100);
+        process.stdout.write(
+          `source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.sourceWatch?.restarts} source restart)\n`,
+        );
+        expect(agent.sourceWatch?.restarts).toBeGreaterThanOrEqual(1);
+      } finally {
+        await agent.stop();
+      }
+    },
+    T,
+  );
 });

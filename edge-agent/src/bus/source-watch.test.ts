@@ -33,7 +33,10 @@ class FakeSiteJsm {
 }
 
 function watch(fake: FakeSiteJsm, clock: { t: number }) {
-  return new SourceWatch({ node: NODE, jsm: fake.jsm, clock: { now: () => clock.t }, log }, { firstCheckMs: 1, checkEveryMs: 5, giveUpMs: 60 });
+  return new SourceWatch(
+    { node: NODE, jsm: fake.jsm, clock: { now: () => clock.t }, log },
+    { firstCheckMs: 1, checkEveryMs: 5, giveUpMs: 60 },
+  );
 }
 
 const until = async (what: () => boolean) => {
@@ -43,8 +46,15 @@ const until = async (what: () => boolean) => {
 
 describe('sourceHealth', () => {
   it('reads the desired source: quiet time in ms, never heard (-1) as undefined, the error text', () => {
-    expect(sourceHealth({ sources: [{ name: Streams.desired, lag: 0, active: 2_500_000_000 }] } as unknown as StreamInfo)).toEqual({ quietMs: 2500, error: undefined });
-    expect(sourceHealth({ sources: [{ name: Streams.desired, lag: 0, active: -1, error: { code: 503, description: 'source consumer setup failed' } }] } as unknown as StreamInfo)).toEqual({
+    expect(sourceHealth({ sources: [{ name: Streams.desired, lag: 0, active: 2_500_000_000 }] } as unknown as StreamInfo)).toEqual({
+      quietMs: 2500,
+      error: undefined,
+    });
+    expect(
+      sourceHealth({
+        sources: [{ name: Streams.desired, lag: 0, active: -1, error: { code: 503, description: 'source consumer setup failed' } }],
+      } as unknown as StreamInfo),
+    ).toEqual({
       quietMs: undefined,
       error: 'source consumer setup failed',
     });

@@ -95,7 +95,10 @@ export class SourceWatch {
     const info = await jsm.streams.info(name);
     const health = sourceHealth(info);
     if (health && health.quietMs !== undefined && health.quietMs < this.o.staleMs && !health.error) return false;
-    log.info({ quietMs: health?.quietMs, error: health?.error, silentMs }, 'hub reachable again but the desired stream source is stalled: restarting it');
+    log.info(
+      { quietMs: health?.quietMs, error: health?.error, silentMs },
+      'hub reachable again but the desired stream source is stalled: restarting it',
+    );
     // Removing the source and adding it back is what makes the server set it up now; the stream keeps its messages
     // and the new source resumes after the last one it finds from the hub. Between the two updates the stream has
     // no source (and the server gives it its own name as a subject, which nothing publishes to).

@@ -54,7 +54,8 @@ export class DesiredInformer {
     this.stream = { name, created: info.created };
     const mode = await this.chooseStart(info.state.last_seq);
     this.startMode = mode;
-    if (mode.mode === 'resume') log.info({ fromSeq: mode.fromSeq, pods: store.size }, 'desired state restored from the snapshot; resuming the site stream');
+    if (mode.mode === 'resume')
+      log.info({ fromSeq: mode.fromSeq, pods: store.size }, 'desired state restored from the snapshot; resuming the site stream');
     else log.info({ reason: mode.reason }, 'listing the desired state from the site stream');
     if (info.state.messages === 0 || (mode.mode === 'resume' && info.state.last_seq < mode.fromSeq)) store.markSynced();
     const consumer = await js.consumers.get(
@@ -68,14 +69,21 @@ export class DesiredInformer {
     this.loops.push(
       (async () => {
         for await (const m of messages) {
-          store.apply({ subject: m.subject, seq: m.seq, hubSeq: sourcedSequence(m.headers?.get(Headers.streamSource)), data: m.data, operation: m.headers?.get(Headers.operation) || undefined });
+          store.apply({
+            subject: m.subject,
+            seq: m.seq,
+            hubSeq: sourcedSequence(m.headers?.get(Headers.streamSource)),
+            data: m.data,
+            operation: m.headers?.get(Headers.operation) || undefined,
+          });
           if (m.info.pending === 0) store.markSynced();
           this.scheduleSave();
         }
       })().catch((err: unknown) => log.error({ err }, 'desired-state consumer stopped')),
       (async () => {
         for await (const s of messages.status()) {
-          if (s.type === 'heartbeats_missed' || s.type === 'reset' || s.type === 'ordered_consumer_recreated') log.info({ status: s }, 'desired-state consumer');
+          if (s.type === 'heartbeats_missed' || s.type === 'reset' || s.type === 'ordered_consumer_recreated')
+            log.info({ status: s }, 'desired-state consumer');
           else log.trace({ status: s }, 'desired-state consumer');
         }
       })().catch(() => undefined),
@@ -89,7 +97,10 @@ export class DesiredInformer {
     if (!loaded.ok) return { mode: 'list', reason: loaded.reason };
     const snap = loaded.snapshot;
     if (snap.stream.name !== this.stream.name || snap.stream.created !== this.stream.created) {
-      return { mode: 'list', reason: `snapshot of another incarnation of the site stream (created ${snap.stream.created}, now ${this.stream.created})` };
+      return {
+        mode: 'list',
+        reason: `snapshot of another incarnation of the site stream (created ${snap.stream.created}, now ${this.stream.created})`,
+      };
     }
     if (snap.state.seq > lastSeq) return { mode: 'list', reason: `snapshot at sequence ${snap.state.seq}, the stream ends at ${lastSeq}` };
     store.restore(snap.state);

@@ -89,7 +89,10 @@ export class HubRelister {
       this.deps.log.debug({ silentMs, ttlSeconds: ttl }, 'hub contact again; within the tombstone horizon, no relist');
       return;
     }
-    this.deps.log.info({ silentMs: Number.isFinite(silentMs) ? silentMs : 'unknown', ttlSeconds: ttl }, 'hub contact after a long silence: relisting the desired state from the hub');
+    this.deps.log.info(
+      { silentMs: Number.isFinite(silentMs) ? silentMs : 'unknown', ttlSeconds: ttl },
+      'hub contact after a long silence: relisting the desired state from the hub',
+    );
     await this.relist();
   }
 

@@ -30,7 +30,10 @@ function newAgent(runtime: FakePodRuntime, state: string): Agent {
 /** Sets the tombstone horizon the provider would write into EF_DESIRED's metadata. */
 async function setTombstoneTtl(seconds: number): Promise<void> {
   const info = await hubJsm.streams.info(Streams.desired);
-  await hubJsm.streams.update(Streams.desired, { ...info.config, metadata: { ...info.config.metadata, [TOMBSTONE_TTL.metadataKey]: String(seconds) } });
+  await hubJsm.streams.update(Streams.desired, {
+    ...info.config,
+    metadata: { ...info.config.metadata, [TOMBSTONE_TTL.metadataKey]: String(seconds) },
+  });
 }
 
 beforeAll(async () => {
@@ -45,78 +48,105 @@ afterAll(async () => {
 }, T);
 
 describe('desired state: resume and relist', () => {
-  it('resumes from the snapshot after a restart and converges to what the hub holds', async () => {
-    await setTombstoneTtl(3600);
-    const runtime = new FakePodRuntime();
-    const keep = podSpec({ name: 'keep' });
-    const change = podSpec({ name: 'change' });
-    const gone = podSpec({ name: 'gone' });
-    for (const s of [keep, change, gone]) await publishDesired(site.hubNc, site.node, s);
-    let agent = newAgent(runtime, 'state-resume');
-    await agent.start();
-    try {
-      await waitFor('three pods desired', async () => agent.desired.size === 3, 20_000, 100);
-      expect(agent.desired.get('default/change')?.resourceVersion).toBe('100');
-    } finally {
-      await agent.stop();
-    }
-
-    // While the agent is down: an update, a delete and a new pod.
-    await publishDesired(site.hubNc, site.node, podSpec({ ...change, resourceVersion: '200' }));
-    await publishTombstone(site.hubNc, site.node, gone);
-    const added = podSpec({ name: 'added' });
-    const lastHubSeq = await publishDesired(site.hubNc, site.node, added);
-    const siteJsm = await jetstreamManager(siteNc);
-    await waitFor('the site stream sourced the changes', async () => (await siteJsm.streams.info(Streams.siteDesired(site.node))).state.last_seq >= 6, 20_000, 100);
-
-    agent = newAgent(runtime, 'state-resume');
-    await agent.start();
-    try {
-      await agent.desired.whenSynced();
-      await waitFor('all changes applied', async () => agent.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
-      expect(agent.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
-      expect(agent.desired.get('default/change')?.resourceVersion).toBe('200');
-      const informer = (agent as unknown as { informer: { startMode: { mode: string; fromSeq?: number } } }).informer;
-      expect(informer.startMode.mode).toBe('resume');
-      expect(informer.startMode.fromSeq).toBe(4);
-    } finally {
-      await agent.stop();
-    }
-  }, T);
-
-  it('finds a delete whose tombstone the hub compacted while the site was cut off, and forgets the pod', async () => {
-    // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) relists.
-    await setTombstoneTtl(4);
-    const runtime = new FakePodRuntime();
-    const victim = podSpec({ name: 'victim' });
-    const survivor = podSpec({ name: 'survivor' });
-    await publishDesired(site.hubNc, site.node, victim);
-    await publishDesired(site.hubNc, site.node, survivor);
-    const agent = newAgent(runtime, 'state-relist'); // no snapshot: relists at the first hub contact
-    await agent.start();
-    try {
-      await waitFor('victim and survivor desired', async () => agent.desired.get('default/victim') !== undefined && agent.desired.get('default/survivor') !== undefined, 20_000, 100);
-      await waitFor('first relist done (no snapshot contact before)', async () => (agent.relister?.relists ?? 0) >= 1, 20_000, 100);
-
-      site.nats.proxy.sever();
+  it(
+    'resumes from the snapshot after a restart and converges to what the hub holds',
+    async () => {
+      await setTombstoneTtl(3600);
+      const runtime = new FakePodRuntime();
+      const keep = podSpec({ name: 'keep' });
+      const change = podSpec({ name: 'change' });
+      const gone = podSpec({ name: 'gone' });
+      for (const s of [keep, change, gone]) await publishDesired(site.hubNc, site.node, s);
+      let agent = newAgent(runtime, 'state-resume');
+      await agent.start();
       try {
-        await publishTombstone(site.hubNc, site.node, victim, 2);
-        await waitFor('the hub dropped the tombstone', async () => {
-          const m = await hubJsm.streams.getMessage(Streams.desired, { last_by_subj: desiredSubjects.pod(site.node, victim) }).catch(() => null);
-          return m === null;
-        }, 20_000, 250);
-        await new Promise((r) => setTimeout(r, 11_000));
-        expect(agent.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
+        await waitFor('three pods desired', async () => agent.desired.size === 3, 20_000, 100);
+        expect(agent.desired.get('default/change')?.resourceVersion).toBe('100');
       } finally {
-        site.nats.proxy.heal();
+        await agent.stop();
       }
-      await waitFor('the relist forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
-      expect(agent.desired.get('default/survivor')).toBeDefined();
+
+      // While the agent is down: an update, a delete and a new pod.
+      await publishDesired(site.hubNc, site.node, podSpec({ ...change, resourceVersion: '200' }));
+      await publishTombstone(site.hubNc, site.node, gone);
+      const added = podSpec({ name: 'added' });
+      const lastHubSeq = await publishDesired(site.hubNc, site.node, added);
       const siteJsm = await jetstreamManager(siteNc);
-      const left = await siteJsm.streams.getMessage(Streams.siteDesired(site.node), { last_by_subj: desiredSubjects.pod(site.node, victim) }).catch(() => null);
-      expect(left).toBeNull(); // a later list of the site stream agrees
-    } finally {
-      await agent.stop();
-    }
-  }, T);
+      await waitFor(
+        'the site stream sourced the changes',
+        async () => (await siteJsm.streams.info(Streams.siteDesired(site.node))).state.last_seq >= 6,
+        20_000,
+        100,
+      );
+
+      agent = newAgent(runtime, 'state-resume');
+      await agent.start();
+      try {
+        await agent.desired.whenSynced();
+        await waitFor('all changes applied', async () => agent.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
+        expect(agent.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
+        expect(agent.desired.get('default/change')?.resourceVersion).toBe('200');
+        const informer = (agent as unknown as { informer: { startMode: { mode: string; fromSeq?: number } } }).informer;
+        expect(informer.startMode.mode).toBe('resume');
+        expect(informer.startMode.fromSeq).toBe(4);
+      } finally {
+        await agent.stop();
+      }
+    },
+    T,
+  );
+
+  it(
+    'finds a delete whose tombstone the hub compacted while the site was cut off, and forgets the pod',
+    async () => {
+      // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) relists.
+      await setTombstoneTtl(4);
+      const runtime = new FakePodRuntime();
+      const victim = podSpec({ name: 'victim' });
+      const survivor = podSpec({ name: 'survivor' });
+      await publishDesired(site.hubNc, site.node, victim);
+      await publishDesired(site.hubNc, site.node, survivor);
+      const agent = newAgent(runtime, 'state-relist'); // no snapshot: relists at the first hub contact
+      await agent.start();
+      try {
+        await waitFor(
+          'victim and survivor desired',
+          async () => agent.desired.get('default/victim') !== undefined && agent.desired.get('default/survivor') !== undefined,
+          20_000,
+          100,
+        );
+        await waitFor('first relist done (no snapshot contact before)', async () => (agent.relister?.relists ?? 0) >= 1, 20_000, 100);
+
+        site.nats.proxy.sever();
+        try {
+          await publishTombstone(site.hubNc, site.node, victim, 2);
+          await waitFor(
+            'the hub dropped the tombstone',
+            async () => {
+              const m = await hubJsm.streams
+                .getMessage(Streams.desired, { last_by_subj: desiredSubjects.pod(site.node, victim) })
+                .catch(() => null);
+              return m === null;
+            },
+            20_000,
+            250,
+          );
+          await new Promise((r) => setTimeout(r, 11_000));
+          expect(agent.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
+        } finally {
+          site.nats.proxy.heal();
+        }
+        await waitFor('the relist forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
+        expect(agent.desired.get('default/survivor')).toBeDefined();
+        const siteJsm = await jetstreamManager(siteNc);
+        const left = await siteJsm.streams
+          .getMessage(Streams.siteDesired(site.node), { last_by_subj: desiredSubjects.pod(site.node, victim) })
+          .catch(() => null);
+        expect(left).toBeNull(); // a later list of the site stream agrees
+      } finally {
+        await agent.stop();
+      }
+    },
+    T,
+  );
 });

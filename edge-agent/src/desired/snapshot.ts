@@ -97,7 +97,8 @@ export class SnapshotFile {
       if (f.version !== VERSION) return { ok: false, reason: `snapshot version ${String(f.version)}, not ${VERSION}` };
       if (f.node !== node) return { ok: false, reason: `snapshot of node "${String(f.node)}", not "${node}"` };
       if (!f.stream || typeof f.stream.name !== 'string' || typeof f.stream.created !== 'string') throw new TypeError('no stream identity');
-      for (const n of [f.seq, f.hubSeq, f.lastHubContactMs]) if (!Number.isSafeInteger(n) || n < 0) throw new TypeError('bad sequence or time');
+      for (const n of [f.seq, f.hubSeq, f.lastHubContactMs])
+        if (!Number.isSafeInteger(n) || n < 0) throw new TypeError('bad sequence or time');
       const state: DesiredSnapshot = {
         seq: f.seq,
         hubSeq: f.hubSeq,

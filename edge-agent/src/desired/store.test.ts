@@ -123,7 +123,9 @@ describe('DesiredStore', () => {
     const { store, records } = setup();
     const a = podSpec();
     expect(store.apply(msg(a, 1, { subject: 'ef.desired.x' })).kind).toBe('invalid');
-    expect(store.apply(msg(a, 2, { subject: desiredSubjects.pod('other-node', { namespace: a.namespace, name: a.name }) })).kind).toBe('invalid');
+    expect(store.apply(msg(a, 2, { subject: desiredSubjects.pod('other-node', { namespace: a.namespace, name: a.name }) })).kind).toBe(
+      'invalid',
+    );
     expect(store.apply(msg(a, 3, { subject: desiredSubjects.pod(NODE, { namespace: 'kube-system', name: a.name }) })).kind).toBe('invalid');
     expect(records.filter((r) => r.level === LEVEL.error)).toHaveLength(3);
     expect(store.size).toBe(0);
@@ -134,7 +136,12 @@ describe('DesiredStore', () => {
     const bad = [
       podSpec({ uid: '../../etc' }),
       podSpec({ containers: [{ name: '../x', image: 'i' }] }),
-      podSpec({ containers: [{ name: 'a', image: 'i' }, { name: 'a', image: 'i' }] }),
+      podSpec({
+        containers: [
+          { name: 'a', image: 'i' },
+          { name: 'a', image: 'i' },
+        ],
+      }),
     ];
     bad.forEach((b, i) => expect(store.apply(msg(b, i + 1)).kind).toBe('invalid'));
     expect(store.size).toBe(0);
@@ -154,7 +161,13 @@ describe('DesiredStore', () => {
 
 describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
   const enc = new TextEncoder();
-  function object(kind: ObjectKind, name: string, resourceVersion: string, data: Record<string, string>, namespace = 'default'): { kind: ObjectKind; obj: edge.EdgeObject } {
+  function object(
+    kind: ObjectKind,
+    name: string,
+    resourceVersion: string,
+    data: Record<string, string>,
+    namespace = 'default',
+  ): { kind: ObjectKind; obj: edge.EdgeObject } {
     const obj = create(edge.EdgeObjectSchema, {
       namespace,
       name,
@@ -163,7 +176,11 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
     });
     return { kind, obj };
   }
-  function objMsg({ kind, obj }: { kind: ObjectKind; obj: edge.EdgeObject }, seq: number, over: Partial<DesiredMessage> = {}): DesiredMessage {
+  function objMsg(
+    { kind, obj }: { kind: ObjectKind; obj: edge.EdgeObject },
+    seq: number,
+    over: Partial<DesiredMessage> = {},
+  ): DesiredMessage {
     return { subject: desiredSubjects.of(NODE, kind, obj), seq, data: encode(edge.EdgeObjectSchema, obj), ...over };
   }
   const dec = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
@@ -172,11 +189,22 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
   function users() {
     const byVolume = podSpec({
       name: 'by-volume',
-      volumes: [{ name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } }],
+      volumes: [
+        { name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } },
+      ],
     });
     const byEnv = podSpec({
       name: 'by-env',
-      containers: [{ name: 'c', image: 'i', env: [{ name: 'A', configMapKeyRef: { name: 'app', key: 'k' } }, { name: 'P', secretKeyRef: { name: 'creds', key: 'p' } }] }],
+      containers: [
+        {
+          name: 'c',
+          image: 'i',
+          env: [
+            { name: 'A', configMapKeyRef: { name: 'app', key: 'k' } },
+            { name: 'P', secretKeyRef: { name: 'creds', key: 'p' } },
+          ],
+        },
+      ],
     });
     const byEnvFrom = podSpec({
       name: 'by-envfrom',
@@ -184,9 +212,15 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
     });
     const bySecretVolume = podSpec({
       name: 'by-secret-volume',
-      volumes: [{ name: 's', source: { case: 'projected', value: { sources: [{ source: { case: 'secret', value: { name: 'creds' } } }] } } }],
+      volumes: [
+        { name: 's', source: { case: 'projected', value: { sources: [{ source: { case: 'secret', value: { name: 'creds' } } }] } } },
+      ],
     });
-    const otherNs = podSpec({ name: 'other-ns', namespace: 'other', containers: [{ name: 'c', image: 'i', envFrom: [{ configMap: 'app' }] }] });
+    const otherNs = podSpec({
+      name: 'other-ns',
+      namespace: 'other',
+      containers: [{ name: 'c', image: 'i', envFrom: [{ configMap: 'app' }] }],
+    });
     const none = podSpec({ name: 'none' });
     return { byVolume, byEnv, byEnvFrom, bySecretVolume, otherNs, none };
   }
@@ -229,7 +263,10 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
     store.apply(msg(u.byVolume, 1));
     changes.length = 0;
     store.apply(objMsg(object('configmap', 'app', '20', { k: 'v20' }), 2));
-    expect(store.apply(objMsg(object('configmap', 'app', '9', { k: 'v9' }), 3))).toMatchObject({ kind: 'stale', key: 'configmap/default/app' });
+    expect(store.apply(objMsg(object('configmap', 'app', '9', { k: 'v9' }), 3))).toMatchObject({
+      kind: 'stale',
+      key: 'configmap/default/app',
+    });
     expect(store.apply(objMsg(object('configmap', 'app', '20', { k: 'v20' }), 4)).kind).toBe('unchanged');
     expect(dec(store.object('configmap', 'default', 'app')?.data.k)).toBe('v20');
     expect(changes).toEqual(['default/by-volume']);
@@ -246,7 +283,10 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
     const cm = object('configmap', 'app', '5', { k: 'v' });
     store.apply(objMsg(cm, 2));
     changes.length = 0;
-    expect(store.apply(objMsg(cm, 3, { data: new Uint8Array(), operation: 'DEL' }))).toEqual({ kind: 'delete', key: 'configmap/default/app' });
+    expect(store.apply(objMsg(cm, 3, { data: new Uint8Array(), operation: 'DEL' }))).toEqual({
+      kind: 'delete',
+      key: 'configmap/default/app',
+    });
     expect(store.object('configmap', 'default', 'app')).toBeUndefined();
     expect(changes).toEqual(['default/by-env']);
     changes.length = 0;
@@ -265,8 +305,12 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
       objMsg(good, 2, { data: new Uint8Array([0xff, 0xff, 0xff, 0x01]) }), // undecodable
       objMsg(object('secret', 'creds', '', { p: 'x' }), 3), // no resourceVersion
       objMsg(object('secret', 'creds', 'abc', { p: 'x' }), 4), // not a decimal
-      objMsg(good, 5, { data: encode(edge.EdgeObjectSchema, create(edge.EdgeObjectSchema, { namespace: 'default', resourceVersion: '9' })) }), // no name
-      objMsg(object('secret', 'other', '9', { p: 'x' }), 6, { subject: desiredSubjects.of(NODE, 'secret', { namespace: 'default', name: 'creds' }) }), // payload/subject mismatch
+      objMsg(good, 5, {
+        data: encode(edge.EdgeObjectSchema, create(edge.EdgeObjectSchema, { namespace: 'default', resourceVersion: '9' })),
+      }), // no name
+      objMsg(object('secret', 'other', '9', { p: 'x' }), 6, {
+        subject: desiredSubjects.of(NODE, 'secret', { namespace: 'default', name: 'creds' }),
+      }), // payload/subject mismatch
       objMsg(good, 7, { subject: desiredSubjects.of('other-node', 'secret', { namespace: 'default', name: 'creds' }) }), // another node
       objMsg(good, 8, { subject: 'ef.desired.node-1~2Eexample.volume.default.creds' }), // unknown kind
     ];

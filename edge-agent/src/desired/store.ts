@@ -80,7 +80,7 @@ export function unsafeIdentity(spec: edge.EdgePodSpec): string {
   const names = new Set<string>();
   for (const c of [...spec.initContainers, ...spec.containers]) {
     if (!DNS_LABEL.test(c.name) || c.name.length > 63) return `container name "${c.name}" is not a DNS label`;
-      if (names.has(c.name)) return `container name "${c.name}" is used twice`;
+    if (names.has(c.name)) return `container name "${c.name}" is used twice`;
     names.add(c.name);
   }
   const volumes = new Set<string>();
@@ -232,20 +232,29 @@ export class DesiredStore implements DesiredView {
       return this.invalid(msg, err as Error);
     }
     if (obj.namespace !== subjectKey.namespace || obj.name !== subjectKey.name) {
-      return this.invalid(msg, new RangeError(`payload names ${kind} ${obj.namespace}/${obj.name}, subject names ${podKeyString(subjectKey)}`));
+      return this.invalid(
+        msg,
+        new RangeError(`payload names ${kind} ${obj.namespace}/${obj.name}, subject names ${podKeyString(subjectKey)}`),
+      );
     }
     const held = this.objects.get(key);
     if (held) {
       const cmp = compareResourceVersions(obj.resourceVersion, held.resourceVersion);
       if (cmp < 0) {
-        this.log.info({ object: key, seq: msg.seq, resourceVersion: obj.resourceVersion, held: held.resourceVersion }, 'ignoring stale desired object');
+        this.log.info(
+          { object: key, seq: msg.seq, resourceVersion: obj.resourceVersion, held: held.resourceVersion },
+          'ignoring stale desired object',
+        );
         return { kind: 'stale', key, reason: `resourceVersion ${obj.resourceVersion} older than ${held.resourceVersion}` };
       }
       if (cmp === 0) return { kind: 'unchanged', key };
     }
     this.objects.set(key, obj);
     this.seqs.set(key, msg.seq);
-    this.log.debug({ object: key, resourceVersion: obj.resourceVersion, keys: Object.keys(obj.data).length, seq: msg.seq }, 'desired object');
+    this.log.debug(
+      { object: key, resourceVersion: obj.resourceVersion, keys: Object.keys(obj.data).length, seq: msg.seq },
+      'desired object',
+    );
     this.notifyUsers(kind, subjectKey);
     return { kind: 'upsert', key };
   }

@@ -38,12 +38,24 @@ beforeAll(async () => {
   await ensureSiteStreams(siteJsm, site.node, site.logger('streams'));
   const js = jetstream(siteNc);
   forwarder = new Forwarder(
-    { node: site.node, jsm: siteJsm, js, hub: jetstream(siteNc, { domain: HUB_DOMAIN }), route: eventsRoute(site.node), log: site.logger('event-forwarder') },
+    {
+      node: site.node,
+      jsm: siteJsm,
+      js,
+      hub: jetstream(siteNc, { domain: HUB_DOMAIN }),
+      route: eventsRoute(site.node),
+      log: site.logger('event-forwarder'),
+    },
     { backoffBaseMs: 100, backoffMaxMs: 1000, publishTimeoutMs: 1000, pullExpiresMs: 1000 },
   );
   await forwarder.start();
   recorder = new EventRecorder(
-    { node: site.node, sink: new JetStreamOutbox(js, site.node, 5000, Streams.siteEvents(site.node)), clock: systemClock, log: site.logger('events') },
+    {
+      node: site.node,
+      sink: new JetStreamOutbox(js, site.node, 5000, Streams.siteEvents(site.node)),
+      clock: systemClock,
+      log: site.logger('events'),
+    },
     { minPublishIntervalMs: 50 },
   );
 }, T);
@@ -56,42 +68,46 @@ afterAll(async () => {
 }, T);
 
 describe('events store-and-forward', () => {
-  it('forwards an event recorded while the leaf link is cut once it is back, exactly once', async () => {
-    const pod = { uid: 'u-ev', namespace: 'default', name: 'web' };
-    recorder.event({ ...pod, fieldPath: containerFieldPath('app') }, 'Normal', 'Pulled', 'Successfully pulled image "busybox"');
-    await recorder.flush();
-    await waitFor('first event at the hub', async () => (await hubEvents()).length === 1, 20_000, 100);
-
-    site.nats.proxy.sever();
-    try {
-      const ref = { ...pod, fieldPath: containerFieldPath('app') };
-      const msg = 'Back-off restarting failed container app in pod web_default(u-ev)';
-      recorder.event(ref, 'Warning', 'BackOff', msg);
-      await new Promise((r) => setTimeout(r, 100));
-      recorder.event(ref, 'Warning', 'BackOff', msg);
-      recorder.event(ref, 'Warning', 'BackOff', msg);
+  it(
+    'forwards an event recorded while the leaf link is cut once it is back, exactly once',
+    async () => {
+      const pod = { uid: 'u-ev', namespace: 'default', name: 'web' };
+      recorder.event({ ...pod, fieldPath: containerFieldPath('app') }, 'Normal', 'Pulled', 'Successfully pulled image "busybox"');
       await recorder.flush();
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await hubEvents()).toHaveLength(1); // still offline: nothing new at the hub
+      await waitFor('first event at the hub', async () => (await hubEvents()).length === 1, 20_000, 100);
+
+      site.nats.proxy.sever();
+      try {
+        const ref = { ...pod, fieldPath: containerFieldPath('app') };
+        const msg = 'Back-off restarting failed container app in pod web_default(u-ev)';
+        recorder.event(ref, 'Warning', 'BackOff', msg);
+        await new Promise((r) => setTimeout(r, 100));
+        recorder.event(ref, 'Warning', 'BackOff', msg);
+        recorder.event(ref, 'Warning', 'BackOff', msg);
+        await recorder.flush();
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await hubEvents()).toHaveLength(1); // still offline: nothing new at the hub
+        const siteInfo = await (await jetstreamManager(siteNc)).streams.info(Streams.siteEvents(site.node));
+        expect(siteInfo.state.messages).toBeGreaterThanOrEqual(2);
+      } finally {
+        site.nats.proxy.heal();
+      }
+      expect(recorder.published).toBeGreaterThanOrEqual(3);
+      await waitFor('offline events at the hub', async () => (await hubEvents()).length === recorder.published, 30_000, 200);
+      await new Promise((r) => setTimeout(r, 1000)); // nothing more arrives (no duplicates)
+      const events = await hubEvents();
+      expect(events).toHaveLength(recorder.published);
+      expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+      const backoff = events.filter((e) => e.reason === 'BackOff');
+      expect(backoff[0]!.count).toBe(1);
+      expect(backoff.at(-1)!.count).toBe(3); // aggregated: one key, growing count
+      expect(new Set(backoff.map((e) => e.key)).size).toBe(1);
+      expect(recorder.dropped).toBe(0);
+      // the site stream is drained (work queue)
       const siteInfo = await (await jetstreamManager(siteNc)).streams.info(Streams.siteEvents(site.node));
-      expect(siteInfo.state.messages).toBeGreaterThanOrEqual(2);
-    } finally {
-      site.nats.proxy.heal();
-    }
-    expect(recorder.published).toBeGreaterThanOrEqual(3);
-    await waitFor('offline events at the hub', async () => (await hubEvents()).length === recorder.published, 30_000, 200);
-    await new Promise((r) => setTimeout(r, 1000)); // nothing more arrives (no duplicates)
-    const events = await hubEvents();
-    expect(events).toHaveLength(recorder.published);
-    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
-    const backoff = events.filter((e) => e.reason === 'BackOff');
-    expect(backoff[0]!.count).toBe(1);
-    expect(backoff.at(-1)!.count).toBe(3); // aggregated: one key, growing count
-    expect(new Set(backoff.map((e) => e.key)).size).toBe(1);
-    expect(recorder.dropped).toBe(0);
-    // the site stream is drained (work queue)
-    const siteInfo = await (await jetstreamManager(siteNc)).streams.info(Streams.siteEvents(site.node));
-    expect(siteInfo.state.messages).toBe(0);
-    expect(eventSubjects.of(site.node, events[0]!.id)).toMatch(/^ef\.events\./);
-  }, T);
+      expect(siteInfo.state.messages).toBe(0);
+      expect(eventSubjects.of(site.node, events[0]!.id)).toMatch(/^ef\.events\./);
+    },
+    T,
+  );
 });

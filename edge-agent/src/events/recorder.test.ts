@@ -21,7 +21,16 @@ describe('EventRecorder', () => {
     await rec.flush();
     expect(sink.published).toHaveLength(1);
     const [e] = decoded(sink);
-    expect(e).toMatchObject({ podUid: 'u1', podNamespace: 'default', podName: 'web', fieldPath: 'spec.containers{app}', type: edge.EventType.NORMAL, reason: 'Pulling', count: 1, nodeName: NODE });
+    expect(e).toMatchObject({
+      podUid: 'u1',
+      podNamespace: 'default',
+      podName: 'web',
+      fieldPath: 'spec.containers{app}',
+      type: edge.EventType.NORMAL,
+      reason: 'Pulling',
+      count: 1,
+      nodeName: NODE,
+    });
     expect(e!.firstTimestampMs).toBe(1_000_000n);
     const subj = parseEventSubject(sink.published[0]!.subject);
     expect(subj).toMatchObject({ place: 'eventbox', node: NODE, id: e!.id });
@@ -94,6 +103,11 @@ describe('EventRecorder', () => {
     rec.event(pod, 'Normal', 'Pulled', 'a'); // forgotten: a new event with count 1
     await rec.stop();
     rec.event(pod, 'Normal', 'Pulled', 'z');
-    expect(decoded(sink).map((e) => [e.message, e.count])).toEqual([['a', 1], ['b', 1], ['c', 1], ['a', 1]]);
+    expect(decoded(sink).map((e) => [e.message, e.count])).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+      ['a', 1],
+    ]);
   });
 });

@@ -164,7 +164,8 @@ export class EventRecorder implements EventSink {
     this.stopped = true;
     for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
     this.entries.clear();
-    if (this.droppedCount > 0) this.deps.log.info({ dropped: this.droppedCount, published: this.publishedTotal }, 'events dropped since start');
+    if (this.droppedCount > 0)
+      this.deps.log.info({ dropped: this.droppedCount, published: this.publishedTotal }, 'events dropped since start');
   }
 
   private publish(key: string, e: Entry): void {
@@ -193,7 +194,10 @@ export class EventRecorder implements EventSink {
         this.publishedTotal++;
       } catch (err) {
         this.droppedCount++;
-        log.warn({ err: errorMessage(err), reason: e.reason, pod: `${e.ref.namespace}/${e.ref.name}`, dropped: this.droppedCount }, 'event dropped: the site events stream did not take it');
+        log.warn(
+          { err: errorMessage(err), reason: e.reason, pod: `${e.ref.namespace}/${e.ref.name}`, dropped: this.droppedCount },
+          'event dropped: the site events stream did not take it',
+        );
       }
     })();
     this.inflight.add(p);

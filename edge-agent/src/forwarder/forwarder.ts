@@ -139,7 +139,10 @@ export class Forwarder {
       const ci = await jsm.consumers.info(this.stream, name);
       exists = true;
       if (ci.num_ack_pending > 0) {
-        log.info({ consumer: name, ackPending: ci.num_ack_pending }, 'outbox consumer has unacked messages: recreating it to restart delivery in order');
+        log.info(
+          { consumer: name, ackPending: ci.num_ack_pending },
+          'outbox consumer has unacked messages: recreating it to restart delivery in order',
+        );
         await jsm.consumers.delete(this.stream, name);
         exists = false;
       }
@@ -185,7 +188,8 @@ export class Forwarder {
             }
             failed = true;
             this.stats.failures++;
-            if (failures === 0) log.warn({ err: errorMessage(err), subject: m.subject }, 'hub unreachable; holding the outbox and retrying');
+            if (failures === 0)
+              log.warn({ err: errorMessage(err), subject: m.subject }, 'hub unreachable; holding the outbox and retrying');
             m.nak(backoffMs(failures, this.opts.backoffBaseMs, this.opts.backoffMaxMs));
           }
         }

@@ -6,7 +6,16 @@ import { Heartbeater } from './heartbeat.js';
 import { parseOsRelease, type NodeInfoSource } from './node-info.js';
 
 const nodeInfo: NodeInfoSource = {
-  host: async () => ({ machineId: 'm1', bootId: 'b1', kernelVersion: '6.1.0', osImage: 'Debian GNU/Linux 12 (bookworm)', operatingSystem: 'linux', architecture: 'amd64', cpus: 2, memoryBytes: 4 * 1024 ** 3 }),
+  host: async () => ({
+    machineId: 'm1',
+    bootId: 'b1',
+    kernelVersion: '6.1.0',
+    osImage: 'Debian GNU/Linux 12 (bookworm)',
+    operatingSystem: 'linux',
+    architecture: 'amd64',
+    cpus: 2,
+    memoryBytes: 4 * 1024 ** 3,
+  }),
   filesystemBytes: async () => 10 * 1024 ** 3,
 };
 
@@ -14,7 +23,21 @@ function setup() {
   const runtime = new FakePodRuntime();
   const outbox = new FakeOutbox();
   const clock = new ManualClock(1_700_000_000_000);
-  const hb = new Heartbeater({ nodeName: 'n1', nodeIp: '10.0.0.5', agentVersion: '0.1.0', runtime, outbox, nodeInfo, appliedSequence: () => 17, podCount: () => 3, clock, log: silentLogger() }, 50);
+  const hb = new Heartbeater(
+    {
+      nodeName: 'n1',
+      nodeIp: '10.0.0.5',
+      agentVersion: '0.1.0',
+      runtime,
+      outbox,
+      nodeInfo,
+      appliedSequence: () => 17,
+      podCount: () => 3,
+      clock,
+      log: silentLogger(),
+    },
+    50,
+  );
   return { runtime, outbox, hb };
 }
 
@@ -34,15 +57,28 @@ describe('Heartbeater', () => {
     });
     expect(m.allocatable).toEqual(m.capacity);
     expect(m.conditions).toEqual([expect.objectContaining({ type: 'Ready', status: 'True' })]);
-    expect(m.systemInfo).toMatchObject({ containerRuntimeVersion: 'fake://0.0.1', kernelVersion: '6.1.0', architecture: 'amd64', machineId: 'm1', bootId: 'b1' });
-    expect(m.addresses.map((a) => [a.type, a.address])).toEqual([['InternalIP', '10.0.0.5'], ['Hostname', 'n1']]);
+    expect(m.systemInfo).toMatchObject({
+      containerRuntimeVersion: 'fake://0.0.1',
+      kernelVersion: '6.1.0',
+      architecture: 'amd64',
+      machineId: 'm1',
+      bootId: 'b1',
+    });
+    expect(m.addresses.map((a) => [a.type, a.address])).toEqual([
+      ['InternalIP', '10.0.0.5'],
+      ['Hostname', 'n1'],
+    ]);
     expect(m.images[0]!.names).toEqual(['docker.io/edgefarm/busybox:1.35']);
   });
 
   it('reports Ready False when the runtime says the network is not ready, or is unreachable', async () => {
     const { runtime, hb } = setup();
     runtime.healthValue = { runtimeReady: true, networkReady: false, message: 'cni config uninitialized' };
-    expect((await hb.build()).conditions[0]).toMatchObject({ status: 'False', reason: 'NetworkNotReady', message: 'cni config uninitialized' });
+    expect((await hb.build()).conditions[0]).toMatchObject({
+      status: 'False',
+      reason: 'NetworkNotReady',
+      message: 'cni config uninitialized',
+    });
     runtime.failNext('health');
     expect((await hb.build()).conditions[0]).toMatchObject({ status: 'False', reason: 'RuntimeUnavailable' });
   });

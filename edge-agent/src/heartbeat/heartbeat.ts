@@ -67,12 +67,13 @@ export class Heartbeater {
     const host = this.host;
     if (!this.version) this.version = await runtime.version().catch(() => undefined);
 
-    let ready = { status: 'Unknown', reason: 'RuntimeUnavailable', message: '' };
+    let ready: { status: string; reason: string; message: string };
     try {
       const h = await runtime.health();
-      ready = h.runtimeReady && h.networkReady
-        ? { status: 'True', reason: 'EdgeAgentReady', message: 'edge-agent is posting ready status' }
-        : { status: 'False', reason: h.runtimeReady ? 'NetworkNotReady' : 'RuntimeNotReady', message: h.message };
+      ready =
+        h.runtimeReady && h.networkReady
+          ? { status: 'True', reason: 'EdgeAgentReady', message: 'edge-agent is posting ready status' }
+          : { status: 'False', reason: h.runtimeReady ? 'NetworkNotReady' : 'RuntimeNotReady', message: h.message };
     } catch (err) {
       ready = { status: 'False', reason: 'RuntimeUnavailable', message: errorMessage(err) };
     }

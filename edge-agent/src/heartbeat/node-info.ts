@@ -22,7 +22,15 @@ export interface NodeInfoSource {
   filesystemBytes(dir: string): Promise<number | undefined>;
 }
 
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 async function readTrimmed(file: string): Promise<string> {
   try {
@@ -35,7 +43,10 @@ async function readTrimmed(file: string): Promise<string> {
 export function parseOsRelease(text: string): string {
   const line = text.split('\n').find((l) => l.startsWith('PRETTY_NAME='));
   if (!line) return '';
-  return line.slice('PRETTY_NAME='.length).trim().replace(/^"(.*)"$/, '$1');
+  return line
+    .slice('PRETTY_NAME='.length)
+    .trim()
+    .replace(/^"(.*)"$/, '$1');
 }
 
 export const osNodeInfo: NodeInfoSource = {

@@ -25,8 +25,10 @@ function configs(env: NodeJS.ProcessEnv): AgentConfig[] {
   const first = Number(env.EF_HOLLOW_FIRST ?? '1');
   const prefix = env.EF_HOLLOW_PREFIX ?? 'hollow-';
   const dir = env.EF_HOLLOW_DIR ?? '';
-  if (!Number.isInteger(count) || count < 1) throw new Error(`EF_HOLLOW_COUNT must be a positive integer, got "${env.EF_HOLLOW_COUNT ?? ''}"`);
-  if (!Number.isInteger(first) || first < 0) throw new Error(`EF_HOLLOW_FIRST must be a non-negative integer, got "${env.EF_HOLLOW_FIRST}"`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`EF_HOLLOW_COUNT must be a positive integer, got "${env.EF_HOLLOW_COUNT ?? ''}"`);
+  if (!Number.isInteger(first) || first < 0)
+    throw new Error(`EF_HOLLOW_FIRST must be a non-negative integer, got "${env.EF_HOLLOW_FIRST}"`);
   if (!path.isAbsolute(dir)) throw new Error(`EF_HOLLOW_DIR must be an absolute path, got "${dir}"`);
   return Array.from({ length: count }, (_, i) => {
     const node = `${prefix}${String(first + i).padStart(4, '0')}`;

@@ -118,7 +118,10 @@ export class HollowSite {
         return await this.startAgent(n);
       } catch (err) {
         if (attempt >= 3) throw err;
-        this.options.log.warn({ node: n.config.nodeName, attempt, err: (err as Error).message }, 'hollow agent did not start; trying again');
+        this.options.log.warn(
+          { node: n.config.nodeName, attempt, err: (err as Error).message },
+          'hollow agent did not start; trying again',
+        );
         await new Promise((r) => setTimeout(r, 2_000));
       }
     }

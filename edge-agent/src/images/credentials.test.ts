@@ -22,7 +22,9 @@ describe('repositoryOf', () => {
 describe('parseDockerConfig', () => {
   it('reads username/password and auth (auth wins)', () => {
     const cfg = parseDockerConfig(
-      JSON.stringify({ auths: { 'a.io': { username: 'u', password: 'p' }, 'b.io': { username: 'x', password: 'y', auth: b64('alice:pa:ss') } } }),
+      JSON.stringify({
+        auths: { 'a.io': { username: 'u', password: 'p' }, 'b.io': { username: 'x', password: 'y', auth: b64('alice:pa:ss') } },
+      }),
       'json',
     );
     expect(cfg.get('a.io')).toEqual({ username: 'u', password: 'p' });
@@ -30,7 +32,11 @@ describe('parseDockerConfig', () => {
   });
 
   it('reads the legacy .dockercfg shape', () => {
-    expect(parseDockerConfig(JSON.stringify({ 'https://index.docker.io/v1/': { auth: b64('u:p'), email: 'e' } }), 'cfg').get('https://index.docker.io/v1/')).toEqual({
+    expect(
+      parseDockerConfig(JSON.stringify({ 'https://index.docker.io/v1/': { auth: b64('u:p'), email: 'e' } }), 'cfg').get(
+        'https://index.docker.io/v1/',
+      ),
+    ).toEqual({
       username: 'u',
       password: 'p',
     });
@@ -46,7 +52,11 @@ describe('parseDockerConfig', () => {
     ['{"auths": []}', 'json', /"auths" is not an object/],
     ['{"auths": {"r.io": "x"}}', 'json', /entry "r.io" is not an object/],
     ['{"auths": {"r.io": {"username": 5}}}', 'json', /entry "r.io": username is not a string/],
-    [`{"auths": {"r.io": {"auth": "${b64('nocolon')}"}}}`, 'json', /entry "r.io": unable to parse auth field, must be formatted as base64\(username:password\)/],
+    [
+      `{"auths": {"r.io": {"auth": "${b64('nocolon')}"}}}`,
+      'json',
+      /entry "r.io": unable to parse auth field, must be formatted as base64\(username:password\)/,
+    ],
     ['{"auths": {"r.io": {"auth": "%%%"}}}', 'json', /unable to parse auth field/],
   ] as const)('rejects %s with a clear message', (text, format, message) => {
     expect(() => parseDockerConfig(text, format)).toThrow(DockerConfigError);

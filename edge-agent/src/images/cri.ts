@@ -53,13 +53,18 @@ export class CriImageService implements ImageService {
   async pullImage(image: string, auth: RegistryAuth | undefined, pod: edge.EdgePodSpec): Promise<string> {
     try {
       const res = await this.image.pullImage(
-        { image: { image }, auth: auth ? { username: auth.username, password: auth.password } : undefined, sandboxConfig: sandboxConfig(this.layout, pod, 0) },
+        {
+          image: { image },
+          auth: auth ? { username: auth.username, password: auth.password } : undefined,
+          sandboxConfig: sandboxConfig(this.layout, pod, 0),
+        },
         { deadlineMs: PULL_DEADLINE_MS },
       );
       return res.imageRef;
     } catch (err) {
       // The runtime's own words (containerd: `failed to pull and unpack image "...": ...`), as the kubelet shows them.
-      const message = err instanceof CriError ? err.message.replace(/^CRI PullImage: /, '').replace(/ \(grpc code \d+\)$/, '') : errorMessage(err);
+      const message =
+        err instanceof CriError ? err.message.replace(/^CRI PullImage: /, '').replace(/ \(grpc code \d+\)$/, '') : errorMessage(err);
       throw new RuntimeError(message, 'image-pull', { cause: err });
     }
   }
@@ -83,8 +88,8 @@ export class CriImageService implements ImageService {
   }
 
   async imageFsUsage(): Promise<ImageFsUsage> {
-    let mountpoint = '';
-    let imagesUsedBytes = 0;
+    let mountpoint: string;
+    let imagesUsedBytes: number;
     try {
       const res = await this.image.imageFsInfo({});
       const fs = res.imageFilesystems[0];
@@ -132,6 +137,6 @@ export class CriImageService implements ImageService {
       if (err instanceof SyntaxError) this.pluginConfig = {};
       else throw runtimeError(err, 'Status');
     }
-    return this.pluginConfig!;
+    return this.pluginConfig;
   }
 }

@@ -29,7 +29,9 @@ export class FakeImageService implements ImageService {
   }
 
   pulls(): { image: string; auth: RegistryAuth | undefined }[] {
-    return this.calls.filter((c) => c.method === 'pullImage').map((c) => ({ image: c.args[0] as string, auth: c.args[1] as RegistryAuth | undefined }));
+    return this.calls
+      .filter((c) => c.method === 'pullImage')
+      .map((c) => ({ image: c.args[0] as string, auth: c.args[1] as RegistryAuth | undefined }));
   }
 
   async imageId(image: string): Promise<string | undefined> {

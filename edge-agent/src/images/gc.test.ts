@@ -86,7 +86,10 @@ describe('planImageGc', () => {
   });
 
   it('orders equal last use by first seen', () => {
-    const p = plan({ images: [img('b', 1, 0, { firstSeenMs: NOW - 5 * MIN }), img('a', 1, 0, { firstSeenMs: NOW - 9 * MIN })], availableBytes: 0 });
+    const p = plan({
+      images: [img('b', 1, 0, { firstSeenMs: NOW - 5 * MIN }), img('a', 1, 0, { firstSeenMs: NOW - 9 * MIN })],
+      availableBytes: 0,
+    });
     expect(p.remove.map((i) => i.id)).toEqual(['a', 'b']);
   });
 });
@@ -109,7 +112,8 @@ describe('ImageGC', () => {
     const clock = new ManualClock(NOW);
     const images = new FakeImageService();
     const gc = new ImageGC({ images, clock, log: silentLogger() }, { minAgeMs: 0, ...options });
-    const add = (id: string, size: number) => images.present.set(`reg.io/${id}:1`, { id, names: [`reg.io/${id}:1`], sizeBytes: size, pinned: false });
+    const add = (id: string, size: number) =>
+      images.present.set(`reg.io/${id}:1`, { id, names: [`reg.io/${id}:1`], sizeBytes: size, pinned: false });
     return { clock, images, gc, add };
   }
 

@@ -64,7 +64,8 @@ export function gcPolicyProblem(p: Pick<GcPolicy, 'highPercent' | 'lowPercent'>)
   const pct = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= 100;
   if (!pct(p.highPercent)) return `image GC high threshold ${p.highPercent} is not a percentage (0-100)`;
   if (!pct(p.lowPercent)) return `image GC low threshold ${p.lowPercent} is not a percentage (0-100)`;
-  if (p.lowPercent > p.highPercent) return `image GC low threshold ${p.lowPercent} can not be higher than the high threshold ${p.highPercent}`;
+  if (p.lowPercent > p.highPercent)
+    return `image GC low threshold ${p.lowPercent} can not be higher than the high threshold ${p.highPercent}`;
   return '';
 }
 
@@ -182,7 +183,12 @@ export class ImageGC {
 
   private async collect(): Promise<GcRun> {
     const { images, clock, log } = this.deps;
-    const [list, inUse, sandboxImage, fs] = await Promise.all([images.listImages(), images.imagesInUse(), images.sandboxImage(), images.imageFsUsage()]);
+    const [list, inUse, sandboxImage, fs] = await Promise.all([
+      images.listImages(),
+      images.imagesInUse(),
+      images.sandboxImage(),
+      images.imageFsUsage(),
+    ]);
     const now = clock.now();
     const present = new Set(list.map((i) => i.id));
     for (const id of [...this.firstSeen.keys()]) {
@@ -196,10 +202,27 @@ export class ImageGC {
       if (inUse.has(i.id) || i.names.some((n) => inUse.has(n))) this.lastUsed.set(i.id, now);
       return { ...i, lastUsedMs: this.lastUsed.get(i.id) ?? 0, firstSeenMs: this.firstSeen.get(i.id)! };
     });
-    const plan = planImageGc({ images: gcImages, inUse, sandboxImage, capacityBytes: fs.capacityBytes, availableBytes: fs.availableBytes, policy: this.policy, nowMs: now });
+    const plan = planImageGc({
+      images: gcImages,
+      inUse,
+      sandboxImage,
+      capacityBytes: fs.capacityBytes,
+      availableBytes: fs.availableBytes,
+      policy: this.policy,
+      nowMs: now,
+    });
     const run: GcRun = { usagePercent: plan.usagePercent, bytesToFree: plan.bytesToFree, removed: [], freedBytes: 0, errors: [] };
     if (plan.bytesToFree === 0) return run;
-    log.info({ usagePercent: plan.usagePercent, high: this.policy.highPercent, low: this.policy.lowPercent, bytesToFree: plan.bytesToFree, candidates: plan.remove.length }, 'image filesystem above the high threshold: removing unused images');
+    log.info(
+      {
+        usagePercent: plan.usagePercent,
+        high: this.policy.highPercent,
+        low: this.policy.lowPercent,
+        bytesToFree: plan.bytesToFree,
+        candidates: plan.remove.length,
+      },
+      'image filesystem above the high threshold: removing unused images',
+    );
     for (const img of plan.remove) {
       try {
         await images.removeImage(img.id);
@@ -213,7 +236,10 @@ export class ImageGC {
       }
     }
     if (run.freedBytes < plan.bytesToFree) {
-      log.warn({ freedBytes: run.freedBytes, bytesToFree: plan.bytesToFree, errors: run.errors }, 'image garbage collection could not free enough space');
+      log.warn(
+        { freedBytes: run.freedBytes, bytesToFree: plan.bytesToFree, errors: run.errors },
+        'image garbage collection could not free enough space',
+      );
     }
     return run;
   }

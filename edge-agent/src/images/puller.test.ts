@@ -82,7 +82,7 @@ describe('ImageManager credentials', () => {
     expect(images.pulls()).toEqual([{ image: IMG, auth: undefined }]);
   });
 
-  it('tries each matching credential in order and no anonymous pull after them (the kubelet\'s PullImage); the error lists every attempt', async () => {
+  it("tries each matching credential in order and no anonymous pull after them (the kubelet's PullImage); the error lists every attempt", async () => {
     const objects = new Map([
       ['secret/default/one', secret('one', 'u1', 'wrong')],
       ['secret/default/two', secret('two', 'u2', 'wrong')],
@@ -126,7 +126,10 @@ describe('ImageManager backoff', () => {
       expect((await failure(manager.ensureImage(pod, c))).kind).toBe('image-pull');
       expect(manager.backoffOf(pod.uid, IMG)).toBe(backoff);
       clock.advance(backoff - 1);
-      expect(await failure(manager.ensureImage(pod, c))).toEqual({ kind: 'image-pull-backoff', message: `Back-off pulling image "${IMG}"` });
+      expect(await failure(manager.ensureImage(pod, c))).toEqual({
+        kind: 'image-pull-backoff',
+        message: `Back-off pulling image "${IMG}"`,
+      });
       clock.advance(1);
     }
     expect(images.pulls()).toHaveLength(expectedBackoffs.length);

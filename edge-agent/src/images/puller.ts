@@ -62,7 +62,10 @@ export function backoffMessage(image: string): string {
 }
 
 /** The keyring of a pod's imagePullSecrets; secrets not delivered (yet) are named in `missing`. */
-export function podKeyring(pod: edge.EdgePodSpec, objects: ObjectSource): { keyring: DockerKeyring; missing: string[]; skippedKeys: string[] } {
+export function podKeyring(
+  pod: edge.EdgePodSpec,
+  objects: ObjectSource,
+): { keyring: DockerKeyring; missing: string[]; skippedKeys: string[] } {
   const keyring = new DockerKeyring();
   const missing: string[] = [];
   const skippedKeys: string[] = [];
@@ -101,7 +104,12 @@ export class ImageManager {
     const { images, clock } = this.deps;
     const image = container.image;
     const policy = container.imagePullPolicy;
-    const ref = { uid: pod.uid, namespace: pod.namespace, name: pod.name, fieldPath: containerFieldPath(container.name, pod.initContainers.includes(container)) };
+    const ref = {
+      uid: pod.uid,
+      namespace: pod.namespace,
+      name: pod.name,
+      fieldPath: containerFieldPath(container.name, pod.initContainers.includes(container)),
+    };
     const event = (type: 'Normal' | 'Warning', reason: string, message: string) => this.deps.events?.event(ref, type, reason, message);
     if (policy !== edge.PullPolicy.ALWAYS) {
       const id = await images.imageId(image);
@@ -157,8 +165,13 @@ export class ImageManager {
   private async pull(pod: edge.EdgePodSpec, image: string): Promise<string> {
     const { keyring, missing, skippedKeys } = podKeyring(pod, this.deps.objects);
     const log = this.deps.log;
-    if (missing.length > 0) log.warn({ pod: `${pod.namespace}/${pod.name}`, secrets: missing }, 'image pull secrets not delivered; pulling without them');
-    if (skippedKeys.length > 0) log.warn({ pod: `${pod.namespace}/${pod.name}`, keys: skippedKeys }, 'image pull secret keys that are not registry locations skipped');
+    if (missing.length > 0)
+      log.warn({ pod: `${pod.namespace}/${pod.name}`, secrets: missing }, 'image pull secrets not delivered; pulling without them');
+    if (skippedKeys.length > 0)
+      log.warn(
+        { pod: `${pod.namespace}/${pod.name}`, keys: skippedKeys },
+        'image pull secret keys that are not registry locations skipped',
+      );
     // As the kubelet's PullImage: anonymous only when no credential matches; otherwise each matching one, no more.
     const matching = keyring.lookup(image);
     const attempts: (RegistryAuth | undefined)[] = matching.length > 0 ? matching : [undefined];

@@ -19,7 +19,11 @@ function fakeClients(failures: Record<string, CriError | Error> = {}) {
     if (f) throw f;
     return { name };
   };
-  const runtime = { runPodSandbox: method('runPodSandbox'), stopContainer: method('stopContainer'), close: () => closed++ } as unknown as RuntimeServiceClient;
+  const runtime = {
+    runPodSandbox: method('runPodSandbox'),
+    stopContainer: method('stopContainer'),
+    close: () => closed++,
+  } as unknown as RuntimeServiceClient;
   const image = { pullImage: method('pullImage'), close: () => closed++ } as unknown as ImageServiceClient;
   return { clients: { runtime, image }, calls, closed: () => closed };
 }
@@ -106,7 +110,12 @@ describe('AgentMetrics', () => {
 
   it('counts events the site refused and, as a lower bound that never goes down, those its size/age cap dropped', async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
-    let e: { published: number; rejected: number; forwarded: number; pending: number } | undefined = { published: 10, rejected: 1, forwarded: 4, pending: 2 };
+    let e: { published: number; rejected: number; forwarded: number; pending: number } | undefined = {
+      published: 10,
+      rejected: 1,
+      forwarded: 4,
+      pending: 2,
+    };
     metrics.watch({
       outboxPending: async () => 0,
       appliedSequence: () => 0,
@@ -125,7 +134,6 @@ describe('AgentMetrics', () => {
     expect(text).toMatch(/^edgefarm_agent_events_dropped_total\{reason="limit"\} 4$/m);
   });
 });
-
 
 describe('MetricsServer', () => {
   it('answers /metrics in the Prometheus text format, /healthz, and 404 elsewhere', async () => {

@@ -111,10 +111,18 @@ export class AgentMetrics {
           this.set(self.source ? value(self.source) : 0);
         },
       });
-    gauge('desired_applied_sequence', 'Site stream sequence of the last desired-state message the agent applied.', (s) => s.appliedSequence());
-    gauge('desired_applied_hub_sequence', 'Hub stream sequence (EF_DESIRED) of the last desired-state message the agent applied.', (s) => s.appliedHubSequence());
+    gauge('desired_applied_sequence', 'Site stream sequence of the last desired-state message the agent applied.', (s) =>
+      s.appliedSequence(),
+    );
+    gauge('desired_applied_hub_sequence', 'Hub stream sequence (EF_DESIRED) of the last desired-state message the agent applied.', (s) =>
+      s.appliedHubSequence(),
+    );
     gauge('pods', 'Pods with a sandbox in the container runtime.', (s) => s.pods());
-    this.restarts = new Counter({ name: PREFIX + 'container_restarts_total', help: 'Containers the agent started again after an earlier instance (restart count > 0).', registers });
+    this.restarts = new Counter({
+      name: PREFIX + 'container_restarts_total',
+      help: 'Containers the agent started again after an earlier instance (restart count > 0).',
+      registers,
+    });
     this.syncDuration = new Histogram({
       name: PREFIX + 'sync_duration_seconds',
       help: 'Duration of one reconciler sync of one pod key (observe, act, observe, status).',
@@ -122,7 +130,11 @@ export class AgentMetrics {
       registers,
     });
     this.heartbeats = new Counter({ name: PREFIX + 'heartbeats_total', help: 'Node heartbeats written to the outbox.', registers });
-    this.natsReconnects = new Counter({ name: PREFIX + 'nats_reconnects_total', help: 'Reconnections of the site NATS connection.', registers });
+    this.natsReconnects = new Counter({
+      name: PREFIX + 'nats_reconnects_total',
+      help: 'Reconnections of the site NATS connection.',
+      registers,
+    });
   }
 
   /** Where the scrape-time metrics read from. */

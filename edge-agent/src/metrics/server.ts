@@ -28,7 +28,8 @@ export class MetricsServer {
       } else if (path === '/metrics') {
         this.metrics.text().then(
           (body) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(req.method === 'HEAD' ? undefined : body),
-          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics: ${(err as Error)?.message ?? String(err)}\n`),
+          (err: unknown) =>
+            res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics: ${(err as Error)?.message ?? String(err)}\n`),
         );
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

@@ -77,12 +77,15 @@ export function grpcHealthCheck(address: string, service: string, timeoutMs: num
       { deadline: new Date(Date.now() + timeoutMs) },
       (err, status) => {
         if (err) {
-          if (err.code === grpc.status.UNIMPLEMENTED) resolve({ result: 'failure', output: 'this server does not implement the grpc health protocol (grpc.health.v1.Health)' });
-          else if (err.code === grpc.status.DEADLINE_EXCEEDED) resolve({ result: 'failure', output: `timeout: health rpc did not complete within ${timeoutMs}ms` });
+          if (err.code === grpc.status.UNIMPLEMENTED)
+            resolve({ result: 'failure', output: 'this server does not implement the grpc health protocol (grpc.health.v1.Health)' });
+          else if (err.code === grpc.status.DEADLINE_EXCEEDED)
+            resolve({ result: 'failure', output: `timeout: health rpc did not complete within ${timeoutMs}ms` });
           else resolve({ result: 'failure', output: `error: health rpc probe failed: ${err.details || err.message}` });
           return;
         }
-        if (status !== ServingStatus.SERVING) resolve({ result: 'failure', output: `service unhealthy (responded with "${ServingStatus[status ?? 0] ?? status}")` });
+        if (status !== ServingStatus.SERVING)
+          resolve({ result: 'failure', output: `service unhealthy (responded with "${ServingStatus[status ?? 0] ?? status}")` });
         else resolve({ result: 'success', output: '' });
       },
     );

@@ -17,7 +17,14 @@ class ManualScheduler implements Scheduler {
 }
 
 const execProbe = (over: Record<string, unknown> = {}) =>
-  create(edge.ProbeSchema, { handler: { case: 'exec', value: { command: ['check'] } }, timeoutSeconds: 1, periodSeconds: 5, successThreshold: 1, failureThreshold: 2, ...over });
+  create(edge.ProbeSchema, {
+    handler: { case: 'exec', value: { command: ['check'] } },
+    timeoutSeconds: 1,
+    periodSeconds: 5,
+    successThreshold: 1,
+    failureThreshold: 2,
+    ...over,
+  });
 
 async function setup(container: Record<string, unknown>) {
   const clock = new ManualClock();
@@ -25,7 +32,14 @@ async function setup(container: Record<string, unknown>) {
   const changed: string[] = [];
   const scheduler = new ManualScheduler();
   const events = new FakeEventSink();
-  const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: silentLogger(), onChange: (k) => changed.push(k), scheduler, events });
+  const probes = new ProbeManager({
+    prober: new NetProber(runtime),
+    clock,
+    log: silentLogger(),
+    onChange: (k) => changed.push(k),
+    scheduler,
+    events,
+  });
   const pod = podSpec({ containers: [{ name: 'main', image: 'img', ...container }] });
   const sb = await runtime.runSandbox(pod, 0);
   const id = await runtime.createContainer(pod, { id: sb, attempt: 0 }, pod.containers[0]!, { attempt: 0, restartCount: 0 });
@@ -66,7 +80,8 @@ describe('ProbeManager (fake runtime, manual clock and scheduler)', () => {
 
   it('readiness: not ready until the probe succeeds; failureThreshold failures make it unready; the key is queued on each flip', async () => {
     const t = await setup({ readinessProbe: execProbe() });
-    const status = async () => t.probes.statuses(t.pod, await t.runtime.observePod({ namespace: t.pod.namespace, name: t.pod.name })).get(t.id);
+    const status = async () =>
+      t.probes.statuses(t.pod, await t.runtime.observePod({ namespace: t.pod.namespace, name: t.pod.name })).get(t.id);
     expect(await status()).toEqual({ started: true, ready: false });
     await t.stepAll();
     expect(await status()).toEqual({ started: true, ready: true });
@@ -94,7 +109,10 @@ describe('ProbeManager (fake runtime, manual clock and scheduler)', () => {
     expect(execs()).toBe(before); // on hold
     // the reconciler kills and replaces the container
     t.runtime.exit(t.id, 137);
-    const id2 = await t.runtime.createContainer(t.pod, { id: [...t.runtime.sandboxes.keys()][0]!, attempt: 0 }, t.pod.containers[0]!, { attempt: 1, restartCount: 1 });
+    const id2 = await t.runtime.createContainer(t.pod, { id: [...t.runtime.sandboxes.keys()][0]!, attempt: 0 }, t.pod.containers[0]!, {
+      attempt: 1,
+      restartCount: 1,
+    });
     await t.runtime.startContainer(id2);
     await t.sync();
     t.setExit(0);
@@ -106,7 +124,8 @@ describe('ProbeManager (fake runtime, manual clock and scheduler)', () => {
 
   it('startup gates liveness and readiness: not started, not ready, no liveness probe until it succeeds', async () => {
     const t = await setup({ startupProbe: execProbe({ failureThreshold: 30 }), readinessProbe: execProbe(), livenessProbe: execProbe() });
-    const status = async () => t.probes.statuses(t.pod, await t.runtime.observePod({ namespace: t.pod.namespace, name: t.pod.name })).get(t.id);
+    const status = async () =>
+      t.probes.statuses(t.pod, await t.runtime.observePod({ namespace: t.pod.namespace, name: t.pod.name })).get(t.id);
     t.setExit(1);
     await t.stepAll();
     expect(await status()).toEqual({ started: false, ready: false });

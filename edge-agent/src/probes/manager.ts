@@ -21,7 +21,15 @@ import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
 import type { Clock } from '../util/time.js';
 import { errorMessage } from '../util/time.js';
 import type { Prober } from './prober.js';
-import { afterProbe, beforeProbe, initialWorkerState, type ContainerSnapshot, type ProbeKind, type ProbeResult, type WorkerState } from './results.js';
+import {
+  afterProbe,
+  beforeProbe,
+  initialWorkerState,
+  type ContainerSnapshot,
+  type ProbeKind,
+  type ProbeResult,
+  type WorkerState,
+} from './results.js';
 
 /** Runs `fn` every `ms`; returns a cancel function. Tests pass one they drive by hand. */
 export interface Scheduler {
@@ -115,7 +123,7 @@ export class ProbeManager {
   /** Stops every worker and waits for probes in flight. */
   async stop(): Promise<void> {
     this.started = false;
-    const busy = [...this.workers.values()].map((w) => w.busy);
+    const busy = [...this.workers.values()].flatMap((w) => (w.busy ? [w.busy] : []));
     for (const w of [...this.workers.values()]) this.stopWorker(w);
     await Promise.all(busy);
   }
@@ -136,7 +144,8 @@ export class ProbeManager {
     if (!spec) return;
     const current = observed.sandboxes.find((s) => s.uid === spec.uid);
     const containers = new Map<string, ContainerSnapshot>();
-    for (const [name, c] of currentContainers(spec, observed)) containers.set(name, { id: c.id, state: c.state, startedAtMs: c.startedAtMs });
+    for (const [name, c] of currentContainers(spec, observed))
+      containers.set(name, { id: c.id, state: c.state, startedAtMs: c.startedAtMs });
     const podIp = spec.hostNetwork ? nodeIp : (current?.ip ?? '');
     this.pods.set(spec.uid, { key, spec, podIp, containers });
 
@@ -153,7 +162,17 @@ export class ProbeManager {
           continue;
         }
         if (w) this.stopWorker(w);
-        this.addWorker({ id, uid: spec.uid, container: c, kind, probe, state: initialWorkerState(kind), busy: undefined, stopped: false, cancel: () => undefined });
+        this.addWorker({
+          id,
+          uid: spec.uid,
+          container: c,
+          kind,
+          probe,
+          state: initialWorkerState(kind),
+          busy: undefined,
+          stopped: false,
+          cancel: () => undefined,
+        });
       }
     }
     for (const w of [...this.workers.values()]) {
@@ -245,9 +264,14 @@ export class ProbeManager {
         { uid: pod.spec.uid, namespace: pod.spec.namespace, name: pod.spec.name, fieldPath: containerFieldPath(w.container.name) },
         'Warning',
         Reasons.unhealthy,
-        outcome.result === 'failure' ? `${kind} probe failed: ${outcome.output ?? ''}` : `${kind} probe errored and resulted in unknown state: ${outcome.output ?? ''}`,
+        outcome.result === 'failure'
+          ? `${kind} probe failed: ${outcome.output ?? ''}`
+          : `${kind} probe errored and resulted in unknown state: ${outcome.output ?? ''}`,
       );
-      this.deps.log.debug({ pod: pod.key, container: w.container.name, probe: w.kind, result: outcome.result, output: outcome.output }, 'probe did not succeed');
+      this.deps.log.debug(
+        { pod: pod.key, container: w.container.name, probe: w.kind, result: outcome.result, output: outcome.output },
+        'probe did not succeed',
+      );
     }
     if (a.set) this.setResult(pod.key, c.id, w.kind, a.set);
   }

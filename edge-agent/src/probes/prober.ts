@@ -118,7 +118,8 @@ export async function httpProbe(action: edge.HttpGetAction, host: string, timeou
       return { result: 'failure', output: `HTTP probe failed with statuscode: ${res.status}` };
     }
   } catch (err) {
-    if (deadline.aborted) return { result: 'failure', output: `Get "${url.href}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` };
+    if (deadline.aborted)
+      return { result: 'failure', output: `Get "${url.href}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` };
     return { result: 'failure', output: `Get "${url.href}": ${errorMessage(err)}` };
   }
 }
@@ -134,7 +135,12 @@ function get(url: URL, headers: Record<string, string>, signal: AbortSignal): Pr
         size += c.length;
         if (size >= MAX_BODY) res.destroy();
       });
-      const done = () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? ''), body: Buffer.concat(chunks).toString('utf8') });
+      const done = () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          location: String(res.headers.location ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
       res.on('end', done);
       res.on('close', done);
       res.on('error', () => done());

@@ -24,7 +24,12 @@ export interface WorkerState {
   onHold: boolean;
 }
 
-export const initialWorkerState = (kind: ProbeKind): WorkerState => ({ containerId: '', lastResult: INITIAL_RESULT[kind], resultRun: 0, onHold: false });
+export const initialWorkerState = (kind: ProbeKind): WorkerState => ({
+  containerId: '',
+  lastResult: INITIAL_RESULT[kind],
+  resultRun: 0,
+  onHold: false,
+});
 
 /** The newest container of the worker's name in the pod's current sandbox, as the worker sees it. */
 export interface ContainerSnapshot {
@@ -59,7 +64,14 @@ export interface BeforeProbeDecision {
 
 export function beforeProbe(prev: WorkerState, input: BeforeProbeInput): BeforeProbeDecision {
   let state = prev;
-  const out = (d: Partial<BeforeProbeDecision>): BeforeProbeDecision => ({ state, probe: false, set: null, remove: null, stop: false, ...d });
+  const out = (d: Partial<BeforeProbeDecision>): BeforeProbeDecision => ({
+    state,
+    probe: false,
+    set: null,
+    remove: null,
+    stop: false,
+    ...d,
+  });
   const c = input.container;
   if (!c) return out({}); // not created yet: keep waiting
   let remove: string | null = null;
@@ -83,9 +95,15 @@ export function beforeProbe(prev: WorkerState, input: BeforeProbeInput): BeforeP
 }
 
 /** Counts a probe's result; returns the result to publish once a threshold is reached (null: keep the current one). */
-export function afterProbe(prev: WorkerState, kind: ProbeKind, probe: edge.Probe, result: ProbeResult): { state: WorkerState; set: ProbeResult | null } {
+export function afterProbe(
+  prev: WorkerState,
+  kind: ProbeKind,
+  probe: edge.Probe,
+  result: ProbeResult,
+): { state: WorkerState; set: ProbeResult | null } {
   if (result === 'unknown') return { state: prev, set: null }; // a prober error: the result is thrown away
-  let state: WorkerState = prev.lastResult === result ? { ...prev, resultRun: prev.resultRun + 1 } : { ...prev, lastResult: result, resultRun: 1 };
+  let state: WorkerState =
+    prev.lastResult === result ? { ...prev, resultRun: prev.resultRun + 1 } : { ...prev, lastResult: result, resultRun: 1 };
   const failureThreshold = Math.max(1, probe.failureThreshold);
   const successThreshold = Math.max(1, probe.successThreshold);
   if ((result === 'failure' && state.resultRun < failureThreshold) || (result === 'success' && state.resultRun < successThreshold)) {

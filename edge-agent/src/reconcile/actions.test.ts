@@ -13,17 +13,42 @@ const ctx: ActionContext = { nowMs: NOW, backoff: held };
 
 function sandbox(pod: edge.EdgePodSpec, over: Partial<ObservedSandbox> = {}): ObservedSandbox {
   return {
-    id: 'sb1', uid: pod.uid, namespace: pod.namespace, name: pod.name, attempt: 0, state: 'ready', createdAtMs: NOW - 10_000,
-    ip: '10.0.0.2', hostNetwork: pod.hostNetwork, configHash: sandboxHash(pod), resourceVersion: pod.resourceVersion, ...over,
+    id: 'sb1',
+    uid: pod.uid,
+    namespace: pod.namespace,
+    name: pod.name,
+    attempt: 0,
+    state: 'ready',
+    createdAtMs: NOW - 10_000,
+    ip: '10.0.0.2',
+    hostNetwork: pod.hostNetwork,
+    configHash: sandboxHash(pod),
+    resourceVersion: pod.resourceVersion,
+    ...over,
   };
 }
 function container(pod: edge.EdgePodSpec, over: Partial<ObservedContainer> = {}): ObservedContainer {
   const name = over.name ?? 'main';
   const spec = [...pod.containers, ...pod.initContainers].find((c) => c.name === name);
   return {
-    id: 'c1', sandboxId: 'sb1', podUid: pod.uid, name, attempt: 0, state: 'running', hash: spec ? containerHash(spec) : 'x',
-    restartCount: 0, terminationGracePeriodSec: 7, image: spec?.image ?? '', imageRef: 'sha256:1', createdAtMs: NOW - 9_000,
-    startedAtMs: NOW - 9_000, finishedAtMs: 0, exitCode: 0, reason: '', message: '', ...over,
+    id: 'c1',
+    sandboxId: 'sb1',
+    podUid: pod.uid,
+    name,
+    attempt: 0,
+    state: 'running',
+    hash: spec ? containerHash(spec) : 'x',
+    restartCount: 0,
+    terminationGracePeriodSec: 7,
+    image: spec?.image ?? '',
+    imageRef: 'sha256:1',
+    createdAtMs: NOW - 9_000,
+    startedAtMs: NOW - 9_000,
+    finishedAtMs: 0,
+    exitCode: 0,
+    reason: '',
+    message: '',
+    ...over,
   };
 }
 function observed(pod: edge.EdgePodSpec, sandboxes: ObservedSandbox[], containers: ObservedContainer[]): ObservedPod {
@@ -38,7 +63,8 @@ function summary(a: PodActions): Record<string, unknown> {
   if (a.removeContainers.length) out.removeContainer = a.removeContainers.map((c) => c.id);
   if (a.removeSandboxes.length) out.removeSandbox = a.removeSandboxes.map((s) => s.id);
   if (a.createSandbox) out.createSandbox = a.createSandbox.attempt;
-  if (a.startContainers.length) out.start = a.startContainers.map((s) => `${s.init ? 'init:' : ''}${s.name}#${s.restartCount}/a${s.attempt}`);
+  if (a.startContainers.length)
+    out.start = a.startContainers.map((s) => `${s.init ? 'init:' : ''}${s.name}#${s.restartCount}/a${s.attempt}`);
   if (a.backoff.length) out.backoff = a.backoff.map((b) => `${b.name}@${b.untilMs - NOW}`);
   if (a.deadlineAtMs) out.deadlineIn = a.deadlineAtMs - NOW;
   return out;
@@ -64,7 +90,8 @@ const withInit = podSpec({
 const changed = podSpec({ ...fieldsOf(base), containers: [{ name: 'main', image: 'img:2', command: ['sleep', '3600'] }] });
 const hostNet = podSpec({ ...fieldsOf(base), hostNetwork: true });
 /** base with activeDeadlineSeconds; its sandbox (created NOW - 10 s) is the pod's start. */
-const deadline = (seconds: bigint, over: Omit<MessageInitShape<typeof edge.EdgePodSpecSchema>, '$typeName'> = {}) => podSpec({ ...fieldsOf(base), activeDeadlineSeconds: seconds, ...over });
+const deadline = (seconds: bigint, over: Omit<MessageInitShape<typeof edge.EdgePodSpecSchema>, '$typeName'> = {}) =>
+  podSpec({ ...fieldsOf(base), activeDeadlineSeconds: seconds, ...over });
 
 interface Case {
   name: string;
@@ -74,110 +101,261 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'new pod: create sandbox and start every container', desired: twoContainers, observed: observed(base, [], []),
-    want: { createSandbox: 0, start: ['main#0/a0', 'side#0/a0'] } },
-  { name: 'running and matching: nothing (re-adoption after a restart)', desired: base,
-    observed: observed(base, [sandbox(base)], [container(base)]), want: {} },
-  { name: 'container missing in a ready sandbox: start it', desired: base, observed: observed(base, [sandbox(base)], []),
-    want: { start: ['main#0/a0'] } },
-  { name: 'Always: exited with 0 after backoff: restart', desired: base,
+  {
+    name: 'new pod: create sandbox and start every container',
+    desired: twoContainers,
+    observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['main#0/a0', 'side#0/a0'] },
+  },
+  {
+    name: 'running and matching: nothing (re-adoption after a restart)',
+    desired: base,
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: {},
+  },
+  {
+    name: 'container missing in a ready sandbox: start it',
+    desired: base,
+    observed: observed(base, [sandbox(base)], []),
+    want: { start: ['main#0/a0'] },
+  },
+  {
+    name: 'Always: exited with 0 after backoff: restart',
+    desired: base,
     observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 5000 })]),
-    want: { start: ['main#1/a1'] } },
-  { name: 'Always: exited just now: backoff', desired: base,
-    observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, restartCount: 2, finishedAtMs: NOW - 100 })]),
-    want: { backoff: ['main@3900'] } },
-  { name: 'OnFailure: exit 0: done, sandbox stopped', desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
+    want: { start: ['main#1/a1'] },
+  },
+  {
+    name: 'Always: exited just now: backoff',
+    desired: base,
+    observed: observed(
+      base,
+      [sandbox(base)],
+      [container(base, { state: 'exited', exitCode: 1, restartCount: 2, finishedAtMs: NOW - 100 })],
+    ),
+    want: { backoff: ['main@3900'] },
+  },
+  {
+    name: 'OnFailure: exit 0: done, sandbox stopped',
+    desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
     observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 5000 })]),
-    want: { stopSandbox: ['sb1'] } },
-  { name: 'OnFailure: exit 2: restart', desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
+    want: { stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'OnFailure: exit 2: restart',
+    desired: withPolicy(edge.RestartPolicy.ON_FAILURE),
     observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 2, finishedAtMs: NOW - 5000 })]),
-    want: { start: ['main#1/a1'] } },
-  { name: 'Never: exit 2: no restart, sandbox stopped', desired: withPolicy(edge.RestartPolicy.NEVER),
+    want: { start: ['main#1/a1'] },
+  },
+  {
+    name: 'Never: exit 2: no restart, sandbox stopped',
+    desired: withPolicy(edge.RestartPolicy.NEVER),
     observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 2, finishedAtMs: NOW - 5000 })]),
-    want: { stopSandbox: ['sb1'] } },
-  { name: 'Never: completed pod with stopped sandbox: nothing', desired: withPolicy(edge.RestartPolicy.NEVER),
+    want: { stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'Never: completed pod with stopped sandbox: nothing',
+    desired: withPolicy(edge.RestartPolicy.NEVER),
     observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 0 })]),
-    want: {} },
-  { name: 'container spec changed: kill and start the new one', desired: changed,
+    want: {},
+  },
+  {
+    name: 'container spec changed: kill and start the new one',
+    desired: changed,
     observed: observed(base, [sandbox(base)], [container(base)]),
-    want: { kill: ['c1@5'], start: ['main#1/a1'] } },
-  { name: 'created but never started: replace it', desired: base,
+    want: { kill: ['c1@5'], start: ['main#1/a1'] },
+  },
+  {
+    name: 'created but never started: replace it',
+    desired: base,
     observed: observed(base, [sandbox(base)], [container(base, { state: 'created', startedAtMs: 0 })]),
-    want: { removeContainer: ['c1'], start: ['main#0/a1'] } },
-  { name: 'sandbox died (e.g. reboot): new sandbox, restart counted', desired: base,
-    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 255, restartCount: 3 })]),
-    want: { createSandbox: 1, start: ['main#4/a1'] } },
-  { name: 'sandbox spec changed (hostNetwork): stop the old one, create a new one', desired: hostNet,
+    want: { removeContainer: ['c1'], start: ['main#0/a1'] },
+  },
+  {
+    name: 'sandbox died (e.g. reboot): new sandbox, restart counted',
+    desired: base,
+    observed: observed(
+      base,
+      [sandbox(base, { state: 'notready' })],
+      [container(base, { state: 'exited', exitCode: 255, restartCount: 3 })],
+    ),
+    want: { createSandbox: 1, start: ['main#4/a1'] },
+  },
+  {
+    name: 'sandbox spec changed (hostNetwork): stop the old one, create a new one',
+    desired: hostNet,
     observed: observed(base, [sandbox(base)], [container(base)]),
-    want: { kill: ['c1@5'], stopSandbox: ['sb1'], createSandbox: 1, start: ['main#1/a1'] } },
-  { name: 'a replaced sandbox is removed once the new one is current', desired: base,
-    observed: observed(base, [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
-      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited' })]),
-    want: { removeSandbox: ['sb1'] } },
-  { name: 'deleting: kill with the deletion grace period, stop and remove', desired: podSpec({ ...fieldsOf(base), deleting: true, deletionGracePeriodSeconds: 2n }),
+    want: { kill: ['c1@5'], stopSandbox: ['sb1'], createSandbox: 1, start: ['main#1/a1'] },
+  },
+  {
+    name: 'a replaced sandbox is removed once the new one is current',
+    desired: base,
+    observed: observed(
+      base,
+      [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
+      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited' })],
+    ),
+    want: { removeSandbox: ['sb1'] },
+  },
+  {
+    name: 'deleting: kill with the deletion grace period, stop and remove',
+    desired: podSpec({ ...fieldsOf(base), deleting: true, deletionGracePeriodSeconds: 2n }),
     observed: observed(base, [sandbox(base)], [container(base)]),
-    want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
-  { name: 'deleting and nothing left: nothing', desired: podSpec({ ...fieldsOf(base), deleting: true }), observed: observed(base, [], []), want: {} },
-  { name: 'tombstone: remove everything with the recorded grace period', desired: undefined,
+    want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] },
+  },
+  {
+    name: 'deleting and nothing left: nothing',
+    desired: podSpec({ ...fieldsOf(base), deleting: true }),
+    observed: observed(base, [], []),
+    want: {},
+  },
+  {
+    name: 'tombstone: remove everything with the recorded grace period',
+    desired: undefined,
     observed: observed(base, [sandbox(base)], [container(base)]),
-    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
-  { name: 'a pod re-created under the same name: drop the old UID, create the new', desired: podSpec({ ...fieldsOf(base), uid: 'u2' }),
+    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] },
+  },
+  {
+    name: 'a pod re-created under the same name: drop the old UID, create the new',
+    desired: podSpec({ ...fieldsOf(base), uid: 'u2' }),
     observed: observed(base, [sandbox(base)], [container(base)]),
-    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'], createSandbox: 0, start: ['main#0/a0'] } },
-  { name: 'container removed from the spec: kill and remove it', desired: base,
+    want: { kill: ['c1@7'], stopSandbox: ['sb1'], removeSandbox: ['sb1'], createSandbox: 0, start: ['main#0/a0'] },
+  },
+  {
+    name: 'container removed from the spec: kill and remove it',
+    desired: base,
     observed: observed(base, [sandbox(base)], [container(base), container(base, { id: 'c9', name: 'gone' })]),
-    want: { kill: ['c9@5'], removeContainer: ['c9'] } },
-  { name: 'old exited attempts beyond the previous one are garbage-collected', desired: base,
-    observed: observed(base, [sandbox(base)], [
-      container(base, { id: 'c3', attempt: 2 }),
-      container(base, { id: 'c2', attempt: 1, state: 'exited' }),
-      container(base, { id: 'c1', attempt: 0, state: 'exited' }),
-    ]),
-    want: { removeContainer: ['c1'] } },
-  { name: 'init containers: first runs alone in a new sandbox', desired: withInit, observed: observed(base, [], []),
-    want: { createSandbox: 0, start: ['init:init1#0/a0'] } },
-  { name: 'init containers: next one after the first succeeded', desired: withInit,
+    want: { kill: ['c9@5'], removeContainer: ['c9'] },
+  },
+  {
+    name: 'old exited attempts beyond the previous one are garbage-collected',
+    desired: base,
+    observed: observed(
+      base,
+      [sandbox(base)],
+      [
+        container(base, { id: 'c3', attempt: 2 }),
+        container(base, { id: 'c2', attempt: 1, state: 'exited' }),
+        container(base, { id: 'c1', attempt: 0, state: 'exited' }),
+      ],
+    ),
+    want: { removeContainer: ['c1'] },
+  },
+  {
+    name: 'init containers: first runs alone in a new sandbox',
+    desired: withInit,
+    observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['init:init1#0/a0'] },
+  },
+  {
+    name: 'init containers: next one after the first succeeded',
+    desired: withInit,
     observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1', state: 'exited', exitCode: 0 })]),
-    want: { start: ['init:init2#0/a0'] } },
-  { name: 'init containers: main containers after all succeeded', desired: withInit,
-    observed: observed(base, [sandbox(base)], [
-      container(withInit, { id: 'i1', name: 'init1', state: 'exited', exitCode: 0 }),
-      container(withInit, { id: 'i2', name: 'init2', state: 'exited', exitCode: 0 }),
-    ]),
-    want: { start: ['main#0/a0'] } },
-  { name: 'init container running: wait', desired: withInit,
-    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]), want: {} },
-  { name: 'init container failed under Never: pod fails, sandbox stopped', desired: podSpec({ ...fieldsOf(withInit), restartPolicy: edge.RestartPolicy.NEVER }),
+    want: { start: ['init:init2#0/a0'] },
+  },
+  {
+    name: 'init containers: main containers after all succeeded',
+    desired: withInit,
+    observed: observed(
+      base,
+      [sandbox(base)],
+      [
+        container(withInit, { id: 'i1', name: 'init1', state: 'exited', exitCode: 0 }),
+        container(withInit, { id: 'i2', name: 'init2', state: 'exited', exitCode: 0 }),
+      ],
+    ),
+    want: { start: ['main#0/a0'] },
+  },
+  {
+    name: 'init container running: wait',
+    desired: withInit,
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]),
+    want: {},
+  },
+  {
+    name: 'init container failed under Never: pod fails, sandbox stopped',
+    desired: podSpec({ ...fieldsOf(withInit), restartPolicy: edge.RestartPolicy.NEVER }),
     observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1', state: 'exited', exitCode: 1 })]),
-    want: { stopSandbox: ['sb1'] } },
-  { name: 'unknown container state: kill, remove and start again', desired: base,
+    want: { stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'unknown container state: kill, remove and start again',
+    desired: base,
     observed: observed(base, [sandbox(base)], [container(base, { state: 'unknown' })]),
-    want: { kill: ['c1@5'], removeContainer: ['c1'], start: ['main#1/a1'] } },
-  { name: 'active deadline ahead: nothing, the next sync is due when it runs out', desired: deadline(60n),
-    observed: observed(base, [sandbox(base)], [container(base)]), want: { deadlineIn: 50_000 } },
-  { name: 'active deadline not counting before the pod has started', desired: deadline(1n), observed: observed(base, [], []),
-    want: { createSandbox: 0, start: ['main#0/a0'] } },
-  { name: 'active deadline reached (now - start = deadline): kill with the pod grace period, stop the sandbox', desired: deadline(10n),
-    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
-  { name: 'active deadline lowered by a newer spec below the pod age: kill', desired: deadline(3n, { resourceVersion: '101' }),
-    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
-  { name: 'active deadline passed, killed under Always: no restart, no new sandbox, nothing removed', desired: deadline(5n),
-    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 137, finishedAtMs: NOW - 4000 })]),
-    want: {} },
-  { name: 'active deadline passed during a restart backoff: no restart, sandbox stopped', desired: deadline(5n),
+    want: { kill: ['c1@5'], removeContainer: ['c1'], start: ['main#1/a1'] },
+  },
+  {
+    name: 'active deadline ahead: nothing, the next sync is due when it runs out',
+    desired: deadline(60n),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { deadlineIn: 50_000 },
+  },
+  {
+    name: 'active deadline not counting before the pod has started',
+    desired: deadline(1n),
+    observed: observed(base, [], []),
+    want: { createSandbox: 0, start: ['main#0/a0'] },
+  },
+  {
+    name: 'active deadline reached (now - start = deadline): kill with the pod grace period, stop the sandbox',
+    desired: deadline(10n),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@5'], stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'active deadline lowered by a newer spec below the pod age: kill',
+    desired: deadline(3n, { resourceVersion: '101' }),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@5'], stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'active deadline passed, killed under Always: no restart, no new sandbox, nothing removed',
+    desired: deadline(5n),
+    observed: observed(
+      base,
+      [sandbox(base, { state: 'notready' })],
+      [container(base, { state: 'exited', exitCode: 137, finishedAtMs: NOW - 4000 })],
+    ),
+    want: {},
+  },
+  {
+    name: 'active deadline passed during a restart backoff: no restart, sandbox stopped',
+    desired: deadline(5n),
     observed: observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 100 })]),
-    want: { stopSandbox: ['sb1'] } },
-  { name: 'active deadline passed while an init container runs: kill it, start nothing', desired: deadline(5n, { initContainers: [{ name: 'init1', image: 'img:1' }] }),
-    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]), want: { kill: ['c1@5'], stopSandbox: ['sb1'] } },
-  { name: 'active deadline counts from the oldest sandbox of the pod', desired: deadline(5n),
-    observed: observed(base, [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
-      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited', exitCode: 255 })]),
-    want: { kill: ['c2@5'], stopSandbox: ['sb2'] } },
-  { name: 'active deadline passed after a Never pod completed: nothing', desired: deadline(5n, { restartPolicy: edge.RestartPolicy.NEVER }),
-    observed: observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 7000 })]),
-    want: {} },
-  { name: 'active deadline passed on a deleting pod: the deletion rules', desired: deadline(5n, { deleting: true, deletionGracePeriodSeconds: 2n }),
-    observed: observed(base, [sandbox(base)], [container(base)]), want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] } },
+    want: { stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'active deadline passed while an init container runs: kill it, start nothing',
+    desired: deadline(5n, { initContainers: [{ name: 'init1', image: 'img:1' }] }),
+    observed: observed(base, [sandbox(base)], [container(withInit, { name: 'init1' })]),
+    want: { kill: ['c1@5'], stopSandbox: ['sb1'] },
+  },
+  {
+    name: 'active deadline counts from the oldest sandbox of the pod',
+    desired: deadline(5n),
+    observed: observed(
+      base,
+      [sandbox(base, { id: 'sb2', attempt: 1, createdAtMs: NOW - 100 }), sandbox(base, { state: 'notready' })],
+      [container(base, { id: 'c2', sandboxId: 'sb2', attempt: 1 }), container(base, { state: 'exited', exitCode: 255 })],
+    ),
+    want: { kill: ['c2@5'], stopSandbox: ['sb2'] },
+  },
+  {
+    name: 'active deadline passed after a Never pod completed: nothing',
+    desired: deadline(5n, { restartPolicy: edge.RestartPolicy.NEVER }),
+    observed: observed(
+      base,
+      [sandbox(base, { state: 'notready' })],
+      [container(base, { state: 'exited', exitCode: 0, finishedAtMs: NOW - 7000 })],
+    ),
+    want: {},
+  },
+  {
+    name: 'active deadline passed on a deleting pod: the deletion rules',
+    desired: deadline(5n, { deleting: true, deletionGracePeriodSeconds: 2n }),
+    observed: observed(base, [sandbox(base)], [container(base)]),
+    want: { kill: ['c1@2'], stopSandbox: ['sb1'], removeSandbox: ['sb1'] },
+  },
 ];
 
 describe('computePodActions', () => {
@@ -190,12 +368,16 @@ describe('computePodActions', () => {
   it('prints itself', () => {
     const a = computePodActions(changed, observed(base, [sandbox(base)], [container(base)]), ctx);
     expect(describePodActions(a)).toBe('default/web: kill: main/c1 (spec changed, grace 5s); start: main#1 (spec changed)');
-    expect(describePodActions(computePodActions(base, observed(base, [sandbox(base)], [container(base)]), ctx))).toBe('default/web: nothing');
+    expect(describePodActions(computePodActions(base, observed(base, [sandbox(base)], [container(base)]), ctx))).toBe(
+      'default/web: nothing',
+    );
   });
 
   it('says why it kills at the active deadline', () => {
     const a = computePodActions(deadline(10n), observed(base, [sandbox(base)], [container(base)]), ctx);
-    expect(describePodActions(a)).toBe('default/web: kill: main/c1 (active deadline exceeded, grace 5s); stop sandbox: sb1 (active deadline exceeded)');
+    expect(describePodActions(a)).toBe(
+      'default/web: kill: main/c1 (active deadline exceeded, grace 5s); stop sandbox: sb1 (active deadline exceeded)',
+    );
   });
 
   it('uses the existing ready sandbox for new containers', () => {
@@ -209,7 +391,11 @@ describe('computePodActions: CrashLoopBackOff and probe failures', () => {
   const fresh = (): ActionContext => ({ nowMs: NOW, backoff: new RestartBackoff(10_000, 300_000) });
 
   it('restarts at once after the first crash (no backoff entry yet) and asks for the entry to be advanced', () => {
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 10 })]), fresh());
+    const a = computePodActions(
+      base,
+      observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 10 })]),
+      fresh(),
+    );
     expect(summary(a)).toEqual({ start: ['main#1/a1'] });
     expect(a.startContainers[0]!.backoff).toEqual({ key, sinceMs: NOW - 10 });
   });
@@ -217,34 +403,72 @@ describe('computePodActions: CrashLoopBackOff and probe failures', () => {
   it('holds the second crash back with the kubelet message', () => {
     const ctx2 = fresh();
     (ctx2.backoff as RestartBackoff).next(key, NOW - 30_000, NOW - 30_000); // the first restart
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, restartCount: 1, finishedAtMs: NOW - 1000 })]), ctx2);
+    const a = computePodActions(
+      base,
+      observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, restartCount: 1, finishedAtMs: NOW - 1000 })]),
+      ctx2,
+    );
     expect(summary(a)).toEqual({ backoff: ['main@9000'] });
     expect(a.backoff[0]!.message).toBe(`back-off 10s restarting failed container=main pod=web_default(u1)`);
   });
 
   it('liveness failure: kill with the pod grace period and restart in the same sync', () => {
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), { ...fresh(), probeFailures: new Map([['c1', 'liveness' as const]]) });
+    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), {
+      ...fresh(),
+      probeFailures: new Map([['c1', 'liveness' as const]]),
+    });
     expect(summary(a)).toEqual({ kill: ['c1@5'], start: ['main#1/a1'] });
     expect(a.killContainers[0]!.reason).toBe('Container main failed liveness probe');
     expect(a.startContainers[0]!.backoff).toBeUndefined(); // no exited attempt: no backoff (doBackOff finds none)
   });
 
   it('startup failure uses the probe-level grace period; Never kills without a restart', () => {
-    const probed = podSpec({ ...fieldsOf(base), restartPolicy: edge.RestartPolicy.NEVER, containers: [{ name: 'main', image: base.containers[0]!.image, command: ['sleep', '3600'], startupProbe: { handler: { case: 'exec', value: { command: ['false'] } }, failureThreshold: 3, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, terminationGracePeriodSeconds: 2n } }] });
-    const a = computePodActions(probed, observed(probed, [sandbox(probed)], [container(probed)]), { ...fresh(), probeFailures: new Map([['c1', 'startup' as const]]) });
+    const probed = podSpec({
+      ...fieldsOf(base),
+      restartPolicy: edge.RestartPolicy.NEVER,
+      containers: [
+        {
+          name: 'main',
+          image: base.containers[0]!.image,
+          command: ['sleep', '3600'],
+          startupProbe: {
+            handler: { case: 'exec', value: { command: ['false'] } },
+            failureThreshold: 3,
+            periodSeconds: 10,
+            timeoutSeconds: 1,
+            successThreshold: 1,
+            terminationGracePeriodSeconds: 2n,
+          },
+        },
+      ],
+    });
+    const a = computePodActions(probed, observed(probed, [sandbox(probed)], [container(probed)]), {
+      ...fresh(),
+      probeFailures: new Map([['c1', 'startup' as const]]),
+    });
     expect(summary(a)).toEqual({ kill: ['c1@2'] });
   });
 
   it('liveness failure while the previous exit is still backing off: kill now, restart later', () => {
     const ctx2 = fresh();
     (ctx2.backoff as RestartBackoff).next(key, NOW - 3000, NOW - 3000);
-    const obs = observed(base, [sandbox(base)], [container(base, { id: 'c2', attempt: 1, restartCount: 1 }), container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 3000 })]);
+    const obs = observed(
+      base,
+      [sandbox(base)],
+      [
+        container(base, { id: 'c2', attempt: 1, restartCount: 1 }),
+        container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 3000 }),
+      ],
+    );
     const a = computePodActions(base, obs, { ...ctx2, probeFailures: new Map([['c2', 'liveness' as const]]) });
     expect(summary(a)).toEqual({ kill: ['c2@5'], backoff: ['main@7000'] });
   });
 
   it('a failure of a container that is not the running one changes nothing', () => {
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), { ...fresh(), probeFailures: new Map([['old', 'liveness' as const]]) });
+    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), {
+      ...fresh(),
+      probeFailures: new Map([['old', 'liveness' as const]]),
+    });
     expect(summary(a)).toEqual({});
   });
 });

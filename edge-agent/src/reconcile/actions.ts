@@ -222,7 +222,13 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
     const ids = new Set(own.map((s) => s.id));
     for (const c of observed.containers) {
       if (ids.has(c.sandboxId) && isLive(c)) {
-        a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: gracePeriodSec(desired), reason: 'active deadline exceeded' });
+        a.killContainers.push({
+          id: c.id,
+          podUid: c.podUid,
+          name: c.name,
+          gracePeriodSec: gracePeriodSec(desired),
+          reason: 'active deadline exceeded',
+        });
       }
     }
     for (const s of own) if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: 'active deadline exceeded' });
@@ -242,17 +248,25 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   if (!current) {
     for (const s of stale) {
       for (const c of ownContainers) {
-        if (c.sandboxId === s.id && isLive(c)) a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'sandbox replaced' });
+        if (c.sandboxId === s.id && isLive(c))
+          a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'sandbox replaced' });
       }
-      if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: newest?.configHash !== wantHash ? 'sandbox spec changed' : 'sandbox replaced' });
+      if (s.state === 'ready')
+        a.stopSandboxes.push({ id: s.id, reason: newest?.configHash !== wantHash ? 'sandbox spec changed' : 'sandbox replaced' });
     }
     if (podIsDone(desired, ownContainers)) return a;
     // Like the kubelet: a restartPolicy Never pod whose containers have run is not given a new sandbox.
     if (desired.restartPolicy === edge.RestartPolicy.NEVER && ownContainers.length > 0) return a;
 
     const attempt = own.length === 0 ? 0 : Math.max(...own.map((s) => s.attempt)) + 1;
-    a.createSandbox = { attempt, reason: own.length === 0 ? 'no sandbox' : newest?.configHash !== wantHash ? 'sandbox spec changed' : 'sandbox not ready' };
-    const first = desired.initContainers.length > 0 ? [{ spec: desired.initContainers[0]!, init: true }] : desired.containers.map((spec) => ({ spec, init: false }));
+    a.createSandbox = {
+      attempt,
+      reason: own.length === 0 ? 'no sandbox' : newest?.configHash !== wantHash ? 'sandbox spec changed' : 'sandbox not ready',
+    };
+    const first =
+      desired.initContainers.length > 0
+        ? [{ spec: desired.initContainers[0]!, init: true }]
+        : desired.containers.map((spec) => ({ spec, init: false }));
     for (const { spec, init } of first) {
       const prev = byName(ownContainers, spec.name)[0];
       a.startContainers.push({
@@ -273,7 +287,8 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   const known = new Set([...desired.initContainers, ...desired.containers].map((c) => c.name));
   for (const c of inCurrent) {
     if (known.has(c.name)) continue;
-    if (isLive(c)) a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'container not in spec' });
+    if (isLive(c))
+      a.killContainers.push({ id: c.id, podUid: c.podUid, name: c.name, gracePeriodSec: grace, reason: 'container not in spec' });
     a.removeContainers.push({ id: c.id, reason: 'container not in spec' });
   }
 
@@ -281,11 +296,22 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
    * Restarts a container unless the kubelet's doBackOff holds it back: the newest exited attempt of the name
    * (`exited`) finished less than the key's current backoff ago. Without an exited attempt there is no backoff.
    */
-  const restart = (spec: edge.EdgeContainer, init: boolean, latest: ObservedContainer, exited: ObservedContainer | undefined, reason: string): void => {
+  const restart = (
+    spec: edge.EdgeContainer,
+    init: boolean,
+    latest: ObservedContainer,
+    exited: ObservedContainer | undefined,
+    reason: string,
+  ): void => {
     const key = backoffKey(desired, spec);
     if (exited && ctx.backoff.isInBackOffSince(key, exited.finishedAtMs, ctx.nowMs)) {
       const delay = ctx.backoff.get(key);
-      a.backoff.push({ name: spec.name, restartCount: latest.restartCount, untilMs: exited.finishedAtMs + delay, message: crashLoopMessage(desired, spec.name, delay) });
+      a.backoff.push({
+        name: spec.name,
+        restartCount: latest.restartCount,
+        untilMs: exited.finishedAtMs + delay,
+        message: crashLoopMessage(desired, spec.name, delay),
+      });
       return;
     }
     a.startContainers.push({
@@ -306,19 +332,37 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
       if (!isLive(c)) a.removeContainers.push({ id: c.id, reason: 'old attempt' });
     }
     if (previous && isLive(previous)) {
-      a.killContainers.push({ id: previous.id, podUid: previous.podUid, name: previous.name, gracePeriodSec: grace, reason: 'superseded attempt' });
+      a.killContainers.push({
+        id: previous.id,
+        podUid: previous.podUid,
+        name: previous.name,
+        gracePeriodSec: grace,
+        reason: 'superseded attempt',
+      });
     }
     if (!latest) {
       const before = byName(ownContainers, spec.name)[0]; // from a replaced sandbox, if any
       const restartCount = before ? before.restartCount + 1 : 0;
-      a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount, reason: 'not started' });
+      a.startContainers.push({
+        name: spec.name,
+        init,
+        attempt: nextAttempt(ownContainers, spec.name),
+        restartCount,
+        reason: 'not started',
+      });
       return 'pending';
     }
     switch (latest.state) {
       case 'running':
         if (latest.hash !== containerHash(spec)) {
           a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: grace, reason: 'spec changed' });
-          a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason: 'spec changed' });
+          a.startContainers.push({
+            name: spec.name,
+            init,
+            attempt: nextAttempt(ownContainers, spec.name),
+            restartCount: latest.restartCount + 1,
+            reason: 'spec changed',
+          });
           return 'pending';
         }
         if (ctx.probeFailures?.has(latest.id)) {
@@ -330,7 +374,13 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
           const why = `Container ${spec.name} failed ${probe} probe`;
           a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: probeGrace, reason: why });
           if (desired.restartPolicy !== edge.RestartPolicy.NEVER) {
-            restart(spec, init, latest, byName(ownContainers, spec.name).find((c) => c.state === 'exited'), `${why}, will be restarted`);
+            restart(
+              spec,
+              init,
+              latest,
+              byName(ownContainers, spec.name).find((c) => c.state === 'exited'),
+              `${why}, will be restarted`,
+            );
           }
           return 'pending';
         }
@@ -338,12 +388,24 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
       case 'created':
         // Created but never started (e.g. the agent stopped in between): replace it.
         a.removeContainers.push({ id: latest.id, reason: 'created but not started' });
-        a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount, reason: 'created but not started' });
+        a.startContainers.push({
+          name: spec.name,
+          init,
+          attempt: nextAttempt(ownContainers, spec.name),
+          restartCount: latest.restartCount,
+          reason: 'created but not started',
+        });
         return 'pending';
       case 'unknown':
         a.killContainers.push({ id: latest.id, podUid: latest.podUid, name: latest.name, gracePeriodSec: grace, reason: 'state unknown' });
         a.removeContainers.push({ id: latest.id, reason: 'state unknown' });
-        a.startContainers.push({ name: spec.name, init, attempt: nextAttempt(ownContainers, spec.name), restartCount: latest.restartCount + 1, reason: 'state unknown' });
+        a.startContainers.push({
+          name: spec.name,
+          init,
+          attempt: nextAttempt(ownContainers, spec.name),
+          restartCount: latest.restartCount + 1,
+          reason: 'state unknown',
+        });
         return 'pending';
       case 'exited': {
         if (init && latest.exitCode === 0) return 'succeeded';

@@ -46,6 +46,8 @@ describe('RestartBackoff (flowcontrol.Backoff as the kubelet uses it)', () => {
 
   it('prints durations and messages as the kubelet does', () => {
     expect([10_000, 80_000, 160_000, 300_000, 1000, 500].map(goDuration)).toEqual(['10s', '1m20s', '2m40s', '5m0s', '1s', '500ms']);
-    expect(crashLoopMessage({ name: 'web', namespace: 'prod', uid: 'u-1' }, 'app', 20_000)).toBe('back-off 20s restarting failed container=app pod=web_prod(u-1)');
+    expect(crashLoopMessage({ name: 'web', namespace: 'prod', uid: 'u-1' }, 'app', 20_000)).toBe(
+      'back-off 20s restarting failed container=app pod=web_prod(u-1)',
+    );
   });
 });

@@ -83,18 +83,31 @@ export class PodExecutor {
     private readonly runtime: PodRuntime,
     private readonly now: () => number = () => performance.now(),
     /** Carries out a kill (the Reconciler passes its ContainerStopper's, so a shorter grace period reaches it). */
-    private readonly kill: (key: string, kill: ContainerToKill) => Promise<void> = (_key, k) => runtime.stopContainer(k.id, k.gracePeriodSec),
+    private readonly kill: (key: string, kill: ContainerToKill) => Promise<void> = (_key, k) =>
+      runtime.stopContainer(k.id, k.gracePeriodSec),
     private readonly deps: ExecutorDeps = {},
   ) {}
 
   /** True when a sync with nothing else to do still has volumes to refresh (a pod with volumes that runs). */
   refreshesVolumes(desired: edge.EdgePodSpec | undefined, actions: PodActions): boolean {
-    return !!desired && !desired.deleting && desired.volumes.length > 0 && (!!actions.createSandbox || !!actions.sandbox || actions.startContainers.length > 0);
+    return (
+      !!desired &&
+      !desired.deleting &&
+      desired.volumes.length > 0 &&
+      (!!actions.createSandbox || !!actions.sandbox || actions.startContainers.length > 0)
+    );
   }
 
   async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
     const steps: StepResult[] = [];
-    const result: SyncResult = { steps, sandbox: actions.sandbox, containerFailures: new Map(), started: [], sandboxFailure: null, ok: true };
+    const result: SyncResult = {
+      steps,
+      sandbox: actions.sandbox,
+      containerFailures: new Map(),
+      started: [],
+      sandboxFailure: null,
+      ok: true,
+    };
     const run = async (op: StepOp, target: string, fn: () => Promise<void>): Promise<boolean> => {
       const step = steps.length + 1;
       const t0 = this.now();
@@ -113,7 +126,12 @@ export class PodExecutor {
     const event = (uid: string | undefined, container: string | undefined, type: EventKind, reason: string, message: string): void => {
       if (!uid) return;
       const init = !!container && !!desired?.initContainers.some((c) => c.name === container);
-      this.deps.events?.event({ uid, namespace, name, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) }, type, reason, message);
+      this.deps.events?.event(
+        { uid, namespace, name, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) },
+        type,
+        reason,
+        message,
+      );
     };
     if (actions.killContainers.some((k) => k.reason === 'active deadline exceeded')) {
       event(desired?.uid, undefined, 'Normal', DEADLINE_EXCEEDED.reason, DEADLINE_EXCEEDED.message);
@@ -144,7 +162,13 @@ export class PodExecutor {
             await this.deps.volumes.setUp(desired, v);
           } catch (err) {
             error = err;
-            event(desired.uid, undefined, 'Warning', Reasons.failedMount, `MountVolume.SetUp failed for volume "${v.name}" : ${errorMessage(err)}`);
+            event(
+              desired.uid,
+              undefined,
+              'Warning',
+              Reasons.failedMount,
+              `MountVolume.SetUp failed for volume "${v.name}" : ${errorMessage(err)}`,
+            );
             throw err;
           }
         });
@@ -197,7 +221,13 @@ export class PodExecutor {
         const kind = isRuntimeError(pullError) ? pullError.kind : '';
         result.containerFailures.set(start.name, {
           reason:
-            kind === 'image-never-pull' ? 'ErrImageNeverPull' : kind === 'image-pull-backoff' ? 'ImagePullBackOff' : isImagePullError(pullError) ? 'ErrImagePull' : 'ImageInspectError',
+            kind === 'image-never-pull'
+              ? 'ErrImageNeverPull'
+              : kind === 'image-pull-backoff'
+                ? 'ImagePullBackOff'
+                : isImagePullError(pullError)
+                  ? 'ErrImagePull'
+                  : 'ImageInspectError',
           message: errorMessage(pullError),
         });
         continue;
@@ -207,7 +237,11 @@ export class PodExecutor {
       const created = await run('create-container', start.name, async () => {
         try {
           const config = await this.containerConfig(desired, sb, spec, log);
-          id = await this.runtime.createContainer(desired, sb, spec, { attempt: start.attempt, restartCount: start.restartCount, ...config });
+          id = await this.runtime.createContainer(desired, sb, spec, {
+            attempt: start.attempt,
+            restartCount: start.restartCount,
+            ...config,
+          });
         } catch (err) {
           createError = err;
           throw err;
@@ -243,11 +277,15 @@ export class PodExecutor {
     const podIps = pod.hostNetwork ? hostIps : needsPodIps(container) ? await this.runtime.sandboxIps(sandbox.id) : [];
     const resolved = resolveContainerConfig(pod, container, this.deps.objects ?? NO_OBJECTS, { podIps, hostIps });
     if (resolved.invalidKeys.length > 0) {
-      log.warn({ container: container.name, keys: resolved.invalidKeys }, 'envFrom keys skipped: they are not valid environment variable names');
+      log.warn(
+        { container: container.name, keys: resolved.invalidKeys },
+        'envFrom keys skipped: they are not valid environment variable names',
+      );
     }
     let mounts: ContainerCreateOptions['mounts'] = [];
     if (container.volumeMounts.length > 0) {
-      if (!this.deps.volumes) throw new ContainerConfigError(`cannot mount volumes into container "${container.name}": no volume directory configured`);
+      if (!this.deps.volumes)
+        throw new ContainerConfigError(`cannot mount volumes into container "${container.name}": no volume directory configured`);
       mounts = await this.deps.volumes.mounts(pod, container);
     }
     if (this.deps.volumes?.terminationLogFile) {
@@ -265,5 +303,7 @@ export class PodExecutor {
 
 /** Compact rendering of step results for logs: "1 kill-container abc ok 12ms; 2 ...". */
 export function describeSteps(steps: StepResult[]): string {
-  return steps.map((s) => `${s.step} ${s.op} ${s.target} ${s.outcome}${s.error ? ` (${s.error})` : ''} ${Math.round(s.durationMs)}ms`).join('; ');
+  return steps
+    .map((s) => `${s.step} ${s.op} ${s.target} ${s.outcome}${s.error ? ` (${s.error})` : ''} ${Math.round(s.durationMs)}ms`)
+    .join('; ');
 }

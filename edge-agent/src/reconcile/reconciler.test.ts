@@ -27,7 +27,10 @@ function setup(options: Partial<ReconcilerOptions> = {}) {
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
   const status = new StatusReporter({ node: NODE, outbox, clock, log });
   const events = new FakeEventSink();
-  reconciler = new Reconciler({ runtime, desired: store, status, clock, log, events }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000, ...options });
+  reconciler = new Reconciler(
+    { runtime, desired: store, status, clock, log, events },
+    { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000, ...options },
+  );
   let seq = 0;
   const put = (spec: edge.EdgePodSpec) =>
     store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
@@ -46,9 +49,7 @@ describe('Reconciler (with the fake runtime)', () => {
     const pod = podSpec();
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
-    expect(t.runtime.methods()).toEqual([
-      'observePod', 'runSandbox', 'ensureImage', 'createContainer', 'startContainer', 'observePod',
-    ]);
+    expect(t.runtime.methods()).toEqual(['observePod', 'runSandbox', 'ensureImage', 'createContainer', 'startContainer', 'observePod']);
     expect(t.last()).toMatchObject({ uid: pod.uid, phase: edge.PodPhase.RUNNING });
     const steps = t.reconciler.lastSync(keyOf(pod))!.result!.steps.map((s) => `${s.step} ${s.op} ${s.outcome}`);
     expect(steps).toEqual(['1 create-sandbox ok', '2 pull-image ok', '3 create-container ok', '4 start-container ok']);
@@ -85,7 +86,12 @@ describe('Reconciler (with the fake runtime)', () => {
     t.events.events.length = 0;
     t.clock.advance(2000);
     await t.reconciler.sync(keyOf(d));
-    expect(seen()).toEqual(expect.arrayContaining(['Normal DeadlineExceeded Pod was active on the node longer than the specified deadline', 'Normal Killing Stopping container main']));
+    expect(seen()).toEqual(
+      expect.arrayContaining([
+        'Normal DeadlineExceeded Pod was active on the node longer than the specified deadline',
+        'Normal Killing Stopping container main',
+      ]),
+    );
   });
 
   it('does nothing for a pod already running as desired (re-adoption)', async () => {
@@ -137,7 +143,10 @@ describe('Reconciler (with the fake runtime)', () => {
 
     t.runtime.exit(running().id, 3); // third crash: 2 s now
     await t.reconciler.sync(keyOf(pod));
-    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { message: expect.stringMatching(/^back-off 2s /) } });
+    expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({
+      case: 'waiting',
+      value: { message: expect.stringMatching(/^back-off 2s /) },
+    });
   });
 
   it('defaults to the kubelet backoff (10 s doubling to 300 s)', () => {
@@ -223,7 +232,10 @@ describe('Reconciler (with the fake runtime)', () => {
         expect(t.reconciler.lastSync(keyOf(pod))!.actions.deadlineAtMs).toBe(t.clock.now() + 100);
         t.clock.advance(100);
         await until('the deadline sync', () => t.last().phase === edge.PodPhase.FAILED);
-        expect(t.last()).toMatchObject({ reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+        expect(t.last()).toMatchObject({
+          reason: 'DeadlineExceeded',
+          message: 'Pod was active on the node longer than the specified deadline',
+        });
         expect(t.runtime.calls.find((c) => c.method === 'stopContainer')!.args[1]).toBe(5);
         expect(t.last().containerStatuses[0]!.state?.state).toMatchObject({ case: 'terminated', value: { exitCode: 137 } });
         t.clock.advance(60_000);
@@ -276,7 +288,10 @@ describe('Reconciler (with the fake runtime)', () => {
       const { pod, id, t0, syncing, stops, deleting } = await terminating(t);
       t.clock.advance(10_000);
       deleting('102', 2n);
-      expect(stops()).toEqual([[id, 60], [id, 2]]);
+      expect(stops()).toEqual([
+        [id, 60],
+        [id, 2],
+      ]);
       expect(t.runtime.pendingStops()).toEqual([
         { id, graceSec: 60, deadlineMs: t0 + 60_000 },
         { id, graceSec: 2, deadlineMs: t0 + 12_000 },
@@ -298,9 +313,15 @@ describe('Reconciler (with the fake runtime)', () => {
       deleting('103', 15n); // would end at t0 + 65 s, after the running 60 s
       expect(stops()).toEqual([[id, 60]]);
       deleting('104', 5n);
-      expect(stops()).toEqual([[id, 60], [id, 5]]);
+      expect(stops()).toEqual([
+        [id, 60],
+        [id, 5],
+      ]);
       deleting('105', 7n);
-      expect(stops()).toEqual([[id, 60], [id, 5]]);
+      expect(stops()).toEqual([
+        [id, 60],
+        [id, 5],
+      ]);
       t.clock.advance(5000);
       t.runtime.expireStops();
       await syncing;
@@ -312,7 +333,10 @@ describe('Reconciler (with the fake runtime)', () => {
       const t = setup();
       const { pod, id, syncing, stops, deleting } = await terminating(t);
       deleting('102', 0n);
-      expect(stops()).toEqual([[id, 60], [id, 0]]);
+      expect(stops()).toEqual([
+        [id, 60],
+        [id, 0],
+      ]);
       await syncing; // no clock advance needed
       expect(t.runtime.pendingStops()).toEqual([]);
       expect(t.last()).toMatchObject({ uid: pod.uid, removed: true });

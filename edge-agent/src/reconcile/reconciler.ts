@@ -92,7 +92,10 @@ export class Reconciler {
   private readonly queue: WorkQueue;
   private readonly executor: PodExecutor;
   private readonly opts: Required<ReconcilerOptions>;
-  private readonly failures = new Map<string, { uid: string; containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null }>();
+  private readonly failures = new Map<
+    string,
+    { uid: string; containers: Map<string, ContainerFailure>; sandbox: ContainerFailure | null }
+  >();
   private readonly withPods = new Set<string>();
   private readonly lastSyncs = new Map<string, LastSync>();
   private readonly stopper: ContainerStopper;
@@ -238,8 +241,21 @@ export class Reconciler {
     // The kubelet's doBackOff advances a container's backoff as it lets a restart go ahead.
     for (const s of actions.startContainers) if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.sinceMs, nowMs);
     for (const b of spec ? actions.backoff : []) {
-      const ref = { uid: spec!.uid, namespace: spec!.namespace, name: spec!.name, fieldPath: containerFieldPath(b.name, spec!.initContainers.some((c) => c.name === b.name)) };
-      this.deps.events?.event(ref, 'Warning', Reasons.backOff, `Back-off restarting failed container ${b.name} in pod ${spec!.name}_${spec!.namespace}(${spec!.uid})`);
+      const ref = {
+        uid: spec!.uid,
+        namespace: spec!.namespace,
+        name: spec!.name,
+        fieldPath: containerFieldPath(
+          b.name,
+          spec!.initContainers.some((c) => c.name === b.name),
+        ),
+      };
+      this.deps.events?.event(
+        ref,
+        'Warning',
+        Reasons.backOff,
+        `Back-off restarting failed container ${b.name} in pod ${spec!.name}_${spec!.namespace}(${spec!.uid})`,
+      );
     }
     let result: SyncResult | undefined;
     if (!isNoop(actions)) {

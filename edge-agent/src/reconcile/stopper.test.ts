@@ -10,7 +10,13 @@ async function setup(ceiling: (key: string, podUid: string) => number | undefine
   const runtime = new FakePodRuntime(clock);
   const { log, records } = recordingLogger();
   const stopper = new ContainerStopper({ runtime, clock, log, graceCeiling: ceiling });
-  const pod = podSpec({ uid: 'u1', containers: [{ name: 'a', image: 'docker.io/edgefarm/busybox:1.35' }, { name: 'b', image: 'docker.io/edgefarm/busybox:1.35' }] });
+  const pod = podSpec({
+    uid: 'u1',
+    containers: [
+      { name: 'a', image: 'docker.io/edgefarm/busybox:1.35' },
+      { name: 'b', image: 'docker.io/edgefarm/busybox:1.35' },
+    ],
+  });
   const sandbox = { id: await runtime.runSandbox(pod, 0), attempt: 0 };
   const ids: string[] = [];
   for (const c of pod.containers) {
@@ -19,7 +25,13 @@ async function setup(ceiling: (key: string, podUid: string) => number | undefine
     runtime.ignoreSigterm(id);
     ids.push(id);
   }
-  const kill = (id: string, gracePeriodSec: number, podUid = 'u1'): ContainerToKill => ({ id, podUid, name: id, gracePeriodSec, reason: 'test' });
+  const kill = (id: string, gracePeriodSec: number, podUid = 'u1'): ContainerToKill => ({
+    id,
+    podUid,
+    name: id,
+    gracePeriodSec,
+    reason: 'test',
+  });
   const stops = () => runtime.calls.filter((c) => c.method === 'stopContainer').map((c) => c.args);
   return { clock, runtime, stopper, ids, kill, stops, records };
 }
@@ -42,7 +54,10 @@ describe('ContainerStopper', () => {
     expect(stops()).toEqual([[ids[0], 0]]);
     expect(records.some((r) => r.msg === 'stopping with the shorter grace period of the desired state')).toBe(true);
     void stopper.stop(KEY, kill(ids[1]!, 30, 'u0'));
-    expect(stops()).toEqual([[ids[0], 0], [ids[1], 30]]);
+    expect(stops()).toEqual([
+      [ids[0], 0],
+      [ids[1], 30],
+    ]);
   });
 
   it('shorten() re-sends StopContainer for every running stop of the pod with a later deadline, and returns them', async () => {
@@ -53,7 +68,11 @@ describe('ContainerStopper', () => {
     expect(stopper.shorten(KEY, 'u9', 1)).toEqual([]);
     expect(stopper.shorten(KEY, 'u1', 5)).toEqual([{ id: ids[0], name: ids[0], fromSec: 30, toSec: 5 }]);
     expect(stopper.shorten(KEY, 'u1', 5)).toEqual([]);
-    expect(stops()).toEqual([[ids[0], 30], [ids[1], 3], [ids[0], 5]]);
+    expect(stops()).toEqual([
+      [ids[0], 30],
+      [ids[1], 3],
+      [ids[0], 5],
+    ]);
     clock.advance(3000);
     runtime.expireStops();
     await b;

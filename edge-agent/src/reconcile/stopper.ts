@@ -62,7 +62,10 @@ export class ContainerStopper {
     const ceiling = this.deps.graceCeiling(key, kill.podUid);
     const graceSec = ceiling !== undefined && ceiling < kill.gracePeriodSec ? ceiling : kill.gracePeriodSec;
     if (graceSec !== kill.gracePeriodSec) {
-      this.deps.log.info({ pod: key, container: kill.name, id: kill.id, from: kill.gracePeriodSec, to: graceSec }, 'stopping with the shorter grace period of the desired state');
+      this.deps.log.info(
+        { pod: key, container: kill.name, id: kill.id, from: kill.gracePeriodSec, to: graceSec },
+        'stopping with the shorter grace period of the desired state',
+      );
     }
     const entry: RunningStop = { key, podUid: kill.podUid, name: kill.name, graceSec, deadlineMs: this.deps.clock.now() + graceSec * 1000 };
     this.running.set(kill.id, entry);
@@ -93,7 +96,10 @@ export class ContainerStopper {
       this.outOfBand.add(p);
     }
     if (shortened.length > 0) {
-      this.deps.log.info({ pod: key, stops: shortened.map((s) => `${s.name}/${s.id.slice(0, 12)} ${s.fromSec}s -> ${s.toSec}s`).join(', ') }, 'grace period shortened');
+      this.deps.log.info(
+        { pod: key, stops: shortened.map((s) => `${s.name}/${s.id.slice(0, 12)} ${s.fromSec}s -> ${s.toSec}s`).join(', ') },
+        'grace period shortened',
+      );
     }
     return shortened;
   }

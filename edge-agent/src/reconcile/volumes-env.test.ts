@@ -40,11 +40,16 @@ async function setup() {
   const volumes = new VolumeManager({ root, mounter, objects: store, log });
   await volumes.start();
   const status = new StatusReporter({ node: NODE, outbox, clock, log });
-  reconciler = new Reconciler({ runtime, desired: store, status, clock, log, volumes }, { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000 });
+  reconciler = new Reconciler(
+    { runtime, desired: store, status, clock, log, volumes },
+    { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000 },
+  );
   store.markSynced();
   let seq = 0;
-  const put = (spec: edge.EdgePodSpec) => store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
-  const tombstone = (spec: edge.EdgePodSpec) => store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: new Uint8Array(), operation: 'DEL' });
+  const put = (spec: edge.EdgePodSpec) =>
+    store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
+  const tombstone = (spec: edge.EdgePodSpec) =>
+    store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: new Uint8Array(), operation: 'DEL' });
   const putObject = (kind: ObjectKind, name: string, resourceVersion: string, data: Record<string, string>) => {
     const obj = create(edge.EdgeObjectSchema, {
       namespace: 'default',
@@ -56,7 +61,10 @@ async function setup() {
   };
   const reports = () => outbox.published.map((p) => decodePodStatusReport(p.data));
   const last = () => reports().at(-1)!;
-  const creates = () => runtime.calls.filter((c) => c.method === 'createContainer').map((c) => ({ name: c.args[1] as string, options: c.args[2] as ContainerCreateOptions }));
+  const creates = () =>
+    runtime.calls
+      .filter((c) => c.method === 'createContainer')
+      .map((c) => ({ name: c.args[1] as string, options: c.args[2] as ContainerCreateOptions }));
   const envOf = (o: ContainerCreateOptions) => Object.fromEntries((o.env ?? []).map((e) => [e.name, e.value]));
   return { clock, runtime, store, volumes, mounter, reconciler, changes, put, tombstone, putObject, reports, last, creates, envOf };
 }
@@ -69,17 +77,22 @@ function appPod() {
       { name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } },
       { name: 'scratch', source: { case: 'emptyDir', value: {} } },
     ],
-    containers: [{
-      name: 'main',
-      image: 'docker.io/edgefarm/busybox:1.35',
-      command: ['sh', '-c', 'echo $(GREETING)'],
-      env: [
-        { name: 'GREETING', configMapKeyRef: { name: 'app', key: 'greeting' } },
-        { name: 'IP', fieldPath: 'status.podIP' },
-      ],
-      envFrom: [{ configMap: 'app', prefix: 'CFG_' }],
-      volumeMounts: [{ name: 'cfg', mountPath: '/etc/cfg' }, { name: 'scratch', mountPath: '/scratch' }],
-    }],
+    containers: [
+      {
+        name: 'main',
+        image: 'docker.io/edgefarm/busybox:1.35',
+        command: ['sh', '-c', 'echo $(GREETING)'],
+        env: [
+          { name: 'GREETING', configMapKeyRef: { name: 'app', key: 'greeting' } },
+          { name: 'IP', fieldPath: 'status.podIP' },
+        ],
+        envFrom: [{ configMap: 'app', prefix: 'CFG_' }],
+        volumeMounts: [
+          { name: 'cfg', mountPath: '/etc/cfg' },
+          { name: 'scratch', mountPath: '/scratch' },
+        ],
+      },
+    ],
   });
 }
 
@@ -91,11 +104,19 @@ describe('Reconciler: volumes and env references', () => {
     await t.reconciler.sync(keyOf(pod));
     expect(t.runtime.methods()).not.toContain('runSandbox');
     const steps = t.reconciler.lastSync(keyOf(pod))!.result!.steps.map((s) => `${s.step} ${s.op} ${s.target} ${s.outcome}`);
-    expect(steps).toEqual(['1 setup-volume cfg failed', '2 setup-volume scratch ok', '3 create-sandbox attempt 0 skipped', '4 start-container main skipped']);
+    expect(steps).toEqual([
+      '1 setup-volume cfg failed',
+      '2 setup-volume scratch ok',
+      '3 create-sandbox attempt 0 skipped',
+      '4 start-container main skipped',
+    ]);
     expect(t.last().phase).toBe(edge.PodPhase.PENDING);
     expect(waiting(t.last())).toEqual({
       case: 'waiting',
-      value: expect.objectContaining({ reason: 'ContainerCreating', message: 'MountVolume.SetUp failed for volume "cfg" : configmap "app" not found' }),
+      value: expect.objectContaining({
+        reason: 'ContainerCreating',
+        message: 'MountVolume.SetUp failed for volume "cfg" : configmap "app" not found',
+      }),
     });
 
     t.changes.length = 0;
@@ -112,7 +133,11 @@ describe('Reconciler: volumes and env references', () => {
       { containerPath: '/etc/cfg', hostPath: t.volumes.volumeDir(pod.uid, 'cfg'), readOnly: true },
       { containerPath: '/scratch', hostPath: t.volumes.volumeDir(pod.uid, 'scratch'), readOnly: false },
       // the kubelet's termination-log file: <pod dir>/containers/<name>/<random>, read-write
-      { containerPath: '/dev/termination-log', hostPath: expect.stringMatching(new RegExp(`^${t.volumes.podDir(pod.uid)}/containers/main/[0-9a-f]{8}$`)), readOnly: false },
+      {
+        containerPath: '/dev/termination-log',
+        hostPath: expect.stringMatching(new RegExp(`^${t.volumes.podDir(pod.uid)}/containers/main/[0-9a-f]{8}$`)),
+        readOnly: false,
+      },
     ]);
   });
 
@@ -120,8 +145,17 @@ describe('Reconciler: volumes and env references', () => {
     const t = await setup();
     const pod = podSpec({
       restartPolicy: edge.RestartPolicy.NEVER,
-      volumes: [{ name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } }],
-      containers: [{ name: 'job', image: 'docker.io/edgefarm/busybox:1.35', command: ['cat', '/cfg/greeting'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+      volumes: [
+        { name: 'cfg', source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: 'app' } } }] } } },
+      ],
+      containers: [
+        {
+          name: 'job',
+          image: 'docker.io/edgefarm/busybox:1.35',
+          command: ['cat', '/cfg/greeting'],
+          volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }],
+        },
+      ],
     });
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
@@ -146,7 +180,10 @@ describe('Reconciler: volumes and env references', () => {
     expect(t.runtime.methods()).toContain('runSandbox');
     expect(waiting(t.last())).toEqual({
       case: 'waiting',
-      value: expect.objectContaining({ reason: 'CreateContainerConfigError', message: "couldn't find key greeting in ConfigMap default/app" }),
+      value: expect.objectContaining({
+        reason: 'CreateContainerConfigError',
+        message: "couldn't find key greeting in ConfigMap default/app",
+      }),
     });
     await t.reconciler.sync(keyOf(pod)); // retried on the next sync, still failing
     expect(waiting(t.last())?.value).toMatchObject({ reason: 'CreateContainerConfigError' });
@@ -190,7 +227,12 @@ describe('Reconciler: volumes and env references', () => {
     t.putObject('configmap', 'app', '10', { greeting: 'v1' });
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
-    t.store.apply({ subject: desiredSubjects.of(NODE, 'configmap', { namespace: 'default', name: 'app' }), seq: 99, data: new Uint8Array(), operation: 'DEL' });
+    t.store.apply({
+      subject: desiredSubjects.of(NODE, 'configmap', { namespace: 'default', name: 'app' }),
+      seq: 99,
+      data: new Uint8Array(),
+      operation: 'DEL',
+    });
     await t.reconciler.sync(keyOf(pod));
     expect(t.reconciler.lastSync(keyOf(pod))!.result!.steps[0]).toMatchObject({ op: 'setup-volume', target: 'cfg', outcome: 'failed' });
     expect(t.last().phase).toBe(edge.PodPhase.RUNNING);
@@ -199,7 +241,19 @@ describe('Reconciler: volumes and env references', () => {
 
   it('uses the node IP for field paths of hostNetwork pods', async () => {
     const t = await setup();
-    const pod = podSpec({ hostNetwork: true, containers: [{ name: 'c', image: 'docker.io/edgefarm/busybox:1.35', env: [{ name: 'IP', fieldPath: 'status.podIP' }, { name: 'H', fieldPath: 'status.hostIPs' }] }] });
+    const pod = podSpec({
+      hostNetwork: true,
+      containers: [
+        {
+          name: 'c',
+          image: 'docker.io/edgefarm/busybox:1.35',
+          env: [
+            { name: 'IP', fieldPath: 'status.podIP' },
+            { name: 'H', fieldPath: 'status.hostIPs' },
+          ],
+        },
+      ],
+    });
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
     expect(t.envOf(t.creates()[0]!.options)).toEqual({ IP: '192.168.0.9', H: '192.168.0.9' });
@@ -236,7 +290,10 @@ describe('Reconciler: volumes and env references', () => {
     await volumes.start();
     expect(volumes.keys()).toEqual([keyOf(pod)]);
     const status = new StatusReporter({ node: NODE, outbox: new FakeOutbox(), clock: t.clock, log });
-    const reconciler = new Reconciler({ runtime: t.runtime, desired: store, status, clock: t.clock, log, volumes }, { nodeIp: '192.168.0.9' });
+    const reconciler = new Reconciler(
+      { runtime: t.runtime, desired: store, status, clock: t.clock, log, volumes },
+      { nodeIp: '192.168.0.9' },
+    );
     reconciler.start();
     await reconciler.resync();
     await reconciler.idle();

@@ -14,7 +14,13 @@ describe('CRI configs', () => {
     expect(c.metadata).toEqual({ name: 'web.1', namespace: 'ns', uid: 'u-1', attempt: 2 });
     expect(c.hostname).toBe('web.1');
     expect(c.logDirectory).toBe('/var/log/edgefarm/n1/pods/ns_web.1_u-1');
-    expect(c.labels).toEqual({ app: 'web', [Labels.podUid]: 'u-1', [Labels.podNamespace]: 'ns', [Labels.podName]: 'web.1', [Labels.managed]: 'true' });
+    expect(c.labels).toEqual({
+      app: 'web',
+      [Labels.podUid]: 'u-1',
+      [Labels.podNamespace]: 'ns',
+      [Labels.podName]: 'web.1',
+      [Labels.managed]: 'true',
+    });
     expect(c.annotations?.[Annotations.resourceVersion]).toBe('42');
     expect(c.linux?.cgroupParent).toBe('/edgefarm/n1/podu-1');
     expect(c.linux?.securityContext?.namespaceOptions?.network).toBe(cri.NamespaceMode.POD);
@@ -27,7 +33,14 @@ describe('CRI configs', () => {
   });
 
   it('container: labels, hash and restart count annotations, log path', () => {
-    const spec = create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1', command: ['sh'], args: ['-c', 'x'], workingDir: '/w', env: [{ name: 'A', value: '1' }] });
+    const spec = create(edge.EdgeContainerSchema, {
+      name: 'app',
+      image: 'img:1',
+      command: ['sh'],
+      args: ['-c', 'x'],
+      workingDir: '/w',
+      env: [{ name: 'A', value: '1' }],
+    });
     const c = containerConfig(pod, spec, { attempt: 3, restartCount: 2 });
     expect(c.metadata).toEqual({ name: 'app', attempt: 3 });
     expect(c.labels?.[Labels.containerName]).toBe('app');
@@ -41,12 +54,20 @@ describe('CRI configs', () => {
 
   it('container: resources and security context beside the namespace options; termination message annotations', () => {
     const spec = create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1', terminationMessagePolicy: 'FallbackToLogsOnError' });
-    const c = containerConfig(pod, spec, { attempt: 0, restartCount: 0 }, { resources: { cpuShares: 2n }, securityContext: { privileged: true } });
+    const c = containerConfig(
+      pod,
+      spec,
+      { attempt: 0, restartCount: 0 },
+      { resources: { cpuShares: 2n }, securityContext: { privileged: true } },
+    );
     expect(c.linux?.resources).toEqual({ cpuShares: 2n });
     expect(c.linux?.securityContext).toMatchObject({ privileged: true, namespaceOptions: { network: cri.NamespaceMode.POD } });
     expect(c.annotations?.[Annotations.terminationMessagePath]).toBe('/dev/termination-log');
     expect(c.annotations?.[Annotations.terminationMessagePolicy]).toBe('FallbackToLogsOnError');
-    const custom = containerConfig(pod, create(edge.EdgeContainerSchema, { name: 'app', terminationMessagePath: '/tmp/m' }), { attempt: 0, restartCount: 0 });
+    const custom = containerConfig(pod, create(edge.EdgeContainerSchema, { name: 'app', terminationMessagePath: '/tmp/m' }), {
+      attempt: 0,
+      restartCount: 0,
+    });
     expect(custom.annotations?.[Annotations.terminationMessagePath]).toBe('/tmp/m');
     expect(custom.annotations?.[Annotations.terminationMessagePolicy]).toBe('File');
   });
@@ -65,11 +86,49 @@ describe('CRI configs', () => {
 
   it('observed objects are rebuilt from labels and annotations alone', () => {
     const sc = sandboxConfig(layout, pod, 1);
-    const sb = create(cri.PodSandboxSchema, { id: 's1', metadata: sc.metadata, state: cri.PodSandboxState.SANDBOX_READY, createdAt: 5_000_000n, labels: sc.labels, annotations: sc.annotations });
-    expect(observedSandbox(sb, '10.0.0.3')).toMatchObject({ id: 's1', uid: 'u-1', namespace: 'ns', name: 'web.1', attempt: 1, state: 'ready', createdAtMs: 5, ip: '10.0.0.3', resourceVersion: '42' });
+    const sb = create(cri.PodSandboxSchema, {
+      id: 's1',
+      metadata: sc.metadata,
+      state: cri.PodSandboxState.SANDBOX_READY,
+      createdAt: 5_000_000n,
+      labels: sc.labels,
+      annotations: sc.annotations,
+    });
+    expect(observedSandbox(sb, '10.0.0.3')).toMatchObject({
+      id: 's1',
+      uid: 'u-1',
+      namespace: 'ns',
+      name: 'web.1',
+      attempt: 1,
+      state: 'ready',
+      createdAtMs: 5,
+      ip: '10.0.0.3',
+      resourceVersion: '42',
+    });
     const cc = containerConfig(pod, pod.containers[0]!, { attempt: 0, restartCount: 4 });
-    const item = create(cri.ContainerSchema, { id: 'c1', podSandboxId: 's1', metadata: cc.metadata, labels: cc.labels, annotations: cc.annotations, state: cri.ContainerState.CONTAINER_EXITED });
-    const status = create(cri.ContainerStatusSchema, { id: 'c1', state: cri.ContainerState.CONTAINER_EXITED, exitCode: 137, finishedAt: 9_000_000n, reason: 'Error' });
-    expect(observedContainer(item, status)).toMatchObject({ podUid: 'u-1', name: 'main', state: 'exited', exitCode: 137, restartCount: 4, finishedAtMs: 9, hash: containerHash(pod.containers[0]!) });
+    const item = create(cri.ContainerSchema, {
+      id: 'c1',
+      podSandboxId: 's1',
+      metadata: cc.metadata,
+      labels: cc.labels,
+      annotations: cc.annotations,
+      state: cri.ContainerState.CONTAINER_EXITED,
+    });
+    const status = create(cri.ContainerStatusSchema, {
+      id: 'c1',
+      state: cri.ContainerState.CONTAINER_EXITED,
+      exitCode: 137,
+      finishedAt: 9_000_000n,
+      reason: 'Error',
+    });
+    expect(observedContainer(item, status)).toMatchObject({
+      podUid: 'u-1',
+      name: 'main',
+      state: 'exited',
+      exitCode: 137,
+      restartCount: 4,
+      finishedAtMs: 9,
+      hash: containerHash(pod.containers[0]!),
+    });
   });
 });

@@ -75,7 +75,10 @@ export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt
     linux: {
       cgroupParent: podCgroupParent(layout, pod.uid),
       // As the kubelet: the sandbox is privileged when any container is (containerd refuses one otherwise).
-      securityContext: { namespaceOptions: namespaceOptions(pod), privileged: [...pod.initContainers, ...pod.containers].some((c) => c.securityContext?.privileged) },
+      securityContext: {
+        namespaceOptions: namespaceOptions(pod),
+        privileged: [...pod.initContainers, ...pod.containers].some((c) => c.securityContext?.privileged),
+      },
     },
   };
 }
@@ -180,7 +183,6 @@ export function observedContainer(item: cri.Container, status: cri.ContainerStat
     message: status?.message ?? '',
   };
 }
-
 
 /** Newest first (creation time, then attempt): the order {@link PodRuntime.observePod} returns. */
 export function newestFirst(a: { createdAtMs: number; attempt: number }, b: { createdAtMs: number; attempt: number }): number {

@@ -119,7 +119,10 @@ export class CriPodRuntime implements PodRuntime {
   }
 
   async listPodKeys(): Promise<PodKey[]> {
-    const res = await this.call('ListPodSandbox', this.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.managed]: MANAGED } } }));
+    const res = await this.call(
+      'ListPodSandbox',
+      this.runtime.listPodSandbox({ filter: { labelSelector: { [Labels.managed]: MANAGED } } }),
+    );
     return podKeysOf(res.items);
   }
 
@@ -205,7 +208,7 @@ export class CriPodRuntime implements PodRuntime {
 
   /** Also removes the pod's cgroup parent and log directory once its last sandbox is gone. */
   async removeSandbox(id: string): Promise<void> {
-    let labels: Record<string, string> = {};
+    let labels: Record<string, string>;
     try {
       labels = (await this.runtime.podSandboxStatus({ podSandboxId: id })).status?.labels ?? {};
     } catch (err) {
@@ -325,7 +328,7 @@ export class CriPodRuntime implements PodRuntime {
   async rootDir(): Promise<string> {
     if (this.rootDirCache !== undefined) return this.rootDirCache;
     const res = await this.call('Status', this.runtime.status({ verbose: true }));
-    let dir = '';
+    let dir: string;
     try {
       const config = JSON.parse(res.info.config ?? '{}') as { containerdRootDir?: string };
       dir = config.containerdRootDir ?? '';

@@ -1,7 +1,15 @@
 import { create, edge, type ObjectKind } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { podSpec } from '@edgefarm/testing';
-import { ContainerConfigError, expand, isContainerConfigError, isEnvVarName, needsPodIps, resolveContainerConfig, type ObjectSource } from './env.js';
+import {
+  ContainerConfigError,
+  expand,
+  isContainerConfigError,
+  isEnvVarName,
+  needsPodIps,
+  resolveContainerConfig,
+  type ObjectSource,
+} from './env.js';
 
 const enc = new TextEncoder();
 
@@ -123,7 +131,12 @@ describe('resolveContainerConfig', () => {
 
   it('references are read in the pod namespace', () => {
     const pod = podSpec({ namespace: 'other' });
-    const r = resolveContainerConfig(pod, container({ env: [{ name: 'G', configMapKeyRef: { name: 'app', key: 'greeting' } }] }), store, ctx);
+    const r = resolveContainerConfig(
+      pod,
+      container({ env: [{ name: 'G', configMapKeyRef: { name: 'app', key: 'greeting' } }] }),
+      store,
+      ctx,
+    );
     expect(asRecord(r.env)).toEqual({ G: 'wrong namespace' });
   });
 
@@ -137,9 +150,24 @@ describe('resolveContainerConfig', () => {
         { name: 'URL', value: 'http://$(IP):8080' },
       ],
     });
-    expect(asRecord(r.env)).toEqual({ IP: '10.0.0.7', IPS: '10.0.0.7,fd00::7', HOST: '192.168.1.2', HOSTS: '192.168.1.2', URL: 'http://10.0.0.7:8080' });
+    expect(asRecord(r.env)).toEqual({
+      IP: '10.0.0.7',
+      IPS: '10.0.0.7,fd00::7',
+      HOST: '192.168.1.2',
+      HOSTS: '192.168.1.2',
+      URL: 'http://10.0.0.7:8080',
+    });
     expect(needsPodIps(container({ env: [{ name: 'IP', fieldPath: 'status.podIP' }] }))).toBe(true);
-    expect(needsPodIps(container({ env: [{ name: 'H', fieldPath: 'status.hostIP' }, { name: 'V', value: 'x', fieldPath: 'status.podIP' }] }))).toBe(false);
+    expect(
+      needsPodIps(
+        container({
+          env: [
+            { name: 'H', fieldPath: 'status.hostIP' },
+            { name: 'V', value: 'x', fieldPath: 'status.podIP' },
+          ],
+        }),
+      ),
+    ).toBe(false);
   });
 
   it('optional references to missing objects or keys leave the variable unset (an earlier value stays)', () => {

@@ -54,7 +54,9 @@ export const NODE_FIELD_PATHS = ['status.podIP', 'status.podIPs', 'status.hostIP
 
 /** Whether a field path's value needs the pod's IPs (the executor asks the runtime only then). */
 export function needsPodIps(container: edge.EdgeContainer): boolean {
-  return container.env.some((e) => !e.value && !e.configMapKeyRef && !e.secretKeyRef && (e.fieldPath === 'status.podIP' || e.fieldPath === 'status.podIPs'));
+  return container.env.some(
+    (e) => !e.value && !e.configMapKeyRef && !e.secretKeyRef && (e.fieldPath === 'status.podIP' || e.fieldPath === 'status.podIPs'),
+  );
 }
 
 // apimachinery's IsEnvVarName: a C identifier relaxed by '-' and '.', and not '.', '..' or starting with '..'.
@@ -112,7 +114,9 @@ export function resolveContainerConfig(
       const bytes = obj.data[ref.key];
       if (bytes === undefined) {
         if (ref.optional) continue;
-        throw new ContainerConfigError(`couldn't find key ${ref.key} in ${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${pod.namespace}/${ref.name}`);
+        throw new ContainerConfigError(
+          `couldn't find key ${ref.key} in ${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${pod.namespace}/${ref.name}`,
+        );
       }
       value = decoder.decode(bytes);
     } else if (e.fieldPath) {

@@ -248,7 +248,12 @@ export class FakePodRuntime implements PodRuntime {
   }
 
   /** Answers execSync per container id (default: exit 0); a test sets it to script exec probes. */
-  execHandler: (id: string, cmd: string[], timeoutSec: number) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
+  execHandler: (id: string, cmd: string[], timeoutSec: number) => ExecResult | Promise<ExecResult> = () => ({
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    timedOut: false,
+  });
 
   async execSync(id: string, cmd: string[], timeoutSec: number): Promise<ExecResult> {
     this.record('execSync', id, cmd, timeoutSec);

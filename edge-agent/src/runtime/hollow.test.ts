@@ -20,10 +20,14 @@ function agentOn(runtime: HollowPodRuntime, clock: ManualClock) {
   let reconciler: Reconciler | undefined;
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
   const status = new StatusReporter({ node: NODE, outbox, clock, log });
-  reconciler = new Reconciler({ runtime, desired: store, status, clock, log, events: new FakeEventSink() }, { nodeIp: '10.0.0.9', restartBackoffBaseMs: 1000 });
+  reconciler = new Reconciler(
+    { runtime, desired: store, status, clock, log, events: new FakeEventSink() },
+    { nodeIp: '10.0.0.9', restartBackoffBaseMs: 1000 },
+  );
   store.markSynced();
   let seq = 0;
-  const put = (spec: edge.EdgePodSpec) => store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
+  const put = (spec: edge.EdgePodSpec) =>
+    store.apply({ subject: desiredSubjects.pod(NODE, spec), seq: ++seq, data: encode(edge.EdgePodSpecSchema, spec) });
   const last = () => decodePodStatusReport(outbox.published.at(-1)!.data);
   return { reconciler, put, last, outbox };
 }
@@ -40,10 +44,21 @@ describe('HollowPodRuntime', () => {
     await rt.startContainer(c);
 
     const seen = await rt.observePod(keyOf(pod));
-    expect(seen.sandboxes).toEqual([expect.objectContaining({ id: sb, uid: pod.uid, namespace: pod.namespace, name: pod.name, state: 'ready', hostNetwork: false })]);
+    expect(seen.sandboxes).toEqual([
+      expect.objectContaining({ id: sb, uid: pod.uid, namespace: pod.namespace, name: pod.name, state: 'ready', hostNetwork: false }),
+    ]);
     expect(seen.sandboxes[0]!.ip).toMatch(/^10\.254\.0\.\d+$/);
     expect(seen.containers).toEqual([
-      expect.objectContaining({ id: c, sandboxId: sb, podUid: pod.uid, name: 'main', state: 'running', hash: containerHash(pod.containers[0]!), restartCount: 3, startedAtMs: clock.now() }),
+      expect.objectContaining({
+        id: c,
+        sandboxId: sb,
+        podUid: pod.uid,
+        name: 'main',
+        state: 'running',
+        hash: containerHash(pod.containers[0]!),
+        restartCount: 3,
+        startedAtMs: clock.now(),
+      }),
     ]);
     expect(await rt.listPodKeys()).toEqual([keyOf(pod)]);
     expect((await rt.relist()).get(`${pod.namespace}/${pod.name}`)).toContain(`c:${c}:`);

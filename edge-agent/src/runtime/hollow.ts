@@ -152,13 +152,27 @@ export class HollowPodRuntime implements PodRuntime {
     return (await this.images.imageId(container.image)) ?? this.images.pullImage(container.image);
   }
 
-  async createContainer(pod: edge.EdgePodSpec, sandbox: SandboxRef, container: edge.EdgeContainer, options: ContainerCreateOptions): Promise<string> {
+  async createContainer(
+    pod: edge.EdgePodSpec,
+    sandbox: SandboxRef,
+    container: edge.EdgeContainer,
+    options: ContainerCreateOptions,
+  ): Promise<string> {
     if (!this.sandboxes.has(sandbox.id)) throw new RuntimeError(`sandbox ${sandbox.id} not found`, 'not-found');
     const config = containerConfig(pod, container, options);
     const id = this.newId('container');
     const createdAt = msToNs(this.clock.now());
     const imageRef = (await this.images.imageId(container.image)) ?? '';
-    const common = { id, metadata: config.metadata, image: config.image, imageRef, state: cri.ContainerState.CONTAINER_CREATED, createdAt, labels: config.labels, annotations: config.annotations };
+    const common = {
+      id,
+      metadata: config.metadata,
+      image: config.image,
+      imageRef,
+      state: cri.ContainerState.CONTAINER_CREATED,
+      createdAt,
+      labels: config.labels,
+      annotations: config.annotations,
+    };
     this.containers.set(id, {
       item: create(cri.ContainerSchema, { ...common, podSandboxId: sandbox.id }),
       status: create(cri.ContainerStatusSchema, { ...common, logPath: config.logPath }),
@@ -183,7 +197,8 @@ export class HollowPodRuntime implements PodRuntime {
   }
 
   async execSync(id: string): Promise<ExecResult> {
-    if (this.mustContainer(id).item.state !== cri.ContainerState.CONTAINER_RUNNING) throw new RuntimeError(`container ${id} is not running`, 'other');
+    if (this.mustContainer(id).item.state !== cri.ContainerState.CONTAINER_RUNNING)
+      throw new RuntimeError(`container ${id} is not running`, 'other');
     return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
   }
 

@@ -74,7 +74,9 @@ describe('resources -> CRI LinuxContainerResources (kubelet)', () => {
     ['Burstable', 8 * 1024 * 1024 * 1024, 3], // request = capacity: floor at 1000 - 997
     ['Burstable', 16 * 1024 * 1024 * 1024, 3],
     ['Burstable', 1, 999],
-  ] as const)('oomScoreAdj(%s, request %d) = %d', (qos, request, adj) => expect(oomScoreAdj(qos, request, node.memoryCapacityBytes)).toBe(adj));
+  ] as const)('oomScoreAdj(%s, request %d) = %d', (qos, request, adj) =>
+    expect(oomScoreAdj(qos, request, node.memoryCapacityBytes)).toBe(adj),
+  );
 
   it('container: shares from the request, quota and memory from the limits, swap pinned to the memory limit on cgroup v1', () => {
     const pod = podWith({ cpuRequestMillis: 250n, cpuLimitMillis: 500n, memoryRequestBytes: 32n * Mi, memoryLimitBytes: 64n * Mi });
@@ -176,7 +178,12 @@ describe('security context -> CRI LinuxContainerSecurityContext (kubelet)', () =
     it.each<[string, MessageInitShape<typeof edge.SecurityContextSchema> | undefined, ReturnType<typeof imageUser>, string]>([
       ['not asked', undefined, root, ''],
       ['false', { runAsNonRoot: false }, root, ''],
-      ['runAsUser 0', { runAsNonRoot: true, runAsUser: 0n }, { uid: 1000n, username: '' }, `container's runAsUser breaks non-root policy ${who}`],
+      [
+        'runAsUser 0',
+        { runAsNonRoot: true, runAsUser: 0n },
+        { uid: 1000n, username: '' },
+        `container's runAsUser breaks non-root policy ${who}`,
+      ],
       ['runAsUser 1000 over a root image', { runAsNonRoot: true, runAsUser: 1000n }, root, ''],
       ['root image', { runAsNonRoot: true }, root, `container has runAsNonRoot and image will run as root ${who}`],
       ['numeric image user', { runAsNonRoot: true }, { uid: 65534n, username: '' }, ''],

@@ -85,7 +85,11 @@ export interface NodeResources {
 }
 
 /** generateLinuxContainerResources for one container of `pod`. */
-export function linuxResources(pod: Pick<edge.EdgePodSpec, 'containers' | 'initContainers'>, container: edge.EdgeContainer, node: NodeResources): ResourcesInit {
+export function linuxResources(
+  pod: Pick<edge.EdgePodSpec, 'containers' | 'initContainers'>,
+  container: edge.EdgeContainer,
+  node: NodeResources,
+): ResourcesInit {
   const r = container.resources;
   const cpuRequest = n(r?.cpuRequestMillis);
   const cpuLimit = n(r?.cpuLimitMillis);
@@ -127,19 +131,26 @@ const quoted = (s: string): string => JSON.stringify(s);
  * verifyRunAsNonRoot: '' when the container may run, else the kubelet's message (reported as
  * CreateContainerConfigError).
  */
-export function runAsNonRootViolation(pod: Pick<edge.EdgePodSpec, 'name' | 'namespace' | 'uid'>, container: edge.EdgeContainer, image: ImageUser): string {
+export function runAsNonRootViolation(
+  pod: Pick<edge.EdgePodSpec, 'name' | 'namespace' | 'uid'>,
+  container: edge.EdgeContainer,
+  image: ImageUser,
+): string {
   const sc = container.securityContext;
   if (!sc?.runAsNonRoot) return '';
   const who = `(pod: ${quoted(formatPod(pod))}, container: ${container.name})`;
   if (sc.runAsUser !== undefined) return sc.runAsUser === 0n ? `container's runAsUser breaks non-root policy ${who}` : '';
   if (image.uid !== undefined) return image.uid === 0n ? `container has runAsNonRoot and image will run as root ${who}` : '';
-  if (image.username) return `container has runAsNonRoot and image has non-numeric user (${image.username}), cannot verify user is non-root ${who}`;
+  if (image.username)
+    return `container has runAsNonRoot and image has non-numeric user (${image.username}), cannot verify user is non-root ${who}`;
   return '';
 }
 
 /** seccompProfile.type -> CRI: "" is Unconfined (the kubelet's default without SeccompDefault). */
 function seccomp(profile: string): MessageInitShape<typeof cri.SecurityProfileSchema> {
-  return { profileType: profile === 'RuntimeDefault' ? cri.SecurityProfile_ProfileType.RuntimeDefault : cri.SecurityProfile_ProfileType.Unconfined };
+  return {
+    profileType: profile === 'RuntimeDefault' ? cri.SecurityProfile_ProfileType.RuntimeDefault : cri.SecurityProfile_ProfileType.Unconfined,
+  };
 }
 
 /**

@@ -49,7 +49,9 @@ describe('readTerminationMessage (kubelet getTerminationMessage)', () => {
     expect(await readTerminationMessage({ ...base, mounts, logPath })).toBe('');
     expect(await readTerminationMessage({ ...base, mounts, logPath, policy: 'FallbackToLogsOnError' })).toBe('boom\nfailed\n');
     expect(await readTerminationMessage({ ...base, mounts, logPath, policy: 'FallbackToLogsOnError', exitCode: 0 })).toBe('');
-    expect(await readTerminationMessage({ ...base, mounts, logPath, policy: 'FallbackToLogsOnError', reason: 'ContainerCannotRun' })).toBe('');
+    expect(await readTerminationMessage({ ...base, mounts, logPath, policy: 'FallbackToLogsOnError', reason: 'ContainerCannotRun' })).toBe(
+      '',
+    );
     // a missing file (or no such mount) falls back to the logs too
     expect(await readTerminationMessage({ ...base, mounts: [], logPath, policy: 'FallbackToLogsOnError' })).toBe('boom\nfailed\n');
     await writeFile(file, 'written');

@@ -148,7 +148,9 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
     if (t && !shouldRestart(desired.restartPolicy, t.exitCode)) initFailed = true;
     break;
   }
-  const statuses = desired.containers.map((c) => containerStatus(c, history(c.name), ctx, initDone ? 'ContainerCreating' : 'PodInitializing'));
+  const statuses = desired.containers.map((c) =>
+    containerStatus(c, history(c.name), ctx, initDone ? 'ContainerCreating' : 'PodInitializing'),
+  );
 
   let phase = initFailed ? edge.PodPhase.FAILED : initDone ? mainPhase(statuses, desired.restartPolicy) : edge.PodPhase.PENDING;
   let reason = '';
@@ -183,7 +185,11 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
 }
 
 /** The final report of a pod of which nothing remains at the edge; it keeps the last phase reported, if any. */
-export function buildRemovedStatus(pod: PodRef, observedResourceVersion: string, lastPhase = edge.PodPhase.UNSPECIFIED): edge.PodStatusReport {
+export function buildRemovedStatus(
+  pod: PodRef,
+  observedResourceVersion: string,
+  lastPhase = edge.PodPhase.UNSPECIFIED,
+): edge.PodStatusReport {
   return create(edge.PodStatusReportSchema, {
     uid: pod.uid,
     namespace: pod.namespace,

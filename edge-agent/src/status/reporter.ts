@@ -113,7 +113,10 @@ export class StatusReporter {
       this.deps.log.warn({ err, key, uid: report.uid }, 'could not write pod status to the outbox; retrying on the next sync');
       return false;
     }
-    this.deps.log.debug({ key, uid: report.uid, phase: edge.PodPhase[report.phase], removed: report.removed, generation: String(t.generation) }, 'pod status written');
+    this.deps.log.debug(
+      { key, uid: report.uid, phase: edge.PodPhase[report.phase], removed: report.removed, generation: String(t.generation) },
+      'pod status written',
+    );
     t.last = bytes;
     t.lastPhase = report.phase === edge.PodPhase.UNSPECIFIED ? t.lastPhase : report.phase;
     t.removed = report.removed;

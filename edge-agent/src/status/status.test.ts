@@ -8,18 +8,58 @@ import { StatusReporter } from './reporter.js';
 
 const NODE = 'n1';
 const pod = podSpec({ name: 'web', uid: 'u1' });
-const ctx: StatusContext = { nodeIp: '192.168.1.5', runtimeName: 'containerd', containerFailures: new Map(), sandboxFailure: null, backoff: [], nowMs: 0 };
+const ctx: StatusContext = {
+  nodeIp: '192.168.1.5',
+  runtimeName: 'containerd',
+  containerFailures: new Map(),
+  sandboxFailure: null,
+  backoff: [],
+  nowMs: 0,
+};
 
 function sb(over: Partial<ObservedSandbox> = {}): ObservedSandbox {
-  return { id: 'sb1', uid: 'u1', namespace: 'default', name: 'web', attempt: 0, state: 'ready', createdAtMs: 1000, ip: '10.1.0.7',
-    hostNetwork: false, configHash: sandboxHash(pod), resourceVersion: '100', ...over };
+  return {
+    id: 'sb1',
+    uid: 'u1',
+    namespace: 'default',
+    name: 'web',
+    attempt: 0,
+    state: 'ready',
+    createdAtMs: 1000,
+    ip: '10.1.0.7',
+    hostNetwork: false,
+    configHash: sandboxHash(pod),
+    resourceVersion: '100',
+    ...over,
+  };
 }
 function ct(over: Partial<ObservedContainer> = {}): ObservedContainer {
-  return { id: 'c1', sandboxId: 'sb1', podUid: 'u1', name: 'main', attempt: 0, state: 'running', hash: containerHash(pod.containers[0]!),
-    restartCount: 0, terminationGracePeriodSec: 1, image: pod.containers[0]!.image, imageRef: 'sha256:abc', createdAtMs: 1100,
-    startedAtMs: 1200, finishedAtMs: 0, exitCode: 0, reason: '', message: '', ...over };
+  return {
+    id: 'c1',
+    sandboxId: 'sb1',
+    podUid: 'u1',
+    name: 'main',
+    attempt: 0,
+    state: 'running',
+    hash: containerHash(pod.containers[0]!),
+    restartCount: 0,
+    terminationGracePeriodSec: 1,
+    image: pod.containers[0]!.image,
+    imageRef: 'sha256:abc',
+    createdAtMs: 1100,
+    startedAtMs: 1200,
+    finishedAtMs: 0,
+    exitCode: 0,
+    reason: '',
+    message: '',
+    ...over,
+  };
 }
-const obs = (sandboxes: ObservedSandbox[], containers: ObservedContainer[]): ObservedPod => ({ key: { namespace: 'default', name: 'web' }, sandboxes, containers });
+const obs = (sandboxes: ObservedSandbox[], containers: ObservedContainer[]): ObservedPod => ({
+  key: { namespace: 'default', name: 'web' },
+  sandboxes,
+  containers,
+});
 
 describe('buildPodStatus', () => {
   it('Pending with ContainerCreating before anything runs', () => {
@@ -36,7 +76,14 @@ describe('buildPodStatus', () => {
     expect(s.podIps).toEqual(['10.1.0.7']);
     expect(s.startTimeMs).toBe(1000n);
     const c = s.containerStatuses[0]!;
-    expect(c).toMatchObject({ name: 'main', ready: true, started: true, restartCount: 0, containerId: 'containerd://c1', imageId: 'sha256:abc' });
+    expect(c).toMatchObject({
+      name: 'main',
+      ready: true,
+      started: true,
+      restartCount: 0,
+      containerId: 'containerd://c1',
+      imageId: 'sha256:abc',
+    });
     expect(c.state?.state).toMatchObject({ case: 'running', value: { startedAtMs: 1200n } });
     expect(s.observedResourceVersion).toBe('100');
   });
@@ -47,21 +94,38 @@ describe('buildPodStatus', () => {
   });
 
   it('reports the previous attempt as lastState and the restart count', () => {
-    const s = buildPodStatus(pod, obs([sb()], [
-      ct({ id: 'c2', attempt: 1, restartCount: 1, createdAtMs: 3000 }),
-      ct({ state: 'exited', exitCode: 3, finishedAtMs: 2500, reason: 'Error' }),
-    ]), ctx);
+    const s = buildPodStatus(
+      pod,
+      obs(
+        [sb()],
+        [
+          ct({ id: 'c2', attempt: 1, restartCount: 1, createdAtMs: 3000 }),
+          ct({ state: 'exited', exitCode: 3, finishedAtMs: 2500, reason: 'Error' }),
+        ],
+      ),
+      ctx,
+    );
     const c = s.containerStatuses[0]!;
     expect(c.restartCount).toBe(1);
-    expect(c.lastState?.state).toMatchObject({ case: 'terminated', value: { exitCode: 3, reason: 'Error', containerId: 'containerd://c1' } });
+    expect(c.lastState?.state).toMatchObject({
+      case: 'terminated',
+      value: { exitCode: 3, reason: 'Error', containerId: 'containerd://c1' },
+    });
   });
 
   it('Waiting CrashLoopBackOff during a restart backoff, phase Running under Always', () => {
     const s = buildPodStatus(pod, obs([sb()], [ct({ state: 'exited', exitCode: 1, finishedAtMs: 5000 })]), {
-      ...ctx, backoff: [{ name: 'main', restartCount: 0, untilMs: 6000, message: 'back-off 10s restarting failed container=main pod=p_default(u)' }], nowMs: 5000,
+      ...ctx,
+      backoff: [
+        { name: 'main', restartCount: 0, untilMs: 6000, message: 'back-off 10s restarting failed container=main pod=p_default(u)' },
+      ],
+      nowMs: 5000,
     });
     expect(s.phase).toBe(edge.PodPhase.RUNNING);
-    expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=main pod=p_default(u)' } });
+    expect(s.containerStatuses[0]!.state?.state).toMatchObject({
+      case: 'waiting',
+      value: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=main pod=p_default(u)' },
+    });
     expect(s.containerStatuses[0]!.lastState?.state.case).toBe('terminated');
   });
 
@@ -72,31 +136,53 @@ describe('buildPodStatus', () => {
   });
 
   it('carries start failures as the waiting reason', () => {
-    const s = buildPodStatus(pod, obs([sb()], []), { ...ctx, containerFailures: new Map([['main', { reason: 'ErrImagePull', message: 'nope' }]]) });
+    const s = buildPodStatus(pod, obs([sb()], []), {
+      ...ctx,
+      containerFailures: new Map([['main', { reason: 'ErrImagePull', message: 'nope' }]]),
+    });
     expect(s.phase).toBe(edge.PodPhase.PENDING);
     expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'ErrImagePull', message: 'nope' } });
   });
 
   describe('activeDeadlineSeconds (start: the sandbox, created at 1000)', () => {
-    const limited = (over: Partial<Pick<edge.EdgePodSpec, 'restartPolicy'>> = {}) => podSpec({ ...fieldsOf(pod), activeDeadlineSeconds: 5n, ...over });
-    const exceeded = { phase: edge.PodPhase.FAILED, reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+    const limited = (over: Partial<Pick<edge.EdgePodSpec, 'restartPolicy'>> = {}) =>
+      podSpec({ ...fieldsOf(pod), activeDeadlineSeconds: 5n, ...over });
+    const exceeded = {
+      phase: edge.PodPhase.FAILED,
+      reason: 'DeadlineExceeded',
+      message: 'Pod was active on the node longer than the specified deadline',
+    };
 
     it('Running before the deadline, Failed/DeadlineExceeded from now - start = deadline on', () => {
-      expect(buildPodStatus(limited(), obs([sb()], [ct()]), { ...ctx, nowMs: 5999 })).toMatchObject({ phase: edge.PodPhase.RUNNING, reason: '' });
+      expect(buildPodStatus(limited(), obs([sb()], [ct()]), { ...ctx, nowMs: 5999 })).toMatchObject({
+        phase: edge.PodPhase.RUNNING,
+        reason: '',
+      });
       expect(buildPodStatus(limited(), obs([sb()], [ct()]), { ...ctx, nowMs: 6000 })).toMatchObject(exceeded);
     });
 
     it('stays Failed/DeadlineExceeded once the containers are killed, with their terminated states', () => {
-      const s = buildPodStatus(limited(), obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), { ...ctx, nowMs: 9000 });
+      const s = buildPodStatus(limited(), obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), {
+        ...ctx,
+        nowMs: 9000,
+      });
       expect(s).toMatchObject({ ...exceeded, startTimeMs: 1000n });
       expect(s.containerStatuses[0]!.state?.state).toMatchObject({ case: 'terminated', value: { exitCode: 137 } });
       const never = limited({ restartPolicy: edge.RestartPolicy.NEVER });
-      expect(buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), { ...ctx, nowMs: 9000 })).toMatchObject(exceeded);
+      expect(
+        buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]), {
+          ...ctx,
+          nowMs: 9000,
+        }),
+      ).toMatchObject(exceeded);
     });
 
     it('a pod that completed before its deadline keeps its phase', () => {
       const never = limited({ restartPolicy: edge.RestartPolicy.NEVER });
-      const s = buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 0, finishedAtMs: 3000 })]), { ...ctx, nowMs: 60_000 });
+      const s = buildPodStatus(never, obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 0, finishedAtMs: 3000 })]), {
+        ...ctx,
+        nowMs: 60_000,
+      });
       expect(s).toMatchObject({ phase: edge.PodPhase.SUCCEEDED, reason: '', message: '' });
     });
 
@@ -191,7 +277,11 @@ describe('StatusReporter', () => {
     const next = podSpec({ ...fieldsOf(pod), uid: 'u2' });
     await reporter.sync(key, next, obs([], []), ctx);
     const rs = reports().map((x) => [x.r.uid, x.r.removed]);
-    expect(rs).toEqual([['u1', false], ['u2', false], ['u1', true]]);
+    expect(rs).toEqual([
+      ['u1', false],
+      ['u2', false],
+      ['u1', true],
+    ]);
   });
 
   it('reports removed for an orphan found in the runtime (agent restarted after a tombstone)', async () => {

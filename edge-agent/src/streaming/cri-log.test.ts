@@ -33,12 +33,18 @@ describe('parseCriLogLine', () => {
 });
 
 describe('LogRenderer', () => {
-  const lines = ['2026-11-23T10:00:00.1Z stdout P part one, ', '2026-11-23T10:00:00.2Z stdout F part two', '2026-11-23T10:00:01Z stderr F next'].map(entry);
+  const lines = [
+    '2026-11-23T10:00:00.1Z stdout P part one, ',
+    '2026-11-23T10:00:00.2Z stdout F part two',
+    '2026-11-23T10:00:01Z stderr F next',
+  ].map(entry);
   const render = (r: LogRenderer, es: CriLogEntry[]) => str(es.flatMap((e) => r.render(e)));
 
   it('joins partial lines, with one timestamp per line', () => {
     expect(render(new LogRenderer({ timestamps: false }), lines)).toBe('part one, part two\nnext\n');
-    expect(render(new LogRenderer({ timestamps: true }), lines)).toBe('2026-11-23T10:00:00.1Z part one, part two\n2026-11-23T10:00:01Z next\n');
+    expect(render(new LogRenderer({ timestamps: true }), lines)).toBe(
+      '2026-11-23T10:00:00.1Z part one, part two\n2026-11-23T10:00:01Z next\n',
+    );
   });
 
   it('skips entries before since and stops at limitBytes', () => {

@@ -33,7 +33,9 @@ export function parseCriLogLine(line: Uint8Array): CriLogEntry | undefined {
   if (stream !== 'stdout' && stream !== 'stderr') return undefined;
   // the tag: P or F (a newer runtime may add ':'-separated fields after it); content follows one space
   const c = line.indexOf(SPACE, b + 1);
-  const tag = Buffer.from(line.subarray(b + 1, c < 0 ? line.length : c)).toString('latin1').split(':')[0];
+  const tag = Buffer.from(line.subarray(b + 1, c < 0 ? line.length : c))
+    .toString('latin1')
+    .split(':')[0];
   if (tag !== 'P' && tag !== 'F') return undefined;
   return { time, timeMs, stream, partial: tag === 'P', content: c < 0 ? new Uint8Array(0) : line.subarray(c + 1) };
 }

@@ -2,7 +2,7 @@
  * PodLocator: finds the CRI sandbox and containers a streaming request names (namespace, pod, optional UID,
  * container) by the agent's CRI labels, with the kubelet's NotFound wording.
  */
-import type { cri } from '@edgefarm/proto';
+import { cri } from '@edgefarm/proto';
 import type { RuntimeServiceClient } from '@edgefarm/cri';
 import { Labels, MANAGED } from '../runtime/labels.js';
 import { notFound } from './errors.js';
@@ -33,14 +33,16 @@ export class PodLocator {
   /** The pod's ready sandbox (the newest); NotFound `pod not found ("<pod>_<ns>")` as the kubelet's GetPortForward. */
   async sandbox(p: PodName): Promise<cri.PodSandbox> {
     const res = await this.runtime.listPodSandbox({ filter: { labelSelector: this.selector(p) } });
-    const ready = newestFirst(res.items.filter((s) => s.state === 0));
+    const ready = newestFirst(res.items.filter((s) => s.state === cri.PodSandboxState.SANDBOX_READY));
     if (!ready[0]) throw notFound(`pod not found ("${p.pod}_${p.namespace}")`);
     return ready[0];
   }
 
   /** Every instance of a container, newest first (the current one, then the previous). */
   async containers(p: PodName, container: string): Promise<cri.Container[]> {
-    const res = await this.runtime.listContainers({ filter: { labelSelector: { ...this.selector(p), [Labels.containerName]: container } } });
+    const res = await this.runtime.listContainers({
+      filter: { labelSelector: { ...this.selector(p), [Labels.containerName]: container } },
+    });
     return newestFirst(res.containers);
   }
 

@@ -16,7 +16,10 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 async function readAll(opts: Partial<LogReadOptions>, running = async () => false, signal = new AbortController().signal): Promise<string> {
   let out = '';
-  for await (const c of readContainerLog(file, { follow: false, timestamps: false, ...opts }, running, signal, { pollMs: 5, stateCheckMs: 20 })) {
+  for await (const c of readContainerLog(file, { follow: false, timestamps: false, ...opts }, running, signal, {
+    pollMs: 5,
+    stateCheckMs: 20,
+  })) {
     out += Buffer.from(c).toString();
   }
   return out;
@@ -28,7 +31,10 @@ async function follow(until: RegExp, steps: (() => Promise<void>)[]): Promise<st
   const guard = setTimeout(() => ac.abort(), 10_000);
   let out = '';
   const reading = (async () => {
-    for await (const c of readContainerLog(file, { follow: true, timestamps: false }, async () => true, ac.signal, { pollMs: 5, stateCheckMs: 1000 })) {
+    for await (const c of readContainerLog(file, { follow: true, timestamps: false }, async () => true, ac.signal, {
+      pollMs: 5,
+      stateCheckMs: 1000,
+    })) {
       out += Buffer.from(c).toString();
       if (until.test(out)) ac.abort();
     }
@@ -44,7 +50,10 @@ async function follow(until: RegExp, steps: (() => Promise<void>)[]): Promise<st
 
 describe('readContainerLog', () => {
   it('renders a file with garbage and partial lines, and its tail', async () => {
-    await writeFile(file, line('one') + 'garbage line\n' + line('tw', 'P') + line('o') + line('three') + '2026-11-23T10:00:00Z stdout F unterminated');
+    await writeFile(
+      file,
+      line('one') + 'garbage line\n' + line('tw', 'P') + line('o') + line('three') + '2026-11-23T10:00:00Z stdout F unterminated',
+    );
     expect(await readAll({})).toBe('one\ntwo\nthree\nunterminated\n');
     expect(await readAll({ tailLines: 2 })).toBe('three\nunterminated\n');
     expect(await readAll({ tailLines: 0 })).toBe('');

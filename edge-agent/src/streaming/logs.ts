@@ -7,7 +7,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Channel, type edge } from '@edgefarm/proto';
+import { Channel, cri, type edge } from '@edgefarm/proto';
 import { type RuntimeServiceClient } from '@edgefarm/cri';
 import { LineSplitter, LogRenderer, parseCriLogLine, tailStart, type RenderOptions } from './cri-log.js';
 import { badRequest, notFound } from './errors.js';
@@ -28,7 +28,7 @@ export interface LogTiming {
 
 const READ_BYTES = 64 * 1024;
 const OUTPUT_BYTES = 32 * 1024;
-const CONTAINER_RUNNING = 1;
+const CONTAINER_RUNNING = cri.ContainerState.CONTAINER_RUNNING;
 
 async function tailOffset(fh: FileHandle, size: number, lines: number): Promise<number> {
   for (let want = READ_BYTES; ; want *= 4) {
@@ -177,7 +177,11 @@ export async function prepareLogs(
     run: async (link) => {
       const ac = new AbortController();
       void link.done.then(() => ac.abort());
-      await forward(readContainerLog(path, { ...options, follow: options.follow && !req.previous }, running, ac.signal, timing), link, Channel.stdout);
+      await forward(
+        readContainerLog(path, { ...options, follow: options.follow && !req.previous }, running, ac.signal, timing),
+        link,
+        Channel.stdout,
+      );
       return { exitCode: 0 };
     },
   };

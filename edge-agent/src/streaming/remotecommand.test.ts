@@ -9,7 +9,9 @@ describe('statusResult (remotecommand v4 error stream)', () => {
     expect(statusResult('{"metadata":{},"status":"Success"}')).toEqual({ exitCode: 0 });
     expect(statusResult('')).toEqual({ exitCode: 0 });
     expect(
-      statusResult('{"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 7], exit code 7","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}'),
+      statusResult(
+        '{"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 7], exit code 7","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}',
+      ),
     ).toEqual({ exitCode: 7 });
     expect(statusResult('{"status":"Failure","message":"container not running"}')).toEqual({ exitCode: 1, error: 'container not running' });
     expect(statusResult('not json')).toEqual({ exitCode: 1, error: 'not json' });
@@ -17,7 +19,8 @@ describe('statusResult (remotecommand v4 error stream)', () => {
 });
 
 describe('validateExec', () => {
-  const req = (over: { command?: string[]; stdout?: boolean }) => create(edge.ExecRequestSchema, { command: ['sh'], stdout: true, ...over });
+  const req = (over: { command?: string[]; stdout?: boolean }) =>
+    create(edge.ExecRequestSchema, { command: ['sh'], stdout: true, ...over });
   it.each([
     [req({ command: [] }), false, /no command/],
     [req({ stdout: false }), false, /at least one of stdin, stdout, stderr/],

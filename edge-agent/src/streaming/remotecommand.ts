@@ -39,7 +39,8 @@ export function statusResult(text: string): LinkResult {
 
 export function validateExec(req: edge.ExecRequest, attach: boolean): void {
   if (!attach && req.command.length === 0) throw badRequest('exec: no command given');
-  if (req.command.reduce((n, a) => n + Buffer.byteLength(a), 0) > MAX_COMMAND_BYTES) throw badRequest(`exec: command longer than ${MAX_COMMAND_BYTES} bytes`);
+  if (req.command.reduce((n, a) => n + Buffer.byteLength(a), 0) > MAX_COMMAND_BYTES)
+    throw badRequest(`exec: command longer than ${MAX_COMMAND_BYTES} bytes`);
   if (!req.stdin && !req.stdout && !req.stderr) throw badRequest('you must specify at least one of stdin, stdout, stderr');
 }
 
@@ -61,7 +62,10 @@ export async function prepareRemoteCommand(url: string, req: edge.ExecRequest): 
       ['resize', req.tty],
     ];
     const names = wanted.filter(([, on]) => on).map(([n]) => n);
-    const opened = await openAll(conn, names.map((streamtype) => ({ streamtype })));
+    const opened = await openAll(
+      conn,
+      names.map((streamtype) => ({ streamtype })),
+    );
     const s = Object.fromEntries(names.map((n, i) => [n, opened[i]!])) as Record<string, SpdyStream | undefined>;
     return {
       inputs: req.stdin ? [Channel.stdin] : [],
@@ -72,7 +76,10 @@ export async function prepareRemoteCommand(url: string, req: edge.ExecRequest): 
         link.onResize = (width, height) => void s.resize?.write(Buffer.from(JSON.stringify({ Width: width, Height: height }) + '\n'));
         const stdin = s.stdin;
         if (stdin) void copyInput(link, Channel.stdin, stdin);
-        const outputs = [s.stdout && forward(s.stdout.data, link, Channel.stdout), s.stderr && forward(s.stderr.data, link, Channel.stderr)];
+        const outputs = [
+          s.stdout && forward(s.stdout.data, link, Channel.stdout),
+          s.stderr && forward(s.stderr.data, link, Channel.stderr),
+        ];
         const [status] = await Promise.all([readText(s.error!.data), ...outputs]);
         conn.close();
         if (!status.trim() && !s.error!.finReceived && !conn.goAwayReceived && !link.ended) {
@@ -92,7 +99,10 @@ export async function preparePortForward(url: string, port: number): Promise<Pre
   const conn = await SpdyConnection.connect(url, PORTFORWARD);
   try {
     const headers = { port: String(port), requestid: '0' };
-    const [error, data] = await openAll(conn, [{ streamtype: 'error', ...headers }, { streamtype: 'data', ...headers }]);
+    const [error, data] = await openAll(conn, [
+      { streamtype: 'error', ...headers },
+      { streamtype: 'data', ...headers },
+    ]);
     return {
       inputs: [Channel.stdin],
       abandon: () => conn.close(),
@@ -117,13 +127,34 @@ async function copyInput(link: StreamLink, channel: ChannelId, to: SpdyStream): 
 }
 
 /** The CRI calls that hand out streaming URLs. */
-export async function streamingUrl(runtime: RuntimeServiceClient, op: 'exec' | 'attach' | 'portforward', args: { containerId?: string; sandboxId?: string; req?: edge.ExecRequest; port?: number }): Promise<string> {
+export async function streamingUrl(
+  runtime: RuntimeServiceClient,
+  op: 'exec' | 'attach' | 'portforward',
+  args: { containerId?: string; sandboxId?: string; req?: edge.ExecRequest; port?: number },
+): Promise<string> {
   const r = args.req;
   switch (op) {
     case 'exec':
-      return (await runtime.exec({ containerId: args.containerId!, cmd: r!.command, stdin: r!.stdin, stdout: r!.stdout, stderr: r!.stderr && !r!.tty, tty: r!.tty })).url;
+      return (
+        await runtime.exec({
+          containerId: args.containerId!,
+          cmd: r!.command,
+          stdin: r!.stdin,
+          stdout: r!.stdout,
+          stderr: r!.stderr && !r!.tty,
+          tty: r!.tty,
+        })
+      ).url;
     case 'attach':
-      return (await runtime.attach({ containerId: args.containerId!, stdin: r!.stdin, stdout: r!.stdout, stderr: r!.stderr && !r!.tty, tty: r!.tty })).url;
+      return (
+        await runtime.attach({
+          containerId: args.containerId!,
+          stdin: r!.stdin,
+          stdout: r!.stdout,
+          stderr: r!.stderr && !r!.tty,
+          tty: r!.tty,
+        })
+      ).url;
     case 'portforward':
       return (await runtime.portForward({ podSandboxId: args.sandboxId!, port: [args.port!] })).url;
   }

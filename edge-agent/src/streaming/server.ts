@@ -8,7 +8,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { edge, encodeToken, parseRpcSubject, rpcSubjects, sessionSubjects, type RpcOp } from '@edgefarm/proto';
+import { cri, edge, encodeToken, parseRpcSubject, rpcSubjects, sessionSubjects, type RpcOp } from '@edgefarm/proto';
 import { DEFAULT_WINDOW, StreamLink } from '@edgefarm/streaming';
 import { type RuntimeServiceClient } from '@edgefarm/cri';
 import type { Logger } from 'pino';
@@ -105,7 +105,8 @@ export class StreamingServer {
         this.reply(msg, { statsJson: Buffer.from(JSON.stringify(summary)) });
         return;
       }
-      if (this.links.size >= (this.options.maxSessions ?? 64)) throw new StreamRequestError('Internal', `edge node ${this.deps.node}: too many streaming sessions`);
+      if (this.links.size >= (this.options.maxSessions ?? 64))
+        throw new StreamRequestError('Internal', `edge node ${this.deps.node}: too many streaming sessions`);
       prepared = await this.prepare(op, req, pod);
       await this.runSession(msg, req, prepared, log.child({ op, pod: `${req.namespace}/${req.pod}`, session: req.session }));
     } catch (err) {
@@ -129,7 +130,8 @@ export class StreamingServer {
     if (req.op.case !== expected) throw badRequest(`${op} request carries ${req.op.case ?? 'no operation'}`);
     if (op !== 'stats') {
       if (!req.namespace || !req.pod) throw badRequest(`${op} request without namespace and pod`);
-      if (!req.session || req.session.length > 64 || encodeToken(req.session) !== req.session) throw badRequest(`${op} request with a bad session id`);
+      if (!req.session || req.session.length > 64 || encodeToken(req.session) !== req.session)
+        throw badRequest(`${op} request with a bad session id`);
       if (req.window < MIN_WINDOW) throw badRequest(`${op} request with a window below ${MIN_WINDOW} bytes`);
       if (op !== 'portforward' && !req.container) throw badRequest(`${op} request without a container`);
     }
@@ -146,7 +148,7 @@ export class StreamingServer {
         const attach = req.op.case === 'attach';
         validateExec(req.op.value, attach);
         const c = await this.locator.current(pod, req.container);
-        if (c.state !== 1) throw badRequest(`container ${req.container} is not running`);
+        if (c.state !== cri.ContainerState.CONTAINER_RUNNING) throw badRequest(`container ${req.container} is not running`);
         const url = await streamingUrl(runtime, attach ? 'attach' : 'exec', { containerId: c.id, req: req.op.value });
         return prepareRemoteCommand(url, req.op.value);
       }
@@ -201,7 +203,17 @@ export class StreamingServer {
       this.counters.maxBufferedBytes = Math.max(this.counters.maxBufferedBytes, link.stats.maxBufferedBytes);
       this.counters.creditWaits += link.stats.creditWaits;
       const r = await link.done;
-      log.info({ exitCode: r.exitCode, error: r.error, bytesIn: link.stats.bytesIn, bytesOut: link.stats.bytesOut, maxBuffered: link.stats.maxBufferedBytes, creditWaits: link.stats.creditWaits }, 'session ended');
+      log.info(
+        {
+          exitCode: r.exitCode,
+          error: r.error,
+          bytesIn: link.stats.bytesIn,
+          bytesOut: link.stats.bytesOut,
+          maxBuffered: link.stats.maxBufferedBytes,
+          creditWaits: link.stats.creditWaits,
+        },
+        'session ended',
+      );
     }
   }
 }

@@ -15,7 +15,9 @@ async function fakeServer() {
   const upgraded = new Promise<void>((resolve) =>
     server.on('upgrade', (req, socket: Socket) => {
       sock = socket;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${req.headers['x-stream-protocol-version']}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${String(req.headers['x-stream-protocol-version'])}\r\n\r\n`,
+      );
       const reader = new spdy.FrameReader();
       let chain = Promise.resolve();
       socket.on('data', (c: Buffer) => {

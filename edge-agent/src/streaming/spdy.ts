@@ -124,7 +124,9 @@ export class SpdyConnection {
       req.on('response', (res) => {
         const body: Buffer[] = [];
         res.on('data', (c: Buffer) => body.push(c));
-        res.on('end', () => reject(new SpdyError(`streaming server answered ${res.statusCode}: ${Buffer.concat(body).toString('utf8').trim()}`)));
+        res.on('end', () =>
+          reject(new SpdyError(`streaming server answered ${res.statusCode}: ${Buffer.concat(body).toString('utf8').trim()}`)),
+        );
       });
       req.on('timeout', () => req.destroy(new SpdyError('streaming server did not answer the upgrade in time')));
       req.on('error', reject);

@@ -8,7 +8,7 @@
  * from one sample, so it stays well inside the provider's 2 s request timeout even on a loaded box.
  */
 import { readFile, statfs } from 'node:fs/promises';
-import { type cri } from '@edgefarm/proto';
+import { cri } from '@edgefarm/proto';
 import { CriError, type RuntimeServiceClient } from '@edgefarm/cri';
 import { Labels, MANAGED } from '../runtime/labels.js';
 
@@ -40,7 +40,13 @@ interface PodSummary {
   containers: ContainerSummary[];
 }
 export interface Summary {
-  node: { nodeName: string; startTime?: string; cpu?: Cpu; memory?: Mem; fs?: { time: string; availableBytes: number; capacityBytes: number; usedBytes: number } };
+  node: {
+    nodeName: string;
+    startTime?: string;
+    cpu?: Cpu;
+    memory?: Mem;
+    fs?: { time: string; availableBytes: number; capacityBytes: number; usedBytes: number };
+  };
   pods: PodSummary[];
 }
 
@@ -108,7 +114,7 @@ export class StatsCollector {
     });
     const seen = new Set<string>(['node']);
     const pods = new Map<string, PodSummary>();
-    for (const sb of sandboxes.items.filter((s) => s.state === 0)) {
+    for (const sb of sandboxes.items.filter((s) => s.state === cri.PodSandboxState.SANDBOX_READY)) {
       const uid = sb.labels[Labels.podUid] ?? sb.metadata?.uid ?? '';
       pods.set(uid, {
         podRef: { name: sb.metadata?.name ?? '', namespace: sb.metadata?.namespace ?? '', uid },
@@ -122,7 +128,7 @@ export class StatsCollector {
       const a = s.attributes;
       const c = a && created.get(a.id);
       const pod = pods.get(a?.labels[Labels.podUid] ?? '');
-      if (!a || !c || !pod || c.state !== 1) continue;
+      if (!a || !c || !pod || c.state !== cri.ContainerState.CONTAINER_RUNNING) continue;
       seen.add(a.id);
       const memory = memoryOf(s.memory);
       const cpu = this.cpu(a.id, s.cpu);
@@ -131,7 +137,9 @@ export class StatsCollector {
         startTime: iso(c.createdAt),
         ...(cpu ? { cpu } : {}),
         ...(memory ? { memory } : {}),
-        ...(s.writableLayer?.usedBytes ? { rootfs: { time: iso(s.writableLayer.timestamp), usedBytes: Number(s.writableLayer.usedBytes.value) } } : {}),
+        ...(s.writableLayer?.usedBytes
+          ? { rootfs: { time: iso(s.writableLayer.timestamp), usedBytes: Number(s.writableLayer.usedBytes.value) } }
+          : {}),
       });
     }
     for (const [uid, pod] of pods) {
@@ -150,8 +158,16 @@ export class StatsCollector {
     const proc = this.options.proc ?? '/proc';
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const time = iso(nowNs);
-    const [stat, meminfo, fs] = await Promise.all([readFile(`${proc}/stat`, 'utf8'), readFile(`${proc}/meminfo`, 'utf8'), statfs(this.options.fsPath).catch(() => statfs('/'))]);
-    const ticks = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map((t) => BigInt(t));
+    const [stat, meminfo, fs] = await Promise.all([
+      readFile(`${proc}/stat`, 'utf8'),
+      readFile(`${proc}/meminfo`, 'utf8'),
+      statfs(this.options.fsPath).catch(() => statfs('/')),
+    ]);
+    const ticks = (stat.split('\n')[0] ?? '')
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map((t) => BigInt(t));
     // user nice system idle iowait irq softirq steal (guest time is already in user)
     const busy = [0, 1, 2, 5, 6, 7].reduce((n, i) => n + (ticks[i] ?? 0n), 0n);
     const usage = busy * USER_HZ_NS;
@@ -195,5 +211,10 @@ function sumMemory(cs: ContainerSummary[]): Mem | undefined {
   const with_ = cs.filter((c) => c.memory);
   if (with_.length === 0) return undefined;
   const sum = (f: (m: Mem) => number | undefined) => with_.reduce((n, c) => n + (f(c.memory!) ?? 0), 0);
-  return { time: with_[0]!.memory!.time, workingSetBytes: sum((m) => m.workingSetBytes), usageBytes: sum((m) => m.usageBytes), rssBytes: sum((m) => m.rssBytes) };
+  return {
+    time: with_[0]!.memory!.time,
+    workingSetBytes: sum((m) => m.workingSetBytes),
+    usageBytes: sum((m) => m.usageBytes),
+    rssBytes: sum((m) => m.rssBytes),
+  };
 }

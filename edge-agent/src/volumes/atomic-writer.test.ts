@@ -77,19 +77,22 @@ describe('AtomicWriter', () => {
     ['a new file', { a: ['1'], 'd/b': ['2'], c: ['3'] }],
     ['a removed file', { a: ['1'] }],
     ['a removed nested file', { a: ['1'], 'd/c': ['2'] }],
-  ] as [string, Record<string, [string, number?]>][])('rewrites on a change of %s: new timestamped dir, old one gone', async (_what, next) => {
-    const w = new AtomicWriter(dir);
-    await w.write(payload({ a: ['1'], 'd/b': ['2'] }));
-    const [before] = await tsDirs();
-    expect(await w.write(payload(next))).toBe(true);
-    const after = await tsDirs();
-    expect(after).toHaveLength(1);
-    expect(after[0]).not.toBe(before);
-    for (const [p, [data, mode]] of Object.entries(next)) {
-      expect(await text(p)).toBe(data);
-      expect((await readProjected(dir, p)).mode).toBe(mode ?? 0o644);
-    }
-  });
+  ] as [string, Record<string, [string, number?]>][])(
+    'rewrites on a change of %s: new timestamped dir, old one gone',
+    async (_what, next) => {
+      const w = new AtomicWriter(dir);
+      await w.write(payload({ a: ['1'], 'd/b': ['2'] }));
+      const [before] = await tsDirs();
+      expect(await w.write(payload(next))).toBe(true);
+      const after = await tsDirs();
+      expect(after).toHaveLength(1);
+      expect(after[0]).not.toBe(before);
+      for (const [p, [data, mode]] of Object.entries(next)) {
+        expect(await text(p)).toBe(data);
+        expect((await readProjected(dir, p)).mode).toBe(mode ?? 0o644);
+      }
+    },
+  );
 
   it('removes the user-visible links of files no longer projected', async () => {
     const w = new AtomicWriter(dir);

@@ -45,7 +45,8 @@ export function validatePath(p: string): void {
   const items = p.split('/');
   for (const item of items) {
     if (item === '..') throw new InvalidPathError(`invalid path: must not contain '..': ${p}`);
-    if (item.length > MAX_FILE_NAME) throw new InvalidPathError(`invalid path: filenames must be less than or equal to ${MAX_FILE_NAME} characters`);
+    if (item.length > MAX_FILE_NAME)
+      throw new InvalidPathError(`invalid path: filenames must be less than or equal to ${MAX_FILE_NAME} characters`);
   }
   if (items[0]!.startsWith('..') && items[0]!.length > 2) throw new InvalidPathError(`invalid path: must not start with '..': ${p}`);
 }
@@ -113,14 +114,16 @@ export class AtomicWriter {
     }
 
     for (const p of toRemove) {
-      if (!p.includes('/')) await unlink(path.join(this.targetDir, p)).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
+      if (!p.includes('/'))
+        await unlink(path.join(this.targetDir, p)).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
     }
     // The previous timestamped directory, and any an interrupted write left behind.
     const current = path.basename(tsDir);
     for (const e of await readdir(this.targetDir, { withFileTypes: true })) {
-      if (e.isDirectory() && e.name.startsWith('..') && e.name !== current) await rm(path.join(this.targetDir, e.name), { recursive: true, force: true });
+      if (e.isDirectory() && e.name.startsWith('..') && e.name !== current)
+        await rm(path.join(this.targetDir, e.name), { recursive: true, force: true });
     }
     return true;
   }

@@ -14,12 +14,15 @@ const enc = new TextEncoder();
 class Objects implements ObjectSource {
   readonly held = new Map<string, edge.EdgeObject>();
   set(kind: ObjectKind, name: string, data: Record<string, string>): void {
-    this.held.set(`${kind}/${name}`, create(edge.EdgeObjectSchema, {
-      namespace: 'default',
-      name,
-      resourceVersion: '1',
-      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, enc.encode(v)])),
-    }));
+    this.held.set(
+      `${kind}/${name}`,
+      create(edge.EdgeObjectSchema, {
+        namespace: 'default',
+        name,
+        resourceVersion: '1',
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, enc.encode(v)])),
+      }),
+    );
   }
   delete(kind: ObjectKind, name: string): void {
     this.held.delete(`${kind}/${name}`);
@@ -30,7 +33,10 @@ class Objects implements ObjectSource {
 }
 
 type VolumeInit = MessageInitShape<typeof edge.EdgeVolumeSchema>;
-const emptyDir = (name: string, memory = false, sizeLimitBytes = 0n): VolumeInit => ({ name, source: { case: 'emptyDir', value: { memory, sizeLimitBytes } } });
+const emptyDir = (name: string, memory = false, sizeLimitBytes = 0n): VolumeInit => ({
+  name,
+  source: { case: 'emptyDir', value: { memory, sizeLimitBytes } },
+});
 const configMapVolume = (name: string, cm: string, optional = false): VolumeInit => ({
   name,
   source: { case: 'projected', value: { sources: [{ source: { case: 'configMap', value: { name: cm, optional } } }] } },
@@ -134,7 +140,7 @@ describe('VolumeManager', () => {
   it('hostPath: type checked, nothing created under the root', async () => {
     const host = path.join(root, 'host');
     const pod = podSpec({ volumes: [{ name: 'h', source: { case: 'hostPath', value: { path: host, type: 'Directory' } } }] });
-    expect((await vm.setUp(pod, pod.volumes[0]!).catch((e: unknown) => e) as Error).message).toBe(
+    expect(((await vm.setUp(pod, pod.volumes[0]!).catch((e: unknown) => e)) as Error).message).toBe(
       `MountVolume.SetUp failed for volume "h" : hostPath type check failed: ${host} is not a directory`,
     );
     await mkdir(host);
@@ -148,17 +154,19 @@ describe('VolumeManager', () => {
     await mkdir(path.join(host, 'sub'), { recursive: true });
     const pod = podSpec({
       volumes: [configMapVolume('cfg', 'app'), emptyDir('scratch'), { name: 'h', source: { case: 'hostPath', value: { path: host } } }],
-      containers: [{
-        name: 'main',
-        image: 'i',
-        volumeMounts: [
-          { name: 'cfg', mountPath: '/etc/cfg' },
-          { name: 'cfg', mountPath: '/etc/greeting', subPath: 'greeting' },
-          { name: 'scratch', mountPath: '/scratch' },
-          { name: 'scratch', mountPath: '/logs', subPath: 'logs/main', readOnly: true },
-          { name: 'h', mountPath: '/host', subPath: 'sub' },
-        ],
-      }],
+      containers: [
+        {
+          name: 'main',
+          image: 'i',
+          volumeMounts: [
+            { name: 'cfg', mountPath: '/etc/cfg' },
+            { name: 'cfg', mountPath: '/etc/greeting', subPath: 'greeting' },
+            { name: 'scratch', mountPath: '/scratch' },
+            { name: 'scratch', mountPath: '/logs', subPath: 'logs/main', readOnly: true },
+            { name: 'h', mountPath: '/host', subPath: 'sub' },
+          ],
+        },
+      ],
     });
     await setUpAll(pod);
     const mounts = await vm.mounts(pod, pod.containers[0]!);
@@ -176,7 +184,10 @@ describe('VolumeManager', () => {
 
   it.each([
     [{ name: 'nope', mountPath: '/x' }, 'cannot find volume "nope" to mount into container "main"'],
-    [{ name: 'scratch', mountPath: '/x', subPath: '../escape' }, 'failed to prepare subPath for volumeMount "scratch" of container "main": subPath "../escape" must be a relative path without \'..\''],
+    [
+      { name: 'scratch', mountPath: '/x', subPath: '../escape' },
+      'failed to prepare subPath for volumeMount "scratch" of container "main": subPath "../escape" must be a relative path without \'..\'',
+    ],
     [{ name: 'scratch', mountPath: '/x', subPath: '/abs' }, 'failed to prepare subPath'],
     [{ name: 'scratch', mountPath: '/x', subPath: 'evil' }, 'resolves outside the volume'],
   ])('refuses the mount %j: %s', async (m, message) => {

@@ -108,7 +108,10 @@ export class VolumeManager implements PodVolumes {
         const { namespace, name } = JSON.parse(await readFile(path.join(this.deps.root, uid, MARKER), 'utf8')) as PodKey;
         if (namespace && name) this.owners.set(uid, podKeyString({ namespace, name }));
       } catch (err) {
-        this.deps.log.warn({ dir: path.join(this.deps.root, uid), err: errorMessage(err) }, 'pod volume directory without a readable owner; left alone');
+        this.deps.log.warn(
+          { dir: path.join(this.deps.root, uid), err: errorMessage(err) },
+          'pod volume directory without a readable owner; left alone',
+        );
       }
     }
     this.deps.log.info({ root: this.deps.root, pods: this.owners.size }, 'pod volume directories');
@@ -193,7 +196,8 @@ export class VolumeManager implements PodVolumes {
   private async subPath(base: string, m: edge.VolumeMount, container: edge.EdgeContainer): Promise<string> {
     const fail = (why: string): ContainerConfigError =>
       new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}": ${why}`);
-    if (path.posix.isAbsolute(m.subPath) || m.subPath.split('/').includes('..')) throw fail(`subPath "${m.subPath}" must be a relative path without '..'`);
+    if (path.posix.isAbsolute(m.subPath) || m.subPath.split('/').includes('..'))
+      throw fail(`subPath "${m.subPath}" must be a relative path without '..'`);
     let realBase: string;
     try {
       realBase = await realpath(base);
@@ -229,7 +233,10 @@ export class VolumeManager implements PodVolumes {
         await this.removePodDir(uid);
         this.deps.log.info({ pod: key, uid }, 'pod volume directory removed');
       } catch (err) {
-        this.deps.log.warn({ pod: key, uid, err: errorMessage(err) }, 'could not remove the pod volume directory; retrying on the next sync');
+        this.deps.log.warn(
+          { pod: key, uid, err: errorMessage(err) },
+          'could not remove the pod volume directory; retrying on the next sync',
+        );
       }
     }
   }

@@ -55,7 +55,10 @@ export class SystemMounter implements Mounter {
     try {
       await exec('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
     } catch (err) {
-      throw new MountError(`mount -t tmpfs -o ${opts} tmpfs ${dir}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim()}`, { cause: err });
+      throw new MountError(
+        `mount -t tmpfs -o ${opts} tmpfs ${dir}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim()}`,
+        { cause: err },
+      );
     }
   }
 

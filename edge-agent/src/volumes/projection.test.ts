@@ -37,9 +37,15 @@ const store = objects([
 ]);
 
 type Source = MessageInitShape<typeof edge.ProjectionSourceSchema>;
-const cm = (name: string, items: { key: string; path: string; mode?: number }[] = [], optional = false): Source => ({ source: { case: 'configMap', value: { name, items, optional } } });
-const secret = (name: string, items: { key: string; path: string; mode?: number }[] = [], optional = false): Source => ({ source: { case: 'secret', value: { name, items, optional } } });
-const files = (f: { path: string; content: string; mode?: number }[]): Source => ({ source: { case: 'files', value: { files: f.map((x) => ({ ...x, content: enc.encode(x.content) })) } } });
+const cm = (name: string, items: { key: string; path: string; mode?: number }[] = [], optional = false): Source => ({
+  source: { case: 'configMap', value: { name, items, optional } },
+});
+const secret = (name: string, items: { key: string; path: string; mode?: number }[] = [], optional = false): Source => ({
+  source: { case: 'secret', value: { name, items, optional } },
+});
+const files = (f: { path: string; content: string; mode?: number }[]): Source => ({
+  source: { case: 'files', value: { files: f.map((x) => ({ ...x, content: enc.encode(x.content) })) } },
+});
 const token = (key: string, p: string, mode = 0): Source => ({ source: { case: 'serviceAccountToken', value: { key, path: p, mode } } });
 
 function volume(sources: Source[], defaultMode = 0): edge.ProjectedVolume {
@@ -63,17 +69,73 @@ function errorOf(v: edge.ProjectedVolume, src = store, p = pod): string {
 describe('projectedPayload', () => {
   it.each([
     ['a ConfigMap, every key, default mode 0644', volume([cm('app')]), { greeting: ['hello', '644'], 'app.yaml': ['a: 1', '644'] }],
-    ['a ConfigMap with items and modes under a default mode', volume([cm('app', [{ key: 'greeting', path: 'etc/g.txt', mode: 0o600 }, { key: 'app.yaml', path: 'app.yaml' }])], 0o440), { 'etc/g.txt': ['hello', '600'], 'app.yaml': ['a: 1', '440'] }],
-    ['a Secret with items', volume([secret('creds', [{ key: 'pass', path: 'pw/password', mode: 0o400 }])]), { 'pw/password': ['s3cret', '400'] }],
-    ['downward API files', volume([files([{ path: 'labels', content: 'app="web"' }, { path: 'meta/name', content: 'web-0', mode: 0o444 }])], 0o640), { labels: ['app="web"', '640'], 'meta/name': ['web-0', '444'] }],
+    [
+      'a ConfigMap with items and modes under a default mode',
+      volume(
+        [
+          cm('app', [
+            { key: 'greeting', path: 'etc/g.txt', mode: 0o600 },
+            { key: 'app.yaml', path: 'app.yaml' },
+          ]),
+        ],
+        0o440,
+      ),
+      { 'etc/g.txt': ['hello', '600'], 'app.yaml': ['a: 1', '440'] },
+    ],
+    [
+      'a Secret with items',
+      volume([secret('creds', [{ key: 'pass', path: 'pw/password', mode: 0o400 }])]),
+      { 'pw/password': ['s3cret', '400'] },
+    ],
+    [
+      'downward API files',
+      volume(
+        [
+          files([
+            { path: 'labels', content: 'app="web"' },
+            { path: 'meta/name', content: 'web-0', mode: 0o444 },
+          ]),
+        ],
+        0o640,
+      ),
+      { labels: ['app="web"', '640'], 'meta/name': ['web-0', '444'] },
+    ],
     ['a token of the pod', volume([token('kube-api-access-x', 'token')]), { token: ['jwt-token', '644'] }],
-    ['an optional missing ConfigMap contributes nothing', volume([cm('nope', [], true), files([{ path: 'x', content: '1' }])]), { x: ['1', '644'] }],
-    ['an optional ConfigMap skips missing items', volume([cm('app', [{ key: 'nope', path: 'n' }, { key: 'greeting', path: 'g' }], true)]), { g: ['hello', '644'] }],
-    ['sources combined (the service account volume)', volume([token('kube-api-access-x', 'token'), cm('app', [{ key: 'greeting', path: 'ca.crt' }]), files([{ path: 'namespace', content: 'default' }])], 0o644), {
-      token: ['jwt-token', '644'],
-      'ca.crt': ['hello', '644'],
-      namespace: ['default', '644'],
-    }],
+    [
+      'an optional missing ConfigMap contributes nothing',
+      volume([cm('nope', [], true), files([{ path: 'x', content: '1' }])]),
+      { x: ['1', '644'] },
+    ],
+    [
+      'an optional ConfigMap skips missing items',
+      volume([
+        cm(
+          'app',
+          [
+            { key: 'nope', path: 'n' },
+            { key: 'greeting', path: 'g' },
+          ],
+          true,
+        ),
+      ]),
+      { g: ['hello', '644'] },
+    ],
+    [
+      'sources combined (the service account volume)',
+      volume(
+        [
+          token('kube-api-access-x', 'token'),
+          cm('app', [{ key: 'greeting', path: 'ca.crt' }]),
+          files([{ path: 'namespace', content: 'default' }]),
+        ],
+        0o644,
+      ),
+      {
+        token: ['jwt-token', '644'],
+        'ca.crt': ['hello', '644'],
+        namespace: ['default', '644'],
+      },
+    ],
   ] as [string, edge.ProjectedVolume, Record<string, [string, string]>][])('%s', (_what, v, want) => {
     expect(files_of(v)).toEqual(want);
   });
@@ -83,7 +145,11 @@ describe('projectedPayload', () => {
     ['a missing Secret', volume([secret('nope')]), 'secret "nope" not found'],
     ['a missing ConfigMap key', volume([cm('app', [{ key: 'nope', path: 'n' }])]), 'configmap references non-existent config key: nope'],
     ['a missing Secret key', volume([secret('creds', [{ key: 'nope', path: 'n' }])]), 'references non-existent secret key: nope'],
-    ['a missing token', volume([token('other-key', 'token')]), 'failed to fetch token: token "other-key" of pod default/web-0 not delivered to the node'],
+    [
+      'a missing token',
+      volume([token('other-key', 'token')]),
+      'failed to fetch token: token "other-key" of pod default/web-0 not delivered to the node',
+    ],
     ['several at once (aggregated)', volume([cm('a'), secret('b')]), '[configmap "a" not found, secret "b" not found]'],
   ] as [string, edge.ProjectedVolume, string][])('fails on %s', (_what, v, message) => {
     expect(errorOf(v)).toBe(message);

@@ -56,7 +56,11 @@ export function projectedPayload(pod: edge.EdgePodSpec, volume: edge.ProjectedVo
           const bytes = data[item.key];
           if (bytes === undefined) {
             if (ref.optional) continue;
-            errors.push(kind === 'configmap' ? `configmap references non-existent config key: ${item.key}` : `references non-existent secret key: ${item.key}`);
+            errors.push(
+              kind === 'configmap'
+                ? `configmap references non-existent config key: ${item.key}`
+                : `references non-existent secret key: ${item.key}`,
+            );
             failed = true;
             break;
           }

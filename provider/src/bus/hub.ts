@@ -67,7 +67,6 @@ export interface StatusHandlers {
   metrics?(node: string, text: string): void;
 }
 
-
 /** Receives the Kubernetes Events agents recorded; the next one is delivered once the promise settled. */
 export interface EventHandlers {
   event(node: string, event: edge.EdgeEvent): Promise<void>;
@@ -145,15 +144,26 @@ export class HubBus implements DesiredPublisher {
    * Bad messages are logged and skipped. Survives the loss of its consumer ({@link StreamFollower}).
    */
   async followStatus(handlers: StatusHandlers): Promise<void> {
-    this.statusFollower = new StreamFollower(this.nc, this.log, 'status', Streams.status, statusSubjects.all, { deliver_policy: DeliverPolicy.New }, (m) =>
-      this.deliverStatus(m, handlers),
+    this.statusFollower = new StreamFollower(
+      this.nc,
+      this.log,
+      'status',
+      Streams.status,
+      statusSubjects.all,
+      { deliver_policy: DeliverPolicy.New },
+      (m) => this.deliverStatus(m, handlers),
     );
     await this.statusFollower.start();
   }
 
   /** Delivers the last report of every pod and the last heartbeat of the given nodes (as after a relist). */
   async readStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void> {
-    await readLastPerSubject(this.nc, Streams.status, nodes.map((n) => statusSubjects.node(n)), (m) => this.deliverStatus(m, handlers));
+    await readLastPerSubject(
+      this.nc,
+      Streams.status,
+      nodes.map((n) => statusSubjects.node(n)),
+      (m) => this.deliverStatus(m, handlers),
+    );
   }
 
   private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {
@@ -176,7 +186,7 @@ export class HubBus implements DesiredPublisher {
       }
     } catch (err) {
       if (isDecodeError(err) || isSubjectError(err)) {
-        this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed status message');
+        this.log.warn({ subject: m.subject, err: err.message }, 'dropped malformed status message');
         handlers.dropped?.();
       } else {
         this.log.error({ subject: m.subject, err }, 'status handler failed');
@@ -316,7 +326,12 @@ const FILTERS_PER_CONSUMER = 64;
  * Reads the last message of every subject matching the filters (an ordered consumer, deliver last-per-subject) and
  * hands each to `each`; resolves once all that were pending at the start were read.
  */
-export async function readLastPerSubject(nc: NatsConnection, stream: string, filters: readonly string[], each: (m: JsMsg) => void): Promise<void> {
+export async function readLastPerSubject(
+  nc: NatsConnection,
+  stream: string,
+  filters: readonly string[],
+  each: (m: JsMsg) => void,
+): Promise<void> {
   const js = jetstream(nc);
   for (let i = 0; i < filters.length; i += FILTERS_PER_CONSUMER) {
     const consumer = await js.consumers.get(stream, {
@@ -340,19 +355,36 @@ export async function readLastPerSubject(nc: NatsConnection, stream: string, fil
  */
 export async function readDesired(nc: NatsConnection, nodes: readonly string[], log: Logger): Promise<DesiredRecord[]> {
   const out: DesiredRecord[] = [];
-  await readLastPerSubject(nc, Streams.desired, nodes.map((n) => desiredSubjects.node(n)), (m) => {
-    try {
-      const parsed = parseDesiredSubject(m.subject);
-      const op = m.headers?.get(Headers.operation) ?? '';
-      const tombstone = TOMBSTONE_OPERATIONS.includes(op);
-      if (parsed.kind !== 'pod') {
-        out.push({ node: parsed.node, kind: parsed.kind, key: parsed.key, object: tombstone ? undefined : decodeEdgeObject(m.data, m.subject), seq: m.seq });
-      } else {
-        out.push({ node: parsed.node, kind: 'pod', key: parsed.key, spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject), seq: m.seq });
+  await readLastPerSubject(
+    nc,
+    Streams.desired,
+    nodes.map((n) => desiredSubjects.node(n)),
+    (m) => {
+      try {
+        const parsed = parseDesiredSubject(m.subject);
+        const op = m.headers?.get(Headers.operation) ?? '';
+        const tombstone = TOMBSTONE_OPERATIONS.includes(op);
+        if (parsed.kind !== 'pod') {
+          out.push({
+            node: parsed.node,
+            kind: parsed.kind,
+            key: parsed.key,
+            object: tombstone ? undefined : decodeEdgeObject(m.data, m.subject),
+            seq: m.seq,
+          });
+        } else {
+          out.push({
+            node: parsed.node,
+            kind: 'pod',
+            key: parsed.key,
+            spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject),
+            seq: m.seq,
+          });
+        }
+      } catch (err) {
+        log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
       }
-    } catch (err) {
-      log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
-    }
-  });
+    },
+  );
   return out;
 }

@@ -35,9 +35,19 @@ afterAll(async () => {
 
 const ev = (id: string, count: number, node = 'edge-a') =>
   create(edge.EdgeEventSchema, {
-    id, key: '0123456789abcdef', podUid: 'u1', podNamespace: 'default', podName: 'web', fieldPath: 'spec.containers{app}',
-    type: edge.EventType.NORMAL, reason: 'Pulled', message: 'Container image "x" already present on machine',
-    firstTimestampMs: 1_000n, lastTimestampMs: BigInt(1_000 + count), count, nodeName: node,
+    id,
+    key: '0123456789abcdef',
+    podUid: 'u1',
+    podNamespace: 'default',
+    podName: 'web',
+    fieldPath: 'spec.containers{app}',
+    type: edge.EventType.NORMAL,
+    reason: 'Pulled',
+    message: 'Container image "x" already present on machine',
+    firstTimestampMs: 1_000n,
+    lastTimestampMs: BigInt(1_000 + count),
+    count,
+    nodeName: node,
   });
 
 test('events in EF_EVENTS become Kubernetes Events; malformed and unserved ones are skipped', async () => {

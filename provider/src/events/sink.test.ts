@@ -5,13 +5,27 @@ import type { Pod } from '../kube/client.js';
 import { EdgeEventSink, eventName } from './sink.js';
 
 const log = pino({ level: 'silent' });
-const pod: Pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '7' }, spec: { nodeName: 'edge-1', containers: [] } };
+const pod: Pod = {
+  metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '7' },
+  spec: { nodeName: 'edge-1', containers: [] },
+};
 
 function ev(over: Partial<edge.EdgeEvent> = {}): edge.EdgeEvent {
   return create(edge.EdgeEventSchema, {
-    id: 'i1', key: 'abcdef0123456789', podUid: 'u1', podNamespace: 'default', podName: 'web', fieldPath: 'spec.containers{app}',
-    type: edge.EventType.WARNING, reason: 'BackOff', message: 'Back-off restarting failed container app in pod web_default(u1)',
-    firstTimestampMs: 1_000n, lastTimestampMs: 1_000n, count: 1, nodeName: 'edge-1', ...over,
+    id: 'i1',
+    key: 'abcdef0123456789',
+    podUid: 'u1',
+    podNamespace: 'default',
+    podName: 'web',
+    fieldPath: 'spec.containers{app}',
+    type: edge.EventType.WARNING,
+    reason: 'BackOff',
+    message: 'Back-off restarting failed container app in pod web_default(u1)',
+    firstTimestampMs: 1_000n,
+    lastTimestampMs: 1_000n,
+    count: 1,
+    nodeName: 'edge-1',
+    ...over,
   });
 }
 
@@ -30,7 +44,11 @@ describe('EdgeEventSink', () => {
     expect(kube.events[0]).toMatchObject({
       metadata: { name: 'web.abcdef0123456789', namespace: 'default' },
       involvedObject: { kind: 'Pod', name: 'web', namespace: 'default', uid: 'u1', fieldPath: 'spec.containers{app}' },
-      type: 'Warning', reason: 'BackOff', count: 1, source: { component: 'kubelet', host: 'edge-1' }, reportingComponent: 'kubelet',
+      type: 'Warning',
+      reason: 'BackOff',
+      count: 1,
+      source: { component: 'kubelet', host: 'edge-1' },
+      reportingComponent: 'kubelet',
       firstTimestamp: new Date(1_000),
     });
   });
@@ -89,7 +107,13 @@ describe('EdgeEventSink', () => {
   it('rate-limits API writes across events (burst twice the rate), not skipped ones', async () => {
     const { kube } = setup();
     const slept: number[] = [];
-    const sink = new EdgeEventSink({ kube, getPod: (ns, n) => kube.pods.get(`${ns}/${n}`), log, sleep: async (ms) => void slept.push(ms), ratePerS: 1 });
+    const sink = new EdgeEventSink({
+      kube,
+      getPod: (ns, n) => kube.pods.get(`${ns}/${n}`),
+      log,
+      sleep: async (ms) => void slept.push(ms),
+      ratePerS: 1,
+    });
     await sink.handle('edge-1', ev({ count: 1 }));
     await sink.handle('edge-1', ev({ count: 2 }));
     await sink.handle('edge-1', ev({ count: 2 })); // stale: no write, no token
@@ -122,7 +146,15 @@ describe('EdgeEventSink', () => {
         return create(e);
       };
       const results: string[] = [];
-      const sink = new EdgeEventSink({ kube, getPod: (ns, n) => kube.pods.get(`${ns}/${n}`), log, sleep: async () => undefined, workers: 3, maxQueued: 4, outcome: (o) => results.push(o) });
+      const sink = new EdgeEventSink({
+        kube,
+        getPod: (ns, n) => kube.pods.get(`${ns}/${n}`),
+        log,
+        sleep: async () => undefined,
+        workers: 3,
+        maxQueued: 4,
+        outcome: (o) => results.push(o),
+      });
       const release = async () => {
         while (gates.length) gates.shift()!();
         await new Promise((r) => setImmediate(r));

@@ -77,14 +77,17 @@ export class EdgeEventSink {
     this.maxQueued = deps.maxQueued ?? 10_000;
     const ratePerS = deps.ratePerS ?? 50;
     this.rate = new RateLimiter(ratePerS, 2 * ratePerS, { sleep: this.sleep });
-    this.queue = new WorkQueue(async (id) => {
-      const next = this.pending.get(id);
-      if (!next) return;
-      this.pending.delete(id);
-      this.wakeWaiters();
-      const result = await this.handle(next.node, next.e); // not inside outcome?.(): that skips its arguments when unset
-      this.deps.outcome?.(result);
-    }, { workers: deps.workers ?? 8 });
+    this.queue = new WorkQueue(
+      async (id) => {
+        const next = this.pending.get(id);
+        if (!next) return;
+        this.pending.delete(id);
+        this.wakeWaiters();
+        const result = await this.handle(next.node, next.e); // not inside outcome?.(): that skips its arguments when unset
+        this.deps.outcome?.(result);
+      },
+      { workers: deps.workers ?? 8 },
+    );
   }
 
   /** Events waiting for a worker. */
@@ -137,7 +140,10 @@ export class EdgeEventSink {
         return await this.write(node, e);
       } catch (err) {
         if (attempt >= attempts) {
-          log.warn({ node, pod: `${e.podNamespace}/${e.podName}`, reason: e.reason, err: (err as Error).message }, 'could not write an edge event; dropped');
+          log.warn(
+            { node, pod: `${e.podNamespace}/${e.podName}`, reason: e.reason, err: (err as Error).message },
+            'could not write an edge event; dropped',
+          );
           return 'dropped';
         }
         await this.sleep(200 * 2 ** (attempt - 1));
@@ -164,7 +170,9 @@ export class EdgeEventSink {
         outcome = 'created';
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
-        if (!(await kube.patchEvent(e.podNamespace, name, patch))) throw new Error(`Event ${id} exists, then not (deleted meanwhile)`);
+        if (!(await kube.patchEvent(e.podNamespace, name, patch))) {
+          throw new Error(`Event ${id} exists, then not (deleted meanwhile)`, { cause: err });
+        }
       }
     }
     this.written.delete(id);

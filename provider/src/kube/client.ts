@@ -39,7 +39,7 @@ export interface EdgeNode {
 /** A list+watch cache of one kind of object (an informer). */
 export interface Watcher<T> {
   /** Called for add/update; `deleted` for deletes. Handlers must be cheap: queue keys. */
-  start(handlers: { changed(obj: T): void; deleted(obj: T): void; error?(err: unknown): void }): Promise<void>;
+  start(handlers: { changed: (obj: T) => void; deleted: (obj: T) => void; error?: (err: unknown) => void }): Promise<void>;
   /** From the informer cache; `namespace` is empty for cluster-scoped objects. */
   get(namespace: string, name: string): T | undefined;
   list(): readonly T[];
@@ -250,8 +250,9 @@ export class RealKubeClient implements KubeClient {
   }
   edgeNodeWatch(): Watcher<EdgeNode> {
     const { group, version, plural } = EDGENODE;
-    return this.watcher<EdgeNode>(`/apis/${group}/${version}/${plural}`, () =>
-      this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<EdgeNode>>,
+    return this.watcher<EdgeNode>(
+      `/apis/${group}/${version}/${plural}`,
+      () => this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<EdgeNode>>,
     );
   }
 
@@ -277,7 +278,11 @@ export class RealKubeClient implements KubeClient {
     return { allowed: res.status?.allowed === true && res.status.denied !== true, reason: res.status?.reason };
   }
 
-  private watcher<T extends k8s.KubernetesObject>(path: string, list: () => Promise<k8s.KubernetesListObject<T>>, fieldSelector?: string): Watcher<T> {
+  private watcher<T extends k8s.KubernetesObject>(
+    path: string,
+    list: () => Promise<k8s.KubernetesListObject<T>>,
+    fieldSelector?: string,
+  ): Watcher<T> {
     const informer = new k8s.ListWatch<T>(path, new k8s.Watch(this.kc), list, false, undefined, fieldSelector);
     // client-node's ListWatch stops for good on an error other than 410: restart it (relist + watch) with backoff.
     let stopped = false;

@@ -3,11 +3,26 @@
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { AccessAttributes, EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, UserInfo, Watcher } from './client.js';
+import type {
+  AccessAttributes,
+  EdgeNode,
+  EdgeNodeStatus,
+  KubeClient,
+  Lease,
+  Node,
+  Pod,
+  PodWatch,
+  TokenRequest,
+  UserInfo,
+  Watcher,
+} from './client.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -15,7 +30,8 @@ export class ApiError extends Error {
 /** RFC 7386 JSON merge patch, as the apiserver applies it to custom and built-in objects. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -140,7 +156,9 @@ export class FakeKubeClient implements KubeClient {
   }
   async listLeases(namespace: string, labelSelector: string) {
     this.record('listLeases', `${namespace} ${labelSelector}`);
-    return [...this.leases.values()].filter((l) => l.metadata!.namespace === namespace && l.metadata!.labels?.[labelSelector] !== undefined);
+    return [...this.leases.values()].filter(
+      (l) => l.metadata!.namespace === namespace && l.metadata!.labels?.[labelSelector] !== undefined,
+    );
   }
   async deleteLease(namespace: string, name: string) {
     this.record('deleteLease', `${namespace}/${name}`);
@@ -186,7 +204,8 @@ export class FakeKubeClient implements KubeClient {
   async createEvent(event: CoreV1Event) {
     this.record('createEvent', event.reason);
     const { namespace, name } = event.metadata;
-    if (name && this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name)) throw new ApiError(409, 'already exists');
+    if (name && this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name))
+      throw new ApiError(409, 'already exists');
     this.events.push(event);
   }
   async patchEvent(namespace: string, name: string, patch: object) {
@@ -240,7 +259,10 @@ export class FakeKubeClient implements KubeClient {
 
   async reviewAccess(user: UserInfo, attrs: AccessAttributes) {
     const r = attrs.resource;
-    this.record('reviewAccess', `${user.username} ${attrs.verb} ${r ? `${r.resource}/${r.subresource ?? ''} ${r.name ?? ''}` : attrs.path}`);
+    this.record(
+      'reviewAccess',
+      `${user.username} ${attrs.verb} ${r ? `${r.resource}/${r.subresource ?? ''} ${r.name ?? ''}` : attrs.path}`,
+    );
     const allowed = this.allow(user, attrs);
     return { allowed, reason: allowed ? 'allowed by the fake' : 'denied by the fake' };
   }

@@ -7,7 +7,19 @@
  * successes (the typed client does not hand the status of a success back), `error` when there was no response.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { AccessAttributes, EdgeNode, EdgeNodeStatus, KubeClient, Lease, Node, Pod, PodWatch, TokenRequest, UserInfo, Watcher } from './client.js';
+import type {
+  AccessAttributes,
+  EdgeNode,
+  EdgeNodeStatus,
+  KubeClient,
+  Lease,
+  Node,
+  Pod,
+  PodWatch,
+  TokenRequest,
+  UserInfo,
+  Watcher,
+} from './client.js';
 
 export type KubeVerb = 'get' | 'create' | 'update' | 'patch' | 'delete' | 'list' | 'watch';
 export type KubeRequestObserver = (verb: KubeVerb, resource: string, code: string, seconds: number) => void;
@@ -48,7 +60,12 @@ export class InstrumentedKubeClient implements KubeClient {
   }
 
   getNode(name: string) {
-    return this.timed('get', 'nodes', () => this.inner.getNode(name), (r) => r !== undefined);
+    return this.timed(
+      'get',
+      'nodes',
+      () => this.inner.getNode(name),
+      (r) => r !== undefined,
+    );
   }
   createNode(node: Node) {
     return this.timed('create', 'nodes', () => this.inner.createNode(node));
@@ -60,7 +77,12 @@ export class InstrumentedKubeClient implements KubeClient {
     return this.timed('patch', 'nodes/status', () => this.inner.patchNodeStatus(name, patch));
   }
   getLease(namespace: string, name: string) {
-    return this.timed('get', 'leases', () => this.inner.getLease(namespace, name), (r) => r !== undefined);
+    return this.timed(
+      'get',
+      'leases',
+      () => this.inner.getLease(namespace, name),
+      (r) => r !== undefined,
+    );
   }
   createLease(lease: Lease) {
     return this.timed('create', 'leases', () => this.inner.createLease(lease));
@@ -69,7 +91,12 @@ export class InstrumentedKubeClient implements KubeClient {
     return this.timed('update', 'leases', () => this.inner.replaceLease(lease));
   }
   getPod(namespace: string, name: string) {
-    return this.timed('get', 'pods', () => this.inner.getPod(namespace, name), (r) => r !== undefined);
+    return this.timed(
+      'get',
+      'pods',
+      () => this.inner.getPod(namespace, name),
+      (r) => r !== undefined,
+    );
   }
   replacePodStatus(pod: Pod) {
     return this.timed('update', 'pods/status', () => this.inner.replacePodStatus(pod));
@@ -81,13 +108,28 @@ export class InstrumentedKubeClient implements KubeClient {
     return this.timed('create', 'events', () => this.inner.createEvent(event));
   }
   patchEvent(namespace: string, name: string, patch: object) {
-    return this.timed('patch', 'events', () => this.inner.patchEvent(namespace, name, patch), (found) => found);
+    return this.timed(
+      'patch',
+      'events',
+      () => this.inner.patchEvent(namespace, name, patch),
+      (found) => found,
+    );
   }
   getEdgeNode(name: string) {
-    return this.timed('get', 'edgenodes', () => this.inner.getEdgeNode(name), (r) => r !== undefined);
+    return this.timed(
+      'get',
+      'edgenodes',
+      () => this.inner.getEdgeNode(name),
+      (r) => r !== undefined,
+    );
   }
   patchEdgeNodeStatus(name: string, status: EdgeNodeStatus) {
-    return this.timed('patch', 'edgenodes/status', () => this.inner.patchEdgeNodeStatus(name, status), (found) => found);
+    return this.timed(
+      'patch',
+      'edgenodes/status',
+      () => this.inner.patchEdgeNodeStatus(name, status),
+      (found) => found,
+    );
   }
   deleteNode(name: string, uid: string) {
     return this.timed('delete', 'nodes', () => this.inner.deleteNode(name, uid));

@@ -15,11 +15,18 @@ let requests = 0;
 beforeAll(async () => {
   pki = makePki();
   server = https.createServer(
-    { cert: readFileSync(pki.serverCert), key: readFileSync(pki.serverKey), ca: readFileSync(pki.ca), requestCert: true, rejectUnauthorized: true },
+    {
+      cert: readFileSync(pki.serverCert),
+      key: readFileSync(pki.serverKey),
+      ca: readFileSync(pki.ca),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
     (req, res) => {
       requests++;
       res.setHeader('content-type', 'application/json');
-      if (req.url?.startsWith('/api/v1/namespaces')) res.end(JSON.stringify({ apiVersion: 'v1', kind: 'NamespaceList', metadata: {}, items: [] }));
+      if (req.url?.startsWith('/api/v1/namespaces'))
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'NamespaceList', metadata: {}, items: [] }));
       else res.writeHead(404).end(JSON.stringify({ kind: 'Status', code: 404 }));
     },
   );

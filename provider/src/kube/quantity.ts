@@ -4,8 +4,20 @@
  * plain integer. (@kubernetes/client-node parses quantities internally but does not export it.)
  */
 const SUFFIX: Record<string, number> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?)$/;
 
@@ -30,7 +42,10 @@ export function formatQuantity(resource: string, value: number): string {
 }
 
 /** allocatable minus reserved, per resource; a reserved resource the node does not have is ignored. */
-export function subtractReserved(allocatable: Record<string, string>, reserved: Record<string, string | number> | undefined): Record<string, string> {
+export function subtractReserved(
+  allocatable: Record<string, string>,
+  reserved: Record<string, string | number> | undefined,
+): Record<string, string> {
   if (!reserved) return { ...allocatable };
   const out: Record<string, string> = { ...allocatable };
   for (const [name, amount] of Object.entries(reserved)) {

@@ -19,7 +19,10 @@ describe('kubelet authorization attributes', () => {
     ['GET', '/pods', 'get', 'proxy'],
     ['GET', '/statsz', 'get', 'proxy'],
   ])('%s %s → %s nodes/%s', (method, url, verb, subresource) => {
-    expect(requestAttributes(method, url, 'edge-1')).toEqual({ verb, resource: { group: '', resource: 'nodes', subresource, name: 'edge-1' } });
+    expect(requestAttributes(method, url, 'edge-1')).toEqual({
+      verb,
+      resource: { group: '', resource: 'nodes', subresource, name: 'edge-1' },
+    });
   });
 });
 
@@ -40,7 +43,10 @@ describe('KubeletAuth', () => {
 
   it('allows what SubjectAccessReview allows, refuses the rest (403 with the attributes)', async () => {
     const { a, kube } = auth();
-    expect(await a.check(req('POST', '/exec/default/web/app', 'admin-token'), 'edge-1')).toMatchObject({ ok: true, user: { username: 'admin' } });
+    expect(await a.check(req('POST', '/exec/default/web/app', 'admin-token'), 'edge-1')).toMatchObject({
+      ok: true,
+      user: { username: 'admin' },
+    });
     const denied = await a.check(req('GET', '/stats/summary', 'sa-token'), 'edge-1');
     expect(denied).toMatchObject({ ok: false, status: { code: 403, reason: 'Forbidden' } });
     expect(!denied.ok && denied.status.message).toContain('verb=get, resource=nodes, subresource=stats');

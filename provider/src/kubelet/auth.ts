@@ -30,12 +30,26 @@ export interface KubeletAuthOptions {
 /** The verdict on one request: the user, or the Status to answer with. */
 export type AuthResult = { ok: true; user: UserInfo } | { ok: false; status: V1Status };
 
-const VERBS: Record<string, string> = { GET: 'get', HEAD: 'get', OPTIONS: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+const VERBS: Record<string, string> = {
+  GET: 'get',
+  HEAD: 'get',
+  OPTIONS: 'get',
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
 
 /** The SubjectAccessReview attributes of a kubelet API request on `node` (auth.go GetRequestAttributes). */
 export function requestAttributes(method: string, path: string, node: string): AccessAttributes {
   const clean = path.split('?')[0] ?? '';
-  const subresource = /^\/stats(\/|$)/.test(clean) ? 'stats' : /^\/metrics(\/|$)/.test(clean) ? 'metrics' : /^\/logs(\/|$)/.test(clean) ? 'log' : 'proxy';
+  const subresource = /^\/stats(\/|$)/.test(clean)
+    ? 'stats'
+    : /^\/metrics(\/|$)/.test(clean)
+      ? 'metrics'
+      : /^\/logs(\/|$)/.test(clean)
+        ? 'log'
+        : 'proxy';
   return { verb: VERBS[method.toUpperCase()] ?? method.toLowerCase(), resource: { group: '', resource: 'nodes', subresource, name: node } };
 }
 
@@ -46,7 +60,10 @@ export function userOfCertificate(socket: TLSSocket): UserInfo | undefined {
   const cn = cert?.subject?.CN;
   if (!cn) return undefined;
   const o = cert.subject.O;
-  return { username: Array.isArray(cn) ? cn[0]! : cn, groups: [...(o === undefined ? [] : Array.isArray(o) ? o : [o]), 'system:authenticated'] };
+  return {
+    username: Array.isArray(cn) ? cn[0]! : cn,
+    groups: [...(o === undefined ? [] : Array.isArray(o) ? o : [o]), 'system:authenticated'],
+  };
 }
 
 class TtlCache<V> {

@@ -29,7 +29,10 @@ export interface KubeletContext {
 }
 
 function sendStatus(reply: FastifyReply, s: V1Status): FastifyReply {
-  return reply.code(s.code ?? 500).type('application/json').send(JSON.stringify(s));
+  return reply
+    .code(s.code ?? 500)
+    .type('application/json')
+    .send(JSON.stringify(s));
 }
 
 /**
@@ -40,7 +43,10 @@ function sendStatus(reply: FastifyReply, s: V1Status): FastifyReply {
 function sendEdgeError(reply: FastifyReply, err: unknown): FastifyReply {
   const s = statusOfError(err);
   const code = s.code === 503 ? 500 : (s.code ?? 500);
-  return reply.code(code).type('text/plain; charset=utf-8').send(s.message ?? 'error');
+  return reply
+    .code(code)
+    .type('text/plain; charset=utf-8')
+    .send(s.message ?? 'error');
 }
 
 /** A container the pod spec names (containers, init or ephemeral containers). */
@@ -56,7 +62,10 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
   const nodeScoped = async (req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> => {
     const node = ctx.nodeOfRequest(req);
     if (!node) {
-      sendStatus(reply, failure(404, 'NotFound', `${req.url.split('?')[0]} is per node: ask the port in the Node's status.daemonEndpoints.kubeletEndpoint`));
+      sendStatus(
+        reply,
+        failure(404, 'NotFound', `${req.url.split('?')[0]} is per node: ask the port in the Node's status.daemonEndpoints.kubeletEndpoint`),
+      );
       return undefined;
     }
     const denied = await ctx.authorize(req, node);
@@ -120,7 +129,10 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
     const denied = await ctx.authorize(req, found.node);
     if (denied) return sendStatus(reply, denied);
     if (!hasContainer(found.pod, route.container)) {
-      return sendStatus(reply, failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`));
+      return sendStatus(
+        reply,
+        failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`),
+      );
     }
     const ref: ContainerRef = { node: found.node, namespace: route.namespace, pod: route.pod, container: route.container };
     const ac = abortOnClose(reply.raw);
@@ -136,10 +148,14 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
   });
 
   for (const kind of ['exec', 'attach', 'portForward']) {
-    app.all(`/${kind}/*`, async (_req, reply) => sendStatus(reply, failure(400, 'BadRequest', `Upgrade request required: ${kind} speaks SPDY/3.1 or WebSocket`)));
+    app.all(`/${kind}/*`, async (_req, reply) =>
+      sendStatus(reply, failure(400, 'BadRequest', `Upgrade request required: ${kind} speaks SPDY/3.1 or WebSocket`)),
+    );
   }
 
-  app.setNotFoundHandler(async (req, reply) => sendStatus(reply, failure(404, 'NotFound', `the kubelet API has no ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler(async (req, reply) =>
+    sendStatus(reply, failure(404, 'NotFound', `the kubelet API has no ${req.method} ${req.url.split('?')[0]}`)),
+  );
   app.setErrorHandler(async (err, _req, reply) => {
     if (err instanceof BadRequestError) return sendStatus(reply, failure(400, 'BadRequest', err.message));
     const message = (err as Error)?.message ?? String(err);
@@ -161,7 +177,13 @@ function abortOnClose(res: ServerResponse): AbortController {
  * Writes the body as it comes (chunked; each chunk goes out at once), honouring the socket's backpressure, stopping
  * after `limit` bytes; the client going away aborts the source.
  */
-async function streamBody(res: ServerResponse, body: AsyncIterable<Uint8Array>, ac: AbortController, limit: number | undefined, log: Logger): Promise<void> {
+async function streamBody(
+  res: ServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  ac: AbortController,
+  limit: number | undefined,
+  log: Logger,
+): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache' });
   res.flushHeaders();
   let left = limit ?? Infinity;

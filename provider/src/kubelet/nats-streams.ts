@@ -67,18 +67,23 @@ export class NatsEdgeStreams implements EdgeStreams {
 
   async logs(ref: ContainerRef, opts: LogOptions, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
     const sinceSeconds = opts.sinceSeconds ?? -1;
-    const { link } = await this.open(ref, 'logs', {
-      case: 'logs',
-      value: create(edge.LogsRequestSchema, {
-        follow: opts.follow,
-        previous: opts.previous,
-        timestamps: opts.timestamps,
-        tailLines: BigInt(opts.tailLines ?? -1),
-        sinceSeconds: BigInt(sinceSeconds),
-        sinceTime: opts.sinceTime ?? '',
-        limitBytes: BigInt(opts.limitBytes ?? -1),
-      }),
-    }, [Channel.stdout]);
+    const { link } = await this.open(
+      ref,
+      'logs',
+      {
+        case: 'logs',
+        value: create(edge.LogsRequestSchema, {
+          follow: opts.follow,
+          previous: opts.previous,
+          timestamps: opts.timestamps,
+          tailLines: BigInt(opts.tailLines ?? -1),
+          sinceSeconds: BigInt(sinceSeconds),
+          sinceTime: opts.sinceTime ?? '',
+          limitBytes: BigInt(opts.limitBytes ?? -1),
+        }),
+      },
+      [Channel.stdout],
+    );
     const onAbort = () => link.end({ exitCode: 0, error: 'client went away' });
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -95,7 +100,9 @@ export class NatsEdgeStreams implements EdgeStreams {
   }
 
   async portForward(ref: PodRef, port: number): Promise<PortStream> {
-    const { link } = await this.open(ref, 'portforward', { case: 'portForward', value: create(edge.PortForwardRequestSchema, { port }) }, [Channel.stdout]);
+    const { link } = await this.open(ref, 'portforward', { case: 'portForward', value: create(edge.PortForwardRequestSchema, { port }) }, [
+      Channel.stdout,
+    ]);
     return {
       data: link.input(Channel.stdout),
       write: (chunk) => link.write(Channel.stdin, chunk),
@@ -107,7 +114,12 @@ export class NatsEdgeStreams implements EdgeStreams {
 
   async statsSummary(node: string, signal: AbortSignal): Promise<StatsSummary> {
     signal.throwIfAborted();
-    const reply = await this.request({ node, namespace: '', pod: '' }, 'stats', { case: 'stats', value: create(edge.StatsRequestSchema) }, '');
+    const reply = await this.request(
+      { node, namespace: '', pod: '' },
+      'stats',
+      { case: 'stats', value: create(edge.StatsRequestSchema) },
+      '',
+    );
     try {
       return JSON.parse(Buffer.from(reply.statsJson).toString('utf8')) as StatsSummary;
     } catch (cause) {
@@ -184,7 +196,9 @@ export class NatsEdgeStreams implements EdgeStreams {
     });
     let data: Uint8Array;
     try {
-      const msg = await this.nc.request(rpcSubjects.of(ref.node, op), toBinary(edge.StreamRequestSchema, req), { timeout: this.options.requestTimeoutMs ?? 2000 });
+      const msg = await this.nc.request(rpcSubjects.of(ref.node, op), toBinary(edge.StreamRequestSchema, req), {
+        timeout: this.options.requestTimeoutMs ?? 2000,
+      });
       data = msg.data;
     } catch (err) {
       if (isUnreachable(err)) throw new EdgeNodeOfflineError(ref.node, this.offlineSince(ref.node) ?? undefined, { cause: err });

@@ -11,7 +11,14 @@ describe('/metrics/resource', () => {
           podRef: { name: 'web', namespace: 'default', uid: 'u' },
           cpu: { time: t, usageCoreNanoSeconds: 1_000_000_000 },
           memory: { time: t, workingSetBytes: 300 },
-          containers: [{ name: 'app', startTime: '2026-11-23T09:00:00Z', cpu: { time: t, usageCoreNanoSeconds: 500_000_000 }, memory: { time: t, workingSetBytes: 200 } }],
+          containers: [
+            {
+              name: 'app',
+              startTime: '2026-11-23T09:00:00Z',
+              cpu: { time: t, usageCoreNanoSeconds: 500_000_000 },
+              memory: { time: t, workingSetBytes: 200 },
+            },
+          ],
         },
       ],
     });
@@ -52,7 +59,10 @@ describe('/metrics/resource', () => {
   it('renders only the scrape errors when the summary failed, and escapes label values', () => {
     expect(renderResourceMetrics(undefined)).toMatch(/^resource_scrape_error 1$/m);
     expect(renderResourceMetrics(undefined)).not.toMatch(/node_cpu/);
-    const text = renderResourceMetrics({ node: { nodeName: 'n' }, pods: [{ podRef: { name: 'a"b\\c', namespace: 'd', uid: 'u' }, memory: { time: 'bad', workingSetBytes: 1 }, containers: [] }] });
+    const text = renderResourceMetrics({
+      node: { nodeName: 'n' },
+      pods: [{ podRef: { name: 'a"b\\c', namespace: 'd', uid: 'u' }, memory: { time: 'bad', workingSetBytes: 1 }, containers: [] }],
+    });
     expect(text).toContain('pod_memory_working_set_bytes{namespace="d",pod="a\\"b\\\\c"} 1\n');
   });
 });

@@ -43,7 +43,8 @@ function timeMs(t: string | undefined): string {
 /** Renders the exposition; `summary` undefined means the scrape failed. */
 export function renderResourceMetrics(summary: StatsSummary | undefined): string {
   const fam = new Map<string, string[]>(Object.keys(FAMILIES).map((k) => [k, []]));
-  const add = (name: string, l: Record<string, string>, value: number, time?: string) => fam.get(name)!.push(`${name}${labels(l)} ${value}${timeMs(time)}`);
+  const add = (name: string, l: Record<string, string>, value: number, time?: string) =>
+    fam.get(name)!.push(`${name}${labels(l)} ${value}${timeMs(time)}`);
   const cpu = (name: string, l: Record<string, string>, c: CpuStats | undefined) => {
     if (c?.usageCoreNanoSeconds !== undefined) add(name, l, c.usageCoreNanoSeconds / 1e9, c.time);
   };

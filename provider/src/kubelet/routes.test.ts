@@ -15,23 +15,39 @@ describe('kubelet API paths', () => {
     expect(parsePodRoute(path)).toEqual(route);
   });
 
-  it.each(['/exec/ns/web', '/exec/ns/web/a/b/c', '/containerLogs/ns/web', '/portForward/ns', '/exec/ns//app', '/exec/ns/%E0%A4%A/app'])('rejects %s', (path) => {
-    expect(() => parsePodRoute(path)).toThrow(BadRequestError);
-  });
+  it.each(['/exec/ns/web', '/exec/ns/web/a/b/c', '/containerLogs/ns/web', '/portForward/ns', '/exec/ns//app', '/exec/ns/%E0%A4%A/app'])(
+    'rejects %s',
+    (path) => {
+      expect(() => parsePodRoute(path)).toThrow(BadRequestError);
+    },
+  );
 });
 
 describe('query parameters', () => {
   it('reads PodLogOptions', () => {
     expect(parseLogOptions(q('follow=true&tailLines=10&timestamps=1&limitBytes=100&sinceSeconds=5'))).toEqual({
-      follow: true, previous: false, timestamps: true, tailLines: 10, limitBytes: 100, sinceSeconds: 5,
+      follow: true,
+      previous: false,
+      timestamps: true,
+      tailLines: 10,
+      limitBytes: 100,
+      sinceSeconds: 5,
     });
-    expect(parseLogOptions(q('sinceTime=2026-11-23T10:00:00Z&previous=true'))).toMatchObject({ previous: true, sinceTime: '2026-11-23T10:00:00Z' });
+    expect(parseLogOptions(q('sinceTime=2026-11-23T10:00:00Z&previous=true'))).toMatchObject({
+      previous: true,
+      sinceTime: '2026-11-23T10:00:00Z',
+    });
   });
 
-  it.each(['tailLines=-1', 'tailLines=x', 'sinceSeconds=0', 'limitBytes=0', 'follow=maybe', 'sinceTime=yesterday', 'sinceTime=2026-11-23T10:00:00Z&sinceSeconds=5'])(
-    'rejects logs query %s',
-    (s) => expect(() => parseLogOptions(q(s))).toThrow(BadRequestError),
-  );
+  it.each([
+    'tailLines=-1',
+    'tailLines=x',
+    'sinceSeconds=0',
+    'limitBytes=0',
+    'follow=maybe',
+    'sinceTime=yesterday',
+    'sinceTime=2026-11-23T10:00:00Z&sinceSeconds=5',
+  ])('rejects logs query %s', (s) => expect(() => parseLogOptions(q(s))).toThrow(BadRequestError));
 
   it('reads exec/attach stream options as the apiserver writes them', () => {
     expect(parseStreamOptions(q('input=1&output=1&error=1'))).toEqual({ stdin: true, stdout: true, stderr: true, tty: false });

@@ -59,7 +59,8 @@ function bool(q: URLSearchParams, name: string): boolean {
 function int(q: URLSearchParams, name: string, min: number): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
-  if (!/^-?\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new BadRequestError(`${name}=${v} must be an integer >= ${min}`);
+  if (!/^-?\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v)))
+    throw new BadRequestError(`${name}=${v} must be an integer >= ${min}`);
   return Number(v);
 }
 
@@ -79,7 +80,8 @@ export function parseLogOptions(q: URLSearchParams): LogOptions {
     }
     opts.sinceTime = sinceTime;
   }
-  if (opts.sinceSeconds !== undefined && opts.sinceTime !== undefined) throw new BadRequestError('at most one of sinceTime or sinceSeconds may be specified');
+  if (opts.sinceSeconds !== undefined && opts.sinceTime !== undefined)
+    throw new BadRequestError('at most one of sinceTime or sinceSeconds may be specified');
   return opts;
 }
 

@@ -28,7 +28,11 @@ let bed: KubeletBed;
 
 beforeAll(async () => {
   if (!existsSync(BIN)) {
-    execFileSync('go', ['build', '-o', BIN, '.'], { cwd: SRC, stdio: 'inherit', env: { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH}`, GOFLAGS: '-mod=mod' } });
+    execFileSync('go', ['build', '-o', BIN, '.'], {
+      cwd: SRC,
+      stdio: 'inherit',
+      env: { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH}`, GOFLAGS: '-mod=mod' },
+    });
   }
   bed = await startKubeletBed();
 }, 900_000);
@@ -155,5 +159,3 @@ describe('leaks', () => {
     expect(bed.streams.open.size).toBe(0);
   });
 });
-
-

@@ -24,7 +24,10 @@ afterAll(async () => {
 type Who = 'admin' | 'user' | 'anonymous';
 function creds(who: Who, pki = bed.pki) {
   if (who === 'anonymous') return {};
-  return { cert: readFileSync(who === 'admin' ? pki.adminCert : pki.userCert), key: readFileSync(who === 'admin' ? pki.adminKey : pki.userKey) };
+  return {
+    cert: readFileSync(who === 'admin' ? pki.adminCert : pki.userCert),
+    key: readFileSync(who === 'admin' ? pki.adminKey : pki.userKey),
+  };
 }
 
 function get(path: string, who: Who = 'admin', port = bed.server.port, onData?: (chunk: string, abort: () => void) => void, pki = bed.pki) {
@@ -77,7 +80,11 @@ describe('plain endpoints', () => {
   it('/containerLogs with options, as the edge gives them', async () => {
     expect((await get('/containerLogs/default/web/app?tailLines=2')).body).toBe('two\nthree\n');
     expect((await get('/containerLogs/default/web/app?limitBytes=6')).body).toBe('one\ntw');
-    expect(bed.streams.calls.at(-1)).toMatchObject({ method: 'logs', ref: { node: 'edge-1', namespace: 'default', pod: 'web', container: 'app' }, args: { limitBytes: 6 } });
+    expect(bed.streams.calls.at(-1)).toMatchObject({
+      method: 'logs',
+      ref: { node: 'edge-1', namespace: 'default', pod: 'web', container: 'app' },
+      args: { limitBytes: 6 },
+    });
   });
 
   it('/containerLogs?follow streams as bytes come and ends the edge stream when the client goes away', async () => {
@@ -139,7 +146,10 @@ describe('node ports', () => {
       expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port);
       // Asked on every status write: said once per node, not every time.
       expect(logged.filter((l) => l.includes('no free kubelet node port'))).toHaveLength(1);
-      nodeBed.streams.summaries.set('edge-1', { node: { nodeName: 'edge-1', cpu: { time: '2026-11-23T10:00:00Z', usageCoreNanoSeconds: 1e9 } }, pods: [] });
+      nodeBed.streams.summaries.set('edge-1', {
+        node: { nodeName: 'edge-1', cpu: { time: '2026-11-23T10:00:00Z', usageCoreNanoSeconds: 1e9 } },
+        pods: [],
+      });
       const url = (p: string) => get(p, 'admin', port, undefined, nodeBed.pki);
       await new Promise((r) => setTimeout(r, 100)); // the listener opens asynchronously
       expect(JSON.parse((await url('/stats/summary')).body)).toMatchObject({ node: { nodeName: 'edge-1' } });
@@ -158,11 +168,41 @@ describe('node ports', () => {
 describe('upgrade handshakes', () => {
   it.each([
     ['no protocol header', '/exec/default/web/app?command=ls&output=1', SPDY, /400 Bad Request/, /X-Stream-Protocol-Version is required/],
-    ['an unknown protocol', '/exec/default/web/app?command=ls&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v9.channel.k8s.io' }, /403 Forbidden[^]*X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io/, /unable to negotiate protocol/],
-    ['no command', '/exec/default/web/app?output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /specify a command/],
-    ['no streams', '/exec/default/web/app?command=ls', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /400 Bad Request/, /at least 1 of stdin/],
-    ['an unknown pod', '/exec/default/nope/app?command=ls&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' }, /404 Not Found/, /not found/],
-    ['a WebSocket port-forward without ports', '/portForward/default/web', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }, /400 Bad Request/, /query parameter \\"port\\" is required/],
+    [
+      'an unknown protocol',
+      '/exec/default/web/app?command=ls&output=1',
+      { ...SPDY, 'X-Stream-Protocol-Version': 'v9.channel.k8s.io' },
+      /403 Forbidden[^]*X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io/,
+      /unable to negotiate protocol/,
+    ],
+    [
+      'no command',
+      '/exec/default/web/app?output=1',
+      { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' },
+      /400 Bad Request/,
+      /specify a command/,
+    ],
+    [
+      'no streams',
+      '/exec/default/web/app?command=ls',
+      { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' },
+      /400 Bad Request/,
+      /at least 1 of stdin/,
+    ],
+    [
+      'an unknown pod',
+      '/exec/default/nope/app?command=ls&output=1',
+      { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' },
+      /404 Not Found/,
+      /not found/,
+    ],
+    [
+      'a WebSocket port-forward without ports',
+      '/portForward/default/web',
+      { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      /400 Bad Request/,
+      /query parameter \\"port\\" is required/,
+    ],
   ])('refuses %s', async (_what, path, headers, head, body) => {
     const u = await upgrade(path, headers);
     const rest = await new Promise<string>((resolve) => {
@@ -187,7 +227,10 @@ describe('upgrade handshakes', () => {
   });
 
   it('exec: a client that never opens its streams is cut off, and malformed frames end the connection', async () => {
-    const idle = await upgrade('/exec/default/web/app?command=echo&output=1', { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' });
+    const idle = await upgrade('/exec/default/web/app?command=echo&output=1', {
+      ...SPDY,
+      'X-Stream-Protocol-Version': 'v4.channel.k8s.io',
+    });
     const idlePeer = new SpdyTestPeer(idle.socket);
     expect(await idlePeer.next((f) => f.type === 'goaway', 3_000)).toMatchObject({ type: 'goaway', status: 0 });
     idlePeer.close();

@@ -207,7 +207,14 @@ export class KubeletServer {
       if (!isWebSocketUpgrade(req)) return serveSpdyPortForward(ctx, forward, podName);
       const offered = offeredProtocols(req);
       if (offered.length > 0 && !negotiate(offered, PORTFORWARD_WEBSOCKET_PROTOCOLS)) {
-        return rejectUpgrade(socket, failure(403, 'Forbidden', `unable to negotiate protocol: client offered ${offered.join(', ')}; port-forward supports ${PORTFORWARD_WEBSOCKET_PROTOCOLS.join(', ')}`));
+        return rejectUpgrade(
+          socket,
+          failure(
+            403,
+            'Forbidden',
+            `unable to negotiate protocol: client offered ${offered.join(', ')}; port-forward supports ${PORTFORWARD_WEBSOCKET_PROTOCOLS.join(', ')}`,
+          ),
+        );
       }
       let ports: number[];
       try {
@@ -219,7 +226,10 @@ export class KubeletServer {
       return serveWebSocketPortForward(this.portForwardWss, req, socket, head, ports, forward, podName, log);
     }
     if (!hasContainer(found.pod, route.container)) {
-      return rejectUpgrade(socket, failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`));
+      return rejectUpgrade(
+        socket,
+        failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`),
+      );
     }
     let opts;
     let command: string[] = [];

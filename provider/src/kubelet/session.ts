@@ -84,6 +84,10 @@ export async function runSession(open: () => Promise<StreamSession>, ch: Session
   const result = await session.done;
   await Promise.all(outputs);
   if (gone) return;
-  const status = result.error ? failure(500, 'InternalError', result.error) : result.exitCode === 0 ? success() : nonZeroExit(result.exitCode);
+  const status = result.error
+    ? failure(500, 'InternalError', result.error)
+    : result.exitCode === 0
+      ? success()
+      : nonZeroExit(result.exitCode);
   await ch.status(status).catch(quiet('status'));
 }

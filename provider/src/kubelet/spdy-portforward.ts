@@ -5,7 +5,6 @@
  * EdgeStreams.portForward runs the connection; a failure is written as text to the error stream. The SPDY
  * connection lives as long as the client keeps it (many connections, any ports).
  */
-import type { Logger } from 'pino';
 import { spdy } from '@edgefarm/streaming';
 import type { PortStream } from './edge-streams.js';
 import type { SpdyStream } from './spdy/connection.js';
@@ -26,7 +25,11 @@ function requestIdOf(s: SpdyStream, type: string): string {
   return spdy.header(s.headers, 'requestid') ?? String(type === 'error' ? s.id : s.id - 2);
 }
 
-export async function serveSpdyPortForward(ctx: SpdyUpgradeContext, forward: (port: number) => Promise<PortStream>, podName: string): Promise<void> {
+export async function serveSpdyPortForward(
+  ctx: SpdyUpgradeContext,
+  forward: (port: number) => Promise<PortStream>,
+  podName: string,
+): Promise<void> {
   const pairs = new Map<string, Pair>();
   const active = new Set<PortStream>();
   const log = ctx.log;

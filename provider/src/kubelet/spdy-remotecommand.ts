@@ -39,7 +39,10 @@ export function upgradeSpdy(
 ): { protocol: string; conn: SpdyConnection } | undefined {
   const { req, socket } = ctx;
   if (!wantsUpgrade(req, 'SPDY/3.1')) {
-    rejectUpgrade(socket, failure(400, 'BadRequest', 'unable to upgrade: missing upgrade headers in request (Connection: Upgrade, Upgrade: SPDY/3.1)'));
+    rejectUpgrade(
+      socket,
+      failure(400, 'BadRequest', 'unable to upgrade: missing upgrade headers in request (Connection: Upgrade, Upgrade: SPDY/3.1)'),
+    );
     return undefined;
   }
   const client = headerValues(req, PROTOCOL_HEADER);
@@ -64,7 +67,11 @@ function output(s: SpdyStream): OutputChannel {
 }
 
 /** Serves one exec or attach request over SPDY. Resolves when the connection is over. */
-export async function serveSpdyRemoteCommand(ctx: SpdyUpgradeContext, opts: StreamOptions, open: () => Promise<StreamSession>): Promise<void> {
+export async function serveSpdyRemoteCommand(
+  ctx: SpdyUpgradeContext,
+  opts: StreamOptions,
+  open: () => Promise<StreamSession>,
+): Promise<void> {
   const streams = new Map<string, SpdyStream>();
   let ready!: () => void;
   const allThere = new Promise<void>((r) => (ready = r));
@@ -125,4 +132,3 @@ export async function serveSpdyRemoteCommand(ctx: SpdyUpgradeContext, opts: Stre
 function optional(s: SpdyStream | undefined): OutputChannel | undefined {
   return s ? output(s) : undefined;
 }
-

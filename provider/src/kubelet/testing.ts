@@ -32,12 +32,45 @@ export function makePki(): TestPki {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ef-kubelet-pki-'));
   const f = (n: string) => path.join(dir, n);
   const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt'),
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature');
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  );
   const leaf = (name: string, subj: string, ext: string) => {
     writeFileSync(f(`${name}.ext`), ext);
     ossl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    ossl('x509', '-req', '-days', '1', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
+    ossl(
+      'x509',
+      '-req',
+      '-days',
+      '1',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.crt`),
+    );
   };
   leaf('server', '/CN=edgefarm-provider', 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n');
   leaf('admin', '/O=system:masters/CN=kube-apiserver-kubelet-client', 'extendedKeyUsage=clientAuth\n');
@@ -55,7 +88,10 @@ export function makePki(): TestPki {
 }
 
 export function testPod(name: string, node: string, containers = ['app']): Pod {
-  return { metadata: { name, namespace: 'default', uid: `uid-${name}` }, spec: { nodeName: node, containers: containers.map((c) => ({ name: c, image: 'busybox' })) } };
+  return {
+    metadata: { name, namespace: 'default', uid: `uid-${name}` },
+    spec: { nodeName: node, containers: containers.map((c) => ({ name: c, image: 'busybox' })) },
+  };
 }
 
 export interface KubeletBed {
@@ -70,7 +106,9 @@ export interface KubeletBed {
   stop(): Promise<void>;
 }
 
-export async function startKubeletBed(opts: { log?: Logger; nodePorts?: { from: number; to: number }; streamCreationTimeoutMs?: number } = {}): Promise<KubeletBed> {
+export async function startKubeletBed(
+  opts: { log?: Logger; nodePorts?: { from: number; to: number }; streamCreationTimeoutMs?: number } = {},
+): Promise<KubeletBed> {
   const log = opts.log ?? pino({ level: 'silent' });
   const pki = makePki();
   const streams = new FakeEdgeStreams();

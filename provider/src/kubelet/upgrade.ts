@@ -9,7 +9,10 @@ import { failure, type V1Status } from './status.js';
 /** Every value of a (possibly repeated, comma-separated) request header, trimmed. */
 export function headerValues(req: IncomingMessage, name: string): string[] {
   const raw = req.headersDistinct[name.toLowerCase()] ?? [];
-  return raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  return raw
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
 /** The first protocol the client lists that the server supports (client order wins, as in httpstream). */
@@ -17,13 +20,25 @@ export function negotiate(client: readonly string[], server: readonly string[]):
   return client.find((p) => server.includes(p));
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 /** Answers an upgrade request with an error (a v1.Status as JSON) and closes the socket. */
 export function rejectUpgrade(socket: Duplex, status: V1Status, headers: Record<string, string | string[]> = {}): void {
   const code = status.code ?? 500;
   const body = JSON.stringify(status);
-  const lines = [`HTTP/1.1 ${code} ${REASONS[code] ?? 'Error'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  const lines = [
+    `HTTP/1.1 ${code} ${REASONS[code] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
   for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
   if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -109,7 +109,11 @@ describe('port-forward over WebSocket', () => {
     expect(await c.next()).toMatchObject({ channel: 1, data: le(8080) });
     c.send(0, 'hello');
     expect((await c.read(0, 5)).toString()).toBe('hello');
-    expect(bed.streams.calls.at(-1)).toMatchObject({ method: 'portForward', ref: { node: 'edge-1', namespace: 'default', pod: 'web' }, args: 8080 });
+    expect(bed.streams.calls.at(-1)).toMatchObject({
+      method: 'portForward',
+      ref: { node: 'edge-1', namespace: 'default', pod: 'web' },
+      args: 8080,
+    });
     c.ws.close();
     await c.closed;
   });
@@ -228,6 +232,8 @@ describe('port-forward over WebSocket', () => {
   it('refuses subprotocols it does not speak', async () => {
     const r = await refused('port=80', ['portforward.k8s.io']);
     expect(r.status).toBe(403);
-    expect(JSON.parse(r.body).message).toBe('unable to negotiate protocol: client offered portforward.k8s.io; port-forward supports v4.channel.k8s.io, v4.base64.channel.k8s.io');
+    expect(JSON.parse(r.body).message).toBe(
+      'unable to negotiate protocol: client offered portforward.k8s.io; port-forward supports v4.channel.k8s.io, v4.base64.channel.k8s.io',
+    );
   });
 });

@@ -68,7 +68,8 @@ export async function serveWebSocketPortForward(
 
   const run = async (i: number, port: number): Promise<void> => {
     const incoming = toPod[i]!;
-    const fail = (reason: string) => send(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podName}: ${reason}`)).catch(() => undefined);
+    const fail = (reason: string) =>
+      send(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podName}: ${reason}`)).catch(() => undefined);
     let ps: PortStream;
     try {
       ps = await forward(port);

@@ -67,8 +67,7 @@ export async function serveWebSocketRemoteCommand(
         ws.pause();
         void stdin.below(HIGH_WATER / 2).then(() => ws.resume());
       }
-    }
-    else if (ch === RESIZE && opts.tty) resize.push(data.subarray(1));
+    } else if (ch === RESIZE && opts.tty) resize.push(data.subarray(1));
     else log.debug({ channel: ch }, 'message on a channel the session does not read: ignored');
   });
   const out = (channel: number): OutputChannel => ({

@@ -58,7 +58,13 @@ export function sendChannel(ws: WebSocket, channel: number, data: Uint8Array, co
 }
 
 /** Completes the upgrade; `gone` settles when the connection is closed (by either side). */
-export async function acceptWebSocket(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<{ ws: WebSocket; gone: Promise<void> }> {
+export async function acceptWebSocket(
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  log: Logger,
+): Promise<{ ws: WebSocket; gone: Promise<void> }> {
   const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
   const gone = new Promise<void>((r) => ws.once('close', () => r()));
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));

@@ -32,11 +32,16 @@ describe('withNodeLabel', () => {
 
 describe('renderEdgeMetrics', () => {
   it('merges the agent families of every node under one HELP/TYPE, node-labelled, without process metrics', () => {
-    const out = renderEdgeMetrics([['edge-1', agentText(2)], ['edge-2', agentText(0)]]);
+    const out = renderEdgeMetrics([
+      ['edge-1', agentText(2)],
+      ['edge-2', agentText(0)],
+    ]);
     expect(out).not.toContain('process_cpu');
     expect(out.match(/# TYPE edgefarm_agent_pods gauge/g)).toHaveLength(1);
     expect(out).toContain('edgefarm_agent_pods{node="edge-1"} 2\nedgefarm_agent_pods{node="edge-2"} 0\n');
-    expect(out).toContain('edgefarm_agent_cri_request_duration_seconds_count{node="edge-2",service="runtime",method="RunPodSandbox",code="OK"} 1');
+    expect(out).toContain(
+      'edgefarm_agent_cri_request_duration_seconds_count{node="edge-2",service="runtime",method="RunPodSandbox",code="OK"} 1',
+    );
     expect(out.match(/# TYPE edgefarm_agent_cri_request_duration_seconds histogram/g)).toHaveLength(1);
   });
 });

@@ -32,7 +32,10 @@ describe('ProviderMetrics', () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
     const fake = new FakeKubeClient();
     const kube = new InstrumentedKubeClient(fake, (...a) => metrics.kubeRequest(...a));
-    const bus = new InstrumentedPublisher(new FakeBus(), { published: (...a) => metrics.desiredPublished(...a), failed: (k) => metrics.desiredPublishFailed(k) });
+    const bus = new InstrumentedPublisher(new FakeBus(), {
+      published: (...a) => metrics.desiredPublished(...a),
+      failed: (k) => metrics.desiredPublishFailed(k),
+    });
     const ctl = new PodController({ kube, bus, log, hostIP: () => '10.201.1.2', metrics, now: () => new Date(clock) });
     await ctl.start();
     ctl.addNodes(['edge-1'], []);
@@ -90,8 +93,13 @@ describe('ProviderMetrics', () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false });
     const inner = new FakeBus();
     inner.failNextPublish = new Error('timeout');
-    const bus = new InstrumentedPublisher(inner, { published: (...a) => metrics.desiredPublished(...a), failed: (k) => metrics.desiredPublishFailed(k) });
-    await expect(bus.publishPod('edge-1', create(edge.EdgePodSpecSchema, { namespace: 'default', name: 'a', uid: 'u' }))).rejects.toThrow('timeout');
+    const bus = new InstrumentedPublisher(inner, {
+      published: (...a) => metrics.desiredPublished(...a),
+      failed: (k) => metrics.desiredPublishFailed(k),
+    });
+    await expect(bus.publishPod('edge-1', create(edge.EdgePodSpecSchema, { namespace: 'default', name: 'a', uid: 'u' }))).rejects.toThrow(
+      'timeout',
+    );
     const text = await metrics.text();
     expect(sample(text, `${P}desired_publish_total{kind="pod",result="error"}`)).toBe(1);
     expect(sample(text, `${P}desired_publish_duration_seconds_count`)).toBe(0);
@@ -100,7 +108,8 @@ describe('ProviderMetrics', () => {
   it('counts edge events by result from 0 and reads the queue length at scrape time', async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false });
     let text = await metrics.text();
-    for (const r of ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed']) expect(sample(text, `${P}edge_events_total{result="${r}"}`)).toBe(0);
+    for (const r of ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed'])
+      expect(sample(text, `${P}edge_events_total{result="${r}"}`)).toBe(0);
     expect(sample(text, `${P}edge_events_queued`)).toBe(0);
     let queued = 42;
     metrics.watchEdgeEvents(() => queued);
@@ -115,12 +124,26 @@ describe('ProviderMetrics', () => {
     expect(sample(await metrics.text(), `${P}edge_events_queued`)).toBe(0);
   });
 
-  it('exposes per-node gauges at scrape time, and drops a node\'s series once it is no longer served', async () => {
+  it("exposes per-node gauges at scrape time, and drops a node's series once it is no longer served", async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
     const kube = new FakeKubeClient();
-    const nodes = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now: () => new Date(clock), tickMs: 60_000, leaseRenewMs: 60_000 });
+    const nodes = new NodeController({
+      kube,
+      log,
+      kubeletPort: 10250,
+      kubeletAddress: '127.0.0.1',
+      now: () => new Date(clock),
+      tickMs: 60_000,
+      leaseRenewMs: 60_000,
+    });
     const policy = policyOf({ metadata: { name: 'edge-1' } }, [DEFAULT_TAINT]).policy;
-    await nodes.add([{ name: 'edge-1', policy }, { name: 'edge-2', policy }], async () => undefined);
+    await nodes.add(
+      [
+        { name: 'edge-1', policy },
+        { name: 'edge-2', policy },
+      ],
+      async () => undefined,
+    );
     const source: ServedNodesSource = {
       served: () => nodes.served(),
       connected: (n) => nodes.connected(n),
@@ -154,7 +177,7 @@ describe('ProviderMetrics', () => {
     text = await metrics.text();
     expect(text).not.toContain('node="edge-1"');
     expect(sample(text, `${P}nodes_served`)).toBe(1);
-    nodes.stop();
+    await nodes.stop();
   });
 
   it('counts NATS disconnects and reconnects from the status iterator until stopped', async () => {
@@ -185,7 +208,7 @@ describe('ProviderMetrics', () => {
 });
 
 describe('HTTP endpoint', () => {
-  it('serves /metrics in the registry\'s content type, health, and 404 elsewhere', async () => {
+  it("serves /metrics in the registry's content type, health, and 404 elsewhere", async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false });
     const http = httpServer({ notReady: () => undefined, metrics });
     const res = await http.inject({ method: 'GET', url: '/metrics' });
@@ -207,12 +230,18 @@ describe('HTTP endpoint', () => {
   });
 
   it('never throws: an empty registry answers 200, a failing collection 500', async () => {
-    const empty = httpServer({ notReady: () => undefined, metrics: { text: async () => '', contentType: 'text/plain; version=0.0.4; charset=utf-8' } });
+    const empty = httpServer({
+      notReady: () => undefined,
+      metrics: { text: async () => '', contentType: 'text/plain; version=0.0.4; charset=utf-8' },
+    });
     const res = await empty.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
     await empty.close();
-    const failing = httpServer({ notReady: () => undefined, metrics: { text: async () => Promise.reject(new Error('boom')), contentType: 'text/plain' } });
+    const failing = httpServer({
+      notReady: () => undefined,
+      metrics: { text: async () => Promise.reject(new Error('boom')), contentType: 'text/plain' },
+    });
     const bad = await failing.inject({ method: 'GET', url: '/metrics' });
     expect(bad.statusCode).toBe(500);
     expect(bad.body).toContain('boom');

@@ -95,18 +95,34 @@ export class ProviderMetrics {
           }
         },
       });
-    nodeGauge('edge_connected', 'Whether the edge node\'s heartbeats are fresh (1) or stale/absent (0).', (s, n) => (s.connected(n) ? 1 : 0));
-    nodeGauge('edge_heartbeat_age_seconds', 'Seconds since the hub stored the edge node\'s last heartbeat (absent before the first one).', (s, n) => {
-      const hb = s.lastHeartbeat(n);
-      return hb && Math.max(0, (this.nowMs() - hb.atMs) / 1000);
-    });
-    nodeGauge('desired_sequence', 'Hub stream sequence of the last desired-state message published for the node.', (s, n) => s.desiredSequence(n));
-    nodeGauge('applied_sequence', 'Desired-state sequence the edge agent last reported applied (from its heartbeat).', (s, n) => s.lastHeartbeat(n)?.appliedSequence);
-    nodeGauge('desired_lag', 'Cloud-to-edge lag: desired_sequence minus applied_sequence (hub stream sequences the site has not applied yet).', (s, n) => {
-      const desired = s.desiredSequence(n);
-      const applied = s.lastHeartbeat(n)?.appliedSequence;
-      return desired === undefined || applied === undefined ? undefined : Math.max(0, desired - applied);
-    });
+    nodeGauge('edge_connected', "Whether the edge node's heartbeats are fresh (1) or stale/absent (0).", (s, n) =>
+      s.connected(n) ? 1 : 0,
+    );
+    nodeGauge(
+      'edge_heartbeat_age_seconds',
+      "Seconds since the hub stored the edge node's last heartbeat (absent before the first one).",
+      (s, n) => {
+        const hb = s.lastHeartbeat(n);
+        return hb && Math.max(0, (this.nowMs() - hb.atMs) / 1000);
+      },
+    );
+    nodeGauge('desired_sequence', 'Hub stream sequence of the last desired-state message published for the node.', (s, n) =>
+      s.desiredSequence(n),
+    );
+    nodeGauge(
+      'applied_sequence',
+      'Desired-state sequence the edge agent last reported applied (from its heartbeat).',
+      (s, n) => s.lastHeartbeat(n)?.appliedSequence,
+    );
+    nodeGauge(
+      'desired_lag',
+      'Cloud-to-edge lag: desired_sequence minus applied_sequence (hub stream sequences the site has not applied yet).',
+      (s, n) => {
+        const desired = s.desiredSequence(n);
+        const applied = s.lastHeartbeat(n)?.appliedSequence;
+        return desired === undefined || applied === undefined ? undefined : Math.max(0, desired - applied);
+      },
+    );
     nodeGauge('pods', 'Pods the Kubernetes API binds to the node.', (s, n) => s.pods(n));
     const scalar = (name: string, help: string, value: (s: ServedNodesSource) => number) =>
       new Gauge({
@@ -157,7 +173,7 @@ export class ProviderMetrics {
     });
     this.podStartup = new Histogram({
       name: PREFIX + 'pod_startup_seconds',
-      help: 'From a pod\'s creationTimestamp (apiserver clock, 1 s resolution) to the provider first writing it Running.',
+      help: "From a pod's creationTimestamp (apiserver clock, 1 s resolution) to the provider first writing it Running.",
       buckets: SECONDS_STARTUP,
       registers,
     });
@@ -182,8 +198,16 @@ export class ProviderMetrics {
         this.set(self.edgeEventsQueued?.() ?? 0);
       },
     });
-    this.natsReconnects = new Counter({ name: PREFIX + 'nats_reconnects_total', help: 'Reconnections of the hub NATS connection.', registers });
-    this.natsDisconnects = new Counter({ name: PREFIX + 'nats_disconnects_total', help: 'Disconnections of the hub NATS connection.', registers });
+    this.natsReconnects = new Counter({
+      name: PREFIX + 'nats_reconnects_total',
+      help: 'Reconnections of the hub NATS connection.',
+      registers,
+    });
+    this.natsDisconnects = new Counter({
+      name: PREFIX + 'nats_disconnects_total',
+      help: 'Disconnections of the hub NATS connection.',
+      registers,
+    });
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
     for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);

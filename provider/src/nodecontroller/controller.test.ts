@@ -36,7 +36,17 @@ describe('NodeController', () => {
    * `renew` (every Lease now) themselves. Status refresh 60 s here (5 min by default).
    */
   function controller(kube: FakeKubeClient, extra: Partial<NodeControllerOptions> = {}) {
-    const ctl = new NodeController({ kube, log, kubeletPort: 10250, kubeletAddress: '127.0.0.1', now, tickMs: 600_000, leaseRenewMs: 10_000, statusRefreshMs: 60_000, ...extra });
+    const ctl = new NodeController({
+      kube,
+      log,
+      kubeletPort: 10250,
+      kubeletAddress: '127.0.0.1',
+      now,
+      tickMs: 600_000,
+      leaseRenewMs: 10_000,
+      statusRefreshMs: 60_000,
+      ...extra,
+    });
     running.push(ctl);
     const internals = ctl as unknown as { scan(): void; renewLeases(): Promise<void> };
     return {
@@ -115,7 +125,11 @@ describe('NodeController', () => {
     clock += 30_000;
     await tick();
     expect(kube.edgeNodes.get('edge-1')!.status).toMatchObject({
-      connected: false, agentVersion: '0.1.0', podCount: 3, desiredSequence: 42, appliedSequence: 9,
+      connected: false,
+      agentVersion: '0.1.0',
+      podCount: 3,
+      desiredSequence: 42,
+      appliedSequence: 9,
     });
     ctl.onHeartbeat('edge-1', hb, clock);
     await ctl.drained();
@@ -161,11 +175,14 @@ describe('NodeController', () => {
     expect(kube.leases.get('kube-node-lease/edge-1')!.spec!.renewTime!.getTime()).toBe(clock);
   });
 
-  it('applies the EdgeNode: labels and taints (keeping others\' taints), reserved resources, owner', async () => {
+  it("applies the EdgeNode: labels and taints (keeping others' taints), reserved resources, owner", async () => {
     const kube = new FakeKubeClient();
     const { ctl } = controller(kube);
     ctl.start();
-    await add(ctl, policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }));
+    await add(
+      ctl,
+      policy({ labels: { site: 'plant-a' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }], reserved: { cpu: '500m', memory: 'lots' } }),
+    );
     const node = () => kube.nodes.get('edge-1')!;
     expect(node().metadata!.labels!.site).toBe('plant-a');
     expect(node().metadata!.ownerReferences![0]).toMatchObject({ kind: 'EdgeNode', name: 'edge-1', uid: 'uid-en' });
@@ -180,7 +197,11 @@ describe('NodeController', () => {
     await ctl.drained();
     expect(node().metadata!.labels).toMatchObject({ zone: 'z1', 'kubernetes.io/hostname': 'edge-1' });
     expect(node().metadata!.labels!.site).toBeUndefined();
-    expect(node().spec!.taints!.map((t) => t.key).sort()).toEqual(['edgefarm.io/edge', 'node.kubernetes.io/unreachable']);
+    expect(
+      node()
+        .spec!.taints!.map((t) => t.key)
+        .sort(),
+    ).toEqual(['edgefarm.io/edge', 'node.kubernetes.io/unreachable']);
   });
 
   it('autonomy evict: past evictAfterSeconds the provider goes silent for the node (no Lease, no status), like a lost kubelet', async () => {
@@ -262,7 +283,10 @@ describe('NodeController', () => {
 
   it('taking over a Ready node writes it with its last heartbeat read back, never Ready False (no flap on failover)', async () => {
     const kube = new FakeKubeClient();
-    await kube.createNode({ metadata: { name: 'edge-1' }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'EdgeAgentReady' }] } });
+    await kube.createNode({
+      metadata: { name: 'edge-1' },
+      status: { conditions: [{ type: 'Ready', status: 'True', reason: 'EdgeAgentReady' }] },
+    });
     const written: string[] = [];
     const patch = kube.patchNodeStatus.bind(kube);
     kube.patchNodeStatus = async (name, p) => {

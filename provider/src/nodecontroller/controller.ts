@@ -19,7 +19,17 @@ import type { edge } from '@edgefarm/proto';
 import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
-import { newNode, nodeStatus, nodeStatusChanged, nodeMetadataPatch, isConnected, silenced, edgeNodeStatus, type NodeView, type NodePolicy } from './node.js';
+import {
+  newNode,
+  nodeStatus,
+  nodeStatusChanged,
+  nodeMetadataPatch,
+  isConnected,
+  silenced,
+  edgeNodeStatus,
+  type NodeView,
+  type NodePolicy,
+} from './node.js';
 import { subtractReserved } from '../kube/quantity.js';
 
 export interface NodeControllerOptions {
@@ -96,7 +106,8 @@ export class NodeController {
   private readonly nodeQueue: WorkQueue;
   private readonly leaseQueue: WorkQueue;
   private readonly now: () => Date;
-  private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence' | 'onConnectivity'>> & Pick<NodeControllerOptions, 'desiredSequence' | 'onConnectivity'>;
+  private readonly o: Required<Omit<NodeControllerOptions, 'now' | 'desiredSequence' | 'onConnectivity'>> &
+    Pick<NodeControllerOptions, 'desiredSequence' | 'onConnectivity'>;
 
   constructor(options: NodeControllerOptions) {
     this.now = options.now ?? (() => new Date());
@@ -133,7 +144,8 @@ export class NodeController {
 
   /** Resolves once no node write or Lease renewal is queued or in flight (tests). */
   async drained(): Promise<void> {
-    while (!this.stopped && this.nodeQueue.length + this.leaseQueue.length > 0) await Promise.all([this.nodeQueue.drained(), this.leaseQueue.drained()]);
+    while (!this.stopped && this.nodeQueue.length + this.leaseQueue.length > 0)
+      await Promise.all([this.nodeQueue.drained(), this.leaseQueue.drained()]);
   }
 
   private kubeletPortOf(node: string): number {
@@ -229,7 +241,9 @@ export class NodeController {
   /** Hub storage time of the node's last heartbeat and the desired-state sequence it reported applied (metrics). */
   lastHeartbeat(node: string): { atMs: number; appliedSequence: number } | undefined {
     const v = this.state.get(node)?.view;
-    return v?.heartbeat && v.heartbeatAtMs !== undefined ? { atMs: v.heartbeatAtMs, appliedSequence: Number(v.heartbeat.appliedSequence) } : undefined;
+    return v?.heartbeat && v.heartbeatAtMs !== undefined
+      ? { atMs: v.heartbeatAtMs, appliedSequence: Number(v.heartbeat.appliedSequence) }
+      : undefined;
   }
 
   /** Creates the Node, or brings an existing one's labels, taints and owner in line with the policy. */
@@ -296,7 +310,8 @@ export class NodeController {
     if (!s.registered || s.policyChanged) {
       // A Node someone deleted comes back only once the pod garbage collector has dealt with its pods.
       const nowMs = this.now().getTime();
-      if (!s.registered && s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs) return;
+      if (!s.registered && s.deletedAtMs !== undefined && this.o.podsOnNode(name) > 0 && nowMs - s.deletedAtMs < this.o.reregisterAfterMs)
+        return;
       s.policyChanged = false;
       try {
         await this.register(name, s);
@@ -318,8 +333,10 @@ export class NodeController {
       this.o.onConnectivity?.(name, connected);
     }
     // A failing EdgeNode write (its CRD's status, say) must not hold the Node's status back: both are tried.
-    let edgeNodeErr: unknown;
-    await this.writeEdgeNodeStatus(name, s, now).catch((err: unknown) => (edgeNodeErr = err));
+    let edgeNodeErr: Error | undefined;
+    await this.writeEdgeNodeStatus(name, s, now).catch(
+      (err: unknown) => (edgeNodeErr = err instanceof Error ? err : new Error(String(err))),
+    );
     if (!this.isSilenced(s)) {
       const status = nodeStatus(s.view, s.lastStatus, now, this.o.heartbeatStaleMs, s.policy);
       const due = now.getTime() - s.lastStatusWriteMs >= this.o.statusRefreshMs;
@@ -343,7 +360,10 @@ export class NodeController {
     s.registered = false;
     s.deletedAtMs = this.now().getTime();
     s.lease = undefined;
-    this.o.log.warn({ node: name }, 'Node was deleted: its pods are left to the pod garbage collector; the Node is registered again once they are gone');
+    this.o.log.warn(
+      { node: name },
+      'Node was deleted: its pods are left to the pod garbage collector; the Node is registered again once they are gone',
+    );
   }
 
   private async writeEdgeNodeStatus(name: string, s: NodeState, now: Date): Promise<void> {
@@ -372,7 +392,11 @@ export class NodeController {
 
   private isSilenced(s: NodeState): boolean {
     const silent = silenced(s.view, s.policy, this.now().getTime(), this.o.heartbeatStaleMs);
-    if (silent && !s.silenced) this.o.log.warn({ node: s.view.name, evictAfterSeconds: s.policy.autonomy.evictAfterSeconds }, 'autonomy evict: edge silent past the deadline; no more Lease renewals or status, the node lifecycle controller takes over');
+    if (silent && !s.silenced)
+      this.o.log.warn(
+        { node: s.view.name, evictAfterSeconds: s.policy.autonomy.evictAfterSeconds },
+        'autonomy evict: edge silent past the deadline; no more Lease renewals or status, the node lifecycle controller takes over',
+      );
     // Back from silence: the node lifecycle controller has written the Node's status meanwhile (Ready Unknown), so
     // what the provider last wrote says nothing of what is there now; write it whatever it looks like.
     if (!silent && s.silenced) s.forceStatus = true;

@@ -26,6 +26,8 @@ describe('nodeStatusChanged', () => {
 
   it('sees a condition or capacity change', () => {
     expect(nodeStatusChanged(computed, { ...computed, capacity: { cpu: '4', memory: '24683656Ki' } })).toBe(true);
-    expect(nodeStatusChanged(computed, { ...computed, conditions: [{ type: 'Ready', status: 'False', reason: 'X', message: '' }] })).toBe(true);
+    expect(nodeStatusChanged(computed, { ...computed, conditions: [{ type: 'Ready', status: 'False', reason: 'X', message: '' }] })).toBe(
+      true,
+    );
   });
 });

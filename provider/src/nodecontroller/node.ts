@@ -80,7 +80,9 @@ export function policyOf(en: EdgeNode | undefined, defaultTaints: readonly V1Tai
 }
 
 function ownerReferences(policy: NodePolicy) {
-  return policy.owner ? [{ apiVersion: 'edgefarm.io/v1alpha1', kind: 'EdgeNode', name: policy.owner.name, uid: policy.owner.uid }] : undefined;
+  return policy.owner
+    ? [{ apiVersion: 'edgefarm.io/v1alpha1', kind: 'EdgeNode', name: policy.owner.name, uid: policy.owner.uid }]
+    : undefined;
 }
 
 function managedOf(policy: NodePolicy): string {
@@ -99,7 +101,7 @@ export function newNode(name: string, kubeletPort: number, policy: NodePolicy): 
         'kubernetes.io/hostname': name,
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
-        'type': 'virtual-kubelet',
+        type: 'virtual-kubelet',
         [EDGE_LABEL]: '',
       },
       annotations: { [MANAGED_ANNOTATION]: managedOf(policy) },
@@ -131,12 +133,14 @@ export function nodeMetadataPatch(node: V1Node, policy: NodePolicy): object | un
   const dropped = new Set(before.taints ?? []);
   const kept = (node.spec?.taints ?? []).filter((t) => !wanted.has(taintId(t)) && !dropped.has(taintId(t)));
   const taints = [...kept, ...policy.taints.map((t) => ({ ...t }))];
-  const sameTaints = JSON.stringify(taints.map((t) => [t.key, t.value ?? '', t.effect]).sort()) ===
+  const sameTaints =
+    JSON.stringify(taints.map((t) => [t.key, t.value ?? '', t.effect]).sort()) ===
     JSON.stringify((node.spec?.taints ?? []).map((t) => [t.key, t.value ?? '', t.effect]).sort());
   const managed = managedOf(policy);
   const owners = ownerReferences(policy);
   const sameOwner = !owners || (node.metadata?.ownerReferences ?? []).some((o) => o.uid === owners[0]!.uid);
-  if (Object.keys(labels).length === 0 && sameTaints && node.metadata?.annotations?.[MANAGED_ANNOTATION] === managed && sameOwner) return undefined;
+  if (Object.keys(labels).length === 0 && sameTaints && node.metadata?.annotations?.[MANAGED_ANNOTATION] === managed && sameOwner)
+    return undefined;
   return {
     metadata: {
       resourceVersion: node.metadata?.resourceVersion,
@@ -148,7 +152,14 @@ export function nodeMetadataPatch(node: V1Node, policy: NodePolicy): object | un
   };
 }
 
-function cond(type: string, status: string, reason: string, message: string, prev: V1NodeCondition[] | undefined, now: Date): V1NodeCondition {
+function cond(
+  type: string,
+  status: string,
+  reason: string,
+  message: string,
+  prev: V1NodeCondition[] | undefined,
+  now: Date,
+): V1NodeCondition {
   const old = prev?.find((c) => c.type === type);
   return {
     type,
@@ -167,11 +178,21 @@ export function isConnected(view: NodeView, nowMs: number, staleAfterMs: number)
 /** Autonomy `evict` past its deadline: the provider stops renewing the node's Lease and writing its status. */
 export function silenced(view: NodeView, policy: NodePolicy, nowMs: number, staleAfterMs: number): boolean {
   const { autonomy } = policy;
-  return autonomy.policy === 'evict' && view.heartbeatAtMs !== undefined && !isConnected(view, nowMs, staleAfterMs) &&
-    nowMs - view.heartbeatAtMs > autonomy.evictAfterSeconds * 1000;
+  return (
+    autonomy.policy === 'evict' &&
+    view.heartbeatAtMs !== undefined &&
+    !isConnected(view, nowMs, staleAfterMs) &&
+    nowMs - view.heartbeatAtMs > autonomy.evictAfterSeconds * 1000
+  );
 }
 
-export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: Date, staleAfterMs: number, policy: NodePolicy): V1NodeStatus {
+export function nodeStatus(
+  view: NodeView,
+  prev: V1NodeStatus | undefined,
+  now: Date,
+  staleAfterMs: number,
+  policy: NodePolicy,
+): V1NodeStatus {
   const hb = view.heartbeat;
   const connected = isConnected(view, now.getTime(), staleAfterMs);
   const runtimeReady = hb?.conditions.find((c) => c.type === 'Ready');
@@ -180,11 +201,27 @@ export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: 
   const ready = !hb
     ? cond('Ready', 'False', 'EdgeAgentNeverConnected', 'no heartbeat from the edge agent yet', prev?.conditions, now)
     : runtimeReady && runtimeReady.status !== 'True'
-        ? cond('Ready', 'False', runtimeReady.reason || 'RuntimeNotReady', runtimeReady.message, prev?.conditions, now)
-        : cond('Ready', 'True', 'EdgeAgentReady', connected ? 'edge agent is posting ready status' : `edge link down since ${since}; autonomy policy ${autonomy.policy} holds the node Ready${autonomy.policy === 'evict' ? ` for ${autonomy.evictAfterSeconds} s` : ''}`, prev?.conditions, now);
+      ? cond('Ready', 'False', runtimeReady.reason || 'RuntimeNotReady', runtimeReady.message, prev?.conditions, now)
+      : cond(
+          'Ready',
+          'True',
+          'EdgeAgentReady',
+          connected
+            ? 'edge agent is posting ready status'
+            : `edge link down since ${since}; autonomy policy ${autonomy.policy} holds the node Ready${autonomy.policy === 'evict' ? ` for ${autonomy.evictAfterSeconds} s` : ''}`,
+          prev?.conditions,
+          now,
+        );
   const conditions: V1NodeCondition[] = [
     ready,
-    cond('EdgeConnected', connected ? 'True' : 'False', connected ? 'HeartbeatFresh' : 'HeartbeatStale', connected ? 'edge agent heartbeats arrive' : `last heartbeat at ${since}`, prev?.conditions, now),
+    cond(
+      'EdgeConnected',
+      connected ? 'True' : 'False',
+      connected ? 'HeartbeatFresh' : 'HeartbeatStale',
+      connected ? 'edge agent heartbeats arrive' : `last heartbeat at ${since}`,
+      prev?.conditions,
+      now,
+    ),
     cond('MemoryPressure', 'False', 'EdgeAgentHasSufficientMemory', '', prev?.conditions, now),
     cond('DiskPressure', 'False', 'EdgeAgentHasNoDiskPressure', '', prev?.conditions, now),
     cond('PIDPressure', 'False', 'EdgeAgentHasSufficientPID', '', prev?.conditions, now),
@@ -224,7 +261,8 @@ export function nodeStatus(view: NodeView, prev: V1NodeStatus | undefined, now: 
 export function nodeStatusChanged(a: V1NodeStatus | undefined, b: V1NodeStatus): boolean {
   const omitEmpty = (_key: string, v: unknown) => {
     if (v === '' || (Array.isArray(v) && v.length === 0)) return undefined;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
     return v;
   };
   const strip = (s: V1NodeStatus | undefined) =>

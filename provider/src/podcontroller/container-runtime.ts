@@ -28,7 +28,8 @@ export function resources(c: V1Container, where: string, report: Report): edge.R
         report(`${where}.resources.${kind}.${name}`, err.message);
         continue;
       }
-      if (name === 'cpu') out[kind === 'requests' ? 'cpuRequestMillis' : 'cpuLimitMillis'] = BigInt(Math.ceil(Number((value * 1000).toPrecision(12))));
+      if (name === 'cpu')
+        out[kind === 'requests' ? 'cpuRequestMillis' : 'cpuLimitMillis'] = BigInt(Math.ceil(Number((value * 1000).toPrecision(12))));
       else if (name === 'memory') out[kind === 'requests' ? 'memoryRequestBytes' : 'memoryLimitBytes'] = BigInt(Math.ceil(value));
       else if (name.startsWith('hugepages-')) report(`${where}.resources.${kind}.${name}`, 'hugepages are not supported at the edge');
       // ephemeral-storage: accounted by the scheduler; the edge does not enforce it (as a kubelet without eviction).
@@ -40,7 +41,12 @@ export function resources(c: V1Container, where: string, report: Report): edge.R
 const SECCOMP = ['', 'RuntimeDefault', 'Unconfined'];
 
 /** The pod's security context merged with the container's (the container's wins): kubelet DetermineEffectiveSecurityContext. */
-export function securityContext(pod: V1PodSecurityContext | undefined, c: V1SecurityContext | undefined, where: string, report: Report): edge.SecurityContext {
+export function securityContext(
+  pod: V1PodSecurityContext | undefined,
+  c: V1SecurityContext | undefined,
+  where: string,
+  report: Report,
+): edge.SecurityContext {
   const out = create(edge.SecurityContextSchema, {});
   const runAsUser = c?.runAsUser ?? pod?.runAsUser;
   const runAsGroup = c?.runAsGroup ?? pod?.runAsGroup;
@@ -55,11 +61,14 @@ export function securityContext(pod: V1PodSecurityContext | undefined, c: V1Secu
   if (c?.allowPrivilegeEscalation !== undefined) out.allowPrivilegeEscalation = c.allowPrivilegeEscalation;
   out.supplementalGroups = [...(pod?.supplementalGroups ?? []), ...(pod?.fsGroup !== undefined ? [pod.fsGroup] : [])].map(BigInt);
   const seccomp = c?.seccompProfile ?? pod?.seccompProfile;
-  if (seccomp && !SECCOMP.includes(seccomp.type)) report(`${where}.securityContext.seccompProfile`, `type ${seccomp.type} is not supported at the edge`);
+  if (seccomp && !SECCOMP.includes(seccomp.type))
+    report(`${where}.securityContext.seccompProfile`, `type ${seccomp.type} is not supported at the edge`);
   else out.seccompProfile = seccomp?.type ?? '';
-  if (c?.procMount && c.procMount !== 'Default') report(`${where}.securityContext.procMount`, `${c.procMount} is not supported at the edge`);
+  if (c?.procMount && c.procMount !== 'Default')
+    report(`${where}.securityContext.procMount`, `${c.procMount} is not supported at the edge`);
   const apparmor = c?.appArmorProfile ?? pod?.appArmorProfile;
-  if (apparmor && apparmor.type !== 'Unconfined' && apparmor.type !== 'RuntimeDefault') report(`${where}.securityContext.appArmorProfile`, `type ${apparmor.type} is not supported at the edge`);
+  if (apparmor && apparmor.type !== 'Unconfined' && apparmor.type !== 'RuntimeDefault')
+    report(`${where}.securityContext.appArmorProfile`, `type ${apparmor.type} is not supported at the edge`);
   if (pod?.sysctls?.length) report('securityContext.sysctls', 'not supported at the edge yet');
   return out;
 }
@@ -96,15 +105,24 @@ export function probe(p: V1Probe | undefined, c: V1Container, where: string, rep
         headers: (h.httpHeaders ?? []).map((x) => ({ name: x.name, value: x.value })),
       }),
     };
-  } else if (p.tcpSocket) out.handler = { case: 'tcpSocket', value: create(edge.TcpSocketActionSchema, { port: port(p.tcpSocket.port, 'tcpSocket'), host: p.tcpSocket.host ?? '' }) };
-  else if (p.grpc) out.handler = { case: 'grpc', value: create(edge.GrpcActionSchema, { port: p.grpc.port, service: p.grpc.service ?? '' }) };
+  } else if (p.tcpSocket)
+    out.handler = {
+      case: 'tcpSocket',
+      value: create(edge.TcpSocketActionSchema, { port: port(p.tcpSocket.port, 'tcpSocket'), host: p.tcpSocket.host ?? '' }),
+    };
+  else if (p.grpc)
+    out.handler = { case: 'grpc', value: create(edge.GrpcActionSchema, { port: p.grpc.port, service: p.grpc.service ?? '' }) };
   else report(where, 'a probe needs exec, httpGet, tcpSocket or grpc');
   return out;
 }
 
 const MESSAGE_POLICIES = ['File', 'FallbackToLogsOnError'];
 
-export function terminationMessage(c: V1Container, where: string, report: Report): { terminationMessagePath: string; terminationMessagePolicy: string } {
+export function terminationMessage(
+  c: V1Container,
+  where: string,
+  report: Report,
+): { terminationMessagePath: string; terminationMessagePolicy: string } {
   const policy = c.terminationMessagePolicy ?? 'File';
   if (!MESSAGE_POLICIES.includes(policy)) report(`${where}.terminationMessagePolicy`, `unknown value "${policy}"`);
   return { terminationMessagePath: c.terminationMessagePath ?? '/dev/termination-log', terminationMessagePolicy: policy };

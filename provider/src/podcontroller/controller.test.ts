@@ -125,10 +125,19 @@ describe('PodController', () => {
     const t = translatePod(stored);
     if (!t.ok) throw new Error('bad fixture');
     await ctl.start();
-    ctl.addNodes(['edge-1'], [
-      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
-      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'gone' }, spec: { ...t.spec, name: 'gone', uid: 'uid-gone' }, seq: 7 },
-    ]);
+    ctl.addNodes(
+      ['edge-1'],
+      [
+        { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
+        {
+          node: 'edge-1',
+          kind: 'pod',
+          key: { namespace: 'default', name: 'gone' },
+          spec: { ...t.spec, name: 'gone', uid: 'uid-gone' },
+          seq: 7,
+        },
+      ],
+    );
     await ctl.drained();
     expect(bus.published).toHaveLength(0);
     expect(bus.tombstones).toEqual([{ node: 'edge-1', key: { namespace: 'default', name: 'gone' } }]);

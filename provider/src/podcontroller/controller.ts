@@ -107,8 +107,10 @@ export class PodController {
 
   /** Starts the pod, ConfigMap and Secret watches. Pods are synced only for nodes added with {@link addNodes}. */
   async start(): Promise<void> {
-    const objectChanged = (kind: ObjectKind) => (o: KubernetesObject) => this.objectChanged(objectKey(kind, o.metadata!.namespace!, o.metadata!.name!));
-    const failed = (what: string) => (err: unknown) => this.deps.log.warn({ err: (err as Error)?.message }, `${what} watch failed; restarting`);
+    const objectChanged = (kind: ObjectKind) => (o: KubernetesObject) =>
+      this.objectChanged(objectKey(kind, o.metadata!.namespace!, o.metadata!.name!));
+    const failed = (what: string) => (err: unknown) =>
+      this.deps.log.warn({ err: (err as Error)?.message }, `${what} watch failed; restarting`);
     await this.configMaps.start({ changed: objectChanged('configmap'), deleted: objectChanged('configmap'), error: failed('ConfigMap') });
     await this.secrets.start({ changed: objectChanged('secret'), deleted: objectChanged('secret'), error: failed('Secret') });
     await this.watch.start({
@@ -148,14 +150,23 @@ export class PodController {
       if (!added.has(r.node)) continue;
       this.noteSequence(r.node, r.seq);
       if (r.kind === 'pod') {
-        if (r.spec) this.published.set(keyOf(r.key.namespace, r.key.name), { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec), refs: specRefs(r.spec) });
+        if (r.spec)
+          this.published.set(keyOf(r.key.namespace, r.key.name), {
+            node: r.node,
+            uid: r.spec.uid,
+            fingerprint: specFingerprint(r.spec),
+            refs: specRefs(r.spec),
+          });
       } else if (r.object) {
         this.objects.get(r.node)!.set(objectKey(r.kind, r.key.namespace, r.key.name), publishedObject(r.kind, r.object));
       }
     }
     for (const n of names) this.nodes.add(n);
     // Objects no published pod uses any more (their pod was tombstoned before the object was).
-    for (const n of names) void this.releaseRefs(n, [...this.objects.get(n)!.keys()]).catch((err: unknown) => this.deps.log.warn({ node: n, err: (err as Error).message }, 'object cleanup failed'));
+    for (const n of names)
+      void this.releaseRefs(n, [...this.objects.get(n)!.keys()]).catch((err: unknown) =>
+        this.deps.log.warn({ node: n, err: (err as Error).message }, 'object cleanup failed'),
+      );
     // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.
     for (const [key, p] of this.published) if (added.has(p.node)) this.queue.add(key);
     for (const pod of this.podsBoundTo(added)) this.enqueue(pod);
@@ -304,7 +315,11 @@ export class PodController {
       this.noteSequence(node, seq);
       this.published.set(key, { node, uid, fingerprint, refs });
       log.debug({ seq, deleting: spec.deleting }, 'desired state published');
-      if (published) await this.releaseRefs(published.node, published.refs.filter((r) => published.node !== node || !refs.includes(r)));
+      if (published)
+        await this.releaseRefs(
+          published.node,
+          published.refs.filter((r) => published.node !== node || !refs.includes(r)),
+        );
     }
 
     const fresh = report && report.generation > (this.appliedGeneration.get(uid) ?? -1n);
@@ -344,7 +359,13 @@ export class PodController {
       } catch (err) {
         if (!(err instanceof RangeError)) throw err;
         const what = `${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${key.namespace}/${key.name}`;
-        await this.objectProblem(pod, `${ref}@${version}`, 'EdgeObjectTooLarge', `${what} cannot be delivered to the edge: ${err.message}`, log);
+        await this.objectProblem(
+          pod,
+          `${ref}@${version}`,
+          'EdgeObjectTooLarge',
+          `${what} cannot be delivered to the edge: ${err.message}`,
+          log,
+        );
         continue;
       }
       objects.set(ref, { version });
@@ -368,7 +389,11 @@ export class PodController {
     try {
       for (const k of keys) {
         const { audience, expirationSeconds } = parseTokenKey(k);
-        const t = await this.deps.kube.createToken(spec.namespace, serviceAccount, { audience, expirationSeconds, pod: { name: spec.name, uid: spec.uid } });
+        const t = await this.deps.kube.createToken(spec.namespace, serviceAccount, {
+          audience,
+          expirationSeconds,
+          pod: { name: spec.name, uid: spec.uid },
+        });
         data[k] = new TextEncoder().encode(t.token);
         expiresAtMs = Math.min(expiresAtMs, t.expiresAtMs);
       }
@@ -378,7 +403,14 @@ export class PodController {
       this.queue.addAfter(keyOf(spec.namespace, spec.name), 10_000);
       return;
     }
-    const object = create(edge.EdgeObjectSchema, { namespace: spec.namespace, name: spec.name, resourceVersion: String(nowMs), data, expiresAtMs: BigInt(expiresAtMs), podUid: spec.uid });
+    const object = create(edge.EdgeObjectSchema, {
+      namespace: spec.namespace,
+      name: spec.name,
+      resourceVersion: String(nowMs),
+      data,
+      expiresAtMs: BigInt(expiresAtMs),
+      podUid: spec.uid,
+    });
     this.noteSequence(node, await this.deps.bus.publishObject(node, 'token', object));
     objects.set(ref, publishedObject('token', object));
     log.debug({ expiresAt: new Date(expiresAtMs).toISOString() }, 'service account tokens published');
@@ -477,6 +509,10 @@ function publishedObject(kind: ObjectKind, object: edge.EdgeObject): PublishedOb
   const expiresMs = Number(object.expiresAtMs);
   return {
     version: object.resourceVersion,
-    tokens: { podUid: object.podUid, keys: Object.keys(object.data).sort().join(','), refreshAtMs: issuedMs + 0.8 * Math.max(0, expiresMs - issuedMs) },
+    tokens: {
+      podUid: object.podUid,
+      keys: Object.keys(object.data).sort().join(','),
+      refreshAtMs: issuedMs + 0.8 * Math.max(0, expiresMs - issuedMs),
+    },
   };
 }

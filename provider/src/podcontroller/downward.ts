@@ -88,7 +88,11 @@ export function resourceValue(
     let amount = c.resources?.[kind]?.[resource];
     if (amount === undefined && kind === 'limits') {
       amount = allocatable?.[resource];
-      if (amount === undefined) return { error: `resourceFieldRef ${ref.resource}: no limit set and the node's allocatable ${resource} is not known yet`, waiting: true };
+      if (amount === undefined)
+        return {
+          error: `resourceFieldRef ${ref.resource}: no limit set and the node's allocatable ${resource} is not known yet`,
+          waiting: true,
+        };
     }
     const value = amount === undefined ? 0 : parseQuantity(amount);
     const divisor = ref.divisor === undefined ? 1 : parseQuantity(ref.divisor);

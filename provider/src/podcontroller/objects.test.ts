@@ -42,21 +42,33 @@ const withToken = (): V1Pod =>
   pod({
     serviceAccountName: 'robot',
     volumes: [{ name: 'kube-api-access-1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } }] } }],
-    containers: [{ name: 'c', image: 'i', volumeMounts: [{ name: 'kube-api-access-1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] }],
+    containers: [
+      { name: 'c', image: 'i', volumeMounts: [{ name: 'kube-api-access-1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] },
+    ],
   });
 
 describe('objects a pod uses', () => {
   it('converts ConfigMaps (data and binaryData) and Secrets (base64) to edge objects', () => {
-    const cm = configMapObject({ metadata: { namespace: 'ns', name: 'a', resourceVersion: '5' }, data: { x: 'héllo' }, binaryData: { b: Buffer.from([0, 255]).toString('base64') } });
+    const cm = configMapObject({
+      metadata: { namespace: 'ns', name: 'a', resourceVersion: '5' },
+      data: { x: 'héllo' },
+      binaryData: { b: Buffer.from([0, 255]).toString('base64') },
+    });
     expect([text(cm.data.x), [...cm.data.b!]]).toEqual(['héllo', [0, 255]]);
-    const s = secretObject({ metadata: { namespace: 'ns', name: 's', resourceVersion: '6' }, data: { pw: Buffer.from('hunter2').toString('base64') } });
+    const s = secretObject({
+      metadata: { namespace: 'ns', name: 's', resourceVersion: '6' },
+      data: { pw: Buffer.from('hunter2').toString('base64') },
+    });
     expect(text(s.data.pw)).toBe('hunter2');
   });
 
   it('publishes the ConfigMaps and Secrets a pod uses to its node before the pod, and only those', async () => {
     const { kube, bus, ctl } = setup();
     const cm = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { 'a.conf': 'x=1' } });
-    const secret = kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: { pw: Buffer.from('pw1').toString('base64') } });
+    const secret = kube.secrets.set({
+      metadata: { namespace: 'default', name: 'db' },
+      data: { pw: Buffer.from('pw1').toString('base64') },
+    });
     kube.configMaps.set({ metadata: { namespace: 'default', name: 'unrelated' }, data: {} });
     await ctl.start();
     ctl.addNodes(['edge-1'], []);
@@ -107,7 +119,12 @@ describe('objects a pod uses', () => {
     expect(bus.log).toEqual(['-pod edge-1 default/a']);
     kube.emitDelete('default', 'b');
     await ctl.drained();
-    expect(bus.log).toEqual(['-pod edge-1 default/a', '-pod edge-1 default/b', '-configmap edge-1 default/app', '-secret edge-1 default/db']);
+    expect(bus.log).toEqual([
+      '-pod edge-1 default/a',
+      '-pod edge-1 default/b',
+      '-configmap edge-1 default/app',
+      '-secret edge-1 default/db',
+    ]);
     await ctl.stop();
   });
 
@@ -146,7 +163,11 @@ describe('objects a pod uses', () => {
     kube.emitPod(withToken());
     await ctl.drained();
     expect(kube.tokens).toHaveLength(1);
-    expect(kube.tokens[0]).toMatchObject({ namespace: 'default', serviceAccount: 'robot', request: { audience: '', expirationSeconds: 3600, pod: { name: 'web-1', uid: 'uid-1' } } });
+    expect(kube.tokens[0]).toMatchObject({
+      namespace: 'default',
+      serviceAccount: 'robot',
+      request: { audience: '', expirationSeconds: 3600, pod: { name: 'web-1', uid: 'uid-1' } },
+    });
     expect(bus.log).toEqual([`token edge-1 default/web-1@${clock.ms}`, 'pod edge-1 default/web-1']);
     expect(text(bus.objects[0]!.object.data['3600/'])).toBe('token-1');
     expect(bus.objects[0]!.object.podUid).toBe('uid-1');
@@ -190,16 +211,32 @@ describe('objects a pod uses', () => {
     const t1 = translatePod(p);
     const t2 = translatePod(tokenPod);
     if (!t1.ok || !t2.ok) throw new Error('fixture');
-    const token = create(edge.EdgeObjectSchema, { namespace: 'default', name: 'tok', resourceVersion: String(clock.ms), expiresAtMs: BigInt(clock.ms + 3600_000), podUid: 'uid-t', data: { '3600/': new Uint8Array([1]) } });
+    const token = create(edge.EdgeObjectSchema, {
+      namespace: 'default',
+      name: 'tok',
+      resourceVersion: String(clock.ms),
+      expiresAtMs: BigInt(clock.ms + 3600_000),
+      podUid: 'uid-t',
+      data: { '3600/': new Uint8Array([1]) },
+    });
     await ctl.start();
-    ctl.addNodes(['edge-1'], [
-      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t1.spec, seq: 1 },
-      { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'tok' }, spec: t2.spec, seq: 2 },
-      { node: 'edge-1', kind: 'configmap', key: { namespace: 'default', name: 'app' }, object: configMapObject(cm), seq: 3 },
-      { node: 'edge-1', kind: 'secret', key: { namespace: 'default', name: 'db' }, object: secretObject(secret), seq: 4 },
-      { node: 'edge-1', kind: 'token', key: { namespace: 'default', name: 'tok' }, object: token, seq: 5 },
-      { node: 'edge-1', kind: 'configmap', key: { namespace: 'default', name: 'stale' }, object: configMapObject({ metadata: { namespace: 'default', name: 'stale', resourceVersion: '1' } }), seq: 6 },
-    ]);
+    ctl.addNodes(
+      ['edge-1'],
+      [
+        { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t1.spec, seq: 1 },
+        { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'tok' }, spec: t2.spec, seq: 2 },
+        { node: 'edge-1', kind: 'configmap', key: { namespace: 'default', name: 'app' }, object: configMapObject(cm), seq: 3 },
+        { node: 'edge-1', kind: 'secret', key: { namespace: 'default', name: 'db' }, object: secretObject(secret), seq: 4 },
+        { node: 'edge-1', kind: 'token', key: { namespace: 'default', name: 'tok' }, object: token, seq: 5 },
+        {
+          node: 'edge-1',
+          kind: 'configmap',
+          key: { namespace: 'default', name: 'stale' },
+          object: configMapObject({ metadata: { namespace: 'default', name: 'stale', resourceVersion: '1' } }),
+          seq: 6,
+        },
+      ],
+    );
     await ctl.drained();
     await new Promise((r) => setImmediate(r));
     expect(bus.log).toEqual(['-configmap edge-1 default/stale']);

@@ -59,7 +59,12 @@ export function configMapObject(cm: V1ConfigMap): edge.EdgeObject {
   const data: Record<string, Uint8Array> = {};
   for (const [k, v] of Object.entries(cm.data ?? {})) data[k] = utf8.encode(v);
   for (const [k, v] of Object.entries(cm.binaryData ?? {})) data[k] = Buffer.from(v, 'base64');
-  return create(edge.EdgeObjectSchema, { namespace: cm.metadata!.namespace!, name: cm.metadata!.name!, resourceVersion: cm.metadata!.resourceVersion!, data });
+  return create(edge.EdgeObjectSchema, {
+    namespace: cm.metadata!.namespace!,
+    name: cm.metadata!.name!,
+    resourceVersion: cm.metadata!.resourceVersion!,
+    data,
+  });
 }
 
 export function secretObject(secret: V1Secret): edge.EdgeObject {

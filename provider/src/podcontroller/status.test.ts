@@ -42,7 +42,9 @@ function report(running: boolean) {
  */
 function throughApi(s: V1PodStatus): V1PodStatus {
   const json = JSON.stringify(s).replace(/\.\d{3}Z"/g, 'Z"');
-  return JSON.parse(json, (_k, v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v) ? new Date(v) : v)) as V1PodStatus;
+  return JSON.parse(json, (_k, v: unknown) =>
+    typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v) ? new Date(v) : v,
+  ) as V1PodStatus;
 }
 
 describe('podStatusFromReport', () => {
@@ -92,12 +94,18 @@ describe('podStatusFromReport', () => {
     const stored = throughApi(s);
     expect(statusDiffers(stored, s)).toBe(false);
     // The next report of the same state, a moment later, maps onto what is stored: nothing to write.
-    expect(statusDiffers(stored, podStatusFromReport({ ...pod(), status: stored }, r, undefined, new Date(odd.getTime() + 3000)))).toBe(false);
+    expect(statusDiffers(stored, podStatusFromReport({ ...pod(), status: stored }, r, undefined, new Date(odd.getTime() + 3000)))).toBe(
+      false,
+    );
   });
 });
 
 describe('statusDiffers', () => {
-  const base = (t: string): V1PodStatus => ({ phase: 'Running', startTime: new Date(t), conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date(t) }] });
+  const base = (t: string): V1PodStatus => ({
+    phase: 'Running',
+    startTime: new Date(t),
+    conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date(t) }],
+  });
 
   it('compares times in whole seconds, as the API keeps them', () => {
     expect(statusDiffers(base('2026-11-23T10:00:00.000Z'), base('2026-11-23T10:00:00.999Z'))).toBe(false);

@@ -79,9 +79,7 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
   const prev = pod.status?.conditions;
   const containers = report.containerStatuses.map(containerStatus);
   const inits = report.initContainerStatuses.map(containerStatus);
-  const initialized = report.initContainerStatuses.every(
-    (c) => c.state?.state.case === 'terminated' && c.state.state.value.exitCode === 0,
-  );
+  const initialized = report.initContainerStatuses.every((c) => c.state?.state.case === 'terminated' && c.state.state.value.exitCode === 0);
   const expected = pod.spec?.containers.length ?? 0;
   const containersReady = containers.length === expected && containers.every((c) => c.ready);
   const scheduled = prev?.find((c) => c.type === 'PodScheduled');

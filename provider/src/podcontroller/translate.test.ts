@@ -38,7 +38,13 @@ describe('translatePod', () => {
   it('ignores the auto-injected service account volume', () => {
     const p = pod({
       volumes: [{ name: 'kube-api-access-abcde', projected: { sources: [] } }],
-      containers: [{ name: 'c', image: 'i', volumeMounts: [{ name: 'kube-api-access-abcde', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] }],
+      containers: [
+        {
+          name: 'c',
+          image: 'i',
+          volumeMounts: [{ name: 'kube-api-access-abcde', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
+        },
+      ],
     });
     expect(translatePod(p).ok).toBe(true);
   });
@@ -52,7 +58,10 @@ describe('translatePod', () => {
           {
             name: 'c',
             image: 'i',
-            volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'nope', mountPath: '/x' }],
+            volumeMounts: [
+              { name: 'data', mountPath: '/data' },
+              { name: 'nope', mountPath: '/x' },
+            ],
             env: [{ name: 'S', valueFrom: { fieldRef: { fieldPath: 'status.phase' } } }],
           },
         ],
@@ -73,8 +82,14 @@ describe('translatePod', () => {
     [{ name: 'v', emptyDir: { medium: 'HugePages' } }, 'volumes[v].emptyDir.medium: "HugePages" is not supported at the edge'],
     [{ name: 'v', emptyDir: { sizeLimit: 'lots' } }, 'volumes[v].emptyDir.sizeLimit: "lots" is not a quantity'],
     [{ name: 'v', hostPath: { path: '/x', type: 'Pipe' } }, 'volumes[v].hostPath.type: unknown value "Pipe"'],
-    [{ name: 'v', projected: { sources: [{ clusterTrustBundle: { path: 'x' } }] } }, 'volumes[v].projected.sources[0]: clusterTrustBundle projections are not supported at the edge'],
-    [{ name: 'v', downwardAPI: { items: [{ path: 'n', fieldRef: { fieldPath: 'spec.nodeName' } }] } }, 'volumes[v].downwardAPI[n]: fieldRef spec.nodeName is not supported in a downwardAPI volume'],
+    [
+      { name: 'v', projected: { sources: [{ clusterTrustBundle: { path: 'x' } }] } },
+      'volumes[v].projected.sources[0]: clusterTrustBundle projections are not supported at the edge',
+    ],
+    [
+      { name: 'v', downwardAPI: { items: [{ path: 'n', fieldRef: { fieldPath: 'spec.nodeName' } }] } },
+      'volumes[v].downwardAPI[n]: fieldRef spec.nodeName is not supported in a downwardAPI volume',
+    ],
   ])('rejects the volume %j', (volume, problem) => {
     const t = translatePod(pod({ volumes: [volume] }));
     expect(t.ok ? [] : t.unsupported).toEqual([problem]);
@@ -90,7 +105,15 @@ describe('translatePod', () => {
             { name: 'host', hostPath: { path: '/var/data', type: 'DirectoryOrCreate' } },
             { name: 'cfg', configMap: { name: 'app', items: [{ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 }], defaultMode: 0o644 } },
             { name: 'creds', secret: { secretName: 'db', optional: true } },
-            { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'mem', resourceFieldRef: { containerName: 'c', resource: 'limits.memory', divisor: '1Mi' } }] } },
+            {
+              name: 'info',
+              downwardAPI: {
+                items: [
+                  { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                  { path: 'mem', resourceFieldRef: { containerName: 'c', resource: 'limits.memory', divisor: '1Mi' } },
+                ],
+              },
+            },
             {
               name: 'kube-api-access-x1',
               projected: {
@@ -108,7 +131,10 @@ describe('translatePod', () => {
               name: 'c',
               image: 'i',
               resources: { limits: { memory: '128Mi' } },
-              volumeMounts: [{ name: 'cfg', mountPath: '/etc/app', readOnly: true }, { name: 'host', mountPath: '/data', subPath: 'x' }],
+              volumeMounts: [
+                { name: 'cfg', mountPath: '/etc/app', readOnly: true },
+                { name: 'host', mountPath: '/data', subPath: 'x' },
+              ],
               env: [
                 { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'app', key: 'greeting' } } },
                 { name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw', optional: true } } },
@@ -126,21 +152,36 @@ describe('translatePod', () => {
     );
     if (!t.ok) throw new Error(t.unsupported.join('; '));
     const [scratch, host, cfg, creds, info, sa] = t.spec.volumes;
-    expect(scratch!.source).toEqual({ case: 'emptyDir', value: expect.objectContaining({ memory: true, sizeLimitBytes: 64n * 1024n * 1024n }) });
+    expect(scratch!.source).toEqual({
+      case: 'emptyDir',
+      value: expect.objectContaining({ memory: true, sizeLimitBytes: 64n * 1024n * 1024n }),
+    });
     expect(host!.source).toEqual({ case: 'hostPath', value: expect.objectContaining({ path: '/var/data', type: 'DirectoryOrCreate' }) });
     expect(cfg!.source.case === 'projected' && cfg!.source.value.sources[0]!.source).toEqual({
       case: 'configMap',
-      value: expect.objectContaining({ name: 'app', optional: false, items: [expect.objectContaining({ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 })] }),
+      value: expect.objectContaining({
+        name: 'app',
+        optional: false,
+        items: [expect.objectContaining({ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 })],
+      }),
     });
-    expect(creds!.source.case === 'projected' && creds!.source.value.sources[0]!.source).toEqual({ case: 'secret', value: expect.objectContaining({ name: 'db', optional: true, items: [] }) });
-    const files = info!.source.case === 'projected' && info!.source.value.sources[0]!.source.case === 'files' ? info!.source.value.sources[0]!.source.value.files : [];
+    expect(creds!.source.case === 'projected' && creds!.source.value.sources[0]!.source).toEqual({
+      case: 'secret',
+      value: expect.objectContaining({ name: 'db', optional: true, items: [] }),
+    });
+    const files =
+      info!.source.case === 'projected' && info!.source.value.sources[0]!.source.case === 'files'
+        ? info!.source.value.sources[0]!.source.value.files
+        : [];
     expect(files.map((f) => [f.path, new TextDecoder().decode(f.content)])).toEqual([
       ['labels', 'app="x\\"y"\ntier="edge"'],
       ['mem', '128'],
     ]);
     const saSources = sa!.source.case === 'projected' ? sa!.source.value.sources.map((x) => x.source.case) : [];
     expect(saSources).toEqual(['serviceAccountToken', 'configMap', 'files']);
-    expect(sa!.source.case === 'projected' && sa!.source.value.sources[0]!.source.value).toEqual(expect.objectContaining({ key: tokenKey(3607, ''), path: 'token' }));
+    expect(sa!.source.case === 'projected' && sa!.source.value.sources[0]!.source.value).toEqual(
+      expect.objectContaining({ key: tokenKey(3607, ''), path: 'token' }),
+    );
 
     const c = t.spec.containers[0]!;
     expect(c.volumeMounts.map((m) => [m.name, m.mountPath, m.subPath, m.readOnly])).toEqual([
@@ -157,13 +198,26 @@ describe('translatePod', () => {
       ['APP_', 'app', '', false],
       ['', '', 'db', true],
     ]);
-    expect(specRefs(t.spec)).toEqual(['configmap/default/app', 'configmap/default/kube-root-ca.crt', 'secret/default/db', 'token/default/web-1']);
+    expect(specRefs(t.spec)).toEqual([
+      'configmap/default/app',
+      'configmap/default/kube-root-ca.crt',
+      'secret/default/db',
+      'token/default/web-1',
+    ]);
     expect(specTokenKeys(t.spec)).toEqual(['3607/']);
   });
 
   it('needs the node allocatable for a limit the container does not set', () => {
-    const t = translatePod(pod({ containers: [{ name: 'c', image: 'i', env: [{ name: 'M', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } }] }] }));
-    expect(t.ok ? undefined : t).toEqual({ ok: false, unsupported: [], waiting: [expect.stringMatching(/no limit set and the node's allocatable memory is not known yet/)] });
+    const t = translatePod(
+      pod({
+        containers: [{ name: 'c', image: 'i', env: [{ name: 'M', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } }] }],
+      }),
+    );
+    expect(t.ok ? undefined : t).toEqual({
+      ok: false,
+      unsupported: [],
+      waiting: [expect.stringMatching(/no limit set and the node's allocatable memory is not known yet/)],
+    });
   });
 
   it('carries activeDeadlineSeconds', () => {
@@ -196,14 +250,25 @@ describe('translatePod: what the runtime at the edge enforces', () => {
     const t = translatePod(
       pod({
         imagePullSecrets: [{ name: 'regcred' }],
-        securityContext: { runAsUser: 1000, runAsNonRoot: true, supplementalGroups: [5], fsGroup: 2000, seccompProfile: { type: 'RuntimeDefault' } },
+        securityContext: {
+          runAsUser: 1000,
+          runAsNonRoot: true,
+          supplementalGroups: [5],
+          fsGroup: 2000,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
         containers: [
           {
             name: 'c',
             image: 'i',
             ports: [{ name: 'http', containerPort: 8080 }],
             resources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { cpu: '1.5', memory: '128Mi', 'ephemeral-storage': '1Gi' } },
-            securityContext: { runAsUser: 1001, readOnlyRootFilesystem: true, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, allowPrivilegeEscalation: false },
+            securityContext: {
+              runAsUser: 1001,
+              readOnlyRootFilesystem: true,
+              capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+              allowPrivilegeEscalation: false,
+            },
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
             readinessProbe: { tcpSocket: { port: 8080 } },
             startupProbe: { exec: { command: ['true'] }, failureThreshold: 30, terminationGracePeriodSeconds: 7 },
@@ -214,7 +279,14 @@ describe('translatePod: what the runtime at the edge enforces', () => {
     );
     if (!t.ok) throw new Error(t.unsupported.join('; '));
     const c = t.spec.containers[0]!;
-    expect(c.resources).toEqual(expect.objectContaining({ cpuRequestMillis: 250n, cpuLimitMillis: 1500n, memoryRequestBytes: 64n * 2n ** 20n, memoryLimitBytes: 128n * 2n ** 20n }));
+    expect(c.resources).toEqual(
+      expect.objectContaining({
+        cpuRequestMillis: 250n,
+        cpuLimitMillis: 1500n,
+        memoryRequestBytes: 64n * 2n ** 20n,
+        memoryLimitBytes: 128n * 2n ** 20n,
+      }),
+    );
     expect(c.securityContext).toEqual(
       expect.objectContaining({
         runAsUser: 1001n,
@@ -228,8 +300,13 @@ describe('translatePod: what the runtime at the edge enforces', () => {
       }),
     );
     expect(c.securityContext!.runAsGroup).toBeUndefined();
-    expect(c.livenessProbe).toEqual(expect.objectContaining({ periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 }));
-    expect(c.livenessProbe!.handler).toEqual({ case: 'httpGet', value: expect.objectContaining({ path: '/healthz', port: 8080, scheme: 'HTTP' }) });
+    expect(c.livenessProbe).toEqual(
+      expect.objectContaining({ periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 }),
+    );
+    expect(c.livenessProbe!.handler).toEqual({
+      case: 'httpGet',
+      value: expect.objectContaining({ path: '/healthz', port: 8080, scheme: 'HTTP' }),
+    });
     expect(c.readinessProbe!.handler).toEqual({ case: 'tcpSocket', value: expect.objectContaining({ port: 8080 }) });
     expect(c.startupProbe).toEqual(expect.objectContaining({ failureThreshold: 30, terminationGracePeriodSeconds: 7n, periodSeconds: 10 }));
     expect([c.terminationMessagePath, c.terminationMessagePolicy]).toEqual(['/dev/termination-log', 'FallbackToLogsOnError']);
@@ -238,12 +315,21 @@ describe('translatePod: what the runtime at the edge enforces', () => {
   });
 
   it.each([
-    [{ resources: { limits: { 'nvidia.com/gpu': '1' } } }, 'containers[0].resources.limits.nvidia.com/gpu: extended resources are not supported at the edge'],
+    [
+      { resources: { limits: { 'nvidia.com/gpu': '1' } } },
+      'containers[0].resources.limits.nvidia.com/gpu: extended resources are not supported at the edge',
+    ],
     [{ resources: { limits: { memory: 'lots' } } }, 'containers[0].resources.limits.memory: "lots" is not a Kubernetes quantity'],
-    [{ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'x.json' } } }, 'containers[0].securityContext.seccompProfile: type Localhost is not supported at the edge'],
+    [
+      { securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'x.json' } } },
+      'containers[0].securityContext.seccompProfile: type Localhost is not supported at the edge',
+    ],
     [{ livenessProbe: { httpGet: { port: 'metrics' } } }, 'containers[0].livenessProbe.httpGet.port: no container port named "metrics"'],
     [{ readinessProbe: { periodSeconds: 3 } }, 'containers[0].readinessProbe: a probe needs exec, httpGet, tcpSocket or grpc'],
-    [{ lifecycle: { preStop: { exec: { command: ['x'] } } } }, 'containers[0].lifecycle: postStart and preStop hooks are not supported at the edge yet'],
+    [
+      { lifecycle: { preStop: { exec: { command: ['x'] } } } },
+      'containers[0].lifecycle: postStart and preStop hooks are not supported at the edge yet',
+    ],
     [{ terminationMessagePolicy: 'Sometimes' }, 'containers[0].terminationMessagePolicy: unknown value "Sometimes"'],
   ])('rejects %j', (over, problem) => {
     const t = translatePod(pod({ containers: [{ name: 'c', image: 'i', ...over }] }));

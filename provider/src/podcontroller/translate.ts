@@ -64,9 +64,17 @@ function envVar(pod: V1Pod, c: V1Container, env: V1EnvVar, where: string, ctx: T
   if (!from) return out;
   const w = `${where}.env[${env.name}].valueFrom`;
   if (from.configMapKeyRef) {
-    out.configMapKeyRef = create(edge.KeyRefSchema, { name: from.configMapKeyRef.name ?? '', key: from.configMapKeyRef.key, optional: from.configMapKeyRef.optional ?? false });
+    out.configMapKeyRef = create(edge.KeyRefSchema, {
+      name: from.configMapKeyRef.name ?? '',
+      key: from.configMapKeyRef.key,
+      optional: from.configMapKeyRef.optional ?? false,
+    });
   } else if (from.secretKeyRef) {
-    out.secretKeyRef = create(edge.KeyRefSchema, { name: from.secretKeyRef.name ?? '', key: from.secretKeyRef.key, optional: from.secretKeyRef.optional ?? false });
+    out.secretKeyRef = create(edge.KeyRefSchema, {
+      name: from.secretKeyRef.name ?? '',
+      key: from.secretKeyRef.key,
+      optional: from.secretKeyRef.optional ?? false,
+    });
   } else if (from.fieldRef) {
     if ((EDGE_FIELD_PATHS as readonly string[]).includes(from.fieldRef.fieldPath)) out.fieldPath = from.fieldRef.fieldPath;
     else {
@@ -89,14 +97,16 @@ function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateCont
   for (const m of c.volumeMounts ?? []) {
     if (!volumes.has(m.name)) problems.add(`${where}.volumeMounts[${m.name}]`, 'no volume of that name');
     if (m.subPathExpr) problems.add(`${where}.volumeMounts[${m.name}].subPathExpr`, 'not supported at the edge yet');
-    if (m.mountPropagation && m.mountPropagation !== 'None') problems.add(`${where}.volumeMounts[${m.name}].mountPropagation`, 'not supported at the edge yet');
+    if (m.mountPropagation && m.mountPropagation !== 'None')
+      problems.add(`${where}.volumeMounts[${m.name}].mountPropagation`, 'not supported at the edge yet');
   }
   for (const [i, e] of (c.envFrom ?? []).entries()) {
     if (!e.configMapRef && !e.secretRef) problems.add(`${where}.envFrom[${i}]`, 'unsupported source');
   }
   if (c.volumeDevices?.length) problems.add(`${where}.volumeDevices`, 'block volumes are not supported at the edge');
   const report = (w: string, what: string) => problems.add(w, what);
-  if (c.lifecycle?.postStart || c.lifecycle?.preStop) problems.add(`${where}.lifecycle`, 'postStart and preStop hooks are not supported at the edge yet');
+  if (c.lifecycle?.postStart || c.lifecycle?.preStop)
+    problems.add(`${where}.lifecycle`, 'postStart and preStop hooks are not supported at the edge yet');
   if (c.restartPolicy) problems.add(`${where}.restartPolicy`, 'sidecar containers are not supported at the edge yet');
   const pullPolicy = c.imagePullPolicy ? PULL[c.imagePullPolicy] : edge.PullPolicy.UNSPECIFIED;
   if (pullPolicy === undefined) problems.add(`${where}.imagePullPolicy`, `unknown value "${c.imagePullPolicy}"`);
@@ -146,26 +156,51 @@ function downwardFiles(pod: V1Pod, items: DownwardItems, where: string, ctx: Tra
         ? resourceValue(pod, item.resourceFieldRef, undefined, ctx.allocatable)
         : { error: 'needs fieldRef or resourceFieldRef' };
     if ('error' in v) problems.addValueError(`${where}[${item.path}]`, v);
-    return create(edge.InlineFileSchema, { path: item.path, content: new TextEncoder().encode('value' in v ? v.value : ''), mode: item.mode ?? 0 });
+    return create(edge.InlineFileSchema, {
+      path: item.path,
+      content: new TextEncoder().encode('value' in v ? v.value : ''),
+      mode: item.mode ?? 0,
+    });
   });
   return create(edge.ProjectionSourceSchema, { source: { case: 'files', value: { files } } });
 }
 
-function projectionSources(pod: V1Pod, sources: V1VolumeProjection[], where: string, ctx: TranslateContext, problems: Problems): edge.ProjectionSource[] {
+function projectionSources(
+  pod: V1Pod,
+  sources: V1VolumeProjection[],
+  where: string,
+  ctx: TranslateContext,
+  problems: Problems,
+): edge.ProjectionSource[] {
   const out: edge.ProjectionSource[] = [];
   for (const [i, s] of sources.entries()) {
     const w = `${where}.sources[${i}]`;
     const items = (list: { key: string; path: string; mode?: number }[] | undefined) =>
       (list ?? []).map((k) => create(edge.KeyToPathSchema, { key: k.key, path: k.path, mode: k.mode ?? 0 }));
     if (s.configMap) {
-      out.push(create(edge.ProjectionSourceSchema, { source: { case: 'configMap', value: { name: s.configMap.name ?? '', items: items(s.configMap.items), optional: s.configMap.optional ?? false } } }));
+      out.push(
+        create(edge.ProjectionSourceSchema, {
+          source: {
+            case: 'configMap',
+            value: { name: s.configMap.name ?? '', items: items(s.configMap.items), optional: s.configMap.optional ?? false },
+          },
+        }),
+      );
     } else if (s.secret) {
-      out.push(create(edge.ProjectionSourceSchema, { source: { case: 'secret', value: { name: s.secret.name ?? '', items: items(s.secret.items), optional: s.secret.optional ?? false } } }));
+      out.push(
+        create(edge.ProjectionSourceSchema, {
+          source: {
+            case: 'secret',
+            value: { name: s.secret.name ?? '', items: items(s.secret.items), optional: s.secret.optional ?? false },
+          },
+        }),
+      );
     } else if (s.downwardAPI) {
       out.push(downwardFiles(pod, s.downwardAPI.items ?? [], `${w}.downwardAPI`, ctx, problems));
     } else if (s.serviceAccountToken) {
       const t = s.serviceAccountToken;
-      if (pod.spec?.automountServiceAccountToken === false && pod.spec.serviceAccountName === undefined) problems.add(w, 'serviceAccountToken without a service account');
+      if (pod.spec?.automountServiceAccountToken === false && pod.spec.serviceAccountName === undefined)
+        problems.add(w, 'serviceAccountToken without a service account');
       const key = tokenKey(t.expirationSeconds ?? DEFAULT_TOKEN_SECONDS, t.audience ?? '');
       out.push(create(edge.ProjectionSourceSchema, { source: { case: 'serviceAccountToken', value: { key, path: t.path, mode: 0 } } }));
     } else {
@@ -188,7 +223,10 @@ function volume(pod: V1Pod, v: V1Volume, ctx: TranslateContext, problems: Proble
     } catch {
       problems.add(`${where}.emptyDir.sizeLimit`, `"${v.emptyDir.sizeLimit}" is not a quantity`);
     }
-    return create(edge.EdgeVolumeSchema, { name: v.name, source: { case: 'emptyDir', value: { memory: medium === 'Memory', sizeLimitBytes } } });
+    return create(edge.EdgeVolumeSchema, {
+      name: v.name,
+      source: { case: 'emptyDir', value: { memory: medium === 'Memory', sizeLimitBytes } },
+    });
   }
   if (v.hostPath) {
     const type = v.hostPath.type ?? '';
@@ -197,14 +235,22 @@ function volume(pod: V1Pod, v: V1Volume, ctx: TranslateContext, problems: Proble
   }
   if (v.configMap) {
     const c = v.configMap;
-    return projected(c.defaultMode, projectionSources(pod, [{ configMap: { name: c.name, items: c.items, optional: c.optional } }], where, ctx, problems));
+    return projected(
+      c.defaultMode,
+      projectionSources(pod, [{ configMap: { name: c.name, items: c.items, optional: c.optional } }], where, ctx, problems),
+    );
   }
   if (v.secret) {
     const s = v.secret;
-    return projected(s.defaultMode, projectionSources(pod, [{ secret: { name: s.secretName, items: s.items, optional: s.optional } }], where, ctx, problems));
+    return projected(
+      s.defaultMode,
+      projectionSources(pod, [{ secret: { name: s.secretName, items: s.items, optional: s.optional } }], where, ctx, problems),
+    );
   }
-  if (v.downwardAPI) return projected(v.downwardAPI.defaultMode, [downwardFiles(pod, v.downwardAPI.items ?? [], `${where}.downwardAPI`, ctx, problems)]);
-  if (v.projected) return projected(v.projected.defaultMode, projectionSources(pod, v.projected.sources ?? [], `${where}.projected`, ctx, problems));
+  if (v.downwardAPI)
+    return projected(v.downwardAPI.defaultMode, [downwardFiles(pod, v.downwardAPI.items ?? [], `${where}.downwardAPI`, ctx, problems)]);
+  if (v.projected)
+    return projected(v.projected.defaultMode, projectionSources(pod, v.projected.sources ?? [], `${where}.projected`, ctx, problems));
   const kind = Object.keys(v).find((k) => k !== 'name') ?? 'no source';
   problems.add(where, `${kind} volumes are not supported at the edge`);
   return create(edge.EdgeVolumeSchema, { name: v.name });

@@ -23,9 +23,22 @@ describe('ShardLeases', () => {
     const held = new Set<number>();
     const events: string[] = [];
     const leases = new ShardLeases({
-      kube, log, namespace: 'edgefarm-system', identity, shards: 8, leaseDurationSeconds: 15, renewMs: 5_000, now: () => clock,
-      onAcquired: async (s) => { for (const i of s) held.add(i); events.push(`+${s.join(',')}`); },
-      onLost: async (s) => { for (const i of s) held.delete(i); events.push(`-${s.join(',')}`); },
+      kube,
+      log,
+      namespace: 'edgefarm-system',
+      identity,
+      shards: 8,
+      leaseDurationSeconds: 15,
+      renewMs: 5_000,
+      now: () => clock,
+      onAcquired: async (s) => {
+        for (const i of s) held.add(i);
+        events.push(`+${s.join(',')}`);
+      },
+      onLost: async (s) => {
+        for (const i of s) held.delete(i);
+        events.push(`-${s.join(',')}`);
+      },
     });
     return { leases, held, events };
   }
@@ -80,7 +93,11 @@ describe('ShardLeases', () => {
 
     // Someone else writes shard 3's lease: a notices the changed holder and stops serving it.
     const l = kube.leases.get('edgefarm-system/edgefarm-shard-3')!;
-    kube.leases.set('edgefarm-system/edgefarm-shard-3', { ...l, spec: { ...l.spec, holderIdentity: 'intruder' }, metadata: { ...l.metadata, resourceVersion: 'x' } });
+    kube.leases.set('edgefarm-system/edgefarm-shard-3', {
+      ...l,
+      spec: { ...l.spec, holderIdentity: 'intruder' },
+      metadata: { ...l.metadata, resourceVersion: 'x' },
+    });
     clock += 5_000;
     await a.leases.tick();
     expect(a.held.has(3)).toBe(false);
@@ -91,9 +108,20 @@ describe('ShardLeases', () => {
     const k2 = new FakeKubeClient();
     const held = new Set<number>();
     const x = new ShardLeases({
-      kube: k2, log, namespace: 'ns', identity: 'x', shards: 2, leaseDurationSeconds: 15, renewMs: 5_000, now: () => clock,
-      onAcquired: async (s) => { for (const i of s) held.add(i); },
-      onLost: async (s) => { for (const i of s) held.delete(i); },
+      kube: k2,
+      log,
+      namespace: 'ns',
+      identity: 'x',
+      shards: 2,
+      leaseDurationSeconds: 15,
+      renewMs: 5_000,
+      now: () => clock,
+      onAcquired: async (s) => {
+        for (const i of s) held.add(i);
+      },
+      onLost: async (s) => {
+        for (const i of s) held.delete(i);
+      },
     });
     await x.tick();
     expect(held.size).toBe(2);

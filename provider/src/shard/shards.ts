@@ -155,7 +155,10 @@ export class ShardLeases {
         continue;
       }
       try {
-        h.lease = await this.o.kube.replaceLease({ ...(current ?? h.lease), spec: { ...(current ?? h.lease).spec, holderIdentity: this.o.identity, renewTime: new k8s.V1MicroTime(now) } });
+        h.lease = await this.o.kube.replaceLease({
+          ...(current ?? h.lease),
+          spec: { ...(current ?? h.lease).spec, holderIdentity: this.o.identity, renewTime: new k8s.V1MicroTime(now) },
+        });
         h.renewedAtMs = now;
       } catch (err) {
         if (isConflict(err) || isNotFound(err) || now - h.renewedAtMs > durationMs - this.o.renewMs) lost.push(i);
@@ -223,7 +226,11 @@ export class ShardLeases {
     const name = this.memberName();
     try {
       const cur = await this.o.kube.getLease(this.o.namespace, name);
-      const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: this.o.leaseDurationSeconds, renewTime: new k8s.V1MicroTime(now) };
+      const spec = {
+        holderIdentity: this.o.identity,
+        leaseDurationSeconds: this.o.leaseDurationSeconds,
+        renewTime: new k8s.V1MicroTime(now),
+      };
       if (cur) await this.o.kube.replaceLease({ ...cur, spec: { ...cur.spec, ...spec } });
       else await this.o.kube.createLease(this.leaseObject(name, { [LEASE_KIND_LABEL]: 'member' }, spec));
     } catch (err) {
@@ -245,10 +252,14 @@ export class ShardLeases {
       leaseTransitions: (current?.spec?.leaseTransitions ?? -1) + 1,
     };
     try {
-      if (!current) return await this.o.kube.createLease(this.leaseObject(`edgefarm-shard-${i}`, { [LEASE_KIND_LABEL]: 'shard', [SHARD_LABEL]: String(i) }, spec));
+      if (!current)
+        return await this.o.kube.createLease(
+          this.leaseObject(`edgefarm-shard-${i}`, { [LEASE_KIND_LABEL]: 'shard', [SHARD_LABEL]: String(i) }, spec),
+        );
       return await this.o.kube.replaceLease({ ...current, spec });
     } catch (err) {
-      if (!isConflict(err) && !isAlreadyExists(err)) this.o.log.warn({ shard: i, err: (err as Error).message }, 'taking a shard lease failed');
+      if (!isConflict(err) && !isAlreadyExists(err))
+        this.o.log.warn({ shard: i, err: (err as Error).message }, 'taking a shard lease failed');
       return undefined;
     }
   }

@@ -23,7 +23,10 @@ describe('SPDY/3.1 frames', () => {
     encode.synReply(7, block, true),
     encode.headers(9, block, false),
     encode.rstStream(3, 5),
-    encode.settings([{ id: 7, value: 1000 }, { id: 4, value: 100 }]),
+    encode.settings([
+      { id: 7, value: 1000 },
+      { id: 4, value: 100 },
+    ]),
     encode.ping(11),
     encode.goAway(9, 1),
     encode.windowUpdate(0, 65_536),
@@ -34,7 +37,13 @@ describe('SPDY/3.1 frames', () => {
     { type: 'syn_reply', streamId: 7, fin: true, block },
     { type: 'headers', streamId: 9, fin: false, block },
     { type: 'rst_stream', streamId: 3, status: 5 },
-    { type: 'settings', entries: [{ id: 7, value: 1000 }, { id: 4, value: 100 }] },
+    {
+      type: 'settings',
+      entries: [
+        { id: 7, value: 1000 },
+        { id: 4, value: 100 },
+      ],
+    },
     { type: 'ping', id: 11 },
     { type: 'goaway', lastGoodStreamId: 9, status: 1 },
     { type: 'window_update', streamId: 0, delta: 65_536 },
@@ -50,7 +59,10 @@ describe('SPDY/3.1 frames', () => {
 
   it('skips control frames of unknown types', () => {
     const unknown = Buffer.from([0x80, 0x03, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x02, 0xaa, 0xbb]);
-    expect(parseAll(Buffer.concat([unknown, encode.ping(1)]))).toEqual([{ type: 'unknown', frameType: 10 }, { type: 'ping', id: 1 }]);
+    expect(parseAll(Buffer.concat([unknown, encode.ping(1)]))).toEqual([
+      { type: 'unknown', frameType: 10 },
+      { type: 'ping', id: 1 },
+    ]);
   });
 
   it.each([
@@ -69,7 +81,9 @@ describe('SPDY/3.1 frames', () => {
 describe('SPDY/3 header blocks', () => {
   it('is the SPDY/3 dictionary (1,423 bytes)', () => {
     expect(SPDY3_DICTIONARY.length).toBe(1423);
-    expect(createHash('sha256').update(SPDY3_DICTIONARY).digest('hex')).toBe('51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02');
+    expect(createHash('sha256').update(SPDY3_DICTIONARY).digest('hex')).toBe(
+      '51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02',
+    );
   });
 
   it('serializes and parses name/value pairs, multiple values NUL-joined', () => {
@@ -81,8 +95,25 @@ describe('SPDY/3 header blocks', () => {
   });
 
   it.each([
-    ['an upper-case name', Buffer.from([0, 0, 0, 1, 0, 0, 0, 4, ...Buffer.from('Port'), 0, 0, 0, 2, ...Buffer.from('80')]), /invalid header name/],
-    ['a duplicate name', Buffer.concat([serializeHeaders(new Map([['a', ['1']], ['b', ['2']]])).subarray(0, 4), serializeHeaders(new Map([['a', ['1']]])).subarray(4), serializeHeaders(new Map([['a', ['1']]])).subarray(4)]), /duplicate header/],
+    [
+      'an upper-case name',
+      Buffer.from([0, 0, 0, 1, 0, 0, 0, 4, ...Buffer.from('Port'), 0, 0, 0, 2, ...Buffer.from('80')]),
+      /invalid header name/,
+    ],
+    [
+      'a duplicate name',
+      Buffer.concat([
+        serializeHeaders(
+          new Map([
+            ['a', ['1']],
+            ['b', ['2']],
+          ]),
+        ).subarray(0, 4),
+        serializeHeaders(new Map([['a', ['1']]])).subarray(4),
+        serializeHeaders(new Map([['a', ['1']]])).subarray(4),
+      ]),
+      /duplicate header/,
+    ],
     ['a truncated block', serializeHeaders(new Map([['port', ['8080']]])).subarray(0, 10), /truncated/],
   ])('rejects %s', (_what, raw, message) => {
     expect(() => parseHeaders(raw)).toThrow(message);
@@ -94,7 +125,9 @@ describe('SPDY/3 header blocks', () => {
     try {
       const first = await a.encode(headersOf({ streamtype: 'error', port: '8080' }));
       // A plain zlib stream with the SPDY dictionary reads the first block; without the dictionary it cannot.
-      expect(parseHeaders(zlib.inflateSync(first, { dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH }))).toEqual(headersOf({ streamtype: 'error', port: '8080' }));
+      expect(parseHeaders(zlib.inflateSync(first, { dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH }))).toEqual(
+        headersOf({ streamtype: 'error', port: '8080' }),
+      );
       expect(() => zlib.inflateSync(first, { finishFlush: zlib.constants.Z_SYNC_FLUSH })).toThrow();
       const second = await a.encode(headersOf({ streamtype: 'error', port: '8080' }));
       expect(second.length).toBeLessThan(first.length); // the shared context already holds these bytes

@@ -131,7 +131,12 @@ function parseControl(type: number, flags: number, p: Buffer): Frame {
     case FrameType.SynReply:
     case FrameType.Headers:
       need(p, 4, type === FrameType.SynReply ? 'SYN_REPLY' : 'HEADERS');
-      return { type: type === FrameType.SynReply ? 'syn_reply' : 'headers', streamId: p.readUInt32BE(0) & 0x7fff_ffff, fin, block: Buffer.from(p.subarray(4)) };
+      return {
+        type: type === FrameType.SynReply ? 'syn_reply' : 'headers',
+        streamId: p.readUInt32BE(0) & 0x7fff_ffff,
+        fin,
+        block: Buffer.from(p.subarray(4)),
+      };
     case FrameType.RstStream:
       need(p, 8, 'RST_STREAM');
       return { type: 'rst_stream', streamId: p.readUInt32BE(0) & 0x7fff_ffff, status: p.readUInt32BE(4) };

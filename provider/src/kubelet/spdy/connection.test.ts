@@ -103,8 +103,16 @@ describe('SpdyConnection', () => {
       for (let i = 0; i < 4; i++) t.peer.send(spdy.encode.data(1, Buffer.alloc(16 * 1024), false));
       const it = t.streams[0]!.data[Symbol.asyncIterator]();
       for (let i = 0; i < 2; i++) await it.next();
-      expect(await t.peer.next((f) => f.type === 'window_update' && f.streamId === 0)).toEqual({ type: 'window_update', streamId: 0, delta: 32 * 1024 });
-      expect(await t.peer.next((f) => f.type === 'window_update' && f.streamId === 1)).toEqual({ type: 'window_update', streamId: 1, delta: 32 * 1024 });
+      expect(await t.peer.next((f) => f.type === 'window_update' && f.streamId === 0)).toEqual({
+        type: 'window_update',
+        streamId: 0,
+        delta: 32 * 1024,
+      });
+      expect(await t.peer.next((f) => f.type === 'window_update' && f.streamId === 1)).toEqual({
+        type: 'window_update',
+        streamId: 1,
+        delta: 32 * 1024,
+      });
       await it.return?.(undefined);
     } finally {
       await t.close();
@@ -118,9 +126,17 @@ describe('SpdyConnection', () => {
       expect(await t.peer.next((f) => f.type === 'ping')).toEqual({ type: 'ping', id: 3 });
       await t.peer.synStream(1, { streamtype: 'a' });
       await t.peer.synStream(3, { streamtype: 'b' });
-      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 3, status: spdy.RstStatus.RefusedStream });
+      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({
+        type: 'rst_stream',
+        streamId: 3,
+        status: spdy.RstStatus.RefusedStream,
+      });
       t.peer.send(spdy.encode.data(9, Buffer.from('x'), false));
-      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({ type: 'rst_stream', streamId: 9, status: spdy.RstStatus.InvalidStream });
+      expect(await t.peer.next((f) => f.type === 'rst_stream')).toEqual({
+        type: 'rst_stream',
+        streamId: 9,
+        status: spdy.RstStatus.InvalidStream,
+      });
       t.peer.send(spdy.encode.rstStream(1, spdy.RstStatus.Cancel));
       await t.streams[0]!.closed;
       await expect(t.streams[0]!.write(Buffer.from('late'))).rejects.toThrow(/closed/);

@@ -183,7 +183,9 @@ export class SpdyConnection implements StreamOwner {
   private async onSynStream(id: number, block: Buffer, fin: boolean): Promise<void> {
     const headers = await this.codec.decode(block);
     if (id === 0 || id % 2 === 0 || id <= this.lastStreamId) {
-      throw new spdy.SpdyProtocolError(`SYN_STREAM with stream id ${id} (client streams are odd and increasing; last was ${this.lastStreamId})`);
+      throw new spdy.SpdyProtocolError(
+        `SYN_STREAM with stream id ${id} (client streams are odd and increasing; last was ${this.lastStreamId})`,
+      );
     }
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= this.maxStreams) {
