@@ -9,6 +9,7 @@ import {
   encode,
   isDecodeError,
   MAX_PAYLOAD_BYTES,
+  PayloadTooLargeError,
 } from './codec.js';
 import {
   EdgeEventSchema,
@@ -80,7 +81,7 @@ describe('decoders', () => {
   it('refuses to encode an oversized message', () => {
     const big = spec();
     big.annotations = { a: 'x'.repeat(MAX_PAYLOAD_BYTES) };
-    expect(() => encode(EdgePodSpecSchema, big)).toThrow(RangeError);
+    expect(() => encode(EdgePodSpecSchema, big)).toThrow(PayloadTooLargeError);
   });
 });
 

@@ -111,11 +111,24 @@ export function decodeEdgeEvent(data: Uint8Array, subject?: string): EdgeEvent {
   return m;
 }
 
+/** A message too large for one NATS message ({@link MAX_PAYLOAD_BYTES}): it cannot be carried at all. */
+export class PayloadTooLargeError extends Error {
+  override name = 'PayloadTooLargeError';
+  constructor(
+    readonly typeName: string,
+    readonly bytes: number,
+  ) {
+    super(`${typeName}: encoded size ${bytes} exceeds ${MAX_PAYLOAD_BYTES}`);
+  }
+}
+export function isPayloadTooLarge(err: unknown): err is PayloadTooLargeError {
+  return err instanceof PayloadTooLargeError;
+}
+
+/** Encodes a message for the wire; a {@link PayloadTooLargeError} when it is larger than one message may be. */
 export function encode<D extends DescMessage>(schema: D, message: MessageShape<D>): Uint8Array {
   const bytes = toBinary(schema, message);
-  if (bytes.length > MAX_PAYLOAD_BYTES) {
-    throw new RangeError(`${schema.typeName}: encoded size ${bytes.length} exceeds ${MAX_PAYLOAD_BYTES}`);
-  }
+  if (bytes.length > MAX_PAYLOAD_BYTES) throw new PayloadTooLargeError(schema.typeName, bytes.length);
   return bytes;
 }
 

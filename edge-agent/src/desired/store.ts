@@ -22,14 +22,17 @@ import {
   edge,
   isDecodeError,
   isSubjectError,
+  objectKey,
   parseDesiredSubject,
+  parseObjectKey,
+  parsePodKey,
+  podKeyString,
+  podUsesObject,
   type ObjectKind,
   type PodKey,
 } from '@edgefarm/proto';
 import type { Logger } from 'pino';
-import { podKeyString } from '../keys.js';
 import type { ObjectSource } from '../runtime/env.js';
-import { podUsesObject } from './refs.js';
 
 /** Read side of the desired state, what the reconciler and heartbeat see. */
 export interface DesiredView extends ObjectSource {
@@ -101,18 +104,6 @@ export interface DesiredSnapshot {
   objects: { key: string; seq: number; object: edge.EdgeObject }[];
 }
 
-/** Splits `a/b[/c]` keys; names and namespaces never contain '/'. */
-function splitKey(key: string, parts: 2 | 3): [string, string, string] {
-  const out = key.split('/');
-  if (out.length !== parts) throw new RangeError(`malformed store key "${key}"`);
-  return [out[0]!, out[1]!, out[2] ?? ''];
-}
-
-/** Map key of a delivered object: `<kind>/<namespace>/<name>`. */
-export function objectKeyString(kind: ObjectKind, key: PodKey): string {
-  return `${kind}/${key.namespace}/${key.name}`;
-}
-
 export class DesiredStore implements DesiredView {
   private readonly pods = new Map<string, edge.EdgePodSpec>();
   private readonly objects = new Map<string, edge.EdgeObject>();
@@ -139,7 +130,7 @@ export class DesiredStore implements DesiredView {
     return this.pods.size;
   }
   object(kind: ObjectKind, namespace: string, name: string): edge.EdgeObject | undefined {
-    return this.objects.get(objectKeyString(kind, { namespace, name }));
+    return this.objects.get(objectKey(kind, { namespace, name }));
   }
   /** Number of delivered objects held. */
   get objectCount(): number {
@@ -217,7 +208,7 @@ export class DesiredStore implements DesiredView {
   }
 
   private applyObject(kind: ObjectKind, subjectKey: PodKey, msg: DesiredMessage): ApplyOutcome {
-    const key = objectKeyString(kind, subjectKey);
+    const key = objectKey(kind, subjectKey);
     if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
       const had = this.objects.delete(key);
       this.seqs.delete(key);
@@ -295,12 +286,11 @@ export class DesiredStore implements DesiredView {
   heldSubjects(): { key: string; subject: string; seq: number }[] {
     const out: { key: string; subject: string; seq: number }[] = [];
     for (const key of this.pods.keys()) {
-      const [namespace, name] = splitKey(key, 2);
-      out.push({ key, subject: desiredSubjects.pod(this.node, { namespace, name }), seq: this.seqs.get(key) ?? 0 });
+      out.push({ key, subject: desiredSubjects.pod(this.node, parsePodKey(key)), seq: this.seqs.get(key) ?? 0 });
     }
     for (const key of this.objects.keys()) {
-      const [kind, namespace, name] = splitKey(key, 3);
-      out.push({ key, subject: desiredSubjects.of(this.node, kind as ObjectKind, { namespace, name }), seq: this.seqs.get(key) ?? 0 });
+      const { kind, key: objKey } = parseObjectKey(key);
+      out.push({ key, subject: desiredSubjects.of(this.node, kind, objKey), seq: this.seqs.get(key) ?? 0 });
     }
     return out;
   }
@@ -318,8 +308,7 @@ export class DesiredStore implements DesiredView {
     const obj = this.objects.get(key);
     if (!obj) return;
     this.objects.delete(key);
-    const [kind] = splitKey(key, 3);
-    this.notifyUsers(kind as ObjectKind, { namespace: obj.namespace, name: obj.name });
+    this.notifyUsers(parseObjectKey(key).kind, { namespace: obj.namespace, name: obj.name });
   }
 
   /** Notifies the key of every desired pod that uses the object (a token object: the pod it is named after). */
@@ -329,7 +318,7 @@ export class DesiredStore implements DesiredView {
       return;
     }
     for (const [podKey, spec] of this.pods) {
-      if (podUsesObject(spec, kind, key.namespace, key.name)) this.onChange(podKey);
+      if (podUsesObject(spec, kind, key)) this.onChange(podKey);
     }
   }
 

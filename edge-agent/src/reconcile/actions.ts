@@ -4,11 +4,10 @@
  * returns a plain record of what to do. No I/O, no clock reads: `now` comes in. The executor carries it out in a
  * fixed order (kill, stop, remove, create sandbox, start containers); what fails is retried by the next sync.
  */
-import { edge } from '@edgefarm/proto';
+import { edge, podKeyString } from '@edgefarm/proto';
 import { containerHash, gracePeriodSec, sandboxHash } from '../runtime/labels.js';
 import { backoffKey, crashLoopMessage, type BackoffView } from './backoff.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox, SandboxRef } from '../runtime/types.js';
-import { podKeyString } from '../keys.js';
 
 export interface ContainerToKill {
   id: string;

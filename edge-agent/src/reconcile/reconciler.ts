@@ -17,11 +17,10 @@
  * A shorter deletion grace period reaches a stop that is already waiting without waiting for the key's turn in the
  * queue (ContainerStopper, from the desired store's notification).
  */
-import { type edge } from '@edgefarm/proto';
+import { type edge, parsePodKey, podKeyString } from '@edgefarm/proto';
 import { WorkQueue } from '@edgefarm/workqueue';
 import type { Logger } from 'pino';
 import type { DesiredView } from '../desired/store.js';
-import { parsePodKey, podKeyString } from '../keys.js';
 import { gracePeriodSec } from '../runtime/labels.js';
 import type { ObservedPod, PodRuntime } from '../runtime/types.js';
 import type { StatusReporter } from '../status/reporter.js';

@@ -3,11 +3,10 @@
  * observed pod rebuilt from CRI labels/annotations. No I/O here; cri-runtime.ts does the calls.
  */
 import path from 'node:path';
-import { cri, edge } from '@edgefarm/proto';
+import { cri, edge, type PodKey } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
 import type { ResourcesInit, SecurityInit } from './linux.js';
-import type { PodKey } from '../keys.js';
 import type { ContainerCreateOptions, ContainerState, ObservedContainer, ObservedSandbox, RelistSnapshot } from './types.js';
 
 export interface NodeLayout {

@@ -7,10 +7,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cri, edge } from '@edgefarm/proto';
+import { cri, edge, podKeyString, type PodKey } from '@edgefarm/proto';
 import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import type { Logger } from 'pino';
-import { podKeyString, type PodKey } from '../keys.js';
 import { removePodCgroup } from './cgroups.js';
 import {
   containerConfig,

@@ -4,8 +4,8 @@
  * for the next call of a method, and lets a test make a container exit. A container may be told to ignore SIGTERM:
  * a stop of it then waits out its grace period on the clock (as containerd does), see {@link ignoreSigterm}.
  */
+import { podKeyString, type PodKey } from '@edgefarm/proto';
 import type { edge } from '@edgefarm/proto';
-import { podKeyString, type PodKey } from '../keys.js';
 import { containerHash, sandboxHash } from './labels.js';
 import {
   RuntimeError,

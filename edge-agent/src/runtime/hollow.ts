@@ -10,8 +10,7 @@
  * re-adopts its pods. Unlike FakePodRuntime (unit tests) it records no calls and takes no injected errors.
  */
 import { create } from '@bufbuild/protobuf';
-import { cri, type edge } from '@edgefarm/proto';
-import type { PodKey } from '../keys.js';
+import { cri, type edge, type PodKey } from '@edgefarm/proto';
 import { HollowImageService } from '../images/hollow.js';
 import { systemClock, type Clock } from '../util/time.js';
 import {

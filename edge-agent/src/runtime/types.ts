@@ -11,8 +11,8 @@
  *   gone succeeds (NotFound is success).
  * - Methods throw {@link RuntimeError}s; callers classify them with the predicates below, never by message text.
  */
+import { type PodKey } from '@edgefarm/proto';
 import type { edge } from '@edgefarm/proto';
-import type { PodKey } from '../keys.js';
 
 export type SandboxState = 'ready' | 'notready';
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';

@@ -7,10 +7,9 @@
  * A failed write changes nothing but the generation counter, so the next sync writes again.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { encode, edge, outboxSubjects } from '@edgefarm/proto';
+import { encode, edge, outboxSubjects, podKeyString, type PodKey } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { OutboxWriter } from '../bus/outbox.js';
-import { podKeyString, type PodKey } from '../keys.js';
 import type { ObservedPod } from '../runtime/types.js';
 import type { Clock } from '../util/time.js';
 import { buildPodStatus, buildRemovedStatus, type PodRef, type StatusContext } from './build.js';

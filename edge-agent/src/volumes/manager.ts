@@ -22,12 +22,12 @@
  *   finds leftovers of a crash.
  * Calls for one pod UID are serialized by the caller (one sync per key at a time).
  */
+import { podKeyString, type PodKey } from '@edgefarm/proto';
 import { createHash, randomUUID } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
-import { podKeyString, type PodKey } from '../keys.js';
 import { ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import type { ContainerMount, ObservedPod } from '../runtime/types.js';
 import { errorMessage } from '../util/time.js';

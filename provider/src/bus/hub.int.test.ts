@@ -9,7 +9,7 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Headers, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
+import { Headers, PayloadTooLargeError, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, readDesired } from './hub.js';
@@ -86,7 +86,7 @@ test('objects round-trip beside pods; one too large for a NATS message is refuse
   await bus.publishObject('edge-o', 'secret', obj('app.conf', '21')); // same name, other kind: its own subject
   await bus.publishObject('edge-o', 'token', obj('web-1', '22'));
   await bus.tombstoneObject('edge-o', 'token', { namespace: 'default', name: 'web-1' });
-  await expect(bus.publishObject('edge-o', 'configmap', obj('big', '23', 1024 * 1024 + 1))).rejects.toThrow(RangeError);
+  await expect(bus.publishObject('edge-o', 'configmap', obj('big', '23', 1024 * 1024 + 1))).rejects.toThrow(PayloadTooLargeError);
   const records = await readDesired(nc, ['edge-o'], log);
   expect(records.map((r) => [r.kind, r.key.name, r.kind !== 'pod' && r.object ? r.object.resourceVersion : 'tombstone'])).toEqual([
     ['configmap', 'app.conf', '20'],

@@ -51,7 +51,7 @@ export interface DesiredPublisher {
   publishPod(node: string, spec: edge.EdgePodSpec): Promise<number>;
   /** Publishes a tombstone: the pod is no longer desired on that node. */
   tombstonePod(node: string, key: PodKey): Promise<number>;
-  /** Publishes a ConfigMap, Secret or token object to a node. Throws a RangeError when it is too large to carry. */
+  /** Publishes a ConfigMap, Secret or token object to a node. Throws a PayloadTooLargeError when it is too large to carry. */
   publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number>;
   /** The object is no longer used by any pod on the node. */
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number>;

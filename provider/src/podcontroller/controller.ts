@@ -8,13 +8,23 @@
 import type { Logger } from 'pino';
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { create } from '@bufbuild/protobuf';
-import { edge, type ObjectKind, type PodKey } from '@edgefarm/proto';
+import {
+  edge,
+  isPayloadTooLarge,
+  objectKey,
+  parseObjectKey,
+  parsePodKey,
+  podKeyString,
+  podObjectKeys,
+  type ObjectKey,
+  type ObjectKind,
+} from '@edgefarm/proto';
 import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Pod, PodWatch, Watcher } from '../kube/client.js';
 import { isConflict } from '../kube/errors.js';
 import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';
 import { translatePod, specFingerprint, parseTokenKey } from './translate.js';
-import { configMapObject, objectKey, parseObjectKey, secretObject, specRefs, specTokenKeys, type ObjectKey } from './objects.js';
+import { configMapObject, secretObject, specTokenKeys } from './objects.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
 import type { ProviderMetrics } from '../metrics/metrics.js';
 
@@ -57,11 +67,7 @@ interface PublishedObject {
 /** How often token lifetimes are checked. */
 const TOKEN_CHECK_MS = 15_000;
 
-const keyOf = (ns: string, name: string) => `${ns}/${name}`;
-function splitKey(key: string): PodKey {
-  const i = key.indexOf('/');
-  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
+const keyOf = (namespace: string, name: string) => podKeyString({ namespace, name });
 
 export class PodController {
   private readonly queue: WorkQueue;
@@ -108,7 +114,7 @@ export class PodController {
   /** Starts the pod, ConfigMap and Secret watches. Pods are synced only for nodes added with {@link addNodes}. */
   async start(): Promise<void> {
     const objectChanged = (kind: ObjectKind) => (o: KubernetesObject) =>
-      this.objectChanged(objectKey(kind, o.metadata!.namespace!, o.metadata!.name!));
+      this.objectChanged(objectKey(kind, { namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
     const failed = (what: string) => (err: unknown) =>
       this.deps.log.warn({ err: (err as Error)?.message }, `${what} watch failed; restarting`);
     await this.configMaps.start({ changed: objectChanged('configmap'), deleted: objectChanged('configmap'), error: failed('ConfigMap') });
@@ -155,10 +161,10 @@ export class PodController {
             node: r.node,
             uid: r.spec.uid,
             fingerprint: specFingerprint(r.spec),
-            refs: specRefs(r.spec),
+            refs: podObjectKeys(r.spec),
           });
       } else if (r.object) {
-        this.objects.get(r.node)!.set(objectKey(r.kind, r.key.namespace, r.key.name), publishedObject(r.kind, r.object));
+        this.objects.get(r.node)!.set(objectKey(r.kind, r.key), publishedObject(r.kind, r.object));
       }
     }
     for (const n of names) this.nodes.add(n);
@@ -258,7 +264,7 @@ export class PodController {
   }
 
   private async sync(key: string): Promise<void> {
-    const { namespace, name } = splitKey(key);
+    const { namespace, name } = parsePodKey(key);
     const pod = this.watch.get(namespace, name);
     const node = pod?.spec?.nodeName;
     const published = this.published.get(key);
@@ -306,7 +312,7 @@ export class PodController {
       return;
     }
     const spec = translation.spec;
-    const refs = specRefs(spec);
+    const refs = podObjectKeys(spec);
     // The objects go first, so the site has them when the pod arrives (the site stream keeps this order).
     if (!spec.deleting) await this.syncObjects(node, pod, spec, refs, log);
     const fingerprint = specFingerprint(spec);
@@ -357,7 +363,7 @@ export class PodController {
       try {
         this.noteSequence(node, await this.deps.bus.publishObject(node, kind, object));
       } catch (err) {
-        if (!(err instanceof RangeError)) throw err;
+        if (!isPayloadTooLarge(err)) throw err;
         const what = `${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${key.namespace}/${key.name}`;
         await this.objectProblem(
           pod,

@@ -1,47 +1,11 @@
 /**
- * The objects a pod spec refers to (ConfigMaps, Secrets, the pod's ServiceAccount tokens), as the provider delivers
- * them: only to the nodes running a pod that uses them, the rule the Node authorizer applies to kubelets.
+ * The objects a pod spec refers to (ConfigMaps, Secrets, the pod's ServiceAccount tokens; which ones is proto's
+ * podObjectRefs), as the provider delivers them: only to the nodes running a pod that uses them, the rule the Node
+ * authorizer applies to kubelets.
  */
 import { create } from '@bufbuild/protobuf';
-import { edge, type ObjectKind, type PodKey } from '@edgefarm/proto';
+import { edge } from '@edgefarm/proto';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-
-/** `<kind>/<namespace>/<name>`; a token object is named after its pod. */
-export type ObjectKey = string;
-
-export function objectKey(kind: ObjectKind, namespace: string, name: string): ObjectKey {
-  return `${kind}/${namespace}/${name}`;
-}
-export function parseObjectKey(key: ObjectKey): { kind: ObjectKind; key: PodKey } {
-  const [kind, namespace, ...name] = key.split('/');
-  return { kind: kind as ObjectKind, key: { namespace: namespace!, name: name.join('/') } };
-}
-
-/** Every object a pod spec refers to (volumes, env, envFrom, imagePullSecrets), as object keys. */
-export function specRefs(spec: edge.EdgePodSpec): ObjectKey[] {
-  const out = new Set<ObjectKey>();
-  const add = (kind: ObjectKind, name: string) => name && out.add(objectKey(kind, spec.namespace, name));
-  for (const v of spec.volumes) {
-    if (v.source.case !== 'projected') continue;
-    for (const s of v.source.value.sources) {
-      if (s.source.case === 'configMap') add('configmap', s.source.value.name);
-      else if (s.source.case === 'secret') add('secret', s.source.value.name);
-      else if (s.source.case === 'serviceAccountToken') add('token', spec.name);
-    }
-  }
-  for (const name of spec.imagePullSecrets) add('secret', name);
-  for (const c of [...spec.initContainers, ...spec.containers]) {
-    for (const e of c.env) {
-      if (e.configMapKeyRef) add('configmap', e.configMapKeyRef.name);
-      if (e.secretKeyRef) add('secret', e.secretKeyRef.name);
-    }
-    for (const e of c.envFrom) {
-      add('configmap', e.configMap);
-      add('secret', e.secret);
-    }
-  }
-  return [...out].sort();
-}
 
 /** Token keys (see translate.ts tokenKey) the spec's projected volumes need. */
 export function specTokenKeys(spec: edge.EdgePodSpec): string[] {

@@ -1,6 +1,7 @@
 import { edge } from '@edgefarm/proto';
 import { specFingerprint, tokenKey, translatePod } from './translate.js';
-import { specRefs, specTokenKeys } from './objects.js';
+import { podObjectKeys } from '@edgefarm/proto';
+import { specTokenKeys } from './objects.js';
 import { pod } from './fixtures.js';
 
 describe('translatePod', () => {
@@ -198,7 +199,7 @@ describe('translatePod', () => {
       ['APP_', 'app', '', false],
       ['', '', 'db', true],
     ]);
-    expect(specRefs(t.spec)).toEqual([
+    expect(podObjectKeys(t.spec)).toEqual([
       'configmap/default/app',
       'configmap/default/kube-root-ca.crt',
       'secret/default/db',
@@ -311,7 +312,7 @@ describe('translatePod: what the runtime at the edge enforces', () => {
     expect(c.startupProbe).toEqual(expect.objectContaining({ failureThreshold: 30, terminationGracePeriodSeconds: 7n, periodSeconds: 10 }));
     expect([c.terminationMessagePath, c.terminationMessagePolicy]).toEqual(['/dev/termination-log', 'FallbackToLogsOnError']);
     expect(t.spec.imagePullSecrets).toEqual(['regcred']);
-    expect(specRefs(t.spec)).toEqual(['secret/default/regcred']);
+    expect(podObjectKeys(t.spec)).toEqual(['secret/default/regcred']);
   });
 
   it.each([
