@@ -3,6 +3,7 @@
  * unit-tested with {@link ./fake.ts}. The real implementation wraps @kubernetes/client-node.
  */
 import * as k8s from '@kubernetes/client-node';
+import { isConflict, isNotFound } from './errors.js';
 
 export type Pod = k8s.V1Pod;
 export type Node = k8s.V1Node;
@@ -118,7 +119,7 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }
@@ -182,9 +183,9 @@ export class RealKubeClient implements KubeClient {
         body: { gracePeriodSeconds: options.gracePeriodSeconds, preconditions: { uid: options.uid } },
       });
     } catch (err) {
-      // Gone already, or a different pod (new UID) now holds the name: nothing of ours left to delete.
-      const code = (err as { code?: number }).code;
-      if (code === 404 || code === 409) return;
+      // Gone already, or a different pod (new UID) now holds the name (the UID precondition fails with a Conflict):
+      // nothing of ours left to delete.
+      if (isNotFound(err) || isConflict(err)) return;
       throw err;
     }
   }
@@ -202,7 +203,7 @@ export class RealKubeClient implements KubeClient {
       await this.custom.patchClusterCustomObjectStatus({ ...EDGENODE, name, body: { status } }, mergePatch);
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
@@ -211,8 +212,7 @@ export class RealKubeClient implements KubeClient {
       await this.core.deleteNode({ name, body: { preconditions: { uid } } });
       return true;
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code === 404 || code === 409) return false;
+      if (isNotFound(err) || isConflict(err)) return false;
       throw err;
     }
   }

@@ -17,13 +17,23 @@ import type {
   Watcher,
 } from './client.js';
 
+/** The reason the apiserver gives for an HTTP status when the fake is not told one. */
+const DEFAULT_REASONS: Record<number, string> = { 404: 'NotFound', 409: 'Conflict', 422: 'Invalid', 500: 'InternalError' };
+
+/**
+ * An API error as @kubernetes/client-node's ApiException carries it: the HTTP status as `code`, the v1.Status as
+ * JSON text in `body` (its `reason` tells a 409 AlreadyExists from a 409 Conflict; see errors.ts).
+ */
 export class ApiError extends Error {
   override name = 'ApiError';
+  readonly body: string;
   constructor(
     readonly code: number,
     message: string,
+    readonly reason: string | undefined = DEFAULT_REASONS[code],
   ) {
     super(message);
+    this.body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code });
   }
 }
 
@@ -121,7 +131,7 @@ export class FakeKubeClient implements KubeClient {
   }
   async createNode(node: Node) {
     this.record('createNode', node.metadata!.name);
-    if (this.nodes.has(node.metadata!.name!)) throw new ApiError(409, 'exists');
+    if (this.nodes.has(node.metadata!.name!)) throw new ApiError(409, 'exists', 'AlreadyExists');
     const created = { ...node, metadata: { ...node.metadata, uid: `uid-${node.metadata!.name}`, resourceVersion: this.nextRv() } };
     this.nodes.set(node.metadata!.name!, created);
     return copy(created);
@@ -166,7 +176,7 @@ export class FakeKubeClient implements KubeClient {
   }
   async createLease(lease: Lease) {
     this.record('createLease', lease.metadata!.name);
-    if (this.leases.has(`${lease.metadata!.namespace}/${lease.metadata!.name}`)) throw new ApiError(409, 'exists');
+    if (this.leases.has(`${lease.metadata!.namespace}/${lease.metadata!.name}`)) throw new ApiError(409, 'exists', 'AlreadyExists');
     const l = { ...lease, metadata: { ...lease.metadata, resourceVersion: this.nextRv() } };
     this.leases.set(`${lease.metadata!.namespace}/${lease.metadata!.name}`, l);
     return l;
@@ -205,7 +215,7 @@ export class FakeKubeClient implements KubeClient {
     this.record('createEvent', event.reason);
     const { namespace, name } = event.metadata;
     if (name && this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name))
-      throw new ApiError(409, 'already exists');
+      throw new ApiError(409, 'already exists', 'AlreadyExists');
     this.events.push(event);
   }
   async patchEvent(namespace: string, name: string, patch: object) {

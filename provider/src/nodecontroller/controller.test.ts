@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import type * as k8s from '@kubernetes/client-node';
-import { FakeKubeClient } from '../kube/fake.js';
+import { ApiError, FakeKubeClient } from '../kube/fake.js';
 import { NodeController, type NodeControllerOptions } from './controller.js';
 import { policyOf, DEFAULT_TAINT, type NodePolicy } from './node.js';
 
@@ -279,6 +279,30 @@ describe('NodeController', () => {
     clock += 300_001;
     await tick();
     expect(kube.nodes.has('edge-1')).toBe(true);
+  });
+
+  it('a Node created meanwhile (409 AlreadyExists) is read again at once; a 409 Conflict is a failed write, retried later', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl } = controller(kube);
+    kube.failNext('createNode', new ApiError(409, 'nodes "edge-1" already exists', 'AlreadyExists'));
+    await add(ctl, policy());
+    expect(kube.calls.filter((c) => /^(getNode|createNode)/.test(c)).slice(0, 4)).toEqual([
+      'getNode edge-1',
+      'createNode edge-1',
+      'getNode edge-1',
+      'createNode edge-1',
+    ]);
+    expect(kube.nodes.has('edge-1')).toBe(true);
+
+    const other = new FakeKubeClient();
+    const { ctl: ctl2 } = controller(other);
+    other.failNext('createNode', new ApiError(409, 'the object has been modified', 'Conflict'));
+    await add(ctl2, policy());
+    expect(other.calls.filter((c) => c.startsWith('createNode'))).toEqual(['createNode edge-1']);
+    expect(other.nodes.has('edge-1')).toBe(false); // left to the work queue's backoff
+    await new Promise((r) => setTimeout(r, 400));
+    await ctl2.drained();
+    expect(other.nodes.has('edge-1')).toBe(true);
   });
 
   it('taking over a Ready node writes it with its last heartbeat read back, never Ready False (no flap on failover)', async () => {

@@ -427,8 +427,8 @@ export class NodeController {
       }
       s.leaseRenewedAtMs = renewTime.getTime();
     } catch (err) {
-      s.lease = undefined; // re-read next time (conflict, or deleted with its Node)
-      if (!isConflict(err)) this.o.log.warn({ node: name, err: (err as Error).message }, 'lease renewal failed');
+      s.lease = undefined; // re-read next time (conflict, created meanwhile, or deleted with its Node)
+      if (!isConflict(err) && !isAlreadyExists(err)) this.o.log.warn({ node: name, err: (err as Error).message }, 'lease renewal failed');
     }
   }
 }

@@ -234,7 +234,8 @@ export class ShardLeases {
       if (cur) await this.o.kube.replaceLease({ ...cur, spec: { ...cur.spec, ...spec } });
       else await this.o.kube.createLease(this.leaseObject(name, { [LEASE_KIND_LABEL]: 'member' }, spec));
     } catch (err) {
-      if (!isConflict(err)) this.o.log.warn({ err: (err as Error).message }, 'member lease renewal failed');
+      // Written by someone else since the read (or created meanwhile): the next tick reads it again.
+      if (!isConflict(err) && !isAlreadyExists(err)) this.o.log.warn({ err: (err as Error).message }, 'member lease renewal failed');
     }
   }
 
