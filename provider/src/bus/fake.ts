@@ -1,8 +1,15 @@
-/** A recording DesiredPublisher for unit tests. */
+/**
+ * A hand-written {@link Hub} for unit tests: records every publish and read, keeps what the hub would hold for a
+ * takeover to read back (`desired`, `lastStatus`), and hands status messages and Events to the handlers followed
+ * (`heartbeat`, `report`, `event`).
+ */
 import { encode, edge, type ObjectKind, type PodKey } from '@edgefarm/proto';
-import type { DesiredPublisher } from './hub.js';
+import type { DesiredRecord, EventHandlers, Hub, StatusHandlers } from './hub.js';
 
-export class FakeBus implements DesiredPublisher {
+/** One stored status message: a node's heartbeat (with the hub's storage time) or a pod's report. */
+export type StoredStatus = { node: string; heartbeat: edge.NodeHeartbeat; atMs: number } | { node: string; report: edge.PodStatusReport };
+
+export class FakeBus implements Hub {
   readonly published: { node: string; spec: edge.EdgePodSpec }[] = [];
   readonly tombstones: { node: string; key: PodKey }[] = [];
   readonly forgotten: string[] = [];
@@ -10,6 +17,14 @@ export class FakeBus implements DesiredPublisher {
   readonly objectTombstones: { node: string; kind: ObjectKind; key: PodKey }[] = [];
   /** Every publish in order: `pod <node> <ns>/<name>`, `-pod ...`, `<kind> <node> <ns>/<name>@<version>`, `-<kind> ...`. */
   readonly log: string[] = [];
+  /** Every read in order: `readDesired <nodes>`, `readStatus <nodes>`. */
+  readonly reads: string[] = [];
+  /** The hub's desired state, as readDesired finds it. */
+  readonly desired: DesiredRecord[] = [];
+  /** The hub's last status messages, as readStatus delivers them. */
+  readonly lastStatus: StoredStatus[] = [];
+  private statusHandlers?: StatusHandlers;
+  private eventHandlers?: EventHandlers;
   private seq = 0;
   failNextPublish?: Error;
 
@@ -41,5 +56,42 @@ export class FakeBus implements DesiredPublisher {
   }
   async forgetPodStatus(node: string, uid: string) {
     this.forgotten.push(`${node}/${uid}`);
+  }
+
+  async ensureStreams() {}
+  async followStatus(handlers: StatusHandlers) {
+    this.statusHandlers = handlers;
+  }
+  async readStatus(nodes: readonly string[], handlers: StatusHandlers) {
+    this.reads.push(`readStatus ${nodes.join(',')}`);
+    for (const s of this.lastStatus) {
+      if (!nodes.includes(s.node)) continue;
+      if ('heartbeat' in s) handlers.heartbeat(s.node, s.heartbeat, s.atMs);
+      else handlers.pod(s.node, s.report);
+    }
+  }
+  async readDesired(nodes: readonly string[]) {
+    this.reads.push(`readDesired ${nodes.join(',')}`);
+    return this.desired.filter((r) => nodes.includes(r.node));
+  }
+  async followEvents(handlers: EventHandlers) {
+    this.eventHandlers = handlers;
+  }
+  async stop() {
+    this.statusHandlers = undefined;
+    this.eventHandlers = undefined;
+  }
+
+  /** A heartbeat arriving on the status stream followed. */
+  heartbeat(node: string, heartbeat: edge.NodeHeartbeat, atMs: number): void {
+    this.statusHandlers?.heartbeat(node, heartbeat, atMs);
+  }
+  /** A pod status report arriving on the status stream followed. */
+  report(node: string, report: edge.PodStatusReport): void {
+    this.statusHandlers?.pod(node, report);
+  }
+  /** An Event arriving on the event stream followed; resolves once handled. */
+  async event(node: string, event: edge.EdgeEvent): Promise<void> {
+    await this.eventHandlers?.event(node, event);
   }
 }

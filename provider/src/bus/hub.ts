@@ -74,7 +74,24 @@ export interface EventHandlers {
   dropped?(): void;
 }
 
-export class HubBus implements DesiredPublisher {
+/** The hub as the provider uses it: {@link HubBus}, or the FakeBus of unit tests. */
+export interface Hub extends DesiredPublisher {
+  /** Creates or updates the hub streams. Idempotent. */
+  ensureStreams(): Promise<void>;
+  /** Drops the last stored status of a pod that no longer exists. */
+  forgetPodStatus(node: string, uid: string): Promise<void>;
+  /** Follows every status report and heartbeat stored from now on. */
+  followStatus(handlers: StatusHandlers): Promise<void>;
+  /** Delivers the last report of every pod and the last heartbeat of the given nodes. */
+  readStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void>;
+  /** The current desired state of the given nodes (last value per subject, tombstones included). */
+  readDesired(nodes: readonly string[]): Promise<DesiredRecord[]>;
+  /** Follows the Events agents recorded. */
+  followEvents(handlers: EventHandlers): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class HubBus implements Hub {
   private readonly js: JetStreamClient;
   private jsm?: JetStreamManager;
   private statusFollower?: StreamFollower;
@@ -164,6 +181,10 @@ export class HubBus implements DesiredPublisher {
       nodes.map((n) => statusSubjects.node(n)),
       (m) => this.deliverStatus(m, handlers),
     );
+  }
+
+  readDesired(nodes: readonly string[]): Promise<DesiredRecord[]> {
+    return readDesired(this.nc, nodes, this.log);
   }
 
   private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {

@@ -128,7 +128,7 @@ describe('plain endpoints', () => {
 });
 
 describe('node ports', () => {
-  it('serve the node-scoped endpoints of their node, and close on release', async () => {
+  it('are opened when assigned, serve the node-scoped endpoints of their node, and close on release', async () => {
     const free = await new Promise<number>((resolve) => {
       const srv = net.createServer().listen(0, '127.0.0.1', () => {
         const port = (srv.address() as net.AddressInfo).port;
@@ -139,12 +139,15 @@ describe('node ports', () => {
     const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
     const nodeBed = await startKubeletBed({ nodePorts: { from: free, to: free }, log });
     try {
-      const port = nodeBed.server.portOf('edge-1');
+      expect(nodeBed.server.portOf('edge-1')).toBe(nodeBed.server.port); // nothing assigned yet: the shared port
+      const port = nodeBed.server.assignPort('edge-1');
       expect(port).toBe(free);
+      expect(nodeBed.server.assignPort('edge-1')).toBe(port);
       expect(nodeBed.server.portOf('edge-1')).toBe(port);
-      expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port); // range exhausted: the shared port
+      expect(nodeBed.server.assignPort('edge-2')).toBe(nodeBed.server.port); // range exhausted: the shared port
+      expect(nodeBed.server.assignPort('edge-2')).toBe(nodeBed.server.port);
       expect(nodeBed.server.portOf('edge-2')).toBe(nodeBed.server.port);
-      // Asked on every status write: said once per node, not every time.
+      // Said once per node, not on every assignment.
       expect(logged.filter((l) => l.includes('no free kubelet node port'))).toHaveLength(1);
       nodeBed.streams.summaries.set('edge-1', {
         node: { nodeName: 'edge-1', cpu: { time: '2026-11-23T10:00:00Z', usageCoreNanoSeconds: 1e9 } },
@@ -157,7 +160,8 @@ describe('node ports', () => {
       expect((await get('/metrics/resource', 'user', port, undefined, nodeBed.pki)).status).toBe(403);
       nodeBed.streams.offline.add('edge-1');
       expect((await url('/metrics/resource')).body).toMatch(/^resource_scrape_error 1$/m);
-      nodeBed.server.release('edge-1');
+      nodeBed.server.releasePort('edge-1');
+      expect(nodeBed.server.portOf('edge-1')).toBe(nodeBed.server.port);
       await expect(url('/healthz')).rejects.toThrow(/ECONNREFUSED/);
     } finally {
       await nodeBed.stop();

@@ -6,7 +6,9 @@
  * exec, attach, portForward: the pod in the path names the node) and /pods of all served nodes. Node-scoped
  * endpoints (/stats/summary, /metrics/resource) cannot be routed by path, so each node gets a port of its own from
  * `nodePorts`, advertised as the Node's kubelet endpoint: it serves the whole API, with /stats and /metrics for that
- * node. Without `nodePorts` every Node advertises the shared port and the node-scoped endpoints answer 404.
+ * node. Without `nodePorts` every Node advertises the shared port and the node-scoped endpoints answer 404. A node's
+ * port is assigned (its listener opened) when the node is taken on and released when it is given up: the server
+ * follows the membership ({@link taking}, {@link released}); {@link portOf} only reads.
  *
  * TLS: the serving certificate given; client certificates are requested and verified against `clientCA` (the
  * apiserver's kubelet-client certificate), anything else authenticates with a bearer token ({@link KubeletAuth}).
@@ -18,6 +20,8 @@ import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Pod } from '../kube/client.js';
+import type { BoundPods } from '../kube/bound-pods.js';
+import type { ServedNodes, Takeover } from '../membership/membership.js';
 import type { KubeletAuth } from './auth.js';
 import type { EdgeStreams } from './edge-streams.js';
 import { hasContainer, registerHandlers } from './handlers.js';
@@ -34,13 +38,10 @@ export interface KubeletServerOptions {
   streams: EdgeStreams;
   auth: KubeletAuth;
   log: Logger;
-  /** The pod from the informer cache. */
-  pod(namespace: string, name: string): Pod | undefined;
-  /** Whether this replica serves the node now. */
-  serves(node: string): boolean;
-  served(): string[];
-  /** Pods (informer cache) bound to these nodes. */
-  podsOf(nodes: string[]): Pod[];
+  /** The nodes this replica serves now. */
+  served: ServedNodes;
+  /** Pods from the informer cache. */
+  pods: Pick<BoundPods, 'get' | 'on'>;
   tls: { cert: string | Buffer; key: string | Buffer; clientCA?: string | Buffer };
   host?: string;
   /** The shared port (0: any free port, for tests). */
@@ -78,8 +79,8 @@ export class KubeletServer {
       streams: o.streams,
       log: o.log,
       nodeOfRequest: (req: FastifyRequest) => this.nodeOfSocket(req.raw.socket),
-      served: () => o.served(),
-      podsOf: (nodes) => o.podsOf(nodes),
+      served: () => o.served.served(),
+      podsOf: (nodes) => o.pods.on(nodes),
       resolvePod: (ns, name, uid) => this.resolvePod(ns, name, uid),
       authorize: async (req, node) => {
         const r = await o.auth.check(req.raw, node);
@@ -100,18 +101,24 @@ export class KubeletServer {
   }
 
   async stop(): Promise<void> {
-    for (const node of [...this.nodeServers.keys()]) this.release(node);
+    for (const node of [...this.nodeServers.keys()]) this.releasePort(node);
     for (const s of this.sockets) s.destroy();
     this.wss.close();
     this.portForwardWss.close();
     await this.app.close();
   }
 
-  /**
-   * The kubelet port a node advertises: its own port (opened on first ask and kept until release) when node ports
-   * are configured, else the shared one.
-   */
+  /** The kubelet port a node advertises: its own once assigned ({@link assignPort}), else the shared one. */
   portOf(node: string): number {
+    return this.nodeServers.get(node)?.port ?? this.port;
+  }
+
+  /**
+   * Gives the node a port of its own when node ports are configured, lowest free first, and opens its listener;
+   * returns the port it advertises (the shared one without a range, or when the range is full: logged once per node).
+   * Idempotent.
+   */
+  assignPort(node: string): number {
     const range = this.o.nodePorts;
     if (!range) return this.port;
     const have = this.nodeServers.get(node);
@@ -135,8 +142,8 @@ export class KubeletServer {
     return port;
   }
 
-  /** Closes the node's own port (the node was handed over or deleted). */
-  release(node: string): void {
+  /** Closes the node's own port, if it has one. */
+  releasePort(node: string): void {
     this.onSharedPort.delete(node);
     const have = this.nodeServers.get(node);
     if (!have) return;
@@ -144,6 +151,16 @@ export class KubeletServer {
     this.nodeOfPort.delete(have.port);
     have.server.close();
     have.server.closeAllConnections();
+  }
+
+  /** Membership: nodes taken on get their ports before anything advertises them. */
+  taking({ nodes }: Takeover): void {
+    for (const { name } of nodes) this.assignPort(name);
+  }
+
+  /** Membership: a node given up (handed over or deleted) closes its port. */
+  released(node: string): void {
+    this.releasePort(node);
   }
 
   private makeServer(): https.Server {
@@ -162,9 +179,9 @@ export class KubeletServer {
   }
 
   private resolvePod(namespace: string, name: string, uid?: string): { pod: Pod; node: string } | V1Status {
-    const pod = this.o.pod(namespace, name);
+    const pod = this.o.pods.get(namespace, name);
     const node = pod?.spec?.nodeName;
-    if (!pod || !node || !this.o.serves(node) || (uid !== undefined && pod.metadata?.uid !== uid)) {
+    if (!pod || !node || !this.o.served.serves(node) || (uid !== undefined && pod.metadata?.uid !== uid)) {
       return failure(404, 'NotFound', `pods "${name}" not found`);
     }
     return { pod, node };

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Pod } from '../kube/client.js';
+import { BoundPods } from '../kube/bound-pods.js';
 import { FakeKubeClient } from '../kube/fake.js';
 import { KubeletAuth } from './auth.js';
 import { FakeEdgeStreams } from './fake-streams.js';
@@ -122,10 +123,8 @@ export async function startKubeletBed(
     streams,
     auth: new KubeletAuth({ kube, log }),
     log,
-    pod: (ns, name) => pods.get(`${ns}/${name}`),
-    serves: (node) => served.has(node),
-    served: () => [...served],
-    podsOf: (nodes) => [...pods.values()].filter((p) => nodes.includes(p.spec?.nodeName ?? '')),
+    served: { serves: (node) => served.has(node), served: () => [...served] },
+    pods: new BoundPods({ get: (ns, name) => pods.get(`${ns}/${name}`), list: () => [...pods.values()] }),
     tls: { cert: readFileSync(pki.serverCert), key: readFileSync(pki.serverKey), clientCA: readFileSync(pki.ca) },
     host: '127.0.0.1',
     port: 0,

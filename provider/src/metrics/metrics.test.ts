@@ -5,10 +5,10 @@ import { ApiError, FakeKubeClient } from '../kube/fake.js';
 import { InstrumentedKubeClient } from '../kube/instrumented.js';
 import { FakeBus } from '../bus/fake.js';
 import { InstrumentedPublisher } from '../bus/instrumented.js';
-import { PodController } from '../podcontroller/controller.js';
-import { pod } from '../podcontroller/fixtures.js';
+import { pod, podControllerBed } from '../podcontroller/testing.js';
 import { NodeController } from '../nodecontroller/controller.js';
-import { policyOf, DEFAULT_TAINT } from '../nodecontroller/node.js';
+import { NodeFacts } from '../nodecontroller/facts.js';
+import { FakeMembership } from '../membership/fake.js';
 import { httpServer } from '../http.js';
 import { ProviderMetrics, type ServedNodesSource } from './metrics.js';
 
@@ -30,15 +30,22 @@ describe('ProviderMetrics', () => {
 
   it('counts publishes, status reports, conflicts, API calls and pod startup from the pod controller', async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
-    const fake = new FakeKubeClient();
-    const kube = new InstrumentedKubeClient(fake, (...a) => metrics.kubeRequest(...a));
-    const bus = new InstrumentedPublisher(new FakeBus(), {
-      published: (...a) => metrics.desiredPublished(...a),
-      failed: (k) => metrics.desiredPublishFailed(k),
+    const {
+      kube: fake,
+      ctl,
+      membership,
+    } = podControllerBed({
+      metrics,
+      now: () => new Date(clock),
+      kube: (k) => new InstrumentedKubeClient(k, (...a) => metrics.kubeRequest(...a)),
+      bus: (b) =>
+        new InstrumentedPublisher(b, {
+          published: (...a) => metrics.desiredPublished(...a),
+          failed: (k) => metrics.desiredPublishFailed(k),
+        }),
     });
-    const ctl = new PodController({ kube, bus, log, hostIP: () => '10.201.1.2', metrics, now: () => new Date(clock) });
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     fake.emitPod(pod({}, { creationTimestamp: new Date(clock - 2_500) }));
     await ctl.drained();
 
@@ -127,27 +134,24 @@ describe('ProviderMetrics', () => {
   it("exposes per-node gauges at scrape time, and drops a node's series once it is no longer served", async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
     const kube = new FakeKubeClient();
+    const facts = new NodeFacts({ now: () => new Date(clock) });
     const nodes = new NodeController({
       kube,
       log,
+      facts,
       kubeletPort: 10250,
       kubeletAddress: '127.0.0.1',
       now: () => new Date(clock),
       tickMs: 60_000,
       leaseRenewMs: 60_000,
     });
-    const policy = policyOf({ metadata: { name: 'edge-1' } }, [DEFAULT_TAINT]).policy;
-    await nodes.add(
-      [
-        { name: 'edge-1', policy },
-        { name: 'edge-2', policy },
-      ],
-      async () => undefined,
-    );
+    const membership = new FakeMembership();
+    membership.subscribe(nodes);
+    await membership.take(['edge-1', 'edge-2']);
     const source: ServedNodesSource = {
-      served: () => nodes.served(),
-      connected: (n) => nodes.connected(n),
-      lastHeartbeat: (n) => nodes.lastHeartbeat(n),
+      served: () => membership.served(),
+      connected: (n) => facts.connected(n),
+      lastHeartbeat: (n) => facts.lastHeartbeat(n),
       desiredSequence: (n) => (n === 'edge-1' ? 42 : undefined),
       pods: (n) => (n === 'edge-1' ? 3 : 0),
       shardsOwned: () => 4,
@@ -173,7 +177,7 @@ describe('ProviderMetrics', () => {
     expect(sample(text, `${P}edge_heartbeat_age_seconds{node="edge-1"}`)).toBe(67);
     expect(sample(text, `${P}edge_connected{node="edge-1"}`)).toBe(0);
 
-    nodes.remove('edge-1');
+    await membership.release('edge-1', 'handed-over');
     text = await metrics.text();
     expect(text).not.toContain('node="edge-1"');
     expect(sample(text, `${P}nodes_served`)).toBe(1);

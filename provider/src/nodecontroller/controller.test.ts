@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type * as k8s from '@kubernetes/client-node';
 import { ApiError, FakeKubeClient } from '../kube/fake.js';
 import { NodeController, type NodeControllerOptions } from './controller.js';
+import { NodeFacts } from './facts.js';
 import { policyOf, DEFAULT_TAINT, type NodePolicy } from './node.js';
 
 const log = pino({ level: 'silent' });
@@ -36,9 +37,11 @@ describe('NodeController', () => {
    * `renew` (every Lease now) themselves. Status refresh 60 s here (5 min by default).
    */
   function controller(kube: FakeKubeClient, extra: Partial<NodeControllerOptions> = {}) {
+    const facts = new NodeFacts({ now });
     const ctl = new NodeController({
       kube,
       log,
+      facts,
       kubeletPort: 10250,
       kubeletAddress: '127.0.0.1',
       now,
@@ -51,6 +54,7 @@ describe('NodeController', () => {
     const internals = ctl as unknown as { scan(): void; renewLeases(): Promise<void> };
     return {
       ctl,
+      facts,
       tick: async () => {
         internals.scan();
         await ctl.drained();
@@ -58,15 +62,16 @@ describe('NodeController', () => {
       renew: () => internals.renewLeases(),
     };
   }
-  /** Serves edge-1 with the policy (nothing to read back from a hub) and waits for its writes. */
+  /** Serves edge-1 with the policy as membership would (nothing to read back from a hub) and waits for its writes. */
   async function add(ctl: NodeController, p: NodePolicy): Promise<void> {
-    await ctl.add([{ name: 'edge-1', policy: p }], async () => undefined);
+    ctl.taking({ nodes: [{ name: 'edge-1', policy: p }], desired: [] });
+    ctl.taken(['edge-1']);
     await ctl.drained();
   }
 
   it('registers the node NotReady, turns Ready with a heartbeat, stays Ready but disconnected when they stop', async () => {
     const kube = new FakeKubeClient();
-    const { ctl, tick } = controller(kube);
+    const { ctl, facts, tick } = controller(kube);
     ctl.start();
     await add(ctl, policy());
     const cond = (t: string) => condition(kube, t);
@@ -79,13 +84,32 @@ describe('NodeController', () => {
     expect(cond('Ready').status).toBe('True');
     expect(cond('EdgeConnected').status).toBe('True');
     expect(kube.nodes.get('edge-1')!.status!.capacity!.cpu).toBe('2');
-    expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
+    expect(facts.hostIP('edge-1')).toBe('10.201.1.2');
 
     clock += 60_000;
     await tick();
     expect(cond('EdgeConnected').status).toBe('False');
     expect(cond('Ready').status).toBe('True');
-    expect(ctl.connected('edge-1')).toBe(false);
+    expect(facts.connected('edge-1')).toBe(false);
+  });
+
+  it('announces each connectivity flip it observes through the node facts', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl, facts, tick } = controller(kube);
+    const flips: string[] = [];
+    facts.onConnectivity((node, connected) => flips.push(`${node} ${connected}`));
+    await add(ctl, policy());
+    expect(flips).toEqual(['edge-1 false']); // the first evaluation: no heartbeat yet
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    clock += 5_000;
+    await tick();
+    expect(flips).toEqual(['edge-1 false', 'edge-1 true']);
+    clock += 60_000;
+    await tick();
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    expect(flips).toEqual(['edge-1 false', 'edge-1 true', 'edge-1 false', 'edge-1 true']);
   });
 
   it('calls a node disconnected 12 s after the hub stored its last heartbeat (the agent beats every 5 s)', async () => {
@@ -107,7 +131,7 @@ describe('NodeController', () => {
 
   it('mirrors connectivity into the EdgeNode status, and retries a missing EdgeNode only after a while', async () => {
     const kube = new FakeKubeClient();
-    const { ctl, tick } = controller(kube, { desiredSequence: () => 42, edgeNodeRetryMs: 30_000 });
+    const { ctl, tick } = controller(kube, { desired: { sequence: () => 42 }, edgeNodeRetryMs: 30_000 });
     ctl.start();
     await add(ctl, policy());
     const hb = heartbeat();
@@ -149,9 +173,9 @@ describe('NodeController', () => {
     expect(kube.edgeNodes.get('edge-1')!.status!.lastHeartbeatTime).toBe(new Date(clock).toISOString().replace(/\.\d+Z$/, 'Z'));
   });
 
-  it('ignores an older heartbeat than the one it has', async () => {
+  it('ignores an older heartbeat than the one it has, and heartbeats of nodes it does not serve', async () => {
     const kube = new FakeKubeClient();
-    const { ctl } = controller(kube);
+    const { ctl, facts } = controller(kube);
     ctl.start();
     await add(ctl, policy());
     const hb = heartbeat();
@@ -159,7 +183,9 @@ describe('NodeController', () => {
     const old = heartbeat();
     old.addresses = [{ $typeName: 'edgefarm.v1.NodeAddress', type: 'InternalIP', address: '1.1.1.1' }];
     ctl.onHeartbeat('edge-1', old, clock - 5000);
-    expect(ctl.hostIP('edge-1')).toBe('10.201.1.2');
+    expect(facts.hostIP('edge-1')).toBe('10.201.1.2');
+    ctl.onHeartbeat('edge-2', hb, clock);
+    expect(facts.lastHeartbeat('edge-2')).toBeUndefined();
   });
 
   it('recovers from a lease conflict on the next renewal', async () => {
@@ -177,7 +203,7 @@ describe('NodeController', () => {
 
   it("applies the EdgeNode: labels and taints (keeping others' taints), reserved resources, owner", async () => {
     const kube = new FakeKubeClient();
-    const { ctl } = controller(kube);
+    const { ctl, facts } = controller(kube);
     ctl.start();
     await add(
       ctl,
@@ -190,10 +216,11 @@ describe('NodeController', () => {
     ctl.onHeartbeat('edge-1', heartbeat(), clock);
     await ctl.drained();
     expect(node().status!.allocatable).toMatchObject({ cpu: '1500m', memory: '1024Ki' }); // the bad quantity is ignored
+    expect(facts.allocatable('edge-1')).toMatchObject({ cpu: '1500m', memory: '1024Ki' }); // what pods see too
 
     // The node lifecycle controller taints the node; the EdgeNode drops its label and taint.
     node().spec!.taints!.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
-    await ctl.update('edge-1', policy({ labels: { zone: 'z1' } }));
+    ctl.policyChanged('edge-1', policy({ labels: { zone: 'z1' } }));
     await ctl.drained();
     expect(node().metadata!.labels).toMatchObject({ zone: 'z1', 'kubernetes.io/hostname': 'edge-1' });
     expect(node().metadata!.labels!.site).toBeUndefined();
@@ -202,6 +229,7 @@ describe('NodeController', () => {
         .spec!.taints!.map((t) => t.key)
         .sort(),
     ).toEqual(['edgefarm.io/edge', 'node.kubernetes.io/unreachable']);
+    expect(facts.allocatable('edge-1')).toMatchObject({ cpu: '2' }); // nothing reserved any more
   });
 
   it('autonomy evict: past evictAfterSeconds the provider goes silent for the node (no Lease, no status), like a lost kubelet', async () => {
@@ -261,7 +289,7 @@ describe('NodeController', () => {
   it('a deleted Node is registered again only once no pod is bound to it (or after reregisterAfterMs)', async () => {
     const kube = new FakeKubeClient();
     let bound = 2;
-    const { ctl, tick } = controller(kube, { podsOnNode: () => bound });
+    const { ctl, tick } = controller(kube, { pods: { count: () => bound } });
     ctl.start();
     await add(ctl, policy());
     kube.nodes.delete('edge-1');
@@ -317,12 +345,43 @@ describe('NodeController', () => {
       written.push((p as { status: k8s.V1NodeStatus }).status.conditions!.find((c) => c.type === 'Ready')!.status);
       return patch(name, p);
     };
-    const { ctl } = controller(kube, { kubeletPort: 10251 });
+    const { ctl } = controller(kube, { kubeletPort: { portOf: (node) => (node === 'edge-1' ? 10251 : 10250) } });
     ctl.start();
-    await ctl.add([{ name: 'edge-1', policy: policy() }], async () => ctl.onHeartbeat('edge-1', heartbeat(), clock));
+    ctl.taking({ nodes: [{ name: 'edge-1', policy: policy() }], desired: [] });
+    await ctl.drained();
+    expect(written).toEqual([]); // nothing written while the last heartbeat is read back
+    ctl.onHeartbeat('edge-1', heartbeat(), clock); // read back from the hub
+    ctl.taken(['edge-1']);
     await ctl.drained();
     expect(written).toEqual(['True']);
     expect(kube.nodes.get('edge-1')!.status!.daemonEndpoints!.kubeletEndpoint!.Port).toBe(10251);
+  });
+
+  it('a node handed over is forgotten with its Node and Lease left; a deleted EdgeNode takes its managed Node along', async () => {
+    const kube = new FakeKubeClient();
+    const { ctl, facts, renew } = controller(kube);
+    await add(ctl, policy());
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    const writes = kube.calls.length;
+    await ctl.released('edge-1', 'handed-over');
+    clock += 60_000;
+    await renew();
+    ctl.onHeartbeat('edge-1', heartbeat(), clock);
+    await ctl.drained();
+    expect(kube.calls.length).toBe(writes); // not a single call
+    expect(kube.nodes.has('edge-1')).toBe(true);
+    expect(facts.lastHeartbeat('edge-1')).toBeUndefined();
+
+    await add(ctl, policy());
+    await ctl.released('edge-1', 'deleted');
+    expect(kube.nodes.has('edge-1')).toBe(false);
+    // A Node the provider does not manage (no managed annotation) is not its to delete.
+    await kube.createNode({ metadata: { name: 'edge-1' } });
+    await add(ctl, policy()); // adopts it: labels, taints and the annotation
+    kube.nodes.get('edge-1')!.metadata!.annotations = {};
+    await ctl.released('edge-1', 'deleted');
+    expect(kube.nodes.has('edge-1')).toBe(true);
   });
 
   it('a steady node costs one Lease write per leaseRenewMs and no status write until the refresh is due', async () => {

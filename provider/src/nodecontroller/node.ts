@@ -22,9 +22,8 @@ export const AGENT_VERSION_LABEL = 'edgefarm.io/agent-version';
 export interface NodeView {
   name: string;
   heartbeat?: edge.NodeHeartbeat;
+  /** The hub's storage time of `heartbeat` (ms). */
   heartbeatAtMs?: number;
-  /** True once any heartbeat was seen while this process runs or before (the Node's Ready was True). */
-  everReady: boolean;
   kubeletPort: number;
   /**
    * Where the apiserver reaches this node's kubelet API: the provider's own address (it serves the kubelet API for
@@ -171,12 +170,12 @@ function cond(
   };
 }
 
-export function isConnected(view: NodeView, nowMs: number, staleAfterMs: number): boolean {
+export function isConnected(view: Pick<NodeView, 'heartbeatAtMs'>, nowMs: number, staleAfterMs: number): boolean {
   return view.heartbeatAtMs !== undefined && nowMs - view.heartbeatAtMs <= staleAfterMs;
 }
 
 /** Autonomy `evict` past its deadline: the provider stops renewing the node's Lease and writing its status. */
-export function silenced(view: NodeView, policy: NodePolicy, nowMs: number, staleAfterMs: number): boolean {
+export function silenced(view: Pick<NodeView, 'heartbeatAtMs'>, policy: NodePolicy, nowMs: number, staleAfterMs: number): boolean {
   const { autonomy } = policy;
   return (
     autonomy.policy === 'evict' &&

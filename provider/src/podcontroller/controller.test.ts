@@ -1,19 +1,8 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import { pino } from 'pino';
-import { FakeKubeClient } from '../kube/fake.js';
-import { FakeBus } from '../bus/fake.js';
-import { PodController } from './controller.js';
-import { pod } from './fixtures.js';
+import { pod, podControllerBed } from './testing.js';
 
-const log = pino({ level: 'silent' });
-
-function setup() {
-  const kube = new FakeKubeClient();
-  const bus = new FakeBus();
-  const ctl = new PodController({ kube, bus, log, hostIP: () => '10.201.1.2' });
-  return { kube, bus, ctl };
-}
+const setup = () => podControllerBed();
 
 const running = (uid: string, generation: bigint, extra: { removed?: boolean; phase?: edge.PodPhase } = {}) =>
   create(edge.PodStatusReportSchema, {
@@ -29,9 +18,9 @@ const running = (uid: string, generation: bigint, extra: { removed?: boolean; ph
 
 describe('PodController', () => {
   it('publishes pods of its nodes only, once per spec change', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     kube.emitPod(pod({ nodeName: 'other-node' }, { name: 'elsewhere', uid: 'u2' }));
     await ctl.drained();
@@ -46,9 +35,9 @@ describe('PodController', () => {
   });
 
   it('applies reports in generation order and drops older ones', async () => {
-    const { kube, ctl } = setup();
+    const { kube, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     await ctl.drained();
     ctl.onReport('edge-1', running('uid-1', 5n));
@@ -64,9 +53,9 @@ describe('PodController', () => {
   });
 
   it('retries a status write on conflict', async () => {
-    const { kube, ctl } = setup();
+    const { kube, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     await ctl.drained();
     kube.failNext('replacePodStatus', Object.assign(new Error('conflict'), { code: 409 }));
@@ -78,9 +67,9 @@ describe('PodController', () => {
   });
 
   it('ignores a report about an older pod of the same name', async () => {
-    const { kube, ctl } = setup();
+    const { kube, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     await ctl.drained();
     ctl.onReport('edge-1', running('old-uid', 1n));
@@ -90,9 +79,9 @@ describe('PodController', () => {
   });
 
   it('finishes a graceful delete only after the edge confirms removal', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     await ctl.drained();
     kube.emitPod(pod({}, { deletionTimestamp: new Date(), deletionGracePeriodSeconds: 5 }));
@@ -107,9 +96,9 @@ describe('PodController', () => {
   });
 
   it('publishes a tombstone when a pod disappears (force delete)', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     await ctl.drained();
     kube.emitDelete('default', 'web-1');
@@ -119,13 +108,13 @@ describe('PodController', () => {
   });
 
   it('after a restart, republishes nothing unchanged and tombstones only pods gone from the API', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership, sequences } = setup();
     const stored = kube.emitPod(pod());
     const { translatePod } = await import('./translate.js');
     const t = translatePod(stored);
     if (!t.ok) throw new Error('bad fixture');
     await ctl.start();
-    ctl.addNodes(
+    await membership.take(
       ['edge-1'],
       [
         { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t.spec, seq: 4 },
@@ -141,15 +130,15 @@ describe('PodController', () => {
     await ctl.drained();
     expect(bus.published).toHaveLength(0);
     expect(bus.tombstones).toEqual([{ node: 'edge-1', key: { namespace: 'default', name: 'gone' } }]);
-    expect(ctl.desiredSequence('edge-1')).toBe(7); // seeded from the hub; the fake's own tombstone sequence (1) is lower
-    expect(ctl.desiredSequence('edge-2')).toBeUndefined();
+    expect(sequences.sequence('edge-1')).toBe(7); // seeded from the hub; the fake's own tombstone sequence (1) is lower
+    expect(sequences.sequence('edge-2')).toBeUndefined();
     await ctl.stop();
   });
 
   it('rejects an unsupported pod with a Failed status and one Event', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod({ volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'c' } }] }));
     await ctl.drained();
     kube.emitPod(kube.pods.get('default/web-1')!);
@@ -162,9 +151,9 @@ describe('PodController', () => {
   });
 
   it('retries a failed publish', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     bus.failNextPublish = new Error('no responders');
     kube.emitPod(pod());
     await ctl.drained();
@@ -174,16 +163,15 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
-  it('a node handed over is forgotten without tombstones; a decommissioned node gets a tombstone per pod', async () => {
-    const { kube, bus, ctl } = setup();
+  it('a node handed over is forgotten without tombstones; a node whose EdgeNode was deleted gets a tombstone per pod', async () => {
+    const { kube, bus, ctl, membership, sequences } = setup();
     await ctl.start();
     kube.emitPod(pod());
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     await ctl.drained();
     expect(bus.published).toHaveLength(1);
-    expect(ctl.podsOnNode('edge-1')).toBe(1);
 
-    ctl.releaseNodes(['edge-1']);
+    await membership.release('edge-1', 'handed-over');
     kube.emitDelete('default', 'web-1'); // the new owner's business now
     await ctl.drained();
     expect(bus.tombstones).toHaveLength(0);
@@ -191,24 +179,22 @@ describe('PodController', () => {
     // Taken back later: what is on the hub seeds what was published, so nothing is republished.
     const again = kube.emitPod(pod());
     const spec = bus.published[0]!.spec;
-    ctl.addNodes(['edge-1'], [{ node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec, seq: 7 }]);
+    await membership.take(['edge-1'], [{ node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec, seq: 7 }]);
     await ctl.drained();
     expect(bus.published).toHaveLength(1);
-    expect(ctl.desiredSequence('edge-1')).toBe(7);
+    expect(sequences.sequence('edge-1')).toBe(7);
     expect(again.metadata!.uid).toBe(spec.uid);
 
-    ctl.decommissionNode('edge-1');
+    await membership.release('edge-1', 'deleted');
     await ctl.drained();
     expect(bus.tombstones.map((t) => `${t.node}/${t.key.name}`)).toEqual(['edge-1/web-1']);
     await ctl.stop();
   });
 
   it('while disconnected, applies each report once: a pod update without a new report is not overwritten', async () => {
-    const kube = new FakeKubeClient();
-    let connected = false;
-    const ctl = new PodController({ kube, bus: new FakeBus(), log, hostIP: () => '10.201.1.2', connected: () => connected });
+    const { kube, ctl, membership, facts } = setup(); // no heartbeat: disconnected
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(pod());
     ctl.onReport('edge-1', running('uid-1', 2n));
     await ctl.drained();
@@ -219,8 +205,8 @@ describe('PodController', () => {
     await ctl.drained();
     expect(writes()).toBe(after);
     // Reconnected: the edge's last report is the authority again, and the drift is put back.
-    connected = true;
-    ctl.resyncNode('edge-1');
+    facts.record('edge-1', create(edge.NodeHeartbeatSchema, { nodeName: 'edge-1' }), Date.now());
+    facts.connectivityChanged('edge-1', true);
     await ctl.drained();
     expect(writes()).toBe(after + 1);
     expect(kube.pods.get('default/web-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');

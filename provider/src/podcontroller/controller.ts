@@ -4,6 +4,10 @@
  *
  * Level-triggered: the queue carries pod keys (`ns/name`); `sync` re-reads the pod from the informer cache and the
  * latest report for it, decides, then acts. Safe to call any number of times.
+ *
+ * Which nodes are served it reads from the membership, whose announcements it follows ({@link MembershipListener}).
+ * What it knows of a node (hostIP, allocatable, connectivity) it reads from {@link NodeFactsReader}; when a node
+ * reconnects, its pods are synced again (its reports are the authority again).
  */
 import type { Logger } from 'pino';
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
@@ -22,7 +26,11 @@ import {
 import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Pod, PodWatch, Watcher } from '../kube/client.js';
 import { isConflict } from '../kube/errors.js';
-import type { DesiredPublisher, DesiredRecord } from '../bus/hub.js';
+import { BoundPods } from '../kube/bound-pods.js';
+import type { DesiredRecord } from '../bus/hub.js';
+import type { PodBus } from '../bus/instrumented.js';
+import type { MembershipListener, ReleaseReason, ServedNodes, Takeover } from '../membership/membership.js';
+import type { NodeFactsReader } from '../nodecontroller/facts.js';
 import { translatePod, specFingerprint, parseTokenKey } from './translate.js';
 import { configMapObject, secretObject, specTokenKeys } from './objects.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
@@ -30,14 +38,18 @@ import type { ProviderMetrics } from '../metrics/metrics.js';
 
 export interface PodControllerDeps {
   kube: KubeClient;
-  bus: DesiredPublisher & { forgetPodStatus(node: string, uid: string): Promise<void> };
+  /** Where desired state goes (the hub, through DesiredSequences). */
+  bus: PodBus;
+  /** The pod informer (pods bound to any node); started and stopped here. */
+  pods: PodWatch;
+  /** The nodes served now. */
+  served: ServedNodes;
+  /**
+   * hostIP (status.hostIP), allocatable (resourceFieldRef of limits a container does not set), connectivity (while
+   * connected, the node's reports are the authority on pod status, as a kubelet's) and reconnects.
+   */
+  facts: NodeFactsReader;
   log: Logger;
-  /** InternalIP of a node, for status.hostIP. */
-  hostIP(node: string): string | undefined;
-  /** Whether the node's heartbeats are fresh (its reports are then the authority on pod status, as a kubelet's). */
-  connected?(node: string): boolean;
-  /** The node's allocatable resources as last reported (resourceFieldRef of limits a container does not set). */
-  allocatable?(node: string): Record<string, string> | undefined;
   /** Status report outcomes, apply times, conflicts and pod startup times; none recorded without it. */
   metrics?: Pick<ProviderMetrics, 'statusReport' | 'statusApplied' | 'statusConflict' | 'podStarted'>;
   now?: () => Date;
@@ -69,9 +81,10 @@ const TOKEN_CHECK_MS = 15_000;
 
 const keyOf = (namespace: string, name: string) => podKeyString({ namespace, name });
 
-export class PodController {
+export class PodController implements MembershipListener {
   private readonly queue: WorkQueue;
   private readonly watch: PodWatch;
+  private readonly bound: BoundPods;
   /** What this process knows it published per pod key (seeded from the hub at start). */
   private readonly published = new Map<string, Published>();
   /** Latest report per pod UID, and the highest generation applied (older reports are dropped). */
@@ -85,13 +98,9 @@ export class PodController {
    * are the authority and any drift is put back, as a kubelet's status manager does.
    */
   private readonly appliedGeneration = new Map<string, bigint>();
-  /** Nodes this replica serves now. */
-  private readonly nodes = new Set<string>();
   /** Pod keys whose unsupported-spec Event was already recorded. */
   private readonly rejected = new Set<string>();
   private readonly now: () => Date;
-  /** Hub sequence of the last desired-state message this process published per node. */
-  private readonly lastSequence = new Map<string, number>();
   /** Objects on each served node's desired state. */
   private readonly objects = new Map<string, Map<ObjectKey, PublishedObject>>();
   private readonly configMaps: Watcher<V1ConfigMap>;
@@ -102,16 +111,20 @@ export class PodController {
 
   constructor(private readonly deps: PodControllerDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.watch = deps.kube.podWatch();
+    this.watch = deps.pods;
+    this.bound = new BoundPods(deps.pods);
     this.configMaps = deps.kube.configMapWatch();
     this.secrets = deps.kube.secretWatch();
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: deps.workers ?? 16,
       onError: (key, err, attempt) => deps.log.warn({ key, attempt, err: (err as Error).message }, 'pod sync failed; will retry'),
     });
+    deps.facts.onConnectivity((node, connected) => {
+      if (connected) this.resyncNode(node);
+    });
   }
 
-  /** Starts the pod, ConfigMap and Secret watches. Pods are synced only for nodes added with {@link addNodes}. */
+  /** Starts the pod, ConfigMap and Secret watches. Pods are synced only for served nodes. */
   async start(): Promise<void> {
     const objectChanged = (kind: ObjectKind) => (o: KubernetesObject) =>
       this.objectChanged(objectKey(kind, { namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
@@ -146,15 +159,35 @@ export class PodController {
   }
 
   /**
-   * Starts serving nodes. `existing`: the hub's current desired state for them, so taking a node over (at start, or
-   * from another replica) republishes and deletes nothing that is still wanted.
+   * Membership: starts serving nodes. `desired`: the hub's current desired state for them, so taking a node over (at
+   * start, or from another replica) republishes and deletes nothing that is still wanted.
    */
-  addNodes(names: readonly string[], existing: readonly DesiredRecord[]): void {
+  taking({ nodes, desired }: Takeover): void {
+    this.addNodes(
+      nodes.map((n) => n.name),
+      desired,
+    );
+  }
+
+  /**
+   * Membership: the node is no longer served. Handed over: forgotten without touching its desired state (the new
+   * owner's now). Deleted (its EdgeNode is gone): every pod published to it gets a tombstone, so its site stops them.
+   */
+  released(node: string, reason: ReleaseReason): void {
+    if (reason === 'deleted') {
+      for (const [key, p] of this.published) if (p.node === node) this.queue.add(key);
+      return;
+    }
+    for (const [key, p] of this.published) if (p.node === node) this.published.delete(key);
+    this.objects.delete(node);
+    for (const [uid, n] of this.reportNode) if (n === node) this.forgetReport(uid);
+  }
+
+  private addNodes(names: readonly string[], existing: readonly DesiredRecord[]): void {
     const added = new Set(names);
     for (const n of names) this.objects.set(n, new Map());
     for (const r of existing) {
       if (!added.has(r.node)) continue;
-      this.noteSequence(r.node, r.seq);
       if (r.kind === 'pod') {
         if (r.spec)
           this.published.set(keyOf(r.key.namespace, r.key.name), {
@@ -167,7 +200,6 @@ export class PodController {
         this.objects.get(r.node)!.set(objectKey(r.kind, r.key), publishedObject(r.kind, r.object));
       }
     }
-    for (const n of names) this.nodes.add(n);
     // Objects no published pod uses any more (their pod was tombstoned before the object was).
     for (const n of names)
       void this.releaseRefs(n, [...this.objects.get(n)!.keys()]).catch((err: unknown) =>
@@ -175,50 +207,12 @@ export class PodController {
       );
     // Pods that were published but are gone from the API (deleted while nobody served the node) get tombstones now.
     for (const [key, p] of this.published) if (added.has(p.node)) this.queue.add(key);
-    for (const pod of this.podsBoundTo(added)) this.enqueue(pod);
-  }
-
-  /** Stops serving nodes another replica takes over: forgets them without touching their desired state. */
-  releaseNodes(names: readonly string[]): void {
-    const gone = new Set(names);
-    for (const n of names) {
-      this.nodes.delete(n);
-      this.lastSequence.delete(n);
-      this.objects.delete(n);
-    }
-    for (const [key, p] of this.published) if (gone.has(p.node)) this.published.delete(key);
-    for (const [uid, n] of this.reportNode) if (gone.has(n)) this.forgetReport(uid);
-  }
-
-  /** The node's EdgeNode was deleted: every pod published to it gets a tombstone, so its site stops them. */
-  decommissionNode(name: string): void {
-    this.nodes.delete(name);
-    for (const [key, p] of this.published) if (p.node === name) this.queue.add(key);
+    for (const pod of this.bound.on(added)) this.enqueue(pod);
   }
 
   /** Syncs every pod of a node again (the node reconnected: its reports are the authority again). */
   resyncNode(name: string): void {
-    for (const pod of this.podsBoundTo(new Set([name]))) this.enqueue(pod);
-  }
-
-  /** A bound pod from the informer cache (undefined when the cache does not hold it). */
-  cachedPod(namespace: string, name: string): Pod | undefined {
-    return this.watch.get(namespace, name);
-  }
-
-  /** The pods bound to these nodes, from the informer cache (the kubelet API's /pods). */
-  cachedPodsOn(nodes: readonly string[]): Pod[] {
-    return this.podsBoundTo(new Set(nodes));
-  }
-
-  /** Pods the API binds to a node (from the informer cache). */
-  podsOnNode(name: string): number {
-    return this.podsBoundTo(new Set([name])).length;
-  }
-
-  /** Pods in the informer cache bound to any of the nodes. */
-  private podsBoundTo(nodes: ReadonlySet<string>): Pod[] {
-    return this.watch.list().filter((p) => nodes.has(p.spec?.nodeName ?? ''));
+    for (const pod of this.bound.on([name])) this.enqueue(pod);
   }
 
   async stop(): Promise<void> {
@@ -231,7 +225,7 @@ export class PodController {
 
   /** Called for every status report from the hub (any order, possibly repeated). */
   onReport(node: string, report: edge.PodStatusReport): void {
-    if (!this.nodes.has(node)) return;
+    if (!this.deps.served.serves(node)) return;
     const prev = this.reports.get(report.uid);
     if (prev && prev.generation >= report.generation) return this.deps.metrics?.statusReport('stale');
     this.reports.set(report.uid, report);
@@ -243,15 +237,6 @@ export class PodController {
     this.reports.delete(uid);
     this.reportNode.delete(uid);
     this.appliedGeneration.delete(uid);
-  }
-
-  private noteSequence(node: string, seq: number): void {
-    this.lastSequence.set(node, Math.max(seq, this.lastSequence.get(node) ?? 0));
-  }
-
-  /** Hub sequence of the last desired-state message published for `node` by this process. */
-  desiredSequence(node: string): number | undefined {
-    return this.lastSequence.get(node);
   }
 
   /** Resolves once no sync is queued or running (tests). */
@@ -269,10 +254,9 @@ export class PodController {
     const node = pod?.spec?.nodeName;
     const published = this.published.get(key);
 
-    if (!pod || !node || !this.nodes.has(node)) {
+    if (!pod || !node || !this.deps.served.serves(node)) {
       if (published) {
-        const seq = await this.deps.bus.tombstonePod(published.node, { namespace, name });
-        this.noteSequence(published.node, seq);
+        await this.deps.bus.tombstonePod(published.node, { namespace, name });
         await this.deps.bus.forgetPodStatus(published.node, published.uid);
         this.forgetReport(published.uid);
         this.published.delete(key);
@@ -296,7 +280,7 @@ export class PodController {
       return;
     }
 
-    const translation = translatePod(pod, { allocatable: this.deps.allocatable?.(node) });
+    const translation = translatePod(pod, { allocatable: this.deps.facts.allocatable(node) });
     if (!translation.ok && translation.unsupported.length === 0) {
       log.info({ waiting: translation.waiting }, 'pod waits for what the node has not reported yet');
       this.queue.addAfter(key, 5_000);
@@ -318,7 +302,6 @@ export class PodController {
     const fingerprint = specFingerprint(spec);
     if (published?.fingerprint !== fingerprint || published.uid !== uid || published.node !== node) {
       const seq = await this.deps.bus.publishPod(node, spec);
-      this.noteSequence(node, seq);
       this.published.set(key, { node, uid, fingerprint, refs });
       log.debug({ seq, deleting: spec.deleting }, 'desired state published');
       if (published)
@@ -329,7 +312,7 @@ export class PodController {
     }
 
     const fresh = report && report.generation > (this.appliedGeneration.get(uid) ?? -1n);
-    if (report && !report.removed && (fresh || this.deps.connected?.(node))) {
+    if (report && !report.removed && (fresh || this.deps.facts.connected(node))) {
       const start = this.now().getTime();
       await this.applyStatus(pod, report, node);
       this.appliedGeneration.set(uid, report.generation);
@@ -352,7 +335,7 @@ export class PodController {
       if (!source) {
         // Deleted (or not created yet): the edge reports what the kubelet would (missing object) until it exists.
         if (have) {
-          this.noteSequence(node, await this.deps.bus.tombstoneObject(node, kind, key));
+          await this.deps.bus.tombstoneObject(node, kind, key);
           objects.delete(ref);
         }
         continue;
@@ -361,7 +344,7 @@ export class PodController {
       if (have?.version === version) continue;
       const object = kind === 'configmap' ? configMapObject(source) : secretObject(source);
       try {
-        this.noteSequence(node, await this.deps.bus.publishObject(node, kind, object));
+        await this.deps.bus.publishObject(node, kind, object);
       } catch (err) {
         if (!isPayloadTooLarge(err)) throw err;
         const what = `${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${key.namespace}/${key.name}`;
@@ -417,7 +400,7 @@ export class PodController {
       expiresAtMs: BigInt(expiresAtMs),
       podUid: spec.uid,
     });
-    this.noteSequence(node, await this.deps.bus.publishObject(node, 'token', object));
+    await this.deps.bus.publishObject(node, 'token', object);
     objects.set(ref, publishedObject('token', object));
     log.debug({ expiresAt: new Date(expiresAtMs).toISOString() }, 'service account tokens published');
   }
@@ -431,7 +414,7 @@ export class PodController {
       if ([...this.published.values()].some((p) => p.node === node && p.refs.includes(ref))) continue;
       const { kind, key } = parseObjectKey(ref);
       objects.delete(ref);
-      this.noteSequence(node, await this.deps.bus.tombstoneObject(node, kind, key));
+      await this.deps.bus.tombstoneObject(node, kind, key);
       this.deps.log.debug({ node, object: ref }, 'object no longer used on the node: tombstone published');
     }
   }
@@ -449,7 +432,7 @@ export class PodController {
     let current: Pod | undefined = pod;
     for (let attempt = 0; attempt < 5 && current; attempt++) {
       if (current.metadata!.uid !== report.uid) return; // a report about an older pod of the same name
-      const status = podStatusFromReport(current, report, this.deps.hostIP(node), this.now());
+      const status = podStatusFromReport(current, report, this.deps.facts.hostIP(node), this.now());
       if (!statusDiffers(current.status, status)) return;
       try {
         await this.deps.kube.replacePodStatus({ ...current, status });

@@ -1,23 +1,16 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import type { V1Pod } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { FakeKubeClient } from '../kube/fake.js';
-import { FakeBus } from '../bus/fake.js';
-import { PodController } from './controller.js';
-import { pod } from './fixtures.js';
+import { pod, podControllerBed } from './testing.js';
 import { configMapObject, secretObject } from './objects.js';
 
-const log = pino({ level: 'silent' });
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 
 function setup(nowMs = 1_000_000) {
-  const kube = new FakeKubeClient();
-  const bus = new FakeBus();
   const clock = { ms: nowMs };
-  kube.now = () => clock.ms;
-  const ctl = new PodController({ kube, bus, log, hostIP: () => '10.201.1.2', now: () => new Date(clock.ms) });
-  return { kube, bus, ctl, clock };
+  const bed = podControllerBed({ now: () => new Date(clock.ms) });
+  bed.kube.now = () => clock.ms;
+  return { ...bed, clock };
 }
 
 /** A pod with a ConfigMap volume and a Secret env reference. */
@@ -63,7 +56,7 @@ describe('objects a pod uses', () => {
   });
 
   it('publishes the ConfigMaps and Secrets a pod uses to its node before the pod, and only those', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     const cm = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { 'a.conf': 'x=1' } });
     const secret = kube.secrets.set({
       metadata: { namespace: 'default', name: 'db' },
@@ -71,7 +64,7 @@ describe('objects a pod uses', () => {
     });
     kube.configMaps.set({ metadata: { namespace: 'default', name: 'unrelated' }, data: {} });
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(configured());
     kube.emitPod({ ...configured('elsewhere', 'uid-9'), spec: { ...configured().spec!, nodeName: 'edge-2' } });
     await ctl.drained();
@@ -85,11 +78,11 @@ describe('objects a pod uses', () => {
   });
 
   it('republishes a changed ConfigMap to the nodes using it, without republishing the pod', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { 'a.conf': 'x=1' } });
     kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(configured());
     await ctl.drained();
     bus.log.length = 0;
@@ -105,11 +98,11 @@ describe('objects a pod uses', () => {
   });
 
   it('tombstones an object after the last pod on the node that uses it is gone', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: {} });
     kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(configured('a', 'uid-a'));
     kube.emitPod(configured('b', 'uid-b'));
     await ctl.drained();
@@ -129,9 +122,9 @@ describe('objects a pod uses', () => {
   });
 
   it('a pod whose ConfigMap does not exist yet is published; the ConfigMap follows when it is created', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(configured());
     await ctl.drained();
     expect(bus.log).toEqual(['pod edge-1 default/web-1']);
@@ -142,11 +135,11 @@ describe('objects a pod uses', () => {
   });
 
   it('a ConfigMap too large for a NATS message gets a Warning Event on the pod; the pod is still published', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { big: 'x'.repeat(1024 * 1024 + 10) } });
     kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(configured());
     await ctl.drained();
     expect(bus.log.filter((l) => l.startsWith('configmap'))).toEqual([]);
@@ -157,9 +150,9 @@ describe('objects a pod uses', () => {
   });
 
   it('requests ServiceAccount tokens bound to the pod and renews them after 80% of their lifetime', async () => {
-    const { kube, bus, ctl, clock } = setup();
+    const { kube, bus, ctl, clock, membership } = setup();
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(withToken());
     await ctl.drained();
     expect(kube.tokens).toHaveLength(1);
@@ -190,10 +183,10 @@ describe('objects a pod uses', () => {
   });
 
   it('a failed TokenRequest is a Warning Event; the pod is still published', async () => {
-    const { kube, bus, ctl } = setup();
+    const { kube, bus, ctl, membership } = setup();
     kube.failNext('createToken', new Error('serviceaccounts "robot" not found'));
     await ctl.start();
-    ctl.addNodes(['edge-1'], []);
+    await membership.take(['edge-1']);
     kube.emitPod(withToken());
     await ctl.drained();
     expect(bus.log).toEqual(['pod edge-1 default/web-1']);
@@ -202,7 +195,7 @@ describe('objects a pod uses', () => {
   });
 
   it('a takeover republishes no object the node already has and tombstones those no pod uses', async () => {
-    const { kube, bus, ctl, clock } = setup();
+    const { kube, bus, ctl, clock, membership } = setup();
     const cm = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: {} });
     const secret = kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
     const p = kube.emitPod(configured());
@@ -220,7 +213,7 @@ describe('objects a pod uses', () => {
       data: { '3600/': new Uint8Array([1]) },
     });
     await ctl.start();
-    ctl.addNodes(
+    await membership.take(
       ['edge-1'],
       [
         { node: 'edge-1', kind: 'pod', key: { namespace: 'default', name: 'web-1' }, spec: t1.spec, seq: 1 },

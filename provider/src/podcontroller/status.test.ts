@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { edge } from '@edgefarm/proto';
 import { podStatusFromReport, statusDiffers } from './status.js';
-import { pod } from './fixtures.js';
+import { pod } from './testing.js';
 
 const now = new Date('2026-11-23T10:00:00Z');
 

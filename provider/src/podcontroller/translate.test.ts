@@ -2,7 +2,7 @@ import { edge } from '@edgefarm/proto';
 import { specFingerprint, tokenKey, translatePod } from './translate.js';
 import { podObjectKeys } from '@edgefarm/proto';
 import { specTokenKeys } from './objects.js';
-import { pod } from './fixtures.js';
+import { pod } from './testing.js';
 
 describe('translatePod', () => {
   it('translates the supported subset', () => {
