@@ -1,20 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import { pod, podControllerBed } from './testing.js';
+import { pod, podControllerBed, runningReport as running } from './testing.js';
+import type { PodWarnings } from './warnings.js';
 
 const setup = () => podControllerBed();
-
-const running = (uid: string, generation: bigint, extra: { removed?: boolean; phase?: edge.PodPhase } = {}) =>
-  create(edge.PodStatusReportSchema, {
-    uid,
-    namespace: 'default',
-    name: 'web-1',
-    generation,
-    phase: edge.PodPhase.RUNNING,
-    podIp: '10.221.1.9',
-    containerStatuses: [{ name: 'c', ready: true, started: true, state: { state: { case: 'running', value: {} } } }],
-    ...extra,
-  });
 
 describe('PodController', () => {
   it('publishes pods of its nodes only, once per spec change', async () => {
@@ -31,50 +20,6 @@ describe('PodController', () => {
     kube.emitPod(pod({ containers: [{ name: 'c', image: 'new' }] }));
     await ctl.drained();
     expect(bus.published).toHaveLength(2);
-    await ctl.stop();
-  });
-
-  it('applies reports in generation order and drops older ones', async () => {
-    const { kube, ctl, membership } = setup();
-    await ctl.start();
-    await membership.take(['edge-1']);
-    kube.emitPod(pod());
-    await ctl.drained();
-    ctl.onReport('edge-1', running('uid-1', 5n));
-    await ctl.drained();
-    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
-    ctl.onReport('edge-1', running('uid-1', 3n, { phase: edge.PodPhase.PENDING }));
-    await ctl.drained();
-    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
-    ctl.onReport('other-node', running('uid-1', 9n, { phase: edge.PodPhase.FAILED }));
-    await ctl.drained();
-    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
-    await ctl.stop();
-  });
-
-  it('retries a status write on conflict', async () => {
-    const { kube, ctl, membership } = setup();
-    await ctl.start();
-    await membership.take(['edge-1']);
-    kube.emitPod(pod());
-    await ctl.drained();
-    kube.failNext('replacePodStatus', Object.assign(new Error('conflict'), { code: 409 }));
-    ctl.onReport('edge-1', running('uid-1', 1n));
-    await ctl.drained();
-    expect(kube.calls.filter((c) => c.startsWith('replacePodStatus'))).toHaveLength(2);
-    expect(kube.pods.get('default/web-1')!.status!.podIP).toBe('10.221.1.9');
-    await ctl.stop();
-  });
-
-  it('ignores a report about an older pod of the same name', async () => {
-    const { kube, ctl, membership } = setup();
-    await ctl.start();
-    await membership.take(['edge-1']);
-    kube.emitPod(pod());
-    await ctl.drained();
-    ctl.onReport('edge-1', running('old-uid', 1n));
-    await ctl.drained();
-    expect(kube.calls.some((c) => c.startsWith('replacePodStatus'))).toBe(false);
     await ctl.stop();
   });
 
@@ -191,7 +136,22 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
-  it('while disconnected, applies each report once: a pod update without a new report is not overwritten', async () => {
+  it('applies the reports of served nodes only', async () => {
+    const { kube, ctl, membership } = setup();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod());
+    await ctl.drained();
+    ctl.onReport('other-node', running('uid-1', 9n, { phase: edge.PodPhase.FAILED }));
+    await ctl.drained();
+    expect(kube.calls.some((c) => c.startsWith('replacePodStatus'))).toBe(false);
+    ctl.onReport('edge-1', running('uid-1', 5n));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status!.phase).toBe('Running');
+    await ctl.stop();
+  });
+
+  it("syncs a reconnected node's pods again: its reports are the authority again and the drift is put back", async () => {
     const { kube, ctl, membership, facts } = setup(); // no heartbeat: disconnected
     await ctl.start();
     await membership.take(['edge-1']);
@@ -203,13 +163,33 @@ describe('PodController', () => {
     const current = kube.pods.get('default/web-1')!;
     kube.emitPod({ ...current, status: { ...current.status, conditions: [{ type: 'Ready', status: 'False', reason: 'NodeNotReady' }] } });
     await ctl.drained();
-    expect(writes()).toBe(after);
-    // Reconnected: the edge's last report is the authority again, and the drift is put back.
+    expect(writes()).toBe(after); // disconnected: a report is applied once
     facts.record('edge-1', create(edge.NodeHeartbeatSchema, { nodeName: 'edge-1' }), Date.now());
-    facts.connectivityChanged('edge-1', true);
+    facts.connectivityChanged('edge-1', true); // as the NodeController announces a reconnect
     await ctl.drained();
     expect(writes()).toBe(after + 1);
     expect(kube.pods.get('default/web-1')!.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
+    await ctl.stop();
+  });
+
+  it('records a rejection Event once per pod, and afresh for a new pod of the same name once the old one is gone', async () => {
+    const { kube, ctl, membership } = setup();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    const unsupported = { volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'c' } }] };
+    kube.emitPod(pod(unsupported));
+    await ctl.drained();
+    kube.emitPod(kube.pods.get('default/web-1')!);
+    await ctl.drained();
+    expect(kube.events.map((e) => e.reason)).toEqual(['EdgeUnsupported']);
+    const warnings = (ctl as unknown as { warnings: PodWarnings }).warnings;
+    expect(warnings.size).toBe(1);
+    kube.emitDelete('default', 'web-1');
+    await ctl.drained();
+    expect(warnings.size).toBe(0); // nothing kept of a pod gone from the API
+    kube.emitPod(pod(unsupported, { uid: 'uid-2' }));
+    await ctl.drained();
+    expect(kube.events.map((e) => `${e.reason} ${e.involvedObject.uid}`)).toEqual(['EdgeUnsupported uid-1', 'EdgeUnsupported uid-2']);
     await ctl.stop();
   });
 });

@@ -1,8 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import type { V1Pod } from '@kubernetes/client-node';
-import { pod, podControllerBed } from './testing.js';
-import { configMapObject, secretObject } from './objects.js';
+import { pino } from 'pino';
+import { FakeKubeClient } from '../kube/fake.js';
+import { FakeBus } from '../bus/fake.js';
+import { configured, pod, podControllerBed, withToken } from './testing.js';
+import { configMapObject, ObjectManager, secretObject } from './objects.js';
+import { PodWarnings } from './warnings.js';
 
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 
@@ -12,33 +15,6 @@ function setup(nowMs = 1_000_000) {
   bed.kube.now = () => clock.ms;
   return { ...bed, clock };
 }
-
-/** A pod with a ConfigMap volume and a Secret env reference. */
-function configured(name = 'web-1', uid = 'uid-1'): V1Pod {
-  return pod(
-    {
-      volumes: [{ name: 'cfg', configMap: { name: 'app' } }],
-      containers: [
-        {
-          name: 'c',
-          image: 'i',
-          volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }],
-          env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw' } } }],
-        },
-      ],
-    },
-    { name, uid },
-  );
-}
-
-const withToken = (): V1Pod =>
-  pod({
-    serviceAccountName: 'robot',
-    volumes: [{ name: 'kube-api-access-1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } }] } }],
-    containers: [
-      { name: 'c', image: 'i', volumeMounts: [{ name: 'kube-api-access-1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] },
-    ],
-  });
 
 describe('objects a pod uses', () => {
   it('converts ConfigMaps (data and binaryData) and Secrets (base64) to edge objects', () => {
@@ -149,51 +125,6 @@ describe('objects a pod uses', () => {
     await ctl.stop();
   });
 
-  it('requests ServiceAccount tokens bound to the pod and renews them after 80% of their lifetime', async () => {
-    const { kube, bus, ctl, clock, membership } = setup();
-    await ctl.start();
-    await membership.take(['edge-1']);
-    kube.emitPod(withToken());
-    await ctl.drained();
-    expect(kube.tokens).toHaveLength(1);
-    expect(kube.tokens[0]).toMatchObject({
-      namespace: 'default',
-      serviceAccount: 'robot',
-      request: { audience: '', expirationSeconds: 3600, pod: { name: 'web-1', uid: 'uid-1' } },
-    });
-    expect(bus.log).toEqual([`token edge-1 default/web-1@${clock.ms}`, 'pod edge-1 default/web-1']);
-    expect(text(bus.objects[0]!.object.data['3600/'])).toBe('token-1');
-    expect(bus.objects[0]!.object.podUid).toBe('uid-1');
-
-    clock.ms += 2000 * 1000; // 56% of the lifetime: not yet
-    ctl.renewDueTokens();
-    await ctl.drained();
-    expect(kube.tokens).toHaveLength(1);
-    clock.ms += 900 * 1000; // 81%
-    ctl.renewDueTokens();
-    await ctl.drained();
-    expect(kube.tokens).toHaveLength(2);
-    expect(bus.log.at(-1)).toBe(`token edge-1 default/web-1@${clock.ms}`);
-    expect(bus.published).toHaveLength(1);
-
-    kube.emitDelete('default', 'web-1');
-    await ctl.drained();
-    expect(bus.log.slice(-2)).toEqual(['-pod edge-1 default/web-1', '-token edge-1 default/web-1']);
-    await ctl.stop();
-  });
-
-  it('a failed TokenRequest is a Warning Event; the pod is still published', async () => {
-    const { kube, bus, ctl, membership } = setup();
-    kube.failNext('createToken', new Error('serviceaccounts "robot" not found'));
-    await ctl.start();
-    await membership.take(['edge-1']);
-    kube.emitPod(withToken());
-    await ctl.drained();
-    expect(bus.log).toEqual(['pod edge-1 default/web-1']);
-    expect(kube.events.map((e) => [e.reason, e.message])).toEqual([['FailedTokenRequest', expect.stringMatching(/robot" not found/)]]);
-    await ctl.stop();
-  });
-
   it('a takeover republishes no object the node already has and tombstones those no pod uses', async () => {
     const { kube, bus, ctl, clock, membership } = setup();
     const cm = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: {} });
@@ -235,5 +166,49 @@ describe('objects a pod uses', () => {
     expect(bus.log).toEqual(['-configmap edge-1 default/stale']);
     expect(kube.tokens).toHaveLength(0);
     await ctl.stop();
+  });
+});
+
+describe('ObjectManager', () => {
+  const log = pino({ level: 'silent' });
+  function manager() {
+    const kube = new FakeKubeClient();
+    const bus = new FakeBus();
+    const objects = new ObjectManager({ kube, bus, warnings: new PodWarnings(kube, () => new Date()), log });
+    objects.addNode('edge-1');
+    return { kube, bus, objects };
+  }
+
+  it('delivers each version of an object once, a tombstone once it is gone, and nothing to a node not taken on', async () => {
+    const { kube, bus, objects } = manager();
+    const v1 = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { a: '1' } });
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    const v2 = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { a: '2' } });
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    kube.configMaps.delete('default', 'app');
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    await objects.deliver('edge-2', pod(), 'secret/default/db', log);
+    expect(bus.log).toEqual([
+      `configmap edge-1 default/app@${v1.metadata!.resourceVersion}`,
+      `configmap edge-1 default/app@${v2.metadata!.resourceVersion}`,
+      '-configmap edge-1 default/app',
+    ]);
+    expect(objects.keysOn('edge-1')).toEqual([]);
+  });
+
+  it('takes what the hub holds as delivered, releases only what the node has, and forgets a node given up', async () => {
+    const { kube, bus, objects } = manager();
+    const cm = kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' } });
+    objects.seed('edge-1', 'configmap/default/app', configMapObject(cm));
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    expect(bus.log).toEqual([]);
+    expect(await objects.release('edge-1', 'secret/default/db')).toBe(false);
+    expect(await objects.release('edge-1', 'configmap/default/app')).toBe(true);
+    expect(bus.log).toEqual(['-configmap edge-1 default/app']);
+    objects.seed('edge-1', 'configmap/default/app', configMapObject(cm));
+    objects.forgetNode('edge-1');
+    expect(await objects.release('edge-1', 'configmap/default/app')).toBe(false);
   });
 });

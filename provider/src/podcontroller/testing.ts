@@ -1,5 +1,7 @@
 /** Fixtures of the pod controller's unit tests: a pod, and the controller on fakes wired as the provider wires it. */
+import { create } from '@bufbuild/protobuf';
 import type { V1Pod } from '@kubernetes/client-node';
+import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
 import type { KubeClient } from '../kube/client.js';
@@ -22,6 +24,47 @@ export function pod(overrides: Partial<V1Pod['spec']> = {}, meta: Partial<NonNul
     },
   };
 }
+
+/** A pod with a ConfigMap volume and a Secret env reference. */
+export function configured(name = 'web-1', uid = 'uid-1'): V1Pod {
+  return pod(
+    {
+      volumes: [{ name: 'cfg', configMap: { name: 'app' } }],
+      containers: [
+        {
+          name: 'c',
+          image: 'i',
+          volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }],
+          env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw' } } }],
+        },
+      ],
+    },
+    { name, uid },
+  );
+}
+
+/** default/web-1 with a projected ServiceAccount token (ServiceAccount robot, 3600 s). */
+export const withToken = (): V1Pod =>
+  pod({
+    serviceAccountName: 'robot',
+    volumes: [{ name: 'kube-api-access-1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } }] } }],
+    containers: [
+      { name: 'c', image: 'i', volumeMounts: [{ name: 'kube-api-access-1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }] },
+    ],
+  });
+
+/** A report of default/web-1 (pod UID `uid`) running one ready container, with the overrides given. */
+export const runningReport = (uid: string, generation: bigint, extra: { removed?: boolean; phase?: edge.PodPhase } = {}) =>
+  create(edge.PodStatusReportSchema, {
+    uid,
+    namespace: 'default',
+    name: 'web-1',
+    generation,
+    phase: edge.PodPhase.RUNNING,
+    podIp: '10.221.1.9',
+    containerStatuses: [{ name: 'c', ready: true, started: true, state: { state: { case: 'running', value: {} } } }],
+    ...extra,
+  });
 
 export interface PodControllerBedOptions {
   now?: () => Date;

@@ -1,7 +1,7 @@
 import { edge } from '@edgefarm/proto';
 import { specFingerprint, tokenKey, translatePod } from './translate.js';
 import { podObjectKeys } from '@edgefarm/proto';
-import { specTokenKeys } from './objects.js';
+import { specTokenKeys } from './tokens.js';
 import { pod } from './testing.js';
 
 describe('translatePod', () => {
