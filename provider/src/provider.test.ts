@@ -144,6 +144,7 @@ describe('Provider', () => {
     try {
       await until('the Node status', () => timeline.some((l) => l.startsWith('patchNodeStatus')));
       expect(timeline.slice(0, 4)).toEqual(['readDesired', 'readStatus', 'createNode', 'patchNodeStatus Ready=True']);
+      expect(bus.reads).toEqual(['readDesired edge-1', 'readStatus edge-1']);
       const node = kube.nodes.get('edge-1')!;
       expect(node.status!.daemonEndpoints!.kubeletEndpoint!.Port).toBe(nodePort);
       expect(await healthz(nodePort)).toBe(200);
