@@ -69,7 +69,6 @@ export class TestSite {
       natsUrl: this.nats.siteUrl,
       criEndpoint: this.containerd?.socket ?? '/nonexistent.sock',
       nodeIp: '127.0.0.1',
-      podCidr: '',
       podLogRoot: path.join(this.dir, 'logs', this.node, 'pods'),
       cgroupParent: `/edgefarm-int/${this.node}-${process.pid}`,
       volumeRoot: path.join(this.dir, 'volumes', this.node, 'pods'),
