@@ -8,6 +8,7 @@ const common = {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@edgefarm/testing/agent-bed$': '<rootDir>/testing/src/agent-bed.ts',
+    '^@edgefarm/testing/settings$': '<rootDir>/testing/src/settings.ts',
     '^@edgefarm/edge-agent/cgroups$': '<rootDir>/edge-agent/src/runtime/cgroups.ts',
     '^@edgefarm/provider/kubeconfig$': '<rootDir>/provider/src/kube/kubeconfig.ts',
     ...Object.fromEntries(packages.map((p) => [`^@edgefarm/${p}$`, `<rootDir>/${p}/src/index.ts`])),
