@@ -82,6 +82,12 @@ ef_site_pod_cidr() { echo "10.$((EF_NET_OCTET + 20)).$(ef_site_index "$1").0/24"
 ef_site_state() { echo "$EF_STATE/sites/$1"; }
 ef_site_run() { echo "$EF_RUN/$1"; }
 ef_site_containerd_sock() { echo "$EF_RUN/$1/containerd.sock"; }
+# The site's JetStream domain, made by proto's siteDomain() (the built proto package), not re-encoded here.
+ef_site_domain() {
+  local cli=$EF_ROOT/proto/dist/names.js
+  [ -f "$cli" ] || ef_die "$cli is missing: run make build"
+  ef_use_node && node "$cli" site-domain "$1"
+}
 
 ef_log() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 ef_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -69,18 +69,6 @@ leafz() { in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_N
 leaf_connected() { leafz | jq -e '(.leafs // []) | length >= 1' >/dev/null; }
 hub_reachable() { local p; for p in $(ef_hub_leaf_ports); do in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$p" 2>/dev/null && return 0; done; return 1; }
 
-# JetStream domain of the site: proto's siteDomain() (site- + encodeToken(site): every UTF-8 byte outside
-# [A-Za-z0-9_-] becomes ~XX, upper-case hex).
-site_domain() {
-  local s=$1 out="" c hex i
-  local LC_ALL=C
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    if [[ "$c" =~ ^[A-Za-z0-9_-]$ ]]; then out+=$c; else printf -v hex '%02X' "'$c"; out+="~$hex"; fi
-  done
-  echo "site-$out"
-}
-
 # ---- up ----
 net_up() {
   if ! netns_exists; then ip netns add "$ns"; fi
@@ -117,7 +105,8 @@ containerd_up() {
 }
 
 nats_up() {
-  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"; domain=$(site_domain "$site")
+  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"
+  domain=$(ef_site_domain "$site")
   for p in $(ef_hub_leaf_ports); do leaf_urls+="${leaf_urls:+, }\"nats-leaf://$host_ip:$p\""; done
   # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
   # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
@@ -344,7 +333,7 @@ site_status() {
       nats)
         if [ "$state" = running ]; then
           leaf=$(leafz 2>/dev/null | jq -r '(.leafs // []) as $l | if ($l | length) >= 1 then "connected to \($l[0].name) at \($l[0].ip):\($l[0].port), rtt \($l[0].rtt)" else "not connected" end' 2>/dev/null || echo "unknown")
-          state+=", domain $(site_domain "$site"), leaf $leaf"
+          state+=", domain $(ef_site_domain "$site"), leaf $leaf"
         fi ;;
       agent)
         [ -f "${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}" ] || state+=" (edge-agent/dist/main.js not built)" ;;
