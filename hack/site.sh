@@ -17,8 +17,9 @@
 # containerd; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts) runs COUNT hollow
 # edge nodes hollow-<FIRST..> (4 digits) against the site's leaf nats-server, every one a real agent over an
 # in-memory runtime. Recorded in site.env, so down/clean/status/fault.sh treat it as any site (component `agent`).
-# Agent timers of hollow nodes: EF_HOLLOW_RESYNC_MS, EF_HOLLOW_RELIST_MS, EF_HOLLOW_METRICS_PUBLISH_SECONDS (default:
-# the agent's own defaults); heartbeats always at the agent's default (5 s).
+# The agent (and every node of a hollow site) gets the environment this script runs with, so the agent's settings
+# (EF_LOG_LEVEL, EF_RESYNC_MS, ...: docs/reference/settings.md) can be given to it; the names, addresses and
+# directories of the site are set here.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -153,11 +154,9 @@ agent_up() {
   ef_use_node
   mkdir -p "$pod_logs" "$pod_volumes" "$agent_state"
   site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
-    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
-    EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
+    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
-    EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
-    EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
+    EF_METRICS_ADDR="${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT}" \
     node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
   sleep 0.5
   ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
@@ -175,9 +174,7 @@ hollow_up() {
   mkdir -p "$st/hollow" "$EF_LOGS"
   : > "$log"
   site_start "agent-$site" env EF_SITE="$site" EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_NODE_IP="$site_ip" \
-    EF_HOLLOW_FIRST="$first" EF_HOLLOW_COUNT="$count" EF_HOLLOW_DIR="$st/hollow" EF_LOG_LEVEL="${EF_HOLLOW_LOG_LEVEL:-warn}" \
-    EF_RESYNC_MS="${EF_HOLLOW_RESYNC_MS:-}" EF_RELIST_MS="${EF_HOLLOW_RELIST_MS:-}" \
-    EF_METRICS_PUBLISH_SECONDS="${EF_HOLLOW_METRICS_PUBLISH_SECONDS:-}" \
+    EF_HOLLOW_FIRST="$first" EF_HOLLOW_COUNT="$count" EF_HOLLOW_DIR="$st/hollow" \
     node "$main"
   ef_wait_up "agent-$site" "$count hollow agents of $site" $((60 + count / 2)) grep -q '^hollow site started' "$log"
 }
