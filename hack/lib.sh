@@ -166,24 +166,15 @@ ef_stop() {
   rm -f "$f"
 }
 
-# ef_wait DESC TIMEOUT_S CMD...: polls CMD until it succeeds; on timeout says what it waited for.
-ef_wait() {
-  local desc=$1 timeout=$2 i; shift 2
-  for ((i = 0; i < timeout * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  ef_die "timed out after ${timeout}s waiting for $desc"
-}
-ef_tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-
 # Node.js 24 (pinned) first on PATH.
 ef_use_node() { local d; d=$("$EF_ROOT/hack/ensure-node.sh") && export PATH="$d:$PATH"; }
 
-# --- helpers added for controlplane/hub/up scripts ---
 # ef_pid NAME: the recorded PID of NAME (empty if none).
 ef_pid() { cat "$EF_PIDS/$1.pid" 2>/dev/null || true; }
 # ef_http_ok URL [CURL ARGS...]: true when URL answers 2xx within 2 s (never through a proxy).
 ef_http_ok() { curl -fs --noproxy '*' -m 2 -o /dev/null "$@"; }
-# ef_wait_up NAME DESC TIMEOUT_S CMD...: like ef_wait, but gives up at once when NAME (started with ef_start) has
-# exited, and shows the tail of its log when it fails.
+# ef_wait_up NAME DESC TIMEOUT_S CMD...: polls CMD (every 0.2 s) until it succeeds; dies when TIMEOUT_S pass, or at
+# once when NAME (started with ef_start) has exited, saying what it waited for and showing the tail of NAME's log.
 ef_wait_up() {
   local name=$1 desc=$2 timeout=$3 i; shift 3
   for ((i = 0; i < timeout * 5; i++)); do

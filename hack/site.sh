@@ -145,21 +145,31 @@ EOF
   fi
 }
 
-agent_up() {
-  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}
-  if [ ! -f "$main" ]; then
-    echo "warning: $main not built: site $site runs without an edge-agent (npm run build)" >&2
-    return 0
+# The agent has started: it answers /healthz on its metrics address ($1, inside the netns), or, with the metrics
+# server off, it has logged "edge-agent started" after byte $2 of its log.
+agent_started() {
+  local addr=$1 from=$2
+  if [ "$addr" = off ]; then
+    tail -c +"$((from + 1))" "$EF_LOGS/agent-$site.log" | grep -q '"msg":"edge-agent started"'
+  else
+    addr=${addr/#0.0.0.0:/127.0.0.1:}; addr=${addr/#\[::\]:/[::1]:}
+    in_ns curl -sf --noproxy "*" --max-time 2 -o /dev/null "http://$addr/healthz"
   fi
+}
+
+agent_up() {
+  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from
+  [ -f "$main" ] || ef_die "$main is missing: run make build"
+  ef_running "agent-$site" && { ef_log "agent-$site already running (pid $(ef_pid "agent-$site"))"; return 0; }
   ef_use_node
-  mkdir -p "$pod_logs" "$pod_volumes" "$agent_state"
+  mkdir -p "$pod_logs" "$pod_volumes" "$agent_state" "$EF_LOGS"
+  from=$(stat -c %s "$EF_LOGS/agent-$site.log" 2>/dev/null || echo 0)
   site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
     EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
-    EF_METRICS_ADDR="${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT}" \
+    EF_METRICS_ADDR="$metrics" \
     node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
-  sleep 0.5
-  ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
+  ef_wait_up "agent-$site" "the edge-agent of $site to start (/healthz on $metrics)" 60 agent_started "$metrics" "$from"
 }
 
 # The JetStream store of a hollow site's leaf: tmpfs.
@@ -169,7 +179,7 @@ hollow_store() { echo "/dev/shm/edgefarm/$EF_INSTANCE/$site"; }
 hollow_up() {
   local main=$EF_ROOT/edge-agent/dist/hollow/main.js first count log=$EF_LOGS/agent-$site.log
   read -r first count <<<"$hollow"
-  [ -f "$main" ] || ef_die "$main not built (node_modules/.bin/tsc -b)"
+  [ -f "$main" ] || ef_die "$main is missing: run make build"
   ef_use_node
   mkdir -p "$st/hollow" "$EF_LOGS"
   : > "$log"
@@ -332,8 +342,6 @@ site_status() {
           leaf=$(leafz 2>/dev/null | jq -r '(.leafs // []) as $l | if ($l | length) >= 1 then "connected to \($l[0].name) at \($l[0].ip):\($l[0].port), rtt \($l[0].rtt)" else "not connected" end' 2>/dev/null || echo "unknown")
           state+=", domain $(ef_site_domain "$site"), leaf $leaf"
         fi ;;
-      agent)
-        [ -f "${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}" ] || state+=" (edge-agent/dist/main.js not built)" ;;
     esac
     printf '%-8s %-11s %-8s %s\n' "$site" "$name" "${pid:--}" "$state"
   done
