@@ -5,7 +5,8 @@
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
 #   make test                           lint, verify-proto, test-unit, test-int, e2e and e2e-hub3: all run, then a summary; fails if any failed
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
-#   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint | rewrite formatting
+#   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
+#   make settings-doc                   regenerate docs/reference/settings.md, the reference of every setting
 #   make proto | verify-proto | bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +17,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint format
+.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -102,13 +103,20 @@ verify-proto:
 	exit $$rc
 
 # tsc -b builds what runs; tsconfig.check.json type-checks every package from source with its tests; ESLint is
-# type-aware (eslint.config.js); Prettier owns the formatting (.prettierrc.json; `make format` rewrites).
+# type-aware (eslint.config.js); Prettier owns the formatting (.prettierrc.json; `make format` rewrites); the settings
+# reference must be what the declarations generate (settings/src/cli.ts).
 lint:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && echo "tsc -b: ok" \
 	  && node_modules/.bin/tsc -p tsconfig.check.json && echo "tsc (tests included): ok" \
 	  && node_modules/.bin/eslint --max-warnings 0 . && echo "eslint: ok" \
 	  && node_modules/.bin/prettier --check --log-level warn . && echo "prettier: ok" \
-	  && (cd proto && ../node_modules/.bin/buf lint) && echo "buf lint: ok"
+	  && (cd proto && ../node_modules/.bin/buf lint) && echo "buf lint: ok" \
+	  && node settings/dist/cli.js check && echo "settings reference: up to date"
+
+# docs/reference/settings.md from the declarations: each binary's (provider/src/config.ts, edge-agent/src/config.ts,
+# ...) and hack/lib.sh's `#:` lines. Commit the result; `make lint` fails when it is stale.
+settings-doc:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && node settings/dist/cli.js write
 
 format:
 	@$(NODE_ENV) node_modules/.bin/prettier --write --log-level warn . && node_modules/.bin/eslint --fix . && echo "formatted"

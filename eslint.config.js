@@ -36,6 +36,23 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
     },
   },
+  {
+    // An EF_ setting is read through its declaration (docs/reference/settings.md), never straight from process.env.
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...['property.name', 'property.value'].map((p) => ({
+          selector: `MemberExpression[object.object.name='process'][object.property.name='env'][${p}=/^EF_/]`,
+          message: 'Read EF_ settings through their declaration (defineSettings, @edgefarm/settings), not from process.env.',
+        })),
+      ],
+    },
+  },
+  {
+    // Jest loads these two without the module mapper, so they cannot import the e2e declaration (E2E_SETTINGS).
+    files: ['e2e/src/global-setup.ts', 'e2e/src/global-teardown.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   prettier,
 );

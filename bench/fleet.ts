@@ -18,11 +18,12 @@ export interface FleetOptions {
   perSite: number;
   /** Sites started in parallel. */
   parallel?: number;
-  /** Agent timers of the hollow nodes (hack/site.sh EF_HOLLOW_*). */
+  /** Agent timers of the hollow nodes (their EF_RESYNC_MS, EF_RELIST_MS, EF_METRICS_PUBLISH_SECONDS; unset: the agent's). */
   timers: { resyncMs?: number; relistMs?: number; metricsPublishSeconds?: number };
   log: (line: string) => void;
 }
 
+/** A hollow node's name, as the hollow site names its nodes (edge-agent/src/hollow/config.ts HOLLOW_NODE_PREFIX). */
 export const hollowNodeName = (i: number): string => `hollow-${String(i).padStart(4, '0')}`;
 const siteName = (k: number): string => `h${String(k).padStart(2, '0')}`;
 
@@ -97,14 +98,17 @@ export class HollowFleet {
     return this.run('bash', ['-c', `${script}\nwait`], { EF_SITES: this.sitesEnv() });
   }
 
+  /** Runs a hack/ script with the hollow nodes' timers in its environment (hack/site.sh passes it on to them). */
   private hack(script: string, args: string[], extra: NodeJS.ProcessEnv): Promise<void> {
     const t = this.o.timers;
-    return this.run('bash', [path.join(this.o.root, 'hack', script), ...args], {
-      ...extra,
-      EF_HOLLOW_RESYNC_MS: t.resyncMs === undefined ? '' : String(t.resyncMs),
-      EF_HOLLOW_RELIST_MS: t.relistMs === undefined ? '' : String(t.relistMs),
-      EF_HOLLOW_METRICS_PUBLISH_SECONDS: t.metricsPublishSeconds === undefined ? '' : String(t.metricsPublishSeconds),
-    });
+    const timers = Object.entries({
+      EF_RESYNC_MS: t.resyncMs,
+      EF_RELIST_MS: t.relistMs,
+      EF_METRICS_PUBLISH_SECONDS: t.metricsPublishSeconds,
+    })
+      .filter((e): e is [string, number] => e[1] !== undefined)
+      .map(([name, value]) => [name, String(value)]);
+    return this.run('bash', [path.join(this.o.root, 'hack', script), ...args], { ...extra, ...Object.fromEntries(timers) });
   }
 
   private run(cmd: string, args: string[], extra: NodeJS.ProcessEnv): Promise<void> {

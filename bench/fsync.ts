@@ -2,7 +2,7 @@
  * The cost of `jetstream { sync_interval: always }` on a site's nats-server (every acknowledged write fsync'd before
  * the ack) against the default (writes reach the OS at once, fsync every 2 minutes), on this machine's disk.
  *
- *   node bench/dist/fsync.js      (after tsc -b; EF_FSYNC_N messages per mode, default 1000)
+ *   node bench/dist/fsync.js      (after tsc -b; settings: bench/settings.ts FSYNC_SETTINGS)
  *
  * For each mode: a fresh nats-server with a file store in a temp dir, one stream like the agent's outbox (last value
  * per subject, work queue) and N sequential publishes of a 300-byte status-sized message, each awaited (as the agent
@@ -16,12 +16,23 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { freePort } from '@edgefarm/testing';
+import { NATS_SERVER as NATS, freePort } from '@edgefarm/testing';
+import { isConfigError } from '@edgefarm/settings';
+import { FSYNC_SETTINGS } from './settings.js';
 import { nowMs, sleep, summarize, table, type Summary } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const N = Number(process.env.EF_FSYNC_N ?? 1000);
-const NATS = process.env.EF_NATS_SERVER ?? path.join(os.homedir(), '.cache/edgefarm/bin/nats-server');
+const N = settings().n;
+
+function settings(): ReturnType<typeof FSYNC_SETTINGS.parse> {
+  try {
+    return FSYNC_SETTINGS.parse(process.env);
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    process.stderr.write(`[fsync] ${err.message}\n`);
+    process.exit(2);
+  }
+}
 
 async function run(mode: 'default' | 'always'): Promise<{ latency: Summary; perSecond: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `ef-fsync-${mode}-`));

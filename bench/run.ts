@@ -2,21 +2,8 @@
  * `make bench`: brings up its own stack (hack/up.sh as instance `bench` unless EF_INSTANCE says otherwise), runs the
  * benchmarks, writes bench/results/bench-<timestamp>.json and bench/results/latest.json, the growth curve
  * (bench/results/growth.png, gnuplot), prints a table per benchmark, and removes the stack again (hack/clean.sh, with
- * every hollow site; EF_BENCH_KEEP=1 keeps it). See bench/README.md for what each figure means.
- *
- * Environment:
- *   EF_BENCH_ONLY            comma-separated subset of latency,scale,storm,footprint (default: all)
- *   EF_BENCH_N, EF_BENCH_RATE, EF_BENCH_RTT_N    latency: pods and CRI sequences (100), creates/s (10), round trips (200)
- *   EF_BENCH_GENTLE_N, EF_BENCH_GENTLE_RATE     latency: the second, gentler pod run (40 pods at 2/s; 0 pods: none)
- *   EF_BENCH_SCALE_NODES     hollow node counts of the scale steps (default 100,1000,3000)
- *   EF_BENCH_SCALE_PODS      pods per node of each step's new nodes (default 10,10,0)
- *   EF_BENCH_STORM_AT        the step (node count) after which the reconnect storm runs (default 1000)
- *   EF_BENCH_IDLE_S          idle measuring window per step (default 45)
- *   EF_BENCH_PER_SITE        hollow nodes per hollow site (leaf server + process; default 250)
- *   EF_BENCH_HOLLOW_RESYNC_MS, EF_BENCH_HOLLOW_RELIST_MS   hollow agents' timers (default 30000 and 2000, see README)
- *   EF_BENCH_FOOTPRINT_S     agent footprint window (default 300; runs beside the scale steps)
- *   EF_BENCH_BUDGET_S        time budget of the run (default 1140): no wait goes past it, later scale steps are skipped
- *   EF_BENCH_KEEP=1          keep the stack
+ * every hollow site; EF_BENCH_KEEP=1 keeps it). See bench/README.md for what each figure means; the settings are
+ * declared in settings.ts (BENCH_SETTINGS) and listed in docs/reference/settings.md.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -24,22 +11,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { isConfigError } from '@edgefarm/settings';
 import { Cluster } from './cluster.js';
 import { HollowFleet } from './fleet.js';
 import { agentFootprint, type FootprintResult } from './footprint.js';
 import { latencyBench } from './latency.js';
 import { apiRequestsText, cpuTable, providerBaseline, scaleStep, scaleTable, type ScalePoint } from './scale.js';
+import { BENCH_SETTINGS } from './settings.js';
 import { reconnectStorm, type StormResult } from './storm.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const NODE = 'edge-1';
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').map((x) => Number(x.trim()));
-const ONLY = new Set((process.env.EF_BENCH_ONLY ?? 'latency,scale,storm,footprint').split(',').map((x) => x.trim()));
-const env: NodeJS.ProcessEnv = process.env.EF_INSTANCE
+const S = settings();
+const ONLY = new Set<string>(S.only);
+const instance = S.instance ?? 'bench';
+const env: NodeJS.ProcessEnv = S.instance
   ? { ...process.env, EF_SITES: NODE }
-  : { ...process.env, EF_INSTANCE: 'bench', EF_PORT_BASE: '18000', EF_NET_OCTET: '203', EF_NS_PREFIX: 'efb', EF_SITES: NODE };
+  : { ...process.env, EF_INSTANCE: instance, EF_PORT_BASE: '18000', EF_NET_OCTET: '203', EF_NS_PREFIX: 'efb', EF_SITES: NODE };
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 function hack(script: string, extra: NodeJS.ProcessEnv = {}): Promise<void> {
@@ -47,6 +36,16 @@ function hack(script: string, extra: NodeJS.ProcessEnv = {}): Promise<void> {
     const p = spawn('bash', [path.join(ROOT, 'hack', script)], { env: { ...env, ...extra }, stdio: ['ignore', 'inherit', 'inherit'] });
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`hack/${script} exited with ${code}`))));
   });
+}
+
+function settings(): ReturnType<typeof BENCH_SETTINGS.parse> {
+  try {
+    return BENCH_SETTINGS.parse(process.env);
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    process.stderr.write(`[bench] ${err.message}\n`);
+    process.exit(2);
+  }
 }
 
 async function layout(expr: string): Promise<string> {
@@ -68,7 +67,7 @@ async function plot(points: readonly ScalePoint[], dir: string): Promise<string>
 
 async function main() {
   const started = new Date();
-  log(`stack: hack/up.sh (instance ${env.EF_INSTANCE}); benchmarks: ${[...ONLY].join(', ')}`);
+  log(`stack: hack/up.sh (instance ${instance}); benchmarks: ${[...ONLY].join(', ')}`);
   await hack('up.sh');
   const kubeconfig = await layout('echo "$EF_KUBECONFIG"');
   const state = await layout('echo "$EF_STATE"');
@@ -78,11 +77,11 @@ async function main() {
     root: ROOT,
     env,
     realSites: [NODE],
-    perSite: num('EF_BENCH_PER_SITE', 250),
-    timers: { resyncMs: num('EF_BENCH_HOLLOW_RESYNC_MS', 30_000), relistMs: num('EF_BENCH_HOLLOW_RELIST_MS', 2_000) },
+    perSite: S.perSite,
+    timers: { resyncMs: S.hollowResyncMs, relistMs: S.hollowRelistMs },
     log,
   });
-  const deadline = started.getTime() + num('EF_BENCH_BUDGET_S', 1140) * 1000;
+  const deadline = started.getTime() + S.budgetS * 1000;
   const cluster = new Cluster(kubeconfig, deadline);
   const out: Record<string, unknown> = {};
   const texts: string[] = [];
@@ -97,10 +96,10 @@ async function main() {
         state,
         sock: await layout(`ef_site_containerd_sock ${NODE}`),
         netns: await layout(`ef_site_netns ${NODE}`),
-        n: num('EF_BENCH_N', 100),
-        ratePerS: num('EF_BENCH_RATE', 10),
-        gentle: { n: num('EF_BENCH_GENTLE_N', 40), ratePerS: num('EF_BENCH_GENTLE_RATE', 2) },
-        rttN: num('EF_BENCH_RTT_N', 200),
+        n: S.n,
+        ratePerS: S.rate,
+        gentle: { n: S.gentleN, ratePerS: S.gentleRate },
+        rttN: S.rttN,
         log,
       });
       out.latency = result;
@@ -112,7 +111,7 @@ async function main() {
           state,
           node: NODE,
           pods: 10,
-          durationS: num('EF_BENCH_FOOTPRINT_S', 300),
+          durationS: S.footprintS,
           everyS: 5,
           label: `f${Date.now().toString(36)}`,
           log,
@@ -122,9 +121,9 @@ async function main() {
     if (ONLY.has('scale') || ONLY.has('storm')) {
       const label = `h${Date.now().toString(36)}`;
       cluster.watch(label);
-      const stormAt = num('EF_BENCH_STORM_AT', 1000);
-      const nodes = ONLY.has('scale') ? list('EF_BENCH_SCALE_NODES', '100,1000,3000') : [stormAt];
-      const pods = list('EF_BENCH_SCALE_PODS', '10,10,0');
+      const stormAt = S.stormAt;
+      const nodes = ONLY.has('scale') ? S.scaleNodes : [stormAt];
+      const pods = S.scalePods;
       const baseline = await providerBaseline(state);
       const points: ScalePoint[] = [];
       let storm: StormResult | undefined;
@@ -140,7 +139,7 @@ async function main() {
         let point: ScalePoint;
         try {
           point = await scaleStep(
-            { fleet, cluster, state, hubMonitorUrl, label, idleS: num('EF_BENCH_IDLE_S', 45), log },
+            { fleet, cluster, state, hubMonitorUrl, label, idleS: S.idleS, log },
             { nodes: n, podsPerNode: pods[i] ?? 0 },
             baseline,
           );
@@ -159,7 +158,7 @@ async function main() {
       await mkdir(dir, { recursive: true });
       if (ONLY.has('scale')) {
         out.scale = {
-          perSite: num('EF_BENCH_PER_SITE', 250),
+          perSite: S.perSite,
           hollowTimers: fleet.timers,
           providerBaselineKiB: baseline?.rssKiB,
           points,
@@ -192,7 +191,7 @@ async function main() {
     const result = {
       name: 'bench',
       startedAt: started.toISOString(),
-      instance: env.EF_INSTANCE,
+      instance,
       host: os.hostname(),
       cpus: os.cpus().length,
       loadavg: os.loadavg(),
@@ -213,8 +212,7 @@ async function main() {
     process.stdout.write(`written: bench/results/bench-${stamp}.json, bench/results/latest.json\n`);
   } finally {
     cluster.stop();
-    if (process.env.EF_BENCH_KEEP === '1')
-      log(`keeping the stack (instance ${env.EF_INSTANCE}, EF_SITES="${fleet.sitesEnv()}"); remove it with hack/clean.sh`);
+    if (S.keep) log(`keeping the stack (instance ${instance}, EF_SITES="${fleet.sitesEnv()}"); remove it with hack/clean.sh`);
     else {
       log('removing the stack: hack/clean.sh');
       await hack('clean.sh', { EF_SITES: fleet.sitesEnv() });

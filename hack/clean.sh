@@ -6,9 +6,7 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 H=$EF_ROOT/hack
 "$H/down.sh"
-if [ -f "$H/site.sh" ]; then
-  for s in $EF_SITES; do bash "$H/site.sh" clean "$s" || echo "warning: hack/site.sh clean $s failed" >&2; done
-fi
+for s in $EF_SITES; do bash "$H/site.sh" clean "$s" || echo "warning: hack/site.sh clean $s failed" >&2; done
 for d in "$EF_STATE" "$EF_RUN"; do
   case "$d" in ""|/|/run|/run/|"$HOME"|"$EF_ROOT"|"$EF_ROOT/") ef_die "refusing to remove '$d'" ;; esac
 done

@@ -80,6 +80,9 @@ fi
 # 5. TypeScript build of every package (EF_SKIP_TSC=1 skips it, e.g. while someone else's code does not compile).
 if [ "${EF_SKIP_TSC:-0}" = 1 ]; then
   say "tsc -b: skipped (EF_SKIP_TSC=1)"
+  for f in provider/dist/main.js edge-agent/dist/main.js proto/dist/names.js; do
+    [ -f "$f" ] || ef_die "EF_SKIP_TSC=1, but there is no earlier build ($f is missing): run once without it"
+  done
 else
   say "tsc -b"
   node_modules/.bin/tsc -b || ef_die "tsc -b failed (type errors above); fix them, or EF_SKIP_TSC=1 to run on the last build"

@@ -7,11 +7,9 @@ H=$EF_ROOT/hack
 for r in $(ef_provider_replicas); do
   [ -f "$EF_PIDS/provider-$r.pid" ] && { echo "[provider-$r] stopping (pid $(ef_pid provider-$r))"; ef_stop provider-$r 15; }
 done
-if [ -f "$H/site.sh" ]; then
-  # Reverse order of EF_SITES.
-  rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done
-  for s in "${rev[@]}"; do bash "$H/site.sh" down "$s" || echo "warning: hack/site.sh down $s failed" >&2; done
-fi
+# Reverse order of EF_SITES.
+rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done
+for s in "${rev[@]}"; do bash "$H/site.sh" down "$s" || echo "warning: hack/site.sh down $s failed" >&2; done
 "$H/hub.sh" down
 "$H/controlplane.sh" down
 # Anything else still recorded for this instance (a component that another script started under another name).

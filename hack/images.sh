@@ -34,8 +34,9 @@ case "$(uname -m)" in
   *) arch=$(uname -m) ;;
 esac
 
+# Contents, not paths: every checkout shares the cache and builds the same images.
 inputs=$( {
-  sha256sum "$here/images.sh" "$here/pause/pause.c" "$busybox"
+  for f in "$here/images.sh" "$here/pause/pause.c" "$busybox"; do sha256sum < "$f"; done
   gcc --version | head -1
   echo "$arch"
 } | sha256sum | cut -d' ' -f1)

@@ -3,9 +3,48 @@
 # EF_INSTANCE=e2e (other ports, netns names, subnets and state dir).
 #
 # Every process is started with ef_start (pidfile + log), stopped with ef_stop by that PID, never by name.
+#
+# The settings a user gives these scripts (or make) are declared here, one `#:` line each:
+#   NAME[, other ways to set it] | takes | default | meaning
+# and the names no longer read, one `#-` line each (NAME | what to set instead), which ef_check_retired refuses.
+# docs/reference/settings.md is generated from these lines and the binaries' declarations (`make settings-doc`);
+# `make lint` fails when a script reads an EF_ variable as a setting (with a default, or a check) that no declaration
+# names.
+# Settings of the provider and the agent (EF_LOG_LEVEL, EF_RESYNC_MS, ...) given to make or a script reach them
+# through the environment the scripts start them with.
+#
+#: EF_INSTANCE | instance name | dev | which stack: its ports, netns names, subnets and state dir; e2e and e2e3 (the suites' stacks) also run 2 providers and 2 sites with EF_TOMBSTONE_TTL_SECONDS=30, bench is make bench's; another needs the next three
+#: EF_PORT_BASE | port number | dev 16000, e2e 17000, e2e3 21000; other instances: required | first of the instance's host ports (it uses base+80 to base+999)
+#: EF_NET_OCTET | 1-235 | dev 201, e2e 202, e2e3 206; other instances: required | the sites' veth subnets are 10.N.<site>.0/24, their pods' 10.N+20.<site>.0/24
+#: EF_NS_PREFIX | short name | dev ef, e2e efe, e2e3 ef3; other instances: required | prefix of the sites' netns and veth names
+#: EF_SITES | space-separated site names | edge-1 (e2e, e2e3: edge-1 edge-2) | the edge sites, one edge node each
+#: EF_PROVIDERS, make PROVIDERS= | 1-5 | 1 (e2e, e2e3: 2) | provider replicas; they share the nodes through shard Leases
+#: EF_HUB, make HUB=, HUB | 1, 3 or 5 | what the instance was set up with, else 1 (e2e3: 3) | NATS hub servers; 3 or 5 run a JetStream cluster with R3 hub streams; changing it needs make clean
+#: EF_CACHE | directory | $XDG_CACHE_HOME/edgefarm, else ~/.cache/edgefarm | built binaries, images and Node.js, outside the repository (hack/versions.sh; the tests use the same)
+#: EF_SKIP_TSC | 0 or 1 | 0 | 1: hack/deps.sh (make up, make build) skips tsc -b and the stack runs the last build
+#: EF_AGENT_MAIN | path | edge-agent/dist/main.js | the agent hack/site.sh starts (to compare two builds)
+#: EF_AGENT_NODE_FLAGS | node options | --lite-mode --max-semi-space-size=2 | Node.js options of the agent (edge-agent/README.md, Memory); set and empty: none
+#: EF_SITE_HOLLOW | FIRST COUNT | unset: a real site | hack/site.sh up starts a hollow site: no containerd, one process running COUNT hollow nodes from hollow-FIRST (make bench)
+#
+#- EF_AGENT_METRICS_ADDR | set EF_METRICS_ADDR, the agent's own name (hack/site.sh passes it on)
+#- EF_AGENT_METRICS_PUBLISH_SECONDS | set EF_METRICS_PUBLISH_SECONDS, the agent's own name
+#- EF_HOLLOW_RESYNC_MS | set EF_RESYNC_MS: a hollow site passes every agent setting on to its nodes
+#- EF_HOLLOW_RELIST_MS | set EF_RELIST_MS: a hollow site passes every agent setting on to its nodes
+#- EF_HOLLOW_METRICS_PUBLISH_SECONDS | set EF_METRICS_PUBLISH_SECONDS: a hollow site passes it on to its nodes
+#- EF_HOLLOW_LOG_LEVEL | set EF_LOG_LEVEL (a hollow site's default is warn)
 
-EF_ROOT=${EF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+EF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$EF_ROOT/hack/versions.sh"
+
+# ef_check_retired: dies when a name of a `#-` line above is set, saying what to set instead.
+ef_check_retired() {
+  local name instead
+  while IFS='|' read -r name instead; do
+    name=${name// /}
+    [ -z "${!name+set}" ] || ef_die "$name is no longer read: ${instead# }"
+  done < <(sed -n 's/^#- //p' "$EF_ROOT/hack/lib.sh")
+}
+
 EF_INSTANCE=${EF_INSTANCE:-dev}
 case "$EF_INSTANCE" in
   dev) : "${EF_PORT_BASE:=16000}" "${EF_NET_OCTET:=201}" "${EF_NS_PREFIX:=ef}" ;;
@@ -19,9 +58,9 @@ case "$EF_INSTANCE" in
     export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
-if [ "$EF_INSTANCE" = dev ]; then EF_STATE=${EF_STATE:-$EF_ROOT/.local}; else EF_STATE=${EF_STATE:-$EF_ROOT/.local/$EF_INSTANCE}; fi
+if [ "$EF_INSTANCE" = dev ]; then EF_STATE=$EF_ROOT/.local; else EF_STATE=$EF_ROOT/.local/$EF_INSTANCE; fi
 # Unix sockets have a 108-byte path limit: keep them short and outside the (possibly deep) checkout.
-EF_RUN=${EF_RUN:-/run/edgefarm/$EF_INSTANCE}
+EF_RUN=/run/edgefarm/$EF_INSTANCE
 EF_LOGS=$EF_STATE/logs
 EF_PIDS=$EF_STATE/pids
 EF_PKI=$EF_STATE/pki
@@ -68,6 +107,7 @@ ef_provider_kubelet_node_ports() { local from=$((EF_KUBELET_NODE_PORT_BASE + ($1
 ef_provider_replicas() { local f; for f in "$EF_PIDS"/provider-*.pid; do [ -e "$f" ] && basename "$f" .pid | sed 's/^provider-//'; done | sort -n; }
 EF_SITE_NATS_PORT=4222                       # inside each site netns, 127.0.0.1
 EF_SITE_NATS_MON_PORT=8222
+EF_SITE_AGENT_METRICS_PORT=10255             # the agent's /metrics and /healthz, inside each site netns, 127.0.0.1
 EF_SERVICE_CIDR=10.96.0.0/16
 EF_SERVICE_IP=10.96.0.1
 
@@ -82,6 +122,12 @@ ef_site_pod_cidr() { echo "10.$((EF_NET_OCTET + 20)).$(ef_site_index "$1").0/24"
 ef_site_state() { echo "$EF_STATE/sites/$1"; }
 ef_site_run() { echo "$EF_RUN/$1"; }
 ef_site_containerd_sock() { echo "$EF_RUN/$1/containerd.sock"; }
+# The site's JetStream domain, made by proto's siteDomain() (the built proto package), not re-encoded here.
+ef_site_domain() {
+  local cli=$EF_ROOT/proto/dist/names.js
+  [ -f "$cli" ] || ef_die "$cli is missing: run make build"
+  ef_use_node && node "$cli" site-domain "$1"
+}
 
 ef_log() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 ef_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -120,24 +166,15 @@ ef_stop() {
   rm -f "$f"
 }
 
-# ef_wait DESC TIMEOUT_S CMD...: polls CMD until it succeeds; on timeout says what it waited for.
-ef_wait() {
-  local desc=$1 timeout=$2 i; shift 2
-  for ((i = 0; i < timeout * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  ef_die "timed out after ${timeout}s waiting for $desc"
-}
-ef_tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-
 # Node.js 24 (pinned) first on PATH.
 ef_use_node() { local d; d=$("$EF_ROOT/hack/ensure-node.sh") && export PATH="$d:$PATH"; }
 
-# --- helpers added for controlplane/hub/up scripts ---
 # ef_pid NAME: the recorded PID of NAME (empty if none).
 ef_pid() { cat "$EF_PIDS/$1.pid" 2>/dev/null || true; }
 # ef_http_ok URL [CURL ARGS...]: true when URL answers 2xx within 2 s (never through a proxy).
 ef_http_ok() { curl -fs --noproxy '*' -m 2 -o /dev/null "$@"; }
-# ef_wait_up NAME DESC TIMEOUT_S CMD...: like ef_wait, but gives up at once when NAME (started with ef_start) has
-# exited, and shows the tail of its log when it fails.
+# ef_wait_up NAME DESC TIMEOUT_S CMD...: polls CMD (every 0.2 s) until it succeeds; dies when TIMEOUT_S pass, or at
+# once when NAME (started with ef_start) has exited, saying what it waited for and showing the tail of NAME's log.
 ef_wait_up() {
   local name=$1 desc=$2 timeout=$3 i; shift 3
   for ((i = 0; i < timeout * 5; i++)); do
@@ -172,3 +209,5 @@ ef_provider_start() {
     EF_KUBELET_TLS_CERT="$EF_PKI/kubelet-serving.crt" EF_KUBELET_TLS_KEY="$EF_PKI/kubelet-serving.key" EF_KUBELET_CLIENT_CA="$EF_PKI/ca.crt" \
     "$(command -v node)" "$EF_ROOT/provider/dist/main.js"
 }
+
+ef_check_retired

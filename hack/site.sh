@@ -17,8 +17,9 @@
 # containerd; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts) runs COUNT hollow
 # edge nodes hollow-<FIRST..> (4 digits) against the site's leaf nats-server, every one a real agent over an
 # in-memory runtime. Recorded in site.env, so down/clean/status/fault.sh treat it as any site (component `agent`).
-# Agent timers of hollow nodes: EF_HOLLOW_RESYNC_MS, EF_HOLLOW_RELIST_MS, EF_HOLLOW_METRICS_PUBLISH_SECONDS (default:
-# the agent's own defaults); heartbeats always at the agent's default (5 s).
+# The agent (and every node of a hollow site) gets the environment this script runs with, so the agent's settings
+# (EF_LOG_LEVEL, EF_RESYNC_MS, ...: docs/reference/settings.md) can be given to it; the names, addresses and
+# directories of the site are set here.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -69,18 +70,6 @@ leafz() { in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_N
 leaf_connected() { leafz | jq -e '(.leafs // []) | length >= 1' >/dev/null; }
 hub_reachable() { local p; for p in $(ef_hub_leaf_ports); do in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$p" 2>/dev/null && return 0; done; return 1; }
 
-# JetStream domain of the site: proto's siteDomain() (site- + encodeToken(site): every UTF-8 byte outside
-# [A-Za-z0-9_-] becomes ~XX, upper-case hex).
-site_domain() {
-  local s=$1 out="" c hex i
-  local LC_ALL=C
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    if [[ "$c" =~ ^[A-Za-z0-9_-]$ ]]; then out+=$c; else printf -v hex '%02X' "'$c"; out+="~$hex"; fi
-  done
-  echo "site-$out"
-}
-
 # ---- up ----
 net_up() {
   if ! netns_exists; then ip netns add "$ns"; fi
@@ -117,7 +106,8 @@ containerd_up() {
 }
 
 nats_up() {
-  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"; domain=$(site_domain "$site")
+  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"
+  domain=$(ef_site_domain "$site")
   for p in $(ef_hub_leaf_ports); do leaf_urls+="${leaf_urls:+, }\"nats-leaf://$host_ip:$p\""; done
   # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
   # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
@@ -155,23 +145,31 @@ EOF
   fi
 }
 
-agent_up() {
-  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}
-  if [ ! -f "$main" ]; then
-    echo "warning: $main not built: site $site runs without an edge-agent (npm run build)" >&2
-    return 0
+# The agent has started: it answers /healthz on its metrics address ($1, inside the netns), or, with the metrics
+# server off, it has logged "edge-agent started" after byte $2 of its log.
+agent_started() {
+  local addr=$1 from=$2
+  if [ "$addr" = off ]; then
+    tail -c +"$((from + 1))" "$EF_LOGS/agent-$site.log" | grep -q '"msg":"edge-agent started"'
+  else
+    addr=${addr/#0.0.0.0:/127.0.0.1:}; addr=${addr/#\[::\]:/[::1]:}
+    in_ns curl -sf --noproxy "*" --max-time 2 -o /dev/null "http://$addr/healthz"
   fi
+}
+
+agent_up() {
+  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from
+  [ -f "$main" ] || ef_die "$main is missing: run make build"
+  ef_running "agent-$site" && { ef_log "agent-$site already running (pid $(ef_pid "agent-$site"))"; return 0; }
   ef_use_node
-  mkdir -p "$pod_logs" "$pod_volumes" "$agent_state"
+  mkdir -p "$pod_logs" "$pod_volumes" "$agent_state" "$EF_LOGS"
+  from=$(stat -c %s "$EF_LOGS/agent-$site.log" 2>/dev/null || echo 0)
   site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
-    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" \
-    EF_NODE_IP="$site_ip" EF_POD_CIDR="$pod_cidr" EF_LOG_LEVEL="${EF_LOG_LEVEL:-info}" \
+    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
-    EF_METRICS_ADDR="${EF_AGENT_METRICS_ADDR:-127.0.0.1:10255}" \
-    EF_METRICS_PUBLISH_SECONDS="${EF_AGENT_METRICS_PUBLISH_SECONDS:-30}" \
+    EF_METRICS_ADDR="$metrics" \
     node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
-  sleep 0.5
-  ef_running "agent-$site" || { tail -n 20 "$EF_LOGS/agent-$site.log" >&2; ef_die "agent-$site exited at start (log: $EF_LOGS/agent-$site.log)"; }
+  ef_wait_up "agent-$site" "the edge-agent of $site to start (/healthz on $metrics)" 60 agent_started "$metrics" "$from"
 }
 
 # The JetStream store of a hollow site's leaf: tmpfs.
@@ -181,14 +179,12 @@ hollow_store() { echo "/dev/shm/edgefarm/$EF_INSTANCE/$site"; }
 hollow_up() {
   local main=$EF_ROOT/edge-agent/dist/hollow/main.js first count log=$EF_LOGS/agent-$site.log
   read -r first count <<<"$hollow"
-  [ -f "$main" ] || ef_die "$main not built (node_modules/.bin/tsc -b)"
+  [ -f "$main" ] || ef_die "$main is missing: run make build"
   ef_use_node
   mkdir -p "$st/hollow" "$EF_LOGS"
   : > "$log"
   site_start "agent-$site" env EF_SITE="$site" EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_NODE_IP="$site_ip" \
-    EF_HOLLOW_FIRST="$first" EF_HOLLOW_COUNT="$count" EF_HOLLOW_DIR="$st/hollow" EF_LOG_LEVEL="${EF_HOLLOW_LOG_LEVEL:-warn}" \
-    EF_RESYNC_MS="${EF_HOLLOW_RESYNC_MS:-}" EF_RELIST_MS="${EF_HOLLOW_RELIST_MS:-}" \
-    EF_METRICS_PUBLISH_SECONDS="${EF_HOLLOW_METRICS_PUBLISH_SECONDS:-}" \
+    EF_HOLLOW_FIRST="$first" EF_HOLLOW_COUNT="$count" EF_HOLLOW_DIR="$st/hollow" \
     node "$main"
   ef_wait_up "agent-$site" "$count hollow agents of $site" $((60 + count / 2)) grep -q '^hollow site started' "$log"
 }
@@ -344,10 +340,8 @@ site_status() {
       nats)
         if [ "$state" = running ]; then
           leaf=$(leafz 2>/dev/null | jq -r '(.leafs // []) as $l | if ($l | length) >= 1 then "connected to \($l[0].name) at \($l[0].ip):\($l[0].port), rtt \($l[0].rtt)" else "not connected" end' 2>/dev/null || echo "unknown")
-          state+=", domain $(site_domain "$site"), leaf $leaf"
+          state+=", domain $(ef_site_domain "$site"), leaf $leaf"
         fi ;;
-      agent)
-        [ -f "${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js}" ] || state+=" (edge-agent/dist/main.js not built)" ;;
     esac
     printf '%-8s %-11s %-8s %s\n' "$site" "$name" "${pid:--}" "$state"
   done

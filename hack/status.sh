@@ -16,11 +16,7 @@ for r in $replicas; do
 done
 for s in $EF_SITES; do
   echo
-  if [ -f "$H/site.sh" ]; then
-    echo "site $s:"; bash "$H/site.sh" status "$s"
-  else
-    echo "site $s: hack/site.sh not there yet"
-  fi
+  echo "site $s:"; bash "$H/site.sh" status "$s"
 done
 if ef_running kube-apiserver && [ -f "$EF_KUBECONFIG" ]; then
   echo

@@ -11,9 +11,7 @@ cd "$EF_ROOT"
 H=$EF_ROOT/hack
 T0=$SECONDS
 sites=($EF_SITES)
-warnings=()
 failure=""
-warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; warnings+=("$*"); }
 
 # Numbered steps with elapsed time; each step's duration is kept for the summary at the end.
 STEP_TOTAL=$((6 + ${#sites[@]}))
@@ -43,74 +41,45 @@ step "provider ($EF_PROVIDERS replica(s))"
 for s in "${sites[@]}"; do
   printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\n---\n' "$s"
 done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager=edgefarm-make-up -f - >/dev/null
-have_provider=0
 [ -f "$EF_PIDS/provider.pid" ] && { echo "[provider] stopping a provider of an older layout (pid $(ef_pid provider))"; ef_stop provider 15; }
-if [ -f "$EF_ROOT/provider/dist/main.js" ]; then
-  for ((r = 1; r <= EF_PROVIDERS; r++)); do
-    name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
-    # A provider started from an older build is restarted (its code, or a package it uses, changed since).
-    if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" "$EF_ROOT/workqueue/dist" "$EF_ROOT/streaming/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
-      echo "[$name] build is newer than the running provider: restarting it"
-      ef_stop $name 15
-    fi
-    ef_provider_start $r
-    # Wait for its /healthz; a provider that exits is an error, one without /healthz only a warning.
-    ok=0
-    for ((i = 0; i < 100; i++)); do
-      ef_http_ok "http://127.0.0.1:$http/healthz" && { ok=1; break; }
-      if ! ef_running $name; then
-        echo "error: $name exited; last lines of $EF_LOGS/$name.log:" >&2
-        tail -n 30 "$EF_LOGS/$name.log" >&2; exit 1
-      fi
-      sleep 0.2
-    done
-    if [ $ok = 1 ]; then
-      echo "[$name] up (pid $(ef_pid $name)): http :$http, kubelet API :$kport"
-    else
-      warn "$name (pid $(ef_pid $name)) does not answer http://127.0.0.1:$http/healthz after 20 s; see $EF_LOGS/$name.log"
-    fi
-  done
-  # Replicas beyond the number asked for (an earlier `make up PROVIDERS=3`) are stopped: they hand their nodes over.
-  for r in $(ef_provider_replicas); do
-    [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
-  done
-  have_provider=1
-else
-  warn "provider/dist/main.js does not exist yet: provider not started"
-fi
+for ((r = 1; r <= EF_PROVIDERS; r++)); do
+  name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
+  # A provider started from an older build is restarted (its code, or a package it uses, changed since).
+  if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" "$EF_ROOT/workqueue/dist" "$EF_ROOT/streaming/dist" "$EF_ROOT/settings/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
+    echo "[$name] build is newer than the running provider: restarting it"
+    ef_stop $name 15
+  fi
+  ef_provider_start $r
+  ef_wait_up $name "$name /healthz on 127.0.0.1:$http" 30 ef_http_ok "http://127.0.0.1:$http/healthz"
+  echo "[$name] up (pid $(ef_pid $name)): http :$http, kubelet API :$kport"
+done
+# Replicas beyond the number asked for (an earlier `make up PROVIDERS=3`) are stopped: they hand their nodes over.
+for r in $(ef_provider_replicas); do
+  [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
+done
 
-have_sites=1
 for s in "${sites[@]}"; do
   step "site $s (hack/site.sh up $s)"
-  if [ -f "$H/site.sh" ]; then
-    bash "$H/site.sh" up "$s"
-  else
-    warn "hack/site.sh does not exist yet: site $s not started (no netns, containerd, leaf nats, edge-agent)"
-    have_sites=0
-  fi
+  bash "$H/site.sh" up "$s"
 done
 
 step "waiting for the Nodes to be Ready: ${sites[*]}"
-if [ $have_provider = 1 ] && [ $have_sites = 1 ]; then
-  deadline=$((SECONDS + 60)) pending=("${sites[@]}")
-  while :; do
-    ready=$(kubectl --kubeconfig "$EF_KUBECONFIG" get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null || true)
-    pending=()
-    for s in "${sites[@]}"; do grep -qx "$s=True" <<<"$ready" || pending+=("$s"); done
-    [ ${#pending[@]} -eq 0 ] && break
-    if [ $SECONDS -ge $deadline ]; then
-      failure="after 60 s these Nodes are not Ready: ${pending[*]} (see $EF_LOGS/provider-*.log, the site logs in $EF_LOGS/, make status)"
-      echo "error: $failure" >&2
-      break
-    fi
-    sleep 1
-  done
-  if [ -z "$failure" ]; then
-    for s in "${sites[@]}"; do kubectl --kubeconfig "$EF_KUBECONFIG" wait --for=condition=Ready "node/$s" --timeout=5s >/dev/null; done
-    echo "[nodes] Ready: ${sites[*]}"
+deadline=$((SECONDS + 60)) pending=("${sites[@]}")
+while :; do
+  ready=$(kubectl --kubeconfig "$EF_KUBECONFIG" get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null || true)
+  pending=()
+  for s in "${sites[@]}"; do grep -qx "$s=True" <<<"$ready" || pending+=("$s"); done
+  [ ${#pending[@]} -eq 0 ] && break
+  if [ $SECONDS -ge $deadline ]; then
+    failure="after 60 s these Nodes are not Ready: ${pending[*]} (see $EF_LOGS/provider-*.log, the site logs in $EF_LOGS/, make status)"
+    echo "error: $failure" >&2
+    break
   fi
-else
-  warn "not waiting for Nodes: the provider or the sites are not there yet"
+  sleep 1
+done
+if [ -z "$failure" ]; then
+  for s in "${sites[@]}"; do kubectl --kubeconfig "$EF_KUBECONFIG" wait --for=condition=Ready "node/$s" --timeout=5s >/dev/null; done
+  echo "[nodes] Ready: ${sites[*]}"
 fi
 
 echo
@@ -134,9 +103,4 @@ echo "  kubectl get pods -o wide -w"
 echo "  kubectl get edgenodes        # connectivity, last heartbeat, pods, desired sequence"
 echo "  make status        # components, PIDs, ports"
 echo "  make down          # stop everything, keep state (make up resumes)"
-if [ ${#warnings[@]} -gt 0 ]; then
-  echo
-  echo "With ${#warnings[@]} warning(s):"
-  for w in "${warnings[@]}"; do echo "  - $w"; done
-fi
 [ -z "$failure" ]

@@ -15,6 +15,7 @@ import { jest } from '@jest/globals';
 import {
   BUSYBOX,
   BUSYBOX_LATEST,
+  E2E,
   EDGE_PLACEMENT,
   SLEEP_LOOP_TRAPPED,
   applyObject,
@@ -46,7 +47,7 @@ import {
 jest.setTimeout(20 * 60_000);
 
 const WEB = 'fault-web';
-const PARTITION_MS = Number(process.env.EF_FAULT_PARTITION_MS ?? 120_000);
+const PARTITION_MS = E2E.partitionMs;
 /** Every pod UID the suite has seen: what converge() checks at the site. */
 const known = new Set<string>();
 

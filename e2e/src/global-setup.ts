@@ -6,7 +6,8 @@
  *
  * Self-contained on purpose: Jest loads global setup through its CommonJS require hook, without the project's
  * moduleNameMapper, so a relative `./stack.js` import would not resolve to stack.ts here. The other way round works:
- * stack.ts (loaded with the mapper) imports runHack from this file.
+ * stack.ts (loaded with the mapper) imports runHack from this file. For the same reason EF_E2E_INSTANCE and EF_E2E_KEEP
+ * are read here directly; they are declared with the other e2e settings in testing/src/settings.ts (E2E_SETTINGS).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * Jest globalTeardown of the e2e project: removes the e2e stack (hack/clean.sh) unless EF_E2E_KEEP=1.
- * Self-contained for the same reason as global-setup.ts.
+ * Self-contained for the same reason as global-setup.ts (which says where EF_E2E_INSTANCE and EF_E2E_KEEP are declared).
  */
 import { spawn } from 'node:child_process';
 import { cp, rm } from 'node:fs/promises';

@@ -8,11 +8,14 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { type cri as criApi } from '@edgefarm/proto';
 import { criClients } from '@edgefarm/cri';
+import { E2E_SETTINGS } from '@edgefarm/testing/settings';
 import { runHack } from './global-setup.js';
 
 const run = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const INSTANCE = process.env.EF_E2E_INSTANCE ?? 'e2e';
+/** The e2e settings (E2E_SETTINGS): the suite's one reading of the environment, besides global-setup.ts. */
+export const E2E = E2E_SETTINGS.parse(process.env);
+export const INSTANCE = E2E.instance;
 const env = { ...process.env, EF_INSTANCE: INSTANCE };
 
 /** Runs a hack/ script, streaming its output to the test log; rejects with the tail of its output on failure. */

@@ -1,4 +1,4 @@
-import { configFromEnv, isConfigError } from './config.js';
+import { AGENT_SETTINGS, configFromEnv, isConfigError } from './config.js';
 
 const env = {
   EF_NODE_NAME: 'edge-1',
@@ -6,7 +6,6 @@ const env = {
   EF_NATS_URL: 'nats://127.0.0.1:4222',
   EF_CRI_ENDPOINT: '/run/edgefarm/dev/edge-1/containerd.sock',
   EF_NODE_IP: '10.201.1.2',
-  EF_POD_CIDR: '10.221.1.0/24',
 };
 
 describe('configFromEnv', () => {
@@ -18,10 +17,30 @@ describe('configFromEnv', () => {
       podLogRoot: '/var/log/edgefarm/edge-1/pods',
       cgroupParent: '/edgefarm/edge-1',
       volumeRoot: '/var/lib/edgefarm/edge-1/pods',
+      stateDir: '/var/lib/edgefarm/edge-1/agent',
       resyncMs: 10_000,
+      relistMs: 500,
       heartbeatMs: 5_000,
+      concurrency: 4,
+      restartBackoffBaseMs: 10_000,
+      restartBackoffMaxMs: 300_000,
       agentVersion: '1.2.3',
     });
+  });
+
+  it('takes the relist off with 0, and refuses a negative one', () => {
+    expect(configFromEnv({ ...env, EF_RELIST_MS: '0' }, '0').relistMs).toBe(0);
+    expect(() => configFromEnv({ ...env, EF_RELIST_MS: '-1' }, '0')).toThrow(/EF_RELIST_MS="-1"/);
+  });
+
+  it('treats empty and blank values as unset', () => {
+    expect(configFromEnv({ ...env, EF_LOG_LEVEL: '', EF_RESYNC_MS: '  ' }, '0')).toMatchObject({ logLevel: 'info', resyncMs: 10_000 });
+  });
+
+  it('refuses a restart backoff cap below its base', () => {
+    expect(() => configFromEnv({ ...env, EF_RESTART_BACKOFF_BASE_MS: '5000', EF_RESTART_BACKOFF_MAX_MS: '1000' }, '0')).toThrow(
+      'EF_RESTART_BACKOFF_MAX_MS must not be below EF_RESTART_BACKOFF_BASE_MS',
+    );
   });
 
   it('accepts unix:// endpoints and overrides', () => {
@@ -52,7 +71,7 @@ describe('configFromEnv', () => {
     for (const part of [
       'EF_SITE is required',
       'EF_CRI_ENDPOINT is required',
-      'EF_NODE_NAME "Bad_Name"',
+      'EF_NODE_NAME="Bad_Name": is not a DNS subdomain',
       'EF_NATS_URL',
       'EF_NODE_IP',
       'EF_LOG_LEVEL',
@@ -73,8 +92,8 @@ describe('configFromEnv image GC thresholds', () => {
   });
 
   it.each([
-    [{ EF_IMAGE_GC_HIGH_PERCENT: '101' }, 'EF_IMAGE_GC_HIGH_PERCENT must be an integer percentage (0-100), got "101"'],
-    [{ EF_IMAGE_GC_LOW_PERCENT: 'x' }, 'EF_IMAGE_GC_LOW_PERCENT must be an integer percentage (0-100), got "x"'],
+    [{ EF_IMAGE_GC_HIGH_PERCENT: '101' }, 'EF_IMAGE_GC_HIGH_PERCENT="101": expected integer 0-100'],
+    [{ EF_IMAGE_GC_LOW_PERCENT: 'x' }, 'EF_IMAGE_GC_LOW_PERCENT="x": expected integer 0-100'],
     [
       { EF_IMAGE_GC_HIGH_PERCENT: '70', EF_IMAGE_GC_LOW_PERCENT: '70' },
       'EF_IMAGE_GC_LOW_PERCENT (70) must be below EF_IMAGE_GC_HIGH_PERCENT (70)',
@@ -105,5 +124,14 @@ describe('configFromEnv metrics', () => {
 
   it.each(['-1', '1.5', 'x'])('refuses EF_METRICS_PUBLISH_SECONDS %j', (bad) => {
     expect(() => configFromEnv({ ...env, EF_METRICS_PUBLISH_SECONDS: bad }, '0')).toThrow(/EF_METRICS_PUBLISH_SECONDS/);
+  });
+});
+
+describe('AGENT_SETTINGS', () => {
+  it('declares each setting once, with a meaning', () => {
+    const rows = AGENT_SETTINGS.rows();
+    expect(new Set(rows.map((r) => r.name)).size).toBe(rows.length);
+    for (const r of rows) expect(r.doc).not.toBe('');
+    expect(rows.map((r) => r.name)).not.toContain('EF_POD_CIDR');
   });
 });

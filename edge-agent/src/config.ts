@@ -1,10 +1,13 @@
 /**
- * The agent's configuration: one validated object handed to {@link Agent}. {@link configFromEnv} turns an
- * environment record into it (main.ts passes process.env; nothing else reads the environment).
+ * The agent's configuration: one validated object handed to {@link Agent}. {@link AGENT_SETTINGS} declares every
+ * setting (docs/reference/settings.md is generated from it); {@link configFromEnv} turns an environment record into
+ * the configuration (main.ts passes process.env; nothing else reads the environment).
  */
 import { isIP } from 'node:net';
-import path from 'node:path';
 import { encodeToken } from '@edgefarm/proto';
+import { ValueError, absolutePath, custom, defineSettings, int, logLevel, text, type Env } from '@edgefarm/settings';
+
+export { ConfigError, isConfigError } from '@edgefarm/settings';
 
 export interface AgentConfig {
   /** Kubernetes node name of this edge node. */
@@ -17,8 +20,6 @@ export interface AgentConfig {
   criEndpoint: string;
   /** The node's InternalIP; also the pod IP of hostNetwork pods. */
   nodeIp: string;
-  /** Pod CIDR (informational: the CNI config owns pod addressing). */
-  podCidr: string;
   /** Root of per-pod log directories: <podLogRoot>/<ns>_<name>_<uid>/<container>/<restart>.log */
   podLogRoot: string;
   /** cgroupfs parent of every pod: <cgroupRoot>/pod<uid>. */
@@ -32,27 +33,29 @@ export interface AgentConfig {
   stateDir?: string;
   logLevel: string;
   agentVersion: string;
-  /** Interval of the full resync of every pod key (EF_RESYNC_MS, default 10000): a safety net, see reconcile/reconciler.ts. */
+  /** Interval of the full resync of every pod key: a safety net, see reconcile/reconciler.ts. */
   resyncMs: number;
-  /** Interval of the cheap relist that syncs pods whose runtime state changed (EF_RELIST_MS, default 500; 0: off). */
+  /** Interval of the cheap relist that syncs pods whose runtime state changed (0: off). */
   relistMs?: number;
   heartbeatMs: number;
   /** Pods reconciled in parallel. */
   concurrency: number;
-  /** CrashLoopBackOff: first delay and cap (default the kubelet's 10 s and 300 s; EF_RESTART_BACKOFF_{BASE,MAX}_MS). */
+  /** CrashLoopBackOff: first delay and cap (the kubelet's 10 s and 300 s when unset). */
   restartBackoffBaseMs?: number;
   restartBackoffMaxMs?: number;
   /**
    * Image garbage collection thresholds of the image filesystem's usage, as the kubelet's imageGCHigh/LowThreshold-
-   * Percent (default 85 and 80; EF_IMAGE_GC_HIGH_PERCENT / EF_IMAGE_GC_LOW_PERCENT; high 100 disables it).
+   * Percent (85 and 80 when unset; high 100 disables it).
    */
   imageGcHighPercent?: number;
   imageGcLowPercent?: number;
-  /** Where GET /metrics and /healthz listen (EF_METRICS_ADDR `host:port`, default 127.0.0.1:10255; `off`: undefined). */
+  /** Where GET /metrics and /healthz listen (undefined: no server). */
   metricsAddr?: { host: string; port: number };
-  /** Interval of publishing the metrics text to the cloud (EF_METRICS_PUBLISH_SECONDS, default 30; 0 or unset: off). */
+  /** Interval of publishing the metrics text to the cloud (0 or unset: off). */
   metricsPublishSeconds?: number;
 }
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Parses a `host:port` listen address (IPv6 hosts in brackets); undefined when it is not one. */
 export function parseListenAddr(raw: string): { host: string; port: number } | undefined {
@@ -66,135 +69,162 @@ export function parseListenAddr(raw: string): { host: string; port: number } | u
   return { host, port };
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-export function isConfigError(err: unknown): err is ConfigError {
-  return err instanceof ConfigError;
-}
+const positive = int(1);
+const nodeDir = (env: Env, dir: string): string => `${dir}/${env.EF_NODE_NAME?.trim() ?? ''}`;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const AGENT_SETTINGS = defineSettings(
+  {
+    title: 'edge-agent',
+    source: 'edge-agent/src/config.ts',
+    intro:
+      "The agent at each edge site (`node edge-agent/dist/main.js`; hack/site.sh sets the required ones and the directories for the stack's sites).",
+  },
+  {
+    nodeName: {
+      env: 'EF_NODE_NAME',
+      type: custom('DNS subdomain', (raw) => {
+        if (raw.length > 253 || !DNS_SUBDOMAIN.test(raw)) throw new ValueError('is not a DNS subdomain');
+        return raw;
+      }),
+      required: true,
+      doc: 'the Kubernetes node name of this edge node',
+    },
+    site: {
+      env: 'EF_SITE',
+      type: custom('site name', (raw) => {
+        try {
+          encodeToken(raw);
+        } catch {
+          throw new ValueError('is not usable as a site name');
+        }
+        return raw;
+      }),
+      required: true,
+      doc: 'the site the node belongs to (its JetStream domain is site-<site>)',
+    },
+    natsUrl: {
+      env: 'EF_NATS_URL',
+      type: custom('nats:// URL, or a comma-separated list', (raw) => {
+        if (!raw.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim())))
+          throw new ValueError('is not a nats:// URL (comma-separated list allowed)');
+        return raw;
+      }),
+      required: true,
+      doc: "the site's leaf nats-server",
+    },
+    criEndpoint: {
+      env: 'EF_CRI_ENDPOINT',
+      type: custom('unix socket path, or unix:// URL', (raw) => {
+        if (!raw.replace(/^unix:\/\//, '').startsWith('/')) throw new ValueError('must be an absolute unix socket path');
+        return raw;
+      }),
+      required: true,
+      doc: "containerd's CRI socket",
+    },
+    nodeIp: {
+      env: 'EF_NODE_IP',
+      type: custom('IP address', (raw) => {
+        if (isIP(raw) === 0) throw new ValueError('is not an IP address');
+        return raw;
+      }),
+      required: true,
+      doc: "the node's InternalIP, and the pod IP of hostNetwork pods",
+    },
+    podLogRoot: {
+      env: 'EF_POD_LOG_DIR',
+      type: text('path'),
+      derive: (env) => `${nodeDir(env, '/var/log/edgefarm')}/pods`,
+      defaultText: '/var/log/edgefarm/<node>/pods',
+      doc: 'root of the pod log directories (CRI log_directory): <ns>_<name>_<uid>/<container>/<restart>.log',
+    },
+    cgroupParent: {
+      env: 'EF_CGROUP_PARENT',
+      type: text('cgroup path'),
+      derive: (env) => nodeDir(env, '/edgefarm'),
+      defaultText: '/edgefarm/<node>',
+      doc: 'cgroupfs parent of every pod cgroup (<parent>/pod<uid>)',
+    },
+    volumeRoot: {
+      env: 'EF_VOLUME_DIR',
+      type: absolutePath({ belowRoot: true }),
+      derive: (env) => `${nodeDir(env, '/var/lib/edgefarm')}/pods`,
+      defaultText: '/var/lib/edgefarm/<node>/pods',
+      doc: 'root of the pod volume directories (<uid>/volumes/<name>)',
+    },
+    stateDir: {
+      env: 'EF_STATE_DIR',
+      type: absolutePath({ belowRoot: true }),
+      derive: (env) => `${nodeDir(env, '/var/lib/edgefarm')}/agent`,
+      defaultText: '/var/lib/edgefarm/<node>/agent',
+      doc: "the agent's own state: its desired-state snapshot, to resume after a restart without relisting",
+    },
+    logLevel: { env: 'EF_LOG_LEVEL', type: logLevel(), default: 'info', doc: 'log level' },
+    resyncMs: {
+      env: 'EF_RESYNC_MS',
+      type: positive,
+      default: '10000',
+      doc: 'interval of the full resync of every pod (a safety net; changes are synced as they come)',
+    },
+    relistMs: {
+      env: 'EF_RELIST_MS',
+      type: int(0),
+      default: '500',
+      doc: 'interval of the relist that syncs pods whose runtime state changed; 0: off',
+    },
+    heartbeatMs: { env: 'EF_HEARTBEAT_MS', type: positive, default: '5000', doc: 'interval of the node heartbeat' },
+    concurrency: { env: 'EF_CONCURRENCY', type: positive, default: '4', doc: 'pods reconciled in parallel' },
+    restartBackoffBaseMs: {
+      env: 'EF_RESTART_BACKOFF_BASE_MS',
+      type: positive,
+      default: '10000',
+      doc: "CrashLoopBackOff: the first delay (the kubelet's)",
+    },
+    restartBackoffMaxMs: {
+      env: 'EF_RESTART_BACKOFF_MAX_MS',
+      type: positive,
+      default: '300000',
+      doc: "CrashLoopBackOff: the longest delay (the kubelet's); not below EF_RESTART_BACKOFF_BASE_MS",
+    },
+    imageGcHighPercent: {
+      env: 'EF_IMAGE_GC_HIGH_PERCENT',
+      type: int(0, 100),
+      default: '85',
+      doc: "image GC starts above this usage of the image filesystem (the kubelet's imageGCHighThresholdPercent); 100: no image GC",
+    },
+    imageGcLowPercent: {
+      env: 'EF_IMAGE_GC_LOW_PERCENT',
+      type: int(0, 100),
+      default: '80',
+      doc: 'and frees down to this usage; below EF_IMAGE_GC_HIGH_PERCENT',
+    },
+    metricsAddr: {
+      env: 'EF_METRICS_ADDR',
+      type: custom('host:port (IPv6 in brackets) | off', (raw) => {
+        if (raw === 'off') return undefined;
+        const addr = parseListenAddr(raw);
+        if (!addr) throw new ValueError('is not host:port (port 1-65535) or off');
+        return addr;
+      }),
+      default: '127.0.0.1:10255',
+      doc: 'where GET /metrics and /healthz listen (docs/metrics.md); off: nowhere',
+    },
+    metricsPublishSeconds: {
+      env: 'EF_METRICS_PUBLISH_SECONDS',
+      type: int(0),
+      default: '30',
+      doc: 'interval of publishing the metrics text to the cloud (ef.outbox.<node>.metrics); 0: off',
+    },
+  },
+);
 
-function positiveInt(env: Record<string, string | undefined>, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
-/** Builds and validates the configuration; throws a {@link ConfigError} naming every problem. */
-export function configFromEnv(env: Record<string, string | undefined>, agentVersion: string): AgentConfig {
-  const problems: string[] = [];
-  const req = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) problems.push(`${name} is required`);
-    return v ?? '';
-  };
-  const nodeName = req('EF_NODE_NAME');
-  const site = req('EF_SITE');
-  const natsUrl = req('EF_NATS_URL');
-  const criEndpoint = req('EF_CRI_ENDPOINT');
-  const nodeIp = req('EF_NODE_IP');
-  const podCidr = env.EF_POD_CIDR?.trim() ?? '';
-  const logLevel = env.EF_LOG_LEVEL?.trim() || 'info';
-  const volumeRoot = env.EF_VOLUME_DIR?.trim() || `/var/lib/edgefarm/${nodeName}/pods`;
-  const stateDir = env.EF_STATE_DIR?.trim() || `/var/lib/edgefarm/${nodeName}/agent`;
-
-  if (nodeName && (nodeName.length > 253 || !DNS_SUBDOMAIN.test(nodeName))) {
-    problems.push(`EF_NODE_NAME "${nodeName}" is not a DNS subdomain`);
-  }
-  if (site) {
-    try {
-      encodeToken(site);
-    } catch {
-      problems.push(`EF_SITE "${site}" is not usable`);
+/** Builds and validates the configuration; throws a ConfigError naming every problem. */
+export function configFromEnv(env: Env, agentVersion: string): AgentConfig {
+  const values = AGENT_SETTINGS.parse(env, (v, problem) => {
+    if (v.restartBackoffMaxMs < v.restartBackoffBaseMs) problem('EF_RESTART_BACKOFF_MAX_MS must not be below EF_RESTART_BACKOFF_BASE_MS');
+    // The kubelet's rule: low below high (high 100 disables collection).
+    if (v.imageGcLowPercent >= v.imageGcHighPercent && v.imageGcHighPercent < 100) {
+      problem(`EF_IMAGE_GC_LOW_PERCENT (${v.imageGcLowPercent}) must be below EF_IMAGE_GC_HIGH_PERCENT (${v.imageGcHighPercent})`);
     }
-  }
-  if (natsUrl && !natsUrl.split(',').every((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()))) {
-    problems.push(`EF_NATS_URL "${natsUrl}" is not a nats:// URL (comma-separated list allowed)`);
-  }
-  if (criEndpoint && !path.isAbsolute(criEndpoint.replace(/^unix:\/\//, ''))) {
-    problems.push(`EF_CRI_ENDPOINT "${criEndpoint}" must be an absolute unix socket path`);
-  }
-  if (nodeIp && isIP(nodeIp) === 0) problems.push(`EF_NODE_IP "${nodeIp}" is not an IP address`);
-  if (podCidr && !/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(podCidr)) problems.push(`EF_POD_CIDR "${podCidr}" is not a CIDR`);
-  if (!path.isAbsolute(volumeRoot) || path.resolve(volumeRoot) === '/')
-    problems.push(`EF_VOLUME_DIR "${volumeRoot}" must be an absolute path below /`);
-  if (!path.isAbsolute(stateDir) || path.resolve(stateDir) === '/')
-    problems.push(`EF_STATE_DIR "${stateDir}" must be an absolute path below /`);
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`EF_LOG_LEVEL "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
-
-  let resyncMs = 0;
-  let relistMs = 500;
-  let heartbeatMs = 0;
-  let concurrency = 0;
-  let restartBackoffBaseMs = 0;
-  let restartBackoffMaxMs = 0;
-  try {
-    resyncMs = positiveInt(env, 'EF_RESYNC_MS', 10_000);
-    relistMs = env.EF_RELIST_MS?.trim() === '0' ? 0 : positiveInt(env, 'EF_RELIST_MS', 500);
-    heartbeatMs = positiveInt(env, 'EF_HEARTBEAT_MS', 5_000);
-    concurrency = positiveInt(env, 'EF_CONCURRENCY', 4);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  try {
-    restartBackoffBaseMs = positiveInt(env, 'EF_RESTART_BACKOFF_BASE_MS', 10_000);
-    restartBackoffMaxMs = positiveInt(env, 'EF_RESTART_BACKOFF_MAX_MS', 300_000);
-    if (restartBackoffMaxMs < restartBackoffBaseMs) problems.push('EF_RESTART_BACKOFF_MAX_MS must not be below EF_RESTART_BACKOFF_BASE_MS');
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  const percent = (name: string, fallback: number): number => {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 100) {
-      problems.push(`${name} must be an integer percentage (0-100), got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
-  const imageGcHighPercent = percent('EF_IMAGE_GC_HIGH_PERCENT', 85);
-  const imageGcLowPercent = percent('EF_IMAGE_GC_LOW_PERCENT', 80);
-  // The kubelet's validation: low must be below high (high 100 disables collection).
-  if (imageGcLowPercent >= imageGcHighPercent && imageGcHighPercent < 100) {
-    problems.push(`EF_IMAGE_GC_LOW_PERCENT (${imageGcLowPercent}) must be below EF_IMAGE_GC_HIGH_PERCENT (${imageGcHighPercent})`);
-  }
-  const metricsRaw = env.EF_METRICS_ADDR?.trim() || '127.0.0.1:10255';
-  const metricsAddr = metricsRaw === 'off' ? undefined : parseListenAddr(metricsRaw);
-  if (metricsRaw !== 'off' && !metricsAddr) problems.push(`EF_METRICS_ADDR "${metricsRaw}" is not host:port (port 1-65535) or off`);
-  const publishRaw = env.EF_METRICS_PUBLISH_SECONDS?.trim() || '30';
-  const metricsPublishSeconds = Number(publishRaw);
-  if (!Number.isInteger(metricsPublishSeconds) || metricsPublishSeconds < 0) {
-    problems.push(`EF_METRICS_PUBLISH_SECONDS must be a non-negative integer (0: off), got "${publishRaw}"`);
-  }
-  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-
-  return {
-    nodeName,
-    site,
-    natsUrl,
-    criEndpoint,
-    nodeIp,
-    podCidr,
-    podLogRoot: env.EF_POD_LOG_DIR?.trim() || `/var/log/edgefarm/${nodeName}/pods`,
-    cgroupParent: env.EF_CGROUP_PARENT?.trim() || `/edgefarm/${nodeName}`,
-    volumeRoot: path.resolve(volumeRoot),
-    stateDir: path.resolve(stateDir),
-    logLevel,
-    agentVersion,
-    resyncMs,
-    relistMs,
-    heartbeatMs,
-    concurrency,
-    restartBackoffBaseMs,
-    restartBackoffMaxMs,
-    imageGcHighPercent,
-    imageGcLowPercent,
-    metricsAddr,
-    metricsPublishSeconds,
-  };
+  });
+  return { ...values, agentVersion };
 }

@@ -1,10 +1,7 @@
 #!/usr/bin/env node
 /**
- * edge-agent entry point: the only place that reads the environment, installs signal handlers or exits.
- *
- *   EF_NODE_NAME, EF_SITE, EF_NATS_URL, EF_CRI_ENDPOINT, EF_NODE_IP   required
- *   EF_POD_CIDR (informational), EF_LOG_LEVEL (info), EF_POD_LOG_DIR, EF_CGROUP_PARENT, EF_RESYNC_MS,
- *   EF_HEARTBEAT_MS, EF_CONCURRENCY, EF_VOLUME_DIR, EF_STATE_DIR (desired-state snapshot)   optional
+ * edge-agent entry point: the only place that reads the environment, installs signal handlers or exits. Its settings
+ * are declared in config.ts (AGENT_SETTINGS); every one, with its default, is in docs/reference/settings.md.
  *
  * Exit codes: 0 after a clean stop on SIGTERM/SIGINT, 1 on a failed start or a fatal error, 2 on bad configuration.
  */

@@ -1,4 +1,5 @@
-import { parseConfig, parseTaints, ConfigError } from './config.js';
+import { hostname } from 'node:os';
+import { parseConfig, parseTaints, ConfigError, PROVIDER_SETTINGS } from './config.js';
 
 describe('parseConfig', () => {
   it('applies defaults', () => {
@@ -20,6 +21,39 @@ describe('parseConfig', () => {
       eventQps: 50,
     });
   });
+  it('reads every setting', () => {
+    expect(
+      parseConfig({
+        EF_NATS_URL: 'nats://10.0.0.1:4222,nats://10.0.0.2:4222',
+        EF_HTTP_PORT: '16080',
+        EF_KUBELET_PORT: '16250',
+        EF_KUBELET_ADDRESS: '10.0.0.9',
+        EF_LOG_LEVEL: 'debug',
+        EF_HUB_REPLICAS: '3',
+        EF_NAMESPACE: 'ef',
+        EF_PROVIDER_ID: 'p-2',
+        EF_SHARDS: '4',
+        EF_SHARD_LEASE_SECONDS: '30',
+        EF_NODE_TAINTS: 'none',
+        EF_TOMBSTONE_TTL_SECONDS: '30',
+        EF_EVENT_QPS: '5',
+      }),
+    ).toMatchObject({
+      natsUrl: 'nats://10.0.0.1:4222,nats://10.0.0.2:4222',
+      httpPort: 16080,
+      kubeletPort: 16250,
+      kubeletAddress: '10.0.0.9',
+      logLevel: 'debug',
+      hubReplicas: 3,
+      namespace: 'ef',
+      identity: 'p-2',
+      shards: 4,
+      shardLeaseSeconds: 30,
+      nodeTaints: [],
+      tombstoneTtlSeconds: 30,
+      eventQps: 5,
+    });
+  });
   it('reads the kubelet API certificates and node ports', () => {
     const c = parseConfig({
       EF_PROVIDER_ID: 'p',
@@ -34,26 +68,48 @@ describe('parseConfig', () => {
   it('makes a DNS label of the identity', () => {
     expect(parseConfig({ EF_PROVIDER_ID: 'My_Host.example' }).identity).toBe('my-host-example');
   });
+  it('falls back to the downward API variables, then to the host', () => {
+    expect(parseConfig({ POD_NAME: 'edgefarm-provider-7d9f', POD_IP: '10.1.2.3' })).toMatchObject({
+      identity: 'edgefarm-provider-7d9f',
+      kubeletAddress: '10.1.2.3',
+    });
+    expect(parseConfig({}).identity).toBe(parseConfig({ EF_PROVIDER_ID: hostname() }).identity);
+    expect(parseConfig({ EF_PROVIDER_ID: 'x', POD_NAME: 'y' }).identity).toBe('x');
+  });
   it.each([
-    [{ EF_NODES: 'edge-1' }, /EF_NODES is no longer read/],
-    [{ EF_HTTP_PORT: '99999' }, /not a TCP port/],
-    [{ EF_KUBELET_PORT: 'x' }, /not a TCP port/],
-    [{ EF_HUB_REPLICAS: '2' }, /must be 1, 3 or 5/],
-    [{ EF_KUBELET_ADDRESS: 'my-host' }, /not an IP address/],
-    [{ EF_SHARDS: '0' }, /not a shard count/],
-    [{ EF_SHARD_LEASE_SECONDS: '1' }, /not a lease duration/],
+    [{ EF_NODES: 'edge-1' }, /EF_NODES is no longer read: the provider serves every EdgeNode/],
+    [{ EF_HTTP_PORT: '99999' }, /EF_HTTP_PORT="99999": expected TCP port/],
+    [{ EF_KUBELET_PORT: 'x' }, /EF_KUBELET_PORT="x": expected TCP port/],
+    [{ EF_HUB_REPLICAS: '2' }, /EF_HUB_REPLICAS="2": must be 1, 3 or 5/],
+    [{ EF_KUBELET_ADDRESS: 'my-host' }, /EF_KUBELET_ADDRESS="my-host": is not an IP address/],
+    [{ POD_IP: 'my-host' }, /EF_KUBELET_ADDRESS \(unset\) default "my-host": is not an IP address/],
+    [{ EF_SHARDS: '0' }, /EF_SHARDS="0": expected integer 1-1024/],
+    [{ EF_SHARD_LEASE_SECONDS: '1' }, /EF_SHARD_LEASE_SECONDS="1": expected integer 3-300/],
     [{ EF_NAMESPACE: 'Bad_NS' }, /not a namespace name/],
-    [{ EF_PROVIDER_ID: '___' }, /does not make a DNS label/],
+    [{ EF_PROVIDER_ID: '___' }, /EF_PROVIDER_ID="___": does not make a DNS label/],
     [{ EF_NODE_TAINTS: 'a=b:Sometimes' }, /key\[=value\]:Effect/],
     [{ EF_KUBELET_TLS_CERT: '/c.crt' }, /go together/],
     [{ EF_KUBELET_CLIENT_CA: '/ca.crt' }, /needs EF_KUBELET_TLS_CERT/],
     [{ EF_KUBELET_NODE_PORTS: '20-10' }, /FROM-TO/],
     [{ EF_KUBELET_NODE_PORTS: '10' }, /FROM-TO/],
-    [{ EF_EVENT_QPS: '0' }, /not an event rate/],
-    [{ EF_EVENT_QPS: '2.5' }, /not an event rate/],
+    [{ EF_EVENT_QPS: '0' }, /EF_EVENT_QPS="0"/],
+    [{ EF_EVENT_QPS: '2.5' }, /EF_EVENT_QPS="2.5"/],
+    [{ EF_LOG_LEVEL: 'verbose' }, /EF_LOG_LEVEL="verbose": expected one of fatal, error/],
+    [{ EF_TOMBSTONE_TTL_SECONDS: '5' }, /EF_TOMBSTONE_TTL_SECONDS="5"/],
   ])('rejects %p', (env, pattern) => {
-    expect(() => parseConfig(env)).toThrow(ConfigError);
-    expect(() => parseConfig(env)).toThrow(pattern);
+    const e = { EF_PROVIDER_ID: 'p', ...env };
+    expect(() => parseConfig(e)).toThrow(ConfigError);
+    expect(() => parseConfig(e)).toThrow(pattern);
+  });
+  it('names every problem at once', () => {
+    expect(() => parseConfig({ EF_PROVIDER_ID: 'p', EF_HTTP_PORT: '0', EF_SHARDS: 'x', EF_NODES: 'a' })).toThrow(
+      /EF_NODES is no longer read.*; EF_SHARDS="x".*; EF_HTTP_PORT="0"/,
+    );
+  });
+  it('declares every setting it reads, each with a meaning', () => {
+    const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
+    expect(names).toHaveLength(17);
+    for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });
 
@@ -64,5 +120,9 @@ describe('parseTaints', () => {
       { key: 'example.com/gpu', effect: 'NoSchedule' },
     ]);
     expect(parseTaints('none')).toEqual([]);
+    expect(parseTaints(undefined)).toEqual([{ key: 'edgefarm.io/edge', value: 'true', effect: 'NoSchedule' }]);
+  });
+  it('refuses a bad item with a ConfigError', () => {
+    expect(() => parseTaints('a:Never')).toThrow(ConfigError);
   });
 });

@@ -1,8 +1,16 @@
+/**
+ * The provider's configuration: {@link PROVIDER_SETTINGS} declares every setting (docs/reference/settings.md is
+ * generated from it), {@link parseConfig} turns an environment record into a validated {@link ProviderConfig}.
+ * main.ts passes process.env; nothing else reads the environment.
+ */
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1Taint } from '@kubernetes/client-node';
 import { TOMBSTONE_TTL } from '@edgefarm/proto';
+import { ConfigError, ValueError, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
+
+export { ConfigError, isConfigError } from '@edgefarm/settings';
 
 /** Provider configuration: parsed and validated from an environment-like record, with defaults. */
 export interface ProviderConfig {
@@ -36,105 +44,177 @@ export interface ProviderConfig {
   kubeletNodePorts?: { from: number; to: number };
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+const showTaint = (t: V1Taint): string => `${t.key}${t.value === undefined ? '' : `=${t.value}`}:${t.effect}`;
 
-function int(env: Record<string, string | undefined>, name: string, dflt: number, min: number, max: number, what: string): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}="${raw}" is not ${what}`);
-  return n;
-}
-const port = (env: Record<string, string | undefined>, name: string, dflt: number) => int(env, name, dflt, 1, 65535, 'a TCP port');
-
-function address(raw: string): string {
-  if (isIP(raw) === 0) throw new ConfigError(`EF_KUBELET_ADDRESS="${raw}" is not an IP address`);
-  return raw;
-}
-
-/** `key=value:Effect` or `key:Effect`, comma-separated, as kubectl taint writes them; `none` for no taint. */
-export function parseTaints(raw: string | undefined): V1Taint[] {
-  if (raw === undefined || raw === '') return [{ ...DEFAULT_TAINT }];
-  if (raw.trim() === 'none') return [];
+const taints = custom('key[=value]:Effect,... or none', (raw): V1Taint[] => {
+  if (raw === 'none') return [];
   return raw.split(',').map((item) => {
     const m = /^([^=:]+)(?:=([^:]*))?:(.+)$/.exec(item.trim());
     if (!m || !QUALIFIED_NAME.test(m[1]!) || !EFFECTS.includes(m[3]!)) {
-      throw new ConfigError(`EF_NODE_TAINTS: "${item}" is not key[=value]:Effect with Effect one of ${EFFECTS.join(', ')} (or "none")`);
+      throw new ValueError(`"${item.trim()}" is not key[=value]:Effect with Effect one of ${EFFECTS.join(', ')} (or "none")`);
     }
     return m[2] === undefined ? { key: m[1]!, effect: m[3]! } : { key: m[1]!, value: m[2], effect: m[3]! };
   });
+});
+
+/** `key=value:Effect` or `key:Effect`, comma-separated, as kubectl taint writes them; `none` for no taint. */
+export function parseTaints(raw: string | undefined): V1Taint[] {
+  if (raw === undefined || raw.trim() === '') return [{ ...DEFAULT_TAINT }];
+  try {
+    return taints.parse(raw.trim());
+  } catch (err) {
+    if (err instanceof ValueError) throw new ConfigError([`EF_NODE_TAINTS: ${err.message}`]);
+    throw err;
+  }
 }
 
-function identity(raw: string): string {
+const identity = custom('text, made a DNS label (lower case, [a-z0-9-], at most 40)', (raw) => {
   const id = raw
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 40);
-  if (!DNS_LABEL.test(id)) throw new ConfigError(`EF_PROVIDER_ID="${raw}" does not make a DNS label`);
+  if (!DNS_LABEL.test(id)) throw new ValueError('does not make a DNS label');
   return id;
-}
+});
 
-function kubeletTls(env: Record<string, string | undefined>): ProviderConfig['kubeletTls'] {
-  const certFile = env.EF_KUBELET_TLS_CERT || undefined;
-  const keyFile = env.EF_KUBELET_TLS_KEY || undefined;
-  if (!certFile !== !keyFile) throw new ConfigError('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
-  if (!certFile || !keyFile) {
-    if (env.EF_KUBELET_CLIENT_CA) throw new ConfigError('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
-    return undefined;
-  }
-  return { certFile, keyFile, clientCAFile: env.EF_KUBELET_CLIENT_CA || undefined };
-}
-
-/** `FROM-TO`, both TCP ports, FROM <= TO. */
-function portRange(raw: string | undefined): ProviderConfig['kubeletNodePorts'] {
-  if (raw === undefined || raw === '') return undefined;
-  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
+const portRange = custom('FROM-TO (TCP ports, FROM <= TO)', (raw) => {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
   const from = Number(m?.[1]);
   const to = Number(m?.[2]);
-  if (!m || from < 1 || to > 65535 || from > to)
-    throw new ConfigError(`EF_KUBELET_NODE_PORTS="${raw}" is not FROM-TO (TCP ports, FROM <= TO)`);
+  if (!m || from < 1 || to > 65535 || from > to) throw new ValueError('expected FROM-TO (TCP ports, FROM <= TO)');
   return { from, to };
-}
+});
 
-export function parseConfig(env: Record<string, string | undefined>): ProviderConfig {
-  if (env.EF_NODES !== undefined) {
-    throw new ConfigError(
-      'EF_NODES is no longer read: the provider serves every EdgeNode (kubectl get edgenodes); create one per edge node',
-    );
-  }
-  const replicas = Number(env.EF_HUB_REPLICAS ?? '1');
-  if (![1, 3, 5].includes(replicas)) throw new ConfigError(`EF_HUB_REPLICAS="${env.EF_HUB_REPLICAS}" must be 1, 3 or 5`);
-  const namespace = env.EF_NAMESPACE || 'edgefarm-system';
-  if (!DNS_LABEL.test(namespace)) throw new ConfigError(`EF_NAMESPACE="${namespace}" is not a namespace name`);
-  return {
-    natsUrl: env.EF_NATS_URL || 'nats://127.0.0.1:4222',
-    httpPort: port(env, 'EF_HTTP_PORT', 10255),
-    kubeletPort: port(env, 'EF_KUBELET_PORT', 10250),
-    kubeletAddress: address(env.EF_KUBELET_ADDRESS || env.POD_IP || '127.0.0.1'),
-    logLevel: env.EF_LOG_LEVEL || 'info',
-    hubReplicas: replicas,
-    namespace,
-    identity: identity(env.EF_PROVIDER_ID || env.POD_NAME || hostname()),
-    shards: int(env, 'EF_SHARDS', 16, 1, 1024, 'a shard count (1 to 1024)'),
-    shardLeaseSeconds: int(env, 'EF_SHARD_LEASE_SECONDS', 15, 3, 300, 'a lease duration in seconds (3 to 300)'),
-    nodeTaints: parseTaints(env.EF_NODE_TAINTS),
-    tombstoneTtlSeconds: int(
-      env,
-      'EF_TOMBSTONE_TTL_SECONDS',
-      TOMBSTONE_TTL.defaultSeconds,
-      10,
-      366 * 24 * 3600,
-      'a tombstone TTL in seconds (10 to 31622400)',
-    ),
-    kubeletTls: kubeletTls(env),
-    kubeletNodePorts: portRange(env.EF_KUBELET_NODE_PORTS),
-    eventQps: int(env, 'EF_EVENT_QPS', 50, 1, 100_000, 'an event rate (whole events per second, 1 to 100000)'),
-  };
+export const PROVIDER_SETTINGS = defineSettings(
+  {
+    title: 'provider',
+    source: 'provider/src/config.ts',
+    intro:
+      'The cloud side (`node provider/dist/main.js`; hack/lib.sh `ef_provider_start` sets the NATS, port, identity and TLS settings for each replica). `KUBECONFIG` picks its Kubernetes identity (default: in-cluster, else ~/.kube/config).',
+  },
+  {
+    natsUrl: {
+      env: 'EF_NATS_URL',
+      type: text('NATS URL, or a comma-separated list (every hub cluster member)'),
+      default: 'nats://127.0.0.1:4222',
+      doc: 'the hub',
+    },
+    hubReplicas: {
+      env: 'EF_HUB_REPLICAS',
+      type: custom('1 | 3 | 5', (raw) => {
+        if (!['1', '3', '5'].includes(raw)) throw new ValueError('must be 1, 3 or 5');
+        return Number(raw);
+      }),
+      default: '1',
+      doc: 'replicas of the hub streams: 1, or 3/5 on a hub cluster',
+    },
+    identity: {
+      env: 'EF_PROVIDER_ID',
+      type: identity,
+      derive: (env) => env.POD_NAME?.trim() || hostname(),
+      defaultText: '`$POD_NAME`, else the host name',
+      doc: "this replica's name among the replicas, and the holder of its Leases",
+    },
+    namespace: {
+      env: 'EF_NAMESPACE',
+      type: custom('namespace name', (raw) => {
+        if (!DNS_LABEL.test(raw)) throw new ValueError('is not a namespace name');
+        return raw;
+      }),
+      default: 'edgefarm-system',
+      doc: 'where the shard and member Leases live',
+    },
+    shards: {
+      env: 'EF_SHARDS',
+      type: int(1, 1024),
+      default: '16',
+      doc: 'shards the nodes are spread over; the same on every replica (docs/decisions/0002)',
+    },
+    shardLeaseSeconds: {
+      env: 'EF_SHARD_LEASE_SECONDS',
+      type: int(3, 300),
+      default: '15',
+      doc: "duration of a shard Lease: a dead replica's nodes move after about this long; the same on every replica",
+    },
+    nodeTaints: {
+      env: 'EF_NODE_TAINTS',
+      type: taints,
+      default: showTaint(DEFAULT_TAINT),
+      doc: "taints every edge Node gets besides its EdgeNode's own",
+    },
+    httpPort: { env: 'EF_HTTP_PORT', type: port(), default: '10255', doc: '`/healthz`, `/readyz` and `/metrics` (docs/metrics.md)' },
+    kubeletPort: {
+      env: 'EF_KUBELET_PORT',
+      type: port(),
+      default: '10250',
+      doc: 'the kubelet API (logs, exec, attach, port-forward) of every node this replica serves',
+    },
+    kubeletAddress: {
+      env: 'EF_KUBELET_ADDRESS',
+      type: custom('IP address', (raw) => {
+        if (isIP(raw) === 0) throw new ValueError('is not an IP address');
+        return raw;
+      }),
+      derive: (env) => env.POD_IP?.trim() || '127.0.0.1',
+      defaultText: '`$POD_IP`, else 127.0.0.1',
+      doc: "this replica's address as the apiserver reaches it: the Nodes' InternalIP",
+    },
+    kubeletNodePorts: {
+      env: 'EF_KUBELET_NODE_PORTS',
+      type: portRange,
+      unset: 'every Node advertises EF_KUBELET_PORT',
+      doc: "a port per node for its /stats and /metrics/resource, advertised as the Node's kubelet port (docs/decisions/0006)",
+    },
+    kubeletTlsCert: {
+      env: 'EF_KUBELET_TLS_CERT',
+      type: text('PEM file'),
+      unset: 'the kubelet API is not served',
+      doc: "the kubelet API's serving certificate; goes with EF_KUBELET_TLS_KEY",
+    },
+    kubeletTlsKey: { env: 'EF_KUBELET_TLS_KEY', type: text('PEM file'), unset: 'see EF_KUBELET_TLS_CERT', doc: 'its private key' },
+    kubeletClientCA: {
+      env: 'EF_KUBELET_CLIENT_CA',
+      type: text('PEM file'),
+      unset: 'clients authenticate with a bearer token only (TokenReview)',
+      doc: "CA of the client certificates the kubelet API accepts (the apiserver's kubelet-client certificate); needs EF_KUBELET_TLS_CERT",
+    },
+    tombstoneTtlSeconds: {
+      env: 'EF_TOMBSTONE_TTL_SECONDS',
+      type: int(10, 366 * 24 * 3600),
+      default: String(TOMBSTONE_TTL.defaultSeconds),
+      doc: 'how long the hub keeps a deletion for an offline site; a site out of touch for longer relists (docs/decisions/0004)',
+    },
+    eventQps: {
+      env: 'EF_EVENT_QPS',
+      type: int(1, 100_000),
+      default: '50',
+      doc: "Kubernetes Event writes per second for all nodes served (burst twice that), as the kubelet's --event-qps for one node",
+    },
+    logLevel: {
+      env: 'EF_LOG_LEVEL',
+      type: logLevel(),
+      default: 'info',
+      doc: 'log level',
+    },
+  },
+  {
+    retired: {
+      EF_NODES: 'the provider serves every EdgeNode (kubectl get edgenodes); create one per edge node',
+    },
+  },
+);
+
+/** The provider's configuration from an environment record; throws ConfigError naming every bad or conflicting setting. */
+export function parseConfig(env: Env): ProviderConfig {
+  const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, ...v } = PROVIDER_SETTINGS.parse(env, (s, problem) => {
+    if (!s.kubeletTlsCert !== !s.kubeletTlsKey) problem('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
+    else if (s.kubeletClientCA && !s.kubeletTlsCert) problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
+  });
+  const kubeletTls =
+    kubeletTlsCert && kubeletTlsKey ? { certFile: kubeletTlsCert, keyFile: kubeletTlsKey, clientCAFile: kubeletClientCA } : undefined;
+  return { ...v, kubeletTls };
 }

@@ -1,25 +1,9 @@
 /**
  * Provider entry point: the only place that reads the environment or exits. Serves the EdgeNodes of the shards it holds.
+ * Its settings are declared in config.ts (PROVIDER_SETTINGS); every one, with its default, is in
+ * docs/reference/settings.md. KUBECONFIG picks the Kubernetes identity (default: in-cluster, else ~/.kube/config).
  *
- *   KUBECONFIG         kubeconfig of the provider's identity (default: in-cluster or ~/.kube/config)
- *   EF_NATS_URL        hub NATS URL, or a comma-separated list of every hub cluster member's (default nats://127.0.0.1:4222)
- *   EF_HUB_REPLICAS    replicas of the hub streams: 1, or 3/5 on a hub cluster (default 1)
- *   EF_PROVIDER_ID     this replica's name (default $POD_NAME or the hostname); EF_NAMESPACE namespace of its Leases
- *                      (default edgefarm-system); EF_SHARDS (16) and EF_SHARD_LEASE_SECONDS (15), the same on every replica
- *   EF_NODE_TAINTS     taints of every edge Node, key[=value]:Effect,... or none (default edgefarm.io/edge=true:NoSchedule)
- *   EF_HTTP_PORT       /healthz and /metrics (default 10255)
- *   EF_KUBELET_PORT    port advertised as the nodes' kubelet endpoint (default 10250)
- *   EF_KUBELET_ADDRESS this provider's IP as the apiserver reaches it: the Nodes' InternalIP (default $POD_IP or
- *                      127.0.0.1)
- *   EF_TOMBSTONE_TTL_SECONDS  how long the hub keeps a delete's tombstone (default 86400); a site out of touch for
- *                      longer relists its desired state from the hub
- *   EF_KUBELET_TLS_CERT, EF_KUBELET_TLS_KEY  the kubelet API's serving certificate and key (PEM files); without
- *                      them the kubelet API (kubectl logs/exec/attach/port-forward/top) is not served
- *   EF_KUBELET_CLIENT_CA  CA of client certificates the kubelet API accepts (the apiserver's kubelet-client cert);
- *                      other clients authenticate with a bearer token (TokenReview)
- *   EF_KUBELET_NODE_PORTS FROM-TO: a port per node for its /stats and /metrics/resource, advertised as the Node's
- *                      kubelet endpoint (docs/decisions/0006-kubelet-api.md); unset: every Node advertises EF_KUBELET_PORT
- *   EF_LOG_LEVEL       pino level (default info)
+ * Exit codes: 0 after a clean stop on SIGTERM/SIGINT, 1 on a failed start, 2 on bad configuration.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';

@@ -11,11 +11,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import { GiveUp, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
+import { CACHE } from './env.js';
 
 const exec = promisify(execFile);
 
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-export const IMAGES_DIR = process.env.EF_IMAGES_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/edgefarm/images');
+/** Where hack/images.sh writes the image archives. */
+export const IMAGES_DIR = CACHE.images;
 
 export interface ContainerdOptions {
   /** Directory for config, root, CNI files (created). Any length. */

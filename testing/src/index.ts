@@ -11,3 +11,5 @@ export * from './fixtures.js';
 export * from './site.js';
 export * from './registry.js';
 export * from './http.js';
+export * from './settings.js';
+export * from './env.js';

@@ -11,8 +11,10 @@ import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nat
 import { HUB_DOMAIN, HUB_STREAM_CONFIGS, siteDomain } from '@edgefarm/proto';
 import { GiveUp, freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
 import { TcpProxy } from './proxy.js';
+import { CACHE } from './env.js';
 
-export const NATS_SERVER = process.env.EF_NATS_SERVER ?? path.join(process.env.HOME ?? '/root', '.cache/edgefarm/bin/nats-server');
+/** The nats-server hack/build-binaries.sh built. */
+export const NATS_SERVER = path.join(CACHE.bin, 'nats-server');
 
 export interface NatsPairOptions {
   /** Directory for configs, stores and logs (created). */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { IMAGES_DIR, REPO_ROOT, ensureImages } from './containerd.js';
 import { GiveUp, freePort, spawnLogged, waitFor, type ManagedProcess } from './processes.js';
+import { TEST } from './env.js';
 
 const exec = promisify(execFile);
 const SCRIPT = path.join(REPO_ROOT, 'hack/registry.sh');
@@ -132,6 +133,6 @@ export class TestRegistry {
 
   async stop(): Promise<void> {
     await this.process?.stop(10_000);
-    if (process.env.EF_TEST_KEEP !== '1') await rm(this.options.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (!TEST.keep) await rm(this.options.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

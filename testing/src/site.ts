@@ -12,6 +12,7 @@ import { removeCgroupTree, removePodCgroup } from '@edgefarm/edge-agent/cgroups'
 import { Containerd, unmountUnder } from './containerd.js';
 import { silentLogger } from './fixtures.js';
 import { NatsPair, createHubStreams } from './nats.js';
+import { TEST } from './env.js';
 
 let instances = 0;
 
@@ -69,7 +70,6 @@ export class TestSite {
       natsUrl: this.nats.siteUrl,
       criEndpoint: this.containerd?.socket ?? '/nonexistent.sock',
       nodeIp: '127.0.0.1',
-      podCidr: '',
       podLogRoot: path.join(this.dir, 'logs', this.node, 'pods'),
       cgroupParent: `/edgefarm-int/${this.node}-${process.pid}`,
       volumeRoot: path.join(this.dir, 'volumes', this.node, 'pods'),
@@ -84,10 +84,7 @@ export class TestSite {
 
   /** A debug-level logger writing to <dir>/<name>.log (kept when EF_TEST_KEEP=1). */
   logger(name = 'agent'): Logger {
-    return pino(
-      { level: process.env.EF_TEST_LOG_LEVEL ?? 'debug' },
-      pino.destination({ dest: path.join(this.dir, `${name}.log`), sync: true }),
-    );
+    return pino({ level: TEST.logLevel ?? 'debug' }, pino.destination({ dest: path.join(this.dir, `${name}.log`), sync: true }));
   }
 
   async stop(): Promise<void> {
@@ -95,7 +92,7 @@ export class TestSite {
     await this.containerd?.stop().catch(() => undefined);
     await unmountUnder([path.join(this.dir, 'volumes')]); // tmpfs volumes an agent left behind
     await this.nats?.stop().catch(() => undefined);
-    if (process.env.EF_TEST_KEEP === '1') process.stderr.write(`EF_TEST_KEEP: test site files kept in ${this.dir}\n`);
+    if (TEST.keep) process.stderr.write(`EF_TEST_KEEP: test site files kept in ${this.dir}\n`);
     else await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
     await rm(this.runDir, { recursive: true, force: true }).catch(() => undefined);
     await rmdir(path.dirname(this.runDir)).catch(() => undefined);

@@ -16,6 +16,7 @@ import {
   spawnLogged,
   StatusWatcher,
   TestSite,
+  TEST,
   type ManagedProcess,
 } from '@edgefarm/testing';
 import { NatsEdgeStreams } from './nats-streams.js';
@@ -23,7 +24,8 @@ import { NatsEdgeStreams } from './nats-streams.js';
 const T = 300_000;
 const MB = 1024 * 1024;
 /** Megabytes moved each way. */
-const N = Number(process.env.EF_TEST_TRANSFER_MB ?? 100);
+const { transferMb: N, upCommand, agentProfileDir, logLevel } = TEST;
+const DEFAULT_UP = 'wc -c';
 const MAIN = path.resolve(import.meta.dirname, '../../../edge-agent/dist/main.js');
 let site: TestSite;
 let agent: ManagedProcess;
@@ -43,7 +45,7 @@ beforeAll(async () => {
   agent = spawnLogged(
     'edge-agent',
     process.execPath,
-    [...(process.env.EF_TEST_AGENT_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.EF_TEST_AGENT_PROF] : []), MAIN],
+    [...(agentProfileDir ? ['--cpu-prof', '--cpu-prof-dir', agentProfileDir] : []), MAIN],
     {
       logFile: path.join(site.dir, 'agent-process.log'),
       env: {
@@ -57,7 +59,7 @@ beforeAll(async () => {
         EF_VOLUME_DIR: c.volumeRoot,
         EF_CGROUP_PARENT: c.cgroupParent,
         EF_METRICS_ADDR: 'off',
-        EF_LOG_LEVEL: process.env.EF_TEST_LOG_LEVEL ?? 'info',
+        EF_LOG_LEVEL: logLevel ?? 'info',
       },
     },
   );
@@ -86,7 +88,7 @@ it(
       );
     }, 100);
     try {
-      const up = await streams.exec(ref, ['sh', '-c', process.env.EF_TEST_UP_CMD ?? 'wc -c'], {
+      const up = await streams.exec(ref, ['sh', '-c', upCommand], {
         stdin: true,
         stdout: true,
         stderr: true,
@@ -104,7 +106,7 @@ it(
       expect(await up.done).toEqual({ exitCode: 0 });
       // wc -c proves every byte arrived (a plain `sh -c 'cat > /dev/null'`, which busybox sh execs, was seen to exit 0
       // after a few MB inside the container, ending the session early; with `; echo` after it, it read everything)
-      if (!process.env.EF_TEST_UP_CMD) expect((await upOut).trim()).toBe(String(N * MB));
+      if (upCommand === DEFAULT_UP) expect((await upOut).trim()).toBe(String(N * MB));
       const upS = (performance.now() - t0) / 1000;
       const down = await streams.exec(ref, ['dd', 'if=/dev/zero', 'bs=65536', `count=${N * 16}`], {
         stdin: false,
@@ -123,7 +125,7 @@ it(
         (err: Error) => err.message,
       );
       process.stdout.write(
-        `${N} MB via exec, agent in its own process: up ${(N / upS).toFixed(1)} MB/s (${process.env.EF_TEST_UP_CMD ?? 'wc -c'}), down ${(N / downS).toFixed(1)} MB/s (dd bs=64k); ` +
+        `${N} MB via exec, agent in its own process: up ${(N / upS).toFixed(1)} MB/s (${upCommand}), down ${(N / downS).toFixed(1)} MB/s (dd bs=64k); ` +
           `provider RSS ${(before.provider / MB).toFixed(0)} -> peak ${(peak.provider / MB).toFixed(0)} MB (heap ${(process.memoryUsage().heapUsed / MB).toFixed(0)} MB), ` +
           `agent RSS ${(before.agent / MB).toFixed(0)} -> peak ${(peak.agent / MB).toFixed(0)} MB (VmHWM ${((await procKb(agent.pid, 'VmHWM')) / 1024).toFixed(0)} MB); ` +
           `provider max buffered ${streams.counters.maxBufferedBytes} B; CRI ListPodSandboxStats: ${sandboxStats}\n`,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { edge, rpcSubjects } from '@edgefarm/proto';
-import { BUSYBOX, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/testing';
+import { BUSYBOX, podSpec, publishDesired, silentLogger, TEST, waitFor } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 import { isEdgeNodeOfflineError, isEdgeStreamError, type ContainerRef, type LogOptions, type StreamSession } from './edge-streams.js';
 import { NatsEdgeStreams } from './nats-streams.js';
@@ -58,7 +58,7 @@ beforeAll(async () => {
   hub = bed.site.hubNc;
   streams = new NatsEdgeStreams(hub, silentLogger(), () => new Date('2026-11-23T10:00:00Z'), {
     deadAfterMs: 3000,
-    window: Number(process.env.EF_TEST_WINDOW ?? 1024 * 1024),
+    window: TEST.window,
   });
   await publishDesired(hub, bed.site.node, app);
   await publishDesired(hub, bed.site.node, crasher);

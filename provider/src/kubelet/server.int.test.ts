@@ -7,22 +7,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { CACHE } from '@edgefarm/testing';
 import { startKubeletBed, type KubeletBed } from './testing.js';
 
 const SRC = path.resolve(import.meta.dirname ?? '.', '../../testdata/kubelet-client');
 /** The built client, cached outside the repository under a hash of its sources, so a changed source is rebuilt. */
-const BIN =
-  process.env.EF_KUBELET_CLIENT ??
-  path.join(
-    os.homedir(),
-    '.cache/edgefarm',
-    `kubelet-client-${createHash('sha256')
-      .update(['main.go', 'go.mod', 'go.sum'].map((f) => readFileSync(path.join(SRC, f), 'utf8')).join('\0'))
-      .digest('hex')
-      .slice(0, 12)}`,
-  );
+const BIN = path.join(
+  CACHE.root,
+  `kubelet-client-${createHash('sha256')
+    .update(['main.go', 'go.mod', 'go.sum'].map((f) => readFileSync(path.join(SRC, f), 'utf8')).join('\0'))
+    .digest('hex')
+    .slice(0, 12)}`,
+);
 
 let bed: KubeletBed;
 
