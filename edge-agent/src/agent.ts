@@ -18,7 +18,7 @@ import type { AgentConfig } from './config.js';
 import { JetStreamOutbox, type OutboxWriter } from './bus/outbox.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { DesiredInformer } from './desired/informer.js';
-import { HubRelister } from './desired/relist.js';
+import { CompactionCheck } from './desired/compaction-check.js';
 import { SourceWatch, type SourceWatchOptions } from './bus/source-watch.js';
 import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore, type DesiredView } from './desired/store.js';
@@ -78,7 +78,7 @@ export class Agent {
   private runtime: PodRuntime | undefined;
   private store: DesiredStore | undefined;
   private informer: DesiredInformer | undefined;
-  private relisterRef: HubRelister | undefined;
+  private compactionCheckRef: CompactionCheck | undefined;
   private sourceWatchRef: SourceWatch | undefined;
   private reconcilerRef: Reconciler | undefined;
   private probes: ProbeManager | undefined;
@@ -114,18 +114,18 @@ export class Agent {
     if (!this.reconcilerRef) throw new Error('agent not started');
     return this.reconcilerRef;
   }
-  /** The hub relister (compacted deletes); undefined before start. */
-  get relister(): HubRelister | undefined {
-    return this.relisterRef;
+  /** The check for deletes whose tombstones the hub compacted; undefined before start. */
+  get compactionCheck(): CompactionCheck | undefined {
+    return this.compactionCheckRef;
   }
   /** The desired-stream source watch; undefined before start. */
   get sourceWatch(): SourceWatch | undefined {
     return this.sourceWatchRef;
   }
 
-  /** The hub acknowledged a forwarded message: after a silence, relist and check the desired stream's source. */
+  /** The hub acknowledged a forwarded message: after a silence, look for compacted deletes and check the desired stream's source. */
   private hubContact(): void {
-    this.relisterRef?.contact();
+    this.compactionCheckRef?.contact();
     this.sourceWatchRef?.contact();
   }
   get forwarder(): Forwarder {
@@ -261,11 +261,11 @@ export class Agent {
         store,
         log: log.child({ component: 'informer' }),
         snapshots: config.stateDir ? new SnapshotFile(config.stateDir) : undefined,
-        lastHubContactMs: () => this.relisterRef?.lastHubContactMs ?? 0,
+        lastHubContactMs: () => this.compactionCheckRef?.lastHubContactMs ?? 0,
       });
       this.informer = informer;
       await informer.start();
-      this.relisterRef = new HubRelister(
+      this.compactionCheckRef = new CompactionCheck(
         {
           node,
           store,
@@ -273,7 +273,7 @@ export class Agent {
           hubJs: hub,
           hubJsm: await jetstreamManager(nc, { domain: HUB_DOMAIN, checkAPI: false }),
           clock,
-          log: log.child({ component: 'relist' }),
+          log: log.child({ component: 'compaction-check' }),
           onForgotten: () => informer.scheduleSave(),
         },
         informer.startMode.mode === 'resume' ? informer.startMode.lastHubContactMs : 0,
@@ -324,7 +324,7 @@ export class Agent {
         },
       ],
       ['heartbeat', () => this.heartbeater?.stop()],
-      ['relist', () => this.relisterRef?.stop()],
+      ['compaction check', () => this.compactionCheckRef?.stop()],
       ['source watch', () => this.sourceWatchRef?.stop()],
       ['informer', () => this.informer?.stop()],
       ['reconciler', () => this.reconcilerRef?.stop()],
@@ -367,7 +367,7 @@ export class Agent {
     this.stopNatsWatch = undefined;
     this.heartbeater = undefined;
     this.informer = undefined;
-    this.relisterRef = undefined;
+    this.compactionCheckRef = undefined;
     this.sourceWatchRef = undefined;
     this.probes = undefined;
     this.imageGcRef = undefined;

@@ -3,7 +3,7 @@
  * in-memory fake: this is about the stream, not containers):
  * - a restarted agent restores its snapshot and resumes the site stream after the snapshot's sequence, and ends with
  *   exactly what a full list would give (updates, deletes and new pods made while it was down included);
- * - a delete whose tombstone the hub compacted while the site was cut off is found by the hub relist: the pod is
+ * - a delete whose tombstone the hub compacted while the site was cut off is found by the compaction check: the pod is
  *   forgotten in the store and purged from the site stream.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -47,7 +47,7 @@ afterAll(async () => {
   await site?.stop();
 }, T);
 
-describe('desired state: resume and relist', () => {
+describe('desired state: resume and compaction check', () => {
   it(
     'resumes from the snapshot after a restart and converges to what the hub holds',
     async () => {
@@ -99,14 +99,14 @@ describe('desired state: resume and relist', () => {
   it(
     'finds a delete whose tombstone the hub compacted while the site was cut off, and forgets the pod',
     async () => {
-      // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) relists.
+      // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) checks.
       await setTombstoneTtl(4);
       const runtime = new FakePodRuntime();
       const victim = podSpec({ name: 'victim' });
       const survivor = podSpec({ name: 'survivor' });
       await publishDesired(site.hubNc, site.node, victim);
       await publishDesired(site.hubNc, site.node, survivor);
-      const agent = newAgent(runtime, 'state-relist'); // no snapshot: relists at the first hub contact
+      const agent = newAgent(runtime, 'state-check'); // no snapshot: checks at the first hub contact
       await agent.start();
       try {
         await waitFor(
@@ -115,7 +115,7 @@ describe('desired state: resume and relist', () => {
           20_000,
           100,
         );
-        await waitFor('first relist done (no snapshot contact before)', async () => (agent.relister?.relists ?? 0) >= 1, 20_000, 100);
+        await waitFor('first check done (no snapshot contact before)', async () => (agent.compactionCheck?.checks ?? 0) >= 1, 20_000, 100);
 
         site.nats.proxy.sever();
         try {
@@ -136,7 +136,7 @@ describe('desired state: resume and relist', () => {
         } finally {
           site.nats.proxy.heal();
         }
-        await waitFor('the relist forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
+        await waitFor('the check forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
         expect(agent.desired.get('default/survivor')).toBeDefined();
         const siteJsm = await jetstreamManager(siteNc);
         const left = await siteJsm.streams
