@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_DOMAIN, Streams, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { TestSite, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/testing';
 import { ensureSiteStreams } from './site-streams.js';
 import { SourceWatch, sourceHealth } from './source-watch.js';
@@ -98,7 +98,7 @@ describe('desired stream source after a cut', () => {
   it(
     'an agent cut off for 70 s restarts the stalled source once the hub answers, and gets the change made meanwhile',
     async () => {
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const agent = new Agent(
         site.agentConfig({ stateDir: path.join(site.dir, 'state-watch'), metricsAddr: undefined, metricsPublishSeconds: 0 }),
         site.logger('agent'),

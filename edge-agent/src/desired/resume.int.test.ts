@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, TOMBSTONE_TTL, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { TestSite, podSpec, publishDesired, publishTombstone, waitFor } from '@edgefarm/testing';
 
 const T = 120_000;
@@ -19,7 +19,7 @@ let site: TestSite;
 let hubJsm: JetStreamManager;
 let siteNc: NatsConnection;
 
-function newAgent(runtime: FakePodRuntime, state: string): Agent {
+function newAgent(runtime: MemoryPodRuntime, state: string): Agent {
   return new Agent(
     site.agentConfig({ stateDir: path.join(site.dir, state), metricsAddr: undefined, metricsPublishSeconds: 0 }),
     site.logger('agent'),
@@ -52,7 +52,7 @@ describe('desired state: resume and compaction check', () => {
     'resumes from the snapshot after a restart and converges to what the hub holds',
     async () => {
       await setTombstoneTtl(3600);
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const keep = podSpec({ name: 'keep' });
       const change = podSpec({ name: 'change' });
       const gone = podSpec({ name: 'gone' });
@@ -101,7 +101,7 @@ describe('desired state: resume and compaction check', () => {
     async () => {
       // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) checks.
       await setTombstoneTtl(4);
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const victim = podSpec({ name: 'victim' });
       const survivor = podSpec({ name: 'survivor' });
       await publishDesired(site.hubNc, site.node, victim);

@@ -1,7 +1,7 @@
 import { decodePodStatusReport, desiredSubjects, edge, encode } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { DesiredStore } from '../desired/store.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, fieldsOf, podSpec, silentLogger } from '@edgefarm/testing';
 import { Reconciler, nextWake, type ReconcilerOptions } from './reconciler.js';
@@ -20,7 +20,7 @@ async function until(what: string, cond: () => boolean, ms = 2000): Promise<void
 
 function setup(options: Partial<ReconcilerOptions> = {}) {
   const clock = new ManualClock();
-  const runtime = new FakePodRuntime(clock);
+  const runtime = new MemoryPodRuntime({ clock, recordCalls: true });
   const outbox = new FakeOutbox();
   const log = silentLogger();
   let reconciler: Reconciler | undefined;
@@ -42,7 +42,7 @@ function setup(options: Partial<ReconcilerOptions> = {}) {
 }
 const keyOf = (p: edge.EdgePodSpec) => `${p.namespace}/${p.name}`;
 
-describe('Reconciler (with the fake runtime)', () => {
+describe('Reconciler (with the in-memory runtime)', () => {
   it('creates the sandbox and containers, then reports Running', async () => {
     const t = setup();
     t.store.markSynced();
@@ -198,6 +198,7 @@ describe('Reconciler (with the fake runtime)', () => {
   it('reports ErrImagePull for a missing image and keeps the pod Pending', async () => {
     const t = setup();
     t.store.markSynced();
+    t.runtime.images.pullAny = false; // a registry without the image
     const pod = podSpec({ containers: [{ name: 'main', image: 'docker.io/nope/missing:1' }] });
     t.put(pod);
     await t.reconciler.sync(keyOf(pod));
