@@ -108,7 +108,7 @@ describe('desired stream source after a cut', () => {
       try {
         const before = podSpec({ name: 'before' });
         await publishDesired(site.hubNc, site.node, before);
-        await waitFor('the pod desired', async () => agent.desired.get('default/before') !== undefined, 20_000, 100);
+        await waitFor('the pod desired', async () => agent.parts.desired.get('default/before') !== undefined, 20_000, 100);
 
         site.nats.proxy.sever();
         const during = podSpec({ name: 'during' });
@@ -120,11 +120,11 @@ describe('desired stream source after a cut', () => {
           site.nats.proxy.heal();
           healedAt = Date.now();
         }
-        await waitFor('the change made during the cut', async () => agent.desired.get('default/during') !== undefined, 150_000, 100);
+        await waitFor('the change made during the cut', async () => agent.parts.desired.get('default/during') !== undefined, 150_000, 100);
         process.stdout.write(
-          `source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.sourceWatch?.restarts} source restart)\n`,
+          `source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.parts.sourceWatch.restarts} source restart)\n`,
         );
-        expect(agent.sourceWatch?.restarts).toBeGreaterThanOrEqual(1);
+        expect(agent.parts.sourceWatch.restarts).toBeGreaterThanOrEqual(1);
       } finally {
         await agent.stop();
       }

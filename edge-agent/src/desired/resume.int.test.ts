@@ -60,8 +60,8 @@ describe('desired state: resume and compaction check', () => {
       let agent = newAgent(runtime, 'state-resume');
       await agent.start();
       try {
-        await waitFor('three pods desired', async () => agent.desired.size === 3, 20_000, 100);
-        expect(agent.desired.get('default/change')?.resourceVersion).toBe('100');
+        await waitFor('three pods desired', async () => agent.parts.desired.size === 3, 20_000, 100);
+        expect(agent.parts.desired.get('default/change')?.resourceVersion).toBe('100');
       } finally {
         await agent.stop();
       }
@@ -82,13 +82,13 @@ describe('desired state: resume and compaction check', () => {
       agent = newAgent(runtime, 'state-resume');
       await agent.start();
       try {
-        await agent.desired.whenSynced();
-        await waitFor('all changes applied', async () => agent.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
-        expect(agent.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
-        expect(agent.desired.get('default/change')?.resourceVersion).toBe('200');
-        const informer = (agent as unknown as { informer: { startMode: { mode: string; fromSeq?: number } } }).informer;
-        expect(informer.startMode.mode).toBe('resume');
-        expect(informer.startMode.fromSeq).toBe(4);
+        await agent.parts.desired.whenSynced();
+        await waitFor('all changes applied', async () => agent.parts.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
+        expect(agent.parts.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
+        expect(agent.parts.desired.get('default/change')?.resourceVersion).toBe('200');
+        const { startMode } = agent.parts.informer;
+        expect(startMode.mode).toBe('resume');
+        expect(startMode.mode === 'resume' && startMode.fromSeq).toBe(4);
       } finally {
         await agent.stop();
       }
@@ -111,11 +111,11 @@ describe('desired state: resume and compaction check', () => {
       try {
         await waitFor(
           'victim and survivor desired',
-          async () => agent.desired.get('default/victim') !== undefined && agent.desired.get('default/survivor') !== undefined,
+          async () => agent.parts.desired.get('default/victim') !== undefined && agent.parts.desired.get('default/survivor') !== undefined,
           20_000,
           100,
         );
-        await waitFor('first check done (no snapshot contact before)', async () => (agent.compactionCheck?.checks ?? 0) >= 1, 20_000, 100);
+        await waitFor('first check done (no snapshot contact before)', async () => agent.parts.compactionCheck.checks >= 1, 20_000, 100);
 
         site.nats.proxy.sever();
         try {
@@ -132,12 +132,12 @@ describe('desired state: resume and compaction check', () => {
             250,
           );
           await new Promise((r) => setTimeout(r, 11_000));
-          expect(agent.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
+          expect(agent.parts.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
         } finally {
           site.nats.proxy.heal();
         }
-        await waitFor('the check forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
-        expect(agent.desired.get('default/survivor')).toBeDefined();
+        await waitFor('the check forgot the victim', async () => agent.parts.desired.get('default/victim') === undefined, 40_000, 200);
+        expect(agent.parts.desired.get('default/survivor')).toBeDefined();
         const siteJsm = await jetstreamManager(siteNc);
         const left = await siteJsm.streams
           .getMessage(Streams.siteDesired(site.node), { last_by_subj: desiredSubjects.pod(site.node, victim) })

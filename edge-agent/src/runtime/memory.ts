@@ -322,9 +322,6 @@ export class MemoryPodRuntime implements PodRuntime {
     return '';
   }
 
-  /** Nothing to release: the pods stay for the next agent on this runtime. */
-  close(): void {}
-
   private stopSandboxNow(id: string): void {
     const s = this.sandboxItems.get(id);
     if (!s) return;

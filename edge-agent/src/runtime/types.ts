@@ -157,8 +157,6 @@ export interface PodRuntime {
   listImages(): Promise<RuntimeImage[]>;
   /** Filesystem the runtime keeps images and containers on (for ephemeral-storage), or '' when unknown. */
   rootDir(): Promise<string>;
-  /** Releases connections; no call may follow. */
-  close(): void;
 }
 
 export type RuntimeErrorKind = 'not-found' | 'image-pull' | 'image-pull-backoff' | 'image-never-pull' | 'unavailable' | 'other';
