@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import { edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
-import { CriImageService } from './images/cri.js';
+import { Agent } from '../agent.js';
+import { CriImageService } from './cri.js';
 import {
   edgeObject,
   podSpec,

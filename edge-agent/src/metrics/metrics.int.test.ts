@@ -3,7 +3,7 @@
  * wrapper), and the metrics text published through the outbox reaching the hub's EF_STATUS.
  */
 import { edge } from '@edgefarm/proto';
-import type { Agent } from './agent.js';
+import type { Agent } from '../agent.js';
 import { httpGet, podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 
