@@ -16,7 +16,8 @@ import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerC
 import { terminationMessagePath } from '../runtime/cri-config.js';
 import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
 import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
-import { DEADLINE_EXCEEDED, type ContainerToKill, type PodActions } from './actions.js';
+import type { ContainerToKill, PodActions } from './actions.js';
+import { DEADLINE_EXCEEDED } from './pod-rules.js';
 import { Reasons, containerFieldPath, type EventKind, type EventSink } from '../events/recorder.js';
 import { errorMessage } from '../util/time.js';
 
