@@ -10,7 +10,7 @@
  * (ContainerCreating, with the kubelet's MountVolume.SetUp message); a reference that cannot be resolved holds back
  * its container (CreateContainerConfigError).
  */
-import type { edge } from '@edgefarm/proto';
+import { parsePodKey, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import { terminationMessagePath } from '../runtime/cri-config.js';
@@ -123,7 +123,7 @@ export class PodExecutor {
         return false;
       }
     };
-    const [namespace = '', name = ''] = actions.key.split('/');
+    const { namespace, name } = parsePodKey(actions.key);
     const event = (uid: string | undefined, container: string | undefined, type: EventKind, reason: string, message: string): void => {
       if (!uid) return;
       const init = !!container && !!desired?.initContainers.some((c) => c.name === container);

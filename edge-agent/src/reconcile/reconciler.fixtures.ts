@@ -2,7 +2,7 @@
  * Fixtures of the Reconciler's unit tests (reconciler.test.ts, reconciler-grace.test.ts). Test code only (not built
  * into dist).
  */
-import { decodePodStatusReport, desiredSubjects, edge, encode } from '@edgefarm/proto';
+import { decodePodStatusReport, desiredSubjects, edge, encode, podKeyString } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { DesiredStore } from '../desired/store.js';
 import { FakeEventSink } from '../events/recorder.js';
@@ -45,4 +45,4 @@ export function setup(options: Partial<ReconcilerOptions> = {}) {
   const last = () => reports().at(-1)!;
   return { clock, runtime, outbox, store, status, reconciler, put, tombstone, reports, last, events };
 }
-export const keyOf = (p: edge.EdgePodSpec): string => `${p.namespace}/${p.name}`;
+export const keyOf = (p: edge.EdgePodSpec): string => podKeyString(p);
