@@ -91,7 +91,7 @@ test('without credentials: ErrImagePull then ImagePullBackOff; with a docker-reg
   await applyObject(edgePod('e2e-image-noauth', []));
   try {
     // The provider writes the latest report: an ErrImagePull followed within its sync by ImagePullBackOff may be
-    // written as the latter only (edge-agent/src/images.int.test.ts asserts both states at the agent).
+    // written as the latter only (edge-agent/src/images/images.int.test.ts asserts both states at the agent).
     await eventually('ImagePullBackOff', 90_000, async () => ([...seen].some((s) => s.startsWith('ImagePullBackOff')) ? true : undefined));
   } finally {
     stop();

@@ -205,7 +205,7 @@ describe('edge-agent with NATS and containerd', () => {
       expect(after).toEqual(before);
       const status = await site.containerd!.runtime.containerStatus({ containerId: after[0]! });
       expect(status.status?.state).toBe(cri.ContainerState.CONTAINER_RUNNING);
-      expect(agent.reconciler.lastSync(`default/${pod.name}`)?.actions.startContainers).toEqual([]);
+      expect(agent.parts.reconciler.lastSync(`default/${pod.name}`)?.actions.startContainers).toEqual([]);
       // a restarted agent may report once more (new generation), but the pod stayed the same
       const reports = watcher.of(pod.uid).slice(reportsBefore);
       for (const r of reports) expect(r.containerStatuses[0]!.restartCount).toBe(0);

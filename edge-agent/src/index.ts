@@ -1,8 +1,8 @@
 /** @edgefarm/edge-agent as a library: the Agent and the contracts of its parts (the binary is main.ts). */
-export { Agent, type AgentDeps } from './agent.js';
+export { Agent, type AgentDeps, type AgentParts } from './agent.js';
 export { configFromEnv, ConfigError, isConfigError, type AgentConfig } from './config.js';
 export * from './runtime/types.js';
-export { FakePodRuntime } from './runtime/fake.js';
+export { MemoryPodRuntime } from './runtime/memory.js';
 export { CriPodRuntime } from './runtime/cri-runtime.js';
 export { Labels, Annotations } from './runtime/labels.js';
 export { computePodActions, describePodActions, type PodActions } from './reconcile/actions.js';

@@ -120,7 +120,7 @@ export const TOMBSTONE_OPERATIONS: readonly string[] = ['DEL', 'PURGE'];
 /**
  * How long the hub keeps a tombstone (the compaction horizon of the desired state). A site that was out of touch
  * with the hub for longer may have missed deletes whose tombstones expired; it then relists its node's subjects from
- * the hub (see edge-agent/src/desired/relist.ts). The provider writes the TTL it uses into EF_DESIRED's metadata
+ * the hub (see edge-agent/src/desired/compaction-check.ts). The provider writes the TTL it uses into EF_DESIRED's metadata
  * under `metadataKey`, so every site reads the same horizon the hub applies.
  */
 export const TOMBSTONE_TTL = {

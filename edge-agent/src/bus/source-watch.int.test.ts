@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_DOMAIN, Streams, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { TestSite, podSpec, publishDesired, silentLogger, waitFor } from '@edgefarm/testing';
 import { ensureSiteStreams } from './site-streams.js';
 import { SourceWatch, sourceHealth } from './source-watch.js';
@@ -98,7 +98,7 @@ describe('desired stream source after a cut', () => {
   it(
     'an agent cut off for 70 s restarts the stalled source once the hub answers, and gets the change made meanwhile',
     async () => {
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const agent = new Agent(
         site.agentConfig({ stateDir: path.join(site.dir, 'state-watch'), metricsAddr: undefined, metricsPublishSeconds: 0 }),
         site.logger('agent'),
@@ -108,7 +108,7 @@ describe('desired stream source after a cut', () => {
       try {
         const before = podSpec({ name: 'before' });
         await publishDesired(site.hubNc, site.node, before);
-        await waitFor('the pod desired', async () => agent.desired.get('default/before') !== undefined, 20_000, 100);
+        await waitFor('the pod desired', async () => agent.parts.desired.get('default/before') !== undefined, 20_000, 100);
 
         site.nats.proxy.sever();
         const during = podSpec({ name: 'during' });
@@ -120,11 +120,11 @@ describe('desired stream source after a cut', () => {
           site.nats.proxy.heal();
           healedAt = Date.now();
         }
-        await waitFor('the change made during the cut', async () => agent.desired.get('default/during') !== undefined, 150_000, 100);
+        await waitFor('the change made during the cut', async () => agent.parts.desired.get('default/during') !== undefined, 150_000, 100);
         process.stdout.write(
-          `source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.sourceWatch?.restarts} source restart)\n`,
+          `source watch: the change made during a 70 s cut arrived ${Date.now() - healedAt} ms after the heal (${agent.parts.sourceWatch.restarts} source restart)\n`,
         );
-        expect(agent.sourceWatch?.restarts).toBeGreaterThanOrEqual(1);
+        expect(agent.parts.sourceWatch.restarts).toBeGreaterThanOrEqual(1);
       } finally {
         await agent.stop();
       }

@@ -7,7 +7,8 @@
  *   exactly the current state). Either way the store is synced once the consumer has nothing pending.
  * - Resuming is exact for this stream: it keeps the last message per subject and nothing else, so a message the
  *   snapshot does not cover was either delivered after it or superseded by one that was. Deletes the site never
- *   received because the hub compacted their tombstones are found by the hub relist (relist.ts), not here.
+ *   received because the hub compacted their tombstones are found by the compaction check
+ *   (compaction-check.ts), not here.
  * - The ordered consumer recreates itself from the last seen sequence after a disconnect, so nothing is missed while
  *   the agent runs. The snapshot is rewritten shortly after every change (debounced) and on stop.
  */
@@ -25,7 +26,7 @@ export interface DesiredInformerDeps {
   log: Logger;
   /** Where the snapshot lives (none: every start lists). */
   snapshots?: SnapshotFile;
-  /** Wall-clock ms of the last hub acknowledgement, saved with the snapshot (see relist.ts). */
+  /** Wall-clock ms of the last hub acknowledgement, saved with the snapshot (see compaction-check.ts). */
   lastHubContactMs?: () => number;
 }
 
@@ -130,7 +131,7 @@ export class DesiredInformer {
       this.savedContact = contact;
     } catch (err) {
       this.dirty = true;
-      log.warn({ err, path: snapshots.path }, 'writing the desired-state snapshot failed; a restart will relist');
+      log.warn({ err, path: snapshots.path }, 'writing the desired-state snapshot failed; a restart will list the stream');
     }
   }
 

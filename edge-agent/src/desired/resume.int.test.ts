@@ -3,7 +3,7 @@
  * in-memory fake: this is about the stream, not containers):
  * - a restarted agent restores its snapshot and resumes the site stream after the snapshot's sequence, and ends with
  *   exactly what a full list would give (updates, deletes and new pods made while it was down included);
- * - a delete whose tombstone the hub compacted while the site was cut off is found by the hub relist: the pod is
+ * - a delete whose tombstone the hub compacted while the site was cut off is found by the compaction check: the pod is
  *   forgotten in the store and purged from the site stream.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, TOMBSTONE_TTL, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { TestSite, podSpec, publishDesired, publishTombstone, waitFor } from '@edgefarm/testing';
 
 const T = 120_000;
@@ -19,7 +19,7 @@ let site: TestSite;
 let hubJsm: JetStreamManager;
 let siteNc: NatsConnection;
 
-function newAgent(runtime: FakePodRuntime, state: string): Agent {
+function newAgent(runtime: MemoryPodRuntime, state: string): Agent {
   return new Agent(
     site.agentConfig({ stateDir: path.join(site.dir, state), metricsAddr: undefined, metricsPublishSeconds: 0 }),
     site.logger('agent'),
@@ -47,12 +47,12 @@ afterAll(async () => {
   await site?.stop();
 }, T);
 
-describe('desired state: resume and relist', () => {
+describe('desired state: resume and compaction check', () => {
   it(
     'resumes from the snapshot after a restart and converges to what the hub holds',
     async () => {
       await setTombstoneTtl(3600);
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const keep = podSpec({ name: 'keep' });
       const change = podSpec({ name: 'change' });
       const gone = podSpec({ name: 'gone' });
@@ -60,8 +60,8 @@ describe('desired state: resume and relist', () => {
       let agent = newAgent(runtime, 'state-resume');
       await agent.start();
       try {
-        await waitFor('three pods desired', async () => agent.desired.size === 3, 20_000, 100);
-        expect(agent.desired.get('default/change')?.resourceVersion).toBe('100');
+        await waitFor('three pods desired', async () => agent.parts.desired.size === 3, 20_000, 100);
+        expect(agent.parts.desired.get('default/change')?.resourceVersion).toBe('100');
       } finally {
         await agent.stop();
       }
@@ -82,13 +82,13 @@ describe('desired state: resume and relist', () => {
       agent = newAgent(runtime, 'state-resume');
       await agent.start();
       try {
-        await agent.desired.whenSynced();
-        await waitFor('all changes applied', async () => agent.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
-        expect(agent.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
-        expect(agent.desired.get('default/change')?.resourceVersion).toBe('200');
-        const informer = (agent as unknown as { informer: { startMode: { mode: string; fromSeq?: number } } }).informer;
-        expect(informer.startMode.mode).toBe('resume');
-        expect(informer.startMode.fromSeq).toBe(4);
+        await agent.parts.desired.whenSynced();
+        await waitFor('all changes applied', async () => agent.parts.desired.appliedHubSequence >= lastHubSeq, 20_000, 100);
+        expect(agent.parts.desired.keys().sort()).toEqual(['default/added', 'default/change', 'default/keep']);
+        expect(agent.parts.desired.get('default/change')?.resourceVersion).toBe('200');
+        const { startMode } = agent.parts.informer;
+        expect(startMode.mode).toBe('resume');
+        expect(startMode.mode === 'resume' && startMode.fromSeq).toBe(4);
       } finally {
         await agent.stop();
       }
@@ -99,23 +99,23 @@ describe('desired state: resume and relist', () => {
   it(
     'finds a delete whose tombstone the hub compacted while the site was cut off, and forgets the pod',
     async () => {
-      // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) relists.
+      // Horizon 4 s: a silence of 12 s (more than the 10 s of a quiet link, more than half the horizon) checks.
       await setTombstoneTtl(4);
-      const runtime = new FakePodRuntime();
+      const runtime = new MemoryPodRuntime();
       const victim = podSpec({ name: 'victim' });
       const survivor = podSpec({ name: 'survivor' });
       await publishDesired(site.hubNc, site.node, victim);
       await publishDesired(site.hubNc, site.node, survivor);
-      const agent = newAgent(runtime, 'state-relist'); // no snapshot: relists at the first hub contact
+      const agent = newAgent(runtime, 'state-check'); // no snapshot: checks at the first hub contact
       await agent.start();
       try {
         await waitFor(
           'victim and survivor desired',
-          async () => agent.desired.get('default/victim') !== undefined && agent.desired.get('default/survivor') !== undefined,
+          async () => agent.parts.desired.get('default/victim') !== undefined && agent.parts.desired.get('default/survivor') !== undefined,
           20_000,
           100,
         );
-        await waitFor('first relist done (no snapshot contact before)', async () => (agent.relister?.relists ?? 0) >= 1, 20_000, 100);
+        await waitFor('first check done (no snapshot contact before)', async () => agent.parts.compactionCheck.checks >= 1, 20_000, 100);
 
         site.nats.proxy.sever();
         try {
@@ -132,12 +132,12 @@ describe('desired state: resume and relist', () => {
             250,
           );
           await new Promise((r) => setTimeout(r, 11_000));
-          expect(agent.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
+          expect(agent.parts.desired.get('default/victim')).toBeDefined(); // the site never saw the delete
         } finally {
           site.nats.proxy.heal();
         }
-        await waitFor('the relist forgot the victim', async () => agent.desired.get('default/victim') === undefined, 40_000, 200);
-        expect(agent.desired.get('default/survivor')).toBeDefined();
+        await waitFor('the check forgot the victim', async () => agent.parts.desired.get('default/victim') === undefined, 40_000, 200);
+        expect(agent.parts.desired.get('default/survivor')).toBeDefined();
         const siteJsm = await jetstreamManager(siteNc);
         const left = await siteJsm.streams
           .getMessage(Streams.siteDesired(site.node), { last_by_subj: desiredSubjects.pod(site.node, victim) })

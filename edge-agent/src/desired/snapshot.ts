@@ -8,8 +8,8 @@
  * - Bound to one incarnation of the site stream (its name and creation time): a stream deleted and created again
  *   has new sequences, and the snapshot is then ignored.
  * - Also records when the agent last heard from the hub, so a restarted agent knows how long its site was out of
- *   touch (see relist.ts).
- * - A missing, unreadable or malformed file is not an error: load() says why and the agent relists the stream.
+ *   touch (see compaction-check.ts).
+ * - A missing, unreadable or malformed file is not an error: load() says why and the agent lists the stream.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';

@@ -280,8 +280,8 @@ export class DesiredStore implements DesiredView {
   }
 
   /**
-   * Every held pod and object as its desired-state subject with the site sequence it came from (what a relist
-   * compares with the hub's subjects).
+   * Every held pod and object as its desired-state subject with the site sequence it came from (what the compaction
+   * check compares with the hub's subjects).
    */
   heldSubjects(): { key: string; subject: string; seq: number }[] {
     const out: { key: string; subject: string; seq: number }[] = [];
@@ -296,8 +296,8 @@ export class DesiredStore implements DesiredView {
   }
 
   /**
-   * Removes a pod or object whose delete the store never saw because its tombstone was compacted away (found by a
-   * relist): the same effect as its tombstone.
+   * Removes a pod or object whose delete the store never saw because its tombstone was compacted away (found by the
+   * compaction check): the same effect as its tombstone.
    */
   forget(key: string): void {
     this.seqs.delete(key);

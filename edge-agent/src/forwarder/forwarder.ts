@@ -60,7 +60,7 @@ export interface ForwarderDeps {
   log: Logger;
   /** Another site stream to drain instead of the outbox (default: the outbox to EF_STATUS). */
   route?: ForwardRoute;
-  /** Called on every acknowledgement from the hub: proof the link to the hub works (see desired/relist.ts). */
+  /** Called on every acknowledgement from the hub: proof the link to the hub works (see desired/compaction-check.ts). */
   onHubAck?: () => void;
 }
 

@@ -1,6 +1,6 @@
 import { decodeNodeHeartbeat, outboxSubjects } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { Heartbeater } from './heartbeat.js';
 import { parseOsRelease, type NodeInfoSource } from './node-info.js';
@@ -20,7 +20,7 @@ const nodeInfo: NodeInfoSource = {
 };
 
 function setup() {
-  const runtime = new FakePodRuntime();
+  const runtime = new MemoryPodRuntime({ recordCalls: true });
   const outbox = new FakeOutbox();
   const clock = new ManualClock(1_700_000_000_000);
   const hb = new Heartbeater(
@@ -58,7 +58,7 @@ describe('Heartbeater', () => {
     expect(m.allocatable).toEqual(m.capacity);
     expect(m.conditions).toEqual([expect.objectContaining({ type: 'Ready', status: 'True' })]);
     expect(m.systemInfo).toMatchObject({
-      containerRuntimeVersion: 'fake://0.0.1',
+      containerRuntimeVersion: 'memory://0.1.0',
       kernelVersion: '6.1.0',
       architecture: 'amd64',
       machineId: 'm1',
@@ -68,7 +68,7 @@ describe('Heartbeater', () => {
       ['InternalIP', '10.0.0.5'],
       ['Hostname', 'n1'],
     ]);
-    expect(m.images[0]!.names).toEqual(['docker.io/edgefarm/busybox:1.35']);
+    expect(m.images[0]!.names).toEqual(['registry.k8s.io/pause:3.6']);
   });
 
   it('reports Ready False when the runtime says the network is not ready, or is unreachable', async () => {

@@ -2,7 +2,7 @@
  * HollowSite: many hollow edge nodes in one process, for scale tests. Each node is a real {@link Agent} (desired
  * informer, reconciler, status, heartbeats, outbox forwarders, events, metrics publish) with its own NATS connection
  * to the site's leaf nats-server and its own site streams there; only the container runtime and the image service are
- * in memory ({@link HollowPodRuntime}). A node's runtime lives as long as the site, so {@link restartAgent} shows the
+ * in memory ({@link MemoryPodRuntime}). A node's runtime lives as long as the site, so {@link restartAgent} shows the
  * re-adoption a real agent restart does.
  *
  * Contract: start() starts every agent (at most `startConcurrency` at a time) and fails if any fails, after stopping
@@ -13,7 +13,7 @@ import { Agent } from '../agent.js';
 import type { AgentConfig } from '../config.js';
 import type { HostInfo, NodeInfoSource } from '../heartbeat/node-info.js';
 import { AgentMetrics } from '../metrics/metrics.js';
-import { HollowPodRuntime } from '../runtime/hollow.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import type { Mounter } from '../volumes/mounter.js';
 
 export interface HollowSiteOptions {
@@ -43,6 +43,9 @@ export const HOLLOW_HOST: HostInfo = {
 };
 const hollowNodeInfo: NodeInfoSource = { host: async () => HOLLOW_HOST, filesystemBytes: async () => 62_914_037_760 }; // 61439490Ki
 
+/** What a hollow node's runtime calls itself: container ids in its pods' status read `hollow://...`. */
+const HOLLOW_RUNTIME = { runtimeName: 'hollow', runtimeVersion: '0.1.0' };
+
 /** Hollow pods have no mounts: a tmpfs volume (emptyDir medium Memory) fails its pod with this error. */
 const hollowMounter: Mounter = {
   mountsUnder: async () => [],
@@ -54,7 +57,7 @@ const hollowMounter: Mounter = {
 
 interface HollowNode {
   config: AgentConfig;
-  runtime: HollowPodRuntime;
+  runtime: MemoryPodRuntime;
   agent: Agent | undefined;
 }
 
@@ -62,7 +65,11 @@ export class HollowSite {
   private readonly nodes: HollowNode[];
 
   constructor(private readonly options: HollowSiteOptions) {
-    this.nodes = options.configs.map((config) => ({ config, runtime: new HollowPodRuntime(), agent: undefined }));
+    this.nodes = options.configs.map((config) => ({
+      config,
+      runtime: new MemoryPodRuntime({ version: HOLLOW_RUNTIME }),
+      agent: undefined,
+    }));
   }
 
   get size(): number {
@@ -70,7 +77,7 @@ export class HollowSite {
   }
 
   /** The node's runtime (tests look at its pods, or make a container exit). */
-  runtime(node: string): HollowPodRuntime {
+  runtime(node: string): MemoryPodRuntime {
     return this.node(node).runtime;
   }
 

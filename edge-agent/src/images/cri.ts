@@ -2,13 +2,13 @@
  * ImageService over CRI v1 (containerd): ImageStatus, PullImage (with AuthConfig), ListImages, RemoveImage,
  * ImageFsInfo, plus ListContainers for the images in use and the CRI plugin's config (Status verbose) for the
  * sandbox image and containerd's root. Capacity and free space come from statfs of the image filesystem's mount
- * point (CRI reports only what images use).
+ * point (CRI reports only what images use). The clients are lent (see CriPodRuntime): their owner closes them.
  */
 import { statfs } from 'node:fs/promises';
 import { type edge } from '@edgefarm/proto';
-import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
+import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import { sandboxConfig, type NodeLayout } from '../runtime/cri-config.js';
-import type { CriClientsWrapper } from '../runtime/cri-runtime.js';
+import type { CriClients } from '../runtime/cri-runtime.js';
 import { RuntimeError } from '../runtime/types.js';
 import { errorMessage } from '../util/time.js';
 import type { RegistryAuth } from './credentials.js';
@@ -28,17 +28,15 @@ function runtimeError(err: unknown, what: string, kind?: 'image-pull'): RuntimeE
 
 export class CriImageService implements ImageService {
   private pluginConfig: { sandboxImage?: string; containerdRootDir?: string } | undefined;
+  private readonly image: ImageServiceClient;
+  private readonly runtime: RuntimeServiceClient;
 
   constructor(
-    private readonly image: ImageServiceClient,
-    private readonly runtime: RuntimeServiceClient,
+    clients: CriClients,
     private readonly layout: NodeLayout,
-  ) {}
-
-  /** Own connection to a CRI endpoint (unix socket path or unix:// URL); close() releases it. */
-  static connect(endpoint: string, layout: NodeLayout, wrap: CriClientsWrapper = (c) => c): CriImageService {
-    const c = wrap(criClients(endpoint));
-    return new CriImageService(c.image, c.runtime, layout);
+  ) {
+    this.image = clients.image;
+    this.runtime = clients.runtime;
   }
 
   async imageId(image: string): Promise<string | undefined> {
@@ -121,11 +119,6 @@ export class CriImageService implements ImageService {
 
   async sandboxImage(): Promise<string> {
     return (await this.config()).sandboxImage ?? '';
-  }
-
-  close(): void {
-    this.image.close();
-    this.runtime.close();
   }
 
   private async config(): Promise<{ sandboxImage?: string; containerdRootDir?: string }> {

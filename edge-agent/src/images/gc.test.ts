@@ -1,5 +1,5 @@
 import { ManualClock, silentLogger } from '@edgefarm/testing';
-import { FakeImageService } from './fake.js';
+import { MemoryImageService } from './memory.js';
 import { DEFAULT_GC_POLICY, ImageGC, gcPolicyProblem, planImageGc, usagePercent, type GcImage, type GcInput } from './gc.js';
 
 const NOW = 1_000_000_000;
@@ -110,25 +110,26 @@ describe('gcPolicyProblem', () => {
 describe('ImageGC', () => {
   function setup(options = {}) {
     const clock = new ManualClock(NOW);
-    const images = new FakeImageService();
+    const inUse = new Set<string>();
+    const images = new MemoryImageService({ recordCalls: true, pullAny: false, inUse: () => inUse });
     const gc = new ImageGC({ images, clock, log: silentLogger() }, { minAgeMs: 0, ...options });
     const add = (id: string, size: number) =>
       images.present.set(`reg.io/${id}:1`, { id, names: [`reg.io/${id}:1`], sizeBytes: size, pinned: false });
-    return { clock, images, gc, add };
+    return { clock, images, inUse, gc, add };
   }
 
   it('removes unused images least recently used first, keeps used ones and the sandbox image', async () => {
-    const { clock, images, gc, add } = setup();
+    const { clock, images, inUse, gc, add } = setup();
     add('a', 10);
     add('b', 10);
     add('c', 10);
     images.present.set('registry.k8s.io/pause:3.6', { id: 'pause', names: ['registry.k8s.io/pause:3.6'], sizeBytes: 1, pinned: false });
     images.fs = { mountpoint: '/x', capacityBytes: 100, availableBytes: 50, imagesUsedBytes: 31 };
-    images.inUse.add('a');
+    inUse.add('a');
     await gc.runOnce(); // a used now; b, c never
     clock.advance(MIN);
     gc.noteUsed('b');
-    images.inUse.clear();
+    inUse.clear();
     images.fs.availableBytes = 10; // 90% used: free 10 bytes
     const run = await gc.runOnce();
     expect(run).toMatchObject({ usagePercent: 90, bytesToFree: 10, removed: ['c'], freedBytes: 10, errors: [] });

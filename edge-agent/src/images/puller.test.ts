@@ -2,7 +2,7 @@ import { edge } from '@edgefarm/proto';
 import type { ObjectSource } from '../runtime/env.js';
 import { isRuntimeError, type RuntimeErrorKind } from '../runtime/types.js';
 import { ManualClock, edgeObject, podSpec, silentLogger } from '@edgefarm/testing';
-import { FakeImageService } from './fake.js';
+import { MemoryImageService } from './memory.js';
 import { ImageManager } from './puller.js';
 import { FakeEventSink } from '../events/recorder.js';
 
@@ -11,7 +11,7 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 function setup(objects: Map<string, edge.EdgeObject> = new Map()) {
   const clock = new ManualClock();
-  const images = new FakeImageService();
+  const images = new MemoryImageService({ recordCalls: true, pullAny: false });
   const source: ObjectSource = { object: (kind, ns, name) => objects.get(`${kind}/${ns}/${name}`) };
   const used: string[] = [];
   const manager = new ImageManager({ images, objects: source, clock, log: silentLogger(), onUse: (id) => used.push(id) });

@@ -1,7 +1,8 @@
 /**
  * ImageService: what the image manager and the image garbage collector need from the container runtime, in image
  * terms (CRI's ImageService plus the image ids the runtime's containers use). The CRI implementation is
- * {@link CriImageService}; {@link FakeImageService} in fake.ts records calls for unit tests.
+ * {@link CriImageService}; {@link MemoryImageService} (memory.ts) holds images in memory for hollow sites and unit
+ * tests.
  *
  * Rules: methods throw RuntimeErrors (runtime/types.ts); removing an image that is gone succeeds.
  */

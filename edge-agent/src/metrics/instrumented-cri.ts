@@ -1,9 +1,10 @@
 /**
  * The one place CRI calls are measured (as the kubelet's instrumented_services.go): {@link instrumentCri} wraps the
- * runtime and image clients, so every call of every user (CriPodRuntime, CriImageService, probes' ExecSync) is
- * observed once, with the CRI method name and the gRPC status name of its outcome.
+ * agent's one pair of runtime and image clients, so every call of every user (CriPodRuntime, CriImageService, probes'
+ * ExecSync, the streaming server) is observed once, with the CRI method name and the gRPC status name of its outcome.
  */
-import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
+import { CriError } from '@edgefarm/cri';
+import type { CriClients } from '../runtime/cri-runtime.js';
 
 /** gRPC status code -> name (grpc/status.proto). */
 const GRPC_CODES = [
@@ -35,11 +36,6 @@ export function grpcCodeName(err: unknown): string {
 
 export interface CriObserver {
   criRequest(service: 'runtime' | 'image', method: string, code: string, seconds: number): void;
-}
-
-export interface CriClients {
-  runtime: RuntimeServiceClient;
-  image: ImageServiceClient;
 }
 
 /** `runPodSandbox` -> `RunPodSandbox` (the CRI method name; client methods are the protobuf local names). */

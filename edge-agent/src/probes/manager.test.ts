@@ -1,5 +1,5 @@
 import { create, edge } from '@edgefarm/proto';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
 import { ProbeManager, type Scheduler } from './manager.js';
 import { NetProber } from './prober.js';
@@ -28,7 +28,7 @@ const execProbe = (over: Record<string, unknown> = {}) =>
 
 async function setup(container: Record<string, unknown>) {
   const clock = new ManualClock();
-  const runtime = new FakePodRuntime(clock);
+  const runtime = new MemoryPodRuntime({ clock, recordCalls: true });
   const changed: string[] = [];
   const scheduler = new ManualScheduler();
   const events = new FakeEventSink();
@@ -57,7 +57,7 @@ async function setup(container: Record<string, unknown>) {
   return { clock, runtime, probes, pod, id, key, changed, scheduler, sync, stepAll, setExit, events };
 }
 
-describe('ProbeManager (fake runtime, manual clock and scheduler)', () => {
+describe('ProbeManager (in-memory runtime, manual clock and scheduler)', () => {
   it('records an Unhealthy Warning event for every failed probe, with the kubelet message', async () => {
     const t = await setup({ livenessProbe: execProbe(), readinessProbe: execProbe() });
     t.runtime.execHandler = () => ({ exitCode: 1, stdout: 'not ok', stderr: '', timedOut: false });

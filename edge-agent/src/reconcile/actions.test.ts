@@ -1,76 +1,15 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import { computePodActions, describePodActions, isNoop, type ActionContext, type PodActions } from './actions.js';
+import { computePodActions, describePodActions, isNoop, type ActionContext } from './actions.js';
+import { NOW, base, container, observed, sandbox, summary } from './actions.fixtures.js';
 import { RestartBackoff, backoffKey } from './backoff.js';
-import { containerHash, sandboxHash } from '../runtime/labels.js';
-import type { ObservedContainer, ObservedPod, ObservedSandbox } from '../runtime/types.js';
+import type { ObservedPod } from '../runtime/types.js';
 import { fieldsOf, podSpec } from '@edgefarm/testing';
 
-const NOW = 1_000_000;
 /** A backoff in which base's container `main` has a 4 s backoff (as after three restarts with base 1 s). */
 const held = new RestartBackoff(1000, 60_000);
 const ctx: ActionContext = { nowMs: NOW, backoff: held };
 
-function sandbox(pod: edge.EdgePodSpec, over: Partial<ObservedSandbox> = {}): ObservedSandbox {
-  return {
-    id: 'sb1',
-    uid: pod.uid,
-    namespace: pod.namespace,
-    name: pod.name,
-    attempt: 0,
-    state: 'ready',
-    createdAtMs: NOW - 10_000,
-    ip: '10.0.0.2',
-    hostNetwork: pod.hostNetwork,
-    configHash: sandboxHash(pod),
-    resourceVersion: pod.resourceVersion,
-    ...over,
-  };
-}
-function container(pod: edge.EdgePodSpec, over: Partial<ObservedContainer> = {}): ObservedContainer {
-  const name = over.name ?? 'main';
-  const spec = [...pod.containers, ...pod.initContainers].find((c) => c.name === name);
-  return {
-    id: 'c1',
-    sandboxId: 'sb1',
-    podUid: pod.uid,
-    name,
-    attempt: 0,
-    state: 'running',
-    hash: spec ? containerHash(spec) : 'x',
-    restartCount: 0,
-    terminationGracePeriodSec: 7,
-    image: spec?.image ?? '',
-    imageRef: 'sha256:1',
-    createdAtMs: NOW - 9_000,
-    startedAtMs: NOW - 9_000,
-    finishedAtMs: 0,
-    exitCode: 0,
-    reason: '',
-    message: '',
-    ...over,
-  };
-}
-function observed(pod: edge.EdgePodSpec, sandboxes: ObservedSandbox[], containers: ObservedContainer[]): ObservedPod {
-  return { key: { namespace: pod.namespace, name: pod.name }, sandboxes, containers };
-}
-
-/** A compact view of PodActions for table assertions. */
-function summary(a: PodActions): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (a.killContainers.length) out.kill = a.killContainers.map((k) => `${k.id}@${k.gracePeriodSec}`);
-  if (a.stopSandboxes.length) out.stopSandbox = a.stopSandboxes.map((s) => s.id);
-  if (a.removeContainers.length) out.removeContainer = a.removeContainers.map((c) => c.id);
-  if (a.removeSandboxes.length) out.removeSandbox = a.removeSandboxes.map((s) => s.id);
-  if (a.createSandbox) out.createSandbox = a.createSandbox.attempt;
-  if (a.startContainers.length)
-    out.start = a.startContainers.map((s) => `${s.init ? 'init:' : ''}${s.name}#${s.restartCount}/a${s.attempt}`);
-  if (a.backoff.length) out.backoff = a.backoff.map((b) => `${b.name}@${b.untilMs - NOW}`);
-  if (a.deadlineAtMs) out.deadlineIn = a.deadlineAtMs - NOW;
-  return out;
-}
-
-const base = podSpec({ name: 'web', uid: 'u1', terminationGracePeriodSeconds: 5n });
 for (let i = 0; i < 3; i++) held.next(backoffKey(base, base.containers[0]!), NOW - 20_000, NOW - 20_000);
 const withPolicy = (p: edge.RestartPolicy) => podSpec({ ...fieldsOf(base), restartPolicy: p });
 const twoContainers = podSpec({
@@ -383,92 +322,5 @@ describe('computePodActions', () => {
   it('uses the existing ready sandbox for new containers', () => {
     const a = computePodActions(base, observed(base, [sandbox(base, { attempt: 3 })], []), ctx);
     expect(a.sandbox).toEqual({ id: 'sb1', attempt: 3 });
-  });
-});
-
-describe('computePodActions: CrashLoopBackOff and probe failures', () => {
-  const key = backoffKey(base, base.containers[0]!);
-  const fresh = (): ActionContext => ({ nowMs: NOW, backoff: new RestartBackoff(10_000, 300_000) });
-
-  it('restarts at once after the first crash (no backoff entry yet) and asks for the entry to be advanced', () => {
-    const a = computePodActions(
-      base,
-      observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 10 })]),
-      fresh(),
-    );
-    expect(summary(a)).toEqual({ start: ['main#1/a1'] });
-    expect(a.startContainers[0]!.backoff).toEqual({ key, sinceMs: NOW - 10 });
-  });
-
-  it('holds the second crash back with the kubelet message', () => {
-    const ctx2 = fresh();
-    (ctx2.backoff as RestartBackoff).next(key, NOW - 30_000, NOW - 30_000); // the first restart
-    const a = computePodActions(
-      base,
-      observed(base, [sandbox(base)], [container(base, { state: 'exited', exitCode: 1, restartCount: 1, finishedAtMs: NOW - 1000 })]),
-      ctx2,
-    );
-    expect(summary(a)).toEqual({ backoff: ['main@9000'] });
-    expect(a.backoff[0]!.message).toBe(`back-off 10s restarting failed container=main pod=web_default(u1)`);
-  });
-
-  it('liveness failure: kill with the pod grace period and restart in the same sync', () => {
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), {
-      ...fresh(),
-      probeFailures: new Map([['c1', 'liveness' as const]]),
-    });
-    expect(summary(a)).toEqual({ kill: ['c1@5'], start: ['main#1/a1'] });
-    expect(a.killContainers[0]!.reason).toBe('Container main failed liveness probe');
-    expect(a.startContainers[0]!.backoff).toBeUndefined(); // no exited attempt: no backoff (doBackOff finds none)
-  });
-
-  it('startup failure uses the probe-level grace period; Never kills without a restart', () => {
-    const probed = podSpec({
-      ...fieldsOf(base),
-      restartPolicy: edge.RestartPolicy.NEVER,
-      containers: [
-        {
-          name: 'main',
-          image: base.containers[0]!.image,
-          command: ['sleep', '3600'],
-          startupProbe: {
-            handler: { case: 'exec', value: { command: ['false'] } },
-            failureThreshold: 3,
-            periodSeconds: 10,
-            timeoutSeconds: 1,
-            successThreshold: 1,
-            terminationGracePeriodSeconds: 2n,
-          },
-        },
-      ],
-    });
-    const a = computePodActions(probed, observed(probed, [sandbox(probed)], [container(probed)]), {
-      ...fresh(),
-      probeFailures: new Map([['c1', 'startup' as const]]),
-    });
-    expect(summary(a)).toEqual({ kill: ['c1@2'] });
-  });
-
-  it('liveness failure while the previous exit is still backing off: kill now, restart later', () => {
-    const ctx2 = fresh();
-    (ctx2.backoff as RestartBackoff).next(key, NOW - 3000, NOW - 3000);
-    const obs = observed(
-      base,
-      [sandbox(base)],
-      [
-        container(base, { id: 'c2', attempt: 1, restartCount: 1 }),
-        container(base, { state: 'exited', exitCode: 1, finishedAtMs: NOW - 3000 }),
-      ],
-    );
-    const a = computePodActions(base, obs, { ...ctx2, probeFailures: new Map([['c2', 'liveness' as const]]) });
-    expect(summary(a)).toEqual({ kill: ['c2@5'], backoff: ['main@7000'] });
-  });
-
-  it('a failure of a container that is not the running one changes nothing', () => {
-    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), {
-      ...fresh(),
-      probeFailures: new Map([['old', 'liveness' as const]]),
-    });
-    expect(summary(a)).toEqual({});
   });
 });

@@ -8,6 +8,7 @@ import { edge, podKeyString } from '@edgefarm/proto';
 import { containerHash, gracePeriodSec, sandboxHash } from '../runtime/labels.js';
 import { backoffKey, crashLoopMessage, type BackoffView } from './backoff.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox, SandboxRef } from '../runtime/types.js';
+import { activeDeadlineMs, byName, isLive, pastActiveDeadline, podIsDone, shouldRestart } from './pod-rules.js';
 
 export interface ContainerToKill {
   id: string;
@@ -113,14 +114,6 @@ export function describePodActions(a: PodActions): string {
   return `${a.key}: ${parts.length === 0 ? 'nothing' : parts.join('; ')}`;
 }
 
-const isLive = (c: ObservedContainer): boolean => c.state === 'running' || c.state === 'unknown';
-
-export function shouldRestart(policy: edge.RestartPolicy, exitCode: number): boolean {
-  if (policy === edge.RestartPolicy.NEVER) return false;
-  if (policy === edge.RestartPolicy.ON_FAILURE) return exitCode !== 0;
-  return true; // Always, and unspecified (the Kubernetes default)
-}
-
 /** Kills, stops and removes all of the given sandboxes and their containers. */
 function dropSandboxes(a: PodActions, pod: ObservedPod, sandboxes: ObservedSandbox[], reason: string, grace?: number): void {
   for (const s of sandboxes) {
@@ -138,65 +131,6 @@ function nextAttempt(containers: ObservedContainer[], name: string): number {
   let max = -1;
   for (const c of containers) if (c.name === name) max = Math.max(max, c.attempt);
   return max + 1;
-}
-
-/** Newest first (the runtime's order is newest first already; keep it robust). */
-function byName(containers: ObservedContainer[], name: string): ObservedContainer[] {
-  return containers.filter((c) => c.name === name).sort((x, y) => y.attempt - x.attempt || y.createdAtMs - x.createdAtMs);
-}
-
-/**
- * True when the pod has run to completion and nothing will restart: every main container exited and the policy
- * says no restart, or an init container failed under restartPolicy Never.
- */
-export function podIsDone(desired: edge.EdgePodSpec, containers: ObservedContainer[]): boolean {
-  if (desired.restartPolicy === edge.RestartPolicy.ALWAYS || desired.restartPolicy === edge.RestartPolicy.UNSPECIFIED) {
-    return false;
-  }
-  for (const ic of desired.initContainers) {
-    const latest = byName(containers, ic.name)[0];
-    if (latest?.state === 'exited' && latest.exitCode !== 0 && !shouldRestart(desired.restartPolicy, latest.exitCode)) return true;
-  }
-  return desired.containers.every((c) => {
-    const latest = byName(containers, c.name)[0];
-    return latest?.state === 'exited' && !shouldRestart(desired.restartPolicy, latest.exitCode);
-  });
-}
-
-/** How the kubelet's activeDeadlineHandler words a pod it stopped; the pod is reported Failed with these. */
-export const DEADLINE_EXCEEDED = {
-  reason: 'DeadlineExceeded',
-  message: 'Pod was active on the node longer than the specified deadline',
-} as const;
-
-/**
- * When the pod started at the edge: the creation of its oldest sandbox (read back from the runtime, so an agent
- * restart keeps it; the status reports it as start_time_ms). 0 before the first sandbox.
- */
-export function podStartMs(desired: edge.EdgePodSpec, sandboxes: readonly ObservedSandbox[]): number {
-  const own = sandboxes.filter((s) => s.uid === desired.uid);
-  return own.length > 0 ? Math.min(...own.map((s) => s.createdAtMs)) : 0;
-}
-
-/** When the pod's activeDeadlineSeconds runs out (ms since the epoch), or 0 when it has none or has not started. */
-export function activeDeadlineMs(desired: edge.EdgePodSpec, sandboxes: readonly ObservedSandbox[]): number {
-  if (desired.activeDeadlineSeconds <= 0n) return 0;
-  const start = podStartMs(desired, sandboxes);
-  return start > 0 ? start + Number(desired.activeDeadlineSeconds) * 1000 : 0;
-}
-
-/**
- * True when the pod has been active longer than its activeDeadlineSeconds (now - start >= deadline): it is stopped,
- * nothing of it starts again, and it is reported Failed/DeadlineExceeded. A pod whose containers had all finished
- * before the deadline ran to completion and keeps its own phase.
- */
-export function pastActiveDeadline(desired: edge.EdgePodSpec, observed: ObservedPod, nowMs: number): boolean {
-  const at = activeDeadlineMs(desired, observed.sandboxes);
-  if (at === 0 || nowMs < at) return false;
-  const ownIds = new Set(observed.sandboxes.filter((s) => s.uid === desired.uid).map((s) => s.id));
-  const containers = observed.containers.filter((c) => ownIds.has(c.sandboxId));
-  const finishedBefore = containers.every((c) => !isLive(c) && c.finishedAtMs < at);
-  return !(containers.length > 0 && finishedBefore && podIsDone(desired, containers));
 }
 
 export function computePodActions(desired: edge.EdgePodSpec | undefined, observed: ObservedPod, ctx: ActionContext): PodActions {

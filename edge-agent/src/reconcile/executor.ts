@@ -10,13 +10,14 @@
  * (ContainerCreating, with the kubelet's MountVolume.SetUp message); a reference that cannot be resolved holds back
  * its container (CreateContainerConfigError).
  */
-import type { edge } from '@edgefarm/proto';
+import { parsePodKey, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import { terminationMessagePath } from '../runtime/cri-config.js';
 import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
 import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
-import { DEADLINE_EXCEEDED, type ContainerToKill, type PodActions } from './actions.js';
+import type { ContainerToKill, PodActions } from './actions.js';
+import { DEADLINE_EXCEEDED } from './pod-rules.js';
 import { Reasons, containerFieldPath, type EventKind, type EventSink } from '../events/recorder.js';
 import { errorMessage } from '../util/time.js';
 
@@ -122,7 +123,7 @@ export class PodExecutor {
         return false;
       }
     };
-    const [namespace = '', name = ''] = actions.key.split('/');
+    const { namespace, name } = parsePodKey(actions.key);
     const event = (uid: string | undefined, container: string | undefined, type: EventKind, reason: string, message: string): void => {
       if (!uid) return;
       const init = !!container && !!desired?.initContainers.some((c) => c.name === container);

@@ -1,9 +1,9 @@
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { podSpec, silentLogger } from '@edgefarm/testing';
 import { Relister } from './relist.js';
 
 async function setup() {
-  const runtime = new FakePodRuntime();
+  const runtime = new MemoryPodRuntime({ recordCalls: true });
   const queued: string[] = [];
   const relister = new Relister({ runtime, log: silentLogger(), onChange: (k) => queued.push(k) }, 0);
   const a = podSpec({ name: 'a' });

@@ -1,4 +1,4 @@
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import { ManualClock, podSpec, recordingLogger } from '@edgefarm/testing';
 import type { ContainerToKill } from './actions.js';
 import { ContainerStopper } from './stopper.js';
@@ -7,7 +7,7 @@ const KEY = 'default/web';
 
 async function setup(ceiling: (key: string, podUid: string) => number | undefined = () => undefined) {
   const clock = new ManualClock();
-  const runtime = new FakePodRuntime(clock);
+  const runtime = new MemoryPodRuntime({ clock, recordCalls: true });
   const { log, records } = recordingLogger();
   const stopper = new ContainerStopper({ runtime, clock, log, graceCeiling: ceiling });
   const pod = podSpec({

@@ -1,4 +1,4 @@
-/** The reconciler with volumes and env references: fake runtime, real desired store and VolumeManager (temp dir). */
+/** The reconciler with volumes and env references: in-memory runtime, real desired store and VolumeManager (temp dir). */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { create, decodePodStatusReport, desiredSubjects, edge, encode, type ObjectKind } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { DesiredStore } from '../desired/store.js';
-import { FakePodRuntime } from '../runtime/fake.js';
+import { MemoryPodRuntime } from '../runtime/memory.js';
 import type { ContainerCreateOptions } from '../runtime/types.js';
 import { StatusReporter } from '../status/reporter.js';
 import { ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
@@ -27,7 +27,7 @@ afterEach(async () => {
 
 async function setup() {
   const clock = new ManualClock();
-  const runtime = new FakePodRuntime(clock);
+  const runtime = new MemoryPodRuntime({ clock, recordCalls: true });
   const outbox = new FakeOutbox();
   const log = silentLogger();
   let reconciler: Reconciler | undefined;

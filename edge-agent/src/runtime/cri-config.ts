@@ -3,7 +3,7 @@
  * observed pod rebuilt from CRI labels/annotations. No I/O here; cri-runtime.ts does the calls.
  */
 import path from 'node:path';
-import { cri, edge, type PodKey } from '@edgefarm/proto';
+import { cri, edge, podKeyString, type PodKey } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
 import type { ResourcesInit, SecurityInit } from './linux.js';
@@ -194,7 +194,7 @@ export function podKeysOf(sandboxes: Iterable<{ labels: Record<string, string> }
   for (const s of sandboxes) {
     const namespace = s.labels[Labels.podNamespace];
     const name = s.labels[Labels.podName];
-    if (namespace && name) keys.set(`${namespace}/${name}`, { namespace, name });
+    if (namespace && name) keys.set(podKeyString({ namespace, name }), { namespace, name });
   }
   return [...keys.values()];
 }
@@ -209,7 +209,7 @@ export function relistSnapshot(
     const namespace = labels[Labels.podNamespace];
     const name = labels[Labels.podName];
     if (!namespace || !name) return;
-    const k = `${namespace}/${name}`;
+    const k = podKeyString({ namespace, name });
     const list = parts.get(k) ?? [];
     list.push(part);
     parts.set(k, list);

@@ -1,14 +1,15 @@
 /**
- * PodRuntime over CRI v1 (containerd) with the typed clients from @edgefarm/proto. Identity is read back from CRI
+ * PodRuntime over CRI v1 (containerd) with the typed clients from @edgefarm/cri. Identity is read back from CRI
  * labels only; the only local state is a cache of facts that never change for a given id (a sandbox's IP, an
- * exited container's status), so a restart loses nothing.
+ * exited container's status), so a restart loses nothing. The clients are lent: whoever made them (the Agent, one
+ * connection for the runtime, the image service and the streaming server) closes them.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { cri, edge, podKeyString, type PodKey } from '@edgefarm/proto';
-import { CriError, criClients, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
+import { CriError, type ImageServiceClient, type RuntimeServiceClient } from '@edgefarm/cri';
 import type { Logger } from 'pino';
 import { removePodCgroup } from './cgroups.js';
 import {
@@ -50,11 +51,11 @@ export interface CriRuntimeOptions {
   node?: NodeResources;
 }
 
-/** Decorates a pair of CRI clients (e.g. with metrics) before a runtime or image service uses them. */
-export type CriClientsWrapper = (clients: { runtime: RuntimeServiceClient; image: ImageServiceClient }) => {
+/** The two CRI services on one endpoint, as criClients() makes them (metrics/instrumented-cri.ts wraps them). */
+export interface CriClients {
   runtime: RuntimeServiceClient;
   image: ImageServiceClient;
-};
+}
 
 interface KeyCache {
   ips: Map<string, string>;
@@ -100,21 +101,16 @@ export class CriPodRuntime implements PodRuntime {
   private readonly cache = new Map<string, KeyCache>();
   private rootDirCache: string | undefined;
   private nodeCache: NodeResources | undefined;
+  private readonly runtime: RuntimeServiceClient;
+  private readonly image: ImageServiceClient;
 
   constructor(
-    private readonly runtime: RuntimeServiceClient,
-    private readonly image: ImageServiceClient,
+    clients: CriClients,
     private readonly options: CriRuntimeOptions,
     private readonly log: Logger,
-  ) {}
-
-  /**
-   * Connects to a CRI endpoint (unix socket path or unix:// URL). gRPC connects lazily, on the first call.
-   * `wrap` decorates the clients (metrics/instrumented-cri.ts measures every call there).
-   */
-  static connect(endpoint: string, options: CriRuntimeOptions, log: Logger, wrap: CriClientsWrapper = (c) => c): CriPodRuntime {
-    const clients = wrap(criClients(endpoint));
-    return new CriPodRuntime(clients.runtime, clients.image, options, log);
+  ) {
+    this.runtime = clients.runtime;
+    this.image = clients.image;
   }
 
   async listPodKeys(): Promise<PodKey[]> {
@@ -344,11 +340,6 @@ export class CriPodRuntime implements PodRuntime {
       swapControllerV1: existsSync(path.join(this.options.cgroupRoot || '/sys/fs/cgroup', 'memory/memory.memsw.limit_in_bytes')),
     };
     return this.nodeCache;
-  }
-
-  close(): void {
-    this.runtime.close();
-    this.image.close();
   }
 
   private async call<T>(what: string, p: Promise<T>): Promise<T> {

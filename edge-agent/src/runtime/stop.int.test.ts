@@ -16,11 +16,10 @@ const IGNORES_TERM = ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'];
 beforeAll(async () => {
   site = await TestSite.start();
   const config = site.agentConfig();
-  runtime = CriPodRuntime.connect(config.criEndpoint, { layout: config }, silentLogger());
+  runtime = new CriPodRuntime(site.containerd!, { layout: config }, silentLogger());
 }, T);
 
 afterAll(async () => {
-  runtime?.close();
   await site?.stop();
 }, T);
 

@@ -1,6 +1,6 @@
 /**
- * PodRuntime: what the agent needs from a container runtime, in pod terms. The CRI implementation talks to containerd;
- * a later in-memory "hollow" runtime implements the same contract for scale tests.
+ * PodRuntime: what the agent needs from a container runtime, in pod terms. The CRI implementation (cri-runtime.ts)
+ * talks to containerd; MemoryPodRuntime (memory.ts) keeps pods in memory for hollow sites and unit tests.
  *
  * Rules every implementation follows:
  * - Pod identity lives only in the runtime's own labels/annotations (see labels.ts): everything returned by
@@ -157,8 +157,6 @@ export interface PodRuntime {
   listImages(): Promise<RuntimeImage[]>;
   /** Filesystem the runtime keeps images and containers on (for ephemeral-storage), or '' when unknown. */
   rootDir(): Promise<string>;
-  /** Releases connections; no call may follow. */
-  close(): void;
 }
 
 export type RuntimeErrorKind = 'not-found' | 'image-pull' | 'image-pull-backoff' | 'image-never-pull' | 'unavailable' | 'other';

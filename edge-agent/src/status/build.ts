@@ -3,7 +3,7 @@
  * kubelet's rules for phase and container states. Generation and observed_at are left 0: the reporter stamps them.
  */
 import { create, edge } from '@edgefarm/proto';
-import { DEADLINE_EXCEEDED, pastActiveDeadline, podStartMs, shouldRestart } from '../reconcile/actions.js';
+import { DEADLINE_EXCEEDED, pastActiveDeadline, podStartMs, shouldRestart } from '../reconcile/pod-rules.js';
 import type { BackoffWait } from '../reconcile/actions.js';
 import type { ContainerFailure } from '../reconcile/executor.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';

@@ -302,8 +302,8 @@ describe('100 MB through exec', () => {
       expect(await down.done).toEqual({ exitCode: 0 });
       const downMBs = 100 / ((performance.now() - t0) / 1000);
       expect(got).toBe(100 * MB);
-      await waitFor('agent sessions ended', async () => bed.agent.streaming!.sessions === 0, 10_000);
-      const agentMax = bed.agent.streaming!.counters.maxBufferedBytes;
+      await waitFor('agent sessions ended', async () => bed.agent.parts.streaming!.sessions === 0, 10_000);
+      const agentMax = bed.agent.parts.streaming!.counters.maxBufferedBytes;
       const providerMax = streams.counters.maxBufferedBytes;
       process.stdout.write(
         `100 MB via exec: upload ${upMBs.toFixed(1)} MB/s, download ${downMBs.toFixed(1)} MB/s; ` +

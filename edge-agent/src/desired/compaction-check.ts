@@ -1,11 +1,11 @@
 /**
- * HubRelister: finds deletes the site never received because the hub compacted their tombstones, like an informer
- * that relists after HTTP 410 Gone.
+ * CompactionCheck: finds deletes the site never received because the hub compacted their tombstones away, like an
+ * informer that relists after HTTP 410 Gone.
  *
  * The hub keeps a tombstone for a limited time (TOMBSTONE_TTL, read from EF_DESIRED's metadata). A site cut off for
  * longer may never see a delete: the site stream keeps the last spec of the deleted pod for ever. So whenever the
  * agent hears from the hub again (a forwarder acknowledgement) after a silence of more than half that time, or for
- * the first time since it started without a snapshot, it relists:
+ * the first time since it started without a snapshot, it compares the site's desired copy with the hub:
  *
  *  1. note the site stream's last sequence (everything up to it came from the hub before the listing starts);
  *  2. list the subjects the hub holds for this node (an ordered, headers-only consumer with last_per_subject on
@@ -14,7 +14,7 @@
  *     and its tombstone compacted: purge exactly that message from the site stream (so a later list agrees) and
  *     forget it in the store, which the reconciler sees as a delete.
  *
- * Half the TTL leaves room for the source to catch up after the link returns and for clock error. A relist costs one
+ * Half the TTL leaves room for the source to catch up after the link returns and for clock error. A check costs one
  * listing of the node's own subjects, so an unneeded one is cheap; a missed one would leave a deleted pod running.
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../util/time.js';
 import type { DesiredStore } from './store.js';
 
-export interface HubRelisterDeps {
+export interface CompactionCheckDeps {
   node: string;
   store: DesiredStore;
   /** Site JetStream: the node's desired stream (info, purge). */
@@ -37,7 +37,7 @@ export interface HubRelisterDeps {
   onForgotten?: (keys: string[]) => void;
 }
 
-export interface RelistResult {
+export interface CompactionCheckResult {
   hubSubjects: number;
   forgotten: string[];
 }
@@ -45,16 +45,16 @@ export interface RelistResult {
 /** Silence after which the TTL is looked up at all (a healthy link acknowledges a heartbeat every few seconds). */
 const QUIET_MS = 10_000;
 
-export class HubRelister {
+export class CompactionCheck {
   private lastContactMs: number;
   private running: Promise<void> | undefined;
   private stopped = false;
-  /** Relists done, for tests and metrics. */
-  relists = 0;
+  /** Checks done (tests wait for them). */
+  checks = 0;
 
-  /** `lastContactMs`: the last hub contact known from before this start (0: unknown, relist at first contact). */
+  /** `lastContactMs`: the last hub contact known from before this start (0: unknown, check at the first contact). */
   constructor(
-    private readonly deps: HubRelisterDeps,
+    private readonly deps: CompactionCheckDeps,
     lastContactMs: number,
   ) {
     this.lastContactMs = lastContactMs;
@@ -65,7 +65,7 @@ export class HubRelister {
     return this.lastContactMs;
   }
 
-  /** A hub acknowledgement arrived. Starts a relist when the silence before it was long enough. */
+  /** A hub acknowledgement arrived. Starts a check when the silence before it was long enough. */
   contact(): void {
     const now = this.deps.clock.now();
     const silentMs = this.lastContactMs === 0 ? Infinity : now - this.lastContactMs;
@@ -74,7 +74,7 @@ export class HubRelister {
     this.running = this.afterSilence(silentMs)
       .catch((err: unknown) => {
         // The next long silence (or restart) tries again; until then the site keeps what it has.
-        this.deps.log.warn({ err }, 'relisting the desired state from the hub failed');
+        this.deps.log.warn({ err }, 'checking the hub for compacted deletes failed');
         this.lastContactMs = 0;
       })
       .finally(() => (this.running = undefined));
@@ -84,20 +84,20 @@ export class HubRelister {
     const info = await this.deps.hubJsm.streams.info(Streams.desired);
     const ttl = tombstoneTtlSeconds(info.config.metadata);
     if (ttl === undefined) {
-      this.deps.log.warn({ stream: Streams.desired }, 'the hub stream has no tombstone TTL in its metadata; relisting to be safe');
+      this.deps.log.warn({ stream: Streams.desired }, 'the hub stream has no tombstone TTL in its metadata; checking to be safe');
     } else if (silentMs < (ttl * 1000) / 2) {
-      this.deps.log.debug({ silentMs, ttlSeconds: ttl }, 'hub contact again; within the tombstone horizon, no relist');
+      this.deps.log.debug({ silentMs, ttlSeconds: ttl }, 'hub contact again; within the tombstone horizon, no check');
       return;
     }
     this.deps.log.info(
       { silentMs: Number.isFinite(silentMs) ? silentMs : 'unknown', ttlSeconds: ttl },
-      'hub contact after a long silence: relisting the desired state from the hub',
+      'hub contact after a long silence: checking the hub for deletes whose tombstones were compacted',
     );
-    await this.relist();
+    await this.check();
   }
 
   /** Compares the store with the hub's subjects and forgets what the hub no longer has (see the module doc). */
-  async relist(): Promise<RelistResult> {
+  async check(): Promise<CompactionCheckResult> {
     const { store, node, siteJsm, log } = this.deps;
     await store.whenSynced();
     const siteStream = Streams.siteDesired(node);
@@ -110,11 +110,11 @@ export class HubRelister {
       store.forget(held.key);
       forgotten.push(held.key);
     }
-    this.relists++;
+    this.checks++;
     if (forgotten.length > 0) {
-      log.info({ forgotten, hubSubjects: hub.size }, 'relist: deletes whose tombstones the hub compacted applied');
+      log.info({ forgotten, hubSubjects: hub.size }, 'compaction check: deletes whose tombstones the hub compacted applied');
       this.deps.onForgotten?.(forgotten);
-    } else log.info({ hubSubjects: hub.size, held: store.size }, 'relist: the site agrees with the hub');
+    } else log.info({ hubSubjects: hub.size, held: store.size }, 'compaction check: the site agrees with the hub');
     return { hubSubjects: hub.size, forgotten };
   }
 

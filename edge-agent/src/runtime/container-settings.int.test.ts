@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { podCgroupParent } from './runtime/cri-config.js';
+import { podCgroupParent } from './cri-config.js';
 import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 

@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import { edge } from '@edgefarm/proto';
-import { Agent } from './agent.js';
-import { CriImageService } from './images/cri.js';
+import { Agent } from '../agent.js';
+import { CriImageService } from './cri.js';
 import {
   edgeObject,
   podSpec,
@@ -83,21 +83,17 @@ describe('edge-agent images with containerd and a loopback registry', () => {
     'measures CRI PullImage from the loopback registry (fresh image, then unchanged digest)',
     async () => {
       const image = await open.pushVariant('test/timing:1', 'timing');
-      const cri = CriImageService.connect(site.containerd!.socket, {
+      const cri = new CriImageService(site.containerd!, {
         podLogRoot: path.join(site.dir, 'logs'),
         cgroupParent: '/edgefarm-int/timing',
       });
-      try {
-        const t0 = performance.now();
-        await cri.pullImage(image, undefined, podSpec());
-        const t1 = performance.now();
-        await cri.pullImage(image, undefined, podSpec());
-        const t2 = performance.now();
-        process.stderr.write(`images.int: PullImage fresh ${Math.round(t1 - t0)} ms, again (same digest) ${Math.round(t2 - t1)} ms\n`);
-        expect(await cri.imageId(image)).toMatch(/^sha256:/);
-      } finally {
-        cri.close();
-      }
+      const t0 = performance.now();
+      await cri.pullImage(image, undefined, podSpec());
+      const t1 = performance.now();
+      await cri.pullImage(image, undefined, podSpec());
+      const t2 = performance.now();
+      process.stderr.write(`images.int: PullImage fresh ${Math.round(t1 - t0)} ms, again (same digest) ${Math.round(t2 - t1)} ms\n`);
+      expect(await cri.imageId(image)).toMatch(/^sha256:/);
     },
     T,
   );
@@ -179,27 +175,23 @@ describe('edge-agent images with containerd and a loopback registry', () => {
       const pod = podSpec({ containers: [{ name: 'main', image: inUseImage, command: ['sleep', '3600'] }] });
       await publishDesired(site.hubNc, site.node, pod);
       await watcher.waitFor(pod.uid, running, 60_000);
-      const cri = CriImageService.connect(site.containerd!.socket, {
+      const cri = new CriImageService(site.containerd!, {
         podLogRoot: path.join(site.dir, 'logs'),
         cgroupParent: '/edgefarm-int/gc',
       });
-      try {
-        await cri.pullImage(unusedImage, undefined, podSpec());
-        const unusedId = (await cri.imageId(unusedImage))!;
-        const usedId = (await cri.imageId(inUseImage))!;
-        expect(unusedId).not.toBe(usedId);
-        const run = await agent.imageGc!.runOnce();
-        expect(run.removed).toContain(unusedId);
-        expect(run.removed).not.toContain(usedId);
-        expect(run.errors).toEqual([]);
-        expect(await cri.imageId(unusedImage)).toBeUndefined();
-        expect(await cri.imageId(inUseImage)).toBe(usedId);
-        expect(await cri.imageId('registry.k8s.io/pause:3.6')).toMatch(/^sha256:/);
-        // The running pod is untouched.
-        await waitFor('pod still running', () => running(watcher.of(pod.uid).at(-1)!), 5000);
-      } finally {
-        cri.close();
-      }
+      await cri.pullImage(unusedImage, undefined, podSpec());
+      const unusedId = (await cri.imageId(unusedImage))!;
+      const usedId = (await cri.imageId(inUseImage))!;
+      expect(unusedId).not.toBe(usedId);
+      const run = await agent.parts.imageGc!.runOnce();
+      expect(run.removed).toContain(unusedId);
+      expect(run.removed).not.toContain(usedId);
+      expect(run.errors).toEqual([]);
+      expect(await cri.imageId(unusedImage)).toBeUndefined();
+      expect(await cri.imageId(inUseImage)).toBe(usedId);
+      expect(await cri.imageId('registry.k8s.io/pause:3.6')).toMatch(/^sha256:/);
+      // The running pod is untouched.
+      await waitFor('pod still running', () => running(watcher.of(pod.uid).at(-1)!), 5000);
       await publishTombstone(site.hubNc, site.node, pod);
       await waitFor('pod removed', () => watcher.of(pod.uid).some((r) => r.removed), 60_000);
     },

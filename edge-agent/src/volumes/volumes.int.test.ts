@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cri, edge } from '@edgefarm/proto';
-import { Labels } from './runtime/labels.js';
+import { Labels } from '../runtime/labels.js';
 import {
   BUSYBOX,
   edgeObject,

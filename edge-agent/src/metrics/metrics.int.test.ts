@@ -3,7 +3,7 @@
  * wrapper), and the metrics text published through the outbox reaching the hub's EF_STATUS.
  */
 import { edge } from '@edgefarm/proto';
-import type { Agent } from './agent.js';
+import type { Agent } from '../agent.js';
 import { httpGet, podSpec, publishDesired, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 
@@ -35,7 +35,7 @@ describe('agent metrics', () => {
       const pod = podSpec({ hostNetwork: true });
       await publishDesired(site.hubNc, site.node, pod);
       await watcher.waitFor(pod.uid, (r) => r.phase === edge.PodPhase.RUNNING);
-      const port = agent.metricsServer!.address.port;
+      const port = agent.parts.metricsServer!.address.port;
       const m = await scrape(port);
       expect(m.status).toBe(200);
       expect(m.type).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -2,19 +2,19 @@ import { decodePodStatusReport, desiredSubjects, edge, encode } from '@edgefarm/
 import { FakeOutbox } from '../bus/outbox.js';
 import { DesiredStore } from '../desired/store.js';
 import { FakeEventSink } from '../events/recorder.js';
-import { HollowImageService } from '../images/hollow.js';
+import { MemoryImageService } from '../images/memory.js';
 import { Reconciler } from '../reconcile/reconciler.js';
 import { StatusReporter } from '../status/reporter.js';
 import { BUSYBOX, ManualClock, podSpec, silentLogger } from '@edgefarm/testing';
 import { containerHash } from './labels.js';
-import { HollowPodRuntime } from './hollow.js';
+import { MemoryPodRuntime } from './memory.js';
 import { isRuntimeNotFound } from './types.js';
 
 const NODE = 'hollow-0001';
 const keyOf = (p: edge.EdgePodSpec) => ({ namespace: p.namespace, name: p.name });
 
-/** A reconciler (the real one, as a hollow agent runs it) over a given hollow runtime; a new one = an agent restart. */
-function agentOn(runtime: HollowPodRuntime, clock: ManualClock) {
+/** A reconciler (the real one, as a hollow agent runs it) over a given runtime; a new one = an agent restart. */
+function agentOn(runtime: MemoryPodRuntime, clock: ManualClock) {
   const outbox = new FakeOutbox();
   const log = silentLogger();
   let reconciler: Reconciler | undefined;
@@ -32,10 +32,10 @@ function agentOn(runtime: HollowPodRuntime, clock: ManualClock) {
   return { reconciler, put, last, outbox };
 }
 
-describe('HollowPodRuntime', () => {
+describe('MemoryPodRuntime', () => {
   it('keeps a pod as CRI would: identity, hashes and restart count read back from labels and annotations', async () => {
     const clock = new ManualClock();
-    const rt = new HollowPodRuntime({ clock });
+    const rt = new MemoryPodRuntime({ clock });
     const pod = podSpec({ hostNetwork: false });
     const sb = await rt.runSandbox(pod, 0);
     const c = await rt.createContainer(pod, { id: sb, attempt: 0 }, pod.containers[0]!, { attempt: 0, restartCount: 3 });
@@ -65,14 +65,14 @@ describe('HollowPodRuntime', () => {
   });
 
   it('makes a container exit, stops and removes idempotently, and says NotFound for what is gone', async () => {
-    const rt = new HollowPodRuntime();
+    const rt = new MemoryPodRuntime();
     const pod = podSpec();
     const sb = await rt.runSandbox(pod, 0);
     const c = await rt.createContainer(pod, { id: sb, attempt: 0 }, pod.containers[0]!, { attempt: 0, restartCount: 0 });
     await rt.startContainer(c);
     rt.exit(c, 2);
     expect((await rt.observePod(keyOf(pod))).containers[0]).toMatchObject({ state: 'exited', exitCode: 2, reason: 'Error' });
-    await rt.stopContainer(c);
+    await rt.stopContainer(c, 30);
     await rt.stopSandbox(sb);
     expect((await rt.observePod(keyOf(pod))).sandboxes[0]!.state).toBe('notready');
     await rt.removeSandbox(sb);
@@ -87,7 +87,7 @@ describe('HollowPodRuntime', () => {
 
   it('runs a pod under the real reconciler, restarts an exited container with its restart count, and a new agent re-adopts', async () => {
     const clock = new ManualClock();
-    const rt = new HollowPodRuntime({ clock });
+    const rt = new MemoryPodRuntime({ clock });
     const pod = podSpec();
     const first = agentOn(rt, clock);
     first.put(pod);
@@ -110,15 +110,78 @@ describe('HollowPodRuntime', () => {
     expect(after.sandboxes.map((s) => s.id)).toEqual(before.sandboxes.map((s) => s.id));
     expect(after.containers.map((c) => c.id)).toEqual(before.containers.map((c) => c.id));
   });
+
+  it('keeps no call log by default (a hollow node runs for days); injected errors work either way', async () => {
+    const rt = new MemoryPodRuntime();
+    const agent = agentOn(rt, new ManualClock());
+    const pod = podSpec();
+    agent.put(pod);
+    await agent.reconciler.sync(`${pod.namespace}/${pod.name}`);
+    expect(rt.calls).toEqual([]);
+    expect(rt.images.calls).toEqual([]);
+    rt.failNext('health');
+    await expect(rt.health()).rejects.toThrow('injected health failure');
+    expect(await rt.health()).toMatchObject({ runtimeReady: true });
+  });
+
+  it('with recordCalls, records every call in order and throws each injected error once', async () => {
+    const rt = new MemoryPodRuntime({ recordCalls: true });
+    const pod = podSpec();
+    rt.failNext('runSandbox');
+    await expect(rt.runSandbox(pod, 0)).rejects.toThrow('injected runSandbox failure');
+    const sb = await rt.runSandbox(pod, 1);
+    await rt.ensureImage(pod, pod.containers[0]!);
+    expect(rt.methods()).toEqual(['runSandbox', 'runSandbox', 'ensureImage']);
+    expect(rt.calls[1]!.args).toEqual([pod.uid, 1]);
+    expect([...rt.sandboxes.keys()]).toEqual([sb]);
+    rt.images.pullAny = false;
+    const other = podSpec({ containers: [{ name: 'main', image: 'docker.io/nope/missing:1' }] });
+    await expect(rt.ensureImage(other, other.containers[0]!)).rejects.toMatchObject({ kind: 'image-pull' });
+  });
+
+  it('a container that ignores SIGTERM: a stop waits out its grace on the clock; 0, stopSandbox or removal end it sooner', async () => {
+    const clock = new ManualClock();
+    const rt = new MemoryPodRuntime({ clock });
+    const pod = podSpec();
+    const sb = await rt.runSandbox(pod, 0);
+    const start = async () => {
+      const id = await rt.createContainer(pod, { id: sb, attempt: 0 }, pod.containers[0]!, { attempt: 0, restartCount: 0 });
+      await rt.startContainer(id);
+      rt.ignoreSigterm(id);
+      return id;
+    };
+    const a = await start();
+    let stopped = false;
+    const stop = rt.stopContainer(a, 30).then(() => (stopped = true));
+    expect(rt.pendingStops()).toEqual([{ id: a, graceSec: 30, deadlineMs: clock.now() + 30_000 }]);
+    clock.advance(29_000);
+    rt.expireStops();
+    await Promise.resolve();
+    expect(stopped).toBe(false);
+    clock.advance(1_000);
+    rt.expireStops();
+    await stop;
+    expect(rt.containers.get(a)).toMatchObject({ state: 'exited', exitCode: 137 });
+
+    const b = await start();
+    const waiting = rt.stopContainer(b, 30);
+    await rt.stopContainer(b, 0);
+    await waiting;
+    const c = await start();
+    const removed = rt.stopContainer(c, 30);
+    await rt.removeSandbox(sb);
+    await removed;
+    expect(rt.pendingStops()).toEqual([]);
+  });
 });
 
-describe('HollowImageService', () => {
+describe('MemoryImageService', () => {
   it('pulls any image at once under a name-derived id, lists and removes it, and asks the runtime what is in use', async () => {
-    const rt = new HollowPodRuntime();
+    const rt = new MemoryPodRuntime();
     const images = rt.images;
     expect(await images.imageId(BUSYBOX)).toBeUndefined();
     const id = await images.pullImage(BUSYBOX);
-    expect(id).toBe(HollowImageService.idOf(BUSYBOX));
+    expect(id).toBe(MemoryImageService.idOf(BUSYBOX));
     expect(await images.imageId(BUSYBOX)).toBe(id);
     const pod = podSpec();
     const sb = await rt.runSandbox(pod, 0);
@@ -128,5 +191,18 @@ describe('HollowImageService', () => {
     expect(fs.availableBytes / fs.capacityBytes).toBeGreaterThan(0.99);
     await images.removeImage(id);
     expect((await images.listImages()).map((i) => i.names)).toEqual([[await images.sandboxImage()]]);
+  });
+
+  it('with a registry: its ids and sizes, the credentials it requires, one image under several names; pullAny off fails others', async () => {
+    const images = new MemoryImageService({ recordCalls: true, pullAny: false });
+    const auth = { username: 'alice', password: 'right' };
+    images.registry.set('reg.io/a:1', { id: 'sha256:a', sizeBytes: 10, auth });
+    images.registry.set('reg.io/a:latest', { id: 'sha256:a', sizeBytes: 10 });
+    await expect(images.pullImage('reg.io/a:1')).rejects.toThrow('failed to pull and unpack image "reg.io/a:1": 401 Unauthorized');
+    expect(await images.pullImage('reg.io/a:1', auth)).toBe('sha256:a');
+    expect(await images.pullImage('reg.io/a:latest')).toBe('sha256:a');
+    await expect(images.pullImage('reg.io/b:1')).rejects.toMatchObject({ kind: 'image-pull' });
+    expect((await images.listImages()).find((i) => i.id === 'sha256:a')?.names).toEqual(['reg.io/a:1', 'reg.io/a:latest']);
+    expect(images.pulls().map((p) => p.image)).toEqual(['reg.io/a:1', 'reg.io/a:1', 'reg.io/a:latest', 'reg.io/b:1']);
   });
 });

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { edge } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { grpcHealthCheck, healthService, ServingStatus } from './probes/grpc-health.js';
+import { grpcHealthCheck, healthService, ServingStatus } from './grpc-health.js';
 import { BUSYBOX, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 

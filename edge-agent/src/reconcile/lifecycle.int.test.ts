@@ -3,7 +3,7 @@
  * activeDeadlineSeconds, and shortening the grace period of a pod that is already terminating.
  */
 import { cri, edge } from '@edgefarm/proto';
-import type { Agent } from './agent.js';
+import type { Agent } from '../agent.js';
 import { BUSYBOX, fieldsOf, podSpec, publishDesired, publishTombstone, StatusWatcher, TestSite, waitFor } from '@edgefarm/testing';
 import { AgentBed } from '@edgefarm/testing/agent-bed';
 
