@@ -28,7 +28,7 @@ export interface AgentConfig {
   volumeRoot: string;
   /**
    * The agent's own state (its desired-state snapshot, to resume from the last applied sequence after a restart).
-   * Unset: no snapshot, every start relists the site stream.
+   * Unset: no snapshot, every start lists the site stream from the beginning.
    */
   stateDir?: string;
   logLevel: string;
