@@ -6,6 +6,7 @@
 export * from './subjects.js';
 export * from './codec.js';
 export * from './keys.js';
+export * from './permissions.js';
 export * from './session-frames.js';
 export * as edge from './gen/edgefarm/v1/edge_pb.js';
 export * as cri from './gen/runtime/v1/api_pb.js';

@@ -25,6 +25,16 @@
  *   ef.session.<node>.<id>.down     session frames provider -> agent (input, credit for output, resize, end)
  *
  * Tokens are encoded with {@link encodeToken}: Kubernetes names contain dots, which NATS reads as separators.
+ *
+ * `<node>` in every subject is the node's WIRE ID ({@link nodeWireId}): for a node that joined with a NATS identity
+ * its user public key (an nkey, `U` + 55 base32 characters), otherwise its encoded name. Keying subjects by the key
+ * the node proves at connect is what lets the hub's per-node permission template name the node by `{{subject()}}`,
+ * which a signer cannot turn into a wildcard (permissions.ts). Site-local stream names keep the node's name.
+ *
+ * Reply and delivery subjects a node receives are node-scoped too, so its permissions never need `_INBOX.>` or
+ * `$JS.S.>`: the agent's inbox prefix {@link siteInboxPrefix} (publish acks from the hub), the deliver prefix of its
+ * site stream's source and of its listings {@link sourceDeliverPrefix}; the provider's inboxes are
+ * {@link PROVIDER_INBOX_PREFIX}.
  */
 
 /** JetStream domain of the cloud hub. Each site has its own domain, {@link siteDomain}. */
@@ -143,6 +153,50 @@ export function siteDomain(site: string): string {
 /** JetStream API prefix for reaching a domain from another one (used by the site stream's source). */
 export function domainApiPrefix(domain: string): string {
   return `$JS.${domain}.API`;
+}
+
+/**
+ * The filtered consumer-create subject a site uses on the hub's EF_DESIRED (its stream's source, its listings):
+ * `$JS.hub.API.CONSUMER.CREATE.EF_DESIRED.<consumer>.<filter>`. The filter in the subject is what a permission can
+ * pin to one node; `consumer` is `*` in a permission (the server names source consumers itself).
+ */
+export function hubDesiredConsumerCreate(consumer: string, filter: string): string {
+  return `${domainApiPrefix(HUB_DOMAIN)}.CONSUMER.CREATE.${Streams.desired}.${consumer}.${filter}`;
+}
+
+/** Flow-control replies of consumers on the hub's EF_DESIRED (the server picks the rest of the subject). */
+export const HUB_DESIRED_FLOW_CONTROL = `$JS.FC.${Streams.desired}.>`;
+
+/** Deliveries of the node's consumers on the hub's EF_DESIRED (its site stream's source, its listings) go below this. */
+export function sourceDeliverPrefix(node: string): string {
+  return `ef.src.${encodeToken(node)}`;
+}
+
+/** Every node's deliveries from EF_DESIRED (what the hub's accounts export and import). */
+export const SOURCE_DELIVERIES_ALL = 'ef.src.>';
+
+/** Inbox prefix of every site-side client of the node (the agent): replies from the hub reach only this node. */
+export function siteInboxPrefix(node: string): string {
+  return `ef.inbox.${encodeToken(node)}`;
+}
+
+/** Inbox prefix of the provider's connections. */
+export const PROVIDER_INBOX_PREFIX = 'ef.provider.inbox';
+
+/** A NATS user public key (nkey): `U` and 55 base32 characters. */
+const USER_NKEY = /^U[A-Z2-7]{55}$/;
+
+/**
+ * The token that names a node in every subject: its NATS user public key once it joined with one, otherwise its name
+ * (encoded by the subject builders). An nkey is its own encoding ([A-Z2-7] only), so builders take either.
+ */
+export function nodeWireId(node: { name: string; publicKey?: string | undefined }): string {
+  return node.publicKey !== undefined && USER_NKEY.test(node.publicKey) ? node.publicKey : node.name;
+}
+
+/** True for a NATS user public key (what {@link nodeWireId} returns for a joined node). */
+export function isUserPublicKey(value: string): boolean {
+  return USER_NKEY.test(value);
 }
 
 const TOKEN_SAFE = /^[A-Za-z0-9_-]$/;
@@ -288,6 +342,8 @@ export const eventSubjects = {
   site: (node: string, id: string): string => `ef.eventbox.${encodeToken(node)}.${encodeToken(id)}`,
   /** Hub: every event (the hub events stream's subject). */
   all: 'ef.events.>',
+  /** Hub: every event of one node. */
+  node: (node: string): string => `ef.events.${encodeToken(node)}.>`,
   of: (node: string, id: string): string => `ef.events.${encodeToken(node)}.${encodeToken(id)}`,
 };
 
@@ -320,6 +376,8 @@ export const RPC_OPS = ['logs', 'exec', 'attach', 'portforward', 'stats'] as con
 export type RpcOp = (typeof RPC_OPS)[number];
 
 export const rpcSubjects = {
+  /** Every request to every node (what the hub's accounts export and import). */
+  all: 'ef.rpc.>',
   /** Every request to one node: what its agent subscribes to. */
   node: (node: string): string => `ef.rpc.${encodeToken(node)}.*`,
   of: (node: string, op: RpcOp): string => `ef.rpc.${encodeToken(node)}.${op}`,
@@ -336,8 +394,12 @@ export function parseRpcSubject(subject: string): { node: string; op: RpcOp } {
 export type SessionDirection = 'up' | 'down';
 
 export const sessionSubjects = {
-  /** Every session subject of one node (for a later per-node permission). */
+  /** Every session subject of one node. */
   node: (node: string): string => `ef.session.${encodeToken(node)}.>`,
+  /** Every session subject of one node in one direction. */
+  direction: (node: string, direction: SessionDirection): string => `ef.session.${encodeToken(node)}.*.${direction}`,
+  /** Every session subject of every node in one direction (what the hub's accounts export and import). */
+  allDirection: (direction: SessionDirection): string => `ef.session.*.*.${direction}`,
   of: (node: string, session: string, direction: SessionDirection): string =>
     `ef.session.${encodeToken(node)}.${encodeToken(session)}.${direction}`,
 };
