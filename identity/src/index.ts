@@ -3,4 +3,4 @@
  * the hub's accounts (proto's HUB_ACCOUNT_LAYOUT), the users of the provider and of each node (proto's permission
  * sets), their credentials files, and the hub's and a site's server configuration.
  */
-export {};
+export * from './site-config.js';

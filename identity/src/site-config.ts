@@ -1,0 +1,81 @@
+/**
+ * The configuration of a site's own nats-server (decision 0008): JetStream in the site's domain, one static account
+ * with JetStream whose only user is the agent (an nkey, limited to proto's agentLocalPermissions; a client without
+ * credentials gets nothing), and the leaf remote that dials the hub with the node's credentials file over TLS,
+ * verifying the hub against the fleet's CA, bound to that account.
+ *
+ * Rendered by `edgefarm join` at the site and by the test harness, from the same function.
+ */
+import { agentLocalPermissions, siteDomain, type SubjectPermissions } from '@edgefarm/proto';
+
+export interface SiteConfigOptions {
+  /** The node's name (server name, JetStream domain). */
+  node: string;
+  /** The node's wire id (its public key once joined): what its permissions name. */
+  wireId: string;
+  /** Client listener, `host:port` (the agent connects here; loopback on a gateway). */
+  listen: string;
+  /** Monitoring listener, `host:port` (loopback), or undefined for none. */
+  monitor?: string;
+  storeDir: string;
+  /** fsync every write before its ack (a gateway loses power more often than it crashes). Default true. */
+  syncAlways?: boolean;
+  /** The hub's leaf URLs (`tls://host:port`, every member of a hub cluster). */
+  hubLeafUrls: string[];
+  /** The node's credentials file (its user JWT and seed), read again at every dial. */
+  credsFile: string;
+  /** The fleet CA the hub's certificate must chain to; undefined only for a hub without TLS (tests). */
+  caFile?: string;
+  /** The agent's public nkey on this server. */
+  agentPublicKey: string;
+  /** Server-wide ping: a silent (cut) link is detected in ~5 s instead of minutes. Default 2 s, 2 pings. */
+  pingIntervalSeconds?: number;
+}
+
+/** The account the agent and the leaf remote share on the site server. */
+export const SITE_ACCOUNT = 'SITE';
+
+const q = (s: string) => JSON.stringify(s);
+const list = (a: string[]) => `[ ${a.map(q).join(', ')} ]`;
+
+function userPermissions(p: SubjectPermissions): string {
+  const lines = [
+    `publish: { allow: ${list(p.pub.allow)}${p.pub.deny.length ? `, deny: ${list(p.pub.deny)}` : ''} }`,
+    `subscribe: { allow: ${list(p.sub.allow)}${p.sub.deny.length ? `, deny: ${list(p.sub.deny)}` : ''} }`,
+  ];
+  if (p.resp) lines.push(`allow_responses: { max: ${p.resp.max}, expires: "${Math.ceil(p.resp.ttlMs / 1000)}s" }`);
+  return lines.join('\n          ');
+}
+
+export function renderSiteConfig(o: SiteConfigOptions): string {
+  const sync = o.syncAlways === false ? '' : '\n  sync_interval: always';
+  const tls = o.caFile ? `\n    tls: { ca_file: ${q(o.caFile)} }` : '';
+  return `# The site nats-server of edge node ${o.node} (rendered by @edgefarm/identity renderSiteConfig).
+server_name: ${q(o.node)}
+listen: ${q(o.listen)}
+${o.monitor ? `http: ${q(o.monitor)}\n` : ''}ping_interval: "${o.pingIntervalSeconds ?? 2}s"
+ping_max: 2
+jetstream {
+  domain: ${q(siteDomain(o.node))}
+  store_dir: ${q(o.storeDir)}${sync}
+}
+accounts {
+  ${SITE_ACCOUNT}: {
+    jetstream: enabled
+    users: [
+      { nkey: ${o.agentPublicKey}, permissions: {
+          ${userPermissions(agentLocalPermissions(o.wireId))}
+      } }
+    ]
+  }
+}
+leafnodes {
+  reconnect: 1
+  remotes: [ {
+    urls: ${list(o.hubLeafUrls)}
+    credentials: ${q(o.credsFile)}
+    account: ${SITE_ACCOUNT}${tls}
+  } ]
+}
+`;
+}
