@@ -2,6 +2,8 @@ import {
   HUB_ACCOUNT_LAYOUT,
   HubAccounts,
   agentLocalPermissions,
+  claimsPusherPermissions,
+  hollowLeafPermissions,
   nodeLeafPermissionTemplate,
   nodeLeafPermissions,
   providerPermissions,
@@ -83,6 +85,26 @@ describe('a node leaf user', () => {
     const t = JSON.stringify(nodeLeafPermissionTemplate());
     expect(t).toContain('{{subject()}}');
     expect(JSON.parse(t.replaceAll('{{subject()}}', KEY))).toEqual(a);
+  });
+});
+
+describe('the bench-only hollow leaf user', () => {
+  it('is the node template for every node at once', () => {
+    const h = hollowLeafPermissions();
+    expect(JSON.parse(JSON.stringify(nodeLeafPermissionTemplate()).replaceAll('{{subject()}}', '*'))).toEqual(h);
+    expect(allowed(h.pub, statusSubjects.of(KEY, { kind: 'node' }))).toBe(true);
+    expect(allowed(h.sub, rpcSubjects.of('hollow-7', 'exec'))).toBe(true);
+    expect(allowed(h.pub, '$JS.hub.API.STREAM.MSG.GET.EF_DESIRED')).toBe(false);
+  });
+});
+
+describe('the claims pusher', () => {
+  it('may only request a claims update', () => {
+    const p = claimsPusherPermissions();
+    expect(allowed(p.pub, '$SYS.REQ.CLAIMS.UPDATE')).toBe(true);
+    expect(allowed(p.pub, '$SYS.REQ.CLAIMS.DELETE')).toBe(false);
+    expect(allowed(p.pub, '$SYS.REQ.SERVER.PING')).toBe(false);
+    expect(allowed(p.pub, 'ef.desired.edge-1.pod.default.x')).toBe(false);
   });
 });
 

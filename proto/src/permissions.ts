@@ -19,8 +19,10 @@
  * delivers into it.
  */
 import {
+  DEFAULT_INBOX_PREFIX,
   HUB_DESIRED_FLOW_CONTROL,
   PROVIDER_INBOX_PREFIX,
+  SYSTEM_CLAIMS_UPDATE,
   SOURCE_DELIVERIES_ALL,
   Streams,
   desiredSubjects,
@@ -98,10 +100,31 @@ export function nodeLeafPermissions(node: string): SubjectPermissions {
 
 /** {@link nodeLeafPermissions} with the wire id replaced by {@link NODE_KEY_TEMPLATE}: the scoped key's template. */
 export function nodeLeafPermissionTemplate(): SubjectPermissions {
+  return replaceNodeToken(NODE_KEY_TEMPLATE);
+}
+
+/**
+ * BENCH ONLY: the leaf user of a hollow site (`make bench`: many hollow nodes behind one leaf link, each named by its
+ * name). {@link nodeLeafPermissions} with `*` for the node: whatever one node may do, for every node at once. Never
+ * issued outside the bench: it reads and writes every node's subjects.
+ */
+export function hollowLeafPermissions(): SubjectPermissions {
+  return replaceNodeToken('*');
+}
+
+/** The system-account user that installs account JWTs on the hub ({@link SYSTEM_CLAIMS_UPDATE}): that request only. */
+export function claimsPusherPermissions(): SubjectPermissions {
+  return {
+    pub: { allow: [SYSTEM_CLAIMS_UPDATE], deny: [] },
+    sub: { allow: [`${DEFAULT_INBOX_PREFIX}.>`], deny: [] },
+  };
+}
+
+function replaceNodeToken(token: string): SubjectPermissions {
   return mapSubjects(nodeLeafPermissions(PLACEHOLDER), (subject) =>
     subject
       .split('.')
-      .map((t) => (t === PLACEHOLDER ? NODE_KEY_TEMPLATE : t))
+      .map((t) => (t === PLACEHOLDER ? token : t))
       .join('.'),
   );
 }

@@ -183,6 +183,15 @@ export function siteInboxPrefix(node: string): string {
 /** Inbox prefix of the provider's connections. */
 export const PROVIDER_INBOX_PREFIX = 'ef.provider.inbox';
 
+/**
+ * The system account's request that installs an account JWT on every hub server (a full resolver stores it and
+ * passes it to the other members): how a revocation reaches the hub. Answered with code 200 when stored.
+ */
+export const SYSTEM_CLAIMS_UPDATE = '$SYS.REQ.CLAIMS.UPDATE';
+
+/** The default inbox prefix of a NATS client (the system-account user that pushes claims keeps it). */
+export const DEFAULT_INBOX_PREFIX = '_INBOX';
+
 /** A NATS user public key (nkey): `U` and 55 base32 characters. */
 const USER_NKEY = /^U[A-Z2-7]{55}$/;
 
