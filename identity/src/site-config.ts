@@ -6,7 +6,9 @@
  *
  * Rendered by `edgefarm join` at the site and by the test harness, from the same function.
  */
-import { agentLocalPermissions, siteDomain, type SubjectPermissions } from '@edgefarm/proto';
+import { agentLocalPermissions, isUserPublicKey, siteDomain, type SubjectPermissions } from '@edgefarm/proto';
+import { IdentityInputError } from './errors.js';
+import { confString, hostPort, isLoopback, nodeName, publicKey, serverUrl } from './keys.js';
 
 export interface SiteConfigOptions {
   /** The node's name (server name, JetStream domain). */
@@ -47,13 +49,34 @@ function userPermissions(p: SubjectPermissions): string {
   return lines.join('\n          ');
 }
 
+/**
+ * Refuses what cannot be a site's configuration: a node name that is not one, a wire id other than the node's name
+ * or a user nkey, a monitoring listener off loopback, hub URLs other than `tls://` (or `nats-leaf://` without a CA),
+ * an agent key that is not a user nkey, paths with characters a configuration cannot quote.
+ */
 export function renderSiteConfig(o: SiteConfigOptions): string {
+  nodeName(o.node, 'node');
+  if (o.wireId !== o.node && !isUserPublicKey(o.wireId)) throw new IdentityInputError('wireId', "neither the node's name nor a user nkey");
+  hostPort(o.listen, 'listen');
+  if (o.monitor !== undefined && !isLoopback(hostPort(o.monitor, 'monitor').host)) {
+    throw new IdentityInputError('monitor', 'the monitoring listener must be on loopback');
+  }
+  confString(o.storeDir, 'storeDir');
+  confString(o.credsFile, 'credsFile');
+  if (o.caFile !== undefined) confString(o.caFile, 'caFile');
+  if (!Array.isArray(o.hubLeafUrls) || o.hubLeafUrls.length < 1 || o.hubLeafUrls.length > 5) {
+    throw new IdentityInputError('hubLeafUrls', 'from 1 to 5 URLs (every member of the hub)');
+  }
+  o.hubLeafUrls.forEach((u, i) => serverUrl(u, o.caFile ? ['tls'] : ['tls', 'nats-leaf'], `hubLeafUrls[${i}]`));
+  publicKey('user', o.agentPublicKey, 'agentPublicKey');
+  const ping = o.pingIntervalSeconds ?? 2;
+  if (!Number.isInteger(ping) || ping < 1 || ping > 600) throw new IdentityInputError('pingIntervalSeconds', 'from 1 to 600');
   const sync = o.syncAlways === false ? '' : '\n  sync_interval: always';
   const tls = o.caFile ? `\n    tls: { ca_file: ${q(o.caFile)} }` : '';
   return `# The site nats-server of edge node ${o.node} (rendered by @edgefarm/identity renderSiteConfig).
 server_name: ${q(o.node)}
 listen: ${q(o.listen)}
-${o.monitor ? `http: ${q(o.monitor)}\n` : ''}ping_interval: "${o.pingIntervalSeconds ?? 2}s"
+${o.monitor ? `http: ${q(o.monitor)}\n` : ''}ping_interval: "${ping}s"
 ping_max: 2
 jetstream {
   domain: ${q(siteDomain(o.node))}
