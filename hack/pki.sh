@@ -2,12 +2,15 @@
 # Creates the local cluster's PKI with openssl into $EF_PKI, once: files that exist are reused (if the CA itself is
 # missing, everything is made anew, so no leaf is ever signed by a different CA). Then the kubeconfigs:
 #   $EF_KUBECONFIG (admin), $EF_STATE/{controller-manager,scheduler,provider}.kubeconfig
+#
+#   hack/pki.sh fleet DIR NAME SANS    only the NATS fleet's TLS (decision 0008), in DIR (0700), once: the fleet CA
+#                                      (DIR/ca.crt, ca.key) and a serving certificate NAME.crt/NAME.key with the
+#                                      subjectAltNames SANS (e.g. IP:127.0.0.1,DNS:hub.example), usable as server and
+#                                      as client (hub members dial each other's cluster port with it); for the hub
+#                                      and the registrar. An existing NAME.crt is kept: remove it to change its SANs.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 DAYS=3650
-mkdir -p "$EF_PKI" "$EF_STATE"
-chmod 700 "$EF_PKI"
-cd "$EF_PKI"
 made=()
 
 key() { [ -f "$1.key" ] || { openssl genrsa -out "$1.key" 2048 2>/dev/null; chmod 600 "$1.key"; }; }
@@ -21,7 +24,7 @@ ca() {
   made+=("$1")
 }
 
-# cert NAME CA SUBJECT client|server [SANS]
+# cert NAME CA SUBJECT client|server|both [SANS]
 cert() {
   local name=$1 ca=$2 subj=$3 usage=$4 sans=${5:-}
   [ -f "$name.crt" ] && return 0
@@ -30,7 +33,11 @@ cert() {
   {
     echo "basicConstraints=critical,CA:FALSE"
     echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    if [ "$usage" = server ]; then echo "extendedKeyUsage=serverAuth"; else echo "extendedKeyUsage=clientAuth"; fi
+    case "$usage" in
+      server) echo "extendedKeyUsage=serverAuth" ;;
+      both) echo "extendedKeyUsage=serverAuth,clientAuth" ;;
+      *) echo "extendedKeyUsage=clientAuth" ;;
+    esac
     if [ -n "$sans" ]; then echo "subjectAltName=$sans"; fi
   } > "$ext"
   openssl req -new -sha256 -key "$name.key" -subj "$subj" -out "$name.csr" 2>/dev/null
@@ -40,6 +47,32 @@ cert() {
   made+=("$name")
 }
 
+# fleet_tls DIR NAME SANS: the fleet CA in DIR (made once; without its key everything in DIR is made anew) and the
+# serving certificate NAME with SANS.
+fleet_tls() {
+  local dir=$1 name=$2 sans=$3
+  [[ "$name" =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || ef_die "pki.sh fleet: NAME must be lower-case letters, digits and -"
+  [[ "$sans" =~ ^(IP|DNS):[^,]+(,(IP|DNS):[^,]+)*$ ]] || ef_die "pki.sh fleet: SANS must be IP:a.b.c.d or DNS:name entries, comma-separated"
+  [ "$name" != ca ] || ef_die "pki.sh fleet: NAME ca is the CA's"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  cd "$dir"
+  if [ ! -f ca.crt ] || [ ! -f ca.key ]; then rm -f ./*.crt ./*.key; fi
+  ca ca "edgefarm-$EF_INSTANCE-fleet-ca"
+  cert "$name" ca "/CN=$name" both "$sans"
+  if [ ${#made[@]} -eq 0 ]; then echo "[pki] reusing the fleet TLS in $dir"; else echo "[pki] fleet TLS in $dir: ${made[*]}"; fi
+}
+
+if [ "${1:-}" = fleet ]; then
+  [ $# -eq 4 ] || ef_die "usage: hack/pki.sh fleet DIR NAME SANS"
+  fleet_tls "$2" "$3" "$4"
+  exit 0
+fi
+[ $# -eq 0 ] || ef_die "usage: hack/pki.sh [fleet DIR NAME SANS]"
+
+mkdir -p "$EF_PKI" "$EF_STATE"
+chmod 700 "$EF_PKI"
+cd "$EF_PKI"
 if [ ! -f ca.crt ] || [ ! -f ca.key ]; then
   rm -f ./*.crt ./*.key ./*.pub
   rm -f "$EF_KUBECONFIG" "$EF_STATE"/*.kubeconfig
