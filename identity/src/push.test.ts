@@ -42,6 +42,13 @@ describe('pushAccountClaims', () => {
     expect((err as { code?: number }).code).toBe(code);
   });
 
+  it('refuses a JWT not signed by one of the given issuers without sending it', async () => {
+    const { nc, calls } = fakeConnection('{}');
+    const err = await pushAccountClaims(nc, fleet.jwts.accounts.sites, { issuers: [fleet.keys.operator] }).catch((e: unknown) => e);
+    expect(isIdentityInputError(err)).toBe(true);
+    expect(calls).toEqual([]);
+  });
+
   it('refuses what is not a validly signed account JWT without sending it', async () => {
     const { nc, calls } = fakeConnection('{}');
     const userJwt = fleet.creds.providerCloud.split('\n')[1]!;

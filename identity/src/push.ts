@@ -19,9 +19,18 @@ interface ClaimsUpdateReply {
 /**
  * Sends `accountJwt` (checked to be a validly signed account JWT) to $SYS.REQ.CLAIMS.UPDATE on `nc` and resolves
  * when a server answers code 200. Rejects with {@link ClaimsUpdateError} on no answer within `timeoutMs` (default
- * 5 s) or any other code (e.g. a JWT not signed by the operator's signing key).
+ * 5 s) or any other code.
+ *
+ * Pass the operator's signing keys as `issuers` (fleet.json's `keys.operatorSigner`): nats-server 2.12 answers 200 to
+ * a JWT signed by an operator it does not trust and STORES it in its resolver directory; the running account is kept,
+ * but after a restart the account is unusable (every site locked out) until a valid JWT is pushed again. With
+ * `issuers`, such a JWT is refused here, before it is sent.
  */
-export async function pushAccountClaims(nc: NatsConnection, accountJwt: string, o: { timeoutMs?: number } = {}): Promise<void> {
+export async function pushAccountClaims(
+  nc: NatsConnection,
+  accountJwt: string,
+  o: { timeoutMs?: number; issuers?: string[] } = {},
+): Promise<void> {
   const bytes = new TextEncoder().encode(accountJwt);
   if (bytes.length > MAX_JWT_BYTES) throw new IdentityInputError('accountJwt', `${bytes.length} bytes, at most ${MAX_JWT_BYTES}`);
   let claims: ClaimsData<Account>;
@@ -31,6 +40,9 @@ export async function pushAccountClaims(nc: NatsConnection, accountJwt: string, 
     throw new IdentityInputError('accountJwt', 'not a validly signed JWT', { cause: err });
   }
   if (claims.nats.type !== 'account' || !claims.sub?.startsWith('A')) throw new IdentityInputError('accountJwt', 'not an account JWT');
+  if (o.issuers && !o.issuers.includes(claims.iss)) {
+    throw new IdentityInputError('accountJwt', `signed by ${claims.iss}, not by one of the operator's signing keys`);
+  }
   let raw: string;
   try {
     const m = await nc.request(SYSTEM_CLAIMS_UPDATE, bytes, { timeout: o.timeoutMs ?? 5_000 });
