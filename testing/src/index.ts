@@ -13,3 +13,7 @@ export * from './registry.js';
 export * from './http.js';
 export * from './settings.js';
 export * from './env.js';
+export * from './fleet-tls.js';
+export * from './raw-leaf.js';
+export * from './secure-servers.js';
+export * from './secure-fabric.js';
