@@ -57,7 +57,6 @@ const commands: Record<string, { options: Record<string, { type: 'string'; multi
       listen: str,
       monitor: str,
       leaf: str,
-      'leaf-advertise': str,
       cluster: str,
       route: { type: 'string', multiple: true },
       cert: str,
@@ -71,12 +70,11 @@ const commands: Record<string, { options: Record<string, { type: 'string'; multi
       const dir = need(v, 'dir');
       const { keys, preload } = await readPreload(dir);
       const cluster = maybe(v, 'cluster');
-      const advertise = maybe(v, 'leaf-advertise');
       const conf = renderHubConfig({
         serverName: need(v, 'name'),
         listen: need(v, 'listen'),
         monitor: need(v, 'monitor'),
-        leaf: { listen: need(v, 'leaf'), ...(advertise ? { advertise } : {}) },
+        leaf: { listen: need(v, 'leaf') },
         ...(cluster ? { cluster: { listen: cluster, routes: (v.route as string[] | undefined) ?? [] } } : {}),
         tls: { certFile: need(v, 'cert'), keyFile: need(v, 'key'), caFile: need(v, 'ca') },
         storeDir: need(v, 'store'),

@@ -6,7 +6,7 @@
  *       makes the fleet (store.ts layout: seeds 0600, directory 0700) unless D already holds one; prints the
  *       operator's and the accounts' public keys
  *   node identity/dist/cli.js hub-config --dir D --name NAME --listen H:P --monitor 127.0.0.1:P --leaf H:P
- *       [--leaf-advertise H:P] [--cluster H:P --route nats-route://H:P ...] --cert F --key F --ca F
+ *       [--cluster H:P --route nats-route://H:P ...] --cert F --key F --ca F
  *       --store DIR --resolver-dir DIR [--out FILE]
  *       renders a hub member's configuration (renderHubConfig) from D's operator and account JWTs
  *   node identity/dist/cli.js provider-creds --dir D

@@ -28,8 +28,8 @@ export interface HubConfigOptions {
   listen: string;
   /** Monitoring listener `host:port`: must be loopback. */
   monitor: string;
-  /** Leafnode listener `host:port` (sites dial it) and, behind a proxy or NAT, the address sites are told. */
-  leaf: { listen: string; advertise?: string };
+  /** Leafnode listener `host:port` (sites dial it; the hub tells them no other address: `no_advertise`). */
+  leaf: { listen: string };
   /** For a 3- or 5-member hub: this member's cluster listener and `nats-route://host:port` of the OTHER members. */
   cluster?: { name?: string; listen: string; routes: string[] };
   tls: HubTlsFiles;
@@ -59,7 +59,6 @@ export function renderHubConfig(o: HubConfigOptions): string {
   const mon = hostPort(o.monitor, 'monitor');
   if (!isLoopback(mon.host)) throw new IdentityInputError('monitor', 'the monitoring listener must be on loopback');
   hostPort(o.leaf.listen, 'leaf.listen');
-  if (o.leaf.advertise !== undefined) hostPort(o.leaf.advertise, 'leaf.advertise');
   const system = publicKey('account', o.systemAccount, 'systemAccount');
   const preload = checkedPreload(o.preload, system);
   const ping = o.pingIntervalSeconds ?? 2;
@@ -83,7 +82,7 @@ jetstream {
 }
 leafnodes {
   listen: ${q(o.leaf.listen)}
-${o.leaf.advertise ? `  advertise: ${q(o.leaf.advertise)}\n` : ''}  # sites dial the URLs they were given (every member), not gossiped ones
+  # sites dial the URLs they were given (every member), not gossiped ones
   no_advertise: true
   ${tls}
 }
