@@ -13,3 +13,5 @@ export * from './registry.js';
 export * from './http.js';
 export * from './settings.js';
 export * from './env.js';
+export * from './pki.js';
+export * from './kube-apiserver.js';
