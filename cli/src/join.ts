@@ -1,6 +1,6 @@
 /**
  * `edgefarm join` at the site: numbered steps with their progress on stderr, refusing before anything is sent when a
- * check fails, and writing the join directory all at once at the end (join-dir.ts).
+ * check fails, and writing the join directory all at once at the end (@edgefarm/registrar join-dir.ts).
  *
  *   1. the join directory: not joined already (node.json), unless --force
  *   2. the token: well formed
@@ -27,9 +27,13 @@ import {
   pinFleetCa,
   type JoinResponse,
   type JoinToken,
+  NODE_JSON,
+  dirState,
+  writeJoinDir,
+  type JoinFile,
+  type NodeJson,
 } from '@edgefarm/registrar';
 import { CliError, EXIT } from './errors.js';
-import { NODE_JSON, dirState, writeJoinDir, type JoinFile } from './join-dir.js';
 import { json, type Streams } from './output.js';
 
 export interface JoinOptions {
@@ -195,7 +199,7 @@ export function joinFiles(
   o: Pick<JoinOptions, 'listen' | 'monitor' | 'storeDir'>,
 ): { list: JoinFile[] } {
   const at = (f: string) => path.join(dir, f);
-  const nodeJson = {
+  const nodeJson: NodeJson = {
     node: res.node,
     wireId: res.wireId,
     registrarUrl: res.registrarUrl,

@@ -14,3 +14,4 @@ export { RegistrarServer, registrarApp, type RegistrarServerOptions } from './se
 export { RegistrarMetrics } from './metrics.js';
 export { RealRegistrarKube, EDGENODE_API, type RegistrarKube, type EdgeNodeLike } from './kube.js';
 export { REGISTRAR_SETTINGS, parseConfig, parseDuration, type RegistrarConfig } from './config.js';
+export * from './join-dir.js';

@@ -1,5 +1,8 @@
 /**
- * The join directory (default /etc/edgefarm), written all at once: every file goes into a fresh temporary directory
+ * The join directory (default /etc/edgefarm): its files, node.json's contract, and the atomic writes of both
+ * `edgefarm join` (the whole directory) and the agent's renewer (node.creds and node.json).
+ *
+ * `edgefarm join` writes it all at once: every file goes into a fresh temporary directory
  * beside it (mode 0700), each written and fsynced with its mode, the directory fsynced, then renamed into place and
  * the parent fsynced. A failure at any point removes the temporary directory and leaves what was there before: the
  * directory holds a whole join or nothing of this one.
@@ -15,6 +18,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isUserPublicKey } from '@edgefarm/proto';
+import { isNodeName } from './fleet.js';
+import { parseTime } from './protocol.js';
 
 export interface JoinFile {
   name: string;
@@ -24,6 +30,48 @@ export interface JoinFile {
 
 /** The file that marks a directory as a node's join directory. */
 export const NODE_JSON = 'node.json';
+export const JOIN_FILES = {
+  nodeJson: NODE_JSON,
+  nodeSeed: 'node.nk',
+  creds: 'node.creds',
+  ca: 'ca.pem',
+  agentSeed: 'agent.nk',
+  siteConfig: 'nats-site.conf',
+  agentEnv: 'agent.env',
+} as const;
+
+/** node.json: what a site knows of its join. */
+export interface NodeJson {
+  node: string;
+  wireId: string;
+  registrarUrl: string;
+  hubLeafUrls: string[];
+  domain: string;
+  issuedAt: string;
+  expiresAt: string;
+}
+
+/** Validates node.json's content; throws an Error naming the field. */
+export function parseNodeJson(text: string): NodeJson {
+  const o = JSON.parse(text) as Partial<NodeJson> | null;
+  const fail = (field: string): never => {
+    throw new Error(`${NODE_JSON}: ${field} is missing or malformed`);
+  };
+  if (typeof o !== 'object' || o === null) return fail('the object');
+  if (typeof o.node !== 'string' || !isNodeName(o.node)) fail('node');
+  if (typeof o.wireId !== 'string' || !isUserPublicKey(o.wireId)) fail('wireId');
+  if (typeof o.registrarUrl !== 'string' || !/^https:\/\/[^\s"]+$/.test(o.registrarUrl)) fail('registrarUrl');
+  if (!Array.isArray(o.hubLeafUrls) || !o.hubLeafUrls.every((u) => typeof u === 'string')) fail('hubLeafUrls');
+  if (typeof o.domain !== 'string') fail('domain');
+  for (const f of ['issuedAt', 'expiresAt'] as const) {
+    try {
+      parseTime(String(o[f]), f);
+    } catch {
+      fail(f);
+    }
+  }
+  return o as NodeJson;
+}
 
 /** What the directory holds now: absent, empty, a join (node.json), or other files. */
 export async function dirState(dir: string): Promise<'absent' | 'empty' | 'joined' | 'other'> {
