@@ -15,3 +15,4 @@ export * from './settings.js';
 export * from './env.js';
 export * from './pki.js';
 export * from './kube-apiserver.js';
+export * from './operator-hub.js';
