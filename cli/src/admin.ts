@@ -58,7 +58,13 @@ async function fleet(ctx: AdminContext): Promise<{ caHash: string; registrarUrl:
   }
 }
 
-export async function tokenCreate(ctx: AdminContext, node: string, ttlSeconds: number, format: Format): Promise<void> {
+export async function tokenCreate(
+  ctx: AdminContext,
+  node: string,
+  ttlSeconds: number,
+  format: Format,
+  labels: Record<string, string> = {},
+): Promise<void> {
   nodeArg(node);
   if (ttlSeconds > MAX_TOKEN_TTL_SECONDS) throw new CliError(EXIT.usage, `--ttl: at most ${MAX_TOKEN_TTL_SECONDS / 3600}h`);
   const { caHash, registrarUrl } = await fleet(ctx);
@@ -66,7 +72,7 @@ export async function tokenCreate(ctx: AdminContext, node: string, ttlSeconds: n
   for (let attempt = 0; attempt < 5; attempt++) {
     const token = newJoinToken(caHash);
     const created = await kube('creating the token Secret', () =>
-      ctx.kube.createSecret(ctx.namespace, joinTokenSecret(token, node, expiration, ctx.namespace)),
+      ctx.kube.createSecret(ctx.namespace, joinTokenSecret(token, node, expiration, ctx.namespace, labels)),
     );
     if (!created) continue;
     const text = formatJoinToken(token);

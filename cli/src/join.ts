@@ -68,6 +68,8 @@ export interface JoinSummary {
   siteConfig: string;
   agentEnv: string;
   durationMs: number;
+  /** Each step's name and how long it took. */
+  steps: { step: string; ms: number }[];
 }
 
 const STEPS = 7;
@@ -93,7 +95,15 @@ function refusal(err: unknown): CliError {
 export async function join(ctx: JoinContext, o: JoinOptions): Promise<JoinSummary> {
   const t0 = ctx.now();
   let n = 0;
-  const step = (what: string) => ctx.err(`[${++n}/${STEPS}] ${what}\n`);
+  const steps: { step: string; ms: number }[] = [];
+  let stepStart = t0;
+  const step = (what: string) => {
+    const now = ctx.now();
+    if (steps.length > 0) steps[steps.length - 1]!.ms = now - stepStart;
+    stepStart = now;
+    steps.push({ step: what, ms: 0 });
+    ctx.err(`[${++n}/${STEPS}] ${what}\n`);
+  };
   const dir = path.resolve(o.dir);
 
   step(`checking the join directory ${dir}`);
@@ -166,6 +176,7 @@ export async function join(ctx: JoinContext, o: JoinOptions): Promise<JoinSummar
   });
   nodeKp.clear();
   agentKp.clear();
+  steps[steps.length - 1]!.ms = ctx.now() - stepStart;
 
   const summary: JoinSummary = {
     node: res.node,
@@ -177,6 +188,7 @@ export async function join(ctx: JoinContext, o: JoinOptions): Promise<JoinSummar
     siteConfig: path.join(dir, 'nats-site.conf'),
     agentEnv: path.join(dir, 'agent.env'),
     durationMs: ctx.now() - t0,
+    steps,
   };
   if (o.json) ctx.out(json(summary));
   else {

@@ -60,6 +60,8 @@ describe('edgefarm command line', () => {
     const secret = [...kube.secrets.values()][0] as SecretLike;
     expect(JSON.stringify(secret)).not.toContain(printed.token.split('.')[2]);
     expect(readTokenSecret({ ...secret, metadata: { ...secret.metadata, uid: 'u', resourceVersion: '1' } }).node).toBe('gw-1');
+    expect((await cli('token', 'create', 'gw-2', '--label', 'zone=west', '-o', 'json')).code).toBe(0);
+    expect((await cli('token', 'create', 'gw-2', '--label', 'zone=no spaces')).code).toBe(EXIT.usage);
     const text = await cli('token', 'create', 'gw-1');
     expect(text.out).toContain('edgefarm join --token ef1.');
   });

@@ -113,6 +113,8 @@ export interface TokenRecord {
   /** Hex sha256 of the token's secret. */
   secretSha256: string;
   expiration: Date;
+  /** Labels the EdgeNode gets when the join creates it (spec.labels, which become the Node's). */
+  labels: Record<string, string>;
   uid: string;
   resourceVersion: string;
 }
@@ -123,9 +125,30 @@ const unb64 = (s: string | undefined, field: string): string => {
   return Buffer.from(s, 'base64').toString('utf8');
 };
 
-/** The Secret that records a join token for `node`, valid until `expiration`. */
-export function joinTokenSecret(token: JoinToken, node: string, expiration: Date, namespace = FLEET_NAMESPACE): SecretLike {
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** Kubernetes labels (at most 32); throws {@link FleetFormatError} naming the first that is not one. */
+export function checkLabels(labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > 32) throw new FleetFormatError('labels', 'at most 32');
+  for (const [k, v] of entries) {
+    if (k.length > 253 || !LABEL_KEY.test(k) || typeof v !== 'string' || !LABEL_VALUE.test(v))
+      throw new FleetFormatError('labels', `"${k.slice(0, 60)}" is not a label`);
+  }
+  return labels;
+}
+
+/** The Secret that records a join token for `node`, valid until `expiration`, with the labels its EdgeNode gets. */
+export function joinTokenSecret(
+  token: JoinToken,
+  node: string,
+  expiration: Date,
+  namespace = FLEET_NAMESPACE,
+  labels: Record<string, string> = {},
+): SecretLike {
   if (!isNodeName(node)) throw new FleetFormatError('node', `"${node}" is not a node name`);
+  checkLabels(labels);
   return {
     metadata: {
       name: tokenSecretName(token.id),
@@ -137,6 +160,7 @@ export function joinTokenSecret(token: JoinToken, node: string, expiration: Date
       node: b64(node),
       'secret-sha256': b64(sha256Hex(token.secret)),
       expiration: b64(expiration.toISOString()),
+      ...(Object.keys(labels).length > 0 ? { labels: b64(JSON.stringify(labels)) } : {}),
     },
   };
 }
@@ -156,9 +180,19 @@ export function readTokenSecret(secret: SecretLike): TokenRecord {
   const expiration = new Date(expText);
   if (!/^\d{4}-\d\d-\d\dT/.test(expText) || Number.isNaN(expiration.getTime()))
     throw new FleetFormatError('data.expiration', 'is not RFC3339');
+  let labels: Record<string, string> = {};
+  if (secret.data?.labels !== undefined) {
+    try {
+      labels = checkLabels(JSON.parse(unb64(secret.data.labels, 'data.labels')) as Record<string, string>);
+    } catch {
+      throw new FleetFormatError('data.labels', 'is not a JSON object of labels');
+    }
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels))
+      throw new FleetFormatError('data.labels', 'is not a JSON object of labels');
+  }
   const uid = secret.metadata?.uid ?? '';
   const resourceVersion = secret.metadata?.resourceVersion ?? '';
-  return { id, node, secretSha256, expiration, uid, resourceVersion };
+  return { id, node, secretSha256, expiration, labels, uid, resourceVersion };
 }
 
 /** The revocation list: user public key -> unix seconds from which its JWTs issued before are refused. */

@@ -102,6 +102,12 @@ describe('join tokens and the fleet objects', () => {
     expect(r).toMatchObject({ id: t.id, node: 'gw-1', uid: 'u', resourceVersion: '1' });
     expect(() => readTokenSecret({ ...s, metadata: { ...s.metadata, labels: { 'edgefarm.io/node': 'gw-2' } } })).toThrow('differs');
     expect(() => joinTokenSecret(t, 'Bad Name', new Date())).toThrow('node');
+    expect(() => joinTokenSecret(t, 'gw-1', new Date(), undefined, { 'bad key!': 'x' })).toThrow('labels');
+    const labelled = joinTokenSecret(t, 'gw-1', new Date('2026-01-10T13:00:00Z'), undefined, { zone: 'west' });
+    expect(readTokenSecret(labelled).labels).toEqual({ zone: 'west' });
+    expect(() => readTokenSecret({ ...labelled, data: { ...labelled.data, labels: Buffer.from('[1]').toString('base64') } })).toThrow(
+      'labels',
+    );
   });
 
   it('reads the revocation list, leaving out malformed entries', () => {

@@ -49,6 +49,12 @@ describe('Registrar.join', () => {
     expect(await bed.metrics.count('join', 'ok')).toBe(1);
   });
 
+  it("creates a missing EdgeNode with the token's labels", async () => {
+    const bed = registrarBed();
+    await join(bed, bed.token('gw-9', 60_000, { zone: 'west', 'edgefarm.io/site': 'plant-1' }).text, userKeys().publicKey);
+    expect(bed.kube.edgeNodes.get('gw-9')?.spec?.labels).toEqual({ zone: 'west', 'edgefarm.io/site': 'plant-1' });
+  });
+
   it('refuses a token used before, telling reuse from an unknown token while it remembers', async () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');

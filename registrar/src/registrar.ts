@@ -7,7 +7,7 @@
  *   2. its Secret exists (else `token-reused` when this registrar consumed it recently, `token-unknown` otherwise),
  *      sha256 of the secret matches in constant time, it has not expired, and it is the node the site asked for;
  *   3. the node has no recorded identity (`name-taken`: a node that joined is revoked first, `edgefarm node revoke`);
- *   4. the EdgeNode is created when missing, and the JWT is minted (both before the token is spent: they can fail
+ *   4. the EdgeNode is created when missing (with the token's labels), and the JWT is minted (both before the token is spent: they can fail
  *      without costing the user the token, and a created EdgeNode is what `edgefarm node add` makes anyway);
  *   5. the token Secret is deleted with a uid + resourceVersion precondition: the single point of commit, so two
  *      sites racing with one token get one success;
@@ -160,7 +160,7 @@ export class Registrar {
     await this.checkKeyUnused(node, req.publicKey);
     let edgeNode = await this.call(() => this.o.kube.getEdgeNode(node));
     this.checkFree(node, edgeNode);
-    edgeNode ??= await this.call(() => this.o.kube.createEdgeNode(node));
+    edgeNode ??= await this.call(() => this.o.kube.createEdgeNode(node, record.labels));
     this.checkFree(node, edgeNode);
     const creds = await this.mint(node, req.publicKey);
 

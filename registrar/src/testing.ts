@@ -27,7 +27,7 @@ export interface Bed {
   sitesAccount: string;
   signerPublicKey: string;
   /** Puts a token Secret for `node`, valid for `ttlMs`; returns the token string and its parts. */
-  token(node: string, ttlMs?: number): { text: string; token: JoinToken };
+  token(node: string, ttlMs?: number, labels?: Record<string, string>): { text: string; token: JoinToken };
 }
 
 export function registrarBed(overrides: Partial<RegistrarOptions> = {}): Bed {
@@ -57,9 +57,9 @@ export function registrarBed(overrides: Partial<RegistrarOptions> = {}): Bed {
     clock,
     sitesAccount,
     signerPublicKey: signer.getPublicKey(),
-    token(node, ttlMs = 3600_000) {
+    token(node, ttlMs = 3600_000, labels = {}) {
       const token = newJoinToken(CA_HASH);
-      kube.putSecret(FLEET_NAMESPACE, joinTokenSecret(token, node, new Date(clock.now + ttlMs)));
+      kube.putSecret(FLEET_NAMESPACE, joinTokenSecret(token, node, new Date(clock.now + ttlMs), FLEET_NAMESPACE, labels));
       return { text: formatJoinToken(token), token };
     },
   };
