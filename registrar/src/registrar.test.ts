@@ -223,6 +223,18 @@ describe('Registrar.renew', () => {
     await expect(bed.registrar.renew(later, signBody(keys.seed, later))).resolves.toBeDefined();
   });
 
+  it("does not remember the nonces of keys that are not the node's (they cannot fill the memory)", async () => {
+    const bed = registrarBed({ maxNonces: 1 });
+    const keys = await joined(bed);
+    for (let i = 0; i < 3; i++) {
+      const stranger = userKeys();
+      const b = renewBody(bed, 'gw-1', stranger.publicKey);
+      expect((await refused(bed.registrar.renew(b, signBody(stranger.seed, b)))).code).toBe('key-mismatch');
+    }
+    const b = renewBody(bed, 'gw-1', keys.publicKey);
+    await expect(bed.registrar.renew(b, signBody(keys.seed, b))).resolves.toBeDefined();
+  });
+
   it('refuses malformed bodies', async () => {
     const bed = registrarBed();
     for (const raw of ['', 'null', '[]', '{"node":"gw-1"}', '\xff', '{"node":"gw-1","publicKey":"x","time":"t","nonce":"n","extra":1}']) {

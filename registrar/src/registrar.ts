@@ -16,8 +16,9 @@
  * the answer then says so and that a new token is needed. Nothing else is left behind: the minted JWT never leaves.
  *
  * Renewal (proven with the node's key): the signature over the raw body verifies with the body's public key, the
- * time is within the replay window and the nonce unseen in it, the key is the EdgeNode's recorded one and not in the
- * revocation list; then a new JWT and status.identity as in step 6.
+ * time is within the replay window, the key is the EdgeNode's recorded one and not in the revocation list, and the
+ * nonce is unseen in the window (remembered only now, so only a node's own key can fill that memory); then a new
+ * JWT and status.identity as in step 6.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -210,7 +211,6 @@ export class Registrar {
       throw new RegistrarError('bad-signature', 'the signature does not verify with publicKey over the body');
     }
     this.checkSkew(req.time, 'time');
-    this.rememberNonce(req.nonce);
     const edgeNode = await this.call(() => this.o.kube.getEdgeNode(req.node));
     if (!edgeNode) throw new RegistrarError('unknown-node', `there is no EdgeNode ${req.node}`);
     const checkKey = (current: EdgeNodeLike | undefined): void => {
@@ -223,6 +223,8 @@ export class Registrar {
     if (readRevocations(revocations?.data).revocations[req.publicKey] !== undefined) {
       throw new RegistrarError('revoked', `the identity ${req.publicKey} of node ${req.node} is revoked: join again with a new token`);
     }
+    // only a node's own key gets this far, so nobody else can fill the nonce memory
+    this.rememberNonce(req.nonce);
     const creds = await this.mint(req.node, req.publicKey);
     await this.record(req.node, edgeNode, creds, checkKey, 'retry the renewal');
     this.o.log.info({ node: req.node, publicKey: req.publicKey, expiresAt: creds.expiresAt }, 'credentials renewed');
