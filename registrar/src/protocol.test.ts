@@ -11,7 +11,7 @@ import {
 } from './fleet.js';
 import { RegistrarError, parseJoinRequest, parseJoinResponse, parseRenewRequest } from './protocol.js';
 import { signBody, verifyBody } from './signing.js';
-import { userKeys } from './testing.js';
+import { userKeys } from './registrar.fixtures.js';
 
 const malformedOnly = (f: () => unknown) => {
   try {

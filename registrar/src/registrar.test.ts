@@ -2,7 +2,7 @@ import { decode } from '@nats-io/jwt';
 import { FLEET_NAMESPACE, REVOCATIONS_SECRET, revocationEntry, tokenSecretName } from './fleet.js';
 import { RegistrarError, type RenewRequest } from './protocol.js';
 import { signBody } from './signing.js';
-import { registrarBed, userKeys, type Bed } from './testing.js';
+import { registrarBed, userKeys, type Bed } from './registrar.fixtures.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

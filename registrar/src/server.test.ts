@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { PATHS, SIGNATURE_HEADER } from './protocol.js';
 import { registrarApp } from './server.js';
-import { registrarBed, userKeys } from './testing.js';
+import { registrarBed, userKeys } from './registrar.fixtures.js';
 import { signBody } from './signing.js';
 
 function app() {

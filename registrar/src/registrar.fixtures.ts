@@ -1,6 +1,6 @@
 /**
- * Fixtures for the registrar's unit tests (and the CLI's): keys made in memory, a Registrar over a
- * {@link FakeRegistrarKube}, a token Secret for a node. Not built into dist's public entry.
+ * Fixtures for the registrar's unit tests: keys made in memory, a Registrar over a
+ * {@link FakeRegistrarKube}, a token Secret for a node. Type-checked and linted, not built into dist.
  */
 import { createAccount, createUser } from '@nats-io/nkeys';
 import { pino } from 'pino';
