@@ -3,7 +3,7 @@
  * parallel with exactly these signatures. When identity exports them, this file becomes
  * `export { reissueSitesAccount, pushAccountClaims } from '@edgefarm/identity';` and nothing else changes.
  */
-import { encodeAccount } from '@nats-io/jwt';
+import { decode, encodeAccount } from '@nats-io/jwt';
 import { fromSeed } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_ACCOUNT_LAYOUT, HubAccounts, NODE_SIGNER_ROLE, nodeLeafPermissionTemplate, type SubjectPermissions } from '@edgefarm/proto';
@@ -62,9 +62,19 @@ export async function reissueSitesAccount(o: {
   );
 }
 
-/** Pushes an account JWT to the hub ($SYS.REQ.CLAIMS.UPDATE) from a system-account connection; rejects unless 200. */
-export async function pushAccountClaims(nc: NatsConnection, accountJwt: string): Promise<void> {
-  const m = await nc.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(accountJwt), { timeout: 5000 });
+/**
+ * Pushes an account JWT to the hub ($SYS.REQ.CLAIMS.UPDATE) from a system-account connection; rejects unless 200, and
+ * before sending when `issuers` is given and the JWT's issuer is not one of them (a hub stores a JWT of an untrusted
+ * signer and loses the account at its next restart).
+ */
+export async function pushAccountClaims(
+  nc: NatsConnection,
+  accountJwt: string,
+  o: { timeoutMs?: number; issuers?: string[] } = {},
+): Promise<void> {
+  if (o.issuers && !o.issuers.includes(decode(accountJwt).iss))
+    throw new Error("the account JWT is not signed by one of the operator's signing keys");
+  const m = await nc.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(accountJwt), { timeout: o.timeoutMs ?? 5000 });
   const reply = m.json<{ data?: { code?: number; message?: string }; error?: { code?: number; description?: string } }>();
   const code = reply.data?.code ?? reply.error?.code;
   if (code !== 200)

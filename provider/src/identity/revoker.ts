@@ -12,6 +12,7 @@
  *
  * Metrics: `edgefarm_provider_revocation_pushes_total{result}` and `edgefarm_provider_revoked_keys`.
  */
+import { fromSeed } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -70,7 +71,13 @@ export class Revoker {
   private readonly pushes: Counter<'result'>;
   private readonly revokedKeys: Gauge;
 
+  /** The operator signing key's public key: a JWT signed otherwise is never pushed. */
+  private readonly signerPublicKey: string;
+
   constructor(private readonly o: RevokerOptions) {
+    const kp = fromSeed(new TextEncoder().encode(o.operatorSigningSeed));
+    this.signerPublicKey = kp.getPublicKey();
+    kp.clear();
     const registers = [o.registry];
     this.pushes = new Counter({
       name: 'edgefarm_provider_revocation_pushes_total',
@@ -155,7 +162,7 @@ export class Revoker {
         nodeSignerPublicKey: this.o.nodeSignerPublicKey,
         revocations: wanted,
       });
-      await (this.o.push ?? pushAccountClaims)(nc, jwt);
+      await (this.o.push ?? pushAccountClaims)(nc, jwt, { issuers: [this.signerPublicKey] });
       this.pushed = wanted;
       this.attempt = 0;
       this.pushes.inc({ result: 'ok' });
