@@ -1,12 +1,25 @@
 // Three suites: unit (fakes allowed), int (`*.int.test.ts`, real components), e2e (e2e/, a whole real stack).
 // Every @edgefarm/* import resolves to the package's source, so a test never runs whatever build is lying around.
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }] };
-const packages = ['settings', 'proto', 'workqueue', 'streaming', 'cri', 'identity', 'edge-agent', 'provider', 'testing'];
+const packages = [
+  'settings',
+  'proto',
+  'workqueue',
+  'streaming',
+  'cri',
+  'identity',
+  'registrar',
+  'cli',
+  'edge-agent',
+  'provider',
+  'testing',
+];
 const common = {
   transform,
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@edgefarm/registrar/site$': '<rootDir>/registrar/src/site.ts',
     '^@edgefarm/testing/agent-bed$': '<rootDir>/testing/src/agent-bed.ts',
     '^@edgefarm/testing/settings$': '<rootDir>/testing/src/settings.ts',
     '^@edgefarm/edge-agent/cgroups$': '<rootDir>/edge-agent/src/runtime/cgroups.ts',

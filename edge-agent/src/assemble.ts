@@ -22,6 +22,7 @@ import { DesiredStore } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
 import { Forwarder, eventsRoute } from './forwarder/forwarder.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
+import { CredentialRenewer } from './identity/renewer.js';
 import { osNodeInfo } from './heartbeat/node-info.js';
 import { CriImageService } from './images/cri.js';
 import { ImageGC } from './images/gc.js';
@@ -98,6 +99,7 @@ export async function assemble(a: Assembly): Promise<AgentParts> {
   heartbeat(a, pods, container.runtime);
   const metricsServer = await serveMetrics(a, site, links, pods);
   const streaming = await serveStreaming(a, site, container);
+  await renewCredentials(a);
   return {
     desired: pods.store,
     informer: desired.informer,
@@ -329,6 +331,19 @@ async function serveStreaming(a: Assembly, site: Site, container: ContainerRunti
   await server.start();
   a.teardown.add('streaming', () => server.stop());
   return server;
+}
+
+/** Renews the node's credentials in the join directory (config.identityDir), when the site has one. */
+async function renewCredentials(a: Assembly): Promise<void> {
+  if (!a.config.identityDir) return;
+  const renewer = new CredentialRenewer({
+    dir: a.config.identityDir,
+    log: child(a, 'renewer'),
+    registry: a.metrics.registry,
+    clock: a.clock,
+  });
+  await renewer.start();
+  a.teardown.add('credential renewer', () => renewer.stop());
 }
 
 function child(a: Assembly, component: string): Logger {

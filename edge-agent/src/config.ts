@@ -31,6 +31,8 @@ export interface AgentConfig {
    * Unset: no snapshot, every start lists the site stream from the beginning.
    */
   stateDir?: string;
+  /** The join directory `edgefarm join` wrote (its credentials are renewed from here); unset: no renewal. */
+  identityDir?: string;
   logLevel: string;
   agentVersion: string;
   /** Interval of the full resync of every pod key: a safety net, see reconcile/reconciler.ts. */
@@ -157,6 +159,12 @@ export const AGENT_SETTINGS = defineSettings(
       derive: (env) => `${nodeDir(env, '/var/lib/edgefarm')}/agent`,
       defaultText: '/var/lib/edgefarm/<node>/agent',
       doc: "the agent's own state: its desired-state snapshot, to resume after a restart without relisting",
+    },
+    identityDir: {
+      env: 'EF_IDENTITY_DIR',
+      type: absolutePath({ belowRoot: true }),
+      unset: 'no renewal (a site without a join, as in tests)',
+      doc: "the join directory `edgefarm join` wrote: the agent renews the node's credentials in it at 70-90 % of their lifetime",
     },
     logLevel: { env: 'EF_LOG_LEVEL', type: logLevel(), default: 'info', doc: 'log level' },
     resyncMs: {

@@ -23,7 +23,7 @@ const MAX_ISSUED_AT_SKEW_MS = 5_000;
  * node by its key), expiring at `expiresAt` (at most {@link MAX_NODE_LIFETIME_MS} after `issuedAt`, default now).
  * It carries no permissions or limits: the server applies the scope's template (proto's nodeLeafPermissionTemplate,
  * leaf connections only). Refuses a nodePublicKey that is not a user nkey, a name that is not a node name, a signer
- * that is not an account seed, an `issuedAt` in the future.
+ * that is not an account seed, an `issuedAt` in the future. `now` is the signer's clock (default the system's).
  */
 export async function mintNodeUser(o: {
   signerSeed: string;
@@ -32,6 +32,7 @@ export async function mintNodeUser(o: {
   name: string;
   expiresAt: Date;
   issuedAt?: Date;
+  now?: Date;
 }): Promise<string> {
   const signer = seedKeyPair('account', o.signerSeed, 'signerSeed');
   const account = publicKey('account', o.accountPublicKey, 'accountPublicKey');
@@ -39,7 +40,7 @@ export async function mintNodeUser(o: {
     throw new IdentityInputError('signerSeed', 'is the account key itself, not its scoped signing key');
   const subject = publicKey('user', o.nodePublicKey, 'nodePublicKey');
   const name = nodeName(o.name);
-  const now = new Date();
+  const now = o.now ?? new Date();
   const issuedAt = o.issuedAt ?? now;
   if (!(issuedAt instanceof Date) || Number.isNaN(issuedAt.getTime())) throw new IdentityInputError('issuedAt', 'not a valid date');
   if (issuedAt.getTime() > now.getTime() + MAX_ISSUED_AT_SKEW_MS) throw new IdentityInputError('issuedAt', 'is in the future');

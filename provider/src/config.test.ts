@@ -108,7 +108,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(17);
+    expect(names).toHaveLength(21);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

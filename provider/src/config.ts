@@ -9,6 +9,7 @@ import type { V1Taint } from '@kubernetes/client-node';
 import { TOMBSTONE_TTL } from '@edgefarm/proto';
 import { ConfigError, ValueError, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
+import { REVOKER_SPECS, revokerConfig, type RevokerConfig } from './identity/config.js';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
 
@@ -42,6 +43,8 @@ export interface ProviderConfig {
   eventQps: number;
   /** Ports handed to the nodes, one each, for their node-scoped endpoints (docs/decisions/0006-kubelet-api.md). */
   kubeletNodePorts?: { from: number; to: number };
+  /** The revoker (identity/revoker.ts): on when its four settings are given. */
+  revoker?: RevokerConfig;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -200,6 +203,7 @@ export const PROVIDER_SETTINGS = defineSettings(
       default: 'info',
       doc: 'log level',
     },
+    ...REVOKER_SPECS,
   },
   {
     retired: {
@@ -213,8 +217,11 @@ export function parseConfig(env: Env): ProviderConfig {
   const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, ...v } = PROVIDER_SETTINGS.parse(env, (s, problem) => {
     if (!s.kubeletTlsCert !== !s.kubeletTlsKey) problem('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
     else if (s.kubeletClientCA && !s.kubeletTlsCert) problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
+    revokerConfig(s, problem);
   });
+  const { revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner, ...rest } = v;
+  const revoker = revokerConfig({ revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner });
   const kubeletTls =
     kubeletTlsCert && kubeletTlsKey ? { certFile: kubeletTlsCert, keyFile: kubeletTlsKey, clientCAFile: kubeletClientCA } : undefined;
-  return { ...v, kubeletTls };
+  return { ...rest, kubeletTls, revoker };
 }

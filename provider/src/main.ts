@@ -12,6 +12,8 @@ import { Provider } from './provider.js';
 import { RealKubeClient } from './kube/client.js';
 import { PooledKubeConfig } from './kube/kubeconfig.js';
 import { parseConfig, ConfigError } from './config.js';
+import { revokerOf } from './identity/wiring.js';
+import { ProviderMetrics } from './metrics/metrics.js';
 
 async function main(): Promise<void> {
   let config;
@@ -39,7 +41,9 @@ async function main(): Promise<void> {
     key: readFileSync(t.keyFile),
     clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
   };
-  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config, kubeletTls });
+  const metrics = new ProviderMetrics();
+  const revoker = revokerOf(config, kc, servers, log, metrics.registry);
+  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config, kubeletTls, metrics, revoker });
   await provider.start();
   let stopping = false;
   const shutdown = async (signal: string) => {

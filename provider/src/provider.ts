@@ -50,6 +50,8 @@ export interface ProviderDeps {
   edgeStreams?: EdgeStreams;
   /** Default: HubBus over `nc`. */
   bus?: Hub;
+  /** Pushes the revocation list to the hub (identity/revoker.ts); started last, stopped first. */
+  revoker?: { start(): Promise<void>; stop(): Promise<void> };
 }
 
 export class Provider {
@@ -192,6 +194,7 @@ export class Provider {
     await this.shards.start();
     this.http = httpServer({ notReady: () => (this.deps.nc.isClosed() ? 'nats connection closed' : undefined), metrics: this.metrics });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
+    await this.deps.revoker?.start();
     this.log.info(
       { httpPort: config.httpPort, identity: config.identity, shards: this.shards.ownedShards().length, nodes: this.membership.served() },
       'provider started',
@@ -200,6 +203,7 @@ export class Provider {
 
   /** Hands every node over to the other replicas (releasing the shard leases), then stops. */
   async stop(): Promise<void> {
+    await this.deps.revoker?.stop();
     await this.shards.stop();
     await this.kubelet?.stop();
     this.natsStreams?.close();

@@ -30,6 +30,7 @@ const DECLARATIONS = [
   'provider/dist/config.js',
   'edge-agent/dist/config.js',
   'edge-agent/dist/hollow/config.js',
+  'registrar/dist/config.js',
   'bench/dist/settings.js',
   'testing/dist/settings.js',
 ];

@@ -1,6 +1,7 @@
 /**
- * Shared integration-test harness (exported as @edgefarm/edge-agent/testing for the provider's and e2e tests):
- * real nats-server hub + site leaf pair, a throwaway containerd, hub-side publish/watch helpers, fixtures.
+ * @edgefarm/testing, the integration-test harness: real nats-server hub + site leaf pairs (plain, or secured as the
+ * product configures them: SecureFabric), a throwaway containerd, kube-apiserver and registry, hub-side publish/watch
+ * helpers, fixtures.
  */
 export * from './processes.js';
 export * from './proxy.js';
@@ -17,3 +18,6 @@ export * from './fleet-tls.js';
 export * from './raw-leaf.js';
 export * from './secure-servers.js';
 export * from './secure-fabric.js';
+export * from './pki.js';
+export * from './kube-apiserver.js';
+export * from './operator-hub.js';

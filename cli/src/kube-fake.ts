@@ -1,0 +1,82 @@
+/** A hand-written {@link CliKube} in memory, recording calls, with errors injectable per method. */
+import { readRevocations, revocationEntry, REVOCATIONS_SECRET, type SecretLike } from '@edgefarm/registrar';
+import type { CliKube, EdgeNodeView } from './kube.js';
+
+export class FakeCliKube implements CliKube {
+  readonly secrets = new Map<string, SecretLike>();
+  readonly configMaps = new Map<string, Record<string, string>>();
+  readonly edgeNodes = new Map<string, EdgeNodeView>();
+  readonly calls: string[] = [];
+  private readonly failures = new Map<keyof CliKube, Error>();
+
+  failNext(method: keyof CliKube, err: Error): void {
+    this.failures.set(method, err);
+  }
+  private enter(method: keyof CliKube): void {
+    this.calls.push(method);
+    const err = this.failures.get(method);
+    if (err) {
+      this.failures.delete(method);
+      throw err;
+    }
+  }
+
+  revocations(namespace: string): Record<string, number> {
+    return readRevocations(this.secrets.get(`${namespace}/${REVOCATIONS_SECRET}`)?.data).revocations;
+  }
+
+  async createSecret(namespace: string, secret: SecretLike) {
+    this.enter('createSecret');
+    const key = `${namespace}/${secret.metadata!.name!}`;
+    if (this.secrets.has(key)) return false;
+    this.secrets.set(key, structuredClone({ ...secret, metadata: { ...secret.metadata, creationTimestamp: new Date(0).toISOString() } }));
+    return true;
+  }
+  async listTokenSecrets(namespace: string) {
+    this.enter('listTokenSecrets');
+    return [...this.secrets.entries()]
+      .filter(([k, s]) => k.startsWith(`${namespace}/`) && s.type === 'edgefarm.io/join-token')
+      .map(([, s]) => structuredClone(s));
+  }
+  async deleteSecret(namespace: string, name: string) {
+    this.enter('deleteSecret');
+    return this.secrets.delete(`${namespace}/${name}`);
+  }
+  async getConfigMap(namespace: string, name: string) {
+    this.enter('getConfigMap');
+    return this.configMaps.get(`${namespace}/${name}`);
+  }
+  async getEdgeNode(name: string) {
+    this.enter('getEdgeNode');
+    const n = this.edgeNodes.get(name);
+    return n && structuredClone(n);
+  }
+  async listEdgeNodes() {
+    this.enter('listEdgeNodes');
+    return [...this.edgeNodes.values()].map((n) => structuredClone(n));
+  }
+  async createEdgeNode(name: string, labels: Record<string, string>) {
+    this.enter('createEdgeNode');
+    if (this.edgeNodes.has(name)) return false;
+    this.edgeNodes.set(name, { metadata: { name }, spec: { labels } });
+    return true;
+  }
+  async deleteEdgeNode(name: string) {
+    this.enter('deleteEdgeNode');
+    return this.edgeNodes.delete(name);
+  }
+  async addRevocation(namespace: string, publicKey: string, at: Date) {
+    this.enter('addRevocation');
+    const key = `${namespace}/${REVOCATIONS_SECRET}`;
+    const s = this.secrets.get(key) ?? { metadata: { name: REVOCATIONS_SECRET, namespace }, data: {} };
+    s.data = { ...s.data, ...revocationEntry(publicKey, at) };
+    this.secrets.set(key, s);
+  }
+  async clearIdentity(name: string) {
+    this.enter('clearIdentity');
+    const n = this.edgeNodes.get(name);
+    if (!n) return false;
+    if (n.status) delete n.status.identity;
+    return true;
+  }
+}

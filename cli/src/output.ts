@@ -1,0 +1,44 @@
+/** How the `edgefarm` command prints: aligned tables (kubectl's look), or JSON for scripts. */
+
+/** Where a command writes: stdout for results, stderr for progress and errors. */
+export interface Streams {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export type Format = 'table' | 'wide' | 'json';
+
+/** Columns padded to their widest cell, separated by three spaces, upper-case headers. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('   ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function json(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** "3h", "12m", "45s", "2d" (kubectl's age), negative durations as "-". */
+export function age(ms: number): string {
+  if (ms < 0) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** A --ttl value: <n>s, m or h, from 1 minute to `maxSeconds`. */
+export function parseTtl(text: string, maxSeconds: number): number {
+  const m = /^(\d{1,6})([smh])$/.exec(text);
+  const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > maxSeconds) {
+    throw new Error(`--ttl ${JSON.stringify(text)}: expected <n>s, <n>m or <n>h from 1m to ${maxSeconds / 3600}h`);
+  }
+  return seconds;
+}

@@ -1,0 +1,132 @@
+import { FLEET_NAMESPACE, identityOf, readTokenSecret, type SecretLike } from '@edgefarm/registrar';
+import { createUser } from '@nats-io/nkeys';
+import { EXIT } from './errors.js';
+import { FakeCliKube } from './kube-fake.js';
+import { age, parseTtl, table } from './output.js';
+import { run } from './program.js';
+
+// a real certificate (any will do: only its hash is used)
+const CA = `-----BEGIN CERTIFICATE-----
+MIIBfzCCASWgAwIBAgIULL1A7NgGq8emIZ1adPyRZ+afXu8wCgYIKoZIzj0EAwIw
+FTETMBEGA1UEAwwKZmxlZXQtdGVzdDAeFw0yNjEyMDcwMjU1MTZaFw0zNjEyMDQw
+MjU1MTZaMBUxEzARBgNVBAMMCmZsZWV0LXRlc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARk4nWE3Eb16IjTs35WWBXE2fFUt26W4cPIWW+1IQbEwnilnNCOGXgt
+DdTlMAK47/DNaaIj6YVEIISvyZ74B++Vo1MwUTAdBgNVHQ4EFgQUqgv+G0VBHxVs
+0MoTB3+i2M8obqUwHwYDVR0jBBgwFoAUqgv+G0VBHxVs0MoTB3+i2M8obqUwDwYD
+VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA5PbzNG3XI0JatLCYmfXo
+WJ+55XtxPxmzE/lYhhssjM8CIFlAdiW5ocWPu0dZ9Vq69ZSgJnCMpvJD1tPvJQ0J
+N2hQ
+-----END CERTIFICATE-----`;
+const NOW = Date.parse('2026-01-10T12:00:00Z');
+
+function setup() {
+  const kube = new FakeCliKube();
+  let out = '';
+  let err = '';
+  const cli = async (...args: string[]) => {
+    out = '';
+    err = '';
+    const code = await run(args, { out: (t) => (out += t), err: (t) => (err += t), now: () => NOW, kube: () => kube });
+    return { code, out, err };
+  };
+  return { kube, cli };
+}
+
+describe('edgefarm command line', () => {
+  it('refuses bad arguments with the usage exit code', async () => {
+    const { cli } = setup();
+    expect((await cli('token', 'create')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'create', 'gw-1', '--ttl', '25h')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'create', 'gw-1', '--ttl', '10')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'create', 'Not_A_Node')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'list', '-o', 'yaml')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'delete', 'TOOLONGID')).code).toBe(EXIT.usage);
+    expect((await cli('join', '--hub', 'https://r')).code).toBe(EXIT.usage);
+    expect((await cli('join', '--token', 't', '--hub', 'https://r', '--listen', 'nope')).code).toBe(EXIT.usage);
+    expect((await cli('node', 'add', 'gw-1', '--label', 'no-equals')).code).toBe(EXIT.usage);
+    expect((await cli('frobnicate')).code).toBe(EXIT.usage);
+    expect((await cli('--help')).code).toBe(EXIT.ok);
+  });
+
+  it('token create needs the fleet ConfigMap, stores only the hash and prints the join command', async () => {
+    const { kube, cli } = setup();
+    expect((await cli('token', 'create', 'gw-1')).code).toBe(EXIT.notFound);
+    kube.configMaps.set(`${FLEET_NAMESPACE}/edgefarm-fleet`, { 'ca.crt': CA, registrarUrl: 'https://reg.example:8443' });
+    const r = await cli('token', 'create', 'gw-1', '--ttl', '2h', '-o', 'json');
+    expect(r.code).toBe(0);
+    const printed = JSON.parse(r.out) as { id: string; token: string; joinCommand: string; expiration: string };
+    expect(printed.joinCommand).toBe(`edgefarm join --token ${printed.token} --hub https://reg.example:8443`);
+    expect(printed.expiration).toBe(new Date(NOW + 7200_000).toISOString());
+    const secret = [...kube.secrets.values()][0] as SecretLike;
+    expect(JSON.stringify(secret)).not.toContain(printed.token.split('.')[2]);
+    expect(readTokenSecret({ ...secret, metadata: { ...secret.metadata, uid: 'u', resourceVersion: '1' } }).node).toBe('gw-1');
+    expect((await cli('token', 'create', 'gw-2', '--label', 'zone=west', '-o', 'json')).code).toBe(0);
+    expect((await cli('token', 'create', 'gw-2', '--label', 'zone=no spaces')).code).toBe(EXIT.usage);
+    const text = await cli('token', 'create', 'gw-1');
+    expect(text.out).toContain('edgefarm join --token ef1.');
+  });
+
+  it('lists tokens and nodes as tables, wide tables and JSON', async () => {
+    const { kube, cli } = setup();
+    kube.configMaps.set(`${FLEET_NAMESPACE}/edgefarm-fleet`, { 'ca.crt': CA, registrarUrl: 'https://r:1' });
+    await cli('token', 'create', 'gw-b', '--ttl', '30m');
+    const list = await cli('token', 'list');
+    expect(list.out.split('\n')[0]).toMatch(/^ID\s+NODE\s+EXPIRES\s+STATUS$/);
+    expect(list.out).toMatch(/gw-b\s+30m\s+valid/);
+    expect((await cli('token', 'list', '-o', 'wide')).out).toContain('edgefarm-join-');
+    expect(JSON.parse((await cli('token', 'list', '-o', 'json')).out)).toHaveLength(1);
+
+    const key = createUser().getPublicKey();
+    kube.edgeNodes.set('gw-a', {
+      metadata: { name: 'gw-a' },
+      status: { connected: true, identity: { publicKey: key, issuedAt: '2026-01-10T00:00:00Z', expiresAt: '2026-01-12T12:00:00Z' } },
+    });
+    kube.edgeNodes.set('gw-c', { metadata: { name: 'gw-c' } });
+    const nodes = await cli('node', 'list');
+    expect(nodes.out).toMatch(/gw-a\s+true\s+in 2d/);
+    expect(nodes.out).toMatch(/gw-c\s+false\s+not joined/);
+    expect((await cli('node', 'list', '-o', 'wide')).out).toContain(key);
+    expect(JSON.parse((await cli('node', 'list', '-o', 'json')).out)[0]).toMatchObject({
+      name: 'gw-a',
+      publicKey: key,
+      credentialsExpireAt: '2026-01-12T12:00:00Z',
+    });
+  });
+
+  it('revokes a node: its key joins the revocation list and its identity is cleared', async () => {
+    const { kube, cli } = setup();
+    const key = createUser().getPublicKey();
+    kube.edgeNodes.set('gw-a', { metadata: { name: 'gw-a' }, status: { identity: { publicKey: key, issuedAt: 'x', expiresAt: 'y' } } });
+    expect((await cli('node', 'revoke', 'gw-a')).code).toBe(0);
+    expect(kube.revocations(FLEET_NAMESPACE)).toEqual({ [key]: NOW / 1000 });
+    expect(identityOf(kube.edgeNodes.get('gw-a'))).toBeUndefined();
+    expect((await cli('node', 'revoke', 'gw-a')).code).toBe(EXIT.notFound);
+    expect((await cli('node', 'revoke', 'nope')).code).toBe(EXIT.notFound);
+  });
+
+  it('node add and delete (delete revokes the key first); API errors exit with their code', async () => {
+    const { kube, cli } = setup();
+    expect((await cli('node', 'add', 'gw-a', '--label', 'zone=west')).code).toBe(0);
+    expect(kube.edgeNodes.get('gw-a')?.spec?.labels).toEqual({ zone: 'west' });
+    expect((await cli('node', 'add', 'gw-a')).code).toBe(EXIT.nameTaken);
+    const key = createUser().getPublicKey();
+    kube.edgeNodes.get('gw-a')!.status = { identity: { publicKey: key, issuedAt: 'x', expiresAt: 'y' } };
+    expect((await cli('node', 'delete', 'gw-a')).code).toBe(0);
+    expect(kube.revocations(FLEET_NAMESPACE)[key]).toBe(NOW / 1000);
+    expect(kube.calls.slice(-2)).toEqual(['addRevocation', 'deleteEdgeNode']);
+    kube.failNext('listEdgeNodes', new Error('connection refused'));
+    const failed = await cli('node', 'list');
+    expect(failed.code).toBe(EXIT.kubeFailed);
+    expect(failed.err).toContain('connection refused');
+  });
+});
+
+describe('output helpers', () => {
+  it('aligns tables, prints ages and parses --ttl', () => {
+    expect(table(['A', 'LONGER'], [['xxxx', 'y']])).toBe('A      LONGER\nxxxx   y\n');
+    expect([age(5_000), age(600_000), age(3 * 3600_000), age(3 * 86400_000), age(-1)]).toEqual(['5s', '10m', '3h', '3d', '-']);
+    expect(parseTtl('90m', 86400)).toBe(5400);
+    expect(() => parseTtl('0m', 86400)).toThrow();
+    expect(() => parseTtl('1d', 86400)).toThrow();
+  });
+});

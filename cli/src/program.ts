@@ -1,0 +1,183 @@
+/**
+ * The `edgefarm` command line (commander): parsing and dispatch only; the commands are in admin.ts and join.ts.
+ * {@link run} returns the exit code instead of exiting, so tests drive the whole command in-process.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { MAX_TOKEN_TTL_SECONDS, checkLabels } from '@edgefarm/registrar';
+import {
+  DEFAULT_NAMESPACE,
+  nodeAdd,
+  nodeDelete,
+  nodeList,
+  nodeRevoke,
+  tokenCreate,
+  tokenDelete,
+  tokenList,
+  type AdminContext,
+} from './admin.js';
+import { CliError, EXIT } from './errors.js';
+import type { CliKube } from './kube.js';
+import { join } from './join.js';
+import { parseTtl, type Format, type Streams } from './output.js';
+
+export interface CliDeps extends Streams {
+  /** The Kubernetes client for a kubeconfig file (undefined: $KUBECONFIG, in-cluster, ~/.kube/config). */
+  kube: (kubeconfig: string | undefined) => CliKube;
+  now: () => number;
+}
+
+const formats = (allowed: Format[]) =>
+  new Option('-o, --output <format>', `output format: ${allowed.join(', ')}`).choices(allowed).default('table', 'table');
+
+function labelsOf(values: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const at = v.indexOf('=');
+    if (at < 1) throw new CliError(EXIT.usage, `--label ${JSON.stringify(v)}: expected key=value`);
+    labels[v.slice(0, at)] = v.slice(at + 1);
+  }
+  try {
+    return checkLabels(labels);
+  } catch (err) {
+    throw new CliError(EXIT.usage, `--label: ${(err as Error).message}`);
+  }
+}
+
+export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
+  const program = new Command(name)
+    .description('EdgeFarm: join tokens, edge nodes, and joining a site to the fleet')
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, in-cluster, ~/.kube/config)')
+    .option('-n, --namespace <namespace>', "the fleet's namespace", DEFAULT_NAMESPACE)
+    .exitOverride()
+    .configureOutput({ writeOut: deps.out, writeErr: deps.err })
+    .showHelpAfterError();
+  const admin = (): AdminContext => {
+    const g = program.opts<{ kubeconfig?: string; namespace: string }>();
+    return { kube: deps.kube(g.kubeconfig), namespace: g.namespace, now: deps.now, out: deps.out, err: deps.err };
+  };
+
+  const token = program.command('token').description('single-use join tokens');
+  token
+    .command('create <node>')
+    .description('create a join token for NODE and print it with the join command')
+    .option('--ttl <duration>', `how long it is valid: <n>s, <n>m or <n>h, at most ${MAX_TOKEN_TTL_SECONDS / 3600}h`, '1h')
+    .option(
+      '--label <key=value>',
+      'a label of the Node the join creates (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .addOption(formats(['table', 'json']))
+    .action(async (node: string, o: { ttl: string; label: string[]; output: Format }) => {
+      let ttl: number;
+      try {
+        ttl = parseTtl(o.ttl, MAX_TOKEN_TTL_SECONDS);
+      } catch (err) {
+        throw new CliError(EXIT.usage, (err as Error).message);
+      }
+      await tokenCreate(admin(), node, ttl, o.output, labelsOf(o.label));
+    });
+  token
+    .command('list')
+    .description('list join tokens not used yet')
+    .addOption(formats(['table', 'wide', 'json']))
+    .action(async (o: { output: Format }) => tokenList(admin(), o.output));
+  token
+    .command('delete <id>')
+    .description('delete a join token')
+    .action(async (id: string) => tokenDelete(admin(), id));
+
+  const node = program.command('node').description('edge nodes (EdgeNodes)');
+  node
+    .command('add <node>')
+    .description('create an EdgeNode (a join creates it too)')
+    .option('--label <key=value>', 'a label of its Node (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (n: string, o: { label: string[] }) => nodeAdd(admin(), n, labelsOf(o.label)));
+  node
+    .command('list')
+    .description('list edge nodes: connected, credentials expiry')
+    .addOption(formats(['table', 'wide', 'json']))
+    .action(async (o: { output: Format }) => nodeList(admin(), o.output));
+  node
+    .command('revoke <node>')
+    .description("revoke the node's key (its link closes) and clear its identity, so it can join again")
+    .action(async (n: string) => nodeRevoke(admin(), n));
+  node
+    .command('delete <node>')
+    .description('delete the EdgeNode, revoking its key')
+    .action(async (n: string) => nodeDelete(admin(), n));
+
+  program
+    .command('join')
+    .description('join this site to the fleet (run at the site, as root)')
+    .requiredOption('--token <token>', 'the join token (edgefarm token create)')
+    .requiredOption('--hub <url>', "the fleet registrar's https URL (printed with the token)")
+    .option('--dir <dir>', 'the join directory', '/etc/edgefarm')
+    .option('--node <name>', 'refuse unless the token is for this node')
+    .option('--force', 'replace an existing join directory', false)
+    .option('--listen <host:port>', "the site nats-server's client listener", '127.0.0.1:4222')
+    .option('--monitor <host:port|off>', 'its monitoring listener', '127.0.0.1:8222')
+    .option('--store-dir <dir>', 'its JetStream store', '/var/lib/edgefarm/nats')
+    .option(
+      '--timeout <seconds>',
+      'per request to the registrar',
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 300) throw new InvalidArgumentError('expected 1-300');
+        return n;
+      },
+      15,
+    )
+    .addOption(formats(['table', 'json']))
+    .action(
+      async (o: {
+        token: string;
+        hub: string;
+        dir: string;
+        node?: string;
+        force: boolean;
+        listen: string;
+        monitor: string;
+        storeDir: string;
+        timeout: number;
+        output: Format;
+      }) => {
+        if (!/^[^\s:]+:\d{1,5}$/.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
+        if (o.monitor !== 'off' && !/^[^\s:]+:\d{1,5}$/.test(o.monitor))
+          throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
+        await join(deps, {
+          token: o.token,
+          hub: o.hub,
+          dir: o.dir,
+          force: o.force,
+          node: o.node,
+          listen: o.listen,
+          monitor: o.monitor === 'off' ? undefined : o.monitor,
+          storeDir: o.storeDir,
+          json: o.output === 'json',
+          timeoutMs: o.timeout * 1000,
+        });
+      },
+    );
+  return program;
+}
+
+/** Runs the command line `argv` (without node and script); resolves with the exit code. */
+export async function run(argv: string[], deps: CliDeps, name?: string): Promise<number> {
+  const program = buildProgram(deps, name);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version print and end with 0; every other parse error is a usage error
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof CliError) {
+      deps.err(`${name ?? 'edgefarm'}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    deps.err(`${name ?? 'edgefarm'}: ${(err as Error).message}\n`);
+    return EXIT.failed;
+  }
+}
