@@ -299,6 +299,7 @@ export async function readDesired(nc: NatsConnection, nodes: readonly string[], 
     (m) => {
       try {
         const parsed = parseDesiredSubject(m.subject);
+        if (parsed.kind === 'node') return; // a node's NodeConfig: not a pod or an object
         const op = m.headers?.get(Headers.operation) ?? '';
         const tombstone = TOMBSTONE_OPERATIONS.includes(op);
         if (parsed.kind !== 'pod') {
