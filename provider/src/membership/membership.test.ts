@@ -170,6 +170,26 @@ describe('NodeMembership', () => {
     expect(b.timeline).toEqual(['a policy edge-1 {"site":"a"}', 'b policy edge-1 {"site":"a"}']);
   });
 
+  it('decommissions a served EdgeNode that is being deleted (finalizers keep it in the API): from the cache or the API', async () => {
+    const b = await started(bed());
+    b.kube.emitEdgeNode(edgeNode('edge-1'));
+    b.kube.emitEdgeNode(edgeNode('edge-2'));
+    await b.membership.reconcile();
+    b.timeline.length = 0;
+    // The watch shows the deletionTimestamp: deleted, without asking the API.
+    b.kube.emitEdgeNode({ metadata: { name: 'edge-1', deletionTimestamp: new Date(), finalizers: ['example.com/keep'] } });
+    // The watch lags, the API has it terminating: deleted too.
+    b.unseen.add('edge-2');
+    b.kube.edgeNodes.set('edge-2', { metadata: { name: 'edge-2', deletionTimestamp: new Date(), finalizers: ['example.com/keep'] } });
+    await b.membership.reconcile();
+    expect(b.timeline.filter((l) => l.startsWith('a'))).toEqual([
+      'a released edge-1 deleted served=false',
+      'a released edge-2 deleted served=false',
+    ]);
+    expect(b.kube.calls.filter((c) => c.startsWith('getEdgeNode'))).toEqual(['getEdgeNode edge-2']);
+    expect(b.membership.served()).toEqual([]);
+  });
+
   it('does not serve an EdgeNode being deleted', async () => {
     const b = await started(bed());
     b.kube.emitEdgeNode({ metadata: { name: 'edge-1', deletionTimestamp: new Date() } });

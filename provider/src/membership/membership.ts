@@ -8,9 +8,11 @@
  *
  * A reconcile computes, then acts:
  *
- * 1. Nodes to give up, each with its reason. An EdgeNode still in the watch cache means the shard moved:
- *    `handed-over`. One missing from the cache (or being deleted) is asked of the API (`getEdgeNode`): still there,
- *    `handed-over` too; gone, `deleted`. A node is never called deleted from the cache alone. The node leaves the
+ * 1. Nodes to give up, each with its reason. An EdgeNode still in the watch cache and not being deleted means the
+ *    shard moved: `handed-over`. One being deleted (a deletionTimestamp: finalizers or a foreground delete keep it
+ *    in the API a while) is `deleted`: once it is really gone nobody serves it any more to stop its pods. One missing
+ *    from the cache is asked of the API (`getEdgeNode`): there and not being deleted, `handed-over`; gone or being
+ *    deleted, `deleted`. A node is never called deleted from a cache that lacks it alone. The node leaves the
  *    served set and every listener's `released` is called in the same tick (no await in between, so no pod sync can
  *    see the node unserved with its pods still known and tombstone them); then their promises are awaited.
  *    - handed-over: forget the node without touching anything (its desired state, its Node and Lease stay for the
@@ -187,11 +189,15 @@ export class NodeMembership implements ServedNodes {
     }
   }
 
-  /** handed-over unless the API confirms the EdgeNode is gone (the cache alone never decides a deletion). */
+  /**
+   * deleted when the EdgeNode is being deleted (the cache or the API shows a deletionTimestamp) or the API confirms
+   * it is gone; otherwise handed-over (a cache that lacks it alone never decides a deletion).
+   */
   private async releaseReason(name: string): Promise<ReleaseReason> {
     const cached = this.o.edgeNodes.get('', name);
-    if (cached && !cached.metadata?.deletionTimestamp) return 'handed-over';
-    return (await this.o.kube.getEdgeNode(name)) ? 'handed-over' : 'deleted';
+    if (cached) return cached.metadata?.deletionTimestamp ? 'deleted' : 'handed-over';
+    const found = await this.o.kube.getEdgeNode(name);
+    return found && !found.metadata?.deletionTimestamp ? 'handed-over' : 'deleted';
   }
 
   private async release(name: string, reason: ReleaseReason): Promise<void> {
@@ -200,7 +206,7 @@ export class NodeMembership implements ServedNodes {
     const pending = this.listeners.map((l) => Promise.resolve(l.released?.(name, reason)));
     await Promise.all(pending);
     if (reason === 'handed-over') this.o.log.info({ node: name }, 'node handed over to another replica');
-    else this.o.log.warn({ node: name }, 'EdgeNode deleted: its pods were tombstoned and its Node deleted');
+    else this.o.log.warn({ node: name }, 'EdgeNode deleted or being deleted: its pods were tombstoned and its Node deleted');
   }
 
   private async take(nodes: Takeover['nodes']): Promise<void> {
