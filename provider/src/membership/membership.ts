@@ -28,6 +28,9 @@
  *    d. call `taken`, also when (c) failed: only now are Nodes registered and written, so a takeover writes what is
  *       known of the node and never "no heartbeat yet" (which would flip a Ready node to False for a moment).
  * 3. Served nodes whose EdgeNode changed its policy (labels, taints, reserved resources, autonomy): `policyChanged`.
+ * 4. Served nodes whose wire id changed (the node joined, or joined again with a new key): `rekeyed`. The wire ids
+ *    themselves are in {@link NodeIdentities}, which this class fills from the EdgeNode watch as events arrive (so a
+ *    report under the new key is taken at once), and again from the cache at every reconcile.
  *
  * A reconnecting node's pods are synced again by the pod controller (it follows the node facts' connectivity), not
  * here: membership is only about which nodes are served.
@@ -37,6 +40,7 @@ import type { V1Taint } from '@kubernetes/client-node';
 import type { EdgeNode, KubeClient, Watcher } from '../kube/client.js';
 import type { DesiredRecord } from '../bus/hub.js';
 import { policyOf, type NodePolicy } from '../nodecontroller/node.js';
+import type { NodeIdentities } from './identities.js';
 
 /** Why a node is no longer served. */
 export type ReleaseReason = 'handed-over' | 'deleted';
@@ -47,6 +51,12 @@ export interface Takeover {
   desired: readonly DesiredRecord[];
 }
 
+/** A served node's wire id changed: `from` is what its subjects carried until now, `to` what they carry from now on. */
+export interface Rekey {
+  from: string;
+  to: string;
+}
+
 /** What a part that keeps per-node state is told. Every method is optional. */
 export interface MembershipListener {
   /** The nodes are served from now on; nothing may be written to the API for them before {@link taken}. */
@@ -55,6 +65,11 @@ export interface MembershipListener {
   taken?(nodes: readonly string[]): void;
   /** A served node's EdgeNode changed what it asks of the Node. */
   policyChanged?(node: string, policy: NodePolicy): void;
+  /**
+   * A served node's wire id changed (provider/README.md: a node's wire id). The hub's subjects for the node are built
+   * with `to` already: whatever the part published under `from` must be published again.
+   */
+  rekeyed?(node: string, change: Rekey): void;
   /**
    * The node is no longer served. Called synchronously for every listener before any is awaited: whatever forgets
    * state must do so before returning.
@@ -86,6 +101,8 @@ export interface NodeMembershipOptions {
   kube: Pick<KubeClient, 'getEdgeNode'>;
   /** The EdgeNode watch; started and stopped here. */
   edgeNodes: Watcher<EdgeNode>;
+  /** The wire ids of the nodes, filled here from the watch (the one writer). */
+  identities: NodeIdentities;
   shards: ShardOwnership;
   hub: HubReads;
   log: Logger;
@@ -100,6 +117,8 @@ export interface NodeMembershipOptions {
 export class NodeMembership implements ServedNodes {
   /** The served nodes and the policy last announced for each. */
   private readonly policies = new Map<string, NodePolicy>();
+  /** The wire id last announced for each served node. */
+  private readonly wireIds = new Map<string, string>();
   private readonly listeners: MembershipListener[] = [];
   /** Serializes reconciles; `pending` coalesces the requests made while one waits to run. */
   private chain: Promise<void> = Promise.resolve();
@@ -131,7 +150,10 @@ export class NodeMembership implements ServedNodes {
   /** Starts the EdgeNode watch and the periodic resync. Nodes are taken on once shards are held. */
   async start(): Promise<void> {
     await this.o.edgeNodes.start({
-      changed: () => void this.reconcile(),
+      changed: (en) => {
+        this.o.identities.observe(en);
+        void this.reconcile();
+      },
       deleted: () => void this.reconcile(),
       error: (err) => this.o.log.warn({ err: (err as Error)?.message }, 'EdgeNode watch failed; restarting'),
     });
@@ -170,6 +192,7 @@ export class NodeMembership implements ServedNodes {
   private async reconcileOnce(): Promise<void> {
     const want = new Map<string, EdgeNode>();
     for (const en of this.o.edgeNodes.list()) {
+      this.o.identities.observe(en);
       const name = en.metadata?.name;
       if (name && !en.metadata?.deletionTimestamp && this.o.shards.owns(this.o.shards.shardOf(name))) want.set(name, en);
     }
@@ -187,6 +210,15 @@ export class NodeMembership implements ServedNodes {
       this.policies.set(name, policy);
       for (const l of this.listeners) l.policyChanged?.(name, policy);
     }
+
+    for (const name of kept) {
+      const from = this.wireIds.get(name)!;
+      const to = this.o.identities.wireId(name);
+      if (to === from) continue;
+      this.wireIds.set(name, to);
+      this.o.log.info({ node: name, from, to }, 'node has a new wire id: its desired state is published again under it');
+      for (const l of this.listeners) l.rekeyed?.(name, { from, to });
+    }
   }
 
   /**
@@ -202,6 +234,7 @@ export class NodeMembership implements ServedNodes {
 
   private async release(name: string, reason: ReleaseReason): Promise<void> {
     this.policies.delete(name);
+    this.wireIds.delete(name);
     this.reportedProblems.delete(name);
     const pending = this.listeners.map((l) => Promise.resolve(l.released?.(name, reason)));
     await Promise.all(pending);
@@ -211,8 +244,13 @@ export class NodeMembership implements ServedNodes {
 
   private async take(nodes: Takeover['nodes']): Promise<void> {
     const names = nodes.map((n) => n.name);
+    // The wire ids the read below uses: one that changes meanwhile is a rekey at the next reconcile.
+    const ids = new Map(names.map((n) => [n, this.o.identities.wireId(n)]));
     const desired = await this.o.hub.readDesired(names);
-    for (const n of nodes) this.policies.set(n.name, n.policy);
+    for (const n of nodes) {
+      this.policies.set(n.name, n.policy);
+      this.wireIds.set(n.name, ids.get(n.name)!);
+    }
     for (const l of this.listeners) l.taking?.({ nodes, desired });
     try {
       await this.o.hub.readStatus(names);
