@@ -66,11 +66,14 @@ export class TestSite {
     return s;
   }
 
-  /** An agent configuration for this site (fast resync and heartbeat for tests). */
+  /**
+   * An agent configuration for this site (fast resync and heartbeat for tests). The site's wire id goes with the
+   * site's node; another node (`over.nodeName`) is named by its name unless `over.wireId` says otherwise.
+   */
   agentConfig(over: Partial<AgentConfig> = {}): AgentConfig {
     return {
       nodeName: this.node,
-      wireId: this.wireId,
+      wireId: over.nodeName !== undefined && over.nodeName !== this.node ? over.nodeName : this.wireId,
       site: this.site,
       natsUrl: this.nats.siteUrl,
       criEndpoint: this.containerd?.socket ?? '/nonexistent.sock',
