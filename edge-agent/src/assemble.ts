@@ -3,6 +3,9 @@
  * diagram in agent.ts top down (connection, container runtime, links to the hub, pod control, desired state,
  * heartbeat, metrics, interactive traffic). Every part's stop goes onto the assembly's {@link Teardown} as soon as the
  * part has started, so the Agent stops exactly what started, in reverse.
+ *
+ * Two names of the node go to the parts: `config.nodeName` for site stream names and what Kubernetes sees (heartbeat,
+ * Events, messages), `config.wireId` for every subject (proto nodeWireId: the NATS user public key of a joined node).
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -16,6 +19,7 @@ import { connectSite } from './bus/site-connection.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { SourceWatch } from './bus/source-watch.js';
 import { CompactionCheck } from './desired/compaction-check.js';
+import { HubListing } from './desired/hub-listing.js';
 import { DesiredInformer } from './desired/informer.js';
 import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore } from './desired/store.js';
@@ -115,12 +119,15 @@ export async function assemble(a: Assembly): Promise<AgentParts> {
 /** The site NATS connection, its JetStream (the site's and the hub's domain) and the node's site streams. */
 async function connect(a: Assembly): Promise<Site> {
   const { config, log } = a;
-  const connection = await connectSite(config.natsUrl, config.nodeName, log);
+  const connection = await connectSite(
+    { natsUrl: config.natsUrl, node: config.nodeName, wireId: config.wireId, seedFile: config.natsSeedFile },
+    log,
+  );
   a.teardown.add('nats', () => connection.close());
   const nc = connection.nc;
   a.teardown.add('nats metrics', a.metrics.watchNats(nc));
   const jsm = await jetstreamManager(nc);
-  await ensureSiteStreams(jsm, config.nodeName, log);
+  await ensureSiteStreams(jsm, config.nodeName, config.wireId, log);
   return { nc, jsm, js: jetstream(nc), hub: jetstream(nc, { domain: HUB_DOMAIN }) };
 }
 
@@ -155,22 +162,25 @@ function openCri(a: Assembly): { runtime: PodRuntime; images: ImageService; cri:
  */
 async function hubLinks(a: Assembly, site: Site): Promise<HubLinks> {
   const { config, deps } = a;
-  const node = config.nodeName;
+  const { nodeName: node, wireId } = config;
   const { jsm, js, hub } = site;
-  const sourceWatch = new SourceWatch({ node, jsm, clock: a.clock, log: child(a, 'source-watch') }, deps.sourceWatch);
+  const sourceWatch = new SourceWatch({ node, wireId, jsm, clock: a.clock, log: child(a, 'source-watch') }, deps.sourceWatch);
   a.teardown.add('source watch', () => sourceWatch.stop());
   const contacts: { contact(): void }[] = [sourceWatch];
   const onHubAck = (): void => {
     for (const c of contacts) c.contact();
   };
-  const forwarder = new Forwarder({ node, jsm, js, hub, log: child(a, 'forwarder'), onHubAck }, deps.forwarder);
+  const forwarder = new Forwarder({ node, wireId, jsm, js, hub, log: child(a, 'forwarder'), onHubAck }, deps.forwarder);
   await forwarder.start();
   a.teardown.add('forwarder', () => forwarder.stop());
-  const eventForwarder = new Forwarder({ node, jsm, js, hub, route: eventsRoute(node), log: child(a, 'event-forwarder') }, deps.forwarder);
+  const eventForwarder = new Forwarder(
+    { node, wireId, jsm, js, hub, route: eventsRoute(node, wireId), log: child(a, 'event-forwarder') },
+    deps.forwarder,
+  );
   await eventForwarder.start();
   a.teardown.add('event forwarder', () => eventForwarder.stop());
   const eventSink = new JetStreamOutbox(js, node, 5000, Streams.siteEvents(node));
-  const events = new EventRecorder({ node, sink: eventSink, clock: a.clock, log: child(a, 'events') });
+  const events = new EventRecorder({ node, wireId, sink: eventSink, clock: a.clock, log: child(a, 'events') });
   a.teardown.add('events', () => events.stop());
   return { sourceWatch, forwarder, eventForwarder, events, onContact: (c) => contacts.push(c) };
 }
@@ -178,11 +188,11 @@ async function hubLinks(a: Assembly, site: Site): Promise<HubLinks> {
 /** The pod controller and what it drives: desired store, volumes, images (with their GC), probes, status. */
 async function podControl(a: Assembly, site: Site, container: ContainerRuntime, events: EventRecorder): Promise<PodControl> {
   const { config, deps, clock, metrics } = a;
-  const node = config.nodeName;
+  const { nodeName: node, wireId } = config;
   const { runtime, images } = container;
   // The store and the probe workers queue pod keys to the reconciler, which reads the store.
   let queueKey = (_key: string): void => undefined;
-  const store = new DesiredStore(node, child(a, 'desired'), (key) => queueKey(key));
+  const store = new DesiredStore(wireId, child(a, 'desired'), (key) => queueKey(key));
   const outbox = new JetStreamOutbox(site.js, node);
   const mounter = deps.mounter ?? new SystemMounter();
   const volumes = new VolumeManager({ root: config.volumeRoot, mounter, objects: store, log: child(a, 'volumes') });
@@ -200,7 +210,7 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: child(a, 'probes'), onChange, events });
   probes.start();
   a.teardown.add('probes', () => probes.stop());
-  const status = new StatusReporter({ node, outbox, clock, log: child(a, 'status') });
+  const status = new StatusReporter({ wireId, outbox, clock, log: child(a, 'status') });
   const reconciler = new Reconciler(
     { runtime, desired: store, status, clock, volumes, probes, images: imageManager, metrics, events, log: child(a, 'reconciler') },
     {
@@ -226,13 +236,14 @@ async function desiredState(
   store: DesiredStore,
 ): Promise<{ informer: DesiredInformer; compactionCheck: CompactionCheck }> {
   const { config } = a;
-  const { nc, jsm, js, hub } = site;
-  const node = config.nodeName;
+  const { nc, jsm, js } = site;
+  const { nodeName: node, wireId } = config;
   let check: CompactionCheck | undefined;
   const informer = new DesiredInformer({
     js,
     jsm,
     node,
+    wireId,
     store,
     log: child(a, 'informer'),
     snapshots: config.stateDir ? new SnapshotFile(config.stateDir) : undefined,
@@ -240,14 +251,13 @@ async function desiredState(
   });
   await informer.start();
   a.teardown.add('informer', () => informer.stop());
-  const hubJsm = await jetstreamManager(nc, { domain: HUB_DOMAIN, checkAPI: false });
   const compactionCheck = new CompactionCheck(
     {
       node,
+      wireId,
       store,
       siteJsm: jsm,
-      hubJs: hub,
-      hubJsm,
+      hub: new HubListing({ nc, wireId, log: child(a, 'hub-listing') }),
       clock: a.clock,
       log: child(a, 'compaction-check'),
       onForgotten: () => informer.scheduleSave(),
@@ -265,6 +275,7 @@ function heartbeat(a: Assembly, pods: PodControl, runtime: PodRuntime): void {
   const heartbeater = new Heartbeater(
     {
       nodeName: config.nodeName,
+      wireId: config.wireId,
       nodeIp: config.nodeIp,
       agentVersion: config.agentVersion,
       runtime,
@@ -314,7 +325,10 @@ async function serveMetrics(a: Assembly, site: Site, links: HubLinks, pods: PodC
   }
   const publishSeconds = config.metricsPublishSeconds ?? 0;
   if (publishSeconds > 0) {
-    const publisher = new MetricsPublisher({ node, metrics, outbox: pods.outbox, log: child(a, 'metrics') }, publishSeconds * 1000);
+    const publisher = new MetricsPublisher(
+      { wireId: config.wireId, metrics, outbox: pods.outbox, log: child(a, 'metrics') },
+      publishSeconds * 1000,
+    );
     publisher.start();
     a.teardown.add('metrics publisher', () => publisher.stop());
   }
@@ -327,7 +341,10 @@ async function serveStreaming(a: Assembly, site: Site, container: ContainerRunti
   if (!cri) return undefined;
   const node = a.config.nodeName;
   const stats = new StatsCollector(cri.runtime, { nodeName: node, fsPath: a.config.podLogRoot });
-  const server = new StreamingServer({ nc: site.nc, node, runtime: cri.runtime, stats, log: child(a, 'streaming') }, a.deps.streaming);
+  const server = new StreamingServer(
+    { nc: site.nc, node, wireId: a.config.wireId, runtime: cri.runtime, stats, log: child(a, 'streaming') },
+    a.deps.streaming,
+  );
   await server.start();
   a.teardown.add('streaming', () => server.stop());
   return server;

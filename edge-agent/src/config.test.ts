@@ -13,6 +13,7 @@ describe('configFromEnv', () => {
     const c = configFromEnv(env, '1.2.3');
     expect(c).toMatchObject({
       nodeName: 'edge-1',
+      wireId: 'edge-1',
       logLevel: 'info',
       podLogRoot: '/var/log/edgefarm/edge-1/pods',
       cgroupParent: '/edgefarm/edge-1',
@@ -26,6 +27,22 @@ describe('configFromEnv', () => {
       restartBackoffMaxMs: 300_000,
       agentVersion: '1.2.3',
     });
+  });
+
+  it('takes a NATS user public key as wire id, and the seed file when absolute', () => {
+    const key = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+    const c = configFromEnv({ ...env, EF_NODE_WIRE_ID: key, EF_NATS_SEED_FILE: '/etc/edgefarm/agent.nk' }, '0');
+    expect(c).toMatchObject({ nodeName: 'edge-1', wireId: key, natsSeedFile: '/etc/edgefarm/agent.nk' });
+    expect(configFromEnv(env, '0').natsSeedFile).toBeUndefined();
+    expect(configFromEnv({ ...env, EF_NODE_WIRE_ID: 'edge-1' }, '0').wireId).toBe('edge-1');
+    expect(() => configFromEnv({ ...env, EF_NATS_SEED_FILE: 'agent.nk' }, '0')).toThrow(/EF_NATS_SEED_FILE="agent.nk"/);
+  });
+
+  it("refuses a wire id that is neither a user public key nor the node's name", () => {
+    const key = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+    for (const bad of ['edge-2', key.replace('U', 'A'), key.slice(0, -1), 'edge.*', 'edge 1']) {
+      expect(() => configFromEnv({ ...env, EF_NODE_WIRE_ID: bad }, '0')).toThrow(/EF_NODE_WIRE_ID/);
+    }
   });
 
   it('takes the relist off with 0, and refuses a negative one', () => {

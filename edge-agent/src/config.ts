@@ -4,7 +4,7 @@
  * the configuration (main.ts passes process.env; nothing else reads the environment).
  */
 import { isIP } from 'node:net';
-import { encodeToken } from '@edgefarm/proto';
+import { encodeToken, isUserPublicKey } from '@edgefarm/proto';
 import { ValueError, absolutePath, custom, defineSettings, int, logLevel, text, type Env } from '@edgefarm/settings';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
@@ -12,10 +12,17 @@ export { ConfigError, isConfigError } from '@edgefarm/settings';
 export interface AgentConfig {
   /** Kubernetes node name of this edge node. */
   nodeName: string;
+  /**
+   * The node's name in every subject it uses (proto's nodeWireId): its NATS user public key once it joined, otherwise
+   * its node name. Site stream names keep the node name; Kubernetes-facing names (heartbeats, Events) too.
+   */
+  wireId: string;
   /** Site name (its JetStream domain is siteDomain(site)); informational for now. */
   site: string;
   /** NATS URL(s) of the site's leaf nats-server. */
   natsUrl: string;
+  /** The agent's nkey seed file for its site server (agent.nk of the join directory); unset: no authentication. */
+  natsSeedFile?: string;
   /** CRI endpoint: a unix socket path or unix:// URL. */
   criEndpoint: string;
   /** The node's InternalIP; also the pod IP of hostNetwork pods. */
@@ -91,6 +98,14 @@ export const AGENT_SETTINGS = defineSettings(
       required: true,
       doc: 'the Kubernetes node name of this edge node',
     },
+    wireId: {
+      env: 'EF_NODE_WIRE_ID',
+      // checked against EF_NODE_NAME once both parsed (configFromEnv)
+      type: custom('NATS user public key (U and 55 base32 characters), or the node name', (raw) => raw),
+      derive: (env) => env.EF_NODE_NAME?.trim() ?? '',
+      defaultText: 'the node name (EF_NODE_NAME)',
+      doc: "the node's name in every subject it uses: its NATS user public key once it joined (edgefarm join's agent.env sets it), else its node name",
+    },
     site: {
       env: 'EF_SITE',
       type: custom('site name', (raw) => {
@@ -113,6 +128,12 @@ export const AGENT_SETTINGS = defineSettings(
       }),
       required: true,
       doc: "the site's leaf nats-server",
+    },
+    natsSeedFile: {
+      env: 'EF_NATS_SEED_FILE',
+      type: absolutePath(),
+      unset: 'no authentication (an open site server, as in tests)',
+      doc: "the agent's nkey seed for its site nats-server (agent.nk in the join directory), read again at every connect",
     },
     criEndpoint: {
       env: 'EF_CRI_ENDPOINT',
@@ -228,6 +249,8 @@ export const AGENT_SETTINGS = defineSettings(
 /** Builds and validates the configuration; throws a ConfigError naming every problem. */
 export function configFromEnv(env: Env, agentVersion: string): AgentConfig {
   const values = AGENT_SETTINGS.parse(env, (v, problem) => {
+    if (v.wireId !== v.nodeName && !isUserPublicKey(v.wireId))
+      problem(`EF_NODE_WIRE_ID must be a NATS user public key or the node name ${v.nodeName}, not "${v.wireId}"`);
     if (v.restartBackoffMaxMs < v.restartBackoffBaseMs) problem('EF_RESTART_BACKOFF_MAX_MS must not be below EF_RESTART_BACKOFF_BASE_MS');
     // The kubelet's rule: low below high (high 100 disables collection).
     if (v.imageGcLowPercent >= v.imageGcHighPercent && v.imageGcHighPercent < 100) {

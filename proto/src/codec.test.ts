@@ -4,11 +4,13 @@ import {
   decodeEdgeEvent,
   decodeEdgeObject,
   decodeEdgePodSpec,
+  decodeNodeConfig,
   decodeNodeHeartbeat,
   decodePodStatusReport,
   encode,
   isDecodeError,
   MAX_PAYLOAD_BYTES,
+  MAX_TOMBSTONE_TTL_SECONDS,
   PayloadTooLargeError,
 } from './codec.js';
 import {
@@ -16,6 +18,7 @@ import {
   EdgeObjectSchema,
   EdgePodSpecSchema,
   EventType,
+  NodeConfigSchema,
   NodeHeartbeatSchema,
   PodStatusReportSchema,
 } from './gen/edgefarm/v1/edge_pb.js';
@@ -154,5 +157,23 @@ describe('decodeEdgeEvent', () => {
       /malformed protobuf.*subject ef.events.n.x/,
     );
     expectDecodeError(() => decodeEdgeEvent(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
+  });
+});
+
+describe('decodeNodeConfig', () => {
+  const config = (ttl: bigint) => toBinary(NodeConfigSchema, create(NodeConfigSchema, { tombstoneTtlSeconds: ttl }));
+  it('round-trips', () => {
+    expect(decodeNodeConfig(encode(NodeConfigSchema, create(NodeConfigSchema, { tombstoneTtlSeconds: 86_400n }))).tombstoneTtlSeconds).toBe(
+      86_400n,
+    );
+    expect(decodeNodeConfig(config(BigInt(MAX_TOMBSTONE_TTL_SECONDS))).tombstoneTtlSeconds).toBe(BigInt(MAX_TOMBSTONE_TTL_SECONDS));
+  });
+  it('rejects a TTL that is not positive or beyond ten years, garbage and oversized payloads', () => {
+    expectDecodeError(() => decodeNodeConfig(config(0n), 'ef.desired.n.node.config'), /tombstone_ttl_seconds .*subject ef\.desired/);
+    expectDecodeError(() => decodeNodeConfig(new Uint8Array()), /tombstone_ttl_seconds must be between 1/);
+    expectDecodeError(() => decodeNodeConfig(config(-5n)), /not -5/);
+    expectDecodeError(() => decodeNodeConfig(config(BigInt(MAX_TOMBSTONE_TTL_SECONDS) + 1n)), /must be between/);
+    expectDecodeError(() => decodeNodeConfig(new Uint8Array([0xff, 0xff, 0xff])), /malformed protobuf/);
+    expectDecodeError(() => decodeNodeConfig(new Uint8Array(MAX_PAYLOAD_BYTES + 1)), /exceeds/);
   });
 });

@@ -8,11 +8,13 @@ import {
   EdgeObjectSchema,
   EventType,
   EdgePodSpecSchema,
+  NodeConfigSchema,
   NodeHeartbeatSchema,
   PodStatusReportSchema,
   type EdgeEvent,
   type EdgeObject,
   type EdgePodSpec,
+  type NodeConfig,
   type NodeHeartbeat,
   type PodStatusReport,
 } from './gen/edgefarm/v1/edge_pb.js';
@@ -88,6 +90,21 @@ export function decodePodStatusReport(data: Uint8Array, subject?: string): PodSt
 export function decodeNodeHeartbeat(data: Uint8Array, subject?: string): NodeHeartbeat {
   const m = decode(NodeHeartbeatSchema, data, subject);
   requireFields(NodeHeartbeatSchema.typeName, subject, { node_name: m.nodeName });
+  return m;
+}
+
+/** Longest tombstone TTL a NodeConfig may carry: ten years (anything longer is a mistake, not a horizon). */
+export const MAX_TOMBSTONE_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+/** A node's NodeConfig; its tombstone TTL must be positive and at most {@link MAX_TOMBSTONE_TTL_SECONDS}. */
+export function decodeNodeConfig(data: Uint8Array, subject?: string): NodeConfig {
+  const m = decode(NodeConfigSchema, data, subject);
+  if (m.tombstoneTtlSeconds <= 0n || m.tombstoneTtlSeconds > BigInt(MAX_TOMBSTONE_TTL_SECONDS)) {
+    throw new DecodeError(
+      `${NodeConfigSchema.typeName}: tombstone_ttl_seconds must be between 1 and ${MAX_TOMBSTONE_TTL_SECONDS}, not ${m.tombstoneTtlSeconds}`,
+      subject,
+    );
+  }
   return m;
 }
 

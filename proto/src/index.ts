@@ -4,6 +4,7 @@
  * interactive sessions, and the one module that names every stream, bucket and subject (subjects.ts).
  */
 export * from './subjects.js';
+export * from './deliveries.js';
 export * from './codec.js';
 export * from './keys.js';
 export * from './permissions.js';

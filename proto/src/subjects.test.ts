@@ -11,6 +11,8 @@ import {
   outboxSubjects,
   parseDesiredSubject,
   sourcedSequence,
+  sourceDeliverPrefix,
+  sourceListSubject,
   parseStatusSubject,
   statusSubjects,
   Streams,
@@ -50,6 +52,16 @@ describe('subjects', () => {
     expect(parseDesiredSubject(cm)).toEqual({ node: 'edge.1', kind: 'configmap', key: { namespace: 'default', name: 'app.conf' } });
     expect(() => parseDesiredSubject('ef.desired.edge-1.service.default.x')).toThrow(/not a desired-state subject/);
     expect(s.startsWith(desiredSubjects.node('edge.1').slice(0, -1))).toBe(true);
+  });
+  it("names the node's NodeConfig inside the node's filter and parses it back", () => {
+    const key = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+    const s = desiredSubjects.nodeConfig(key);
+    expect(s).toBe(`ef.desired.${key}.node.config`);
+    expect(s.startsWith(desiredSubjects.node(key).slice(0, -1))).toBe(true);
+    expect(parseDesiredSubject(s)).toEqual({ node: key, kind: 'node' });
+    for (const bad of [`ef.desired.${key}.node.other`, `ef.desired.${key}.node.default.x`, `ef.desired.${key}.node`]) {
+      expect(() => parseDesiredSubject(bad)).toThrow(/not a desired-state subject/);
+    }
   });
   it('maps an outbox subject to its hub subject', () => {
     const out = outboxSubjects.of('edge-1', { kind: 'pod', uid: 'abc-123' });
@@ -110,6 +122,13 @@ describe('sourcedSequence', () => {
     ['EF_DESIRED 0', undefined],
     ['EF_DESIRED 99999999999999999999', undefined],
   ])('%j -> %j', (header, want) => expect(sourcedSequence(header)).toBe(want));
+});
+
+describe('listings', () => {
+  it("names a listing's deliver subject below the node's deliver prefix", () => {
+    expect(sourceListSubject('edge.1', 'abc')).toBe('ef.src.edge~2E1.list.abc');
+    expect(sourceListSubject('edge.1', 'abc').startsWith(`${sourceDeliverPrefix('edge.1')}.`)).toBe(true);
+  });
 });
 
 describe('interactive traffic subjects', () => {

@@ -9,6 +9,7 @@
  *                            ef.desired.<node>.configmap.<ns>.<name>  EdgeObject: a ConfigMap a pod on the node uses
  *                            ef.desired.<node>.secret.<ns>.<name>  EdgeObject: a Secret a pod on the node uses
  *                            ef.desired.<node>.token.<ns>.<pod>    EdgeObject: the ServiceAccount tokens of one pod
+ *                            ef.desired.<node>.node.config         NodeConfig: how the node's desired state is kept
  *   site EFD_<node> stream   (no subjects; sources EF_DESIRED filtered to ef.desired.<node>.>)
  *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
  *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
@@ -129,22 +130,16 @@ export const TOMBSTONE_OPERATIONS: readonly string[] = ['DEL', 'PURGE'];
 
 /**
  * How long the hub keeps a tombstone (the compaction horizon of the desired state). A site that was out of touch
- * with the hub for longer may have missed deletes whose tombstones expired; it then relists its node's subjects from
- * the hub (see edge-agent/src/desired/compaction-check.ts). The provider writes the TTL it uses into EF_DESIRED's metadata
- * under `metadataKey`, so every site reads the same horizon the hub applies.
+ * with the hub for longer may have missed deletes whose tombstones expired; it then lists its node's subjects on the
+ * hub (see edge-agent/src/desired/compaction-check.ts). The provider tells every node the TTL it uses in the node's
+ * NodeConfig ({@link desiredSubjects.nodeConfig}), which the site stream keeps like the rest of its desired state, so
+ * the site needs no hub stream API to learn it; it also writes it into EF_DESIRED's metadata under `metadataKey`, for
+ * operators.
  */
 export const TOMBSTONE_TTL = {
   defaultSeconds: 24 * 3600,
   metadataKey: 'edgefarm.io/tombstone-ttl-seconds',
 } as const;
-
-/** The TTL in EF_DESIRED's stream metadata, or undefined when it is missing or not a positive integer. */
-export function tombstoneTtlSeconds(metadata: Record<string, string> | undefined): number | undefined {
-  const raw = metadata?.[TOMBSTONE_TTL.metadataKey];
-  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
 
 export function siteDomain(site: string): string {
   return `site-${encodeToken(site)}`;
@@ -170,6 +165,14 @@ export const HUB_DESIRED_FLOW_CONTROL = `$JS.FC.${Streams.desired}.>`;
 /** Deliveries of the node's consumers on the hub's EF_DESIRED (its site stream's source, its listings) go below this. */
 export function sourceDeliverPrefix(node: string): string {
   return `ef.src.${encodeToken(node)}`;
+}
+
+/**
+ * The deliver subject of one listing of the node's hub subjects (the compaction check's push consumer): below the
+ * node's deliver prefix, so its leaf permissions cover it. `id` is the listing's own random token.
+ */
+export function sourceListSubject(node: string, id: string): string {
+  return `${sourceDeliverPrefix(node)}.list.${encodeToken(id)}`;
 }
 
 /** Every node's deliveries from EF_DESIRED (what the hub's accounts export and import). */
@@ -259,11 +262,19 @@ export interface PodKey {
   name: string;
 }
 
-/** Kinds of desired-state objects: pods, and the objects their specs refer to. */
-export const DESIRED_KINDS = ['pod', 'configmap', 'secret', 'token'] as const;
+/**
+ * Kinds of desired-state messages: pods, the objects their specs refer to, and the node's own NodeConfig (one per
+ * node, {@link desiredSubjects.nodeConfig}).
+ */
+export const DESIRED_KINDS = ['pod', 'configmap', 'secret', 'token', 'node'] as const;
 export type DesiredKind = (typeof DESIRED_KINDS)[number];
+/** Kinds of desired messages named by a namespace and a name: pods and objects. */
+export type KeyedKind = Exclude<DesiredKind, 'node'>;
 /** Desired objects other than pods. A token object is named after its pod. */
-export type ObjectKind = Exclude<DesiredKind, 'pod'>;
+export type ObjectKind = Exclude<KeyedKind, 'pod'>;
+
+/** The last token of the node's NodeConfig subject. */
+const NODE_CONFIG = 'config';
 
 export const desiredSubjects = {
   /** Every subject of the hub's desired stream. */
@@ -271,22 +282,30 @@ export const desiredSubjects = {
   /** Everything desired for one node: the site stream's source filter. */
   node: (node: string): string => `ef.desired.${encodeToken(node)}.>`,
   pod: (node: string, key: PodKey): string => desiredSubjects.of(node, 'pod', key),
-  of: (node: string, kind: DesiredKind, key: PodKey): string =>
+  of: (node: string, kind: KeyedKind, key: PodKey): string =>
     `ef.desired.${encodeToken(node)}.${kind}.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
+  /** The node's NodeConfig (within {@link desiredSubjects.node}, so the site stream sources it). */
+  nodeConfig: (node: string): string => `ef.desired.${encodeToken(node)}.node.${NODE_CONFIG}`,
 };
 
-export interface DesiredSubject {
-  node: string;
-  kind: DesiredKind;
-  /** Namespace and name of the object (for a token object: of its pod). */
-  key: PodKey;
-}
+/** A parsed desired-state subject: a pod or object with its namespace and name, or the node's NodeConfig. */
+export type DesiredSubject =
+  | {
+      node: string;
+      kind: KeyedKind;
+      /** Namespace and name of the object (for a token object: of its pod). */
+      key: PodKey;
+    }
+  | { node: string; kind: 'node' };
 
 export function parseDesiredSubject(subject: string): DesiredSubject {
   const t = subject.split('.');
-  const kind = t[3] as DesiredKind;
-  if (t.length === 6 && t[0] === 'ef' && t[1] === 'desired' && DESIRED_KINDS.includes(kind)) {
-    return { node: decodeToken(t[2]!), kind, key: { namespace: decodeToken(t[4]!), name: decodeToken(t[5]!) } };
+  if (t[0] === 'ef' && t[1] === 'desired') {
+    const kind = t[3] as DesiredKind;
+    if (t.length === 5 && kind === 'node' && t[4] === NODE_CONFIG) return { node: decodeToken(t[2]!), kind };
+    if (t.length === 6 && kind !== 'node' && DESIRED_KINDS.includes(kind)) {
+      return { node: decodeToken(t[2]!), kind, key: { namespace: decodeToken(t[4]!), name: decodeToken(t[5]!) } };
+    }
   }
   throw new SubjectError(`not a desired-state subject: "${subject}"`);
 }

@@ -5,6 +5,8 @@ describe('parseConfig', () => {
   it('applies defaults', () => {
     expect(parseConfig({ EF_PROVIDER_ID: 'provider-1' })).toEqual({
       natsUrl: 'nats://127.0.0.1:4222',
+      natsCreds: undefined,
+      natsCaFile: undefined,
       httpPort: 10255,
       kubeletPort: 10250,
       kubeletAddress: '127.0.0.1',
@@ -53,6 +55,20 @@ describe('parseConfig', () => {
       tombstoneTtlSeconds: 30,
       eventQps: 5,
     });
+  });
+  it("reads the hub users' creds files and the fleet CA, and refuses one creds file without the other", () => {
+    const c = parseConfig({
+      EF_PROVIDER_ID: 'p',
+      EF_NATS_DESIRED_CREDS: '/etc/edgefarm/provider-desired.creds',
+      EF_NATS_CLOUD_CREDS: '/etc/edgefarm/provider-cloud.creds',
+      EF_NATS_CA_FILE: '/etc/edgefarm/ca.pem',
+    });
+    expect(c.natsCreds).toEqual({ desired: '/etc/edgefarm/provider-desired.creds', cloud: '/etc/edgefarm/provider-cloud.creds' });
+    expect(c.natsCaFile).toBe('/etc/edgefarm/ca.pem');
+    expect(parseConfig({ EF_PROVIDER_ID: 'p', EF_NATS_CA_FILE: '/ca.pem' }).natsCreds).toBeUndefined();
+    expect(() => parseConfig({ EF_PROVIDER_ID: 'p', EF_NATS_DESIRED_CREDS: '/d.creds' })).toThrow(/go together/);
+    expect(() => parseConfig({ EF_PROVIDER_ID: 'p', EF_NATS_CLOUD_CREDS: '/c.creds' })).toThrow(/go together/);
+    expect(() => parseConfig({ EF_PROVIDER_ID: 'p', EF_NATS_CA_FILE: 'ca.pem' })).toThrow(/EF_NATS_CA_FILE="ca.pem"/);
   });
   it('reads the kubelet API certificates and node ports', () => {
     const c = parseConfig({
@@ -108,7 +124,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(21);
+    expect(names).toHaveLength(24);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

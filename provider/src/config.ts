@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1Taint } from '@kubernetes/client-node';
 import { TOMBSTONE_TTL } from '@edgefarm/proto';
-import { ConfigError, ValueError, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
+import { ConfigError, ValueError, absolutePath, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
 import { REVOKER_SPECS, revokerConfig, type RevokerConfig } from './identity/config.js';
 
@@ -16,6 +16,13 @@ export { ConfigError, isConfigError } from '@edgefarm/settings';
 /** Provider configuration: parsed and validated from an environment-like record, with defaults. */
 export interface ProviderConfig {
   natsUrl: string;
+  /**
+   * The creds files (user JWT and seed) of the provider's two hub users (decision 0008): one in the EF_DESIRED account,
+   * one in EF_CLOUD. Unset: one unauthenticated connection serves both (tests, an open hub).
+   */
+  natsCreds?: { desired: string; cloud: string };
+  /** The fleet CA (PEM) the hub's certificate is checked against; unset: the system's CAs (and no TLS unless asked). */
+  natsCaFile?: string;
   httpPort: number;
   kubeletPort: number;
   /** Address of this provider that the apiserver can reach: the Nodes' InternalIP. */
@@ -105,6 +112,24 @@ export const PROVIDER_SETTINGS = defineSettings(
       type: text('NATS URL, or a comma-separated list (every hub cluster member)'),
       default: 'nats://127.0.0.1:4222',
       doc: 'the hub',
+    },
+    natsDesiredCreds: {
+      env: 'EF_NATS_DESIRED_CREDS',
+      type: absolutePath(),
+      unset: 'no credentials (then EF_NATS_CLOUD_CREDS must be unset too: one unauthenticated connection)',
+      doc: "creds file of the provider's hub user in the EF_DESIRED account (desired state); read at every connect; needs EF_NATS_CLOUD_CREDS",
+    },
+    natsCloudCreds: {
+      env: 'EF_NATS_CLOUD_CREDS',
+      type: absolutePath(),
+      unset: 'no credentials (then EF_NATS_DESIRED_CREDS must be unset too)',
+      doc: "creds file of the provider's hub user in the EF_CLOUD account (status, Events, logs/exec); read at every connect; needs EF_NATS_DESIRED_CREDS",
+    },
+    natsCaFile: {
+      env: 'EF_NATS_CA_FILE',
+      type: absolutePath(),
+      unset: "the system's CAs; TLS only when the hub asks for it",
+      doc: 'the fleet CA (PEM): TLS to the hub, whose certificate must be signed by it (the connection fails otherwise)',
     },
     hubReplicas: {
       env: 'EF_HUB_REPLICAS',
@@ -214,14 +239,20 @@ export const PROVIDER_SETTINGS = defineSettings(
 
 /** The provider's configuration from an environment record; throws ConfigError naming every bad or conflicting setting. */
 export function parseConfig(env: Env): ProviderConfig {
-  const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, ...v } = PROVIDER_SETTINGS.parse(env, (s, problem) => {
-    if (!s.kubeletTlsCert !== !s.kubeletTlsKey) problem('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
-    else if (s.kubeletClientCA && !s.kubeletTlsCert) problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
-    revokerConfig(s, problem);
-  });
+  const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, natsDesiredCreds, natsCloudCreds, ...v } = PROVIDER_SETTINGS.parse(
+    env,
+    (s, problem) => {
+      if (!s.kubeletTlsCert !== !s.kubeletTlsKey) problem('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
+      else if (s.kubeletClientCA && !s.kubeletTlsCert) problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
+      if (!s.natsDesiredCreds !== !s.natsCloudCreds)
+        problem('EF_NATS_DESIRED_CREDS and EF_NATS_CLOUD_CREDS go together (one hub user per account), or neither');
+      revokerConfig(s, problem);
+    },
+  );
   const { revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner, ...rest } = v;
   const revoker = revokerConfig({ revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner });
   const kubeletTls =
     kubeletTlsCert && kubeletTlsKey ? { certFile: kubeletTlsCert, keyFile: kubeletTlsKey, clientCAFile: kubeletClientCA } : undefined;
-  return { ...rest, kubeletTls, revoker };
+  const natsCreds = natsDesiredCreds && natsCloudCreds ? { desired: natsDesiredCreds, cloud: natsCloudCreds } : undefined;
+  return { ...rest, kubeletTls, natsCreds, revoker };
 }

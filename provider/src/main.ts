@@ -6,8 +6,8 @@
  * Exit codes: 0 after a clean stop on SIGTERM/SIGINT, 1 on a failed start, 2 on bad configuration.
  */
 import { readFileSync } from 'node:fs';
-import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
+import { connectHub } from './bus/connections.js';
 import { Provider } from './provider.js';
 import { RealKubeClient } from './kube/client.js';
 import { PooledKubeConfig } from './kube/kubeconfig.js';
@@ -29,11 +29,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { component: 'provider' } });
   const kc = new PooledKubeConfig(); // one connection pool, not a TLS handshake per request
   kc.loadFromDefault();
-  const servers = config.natsUrl
-    .split(',')
-    .map((u) => u.trim())
-    .filter((u) => u !== '');
-  const nc = await connect({ servers, name: 'edgefarm-provider', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const hub = await connectHub(config, log);
   log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
   const t = config.kubeletTls;
   const kubeletTls = t && {
@@ -42,8 +38,12 @@ async function main(): Promise<void> {
     clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
   };
   const metrics = new ProviderMetrics();
-  const revoker = revokerOf(config, kc, servers, log, metrics.registry);
-  const provider = new Provider({ kube: new RealKubeClient(kc), nc, log, config, kubeletTls, metrics, revoker });
+  const servers = config.natsUrl
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  const revoker = revokerOf(config, kc, servers, log, metrics.registry, config.natsCaFile);
+  const provider = new Provider({ kube: new RealKubeClient(kc), hub, log, config, kubeletTls, metrics, revoker });
   await provider.start();
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     await provider.stop();
     await kc.close();
-    await nc.drain().catch(() => undefined);
+    await hub.close().catch(() => undefined);
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -12,6 +12,7 @@ import type { V1NodeStatus } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { FakeKubeClient } from './kube/fake.js';
 import { FakeBus } from './bus/fake.js';
+import { oneConnection } from './bus/hub.js';
 import { FakeEdgeStreams } from './kubelet/fake-streams.js';
 import { makePki, type TestPki } from './kubelet/testing.js';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
@@ -88,7 +89,7 @@ async function bed() {
   };
   const provider = new Provider({
     kube,
-    nc: fakeNats(),
+    hub: oneConnection(fakeNats()),
     log,
     config,
     bus,
@@ -209,6 +210,38 @@ describe('Provider', () => {
       expect(kube.calls).toContain('getEdgeNode edge-1');
       expect(kube.nodes.has('edge-1')).toBe(false);
       expect(await listening(nodePort)).toBe(false);
+    } finally {
+      await provider.stop();
+    }
+  });
+
+  it('a node that joins: its desired state and NodeConfig published again, its old wire id retired once it reports, nothing deleted', async () => {
+    const key = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+    const { kube, bus, provider } = await bed();
+    kube.emitEdgeNode({ metadata: { name: 'edge-1' } });
+    kube.emitPod(pod());
+    await provider.start();
+    try {
+      await until('the pod and the NodeConfig published', () => bus.published.length === 1 && bus.nodeConfigs.has('edge-1'));
+      await until('the Node', () => kube.nodes.has('edge-1'));
+      const before = bus.log.length;
+      kube.emitEdgeNode({ metadata: { name: 'edge-1' }, status: { connected: true, identity: { publicKey: key } } });
+      await provider.reconcile();
+      await until('published again', () => bus.log.length >= before + 2);
+      expect(bus.log.slice(before).sort()).toEqual(['node edge-1 ttl=86400', 'pod edge-1 default/web-1']);
+      expect(bus.retired).toEqual([]); // not before the node reports under its key
+      bus.heartbeat('edge-1', heartbeat(), Date.now());
+      await until('the old wire id retired', () => bus.retired.length === 1);
+      expect(bus.retired).toEqual(['edge-1']);
+      expect(bus.tombstones).toEqual([]);
+      expect(kube.nodes.has('edge-1')).toBe(true);
+      expect(kube.calls.some((c) => c.startsWith('deletePod') || c.startsWith('deleteNode'))).toBe(false);
+
+      bus.dropStatus('unknown-node');
+      bus.dropStatus('malformed');
+      const text = await provider.metrics.text();
+      expect(text).toMatch(/^edgefarm_provider_hub_messages_rejected_total\{stream="status",reason="unknown-node"\} 1$/m);
+      expect(text).toMatch(/^edgefarm_provider_status_reports_total\{result="dropped"\} 1$/m);
     } finally {
       await provider.stop();
     }

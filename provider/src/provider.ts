@@ -2,7 +2,12 @@
  * Provider: one process serving the edge nodes of the shards it holds. It only wires the parts; each owns its state:
  *
  * - NodeMembership (membership/): which nodes are served (EdgeNodes × shards held), and the order in which the parts
- *   learn of a node taken on or given up. The parts below subscribe in the order that takeover needs.
+ *   learn of a node taken on, given up or named by a new wire id. The parts below subscribe in the order that
+ *   takeover needs. It also fills NodeIdentities, the read model of which wire id names which node, that the hub bus
+ *   and the kubelet transport build and parse subjects with (decision 0008).
+ * - HubBus (bus/): the hub, over two connections (EF_DESIRED and EF_CLOUD accounts; one without credentials);
+ *   NodeConfigs keeps each node's NodeConfig there, RetiredWireIds retires a node's old wire id once it reports
+ *   under its new one.
  * - KubeletServer (kubelet/): the kubelet API; a node's own port is opened when the node is taken on.
  * - DesiredSequences (bus/): the last desired-state sequence published per node, as the pod side publishes.
  * - PodController (podcontroller/): pods -> desired state on the hub; reports -> pod status.
@@ -15,12 +20,14 @@
  * are read, never called back into.
  */
 import type { FastifyInstance } from 'fastify';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './kube/client.js';
 import type { ProviderConfig } from './config.js';
-import { HubBus, type Hub, type StatusHandlers } from './bus/hub.js';
+import { HubBus, type Hub, type HubConnections, type StatusHandlers } from './bus/hub.js';
+import { NodeConfigs } from './bus/node-config.js';
+import { RetiredWireIds } from './bus/retired-ids.js';
 import { DesiredSequences } from './bus/sequences.js';
+import { NodeIdentities } from './membership/identities.js';
 import { EdgeEventSink } from './events/sink.js';
 import { NodeMembership } from './membership/membership.js';
 import { NodeController } from './nodecontroller/controller.js';
@@ -39,16 +46,17 @@ import { KubeletServer } from './kubelet/server.js';
 
 export interface ProviderDeps {
   kube: KubeClient;
-  nc: NatsConnection;
+  /** The hub connections (bus/connections.ts); the same one twice without credentials. */
+  hub: HubConnections;
   log: Logger;
   config: ProviderConfig;
   /** Default: a new ProviderMetrics with its own registry. */
   metrics?: ProviderMetrics;
   /** The kubelet API's serving certificate and key, and the client CA (PEM); without them no kubelet API is served. */
   kubeletTls?: { cert: Buffer; key: Buffer; clientCA?: Buffer };
-  /** Default: NatsEdgeStreams over `nc`. */
+  /** Default: NatsEdgeStreams over `hub.cloud`. */
   edgeStreams?: EdgeStreams;
-  /** Default: HubBus over `nc`. */
+  /** Default: HubBus over `hub`. */
   bus?: Hub;
   /** Pushes the revocation list to the hub (identity/revoker.ts); started last, stopped first. */
   revoker?: { start(): Promise<void>; stop(): Promise<void> };
@@ -61,12 +69,14 @@ export class Provider {
   private readonly pods: PodController;
   private readonly boundPods: BoundPods;
   private readonly shards: ShardLeases;
+  private readonly nodeConfigs: NodeConfigs;
+  private readonly retired: RetiredWireIds;
   private readonly status: StatusHandlers;
   private readonly log: Logger;
   /** The API as the provider uses it: every call timed into the metrics. */
   private readonly kube: KubeClient;
   readonly metrics: ProviderMetrics;
-  private stopNatsMetrics?: () => void;
+  private stopNatsMetrics: (() => void)[] = [];
   private events?: EdgeEventSink;
   private http?: FastifyInstance;
   /** The transport this provider made (and closes), when none was passed in. */
@@ -74,11 +84,17 @@ export class Provider {
   private readonly kubelet?: KubeletServer;
 
   constructor(private readonly deps: ProviderDeps) {
-    const { nc, config } = deps;
+    const { hub, config } = deps;
     const log = (this.log = deps.log);
     const metrics = (this.metrics = deps.metrics ?? new ProviderMetrics());
     const kube = (this.kube = new InstrumentedKubeClient(deps.kube, (...a) => metrics.kubeRequest(...a)));
-    const bus = (this.bus = deps.bus ?? new HubBus(nc, log.child({ part: 'bus' }), config.hubReplicas, config.tombstoneTtlSeconds));
+    const identities = new NodeIdentities(log.child({ part: 'identities' }));
+    const bus = (this.bus =
+      deps.bus ??
+      new HubBus(
+        { hub, log: log.child({ part: 'bus' }), wireIds: identities },
+        { replicas: config.hubReplicas, tombstoneTtlSeconds: config.tombstoneTtlSeconds },
+      ));
 
     const shards = (this.shards = new ShardLeases({
       kube,
@@ -93,6 +109,7 @@ export class Provider {
     const membership = (this.membership = new NodeMembership({
       kube,
       edgeNodes: kube.edgeNodeWatch(),
+      identities,
       shards,
       hub: { readDesired: (nodes) => bus.readDesired(nodes), readStatus: (nodes) => bus.readStatus(nodes, this.status) },
       log: log.child({ part: 'membership' }),
@@ -117,7 +134,13 @@ export class Provider {
       log: log.child({ part: 'pods' }),
     });
 
-    if (!deps.edgeStreams) this.natsStreams = new NatsEdgeStreams(nc, log.child({ part: 'streams' }), (node) => facts.offlineSince(node));
+    if (!deps.edgeStreams)
+      this.natsStreams = new NatsEdgeStreams({
+        nc: hub.cloud,
+        log: log.child({ part: 'streams' }),
+        offlineSince: (node) => facts.offlineSince(node),
+        wireIds: identities,
+      });
     const streams = deps.edgeStreams ?? this.natsStreams!;
     if (deps.kubeletTls) {
       this.kubelet = new KubeletServer({
@@ -143,18 +166,31 @@ export class Provider {
       pods: boundPods,
     });
 
+    this.nodeConfigs = new NodeConfigs({
+      bus: sequences,
+      served: membership,
+      log: log.child({ part: 'node-configs' }),
+      tombstoneTtlSeconds: config.tombstoneTtlSeconds,
+    });
+    this.retired = new RetiredWireIds({ hub: bus, log: log.child({ part: 'retired-ids' }) });
+
     // The order membership tells them in: a node's port (advertised in its Node) and desired sequence exist before
     // the controllers hear of it; the pod controller forgets a node given up (or queues its tombstones) before the
     // node controller deletes a deleted EdgeNode's Node.
     if (this.kubelet) membership.subscribe(this.kubelet);
     membership.subscribe(sequences);
     membership.subscribe(this.pods);
+    membership.subscribe(this.nodeConfigs);
+    membership.subscribe(this.retired);
     membership.subscribe(this.nodes);
 
     this.status = {
       pod: (node, report) => this.pods.onReport(node, report),
-      heartbeat: (node, hb, storedAtMs) => this.nodes.onHeartbeat(node, hb, storedAtMs),
-      dropped: () => metrics.statusReport('dropped'),
+      heartbeat: (node, hb, storedAtMs) => {
+        this.retired.heard(node);
+        this.nodes.onHeartbeat(node, hb, storedAtMs);
+      },
+      dropped: (reason) => (reason === 'malformed' ? metrics.statusReport('dropped') : metrics.hubRejected('status', reason)),
       metrics: (node, text) => metrics.edgeMetrics(node, text),
     };
     metrics.watchNodes({
@@ -169,7 +205,8 @@ export class Provider {
 
   async start(): Promise<void> {
     const { config } = this.deps;
-    this.stopNatsMetrics = this.metrics.watchNats(this.deps.nc);
+    const { desired, cloud } = this.deps.hub;
+    this.stopNatsMetrics = [desired, ...(cloud === desired ? [] : [cloud])].map((nc) => this.metrics.watchNats(nc));
     await this.bus.ensureStreams();
     await this.bus.followStatus(this.status);
     const events = new EdgeEventSink({
@@ -185,14 +222,17 @@ export class Provider {
       event: async (node, e) => {
         if (this.membership.serves(node)) await events.enqueue(node, e);
       },
-      dropped: () => this.metrics.edgeEvent('malformed'),
+      dropped: (reason) => (reason === 'malformed' ? this.metrics.edgeEvent('malformed') : this.metrics.hubRejected('events', reason)),
     });
     await this.pods.start();
     await this.membership.start();
     this.nodes.start();
     await this.kubelet?.start();
     await this.shards.start();
-    this.http = httpServer({ notReady: () => (this.deps.nc.isClosed() ? 'nats connection closed' : undefined), metrics: this.metrics });
+    this.http = httpServer({
+      notReady: () => (desired.isClosed() || cloud.isClosed() ? 'nats connection closed' : undefined),
+      metrics: this.metrics,
+    });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
     await this.deps.revoker?.start();
     this.log.info(
@@ -212,8 +252,10 @@ export class Provider {
     await this.bus.stop();
     await this.events?.stop();
     await this.pods.stop();
+    await this.nodeConfigs.stop();
+    await this.retired.stop();
     await this.nodes.stop();
-    this.stopNatsMetrics?.();
+    for (const stop of this.stopNatsMetrics.splice(0)) stop();
   }
 
   /** Brings the served nodes in line with the EdgeNodes and the shards held (tests; see NodeMembership.reconcile). */

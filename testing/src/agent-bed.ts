@@ -21,7 +21,7 @@ export class AgentBed {
   static async start(over: Partial<AgentConfig> = {}, options: TestSiteOptions = {}): Promise<AgentBed> {
     const bed = new AgentBed(await TestSite.start(options), over);
     try {
-      bed.watcher = await new StatusWatcher(bed.site.hubNc, bed.site.node).start();
+      bed.watcher = await new StatusWatcher(bed.site.hubNc, bed.site.wireId).start();
       await bed.startAgent();
     } catch (err) {
       await bed.stop();

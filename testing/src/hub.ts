@@ -1,12 +1,14 @@
 /**
- * Hub-side test helpers, playing the provider's part: publish desired pods, objects (ConfigMaps, Secrets, tokens)
- * and tombstones to EF_DESIRED, and watch EF_STATUS for what the agents forward.
+ * Hub-side test helpers, playing the provider's part: publish desired pods, objects (ConfigMaps, Secrets, tokens),
+ * a node's NodeConfig and tombstones to EF_DESIRED, and watch EF_STATUS for what the agents forward. `node` is the
+ * node's wire id (its name for a node that never joined).
  */
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import {
   Headers,
   Streams,
+  create,
   decodeNodeHeartbeat,
   decodePodStatusReport,
   desiredSubjects,
@@ -54,6 +56,13 @@ export async function publishObjectTombstone(
   const h = headers();
   h.set(Headers.operation, 'DEL');
   const ack = await jetstream(hub).publish(desiredSubjects.of(node, kind, key), new Uint8Array(), { headers: h });
+  return ack.seq;
+}
+
+/** Publishes a node's NodeConfig (its tombstone TTL); resolves with the stream sequence. */
+export async function publishNodeConfig(hub: NatsConnection, node: string, tombstoneTtlSeconds: number): Promise<number> {
+  const config = create(edge.NodeConfigSchema, { tombstoneTtlSeconds: BigInt(tombstoneTtlSeconds) });
+  const ack = await jetstream(hub).publish(desiredSubjects.nodeConfig(node), encode(edge.NodeConfigSchema, config));
   return ack.seq;
 }
 

@@ -18,6 +18,8 @@ let instances = 0;
 
 export interface TestSiteOptions {
   node?: string;
+  /** The node's wire id (proto nodeWireId): its subjects name it (default: the node name, as an unjoined node). */
+  wireId?: string;
   site?: string;
   /** Start a containerd (default true). */
   containerd?: boolean;
@@ -34,6 +36,7 @@ export class TestSite {
     readonly runDir: string,
     readonly node: string,
     readonly site: string,
+    readonly wireId: string,
   ) {
     this.n = instances;
   }
@@ -42,7 +45,8 @@ export class TestSite {
     instances++;
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ef-int-'));
     const runDir = `/run/edgefarm/int-${process.pid}/${instances}`;
-    const s = new TestSite(dir, runDir, options.node ?? `node-${instances}`, options.site ?? `site${instances}`);
+    const node = options.node ?? `node-${instances}`;
+    const s = new TestSite(dir, runDir, node, options.site ?? `site${instances}`, options.wireId ?? node);
     try {
       s.nats = await NatsPair.start({ dir: path.join(dir, 'nats'), site: s.site });
       s.hubNc = await s.nats.connectHub();
@@ -62,10 +66,14 @@ export class TestSite {
     return s;
   }
 
-  /** An agent configuration for this site (fast resync and heartbeat for tests). */
+  /**
+   * An agent configuration for this site (fast resync and heartbeat for tests). The site's wire id goes with the
+   * site's node; another node (`over.nodeName`) is named by its name unless `over.wireId` says otherwise.
+   */
   agentConfig(over: Partial<AgentConfig> = {}): AgentConfig {
     return {
       nodeName: this.node,
+      wireId: over.nodeName !== undefined && over.nodeName !== this.node ? over.nodeName : this.wireId,
       site: this.site,
       natsUrl: this.nats.siteUrl,
       criEndpoint: this.containerd?.socket ?? '/nonexistent.sock',

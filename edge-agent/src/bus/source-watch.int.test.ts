@@ -59,7 +59,7 @@ describe('desired stream source after a cut', () => {
     'a restarted source resumes after the last message the site has: no loss, nothing twice',
     async () => {
       const node = 'watch-direct';
-      await ensureSiteStreams(siteJsm, node, silentLogger());
+      await ensureSiteStreams(siteJsm, node, node, silentLogger());
       const [a, b, c] = [podSpec({ name: 'a' }), podSpec({ name: 'b' }), podSpec({ name: 'c' })];
       await publishDesired(site.hubNc, node, a);
       await waitFor('a at the site', async () => (await siteSubjects(node)).length === 1, 20_000, 100);
@@ -82,7 +82,7 @@ describe('desired stream source after a cut', () => {
         site.nats.proxy.heal();
       }
       await hubAnswers();
-      const watch = new SourceWatch({ node, jsm: siteJsm, clock: { now: () => Date.now() }, log: silentLogger() });
+      const watch = new SourceWatch({ node, wireId: node, jsm: siteJsm, clock: { now: () => Date.now() }, log: silentLogger() });
       expect(await watch.check()).toBe(true);
       await publishDesired(site.hubNc, node, c);
       await waitFor('b and c at the site', async () => (await siteSubjects(node)).length >= 3, 30_000, 100);

@@ -5,11 +5,12 @@ import { siteDesiredStreamConfig } from './site-streams.js';
 import { SourceWatch, sourceHealth } from './source-watch.js';
 
 const NODE = 'edge-1';
+const WIRE_ID = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
 const log = pino({ level: 'silent' });
 
 /** The site stream as the server reports it: `active` in ns since the source last heard from the hub (-1: never). */
 class FakeSiteJsm {
-  config = { ...siteDesiredStreamConfig(NODE), subjects: [] } as unknown as StreamConfig;
+  config = { ...siteDesiredStreamConfig(NODE, WIRE_ID), subjects: [] } as unknown as StreamConfig;
   source: { active: number; error?: { code: number; description: string } } | undefined = { active: 500e6 };
   updates: StreamConfig[] = [];
   infoError: Error | undefined;
@@ -34,7 +35,7 @@ class FakeSiteJsm {
 
 function watch(fake: FakeSiteJsm, clock: { t: number }) {
   return new SourceWatch(
-    { node: NODE, jsm: fake.jsm, clock: { now: () => clock.t }, log },
+    { node: NODE, wireId: WIRE_ID, jsm: fake.jsm, clock: { now: () => clock.t }, log },
     { firstCheckMs: 1, checkEveryMs: 5, giveUpMs: 60 },
   );
 }
@@ -76,7 +77,7 @@ describe('SourceWatch', () => {
     const w = watch(fake, { t: 0 });
     expect(await w.check()).toBe(true);
     expect(w.restarts).toBe(1);
-    expect(fake.updates.map((u) => u.sources ?? [])).toEqual([[], siteDesiredStreamConfig(NODE).sources]);
+    expect(fake.updates.map((u) => u.sources ?? [])).toEqual([[], siteDesiredStreamConfig(NODE, WIRE_ID).sources]);
     expect(fake.updates[1]!.subjects).toEqual([]);
     expect(fake.updates[1]!.max_msgs_per_subject).toBe(1); // the rest of the config unchanged
   });
@@ -86,7 +87,7 @@ describe('SourceWatch', () => {
       const fake = new FakeSiteJsm();
       fake.source = source;
       expect(await watch(fake, { t: 0 }).check()).toBe(true);
-      expect(fake.config.sources).toEqual(siteDesiredStreamConfig(NODE).sources);
+      expect(fake.config.sources).toEqual(siteDesiredStreamConfig(NODE, WIRE_ID).sources);
     }
   });
 

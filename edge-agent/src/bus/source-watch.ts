@@ -22,7 +22,10 @@ import { errorMessage, sleep, type Clock } from '../util/time.js';
 import { siteDesiredStreamConfig } from './site-streams.js';
 
 export interface SourceWatchDeps {
+  /** The node's name (its site stream's name). */
   node: string;
+  /** The node's wire id (its source's filter and deliver prefix). */
+  wireId: string;
   /** Site JetStream: the node's desired stream (info, update). */
   jsm: JetStreamManager;
   clock: Clock;
@@ -90,7 +93,7 @@ export class SourceWatch {
 
   /** Restarts the source when it is stalled; true when it was (look again later). */
   async check(silentMs = 0): Promise<boolean> {
-    const { jsm, node, log } = this.deps;
+    const { jsm, node, wireId, log } = this.deps;
     const name = Streams.siteDesired(node);
     const info = await jsm.streams.info(name);
     const health = sourceHealth(info);
@@ -102,7 +105,7 @@ export class SourceWatch {
     // Removing the source and adding it back is what makes the server set it up now; the stream keeps its messages
     // and the new source resumes after the last one it finds from the hub. Between the two updates the stream has
     // no source (and the server gives it its own name as a subject, which nothing publishes to).
-    const want = siteDesiredStreamConfig(node);
+    const want = siteDesiredStreamConfig(node, wireId);
     await jsm.streams.update(name, { ...info.config, sources: [] });
     await jsm.streams.update(name, { ...info.config, subjects: [], sources: want.sources });
     this.restarts++;

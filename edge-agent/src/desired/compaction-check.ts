@@ -2,35 +2,40 @@
  * CompactionCheck: finds deletes the site never received because the hub compacted their tombstones away, like an
  * informer that relists after HTTP 410 Gone.
  *
- * The hub keeps a tombstone for a limited time (TOMBSTONE_TTL, read from EF_DESIRED's metadata). A site cut off for
- * longer may never see a delete: the site stream keeps the last spec of the deleted pod for ever. So whenever the
- * agent hears from the hub again (a forwarder acknowledgement) after a silence of more than half that time, or for
- * the first time since it started without a snapshot, it compares the site's desired copy with the hub:
+ * The hub keeps a tombstone for a limited time (TOMBSTONE_TTL; the provider tells each node its value in the node's
+ * NodeConfig, which the site stream holds with the rest of the node's desired state). A site cut off for longer may
+ * never see a delete: the site stream keeps the last spec of the deleted pod for ever. So whenever the agent hears
+ * from the hub again (a forwarder acknowledgement) after a silence of more than half that time, or for the first time
+ * since it started without a snapshot, it compares the site's desired copy with the hub:
  *
  *  1. note the site stream's last sequence (everything up to it came from the hub before the listing starts);
- *  2. list the subjects the hub holds for this node (an ordered, headers-only consumer with last_per_subject on
- *     EF_DESIRED through the hub's JetStream domain: a filtered consumer-create, as least privilege requires);
+ *  2. list the subjects the hub holds for this node (hub-listing.ts: a push consumer through the filtered consumer
+ *     create, the only listing a node's permissions allow);
  *  3. every pod or object the store holds from a sequence up to (1) whose subject the hub no longer has was deleted
  *     and its tombstone compacted: purge exactly that message from the site stream (so a later list agrees) and
  *     forget it in the store, which the reconciler sees as a delete.
  *
- * Half the TTL leaves room for the source to catch up after the link returns and for clock error. A check costs one
- * listing of the node's own subjects, so an unneeded one is cheap; a missed one would leave a deleted pod running.
+ * Half the TTL leaves room for the source to catch up after the link returns and for clock error. Without a usable
+ * NodeConfig (none published yet, a tombstone, undecodable) it checks to be safe. A check costs one listing of the
+ * node's own subjects, so an unneeded one is cheap; a missed one would leave a deleted pod running.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Streams, desiredSubjects, tombstoneTtlSeconds } from '@edgefarm/proto';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { Headers, Streams, TOMBSTONE_OPERATIONS, decodeNodeConfig, desiredSubjects } from '@edgefarm/proto';
 import type { Logger } from 'pino';
-import type { Clock } from '../util/time.js';
+import { errorMessage, type Clock } from '../util/time.js';
+import type { HubSubjects } from './hub-listing.js';
 import type { DesiredStore } from './store.js';
 
 export interface CompactionCheckDeps {
+  /** The node's name (its site stream's name). */
   node: string;
+  /** The node's wire id (its NodeConfig's subject). */
+  wireId: string;
   store: DesiredStore;
-  /** Site JetStream: the node's desired stream (info, purge). */
+  /** Site JetStream: the node's desired stream (info, purge, its NodeConfig). */
   siteJsm: JetStreamManager;
-  /** JetStream of the hub domain, over the site connection. */
-  hubJs: JetStreamClient;
-  hubJsm: JetStreamManager;
+  /** The node's subjects on the hub. */
+  hub: HubSubjects;
   clock: Clock;
   log: Logger;
   /** The store changed (a snapshot is due). */
@@ -81,10 +86,9 @@ export class CompactionCheck {
   }
 
   private async afterSilence(silentMs: number): Promise<void> {
-    const info = await this.deps.hubJsm.streams.info(Streams.desired);
-    const ttl = tombstoneTtlSeconds(info.config.metadata);
+    const ttl = await this.tombstoneTtlSeconds();
     if (ttl === undefined) {
-      this.deps.log.warn({ stream: Streams.desired }, 'the hub stream has no tombstone TTL in its metadata; checking to be safe');
+      this.deps.log.warn('no tombstone TTL in the node config at the site; checking to be safe');
     } else if (silentMs < (ttl * 1000) / 2) {
       this.deps.log.debug({ silentMs, ttlSeconds: ttl }, 'hub contact again; within the tombstone horizon, no check');
       return;
@@ -96,13 +100,26 @@ export class CompactionCheck {
     await this.check();
   }
 
+  /** The tombstone TTL of the node's NodeConfig as the site stream holds it; undefined when there is none usable. */
+  async tombstoneTtlSeconds(): Promise<number | undefined> {
+    const { siteJsm, node, wireId, log } = this.deps;
+    const m = await siteJsm.streams.getMessage(Streams.siteDesired(node), { last_by_subj: desiredSubjects.nodeConfig(wireId) });
+    if (!m || TOMBSTONE_OPERATIONS.includes(m.header?.get(Headers.operation) ?? '')) return undefined;
+    try {
+      return Number(decodeNodeConfig(m.data, m.subject).tombstoneTtlSeconds);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'the node config at the site is unusable');
+      return undefined;
+    }
+  }
+
   /** Compares the store with the hub's subjects and forgets what the hub no longer has (see the module doc). */
   async check(): Promise<CompactionCheckResult> {
     const { store, node, siteJsm, log } = this.deps;
     await store.whenSynced();
     const siteStream = Streams.siteDesired(node);
     const siteLast = (await siteJsm.streams.info(siteStream)).state.last_seq;
-    const hub = await this.hubSubjects();
+    const hub = await this.deps.hub.list();
     const forgotten: string[] = [];
     for (const held of store.heldSubjects()) {
       if (hub.has(held.subject) || held.seq > siteLast || held.seq === 0) continue;
@@ -116,29 +133,6 @@ export class CompactionCheck {
       this.deps.onForgotten?.(forgotten);
     } else log.info({ hubSubjects: hub.size, held: store.size }, 'compaction check: the site agrees with the hub');
     return { hubSubjects: hub.size, forgotten };
-  }
-
-  /** Every subject of this node in the hub's EF_DESIRED (tombstones included: their subject still exists). */
-  private async hubSubjects(): Promise<Set<string>> {
-    const consumer = await this.deps.hubJs.consumers.get(Streams.desired, {
-      deliver_policy: DeliverPolicy.LastPerSubject,
-      filter_subjects: desiredSubjects.node(this.deps.node),
-      headers_only: true,
-    });
-    const out = new Set<string>();
-    // fetch() ends when its batch is full or it expires, so an empty listing costs one expiry, never a hang.
-    for (;;) {
-      const batch = await consumer.fetch({ max_messages: 512, expires: 2_000 });
-      let got = 0;
-      let done = false;
-      for await (const m of batch) {
-        got++;
-        out.add(m.subject);
-        if (m.info.pending === 0) done = true;
-      }
-      if (done || got === 0) break;
-    }
-    return out;
   }
 
   async stop(): Promise<void> {

@@ -21,7 +21,10 @@ import type { DesiredStore } from './store.js';
 export interface DesiredInformerDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** The node's name (its site stream's name, the snapshot's owner). */
   node: string;
+  /** The node's wire id: only its subjects are read (a stream sourced under an earlier wire id keeps those). */
+  wireId: string;
   store: DesiredStore;
   log: Logger;
   /** Where the snapshot lives (none: every start lists). */
@@ -49,7 +52,7 @@ export class DesiredInformer {
   constructor(private readonly deps: DesiredInformerDeps) {}
 
   async start(): Promise<void> {
-    const { js, jsm, node, store, log } = this.deps;
+    const { js, jsm, node, wireId, store, log } = this.deps;
     const name = Streams.siteDesired(node);
     const info = await jsm.streams.info(name);
     this.stream = { name, created: info.created };
@@ -62,8 +65,8 @@ export class DesiredInformer {
     const consumer = await js.consumers.get(
       name,
       mode.mode === 'resume'
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: mode.fromSeq, filter_subjects: desiredSubjects.node(node) }
-        : { deliver_policy: DeliverPolicy.LastPerSubject, filter_subjects: desiredSubjects.node(node) },
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: mode.fromSeq, filter_subjects: desiredSubjects.node(wireId) }
+        : { deliver_policy: DeliverPolicy.LastPerSubject, filter_subjects: desiredSubjects.node(wireId) },
     );
     const messages = await consumer.consume({ max_messages: 256 });
     this.messages = messages;

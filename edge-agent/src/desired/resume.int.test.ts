@@ -8,11 +8,11 @@
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Streams, TOMBSTONE_TTL, desiredSubjects } from '@edgefarm/proto';
+import { Streams, desiredSubjects } from '@edgefarm/proto';
 import path from 'node:path';
 import { Agent } from '../agent.js';
 import { MemoryPodRuntime } from '../runtime/memory.js';
-import { TestSite, podSpec, publishDesired, publishTombstone, waitFor } from '@edgefarm/testing';
+import { TestSite, podSpec, publishDesired, publishNodeConfig, publishTombstone, waitFor } from '@edgefarm/testing';
 
 const T = 120_000;
 let site: TestSite;
@@ -27,13 +27,9 @@ function newAgent(runtime: MemoryPodRuntime, state: string): Agent {
   );
 }
 
-/** Sets the tombstone horizon the provider would write into EF_DESIRED's metadata. */
+/** Sets the tombstone horizon as the provider tells it the node: its NodeConfig. */
 async function setTombstoneTtl(seconds: number): Promise<void> {
-  const info = await hubJsm.streams.info(Streams.desired);
-  await hubJsm.streams.update(Streams.desired, {
-    ...info.config,
-    metadata: { ...info.config.metadata, [TOMBSTONE_TTL.metadataKey]: String(seconds) },
-  });
+  await publishNodeConfig(site.hubNc, site.node, seconds);
 }
 
 beforeAll(async () => {
@@ -74,7 +70,7 @@ describe('desired state: resume and compaction check', () => {
       const siteJsm = await jetstreamManager(siteNc);
       await waitFor(
         'the site stream sourced the changes',
-        async () => (await siteJsm.streams.info(Streams.siteDesired(site.node))).state.last_seq >= 6,
+        async () => (await siteJsm.streams.info(Streams.siteDesired(site.node))).state.last_seq >= 7, // the NodeConfig, three pods, three changes
         20_000,
         100,
       );
@@ -88,7 +84,7 @@ describe('desired state: resume and compaction check', () => {
         expect(agent.parts.desired.get('default/change')?.resourceVersion).toBe('200');
         const { startMode } = agent.parts.informer;
         expect(startMode.mode).toBe('resume');
-        expect(startMode.mode === 'resume' && startMode.fromSeq).toBe(4);
+        expect(startMode.mode === 'resume' && startMode.fromSeq).toBe(5);
       } finally {
         await agent.stop();
       }

@@ -131,6 +131,24 @@ describe('DesiredStore', () => {
     expect(store.size).toBe(0);
   });
 
+  it("keyed by the node's wire id: takes its key-named subjects, refuses the node name's, passes its NodeConfig by", () => {
+    const key = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+    const { log, records } = recordingLogger();
+    const changes: string[] = [];
+    const store = new DesiredStore(key, log, (k) => changes.push(k));
+    const a = podSpec({ name: 'a' });
+    const under = (node: string) => desiredSubjects.pod(node, { namespace: a.namespace, name: a.name });
+    expect(store.apply(msg(a, 1, { subject: under(key) }))).toEqual({ kind: 'upsert', key: 'default/a' });
+    expect(store.apply(msg(a, 2, { subject: under(NODE) })).kind).toBe('invalid');
+    const config = encode(edge.NodeConfigSchema, create(edge.NodeConfigSchema, { tombstoneTtlSeconds: 60n }));
+    expect(store.apply({ subject: desiredSubjects.nodeConfig(key), seq: 3, data: config })).toEqual({ kind: 'node-config' });
+    expect(store.apply({ subject: desiredSubjects.nodeConfig(NODE), seq: 4, data: config }).kind).toBe('invalid');
+    expect(store.heldSubjects()).toEqual([{ key: 'default/a', subject: under(key), seq: 1 }]);
+    expect(changes).toEqual(['default/a']);
+    expect(store.appliedSequence).toBe(4);
+    expect(records.filter((r) => r.level === LEVEL.error)).toHaveLength(2);
+  });
+
   it('skips specs whose names are unusable in paths and CRI names', () => {
     const { store } = setup();
     const bad = [

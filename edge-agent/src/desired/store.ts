@@ -7,8 +7,10 @@
  * - A tombstone (header KV-Operation DEL/PURGE) removes the pod or object.
  * - A spec older than the one held for the same pod UID (resourceVersion) is ignored, and so is a spec that would
  *   take back a deletion of the same UID. An object older than the one held (resourceVersion) is ignored.
- * - An undecodable message, or one whose subject does not belong to this node, is logged with its subject and
- *   skipped; it never stops the stream.
+ * - An undecodable message, or one whose subject does not belong to this node (its wire id), is logged with its
+ *   subject and skipped; it never stops the stream.
+ * - The node's NodeConfig is not desired state of a pod: apply() passes it by (the compaction check reads it from the
+ *   site stream).
  * - Every change notifies the listener with a pod key; the listener is expected to queue the key, not act inline.
  *   A change of an object notifies the key of every desired pod that uses it (see refs.ts); a token object, the key
  *   of the pod it is named after.
@@ -68,6 +70,7 @@ export type ApplyOutcome =
   | { kind: 'delete'; key: string }
   | { kind: 'unchanged'; key: string }
   | { kind: 'stale'; key: string; reason: string }
+  | { kind: 'node-config' }
   | { kind: 'invalid'; error: Error };
 
 // Names end up in CRI names, log paths and cgroup paths: accept only what Kubernetes itself accepts.
@@ -114,8 +117,9 @@ export class DesiredStore implements DesiredView {
   private isSynced = false;
   private syncedWaiters: (() => void)[] = [];
 
+  /** `wireId`: the node's wire id, the node named in its desired subjects. */
   constructor(
-    private readonly node: string,
+    private readonly wireId: string,
     private readonly log: Logger,
     private readonly onChange: (key: string) => void,
   ) {}
@@ -166,7 +170,8 @@ export class DesiredStore implements DesiredView {
     let key: string;
     try {
       const parsed = parseDesiredSubject(msg.subject);
-      if (parsed.node !== this.node) throw new RangeError(`subject of node "${parsed.node}", not "${this.node}"`);
+      if (parsed.node !== this.wireId) throw new RangeError(`subject of node "${parsed.node}", not "${this.wireId}"`);
+      if (parsed.kind === 'node') return { kind: 'node-config' };
       if (parsed.kind !== 'pod') return this.applyObject(parsed.kind, parsed.key, msg);
       key = podKeyString(parsed.key);
     } catch (err) {
@@ -286,11 +291,11 @@ export class DesiredStore implements DesiredView {
   heldSubjects(): { key: string; subject: string; seq: number }[] {
     const out: { key: string; subject: string; seq: number }[] = [];
     for (const key of this.pods.keys()) {
-      out.push({ key, subject: desiredSubjects.pod(this.node, parsePodKey(key)), seq: this.seqs.get(key) ?? 0 });
+      out.push({ key, subject: desiredSubjects.pod(this.wireId, parsePodKey(key)), seq: this.seqs.get(key) ?? 0 });
     }
     for (const key of this.objects.keys()) {
       const { kind, key: objKey } = parseObjectKey(key);
-      out.push({ key, subject: desiredSubjects.of(this.node, kind, objKey), seq: this.seqs.get(key) ?? 0 });
+      out.push({ key, subject: desiredSubjects.of(this.wireId, kind, objKey), seq: this.seqs.get(key) ?? 0 });
     }
     return out;
   }

@@ -35,15 +35,16 @@ beforeAll(async () => {
   hubJsm = await createHubStreams(site.hubNc);
   siteNc = await site.nats.connectSite();
   const siteJsm = await jetstreamManager(siteNc);
-  await ensureSiteStreams(siteJsm, site.node, site.logger('streams'));
+  await ensureSiteStreams(siteJsm, site.node, site.wireId, site.logger('streams'));
   const js = jetstream(siteNc);
   forwarder = new Forwarder(
     {
       node: site.node,
+      wireId: site.wireId,
       jsm: siteJsm,
       js,
       hub: jetstream(siteNc, { domain: HUB_DOMAIN }),
-      route: eventsRoute(site.node),
+      route: eventsRoute(site.node, site.wireId),
       log: site.logger('event-forwarder'),
     },
     { backoffBaseMs: 100, backoffMaxMs: 1000, publishTimeoutMs: 1000, pullExpiresMs: 1000 },
@@ -52,6 +53,7 @@ beforeAll(async () => {
   recorder = new EventRecorder(
     {
       node: site.node,
+      wireId: site.wireId,
       sink: new JetStreamOutbox(js, site.node, 5000, Streams.siteEvents(site.node)),
       clock: systemClock,
       log: site.logger('events'),

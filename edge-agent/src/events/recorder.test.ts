@@ -4,18 +4,22 @@ import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { EventRecorder, containerFieldPath, eventKey } from './recorder.js';
 
 const NODE = 'n1';
+const WIRE_ID = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
 const pod = { uid: 'u1', namespace: 'default', name: 'web' };
 const decoded = (o: FakeOutbox) => o.published.map((p) => decodeEdgeEvent(p.data, p.subject));
 
 function setup(opts = {}) {
   const sink = new FakeOutbox();
   const clock = new ManualClock(1_000_000);
-  const rec = new EventRecorder({ node: NODE, sink, clock, log: silentLogger() }, { minPublishIntervalMs: 5_000, ...opts });
+  const rec = new EventRecorder(
+    { node: NODE, wireId: WIRE_ID, sink, clock, log: silentLogger() },
+    { minPublishIntervalMs: 5_000, ...opts },
+  );
   return { sink, clock, rec };
 }
 
 describe('EventRecorder', () => {
-  it('writes an event to the site events subject with the kubelet fields', async () => {
+  it("writes an event to the site events subject of the node's wire id with the kubelet fields", async () => {
     const { sink, rec } = setup();
     rec.event({ ...pod, fieldPath: containerFieldPath('app') }, 'Normal', 'Pulling', 'Pulling image "busybox"');
     await rec.flush();
@@ -33,7 +37,7 @@ describe('EventRecorder', () => {
     });
     expect(e!.firstTimestampMs).toBe(1_000_000n);
     const subj = parseEventSubject(sink.published[0]!.subject);
-    expect(subj).toMatchObject({ place: 'eventbox', node: NODE, id: e!.id });
+    expect(subj).toMatchObject({ place: 'eventbox', node: WIRE_ID, id: e!.id });
     await rec.stop();
   });
 

@@ -68,7 +68,10 @@ export interface EventRecorderOptions {
 }
 
 export interface EventRecorderDeps {
+  /** The Kubernetes node name (each Event's nodeName). */
   node: string;
+  /** The node's wire id (the site event subjects name it). */
+  wireId: string;
   /** Writes to the site events stream (a JetStreamOutbox on Streams.siteEvents(node)). */
   sink: OutboxWriter;
   clock: Clock;
@@ -169,7 +172,7 @@ export class EventRecorder implements EventSink {
   }
 
   private publish(key: string, e: Entry): void {
-    const { node, sink, log } = this.deps;
+    const { node, wireId, sink, log } = this.deps;
     e.publishedAt = this.deps.clock.now();
     e.publishedCount = e.count;
     const id = `${this.instance}-${++this.seq}`;
@@ -190,7 +193,7 @@ export class EventRecorder implements EventSink {
     });
     const p = (async () => {
       try {
-        await sink.publish(eventSubjects.site(node, id), encode(edge.EdgeEventSchema, msg));
+        await sink.publish(eventSubjects.site(wireId, id), encode(edge.EdgeEventSchema, msg));
         this.publishedTotal++;
       } catch (err) {
         this.droppedCount++;

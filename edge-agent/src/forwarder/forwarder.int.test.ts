@@ -77,7 +77,14 @@ async function expectHubHas(want: Map<string, bigint>, timeoutMs = 30_000): Prom
 
 function startForwarder(): Promise<void> {
   forwarder = new Forwarder(
-    { node: site.node, jsm: siteJsm, js: jetstream(siteNc), hub: jetstream(siteNc, { domain: HUB_DOMAIN }), log: site.logger('forwarder') },
+    {
+      node: site.node,
+      wireId: site.wireId,
+      jsm: siteJsm,
+      js: jetstream(siteNc),
+      hub: jetstream(siteNc, { domain: HUB_DOMAIN }),
+      log: site.logger('forwarder'),
+    },
     { backoffBaseMs: 100, backoffMaxMs: 1000, publishTimeoutMs: 1000, pullExpiresMs: 1000 },
   );
   return forwarder.start();
@@ -88,7 +95,7 @@ beforeAll(async () => {
   hubJsm = await createHubStreams(site.hubNc);
   siteNc = await site.nats.connectSite();
   siteJsm = await jetstreamManager(siteNc);
-  await ensureSiteStreams(siteJsm, site.node, site.logger('streams'));
+  await ensureSiteStreams(siteJsm, site.node, site.wireId, site.logger('streams'));
   outbox = new JetStreamOutbox(jetstream(siteNc), site.node);
   await startForwarder();
 }, T);

@@ -9,7 +9,9 @@
  *   a delay and the forwarder backs off. Nothing is lost: the outbox keeps the last value per subject.
  * - On start, a consumer with messages pending ack (a previous forwarder died mid-batch) is deleted and recreated,
  *   so delivery restarts in stream order instead of replaying the old messages after newer ones (ack_wait trap).
- * - An outbox message that cannot be forwarded at all (bad subject, undecodable payload) is logged and terminated.
+ * - An outbox message that cannot be forwarded at all (bad subject, undecodable payload, a subject of another wire id
+ *   than the node's: left from before the node joined again, and its permissions would refuse it) is logged and
+ *   terminated.
  * - The same mechanism drains other site streams given a {@link ForwardRoute}: {@link eventsRoute} moves the site
  *   events stream to EF_EVENTS.
  */
@@ -33,7 +35,9 @@ import {
   forwardSubject,
   isDecodeError,
   isSubjectError,
+  parseEventSubject,
   parseStatusSubject,
+  SubjectError,
 } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isConsumerNotFound } from '../bus/errors.js';
@@ -51,7 +55,10 @@ export interface ForwarderOptions {
 }
 
 export interface ForwarderDeps {
+  /** The node's name (its site streams' names). */
   node: string;
+  /** The node's wire id: only its subjects are forwarded. */
+  wireId: string;
   /** Site JetStream (the outbox lives there). */
   jsm: JetStreamManager;
   js: JetStreamClient;
@@ -72,10 +79,11 @@ export interface ForwardRoute {
 }
 
 /** The site events stream to EF_EVENTS; Nats-Msg-Id is the event's site subject (node and unique event id). */
-export function eventsRoute(node: string): ForwardRoute {
+export function eventsRoute(node: string, wireId: string): ForwardRoute {
   return {
     stream: Streams.siteEvents(node),
     target(subject, data) {
+      ownSubject(parseEventSubject(subject).node, wireId, subject);
       const target = forwardEvent(subject);
       decodeEdgeEvent(data, subject);
       return target;
@@ -92,6 +100,11 @@ export interface ForwarderStats {
 
 class PoisonMessage extends Error {
   override name = 'PoisonMessage';
+}
+
+/** Throws a SubjectError when a site subject names another wire id than the node's. */
+function ownSubject(node: string, wireId: string, subject: string): void {
+  if (node !== wireId) throw new SubjectError(`${subject} names wire id ${node}, not this node's ${wireId}`);
 }
 
 export class Forwarder {
@@ -219,6 +232,7 @@ export class Forwarder {
     try {
       subject = forwardSubject(m.subject);
       const parsed = parseStatusSubject(m.subject);
+      ownSubject(parsed.node, this.deps.wireId, m.subject);
       generation =
         parsed.key.kind === 'pod'
           ? decodePodStatusReport(m.data, m.subject).generation

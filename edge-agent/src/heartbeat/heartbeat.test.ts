@@ -5,6 +5,8 @@ import { ManualClock, silentLogger } from '@edgefarm/testing';
 import { Heartbeater } from './heartbeat.js';
 import { parseOsRelease, type NodeInfoSource } from './node-info.js';
 
+const WIRE_ID = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+
 const nodeInfo: NodeInfoSource = {
   host: async () => ({
     machineId: 'm1',
@@ -26,6 +28,7 @@ function setup() {
   const hb = new Heartbeater(
     {
       nodeName: 'n1',
+      wireId: WIRE_ID,
       nodeIp: '10.0.0.5',
       agentVersion: '0.1.0',
       runtime,
@@ -42,10 +45,10 @@ function setup() {
 }
 
 describe('Heartbeater', () => {
-  it('writes a complete heartbeat to the node outbox subject', async () => {
+  it("writes a complete heartbeat to the outbox subject of the node's wire id, naming the node", async () => {
     const { outbox, hb } = setup();
     await hb.beat();
-    expect(outbox.published[0]!.subject).toBe(outboxSubjects.of('n1', { kind: 'node' }));
+    expect(outbox.published[0]!.subject).toBe(outboxSubjects.of(WIRE_ID, { kind: 'node' }));
     const m = decodeNodeHeartbeat(outbox.published[0]!.data);
     expect(m).toMatchObject({
       nodeName: 'n1',

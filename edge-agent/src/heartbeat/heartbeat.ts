@@ -12,7 +12,10 @@ import { errorMessage, type Clock } from '../util/time.js';
 import type { HostInfo, NodeInfoSource } from './node-info.js';
 
 export interface HeartbeatDeps {
+  /** The Kubernetes node name (what the heartbeat says it is). */
   nodeName: string;
+  /** The node's wire id (the outbox subject names it). */
+  wireId: string;
   nodeIp: string;
   agentVersion: string;
   runtime: PodRuntime;
@@ -120,7 +123,7 @@ export class Heartbeater {
   /** Builds and writes one heartbeat. */
   async beat(): Promise<edge.NodeHeartbeat> {
     const hb = await this.build();
-    await this.deps.outbox.publish(outboxSubjects.of(this.deps.nodeName, { kind: 'node' }), encode(edge.NodeHeartbeatSchema, hb));
+    await this.deps.outbox.publish(outboxSubjects.of(this.deps.wireId, { kind: 'node' }), encode(edge.NodeHeartbeatSchema, hb));
     return hb;
   }
 }

@@ -15,6 +15,7 @@ describe('hollowConfigFromEnv', () => {
     const c = hollowConfigFromEnv(env);
     expect(c.startConcurrency).toBe(25);
     expect(c.agents.map((a) => a.nodeName)).toEqual(['hollow-0251', 'hollow-0252', 'hollow-0253']);
+    expect(c.agents.map((a) => a.wireId)).toEqual(['hollow-0251', 'hollow-0252', 'hollow-0253']);
     expect(c.agents[0]).toMatchObject({
       site: 'h01',
       criEndpoint: 'unix:///hollow/cri.sock',
@@ -23,6 +24,11 @@ describe('hollowConfigFromEnv', () => {
       logLevel: 'warn',
       agentVersion: 'hollow',
     });
+  });
+
+  it('names each node by its own name on the wire, whatever wire id the environment carries', () => {
+    const c = hollowConfigFromEnv({ ...env, EF_NODE_WIRE_ID: 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX' });
+    expect(c.agents.map((a) => a.wireId)).toEqual(c.agents.map((a) => a.nodeName));
   });
 
   it("passes the agent's own settings to every node", () => {

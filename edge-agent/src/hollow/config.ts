@@ -1,7 +1,7 @@
 /**
  * The hollow site's configuration: {@link HOLLOW_SETTINGS} declares its own settings; every node's agent settings
- * come from the same environment through the agent's declaration (configFromEnv), with the node name, CRI endpoint,
- * metrics server and volume directory set per node here. main.ts passes process.env; nothing else reads it.
+ * come from the same environment through the agent's declaration (configFromEnv), with the node name (also its wire
+ * id: hollow nodes never join), CRI endpoint, metrics server and volume directory set per node here. main.ts passes process.env; nothing else reads it.
  */
 import path from 'node:path';
 import { absolutePath, defineSettings, int, type Env } from '@edgefarm/settings';
@@ -15,7 +15,7 @@ export const HOLLOW_SETTINGS = defineSettings(
     title: 'hollow site',
     source: 'edge-agent/src/hollow/config.ts',
     intro:
-      'N hollow edge nodes in one process (`node edge-agent/dist/hollow/main.js`, started by hack/site.sh for `EF_SITE_HOLLOW`): real agents over an in-memory runtime, for `make bench`. Every edge-agent setting applies to all of its nodes, except EF_NODE_NAME, EF_CRI_ENDPOINT, EF_METRICS_ADDR (off) and EF_VOLUME_DIR, which it sets per node; EF_LOG_LEVEL defaults to warn here.',
+      'N hollow edge nodes in one process (`node edge-agent/dist/hollow/main.js`, started by hack/site.sh for `EF_SITE_HOLLOW`): real agents over an in-memory runtime, for `make bench`. Every edge-agent setting applies to all of its nodes, except EF_NODE_NAME, EF_NODE_WIRE_ID (the node name: hollow nodes never join), EF_CRI_ENDPOINT, EF_METRICS_ADDR (off) and EF_VOLUME_DIR, which it sets per node; EF_LOG_LEVEL defaults to warn here.',
   },
   {
     count: { env: 'EF_HOLLOW_COUNT', type: int(1), required: true, doc: 'number of hollow nodes' },
@@ -45,6 +45,7 @@ export function hollowConfigFromEnv(env: Env): HollowConfig {
       {
         ...env,
         EF_NODE_NAME: node,
+        EF_NODE_WIRE_ID: node,
         EF_CRI_ENDPOINT: 'unix:///hollow/cri.sock',
         EF_METRICS_ADDR: 'off',
         EF_VOLUME_DIR: path.join(h.dir, node, 'pods'),

@@ -169,7 +169,7 @@ describe('MetricsPublisher', () => {
   it('publishes the metrics text on ef.outbox.<node>.metrics', async () => {
     const outbox = new FakeOutbox();
     const metrics = new AgentMetrics({ defaultMetrics: false });
-    const p = new MetricsPublisher({ node: 'edge.1', metrics, outbox, log }, 30_000);
+    const p = new MetricsPublisher({ wireId: 'edge.1', metrics, outbox, log }, 30_000);
     expect(await p.publish()).toBe(true);
     expect(outbox.published.map((m) => m.subject)).toEqual(['ef.outbox.edge~2E1.metrics']);
     expect(new TextDecoder().decode(outbox.published[0]!.data)).toBe(await metrics.text());
@@ -179,7 +179,7 @@ describe('MetricsPublisher', () => {
     const outbox = new FakeOutbox();
     let size = MAX_METRICS_BYTES + 1;
     const metrics = { contentType: 'text/plain', text: async () => 'x'.repeat(size) };
-    const p = new MetricsPublisher({ node: 'n', metrics, outbox, log }, 30_000);
+    const p = new MetricsPublisher({ wireId: 'n', metrics, outbox, log }, 30_000);
     expect(await p.publish()).toBe(false);
     size = MAX_METRICS_BYTES;
     expect(await p.publish()).toBe(true);
@@ -190,10 +190,10 @@ describe('MetricsPublisher', () => {
 
   it('publishes at start and stops its timer', async () => {
     const outbox = new FakeOutbox();
-    const p = new MetricsPublisher({ node: 'n', metrics: new AgentMetrics({ defaultMetrics: false }), outbox, log }, 60_000);
+    const p = new MetricsPublisher({ wireId: 'n', metrics: new AgentMetrics({ defaultMetrics: false }), outbox, log }, 60_000);
     p.start();
     await p.stop();
     expect(outbox.published).toHaveLength(1);
-    new MetricsPublisher({ node: 'n', metrics: new AgentMetrics({ defaultMetrics: false }), outbox, log }, 0).start(); // 0: off, no timer
+    new MetricsPublisher({ wireId: 'n', metrics: new AgentMetrics({ defaultMetrics: false }), outbox, log }, 0).start(); // 0: off, no timer
   });
 });

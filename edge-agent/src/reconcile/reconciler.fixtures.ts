@@ -30,7 +30,7 @@ export function setup(options: Partial<ReconcilerOptions> = {}) {
   const log = silentLogger();
   let reconciler: Reconciler | undefined;
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
-  const status = new StatusReporter({ node: NODE, outbox, clock, log });
+  const status = new StatusReporter({ wireId: NODE, outbox, clock, log });
   const events = new FakeEventSink();
   reconciler = new Reconciler(
     { runtime, desired: store, status, clock, log, events },

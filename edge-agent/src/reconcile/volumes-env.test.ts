@@ -39,7 +39,7 @@ async function setup() {
   const mounter = new FakeMounter();
   const volumes = new VolumeManager({ root, mounter, objects: store, log });
   await volumes.start();
-  const status = new StatusReporter({ node: NODE, outbox, clock, log });
+  const status = new StatusReporter({ wireId: NODE, outbox, clock, log });
   reconciler = new Reconciler(
     { runtime, desired: store, status, clock, log, volumes },
     { nodeIp: '192.168.0.9', restartBackoffBaseMs: 1000 },
@@ -289,7 +289,7 @@ describe('Reconciler: volumes and env references', () => {
     const volumes = new VolumeManager({ root, mounter: t.mounter, objects: store, log });
     await volumes.start();
     expect(volumes.keys()).toEqual([keyOf(pod)]);
-    const status = new StatusReporter({ node: NODE, outbox: new FakeOutbox(), clock: t.clock, log });
+    const status = new StatusReporter({ wireId: NODE, outbox: new FakeOutbox(), clock: t.clock, log });
     const reconciler = new Reconciler(
       { runtime: t.runtime, desired: store, status, clock: t.clock, log, volumes },
       { nodeIp: '192.168.0.9' },

@@ -19,7 +19,7 @@ function agentOn(runtime: MemoryPodRuntime, clock: ManualClock) {
   const log = silentLogger();
   let reconciler: Reconciler | undefined;
   const store = new DesiredStore(NODE, log, (k) => reconciler?.enqueue(k));
-  const status = new StatusReporter({ node: NODE, outbox, clock, log });
+  const status = new StatusReporter({ wireId: NODE, outbox, clock, log });
   reconciler = new Reconciler(
     { runtime, desired: store, status, clock, log, events: new FakeEventSink() },
     { nodeIp: '10.0.0.9', restartBackoffBaseMs: 1000 },

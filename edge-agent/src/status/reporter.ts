@@ -26,7 +26,8 @@ interface Tracked {
 }
 
 export interface StatusReporterDeps {
-  node: string;
+  /** The node's wire id (its outbox subjects name it). */
+  wireId: string;
   outbox: OutboxWriter;
   clock: Clock;
   log: Logger;
@@ -105,7 +106,7 @@ export class StatusReporter {
     t.generation = t.generation + 1n > byClock ? t.generation + 1n : byClock;
     report.generation = t.generation;
     report.observedAtMs = BigInt(Math.trunc(now));
-    const subject = outboxSubjects.of(this.deps.node, { kind: 'pod', uid: report.uid });
+    const subject = outboxSubjects.of(this.deps.wireId, { kind: 'pod', uid: report.uid });
     try {
       await this.deps.outbox.publish(subject, encode(edge.PodStatusReportSchema, report));
     } catch (err) {

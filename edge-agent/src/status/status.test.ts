@@ -202,7 +202,7 @@ describe('StatusReporter', () => {
   function setup() {
     const outbox = new FakeOutbox();
     const clock = new ManualClock(1_700_000_000_000);
-    const reporter = new StatusReporter({ node: NODE, outbox, clock, log: silentLogger() });
+    const reporter = new StatusReporter({ wireId: NODE, outbox, clock, log: silentLogger() });
     const reports = () => outbox.published.map((p) => ({ subject: p.subject, r: decodePodStatusReport(p.data) }));
     return { outbox, clock, reporter, reports };
   }

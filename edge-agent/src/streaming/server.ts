@@ -1,6 +1,7 @@
 /**
  * StreamingServer: the agent's half of interactive traffic (docs/decisions/0005-interactive-traffic.md). Subscribes
- * to ef.rpc.<node>.* on the site NATS (requests come from the hub over the leaf link; the edge dials nothing in),
+ * to ef.rpc.<wire id>.* on the site NATS (exactly one subscription: the site's allow_responses counts one reply per
+ * matching subscription) (requests come from the hub over the leaf link; the edge dials nothing in),
  * validates each request, prepares the operation (finds the pod and container, asks CRI for a streaming URL and
  * connects to it) and only then answers: an error reply with the kubelet's wording, or "accepted" with the agent's
  * receive window, after subscribing to the session's down subject. The session then runs on a StreamLink until
@@ -22,7 +23,10 @@ import type { StatsCollector } from './stats.js';
 
 export interface StreamingDeps {
   nc: NatsConnection;
+  /** The node's name (in messages). */
   node: string;
+  /** The node's wire id: the rpc and session subjects name it. */
+  wireId: string;
   runtime: RuntimeServiceClient;
   stats: StatsCollector;
   log: Logger;
@@ -64,7 +68,7 @@ export class StreamingServer {
   }
 
   async start(): Promise<void> {
-    const sub = this.deps.nc.subscribe(rpcSubjects.node(this.deps.node));
+    const sub = this.deps.nc.subscribe(rpcSubjects.node(this.deps.wireId));
     this.sub = sub;
     this.loop = (async () => {
       for await (const msg of sub) this.track(this.handle(msg));
@@ -164,10 +168,10 @@ export class StreamingServer {
   }
 
   private async runSession(msg: Msg, req: edge.StreamRequest, prepared: PreparedSession, log: Logger): Promise<void> {
-    const { nc, node } = this.deps;
+    const { nc, wireId } = this.deps;
     const window = this.options.window ?? DEFAULT_WINDOW;
-    const down = nc.subscribe(sessionSubjects.of(node, req.session, 'down'));
-    const up = sessionSubjects.of(node, req.session, 'up');
+    const down = nc.subscribe(sessionSubjects.of(wireId, req.session, 'down'));
+    const up = sessionSubjects.of(wireId, req.session, 'up');
     const link = new StreamLink({
       send: (frame) => nc.publish(up, frame),
       recvWindow: window,

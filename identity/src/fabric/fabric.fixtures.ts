@@ -13,7 +13,7 @@ import {
   domainApiPrefix,
   siteInboxPrefix,
   sourceDeliverPrefix,
-  type DesiredKind,
+  type KeyedKind,
 } from '@edgefarm/proto';
 import type { RawLeaf, SecureFabric } from '@edgefarm/testing';
 
@@ -69,8 +69,12 @@ export async function createHubStreams(desired: NatsConnection, cloud: NatsConne
 export const OBJECT_KEY = { namespace: 'default', name: 'one' };
 
 /** Every desired subject of the test objects of a node (its pod, ConfigMap, Secret and token). */
-export function desiredOf(wireId: string): Record<DesiredKind, string> {
-  return Object.fromEntries(DESIRED_KINDS.map((k) => [k, desiredSubjects.of(wireId, k, OBJECT_KEY)])) as Record<DesiredKind, string>;
+/** The kinds of desired objects that have a key (every kind but the node's own config). */
+export const KEYED_KINDS = DESIRED_KINDS.filter((k): k is KeyedKind => k !== 'node');
+
+export function desiredOf(wireId: string): Record<KeyedKind, string> {
+  const kinds = KEYED_KINDS;
+  return Object.fromEntries(kinds.map((k) => [k, desiredSubjects.of(wireId, k, OBJECT_KEY)])) as Record<KeyedKind, string>;
 }
 
 /** Publishes the node's pod, ConfigMap, Secret and token as the provider does. */

@@ -5,7 +5,6 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
-  DESIRED_KINDS,
   HUB_DOMAIN,
   SOURCE_DELIVERIES_ALL,
   Streams,
@@ -16,7 +15,17 @@ import {
   sourceDeliverPrefix,
 } from '@edgefarm/proto';
 import { SecureFabric, type RawLeaf } from '@edgefarm/testing';
-import { Verdicts, desiredOf, liveLeaf, rawRequest, sleep, startTwoNodes, waitForPayload, type TwoNodes } from './fabric.fixtures.js';
+import {
+  KEYED_KINDS,
+  Verdicts,
+  desiredOf,
+  liveLeaf,
+  rawRequest,
+  sleep,
+  startTwoNodes,
+  waitForPayload,
+  type TwoNodes,
+} from './fabric.fixtures.js';
 
 const te = new TextEncoder();
 const API = domainApiPrefix(HUB_DOMAIN);
@@ -115,7 +124,7 @@ describe("node A's credentials against node B's desired state", () => {
     });
   }, 30_000);
 
-  it.each(DESIRED_KINDS)('reads no %s of B by STREAM.MSG.GET or DIRECT.GET', async (kind) => {
+  it.each(KEYED_KINDS)('reads no %s of B by STREAM.MSG.GET or DIRECT.GET', async (kind) => {
     const subject = desiredOf(t.B)[kind];
     const reads: [string, string, unknown][] = [
       ['STREAM.MSG.GET', `${API}.STREAM.MSG.GET.${Streams.desired}`, { last_by_subj: subject }],
@@ -142,7 +151,7 @@ describe("node A's credentials against node B's desired state", () => {
     const jsm = await jetstreamManager(t.desired);
     const before = (await jsm.streams.info(Streams.desired)).state.last_seq;
     leaf = await liveLeaf(t.fabric, 'node-a', leaf);
-    for (const kind of DESIRED_KINDS) leaf.pub(desiredOf(t.B)[kind], `forged ${kind}`, '');
+    for (const kind of KEYED_KINDS) leaf.pub(desiredOf(t.B)[kind], `forged ${kind}`, '');
     await leaf.ping();
     const viaAgent = await jetstream(t.agentA, { domain: HUB_DOMAIN, timeout: 1_500 })
       .publish(desiredOf(t.B).pod, te.encode('forged by the agent'))

@@ -4,7 +4,7 @@
  * (`heartbeat`, `report`, `event`).
  */
 import { encode, edge, type ObjectKind, type PodKey } from '@edgefarm/proto';
-import type { DesiredRecord, EventHandlers, Hub, StatusHandlers } from './hub.js';
+import type { DesiredRecord, DropReason, EventHandlers, Hub, StatusHandlers } from './hub.js';
 
 /** One stored status message: a node's heartbeat (with the hub's storage time) or a pod's report. */
 export type StoredStatus = { node: string; heartbeat: edge.NodeHeartbeat; atMs: number } | { node: string; report: edge.PodStatusReport };
@@ -15,7 +15,14 @@ export class FakeBus implements Hub {
   readonly forgotten: string[] = [];
   readonly objects: { node: string; kind: ObjectKind; object: edge.EdgeObject }[] = [];
   readonly objectTombstones: { node: string; kind: ObjectKind; key: PodKey }[] = [];
-  /** Every publish in order: `pod <node> <ns>/<name>`, `-pod ...`, `<kind> <node> <ns>/<name>@<version>`, `-<kind> ...`. */
+  /** NodeConfigs published, by node (last value). */
+  readonly nodeConfigs = new Map<string, edge.NodeConfig>();
+  /** Wire ids retired, in order. */
+  readonly retired: string[] = [];
+  /**
+   * Every publish in order: `pod <node> <ns>/<name>`, `-pod ...`, `<kind> <node> <ns>/<name>@<version>`, `-<kind> ...`,
+   * `node <node> ttl=<seconds>`, `-node <node>`, `retire <wire id>`.
+   */
   readonly log: string[] = [];
   /** Every read in order: `readDesired <nodes>`, `readStatus <nodes>`. */
   readonly reads: string[] = [];
@@ -54,6 +61,26 @@ export class FakeBus implements Hub {
     this.log.push(`-${kind} ${node} ${key.namespace}/${key.name}`);
     return ++this.seq;
   }
+  async publishNodeConfig(node: string, config: edge.NodeConfig) {
+    this.nodeConfigs.set(node, config);
+    this.log.push(`node ${node} ttl=${config.tombstoneTtlSeconds}`);
+    return ++this.seq;
+  }
+  async tombstoneNodeConfig(node: string) {
+    this.nodeConfigs.delete(node);
+    this.log.push(`-node ${node}`);
+    return ++this.seq;
+  }
+  async retireWireId(wireId: string) {
+    if (this.failNextPublish) {
+      const e = this.failNextPublish;
+      this.failNextPublish = undefined;
+      throw e;
+    }
+    this.retired.push(wireId);
+    this.log.push(`retire ${wireId}`);
+    return 0;
+  }
   async forgetPodStatus(node: string, uid: string) {
     this.forgotten.push(`${node}/${uid}`);
   }
@@ -85,6 +112,10 @@ export class FakeBus implements Hub {
   /** A heartbeat arriving on the status stream followed. */
   heartbeat(node: string, heartbeat: edge.NodeHeartbeat, atMs: number): void {
     this.statusHandlers?.heartbeat(node, heartbeat, atMs);
+  }
+  /** A status message the real bus drops (malformed, or under a wire id no EdgeNode has). */
+  dropStatus(reason: DropReason): void {
+    this.statusHandlers?.dropped?.(reason);
   }
   /** A pod status report arriving on the status stream followed. */
   report(node: string, report: edge.PodStatusReport): void {

@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Headers, PayloadTooLargeError, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
-import { HubBus, readDesired } from './hub.js';
+import { HubBus, oneConnection, readDesired } from './hub.js';
 
 const log = pino({ level: 'silent' });
 let dir: string;
@@ -41,7 +41,7 @@ const spec = (name: string, rv: string) =>
   });
 
 test('stream creation is idempotent and keeps one value per subject', async () => {
-  const bus = new HubBus(nc, log);
+  const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   await bus.ensureStreams();
   const info = await (await jetstreamManager(nc)).streams.info(Streams.desired);
@@ -50,7 +50,7 @@ test('stream creation is idempotent and keeps one value per subject', async () =
 });
 
 test('a tombstone expires after the configured TTL, which the stream metadata tells the sites', async () => {
-  const bus = new HubBus(nc, log, 1, 10);
+  const bus = new HubBus({ hub: oneConnection(nc), log }, { tombstoneTtlSeconds: 10 });
   await bus.ensureStreams();
   const jsm = await jetstreamManager(nc);
   expect((await jsm.streams.info(Streams.desired)).config.metadata?.[TOMBSTONE_TTL.metadataKey]).toBe('10');
@@ -58,11 +58,11 @@ test('a tombstone expires after the configured TTL, which the stream metadata te
   const m = await jsm.streams.getMessage(Streams.desired, { seq });
   expect(m?.header?.get(Headers.ttl)).toBe('10s');
   expect(m?.header?.get(Headers.operation)).toBe('DEL');
-  await new HubBus(nc, log).ensureStreams(); // back to the default for the other tests
+  await new HubBus({ hub: oneConnection(nc), log }).ensureStreams(); // back to the default for the other tests
 });
 
 test('desired state round-trips, tombstones included, per node', async () => {
-  const bus = new HubBus(nc, log);
+  const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   await bus.publishPod('edge-a', spec('web.v1', '10'));
   await bus.publishPod('edge-a', spec('web.v1', '11')); // replaces the first: last value per subject
@@ -70,7 +70,9 @@ test('desired state round-trips, tombstones included, per node', async () => {
   await bus.tombstonePod('edge-a', { namespace: 'default', name: 'db' });
   await bus.publishPod('edge-b', spec('other', '13'));
   const records = await readDesired(nc, ['edge-a'], log);
-  expect(records.map((r) => [r.node, r.key.name, r.kind === 'pod' && r.spec ? r.spec.resourceVersion : 'tombstone'])).toEqual([
+  expect(
+    records.map((r) => [r.node, r.kind !== 'node' && r.key.name, r.kind === 'pod' && r.spec ? r.spec.resourceVersion : 'tombstone']),
+  ).toEqual([
     ['edge-a', 'web.v1', '11'],
     ['edge-a', 'db', 'tombstone'],
   ]);
@@ -78,7 +80,7 @@ test('desired state round-trips, tombstones included, per node', async () => {
 });
 
 test('objects round-trip beside pods; one too large for a NATS message is refused before it is sent', async () => {
-  const bus = new HubBus(nc, log);
+  const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   const obj = (name: string, rv: string, bytes = 3) =>
     create(edge.EdgeObjectSchema, { namespace: 'default', name, resourceVersion: rv, data: { k: new Uint8Array(bytes) } });
@@ -88,7 +90,13 @@ test('objects round-trip beside pods; one too large for a NATS message is refuse
   await bus.tombstoneObject('edge-o', 'token', { namespace: 'default', name: 'web-1' });
   await expect(bus.publishObject('edge-o', 'configmap', obj('big', '23', 1024 * 1024 + 1))).rejects.toThrow(PayloadTooLargeError);
   const records = await readDesired(nc, ['edge-o'], log);
-  expect(records.map((r) => [r.kind, r.key.name, r.kind !== 'pod' && r.object ? r.object.resourceVersion : 'tombstone'])).toEqual([
+  expect(
+    records.map((r) => [
+      r.kind,
+      r.kind !== 'node' && r.key.name,
+      r.kind !== 'pod' && r.kind !== 'node' && r.object ? r.object.resourceVersion : 'tombstone',
+    ]),
+  ).toEqual([
     ['configmap', 'app.conf', '20'],
     ['secret', 'app.conf', '21'],
     ['token', 'web-1', 'tombstone'],
@@ -96,7 +104,7 @@ test('objects round-trip beside pods; one too large for a NATS message is refuse
 });
 
 test('readStatus replays the last value per subject, followStatus follows new ones; malformed messages are skipped', async () => {
-  const bus = new HubBus(nc, log);
+  const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   const js = jetstream(nc);
   const report = (generation: bigint, uid = 'p1') =>

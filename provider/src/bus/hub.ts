@@ -1,6 +1,16 @@
 /**
- * The provider's side of the hub: it owns the hub streams (EF_DESIRED, EF_STATUS), publishes desired state and
- * tombstones, and follows status reports. Subjects come from @edgefarm/proto only.
+ * The provider's side of the hub: it owns the hub streams (EF_DESIRED, EF_STATUS, EF_EVENTS), publishes desired state
+ * and tombstones, and follows status reports and Events. Subjects come from @edgefarm/proto only.
+ *
+ * The rest of the provider speaks of nodes by name; this is where names meet the wire (decision 0008). Every subject
+ * built for a node carries its wire id ({@link WireIds.wireId}); every subject parsed maps its wire id back to the
+ * node's name ({@link WireIds.nodeOf}), and a message under a wire id no EdgeNode has is dropped (`unknown-node`).
+ *
+ * Two connections, one per hub account (decision 0008): `desired` (EF_DESIRED: the desired stream, its publishes and
+ * reads) and `cloud` (EF_CLOUD: EF_STATUS, EF_EVENTS, the status purge). Without credentials both are the same one.
+ * Each only calls what proto's providerPermissions grants its user: stream info/create/update, consumers (created
+ * unfiltered when filter_subjects is a list, as nats.js does), MSG.NEXT, consumer info/delete, the EF_STATUS purge;
+ * never a stream delete or a DIRECT.GET.
  */
 import {
   DeliverPolicy,
@@ -10,8 +20,8 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
-  type StreamConfig,
   type JsMsg,
+  type StreamConfig,
 } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -21,28 +31,35 @@ import {
   Streams,
   desiredSubjects,
   statusSubjects,
-  parseStatusSubject,
-  parseDesiredSubject,
-  decodeEdgePodSpec,
-  decodeEdgeObject,
-  TOMBSTONE_OPERATIONS,
   TOMBSTONE_TTL,
-  decodeNodeHeartbeat,
-  decodePodStatusReport,
-  decodeEdgeEvent,
   eventSubjects,
-  parseEventSubject,
   encode,
   edge,
-  isDecodeError,
-  isSubjectError,
   type PodKey,
   type ObjectKind,
 } from '@edgefarm/proto';
+import { NAME_WIRE_IDS, type WireIds } from '../membership/identities.js';
 import { StreamFollower } from './follower.js';
+import { liveDesiredSubjects, readDesired, readLastPerSubject, type DesiredRecord } from './reads.js';
+import { eventMessage, statusMessage, type Dropped } from './routing.js';
+
+export { readDesired, readLastPerSubject, type DesiredRecord } from './reads.js';
 
 export function isStreamNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/** The provider's hub connections, one per account; the same connection twice without credentials. */
+export interface HubConnections {
+  /** EF_DESIRED: desired publishes and reads. */
+  desired: NatsConnection;
+  /** EF_CLOUD: status and Events, the status purge, requests and sessions to the nodes. */
+  cloud: NatsConnection;
+}
+
+/** One connection serving both roles (no credentials, as in tests). */
+export function oneConnection(nc: NatsConnection): HubConnections {
+  return { desired: nc, cloud: nc };
 }
 
 export interface DesiredPublisher {
@@ -54,23 +71,31 @@ export interface DesiredPublisher {
   publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number>;
   /** The object is no longer used by any pod on the node. */
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number>;
+  /** Publishes the node's NodeConfig (last value). */
+  publishNodeConfig(node: string, config: edge.NodeConfig): Promise<number>;
+  /** The node is gone: a tombstone for its NodeConfig. */
+  tombstoneNodeConfig(node: string): Promise<number>;
 }
+
+/** Why a message from the hub was not handed on: `malformed` (or inconsistent with its subject), or `unknown-node`
+ * (its subject names a wire id no EdgeNode has: an old key, or nobody's). */
+export type DropReason = 'malformed' | 'unknown-node';
 
 export interface StatusHandlers {
   pod(node: string, report: edge.PodStatusReport): void;
   /** `storedAtMs`: when the hub stored the heartbeat (freshness is judged on it, not on the agent's clock). */
   heartbeat(node: string, hb: edge.NodeHeartbeat, storedAtMs: number): void;
-  /** A status message was skipped: malformed, or a report whose UID does not match its subject (metrics). */
-  dropped?(): void;
-  /** The Prometheus text an agent published (ef.status.<node>.metrics). */
+  /** A status message was skipped (metrics). */
+  dropped?(reason: DropReason): void;
+  /** The Prometheus text an agent published (ef.status.<wire id>.metrics). */
   metrics?(node: string, text: string): void;
 }
 
 /** Receives the Kubernetes Events agents recorded; the next one is delivered once the promise settled. */
 export interface EventHandlers {
   event(node: string, event: edge.EdgeEvent): Promise<void>;
-  /** A malformed event message was skipped. */
-  dropped?(): void;
+  /** An event message was skipped. */
+  dropped?(reason: DropReason): void;
 }
 
 /** The hub as the provider uses it: {@link HubBus}, or the FakeBus of unit tests. */
@@ -85,60 +110,98 @@ export interface Hub extends DesiredPublisher {
   readStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void>;
   /** The current desired state of the given nodes (last value per subject, tombstones included). */
   readDesired(nodes: readonly string[]): Promise<DesiredRecord[]>;
+  /**
+   * A wire id no node has any more (its node joined again with a new key): a tombstone for every desired subject it
+   * still holds a value under, and its status purged. Resolves with the number of tombstones.
+   */
+  retireWireId(wireId: string): Promise<number>;
   /** Follows the Events agents recorded. */
   followEvents(handlers: EventHandlers): Promise<void>;
   stop(): Promise<void>;
 }
 
+export interface HubBusDeps {
+  hub: HubConnections;
+  log: Logger;
+  /** Node names to wire ids and back (default: every node by its name). */
+  wireIds?: WireIds;
+}
+
+export interface HubBusOptions {
+  /** Replicas of the hub streams (default 1). */
+  replicas?: number;
+  /** Nats-TTL of tombstones, also told to the nodes (NodeConfig) and written into EF_DESIRED's metadata. */
+  tombstoneTtlSeconds?: number;
+}
+
+/** Wire ids remembered as already warned about (each is logged once, then only counted). */
+const WARNED_MAX = 1024;
+
 export class HubBus implements Hub {
   private readonly js: JetStreamClient;
-  private jsm?: JetStreamManager;
+  private readonly wireIds: WireIds;
+  private readonly log: Logger;
+  private readonly replicas: number;
+  private readonly tombstoneTtlSeconds: number;
+  private desiredJsm?: JetStreamManager;
+  private cloudJsm?: JetStreamManager;
   private statusFollower?: StreamFollower;
   private eventFollower?: StreamFollower;
+  private readonly warned = new Set<string>();
 
   constructor(
-    private readonly nc: NatsConnection,
-    private readonly log: Logger,
-    private readonly replicas = 1,
-    /** Nats-TTL of tombstones, also written into EF_DESIRED's metadata for the sites (see TOMBSTONE_TTL). */
-    private readonly tombstoneTtlSeconds: number = TOMBSTONE_TTL.defaultSeconds,
+    private readonly deps: HubBusDeps,
+    options: HubBusOptions = {},
   ) {
-    this.js = jetstream(nc);
+    this.log = deps.log;
+    this.wireIds = deps.wireIds ?? NAME_WIRE_IDS;
+    this.replicas = options.replicas ?? 1;
+    this.tombstoneTtlSeconds = options.tombstoneTtlSeconds ?? TOMBSTONE_TTL.defaultSeconds;
+    this.js = jetstream(deps.hub.desired);
   }
 
-  /** Creates or updates the hub streams. Idempotent. */
+  /** Creates or updates the hub streams, each over its account's connection. Idempotent. */
   async ensureStreams(): Promise<void> {
-    this.jsm = await jetstreamManager(this.nc);
     for (const cfg of HUB_STREAM_CONFIGS) {
+      const jsm = cfg.name === Streams.desired ? await this.desiredManager() : await this.cloudManager();
       const want = { ...cfg, subjects: [...cfg.subjects], num_replicas: this.replicas } as Partial<StreamConfig> & { name: string };
       if (cfg.name === Streams.desired) want.metadata = { [TOMBSTONE_TTL.metadataKey]: String(this.tombstoneTtlSeconds) };
       try {
-        await this.jsm.streams.info(cfg.name);
-        await this.jsm.streams.update(cfg.name, want);
+        await jsm.streams.info(cfg.name);
+        await jsm.streams.update(cfg.name, want);
       } catch (err) {
         if (!isStreamNotFound(err)) throw err;
-        await this.jsm.streams.add(want);
+        await jsm.streams.add(want);
         this.log.info({ stream: cfg.name }, 'created hub stream');
       }
     }
   }
 
   async publishPod(node: string, spec: edge.EdgePodSpec): Promise<number> {
-    const ack = await this.js.publish(desiredSubjects.pod(node, spec), encode(edge.EdgePodSpecSchema, spec));
+    const ack = await this.js.publish(desiredSubjects.pod(this.wireIds.wireId(node), spec), encode(edge.EdgePodSpecSchema, spec));
     return ack.seq;
   }
 
   tombstonePod(node: string, key: PodKey): Promise<number> {
-    return this.tombstone(desiredSubjects.pod(node, key));
+    return this.tombstone(desiredSubjects.pod(this.wireIds.wireId(node), key));
   }
 
   async publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number> {
-    const ack = await this.js.publish(desiredSubjects.of(node, kind, object), encode(edge.EdgeObjectSchema, object));
+    const ack = await this.js.publish(desiredSubjects.of(this.wireIds.wireId(node), kind, object), encode(edge.EdgeObjectSchema, object));
     return ack.seq;
   }
 
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number> {
-    return this.tombstone(desiredSubjects.of(node, kind, key));
+    return this.tombstone(desiredSubjects.of(this.wireIds.wireId(node), kind, key));
+  }
+
+  async publishNodeConfig(node: string, config: edge.NodeConfig): Promise<number> {
+    const ack = await this.js.publish(desiredSubjects.nodeConfig(this.wireIds.wireId(node)), encode(edge.NodeConfigSchema, config));
+    return ack.seq;
+  }
+
+  tombstoneNodeConfig(node: string): Promise<number> {
+    return this.tombstone(desiredSubjects.nodeConfig(this.wireIds.wireId(node)));
   }
 
   private async tombstone(subject: string): Promise<number> {
@@ -151,7 +214,16 @@ export class HubBus implements Hub {
 
   /** Drops the last stored status of a pod that no longer exists, so the status stream stays bounded. */
   async forgetPodStatus(node: string, uid: string): Promise<void> {
-    await this.jsm?.streams.purge(Streams.status, { filter: statusSubjects.of(node, { kind: 'pod', uid }) });
+    const jsm = await this.cloudManager();
+    await jsm.streams.purge(Streams.status, { filter: statusSubjects.of(this.wireIds.wireId(node), { kind: 'pod', uid }) });
+  }
+
+  async retireWireId(wireId: string): Promise<number> {
+    const live = await liveDesiredSubjects(this.deps.hub.desired, wireId);
+    for (const subject of live) await this.tombstone(subject);
+    const jsm = await this.cloudManager();
+    await jsm.streams.purge(Streams.status, { filter: statusSubjects.node(wireId) });
+    return live.length;
   }
 
   /**
@@ -161,7 +233,7 @@ export class HubBus implements Hub {
    */
   async followStatus(handlers: StatusHandlers): Promise<void> {
     this.statusFollower = new StreamFollower(
-      this.nc,
+      this.deps.hub.cloud,
       this.log,
       'status',
       Streams.status,
@@ -175,43 +247,38 @@ export class HubBus implements Hub {
   /** Delivers the last report of every pod and the last heartbeat of the given nodes (as after a relist). */
   async readStatus(nodes: readonly string[], handlers: StatusHandlers): Promise<void> {
     await readLastPerSubject(
-      this.nc,
+      this.deps.hub.cloud,
       Streams.status,
-      nodes.map((n) => statusSubjects.node(n)),
+      nodes.map((n) => statusSubjects.node(this.wireIds.wireId(n))),
       (m) => this.deliverStatus(m, handlers),
     );
   }
 
   readDesired(nodes: readonly string[]): Promise<DesiredRecord[]> {
-    return readDesired(this.nc, nodes, this.log);
+    return readDesired(this.deps.hub.desired, nodes, this.log, this.wireIds);
   }
 
   private deliverStatus(m: JsMsg, handlers: StatusHandlers): void {
+    const msg = statusMessage(m.subject, m.data, this.wireIds);
     try {
-      const parsed = parseStatusSubject(m.subject);
-      if (parsed.key.kind === 'metrics') {
-        handlers.metrics?.(parsed.node, new TextDecoder().decode(m.data));
-        return;
-      }
-      if (parsed.key.kind === 'node') {
-        handlers.heartbeat(parsed.node, decodeNodeHeartbeat(m.data, m.subject), m.info.timestampNanos / 1e6);
-      } else {
-        const report = decodePodStatusReport(m.data, m.subject);
-        if (report.uid !== parsed.key.uid) {
-          this.log.warn({ subject: m.subject, uid: report.uid }, 'status report UID does not match its subject; dropped');
-          handlers.dropped?.();
-          return;
-        }
-        handlers.pod(parsed.node, report);
-      }
+      if (msg.kind === 'dropped') this.dropped(m.subject, msg, handlers);
+      else if (msg.kind === 'metrics') handlers.metrics?.(msg.node, msg.text);
+      else if (msg.kind === 'heartbeat') handlers.heartbeat(msg.node, msg.heartbeat, m.info.timestampNanos / 1e6);
+      else handlers.pod(msg.node, msg.report);
     } catch (err) {
-      if (isDecodeError(err) || isSubjectError(err)) {
-        this.log.warn({ subject: m.subject, err: err.message }, 'dropped malformed status message');
-        handlers.dropped?.();
-      } else {
-        this.log.error({ subject: m.subject, err }, 'status handler failed');
-      }
+      this.log.error({ subject: m.subject, err }, 'status handler failed');
     }
+  }
+
+  /** Logs a dropped message (one of an unknown wire id once per wire id, then only counted) and counts it. */
+  private dropped(subject: string, d: Dropped, handlers: Pick<StatusHandlers, 'dropped'>): void {
+    if (d.reason === 'malformed') this.log.warn({ subject, err: d.detail }, 'dropped malformed message');
+    else if (d.wireId !== undefined && !this.warned.has(d.wireId)) {
+      if (this.warned.size >= WARNED_MAX) this.warned.clear();
+      this.warned.add(d.wireId);
+      this.log.warn({ subject, wireId: d.wireId }, 'message under a wire id no EdgeNode has: dropped (counted from now on, not logged)');
+    }
+    handlers.dropped?.(d.reason);
   }
 
   /**
@@ -221,20 +288,14 @@ export class HubBus implements Hub {
    */
   async followEvents(handlers: EventHandlers, replayMs = 5 * 60_000): Promise<void> {
     const from = { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - replayMs).toISOString() };
-    this.eventFollower = new StreamFollower(this.nc, this.log, 'event', Streams.events, eventSubjects.all, from, async (m) => {
-      let node: string;
-      let event: edge.EdgeEvent;
-      try {
-        node = parseEventSubject(m.subject).node;
-        event = decodeEdgeEvent(m.data, m.subject);
-        if (event.nodeName !== node) throw new Error(`event of node ${event.nodeName} on a subject of node ${node}`);
-      } catch (err) {
-        this.log.warn({ subject: m.subject, err: (err as Error).message }, 'dropped malformed event message');
-        handlers.dropped?.();
+    this.eventFollower = new StreamFollower(this.deps.hub.cloud, this.log, 'event', Streams.events, eventSubjects.all, from, async (m) => {
+      const msg = eventMessage(m.subject, m.data, this.wireIds);
+      if (msg.kind === 'dropped') {
+        this.dropped(m.subject, msg, handlers);
         return;
       }
       try {
-        await handlers.event(node, event);
+        await handlers.event(msg.node, msg.event);
       } catch (err) {
         this.log.error({ subject: m.subject, err }, 'event handler failed');
       }
@@ -246,82 +307,14 @@ export class HubBus implements Hub {
     await this.statusFollower?.stop();
     await this.eventFollower?.stop();
   }
-}
 
-/** One entry of the hub's desired state: a pod spec or an object (undefined for a tombstone). */
-export type DesiredRecord = {
-  node: string;
-  key: PodKey;
-  /** Hub stream sequence of the entry. */
-  seq: number;
-} & ({ kind: 'pod'; spec?: edge.EdgePodSpec } | { kind: ObjectKind; object?: edge.EdgeObject });
-
-/** Filter subjects per consumer when reading many nodes at once (each consumer creation carries the whole list). */
-const FILTERS_PER_CONSUMER = 64;
-
-/**
- * Reads the last message of every subject matching the filters (an ordered consumer, deliver last-per-subject) and
- * hands each to `each`; resolves once all that were pending at the start were read.
- */
-export async function readLastPerSubject(
-  nc: NatsConnection,
-  stream: string,
-  filters: readonly string[],
-  each: (m: JsMsg) => void,
-): Promise<void> {
-  const js = jetstream(nc);
-  for (let i = 0; i < filters.length; i += FILTERS_PER_CONSUMER) {
-    const consumer = await js.consumers.get(stream, {
-      filter_subjects: filters.slice(i, i + FILTERS_PER_CONSUMER),
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    const info = await consumer.info();
-    if (info.num_pending === 0) continue;
-    const messages = await consumer.consume();
-    for await (const m of messages) {
-      each(m);
-      if (m.info.pending === 0) break;
-    }
-    await messages.close();
+  private async desiredManager(): Promise<JetStreamManager> {
+    this.desiredJsm ??= await jetstreamManager(this.deps.hub.desired);
+    return this.desiredJsm;
   }
-}
 
-/**
- * Reads the current desired state of the given nodes from the hub (last value per subject), e.g. to learn what was
- * published before this replica served them. Malformed entries are skipped with a warning.
- */
-export async function readDesired(nc: NatsConnection, nodes: readonly string[], log: Logger): Promise<DesiredRecord[]> {
-  const out: DesiredRecord[] = [];
-  await readLastPerSubject(
-    nc,
-    Streams.desired,
-    nodes.map((n) => desiredSubjects.node(n)),
-    (m) => {
-      try {
-        const parsed = parseDesiredSubject(m.subject);
-        const op = m.headers?.get(Headers.operation) ?? '';
-        const tombstone = TOMBSTONE_OPERATIONS.includes(op);
-        if (parsed.kind !== 'pod') {
-          out.push({
-            node: parsed.node,
-            kind: parsed.kind,
-            key: parsed.key,
-            object: tombstone ? undefined : decodeEdgeObject(m.data, m.subject),
-            seq: m.seq,
-          });
-        } else {
-          out.push({
-            node: parsed.node,
-            kind: 'pod',
-            key: parsed.key,
-            spec: tombstone ? undefined : decodeEdgePodSpec(m.data, m.subject),
-            seq: m.seq,
-          });
-        }
-      } catch (err) {
-        log.warn({ subject: m.subject, err: (err as Error).message }, 'skipped malformed desired-state entry');
-      }
-    },
-  );
-  return out;
+  private async cloudManager(): Promise<JetStreamManager> {
+    this.cloudJsm ??= await jetstreamManager(this.deps.hub.cloud);
+    return this.cloudJsm;
+  }
 }

@@ -5,7 +5,7 @@
 import type { edge, ObjectKind, PodKey } from '@edgefarm/proto';
 import type { DesiredPublisher } from './hub.js';
 
-export type PublishKind = 'pod' | ObjectKind | 'tombstone';
+export type PublishKind = 'pod' | ObjectKind | 'node' | 'tombstone';
 
 export interface PublishObserver {
   /** `seconds`: from the publish to the hub's ack. */
@@ -46,6 +46,12 @@ export class InstrumentedPublisher implements PodBus {
   }
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey) {
     return this.timed('tombstone', () => this.inner.tombstoneObject(node, kind, key));
+  }
+  publishNodeConfig(node: string, config: edge.NodeConfig) {
+    return this.timed('node', () => this.inner.publishNodeConfig(node, config));
+  }
+  tombstoneNodeConfig(node: string) {
+    return this.timed('tombstone', () => this.inner.tombstoneNodeConfig(node));
   }
   forgetPodStatus(node: string, uid: string) {
     return this.inner.forgetPodStatus(node, uid);

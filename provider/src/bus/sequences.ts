@@ -51,6 +51,14 @@ export class DesiredSequences implements PodBus {
     return this.note(node, await this.inner.tombstoneObject(node, kind, key));
   }
 
+  async publishNodeConfig(node: string, config: edge.NodeConfig): Promise<number> {
+    return this.note(node, await this.inner.publishNodeConfig(node, config));
+  }
+
+  async tombstoneNodeConfig(node: string): Promise<number> {
+    return this.note(node, await this.inner.tombstoneNodeConfig(node));
+  }
+
   forgetPodStatus(node: string, uid: string): Promise<void> {
     return this.inner.forgetPodStatus(node, uid);
   }

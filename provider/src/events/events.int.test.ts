@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { edge, encode, eventSubjects } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
-import { HubBus } from '../bus/hub.js';
+import { HubBus, oneConnection } from '../bus/hub.js';
 import { FakeKubeClient } from '../kube/fake.js';
 import { EdgeEventSink } from './sink.js';
 
@@ -51,7 +51,7 @@ const ev = (id: string, count: number, node = 'edge-a') =>
   });
 
 test('events in EF_EVENTS become Kubernetes Events; malformed and unserved ones are skipped', async () => {
-  const bus = new HubBus(nc, log);
+  const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   const kube = new FakeKubeClient();
   kube.pods.set('default/web', { metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '5' } });

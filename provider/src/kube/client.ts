@@ -17,6 +17,18 @@ export interface EdgeNodeStatus {
   podCount?: number;
   desiredSequence?: number;
   appliedSequence?: number;
+  /**
+   * The node's NATS identity, written by the registrar at join and renewal (decision 0008); the provider only reads it
+   * (its own status patches leave it alone). `publicKey` is the node's wire id.
+   */
+  identity?: EdgeNodeIdentity;
+}
+
+/** status.identity of an EdgeNode: the NATS user key the node joined with, and its credentials' lifetime (RFC 3339). */
+export interface EdgeNodeIdentity {
+  publicKey: string;
+  issuedAt?: string;
+  expiresAt?: string;
 }
 
 export const EDGENODE = { group: 'edgefarm.io', version: 'v1alpha1', plural: 'edgenodes' } as const;

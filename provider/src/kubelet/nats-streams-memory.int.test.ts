@@ -63,7 +63,7 @@ beforeAll(async () => {
       },
     },
   );
-  streams = new NatsEdgeStreams(site.hubNc, silentLogger(), () => undefined);
+  streams = new NatsEdgeStreams({ nc: site.hubNc, log: silentLogger(), offlineSince: () => undefined });
   await publishDesired(site.hubNc, site.node, pod);
   await watcher.waitFor(pod.uid, (r) => r.containerStatuses[0]?.state?.state.case === 'running', 60_000);
 }, T);

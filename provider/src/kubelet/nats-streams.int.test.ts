@@ -56,10 +56,13 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 beforeAll(async () => {
   bed = await AgentBed.start({ restartBackoffBaseMs: 500, restartBackoffMaxMs: 1000 });
   hub = bed.site.hubNc;
-  streams = new NatsEdgeStreams(hub, silentLogger(), () => new Date('2026-11-23T10:00:00Z'), {
-    deadAfterMs: 3000,
-    window: TEST.window,
-  });
+  streams = new NatsEdgeStreams(
+    { nc: hub, log: silentLogger(), offlineSince: () => new Date('2026-11-23T10:00:00Z') },
+    {
+      deadAfterMs: 3000,
+      window: TEST.window,
+    },
+  );
   await publishDesired(hub, bed.site.node, app);
   await publishDesired(hub, bed.site.node, crasher);
   await bed.watcher.waitFor(

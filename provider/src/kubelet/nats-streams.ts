@@ -1,14 +1,17 @@
 /**
  * NatsEdgeStreams: {@link EdgeStreams} over core NATS (docs/decisions/0005-interactive-traffic.md). Each call is a
- * request on ef.rpc.<node>.<op> (at most `requestTimeoutMs`, 2 s: no responders or a timeout means the node is not
- * reachable: {@link EdgeNodeOfflineError}); sessions then run on ef.session.<node>.<id>.{up,down} through a
- * {@link StreamLink} (credit flow control, keepalive). The edge answers over the leaf link it opened itself.
+ * request on ef.rpc.<wire id>.<op> (at most `requestTimeoutMs`, 2 s: no responders or a timeout means the node is not
+ * reachable: {@link EdgeNodeOfflineError}); sessions then run on ef.session.<wire id>.<id>.{up,down} through a
+ * {@link StreamLink} (credit flow control, keepalive). The edge answers over the leaf link it opened itself. Callers
+ * name nodes by name; the subjects carry the node's wire id as {@link WireIds} names it at the time of the request.
+ * On a secured hub this runs on the provider's EF_CLOUD connection (requests to nodes, the sessions' down half).
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { errors, nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Channel, edge, rpcSubjects, sessionSubjects, type ChannelId, type RpcOp } from '@edgefarm/proto';
 import { DEFAULT_WINDOW, StreamLink, type LinkOptions } from '@edgefarm/streaming';
 import type { Logger } from 'pino';
+import { NAME_WIRE_IDS, type WireIds } from '../membership/identities.js';
 import {
   EdgeNodeOfflineError,
   EdgeStreamError,
@@ -25,6 +28,15 @@ import {
 
 /** When the node controller last saw the node connected: a Date when it is known to be disconnected since then. */
 export type OfflineSince = (node: string) => Date | undefined | null;
+
+export interface NatsEdgeStreamsDeps {
+  /** The hub connection (EF_CLOUD on a secured hub). */
+  nc: NatsConnection;
+  log: Logger;
+  offlineSince: OfflineSince;
+  /** Node names to wire ids (default: every node by its name). */
+  wireIds?: WireIds;
+}
 
 export interface NatsEdgeStreamsOptions {
   /** Longest wait for the edge's reply to an open (default 2000 ms). */
@@ -53,12 +65,20 @@ export class NatsEdgeStreams implements EdgeStreams {
   /** Over every session so far: the most received bytes buffered at once (bounded by the window) and the count. */
   readonly counters = { sessions: 0, maxBufferedBytes: 0 };
 
+  private readonly nc: NatsConnection;
+  private readonly log: Logger;
+  private readonly offlineSince: OfflineSince;
+  private readonly wireIds: WireIds;
+
   constructor(
-    private readonly nc: NatsConnection,
-    private readonly log: Logger,
-    private readonly offlineSince: OfflineSince,
+    deps: NatsEdgeStreamsDeps,
     private readonly options: NatsEdgeStreamsOptions = {},
-  ) {}
+  ) {
+    this.nc = deps.nc;
+    this.log = deps.log;
+    this.offlineSince = deps.offlineSince;
+    this.wireIds = deps.wireIds ?? NAME_WIRE_IDS;
+  }
 
   /** Sessions open now (for tests and metrics). */
   get openSessions(): number {
@@ -152,15 +172,16 @@ export class NatsEdgeStreams implements EdgeStreams {
   private async open(ref: PodRef & { container?: string }, op: RpcOp, body: OpBody, inputs: ChannelId[]): Promise<Opened> {
     const session = nuid.next();
     const window = this.options.window ?? DEFAULT_WINDOW;
-    const sub = this.nc.subscribe(sessionSubjects.of(ref.node, session, 'up'));
+    const wireId = this.wireIds.wireId(ref.node);
+    const sub = this.nc.subscribe(sessionSubjects.of(wireId, session, 'up'));
     let reply: edge.StreamReply;
     try {
-      reply = await this.request(ref, op, body, session);
+      reply = await this.request(ref, op, body, session, wireId);
     } catch (err) {
       sub.unsubscribe();
       throw err;
     }
-    const down = sessionSubjects.of(ref.node, session, 'down');
+    const down = sessionSubjects.of(wireId, session, 'down');
     const linkOptions: LinkOptions = {
       send: (frame) => this.nc.publish(down, frame),
       recvWindow: window,
@@ -184,7 +205,13 @@ export class NatsEdgeStreams implements EdgeStreams {
     return { link, reply };
   }
 
-  private async request(ref: PodRef & { container?: string }, op: RpcOp, body: OpBody, session: string): Promise<edge.StreamReply> {
+  private async request(
+    ref: PodRef & { container?: string },
+    op: RpcOp,
+    body: OpBody,
+    session: string,
+    wireId = this.wireIds.wireId(ref.node),
+  ): Promise<edge.StreamReply> {
     const req = create(edge.StreamRequestSchema, {
       session,
       window: this.options.window ?? DEFAULT_WINDOW,
@@ -196,7 +223,7 @@ export class NatsEdgeStreams implements EdgeStreams {
     });
     let data: Uint8Array;
     try {
-      const msg = await this.nc.request(rpcSubjects.of(ref.node, op), toBinary(edge.StreamRequestSchema, req), {
+      const msg = await this.nc.request(rpcSubjects.of(wireId, op), toBinary(edge.StreamRequestSchema, req), {
         timeout: this.options.requestTimeoutMs ?? 2000,
       });
       data = msg.data;

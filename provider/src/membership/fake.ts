@@ -4,7 +4,7 @@
  */
 import type { DesiredRecord } from '../bus/hub.js';
 import { DEFAULT_TAINT, policyOf, type NodePolicy } from '../nodecontroller/node.js';
-import type { MembershipListener, ReleaseReason, ServedNodes } from './membership.js';
+import type { MembershipListener, ReleaseReason, Rekey, ServedNodes } from './membership.js';
 
 /** The policy of an EdgeNode without a spec. */
 export const defaultPolicy = (name: string): NodePolicy => policyOf({ metadata: { name, uid: `uid-en-${name}` } }, [DEFAULT_TAINT]).policy;
@@ -47,6 +47,10 @@ export class FakeMembership implements ServedNodes {
   changePolicy(node: string, policy: NodePolicy): void {
     this.policies.set(node, policy);
     for (const l of this.listeners) l.policyChanged?.(node, policy);
+  }
+
+  rekey(node: string, change: Rekey): void {
+    for (const l of this.listeners) l.rekeyed?.(node, change);
   }
 
   async release(node: string, reason: ReleaseReason): Promise<void> {

@@ -2,12 +2,21 @@ import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
 import type { DesiredRecord } from '../bus/hub.js';
 import { DEFAULT_TAINT } from '../nodecontroller/node.js';
+import { NodeIdentities } from './identities.js';
 import { NodeMembership, type HubReads, type MembershipListener, type NodeMembershipOptions } from './membership.js';
 
 const log = pino({ level: 'silent' });
 
 /** An EdgeNode (shard 0 unless `edge-b*`, which hash to shard 1 of the fake ownership). */
 const edgeNode = (name: string, spec = {}) => ({ metadata: { name }, spec });
+const KEY_1 = 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX';
+const KEY_2 = 'UBQ5SCOK7A6WL5ERGOBH6IXCQPLLHSSUDHXJ5PQGPM7AAJQ3NLRWUXYN';
+/** An EdgeNode that joined with `key` (status.identity, as the registrar writes it). */
+const joined = (name: string, key: string) => ({
+  metadata: { name },
+  spec: {},
+  status: { connected: false, identity: { publicKey: key, issuedAt: '2026-01-01T00:00:00Z', expiresAt: '2026-02-01T00:00:00Z' } },
+});
 
 function bed(o: Partial<NodeMembershipOptions> = {}) {
   const kube = new FakeKubeClient();
@@ -26,8 +35,10 @@ function bed(o: Partial<NodeMembershipOptions> = {}) {
   /** EdgeNodes the watch cache has not seen (a lagging watch): the API has them. */
   const unseen = new Set<string>();
   const watch = kube.edgeNodeWatch();
+  const identities = new NodeIdentities(log);
   const membership = new NodeMembership({
     kube,
+    identities,
     edgeNodes: {
       ...watch,
       get: (ns, name) => (unseen.has(name) ? undefined : watch.get(ns, name)),
@@ -50,10 +61,11 @@ function bed(o: Partial<NodeMembershipOptions> = {}) {
     taken: (nodes) => timeline.push(`${id} taken ${nodes.join(',')}`),
     policyChanged: (node, policy) => timeline.push(`${id} policy ${node} ${JSON.stringify(policy.labels)}`),
     released: (node, reason) => void timeline.push(`${id} released ${node} ${reason} served=${membership.serves(node)}`),
+    rekeyed: (node, { from, to }) => void timeline.push(`${id} rekeyed ${node} ${from}->${to} bus=${identities.wireId(node)}`),
   });
   membership.subscribe(listener('a'));
   membership.subscribe(listener('b'));
-  return { kube, held, unseen, timeline, desired, hub, membership, listener };
+  return { kube, held, unseen, timeline, desired, hub, membership, listener, identities };
 }
 
 describe('NodeMembership', () => {
@@ -168,6 +180,60 @@ describe('NodeMembership', () => {
     b.kube.emitEdgeNode(edgeNode('edge-1', { labels: { site: 'a' } })); // a new resourceVersion, the same policy
     await b.membership.reconcile();
     expect(b.timeline).toEqual(['a policy edge-1 {"site":"a"}', 'b policy edge-1 {"site":"a"}']);
+  });
+
+  it('decommissions a served EdgeNode that is being deleted (finalizers keep it in the API): from the cache or the API', async () => {
+    const b = await started(bed());
+    b.kube.emitEdgeNode(edgeNode('edge-1'));
+    b.kube.emitEdgeNode(edgeNode('edge-2'));
+    await b.membership.reconcile();
+    b.timeline.length = 0;
+    // The watch shows the deletionTimestamp: deleted, without asking the API.
+    b.kube.emitEdgeNode({ metadata: { name: 'edge-1', deletionTimestamp: new Date(), finalizers: ['example.com/keep'] } });
+    // The watch lags, the API has it terminating: deleted too.
+    b.unseen.add('edge-2');
+    b.kube.edgeNodes.set('edge-2', { metadata: { name: 'edge-2', deletionTimestamp: new Date(), finalizers: ['example.com/keep'] } });
+    await b.membership.reconcile();
+    expect(b.timeline.filter((l) => l.startsWith('a'))).toEqual([
+      'a released edge-1 deleted served=false',
+      'a released edge-2 deleted served=false',
+    ]);
+    expect(b.kube.calls.filter((c) => c.startsWith('getEdgeNode'))).toEqual(['getEdgeNode edge-2']);
+    expect(b.membership.served()).toEqual([]);
+  });
+
+  it("names nodes by their key from the watch event on, and announces a served node's new wire id once", async () => {
+    const b = await started(bed());
+    b.kube.emitEdgeNode(edgeNode('edge-1'));
+    await b.membership.reconcile();
+    expect(b.identities.wireId('edge-1')).toBe('edge-1');
+    b.timeline.length = 0;
+
+    b.kube.emitEdgeNode(joined('edge-1', KEY_1)); // joined: the bus names it by its key at once
+    expect(b.identities.wireId('edge-1')).toBe(KEY_1);
+    expect(b.identities.nodeOf(KEY_1)).toBe('edge-1');
+    expect(b.identities.nodeOf('edge-1')).toBeUndefined();
+    await b.membership.reconcile();
+    b.kube.emitEdgeNode(joined('edge-1', KEY_1)); // a status update that keeps the key
+    await b.membership.reconcile();
+    b.kube.emitEdgeNode(joined('edge-1', KEY_2)); // joined again
+    await b.membership.reconcile();
+    expect(b.timeline).toEqual([
+      `a rekeyed edge-1 edge-1->${KEY_1} bus=${KEY_1}`,
+      `b rekeyed edge-1 edge-1->${KEY_1} bus=${KEY_1}`,
+      `a rekeyed edge-1 ${KEY_1}->${KEY_2} bus=${KEY_2}`,
+      `b rekeyed edge-1 ${KEY_1}->${KEY_2} bus=${KEY_2}`,
+    ]);
+    expect(b.identities.nodeOf(KEY_1)).toBeUndefined();
+  });
+
+  it('takes a joined node on under its key, and announces no rekey for it', async () => {
+    const b = await started(bed());
+    b.kube.emitEdgeNode(joined('edge-1', KEY_1));
+    await b.membership.reconcile();
+    await b.membership.reconcile();
+    expect(b.timeline.some((l) => l.includes('rekeyed'))).toBe(false);
+    expect(b.identities.wireId('edge-1')).toBe(KEY_1);
   });
 
   it('does not serve an EdgeNode being deleted', async () => {

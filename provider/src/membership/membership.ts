@@ -8,9 +8,11 @@
  *
  * A reconcile computes, then acts:
  *
- * 1. Nodes to give up, each with its reason. An EdgeNode still in the watch cache means the shard moved:
- *    `handed-over`. One missing from the cache (or being deleted) is asked of the API (`getEdgeNode`): still there,
- *    `handed-over` too; gone, `deleted`. A node is never called deleted from the cache alone. The node leaves the
+ * 1. Nodes to give up, each with its reason. An EdgeNode still in the watch cache and not being deleted means the
+ *    shard moved: `handed-over`. One being deleted (a deletionTimestamp: finalizers or a foreground delete keep it
+ *    in the API a while) is `deleted`: once it is really gone nobody serves it any more to stop its pods. One missing
+ *    from the cache is asked of the API (`getEdgeNode`): there and not being deleted, `handed-over`; gone or being
+ *    deleted, `deleted`. A node is never called deleted from a cache that lacks it alone. The node leaves the
  *    served set and every listener's `released` is called in the same tick (no await in between, so no pod sync can
  *    see the node unserved with its pods still known and tombstone them); then their promises are awaited.
  *    - handed-over: forget the node without touching anything (its desired state, its Node and Lease stay for the
@@ -26,6 +28,9 @@
  *    d. call `taken`, also when (c) failed: only now are Nodes registered and written, so a takeover writes what is
  *       known of the node and never "no heartbeat yet" (which would flip a Ready node to False for a moment).
  * 3. Served nodes whose EdgeNode changed its policy (labels, taints, reserved resources, autonomy): `policyChanged`.
+ * 4. Served nodes whose wire id changed (the node joined, or joined again with a new key): `rekeyed`. The wire ids
+ *    themselves are in {@link NodeIdentities}, which this class fills from the EdgeNode watch as events arrive (so a
+ *    report under the new key is taken at once), and again from the cache at every reconcile.
  *
  * A reconnecting node's pods are synced again by the pod controller (it follows the node facts' connectivity), not
  * here: membership is only about which nodes are served.
@@ -35,6 +40,7 @@ import type { V1Taint } from '@kubernetes/client-node';
 import type { EdgeNode, KubeClient, Watcher } from '../kube/client.js';
 import type { DesiredRecord } from '../bus/hub.js';
 import { policyOf, type NodePolicy } from '../nodecontroller/node.js';
+import type { NodeIdentities } from './identities.js';
 
 /** Why a node is no longer served. */
 export type ReleaseReason = 'handed-over' | 'deleted';
@@ -45,6 +51,12 @@ export interface Takeover {
   desired: readonly DesiredRecord[];
 }
 
+/** A served node's wire id changed: `from` is what its subjects carried until now, `to` what they carry from now on. */
+export interface Rekey {
+  from: string;
+  to: string;
+}
+
 /** What a part that keeps per-node state is told. Every method is optional. */
 export interface MembershipListener {
   /** The nodes are served from now on; nothing may be written to the API for them before {@link taken}. */
@@ -53,6 +65,11 @@ export interface MembershipListener {
   taken?(nodes: readonly string[]): void;
   /** A served node's EdgeNode changed what it asks of the Node. */
   policyChanged?(node: string, policy: NodePolicy): void;
+  /**
+   * A served node's wire id changed (provider/README.md: a node's wire id). The hub's subjects for the node are built
+   * with `to` already: whatever the part published under `from` must be published again.
+   */
+  rekeyed?(node: string, change: Rekey): void;
   /**
    * The node is no longer served. Called synchronously for every listener before any is awaited: whatever forgets
    * state must do so before returning.
@@ -84,6 +101,8 @@ export interface NodeMembershipOptions {
   kube: Pick<KubeClient, 'getEdgeNode'>;
   /** The EdgeNode watch; started and stopped here. */
   edgeNodes: Watcher<EdgeNode>;
+  /** The wire ids of the nodes, filled here from the watch (the one writer). */
+  identities: NodeIdentities;
   shards: ShardOwnership;
   hub: HubReads;
   log: Logger;
@@ -98,6 +117,8 @@ export interface NodeMembershipOptions {
 export class NodeMembership implements ServedNodes {
   /** The served nodes and the policy last announced for each. */
   private readonly policies = new Map<string, NodePolicy>();
+  /** The wire id last announced for each served node. */
+  private readonly wireIds = new Map<string, string>();
   private readonly listeners: MembershipListener[] = [];
   /** Serializes reconciles; `pending` coalesces the requests made while one waits to run. */
   private chain: Promise<void> = Promise.resolve();
@@ -129,7 +150,10 @@ export class NodeMembership implements ServedNodes {
   /** Starts the EdgeNode watch and the periodic resync. Nodes are taken on once shards are held. */
   async start(): Promise<void> {
     await this.o.edgeNodes.start({
-      changed: () => void this.reconcile(),
+      changed: (en) => {
+        this.o.identities.observe(en);
+        void this.reconcile();
+      },
       deleted: () => void this.reconcile(),
       error: (err) => this.o.log.warn({ err: (err as Error)?.message }, 'EdgeNode watch failed; restarting'),
     });
@@ -168,6 +192,7 @@ export class NodeMembership implements ServedNodes {
   private async reconcileOnce(): Promise<void> {
     const want = new Map<string, EdgeNode>();
     for (const en of this.o.edgeNodes.list()) {
+      this.o.identities.observe(en);
       const name = en.metadata?.name;
       if (name && !en.metadata?.deletionTimestamp && this.o.shards.owns(this.o.shards.shardOf(name))) want.set(name, en);
     }
@@ -185,28 +210,47 @@ export class NodeMembership implements ServedNodes {
       this.policies.set(name, policy);
       for (const l of this.listeners) l.policyChanged?.(name, policy);
     }
+
+    for (const name of kept) {
+      const from = this.wireIds.get(name)!;
+      const to = this.o.identities.wireId(name);
+      if (to === from) continue;
+      this.wireIds.set(name, to);
+      this.o.log.info({ node: name, from, to }, 'node has a new wire id: its desired state is published again under it');
+      for (const l of this.listeners) l.rekeyed?.(name, { from, to });
+    }
   }
 
-  /** handed-over unless the API confirms the EdgeNode is gone (the cache alone never decides a deletion). */
+  /**
+   * deleted when the EdgeNode is being deleted (the cache or the API shows a deletionTimestamp) or the API confirms
+   * it is gone; otherwise handed-over (a cache that lacks it alone never decides a deletion).
+   */
   private async releaseReason(name: string): Promise<ReleaseReason> {
     const cached = this.o.edgeNodes.get('', name);
-    if (cached && !cached.metadata?.deletionTimestamp) return 'handed-over';
-    return (await this.o.kube.getEdgeNode(name)) ? 'handed-over' : 'deleted';
+    if (cached) return cached.metadata?.deletionTimestamp ? 'deleted' : 'handed-over';
+    const found = await this.o.kube.getEdgeNode(name);
+    return found && !found.metadata?.deletionTimestamp ? 'handed-over' : 'deleted';
   }
 
   private async release(name: string, reason: ReleaseReason): Promise<void> {
     this.policies.delete(name);
+    this.wireIds.delete(name);
     this.reportedProblems.delete(name);
     const pending = this.listeners.map((l) => Promise.resolve(l.released?.(name, reason)));
     await Promise.all(pending);
     if (reason === 'handed-over') this.o.log.info({ node: name }, 'node handed over to another replica');
-    else this.o.log.warn({ node: name }, 'EdgeNode deleted: its pods were tombstoned and its Node deleted');
+    else this.o.log.warn({ node: name }, 'EdgeNode deleted or being deleted: its pods were tombstoned and its Node deleted');
   }
 
   private async take(nodes: Takeover['nodes']): Promise<void> {
     const names = nodes.map((n) => n.name);
+    // The wire ids the read below uses: one that changes meanwhile is a rekey at the next reconcile.
+    const ids = new Map(names.map((n) => [n, this.o.identities.wireId(n)]));
     const desired = await this.o.hub.readDesired(names);
-    for (const n of nodes) this.policies.set(n.name, n.policy);
+    for (const n of nodes) {
+      this.policies.set(n.name, n.policy);
+      this.wireIds.set(n.name, ids.get(n.name)!);
+    }
     for (const l of this.listeners) l.taking?.({ nodes, desired });
     try {
       await this.o.hub.readStatus(names);

@@ -18,6 +18,11 @@ export const PREFIX = 'edgefarm_provider_';
 export type StatusResult = 'applied' | 'stale' | 'dropped';
 /** What became of an Event an agent recorded; `malformed`: the message could not be decoded. */
 export type EdgeEventResult = EventResult | 'malformed';
+const HUB_REJECT_STREAMS = ['status', 'events'] as const;
+/** The hub stream a rejected message came from. */
+export type HubRejectStream = (typeof HUB_REJECT_STREAMS)[number];
+/** Why a message from the hub was rejected: its subject names a wire id no EdgeNode has. */
+export type HubRejectReason = 'unknown-node';
 const EDGE_EVENT_RESULTS: readonly EdgeEventResult[] = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed'];
 
 /** What the scrape-time gauges read: the nodes this replica serves and what it knows of each. */
@@ -70,6 +75,7 @@ export class ProviderMetrics {
   private readonly natsReconnects: Counter;
   private readonly natsDisconnects: Counter;
   private readonly edgeEvents: Counter<'result'>;
+  private readonly hubRejects: Counter<'stream' | 'reason'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -138,7 +144,7 @@ export class ProviderMetrics {
 
     this.desiredPublishes = new Counter({
       name: PREFIX + 'desired_publish_total',
-      help: 'Desired-state publishes to the hub, by kind (pod, configmap, secret, token, tombstone) and result (ok, error).',
+      help: 'Desired-state publishes to the hub, by kind (pod, configmap, secret, token, node: a NodeConfig, tombstone) and result (ok, error).',
       labelNames: ['kind', 'result'],
       registers,
     });
@@ -198,20 +204,27 @@ export class ProviderMetrics {
         this.set(self.edgeEventsQueued?.() ?? 0);
       },
     });
+    this.hubRejects = new Counter({
+      name: PREFIX + 'hub_messages_rejected_total',
+      help: 'Status reports, heartbeats, metrics and Events from the hub not taken, by stream (status, events) and reason: unknown-node (their subject names a wire id no EdgeNode has: an old key of a node that joined again, a key claimed by two EdgeNodes, a stranger).',
+      labelNames: ['stream', 'reason'],
+      registers,
+    });
     this.natsReconnects = new Counter({
       name: PREFIX + 'nats_reconnects_total',
-      help: 'Reconnections of the hub NATS connection.',
+      help: 'Reconnections of the hub NATS connections (both, with credentials).',
       registers,
     });
     this.natsDisconnects = new Counter({
       name: PREFIX + 'nats_disconnects_total',
-      help: 'Disconnections of the hub NATS connection.',
+      help: 'Disconnections of the hub NATS connections (both, with credentials).',
       registers,
     });
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
     for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
-    for (const kind of ['pod', 'configmap', 'secret', 'token', 'tombstone'] as const) {
+    for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
+    for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
   }
@@ -223,6 +236,11 @@ export class ProviderMetrics {
 
   edgeEvent(result: EdgeEventResult): void {
     this.edgeEvents.inc({ result });
+  }
+
+  /** A message from the hub was not taken (see hub_messages_rejected_total). */
+  hubRejected(stream: HubRejectStream, reason: HubRejectReason): void {
+    this.hubRejects.inc({ stream, reason });
   }
 
   /** Where the per-node, shard and served-node gauges read from at scrape time. */

@@ -192,4 +192,57 @@ describe('PodController', () => {
     expect(kube.events.map((e) => `${e.reason} ${e.involvedObject.uid}`)).toEqual(['EdgeUnsupported uid-1', 'EdgeUnsupported uid-2']);
     await ctl.stop();
   });
+
+  it('publishes everything again under a new wire id (pod, ConfigMap, Secret, a new token), deleting and tombstoning nothing', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: { 'a.conf': 'x=1' } });
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
+    const { configured, withToken } = await import('./testing.js');
+    const tokened = withToken();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(configured());
+    kube.emitPod({ ...tokened, metadata: { ...tokened.metadata, name: 'web-2', uid: 'uid-2' } });
+    await ctl.drained();
+    const before = bus.log.length;
+    const tokensBefore = kube.tokens.length;
+    membership.rekey('edge-1', { from: 'edge-1', to: 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX' });
+    await ctl.drained();
+    const again = bus.log.slice(before).map((l) => l.replace(/@\d+$/, ''));
+    expect(again.sort()).toEqual(
+      [
+        'configmap edge-1 default/app',
+        'pod edge-1 default/web-1',
+        'pod edge-1 default/web-2',
+        'secret edge-1 default/db',
+        'token edge-1 default/web-2',
+      ].sort(),
+    );
+    expect(kube.tokens.length).toBe(tokensBefore + 1);
+    expect(bus.tombstones).toEqual([]);
+    expect(bus.objectTombstones).toEqual([]);
+    expect(kube.calls.some((c) => c.startsWith('deletePod'))).toBe(false);
+    await ctl.stop();
+  });
+
+  it('a pod published while the wire id changed is published again under the new one', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const publishPod = bus.publishPod.bind(bus);
+    let calls = 0;
+    bus.publishPod = async (node, spec) => {
+      if (calls++ === 0) await gate;
+      return publishPod(node, spec);
+    };
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod());
+    await new Promise((r) => setTimeout(r, 10)); // the first publish is on its way
+    membership.rekey('edge-1', { from: 'edge-1', to: 'UAUGHQ5LGPGLOXD4D6ISNOP6CZDFXHUQA6IKOJ5FHIHWCQRBX4X4K2GX' });
+    release();
+    await ctl.drained();
+    expect(calls).toBe(2);
+    await ctl.stop();
+  });
 });

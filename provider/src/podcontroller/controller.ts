@@ -15,7 +15,8 @@
  *
  * Which nodes are served it reads from the membership, whose announcements it follows: taking a node over seeds what
  * the hub holds (nothing still wanted is republished or tombstoned); giving it up forgets it; a deleted EdgeNode's
- * pods are tombstoned. What it knows of a node (allocatable, hostIP, connectivity) it reads from the node facts.
+ * pods are tombstoned; a node with a new wire id gets everything published again (the bus names it by the new id).
+ * What it knows of a node (allocatable, hostIP, connectivity) it reads from the node facts.
  */
 import type { Logger } from 'pino';
 import { objectKey, parseObjectKey, parsePodKey, podKeyString, podObjectKeys, type ObjectKey, type edge } from '@edgefarm/proto';
@@ -23,7 +24,7 @@ import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Pod, PodWatch } from '../kube/client.js';
 import { BoundPods } from '../kube/bound-pods.js';
 import type { PodBus } from '../bus/instrumented.js';
-import type { MembershipListener, ReleaseReason, ServedNodes, Takeover } from '../membership/membership.js';
+import type { MembershipListener, ReleaseReason, Rekey, ServedNodes, Takeover } from '../membership/membership.js';
 import type { NodeFactsReader } from '../nodecontroller/facts.js';
 import type { ProviderMetrics } from '../metrics/metrics.js';
 import { translatePod, specFingerprint } from './translate.js';
@@ -73,6 +74,8 @@ export class PodController implements MembershipListener {
   private readonly objects: ObjectManager;
   private readonly tokens: TokenManager;
   private readonly status: StatusManager;
+  /** Per node, how often its wire id changed: a publish begun before a change is not recorded as published after it. */
+  private readonly rekeys = new Map<string, number>();
   private tokenTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: PodControllerDeps) {
@@ -130,7 +133,7 @@ export class PodController implements MembershipListener {
           const refs = podObjectKeys(r.spec);
           this.published.set(podKeyString(r.key), { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec), refs });
         }
-      } else if (r.object) {
+      } else if (r.kind !== 'node' && r.object) {
         const key = objectKey(r.kind, r.key);
         (r.kind === 'token' ? this.tokens : this.objects).seed(r.node, key, r.object);
         onHub.set(r.node, [...(onHub.get(r.node) ?? []), key]);
@@ -160,6 +163,21 @@ export class PodController implements MembershipListener {
     this.tokens.forgetNode(node);
     this.status.forgetNode(node);
     this.warnings.forgetNode(node);
+    this.rekeys.delete(node);
+  }
+
+  /**
+   * Membership: the node's wire id changed; the bus names it by the new one already. Everything is published again
+   * under it, as on a node with nothing published: the pods, their ConfigMaps, Secrets and (new) tokens. Nothing in
+   * the API changes; the old wire id's subjects are retired elsewhere (bus/retired-ids.ts).
+   */
+  rekeyed(node: string, change: Rekey): void {
+    this.rekeys.set(node, (this.rekeys.get(node) ?? 0) + 1);
+    this.published.forgetNode(node);
+    this.objects.addNode(node);
+    this.tokens.addNode(node);
+    this.deps.log.info({ node, from: change.from, to: change.to }, 'publishing the desired state again under the new wire id');
+    this.resyncNode(node);
   }
 
   /** A status report from the hub (any order, possibly repeated); reports of nodes not served are ignored. */
@@ -225,7 +243,12 @@ export class PodController implements MembershipListener {
     const uid = pod.metadata!.uid!;
     const fingerprint = specFingerprint(spec);
     if (published?.fingerprint !== fingerprint || published.uid !== uid || published.node !== node) {
+      const rekeys = this.rekeys.get(node);
       const seq = await this.deps.bus.publishPod(node, spec);
+      if (this.rekeys.get(node) !== rekeys) {
+        this.queue.add(key); // published under the wire id before the change: again under the new one
+        return;
+      }
       this.published.set(key, { node, uid, fingerprint, refs });
       log.debug({ seq, deleting: spec.deleting }, 'desired state published');
       if (published)
