@@ -48,7 +48,13 @@ interface Outcome {
 async function cli(args: string[], now: () => number = Date.now): Promise<Outcome> {
   let out = '';
   let err = '';
-  const code = await run(args, { out: (t) => (out += t), err: (t) => (err += t), now, kube: () => new RealCliKube(admin) });
+  const code = await run(args, {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    now,
+    kube: () => new RealCliKube(admin),
+    readInput: (file) => readFile(file, 'utf8'),
+  });
   return { code, out, err };
 }
 

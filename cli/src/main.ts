@@ -3,6 +3,7 @@
  * `edgefarm` (and `kubectl-edgefarm`, so `kubectl edgefarm ...` works): the only place that reads the process's
  * arguments and environment (KUBECONFIG, through @kubernetes/client-node) and exits. Exit codes: cli/README.md.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { RealCliKube } from './kube.js';
@@ -15,6 +16,12 @@ const code = await run(
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
     now: Date.now,
+    readInput: async (file) => {
+      if (file !== '-') return readFile(file, 'utf8');
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
     kube: (kubeconfig) => {
       const kc = new k8s.KubeConfig();
       if (kubeconfig) kc.loadFromFile(kubeconfig);

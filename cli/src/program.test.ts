@@ -19,14 +19,16 @@ N2hQ
 -----END CERTIFICATE-----`;
 const NOW = Date.parse('2026-01-10T12:00:00Z');
 
-function setup() {
+function setup(files: Record<string, string> = {}) {
   const kube = new FakeCliKube();
   let out = '';
   let err = '';
+  const readInput = (file: string) =>
+    file in files ? Promise.resolve(files[file]!) : Promise.reject(new Error(`ENOENT: no such file, open '${file}'`));
   const cli = async (...args: string[]) => {
     out = '';
     err = '';
-    const code = await run(args, { out: (t) => (out += t), err: (t) => (err += t), now: () => NOW, kube: () => kube });
+    const code = await run(args, { out: (t) => (out += t), err: (t) => (err += t), now: () => NOW, kube: () => kube, readInput });
     return { code, out, err };
   };
   return { kube, cli };
@@ -43,9 +45,22 @@ describe('edgefarm command line', () => {
     expect((await cli('token', 'delete', 'TOOLONGID')).code).toBe(EXIT.usage);
     expect((await cli('join', '--hub', 'https://r')).code).toBe(EXIT.usage);
     expect((await cli('join', '--token', 't', '--hub', 'https://r', '--listen', 'nope')).code).toBe(EXIT.usage);
+    expect((await cli('join', '--token', 't', '--token-file', '-', '--hub', 'https://r')).code).toBe(EXIT.usage);
     expect((await cli('node', 'add', 'gw-1', '--label', 'no-equals')).code).toBe(EXIT.usage);
     expect((await cli('frobnicate')).code).toBe(EXIT.usage);
     expect((await cli('--help')).code).toBe(EXIT.ok);
+  });
+
+  it('join reads the token from --token-file (- is standard input), so it stays out of the process list', async () => {
+    const { cli } = setup({ '-': 'not-a-token\n', '/big': 'x'.repeat(5000) });
+    const dir = `/nonexistent-${process.pid}/site`;
+    const fromStdin = await cli('join', '--token-file', '-', '--hub', 'https://r', '--dir', dir);
+    expect(fromStdin.code).toBe(EXIT.tokenRefused);
+    expect(fromStdin.err).toContain('not a join token');
+    expect((await cli('join', '--token-file', '/big', '--hub', 'https://r', '--dir', dir)).code).toBe(EXIT.tokenRefused);
+    const missing = await cli('join', '--token-file', '/nope', '--hub', 'https://r', '--dir', dir);
+    expect(missing.code).toBe(EXIT.usage);
+    expect(missing.err).toContain('--token-file /nope');
   });
 
   it('token create needs the fleet ConfigMap, stores only the hash and prints the join command', async () => {

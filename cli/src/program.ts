@@ -24,6 +24,26 @@ export interface CliDeps extends Streams {
   /** The Kubernetes client for a kubeconfig file (undefined: $KUBECONFIG, in-cluster, ~/.kube/config). */
   kube: (kubeconfig: string | undefined) => CliKube;
   now: () => number;
+  /** The text of a file, or of standard input for `-` (`join --token-file`). */
+  readInput: (file: string) => Promise<string>;
+}
+
+/** The most a token file may hold (a token is ~110 characters; anything much longer is not one). */
+const MAX_TOKEN_FILE = 4096;
+
+/** The join token from --token or --token-file (exactly one), trimmed. */
+async function tokenOf(deps: CliDeps, o: { token?: string; tokenFile?: string }): Promise<string> {
+  if ((o.token === undefined) === (o.tokenFile === undefined))
+    throw new CliError(EXIT.usage, 'give the join token with exactly one of --token and --token-file');
+  if (o.token !== undefined) return o.token;
+  let text: string;
+  try {
+    text = await deps.readInput(o.tokenFile!);
+  } catch (err) {
+    throw new CliError(EXIT.usage, `--token-file ${o.tokenFile}: ${(err as Error).message}`, { cause: err });
+  }
+  if (text.length > MAX_TOKEN_FILE) throw new CliError(EXIT.tokenRefused, `--token-file ${o.tokenFile}: not a join token (too long)`);
+  return text.trim();
 }
 
 const formats = (allowed: Format[]) =>
@@ -110,7 +130,8 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
   program
     .command('join')
     .description('join this site to the fleet (run at the site, as root)')
-    .requiredOption('--token <token>', 'the join token (edgefarm token create)')
+    .option('--token <token>', 'the join token (edgefarm token create)')
+    .option('--token-file <file>', 'read the join token from a file, - for standard input (keeps it out of the process list)')
     .requiredOption('--hub <url>', "the fleet registrar's https URL (printed with the token)")
     .option('--dir <dir>', 'the join directory', '/etc/edgefarm')
     .option('--node <name>', 'refuse unless the token is for this node')
@@ -131,7 +152,8 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
     .addOption(formats(['table', 'json']))
     .action(
       async (o: {
-        token: string;
+        token?: string;
+        tokenFile?: string;
         hub: string;
         dir: string;
         node?: string;
@@ -145,8 +167,9 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
         if (!/^[^\s:]+:\d{1,5}$/.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
         if (o.monitor !== 'off' && !/^[^\s:]+:\d{1,5}$/.test(o.monitor))
           throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
+        const token = await tokenOf(deps, o);
         await join(deps, {
-          token: o.token,
+          token,
           hub: o.hub,
           dir: o.dir,
           force: o.force,
