@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Stops the local EdgeFarm stack of instance $EF_INSTANCE, each process by its recorded PID (hack/lib.sh ef_stop):
-# the provider replicas, then every site (hack/site.sh down), the NATS hub, the control plane. State is kept: hack/up.sh resumes.
+# the provider replicas, the registrar, then every site (hack/site.sh down), the NATS hub, the control plane. State is
+# kept (the fleet's identity, every site's join): hack/up.sh resumes.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 H=$EF_ROOT/hack
 for r in $(ef_provider_replicas); do
   [ -f "$EF_PIDS/provider-$r.pid" ] && { echo "[provider-$r] stopping (pid $(ef_pid provider-$r))"; ef_stop provider-$r 15; }
 done
+"$H/fleet.sh" down
 # Reverse order of EF_SITES.
 rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done
 for s in "${rev[@]}"; do bash "$H/site.sh" down "$s" || echo "warning: hack/site.sh down $s failed" >&2; done

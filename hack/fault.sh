@@ -10,7 +10,7 @@
 #   hack/fault.sh restart COMPONENT [SITE]    stop it if it runs (TERM, by PID), then start it as make up does
 #
 # COMPONENT: agent | site-nats | containerd (per site: SITE is required), provider (every replica) or provider-N,
-# hub (every hub server) or hub-N (with HUB=3; the single server is "hub").
+# hub (every hub server) or hub-N (with HUB=3; the single server is "hub"), registrar.
 # Partition and heal are idempotent. Killing containerd leaves the pods running under their shims.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -75,7 +75,7 @@ status() {
 # Pidfile names the component stands for (several for provider/hub).
 targets() {
   local comp=$1 site=${2:-} r
-  [ -z "$site" ] || case "$comp" in provider|provider-*|hub|hub-*) ef_die "$comp takes no site" ;; esac
+  [ -z "$site" ] || case "$comp" in provider|provider-*|hub|hub-*|registrar) ef_die "$comp takes no site" ;; esac
   case "$comp" in
     agent|site-nats|containerd)
       [ -n "$site" ] || ef_die "$comp needs a site: hack/fault.sh ${cmd:-kill} $comp SITE (sites: $EF_SITES)"
@@ -88,10 +88,11 @@ targets() {
       [ -f "$EF_PIDS/$comp.pid" ] || [ "$r" -le "$EF_PROVIDERS" ] || ef_die "no $comp in this instance (EF_PROVIDERS=$EF_PROVIDERS)"
       echo "$comp" ;;
     hub) ef_hub_members | awk '{print $1}' ;;
+    registrar) echo registrar ;;
     hub-*)
       ef_hub_members | awk '{print $1}' | grep -qx "$comp" || ef_die "no hub member '$comp' (members: $(ef_hub_members | awk '{printf "%s ", $1}'))"
       echo "$comp" ;;
-    *) ef_die "unknown component '$comp': agent, site-nats, containerd (with SITE), provider[-N], hub[-N]" ;;
+    *) ef_die "unknown component '$comp': agent, site-nats, containerd (with SITE), provider[-N], hub[-N], registrar" ;;
   esac
 }
 
@@ -118,6 +119,7 @@ start_() { # NAME [SITE]
       ef_wait_up "$name" "$name /healthz" 30 ef_http_ok "http://127.0.0.1:$(ef_provider_http_port "$r")/healthz" ;;
     # Every member that does not run (a cluster member alone has no JetStream meta quorum to wait for).
     hub|hub-*) "$H/hub.sh" up ;;
+    registrar) "$H/fleet.sh" start ;;
   esac
   echo "$name started (pid $(ef_pid "$name")) at $(date +%T.%3N)"
 }

@@ -105,6 +105,22 @@ EF_KUBELET_NODE_PORT_BASE=$((EF_PORT_BASE + 900))
 ef_provider_kubelet_node_ports() { local from=$((EF_KUBELET_NODE_PORT_BASE + ($1 - 1) * 20)); echo "$from-$((from + 19))"; }
 # Replica numbers with a pidfile (running or not), e.g. after an up with more replicas than now asked for.
 ef_provider_replicas() { local f; for f in "$EF_PIDS"/provider-*.pid; do [ -e "$f" ] && basename "$f" .pid | sed 's/^provider-//'; done | sort -n; }
+# The fleet's identity and TLS (decision 0008), made once per instance by hack/fleet.sh identity:
+EF_FLEET=$EF_STATE/fleet                     # @edgefarm/identity's fleet directory: operator, accounts, keys/ and users/ (0600)
+EF_FLEET_TLS=$EF_STATE/fleet-tls             # the fleet CA (ca.crt, ca.key) and the hub's and the registrar's certificates
+# The fleet address: one address on the host's loopback device that every site reaches through its default route
+# (the host end of its veth). The hub's leaf URLs and the registrar's URL name it, so one URL and one certificate
+# SAN serve every site: the registrar hands every site the same hub URLs and the same URL to renew at.
+EF_FLEET_IP=10.$EF_NET_OCTET.0.1
+EF_REGISTRAR_PORT=$((EF_PORT_BASE + 543))    # the registrar's HTTPS API (join, renew, /healthz, /metrics) on the fleet address
+EF_REGISTRAR_URL=https://$EF_FLEET_IP:$EF_REGISTRAR_PORT
+# The hub's leaf URLs as sites dial them, comma-separated (every member).
+ef_hub_leaf_urls() { local p u=""; for p in $(ef_hub_leaf_ports); do u+="${u:+,}tls://$EF_FLEET_IP:$p"; done; echo "$u"; }
+# ef_fleet_ip_up: puts the fleet address on lo (idempotent; hack/clean.sh removes it).
+ef_fleet_ip_up() { ip -4 addr show dev lo | grep -q " $EF_FLEET_IP/32 " || ip addr add "$EF_FLEET_IP/32" dev lo; }
+# The edgefarm command (cli/) and identity's CLI, from their builds (after ef_use_node).
+ef_edgefarm() { node "$EF_ROOT/cli/dist/main.js" "$@"; }
+ef_identity() { node "$EF_ROOT/identity/dist/cli.js" "$@"; }
 EF_SITE_NATS_PORT=4222                       # inside each site netns, 127.0.0.1
 EF_SITE_NATS_MON_PORT=8222
 EF_SITE_AGENT_METRICS_PORT=10255             # the agent's /metrics and /healthz, inside each site netns, 127.0.0.1
@@ -200,14 +216,39 @@ ef_kubelet_address() {
 
 # ef_provider_start R: starts provider replica R (provider-R) against every hub member, hub streams with EF_HUB
 # replicas. Does not wait (hack/up.sh waits for its /healthz).
+# The provider connects as its two hub users (identity's provider-creds) over TLS with the fleet CA, and runs the
+# revoker (the operator signing key, the claims pusher's credentials, the fleet's public keys).
 ef_provider_start() {
-  local r=$1
+  local r=$1 creds
   ef_use_node
+  [ -f "$EF_FLEET/fleet.json" ] || ef_die "no fleet identity in $EF_FLEET: run hack/fleet.sh identity (make up does)"
+  mapfile -t creds < <(ef_identity provider-creds --dir "$EF_FLEET")
+  [ ${#creds[@]} -eq 2 ] || ef_die "identity's provider-creds printed no credentials files"
   ef_start "provider-$r" -- env KUBECONFIG="$EF_STATE/provider.kubeconfig" EF_NATS_URL="$(ef_hub_urls)" EF_HUB_REPLICAS="$EF_HUB" \
+    "${creds[@]}" EF_NATS_CA_FILE="$EF_FLEET_TLS/ca.crt" \
+    EF_OPERATOR_SIGNING_SEED_FILE="$EF_FLEET/keys/operator-signer.nk" EF_NATS_SYSTEM_CREDS="$EF_FLEET/users/claims-pusher.creds" \
+    EF_FLEET_ACCOUNTS="$(jq -r '.keys.accounts | "system=\(.system),desired=\(.desired),cloud=\(.cloud),sites=\(.sites)"' "$EF_FLEET/fleet.json")" \
+    EF_NODE_SIGNER_KEY="$(jq -r .keys.nodeSigner "$EF_FLEET/fleet.json")" \
     EF_PROVIDER_ID="provider-$r" EF_HTTP_PORT="$(ef_provider_http_port "$r")" EF_KUBELET_PORT="$(ef_provider_kubelet_port "$r")" \
     EF_KUBELET_ADDRESS="$(ef_kubelet_address)" EF_KUBELET_NODE_PORTS="$(ef_provider_kubelet_node_ports "$r")" \
     EF_KUBELET_TLS_CERT="$EF_PKI/kubelet-serving.crt" EF_KUBELET_TLS_KEY="$EF_PKI/kubelet-serving.key" EF_KUBELET_CLIENT_CA="$EF_PKI/ca.crt" \
     "$(command -v node)" "$EF_ROOT/provider/dist/main.js"
 }
+
+# ef_registrar_start: the registrar (registrar/dist/main.js) on the fleet address, as ServiceAccount
+# edgefarm-system/edgefarm-registrar (its kubeconfig, made by hack/fleet.sh registrar), holding only the node
+# signer's seed. Does not wait (ef_registrar_healthy).
+ef_registrar_start() {
+  ef_use_node
+  [ -f "$EF_STATE/registrar.kubeconfig" ] || ef_die "no $EF_STATE/registrar.kubeconfig: run hack/fleet.sh registrar (make up does)"
+  ef_start registrar -- env KUBECONFIG="$EF_STATE/registrar.kubeconfig" EF_REGISTRAR_LISTEN="$EF_FLEET_IP:$EF_REGISTRAR_PORT" \
+    EF_REGISTRAR_TLS_CERT="$EF_FLEET_TLS/registrar.crt" EF_REGISTRAR_TLS_KEY="$EF_FLEET_TLS/registrar.key" \
+    EF_FLEET_CA_FILE="$EF_FLEET_TLS/ca.crt" EF_REGISTRAR_SIGNER_SEED_FILE="$EF_FLEET/keys/node-signer.nk" \
+    EF_SITES_ACCOUNT="$(jq -r .keys.accounts.sites "$EF_FLEET/fleet.json")" EF_HUB_LEAF_URLS="$(ef_hub_leaf_urls)" \
+    EF_REGISTRAR_URL="$EF_REGISTRAR_URL" \
+    "$(command -v node)" "$EF_ROOT/registrar/dist/main.js"
+}
+# The registrar answers /healthz over TLS, verified against the fleet CA (as a site verifies it).
+ef_registrar_healthy() { ef_http_ok "$EF_REGISTRAR_URL/healthz" --cacert "$EF_FLEET_TLS/ca.crt"; }
 
 ef_check_retired

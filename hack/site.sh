@@ -4,7 +4,16 @@
 # path comes from hack/lib.sh, so any number of sites (EF_SITES) and instances (EF_INSTANCE) run side by side.
 # Layout and rationale: docs/site.md.
 #
-#   hack/site.sh up SITE       create netns + veth, start containerd (+ import images), nats (leaf to the hub), agent
+#   hack/site.sh join SITE [--force]   the site's side of joining the fleet: creates netns + veth, then runs
+#                              `edgefarm join` inside the netns with the token read from standard input (the admin
+#                              made it: edgefarm token create SITE) against the registrar ($EF_REGISTRAR_URL), into
+#                              the site's join directory $(ef_site_state SITE)/identity: the node's and the agent's
+#                              keys (made here, never sent), node.creds, ca.pem, nats-site.conf, agent.env.
+#                              Refused when the site has joined already, unless --force (after edgefarm node revoke)
+#   hack/site.sh up SITE       create netns + veth, start containerd (+ import images), nats (the join's
+#                              nats-site.conf: a leaf to the hub with the node's credentials), agent (the join's
+#                              agent.env); a site that has not joined is refused. nats and the agent are restarted
+#                              when the site joined again since they started
 #   hack/site.sh down SITE     stop agent, nats, containerd by PID; pods keep running under their shims and are
 #                              re-adopted by the next `up` (a daemon restart on a real node); network stays
 #   hack/site.sh status SITE   one line per component: PID and state, leaf link state
@@ -14,9 +23,12 @@
 #   hack/site.sh exec SITE CMD...   run CMD inside the site's network namespace
 #
 # A hollow site (scale tests, bench/scale.ts): `EF_SITE_HOLLOW="FIRST COUNT" hack/site.sh up SITE` starts no
-# containerd; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts) runs COUNT hollow
-# edge nodes hollow-<FIRST..> (4 digits) against the site's leaf nats-server, every one a real agent over an
-# in-memory runtime. Recorded in site.env, so down/clean/status/fault.sh treat it as any site (component `agent`).
+# containerd and joins nothing; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts)
+# runs COUNT hollow edge nodes hollow-<FIRST..> (4 digits) against the site's leaf nats-server, every one a real
+# agent over an in-memory runtime. Its leaf dials the hub as the bench-only hollow user (identity's hollow-creds:
+# every node's subjects behind one leaf; never made outside make bench), its agents connect to their site server
+# without credentials (loopback inside the netns). Recorded in site.env, so down/clean/status/fault.sh treat it as
+# any site (component `agent`).
 # The agent (and every node of a hollow site) gets the environment this script runs with, so the agent's settings
 # (EF_LOG_LEVEL, EF_RESYNC_MS, ...: docs/reference/settings.md) can be given to it; the names, addresses and
 # directories of the site are set here.
@@ -35,7 +47,7 @@ if [ -f "$st/site.env" ]; then
   . "$st/site.env"
 else
   ef_site_index "$site" >/dev/null 2>&1 || {
-    [ "$cmd" = up ] && ef_die "site $site is not in EF_SITES ($EF_SITES): export EF_SITES=\"$EF_SITES $site\""
+    case "$cmd" in up|join) ef_die "site $site is not in EF_SITES ($EF_SITES): export EF_SITES=\"$EF_SITES $site\"" ;; esac
     ef_log "site $site: not in EF_SITES and no state at $st: nothing to do"; exit 0; }
   ns=$(ef_site_netns "$site")
   veth_host=$(ef_site_veth_host "$site")
@@ -54,7 +66,8 @@ cgroup_parent=/edgefarm/$EF_INSTANCE/$site  # pod cgroups go below this in every
 pod_logs=$st/pods                         # pod log directories (CRI log_directory) go below this
 pod_volumes=$st/pod-volumes               # pod volume directories (<uid>/volumes/<name>; some are tmpfs mounts)
 agent_state=$st/agent                     # the agent's own state (its desired-state snapshot)
-nats_conf=$st/nats.conf
+nats_conf=$st/nats.conf                   # a hollow site's server configuration (a joined site runs the join's)
+id_dir=$st/identity                       # the join directory (edgefarm join --dir)
 images=$EF_CACHE/images
 
 in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
@@ -68,7 +81,10 @@ site_start() { local name=$1; shift; ef_start "$name" --netns "$ns" -- "$@"; }
 
 leafz() { in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/leafz"; }
 leaf_connected() { leafz | jq -e '(.leafs // []) | length >= 1' >/dev/null; }
-hub_reachable() { local p; for p in $(ef_hub_leaf_ports); do in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$host_ip/$p" 2>/dev/null && return 0; done; return 1; }
+hub_reachable() { local p; for p in $(ef_hub_leaf_ports); do in_ns timeout 2 bash -c "exec 3<>/dev/tcp/$EF_FLEET_IP/$p" 2>/dev/null && return 0; done; return 1; }
+joined() { [ -f "$id_dir/node.json" ] && [ -f "$id_dir/nats-site.conf" ] && [ -f "$id_dir/agent.env" ]; }
+# older_than NAME FILE: NAME runs and started before FILE was written.
+older_than() { ef_running "$1" && [ "$2" -nt "$EF_PIDS/$1.pid" ]; }
 
 # ---- up ----
 net_up() {
@@ -106,17 +122,48 @@ containerd_up() {
 }
 
 nats_up() {
-  local domain leaf_urls="" p store="$st/jetstream" sync="sync_interval: always"
+  local conf=$id_dir/nats-site.conf
+  [ -x "$EF_BIN/nats-server" ] || ef_die "$EF_BIN/nats-server is missing: run hack/build-binaries.sh"
+  if [ -n "$hollow" ]; then
+    hollow_nats_conf
+    conf=$nats_conf
+  else
+    # The join's configuration (identity's renderSiteConfig): JetStream in the site's domain with its store in
+    # $st/jetstream, fsync before every ack (an edge box loses power more often than it crashes; cost measured by
+    # bench/fsync.ts, decision 0004), pings every 2 s, monitoring on 127.0.0.1:$EF_SITE_NATS_MON_PORT, the agent's
+    # nkey as the only user, the leaf remote with the node's credentials file (read again at every dial) over TLS.
+    joined || ef_die "site $site has not joined the fleet (no $id_dir/node.json): edgefarm token create $site | hack/site.sh join $site (make up does)"
+    if older_than "nats-$site" "$conf"; then
+      echo "[$site] the site joined again since its nats-server started: restarting it"
+      ef_stop "nats-$site" 15
+    fi
+  fi
+  site_start "nats-$site" "$EF_BIN/nats-server" -c "$conf"
+  ef_wait_up "nats-$site" "nats-server of $site (JetStream ready)" 30 \
+    in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/healthz?js-enabled-only=true"
+  if hub_reachable; then
+    ef_wait_up "nats-$site" "the leaf link of $site to the hub at $EF_FLEET_IP (ports $(ef_hub_leaf_ports))" 20 leaf_connected
+  else
+    echo "warning: no hub at $EF_FLEET_IP (leaf ports $(ef_hub_leaf_ports); hack/hub.sh up?): site $site runs offline; its leaf connects when the hub comes up" >&2
+  fi
+}
+
+# A hollow site's server: JetStream in the site's domain with its store on tmpfs (a hollow site stands in for
+# hundreds of edge boxes, each with a disk of its own: on one machine their stores would measure this machine's one
+# disk, not EdgeFarm; decision 0007), no client credentials (its hollow agents, on loopback inside the netns), and the
+# leaf remote as the bench-only hollow user over TLS.
+hollow_nats_conf() {
+  local domain store creds=$st/hollow.creds urls
   domain=$(ef_site_domain "$site")
-  for p in $(ef_hub_leaf_ports); do leaf_urls+="${leaf_urls:+, }\"nats-leaf://$host_ip:$p\""; done
-  # fsync every write before its ack: an edge box loses power more often than it crashes, and the site writes
-  # little (status, heartbeats, events). Cost measured by bench/fsync.ts (docs/decisions/0004-offline-data-plane.md).
-  # A hollow site stands in for hundreds of edge boxes, each with a disk of its own: on one machine their stores
-  # would measure this machine's one disk, not EdgeFarm, so they live in memory (docs/decisions/0007).
-  if [ -n "$hollow" ]; then store=$(hollow_store); sync="# hollow site: store in memory, no fsync"; fi
+  store=$(hollow_store)
   mkdir -p "$store"
+  if [ ! -f "$creds" ]; then
+    ef_use_node
+    ef_identity hollow-creds --dir "$EF_FLEET" --out "$creds" >/dev/null
+  fi
+  urls=$(ef_hub_leaf_urls | sed 's/[^,]*/"&"/g; s/,/, /g')
   cat > "$nats_conf.tmp" <<EOF
-# Written by hack/site.sh: the leaf nats-server of site $site (inside netns $ns).
+# Written by hack/site.sh: the leaf nats-server of hollow site $site (inside netns $ns). BENCH ONLY.
 server_name: "$site"
 listen: "127.0.0.1:$EF_SITE_NATS_PORT"
 http: "127.0.0.1:$EF_SITE_NATS_MON_PORT"
@@ -126,23 +173,18 @@ ping_max: 2
 jetstream {
   domain: "$domain"
   store_dir: "$store"
-  $sync
 }
 leafnodes {
+  reconnect: 1
   # Every hub member (HUB=3: a cluster); the leaf dials the next one when its member goes away.
-  remotes: [ { urls: [ $leaf_urls ] } ]
+  remotes: [ {
+    urls: [ $urls ]
+    credentials: "$creds"
+    tls: { ca_file: "$EF_FLEET_TLS/ca.crt" }
+  } ]
 }
 EOF
   mv -f "$nats_conf.tmp" "$nats_conf"
-  [ -x "$EF_BIN/nats-server" ] || ef_die "$EF_BIN/nats-server is missing: run hack/build-binaries.sh"
-  site_start "nats-$site" "$EF_BIN/nats-server" -c "$nats_conf"
-  ef_wait_up "nats-$site" "nats-server of $site (JetStream ready)" 30 \
-    in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/healthz?js-enabled-only=true"
-  if hub_reachable; then
-    ef_wait_up "nats-$site" "the leaf link of $site to the hub at $host_ip (ports $(ef_hub_leaf_ports))" 20 leaf_connected
-  else
-    echo "warning: no hub at $host_ip (leaf ports $(ef_hub_leaf_ports); hack/hub.sh up?): site $site runs offline; its leaf connects when the hub comes up" >&2
-  fi
 }
 
 # The agent has started: it answers /healthz on its metrics address ($1, inside the netns), or, with the metrics
@@ -157,15 +199,31 @@ agent_started() {
   fi
 }
 
+# The join's agent.env (EF_NODE_NAME, EF_SITE, EF_NATS_URL, EF_NODE_WIRE_ID, EF_NATS_SEED_FILE, EF_IDENTITY_DIR:
+# names, the site server's URL and paths, nothing secret), one NAME=VALUE a line.
+join_env() {
+  local line
+  while IFS= read -r line; do
+    [[ "$line" =~ ^EF_[A-Z_]+=[^[:space:]]*$ ]] || ef_die "$id_dir/agent.env: unexpected line: ${line:0:40}"
+    echo "$line"
+  done < "$id_dir/agent.env"
+}
+
 agent_up() {
-  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from
+  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from env
   [ -f "$main" ] || ef_die "$main is missing: run make build"
+  joined || ef_die "site $site has not joined the fleet (no $id_dir/agent.env): edgefarm token create $site | hack/site.sh join $site (make up does)"
+  if older_than "agent-$site" "$id_dir/agent.env"; then
+    echo "[$site] the site joined again since its agent started: restarting it"
+    ef_stop "agent-$site" 15
+  fi
   ef_running "agent-$site" && { ef_log "agent-$site already running (pid $(ef_pid "agent-$site"))"; return 0; }
   ef_use_node
+  mapfile -t env < <(join_env)
   mkdir -p "$pod_logs" "$pod_volumes" "$agent_state" "$EF_LOGS"
   from=$(stat -c %s "$EF_LOGS/agent-$site.log" 2>/dev/null || echo 0)
-  site_start "agent-$site" env EF_NODE_NAME="$site" EF_SITE="$site" \
-    EF_NATS_URL="nats://127.0.0.1:$EF_SITE_NATS_PORT" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
+  # The join's settings, then the site's own (its containerd, address, directories, metrics address).
+  site_start "agent-$site" env "${env[@]}" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
     EF_METRICS_ADDR="$metrics" \
     node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
@@ -189,7 +247,8 @@ hollow_up() {
   ef_wait_up "agent-$site" "$count hollow agents of $site" $((60 + count / 2)) grep -q '^hollow site started' "$log"
 }
 
-site_up() {
+# Records the site's names (site.env) and brings its network up (idempotent).
+site_net() {
   mkdir -p "$st"
   cat > "$st/site.env.tmp" <<EOF
 ns=$ns
@@ -203,8 +262,33 @@ sock=$sock
 hollow="$hollow"
 EOF
   mv -f "$st/site.env.tmp" "$st/site.env"
-  local t0; t0=$(date +%s%N)
   net_up
+}
+
+# ---- join ----
+# `edgefarm join` inside the site's netns, the token on standard input (never on a command line). The site server's
+# listener, monitoring port and JetStream store are the site's (rendered into nats-site.conf). The join's report
+# (-o json: node, key, steps and their durations; nothing secret) is kept in $st/join.json.
+site_join() {
+  local force=${1:-} out rc=0
+  [ -z "$hollow" ] || ef_die "site $site is hollow: hollow sites never join (make bench only)"
+  [ -z "$force" ] || [ "$force" = --force ] || usage
+  if joined && [ -z "$force" ]; then ef_die "site $site has joined already ($id_dir/node.json); --force joins again (after edgefarm node revoke $site)"; fi
+  if [ -t 0 ]; then ef_die "hack/site.sh join reads the join token from standard input: edgefarm token create $site -o json | jq -r .token | hack/site.sh join $site"; fi
+  site_net
+  ef_use_node
+  out=$(in_ns node "$EF_ROOT/cli/dist/main.js" join --token-file - --hub "$EF_REGISTRAR_URL" --dir "$id_dir" --node "$site" \
+    --listen "127.0.0.1:$EF_SITE_NATS_PORT" --monitor "127.0.0.1:$EF_SITE_NATS_MON_PORT" --store-dir "$st/jetstream" \
+    ${force:+--force} -o json 2> >(sed -u "s/^/[$site] edgefarm join /" >&2)) || rc=$?
+  [ $rc = 0 ] || ef_die "edgefarm join of site $site failed (exit $rc: cli/README.md lists the codes)"
+  printf '%s\n' "$out" > "$st/join.json"
+  echo "[$site] joined as node $(jq -r .node <<<"$out") with key $(jq -r .wireId <<<"$out") in $(jq -r .durationMs <<<"$out") ms, credentials until $(jq -r .expiresAt <<<"$out")"
+}
+
+# ---- up ----
+site_up() {
+  site_net
+  local t0; t0=$(date +%s%N)
   if [ -n "$hollow" ]; then
     nats_up
     hollow_up
@@ -328,6 +412,11 @@ site_status() {
     state="absent"
   fi
   printf '%-8s %-11s %-8s %s\n' "$site" network - "netns $ns $state"
+  if [ -n "$hollow" ]; then state="hollow site: the bench-only hollow user, no join"
+  elif [ -f "$id_dir/node.json" ]; then
+    state=$(jq -r '"joined as \(.node), key \(.wireId[0:12])..., credentials until \(.expiresAt)"' "$id_dir/node.json" 2>/dev/null || echo "unreadable $id_dir/node.json")
+  else state="not joined (no $id_dir/node.json)"; fi
+  printf '%-8s %-11s %-8s %s\n' "$site" identity - "$state"
   for name in containerd nats agent; do
     pid=$(ef_pid "$name-$site")
     if ef_running "$name-$site"; then state=running; elif [ -n "$pid" ]; then state="dead (stale pidfile)"; else state=stopped; fi
@@ -348,6 +437,7 @@ site_status() {
 }
 
 case "$cmd" in
+  join) [ $# -le 1 ] || usage; site_join "${1:-}" ;;
   up) site_up ;;
   down) site_down ;;
   clean) site_clean ;;

@@ -8,6 +8,7 @@ echo "EdgeFarm instance $EF_INSTANCE   state $EF_STATE   run $EF_RUN"
 printf '%-26s %-8s %-8s %s\n' COMPONENT PID STATE PORT
 "$H/controlplane.sh" status
 "$H/hub.sh" status
+"$H/fleet.sh" status
 replicas=$( (ef_provider_replicas; seq 1 "$EF_PROVIDERS") | sort -nu)
 for r in $replicas; do
   n=provider-$r pid=$(ef_pid provider-$r)

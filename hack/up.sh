@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Brings up the whole local EdgeFarm stack for instance $EF_INSTANCE (default dev):
-#   deps -> pki -> control plane -> NATS hub -> provider -> each site in $EF_SITES -> wait for the Nodes to be Ready.
+# Brings up the whole local EdgeFarm stack for instance $EF_INSTANCE (default dev), secured as a user installs it
+# (decisions 0008 and 0009; docs/security.md):
+#   deps -> pki -> control plane (manifests, RBAC) -> the fleet's identity and TLS -> NATS hub (operator mode, TLS)
+#   -> provider (its two hub users, the revoker) -> registrar (+ ConfigMap edgefarm-fleet)
+#   -> each site in $EF_SITES: edgefarm token create, edgefarm join at the site (once), start it -> wait for the Nodes.
 # The provider starts before the sites because it creates the hub streams the sites source from: a site stream whose
 # source does not exist yet only retries with backoff, which delayed the first pods by ~5 s on a fresh stack.
 # Idempotent: what is built, created or running already is reused, so a warm run takes seconds; after
@@ -14,7 +17,7 @@ sites=($EF_SITES)
 failure=""
 
 # Numbered steps with elapsed time; each step's duration is kept for the summary at the end.
-STEP_TOTAL=$((6 + ${#sites[@]}))
+STEP_TOTAL=$((8 + ${#sites[@]}))
 step_no=0 step_names=() step_starts=()
 step() {
   step_no=$((step_no + 1)); step_names+=("$*"); step_starts+=("$SECONDS")
@@ -31,7 +34,10 @@ step "PKI and kubeconfigs (hack/pki.sh)"
 step "control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
 "$H/controlplane.sh" up
 
-step "NATS hub: $EF_HUB server(s), JetStream domain hub (hack/hub.sh)"
+step "the fleet's NATS identities and TLS (hack/fleet.sh identity)"
+"$H/fleet.sh" identity
+
+step "NATS hub: $EF_HUB server(s), operator mode, TLS, JetStream domain hub (hack/hub.sh)"
 "$H/hub.sh" up
 
 step "provider ($EF_PROVIDERS replica(s))"
@@ -58,8 +64,42 @@ for r in $(ef_provider_replicas); do
   [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
 done
 
+step "registrar and ConfigMap edgefarm-fleet (hack/fleet.sh registrar)"
+"$H/fleet.sh" registrar
+
+# A site's join, as a user makes it: the admin creates a single-use token (edgefarm token create: only its hash is
+# stored), the site runs edgefarm join with it (hack/site.sh join: inside the site's netns, where its keys are made;
+# the token goes through a pipe, never on a command line). Skipped when the site holds the key its EdgeNode records.
+# A site whose key is not its EdgeNode's (revoked, or its join directory removed) joins again; a key the EdgeNode
+# records that the site does not hold is revoked first (edgefarm node revoke).
+edgefarm_admin() { ef_edgefarm --kubeconfig "$EF_KUBECONFIG" "$@"; }
+join_site() {
+  local s=$1 nodejson recorded have="" force="" tj id rc=0
+  nodejson=$(ef_site_state "$s")/identity/node.json
+  recorded=$(kubectl --kubeconfig "$EF_KUBECONFIG" get edgenode "$s" -o jsonpath='{.status.identity.publicKey}')
+  if [ -f "$nodejson" ]; then
+    have=$(jq -r .wireId "$nodejson")
+    if [ "$recorded" = "$have" ]; then echo "[$s] joined already with key ${have:0:12}...: reusing $(dirname "$nodejson")"; return 0; fi
+    force=--force
+    [ -n "$recorded" ] || echo "[$s] EdgeNode $s records no identity (revoked?): joining again"
+  fi
+  if [ -n "$recorded" ]; then
+    echo "[$s] EdgeNode $s records key ${recorded:0:12}..., which the site does not hold: revoking it (edgefarm node revoke $s)"
+    edgefarm_admin node revoke "$s" | sed "s/^/[$s] /"
+  fi
+  tj=$(edgefarm_admin token create "$s" --ttl 10m -o json)
+  id=$(jq -r .id <<<"$tj")
+  echo "[$s] edgefarm token create $s: token $id (single use, valid 10 min); edgefarm join --hub $EF_REGISTRAR_URL at the site"
+  jq -r .token <<<"$tj" | bash "$H/site.sh" join "$s" $force || rc=$?
+  if [ $rc != 0 ]; then
+    edgefarm_admin token delete "$id" >/dev/null 2>&1 || true
+    ef_die "site $s did not join (see above); its token $id was deleted"
+  fi
+}
+
 for s in "${sites[@]}"; do
-  step "site $s (hack/site.sh up $s)"
+  step "site $s: join (edgefarm token create, edgefarm join), then start (hack/site.sh up $s)"
+  join_site "$s"
   bash "$H/site.sh" up "$s"
 done
 
@@ -94,6 +134,7 @@ else
   printf '\033[1mEdgeFarm (%s) is up in %ss\033[0m\n\n' "$EF_INSTANCE" "$((SECONDS - T0))"
 fi
 echo "  export KUBECONFIG=$EF_KUBECONFIG"
+echo "  export PATH=$EF_STATE/bin:\$PATH   # edgefarm (also kubectl edgefarm): tokens, nodes, join"
 echo
 kubectl --kubeconfig "$EF_KUBECONFIG" get nodes -o wide 2>&1 | sed 's/^/  /'
 echo
@@ -101,6 +142,7 @@ echo "Try next:"
 echo "  kubectl apply -f examples/hello.yaml"
 echo "  kubectl get pods -o wide -w"
 echo "  kubectl get edgenodes        # connectivity, last heartbeat, pods, desired sequence"
+echo "  edgefarm node list           # joined nodes: key, credentials expiry; edgefarm token create NODE to join another"
 echo "  make status        # components, PIDs, ports"
 echo "  make down          # stop everything, keep state (make up resumes)"
 [ -z "$failure" ]
