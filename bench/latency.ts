@@ -3,11 +3,13 @@
  * bare NATS round trip through the leaf link. See bench/README.md for each figure.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { connect } from '@nats-io/transport-node';
-import { desiredSubjects } from '@edgefarm/proto';
+import { connect, credsAuthenticator } from '@nats-io/transport-node';
+import { PROVIDER_INBOX_PREFIX, desiredSubjects, sessionSubjects } from '@edgefarm/proto';
+import { ECHO_SESSION } from './echo.js';
 import { criFloor, sandboxesGone } from './floor.js';
 import { deletePods, podStartup } from './pods.js';
 import { nowMs, summarize, table, type Summary } from './stats.js';
@@ -18,10 +20,18 @@ export interface LatencyOptions {
   here: string;
   kubeconfig: string;
   node: string;
+  /** The node's wire id (its key, from its join): what its desired subjects and session subjects name. */
+  wireId: string;
+  /** The agent's seed file from the site's join directory: the site probe connects as the agent's user. */
+  agentSeedFile: string;
   namespace: string;
   sock: string;
   netns: string;
   hubUrl: string;
+  /** The hub side of the round trip: the provider's EF_CLOUD user (it may publish and receive session subjects). */
+  hubCredsFile: string;
+  /** The fleet CA the hub's certificate chains to. */
+  caFile: string;
   state: string;
   n: number;
   ratePerS: number;
@@ -35,10 +45,9 @@ export interface LatencyOptions {
 }
 
 /** The site probe (site-probe.ts) in the site's netns: desired-stream arrival times by subject, and an echo responder. */
-async function startProbe(here: string, netns: string, node: string) {
-  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, path.join(here, 'site-probe.js'), node], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+async function startProbe(o: LatencyOptions) {
+  const args = [path.join(o.here, 'site-probe.js'), o.node, o.wireId, o.agentSeedFile];
+  const p = spawn('nsenter', [`--net=/run/netns/${o.netns}`, '--', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const arrivals = new Map<string, number>();
   const ready = new Promise<void>((resolve, reject) => {
     p.on('exit', (code) => reject(new Error(`site probe exited with ${code}`)));
@@ -52,23 +61,55 @@ async function startProbe(here: string, netns: string, node: string) {
   return { arrivals, pid: p.pid!, stop: () => p.stdin.end() };
 }
 
-async function natsRtt(hubUrl: string, n: number): Promise<number[]> {
-  const nc = await connect({ servers: hubUrl, name: 'ef-bench' });
+/**
+ * The bare round trip through the leaf link: a message published on the hub to the node's echo session subject
+ * (`...bench-echo.down`, as the provider's EF_CLOUD user over TLS), echoed by the probe at the site on `...up`:
+ * sequential, after 10 warm-up round trips (the first ones wait for the probe's interest to cross the leaf link).
+ */
+async function natsRtt(o: LatencyOptions, n: number): Promise<number[]> {
+  const nc = await connect({
+    servers: o.hubUrl,
+    name: 'ef-bench',
+    authenticator: credsAuthenticator(readFileSync(o.hubCredsFile)),
+    tls: { caFile: o.caFile },
+    inboxPrefix: PROVIDER_INBOX_PREFIX,
+  });
+  const down = sessionSubjects.of(o.wireId, ECHO_SESSION, 'down');
+  const waiting = new Map<string, () => void>();
+  nc.subscribe(sessionSubjects.of(o.wireId, ECHO_SESSION, 'up'), {
+    callback: (_err, m) => {
+      const id = m.string();
+      waiting.get(id)?.();
+      waiting.delete(id);
+    },
+  });
+  await nc.flush();
+  let seq = 0;
+  const roundTrip = (timeoutMs: number) =>
+    new Promise<number>((resolve, reject) => {
+      const id = String(++seq);
+      const t0 = nowMs();
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`no echo from the site within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiting.set(id, () => {
+        clearTimeout(timer);
+        resolve(nowMs() - t0);
+      });
+      nc.publish(down, id);
+    });
   try {
-    for (let i = 0; ; i++) {
+    for (let i = 0, ok = 0; ok < 10; i++) {
       try {
-        await nc.request('bench.echo', 'warm', { timeout: 1000 });
-        if (i >= 10) break;
+        await roundTrip(1000);
+        ok++;
       } catch (err) {
-        if (i > 30) throw err; // the responder's interest has not crossed the leaf link
+        if (i > 30) throw err; // the probe's interest has not crossed the leaf link
       }
     }
     const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = nowMs();
-      await nc.request('bench.echo', 'x', { timeout: 2000 });
-      out.push(nowMs() - t0);
-    }
+    for (let i = 0; i < n; i++) out.push(await roundTrip(2000));
     return out;
   } finally {
     await nc.close();
@@ -127,11 +168,11 @@ async function podRun(o: LatencyOptions, groups: Record<string, () => Promise<nu
 }
 
 export async function latencyBench(o: LatencyOptions) {
-  const probe = await startProbe(o.here, o.netns, o.node);
+  const probe = await startProbe(o);
   const groups = latencyGroups(o.state, o.node, [process.pid, probe.pid]);
   try {
     o.log(`NATS request-reply hub -> ${o.node} x${o.rttN}`);
-    const rttMs = await natsRtt(o.hubUrl, o.rttN);
+    const rttMs = await natsRtt(o, o.rttN);
     o.log(`raw CRI floor: ${o.n} sequences at ${o.ratePerS}/s against ${o.sock}`);
     const cpu: Record<string, CpuSplit> = {};
     const floorWindow = await cpuWindow(groups);
@@ -150,7 +191,7 @@ export async function latencyBench(o: LatencyOptions) {
       .map((p) =>
         p.bound === undefined
           ? NaN
-          : (probe.arrivals.get(desiredSubjects.pod(o.node, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound,
+          : (probe.arrivals.get(desiredSubjects.pod(o.wireId, { namespace: o.namespace, name: p.name })) ?? NaN) - p.bound,
       )
       .filter((x) => !Number.isNaN(x));
     o.log('deleting the bench pods');

@@ -6,7 +6,7 @@
  * declared in settings.ts (BENCH_SETTINGS) and listed in docs/reference/settings.md.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,12 +87,20 @@ async function main() {
   const texts: string[] = [];
   try {
     if (ONLY.has('latency')) {
+      // edge-1 joined at make up: its key names its subjects; the probe connects as its agent, the hub side as the
+      // provider's EF_CLOUD user (the two users that may use the node's session subjects).
+      const joinDir = path.join(await layout(`ef_site_state ${NODE}`), 'identity');
+      const { wireId } = JSON.parse(await readFile(path.join(joinDir, 'node.json'), 'utf8')) as { wireId: string };
       const { result, text } = await latencyBench({
         here: HERE,
         kubeconfig,
         node: NODE,
+        wireId,
+        agentSeedFile: path.join(joinDir, 'agent.nk'),
         namespace: 'default',
         hubUrl,
+        hubCredsFile: path.join(await layout('echo "$EF_FLEET"'), 'users', 'provider-cloud.creds'),
+        caFile: path.join(await layout('echo "$EF_FLEET_TLS"'), 'ca.crt'),
         state,
         sock: await layout(`ef_site_containerd_sock ${NODE}`),
         netns: await layout(`ef_site_netns ${NODE}`),
