@@ -124,7 +124,7 @@ afterAll(async () => {
   await deleteAndWait(SELECTOR, [`deployment/${NAME}`]);
 });
 
-test('each site joined by token as make up did: the key it made is its EdgeNode identity; no secret in a process list or log', async () => {
+test("each site joined by token as make up did: the key it made is its EdgeNode identity; no secret in a process list, a log or the hub's disk", async () => {
   for (const site of [OTHER, REVOKED]) {
     const n = await nodeJson(site);
     expect(n.node).toBe(site);
@@ -151,6 +151,14 @@ test('each site joined by token as make up did: the key it made is its EdgeNode 
     cmdlines.push(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''));
   }
   expect(cmdlines.filter((c) => secret.test(c)).map((c) => c.slice(0, 80))).toEqual([]);
+  // A reader of the hub's disk finds no seed: the hub holds the operator's and the accounts' JWTs (public), its streams.
+  const hub = path.join(await layout('echo "$EF_STATE"'), 'hub');
+  const hubFiles = (await readdir(hub, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+  for (const e of hubFiles) {
+    const file = path.join(e.parentPath, e.name);
+    expect([file, secret.test(await readFile(file, 'latin1'))]).toEqual([file, false]);
+  }
+  log(`no seed or token in ${cmdlines.length} command lines, the stack's logs, or the ${hubFiles.length} files of the hub's directory`);
   const logs = await layout('echo "$EF_LOGS"');
   for (const f of await readdir(logs)) {
     const text = await readFile(path.join(logs, f), 'utf8').catch(() => '');
