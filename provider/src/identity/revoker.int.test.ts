@@ -36,8 +36,8 @@ async function edgeNode(name: string, publicKey: string): Promise<void> {
   );
 }
 
-/** Milliseconds from now until `name` is no longer among the hub's leafs. */
-const leafGoneMs = (name: string): Promise<number> => fabric.waitLeaf(name, false, 10_000);
+/** Milliseconds from now until `name` is no longer among the hub's leafs (waits past the 10 s requirement, so a miss is measured). */
+const leafGoneMs = (name: string): Promise<number> => fabric.waitLeaf(name, false, 30_000);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ef-revoker-'));
@@ -87,7 +87,7 @@ describe('revocation through the hub', () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect((await fabric.leafs()).map((l) => l.name)).toEqual(['gw-b']);
     expect(fabric.node('gw-a').site!.process.tail(200)).toMatch(/[Rr]evoked/);
-  }, 30_000);
+  }, 60_000);
 
   it("revokes a deleted EdgeNode's key", async () => {
     await api
@@ -101,5 +101,5 @@ describe('revocation through the hub', () => {
       .makeApiClient(k8s.CoreV1Api)
       .readNamespacedSecret({ namespace: FLEET_NAMESPACE, name: REVOCATIONS_SECRET });
     expect(Object.keys(secret.data ?? {}).sort()).toEqual([keys['gw-a'], keys['gw-b']].sort());
-  }, 30_000);
+  }, 60_000);
 });
