@@ -14,6 +14,19 @@ afterEach(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
+/** One fleet for the file, made by `init` (checked by the first test; the others only read it). */
+let fleetTmp: string;
+let fleetDir: string;
+let firstInit: { code: number; out: string; err: string };
+beforeAll(async () => {
+  fleetTmp = await mkdtemp(path.join(os.tmpdir(), 'ef-identity-cli-fleet-'));
+  fleetDir = path.join(fleetTmp, 'fleet');
+  firstInit = await cli('init', '--dir', fleetDir, '--desired-consumers', '200');
+}, 30_000);
+afterAll(async () => {
+  await rm(fleetTmp, { recursive: true, force: true });
+});
+
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
@@ -28,8 +41,8 @@ const SEED = /\bS[OAU][A-Z2-7]{56}\b/;
 
 describe('the identity CLI', () => {
   it('makes a fleet once, renders a hub config from it, names the provider creds, mints node and hollow creds, printing no seed', async () => {
-    const dir = path.join(tmp, 'fleet');
-    const init = await cli('init', '--dir', dir, '--desired-consumers', '200');
+    const dir = fleetDir;
+    const init = firstInit;
     expect(init.code).toBe(0);
     expect(init.out).toMatch(/^created the fleet identity/);
     expect((await cli('init', '--dir', dir)).out).toMatch(/^reusing/);
@@ -65,8 +78,7 @@ describe('the identity CLI', () => {
     expect((await cli('init')).code).toBe(2);
     expect((await cli('init', '--dir', tmp, '--bogus', 'x')).code).toBe(2);
     expect((await cli('init', '--dir', tmp, '--desired-consumers', '0')).code).toBe(2);
-    await cli('init', '--dir', path.join(tmp, 'f'));
-    const bad = await cli('node-creds', '--dir', path.join(tmp, 'f'), '--node', 'Bad_Name', '--out', path.join(tmp, 'n'));
+    const bad = await cli('node-creds', '--dir', fleetDir, '--node', 'Bad_Name', '--out', path.join(tmp, 'n'));
     expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/name/)]);
     expect((await cli('provider-creds', '--dir', path.join(tmp, 'missing'))).code).toBe(1);
   }, 30_000);

@@ -1,12 +1,14 @@
 import { createAccount, createUser } from '@nats-io/nkeys';
 import { ACCOUNT_ROLES } from './accounts.js';
 import { isIdentityInputError } from './errors.js';
-import { createFleet, type Fleet } from './fleet.js';
+import { fleetJwts, fleetKeys, newFleetSeeds, type Fleet } from './fleet.js';
 import { renderHubConfig, type HubConfigOptions } from './hub-config.js';
 
-let fleet: Fleet;
+/** A fleet's keys and JWTs (createFleet without the standing users: a hub configuration names none). */
+let fleet: Pick<Fleet, 'keys' | 'jwts'>;
 beforeAll(async () => {
-  fleet = await createFleet();
+  const seeds = newFleetSeeds();
+  fleet = { keys: fleetKeys(seeds), jwts: await fleetJwts(seeds) };
 });
 
 const options = (over: Partial<HubConfigOptions> = {}): HubConfigOptions => ({

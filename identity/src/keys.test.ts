@@ -30,8 +30,9 @@ describe('key checks', () => {
 
 describe('value checks', () => {
   it.each(['edge-1', 'a', 'edge-1.site-3', '0'])('take the node name %j', (n) => expect(nodeName(n)).toBe(n));
-  it.each(['', 'Edge', 'edge_1', '-a', 'a-', 'a..b', '*', 'a b', 'x'.repeat(254)])('refuse the node name %j', (n) =>
-    expect(() => nodeName(n)).toThrow(),
+  it.each(['', 'Edge', 'Edge-1', 'edge_1', '-a', '-edge', 'a-', 'a..b', '*', 'a.>', 'a b', 'edge 1', 'edge\n1', 'x'.repeat(254)])(
+    'refuse the node name %j',
+    (n) => expect(() => nodeName(n)).toThrow(),
   );
 
   it('take host:port listeners (IPv6 in brackets) and tell loopback hosts', () => {

@@ -8,8 +8,11 @@ import { subjectPermissions } from './permissions.js';
 import { MAX_NODE_LIFETIME_MS, formatCreds, mintHollowUser, mintNodeUser, parseCreds } from './users.js';
 
 let fleet: Fleet;
+/** The node key of the mints that do not name one (minting is stateless: one key serves them all). */
+let nodeKey: string;
 beforeAll(async () => {
   fleet = await createFleet();
+  nodeKey = createUser().getPublicKey();
 });
 
 const HOUR = 3_600_000;
@@ -17,7 +20,7 @@ const mint = (over: Partial<Parameters<typeof mintNodeUser>[0]> = {}) =>
   mintNodeUser({
     signerSeed: fleet.seeds.nodeSigner,
     accountPublicKey: fleet.keys.accounts.sites,
-    nodePublicKey: createUser().getPublicKey(),
+    nodePublicKey: nodeKey,
     name: 'edge-1',
     expiresAt: new Date(Date.now() + HOUR),
     ...over,
@@ -50,7 +53,8 @@ describe('mintNodeUser', () => {
     expect((err as { field: string }).field).toBe('nodePublicKey');
   });
 
-  it.each(['*', 'a.>', 'Edge-1', '', 'edge 1', '-edge', 'a'.repeat(254), 'edge\n1'])('refuses the name %j', async (name) => {
+  // what a node name is, keys.test.ts checks (without signing); here: that mint applies it, to the names that matter in a JWT
+  it.each(['*', 'a.>', 'edge\n1'])('refuses the name %j', async (name) => {
     await expect(mint({ name })).rejects.toThrow(/^name: /);
   });
 

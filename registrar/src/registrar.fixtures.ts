@@ -19,6 +19,19 @@ export function userKeys(): { seed: string; publicKey: string } {
   return { seed: td.decode(kp.getSeed()), publicKey: kp.getPublicKey() };
 }
 
+// Keys cost a few ms each in node and ~50 ms under jest (tweetnacl in the test's vm context): the beds of a test file
+// share them. Each bed is a registrar of its own, so a key one bed saw is new to the next.
+const sharedUserKeys: { seed: string; publicKey: string }[] = [];
+let sharedSigner: { seed: string; publicKey: string; sitesAccount: string } | undefined;
+
+function signerKeys(): { seed: string; publicKey: string; sitesAccount: string } {
+  if (!sharedSigner) {
+    const signer = createAccount();
+    sharedSigner = { seed: td.decode(signer.getSeed()), publicKey: signer.getPublicKey(), sitesAccount: createAccount().getPublicKey() };
+  }
+  return sharedSigner;
+}
+
 export interface Bed {
   kube: FakeRegistrarKube;
   registrar: Registrar;
@@ -28,18 +41,21 @@ export interface Bed {
   signerPublicKey: string;
   /** Puts a token Secret for `node`, valid for `ttlMs`; returns the token string and its parts. */
   token(node: string, ttlMs?: number, labels?: Record<string, string>): { text: string; token: JoinToken };
+  /** A user key this bed has not handed out before (the beds of a test file hand out the same ones, in order). */
+  userKeys(): { seed: string; publicKey: string };
 }
 
 export function registrarBed(overrides: Partial<RegistrarOptions> = {}): Bed {
   const kube = new FakeRegistrarKube();
   const metrics = new RegistrarMetrics();
   const clock = { now: Date.parse('2026-01-10T12:00:00Z') };
-  const signer = createAccount();
-  const sitesAccount = createAccount().getPublicKey();
+  const signer = signerKeys();
+  const sitesAccount = signer.sitesAccount;
+  let handedOut = 0;
   const registrar = new Registrar({
     kube,
     mint: mintNodeUser,
-    signerSeed: td.decode(signer.getSeed()),
+    signerSeed: signer.seed,
     sitesAccount,
     caPem: '-----BEGIN CERTIFICATE-----\nfleet\n-----END CERTIFICATE-----\n',
     hubLeafUrls: ['tls://hub.example:7422'],
@@ -56,11 +72,15 @@ export function registrarBed(overrides: Partial<RegistrarOptions> = {}): Bed {
     metrics,
     clock,
     sitesAccount,
-    signerPublicKey: signer.getPublicKey(),
+    signerPublicKey: signer.publicKey,
     token(node, ttlMs = 3600_000, labels = {}) {
       const token = newJoinToken(CA_HASH);
       kube.putSecret(FLEET_NAMESPACE, joinTokenSecret(token, node, new Date(clock.now + ttlMs), FLEET_NAMESPACE, labels));
       return { text: formatJoinToken(token), token };
+    },
+    userKeys() {
+      if (handedOut === sharedUserKeys.length) sharedUserKeys.push(userKeys());
+      return sharedUserKeys[handedOut++]!;
     },
   };
 }

@@ -2,7 +2,7 @@ import { decode } from '@nats-io/jwt';
 import { FLEET_NAMESPACE, REVOCATIONS_SECRET, revocationEntry, tokenSecretName } from './fleet.js';
 import { RegistrarError, type RenewRequest } from './protocol.js';
 import { signBody } from './signing.js';
-import { registrarBed, userKeys, type Bed } from './registrar.fixtures.js';
+import { registrarBed, type Bed } from './registrar.fixtures.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -29,8 +29,8 @@ describe('Registrar.join', () => {
   it('mints a JWT for the key, spends the token and records the identity', async () => {
     const bed = registrarBed();
     const { text, token } = bed.token('gw-1');
-    const node = userKeys();
-    const agent = userKeys();
+    const node = bed.userKeys();
+    const agent = bed.userKeys();
     const res = await join(bed, text, node.publicKey, { agentPublicKey: agent.publicKey });
 
     expect(res).toMatchObject({ node: 'gw-1', wireId: node.publicKey, domain: 'site-gw-1', hubLeafUrls: ['tls://hub.example:7422'] });
@@ -51,25 +51,25 @@ describe('Registrar.join', () => {
 
   it("creates a missing EdgeNode with the token's labels", async () => {
     const bed = registrarBed();
-    await join(bed, bed.token('gw-9', 60_000, { zone: 'west', 'edgefarm.io/site': 'plant-1' }).text, userKeys().publicKey);
+    await join(bed, bed.token('gw-9', 60_000, { zone: 'west', 'edgefarm.io/site': 'plant-1' }).text, bed.userKeys().publicKey);
     expect(bed.kube.edgeNodes.get('gw-9')?.spec?.labels).toEqual({ zone: 'west', 'edgefarm.io/site': 'plant-1' });
   });
 
   it('refuses a token used before, telling reuse from an unknown token while it remembers', async () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');
-    await join(bed, text, userKeys().publicKey);
+    await join(bed, text, bed.userKeys().publicKey);
     bed.kube.edgeNodes.get('gw-1')!.status = {};
-    expect((await refused(join(bed, text, userKeys().publicKey))).code).toBe('token-reused');
+    expect((await refused(join(bed, text, bed.userKeys().publicKey))).code).toBe('token-reused');
     const other = registrarBed();
-    expect((await refused(join(other, text, userKeys().publicKey))).code).toBe('token-unknown');
+    expect((await refused(join(other, text, other.userKeys().publicKey))).code).toBe('token-unknown');
     expect(await bed.metrics.count('join', 'token-reused')).toBe(1);
   });
 
   it('lets exactly one of two racing joins with one token through', async () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');
-    const results = await Promise.allSettled([join(bed, text, userKeys().publicKey), join(bed, text, userKeys().publicKey)]);
+    const results = await Promise.allSettled([join(bed, text, bed.userKeys().publicKey), join(bed, text, bed.userKeys().publicKey)]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(['token-reused', 'name-taken']).toContain((failed.reason as RegistrarError).code);
@@ -79,7 +79,7 @@ describe('Registrar.join', () => {
     const bed = registrarBed();
     const { text, token } = bed.token('gw-1', 1000);
     bed.clock.now += 1000;
-    const e = await refused(join(bed, text, userKeys().publicKey));
+    const e = await refused(join(bed, text, bed.userKeys().publicKey));
     expect(e.code).toBe('token-expired');
     expect(e.message).toContain('edgefarm token create gw-1');
     expect(bed.kube.secrets.has(`${FLEET_NAMESPACE}/${tokenSecretName(token.id)}`)).toBe(true);
@@ -88,18 +88,18 @@ describe('Registrar.join', () => {
   it("refuses another node's token, a wrong secret and a malformed token", async () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-2');
-    expect((await refused(join(bed, text, userKeys().publicKey, { node: 'gw-1' }))).code).toBe('token-wrong-node');
+    expect((await refused(join(bed, text, bed.userKeys().publicKey, { node: 'gw-1' }))).code).toBe('token-wrong-node');
     const wrongSecret = text.replace(/\.([a-z0-9]{32})\./, (_m, s: string) => `.${s.startsWith('a') ? 'b' : 'a'}${s.slice(1)}.`);
-    expect((await refused(join(bed, wrongSecret, userKeys().publicKey))).code).toBe('token-unknown');
-    expect((await refused(join(bed, 'ef1.x.y.z', userKeys().publicKey))).code).toBe('malformed');
+    expect((await refused(join(bed, wrongSecret, bed.userKeys().publicKey))).code).toBe('token-unknown');
+    expect((await refused(join(bed, 'ef1.x.y.z', bed.userKeys().publicKey))).code).toBe('malformed');
     expect(bed.kube.calls.filter((c) => c.method === 'deleteSecret')).toHaveLength(0);
   });
 
   it('refuses a node that has joined ("name taken") without spending the token', async () => {
     const bed = registrarBed();
-    await join(bed, bed.token('gw-1').text, userKeys().publicKey);
+    await join(bed, bed.token('gw-1').text, bed.userKeys().publicKey);
     const { text, token } = bed.token('gw-1');
-    const e = await refused(join(bed, text, userKeys().publicKey));
+    const e = await refused(join(bed, text, bed.userKeys().publicKey));
     expect(e.code).toBe('name-taken');
     expect(e.message).toContain('edgefarm node revoke gw-1');
     expect(bed.kube.secrets.has(`${FLEET_NAMESPACE}/${tokenSecretName(token.id)}`)).toBe(true);
@@ -107,10 +107,10 @@ describe('Registrar.join', () => {
 
   it("refuses a revoked key and another node's key", async () => {
     const bed = registrarBed();
-    const a = userKeys();
+    const a = bed.userKeys();
     await join(bed, bed.token('gw-1').text, a.publicKey);
     expect((await refused(join(bed, bed.token('gw-2').text, a.publicKey))).code).toBe('name-taken');
-    const r = userKeys();
+    const r = bed.userKeys();
     bed.kube.putSecret(FLEET_NAMESPACE, {
       metadata: { name: REVOCATIONS_SECRET },
       data: revocationEntry(r.publicKey, new Date(bed.clock.now)),
@@ -122,7 +122,7 @@ describe('Registrar.join', () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');
     const e = await refused(
-      bed.registrar.join({ token: text, publicKey: userKeys().publicKey, clientTime: iso(bed.clock.now + 6 * 60_000) }),
+      bed.registrar.join({ token: text, publicKey: bed.userKeys().publicKey, clientTime: iso(bed.clock.now + 6 * 60_000) }),
     );
     expect(e.code).toBe('clock-skew');
   });
@@ -131,7 +131,7 @@ describe('Registrar.join', () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');
     bed.kube.failNext('patchIdentity', new Error('apiserver down'));
-    const e = await refused(join(bed, text, userKeys().publicKey));
+    const e = await refused(join(bed, text, bed.userKeys().publicKey));
     expect(e.code).toBe('unavailable');
     expect(e.message).toContain('is spent: create a new token (edgefarm token create gw-1)');
   });
@@ -147,7 +147,7 @@ describe('Registrar.join', () => {
         bed.kube.touchEdgeNode('gw-1', { connected: true });
       }
     };
-    const node = userKeys();
+    const node = bed.userKeys();
     await join(bed, text, node.publicKey);
     expect(bed.kube.edgeNodes.get('gw-1')?.status).toMatchObject({ connected: true, identity: { publicKey: node.publicKey } });
   });
@@ -156,7 +156,7 @@ describe('Registrar.join', () => {
     const bed = registrarBed();
     const { text } = bed.token('gw-1');
     bed.kube.failNext('getEdgeNode', new Error('timeout'));
-    expect((await refused(join(bed, text, userKeys().publicKey))).code).toBe('unavailable');
+    expect((await refused(join(bed, text, bed.userKeys().publicKey))).code).toBe('unavailable');
     expect(bed.kube.secrets.size).toBe(1);
     expect(await bed.metrics.count('join', 'unavailable')).toBe(1);
   });
@@ -164,7 +164,7 @@ describe('Registrar.join', () => {
 
 describe('Registrar.renew', () => {
   async function joined(bed: Bed) {
-    const keys = userKeys();
+    const keys = bed.userKeys();
     await join(bed, bed.token('gw-1').text, keys.publicKey);
     return keys;
   }
@@ -185,7 +185,7 @@ describe('Registrar.renew', () => {
     const bed = registrarBed();
     const keys = await joined(bed);
     const body = renewBody(bed, 'gw-1', keys.publicKey);
-    expect((await refused(bed.registrar.renew(body, signBody(userKeys().seed, body)))).code).toBe('bad-signature');
+    expect((await refused(bed.registrar.renew(body, signBody(bed.userKeys().seed, body)))).code).toBe('bad-signature');
     expect((await refused(bed.registrar.renew(body, undefined))).code).toBe('bad-signature');
     await bed.registrar.renew(body, signBody(keys.seed, body));
     expect((await refused(bed.registrar.renew(body, signBody(keys.seed, body)))).code).toBe('replay');
@@ -196,7 +196,7 @@ describe('Registrar.renew', () => {
   it('refuses a key that is not the node identity, a revoked key and an unknown node', async () => {
     const bed = registrarBed();
     const keys = await joined(bed);
-    const other = userKeys();
+    const other = bed.userKeys();
     const b1 = renewBody(bed, 'gw-1', other.publicKey);
     expect((await refused(bed.registrar.renew(b1, signBody(other.seed, b1)))).code).toBe('key-mismatch');
     const b2 = renewBody(bed, 'nope', keys.publicKey);
@@ -227,7 +227,7 @@ describe('Registrar.renew', () => {
     const bed = registrarBed({ maxNonces: 1 });
     const keys = await joined(bed);
     for (let i = 0; i < 3; i++) {
-      const stranger = userKeys();
+      const stranger = bed.userKeys();
       const b = renewBody(bed, 'gw-1', stranger.publicKey);
       expect((await refused(bed.registrar.renew(b, signBody(stranger.seed, b)))).code).toBe('key-mismatch');
     }

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { PATHS, SIGNATURE_HEADER } from './protocol.js';
 import { registrarApp } from './server.js';
-import { registrarBed, userKeys } from './registrar.fixtures.js';
+import { registrarBed } from './registrar.fixtures.js';
 import { signBody } from './signing.js';
 
 function app() {
@@ -16,7 +16,7 @@ describe('registrar HTTP surface (hostile input)', () => {
     const res = await a.inject({
       method: 'POST',
       url: PATHS.join,
-      payload: { token: text, publicKey: userKeys().publicKey, clientTime: new Date(bed.clock.now).toISOString() },
+      payload: { token: text, publicKey: bed.userKeys().publicKey, clientTime: new Date(bed.clock.now).toISOString() },
     });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ node: 'gw-1' });
@@ -57,7 +57,7 @@ describe('registrar HTTP surface (hostile input)', () => {
 
   it('passes the raw renewal body to the signature check', async () => {
     const { bed, app: a } = app();
-    const keys = userKeys();
+    const keys = bed.userKeys();
     await bed.registrar.join({
       token: bed.token('gw-1').text,
       publicKey: keys.publicKey,

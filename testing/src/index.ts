@@ -20,4 +20,3 @@ export * from './secure-servers.js';
 export * from './secure-fabric.js';
 export * from './pki.js';
 export * from './kube-apiserver.js';
-export * from './operator-hub.js';

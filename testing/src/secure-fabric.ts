@@ -9,7 +9,7 @@
  * Nothing here widens a permission: there is no test-only superuser. Checks read state through the provider's own
  * users or the servers' monitoring endpoints.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, credsAuthenticator, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
@@ -65,6 +65,8 @@ const ONE_HOUR = 3_600_000;
 
 export class SecureFabric {
   readonly nodes = new Map<string, FabricNode>();
+  /** Nodes whose credentials file another party writes (see {@link adopt}). */
+  private readonly adopted = new Set<string>();
   private readonly connections: NatsConnection[] = [];
   private readonly rawLeafs: RawLeaf[] = [];
 
@@ -126,6 +128,26 @@ export class SecureFabric {
     return node;
   }
 
+  /**
+   * Takes in a node that joined elsewhere (through a real registrar): its seed and the credentials file its site
+   * reads. The fabric never writes that file (the node's renewer owns it); it makes the agent's site-local key.
+   */
+  async adopt(name: string, o: { seed: string; credsFile: string }): Promise<FabricNode> {
+    const agent = nkeys.createUser();
+    const node: FabricNode = {
+      name,
+      wireId: nkeys.fromSeed(new TextEncoder().encode(o.seed)).getPublicKey(),
+      seed: o.seed,
+      creds: await readFile(o.credsFile, 'utf8'),
+      credsFile: o.credsFile,
+      agent: { publicKey: agent.getPublicKey(), seed: seedText(agent) },
+      site: undefined,
+    };
+    this.nodes.set(name, node);
+    this.adopted.add(name);
+    return node;
+  }
+
   /** A credentials file text for `node`'s key, expiring at `expiresAt` (default in 1 h). */
   async mintCreds(node: Pick<FabricNode, 'name' | 'wireId' | 'seed'>, o: { expiresAt?: Date; issuedAt?: Date } = {}): Promise<string> {
     const jwt = await mintNodeUser({
@@ -147,11 +169,14 @@ export class SecureFabric {
     await writeFile(n.credsFile, creds, { mode: 0o600 });
   }
 
-  /** Starts (or restarts) the node's site server: renderSiteConfig with its credentials file and the fleet CA. */
+  /**
+   * Starts (or restarts) the node's site server: renderSiteConfig with its credentials file and the fleet CA. The
+   * file is written first (`o.creds`, else the node's), except an adopted node's unless `o.creds` is given.
+   */
   async startSite(name: string, o: SiteStartOptions = {}): Promise<SiteServer> {
     const n = this.node(name);
     await n.site?.process.stop();
-    await this.writeCreds(name, o.creds ?? n.creds);
+    if (o.creds !== undefined || !this.adopted.has(name)) await this.writeCreds(name, o.creds ?? n.creds);
     const caFile = o.caFile === undefined ? this.tls.caFile : o.caFile;
     n.site = await startSiteServer(path.join(this.dir, 'sites', `${name}-${Date.now()}`), {
       node: name,

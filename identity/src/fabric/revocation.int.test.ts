@@ -75,7 +75,8 @@ describe('revoking a node', () => {
     const bBefore = await leafOf('node-b');
     const t0 = performance.now();
     const { pushedAt } = await fabric.revoke({ [A]: Math.floor(Date.now() / 1000) });
-    const gone = await fabric.waitLeaf('node-a', false, 10_000);
+    // waits past the 10 s requirement, so a miss is measured and printed rather than a timeout
+    const gone = await fabric.waitLeaf('node-a', false, 30_000);
     const sincePush = Math.round(pushedAt - t0 + gone);
     table.record(
       "node A's linked leaf after its revocation is pushed",
@@ -108,7 +109,7 @@ describe('revoking a node', () => {
       raw.errors.join('; '),
     );
     expect(raw.ok).toBe(false);
-  }, 30_000);
+  }, 60_000);
 
   it('keeps the revocation across a hub restart (the resolver keeps the pushed JWT over the older preload)', async () => {
     await fabric.restartMember(0);
