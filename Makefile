@@ -7,6 +7,7 @@
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
 #   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
 #   make settings-doc                   regenerate docs/reference/settings.md, the reference of every setting
+#   make fuzz                           every *.fuzz.test.ts property with 20000 inputs (EF_FUZZ_RUNS); summary in bench/results/fuzz-*.json
 #   make proto | verify-proto | bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,7 +18,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench proto verify-proto lint format settings-doc
+.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench fuzz proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -80,6 +81,11 @@ e2e-hub3:
 
 bench:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && node bench/dist/run.js
+
+# Property-based fuzzing of every decoder and parser (testing/src/fuzz.ts) with many inputs; the unit suite runs the
+# same properties with few.
+fuzz:
+	@bash hack/fuzz.sh $(JEST_ARGS)
 
 proto:
 	@$(NODE_ENV) cd proto && ../node_modules/.bin/buf generate

@@ -22,6 +22,7 @@ const common = {
     '^@edgefarm/registrar/site$': '<rootDir>/registrar/src/site.ts',
     '^@edgefarm/testing/agent-bed$': '<rootDir>/testing/src/agent-bed.ts',
     '^@edgefarm/testing/settings$': '<rootDir>/testing/src/settings.ts',
+    '^@edgefarm/testing/fuzz$': '<rootDir>/testing/src/fuzz.ts',
     '^@edgefarm/edge-agent/cgroups$': '<rootDir>/edge-agent/src/runtime/cgroups.ts',
     '^@edgefarm/provider/kubeconfig$': '<rootDir>/provider/src/kube/kubeconfig.ts',
     ...Object.fromEntries(packages.map((p) => [`^@edgefarm/${p}$`, `<rootDir>/${p}/src/index.ts`])),
