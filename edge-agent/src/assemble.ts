@@ -195,7 +195,13 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const store = new DesiredStore(wireId, child(a, 'desired'), (key) => queueKey(key));
   const outbox = new JetStreamOutbox(site.js, node);
   const mounter = deps.mounter ?? new SystemMounter();
-  const volumes = new VolumeManager({ root: config.volumeRoot, mounter, objects: store, log: child(a, 'volumes') });
+  const volumes = new VolumeManager({
+    root: config.volumeRoot,
+    mounter,
+    objects: store,
+    log: child(a, 'volumes'),
+    registry: metrics.registry,
+  });
   await volumes.start();
   const gcPolicy = { highPercent: config.imageGcHighPercent, lowPercent: config.imageGcLowPercent, ...deps.imageGc };
   const imageGc = images && new ImageGC({ images, clock, log: child(a, 'image-gc') }, gcPolicy);
