@@ -145,6 +145,11 @@ export class VolumeManager implements PodVolumes {
     return [...new Set(this.owners.values())];
   }
 
+  /** UIDs of the pods with a directory under the root. */
+  podUids(): string[] {
+    return [...this.owners.keys()];
+  }
+
   podDir(uid: string): string {
     return path.join(this.deps.root, uid);
   }
