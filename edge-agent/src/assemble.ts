@@ -24,6 +24,7 @@ import { DesiredInformer } from './desired/informer.js';
 import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
+import { EmptyDirEviction } from './eviction/emptydir.js';
 import { Forwarder, eventsRoute } from './forwarder/forwarder.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { CredentialRenewer } from './identity/renewer.js';
@@ -195,7 +196,13 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const store = new DesiredStore(wireId, child(a, 'desired'), (key) => queueKey(key));
   const outbox = new JetStreamOutbox(site.js, node);
   const mounter = deps.mounter ?? new SystemMounter();
-  const volumes = new VolumeManager({ root: config.volumeRoot, mounter, objects: store, log: child(a, 'volumes') });
+  const volumes = new VolumeManager({
+    root: config.volumeRoot,
+    mounter,
+    objects: store,
+    log: child(a, 'volumes'),
+    registry: metrics.registry,
+  });
   await volumes.start();
   const gcPolicy = { highPercent: config.imageGcHighPercent, lowPercent: config.imageGcLowPercent, ...deps.imageGc };
   const imageGc = images && new ImageGC({ images, clock, log: child(a, 'image-gc') }, gcPolicy);
@@ -211,8 +218,33 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   probes.start();
   a.teardown.add('probes', () => probes.stop());
   const status = new StatusReporter({ wireId, outbox, clock, log: child(a, 'status') });
+  const evictions = new EmptyDirEviction(
+    {
+      desired: store,
+      volumeDir: (uid, volume) => volumes.volumeDir(uid, volume),
+      podDir: (uid) => volumes.podDir(uid),
+      podUids: () => volumes.podUids(),
+      onEvict: (key) => queueKey(key),
+      events,
+      registry: metrics.registry,
+      log: child(a, 'eviction'),
+    },
+    { periodMs: config.emptyDirCheckMs },
+  );
   const reconciler = new Reconciler(
-    { runtime, desired: store, status, clock, volumes, probes, images: imageManager, metrics, events, log: child(a, 'reconciler') },
+    {
+      runtime,
+      desired: store,
+      status,
+      clock,
+      volumes,
+      probes,
+      images: imageManager,
+      metrics,
+      events,
+      evictions,
+      log: child(a, 'reconciler'),
+    },
     {
       nodeIp: config.nodeIp,
       resyncMs: config.resyncMs,
@@ -224,6 +256,8 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
     },
   );
   queueKey = (key) => reconciler.enqueue(key);
+  await evictions.start(); // the marks of an earlier run, before the first sync
+  a.teardown.add('emptyDir eviction', () => evictions.stop());
   reconciler.start();
   a.teardown.add('reconciler', () => reconciler.stop());
   return { store, outbox, reconciler, imageGc };

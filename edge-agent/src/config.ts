@@ -58,6 +58,11 @@ export interface AgentConfig {
    */
   imageGcHighPercent?: number;
   imageGcLowPercent?: number;
+  /**
+   * Interval of measuring disk-backed emptyDirs that have a sizeLimit; a pod whose emptyDir holds more is evicted, as
+   * the kubelet's eviction manager does (eviction/emptydir.ts). 0: never (10 s when unset).
+   */
+  emptyDirCheckMs?: number;
   /** Where GET /metrics and /healthz listen (undefined: no server). */
   metricsAddr?: { host: string; port: number };
   /** Interval of publishing the metrics text to the cloud (0 or unset: off). */
@@ -225,6 +230,12 @@ export const AGENT_SETTINGS = defineSettings(
       type: int(0, 100),
       default: '80',
       doc: 'and frees down to this usage; below EF_IMAGE_GC_HIGH_PERCENT',
+    },
+    emptyDirCheckMs: {
+      env: 'EF_EMPTYDIR_CHECK_MS',
+      type: int(0),
+      default: '10000',
+      doc: "interval of measuring disk-backed emptyDirs with a sizeLimit; a pod whose emptyDir holds more is evicted (Failed, Evicted), as the kubelet's eviction manager does; 0: never",
     },
     metricsAddr: {
       env: 'EF_METRICS_ADDR',
