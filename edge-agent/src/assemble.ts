@@ -32,6 +32,7 @@ import { CriImageService } from './images/cri.js';
 import { ImageGC } from './images/gc.js';
 import { ImageManager } from './images/puller.js';
 import type { ImageService } from './images/service.js';
+import { ContainerLogRotator } from './logs/rotation.js';
 import { instrumentCri } from './metrics/instrumented-cri.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { MetricsPublisher } from './metrics/publisher.js';
@@ -103,6 +104,7 @@ export async function assemble(a: Assembly): Promise<AgentParts> {
   heartbeat(a, pods, container.runtime);
   const metricsServer = await serveMetrics(a, site, links, pods);
   const streaming = await serveStreaming(a, site, container);
+  rotateContainerLogs(a, container);
   await renewCredentials(a);
   return {
     desired: pods.store,
@@ -348,6 +350,22 @@ async function serveStreaming(a: Assembly, site: Site, container: ContainerRunti
   await server.start();
   a.teardown.add('streaming', () => server.stop());
   return server;
+}
+
+/** Container log rotation (logs/rotation.ts); only over the agent's own CRI connection. */
+function rotateContainerLogs(a: Assembly, container: ContainerRuntime): void {
+  const { config } = a;
+  if (!container.cri) return;
+  const rotator = new ContainerLogRotator(
+    { runtime: container.cri.runtime, clock: a.clock, log: child(a, 'log-rotation'), registry: a.metrics.registry },
+    {
+      maxSizeBytes: config.containerLogMaxSizeBytes,
+      maxFiles: config.containerLogMaxFiles,
+      intervalMs: config.containerLogMonitorIntervalMs,
+    },
+  );
+  rotator.start();
+  a.teardown.add('log rotation', () => rotator.stop());
 }
 
 /** Renews the node's credentials in the join directory (config.identityDir), when the site has one. */
