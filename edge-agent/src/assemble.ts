@@ -25,6 +25,7 @@ import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
 import { Forwarder, eventsRoute } from './forwarder/forwarder.js';
+import { DEFAULT_DISK_THRESHOLDS, DiskPressureMonitor } from './heartbeat/disk-pressure.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { CredentialRenewer } from './identity/renewer.js';
 import { osNodeInfo } from './heartbeat/node-info.js';
@@ -287,6 +288,20 @@ function heartbeat(a: Assembly, pods: PodControl, runtime: PodRuntime): void {
       podCount: () => pods.reconciler.podCount(),
       clock: a.clock,
       log: child(a, 'heartbeat'),
+      diskPressure: new DiskPressureMonitor(
+        {
+          nodefs: [config.stateDir, config.podLogRoot, config.volumeRoot].filter((d): d is string => !!d),
+          imagefs: () => runtime.rootDir(),
+          log: child(a, 'disk-pressure'),
+          registry: metrics.registry,
+          // the kubelet's reclaim before eviction: unused images go first (image GC frees down to its low threshold)
+          onPressure: () => void pods.imageGc?.runOnce().catch(() => undefined),
+        },
+        {
+          nodefsMinFreePercent: config.nodefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.nodefsMinFreePercent,
+          imagefsMinFreePercent: config.imagefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.imagefsMinFreePercent,
+        },
+      ),
     },
     config.heartbeatMs,
   );
