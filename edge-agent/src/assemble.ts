@@ -291,6 +291,9 @@ function heartbeat(a: Assembly, pods: PodControl, runtime: PodRuntime): void {
       diskPressure: new DiskPressureMonitor(
         {
           nodefs: [config.stateDir, config.podLogRoot, config.volumeRoot].filter((d): d is string => !!d),
+          ...(config.stateDir && config.storeReserveBytes
+            ? { store: { path: config.stateDir, reserveBytes: config.storeReserveBytes } }
+            : {}),
           imagefs: () => runtime.rootDir(),
           log: child(a, 'disk-pressure'),
           registry: metrics.registry,

@@ -72,6 +72,11 @@ export interface AgentConfig {
    */
   nodefsMinFreePercent?: number;
   imagefsMinFreePercent?: number;
+  /**
+   * Bytes kept available on the filesystem of stateDir for the site's JetStream store beside it (its max_file_store,
+   * 1 GiB by default); less is DiskPressure too (0: no reserve).
+   */
+  storeReserveBytes?: number;
   /** Where GET /metrics and /healthz listen (undefined: no server). */
   metricsAddr?: { host: string; port: number };
   /** Interval of publishing the metrics text to the cloud (0 or unset: off). */
@@ -278,6 +283,19 @@ export const AGENT_SETTINGS = defineSettings(
       type: int(0, 99),
       default: '15',
       doc: "DiskPressure below this free space of containerd's root filesystem (the kubelet's eviction-hard imagefs.available); 0: never",
+    },
+    storeReserveBytes: {
+      env: 'EF_STORE_RESERVE',
+      type: custom('byte size (1Gi, 512Mi, 0)', (raw) => {
+        try {
+          return parseByteSize(raw);
+        } catch (err) {
+          if (err instanceof ByteSizeError) throw new ValueError(err.message);
+          throw err;
+        }
+      }),
+      default: '1Gi',
+      doc: "DiskPressure while less than this is available on the filesystem of EF_STATE_DIR, where the site's JetStream store lives beside it: the store's max_file_store (edgefarm join renders 1 GiB); 0: no reserve",
     },
     metricsAddr: {
       env: 'EF_METRICS_ADDR',

@@ -17,6 +17,20 @@ describe('diskPressure', () => {
     expect(diskPressure([reading('nodefs', 149)], { nodefsMinFreePercent: 10, imagefsMinFreePercent: 15 }).status).toBe('False');
   });
 
+  it("is True when the filesystem beside the site's store has less than its reserve available", async () => {
+    const monitor = new DiskPressureMonitor({
+      nodefs: [],
+      store: { path: '/state', reserveBytes: 5000 },
+      imagefs: () => Promise.resolve(''),
+      log: silentLogger(),
+      statfs: () => Promise.resolve({ bsize: 1, blocks: 10_000, bavail: 4999 }), // 50 % available: the percentage alone is fine
+    });
+    expect(await monitor.condition()).toMatchObject({
+      status: 'True',
+      message: "edge-agent has disk pressure: nodefs /state: 4999 bytes available, below the 5000 reserved for the site's JetStream store",
+    });
+  });
+
   it('treats a filesystem without capacity as free and a negative available as none', () => {
     expect(freePercent({ capacityBytes: 0, availableBytes: 0 })).toBe(100);
     expect(freePercent({ capacityBytes: 100, availableBytes: -5 })).toBe(0);

@@ -3,7 +3,9 @@
  * thresholds: True while the available space of a node filesystem (nodefs: the agent's state directory, the pods'
  * log and volume directories; the site's JetStream store lives beside them) is below nodefsMinFreePercent (10) or
  * that of the image filesystem (containerd's root directory) below imagefsMinFreePercent (15). Available is what an
- * unprivileged writer may still use (statfs bavail), as the kubelet's cadvisor reports it.
+ * unprivileged writer may still use (statfs bavail), as the kubelet's cadvisor reports it. Beyond the kubelet: the
+ * filesystem beside the site's JetStream store must keep the store's reserve (EF_STORE_RESERVE, its max_file_store)
+ * available, so pods cannot starve the outbox (docs/site.md#disk).
  *
  * {@link diskPressure} is the pure decision; {@link DiskPressureMonitor} reads the filesystems (a path that does not
  * exist yet is measured at its nearest existing parent), and calls onPressure when pressure starts (the agent runs
@@ -22,6 +24,8 @@ export interface FsReading {
   path: string;
   capacityBytes: number;
   availableBytes: number;
+  /** Bytes kept free for the site's JetStream store on this filesystem (0: none). */
+  reserveBytes?: number;
 }
 
 export interface DiskThresholds {
@@ -49,14 +53,17 @@ export function freePercent(r: Pick<FsReading, 'capacityBytes' | 'availableBytes
 export function diskPressure(readings: readonly FsReading[], t: DiskThresholds): NodeCondition {
   if (readings.length === 0)
     return { type: 'DiskPressure', status: 'Unknown', reason: 'EdgeAgentDiskUnknown', message: 'no filesystem could be read' };
+  const short = (r: FsReading): boolean => !!r.reserveBytes && Math.max(0, r.availableBytes) < r.reserveBytes;
   const low = readings.filter((r) => {
     const min = r.kind === 'nodefs' ? t.nodefsMinFreePercent : t.imagefsMinFreePercent;
-    return min > 0 && freePercent(r) < min;
+    return (min > 0 && freePercent(r) < min) || short(r);
   });
   if (low.length === 0)
     return { type: 'DiskPressure', status: 'False', reason: 'EdgeAgentHasNoDiskPressure', message: 'edge-agent has no disk pressure' };
   const what = low.map((r) => {
     const min = r.kind === 'nodefs' ? t.nodefsMinFreePercent : t.imagefsMinFreePercent;
+    if (short(r))
+      return `${r.kind} ${r.path}: ${Math.max(0, r.availableBytes)} bytes available, below the ${r.reserveBytes} reserved for the site's JetStream store`;
     return `${r.kind} ${r.path}: ${freePercent(r).toFixed(1)}% available, below ${min}%`;
   });
   return {
@@ -72,6 +79,11 @@ export type StatFs = (p: string) => Promise<{ bsize: number; blocks: number; bav
 export interface DiskPressureDeps {
   /** Directories on the node filesystem(s): state, pod logs, volumes. */
   nodefs: string[];
+  /**
+   * The directory beside the site's JetStream store (the agent's state) and the bytes kept free on its filesystem for
+   * the store (its max_file_store): less available is DiskPressure too.
+   */
+  store?: { path: string; reserveBytes: number };
   /** The image filesystem's directory (containerd's root; '' when unknown: not measured). */
   imagefs: () => Promise<string>;
   log: Logger;
@@ -114,6 +126,11 @@ export class DiskPressureMonitor {
     for (const dir of this.deps.nodefs) {
       const r = await this.read('nodefs', dir);
       if (r) readings.push(r);
+    }
+    const store = this.deps.store;
+    if (store && store.reserveBytes > 0) {
+      const r = await this.read('nodefs', store.path);
+      if (r) readings.push({ ...r, reserveBytes: store.reserveBytes });
     }
     const image = await this.deps.imagefs().catch(() => '');
     if (image) {
