@@ -23,7 +23,7 @@ const CONTENT = 1000; // bytes of padding per line
 const LINE_MAX = CONTENT + 10 + 30 + 10 + 1;
 const MAX_BYTES_PER_SECOND = 100 * LINE_MAX;
 // One check interval's writes, the interval stretched by a loaded machine (a check's own CRI calls, timer delay).
-const SLACK = Math.ceil(MAX_BYTES_PER_SECOND * ((INTERVAL_MS + 1000) / 1000));
+const SLACK = Math.ceil(MAX_BYTES_PER_SECOND * ((INTERVAL_MS + 2000) / 1000));
 const WRITER = `pad=$(head -c ${CONTENT} /dev/zero | tr '\\0' x); i=0; while true; do i=$((i+1)); echo "$i $pad"; usleep 10000; done`;
 
 let bed: AgentBed;
