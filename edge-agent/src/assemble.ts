@@ -26,6 +26,7 @@ import { DesiredStore } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
 import { EmptyDirEviction } from './eviction/emptydir.js';
 import { Forwarder, eventsRoute } from './forwarder/forwarder.js';
+import { DEFAULT_DISK_THRESHOLDS, DiskPressureMonitor } from './heartbeat/disk-pressure.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { CredentialRenewer } from './identity/renewer.js';
 import { osNodeInfo } from './heartbeat/node-info.js';
@@ -33,6 +34,7 @@ import { CriImageService } from './images/cri.js';
 import { ImageGC } from './images/gc.js';
 import { ImageManager } from './images/puller.js';
 import type { ImageService } from './images/service.js';
+import { ContainerLogRotator } from './logs/rotation.js';
 import { instrumentCri } from './metrics/instrumented-cri.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { MetricsPublisher } from './metrics/publisher.js';
@@ -104,6 +106,7 @@ export async function assemble(a: Assembly): Promise<AgentParts> {
   heartbeat(a, pods, container.runtime);
   const metricsServer = await serveMetrics(a, site, links, pods);
   const streaming = await serveStreaming(a, site, container);
+  rotateContainerLogs(a, container);
   await renewCredentials(a);
   return {
     desired: pods.store,
@@ -319,6 +322,23 @@ function heartbeat(a: Assembly, pods: PodControl, runtime: PodRuntime): void {
       podCount: () => pods.reconciler.podCount(),
       clock: a.clock,
       log: child(a, 'heartbeat'),
+      diskPressure: new DiskPressureMonitor(
+        {
+          nodefs: [config.stateDir, config.podLogRoot, config.volumeRoot].filter((d): d is string => !!d),
+          ...(config.stateDir && config.storeReserveBytes
+            ? { store: { path: config.stateDir, reserveBytes: config.storeReserveBytes } }
+            : {}),
+          imagefs: () => runtime.rootDir(),
+          log: child(a, 'disk-pressure'),
+          registry: metrics.registry,
+          // the kubelet's reclaim before eviction: unused images go first (image GC frees down to its low threshold)
+          onPressure: () => void pods.imageGc?.runOnce().catch(() => undefined),
+        },
+        {
+          nodefsMinFreePercent: config.nodefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.nodefsMinFreePercent,
+          imagefsMinFreePercent: config.imagefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.imagefsMinFreePercent,
+        },
+      ),
     },
     config.heartbeatMs,
   );
@@ -382,6 +402,22 @@ async function serveStreaming(a: Assembly, site: Site, container: ContainerRunti
   await server.start();
   a.teardown.add('streaming', () => server.stop());
   return server;
+}
+
+/** Container log rotation (logs/rotation.ts); only over the agent's own CRI connection. */
+function rotateContainerLogs(a: Assembly, container: ContainerRuntime): void {
+  const { config } = a;
+  if (!container.cri) return;
+  const rotator = new ContainerLogRotator(
+    { runtime: container.cri.runtime, clock: a.clock, log: child(a, 'log-rotation'), registry: a.metrics.registry },
+    {
+      maxSizeBytes: config.containerLogMaxSizeBytes,
+      maxFiles: config.containerLogMaxFiles,
+      intervalMs: config.containerLogMonitorIntervalMs,
+    },
+  );
+  rotator.start();
+  a.teardown.add('log rotation', () => rotator.stop());
 }
 
 /** Renews the node's credentials in the join directory (config.identityDir), when the site has one. */
