@@ -245,3 +245,72 @@ describe('upgrade handshakes', () => {
     badPeer.close();
   });
 });
+
+describe('hostile paths (issue 20)', () => {
+  const V4 = { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' };
+  /** The user may `get nodes/stats` and nothing else. */
+  const statsOnly = () => {
+    const before = bed.kube.allow;
+    bed.kube.allow = (u, a) => u.groups.includes('system:masters') || (u.username === 'nobody' && a.resource?.subresource === 'stats');
+    return () => (bed.kube.allow = before);
+  };
+  async function answer(path: string, headers: Record<string, string>, who: Who) {
+    const u = await upgrade(path, headers, who);
+    u.socket.destroy();
+    return u.head.split('\r\n')[0];
+  }
+
+  it.each([
+    '/stats/../exec/default/web/app?command=id&output=1',
+    '/stats/%2e%2e/exec/default/web/app?command=id&output=1',
+    '/stats/%2E%2E/exec/default/web/app?command=id&output=1',
+    '/stats/./../exec/default/web/app?command=id&output=1',
+    '/metrics/..%2fexec/default/web/app?command=id&output=1',
+    '/stats%2f..%2fexec/default/web/app?command=id&output=1',
+    '/stats/..%5cexec/default/web/app?command=id&output=1',
+    '/exec/default/web/./app?command=id&output=1',
+    '/exec//default/web/app?command=id&output=1',
+    '//stats/../exec/default/web/app?command=id&output=1',
+  ])('an upgrade of %s is refused (400), not routed to exec', async (path) => {
+    const restore = statsOnly();
+    try {
+      expect(await answer(path, V4, 'user')).toBe('HTTP/1.1 400 Bad Request');
+    } finally {
+      restore();
+    }
+  });
+
+  it.each(['/stats/../containerLogs/default/web/app', '/stats/%2e%2e/pods', '/containerLogs/default/web/%2e%2e', '/pods/.'])(
+    'GET %s is refused (400)',
+    async (path) => {
+      const restore = statsOnly();
+      try {
+        expect((await get(path, 'user')).status).toBe(400);
+      } finally {
+        restore();
+      }
+    },
+  );
+
+  it('authenticates before looking anything up: anonymous callers get 401 for pods that exist and pods that do not', async () => {
+    for (const pod of ['web', 'nope', 'other']) {
+      expect(await answer(`/exec/default/${pod}/app?command=id&output=1`, V4, 'anonymous')).toBe('HTTP/1.1 401 Unauthorized');
+      expect((await get(`/containerLogs/default/${pod}/app`, 'anonymous')).status).toBe(401);
+    }
+    expect((await get('/nothing/here', 'anonymous')).status).toBe(401);
+  });
+
+  it('counts refusals by reason', async () => {
+    const count = (r: Parameters<typeof bed.server.metrics.rejectedCount>[0]) => bed.server.metrics.rejectedCount(r);
+    const before = { path: await count('bad_path'), anon: await count('unauthenticated'), denied: await count('forbidden') };
+    await get('/stats/../pods', 'admin');
+    await answer('/stats/%2e%2e/exec/default/web/app?command=id&output=1', V4, 'admin');
+    await get('/pods', 'anonymous');
+    await get('/containerLogs/default/web/app', 'user');
+    expect(await count('bad_path')).toBe(before.path + 2);
+    expect(await count('unauthenticated')).toBe(before.anon + 1);
+    expect(await count('forbidden')).toBe(before.denied + 1);
+    const text = await bed.server.metrics.registry.metrics();
+    expect(text).toMatch(/^edgefarm_provider_kubelet_requests_rejected_total\{reason="bad_path"\} \d+$/m);
+  });
+});
