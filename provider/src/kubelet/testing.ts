@@ -14,7 +14,7 @@ import { BoundPods } from '../kube/bound-pods.js';
 import { FakeKubeClient } from '../kube/fake.js';
 import { KubeletAuth } from './auth.js';
 import { FakeEdgeStreams } from './fake-streams.js';
-import { KubeletServer } from './server.js';
+import { KubeletServer, type KubeletServerOptions } from './server.js';
 
 export interface TestPki {
   dir: string;
@@ -108,7 +108,10 @@ export interface KubeletBed {
 }
 
 export async function startKubeletBed(
-  opts: { log?: Logger; nodePorts?: { from: number; to: number }; streamCreationTimeoutMs?: number } = {},
+  opts: { log?: Logger } & Pick<
+    KubeletServerOptions,
+    'nodePorts' | 'streamCreationTimeoutMs' | 'maxSessions' | 'maxStatsRequests' | 'streamingIdleTimeoutMs' | 'maxPortForwardPorts'
+  > = {},
 ): Promise<KubeletBed> {
   const log = opts.log ?? pino({ level: 'silent' });
   const pki = makePki();
@@ -130,6 +133,10 @@ export async function startKubeletBed(
     port: 0,
     nodePorts: opts.nodePorts,
     streamCreationTimeoutMs: opts.streamCreationTimeoutMs,
+    maxSessions: opts.maxSessions,
+    maxStatsRequests: opts.maxStatsRequests,
+    streamingIdleTimeoutMs: opts.streamingIdleTimeoutMs,
+    maxPortForwardPorts: opts.maxPortForwardPorts,
   });
   await server.start();
   return {
