@@ -166,3 +166,30 @@ function describe(err: unknown): string {
     return `${err.constructor.name}: ${err.message}${err.stack ? `\n${err.stack.split('\n').slice(1, 4).join('\n')}` : ''}`;
   return String(err);
 }
+
+/**
+ * {@link fuzzProperty} for an async predicate (a decoder behind a stream or zlib): the same seed, run count and report.
+ * Each input still gets the hang bound.
+ */
+export async function fuzzAsyncProperty<Ts extends [unknown, ...unknown[]]>(
+  name: string,
+  arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> },
+  predicate: (...args: Ts) => Promise<boolean | void>,
+  opts: { numRuns?: number } = {},
+): Promise<FuzzReport> {
+  const settings = fuzzSettings();
+  let runs = 0;
+  const property = fc.asyncProperty(...arbitraries, async (...args: Ts) => {
+    runs++;
+    const started = performance.now();
+    const ok = await predicate(...args);
+    const took = performance.now() - started;
+    if (took > settings.hangMs) throw new Error(`${name}: one input took ${Math.round(took)} ms (hang bound ${settings.hangMs} ms)`);
+    return ok;
+  });
+  const result = await fc.check(property as fc.IAsyncProperty<Ts>, { seed: settings.seed, numRuns: opts.numRuns ?? settings.numRuns });
+  const r: FuzzReport = { name, runs, failures: result.failed ? 1 : 0, seed: settings.seed };
+  report(r);
+  if (result.failed) throw failure(name, result);
+  return r;
+}
