@@ -69,7 +69,13 @@ describe('kubelet API paths under fuzzing', () => {
       if (subresourceOf(t) !== subresourceOf(p) || subresourceOf(canonical) !== subresourceOf(p)) return false;
       // The subresource follows the first segment the route is chosen by.
       const first = p.segments[0];
-      const want = { stats: 'stats', metrics: 'metrics', logs: 'log', spec: 'spec' }[first as string] ?? 'proxy';
+      const want =
+        new Map([
+          ['stats', 'stats'],
+          ['metrics', 'metrics'],
+          ['logs', 'log'],
+          ['spec', 'spec'],
+        ]).get(first ?? '') ?? 'proxy';
       if (subresourceOf(p) !== want) return false;
       let route: unknown;
       let routeAgain: unknown;

@@ -130,5 +130,5 @@ describe('SPDY framing under fuzzing', () => {
         }
       },
     );
-  });
+  }, 600_000);
 });
