@@ -65,11 +65,11 @@ export interface ProviderConfig {
   /** The revoker (identity/revoker.ts): on when its four settings are given. */
   revoker?: RevokerConfig;
   /** /metrics requires a token allowed `get` on the non-resource URL /metrics (TokenReview + SubjectAccessReview). */
-  metricsAuth: boolean;
+  metricsAuth?: boolean;
   /** Streaming connections (exec, attach, port-forward) and log streams at once on the kubelet API. */
-  kubeletMaxSessions: number;
+  kubeletMaxSessions?: number;
   /** A kubelet API streaming connection with no byte either way for this long is closed. */
-  kubeletStreamingIdleTimeoutSeconds: number;
+  kubeletStreamingIdleTimeoutSeconds?: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -43,7 +43,7 @@ export interface KubeletPath {
 export function parseKubeletPath(target: string): KubeletPath {
   if (target.length > MAX_TARGET_LENGTH) throw new BadPathError(`request target longer than ${MAX_TARGET_LENGTH} bytes`);
   if (!target.startsWith('/') || target.startsWith('//')) throw new BadPathError('the request target must be an absolute path');
-  if (/[\\\x00-\x20\x7f#]/.test(target))
+  if (hasByte(target, (c) => c <= 0x20 || c === 0x7f || c === 0x5c || c === 0x23))
     throw new BadPathError('the request target has a backslash, a control byte, a space or a fragment');
   const q = target.indexOf('?');
   const rawPath = q < 0 ? target : target.slice(0, q);
@@ -58,11 +58,18 @@ export function parseKubeletPath(target: string): KubeletPath {
       throw new BadPathError('malformed percent escape in the path');
     }
     if (seg === '.' || seg === '..') throw new BadPathError('dot segments (. and ..) are not allowed in the path');
-    if (/[/\\\x00-\x1f\x7f]/.test(seg)) throw new BadPathError('a path segment encodes a separator or a control byte');
+    if (hasByte(seg, (c) => c < 0x20 || c === 0x7f || c === 0x2f || c === 0x5c))
+      throw new BadPathError('a path segment encodes a separator or a control byte');
     return seg;
   });
   const pathname = `/${segments.map(encodeURIComponent).join('/')}`;
   return { segments, pathname, search, query: new URLSearchParams(search) };
+}
+
+/** Whether any UTF-16 unit of `s` is one `bad` picks (control bytes, separators; no regex with control characters). */
+function hasByte(s: string, bad: (code: number) => boolean): boolean {
+  for (let i = 0; i < s.length; i++) if (bad(s.charCodeAt(i))) return true;
+  return false;
 }
 
 /** Whether the path is `prefix` or below it (kubelet auth.go isSubpath), on whole segments. */
