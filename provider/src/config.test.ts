@@ -10,6 +10,9 @@ describe('parseConfig', () => {
       httpPort: 10255,
       kubeletPort: 10250,
       kubeletAddress: '127.0.0.1',
+      kubeletMaxSessions: 1024,
+      kubeletStreamingIdleTimeoutSeconds: 14400,
+      metricsAuth: false,
       logLevel: 'info',
       hubReplicas: 1,
       namespace: 'edgefarm-system',
@@ -124,7 +127,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(24);
+    expect(names).toHaveLength(27);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

@@ -7,7 +7,19 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1Taint } from '@kubernetes/client-node';
 import { TOMBSTONE_TTL } from '@edgefarm/proto';
-import { ConfigError, ValueError, absolutePath, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
+import {
+  ConfigError,
+  ValueError,
+  absolutePath,
+  custom,
+  defineSettings,
+  flag,
+  int,
+  logLevel,
+  port,
+  text,
+  type Env,
+} from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
 import { REVOKER_SPECS, revokerConfig, type RevokerConfig } from './identity/config.js';
 
@@ -52,6 +64,12 @@ export interface ProviderConfig {
   kubeletNodePorts?: { from: number; to: number };
   /** The revoker (identity/revoker.ts): on when its four settings are given. */
   revoker?: RevokerConfig;
+  /** /metrics requires a token allowed `get` on the non-resource URL /metrics (TokenReview + SubjectAccessReview). */
+  metricsAuth?: boolean;
+  /** Streaming connections (exec, attach, port-forward) and log streams at once on the kubelet API. */
+  kubeletMaxSessions?: number;
+  /** A kubelet API streaming connection with no byte either way for this long is closed. */
+  kubeletStreamingIdleTimeoutSeconds?: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -209,6 +227,24 @@ export const PROVIDER_SETTINGS = defineSettings(
       type: text('PEM file'),
       unset: 'clients authenticate with a bearer token only (TokenReview)',
       doc: "CA of the client certificates the kubelet API accepts (the apiserver's kubelet-client certificate); needs EF_KUBELET_TLS_CERT",
+    },
+    kubeletMaxSessions: {
+      env: 'EF_KUBELET_MAX_SESSIONS',
+      type: int(1, 1_000_000),
+      default: '1024',
+      doc: 'kubelet API streaming connections (exec, attach, port-forward) and log streams at once on this replica; more are refused with 429',
+    },
+    kubeletStreamingIdleTimeoutSeconds: {
+      env: 'EF_KUBELET_STREAMING_IDLE_TIMEOUT_SECONDS',
+      type: int(1, 7 * 24 * 3600),
+      default: '14400',
+      doc: "an exec, attach or port-forward connection with no byte either way for this long is closed (the kubelet's --streaming-connection-idle-timeout, 4 h)",
+    },
+    metricsAuth: {
+      env: 'EF_METRICS_AUTH',
+      type: flag(),
+      default: '0',
+      doc: '1: `/metrics` requires a bearer token allowed `get` on the non-resource URL `/metrics` (TokenReview + SubjectAccessReview, as kube-rbac-proxy); 0: a plain scrape',
     },
     tombstoneTtlSeconds: {
       env: 'EF_TOMBSTONE_TTL_SECONDS',

@@ -122,34 +122,6 @@ export function fuzzProperty<Ts extends [unknown, ...unknown[]]>(
   return r;
 }
 
-/**
- * {@link fuzzProperty} for an async predicate (a resolver that touches the file system, say), with the hang bound
- * per input of {@link fuzzDecoder}; reports like the others.
- */
-export async function fuzzAsyncProperty<T>(
-  name: string,
-  arbitrary: fc.Arbitrary<T>,
-  predicate: (input: T) => Promise<boolean | void>,
-  opts: { numRuns?: number; hangMs?: number } = {},
-): Promise<FuzzReport> {
-  const settings = fuzzSettings();
-  const hangMs = opts.hangMs ?? settings.hangMs;
-  let runs = 0;
-  const property = fc.asyncProperty(arbitrary, async (input) => {
-    runs++;
-    const started = performance.now();
-    const ok = await predicate(input);
-    const took = performance.now() - started;
-    if (took > hangMs) throw new Error(`${name}: one input took ${Math.round(took)} ms (hang bound ${hangMs} ms)`);
-    return ok;
-  });
-  const result = await fc.check(property, { seed: settings.seed, numRuns: opts.numRuns ?? settings.numRuns });
-  const r: FuzzReport = { name, runs, failures: result.failed ? 1 : 0, seed: settings.seed };
-  report(r);
-  if (result.failed) throw failure(name, result);
-  return r;
-}
-
 /** Bytes that are mostly a valid encoding with a few bytes flipped, cut or appended: finds more than pure noise. */
 export function mutatedBytes(valid: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
   return fc.oneof(
@@ -185,4 +157,33 @@ function describe(err: unknown): string {
   if (err instanceof Error)
     return `${err.constructor.name}: ${err.message}${err.stack ? `\n${err.stack.split('\n').slice(1, 4).join('\n')}` : ''}`;
   return String(err);
+}
+
+/**
+ * {@link fuzzProperty} for an async predicate (a decoder behind a stream or zlib, a resolver that touches the file
+ * system): the same seed, run count and report.
+ * Each input still gets the hang bound.
+ */
+export async function fuzzAsyncProperty<Ts extends [unknown, ...unknown[]]>(
+  name: string,
+  arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> },
+  predicate: (...args: Ts) => Promise<boolean | void>,
+  opts: { numRuns?: number; hangMs?: number } = {},
+): Promise<FuzzReport> {
+  const settings = fuzzSettings();
+  const hangMs = opts.hangMs ?? settings.hangMs;
+  let runs = 0;
+  const property = fc.asyncProperty(...arbitraries, async (...args: Ts) => {
+    runs++;
+    const started = performance.now();
+    const ok = await predicate(...args);
+    const took = performance.now() - started;
+    if (took > hangMs) throw new Error(`${name}: one input took ${Math.round(took)} ms (hang bound ${hangMs} ms)`);
+    return ok;
+  });
+  const result = await fc.check(property as fc.IAsyncProperty<Ts>, { seed: settings.seed, numRuns: opts.numRuns ?? settings.numRuns });
+  const r: FuzzReport = { name, runs, failures: result.failed ? 1 : 0, seed: settings.seed };
+  report(r);
+  if (result.failed) throw failure(name, result);
+  return r;
 }

@@ -37,7 +37,7 @@ const subPaths = fc.oneof(
 );
 
 it('subPath: hostile strings never escape the volume and throw only SubPathError', async () => {
-  const r = await fuzzAsyncProperty('volumes/subpath', subPaths, async (subPath) => {
+  const r = await fuzzAsyncProperty('volumes/subpath', [subPaths], async (subPath) => {
     let opened;
     try {
       opened = await openSubPath(vol, subPath, { create: true });
