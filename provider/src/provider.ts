@@ -152,6 +152,9 @@ export class Provider {
         tls: deps.kubeletTls,
         port: config.kubeletPort,
         nodePorts: config.kubeletNodePorts,
+        maxSessions: config.kubeletMaxSessions,
+        streamingIdleTimeoutMs: config.kubeletStreamingIdleTimeoutSeconds && config.kubeletStreamingIdleTimeoutSeconds * 1000,
+        registry: metrics.registry,
       });
     } else {
       log.warn('no kubelet API certificate (EF_KUBELET_TLS_CERT/EF_KUBELET_TLS_KEY): kubectl logs/exec/port-forward/top will not work');
@@ -232,6 +235,10 @@ export class Provider {
     this.http = httpServer({
       notReady: () => (desired.isClosed() || cloud.isClosed() ? 'nats connection closed' : undefined),
       metrics: this.metrics,
+      registry: this.metrics.registry,
+      metricsAuth: this.deps.config.metricsAuth
+        ? new KubeletAuth({ kube: this.deps.kube, log: this.log.child({ part: 'metrics-auth' }) })
+        : undefined,
     });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
     await this.deps.revoker?.start();
