@@ -12,6 +12,7 @@ import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
 import { EDGE_METRICS_REJECT_REASONS, EdgeMetricsTexts } from './edge-metrics.js';
 import type { EventResult } from '../events/sink.js';
+import { HEARTBEAT_REJECT_REASONS, type HeartbeatRejectReason } from '../nodecontroller/admission.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
@@ -77,6 +78,7 @@ export class ProviderMetrics {
   private readonly edgeEvents: Counter<'result'>;
   private readonly hubRejects: Counter<'stream' | 'reason'>;
   private readonly edgeMetricsRejects: Counter<'reason'>;
+  private readonly heartbeatRejects: Counter<'reason'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -217,6 +219,12 @@ export class ProviderMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.heartbeatRejects = new Counter({
+      name: PREFIX + 'heartbeat_rejected_total',
+      help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (entries past a cap), string (too long or not printable), number (out of range).",
+      labelNames: ['reason'],
+      registers,
+    });
     this.edgeTexts = new EdgeMetricsTexts({
       rejected: (reason, count) => this.edgeMetricsRejects.inc({ reason }, count),
       served: () => this.source?.served() ?? [],
@@ -236,6 +244,7 @@ export class ProviderMetrics {
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
     for (const reason of EDGE_METRICS_REJECT_REASONS) this.edgeMetricsRejects.inc({ reason }, 0);
+    for (const reason of HEARTBEAT_REJECT_REASONS) this.heartbeatRejects.inc({ reason }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
@@ -253,6 +262,11 @@ export class ProviderMetrics {
   /** A message from the hub was not taken (see hub_messages_rejected_total). */
   hubRejected(stream: HubRejectStream, reason: HubRejectReason): void {
     this.hubRejects.inc({ stream, reason });
+  }
+
+  /** Part of a heartbeat was refused (see heartbeat_rejected_total). */
+  heartbeatRejected(reason: HeartbeatRejectReason): void {
+    this.heartbeatRejects.inc({ reason });
   }
 
   /** Where the per-node, shard and served-node gauges read from at scrape time. */
