@@ -16,8 +16,12 @@ const names = fc.constantFrom(
 const labelName = fc.oneof(fc.constantFrom('node', 'exported_node', 'le', 'a', '__name__', 'quantile'), hostileString('az_09'));
 const labelValue = fc.oneof(fc.constantFrom('', 'edge-1', '+Inf', '0.5'), hostileString());
 const value = fc.oneof(
-  fc.constantFrom('1', '0', '-1.5e3', 'NaN', 'Nan', '+Inf', '-inf', '1 1700000000', 'x', ''),
-  hostileString('0123456789.e+-Inf '),
+  {
+    arbitrary: fc.constantFrom('1', '0', '-1.5e3', 'NaN', 'Nan', '+Inf', '-inf', '1 1700000000', '1e400', '2 99999999999999999999'),
+    weight: 3,
+  },
+  { arbitrary: fc.double().map(String), weight: 2 },
+  { arbitrary: hostileString('0123456789.e+-Inf '), weight: 1 },
 );
 const labels = fc.array(fc.tuple(labelName, labelValue), { maxLength: 4 }).map((ls) => `{${ls.map(([k, v]) => `${k}="${v}"`).join(',')}}`);
 const sampleLine = fc.tuple(names, fc.oneof(fc.constant(''), labels), value).map(([n, l, v]) => `${n}${l} ${v}`);
@@ -29,16 +33,49 @@ const metaLine = fc
   )
   .map(([k, n, rest]) => `${k} ${n} ${rest}`);
 const line = fc.oneof(sampleLine, metaLine, hostileString(), fc.constant(''));
+// Whole families, as an agent writes them (HELP, TYPE, samples of the family and its suffixes), mostly well formed.
+const family = fc.constantFrom('edgefarm_agent_pods', 'edgefarm_agent_x', 'process_cpu');
+const type = fc.constantFrom('gauge', 'counter', 'histogram', 'summary', 'untyped');
+const goodLabels = fc
+  .array(
+    fc.tuple(
+      fc.constantFrom('a', 'le', 'quantile', 'node', 'exported_node', 'code'),
+      fc.oneof(fc.constantFrom('0.5', '+Inf', 'inf', '1e400', 'x', ''), labelValue),
+    ),
+    { maxLength: 3 },
+  )
+  .map((ls) => `{${ls.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`);
+const block = fc
+  .tuple(
+    family,
+    type,
+    fc.oneof(fc.constant('Help.'), hostileString()),
+    fc.array(
+      fc.tuple(
+        fc.constantFrom('', '_bucket', '_sum', '_count', '_total'),
+        fc.oneof(goodLabels, goodLabels, fc.constant(''), labels),
+        value,
+      ),
+      { maxLength: 6 },
+    ),
+  )
+  .map(([f, t, h, samples]) =>
+    [`# HELP ${f} ${h}`, `# TYPE ${f} ${t}`, ...samples.map(([suffix, l, v]) => `${f}${suffix}${l} ${v}`)].join('\n'),
+  );
 const text = fc.oneof(
+  fc.array(fc.oneof(block, block, line), { maxLength: 6 }).map((ls) => ls.join('\n')),
   fc.array(line, { maxLength: 24 }).map((ls) => ls.join('\n')),
   fc.string({ unit: 'binary', maxLength: 512 }),
 );
 const node = fc.oneof(fc.constantFrom('edge-1', 'edge-2'), hostileString());
+const texts = fc.array(fc.tuple(node, text), { minLength: 1, maxLength: 3 });
+
+export { texts as arbitraryTexts };
 
 describe('edge metrics sanitizer, fuzzed', () => {
   it('renders valid exposition from any texts of any nodes', () => {
     fuzzDecoder('provider edge metrics: render', {
-      inputs: fc.array(fc.tuple(node, text), { minLength: 1, maxLength: 3 }),
+      inputs: texts,
       decode: (texts) => renderEdgeMetrics(texts),
       check: (_, out) => {
         const problems = expositionProblems(out as string);

@@ -178,6 +178,41 @@ describe('hostile edge metrics', () => {
     expect(out).not.toContain('edge-0');
   });
 
+  it("leaves out a family named like another's histogram series (a strict parser reads its HELP as the histogram's second)", () => {
+    const histogram = `# HELP edgefarm_agent_x X.\n# TYPE edgefarm_agent_x histogram\nedgefarm_agent_x_bucket{le="+Inf"} 1\nedgefarm_agent_x_sum 1\nedgefarm_agent_x_count 1\n`;
+    const out = renderEdgeMetrics([
+      ['edge-1', histogram],
+      ['edge-2', '# HELP edgefarm_agent_x_bucket Not a bucket.\n# TYPE edgefarm_agent_x_bucket gauge\nedgefarm_agent_x_bucket 7\n'],
+    ]);
+    expect(expositionProblems(out)).toEqual([]);
+    expect(out).not.toContain('edge-2');
+    expect(out).toContain('edgefarm_agent_x_bucket{node="edge-1",le="+Inf"} 1\n');
+  });
+
+  it('refuses values and timestamps Prometheus cannot read (out of float64 or int64 range), and a bucket without a float le', () => {
+    const rejected: string[] = [];
+    const texts = new EdgeMetricsTexts({ rejected: (reason, n) => rejected.push(...Array<string>(n).fill(reason)) });
+    texts.set(
+      'edge-1',
+      [
+        '# TYPE edgefarm_agent_x histogram',
+        'edgefarm_agent_x_bucket{le="x"} 1',
+        'edgefarm_agent_x_bucket 1',
+        'edgefarm_agent_x_bucket{le="+inf"} 1',
+        'edgefarm_agent_x_sum 1e400',
+        'edgefarm_agent_x_count 1 9999999999999999999',
+        'edgefarm_agent_x_count 1 -1700000000000',
+      ].join('\n'),
+    );
+    const out = texts.render(['edge-1']);
+    expect(expositionProblems(out)).toEqual([]);
+    expect(out.split('\n').filter((l) => l.startsWith('edgefarm_agent_x'))).toEqual([
+      'edgefarm_agent_x_bucket{node="edge-1",le="+inf"} 1',
+      'edgefarm_agent_x_count{node="edge-1"} 1 -1700000000000',
+    ]);
+    expect(rejected).toEqual(Array<string>(4).fill('malformed'));
+  });
+
   it('the provider counts what it refused in edgefarm_provider_edge_metrics_rejected_total{reason}', async () => {
     const m = new ProviderMetrics({ defaultMetrics: false });
     m.watchNodes({

@@ -12,7 +12,7 @@
  * `maxSeries` are dropped and counted; a text over `maxBytes` is refused whole (the node's last accepted text stays).
  * Texts are kept for at most `maxNodes` nodes; nodes this replica no longer serves are forgotten at scrape time, and
  * when a new node finds no room. A family two sites declare with different types is exposed with the type most sites
- * declare; the samples of the others are dropped.
+ * declare; the samples of the others are dropped. A family named like another's histogram or summary series is left out.
  */
 
 export const AGENT_PREFIX = 'edgefarm_agent_';
@@ -67,6 +67,14 @@ const SPECIAL: Record<string, string> = {
   '-infinity': '-Inf',
 };
 const TIMESTAMP = /^-?\d{1,19}$/;
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/** The float as Prometheus reads it (Go's ParseFloat: a number out of float64's range is an error), canonical; or undefined. */
+function float(raw: string): string | undefined {
+  if (NUMBER.test(raw)) return Number.isFinite(Number(raw)) ? raw : undefined;
+  return SPECIAL[raw.toLowerCase()];
+}
 /** Whether `s` holds a control character other than tab: never valid raw in a label value or HELP text. */
 function hasControl(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -151,7 +159,11 @@ function belongs(sample: string, family: string, type: string | undefined): bool
  * One sample line, checked and re-rendered with `node` first (a `node` label of its own renamed `exported_node`,
  * `exported_exported_node` if that is taken too), or a LineError. `series` is its identity (name and sorted labels).
  */
-function sample(line: string, node: string, limits: EdgeMetricsLimits): { name: string; text: string; series: string } {
+function sample(
+  line: string,
+  node: string,
+  limits: EdgeMetricsLimits,
+): { name: string; labels: [string, string][]; text: string; series: string } {
   const name = METRIC_NAME.exec(line)?.[0];
   if (!name) throw new LineError('malformed');
   let rest = line.slice(name.length);
@@ -162,9 +174,10 @@ function sample(line: string, node: string, limits: EdgeMetricsLimits): { name: 
   const fields = rest.replace(/^[ \t]+|[ \t]+$/g, '').split(/[ \t]+/);
   if (fields.length > 2) throw new LineError('malformed');
   const [raw, timestamp] = fields as [string, string | undefined];
-  const value = NUMBER.test(raw) ? raw : SPECIAL[raw.toLowerCase()];
+  const value = float(raw);
   if (value === undefined) throw new LineError('malformed');
-  if (timestamp && !TIMESTAMP.test(timestamp)) throw new LineError('malformed');
+  if (timestamp !== undefined && !(TIMESTAMP.test(timestamp) && BigInt(timestamp) >= INT64_MIN && BigInt(timestamp) <= INT64_MAX))
+    throw new LineError('malformed');
   const names = new Set(labels.map(([k]) => k));
   labels = labels.map(([k, v]) => {
     if (k !== 'node') return [k, v];
@@ -177,7 +190,7 @@ function sample(line: string, node: string, limits: EdgeMetricsLimits): { name: 
   const all: [string, string][] = [['node', node], ...labels];
   const text = `${name}{${all.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}} ${value}${timestamp ? ` ${timestamp}` : ''}`;
   const sorted = [...all].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { name, text, series: `${name}${JSON.stringify(sorted)}` };
+  return { name, labels, text, series: `${name}${JSON.stringify(sorted)}` };
 }
 
 /**
@@ -245,6 +258,14 @@ export function parseEdgeMetrics(
       const s = sample(line, node, limits);
       const f = current === undefined ? undefined : families.get(current);
       if (!f || !s.name.startsWith(AGENT_PREFIX) || !belongs(s.name, current!, f.type)) throw new LineError('malformed');
+      // A histogram's `le` and a summary's `quantile` are floats, and a bucket or a quantile has one.
+      const special = f.type === 'histogram' ? 'le' : f.type === 'summary' ? 'quantile' : undefined;
+      if (special) {
+        const v = s.labels.find(([k]) => k === special)?.[1];
+        if (v !== undefined && float(v) === undefined) throw new LineError('malformed');
+        if (v === undefined && (s.name === `${current}_bucket` || (special === 'quantile' && s.name === current)))
+          throw new LineError('malformed');
+      }
       if (seen.has(s.series)) throw new LineError('duplicate-series');
       if (series >= limits.maxSeries) throw new LineError('too-many-series');
       seen.add(s.series);
@@ -258,6 +279,13 @@ export function parseEdgeMetrics(
   for (const [reason, count] of dropped) rejected(reason, count);
   return families;
 }
+
+/** The series suffixes of histograms and summaries, and the types that have each. */
+const SUFFIXES: [string, string[]][] = [
+  ['_bucket', ['histogram']],
+  ['_sum', ['histogram', 'summary']],
+  ['_count', ['histogram', 'summary']],
+];
 
 /** Per family, how many nodes declare each type (undefined: no TYPE line). */
 type Votes = Map<string, Map<string | undefined, number>>;
@@ -294,9 +322,17 @@ function render(parsed: [string, ParsedEdgeMetrics][], votes: Votes): string {
       out.samples.push(...f.samples);
     }
   }
+  // A family named like another's histogram or summary series (x_bucket beside a histogram x) would read as part of it
+  // (a second HELP or TYPE of x to a strict parser): left out.
+  const shadowed = (name: string) =>
+    SUFFIXES.some(([suffix, types]) => {
+      if (!name.endsWith(suffix)) return false;
+      const base = name.slice(0, -suffix.length);
+      return families.get(base)?.samples.length && types.includes(winner(votes.get(base)) ?? '');
+    });
   let out = '';
   for (const [name, f] of families) {
-    if (f.samples.length === 0) continue;
+    if (f.samples.length === 0 || shadowed(name)) continue;
     if (f.help !== undefined) out += `# HELP ${name} ${f.help}\n`;
     const type = winner(votes.get(name));
     if (type !== undefined) out += `# TYPE ${name} ${type}\n`;

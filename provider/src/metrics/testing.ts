@@ -4,13 +4,15 @@
  * Prometheus refuse a scrape or a strict parser (client_golang's expfmt) fail. An empty list: the text is valid.
  *
  * Checked: the grammar of every line (metric and label names, quoted label values with only the \\ \" \n escapes, a
- * float value, an integer timestamp); no label name twice in one sample (Prometheus refuses the whole scrape); at most
+ * float value within float64's range, an int64 timestamp; a histogram's `le` and a summary's `quantile` floats); no label name twice in one sample (Prometheus refuses the whole scrape); at most
  * one HELP and one TYPE per family, TYPE before its samples, a family's lines together; no series twice.
  */
 const METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const VALUE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const TIMESTAMP = /^-?\d+$/;
+/** A float as Go's ParseFloat reads it, within float64's range (Prometheus refuses a scrape with one out of range). */
+const isFloat = (v: string) => (NUMBER.test(v) && Number.isFinite(Number(v))) || /^(?:[+-]?inf(?:inity)?|nan)$/i.test(v);
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
 /** The family a sample name belongs to, given the TYPEs declared so far. */
@@ -80,15 +82,17 @@ export function expositionProblems(text: string): string[] {
       if (!meta) return; // a comment
       const [, kind, name, rest] = meta as unknown as [string, string, string, string | undefined];
       if (!METRIC.test(name)) problems.push(`line ${n}: bad metric name in ${kind}`);
-      enter(name, n);
+      // x_bucket beside a histogram x is x to a strict parser (expfmt): its HELP or TYPE is a second one of x.
+      const family = familyOf(name, types);
+      enter(family, n);
       if (kind === 'HELP') {
-        if (helps.has(name)) problems.push(`line ${n}: second HELP for ${name}`);
-        helps.add(name);
+        if (helps.has(family)) problems.push(`line ${n}: second HELP for ${family}`);
+        helps.add(family);
         if (rest !== undefined && /\\(?![\\n])/.test(rest)) problems.push(`line ${n}: bad escape in HELP`);
       } else {
-        if (types.has(name)) problems.push(`line ${n}: second TYPE for ${name}`);
+        if (types.has(family)) problems.push(`line ${n}: second TYPE for ${family}`);
         if (!rest || !TYPES.has(rest)) problems.push(`line ${n}: bad TYPE ${rest}`);
-        types.set(name, rest ?? '');
+        types.set(family, rest ?? '');
       }
       return;
     }
@@ -106,9 +110,14 @@ export function expositionProblems(text: string): string[] {
     if (new Set(names).size !== names.length) problems.push(`line ${n}: a label name twice`);
     const fields = rest.split(' ');
     if (fields[0] !== '' || fields.length < 2 || fields.length > 3) return void problems.push(`line ${n}: not "name labels value [ts]"`);
-    if (!VALUE.test(fields[1]!)) problems.push(`line ${n}: bad value ${fields[1]}`);
-    if (fields[2] !== undefined && !TIMESTAMP.test(fields[2])) problems.push(`line ${n}: bad timestamp`);
+    if (!isFloat(fields[1]!)) problems.push(`line ${n}: bad value ${fields[1]}`);
+    const ts = fields[2];
+    if (ts !== undefined && !(TIMESTAMP.test(ts) && BigInt(ts) >= -(2n ** 63n) && BigInt(ts) < 2n ** 63n))
+      problems.push(`line ${n}: bad timestamp`);
     const family = familyOf(name, types);
+    const special = types.get(family) === 'histogram' ? 'le' : types.get(family) === 'summary' ? 'quantile' : undefined;
+    const sv = labels.find(([k]) => k === special)?.[1];
+    if (sv !== undefined && !isFloat(sv)) problems.push(`line ${n}: ${special} not a float`);
     enter(family, n);
     const key = `${name}{${[...labels]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
