@@ -70,8 +70,6 @@ const text = fc.oneof(
 const node = fc.oneof(fc.constantFrom('edge-1', 'edge-2'), hostileString());
 const texts = fc.array(fc.tuple(node, text), { minLength: 1, maxLength: 3 });
 
-export { texts as arbitraryTexts };
-
 describe('edge metrics sanitizer, fuzzed', () => {
   it('renders valid exposition from any texts of any nodes', () => {
     fuzzDecoder('provider edge metrics: render', {

@@ -221,7 +221,7 @@ export class ProviderMetrics {
     });
     this.heartbeatRejects = new Counter({
       name: PREFIX + 'heartbeat_rejected_total',
-      help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (entries past a cap), string (too long or not printable), number (out of range).",
+      help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (addresses past the cap), string (too long or not printable), number (out of range).",
       labelNames: ['reason'],
       registers,
     });

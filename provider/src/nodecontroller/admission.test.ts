@@ -112,6 +112,16 @@ describe('NodeController: what of a heartbeat reaches the Node', () => {
     }
   });
 
+  it('cuts a long image list to 50 without calling it a refusal (the kubelet reports 50)', async () => {
+    const { kube, ctl, rejected } = await served();
+    const images = Array.from({ length: 80 }, (_, i) => ({ names: [`registry.example/app:${i}`], sizeBytes: BigInt(i) }));
+    ctl.onHeartbeat('edge-1', hostile({ images }), clock);
+    await ctl.drained();
+    expect(kube.nodes.get('edge-1')!.status!.images).toHaveLength(50);
+    expect(rejected).toEqual([]);
+    expect(kube.events).toEqual([]);
+  });
+
   it('takes the standard conditions only, each once, and bounds their reason and message', async () => {
     const { kube, ctl, facts, rejected } = await served();
     ctl.onHeartbeat(

@@ -11,7 +11,8 @@
  * - conditions: the standard types (Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable), each once,
  *   status True/False/Unknown, a CamelCase reason; the message is cut to {@link LIMITS}.messageLength.
  * - addresses: InternalIP and ExternalIP must be IPs, Hostname/InternalDNS/ExternalDNS DNS names; at most 16.
- * - node info and agent version: bounded, printable; images: at most 50, 8 names each, names bounded.
+ * - node info and agent version: bounded, printable; images: the first 50, 8 names each (cut silently, as the kubelet
+ *   cuts), names bounded.
  *
  * A refused field is dropped (a refused resource or condition keeps the value last accepted for the node, so a bad
  * beat loses nothing already accepted) and reported as a {@link Refusal}: a bounded reason for the metric and the
@@ -34,7 +35,7 @@ export const HEARTBEAT_REJECT_REASONS = [
   'condition',
   /** An address of an unknown type or not an IP / DNS name. */
   'address',
-  /** Entries past a cap (addresses, images, names of an image). */
+  /** Addresses past the cap. */
   'too-many',
   /** A string too long or with control characters (node info, agent version, an image name, a message cut). */
   'string',
@@ -227,19 +228,14 @@ export function admitHeartbeat(node: string, hb: edge.NodeHeartbeat, options: Ad
     agentVersion = '';
   }
 
+  // Past 50 images, or 8 names an image, the rest is left out without a word, as the kubelet reports at most 50
+  // (nodeStatusMaxImages): a site with many images is no hostile one.
   const images: edge.NodeImage[] = [];
-  let cut = false;
   for (const image of hb.images) {
-    if (images.length >= LIMITS.images) {
-      cut = true;
-      break;
-    }
+    if (images.length >= LIMITS.images) break;
     const names: string[] = [];
     for (const name of image.names) {
-      if (names.length >= LIMITS.imageNames) {
-        cut = true;
-        break;
-      }
+      if (names.length >= LIMITS.imageNames) break;
       if (name !== '' && printable(name, LIMITS.imageNameLength) && !name.includes(' ')) names.push(name);
       else refuse('string', 'images[].names[]');
     }
@@ -251,7 +247,6 @@ export function admitHeartbeat(node: string, hb: edge.NodeHeartbeat, options: Ad
     }
     images.push(create(edge.NodeImageSchema, { names, sizeBytes }));
   }
-  if (cut) refuse('too-many', `images (over ${LIMITS.images}, or over ${LIMITS.imageNames} names)`);
 
   let podCount = hb.podCount;
   if (podCount < 0 || podCount > RESOURCE_BOUNDS.pods!) {
