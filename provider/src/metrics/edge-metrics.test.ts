@@ -213,6 +213,15 @@ describe('hostile edge metrics', () => {
     expect(rejected).toEqual(Array<string>(4).fill('malformed'));
   });
 
+  it('takes the last text of a node given twice (fuzz: its series were rendered twice)', () => {
+    const out = renderEdgeMetrics([
+      ['edge-1', family('edgefarm_agent_pods 0')],
+      ['edge-1', family('edgefarm_agent_pods 1')],
+    ]);
+    expect(expositionProblems(out)).toEqual([]);
+    expect(out).toContain('edgefarm_agent_pods{node="edge-1"} 1\n');
+  });
+
   it('the provider counts what it refused in edgefarm_provider_edge_metrics_rejected_total{reason}', async () => {
     const m = new ProviderMetrics({ defaultMetrics: false });
     m.watchNodes({

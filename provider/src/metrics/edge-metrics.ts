@@ -341,11 +341,14 @@ function render(parsed: [string, ParsedEdgeMetrics][], votes: Votes): string {
   return out;
 }
 
-/** The merged text of the given nodes' metrics texts (empty when none); what is invalid is dropped. */
+/**
+ * The merged text of the given nodes' metrics texts (empty when none), in order; of a node given twice, its last text
+ * counts (two would repeat its series). What is invalid is dropped.
+ */
 export function renderEdgeMetrics(texts: Iterable<[node: string, text: string]>): string {
   const parsed: [string, ParsedEdgeMetrics][] = [];
   const votes: Votes = new Map();
-  for (const [node, text] of texts) {
+  for (const [node, text] of new Map(texts)) {
     const p = parseEdgeMetrics(node, text);
     if (!p) continue;
     parsed.push([node, p]);
