@@ -167,6 +167,7 @@ export class Provider {
       kubeletAddress: config.kubeletAddress,
       desired: sequences,
       pods: boundPods,
+      rejected: (reason) => metrics.heartbeatRejected(reason),
     });
 
     this.nodeConfigs = new NodeConfigs({

@@ -10,8 +10,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
-import { EdgeMetricsTexts } from './edge-metrics.js';
+import { EDGE_METRICS_REJECT_REASONS, EdgeMetricsTexts } from './edge-metrics.js';
 import type { EventResult } from '../events/sink.js';
+import { HEARTBEAT_REJECT_REASONS, type HeartbeatRejectReason } from '../nodecontroller/admission.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
@@ -62,7 +63,7 @@ export class ProviderMetrics {
   private readonly nowMs: () => number;
   private source?: ServedNodesSource;
   private edgeEventsQueued?: () => number;
-  private readonly edgeTexts = new EdgeMetricsTexts();
+  private readonly edgeTexts: EdgeMetricsTexts;
 
   private readonly desiredPublishes: Counter<'kind' | 'result'>;
   private readonly desiredPublishDuration: Histogram;
@@ -76,6 +77,8 @@ export class ProviderMetrics {
   private readonly natsDisconnects: Counter;
   private readonly edgeEvents: Counter<'result'>;
   private readonly hubRejects: Counter<'stream' | 'reason'>;
+  private readonly edgeMetricsRejects: Counter<'reason'>;
+  private readonly heartbeatRejects: Counter<'reason'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -210,6 +213,22 @@ export class ProviderMetrics {
       labelNames: ['stream', 'reason'],
       registers,
     });
+    this.edgeMetricsRejects = new Counter({
+      name: PREFIX + 'edge_metrics_rejected_total',
+      help: "Parts of the agents' metrics texts not re-exposed, by reason: malformed (a line that breaks the exposition format), label-too-long, duplicate-series, type-conflict (a family typed unlike other sites type it), too-many-series (past the cap per node), too-large (a whole text over the cap), too-many-nodes (a whole text: no room for another node).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.heartbeatRejects = new Counter({
+      name: PREFIX + 'heartbeat_rejected_total',
+      help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (addresses past the cap), string (too long or not printable), number (out of range).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.edgeTexts = new EdgeMetricsTexts({
+      rejected: (reason, count) => this.edgeMetricsRejects.inc({ reason }, count),
+      served: () => this.source?.served() ?? [],
+    });
     this.natsReconnects = new Counter({
       name: PREFIX + 'nats_reconnects_total',
       help: 'Reconnections of the hub NATS connections (both, with credentials).',
@@ -224,6 +243,8 @@ export class ProviderMetrics {
     for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
+    for (const reason of EDGE_METRICS_REJECT_REASONS) this.edgeMetricsRejects.inc({ reason }, 0);
+    for (const reason of HEARTBEAT_REJECT_REASONS) this.heartbeatRejects.inc({ reason }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
@@ -243,6 +264,11 @@ export class ProviderMetrics {
     this.hubRejects.inc({ stream, reason });
   }
 
+  /** Part of a heartbeat was refused (see heartbeat_rejected_total). */
+  heartbeatRejected(reason: HeartbeatRejectReason): void {
+    this.heartbeatRejects.inc({ reason });
+  }
+
   /** Where the per-node, shard and served-node gauges read from at scrape time. */
   watchNodes(source: ServedNodesSource): void {
     this.source = source;
@@ -258,7 +284,10 @@ export class ProviderMetrics {
     return edges ? `${own.replace(/\n*$/, '\n\n')}${edges}` : own;
   }
 
-  /** The metrics text a node's agent published (ef.status.<node>.metrics); the last one per node is kept. */
+  /**
+   * The metrics text a node's agent published (ef.status.<node>.metrics); the last one accepted per node is kept, only
+   * its valid part (edge-metrics.ts; what is dropped counts in edge_metrics_rejected_total).
+   */
   edgeMetrics(node: string, text: string): void {
     this.edgeTexts.set(node, text);
   }
