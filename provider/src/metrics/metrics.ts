@@ -15,7 +15,13 @@ import type { EventResult } from '../events/sink.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
-export type StatusResult = 'applied' | 'stale' | 'dropped';
+export type StatusResult = 'applied' | 'stale' | 'dropped' | 'rejected';
+const STATUS_REJECT_REASONS = ['wrong_node', 'unknown_pod', 'overflow'] as const;
+/**
+ * Why a pod status report was refused: `wrong_node` (about a pod bound to another node), `unknown_pod` (no pod on its
+ * node claimed it in time), `overflow` (too many reports no pod claimed).
+ */
+export type StatusRejectReason = (typeof STATUS_REJECT_REASONS)[number];
 /** What became of an Event an agent recorded; `malformed`: the message could not be decoded. */
 export type EdgeEventResult = EventResult | 'malformed';
 const HUB_REJECT_STREAMS = ['status', 'events'] as const;
@@ -67,6 +73,7 @@ export class ProviderMetrics {
   private readonly desiredPublishes: Counter<'kind' | 'result'>;
   private readonly desiredPublishDuration: Histogram;
   private readonly statusReports: Counter<'result'>;
+  private readonly statusRejects: Counter<'reason'>;
   private readonly statusApplyDuration: Histogram;
   private readonly statusConflicts: Counter;
   private readonly statusReportDelay: Histogram;
@@ -156,8 +163,14 @@ export class ProviderMetrics {
     });
     this.statusReports = new Counter({
       name: PREFIX + 'status_reports_total',
-      help: 'Pod status reports, by result: applied (to the API), stale (a node this replica serves sent a generation not newer than one already received), dropped (malformed, or inconsistent with its subject).',
+      help: 'Pod status reports, by result: applied (to the API), stale (a node this replica serves sent a generation not newer than one already received), dropped (malformed, or inconsistent with its subject), rejected (refused: status_reports_rejected_total).',
       labelNames: ['result'],
+      registers,
+    });
+    this.statusRejects = new Counter({
+      name: PREFIX + 'status_reports_rejected_total',
+      help: 'Pod status reports refused, by reason: wrong_node (about a pod bound to another node than the one it came in for), unknown_pod (no pod on its node claimed it within 10 minutes), overflow (past 10,000 reports no pod claimed, the oldest).',
+      labelNames: ['reason'],
       registers,
     });
     this.statusApplyDuration = new Histogram({
@@ -221,7 +234,8 @@ export class ProviderMetrics {
       registers,
     });
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
-    for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
+    for (const result of ['applied', 'stale', 'dropped', 'rejected'] as const) this.statusReports.inc({ result }, 0);
+    for (const reason of STATUS_REJECT_REASONS) this.statusRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
@@ -276,8 +290,12 @@ export class ProviderMetrics {
     this.desiredPublishes.inc({ kind, result: 'error' });
   }
 
-  statusReport(result: Exclude<StatusResult, 'applied'>): void {
+  /** A report not applied; a `rejected` one with its reason (status_reports_rejected_total). */
+  statusReport(result: 'stale' | 'dropped'): void;
+  statusReport(result: 'rejected', reason: StatusRejectReason): void;
+  statusReport(result: Exclude<StatusResult, 'applied'>, reason?: StatusRejectReason): void {
     this.statusReports.inc({ result });
+    if (reason) this.statusRejects.inc({ reason });
   }
 
   /** A report was applied to the API in `seconds`; `observedAtMs`: when the agent observed the pod (0: unknown). */
