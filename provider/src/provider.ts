@@ -211,7 +211,7 @@ export class Provider {
     await this.bus.followStatus(this.status);
     const events = new EdgeEventSink({
       kube: this.kube,
-      getPod: (ns, name) => this.boundPods.get(ns, name) ?? this.kube.getPod(ns, name),
+      getPod: (ns, name) => this.boundPods.get(ns, name),
       log: this.log.child({ part: 'events' }),
       outcome: (result) => this.metrics.edgeEvent(result),
       ratePerS: config.eventQps,

@@ -71,6 +71,36 @@ describe('EdgeEventSink', () => {
     expect(kube.events[0]!.count).toBe(2);
   });
 
+  it('refuses an event about a pod bound to another node: nothing written', async () => {
+    const { kube, sink } = setup();
+    expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2' }))).toBe('wrong_node');
+    expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2', count: 2 }))).toBe('wrong_node');
+    expect(kube.events).toHaveLength(0);
+    expect(kube.calls.filter((c) => !c.startsWith('getPod'))).toEqual([]);
+    // The pod's own node still gets its Event written.
+    expect(await sink.handle('edge-1', ev())).toBe('created');
+  });
+
+  it('spends a write token only on an Event it will write: refused and unknown-pod events cost no API call and no token', async () => {
+    const kube = new FakeKubeClient();
+    kube.pods.set('default/web', pod);
+    const slept: number[] = [];
+    const sink = new EdgeEventSink({
+      kube,
+      getPod: (ns, n) => kube.pods.get(`${ns}/${n}`),
+      log,
+      ratePerS: 1, // burst 2
+      sleep: async (ms) => void slept.push(ms),
+    });
+    for (let i = 0; i < 50; i++) {
+      await sink.handle('edge-2', ev({ nodeName: 'edge-2', key: `k${i}`.padEnd(16, '0') }));
+      await sink.handle('edge-1', ev({ podName: `ghost-${i}`, key: `g${i}`.padEnd(16, '0') }));
+    }
+    expect(kube.calls).toEqual([]);
+    expect(await sink.handle('edge-1', ev())).toBe('created');
+    expect(slept).toEqual([]); // the burst was still there
+  });
+
   it('drops events for pods no longer in the API or replaced by a new UID', async () => {
     const { kube, sink } = setup();
     expect(await sink.handle('edge-1', ev({ podName: 'gone' }))).toBe('dropped');

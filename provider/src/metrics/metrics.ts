@@ -29,7 +29,10 @@ const HUB_REJECT_STREAMS = ['status', 'events'] as const;
 export type HubRejectStream = (typeof HUB_REJECT_STREAMS)[number];
 /** Why a message from the hub was rejected: its subject names a wire id no EdgeNode has. */
 export type HubRejectReason = 'unknown-node';
-const EDGE_EVENT_RESULTS: readonly EdgeEventResult[] = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed'];
+/** edge_events_total's results: a refused Event (`wrong_node`, `malformed`) counts `rejected` (or `malformed`). */
+const EDGE_EVENT_RESULTS = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed', 'rejected'] as const;
+/** Why an Event an agent recorded was refused (edge_events_rejected_total). */
+const EDGE_EVENT_REJECT_REASONS = ['wrong_node', 'malformed'] as const;
 
 /** What the scrape-time gauges read: the nodes this replica serves and what it knows of each. */
 export interface ServedNodesSource {
@@ -82,6 +85,7 @@ export class ProviderMetrics {
   private readonly natsReconnects: Counter;
   private readonly natsDisconnects: Counter;
   private readonly edgeEvents: Counter<'result'>;
+  private readonly edgeEventRejects: Counter<'reason'>;
   private readonly hubRejects: Counter<'stream' | 'reason'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
@@ -205,8 +209,14 @@ export class ProviderMetrics {
     });
     this.edgeEvents = new Counter({
       name: PREFIX + 'edge_events_total',
-      help: 'Kubernetes Events the agents recorded (EF_EVENTS), by result: created or updated (written to the API), stale (older than one written), dropped (pod gone, or the API kept failing), coalesced (superseded by a later message for the same Event before it was written), malformed.',
+      help: 'Kubernetes Events the agents recorded (EF_EVENTS), by result: created or updated (written to the API), stale (older than one written), dropped (pod gone, or the API kept failing), coalesced (superseded by a later message for the same Event before it was written), malformed, rejected (edge_events_rejected_total).',
       labelNames: ['result'],
+      registers,
+    });
+    this.edgeEventRejects = new Counter({
+      name: PREFIX + 'edge_events_rejected_total',
+      help: 'Kubernetes Events the agents recorded that were refused, by reason: wrong_node (about a pod bound to another node than the one they came in for), malformed.',
+      labelNames: ['reason'],
       registers,
     });
     new Gauge({
@@ -237,6 +247,7 @@ export class ProviderMetrics {
     for (const result of ['applied', 'stale', 'dropped', 'rejected'] as const) this.statusReports.inc({ result }, 0);
     for (const reason of STATUS_REJECT_REASONS) this.statusRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
+    for (const reason of EDGE_EVENT_REJECT_REASONS) this.edgeEventRejects.inc({ reason }, 0);
     for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
@@ -249,7 +260,8 @@ export class ProviderMetrics {
   }
 
   edgeEvent(result: EdgeEventResult): void {
-    this.edgeEvents.inc({ result });
+    if (result === 'wrong_node' || result === 'malformed') this.edgeEventRejects.inc({ reason: result });
+    this.edgeEvents.inc({ result: result === 'wrong_node' ? 'rejected' : result });
   }
 
   /** A message from the hub was not taken (see hub_messages_rejected_total). */
