@@ -12,6 +12,8 @@ describe('parseConfig', () => {
       kubeletAddress: '127.0.0.1',
       logLevel: 'info',
       hubReplicas: 1,
+      hubDesiredMaxMiB: 4096,
+      hubStatusMaxMiB: 1024,
       namespace: 'edgefarm-system',
       identity: 'provider-1',
       shards: 16,
@@ -39,6 +41,8 @@ describe('parseConfig', () => {
         EF_NODE_TAINTS: 'none',
         EF_TOMBSTONE_TTL_SECONDS: '30',
         EF_EVENT_QPS: '5',
+        EF_HUB_DESIRED_MAX_MIB: '64',
+        EF_HUB_STATUS_MAX_MIB: '32',
       }),
     ).toMatchObject({
       natsUrl: 'nats://10.0.0.1:4222,nats://10.0.0.2:4222',
@@ -54,6 +58,8 @@ describe('parseConfig', () => {
       nodeTaints: [],
       tombstoneTtlSeconds: 30,
       eventQps: 5,
+      hubDesiredMaxMiB: 64,
+      hubStatusMaxMiB: 32,
     });
   });
   it("reads the hub users' creds files and the fleet CA, and refuses one creds file without the other", () => {
@@ -124,7 +130,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(24);
+    expect(names).toHaveLength(26);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

@@ -10,6 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
+import type { PublishRejectReason } from '../bus/limits.js';
 import { EdgeMetricsTexts } from './edge-metrics.js';
 import type { EventResult } from '../events/sink.js';
 
@@ -77,6 +78,7 @@ export class ProviderMetrics {
   private readonly desiredPublishDuration: Histogram;
   private readonly statusReports: Counter<'result'>;
   private readonly statusRejects: Counter<'reason'>;
+  private readonly desiredPublishRejects: Counter<'reason'>;
   private readonly statusApplyDuration: Histogram;
   private readonly statusConflicts: Counter;
   private readonly statusReportDelay: Histogram;
@@ -157,6 +159,12 @@ export class ProviderMetrics {
       name: PREFIX + 'desired_publish_total',
       help: 'Desired-state publishes to the hub, by kind (pod, configmap, secret, token, node: a NodeConfig, tombstone) and result (ok, error).',
       labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.desiredPublishRejects = new Counter({
+      name: PREFIX + 'desired_publish_rejected_total',
+      help: 'Desired-state publishes the hub refused by a stream limit, by reason: stream_full (EF_DESIRED at its byte limit, EF_HUB_DESIRED_MAX_MIB; nothing stored is dropped, the publish is retried), too_large (over max_msg_size). Also counted in desired_publish_total{result="error"}.',
+      labelNames: ['reason'],
       registers,
     });
     this.desiredPublishDuration = new Histogram({
@@ -246,6 +254,7 @@ export class ProviderMetrics {
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
     for (const result of ['applied', 'stale', 'dropped', 'rejected'] as const) this.statusReports.inc({ result }, 0);
     for (const reason of STATUS_REJECT_REASONS) this.statusRejects.inc({ reason }, 0);
+    for (const reason of ['stream_full', 'too_large'] as const) this.desiredPublishRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const reason of EDGE_EVENT_REJECT_REASONS) this.edgeEventRejects.inc({ reason }, 0);
     for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
@@ -298,8 +307,10 @@ export class ProviderMetrics {
     this.desiredPublishDuration.observe(seconds);
   }
 
-  desiredPublishFailed(kind: PublishKind): void {
+  /** `rejected`: the hub refused it by a stream limit (desired_publish_rejected_total). */
+  desiredPublishFailed(kind: PublishKind, rejected?: PublishRejectReason): void {
     this.desiredPublishes.inc({ kind, result: 'error' });
+    if (rejected) this.desiredPublishRejects.inc({ reason: rejected });
   }
 
   /** A report not applied; a `rejected` one with its reason (status_reports_rejected_total). */
