@@ -71,12 +71,17 @@ describe('EdgeEventSink', () => {
     expect(kube.events[0]!.count).toBe(2);
   });
 
-  it('refuses an event about a pod bound to another node: nothing written', async () => {
+  it('refuses an event about a pod bound to another node: nothing written on the pod, a Warning Event on the reporting Node once', async () => {
     const { kube, sink } = setup();
     expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2' }))).toBe('wrong_node');
     expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2', count: 2 }))).toBe('wrong_node');
-    expect(kube.events).toHaveLength(0);
-    expect(kube.calls.filter((c) => !c.startsWith('getPod'))).toEqual([]);
+    // No Event on the pod; one Warning Event on the reporting Node says so (at most once a minute).
+    expect(kube.events.map((e) => [e.involvedObject.kind, e.involvedObject.name, e.reason])).toEqual([
+      ['Node', 'edge-2', 'ForeignPodDataRefused'],
+    ]);
+    expect(kube.events[0]!.message).toMatch(
+      /^refused 1 Events from this node about pods bound to other nodes \(last: pod default\/web on edge-1\)/,
+    );
     // The pod's own node still gets its Event written.
     expect(await sink.handle('edge-1', ev())).toBe('created');
   });
@@ -96,7 +101,7 @@ describe('EdgeEventSink', () => {
       await sink.handle('edge-2', ev({ nodeName: 'edge-2', key: `k${i}`.padEnd(16, '0') }));
       await sink.handle('edge-1', ev({ podName: `ghost-${i}`, key: `g${i}`.padEnd(16, '0') }));
     }
-    expect(kube.calls).toEqual([]);
+    expect(kube.calls).toEqual(['createEvent ForeignPodDataRefused']); // the notice on edge-2, once a minute
     expect(await sink.handle('edge-1', ev())).toBe('created');
     expect(slept).toEqual([]); // the burst was still there
   });

@@ -9,7 +9,8 @@
  * - The pod is resolved from the informer cache only (pods bound to a node), never with an API call: an Event about a
  *   pod the cache does not have (gone, or a successor with another UID) is dropped, and costs neither an API call
  *   nor a write token. A node speaks only for its own pods: an Event about a pod bound to another node is refused
- *   (`wrong_node`, logged once a minute) before it reaches the rate limiter, so a site's forgeries cannot spend the
+ *   (`wrong_node`; logged and a Warning Event on the reporting Node, once a minute per node) before it reaches the
+ *   rate limiter, so a site's forgeries cannot spend the
  *   write budget of the others.
  * - enqueue() hands events to a keyed work queue: different Events are written in parallel (`workers`, default 8),
  *   one Event never concurrently, and messages for an Event still queued coalesce into the one with the highest
@@ -29,6 +30,7 @@ import type { Logger } from 'pino';
 import type { KubeClient, Pod } from '../kube/client.js';
 import { isAlreadyExists } from '../kube/errors.js';
 import { RateLimiter } from './rate.js';
+import { RefusalNotices } from './refusals.js';
 
 export interface EdgeEventSinkDeps {
   kube: KubeClient;
@@ -54,8 +56,6 @@ export type EventOutcome = 'created' | 'updated' | 'stale' | 'dropped' | 'wrong_
 export type EventResult = EventOutcome | 'coalesced';
 
 const MAX_NAME = 253;
-/** Refusals are logged at most this often (each is counted). */
-const LOG_INTERVAL_MS = 60_000;
 
 /** The Event's name for an edge aggregation key: `<pod>.<key>`, the kubelet's `<pod>.<suffix>` form. */
 export function eventName(podName: string, key: string): string {
@@ -78,14 +78,15 @@ export class EdgeEventSink {
   private roomWaiters: (() => void)[] = [];
   private stopped = false;
   private readonly rate: RateLimiter;
-  /** Wrong-node refusals not logged yet, and when the last log line was written. */
-  private refusals = { notLogged: 0, loggedAtMs: -Infinity };
+  /** Wrong-node refusals: logged and told on the reporting Node (a Warning Event), once a minute per node. */
+  private readonly notices: RefusalNotices;
 
   constructor(private readonly deps: EdgeEventSinkDeps) {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.maxQueued = deps.maxQueued ?? 10_000;
     const ratePerS = deps.ratePerS ?? 50;
     this.rate = new RateLimiter(ratePerS, 2 * ratePerS, { sleep: this.sleep });
+    this.notices = new RefusalNotices({ kube: deps.kube, log: deps.log, now: () => new Date() });
     this.queue = new WorkQueue(
       async (id) => {
         const next = this.pending.get(id);
@@ -191,17 +192,9 @@ export class EdgeEventSink {
     return outcome;
   }
 
-  /** Refuses an Event of `node` about a pod bound to another node; logs once a minute how many were refused. */
+  /** Refuses an Event of `node` about a pod bound to another node (told once a minute per node: RefusalNotices). */
   private refuse(node: string, pod: Pod, e: edge.EdgeEvent): 'wrong_node' {
-    this.refusals.notLogged++;
-    const nowMs = Date.now();
-    if (nowMs - this.refusals.loggedAtMs >= LOG_INTERVAL_MS) {
-      this.deps.log.warn(
-        { node, pod: `${e.podNamespace}/${e.podName}`, podNode: pod.spec?.nodeName, refused: this.refusals.notLogged },
-        'refused Events about pods of another node (a site recording Events for pods not its own; logged once a minute, each counted)',
-      );
-      this.refusals = { notLogged: 0, loggedAtMs: nowMs };
-    }
+    this.notices.refused('event', node, `${e.podNamespace}/${e.podName}`, pod.spec?.nodeName);
     return 'wrong_node';
   }
 }

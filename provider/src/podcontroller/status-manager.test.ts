@@ -143,6 +143,10 @@ describe('StatusManager', () => {
     await sm.sync(current(), 'edge-1');
     expect(current().status!.phase).toBe('Running');
     expect(outcomes).toEqual(['rejected:wrong_node', 'rejected:wrong_node', 'applied']);
+    // The reporting Node gets one Warning Event (at most one a minute), not one per refusal.
+    expect(kube.events.filter((e) => e.involvedObject.kind === 'Node').map((e) => [e.involvedObject.name, e.reason])).toEqual([
+      ['edge-2', 'ForeignPodDataRefused'],
+    ]);
   });
 
   it('keeps reports about pods it has not seen for a while only, and only so many', async () => {

@@ -5,7 +5,7 @@
  *   reporting node is kept, and a report whose generation is not newer than the one held is dropped (counted `stale`).
  * - A node speaks only for its own pods: a report is used only when the node it came in for (the subject's wire id)
  *   is the pod's spec.nodeName. A report about a pod bound to another node is refused (counted `rejected`,
- *   `wrong_node`, logged once a minute) and its copy on the hub purged: a site cannot write another node's pod status
+ *   `wrong_node`; logged and a Warning Event on the reporting Node, once a minute per node) and its copy on the hub purged: a site cannot write another node's pod status
  *   nor force-delete its pods with a forged `removed`, and its forgeries never make the real node's reports stale.
  * - A report no pod has claimed yet (its pod is not in the API, or not on a node served here) is kept for
  *   `unclaimedTtlMs` (default 10 min) and at most `maxUnclaimed` (default 10,000) of them, oldest out first; then it is
@@ -27,10 +27,12 @@ import { isConflict } from '../kube/errors.js';
 import type { PodBus } from '../bus/instrumented.js';
 import type { NodeFactsReader } from '../nodecontroller/facts.js';
 import type { ProviderMetrics, StatusRejectReason } from '../metrics/metrics.js';
+import { RefusalNotices } from '../events/refusals.js';
 import { podStatusFromReport, statusDiffers } from './status.js';
 
 export interface StatusManagerDeps {
-  kube: Pick<KubeClient, 'replacePodStatus' | 'getPod' | 'deletePod'>;
+  /** createEvent: the Warning Event on a Node whose reports about other nodes' pods were refused. */
+  kube: Pick<KubeClient, 'replacePodStatus' | 'getPod' | 'deletePod' | 'createEvent'>;
   bus: Pick<PodBus, 'forgetPodStatus'>;
   /** hostIP (status.hostIP) and whether the node is connected. */
   facts: Pick<NodeFactsReader, 'hostIP' | 'connected'>;
@@ -41,7 +43,7 @@ export interface StatusManagerDeps {
   unclaimedTtlMs?: number;
   /** Reports no pod claimed kept at most (default 10,000). */
   maxUnclaimed?: number;
-  /** Where refusals are logged (once a minute); none without it. */
+  /** Where refusals are logged (once a minute per node); none without it. */
   log?: Logger;
 }
 
@@ -55,8 +57,6 @@ interface Held {
 
 const DEFAULT_UNCLAIMED_TTL_MS = 10 * 60_000;
 const DEFAULT_MAX_UNCLAIMED = 10_000;
-/** Refusals are logged at most this often (each is counted). */
-const LOG_INTERVAL_MS = 60_000;
 
 const heldKey = (node: string, uid: string) => `${node} ${uid}`;
 
@@ -69,12 +69,13 @@ export class StatusManager {
   private readonly applied = new Map<string, bigint>();
   private readonly ttlMs: number;
   private readonly maxUnclaimed: number;
-  /** Wrong-node refusals not logged yet, and when the last log line was written. */
-  private refusals = { notLogged: 0, loggedAtMs: -Infinity };
+  /** Wrong-node refusals: logged and told on the reporting Node (a Warning Event), once a minute per node. */
+  private readonly notices: RefusalNotices;
 
   constructor(private readonly deps: StatusManagerDeps) {
     this.ttlMs = deps.unclaimedTtlMs ?? DEFAULT_UNCLAIMED_TTL_MS;
     this.maxUnclaimed = deps.maxUnclaimed ?? DEFAULT_MAX_UNCLAIMED;
+    this.notices = new RefusalNotices({ kube: deps.kube, log: deps.log, now: deps.now });
   }
 
   /** Reports held (claimed or not). */
@@ -123,7 +124,7 @@ export class StatusManager {
    */
   async finishDelete(pod: Pod, node: string, log: Logger): Promise<boolean> {
     const uid = pod.metadata!.uid!;
-    const report = this.claim(uid, node, log);
+    const report = this.claim(pod, node, log);
     if (!pod.metadata!.deletionTimestamp || !report?.removed) return false;
     const start = this.deps.now().getTime();
     await this.deps.kube.deletePod(pod.metadata!.namespace!, pod.metadata!.name!, { uid, gracePeriodSeconds: 0 });
@@ -136,7 +137,7 @@ export class StatusManager {
   /** Writes the pod's status from its latest report: a new report once; while the node is connected, whenever it drifted. */
   async sync(pod: Pod, node: string): Promise<void> {
     const uid = pod.metadata!.uid!;
-    const report = this.claim(uid, node, this.deps.log);
+    const report = this.claim(pod, node);
     if (!report || report.removed) return;
     const fresh = report.generation > (this.applied.get(uid) ?? -1n);
     if (!fresh && !this.deps.facts.connected(node)) return;
@@ -154,6 +155,7 @@ export class StatusManager {
 
   /** A node given up: its pods' reports are another replica's now. */
   forgetNode(node: string): void {
+    this.notices.forget(node);
     for (const [uid, byNode] of this.reports) {
       if (!byNode.delete(node)) continue;
       this.unclaimed.delete(heldKey(node, uid));
@@ -168,17 +170,19 @@ export class StatusManager {
   }
 
   /**
-   * The pod `uid` bound to `node` asks for its report: the one from `node`, now kept while the pod lives. Reports
-   * about it from any other node are refused (`wrong_node`) and purged from the hub.
+   * The pod bound to `node` asks for its report: the one from `node`, now kept while the pod lives. Reports about it
+   * from any other node are refused (`wrong_node`), purged from the hub, logged and told on the reporting Node.
    */
-  private claim(uid: string, node: string, log: Logger | undefined): edge.PodStatusReport | undefined {
+  private claim(pod: Pod, node: string, log?: Logger): edge.PodStatusReport | undefined {
+    const uid = pod.metadata!.uid!;
     const byNode = this.reports.get(uid);
     if (!byNode) return undefined;
     for (const from of [...byNode.keys()]) {
       if (from === node) continue;
       this.drop(from, uid);
       this.deps.metrics?.statusReport('rejected', 'wrong_node');
-      this.logRefusal(log, from, node, uid);
+      this.notices.refused('status', from, `${pod.metadata!.namespace}/${pod.metadata!.name}`, node);
+      log?.debug({ from }, 'refused a status report about this pod from another node');
     }
     const held = byNode.get(node);
     if (held && !held.claimed) {
@@ -214,17 +218,6 @@ export class StatusManager {
       .catch((err: unknown) =>
         this.deps.log?.warn({ node, uid, err: (err as Error).message }, 'could not purge a refused status report from the hub'),
       );
-  }
-
-  private logRefusal(log: Logger | undefined, from: string, podNode: string, uid: string): void {
-    const nowMs = this.deps.now().getTime();
-    this.refusals.notLogged++;
-    if (!log || nowMs - this.refusals.loggedAtMs < LOG_INTERVAL_MS) return;
-    log.warn(
-      { from, podNode, uid, refused: this.refusals.notLogged },
-      'refused status reports about pods of another node (a site reporting for pods not its own; logged once a minute, each counted)',
-    );
-    this.refusals = { notLogged: 0, loggedAtMs: nowMs };
   }
 
   private async write(pod: Pod, report: edge.PodStatusReport, node: string): Promise<void> {
