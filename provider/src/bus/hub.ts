@@ -17,7 +17,8 @@
  *
  * Handlers run one message at a time: each follower hands the next message over only once its handler settled
  * (status handlers are synchronous and only queue work; the Event handler resolves once the Event is queued, and
- * waits while the sink's queue is full). A flood from the hub therefore waits in the stream, never in memory.
+ * waits while the sink's queue is full). A flood from the hub therefore waits in the stream (beyond the consumer's
+ * bounded pull batch), never in an unbounded queue.
  */
 import {
   DeliverPolicy,
