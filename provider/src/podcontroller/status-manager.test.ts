@@ -7,6 +7,8 @@ import { NodeFacts } from '../nodecontroller/facts.js';
 import { StatusManager } from './status-manager.js';
 import { pod, runningReport as running } from './testing.js';
 
+const running_ = (uid: string) => running(uid, 1n);
+
 const log = pino({ level: 'silent' });
 
 function setup(options: { ttlMs?: number; maxUnclaimed?: number; now?: () => Date } = {}) {
@@ -164,5 +166,33 @@ describe('StatusManager', () => {
     expect(sm.held).toBe(2); // uid-1 (claimed) and x-6: x-3 made room for uid-1, x-4 and x-5 expired
     expect(sm.latest('uid-1')).toBeDefined();
     expect(outcomes).toEqual([...Array<string>(3).fill('rejected:overflow'), 'applied', 'rejected:unknown_pod', 'rejected:unknown_pod']);
+  });
+
+  it("purges refused reports from the hub a few at a time: a flood of made-up UIDs does not flood the hub's API", async () => {
+    const { kube, facts } = setup();
+    let running = 0;
+    let most = 0;
+    const purged: string[] = [];
+    const pending: (() => void)[] = [];
+    const bus = {
+      forgetPodStatus: (node: string, uid: string) =>
+        new Promise<void>((resolve) => {
+          most = Math.max(most, ++running);
+          pending.push(() => {
+            running--;
+            purged.push(`${node}/${uid}`);
+            resolve();
+          });
+        }),
+    };
+    const sm = new StatusManager({ kube, bus, facts, now: () => new Date(), maxUnclaimed: 1 });
+    for (let i = 0; i <= 50; i++) sm.record('edge-1', running_(`x-${i}`));
+    expect(most).toBeLessThanOrEqual(4);
+    while (pending.length) {
+      pending.shift()!();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(purged).toHaveLength(50); // every refused report purged in the end (x-0 .. x-49), the last one kept
+    expect(most).toBeLessThanOrEqual(4);
   });
 });

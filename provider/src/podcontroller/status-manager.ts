@@ -9,8 +9,9 @@
  *   nor force-delete its pods with a forged `removed`, and its forgeries never make the real node's reports stale.
  * - A report no pod has claimed yet (its pod is not in the API, or not on a node served here) is kept for
  *   `unclaimedTtlMs` (default 10 min) and at most `maxUnclaimed` (default 10,000) of them, oldest out first; then it is
- *   refused (`unknown_pod`, `overflow`) and its copy on the hub purged, so a site that reports made-up UIDs grows
- *   neither the provider's memory nor EF_STATUS. A report a pod claimed is kept while the pod lives.
+ *   refused (`unknown_pod`, `overflow`) and its copy on the hub purged (4 purges at a time, at most 10,000 waiting),
+ *   so a site that reports made-up UIDs grows neither the provider's memory nor EF_STATUS. A report a pod claimed
+ *   is kept while the pod lives.
  * - A report is written once per generation: while its node is disconnected, a pod update that brings no new report
  *   (the node lifecycle controller marking the pods of an unreachable node not Ready) is not overwritten with the
  *   same old report. While connected, the edge's reports are the authority and any drift is put back.
@@ -58,6 +59,10 @@ interface Held {
 const DEFAULT_UNCLAIMED_TTL_MS = 10 * 60_000;
 const DEFAULT_MAX_UNCLAIMED = 10_000;
 
+/** Hub purges of refused reports: at most this many at once, and this many waiting (beyond, skipped). */
+const PURGE_WORKERS = 4;
+const MAX_PENDING_PURGES = 10_000;
+
 const heldKey = (node: string, uid: string) => `${node} ${uid}`;
 
 export class StatusManager {
@@ -69,6 +74,9 @@ export class StatusManager {
   private readonly applied = new Map<string, bigint>();
   private readonly ttlMs: number;
   private readonly maxUnclaimed: number;
+  /** Hub purges of refused reports waiting, and how many run now. */
+  private readonly purges: { node: string; uid: string }[] = [];
+  private purgesRunning = 0;
   /** Wrong-node refusals: logged and told on the reporting Node (a Warning Event), once a minute per node. */
   private readonly notices: RefusalNotices;
 
@@ -207,17 +215,35 @@ export class StatusManager {
     this.deps.metrics?.statusReport('rejected', reason);
   }
 
-  /** Forgets the report about `uid` from `node` and purges its copy on the hub (in the background: best effort). */
+  /**
+   * Forgets the report about `uid` from `node` and purges its copy on the hub, in the background (best effort, a few at
+   * a time: a flood of made-up UIDs becomes a queue of purges, not a flood of hub API calls).
+   */
   private drop(node: string, uid: string): void {
     const byNode = this.reports.get(uid);
     byNode?.delete(node);
     if (byNode?.size === 0) this.reports.delete(uid);
     this.unclaimed.delete(heldKey(node, uid));
-    this.deps.bus
-      .forgetPodStatus(node, uid)
-      .catch((err: unknown) =>
-        this.deps.log?.warn({ node, uid, err: (err as Error).message }, 'could not purge a refused status report from the hub'),
-      );
+    if (this.purges.length >= MAX_PENDING_PURGES) return; // EF_STATUS's own limit bounds what stays behind
+    this.purges.push({ node, uid });
+    this.pumpPurges();
+  }
+
+  /** Runs the queued hub purges, {@link PURGE_WORKERS} at a time; a failed one is logged, not retried. */
+  private pumpPurges(): void {
+    while (this.purgesRunning < PURGE_WORKERS && this.purges.length > 0) {
+      const { node, uid } = this.purges.shift()!;
+      this.purgesRunning++;
+      void this.deps.bus
+        .forgetPodStatus(node, uid)
+        .catch((err: unknown) =>
+          this.deps.log?.warn({ node, uid, err: (err as Error).message }, 'could not purge a refused status report from the hub'),
+        )
+        .finally(() => {
+          this.purgesRunning--;
+          this.pumpPurges();
+        });
+    }
   }
 
   private async write(pod: Pod, report: edge.PodStatusReport, node: string): Promise<void> {
