@@ -28,8 +28,12 @@ export type EdgeEventResult = EventResult | 'malformed';
 const HUB_REJECT_STREAMS = ['status', 'events'] as const;
 /** The hub stream a rejected message came from. */
 export type HubRejectStream = (typeof HUB_REJECT_STREAMS)[number];
-/** Why a message from the hub was rejected: its subject names a wire id no EdgeNode has. */
-export type HubRejectReason = 'unknown-node';
+const HUB_REJECT_REASONS = ['unknown-node', 'malformed'] as const;
+/**
+ * Why a message from the hub was rejected: its subject names a wire id no EdgeNode has, or it is malformed (also
+ * counted status_reports_total{result="dropped"} / edge_events_total{result="malformed"}).
+ */
+export type HubRejectReason = (typeof HUB_REJECT_REASONS)[number];
 /** edge_events_total's results: a refused Event (`wrong_node`, `malformed`) counts `rejected` (or `malformed`). */
 const EDGE_EVENT_RESULTS = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed', 'rejected'] as const;
 /** Why an Event an agent recorded was refused (edge_events_rejected_total). */
@@ -237,7 +241,7 @@ export class ProviderMetrics {
     });
     this.hubRejects = new Counter({
       name: PREFIX + 'hub_messages_rejected_total',
-      help: 'Status reports, heartbeats, metrics and Events from the hub not taken, by stream (status, events) and reason: unknown-node (their subject names a wire id no EdgeNode has: an old key of a node that joined again, a key claimed by two EdgeNodes, a stranger).',
+      help: 'Status reports, heartbeats, metrics and Events from the hub not taken, by stream (status, events) and reason: unknown-node (their subject names a wire id no EdgeNode has: an old key of a node that joined again, a key claimed by two EdgeNodes, a stranger), malformed (not decodable, or inconsistent with its subject).',
       labelNames: ['stream', 'reason'],
       registers,
     });
@@ -257,7 +261,7 @@ export class ProviderMetrics {
     for (const reason of ['stream_full', 'too_large'] as const) this.desiredPublishRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const reason of EDGE_EVENT_REJECT_REASONS) this.edgeEventRejects.inc({ reason }, 0);
-    for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
+    for (const stream of HUB_REJECT_STREAMS) for (const reason of HUB_REJECT_REASONS) this.hubRejects.inc({ stream, reason }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
@@ -270,6 +274,7 @@ export class ProviderMetrics {
 
   edgeEvent(result: EdgeEventResult): void {
     if (result === 'wrong_node' || result === 'malformed') this.edgeEventRejects.inc({ reason: result });
+    if (result === 'malformed') this.hubRejects.inc({ stream: 'events', reason: 'malformed' });
     this.edgeEvents.inc({ result: result === 'wrong_node' ? 'rejected' : result });
   }
 
@@ -319,6 +324,7 @@ export class ProviderMetrics {
   statusReport(result: Exclude<StatusResult, 'applied'>, reason?: StatusRejectReason): void {
     this.statusReports.inc({ result });
     if (reason) this.statusRejects.inc({ reason });
+    if (result === 'dropped') this.hubRejects.inc({ stream: 'status', reason: 'malformed' });
   }
 
   /** A report was applied to the API in `seconds`; `observedAtMs`: when the agent observed the pod (0: unknown). */
