@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_STREAM_CONFIGS, MAX_PAYLOAD_BYTES, Streams, edge, encode, statusSubjects } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
-import { HubBus, isHubStreamFull, oneConnection, readDesired } from './hub.js';
+import { HubBus, HubStreamFullError, isHubStreamFull, oneConnection, readDesired } from './hub.js';
 import { InstrumentedPublisher } from './instrumented.js';
 
 const log = pino({ level: 'silent' });
@@ -87,6 +87,10 @@ test('an existing stream of the unbounded layout gets the limits; EF_DESIRED at 
   // Nothing accepted was dropped to make room: every value stored is still there.
   const held = () =>
     readDesired(nc, ['edge-1'], log).then((rs) => rs.flatMap((r) => (r.kind === 'pod' && r.spec ? [r.key.name] : [])).sort());
+  expect(await held()).toEqual([...stored].sort());
+  // At the limit even a new value of the same size for a subject it holds is refused (nats-server checks the stream's
+  // bytes before it drops the subject's old value); the old value stays.
+  await expect(publisher.publishPod('edge-1', spec(stored[2]!))).rejects.toThrow(HubStreamFullError);
   expect(await held()).toEqual([...stored].sort());
   // A tombstone still goes in, replacing its value, and makes room for a new value.
   await publisher.tombstonePod('edge-1', { namespace: 'default', name: stored[0]! });
