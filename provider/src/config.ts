@@ -22,6 +22,7 @@ import {
 } from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
 import { REVOKER_SPECS, revokerConfig, type RevokerConfig } from './identity/config.js';
+import { DEFAULT_DESIRED_MAX_MIB, DEFAULT_STATUS_MAX_MIB } from './bus/limits.js';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
 
@@ -42,6 +43,10 @@ export interface ProviderConfig {
   logLevel: string;
   /** Stream replicas on the hub (3 for a 3-node hub cluster). */
   hubReplicas: number;
+  /** EF_DESIRED's byte limit in MiB (discard new: at the limit publishes are refused, nothing stored is dropped); default 4096. */
+  hubDesiredMaxMiB?: number;
+  /** EF_STATUS's byte limit in MiB (discard old: at the limit the oldest report goes); default 1024. */
+  hubStatusMaxMiB?: number;
   /** Namespace of the shard and member Leases. */
   namespace: string;
   /** This replica's name among the replicas (a DNS label). */
@@ -157,6 +162,18 @@ export const PROVIDER_SETTINGS = defineSettings(
       }),
       default: '1',
       doc: 'replicas of the hub streams: 1, or 3/5 on a hub cluster',
+    },
+    hubDesiredMaxMiB: {
+      env: 'EF_HUB_DESIRED_MAX_MIB',
+      type: int(1, 1024 * 1024),
+      default: String(DEFAULT_DESIRED_MAX_MIB),
+      doc: 'byte limit of the hub stream EF_DESIRED, in MiB; at the limit desired-state publishes are refused (edgefarm_provider_desired_publish_rejected_total) and nothing stored is dropped (docs/decisions/0004)',
+    },
+    hubStatusMaxMiB: {
+      env: 'EF_HUB_STATUS_MAX_MIB',
+      type: int(1, 1024 * 1024),
+      default: String(DEFAULT_STATUS_MAX_MIB),
+      doc: 'byte limit of the hub stream EF_STATUS, in MiB; at the limit the oldest report is dropped (docs/decisions/0004)',
     },
     identity: {
       env: 'EF_PROVIDER_ID',

@@ -23,6 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { KubeClient } from './kube/client.js';
 import type { ProviderConfig } from './config.js';
+import { hubStreamLimits } from './bus/limits.js';
 import { HubBus, type Hub, type HubConnections, type StatusHandlers } from './bus/hub.js';
 import { NodeConfigs } from './bus/node-config.js';
 import { RetiredWireIds } from './bus/retired-ids.js';
@@ -93,7 +94,11 @@ export class Provider {
       deps.bus ??
       new HubBus(
         { hub, log: log.child({ part: 'bus' }), wireIds: identities },
-        { replicas: config.hubReplicas, tombstoneTtlSeconds: config.tombstoneTtlSeconds },
+        {
+          replicas: config.hubReplicas,
+          tombstoneTtlSeconds: config.tombstoneTtlSeconds,
+          limits: hubStreamLimits(config),
+        },
       ));
 
     const shards = (this.shards = new ShardLeases({
@@ -121,7 +126,7 @@ export class Provider {
     const boundPods = (this.boundPods = new BoundPods(podWatch));
     const published = new InstrumentedPublisher(bus, {
       published: (...a) => metrics.desiredPublished(...a),
-      failed: (k) => metrics.desiredPublishFailed(k),
+      failed: (...a) => metrics.desiredPublishFailed(...a),
     });
     const sequences = new DesiredSequences(published, membership);
     this.pods = new PodController({
@@ -215,7 +220,7 @@ export class Provider {
     await this.bus.followStatus(this.status);
     const events = new EdgeEventSink({
       kube: this.kube,
-      getPod: (ns, name) => this.boundPods.get(ns, name) ?? this.kube.getPod(ns, name),
+      getPod: (ns, name) => this.boundPods.get(ns, name),
       log: this.log.child({ part: 'events' }),
       outcome: (result) => this.metrics.edgeEvent(result),
       ratePerS: config.eventQps,
