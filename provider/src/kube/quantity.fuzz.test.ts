@@ -50,12 +50,13 @@ describe('quantities (fuzz)', () => {
     );
   });
 
-  it('parse -> format -> parse is stable for what parses', () => {
+  it('parse -> format -> parse is stable for what parses (to the precision of a double)', () => {
     fuzzDecoder('quantity reparse', {
       inputs: fc.tuple(quantityLike, fc.constantFrom('cpu', 'memory')),
       decode: ([q, resource]) => {
-        const once = formatQuantity(resource, parseQuantity(q));
-        return formatQuantity(resource, parseQuantity(once)) === once;
+        const once = parseQuantity(formatQuantity(resource, parseQuantity(q)));
+        const twice = parseQuantity(formatQuantity(resource, once));
+        return Math.abs(twice - once) <= Math.max(1e-3, Math.abs(once) * 1e-15);
       },
       errors: [QuantityError],
       check: (_in, same) => same === true,
