@@ -145,6 +145,19 @@ describe('ImageManager credentials', () => {
     expect(counts.reduce((a, v) => a + v.value, 0)).toBe(1);
     expect(images.pulls()).toHaveLength(0);
   });
+
+  it('a second ImageManager on the same registry (an agent started again) shares the counter', () => {
+    const registry = new Registry();
+    const deps = {
+      images: new MemoryImageService(),
+      objects: { object: () => undefined },
+      clock: new ManualClock(),
+      log: silentLogger(),
+      registry,
+    };
+    new ImageManager(deps);
+    expect(() => new ImageManager(deps)).not.toThrow();
+  });
 });
 
 describe('ImageManager backoff', () => {

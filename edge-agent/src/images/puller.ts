@@ -64,6 +64,8 @@ interface BackoffEntry {
   lastUpdateMs: number;
 }
 
+const SECRETS_REJECTED = 'edgefarm_agent_pull_secrets_rejected_total';
+
 export function neverPullMessage(image: string): string {
   return `Container image "${image}" is not present with pull policy of Never`;
 }
@@ -111,12 +113,15 @@ export class ImageManager {
     this.initialMs = options.backoffInitialMs ?? 10_000;
     this.maxMs = options.backoffMaxMs ?? 300_000;
     if (deps.registry) {
-      this.secretsRejected = new Counter({
-        name: 'edgefarm_agent_pull_secrets_rejected_total',
-        help: 'Image pull secrets refused when a pull needed them, by reason (the pull fails with a message naming the secret).',
-        labelNames: ['reason'],
-        registers: [deps.registry],
-      });
+      // An agent restarted in the same process assembles a new ImageManager on the same registry: reuse the counter.
+      this.secretsRejected =
+        (deps.registry.getSingleMetric(SECRETS_REJECTED) as Counter<'reason'> | undefined) ??
+        new Counter({
+          name: SECRETS_REJECTED,
+          help: 'Image pull secrets refused when a pull needed them, by reason (the pull fails with a message naming the secret).',
+          labelNames: ['reason'],
+          registers: [deps.registry],
+        });
       for (const reason of [...DOCKER_CONFIG_REJECTIONS, 'other']) this.secretsRejected.inc({ reason }, 0);
     }
   }
