@@ -1,6 +1,7 @@
 // Subjects and keys: build -> parse gives back the parts for any names (any Unicode, dots, wildcards, '~'), and a
 // hostile subject or key is refused only with SubjectError / KeyError.
 import { fc, fuzzDecoder, fuzzProperty, hostileString } from '@edgefarm/testing/fuzz';
+import { parseAckReply } from './deliveries.js';
 import { KeyError, objectKey, parseObjectKey, parsePodKey, podKeyString } from './keys.js';
 import {
   DESIRED_KINDS,
@@ -166,6 +167,23 @@ describe('subjects (fuzz)', () => {
       ),
       decode: (h) => sourcedSequence(h ?? undefined),
       check: (_h, n) => n === undefined || (Number.isSafeInteger(n) && (n as number) > 0),
+    });
+  });
+});
+
+describe('ack replies (fuzz)', () => {
+  it('parseAckReply of hostile replies: a pending count (a safe integer) or undefined, never a throw', () => {
+    const ack = fc
+      .tuple(
+        fc.array(fc.oneof(hostileString(), fc.nat().map(String)), { minLength: 7, maxLength: 10 }),
+        fc.bigInt({ min: -1n, max: 2n ** 64n }),
+        fc.option(hostileString()),
+      )
+      .map(([t, n, at]) => `$JS.ACK.${[...t, String(n)].join('.')}${at === null ? '' : `@${at}`}`);
+    fuzzDecoder('parseAckReply hostile', {
+      inputs: fc.option(fc.oneof(ack, hostileString())),
+      decode: (r) => parseAckReply(r ?? undefined),
+      check: (_r, out) => out === undefined || Number.isSafeInteger((out as { pending: number }).pending),
     });
   });
 });
