@@ -215,7 +215,11 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   }
   const onUse = (id: string): void => imageGc?.noteUsed(id);
   const imageManager =
-    images && new ImageManager({ images, objects: store, clock, log: child(a, 'images'), onUse, events }, deps.imagePulls);
+    images &&
+    new ImageManager(
+      { images, objects: store, clock, log: child(a, 'images'), onUse, events, registry: metrics.registry },
+      deps.imagePulls,
+    );
   const onChange = (key: string): void => queueKey(key);
   const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: child(a, 'probes'), onChange, events });
   probes.start();
