@@ -379,6 +379,12 @@ site_clean() {
   if ip link show "$veth_host" >/dev/null 2>&1; then ip link del "$veth_host"; fi
   ip route del "$pod_cidr" 2>/dev/null || true
   [ -e "/run/netns/$ns" ] && rm -f "/run/netns/$ns"
+  # A partition left by an interrupted run (hack/fault.sh's rules, tagged by instance and site): the rules name the
+  # veth, so a site made again under the same name would start cut off from the hub.
+  local rule tag="edgefarm:$EF_INSTANCE:partition:$site"
+  while read -r rule; do
+    [ -n "$rule" ] && eval "iptables ${rule/#-A /-D }" && echo "removed a partition rule of $site left behind: $rule"
+  done < <(iptables -S 2>/dev/null | grep -F -- "\"$tag\"" || true)
   # Pod cgroups (runc removes a container's own cgroup, not the parents it created).
   for h in /sys/fs/cgroup/*/; do
     d=$h${cgroup_parent#/}
