@@ -38,6 +38,8 @@ export default {
       displayName: 'unit',
       testMatch: [`${sources}/*.test.ts`, '<rootDir>/bench/*.test.ts'],
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'],
+      // Key generation costs ~50 ms per key under jest; on a loaded machine 5 s timed out a test of many keys.
+      testTimeout: 15_000,
     },
     // Real processes answer slower on a loaded machine: a test's default limit is a hang detector, not a benchmark.
     { ...common, displayName: 'int', testMatch: [`${sources}/*.int.test.ts`], testPathIgnorePatterns: ['/dist/'], testTimeout: 60_000 },
