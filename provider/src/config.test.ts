@@ -21,6 +21,8 @@ describe('parseConfig', () => {
       kubeletTls: undefined,
       kubeletNodePorts: undefined,
       eventQps: 50,
+      nodeCredentialSeconds: 86400,
+      nodeCredentialTimeoutSeconds: 60,
     });
   });
   it('reads every setting', () => {
@@ -124,7 +126,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(24);
+    expect(names).toHaveLength(26);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
+import { ProviderAsNodes } from '../kube/node-clients.js';
 import { FakeBus } from '../bus/fake.js';
 import { configured, pod, podControllerBed, withToken } from './testing.js';
 import { configMapObject, ObjectManager, secretObject } from './objects.js';
@@ -174,7 +175,7 @@ describe('ObjectManager', () => {
   function manager() {
     const kube = new FakeKubeClient();
     const bus = new FakeBus();
-    const objects = new ObjectManager({ kube, bus, warnings: new PodWarnings(kube, () => new Date()), log });
+    const objects = new ObjectManager({ nodes: new ProviderAsNodes(kube), bus, warnings: new PodWarnings(kube, () => new Date()), log });
     objects.addNode('edge-1');
     return { kube, bus, objects };
   }
