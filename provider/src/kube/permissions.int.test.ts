@@ -170,6 +170,33 @@ describe('as a node it serves (a client certificate from the CSR API) the provid
   }, 90_000);
 });
 
+describe('a node credential', () => {
+  it('is renewed in the background once 80% of its lifetime has passed; the current one serves meanwhile', async () => {
+    let offsetMs = 0;
+    const clients = new CsrNodeClients({
+      kc: api.kubeConfigFor('edgefarm-provider'),
+      log,
+      credentialSeconds: 600, // the signer backdates by 5 min: 80% of 15 min from notBefore is 7 min from now
+      issueTimeoutMs: 60_000,
+      pollMs: 100,
+      now: () => Date.now() + offsetMs,
+    });
+    try {
+      const first = await clients.client('edge-1');
+      expect(await clients.client('edge-1')).toBe(first);
+      offsetMs = 8 * 60_000;
+      expect(await clients.client('edge-1')).toBe(first); // still valid: served while the new one is issued
+      await waitFor('renewed', async () => (await clients.client('edge-1')) !== first, 60_000, 100);
+      const renewed = await clients.client('edge-1');
+      expect((await renewed.createToken(NS, 'robot', tokenFor(pods.web!))).token).toMatch(/^ey/);
+      clients.forget('edge-1');
+      expect(await clients.client('edge-1')).not.toBe(renewed); // a node taken on again gets a new one
+    } finally {
+      await clients.close();
+    }
+  }, 120_000);
+});
+
 describe('the pod controller, as the nodes it serves', () => {
   it("delivers a pod's Secret, ConfigMap and token to its node, follows changes, and lets go once the pod is gone", async () => {
     const bus = new FakeBus();

@@ -51,6 +51,8 @@ describe('objects a pod uses', () => {
       'pod edge-1 default/web-1',
     ]);
     expect(text(bus.objects[1]!.object.data.pw)).toBe('pw1');
+    // Watched one by one, only what a served pod uses (not 'unrelated', not edge-2's).
+    expect(kube.objectWatches).toEqual(['configmap default/app', 'secret default/db']);
     await ctl.stop();
   });
 
@@ -95,6 +97,7 @@ describe('objects a pod uses', () => {
       '-configmap edge-1 default/app',
       '-secret edge-1 default/db',
     ]);
+    expect([kube.configMaps.openWatches, kube.secrets.openWatches]).toEqual([0, 0]); // no pod uses them: not watched
     await ctl.stop();
   });
 
@@ -211,5 +214,17 @@ describe('ObjectManager', () => {
     objects.seed('edge-1', 'configmap/default/app', configMapObject(cm));
     objects.forgetNode('edge-1');
     expect(await objects.release('edge-1', 'configmap/default/app')).toBe(false);
+  });
+
+  it('stops watching an object the node never had (it did not exist) once released, and everything of a node given up', async () => {
+    const { kube, objects } = manager();
+    await objects.deliver('edge-1', pod(), 'secret/default/missing', log);
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' } });
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    expect(objects.watched).toBe(2);
+    expect(await objects.release('edge-1', 'secret/default/missing')).toBe(false);
+    expect(kube.secrets.openWatches).toBe(0);
+    objects.forgetNode('edge-1');
+    expect(kube.configMaps.openWatches).toBe(0);
   });
 });
