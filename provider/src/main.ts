@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     kc,
     log: log.child({ part: 'node-clients' }),
     wrap: (client) => new InstrumentedKubeClient(client, (...a) => metrics.kubeRequest(...a)),
+    observe: (...a) => metrics.kubeRequest(...a),
     credentialSeconds: config.nodeCredentialSeconds,
     issueTimeoutMs: config.nodeCredentialTimeoutSeconds * 1000,
   });

@@ -14,6 +14,8 @@ import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { RealKubeClient, type KubeClient } from './client.js';
+import type { KubeRequestObserver, KubeVerb } from './instrumented.js';
+import { statusCodeOf } from './errors.js';
 import { PooledKubeConfig } from './kubeconfig.js';
 import { nodeClientCsr, nodeUser } from './csr.js';
 
@@ -55,6 +57,8 @@ export interface CsrNodeClientsOptions {
   log: Logger;
   /** Wraps each node's client (the provider's instrumented client, so node calls are in the API metrics). */
   wrap?: (client: KubeClient, node: string) => KubeClient;
+  /** Times the CSR calls (resource `certificatesigningrequests`), as InstrumentedKubeClient does the others. */
+  observe?: KubeRequestObserver;
   /** The lifetime asked for (CSR spec.expirationSeconds; the signer may shorten it). */
   credentialSeconds: number;
   /** How long to wait for the CSR to be approved and signed. */
@@ -145,23 +149,38 @@ export class CsrNodeClients implements NodeClients {
     }
   }
 
+  private async timed<T>(verb: KubeVerb, call: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    const seen = (code: string) => this.o.observe?.(verb, 'certificatesigningrequests', code, (performance.now() - start) / 1000);
+    try {
+      const r = await call();
+      seen('2xx');
+      return r;
+    } catch (err) {
+      seen(String(statusCodeOf(err) ?? 'error'));
+      throw err;
+    }
+  }
+
   private async issue(node: string): Promise<Credential> {
     const { keyPem, csrPem } = nodeClientCsr(node);
-    const csr = await this.certificates.createCertificateSigningRequest({
-      body: {
-        metadata: { generateName: 'edgefarm-node-client-', annotations: { [CSR_NODE_ANNOTATION]: node } },
-        spec: {
-          signerName: NODE_CLIENT_SIGNER,
-          request: Buffer.from(csrPem).toString('base64'),
-          usages: ['digital signature', 'client auth'],
-          expirationSeconds: this.o.credentialSeconds,
+    const csr = await this.timed('create', () =>
+      this.certificates.createCertificateSigningRequest({
+        body: {
+          metadata: { generateName: 'edgefarm-node-client-', annotations: { [CSR_NODE_ANNOTATION]: node } },
+          spec: {
+            signerName: NODE_CLIENT_SIGNER,
+            request: Buffer.from(csrPem).toString('base64'),
+            usages: ['digital signature', 'client auth'],
+            expirationSeconds: this.o.credentialSeconds,
+          },
         },
-      },
-    });
+      }),
+    );
     const name = csr.metadata!.name!;
     const deadline = this.now() + this.o.issueTimeoutMs;
     for (;;) {
-      const cur = await this.certificates.readCertificateSigningRequest({ name });
+      const cur = await this.timed('get', () => this.certificates.readCertificateSigningRequest({ name }));
       const refused = cur.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
       if (refused)
         throw new NodeCredentialError(

@@ -2,7 +2,8 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
-import { ProviderAsNodes } from '../kube/node-clients.js';
+import { NodeCredentialError, ProviderAsNodes } from '../kube/node-clients.js';
+import { ObjectWatchError } from '../kube/object-watches.js';
 import { FakeBus } from '../bus/fake.js';
 import { configured, pod, podControllerBed, withToken } from './testing.js';
 import { configMapObject, ObjectManager, secretObject } from './objects.js';
@@ -226,5 +227,23 @@ describe('ObjectManager', () => {
     expect(kube.secrets.openWatches).toBe(0);
     objects.forgetNode('edge-1');
     expect(kube.configMaps.openWatches).toBe(0);
+  });
+
+  it('without a credential for the node, nothing is read: a Warning Event FailedNodeCredential on the pod (once), and the sync fails', async () => {
+    const kube = new FakeKubeClient();
+    const bus = new FakeBus();
+    const denied = new NodeCredentialError('edge-1', 'CSR edgefarm-node-client-x denied: NotAllowed');
+    const objects = new ObjectManager({
+      nodes: { client: () => Promise.reject(denied), forget: () => undefined },
+      bus,
+      warnings: new PodWarnings(kube, () => new Date()),
+      log,
+    });
+    objects.addNode('edge-1');
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' } });
+    for (let i = 0; i < 2; i++) await expect(objects.deliver('edge-1', pod(), 'secret/default/db', log)).rejects.toThrow(ObjectWatchError);
+    expect(kube.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'FailedNodeCredential']]);
+    expect(kube.events[0]!.message).toMatch(/cannot read secret\/default\/db as the pod's node: node edge-1: CSR .* denied/);
+    expect(bus.log).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { edge, isPayloadTooLarge, parseObjectKey, type ObjectKey } from '@edgefarm/proto';
 import type { Pod } from '../kube/client.js';
-import type { NodeClients } from '../kube/node-clients.js';
+import { NodeCredentialError, type NodeClients } from '../kube/node-clients.js';
 import { ObjectWatches } from '../kube/object-watches.js';
 import type { DesiredPublisher } from '../bus/hub.js';
 import type { PodWarnings } from './warnings.js';
@@ -91,7 +91,23 @@ export class ObjectManager {
     if (!objects) return;
     const { kind, key } = parseObjectKey(ref);
     if (kind === 'token') throw new Error(`${ref}: tokens are the TokenManager's`);
-    const source = await this.watches.get(node, ref);
+    let source;
+    try {
+      source = await this.watches.get(node, ref);
+    } catch (err) {
+      // No credential for the node: nothing of the node's can be read until there is one; the user sees why.
+      const cause = (err as Error).cause;
+      if (cause instanceof NodeCredentialError) {
+        log.warn({ reason: 'FailedNodeCredential' }, cause.message);
+        await this.deps.warnings.warn(
+          pod,
+          `${ref}@credential`,
+          'FailedNodeCredential',
+          `cannot read ${ref} as the pod's node: ${cause.message}`,
+        );
+      }
+      throw err;
+    }
     if (this.onNode.get(node) !== objects) return; // forgotten or rekeyed meanwhile
     const have = objects.get(ref);
     if (!source) {
