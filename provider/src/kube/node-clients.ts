@@ -141,9 +141,15 @@ export class CsrNodeClients implements NodeClients {
       entry.failed = undefined;
       return cred;
     } catch (err) {
-      entry.failed = { error: err, untilMs: this.now() + RETRY_MS };
-      this.o.log.warn({ node, err: (err as Error).message }, 'no client certificate for the node');
-      throw err;
+      const error =
+        err instanceof NodeCredentialError
+          ? err
+          : new NodeCredentialError(node, `requesting a client certificate failed: ${(err as Error)?.message ?? String(err)}`, {
+              cause: err,
+            });
+      entry.failed = { error, untilMs: this.now() + RETRY_MS };
+      this.o.log.warn({ node, err: error.message }, 'no client certificate for the node');
+      throw error;
     } finally {
       entry.pending = undefined;
     }

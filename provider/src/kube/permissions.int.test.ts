@@ -22,7 +22,7 @@ import { NodeFacts } from '../nodecontroller/facts.js';
 import { PodController } from '../podcontroller/controller.js';
 import { RealKubeClient, type KubeClient, type Pod, type WatchedKind } from './client.js';
 import { statusCodeOf } from './errors.js';
-import { CsrNodeClients } from './node-clients.js';
+import { CsrNodeClients, NodeCredentialError } from './node-clients.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const NS = 'app';
@@ -86,7 +86,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ef-permissions-'));
   api = await KubeApiServer.start({
     dir: path.join(dir, 'kube'),
-    users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }],
+    users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }, { user: 'outsider' }],
     controllerManager: true,
   });
   await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
@@ -195,6 +195,25 @@ describe('a node credential', () => {
       await clients.close();
     }
   }, 120_000);
+
+  it('that cannot be requested is a NodeCredentialError with the API error as cause, and no new CSR for a while', async () => {
+    const creates: string[] = [];
+    const clients = new CsrNodeClients({
+      kc: api.kubeConfigFor('outsider'), // no RBAC at all: may not create CSRs
+      log,
+      credentialSeconds: 3600,
+      issueTimeoutMs: 10_000,
+      observe: (verb, resource, code) => {
+        if (verb === 'create') creates.push(`${resource} ${code}`);
+      },
+    });
+    const first = await clients.client('edge-1').catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(NodeCredentialError);
+    expect(statusCodeOf((first as NodeCredentialError).cause)).toBe(403);
+    expect(await clients.client('edge-1').catch((e: unknown) => e)).toBe(first);
+    expect(creates).toEqual(['certificatesigningrequests 403']);
+    await clients.close();
+  });
 });
 
 describe('the pod controller, as the nodes it serves', () => {
