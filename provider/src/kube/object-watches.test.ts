@@ -104,4 +104,13 @@ describe('ObjectWatches', () => {
     await watches.stop();
     expect(kube.secrets.openWatches).toBe(0);
   });
+
+  it('a get in flight while the watch is opened again as another node answers from the new watch, not "missing"', async () => {
+    const { kube, watches } = bed();
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' } });
+    await watches.get('edge-1', DB);
+    const pending = watches.get('edge-2', DB);
+    watches.release('edge-1', DB); // reopened as edge-2 while edge-2's get waits
+    expect((await pending)?.metadata?.name).toBe('db');
+  });
 });

@@ -69,10 +69,16 @@ export class ObjectWatches {
     let e = this.entries.get(ref);
     if (!e) this.entries.set(ref, (e = { users: new Set(), generation: 0 }));
     e.users.add(node);
-    e.ready ??= this.open(ref, e, node);
-    await e.ready;
     const { key } = parseObjectKey(ref);
-    return e.watcher?.get(key.namespace, key.name);
+    // Until the watch awaited is still the current one: it may be opened again (as another node, after a failure)
+    // meanwhile, and its empty cache is not "the object does not exist".
+    for (;;) {
+      const ready = (e.ready ??= this.open(ref, e, node));
+      await ready;
+      if (e.ready === ready && e.watcher) return e.watcher.get(key.namespace, key.name);
+      if (this.stopped || this.entries.get(ref) !== e || !e.users.has(node))
+        throw new ObjectWatchError(ref, node, { cause: new Error('the watch was closed') });
+    }
   }
 
   /** `node` no longer uses the object. */
