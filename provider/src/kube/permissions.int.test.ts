@@ -167,6 +167,10 @@ describe('as a node it serves (a client certificate from the CSR API) the provid
       expect(await statusOf(() => edge1.deletePod(NS, name, { uid: p.metadata!.uid!, gracePeriodSeconds: 0 }))).toBe(403);
     }
     expect(await provider.getPod(NS, 'far')).toBeDefined();
+    // Its own pod's deletion (what the status manager does once the edge confirmed removal) goes through.
+    const own = await admin.createNamespacedPod({ namespace: NS, body: podOn('done', 'edge-1', 'robot', 'db') });
+    expect(await statusOf(() => edge1.deletePod(NS, 'done', { uid: own.metadata!.uid!, gracePeriodSeconds: 0 }))).toBe(0);
+    expect(await provider.getPod(NS, 'done')).toBeUndefined();
   }, 90_000);
 });
 
