@@ -17,7 +17,8 @@ import { pino } from 'pino';
 import { KubeApiServer, TEST, waitFor } from '@edgefarm/testing';
 import { FakeBus } from '../bus/fake.js';
 import { DesiredSequences } from '../bus/sequences.js';
-import { FakeMembership } from '../membership/fake.js';
+import { FakeMembership, defaultPolicy } from '../membership/fake.js';
+import { newNode } from '../nodecontroller/node.js';
 import { NodeFacts } from '../nodecontroller/facts.js';
 import { PodController } from '../podcontroller/controller.js';
 import { RealKubeClient, type KubeClient, type Pod, type WatchedKind } from './client.js';
@@ -132,6 +133,38 @@ describe('under its own identity the provider', () => {
     expect(await statusOf(() => provider.replacePodStatus({ ...far!, status: { ...far!.status, phase: 'Failed' } }))).toBe(403);
     expect(await statusOf(() => provider.deletePod(NS, 'far', { uid: far!.metadata!.uid!, gracePeriodSeconds: 0 }))).toBe(403);
   });
+});
+
+describe('under its own identity, on Nodes, the provider', () => {
+  it("makes, changes and deletes edge Nodes only: never a kubelet's (manifests/provider-rbac.yaml's admission policy)", async () => {
+    const kubelet = await admin.createNode({
+      body: { metadata: { name: 'kubelet-1', labels: { 'kubernetes.io/hostname': 'kubelet-1' } } },
+    });
+    // An admission policy is in force a moment after it is created: wait for it (a miss fails after 15 s).
+    await waitFor(
+      'the policy in force',
+      async () => (await statusOf(() => provider.patchNode('kubelet-1', { metadata: { labels: { evil: 'true' } } }))) === 403,
+      15_000,
+      200,
+    ).catch(async () =>
+      expect(await statusOf(() => provider.patchNode('kubelet-1', { metadata: { labels: { evil: 'true' } } }))).toBe(403),
+    );
+    expect((await provider.getNode('kubelet-1'))?.metadata?.labels?.evil).toBeUndefined();
+    expect(await statusOf(() => provider.patchNode('kubelet-1', { spec: { taints: [{ key: 'x', effect: 'NoSchedule' }] } }))).toBe(403);
+    expect(await statusOf(() => provider.patchNodeStatus('kubelet-1', { status: { phase: 'Terminated' } }))).toBe(403);
+    expect(await statusOf(() => provider.deleteNode('kubelet-1', kubelet.metadata!.uid!))).toBe(403);
+    expect(await statusOf(() => provider.createNode({ metadata: { name: 'plain-1' } }))).toBe(403);
+    // Adding the edge label to a kubelet's Node does not make it the provider's.
+    expect(await statusOf(() => provider.patchNode('kubelet-1', { metadata: { labels: { 'node-role.kubernetes.io/edge': '' } } }))).toBe(
+      403,
+    );
+
+    const edge = await provider.createNode(newNode('edge-5', 10250, defaultPolicy('edge-5')));
+    expect(await statusOf(() => provider.patchNode('edge-5', { metadata: { labels: { site: 'a' } } }))).toBe(0);
+    expect(await statusOf(() => provider.patchNodeStatus('edge-5', { status: { phase: 'Running' } }))).toBe(0);
+    expect(await provider.deleteNode('edge-5', edge.metadata!.uid!)).toBe(true);
+    expect(await provider.getNode('kubelet-1')).toBeDefined();
+  }, 60_000);
 });
 
 describe('as a node it serves (a client certificate from the CSR API) the provider', () => {
