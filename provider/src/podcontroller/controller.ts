@@ -166,7 +166,9 @@ export class PodController implements MembershipListener {
   released(node: string, reason: ReleaseReason): void {
     if (reason === 'deleted') {
       for (const key of this.published.onNode(node)) this.queue.add(key);
-      this.nodes.forget(node); // its pods are only tombstoned now: nothing more is done as the node
+      // Its pods are only tombstoned now: nothing more is read or written as the node.
+      this.objects.stopWatching(node);
+      this.nodes.forget(node);
       return;
     }
     this.published.forgetNode(node);

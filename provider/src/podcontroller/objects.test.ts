@@ -102,6 +102,22 @@ describe('objects a pod uses', () => {
     await ctl.stop();
   });
 
+  it("a node whose EdgeNode is deleted gets its objects' tombstones with its pods' and watches nothing any more", async () => {
+    const { kube, bus, ctl, membership } = setup();
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: {} });
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(configured());
+    await ctl.drained();
+    bus.log.length = 0;
+    await membership.release('edge-1', 'deleted');
+    await ctl.drained();
+    expect(bus.log).toEqual(['-pod edge-1 default/web-1', '-configmap edge-1 default/app', '-secret edge-1 default/db']);
+    expect([kube.configMaps.openWatches, kube.secrets.openWatches]).toEqual([0, 0]);
+    await ctl.stop();
+  });
+
   it('a pod whose ConfigMap does not exist yet is published; the ConfigMap follows when it is created', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

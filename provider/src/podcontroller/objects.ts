@@ -85,6 +85,14 @@ export class ObjectManager {
     this.watches.releaseNode(node);
   }
 
+  /**
+   * A node whose EdgeNode is deleted: it watches nothing any more (its credential goes), but what it has is kept, so
+   * {@link release} still tombstones each object as its pods' tombstones go out.
+   */
+  stopWatching(node: string): void {
+    this.watches.releaseNode(node);
+  }
+
   /** Publishes the ConfigMap or Secret `ref` to the node unless it has the current version (see the module comment). */
   async deliver(node: string, pod: Pod, ref: ObjectKey, log: Logger): Promise<void> {
     const objects = this.onNode.get(node);
