@@ -113,4 +113,32 @@ describe('ObjectWatches', () => {
     watches.release('edge-1', DB); // reopened as edge-2 while edge-2's get waits
     expect((await pending)?.metadata?.name).toBe('db');
   });
+
+  it('a get waiting on a watch that fails because it was closed for another (as another node) answers from that one', async () => {
+    const { kube, watches } = bed();
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' } });
+    let abort!: () => void;
+    const aborted = new Promise<void>((r) => (abort = r));
+    const real = kube.objectWatch.bind(kube);
+    let opened = 0;
+    kube.objectWatch = (kind, ns, name) => {
+      const w = real(kind, ns, name);
+      if (opened++ > 0) return w;
+      // The first watch is still listing when it is closed; its list then fails (an aborted request).
+      return {
+        ...w,
+        start: async (h) => {
+          await aborted;
+          h.error?.(new Error('aborted'));
+        },
+      };
+    };
+    const first = watches.get('edge-1', DB).catch((e: unknown) => e);
+    const pending = watches.get('edge-2', DB);
+    await tick();
+    watches.release('edge-1', DB); // opened again as edge-2
+    abort();
+    expect((await pending)?.metadata?.name).toBe('db');
+    await first;
+  });
 });

@@ -74,7 +74,12 @@ export class ObjectWatches {
     // meanwhile, and its empty cache is not "the object does not exist".
     for (;;) {
       const ready = (e.ready ??= this.open(ref, e, node));
-      await ready;
+      try {
+        await ready;
+      } catch (err) {
+        if (e.ready === ready || e.ready === undefined || this.entries.get(ref) !== e) throw err;
+        continue; // that watch was closed and another opened meanwhile: wait for that one
+      }
       if (e.ready === ready && e.watcher) return e.watcher.get(key.namespace, key.name);
       if (this.stopped || this.entries.get(ref) !== e || !e.users.has(node))
         throw new ObjectWatchError(ref, node, { cause: new Error('the watch was closed') });
