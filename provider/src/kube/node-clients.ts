@@ -63,6 +63,7 @@ export interface CsrNodeClientsOptions {
   credentialSeconds: number;
   /** How long to wait for the CSR to be approved and signed. */
   issueTimeoutMs: number;
+  /** First delay between reads of a pending CSR (default 100 ms), doubled after each up to 2 s. */
   pollMs?: number;
   now?: () => number;
 }
@@ -185,7 +186,7 @@ export class CsrNodeClients implements NodeClients {
     );
     const name = csr.metadata!.name!;
     const deadline = this.now() + this.o.issueTimeoutMs;
-    for (;;) {
+    for (let delayMs = this.o.pollMs ?? 100; ; delayMs = Math.min(2 * delayMs, 2_000)) {
       const cur = await this.timed('get', () => this.certificates.readCertificateSigningRequest({ name }));
       const refused = cur.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
       if (refused)
@@ -199,7 +200,7 @@ export class CsrNodeClients implements NodeClients {
           node,
           `CSR ${name} was not ${cur.status?.conditions?.some((c) => c.type === 'Approved') ? 'signed' : 'approved'} within ${this.o.issueTimeoutMs / 1000} s (is kube-controller-manager running with --cluster-signing-cert-file, and may the provider create certificatesigningrequests/nodeclient?)`,
         );
-      await sleep(this.o.pollMs ?? 250);
+      await sleep(delayMs);
     }
   }
 
