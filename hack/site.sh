@@ -129,7 +129,8 @@ nats_up() {
     conf=$nats_conf
   else
     # The join's configuration (identity's renderSiteConfig): JetStream in the site's domain with its store in
-    # $st/jetstream, fsync before every ack (an edge box loses power more often than it crashes; cost measured by
+    # $st/jetstream capped at 1 GiB (max_file_store; the agent keeps that much free beside it, EF_STORE_RESERVE, and
+    # rotates container logs: docs/site.md#disk), fsync before every ack (an edge box loses power more often than it crashes; cost measured by
     # bench/fsync.ts, decision 0004), pings every 2 s, monitoring on 127.0.0.1:$EF_SITE_NATS_MON_PORT, the agent's
     # nkey as the only user, the leaf remote with the node's credentials file (read again at every dial) over TLS.
     joined || ef_die "site $site has not joined the fleet (no $id_dir/node.json): edgefarm token create $site | hack/site.sh join $site (make up does)"
@@ -378,6 +379,12 @@ site_clean() {
   if ip link show "$veth_host" >/dev/null 2>&1; then ip link del "$veth_host"; fi
   ip route del "$pod_cidr" 2>/dev/null || true
   [ -e "/run/netns/$ns" ] && rm -f "/run/netns/$ns"
+  # A partition left by an interrupted run (hack/fault.sh's rules, tagged by instance and site): the rules name the
+  # veth, so a site made again under the same name would start cut off from the hub.
+  local rule tag="edgefarm:$EF_INSTANCE:partition:$site"
+  while read -r rule; do
+    [ -n "$rule" ] && eval "iptables ${rule/#-A /-D }" && echo "removed a partition rule of $site left behind: $rule"
+  done < <(iptables -S 2>/dev/null | grep -F -- "\"$tag\"" || true)
   # Pod cgroups (runc removes a container's own cgroup, not the parents it created).
   for h in /sys/fs/cgroup/*/; do
     d=$h${cgroup_parent#/}

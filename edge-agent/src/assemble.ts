@@ -24,7 +24,9 @@ import { DesiredInformer } from './desired/informer.js';
 import { SnapshotFile } from './desired/snapshot.js';
 import { DesiredStore } from './desired/store.js';
 import { EventRecorder } from './events/recorder.js';
+import { EmptyDirEviction } from './eviction/emptydir.js';
 import { Forwarder, eventsRoute } from './forwarder/forwarder.js';
+import { DEFAULT_DISK_THRESHOLDS, DiskPressureMonitor } from './heartbeat/disk-pressure.js';
 import { Heartbeater } from './heartbeat/heartbeat.js';
 import { CredentialRenewer } from './identity/renewer.js';
 import { osNodeInfo } from './heartbeat/node-info.js';
@@ -32,6 +34,7 @@ import { CriImageService } from './images/cri.js';
 import { ImageGC } from './images/gc.js';
 import { ImageManager } from './images/puller.js';
 import type { ImageService } from './images/service.js';
+import { ContainerLogRotator } from './logs/rotation.js';
 import { instrumentCri } from './metrics/instrumented-cri.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { MetricsPublisher } from './metrics/publisher.js';
@@ -103,6 +106,7 @@ export async function assemble(a: Assembly): Promise<AgentParts> {
   heartbeat(a, pods, container.runtime);
   const metricsServer = await serveMetrics(a, site, links, pods);
   const streaming = await serveStreaming(a, site, container);
+  rotateContainerLogs(a, container);
   await renewCredentials(a);
   return {
     desired: pods.store,
@@ -195,7 +199,13 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const store = new DesiredStore(wireId, child(a, 'desired'), (key) => queueKey(key));
   const outbox = new JetStreamOutbox(site.js, node);
   const mounter = deps.mounter ?? new SystemMounter();
-  const volumes = new VolumeManager({ root: config.volumeRoot, mounter, objects: store, log: child(a, 'volumes') });
+  const volumes = new VolumeManager({
+    root: config.volumeRoot,
+    mounter,
+    objects: store,
+    log: child(a, 'volumes'),
+    registry: metrics.registry,
+  });
   await volumes.start();
   const gcPolicy = { highPercent: config.imageGcHighPercent, lowPercent: config.imageGcLowPercent, ...deps.imageGc };
   const imageGc = images && new ImageGC({ images, clock, log: child(a, 'image-gc') }, gcPolicy);
@@ -205,14 +215,43 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   }
   const onUse = (id: string): void => imageGc?.noteUsed(id);
   const imageManager =
-    images && new ImageManager({ images, objects: store, clock, log: child(a, 'images'), onUse, events }, deps.imagePulls);
+    images &&
+    new ImageManager(
+      { images, objects: store, clock, log: child(a, 'images'), onUse, events, registry: metrics.registry },
+      deps.imagePulls,
+    );
   const onChange = (key: string): void => queueKey(key);
   const probes = new ProbeManager({ prober: new NetProber(runtime), clock, log: child(a, 'probes'), onChange, events });
   probes.start();
   a.teardown.add('probes', () => probes.stop());
   const status = new StatusReporter({ wireId, outbox, clock, log: child(a, 'status') });
+  const evictions = new EmptyDirEviction(
+    {
+      desired: store,
+      volumeDir: (uid, volume) => volumes.volumeDir(uid, volume),
+      podDir: (uid) => volumes.podDir(uid),
+      podUids: () => volumes.podUids(),
+      onEvict: (key) => queueKey(key),
+      events,
+      registry: metrics.registry,
+      log: child(a, 'eviction'),
+    },
+    { periodMs: config.emptyDirCheckMs },
+  );
   const reconciler = new Reconciler(
-    { runtime, desired: store, status, clock, volumes, probes, images: imageManager, metrics, events, log: child(a, 'reconciler') },
+    {
+      runtime,
+      desired: store,
+      status,
+      clock,
+      volumes,
+      probes,
+      images: imageManager,
+      metrics,
+      events,
+      evictions,
+      log: child(a, 'reconciler'),
+    },
     {
       nodeIp: config.nodeIp,
       resyncMs: config.resyncMs,
@@ -224,6 +263,8 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
     },
   );
   queueKey = (key) => reconciler.enqueue(key);
+  await evictions.start(); // the marks of an earlier run, before the first sync
+  a.teardown.add('emptyDir eviction', () => evictions.stop());
   reconciler.start();
   a.teardown.add('reconciler', () => reconciler.stop());
   return { store, outbox, reconciler, imageGc };
@@ -285,6 +326,23 @@ function heartbeat(a: Assembly, pods: PodControl, runtime: PodRuntime): void {
       podCount: () => pods.reconciler.podCount(),
       clock: a.clock,
       log: child(a, 'heartbeat'),
+      diskPressure: new DiskPressureMonitor(
+        {
+          nodefs: [config.stateDir, config.podLogRoot, config.volumeRoot].filter((d): d is string => !!d),
+          ...(config.stateDir && config.storeReserveBytes
+            ? { store: { path: config.stateDir, reserveBytes: config.storeReserveBytes } }
+            : {}),
+          imagefs: () => runtime.rootDir(),
+          log: child(a, 'disk-pressure'),
+          registry: metrics.registry,
+          // the kubelet's reclaim before eviction: unused images go first (image GC frees down to its low threshold)
+          onPressure: () => void pods.imageGc?.runOnce().catch(() => undefined),
+        },
+        {
+          nodefsMinFreePercent: config.nodefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.nodefsMinFreePercent,
+          imagefsMinFreePercent: config.imagefsMinFreePercent ?? DEFAULT_DISK_THRESHOLDS.imagefsMinFreePercent,
+        },
+      ),
     },
     config.heartbeatMs,
   );
@@ -348,6 +406,22 @@ async function serveStreaming(a: Assembly, site: Site, container: ContainerRunti
   await server.start();
   a.teardown.add('streaming', () => server.stop());
   return server;
+}
+
+/** Container log rotation (logs/rotation.ts); only over the agent's own CRI connection. */
+function rotateContainerLogs(a: Assembly, container: ContainerRuntime): void {
+  const { config } = a;
+  if (!container.cri) return;
+  const rotator = new ContainerLogRotator(
+    { runtime: container.cri.runtime, clock: a.clock, log: child(a, 'log-rotation'), registry: a.metrics.registry },
+    {
+      maxSizeBytes: config.containerLogMaxSizeBytes,
+      maxFiles: config.containerLogMaxFiles,
+      intervalMs: config.containerLogMonitorIntervalMs,
+    },
+  );
+  rotator.start();
+  a.teardown.add('log rotation', () => rotator.stop());
 }
 
 /** Renews the node's credentials in the join directory (config.identityDir), when the site has one. */

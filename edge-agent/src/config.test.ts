@@ -120,6 +120,33 @@ describe('configFromEnv image GC thresholds', () => {
   });
 });
 
+describe('configFromEnv container logs and disk', () => {
+  it("defaults to the kubelet's 10Mi x 5 checked every 10 s, nodefs 10 %, imagefs 15 %, a 1Gi store reserve", () => {
+    expect(configFromEnv(env, '0')).toMatchObject({
+      containerLogMaxSizeBytes: 10 * 1024 * 1024,
+      containerLogMaxFiles: 5,
+      containerLogMonitorIntervalMs: 10_000,
+      nodefsMinFreePercent: 10,
+      imagefsMinFreePercent: 15,
+      storeReserveBytes: 1024 ** 3,
+    });
+    expect(configFromEnv({ ...env, EF_CONTAINER_LOG_MAX_SIZE: '512Ki', EF_STORE_RESERVE: '0' }, '0')).toMatchObject({
+      containerLogMaxSizeBytes: 512 * 1024,
+      storeReserveBytes: 0,
+    });
+  });
+
+  it.each([
+    [{ EF_CONTAINER_LOG_MAX_SIZE: '10MB' }, 'EF_CONTAINER_LOG_MAX_SIZE="10MB"'],
+    [{ EF_CONTAINER_LOG_MAX_SIZE: '0' }, 'must be at least 1 byte'],
+    [{ EF_CONTAINER_LOG_MAX_FILES: '1' }, 'EF_CONTAINER_LOG_MAX_FILES="1": expected integer >= 2'],
+    [{ EF_NODEFS_MIN_FREE_PERCENT: '100' }, 'EF_NODEFS_MIN_FREE_PERCENT="100"'],
+    [{ EF_STORE_RESERVE: '-1' }, 'EF_STORE_RESERVE="-1"'],
+  ])('rejects %j', (over, message) => {
+    expect(() => configFromEnv({ ...env, ...over }, '0')).toThrow(message);
+  });
+});
+
 describe('configFromEnv metrics', () => {
   it('defaults to 127.0.0.1:10255 and a 30 s publish; off disables the server', () => {
     expect(configFromEnv(env, '0')).toMatchObject({ metricsAddr: { host: '127.0.0.1', port: 10255 }, metricsPublishSeconds: 30 });

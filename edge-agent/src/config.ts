@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { encodeToken, isUserPublicKey } from '@edgefarm/proto';
 import { ValueError, absolutePath, custom, defineSettings, int, logLevel, text, type Env } from '@edgefarm/settings';
+import { ByteSizeError, parseByteSize } from './logs/size.js';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
 
@@ -58,6 +59,29 @@ export interface AgentConfig {
    */
   imageGcHighPercent?: number;
   imageGcLowPercent?: number;
+  /**
+   * Interval of measuring disk-backed emptyDirs that have a sizeLimit; a pod whose emptyDir holds more is evicted, as
+   * the kubelet's eviction manager does (eviction/emptydir.ts). 0: never (10 s when unset).
+   */
+  emptyDirCheckMs?: number;
+  /** Container log rotation (logs/rotation.ts): a log file at or above this size is rotated (10Mi when unset). */
+  containerLogMaxSizeBytes?: number;
+  /** Files kept per container log, the current one included (5 when unset; at least 2). */
+  containerLogMaxFiles?: number;
+  /** How often container log sizes are checked (10 s when unset). */
+  containerLogMonitorIntervalMs?: number;
+  /**
+   * DiskPressure (heartbeat/disk-pressure.ts): True while the free space of the filesystem of the agent's state or
+   * of the pods' directories falls below nodefsMinFreePercent, or of the image filesystem below imagefsMinFreePercent
+   * (the kubelet's eviction-hard nodefs.available<10%, imagefs.available<15% when unset).
+   */
+  nodefsMinFreePercent?: number;
+  imagefsMinFreePercent?: number;
+  /**
+   * Bytes kept available on the filesystem of stateDir for the site's JetStream store beside it (its max_file_store,
+   * 1 GiB by default); less is DiskPressure too (0: no reserve).
+   */
+  storeReserveBytes?: number;
   /** Where GET /metrics and /healthz listen (undefined: no server). */
   metricsAddr?: { host: string; port: number };
   /** Interval of publishing the metrics text to the cloud (0 or unset: off). */
@@ -225,6 +249,64 @@ export const AGENT_SETTINGS = defineSettings(
       type: int(0, 100),
       default: '80',
       doc: 'and frees down to this usage; below EF_IMAGE_GC_HIGH_PERCENT',
+    },
+    emptyDirCheckMs: {
+      env: 'EF_EMPTYDIR_CHECK_MS',
+      type: int(0),
+      default: '10000',
+      doc: "interval of measuring disk-backed emptyDirs with a sizeLimit; a pod whose emptyDir holds more is evicted (Failed, Evicted), as the kubelet's eviction manager does; 0: never",
+    },
+    containerLogMaxSizeBytes: {
+      env: 'EF_CONTAINER_LOG_MAX_SIZE',
+      type: custom('byte size (10Mi, 512Ki, 1048576)', (raw) => {
+        try {
+          const bytes = parseByteSize(raw);
+          if (bytes < 1) throw new ValueError('must be at least 1 byte');
+          return bytes;
+        } catch (err) {
+          if (err instanceof ByteSizeError) throw new ValueError(err.message);
+          throw err;
+        }
+      }),
+      default: '10Mi',
+      doc: "a container's log file at or above this size is rotated (the kubelet's containerLogMaxSize)",
+    },
+    containerLogMaxFiles: {
+      env: 'EF_CONTAINER_LOG_MAX_FILES',
+      type: int(2),
+      default: '5',
+      doc: "log files kept per container, the current one included; older rotated files are gzipped (the kubelet's containerLogMaxFiles)",
+    },
+    containerLogMonitorIntervalMs: {
+      env: 'EF_CONTAINER_LOG_MONITOR_INTERVAL_MS',
+      type: positive,
+      default: '10000',
+      doc: "how often container log sizes are checked (the kubelet's containerLogMonitorInterval); a file may exceed the maximum size by what its container writes in one interval",
+    },
+    nodefsMinFreePercent: {
+      env: 'EF_NODEFS_MIN_FREE_PERCENT',
+      type: int(0, 99),
+      default: '10',
+      doc: "DiskPressure below this free space of the filesystems of EF_STATE_DIR, EF_POD_LOG_DIR and EF_VOLUME_DIR (the kubelet's eviction-hard nodefs.available); 0: never",
+    },
+    imagefsMinFreePercent: {
+      env: 'EF_IMAGEFS_MIN_FREE_PERCENT',
+      type: int(0, 99),
+      default: '15',
+      doc: "DiskPressure below this free space of containerd's root filesystem (the kubelet's eviction-hard imagefs.available); 0: never",
+    },
+    storeReserveBytes: {
+      env: 'EF_STORE_RESERVE',
+      type: custom('byte size (1Gi, 512Mi, 0)', (raw) => {
+        try {
+          return parseByteSize(raw);
+        } catch (err) {
+          if (err instanceof ByteSizeError) throw new ValueError(err.message);
+          throw err;
+        }
+      }),
+      default: '1Gi',
+      doc: "DiskPressure while less than this is available on the filesystem of EF_STATE_DIR, where the site's JetStream store lives beside it: the store's max_file_store (edgefarm join renders 1 GiB); 0: no reserve",
     },
     metricsAddr: {
       env: 'EF_METRICS_ADDR',

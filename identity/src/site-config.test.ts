@@ -32,6 +32,11 @@ describe('renderSiteConfig', () => {
     expect(conf).not.toContain('no_auth_user');
   });
 
+  it('caps the JetStream file store: 1 GiB unless told', () => {
+    expect(renderSiteConfig(options())).toContain('max_file_store: 1073741824');
+    expect(renderSiteConfig(options({ maxFileStoreBytes: 64 * 1024 * 1024 }))).toContain('max_file_store: 67108864');
+  });
+
   it('takes the node name as wire id for a node that never joined (tests, hollow)', () => {
     expect(renderSiteConfig(options({ wireId: 'edge-1', caFile: undefined, hubLeafUrls: ['nats-leaf://127.0.0.1:7422'] }))).toContain(
       '"ef.outbox.edge-1.>"',
@@ -47,6 +52,9 @@ describe('renderSiteConfig', () => {
     ['no hub URL', { hubLeafUrls: [] }],
     ['a monitoring listener off loopback', { monitor: '0.0.0.0:8222' }],
     ['a credentials path with a quote', { credsFile: '/etc/"x' }],
+    ['a store cap below 1 MiB', { maxFileStoreBytes: 1000 }],
+    ['a store cap that is not whole bytes', { maxFileStoreBytes: 1024 * 1024 + 0.5 }],
+    ['a store cap that is not a number', { maxFileStoreBytes: Number.NaN }],
   ])('refuses %s', (_what, over) => {
     let err: unknown;
     try {

@@ -1,5 +1,6 @@
 /**
- * The configuration of a site's own nats-server (decision 0008): JetStream in the site's domain, one static account
+ * The configuration of a site's own nats-server (decision 0008): JetStream in the site's domain with its file store
+ * capped (max_file_store, 1 GiB by default: the size the agent keeps free for it, docs/site.md#disk), one static account
  * with JetStream whose only user is the agent (an nkey, limited to proto's agentLocalPermissions; a client without
  * credentials gets nothing), and the leaf remote that dials the hub with the node's credentials file over TLS,
  * verifying the hub against the fleet's CA, bound to that account.
@@ -20,6 +21,12 @@ export interface SiteConfigOptions {
   /** Monitoring listener, `host:port` (loopback), or undefined for none. */
   monitor?: string;
   storeDir: string;
+  /**
+   * JetStream's file store cap (max_file_store, bytes; default {@link DEFAULT_SITE_STORE_MAX_BYTES}): what the store may
+   * grow to, a known size instead of nats-server's 75 % of whatever the disk had free when it started. The agent keeps
+   * that much free beside it (EF_STORE_RESERVE, DiskPressure; docs/site.md#disk).
+   */
+  maxFileStoreBytes?: number;
   /** fsync every write before its ack (a gateway loses power more often than it crashes). Default true. */
   syncAlways?: boolean;
   /** The hub's leaf URLs (`tls://host:port`, every member of a hub cluster). */
@@ -33,6 +40,11 @@ export interface SiteConfigOptions {
   /** Server-wide ping: a silent (cut) link is detected in ~5 s instead of minutes. Default 2 s, 2 pings. */
   pingIntervalSeconds?: number;
 }
+
+/** The site store's default cap: 1 GiB (the outbox of days offline; the desired state; an hour of Events). */
+export const DEFAULT_SITE_STORE_MAX_BYTES = 1024 * 1024 * 1024;
+const MIN_SITE_STORE_BYTES = 1024 * 1024;
+const MAX_SITE_STORE_BYTES = 2 ** 50;
 
 /** The account the agent and the leaf remote share on the site server. */
 export const SITE_ACCOUNT = 'SITE';
@@ -51,7 +63,7 @@ function userPermissions(p: SubjectPermissions): string {
 
 /**
  * Refuses what cannot be a site's configuration: a node name that is not one, a wire id other than the node's name
- * or a user nkey, a monitoring listener off loopback, hub URLs other than `tls://` (or `nats-leaf://` without a CA),
+ * or a user nkey, a store cap that is not whole bytes from 1 MiB to 1 PiB, a monitoring listener off loopback, hub URLs other than `tls://` (or `nats-leaf://` without a CA),
  * an agent key that is not a user nkey, paths with characters a configuration cannot quote.
  */
 export function renderSiteConfig(o: SiteConfigOptions): string {
@@ -71,6 +83,10 @@ export function renderSiteConfig(o: SiteConfigOptions): string {
   publicKey('user', o.agentPublicKey, 'agentPublicKey');
   const ping = o.pingIntervalSeconds ?? 2;
   if (!Number.isInteger(ping) || ping < 1 || ping > 600) throw new IdentityInputError('pingIntervalSeconds', 'from 1 to 600');
+  const maxStore = o.maxFileStoreBytes ?? DEFAULT_SITE_STORE_MAX_BYTES;
+  if (!Number.isSafeInteger(maxStore) || maxStore < MIN_SITE_STORE_BYTES || maxStore > MAX_SITE_STORE_BYTES) {
+    throw new IdentityInputError('maxFileStoreBytes', 'whole bytes from 1 MiB to 1 PiB');
+  }
   const sync = o.syncAlways === false ? '' : '\n  sync_interval: always';
   const tls = o.caFile ? `\n    tls: { ca_file: ${q(o.caFile)} }` : '';
   return `# The site nats-server of edge node ${o.node} (rendered by @edgefarm/identity renderSiteConfig).
@@ -80,7 +96,8 @@ ${o.monitor ? `http: ${q(o.monitor)}\n` : ''}ping_interval: "${ping}s"
 ping_max: 2
 jetstream {
   domain: ${q(siteDomain(o.node))}
-  store_dir: ${q(o.storeDir)}${sync}
+  store_dir: ${q(o.storeDir)}
+  max_file_store: ${maxStore}${sync}
 }
 accounts {
   ${SITE_ACCOUNT}: {

@@ -8,7 +8,7 @@ RPCS = {
     "RuntimeService": ["Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
                        "ListPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
                        "ListContainers", "ContainerStatus", "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats",
-                       "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats", "Status"],
+                       "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats", "Status", "ReopenContainerLog"],
     "ImageService": ["ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"],
 }
 

@@ -40,6 +40,13 @@ describe('token encoding', () => {
     }
   });
   it('rejects an empty value', () => expect(() => encodeToken('')).toThrow(/empty/));
+
+  // "\ud800" encoded as U+FFFD's bytes, the token of "\ufffd": two strings, one subject (found by subjects.fuzz).
+  it('rejects a lone surrogate instead of encoding it as another string', () => {
+    expect(() => encodeToken('a\ud800')).toThrow(/not well-formed Unicode/);
+    expect(encodeToken('\ufffd')).toBe('~EF~BF~BD');
+    expect(encodeToken('\ud83d\ude00')).toBe('~F0~9F~98~80');
+  });
 });
 
 describe('subjects', () => {

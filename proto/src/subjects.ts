@@ -212,13 +212,17 @@ export function isUserPublicKey(value: string): boolean {
 }
 
 const TOKEN_SAFE = /^[A-Za-z0-9_-]$/;
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * Encodes an arbitrary non-empty string as one NATS subject token (and a valid stream-name fragment): every byte
- * outside [A-Za-z0-9_-] becomes `~XX` (upper-case hex of its UTF-8 byte). Reversible with {@link decodeToken}.
+ * outside [A-Za-z0-9_-] becomes `~XX` (upper-case hex of its UTF-8 byte). Reversible with {@link decodeToken}. A string
+ * with a lone surrogate (no UTF-8 encoding) is a {@link SubjectError}.
  */
 export function encodeToken(value: string): string {
   if (value.length === 0) throw new SubjectError('cannot encode an empty subject token');
+  // A lone surrogate has no UTF-8: it would encode as U+FFFD, the token of another string (two names, one subject).
+  if (LONE_SURROGATE.test(value)) throw new SubjectError('cannot encode a subject token that is not well-formed Unicode');
   let out = '';
   for (const ch of value) {
     if (TOKEN_SAFE.test(ch)) {

@@ -10,8 +10,13 @@ describe('parseConfig', () => {
       httpPort: 10255,
       kubeletPort: 10250,
       kubeletAddress: '127.0.0.1',
+      kubeletMaxSessions: 1024,
+      kubeletStreamingIdleTimeoutSeconds: 14400,
+      metricsAuth: false,
       logLevel: 'info',
       hubReplicas: 1,
+      hubDesiredMaxMiB: 4096,
+      hubStatusMaxMiB: 1024,
       namespace: 'edgefarm-system',
       identity: 'provider-1',
       shards: 16,
@@ -41,6 +46,8 @@ describe('parseConfig', () => {
         EF_NODE_TAINTS: 'none',
         EF_TOMBSTONE_TTL_SECONDS: '30',
         EF_EVENT_QPS: '5',
+        EF_HUB_DESIRED_MAX_MIB: '64',
+        EF_HUB_STATUS_MAX_MIB: '32',
       }),
     ).toMatchObject({
       natsUrl: 'nats://10.0.0.1:4222,nats://10.0.0.2:4222',
@@ -56,6 +63,8 @@ describe('parseConfig', () => {
       nodeTaints: [],
       tombstoneTtlSeconds: 30,
       eventQps: 5,
+      hubDesiredMaxMiB: 64,
+      hubStatusMaxMiB: 32,
     });
   });
   it("reads the hub users' creds files and the fleet CA, and refuses one creds file without the other", () => {
@@ -126,7 +135,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(26);
+    expect(names).toHaveLength(31);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

@@ -7,9 +7,22 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1Taint } from '@kubernetes/client-node';
 import { TOMBSTONE_TTL } from '@edgefarm/proto';
-import { ConfigError, ValueError, absolutePath, custom, defineSettings, int, logLevel, port, text, type Env } from '@edgefarm/settings';
+import {
+  ConfigError,
+  ValueError,
+  absolutePath,
+  custom,
+  defineSettings,
+  flag,
+  int,
+  logLevel,
+  port,
+  text,
+  type Env,
+} from '@edgefarm/settings';
 import { DEFAULT_TAINT } from './nodecontroller/node.js';
 import { REVOKER_SPECS, revokerConfig, type RevokerConfig } from './identity/config.js';
+import { DEFAULT_DESIRED_MAX_MIB, DEFAULT_STATUS_MAX_MIB } from './bus/limits.js';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
 
@@ -30,6 +43,10 @@ export interface ProviderConfig {
   logLevel: string;
   /** Stream replicas on the hub (3 for a 3-node hub cluster). */
   hubReplicas: number;
+  /** EF_DESIRED's byte limit in MiB (discard new: at the limit publishes are refused, nothing stored is dropped); default 4096. */
+  hubDesiredMaxMiB?: number;
+  /** EF_STATUS's byte limit in MiB (discard old: at the limit the oldest report goes); default 1024. */
+  hubStatusMaxMiB?: number;
   /** Namespace of the shard and member Leases. */
   namespace: string;
   /** This replica's name among the replicas (a DNS label). */
@@ -56,6 +73,12 @@ export interface ProviderConfig {
   nodeCredentialSeconds: number;
   /** How long a node's certificate signing request may wait to be approved and signed. */
   nodeCredentialTimeoutSeconds: number;
+  /** /metrics requires a token allowed `get` on the non-resource URL /metrics (TokenReview + SubjectAccessReview). */
+  metricsAuth?: boolean;
+  /** Streaming connections (exec, attach, port-forward) and log streams at once on the kubelet API. */
+  kubeletMaxSessions?: number;
+  /** A kubelet API streaming connection with no byte either way for this long is closed. */
+  kubeletStreamingIdleTimeoutSeconds?: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -144,6 +167,18 @@ export const PROVIDER_SETTINGS = defineSettings(
       default: '1',
       doc: 'replicas of the hub streams: 1, or 3/5 on a hub cluster',
     },
+    hubDesiredMaxMiB: {
+      env: 'EF_HUB_DESIRED_MAX_MIB',
+      type: int(1, 1024 * 1024),
+      default: String(DEFAULT_DESIRED_MAX_MIB),
+      doc: 'byte limit of the hub stream EF_DESIRED, in MiB; at the limit desired-state publishes are refused (edgefarm_provider_desired_publish_rejected_total) and nothing stored is dropped (docs/decisions/0004)',
+    },
+    hubStatusMaxMiB: {
+      env: 'EF_HUB_STATUS_MAX_MIB',
+      type: int(1, 1024 * 1024),
+      default: String(DEFAULT_STATUS_MAX_MIB),
+      doc: 'byte limit of the hub stream EF_STATUS, in MiB; at the limit the oldest report is dropped (docs/decisions/0004)',
+    },
     identity: {
       env: 'EF_PROVIDER_ID',
       type: identity,
@@ -213,6 +248,24 @@ export const PROVIDER_SETTINGS = defineSettings(
       type: text('PEM file'),
       unset: 'clients authenticate with a bearer token only (TokenReview)',
       doc: "CA of the client certificates the kubelet API accepts (the apiserver's kubelet-client certificate); needs EF_KUBELET_TLS_CERT",
+    },
+    kubeletMaxSessions: {
+      env: 'EF_KUBELET_MAX_SESSIONS',
+      type: int(1, 1_000_000),
+      default: '1024',
+      doc: 'kubelet API streaming connections (exec, attach, port-forward) and log streams at once on this replica; more are refused with 429',
+    },
+    kubeletStreamingIdleTimeoutSeconds: {
+      env: 'EF_KUBELET_STREAMING_IDLE_TIMEOUT_SECONDS',
+      type: int(1, 7 * 24 * 3600),
+      default: '14400',
+      doc: "an exec, attach or port-forward connection with no byte either way for this long is closed (the kubelet's --streaming-connection-idle-timeout, 4 h)",
+    },
+    metricsAuth: {
+      env: 'EF_METRICS_AUTH',
+      type: flag(),
+      default: '0',
+      doc: '1: `/metrics` requires a bearer token allowed `get` on the non-resource URL `/metrics` (TokenReview + SubjectAccessReview, as kube-rbac-proxy); 0: a plain scrape',
     },
     tombstoneTtlSeconds: {
       env: 'EF_TOMBSTONE_TTL_SECONDS',

@@ -179,6 +179,13 @@ describe('Provider', () => {
       await bus.event('edge-1', event('edge-1'));
       await until('the Event', () => kube.events.length > 0);
       expect(kube.events.map((e) => e.reason)).toEqual(['Pulled']);
+
+      // An Event about a pod the API does not have costs no API call: pods are resolved from the informer cache.
+      await bus.event('edge-1', create(edge.EdgeEventSchema, { ...event('edge-1'), id: 'ghost', podName: 'ghost', podUid: 'ghost-uid' }));
+      const dropped = /^edgefarm_provider_edge_events_total\{result="dropped"\} 1$/m;
+      for (let i = 0; i < 250 && !dropped.test(await provider.metrics.text()); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await provider.metrics.text()).toMatch(dropped);
+      expect(kube.calls.filter((c) => c.startsWith('getPod'))).toEqual([]);
     } finally {
       await provider.stop();
     }

@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './kube/client.js';
 import type { NodeClients } from './kube/node-clients.js';
 import type { ProviderConfig } from './config.js';
+import { hubStreamLimits } from './bus/limits.js';
 import { HubBus, type Hub, type HubConnections, type StatusHandlers } from './bus/hub.js';
 import { NodeConfigs } from './bus/node-config.js';
 import { RetiredWireIds } from './bus/retired-ids.js';
@@ -100,7 +101,11 @@ export class Provider {
       deps.bus ??
       new HubBus(
         { hub, log: log.child({ part: 'bus' }), wireIds: identities },
-        { replicas: config.hubReplicas, tombstoneTtlSeconds: config.tombstoneTtlSeconds },
+        {
+          replicas: config.hubReplicas,
+          tombstoneTtlSeconds: config.tombstoneTtlSeconds,
+          limits: hubStreamLimits(config),
+        },
       ));
 
     const shards = (this.shards = new ShardLeases({
@@ -128,7 +133,7 @@ export class Provider {
     const boundPods = (this.boundPods = new BoundPods(podWatch));
     const published = new InstrumentedPublisher(bus, {
       published: (...a) => metrics.desiredPublished(...a),
-      failed: (k) => metrics.desiredPublishFailed(k),
+      failed: (...a) => metrics.desiredPublishFailed(...a),
     });
     const sequences = new DesiredSequences(published, membership);
     this.pods = new PodController({
@@ -160,6 +165,9 @@ export class Provider {
         tls: deps.kubeletTls,
         port: config.kubeletPort,
         nodePorts: config.kubeletNodePorts,
+        maxSessions: config.kubeletMaxSessions,
+        streamingIdleTimeoutMs: config.kubeletStreamingIdleTimeoutSeconds && config.kubeletStreamingIdleTimeoutSeconds * 1000,
+        registry: metrics.registry,
       });
     } else {
       log.warn('no kubelet API certificate (EF_KUBELET_TLS_CERT/EF_KUBELET_TLS_KEY): kubectl logs/exec/port-forward/top will not work');
@@ -172,6 +180,7 @@ export class Provider {
       kubeletAddress: config.kubeletAddress,
       desired: sequences,
       pods: boundPods,
+      rejected: (reason) => metrics.heartbeatRejected(reason),
     });
 
     this.nodeConfigs = new NodeConfigs({
@@ -219,7 +228,7 @@ export class Provider {
     await this.bus.followStatus(this.status);
     const events = new EdgeEventSink({
       kube: this.kube,
-      getPod: (ns, name) => this.boundPods.get(ns, name) ?? this.kube.getPod(ns, name),
+      getPod: (ns, name) => this.boundPods.get(ns, name),
       log: this.log.child({ part: 'events' }),
       outcome: (result) => this.metrics.edgeEvent(result),
       ratePerS: config.eventQps,
@@ -240,6 +249,10 @@ export class Provider {
     this.http = httpServer({
       notReady: () => (desired.isClosed() || cloud.isClosed() ? 'nats connection closed' : undefined),
       metrics: this.metrics,
+      registry: this.metrics.registry,
+      metricsAuth: this.deps.config.metricsAuth
+        ? new KubeletAuth({ kube: this.deps.kube, log: this.log.child({ part: 'metrics-auth' }) })
+        : undefined,
     });
     await this.http.listen({ port: config.httpPort, host: '0.0.0.0' });
     await this.deps.revoker?.start();

@@ -59,6 +59,6 @@ describe('fuzzProperty and the settings', () => {
 
   it('reads EF_FUZZ_SEED, EF_FUZZ_RUNS and EF_FUZZ_HANG_MS, and refuses nonsense', () => {
     expect(fuzzSettings({ EF_FUZZ_SEED: '7', EF_FUZZ_RUNS: '9', EF_FUZZ_HANG_MS: '11' })).toEqual({ seed: 7, numRuns: 9, hangMs: 11 });
-    expect(() => fuzzSettings({ EF_FUZZ_RUNS: '-1' })).toThrow(/EF_FUZZ_RUNS=-1/);
+    expect(() => fuzzSettings({ EF_FUZZ_RUNS: '-1' })).toThrow(/EF_FUZZ_RUNS/);
   });
 });

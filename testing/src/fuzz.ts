@@ -13,33 +13,25 @@
  */
 import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
+import type { Env } from '@edgefarm/settings';
+import { TEST_SETTINGS } from './settings.js';
 
 export { fc };
 
-export const DEFAULT_SEED = 20261207;
-export const DEFAULT_RUNS = 300;
-/** One input taking longer than this is a hang (a CPU trap), not a slow machine. */
-export const DEFAULT_HANG_MS = 2000;
+export const DEFAULT_SEED = Number(TEST_SETTINGS.specs.fuzzSeed.default);
+export const DEFAULT_RUNS = Number(TEST_SETTINGS.specs.fuzzRuns.default);
 
 export interface FuzzSettings {
   seed: number;
   numRuns: number;
+  /** One input taking longer than this is a hang (a CPU trap), not a slow machine. */
   hangMs: number;
+  report?: string;
 }
 
-export function fuzzSettings(env: NodeJS.ProcessEnv = process.env): FuzzSettings {
-  const int = (name: string, dflt: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return dflt;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}=${raw}: not a positive integer`);
-    return n;
-  };
-  return {
-    seed: int('EF_FUZZ_SEED', DEFAULT_SEED),
-    numRuns: int('EF_FUZZ_RUNS', DEFAULT_RUNS),
-    hangMs: int('EF_FUZZ_HANG_MS', DEFAULT_HANG_MS),
-  };
+export function fuzzSettings(env: Env = process.env): FuzzSettings {
+  const s = TEST_SETTINGS.parse(env);
+  return { seed: s.fuzzSeed, numRuns: s.fuzzRuns, hangMs: s.fuzzHangMs, ...(s.fuzzReport ? { report: s.fuzzReport } : {}) };
 }
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -69,7 +61,7 @@ export interface FuzzReport {
 }
 
 function report(r: FuzzReport): void {
-  const file = process.env.EF_FUZZ_REPORT;
+  const file = fuzzSettings().report;
   if (file) appendFileSync(file, `${JSON.stringify(r)}\n`);
 }
 
@@ -156,8 +148,8 @@ export function hostileString(alphabet = './%2e%2f\\?#&=;:@*$(){}[]"\'\n\r\t\0 a
 }
 
 function failure<T>(name: string, result: fc.RunDetails<T>): Error {
-  const cause =
-    result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance ?? 'the predicate returned false');
+  const e: unknown = result.errorInstance;
+  const cause = e instanceof Error ? e.message : typeof e === 'string' ? e : 'the predicate returned false';
   return new Error(`${name}: ${cause}\n${fc.defaultReportMessage(result) ?? ''}`);
 }
 
@@ -165,4 +157,33 @@ function describe(err: unknown): string {
   if (err instanceof Error)
     return `${err.constructor.name}: ${err.message}${err.stack ? `\n${err.stack.split('\n').slice(1, 4).join('\n')}` : ''}`;
   return String(err);
+}
+
+/**
+ * {@link fuzzProperty} for an async predicate (a decoder behind a stream or zlib, a resolver that touches the file
+ * system): the same seed, run count and report.
+ * Each input still gets the hang bound.
+ */
+export async function fuzzAsyncProperty<Ts extends [unknown, ...unknown[]]>(
+  name: string,
+  arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> },
+  predicate: (...args: Ts) => Promise<boolean | void>,
+  opts: { numRuns?: number; hangMs?: number } = {},
+): Promise<FuzzReport> {
+  const settings = fuzzSettings();
+  const hangMs = opts.hangMs ?? settings.hangMs;
+  let runs = 0;
+  const property = fc.asyncProperty(...arbitraries, async (...args: Ts) => {
+    runs++;
+    const started = performance.now();
+    const ok = await predicate(...args);
+    const took = performance.now() - started;
+    if (took > hangMs) throw new Error(`${name}: one input took ${Math.round(took)} ms (hang bound ${hangMs} ms)`);
+    return ok;
+  });
+  const result = await fc.check(property as fc.IAsyncProperty<Ts>, { seed: settings.seed, numRuns: opts.numRuns ?? settings.numRuns });
+  const r: FuzzReport = { name, runs, failures: result.failed ? 1 : 0, seed: settings.seed };
+  report(r);
+  if (result.failed) throw failure(name, result);
+  return r;
 }

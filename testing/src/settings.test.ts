@@ -33,6 +33,10 @@ describe('the harness settings', () => {
       upCommand: 'wc -c',
       agentProfileDir: undefined,
       window: 1024 * 1024,
+      fuzzSeed: 20261207,
+      fuzzRuns: 300,
+      fuzzHangMs: 2000,
+      fuzzReport: undefined,
     });
     expect(E2E_SETTINGS.parse({})).toEqual({ instance: 'e2e', keep: false, partitionMs: 120_000 });
   });

@@ -43,6 +43,30 @@ export const TEST_SETTINGS = defineSettings(
       unset: 'no profile',
       doc: 'provider nats-streams-memory.int.test: write a CPU profile of the agent process into this directory',
     },
+    fuzzSeed: {
+      env: 'EF_FUZZ_SEED',
+      type: int(1),
+      default: '20261207',
+      doc: 'fuzzing (testing/src/fuzz.ts, every *.fuzz.test.ts): the fast-check seed, fixed so a failure reproduces',
+    },
+    fuzzRuns: {
+      env: 'EF_FUZZ_RUNS',
+      type: int(1),
+      default: '300',
+      doc: 'fuzzing: inputs per property (make fuzz: 20000)',
+    },
+    fuzzHangMs: {
+      env: 'EF_FUZZ_HANG_MS',
+      type: int(1),
+      default: '2000',
+      doc: 'fuzzing: one input taking longer than this fails the property as a hang (a CPU trap)',
+    },
+    fuzzReport: {
+      env: 'EF_FUZZ_REPORT',
+      type: absolutePath(),
+      unset: 'no report',
+      doc: 'fuzzing: append one JSON line per property (name, inputs run, failures) to this file (hack/fuzz.sh sums them)',
+    },
     window: {
       env: 'EF_TEST_WINDOW',
       type: int(1),

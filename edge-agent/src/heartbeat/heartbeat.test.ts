@@ -2,6 +2,7 @@ import { decodeNodeHeartbeat, outboxSubjects } from '@edgefarm/proto';
 import { FakeOutbox } from '../bus/outbox.js';
 import { MemoryPodRuntime } from '../runtime/memory.js';
 import { ManualClock, silentLogger } from '@edgefarm/testing';
+import { DiskPressureMonitor, type StatFs } from './disk-pressure.js';
 import { Heartbeater } from './heartbeat.js';
 import { parseOsRelease, type NodeInfoSource } from './node-info.js';
 
@@ -21,7 +22,16 @@ const nodeInfo: NodeInfoSource = {
   filesystemBytes: async () => 10 * 1024 ** 3,
 };
 
-function setup() {
+/** A statfs of 1000 blocks of 4 KiB with `free` of them available, per path. */
+function fakeStatfs(free: Record<string, number>): StatFs {
+  return (p) => {
+    const bavail = free[p];
+    if (bavail === undefined) return Promise.reject(Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' }));
+    return Promise.resolve({ bsize: 4096, blocks: 1000, bavail });
+  };
+}
+
+function setup(disk?: DiskPressureMonitor) {
   const runtime = new MemoryPodRuntime({ recordCalls: true });
   const outbox = new FakeOutbox();
   const clock = new ManualClock(1_700_000_000_000);
@@ -38,6 +48,7 @@ function setup() {
       podCount: () => 3,
       clock,
       log: silentLogger(),
+      ...(disk ? { diskPressure: disk } : {}),
     },
     50,
   );
@@ -84,6 +95,34 @@ describe('Heartbeater', () => {
     });
     runtime.failNext('health');
     expect((await hb.build()).conditions[0]).toMatchObject({ status: 'False', reason: 'RuntimeUnavailable' });
+  });
+
+  it('reports DiskPressure True when a node or the image filesystem runs short, and runs the reclaim once', async () => {
+    const free: Record<string, number> = { '/state': 500, '/var/log/pods': 500, '/images': 500 };
+    const pressures: string[] = [];
+    const disk = new DiskPressureMonitor({
+      nodefs: ['/state', '/var/log/pods/not-yet'],
+      imagefs: () => Promise.resolve('/images'),
+      statfs: fakeStatfs(free),
+      log: silentLogger(),
+      onPressure: (c) => pressures.push(c.message),
+    });
+    const { hb } = setup(disk);
+    const condition = async () => (await hb.build()).conditions.find((c) => c.type === 'DiskPressure');
+    expect(await condition()).toMatchObject({ status: 'False', reason: 'EdgeAgentHasNoDiskPressure' });
+    free['/var/log/pods'] = 99; // 9.9 % available (the pod log root's parent: the root itself does not exist yet)
+    expect(await condition()).toMatchObject({
+      status: 'True',
+      reason: 'EdgeAgentHasDiskPressure',
+      message: 'edge-agent has disk pressure: nodefs /var/log/pods/not-yet: 9.9% available, below 10%',
+    });
+    free['/var/log/pods'] = 500;
+    free['/images'] = 149; // imagefs: 15 %
+    expect((await condition())?.message).toBe('edge-agent has disk pressure: imagefs /images: 14.9% available, below 15%');
+    expect(pressures).toHaveLength(1);
+    free['/images'] = 150;
+    expect(await condition()).toMatchObject({ status: 'False' });
+    expect((await hb.build()).conditions.map((c) => c.type)).toEqual(['Ready', 'DiskPressure']);
   });
 
   it('beats on start and every interval; stop leaves no timer', async () => {

@@ -1,14 +1,16 @@
 /**
- * Heartbeater: every interval (5 s by default; the provider calls a node disconnected 12 s after the hub stored its last one) writes a NodeHeartbeat to the node's outbox subject: capacity,
- * conditions (Ready from the runtime's own status), images, system info, addresses, the applied desired-state
- * sequence and the pod count. A heartbeat is written even when the runtime is down (then Ready is False), because
- * it is also the node's liveness signal.
+ * Heartbeater: every interval (5 s by default; the provider calls a node disconnected 12 s after the hub stored its
+ * last one) writes a NodeHeartbeat to the node's outbox subject: capacity, conditions (Ready from the runtime's own
+ * status; DiskPressure from the free space of the node's filesystems, disk-pressure.ts), images, system info,
+ * addresses, the applied desired-state sequence and the pod count. A heartbeat is written even when the runtime is
+ * down (then Ready is False), because it is also the node's liveness signal.
  */
 import { create, edge, encode, outboxSubjects } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import type { OutboxWriter } from '../bus/outbox.js';
 import type { PodRuntime, RuntimeVersion } from '../runtime/types.js';
 import { errorMessage, type Clock } from '../util/time.js';
+import type { DiskPressureMonitor } from './disk-pressure.js';
 import type { HostInfo, NodeInfoSource } from './node-info.js';
 
 export interface HeartbeatDeps {
@@ -25,6 +27,8 @@ export interface HeartbeatDeps {
   podCount: () => number;
   clock: Clock;
   log: Logger;
+  /** The DiskPressure condition (disk-pressure.ts); unset: the heartbeat carries Ready only. */
+  diskPressure?: Pick<DiskPressureMonitor, 'condition'>;
 }
 
 export const MAX_PODS = '110';
@@ -86,6 +90,8 @@ export class Heartbeater {
     });
     const root = await runtime.rootDir().catch(() => '');
     const fsBytes = await nodeInfo.filesystemBytes(root || '/');
+    const conditions = [{ type: 'Ready', ...ready }];
+    if (this.deps.diskPressure) conditions.push(await this.deps.diskPressure.condition());
 
     const capacity: Record<string, string> = {
       cpu: String(host.cpus),
@@ -100,7 +106,7 @@ export class Heartbeater {
       agentVersion: this.deps.agentVersion,
       capacity,
       allocatable: { ...capacity },
-      conditions: [{ type: 'Ready', ...ready }],
+      conditions,
       images: images.map((i) => ({ names: i.names, sizeBytes: BigInt(i.sizeBytes) })),
       systemInfo: {
         machineId: host.machineId,

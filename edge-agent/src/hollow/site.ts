@@ -46,13 +46,16 @@ const hollowNodeInfo: NodeInfoSource = { host: async () => HOLLOW_HOST, filesyst
 /** What a hollow node's runtime calls itself: container ids in its pods' status read `hollow://...`. */
 const HOLLOW_RUNTIME = { runtimeName: 'hollow', runtimeVersion: '0.1.0' };
 
-/** Hollow pods have no mounts: a tmpfs volume (emptyDir medium Memory) fails its pod with this error. */
+/** Hollow pods have no mounts: a tmpfs volume (emptyDir medium Memory) or a subPath mount fails its pod with this error. */
 const hollowMounter: Mounter = {
   mountsUnder: async () => [],
   mountTmpfs: async () => {
     throw new Error('hollow node: tmpfs volumes are not supported');
   },
   unmount: async () => undefined,
+  bindMount: async () => {
+    throw new Error('hollow node: subPath mounts are not supported');
+  },
 };
 
 interface HollowNode {

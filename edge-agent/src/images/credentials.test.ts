@@ -1,3 +1,4 @@
+import { fc, fuzzDecoder } from '@edgefarm/testing/fuzz';
 import { DockerConfigError, DockerKeyring, dockerConfigFromSecret, parseDockerConfig, repositoryOf } from './credentials.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -114,5 +115,21 @@ describe('DockerKeyring.lookup', () => {
   it('reports keys that are not registry locations', () => {
     const k = new DockerKeyring();
     expect(k.add(new Map([['https://', { username: 'x', password: 'y' }]]))).toEqual(['https://']);
+  });
+});
+
+describe('host globs', () => {
+  // A pod's own pull secret with a 7-star key once blocked the agent's event loop for ~40 s per lookup (the glob was
+  // compiled to a backtracking regex: O(n^7) on a 70-character host part). Matching is now Go's path.Match, O(n*m).
+  it('match a many-star key against a long host part without backtracking (the hang bound)', () => {
+    const k = new DockerKeyring();
+    k.add(new Map([['*a*a*a*a*a*a*a*b.example.com', { username: 'u', password: 'p' }]]));
+    fuzzDecoder('7-star glob against a long host', {
+      inputs: fc.constantFrom(70, 255),
+      decode: (n) => k.lookup(`${'a'.repeat(n)}.example.com/app:1`),
+      check: (_n, out) => (out as unknown[]).length === 0,
+      numRuns: 2,
+    });
+    expect(k.lookup(`${'a'.repeat(70)}b.example.com/app:1`).map((a) => a.username)).toEqual(['u']);
   });
 });

@@ -5,6 +5,7 @@ import { ManualClock, edgeObject, podSpec, silentLogger } from '@edgefarm/testin
 import { MemoryImageService } from './memory.js';
 import { ImageManager } from './puller.js';
 import { FakeEventSink } from '../events/recorder.js';
+import { Registry } from 'prom-client';
 
 const IMG = '127.0.0.1:5000/test/bb:1';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -113,6 +114,49 @@ describe('ImageManager credentials', () => {
     expect(f.kind).toBe('image-pull');
     expect(f.message).toMatch(/^invalid image pull secret "default\/bad": not valid JSON: /);
     expect(images.pulls()).toHaveLength(0);
+  });
+
+  it.each([
+    [
+      'too-many-keys',
+      { auths: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`r${i}.io`, { auth: b64('u:p') }])) },
+      /257 registry keys, more than 256/,
+    ],
+    [
+      'key-too-long',
+      { auths: { [`${'a'.repeat(2000)}.io`]: { auth: b64('u:p') } } },
+      /registry key "a{64}\.\.\." is 2003 characters, longer than 1024/,
+    ],
+    ['invalid-auth', { auths: { 'r.io': { auth: '!!' } } }, /entry "r.io": unable to parse auth field/],
+  ])('refuses a pull secret (%s) with a clear error and counts it', async (reason, doc, message) => {
+    const registry = new Registry();
+    const clock = new ManualClock();
+    const images = new MemoryImageService({ recordCalls: true, pullAny: false });
+    const bad = edgeObject('bad', '1', { '.dockerconfigjson': JSON.stringify(doc) });
+    const objects: ObjectSource = { object: (kind, ns, name) => (`${kind}/${ns}/${name}` === 'secret/default/bad' ? bad : undefined) };
+    const manager = new ImageManager({ images, objects, clock, log: silentLogger(), registry });
+    const pod = podSpec({ imagePullSecrets: ['bad'], containers: [{ name: 'c', image: IMG }] });
+    const f = await failure(manager.ensureImage(pod, pod.containers[0]!));
+    expect(f.kind).toBe('image-pull');
+    expect(f.message).toMatch(/^invalid image pull secret "default\/bad": /);
+    expect(f.message).toMatch(message);
+    const counts = (await registry.getSingleMetric('edgefarm_agent_pull_secrets_rejected_total')!.get()).values;
+    expect(counts.find((v) => v.labels.reason === reason)?.value).toBe(1);
+    expect(counts.reduce((a, v) => a + v.value, 0)).toBe(1);
+    expect(images.pulls()).toHaveLength(0);
+  });
+
+  it('a second ImageManager on the same registry (an agent started again) shares the counter', () => {
+    const registry = new Registry();
+    const deps = {
+      images: new MemoryImageService(),
+      objects: { object: () => undefined },
+      clock: new ManualClock(),
+      log: silentLogger(),
+      registry,
+    };
+    new ImageManager(deps);
+    expect(() => new ImageManager(deps)).not.toThrow();
   });
 });
 

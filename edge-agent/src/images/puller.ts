@@ -18,11 +18,19 @@
  */
 import { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import type { ObjectSource } from '../runtime/env.js';
 import { RuntimeError } from '../runtime/types.js';
 import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 import { errorMessage, type Clock } from '../util/time.js';
-import { DockerKeyring, dockerConfigFromSecret, type RegistryAuth } from './credentials.js';
+import {
+  DOCKER_CONFIG_REJECTIONS,
+  DockerKeyring,
+  dockerConfigFromSecret,
+  isDockerConfigError,
+  type DockerConfigRejection,
+  type RegistryAuth,
+} from './credentials.js';
 import type { ImageService } from './service.js';
 
 export interface ImageManagerOptions {
@@ -41,6 +49,8 @@ export interface ImageManagerDeps {
   onUse?: (imageId: string) => void;
   /** Kubernetes Events (Pulling, Pulled, Failed, BackOff), as the kubelet records them. */
   events?: EventSink;
+  /** Where edgefarm_agent_pull_secrets_rejected_total{reason} is registered (the agent's metrics registry). */
+  registry?: Registry;
 }
 
 /** What ensureImage did, for logs and tests. */
@@ -54,6 +64,8 @@ interface BackoffEntry {
   lastUpdateMs: number;
 }
 
+const SECRETS_REJECTED = 'edgefarm_agent_pull_secrets_rejected_total';
+
 export function neverPullMessage(image: string): string {
   return `Container image "${image}" is not present with pull policy of Never`;
 }
@@ -65,6 +77,7 @@ export function backoffMessage(image: string): string {
 export function podKeyring(
   pod: edge.EdgePodSpec,
   objects: ObjectSource,
+  onRejected?: (reason: DockerConfigRejection | 'other') => void,
 ): { keyring: DockerKeyring; missing: string[]; skippedKeys: string[] } {
   const keyring = new DockerKeyring();
   const missing: string[] = [];
@@ -79,6 +92,7 @@ export function podKeyring(
     try {
       config = dockerConfigFromSecret(obj.data);
     } catch (err) {
+      onRejected?.(isDockerConfigError(err) ? err.reason : 'other');
       throw new RuntimeError(`invalid image pull secret "${pod.namespace}/${name}": ${errorMessage(err)}`, 'image-pull', { cause: err });
     }
     if (config) skippedKeys.push(...keyring.add(config));
@@ -90,6 +104,7 @@ export class ImageManager {
   private readonly backoff = new Map<string, BackoffEntry>();
   private readonly initialMs: number;
   private readonly maxMs: number;
+  private readonly secretsRejected?: Counter<'reason'>;
 
   constructor(
     private readonly deps: ImageManagerDeps,
@@ -97,6 +112,18 @@ export class ImageManager {
   ) {
     this.initialMs = options.backoffInitialMs ?? 10_000;
     this.maxMs = options.backoffMaxMs ?? 300_000;
+    if (deps.registry) {
+      // An agent restarted in the same process assembles a new ImageManager on the same registry: reuse the counter.
+      this.secretsRejected =
+        (deps.registry.getSingleMetric(SECRETS_REJECTED) as Counter<'reason'> | undefined) ??
+        new Counter({
+          name: SECRETS_REJECTED,
+          help: 'Image pull secrets refused when a pull needed them, by reason (the pull fails with a message naming the secret).',
+          labelNames: ['reason'],
+          registers: [deps.registry],
+        });
+      for (const reason of [...DOCKER_CONFIG_REJECTIONS, 'other']) this.secretsRejected.inc({ reason }, 0);
+    }
   }
 
   /** Makes the container's image present according to its pull policy; throws RuntimeErrors (see the module doc). */
@@ -163,7 +190,7 @@ export class ImageManager {
   }
 
   private async pull(pod: edge.EdgePodSpec, image: string): Promise<string> {
-    const { keyring, missing, skippedKeys } = podKeyring(pod, this.deps.objects);
+    const { keyring, missing, skippedKeys } = podKeyring(pod, this.deps.objects, (reason) => this.secretsRejected?.inc({ reason }));
     const log = this.deps.log;
     if (missing.length > 0)
       log.warn({ pod: `${pod.namespace}/${pod.name}`, secrets: missing }, 'image pull secrets not delivered; pulling without them');

@@ -319,6 +319,19 @@ describe('computePodActions', () => {
     );
   });
 
+  it('evicted: kills at once (grace 0), stops the sandbox, starts nothing, not even a new sandbox', () => {
+    const evicted = { ...ctx, evicted: true };
+    const a = computePodActions(base, observed(base, [sandbox(base)], [container(base)]), evicted);
+    expect(summary(a)).toEqual({ kill: ['c1@0'], stopSandbox: ['sb1'] });
+    expect(describePodActions(a)).toBe('default/web: kill: main/c1 (evicted, grace 0s); stop sandbox: sb1 (evicted)');
+    const after = observed(base, [sandbox(base, { state: 'notready' })], [container(base, { state: 'exited', exitCode: 137 })]);
+    expect(summary(computePodActions(base, after, evicted))).toEqual({});
+    expect(summary(computePodActions(base, observed(base, [], []), evicted))).toEqual({});
+    // deletion still removes it
+    const deleting = podSpec({ ...fieldsOf(base), deleting: true, deletionGracePeriodSeconds: 2n });
+    expect(summary(computePodActions(deleting, after, evicted))).toEqual({ removeSandbox: ['sb1'] });
+  });
+
   it('uses the existing ready sandbox for new containers', () => {
     const a = computePodActions(base, observed(base, [sandbox(base, { attempt: 3 })], []), ctx);
     expect(a.sandbox).toEqual({ id: 'sb1', attempt: 3 });

@@ -68,6 +68,8 @@ export interface ActionContext {
   backoff: BackoffView;
   /** Running containers whose liveness or startup probe has failed (failureThreshold in a row), by container id. */
   probeFailures?: ReadonlyMap<string, ProbeFailure>;
+  /** The node evicted the pod (eviction/): its containers are killed at once and nothing of it starts again. */
+  evicted?: boolean;
 }
 
 export function emptyActions(key: string, uid: string): PodActions {
@@ -150,8 +152,10 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   const foreign = observed.sandboxes.filter((s) => s.uid !== desired.uid);
   dropSandboxes(a, observed, foreign, 'sandbox of a previous pod UID');
 
-  if (pastActiveDeadline(desired, observed, ctx.nowMs)) {
-    // Like the kubelet's activeDeadlineHandler: kill, keep the sandboxes (and so the start time) until deletion.
+  const stop = ctx.evicted ? 'evicted' : pastActiveDeadline(desired, observed, ctx.nowMs) ? 'active deadline exceeded' : '';
+  if (stop) {
+    // Like the kubelet's activeDeadlineHandler and eviction manager: kill (an eviction with grace 0, as the kubelet's
+    // for local storage), keep the sandboxes (and so the start time) until deletion.
     const ids = new Set(own.map((s) => s.id));
     for (const c of observed.containers) {
       if (ids.has(c.sandboxId) && isLive(c)) {
@@ -159,12 +163,12 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
           id: c.id,
           podUid: c.podUid,
           name: c.name,
-          gracePeriodSec: gracePeriodSec(desired),
-          reason: 'active deadline exceeded',
+          gracePeriodSec: ctx.evicted ? 0 : gracePeriodSec(desired),
+          reason: stop,
         });
       }
     }
-    for (const s of own) if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: 'active deadline exceeded' });
+    for (const s of own) if (s.state === 'ready') a.stopSandboxes.push({ id: s.id, reason: stop });
     return a;
   }
   const deadline = activeDeadlineMs(desired, own);

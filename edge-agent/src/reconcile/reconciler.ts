@@ -33,6 +33,7 @@ import type { PodVolumes } from '../volumes/manager.js';
 import { Relister } from './relist.js';
 import { ContainerStopper } from './stopper.js';
 import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
+import type { EvictionView } from '../eviction/emptydir.js';
 
 /** Longest single wake-up timer (setTimeout's limit is ~24.8 days); a sync re-arms a longer wait. */
 const MAX_WAKE_TIMER_MS = 24 * 60 * 60 * 1000;
@@ -77,6 +78,8 @@ export interface ReconcilerDeps {
   metrics?: { synced(seconds: number): void; containerRestarted(count: number): void };
   /** Kubernetes Events about the pods (events/recorder.ts EventRecorder). */
   events?: EventSink;
+  /** Pods the node evicted (eviction/emptydir.ts): stopped for good and reported Failed/Evicted. */
+  evictions?: EvictionView;
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -236,7 +239,13 @@ export class Reconciler {
 
     let observed = await runtime.observePod(podKey);
     const nowMs = clock.now();
-    const actions = computePodActions(spec, observed, { nowMs, backoff: this.backoff, probeFailures: this.deps.probes?.failures() });
+    const evicted = spec ? this.deps.evictions?.evicted(spec.uid) : undefined;
+    const actions = computePodActions(spec, observed, {
+      nowMs,
+      backoff: this.backoff,
+      probeFailures: this.deps.probes?.failures(),
+      evicted: evicted !== undefined,
+    });
     // The kubelet's doBackOff advances a container's backoff as it lets a restart go ahead.
     for (const s of actions.startContainers) if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.sinceMs, nowMs);
     for (const b of spec ? actions.backoff : []) {
@@ -284,6 +293,7 @@ export class Reconciler {
       backoff: actions.backoff,
       nowMs: clock.now(),
       probes: this.deps.probes?.statuses(spec, observed),
+      evicted,
     });
     const retry = !written || (result !== undefined && !result.ok) || failures.containers.size > 0 || failures.sandbox !== null;
     this.armWake(key, nextWake(actions, retry ? clock.now() + this.opts.retryMs : 0));

@@ -1,6 +1,7 @@
 import { create, edge, type ObjectKind } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { podSpec } from '@edgefarm/testing';
+import { fc, fuzzDecoder } from '@edgefarm/testing/fuzz';
 import {
   ContainerConfigError,
   expand,
@@ -68,6 +69,24 @@ describe('$(VAR) expansion (Kubernetes third_party/forked/golang/expansion)', ()
     ['${A}', '${A}'],
   ])('%s -> %s', (input, want) => {
     expect(expand(input, lookup)).toBe(want);
+  });
+
+  // Every unterminated `$(` once scanned to the end of the input for its `)`: quadratic, a 1 MiB value of `$($($(...`
+  // (what one message may carry) cost ~2.7e11 character steps of the agent's event loop per container start. Now one
+  // pass: a step count of at most a few per character, and the hang bound.
+  it('is linear: huge values of unterminated $( cost a few steps per character', () => {
+    const mib = 1024 * 1024;
+    fuzzDecoder('expand of 1 MiB of $(', {
+      inputs: fc.constantFrom('$('.repeat(mib / 2), `${'$('.repeat(mib / 2 - 2)}$(A)`, `${'$(A'.repeat(mib / 3)})`, '$$'.repeat(mib / 2)),
+      decode: (input) => {
+        const meter = { steps: 0 };
+        const out = expand(input, lookup, meter);
+        if (meter.steps > 3 * input.length) throw new Error(`${meter.steps} steps for ${input.length} characters`);
+        return out;
+      },
+      numRuns: 4,
+    });
+    expect(expand(`${'$('.repeat(1000)})$(A)`, lookup)).toBe(`${'$('.repeat(1000)})a`);
   });
 });
 

@@ -154,32 +154,44 @@ function fieldValue(path: string, ctx: EnvContext): string {
 /**
  * Kubernetes' `$(VAR)` expansion (third_party/forked/golang/expansion): `$(NAME)` becomes the value of NAME when
  * `lookup` knows it and stays as written otherwise; `$$` is an escaped `$`; an unterminated `$(` and any other `$x`
- * stay as written.
+ * stay as written; a value is never expanded again. One pass, as Go's Expand, except that Go scans for the `)` of
+ * every `$(` from scratch (quadratic on `$($($(...`): here the position of the next `)` is remembered, so every
+ * character is looked at a bounded number of times. `meter` counts those looks (tests prove linearity with it).
  */
-export function expand(input: string, lookup: (name: string) => string | undefined): string {
-  let out = '';
+export function expand(input: string, lookup: (name: string) => string | undefined, meter?: { steps: number }): string {
+  const parts: string[] = [];
   let checkpoint = 0;
-  for (let cursor = 0; cursor < input.length; cursor++) {
-    if (input[cursor] !== '$' || cursor + 1 >= input.length) continue;
-    out += input.slice(checkpoint, cursor);
-    const rest = input.slice(cursor + 1);
+  // The first ')' at or after where it was last looked for; -1: none left; -2: not looked for yet. The cursor only
+  // moves forward, so a ')' found stays the answer until the cursor passes it, and none found stays none.
+  let close = -2;
+  let cursor = input.indexOf('$');
+  while (cursor >= 0 && cursor + 1 < input.length) {
+    if (meter) meter.steps += cursor - checkpoint + 1;
+    parts.push(input.slice(checkpoint, cursor));
+    const next = input[cursor + 1];
     let advance = 1;
-    if (rest[0] === '$') {
-      out += '$';
-    } else if (rest[0] === '(') {
-      const close = rest.indexOf(')', 1);
-      if (close >= 1) {
-        const name = rest.slice(1, close);
-        out += lookup(name) ?? `$(${name})`;
-        advance = close + 1;
+    if (next === '$') {
+      parts.push('$');
+    } else if (next === '(') {
+      const from = cursor + 2;
+      if (close === -2 || (close !== -1 && close < from)) {
+        close = input.indexOf(')', from);
+        if (meter) meter.steps += (close >= 0 ? close + 1 : input.length) - from;
+      }
+      if (close >= from) {
+        const name = input.slice(from, close);
+        parts.push(lookup(name) ?? `$(${name})`);
+        advance = close - cursor;
       } else {
-        out += '$(';
+        parts.push('$(');
       }
     } else {
-      out += `$${rest[0]}`;
+      parts.push(`$${next}`);
     }
-    cursor += advance;
-    checkpoint = cursor + 1;
+    checkpoint = cursor + advance + 1;
+    cursor = input.indexOf('$', checkpoint);
   }
-  return out + input.slice(checkpoint);
+  if (meter) meter.steps += input.length - checkpoint;
+  parts.push(input.slice(checkpoint));
+  return parts.join('');
 }

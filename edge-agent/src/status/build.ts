@@ -23,6 +23,8 @@ export interface StatusContext {
    * ready on the readiness probe. A running container without an entry is started and ready (it has no probes).
    */
   probes?: ReadonlyMap<string, { started: boolean; ready: boolean }>;
+  /** The node evicted the pod (eviction/): it is reported Failed with this reason and message. */
+  evicted?: { reason: string; message: string };
 }
 
 export interface PodRef {
@@ -163,6 +165,10 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
   if (pastActiveDeadline(desired, observed, ctx.nowMs)) {
     phase = edge.PodPhase.FAILED;
     ({ reason, message } = DEADLINE_EXCEEDED);
+  }
+  if (ctx.evicted) {
+    phase = edge.PodPhase.FAILED;
+    ({ reason, message } = ctx.evicted);
   }
   const podIp = desired.hostNetwork ? (current ? ctx.nodeIp : '') : (current?.ip ?? '');
   const startMs = podStartMs(desired, observed.sandboxes);

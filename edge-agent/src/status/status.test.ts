@@ -191,6 +191,13 @@ describe('buildPodStatus', () => {
     });
   });
 
+  it('an evicted pod is Failed with the eviction reason and message, whatever its containers do', () => {
+    const evicted = { reason: 'Evicted', message: 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi".' };
+    expect(buildPodStatus(pod, obs([sb()], [ct()]), { ...ctx, evicted })).toMatchObject({ phase: edge.PodPhase.FAILED, ...evicted });
+    const killed = obs([sb({ state: 'notready' })], [ct({ state: 'exited', exitCode: 137, finishedAtMs: 6100 })]);
+    expect(buildPodStatus(pod, killed, { ...ctx, evicted })).toMatchObject({ phase: edge.PodPhase.FAILED, ...evicted });
+  });
+
   it('ignores sandboxes and containers of another UID under the same key', () => {
     const s = buildPodStatus(pod, obs([sb({ id: 'old', uid: 'u0' })], [ct({ sandboxId: 'old', podUid: 'u0' })]), ctx);
     expect(s.phase).toBe(edge.PodPhase.PENDING);

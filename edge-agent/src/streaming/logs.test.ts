@@ -94,6 +94,27 @@ describe('readContainerLog', () => {
     expect(out).toBe('a\nb\nc\nd\n');
   });
 
+  it('reads what containerd wrote to a rotated file between its end and the reopen before it follows the new file', async () => {
+    await writeFile(file, line('a'));
+    const ac = new AbortController();
+    const read = readContainerLog(file, { follow: true, timestamps: false }, async () => true, ac.signal, {
+      pollMs: 5,
+      stateCheckMs: 1000,
+    });
+    // The reader found the end of the file and hands over what it read: it stops here until the next call.
+    expect(Buffer.from((await read.next()).value as Uint8Array).toString()).toBe('a\n');
+    // Meanwhile: containerd writes one more line into the file, the rotation renames it, containerd reopens.
+    await appendFile(file, line('b'));
+    await rename(file, `${file}.1`);
+    await writeFile(file, line('c'));
+    let out = '';
+    for await (const c of { [Symbol.asyncIterator]: () => read }) {
+      out += Buffer.from(c).toString();
+      if (out.includes('c\n')) ac.abort();
+    }
+    expect(out).toBe('b\nc\n');
+  });
+
   it('ends a follow once the container stopped and the file is read', async () => {
     await writeFile(file, line('last'));
     let running = true;

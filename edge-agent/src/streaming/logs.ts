@@ -3,7 +3,8 @@
  * renders it the kubelet's way (cri-log.ts). Follow polls the file: new bytes are read as they come; a file renamed
  * away (rotation: a new file at the path) is read to its end and the new one from its start; a file that shrank
  * (truncation) is read again from its start; following ends once the container is no longer running and the file is
- * read to its end, or when the session ends.
+ * read to its end, or when the session ends. A file missing at the request is waited for a moment (a rotation
+ * between its rename and containerd's reopen); only the current file is read, as the kubelet does.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,6 +76,7 @@ export async function* readContainerLog(
     };
     let lastStateCheck = Date.now();
     let lastPass = false;
+    let draining = false;
     // Without follow the log is the file as it was at the request: lines the container appends meanwhile would make
     // `tailLines: 3` answer 4 (seen in CI with a container writing a line every few ms).
     const end = options.follow ? Number.POSITIVE_INFINITY : st.size;
@@ -93,7 +95,14 @@ export async function* readContainerLog(
       if (!options.follow || lastPass) break;
       const now = await stat(path).catch(() => undefined);
       if (now && now.ino !== ino) {
-        // rotated: the old file is read to its end; continue with the new one from its start
+        // Rotated (logs/rotation.ts: renamed, then containerd reopened the path). containerd wrote to the old file
+        // until the reopen, possibly after the read above found its end: read it to its end once more, then continue
+        // with the new one from its start.
+        if (!draining) {
+          draining = true;
+          continue;
+        }
+        draining = false;
         for (const line of lines.flush()) emit(line);
         await fh.close();
         fh = await open(path, 'r');
@@ -147,6 +156,21 @@ function renderOptions(req: edge.LogsRequest): LogReadOptions {
   };
 }
 
+/** A rotation renames the file and then has containerd reopen it: a request in between waits for the new file. */
+async function logFileExists(path: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    if (
+      await stat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
+    if (attempt >= 10) return false;
+    await sleep(20);
+  }
+}
+
 /** Finds the container instance and its log file; the session streams it. */
 export async function prepareLogs(
   runtime: RuntimeServiceClient,
@@ -167,9 +191,7 @@ export async function prepareLogs(
   const status = (await runtime.containerStatus({ containerId: target.id })).status;
   const path = status?.logPath;
   if (!path) throw notFound(`container "${container}" in pod "${p.pod}" has no log file`);
-  await stat(path).catch(() => {
-    throw notFound(`log file of container "${container}" in pod "${p.pod}" not found`);
-  });
+  if (!(await logFileExists(path))) throw notFound(`log file of container "${container}" in pod "${p.pod}" not found`);
   const running = async () => (await runtime.containerStatus({ containerId: target.id })).status?.state === CONTAINER_RUNNING;
   return {
     inputs: [],

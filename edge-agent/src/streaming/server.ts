@@ -37,8 +37,13 @@ export interface StreamingOptions {
   window?: number;
   keepaliveMs?: number;
   deadAfterMs?: number;
-  /** Sessions at once; more are refused (default 64). */
+  /**
+   * Sessions at once; more are refused (default 64). A session is counted from the moment its request passes the
+   * check (before it is prepared), so a burst cannot pass the check together.
+   */
   maxSessions?: number;
+  /** Stats requests being collected at once; more are refused (default 4). */
+  maxStatsRequests?: number;
   logs?: LogTiming;
 }
 
@@ -52,6 +57,8 @@ export class StreamingServer {
   private readonly links = new Set<StreamLink>();
   private readonly running = new Set<Promise<unknown>>();
   private readonly locator: PodLocator;
+  /** Slots taken: sessions admitted (preparing or running) and stats requests being collected. */
+  private readonly admitted = { sessions: 0, stats: 0 };
   /** Over every session so far: the most received bytes buffered at once (bounded by the window) and the count. */
   readonly counters = { sessions: 0, maxBufferedBytes: 0, creditWaits: 0 };
 
@@ -98,19 +105,30 @@ export class StreamingServer {
     }
   }
 
+  /** Takes a slot of `kind` (check and count in one synchronous step); its release, or undefined when all are taken. */
+  private admit(kind: 'sessions' | 'stats'): (() => void) | undefined {
+    const max = kind === 'sessions' ? (this.options.maxSessions ?? 64) : (this.options.maxStatsRequests ?? 4);
+    if (this.admitted[kind] >= max) return undefined;
+    this.admitted[kind]++;
+    return () => void this.admitted[kind]--;
+  }
+
   private async handle(msg: Msg): Promise<void> {
     const log = this.deps.log.child({ subject: msg.subject });
     let prepared: PreparedSession | undefined;
+    let release: (() => void) | undefined;
     try {
       const { op, req } = this.decode(msg);
       const pod: PodName = { namespace: req.namespace, pod: req.pod, uid: req.uid };
       if (op === 'stats') {
+        release = this.admit('stats');
+        if (!release) throw new StreamRequestError('Internal', `edge node ${this.deps.node}: too many stats requests`);
         const summary = await this.deps.stats.summary();
         this.reply(msg, { statsJson: Buffer.from(JSON.stringify(summary)) });
         return;
       }
-      if (this.links.size >= (this.options.maxSessions ?? 64))
-        throw new StreamRequestError('Internal', `edge node ${this.deps.node}: too many streaming sessions`);
+      release = this.admit('sessions');
+      if (!release) throw new StreamRequestError('Internal', `edge node ${this.deps.node}: too many streaming sessions`);
       prepared = await this.prepare(op, req, pod);
       await this.runSession(msg, req, prepared, log.child({ op, pod: `${req.namespace}/${req.pod}`, session: req.session }));
     } catch (err) {
@@ -118,6 +136,8 @@ export class StreamingServer {
       const e = isStreamRequestError(err) ? err : new StreamRequestError('Internal', errorMessage(err), { cause: err });
       if (e.code === 'Internal') log.warn({ err: e.message }, 'streaming request failed');
       this.reply(msg, { errorCode: WIRE_CODES[e.code], error: e.message });
+    } finally {
+      release?.();
     }
   }
 

@@ -172,13 +172,26 @@ describe('VolumeManager', () => {
     const mounts = await vm.mounts(pod, pod.containers[0]!);
     const cfg = vm.volumeDir(pod.uid, 'cfg');
     const scratch = vm.volumeDir(pod.uid, 'scratch');
+    const target = (volume: string, index: number): string => vm.subPathTarget(pod.uid, volume, 'main', index);
     expect(mounts).toEqual([
       { containerPath: '/etc/cfg', hostPath: cfg, readOnly: true },
-      { containerPath: '/etc/greeting', hostPath: path.join(cfg, await readlink(path.join(cfg, '..data')), 'greeting'), readOnly: true },
+      { containerPath: '/etc/greeting', hostPath: target('cfg', 1), readOnly: true },
       { containerPath: '/scratch', hostPath: scratch, readOnly: false },
-      { containerPath: '/logs', hostPath: path.join(scratch, 'logs/main'), readOnly: true },
-      { containerPath: '/host', hostPath: path.join(host, 'sub'), readOnly: false },
+      { containerPath: '/logs', hostPath: target('scratch', 3), readOnly: true },
+      { containerPath: '/host', hostPath: target('h', 4), readOnly: false },
     ]);
+    // each subPath is the opened directory or file bind-mounted on its target (volume-subpaths/<volume>/<container>/<i>)
+    expect(Object.fromEntries(mounter.binds)).toEqual({
+      [target('cfg', 1)]: path.join(cfg, await readlink(path.join(cfg, '..data')), 'greeting'),
+      [target('scratch', 3)]: path.join(scratch, 'logs/main'),
+      [target('h', 4)]: path.join(host, 'sub'),
+    });
+    expect((await stat(target('cfg', 1))).isFile()).toBe(true);
+    expect((await stat(target('scratch', 3))).isDirectory()).toBe(true);
+    // a second call (a restarted container) replaces the binds, it does not stack them
+    await vm.mounts(pod, pod.containers[0]!);
+    expect(mounter.binds.size).toBe(3);
+    expect(mounter.calls.filter((c) => c.startsWith('umount'))).toHaveLength(3);
     expect((await stat(path.join(scratch, 'logs/main'))).mode & 0o777).toBe(0o777); // the volume's mode, created for the mount
   });
 
@@ -190,6 +203,8 @@ describe('VolumeManager', () => {
     ],
     [{ name: 'scratch', mountPath: '/x', subPath: '/abs' }, 'failed to prepare subPath'],
     [{ name: 'scratch', mountPath: '/x', subPath: 'evil' }, 'resolves outside the volume'],
+    [{ name: 'scratch', mountPath: '/x', subPath: 'evil/etc/new' }, 'resolves outside the volume'],
+    [{ name: 'scratch', mountPath: '/x', subPath: 'a\0b' }, 'must not contain a NUL byte'],
   ])('refuses the mount %j: %s', async (m, message) => {
     const pod = podSpec({ volumes: [emptyDir('scratch')], containers: [{ name: 'main', image: 'i', volumeMounts: [m] }] });
     await setUpAll(pod);
@@ -198,6 +213,10 @@ describe('VolumeManager', () => {
     const err = await vm.mounts(pod, pod.containers[0]!).catch((e: unknown) => e);
     expect(isContainerConfigError(err)).toBe(true);
     expect((err as Error).message).toContain(message);
+    expect(mounter.binds.size).toBe(0);
+    const subPath = (m as { subPath?: string }).subPath;
+    const reason = subPath?.startsWith('evil') ? 'outside' : 'invalid';
+    if (subPath) expect(await vm.rejectedSubPaths(reason)).toBe(1);
   });
 
   it('removes the directories of pod UIDs of which nothing remains, unmounting first; keeps the desired and present ones', async () => {

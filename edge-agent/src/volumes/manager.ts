@@ -6,6 +6,8 @@
  *   <root>/<uid>/volumes/<name>/     emptyDir (a tmpfs for medium Memory) and projected volumes
  *   <root>/<uid>/containers/<name>/<random>   one empty file per container instance, mounted at its
  *                                    terminationMessagePath (as the kubelet's pods/<uid>/containers/<name>/<id>)
+ *   <root>/<uid>/volume-subpaths/<volume>/<container>/<index>   a bind mount of each subPath mount's opened
+ *                                    directory or file (as the kubelet's pods/<uid>/volume-subpaths/...)
  *
  * and turns a container's volumeMounts into runtime mounts. hostPath volumes stay where they are.
  *
@@ -15,19 +17,23 @@
  *   A projected volume is written with the AtomicWriter, in place, only when its files differ. Volumes holding
  *   Secret or token data live on a tmpfs, as the kubelet keeps them. It throws a {@link VolumeSetUpError} in the
  *   kubelet's words; `usable` says whether an earlier setup still serves (a failed refresh keeps the old files).
- * - mounts(pod, container) resolves subPaths inside the volume (created when missing, as the kubelet does; a subPath
- *   that resolves outside its volume is refused) and throws a ContainerConfigError when a mount cannot be made.
- * - cleanUp(key, ...) removes the directories of the key's pod UIDs of which nothing remains (tmpfs unmounted first;
+ * - mounts(pod, container) opens subPaths inside the volume safely (subpath.ts: created when missing, as the kubelet
+ *   does; never through a symlink; one resolving outside its volume, or a symlink met while opening, is refused),
+ *   bind-mounts each opened directory or file under volume-subpaths/ and hands THAT path to the runtime; it throws a
+ *   ContainerConfigError when a mount cannot be made, and counts refusals (`subpath_rejected_total{reason}`).
+ * - cleanUp(key, ...) removes the directories of the key's pod UIDs of which nothing remains (tmpfs and subPath binds
+ *   unmounted first;
  *   nothing is removed while anything below stays mounted). keys() names every key with a directory, so a resync
  *   finds leftovers of a crash.
  * Calls for one pod UID are serialized by the caller (one sync per key at a time).
  */
 import { podKeyString, type PodKey } from '@edgefarm/proto';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import type { ContainerMount, ObservedPod } from '../runtime/types.js';
 import { errorMessage } from '../util/time.js';
@@ -35,6 +41,7 @@ import { AtomicWriter, type Payload } from './atomic-writer.js';
 import { checkHostPath } from './host-path.js';
 import type { Mounter } from './mounter.js';
 import { holdsSecrets, projectedPayload } from './projection.js';
+import { SUBPATH_REJECT_REASONS, SubPathError, openSubPath, type SubPathRejectReason } from './subpath.js';
 
 export interface VolumeManagerDeps {
   /** Root of the per-pod directories (EF_VOLUME_DIR). */
@@ -43,6 +50,8 @@ export interface VolumeManagerDeps {
   objects: ObjectSource;
   log: Logger;
   now?: () => Date;
+  /** Where `edgefarm_agent_subpath_rejected_total` is registered (the agent's registry); none: not exported. */
+  registry?: Registry;
 }
 
 /** What the executor needs of a volume manager (a fake may implement it). */
@@ -92,7 +101,22 @@ export class VolumeManager implements PodVolumes {
   /** Directories known to carry our tmpfs. */
   private readonly tmpfs = new Set<string>();
 
-  constructor(private readonly deps: VolumeManagerDeps) {}
+  private readonly rejected: Counter<'reason'>;
+
+  constructor(private readonly deps: VolumeManagerDeps) {
+    this.rejected = new Counter({
+      name: 'edgefarm_agent_subpath_rejected_total',
+      help: 'subPath mounts refused, by reason.',
+      labelNames: ['reason'],
+      registers: deps.registry ? [deps.registry] : [],
+    });
+    for (const reason of SUBPATH_REJECT_REASONS) this.rejected.inc({ reason }, 0);
+  }
+
+  /** subPath mounts refused so far, by reason (what the metric counts). */
+  async rejectedSubPaths(reason: SubPathRejectReason): Promise<number> {
+    return (await this.rejected.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  }
 
   /** Reads which pod owns each directory under the root (after a restart). */
   async start(): Promise<void> {
@@ -119,6 +143,11 @@ export class VolumeManager implements PodVolumes {
 
   keys(): string[] {
     return [...new Set(this.owners.values())];
+  }
+
+  /** UIDs of the pods with a directory under the root. */
+  podUids(): string[] {
+    return [...this.owners.keys()];
   }
 
   podDir(uid: string): string {
@@ -181,47 +210,67 @@ export class VolumeManager implements PodVolumes {
 
   async mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]> {
     const out: ContainerMount[] = [];
-    for (const m of container.volumeMounts) {
+    for (const [index, m] of container.volumeMounts.entries()) {
       const volume = pod.volumes.find((v) => v.name === m.name);
       if (!volume) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${container.name}"`);
       const base = volume.source.case === 'hostPath' ? volume.source.value.path : this.volumeDir(pod.uid, volume.name);
-      const hostPath = m.subPath ? await this.subPath(base, m, container) : base;
+      const hostPath = m.subPath ? await this.subPath(pod, base, m, container, index) : base;
       // Kubernetes mounts configMap, secret, downwardAPI and projected volumes read-only, whatever the mount says.
       out.push({ containerPath: m.mountPath, hostPath, readOnly: m.readOnly || volume.source.case === 'projected' });
     }
     return out;
   }
 
-  /** `<base>/<subPath>`, created when missing, resolved through symlinks, and refused when it leaves the volume. */
-  private async subPath(base: string, m: edge.VolumeMount, container: edge.EdgeContainer): Promise<string> {
-    const fail = (why: string): ContainerConfigError =>
-      new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}": ${why}`);
-    if (path.posix.isAbsolute(m.subPath) || m.subPath.split('/').includes('..'))
-      throw fail(`subPath "${m.subPath}" must be a relative path without '..'`);
-    let realBase: string;
+  /** Where the subPath of mount `index` of `container` is bind-mounted (the kubelet's volume-subpaths layout). */
+  subPathTarget(uid: string, volume: string, container: string, index: number): string {
+    return path.join(this.podDir(uid), 'volume-subpaths', volume, container, String(index));
+  }
+
+  /**
+   * Opens `<base>/<subPath>` safely (created when missing; subpath.ts) and bind-mounts the opened directory or file on
+   * its stable target, replacing an earlier bind of the same mount (a restarted container gets what the volume holds
+   * now). Returns the target, never a path resolved again.
+   */
+  private async subPath(
+    pod: edge.EdgePodSpec,
+    base: string,
+    m: edge.VolumeMount,
+    container: edge.EdgeContainer,
+    index: number,
+  ): Promise<string> {
+    const fail = (why: string, cause?: unknown): ContainerConfigError =>
+      new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}": ${why}`, {
+        cause,
+      });
+    let opened;
     try {
-      realBase = await realpath(base);
+      opened = await openSubPath(base, m.subPath, { create: true });
     } catch (err) {
-      throw fail(errorMessage(err));
+      const reason = err instanceof SubPathError ? err.reason : 'io';
+      this.rejected.inc({ reason });
+      this.deps.log.warn(
+        { pod: podKeyString(pod), volume: m.name, container: container.name, reason, err: errorMessage(err) },
+        'subPath refused',
+      );
+      throw fail(errorMessage(err), err);
     }
-    const wanted = path.join(realBase, m.subPath);
-    if (!(await exists(wanted))) {
-      try {
-        const mode = (await stat(realBase)).mode & 0o7777;
-        await mkdir(wanted, { recursive: true });
-        await chmod(wanted, mode);
-      } catch (err) {
-        throw fail(errorMessage(err));
-      }
-    }
-    let real: string;
+    const target = this.subPathTarget(pod.uid, m.name, container.name, index);
     try {
-      real = await realpath(wanted);
+      await this.ensurePodDir(pod);
+      for (const p of await this.deps.mounter.mountsUnder(target)) await this.deps.mounter.unmount(p);
+      if ((await this.deps.mounter.mountsUnder(target)).length > 0) throw new Error(`${target} is still mounted`);
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o750 });
+      const held = await lstat(target).catch(() => undefined);
+      if (held && held.isDirectory() !== opened.isDirectory) await rm(target, { recursive: true, force: true });
+      if (opened.isDirectory) await mkdir(target, { recursive: true });
+      else await writeFile(target, '', { flag: 'a' });
+      await this.deps.mounter.bindMount(`/proc/${process.pid}/fd/${opened.fd}`, target);
     } catch (err) {
-      throw fail(errorMessage(err));
+      throw fail(errorMessage(err), err);
+    } finally {
+      opened.close();
     }
-    if (real !== realBase && !real.startsWith(`${realBase}/`)) throw fail(`subPath "${m.subPath}" resolves outside the volume`);
-    return real;
+    return target;
   }
 
   async cleanUp(key: string, desired: edge.EdgePodSpec | undefined, observed: ObservedPod): Promise<void> {

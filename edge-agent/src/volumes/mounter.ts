@@ -1,11 +1,11 @@
 /**
  * Mounter: the few mount operations volumes need (tmpfs for memory-backed emptyDirs and for volumes holding
- * secrets), behind an interface so unit tests run without root. {@link SystemMounter} runs mount(8)/umount(8) and
+ * secrets; bind mounts of opened subPaths, see subpath.ts), behind an interface so unit tests run without root. {@link SystemMounter} runs mount(8)/umount(8) and
  * reads /proc/self/mountinfo; the agent runs as root in the host's mount namespace (only its network namespace is
  * the site's), so containerd sees what it mounts.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -23,6 +23,11 @@ export interface Mounter {
   mountTmpfs(dir: string, options?: TmpfsOptions): Promise<void>;
   /** Unmounts `dir` (lazily when it is busy). */
   unmount(dir: string): Promise<void>;
+  /**
+   * Bind-mounts `source` (a `/proc/<pid>/fd/<fd>` of an open descriptor) onto `target`, which exists and is of the
+   * same kind. The source is not canonicalized: the kernel follows the descriptor, never a path resolved again.
+   */
+  bindMount(source: string, target: string): Promise<void>;
 }
 
 export class MountError extends Error {
@@ -62,6 +67,16 @@ export class SystemMounter implements Mounter {
     }
   }
 
+  async bindMount(source: string, target: string): Promise<void> {
+    try {
+      await exec('mount', ['--no-canonicalize', '--bind', source, target]);
+    } catch (err) {
+      throw new MountError(`mount --bind ${source} ${target}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim()}`, {
+        cause: err,
+      });
+    }
+  }
+
   async unmount(dir: string): Promise<void> {
     try {
       await exec('umount', [dir]);
@@ -75,9 +90,13 @@ export class SystemMounter implements Mounter {
   }
 }
 
-/** An in-memory Mounter for unit tests: records mounts, mounts nothing; inject a failure with failNext. */
+/**
+ * An in-memory Mounter for unit tests: records mounts, mounts nothing; inject a failure with failNext. A bind mount
+ * records what its source resolved to when it was made (`binds`: target -> that path).
+ */
 export class FakeMounter implements Mounter {
   readonly mounted = new Map<string, TmpfsOptions>();
+  readonly binds = new Map<string, string>();
   readonly calls: string[] = [];
   private failures: Error[] = [];
 
@@ -86,7 +105,14 @@ export class FakeMounter implements Mounter {
   }
 
   async mountsUnder(dir: string): Promise<string[]> {
-    return pointsUnder([...this.mounted.keys()], dir);
+    return pointsUnder([...this.mounted.keys(), ...this.binds.keys()], dir);
+  }
+
+  async bindMount(source: string, target: string): Promise<void> {
+    this.calls.push(`bind ${target}`);
+    const err = this.failures.shift();
+    if (err) throw err;
+    this.binds.set(path.resolve(target), await realpath(source));
   }
 
   async mountTmpfs(dir: string, options: TmpfsOptions = {}): Promise<void> {
@@ -99,5 +125,6 @@ export class FakeMounter implements Mounter {
   async unmount(dir: string): Promise<void> {
     this.calls.push(`umount ${dir}`);
     this.mounted.delete(path.resolve(dir));
+    this.binds.delete(path.resolve(dir));
   }
 }

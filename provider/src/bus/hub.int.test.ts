@@ -9,7 +9,7 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Headers, PayloadTooLargeError, TOMBSTONE_TTL, edge, encode, statusSubjects, Streams } from '@edgefarm/proto';
+import { Headers, PayloadTooLargeError, TOMBSTONE_TTL, edge, encode, eventSubjects, statusSubjects, Streams } from '@edgefarm/proto';
 import { NatsPair } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, oneConnection, readDesired } from './hub.js';
@@ -140,3 +140,51 @@ test('readStatus replays the last value per subject, followStatus follows new on
   expect(Object.keys(info.state.subjects ?? {})).not.toContain(statusSubjects.of('edge-s', { kind: 'pod', uid: 'p1' }));
   await bus.stop();
 }, 30_000);
+
+test('followEvents hands over one Event at a time: while the handler works, the next waits in the stream, none is lost', async () => {
+  const bus = new HubBus({ hub: oneConnection(nc), log });
+  await bus.ensureStreams();
+  const js = jetstream(nc);
+  const event = (i: number) =>
+    encode(
+      edge.EdgeEventSchema,
+      create(edge.EdgeEventSchema, {
+        id: `e${i}`,
+        key: `k${i}`,
+        podUid: 'u',
+        podNamespace: 'default',
+        podName: 'p',
+        type: edge.EventType.NORMAL,
+        reason: 'Pulled',
+        firstTimestampMs: 1n,
+        lastTimestampMs: 1n,
+        count: 1,
+        nodeName: 'edge-seq',
+      }),
+    );
+  let running = 0;
+  let most = 0;
+  const seen: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  await bus.followEvents(
+    {
+      event: async (_node, e) => {
+        running++;
+        most = Math.max(most, running);
+        await gate; // a slow API
+        seen.push(e.id);
+        running--;
+      },
+    },
+    0,
+  );
+  for (let i = 0; i < 20; i++) await js.publish(eventSubjects.of('edge-seq', `e${i}`), event(i));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(running).toBe(1); // the first is being handled; the others wait (in the stream, or the consumer's bounded pull batch)
+  release();
+  for (let i = 0; i < 100 && seen.length < 20; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`));
+  expect(most).toBe(1);
+  await bus.stop();
+});

@@ -11,6 +11,14 @@
  * Each only calls what proto's providerPermissions grants its user: stream info/create/update, consumers (created
  * unfiltered when filter_subjects is a list, as nats.js does), MSG.NEXT, consumer info/delete, the EF_STATUS purge;
  * never a stream delete or a DIRECT.GET.
+ *
+ * The streams are bounded (limits.ts): EF_DESIRED refuses a publish at its byte limit (a {@link HubStreamFullError};
+ * nothing stored is dropped), EF_STATUS drops its oldest report.
+ *
+ * Handlers run one message at a time: each follower hands the next message over only once its handler settled
+ * (status handlers are synchronous and only queue work; the Event handler resolves once the Event is queued, and
+ * waits while the sink's queue is full). A flood from the hub therefore waits in the stream (beyond the consumer's
+ * bounded pull batch), never in an unbounded queue.
  */
 import {
   DeliverPolicy,
@@ -42,8 +50,10 @@ import { NAME_WIRE_IDS, type WireIds } from '../membership/identities.js';
 import { StreamFollower } from './follower.js';
 import { liveDesiredSubjects, readDesired, readLastPerSubject, type DesiredRecord } from './reads.js';
 import { eventMessage, statusMessage, type Dropped } from './routing.js';
+import { DEFAULT_HUB_STREAM_LIMITS, limitError, streamLimits, type HubStreamLimits } from './limits.js';
 
 export { readDesired, readLastPerSubject, type DesiredRecord } from './reads.js';
+export { HubStreamFullError, isHubStreamFull, type HubStreamLimits } from './limits.js';
 
 export function isStreamNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
@@ -67,7 +77,10 @@ export interface DesiredPublisher {
   publishPod(node: string, spec: edge.EdgePodSpec): Promise<number>;
   /** Publishes a tombstone: the pod is no longer desired on that node. */
   tombstonePod(node: string, key: PodKey): Promise<number>;
-  /** Publishes a ConfigMap, Secret or token object to a node. Throws a PayloadTooLargeError when it is too large to carry. */
+  /**
+   * Publishes a ConfigMap, Secret or token object to a node. Throws a PayloadTooLargeError when it is too large to
+   * carry. Every publish throws a HubStreamFullError when EF_DESIRED is at its byte limit.
+   */
   publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number>;
   /** The object is no longer used by any pod on the node. */
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number>;
@@ -132,6 +145,8 @@ export interface HubBusOptions {
   replicas?: number;
   /** Nats-TTL of tombstones, also told to the nodes (NodeConfig) and written into EF_DESIRED's metadata. */
   tombstoneTtlSeconds?: number;
+  /** Byte limits of EF_DESIRED and EF_STATUS (default 4 GiB, 1 GiB). */
+  limits?: Partial<HubStreamLimits>;
 }
 
 /** Wire ids remembered as already warned about (each is logged once, then only counted). */
@@ -143,11 +158,14 @@ export class HubBus implements Hub {
   private readonly log: Logger;
   private readonly replicas: number;
   private readonly tombstoneTtlSeconds: number;
+  private readonly limits: HubStreamLimits;
   private desiredJsm?: JetStreamManager;
   private cloudJsm?: JetStreamManager;
   private statusFollower?: StreamFollower;
   private eventFollower?: StreamFollower;
   private readonly warned = new Set<string>();
+  /** When a refused desired publish was last logged (once a minute; each is counted by the publisher's metrics). */
+  private fullLoggedAtMs = -Infinity;
 
   constructor(
     private readonly deps: HubBusDeps,
@@ -157,6 +175,7 @@ export class HubBus implements Hub {
     this.wireIds = deps.wireIds ?? NAME_WIRE_IDS;
     this.replicas = options.replicas ?? 1;
     this.tombstoneTtlSeconds = options.tombstoneTtlSeconds ?? TOMBSTONE_TTL.defaultSeconds;
+    this.limits = { ...DEFAULT_HUB_STREAM_LIMITS, ...options.limits };
     this.js = jetstream(deps.hub.desired);
   }
 
@@ -164,7 +183,14 @@ export class HubBus implements Hub {
   async ensureStreams(): Promise<void> {
     for (const cfg of HUB_STREAM_CONFIGS) {
       const jsm = cfg.name === Streams.desired ? await this.desiredManager() : await this.cloudManager();
-      const want = { ...cfg, subjects: [...cfg.subjects], num_replicas: this.replicas } as Partial<StreamConfig> & { name: string };
+      const want = {
+        ...cfg,
+        subjects: [...cfg.subjects],
+        num_replicas: this.replicas,
+        ...streamLimits(cfg.name, this.limits),
+      } as Partial<StreamConfig> & {
+        name: string;
+      };
       if (cfg.name === Streams.desired) want.metadata = { [TOMBSTONE_TTL.metadataKey]: String(this.tombstoneTtlSeconds) };
       try {
         await jsm.streams.info(cfg.name);
@@ -178,8 +204,7 @@ export class HubBus implements Hub {
   }
 
   async publishPod(node: string, spec: edge.EdgePodSpec): Promise<number> {
-    const ack = await this.js.publish(desiredSubjects.pod(this.wireIds.wireId(node), spec), encode(edge.EdgePodSpecSchema, spec));
-    return ack.seq;
+    return this.publish(desiredSubjects.pod(this.wireIds.wireId(node), spec), encode(edge.EdgePodSpecSchema, spec));
   }
 
   tombstonePod(node: string, key: PodKey): Promise<number> {
@@ -187,8 +212,7 @@ export class HubBus implements Hub {
   }
 
   async publishObject(node: string, kind: ObjectKind, object: edge.EdgeObject): Promise<number> {
-    const ack = await this.js.publish(desiredSubjects.of(this.wireIds.wireId(node), kind, object), encode(edge.EdgeObjectSchema, object));
-    return ack.seq;
+    return this.publish(desiredSubjects.of(this.wireIds.wireId(node), kind, object), encode(edge.EdgeObjectSchema, object));
   }
 
   tombstoneObject(node: string, kind: ObjectKind, key: PodKey): Promise<number> {
@@ -196,20 +220,34 @@ export class HubBus implements Hub {
   }
 
   async publishNodeConfig(node: string, config: edge.NodeConfig): Promise<number> {
-    const ack = await this.js.publish(desiredSubjects.nodeConfig(this.wireIds.wireId(node)), encode(edge.NodeConfigSchema, config));
-    return ack.seq;
+    return this.publish(desiredSubjects.nodeConfig(this.wireIds.wireId(node)), encode(edge.NodeConfigSchema, config));
   }
 
   tombstoneNodeConfig(node: string): Promise<number> {
     return this.tombstone(desiredSubjects.nodeConfig(this.wireIds.wireId(node)));
   }
 
-  private async tombstone(subject: string): Promise<number> {
+  private tombstone(subject: string): Promise<number> {
     const h = headers();
     h.set(Headers.operation, 'DEL');
     h.set(Headers.ttl, `${this.tombstoneTtlSeconds}s`);
-    const ack = await this.js.publish(subject, new Uint8Array(), { headers: h });
-    return ack.seq;
+    return this.publish(subject, new Uint8Array(), { headers: h });
+  }
+
+  /** Publishes to EF_DESIRED; a refusal by a stream limit becomes a HubStreamFullError (logged once a minute). */
+  private async publish(subject: string, data: Uint8Array, opts?: Parameters<JetStreamClient['publish']>[2]): Promise<number> {
+    try {
+      return (await this.js.publish(subject, data, opts)).seq;
+    } catch (err) {
+      const full = limitError(err, Streams.desired, subject);
+      if (!full) throw err;
+      const nowMs = Date.now();
+      if (nowMs - this.fullLoggedAtMs >= 60_000) {
+        this.fullLoggedAtMs = nowMs;
+        this.log.error({ stream: Streams.desired, reason: full.reason, maxBytes: this.limits.desiredMaxBytes }, full.message);
+      }
+      throw full;
+    }
   }
 
   /** Drops the last stored status of a pod that no longer exists, so the status stream stays bounded. */

@@ -4,13 +4,15 @@
  */
 import type { edge, ObjectKind, PodKey } from '@edgefarm/proto';
 import type { DesiredPublisher } from './hub.js';
+import { isHubStreamFull, type PublishRejectReason } from './limits.js';
 
 export type PublishKind = 'pod' | ObjectKind | 'node' | 'tombstone';
 
 export interface PublishObserver {
   /** `seconds`: from the publish to the hub's ack. */
   published(kind: PublishKind, seconds: number): void;
-  failed(kind: PublishKind): void;
+  /** `rejected`: the hub refused it by a stream limit (EF_DESIRED full, or the message too large). */
+  failed(kind: PublishKind, rejected?: PublishRejectReason): void;
 }
 
 /** What the pod controller publishes through (the hub bus, or a fake). */
@@ -30,7 +32,7 @@ export class InstrumentedPublisher implements PodBus {
       this.observe.published(kind, (this.nowMs() - start) / 1000);
       return seq;
     } catch (err) {
-      this.observe.failed(kind);
+      this.observe.failed(kind, isHubStreamFull(err) ? err.reason : undefined);
       throw err;
     }
   }

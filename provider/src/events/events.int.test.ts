@@ -54,7 +54,10 @@ test('events in EF_EVENTS become Kubernetes Events; malformed and unserved ones 
   const bus = new HubBus({ hub: oneConnection(nc), log });
   await bus.ensureStreams();
   const kube = new FakeKubeClient();
-  kube.pods.set('default/web', { metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '5' } });
+  kube.pods.set('default/web', {
+    metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '5' },
+    spec: { nodeName: 'edge-a', containers: [] }, // bound to edge-a: only edge-a speaks for it
+  });
   const sink = new EdgeEventSink({ kube, getPod: (ns, n) => kube.pods.get(`${ns}/${n}`), log });
   let dropped = 0;
   await bus.followEvents({

@@ -71,6 +71,41 @@ describe('EdgeEventSink', () => {
     expect(kube.events[0]!.count).toBe(2);
   });
 
+  it('refuses an event about a pod bound to another node: nothing written on the pod, a Warning Event on the reporting Node once', async () => {
+    const { kube, sink } = setup();
+    expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2' }))).toBe('wrong_node');
+    expect(await sink.handle('edge-2', ev({ nodeName: 'edge-2', count: 2 }))).toBe('wrong_node');
+    // No Event on the pod; one Warning Event on the reporting Node says so (at most once a minute).
+    expect(kube.events.map((e) => [e.involvedObject.kind, e.involvedObject.name, e.reason])).toEqual([
+      ['Node', 'edge-2', 'ForeignPodDataRefused'],
+    ]);
+    expect(kube.events[0]!.message).toMatch(
+      /^refused 1 Events from this node about pods bound to other nodes \(last: pod default\/web on edge-1\)/,
+    );
+    // The pod's own node still gets its Event written.
+    expect(await sink.handle('edge-1', ev())).toBe('created');
+  });
+
+  it('spends a write token only on an Event it will write: refused and unknown-pod events cost no API call and no token', async () => {
+    const kube = new FakeKubeClient();
+    kube.pods.set('default/web', pod);
+    const slept: number[] = [];
+    const sink = new EdgeEventSink({
+      kube,
+      getPod: (ns, n) => kube.pods.get(`${ns}/${n}`),
+      log,
+      ratePerS: 1, // burst 2
+      sleep: async (ms) => void slept.push(ms),
+    });
+    for (let i = 0; i < 50; i++) {
+      await sink.handle('edge-2', ev({ nodeName: 'edge-2', key: `k${i}`.padEnd(16, '0') }));
+      await sink.handle('edge-1', ev({ podName: `ghost-${i}`, key: `g${i}`.padEnd(16, '0') }));
+    }
+    expect(kube.calls).toEqual(['createEvent ForeignPodDataRefused']); // the notice on edge-2, once a minute
+    expect(await sink.handle('edge-1', ev())).toBe('created');
+    expect(slept).toEqual([]); // the burst was still there
+  });
+
   it('drops events for pods no longer in the API or replaced by a new UID', async () => {
     const { kube, sink } = setup();
     expect(await sink.handle('edge-1', ev({ podName: 'gone' }))).toBe('dropped');

@@ -6,7 +6,12 @@
  *   when another replica or an earlier run wrote it, falls back to a patch) and merge-patched (count, lastTimestamp,
  *   message) for every later message with the same key; a message older than what was written (lower count) is
  *   skipped.
- * - Events about pods that are no longer in the API (or a successor with another UID) are dropped.
+ * - The pod is resolved from the informer cache only (pods bound to a node), never with an API call: an Event about a
+ *   pod the cache does not have (gone, or a successor with another UID) is dropped, and costs neither an API call
+ *   nor a write token. A node speaks only for its own pods: an Event about a pod bound to another node is refused
+ *   (`wrong_node`; logged and a Warning Event on the reporting Node, once a minute per node) before it reaches the
+ *   rate limiter, so a site's forgeries cannot spend the
+ *   write budget of the others.
  * - enqueue() hands events to a keyed work queue: different Events are written in parallel (`workers`, default 8),
  *   one Event never concurrently, and messages for an Event still queued coalesce into the one with the highest
  *   count (as the kubelet's recorder aggregates). One provider writes the Events of every node it serves, so a
@@ -25,11 +30,12 @@ import type { Logger } from 'pino';
 import type { KubeClient, Pod } from '../kube/client.js';
 import { isAlreadyExists } from '../kube/errors.js';
 import { RateLimiter } from './rate.js';
+import { RefusalNotices } from './refusals.js';
 
 export interface EdgeEventSinkDeps {
   kube: KubeClient;
-  /** The pod as the provider knows it (informer cache), or undefined. */
-  getPod(namespace: string, name: string): Pod | undefined | Promise<Pod | undefined>;
+  /** The pod as the informer cache holds it, or undefined (never an API call: an Event is not worth one). */
+  getPod(namespace: string, name: string): Pod | undefined;
   log: Logger;
   /** Delay between retries (default 200 ms doubling); injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
@@ -44,7 +50,8 @@ export interface EdgeEventSinkDeps {
   outcome?: (outcome: EventResult) => void;
 }
 
-export type EventOutcome = 'created' | 'updated' | 'stale' | 'dropped';
+/** `wrong_node`: refused, the Event names a pod bound to another node than the one it came in for. */
+export type EventOutcome = 'created' | 'updated' | 'stale' | 'dropped' | 'wrong_node';
 /** What became of an enqueued event: written, or `coalesced` into a later message for the same Event. */
 export type EventResult = EventOutcome | 'coalesced';
 
@@ -71,12 +78,15 @@ export class EdgeEventSink {
   private roomWaiters: (() => void)[] = [];
   private stopped = false;
   private readonly rate: RateLimiter;
+  /** Wrong-node refusals: logged and told on the reporting Node (a Warning Event), once a minute per node. */
+  private readonly notices: RefusalNotices;
 
   constructor(private readonly deps: EdgeEventSinkDeps) {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.maxQueued = deps.maxQueued ?? 10_000;
     const ratePerS = deps.ratePerS ?? 50;
     this.rate = new RateLimiter(ratePerS, 2 * ratePerS, { sleep: this.sleep });
+    this.notices = new RefusalNotices({ kube: deps.kube, log: deps.log, now: () => new Date() });
     this.queue = new WorkQueue(
       async (id) => {
         const next = this.pending.get(id);
@@ -153,8 +163,9 @@ export class EdgeEventSink {
 
   private async write(node: string, e: edge.EdgeEvent): Promise<EventOutcome> {
     const { kube } = this.deps;
-    const pod = await this.deps.getPod(e.podNamespace, e.podName);
+    const pod = this.deps.getPod(e.podNamespace, e.podName);
     if (!pod || pod.metadata?.uid !== e.podUid) return 'dropped';
+    if (pod.spec?.nodeName !== node) return this.refuse(node, pod, e);
     const name = eventName(e.podName, e.key);
     const id = eventId(e);
     if ((this.written.get(id) ?? 0) >= e.count) return 'stale';
@@ -179,6 +190,12 @@ export class EdgeEventSink {
     this.written.set(id, e.count);
     if (this.written.size > 10_000) this.written.delete(this.written.keys().next().value!);
     return outcome;
+  }
+
+  /** Refuses an Event of `node` about a pod bound to another node (told once a minute per node: RefusalNotices). */
+  private refuse(node: string, pod: Pod, e: edge.EdgeEvent): 'wrong_node' {
+    this.notices.refused('event', node, `${e.podNamespace}/${e.podName}`, pod.spec?.nodeName);
+    return 'wrong_node';
   }
 }
 

@@ -19,26 +19,49 @@ const SUFFIX: Record<string, number> = {
   Pi: 2 ** 50,
   Ei: 2 ** 60,
 };
-const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?)$/;
+// Unambiguous, so a failed match backtracks linearly: digits, then optionally a dot and digits (`\d+\.?\d*` could
+// split a run of digits two ways and took quadratic time on a long one that ends badly).
+const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?)$/;
+
+/**
+ * Quantities at or beyond 2^63 in magnitude are refused: Kubernetes reads them as int64 (Value(), MilliValue()) and
+ * the edge contract carries them as int64; beyond that lies Infinity (`1e999999999`), which no consumer can use.
+ */
+export const MAX_QUANTITY = 2 ** 63;
 
 export class QuantityError extends Error {
   override name = 'QuantityError';
 }
 
-export function parseQuantity(q: string | number): number {
-  if (typeof q === 'number') {
-    if (!Number.isFinite(q)) throw new QuantityError(`"${q}" is not a quantity`);
-    return q;
-  }
-  const m = QUANTITY.exec(q.trim());
-  if (!m) throw new QuantityError(`"${q}" is not a Kubernetes quantity`);
-  const base = Number(m[1]);
-  return m[2] ? base * 10 ** Number(m[2].slice(1)) : base * SUFFIX[m[3] ?? '']!;
+/** Shown in messages: a quantity may be hostile and huge. */
+function shown(q: string | number): string {
+  const s = String(q);
+  return s.length > 64 ? `${s.slice(0, 64)}...` : s;
 }
 
+export function parseQuantity(q: string | number): number {
+  let value: number;
+  if (typeof q === 'number') {
+    value = q;
+  } else {
+    const m = QUANTITY.exec(q.trim());
+    if (!m) throw new QuantityError(`"${shown(q)}" is not a Kubernetes quantity`);
+    // Number() reads the decimal with its exponent exactly (and linearly however many digits); 0e<huge> is 0.
+    value = m[2] ? Number(m[1]! + m[2]) : Number(m[1]) * SUFFIX[m[3] ?? '']!;
+  }
+  if (!Number.isFinite(value) || Math.abs(value) >= MAX_QUANTITY) {
+    throw new QuantityError(`"${shown(q)}" is out of range (a quantity's magnitude must be below 2^63)`);
+  }
+  return value === 0 ? 0 : value;
+}
+
+/**
+ * Formats a value as a quantity that parses back to it (cpu in millicores, rounded; others as an integer, floored),
+ * in plain digits however large (String(1e21) would be "1e+21", and "1e+24m" is no quantity).
+ */
 export function formatQuantity(resource: string, value: number): string {
-  const v = Math.max(0, value);
-  return resource === 'cpu' ? `${Math.round(v * 1000)}m` : String(Math.floor(v));
+  const v = Number.isFinite(value) ? Math.max(0, value) : 0;
+  return resource === 'cpu' ? `${BigInt(Math.round(v * 1000))}m` : String(BigInt(Math.floor(v)));
 }
 
 /** allocatable minus reserved, per resource; a reserved resource the node does not have is ignored. */

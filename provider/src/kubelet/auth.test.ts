@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
 import { KubeletAuth, requestAttributes } from './auth.js';
+import { BadPathError } from './routes.js';
 
 const log = pino({ level: 'silent' });
 const req = (method: string, url: string, token?: string) =>
@@ -18,11 +19,31 @@ describe('kubelet authorization attributes', () => {
     ['POST', '/portForward/ns/p', 'create', 'proxy'],
     ['GET', '/pods', 'get', 'proxy'],
     ['GET', '/statsz', 'get', 'proxy'],
+    ['GET', '/spec/', 'get', 'spec'],
+    ['GET', '/stats', 'get', 'stats'],
+    ['GET', '/stats/summary?x=/../exec', 'get', 'stats'],
   ])('%s %s → %s nodes/%s', (method, url, verb, subresource) => {
     expect(requestAttributes(method, url, 'edge-1')).toEqual({
       verb,
       resource: { group: '', resource: 'nodes', subresource, name: 'edge-1' },
     });
+  });
+});
+
+describe('ambiguous paths are refused, never authorized as one endpoint and routed as another', () => {
+  it.each(['/stats/../exec/ns/p/c', '/stats/%2e%2e/exec/ns/p/c', '/metrics%2f..%2fexec/ns/p/c', '/logs/..%5cpods', '//stats/x'])(
+    '%s',
+    (url) => {
+      expect(() => requestAttributes('POST', url, 'edge-1')).toThrow(BadPathError);
+    },
+  );
+
+  it('check answers 400 for such a path, before any SubjectAccessReview', async () => {
+    const kube = new FakeKubeClient();
+    kube.tokenUsers.set('t', { username: 'u', groups: [] });
+    const a = new KubeletAuth({ kube, log });
+    expect(await a.check(req('POST', '/stats/../exec/ns/p/c', 't'), 'edge-1')).toMatchObject({ ok: false, status: { code: 400 } });
+    expect(kube.calls.filter((c) => c.startsWith('reviewAccess'))).toEqual([]);
   });
 });
 

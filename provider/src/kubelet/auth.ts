@@ -6,14 +6,18 @@
  *   server.ts) names the user (CN) and groups (O). The apiserver presents its kubelet-client certificate.
  * - Bearer token: TokenReview. Anything else is anonymous, which is refused (401).
  * - Authorization: SubjectAccessReview on the node, verb from the HTTP method, subresource from the path:
- *   /stats → nodes/stats, /metrics → nodes/metrics, /logs → nodes/log, anything else (exec, attach, portForward,
- *   containerLogs, pods, healthz, ...) → nodes/proxy. Denied → 403.
+ *   /stats → nodes/stats, /metrics → nodes/metrics, /logs → nodes/log, /spec → nodes/spec, anything else (exec,
+ *   attach, portForward, containerLogs, pods, healthz, ...) → nodes/proxy. Denied → 403. The path is the one
+ *   {@link parseKubeletPath} made, the same the server routes on (a path it refuses is neither routed nor authorized).
+ * - Order: authenticate first, then the server looks the pod up, then authorizes: an anonymous caller learns nothing
+ *   about which pods exist (401 for all).
  * Decisions are cached as the kubelet's webhooks cache them: tokens 2 min, allowed 5 min, denied 30 s.
  */
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { AccessAttributes, KubeClient, UserInfo } from '../kube/client.js';
+import { isBadRequestError, isSubpath, parseKubeletPath, type KubeletPath } from './routes.js';
 import { failure, type V1Status } from './status.js';
 
 export interface KubeletAuthOptions {
@@ -40,16 +44,21 @@ const VERBS: Record<string, string> = {
   DELETE: 'delete',
 };
 
-/** The SubjectAccessReview attributes of a kubelet API request on `node` (auth.go GetRequestAttributes). */
-export function requestAttributes(method: string, path: string, node: string): AccessAttributes {
-  const clean = path.split('?')[0] ?? '';
-  const subresource = /^\/stats(\/|$)/.test(clean)
-    ? 'stats'
-    : /^\/metrics(\/|$)/.test(clean)
-      ? 'metrics'
-      : /^\/logs(\/|$)/.test(clean)
-        ? 'log'
-        : 'proxy';
+/** Path prefixes with a subresource of their own (auth.go); everything else is nodes/proxy. */
+const SUBRESOURCES: [string, string][] = [
+  ['/stats', 'stats'],
+  ['/metrics', 'metrics'],
+  ['/logs', 'log'],
+  ['/spec', 'spec'],
+];
+
+/**
+ * The SubjectAccessReview attributes of a kubelet API request on `node` (auth.go GetRequestAttributes). A string
+ * path (a request target) is parsed with {@link parseKubeletPath}, which throws a BadPathError for an ambiguous one.
+ */
+export function requestAttributes(method: string, path: KubeletPath | string, node: string): AccessAttributes {
+  const p = typeof path === 'string' ? parseKubeletPath(path) : path;
+  const subresource = SUBRESOURCES.find(([prefix]) => isSubpath(p, prefix))?.[1] ?? 'proxy';
   return { verb: VERBS[method.toUpperCase()] ?? method.toLowerCase(), resource: { group: '', resource: 'nodes', subresource, name: node } };
 }
 
@@ -116,8 +125,8 @@ export class KubeletAuth {
     return d;
   }
 
-  /** Authenticates and authorizes a request on `node`; the Status to answer when it may not proceed. */
-  async check(req: IncomingMessage, node: string): Promise<AuthResult> {
+  /** Authenticates a request: the user, or the Status to answer (401 anonymous, 500 when the review failed). */
+  async identify(req: IncomingMessage): Promise<AuthResult> {
     let user: UserInfo | undefined;
     try {
       user = await this.authenticate(req);
@@ -126,7 +135,28 @@ export class KubeletAuth {
       return { ok: false, status: failure(500, 'InternalError', 'authentication failed: the TokenReview did not complete') };
     }
     if (!user) return { ok: false, status: failure(401, 'Unauthorized', 'Unauthorized') };
-    const attrs = requestAttributes(req.method ?? 'GET', req.url ?? '/', node);
+    return { ok: true, user };
+  }
+
+  /**
+   * Authenticates and authorizes a request on `node`; the Status to answer when it may not proceed. `path` is the
+   * request's parsed path; without it req.url is parsed (a path that is not one unambiguous path: 400).
+   */
+  async check(req: IncomingMessage, node: string, path?: KubeletPath): Promise<AuthResult> {
+    const who = await this.identify(req);
+    if (!who.ok) return who;
+    return this.permit(who.user, req.method ?? 'GET', path ?? req.url ?? '/', node);
+  }
+
+  /** Authorizes an authenticated user's request on `node` (403 when denied, 400 for an ambiguous path). */
+  async permit(user: UserInfo, method: string, path: KubeletPath | string, node: string): Promise<AuthResult> {
+    let attrs: AccessAttributes;
+    try {
+      attrs = requestAttributes(method, path, node);
+    } catch (err) {
+      if (isBadRequestError(err)) return { ok: false, status: failure(400, 'BadRequest', err.message) };
+      throw err;
+    }
     try {
       const d = await this.authorize(user, attrs);
       if (d.allowed) return { ok: true, user };

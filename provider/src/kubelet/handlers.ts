@@ -1,7 +1,9 @@
 /**
  * The kubelet API's plain HTTP endpoints (fastify routes): /healthz, /pods, /containerLogs, /stats/summary,
- * /metrics/resource, and 400 for /exec, /attach, /portForward without an Upgrade. Every request is authenticated
- * and authorized for its node first ({@link KubeletContext.authorize}).
+ * /metrics/resource, and 400 for /exec, /attach, /portForward without an Upgrade. Every request arrives
+ * authenticated, with its path parsed once ({@link KubeletContext.pathOf}); each is authorized for its node
+ * ({@link KubeletContext.authorize}) before it is served. Refusals are counted ({@link KubeletContext.rejected}); log
+ * streams take a session slot and node-scoped requests a stats slot ({@link KubeletContext.acquire}), or get 429.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,7 +12,8 @@ import type { Pod } from '../kube/client.js';
 import type { ContainerRef, EdgeStreams } from './edge-streams.js';
 import { drained } from './drain.js';
 import { renderResourceMetrics, RESOURCE_METRICS_CONTENT_TYPE } from './resource-metrics.js';
-import { BadRequestError, isBadRequestError, parseLogOptions, parsePodRoute } from './routes.js';
+import { reasonOfCode, type KubeletRejectReason } from './metrics.js';
+import { BadPathError, BadRequestError, isBadRequestError, parseLogOptions, parsePodRoute, type KubeletPath } from './routes.js';
 import { failure, statusOfError, type V1Status } from './status.js';
 
 /** What the handlers need from the server: routing to nodes and pods, and the auth check. */
@@ -24,8 +27,14 @@ export interface KubeletContext {
   podsOf(nodes: string[]): Pod[];
   /** The pod and its node, or the 404 Status. */
   resolvePod(namespace: string, name: string, uid?: string): { pod: Pod; node: string } | V1Status;
-  /** undefined when the request may proceed on `node`, else the Status to answer. */
+  /** The request's path, parsed once when it came in (what it was routed on). */
+  pathOf(req: FastifyRequest): KubeletPath;
+  /** undefined when the request may proceed on `node`, else the Status to answer (the refusal is counted). */
   authorize(req: FastifyRequest, node: string): Promise<V1Status | undefined>;
+  /** Counts a refused request. */
+  rejected(reason: KubeletRejectReason): void;
+  /** A slot of `kind` (its release), or undefined when all are taken. */
+  acquire(kind: 'session' | 'stats'): (() => void) | undefined;
 }
 
 function sendStatus(reply: FastifyReply, s: V1Status): FastifyReply {
@@ -56,15 +65,28 @@ export function hasContainer(pod: Pod, name: string): boolean {
 }
 
 export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): void {
-  const query = (req: FastifyRequest) => new URL(req.url, 'https://kubelet').searchParams;
+  /** Answers a refusal (not one authorize counted already) and counts it. */
+  const refuse = (reply: FastifyReply, s: V1Status, reason: KubeletRejectReason = reasonOfCode(s.code)): FastifyReply => {
+    ctx.rejected(reason);
+    return sendStatus(reply, s);
+  };
+  const tooMany = (reply: FastifyReply, what: string) =>
+    refuse(reply, failure(429, 'TooManyRequests', `too many ${what} on this provider; try again later`), 'too_many_requests');
 
-  /** Node-scoped endpoints answer on the node's own port only (see docs/decisions/0006-kubelet-api.md). */
-  const nodeScoped = async (req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> => {
+  /**
+   * Node-scoped endpoints answer on the node's own port only (see docs/decisions/0006-kubelet-api.md), each holding
+   * a stats slot while it runs: the node and the slot's release, or undefined when answered already.
+   */
+  const nodeScoped = async (req: FastifyRequest, reply: FastifyReply): Promise<{ node: string; release: () => void } | undefined> => {
     const node = ctx.nodeOfRequest(req);
     if (!node) {
-      sendStatus(
+      refuse(
         reply,
-        failure(404, 'NotFound', `${req.url.split('?')[0]} is per node: ask the port in the Node's status.daemonEndpoints.kubeletEndpoint`),
+        failure(
+          404,
+          'NotFound',
+          `${ctx.pathOf(req).pathname} is per node: ask the port in the Node's status.daemonEndpoints.kubeletEndpoint`,
+        ),
       );
       return undefined;
     }
@@ -73,7 +95,12 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
       sendStatus(reply, denied);
       return undefined;
     }
-    return node;
+    const release = ctx.acquire('stats');
+    if (!release) {
+      tooMany(reply, 'node-scoped requests (stats, metrics)');
+      return undefined;
+    }
+    return { node, release };
   };
 
   app.get('/healthz', async (req, reply) => {
@@ -90,25 +117,29 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
   });
 
   app.get('/stats/summary', async (req, reply) => {
-    const node = await nodeScoped(req, reply);
-    if (!node) return reply;
+    const slot = await nodeScoped(req, reply);
+    if (!slot) return reply;
     const ac = abortOnClose(reply.raw);
     try {
-      return reply.type('application/json').send(JSON.stringify(await ctx.streams.statsSummary(node, ac.signal)));
+      return reply.type('application/json').send(JSON.stringify(await ctx.streams.statsSummary(slot.node, ac.signal)));
     } catch (err) {
       return sendEdgeError(reply, err);
+    } finally {
+      slot.release();
     }
   });
 
   app.get('/metrics/resource', async (req, reply) => {
-    const node = await nodeScoped(req, reply);
-    if (!node) return reply;
+    const slot = await nodeScoped(req, reply);
+    if (!slot) return reply;
     const ac = abortOnClose(reply.raw);
     let summary;
     try {
-      summary = await ctx.streams.statsSummary(node, ac.signal);
+      summary = await ctx.streams.statsSummary(slot.node, ac.signal);
     } catch (err) {
-      ctx.log.info({ node, err: (err as Error).message }, 'stats for /metrics/resource failed');
+      ctx.log.info({ node: slot.node, err: (err as Error).message }, 'stats for /metrics/resource failed');
+    } finally {
+      slot.release();
     }
     return reply.header('content-type', RESOURCE_METRICS_CONTENT_TYPE).send(renderResourceMetrics(summary));
   });
@@ -116,48 +147,53 @@ export function registerHandlers(app: FastifyInstance, ctx: KubeletContext): voi
   app.get('/containerLogs/*', async (req, reply) => {
     let opts;
     let route;
+    const path = ctx.pathOf(req);
     try {
-      route = parsePodRoute(req.url.split('?')[0]!);
-      opts = parseLogOptions(query(req));
+      route = parsePodRoute(path);
+      opts = parseLogOptions(path.query);
     } catch (err) {
-      if (isBadRequestError(err)) return sendStatus(reply, failure(400, 'BadRequest', err.message));
+      if (isBadRequestError(err)) return refuse(reply, failure(400, 'BadRequest', err.message));
       throw err;
     }
-    if (route?.kind !== 'containerLogs') return sendStatus(reply, failure(404, 'NotFound', 'not found'));
+    if (route?.kind !== 'containerLogs') return refuse(reply, failure(404, 'NotFound', 'not found'));
     const found = ctx.resolvePod(route.namespace, route.pod);
-    if ('kind' in found) return sendStatus(reply, found);
+    if ('kind' in found) return refuse(reply, found);
     const denied = await ctx.authorize(req, found.node);
     if (denied) return sendStatus(reply, denied);
     if (!hasContainer(found.pod, route.container)) {
-      return sendStatus(
-        reply,
-        failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`),
-      );
+      return refuse(reply, failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`));
     }
-    const ref: ContainerRef = { node: found.node, namespace: route.namespace, pod: route.pod, container: route.container };
-    const ac = abortOnClose(reply.raw);
-    let logs: AsyncIterable<Uint8Array>;
+    const release = ctx.acquire('session');
+    if (!release) return tooMany(reply, 'streaming sessions');
     try {
-      logs = await ctx.streams.logs(ref, opts, ac.signal);
-    } catch (err) {
-      return sendEdgeError(reply, err);
+      const ref: ContainerRef = { node: found.node, namespace: route.namespace, pod: route.pod, container: route.container };
+      const ac = abortOnClose(reply.raw);
+      let logs: AsyncIterable<Uint8Array>;
+      try {
+        logs = await ctx.streams.logs(ref, opts, ac.signal);
+      } catch (err) {
+        return sendEdgeError(reply, err);
+      }
+      reply.hijack();
+      await streamBody(reply.raw, logs, ac, opts.limitBytes, ctx.log.child({ node: found.node, pod: `${route.namespace}/${route.pod}` }));
+      return reply;
+    } finally {
+      release();
     }
-    reply.hijack();
-    await streamBody(reply.raw, logs, ac, opts.limitBytes, ctx.log.child({ node: found.node, pod: `${route.namespace}/${route.pod}` }));
-    return reply;
   });
 
   for (const kind of ['exec', 'attach', 'portForward']) {
     app.all(`/${kind}/*`, async (_req, reply) =>
-      sendStatus(reply, failure(400, 'BadRequest', `Upgrade request required: ${kind} speaks SPDY/3.1 or WebSocket`)),
+      refuse(reply, failure(400, 'BadRequest', `Upgrade request required: ${kind} speaks SPDY/3.1 or WebSocket`)),
     );
   }
 
   app.setNotFoundHandler(async (req, reply) =>
-    sendStatus(reply, failure(404, 'NotFound', `the kubelet API has no ${req.method} ${req.url.split('?')[0]}`)),
+    refuse(reply, failure(404, 'NotFound', `the kubelet API has no ${req.method} ${ctx.pathOf(req).pathname}`)),
   );
   app.setErrorHandler(async (err, _req, reply) => {
-    if (err instanceof BadRequestError) return sendStatus(reply, failure(400, 'BadRequest', err.message));
+    if (err instanceof BadRequestError)
+      return refuse(reply, failure(400, 'BadRequest', err.message), err instanceof BadPathError ? 'bad_path' : 'bad_request');
     const message = (err as Error)?.message ?? String(err);
     ctx.log.warn({ err: message }, 'kubelet API request failed');
     return sendStatus(reply, failure(500, 'InternalError', message));

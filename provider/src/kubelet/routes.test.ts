@@ -1,4 +1,17 @@
-import { BadRequestError, parseCommand, parseLogOptions, parsePodRoute, parsePort, parsePorts, parseStreamOptions } from './routes.js';
+import {
+  BadPathError,
+  BadRequestError,
+  isSubpath,
+  MAX_PORTS,
+  parseCommand,
+  parseKubeletPath,
+  parseLogOptions,
+  parsePodRoute,
+  parsePort,
+  parsePorts,
+  parseStreamOptions,
+  TooManyPortsError,
+} from './routes.js';
 
 const q = (s: string) => new URLSearchParams(s);
 
@@ -91,5 +104,56 @@ describe('query parameters', () => {
   ])('bad port query %p', (query, message) => {
     expect(() => parsePorts(q(query))).toThrow(BadRequestError);
     expect(() => parsePorts(q(query))).toThrow(message);
+  });
+});
+
+describe('parseKubeletPath (one parse for routing and authorization)', () => {
+  it.each([
+    ['/exec/ns/web/app?command=id&output=1', ['exec', 'ns', 'web', 'app'], '/exec/ns/web/app', 'command=id&output=1'],
+    ['/', [''], '/', ''],
+    ['/logs/', ['logs', ''], '/logs/', ''],
+    ['/containerLogs/ns/a%2Eb/c', ['containerLogs', 'ns', 'a.b', 'c'], '/containerLogs/ns/a.b/c', ''],
+    ['/pods?', ['pods'], '/pods', ''],
+  ])('%s', (target, segments, pathname, search) => {
+    expect(parseKubeletPath(target)).toMatchObject({ segments, pathname, search });
+  });
+
+  it.each([
+    '/stats/../exec/ns/web/app',
+    '/stats/%2e%2e/exec/ns/web/app',
+    '/stats/%2E%2e/exec/ns/web/app',
+    '/stats/.%2E/exec',
+    '/./pods',
+    '/pods/.',
+    '/stats/..',
+    '/stats%2f..%2fexec/ns/web/app',
+    '/stats%2F..%2Fexec/ns/web/app',
+    '/stats/..%5cexec/ns/web/app',
+    '/stats\\..\\exec/ns/web/app',
+    '/exec//ns/web/app',
+    '//stats/../exec',
+    'exec/ns/web/app',
+    'http://kubelet/exec/ns/web/app',
+    '*',
+    '',
+    '/exec/ns/web/app#frag',
+    '/exec/ns/web/%00',
+    '/exec/ns/web/a\u0000',
+    '/exec/ns/%E0%A4%A/app',
+    `/${'a'.repeat(9000)}`,
+  ])('refuses %j', (target) => {
+    expect(() => parseKubeletPath(target)).toThrow(BadPathError);
+  });
+
+  it('isSubpath works on whole segments', () => {
+    expect(isSubpath(parseKubeletPath('/stats'), '/stats')).toBe(true);
+    expect(isSubpath(parseKubeletPath('/stats/summary'), '/stats')).toBe(true);
+    expect(isSubpath(parseKubeletPath('/statsz'), '/stats')).toBe(false);
+  });
+
+  it('bounds the ports of one WebSocket port-forward', () => {
+    expect(parsePorts(q(Array.from({ length: MAX_PORTS }, (_, i) => `port=${i + 1}`).join('&')))).toHaveLength(MAX_PORTS);
+    expect(() => parsePorts(q(`port=${Array.from({ length: MAX_PORTS + 1 }, (_, i) => i + 1).join(',')}`))).toThrow(TooManyPortsError);
+    expect(() => parsePorts(q('port=1&port=2&port=3'), 2)).toThrow(/3 ports in one port-forward; at most 2/);
   });
 });

@@ -1,6 +1,11 @@
 /**
  * The kubelet API's paths and queries (pkg/kubelet/server/server.go), parsed into plain records; invalid input is
  * a {@link BadRequestError} (answered 400). Pure: no I/O.
+ *
+ * Every request's target is parsed once, by {@link parseKubeletPath}, and that one {@link KubeletPath} is what the
+ * server routes on and what authorization reads (auth.ts requestAttributes): a path that could mean two things
+ * (dot segments, encoded separators, empty segments) is refused with a {@link BadPathError}, never normalized, so no
+ * path can be authorized as one endpoint and served as another.
  */
 import type { LogOptions, StreamOptions } from './edge-streams.js';
 
@@ -10,24 +15,83 @@ export class BadRequestError extends Error {
 export function isBadRequestError(err: unknown): err is BadRequestError {
   return err instanceof BadRequestError;
 }
+/** A request target that is not one unambiguous absolute path (answered 400, counted as `bad_path`). */
+export class BadPathError extends BadRequestError {
+  override name = 'BadPathError';
+}
+
+/** Longest request target accepted (Node's header limit is 16 KiB; no kubelet path comes near). */
+export const MAX_TARGET_LENGTH = 8192;
+
+/** A request target, parsed once: what the server routes on and what authorization reads. */
+export interface KubeletPath {
+  /** The decoded segments after the leading slash: `/exec/ns/pod/c` → exec, ns, pod, c; `/` → one empty segment. */
+  readonly segments: readonly string[];
+  /** The canonical path, made from the segments (each percent-encoded as needed): what routing sees. */
+  readonly pathname: string;
+  /** The raw query (after `?`, without it; '' when none). */
+  readonly search: string;
+  readonly query: URLSearchParams;
+}
+
+/**
+ * Parses a request target (origin form, as in the request line). Refuses, with a {@link BadPathError}: anything but
+ * an absolute path (absolute URIs, `//authority`, `*`), a fragment, control bytes, backslashes, the dot segments `.`
+ * and `..` in any spelling (`%2e`, `%2E%2e`), segments that decode to a separator (`%2f`, `%5c`) or a control byte,
+ * malformed percent escapes, and empty segments (`//`) anywhere but at the end (a trailing slash, as `/logs/`).
+ */
+export function parseKubeletPath(target: string): KubeletPath {
+  if (target.length > MAX_TARGET_LENGTH) throw new BadPathError(`request target longer than ${MAX_TARGET_LENGTH} bytes`);
+  if (!target.startsWith('/') || target.startsWith('//')) throw new BadPathError('the request target must be an absolute path');
+  if (hasByte(target, (c) => c <= 0x20 || c === 0x7f || c === 0x5c || c === 0x23))
+    throw new BadPathError('the request target has a backslash, a control byte, a space or a fragment');
+  const q = target.indexOf('?');
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  const search = q < 0 ? '' : target.slice(q + 1);
+  const raw = rawPath.slice(1).split('/');
+  const segments = raw.map((r, i) => {
+    if (r === '' && i < raw.length - 1) throw new BadPathError('empty path segment');
+    let seg: string;
+    try {
+      seg = decodeURIComponent(r);
+    } catch {
+      throw new BadPathError('malformed percent escape in the path');
+    }
+    if (seg === '.' || seg === '..') throw new BadPathError('dot segments (. and ..) are not allowed in the path');
+    if (hasByte(seg, (c) => c < 0x20 || c === 0x7f || c === 0x2f || c === 0x5c))
+      throw new BadPathError('a path segment encodes a separator or a control byte');
+    return seg;
+  });
+  const pathname = `/${segments.map(encodeURIComponent).join('/')}`;
+  return { segments, pathname, search, query: new URLSearchParams(search) };
+}
+
+/** Whether any UTF-16 unit of `s` is one `bad` picks (control bytes, separators; no regex with control characters). */
+function hasByte(s: string, bad: (code: number) => boolean): boolean {
+  for (let i = 0; i < s.length; i++) if (bad(s.charCodeAt(i))) return true;
+  return false;
+}
+
+/** Whether the path is `prefix` or below it (kubelet auth.go isSubpath), on whole segments. */
+export function isSubpath(path: KubeletPath, prefix: string): boolean {
+  const want = prefix.split('/').slice(1);
+  return want.every((w, i) => path.segments[i] === w);
+}
 
 export type PodRoute =
   | { kind: 'containerLogs'; namespace: string; pod: string; container: string }
   | { kind: 'exec' | 'attach'; namespace: string; pod: string; uid?: string; container: string }
   | { kind: 'portForward'; namespace: string; pod: string; uid?: string };
 
-/** exec/attach/portForward/containerLogs paths; undefined for any other path. Throws on a malformed one. */
-export function parsePodRoute(pathname: string): PodRoute | undefined {
-  const parts = pathname.split('/').slice(1);
-  const kind = parts[0];
-  const seg = parts.slice(1).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      throw new BadRequestError(`malformed path segment "${p}"`);
-    }
-  });
-  if (seg.some((s) => s === '')) throw new BadRequestError(`empty segment in ${pathname}`);
+/**
+ * exec/attach/portForward/containerLogs paths; undefined for any other path. Throws on a malformed one. A string is
+ * parsed with {@link parseKubeletPath} first.
+ */
+export function parsePodRoute(path: KubeletPath | string): PodRoute | undefined {
+  const p = typeof path === 'string' ? parseKubeletPath(path) : path;
+  const kind = p.segments[0];
+  const seg = p.segments.slice(1);
+  if (seg.some((s) => s === '')) throw new BadRequestError(`empty segment in ${p.pathname}`);
   const [namespace, pod] = seg;
   switch (kind) {
     case 'containerLogs':
@@ -114,13 +178,27 @@ export function parsePort(raw: string | undefined): number | string {
   return port;
 }
 
+/** More ports in one WebSocket port-forward than {@link MAX_PORTS} (answered 400, counted as `too_many_ports`). */
+export class TooManyPortsError extends BadRequestError {
+  override name = 'TooManyPortsError';
+}
+
+/**
+ * Ports in one WebSocket port-forward, at most: each is a connection to the edge for the life of the WebSocket and
+ * a channel pair (channel numbers are one byte: 2i+1 ≤ 255 allows 128). kubectl forwards a handful.
+ */
+export const MAX_PORTS = 32;
+
 /**
  * The ports of a WebSocket port-forward, as the kubelet reads them (portforward.NewV4Options): every `port`
- * parameter, each a comma-separated list; at least one; each 1..65535. Repeats are kept (a channel pair each).
+ * parameter, each a comma-separated list; at least one; each 1..65535; at most `max` in all. Repeats are kept (a
+ * channel pair each).
  */
-export function parsePorts(q: URLSearchParams): number[] {
+export function parsePorts(q: URLSearchParams, max = MAX_PORTS): number[] {
   const raw = q.getAll('port');
   if (raw.length === 0) throw new BadRequestError('query parameter "port" is required');
+  const count = raw.reduce((n, list) => n + list.split(',').length, 0);
+  if (count > max) throw new TooManyPortsError(`${count} ports in one port-forward; at most ${max}`);
   return raw.flatMap((list) => {
     if (list === '') throw new BadRequestError('query parameter "port" cannot be empty');
     return list.split(',').map((one) => {

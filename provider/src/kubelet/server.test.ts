@@ -47,10 +47,11 @@ function get(path: string, who: Who = 'admin', port = bed.server.port, onData?: 
 }
 
 /** Sends an upgrade request over TLS; resolves with the response head and the socket. */
-async function upgrade(path: string, headers: Record<string, string>, who: Who = 'admin') {
-  const socket = tls.connect({ host: '127.0.0.1', port: bed.server.port, rejectUnauthorized: false, ...creds(who) });
+async function upgrade(path: string, headers: Record<string, string>, who: Who = 'admin', on: KubeletBed = bed) {
+  const socket = tls.connect({ host: '127.0.0.1', port: on.server.port, rejectUnauthorized: false, ...creds(who, on.pki) });
   await new Promise((r) => socket.once('secureConnect', r));
-  const lines = [`POST ${path} HTTP/1.1`, 'Host: kubelet', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const method = headers.Upgrade === 'websocket' ? 'GET' : 'POST';
+  const lines = [`${method} ${path} HTTP/1.1`, 'Host: kubelet', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   socket.write(`${lines.join('\r\n')}\r\n\r\n`);
   let head = '';
   const rest = await new Promise<Buffer>((resolve) => {
@@ -244,4 +245,178 @@ describe('upgrade handshakes', () => {
     expect(await badPeer.next((f) => f.type === 'goaway')).toMatchObject({ type: 'goaway', status: 1 });
     badPeer.close();
   });
+});
+
+describe('hostile paths (issue 20)', () => {
+  const V4 = { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' };
+  /** The user may `get nodes/stats` and nothing else. */
+  const statsOnly = () => {
+    const before = bed.kube.allow;
+    bed.kube.allow = (u, a) => u.groups.includes('system:masters') || (u.username === 'nobody' && a.resource?.subresource === 'stats');
+    return () => (bed.kube.allow = before);
+  };
+  async function answer(path: string, headers: Record<string, string>, who: Who) {
+    const u = await upgrade(path, headers, who);
+    u.socket.destroy();
+    return u.head.split('\r\n')[0];
+  }
+
+  it.each([
+    '/stats/../exec/default/web/app?command=id&output=1',
+    '/stats/%2e%2e/exec/default/web/app?command=id&output=1',
+    '/stats/%2E%2E/exec/default/web/app?command=id&output=1',
+    '/stats/./../exec/default/web/app?command=id&output=1',
+    '/metrics/..%2fexec/default/web/app?command=id&output=1',
+    '/stats%2f..%2fexec/default/web/app?command=id&output=1',
+    '/stats/..%5cexec/default/web/app?command=id&output=1',
+    '/exec/default/web/./app?command=id&output=1',
+    '/exec//default/web/app?command=id&output=1',
+    '//stats/../exec/default/web/app?command=id&output=1',
+  ])('an upgrade of %s is refused (400), not routed to exec', async (path) => {
+    const restore = statsOnly();
+    try {
+      expect(await answer(path, V4, 'user')).toBe('HTTP/1.1 400 Bad Request');
+    } finally {
+      restore();
+    }
+  });
+
+  it.each(['/stats/../containerLogs/default/web/app', '/stats/%2e%2e/pods', '/containerLogs/default/web/%2e%2e', '/pods/.'])(
+    'GET %s is refused (400)',
+    async (path) => {
+      const restore = statsOnly();
+      try {
+        expect((await get(path, 'user')).status).toBe(400);
+      } finally {
+        restore();
+      }
+    },
+  );
+
+  it('authenticates before looking anything up: anonymous callers get 401 for pods that exist and pods that do not', async () => {
+    for (const pod of ['web', 'nope', 'other']) {
+      expect(await answer(`/exec/default/${pod}/app?command=id&output=1`, V4, 'anonymous')).toBe('HTTP/1.1 401 Unauthorized');
+      expect((await get(`/containerLogs/default/${pod}/app`, 'anonymous')).status).toBe(401);
+    }
+    expect((await get('/nothing/here', 'anonymous')).status).toBe(401);
+  });
+
+  it('counts refusals by reason', async () => {
+    const count = (r: Parameters<typeof bed.server.metrics.rejectedCount>[0]) => bed.server.metrics.rejectedCount(r);
+    const before = { path: await count('bad_path'), anon: await count('unauthenticated'), denied: await count('forbidden') };
+    await get('/stats/../pods', 'admin');
+    await answer('/stats/%2e%2e/exec/default/web/app?command=id&output=1', V4, 'admin');
+    await get('/pods', 'anonymous');
+    await get('/containerLogs/default/web/app', 'user');
+    expect(await count('bad_path')).toBe(before.path + 2);
+    expect(await count('unauthenticated')).toBe(before.anon + 1);
+    expect(await count('forbidden')).toBe(before.denied + 1);
+    const text = await bed.server.metrics.registry.metrics();
+    expect(text).toMatch(/^edgefarm_provider_kubelet_requests_rejected_total\{reason="bad_path"\} \d+$/m);
+  });
+});
+
+describe('session bounds (issue 20)', () => {
+  const V4 = { ...SPDY, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' };
+  const closed = (socket: tls.TLSSocket) => new Promise<void>((r) => (socket.destroyed ? r() : socket.once('close', () => r())));
+
+  it('a burst of upgrades passes the cap of concurrent sessions only up to it (429 for the rest), and a slot frees on close', async () => {
+    const b = await startKubeletBed({ maxSessions: 2, streamCreationTimeoutMs: 60_000 });
+    try {
+      // Sessions that stay: the client never opens its streams (the creation timeout is a minute).
+      const burst = await Promise.all(
+        Array.from({ length: 6 }, () => upgrade('/exec/default/web/app?command=id&output=1', V4, 'admin', b)),
+      );
+      const lines = burst.map((u) => u.head.split('\r\n')[0]);
+      expect(lines.filter((l) => l === 'HTTP/1.1 101 Switching Protocols')).toHaveLength(2);
+      expect(lines.filter((l) => l === 'HTTP/1.1 429 Too Many Requests')).toHaveLength(4);
+      expect(await b.server.metrics.rejectedCount('too_many_sessions')).toBe(4);
+      // Followed logs count too.
+      expect((await get('/containerLogs/default/web/app', 'admin', b.server.port, undefined, b.pki)).status).toBe(429);
+      const open = burst.filter((u) => u.head.startsWith('HTTP/1.1 101'));
+      open[0]!.socket.destroy();
+      for (const u of burst) u.socket.destroy();
+      await Promise.all(burst.map((u) => closed(u.socket)));
+      for (let i = 0; i < 50 && b.server.sessions > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(b.server.sessions).toBe(0);
+      const again = await upgrade('/exec/default/web/app?command=id&output=1', V4, 'admin', b);
+      expect(again.head).toMatch(/^HTTP\/1.1 101/);
+      again.socket.destroy();
+    } finally {
+      await b.stop();
+    }
+  }, 30_000);
+
+  it('closes a streaming connection with no byte either way for the idle timeout, SPDY and WebSocket', async () => {
+    const b = await startKubeletBed({ streamingIdleTimeoutMs: 300, streamCreationTimeoutMs: 60_000 });
+    try {
+      const spdyConn = await upgrade('/exec/default/web/app?command=id&output=1', V4, 'admin', b);
+      expect(spdyConn.head).toMatch(/^HTTP\/1.1 101/);
+      await closed(spdyConn.socket);
+      const ws = await upgrade(
+        '/exec/default/web/app?command=cat&input=1&output=1',
+        {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'Sec-WebSocket-Protocol': 'v5.channel.k8s.io',
+        },
+        'admin',
+        b,
+      );
+      expect(ws.head).toMatch(/^HTTP\/1.1 101/);
+      await closed(ws.socket);
+      const text = await b.server.metrics.registry.metrics();
+      expect(text).toMatch(/^edgefarm_provider_kubelet_sessions_idle_closed_total 2$/m);
+      for (let i = 0; i < 50 && b.streams.open.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(b.streams.open.size).toBe(0);
+    } finally {
+      await b.stop();
+    }
+  }, 30_000);
+
+  it('refuses a WebSocket port-forward of more ports than the bound (400)', async () => {
+    const ports = Array.from({ length: 40 }, (_, i) => `port=${1000 + i}`).join('&');
+    const u = await upgrade(`/portForward/default/web?${ports}`, {
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    });
+    u.socket.destroy();
+    expect(u.head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(await bed.server.metrics.rejectedCount('too_many_ports')).toBe(1);
+  });
+
+  it('bounds node-scoped requests in flight (429 beyond)', async () => {
+    const free = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    const b = await startKubeletBed({ nodePorts: { from: free, to: free }, maxStatsRequests: 1 });
+    let unblock!: () => void;
+    const blocked = new Promise<void>((r) => (unblock = r));
+    const real = b.streams.statsSummary.bind(b.streams);
+    b.streams.statsSummary = async (node: string) => {
+      await blocked;
+      return real(node);
+    };
+    try {
+      const port = b.server.assignPort('edge-1');
+      await new Promise((r) => setTimeout(r, 100)); // the listener opens asynchronously
+      const first = get('/stats/summary', 'admin', port, undefined, b.pki);
+      for (let i = 0; i < 50 && b.streams.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect((await get('/stats/summary', 'admin', port, undefined, b.pki)).status).toBe(429);
+      unblock();
+      expect((await first).status).toBe(200);
+      expect((await get('/stats/summary', 'admin', port, undefined, b.pki)).status).toBe(200);
+      expect(await b.server.metrics.rejectedCount('too_many_requests')).toBe(1);
+    } finally {
+      unblock();
+      await b.stop();
+    }
+  }, 30_000);
 });

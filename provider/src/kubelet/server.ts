@@ -12,6 +12,14 @@
  *
  * TLS: the serving certificate given; client certificates are requested and verified against `clientCA` (the
  * apiserver's kubelet-client certificate), anything else authenticates with a bearer token ({@link KubeletAuth}).
+ *
+ * Every request, plain or upgrade, is admitted the same way before anything is looked up: its target parsed once
+ * ({@link parseKubeletPath}: an ambiguous path is a 400), the caller authenticated (401). Routing then reads that
+ * parsed path (the request's url is replaced by its canonical form) and authorization reads the same one. Refusals
+ * are counted by reason ({@link KubeletMetrics}). Bounds: streaming connections and followed logs at once
+ * (`maxSessions`, counted before the first await, so a burst cannot pass the check together), node-scoped requests in
+ * flight (`maxStatsRequests`), ports per WebSocket port-forward, and an idle timeout on streaming connections (no
+ * byte either way for `streamingIdleTimeoutMs` closes it, as the kubelet's --streaming-connection-idle-timeout).
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -19,17 +27,31 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Pod } from '../kube/client.js';
+import type { Registry } from 'prom-client';
+import type { Pod, UserInfo } from '../kube/client.js';
 import type { BoundPods } from '../kube/bound-pods.js';
 import type { ServedNodes, Takeover } from '../membership/membership.js';
 import type { KubeletAuth } from './auth.js';
 import type { EdgeStreams } from './edge-streams.js';
 import { hasContainer, registerHandlers } from './handlers.js';
-import { isBadRequestError, parseCommand, parsePodRoute, parsePorts, parseStreamOptions, type PodRoute } from './routes.js';
+import { KubeletMetrics, reasonOfCode, type KubeletRejectReason } from './metrics.js';
+import {
+  BadPathError,
+  isBadRequestError,
+  MAX_PORTS,
+  parseCommand,
+  parseKubeletPath,
+  parsePodRoute,
+  parsePorts,
+  parseStreamOptions,
+  TooManyPortsError,
+  type KubeletPath,
+  type PodRoute,
+} from './routes.js';
 import { serveSpdyPortForward } from './spdy-portforward.js';
 import { serveSpdyRemoteCommand, type SpdyUpgradeContext } from './spdy-remotecommand.js';
 import { failure, type V1Status } from './status.js';
-import { badRequest, negotiate, rejectUpgrade } from './upgrade.js';
+import { negotiate, rejectUpgrade } from './upgrade.js';
 import { isWebSocketUpgrade, offeredProtocols, webSocketServer } from './websocket.js';
 import { PORTFORWARD_WEBSOCKET_PROTOCOLS, serveWebSocketPortForward } from './websocket-portforward.js';
 import { serveWebSocketRemoteCommand, WEBSOCKET_PROTOCOLS } from './websocket-remotecommand.js';
@@ -49,7 +71,29 @@ export interface KubeletServerOptions {
   /** Ports handed to nodes, one each, lowest free first. */
   nodePorts?: { from: number; to: number };
   streamCreationTimeoutMs?: number;
+  /** Streaming connections (exec, attach, port-forward) and log streams at once; more are refused with 429 (default 1024). */
+  maxSessions?: number;
+  /** Node-scoped requests (/stats/summary, /metrics/resource) in flight at once; more are refused with 429 (default 64). */
+  maxStatsRequests?: number;
+  /** Ports in one WebSocket port-forward (default {@link MAX_PORTS}). */
+  maxPortForwardPorts?: number;
+  /** A streaming connection with no byte either way for this long is closed (default 4 h, the kubelet's default). */
+  streamingIdleTimeoutMs?: number;
+  /** Where the kubelet API's metrics go (the provider's registry); default a registry of their own. */
+  registry?: Registry;
 }
+
+/** The default of {@link KubeletServerOptions.streamingIdleTimeoutMs}: the kubelet's --streaming-connection-idle-timeout. */
+export const DEFAULT_STREAMING_IDLE_TIMEOUT_MS = 4 * 3600_000;
+export const DEFAULT_MAX_SESSIONS = 1024;
+export const DEFAULT_MAX_STATS_REQUESTS = 64;
+
+/** A request let in: its one parsed path and its caller. */
+interface Admitted {
+  path: KubeletPath;
+  user: UserInfo;
+}
+type Admission = ({ ok: true } & Admitted) | { ok: false; status: V1Status; reason: KubeletRejectReason };
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -65,9 +109,13 @@ export class KubeletServer {
   private readonly wss = webSocketServer(WEBSOCKET_PROTOCOLS);
   private readonly portForwardWss = webSocketServer(PORTFORWARD_WEBSOCKET_PROTOCOLS);
   private readonly log: Logger;
+  readonly metrics: KubeletMetrics;
+  private readonly admitted = new WeakMap<IncomingMessage, Admitted>();
+  private readonly inUse = { session: 0, stats: 0 };
 
   constructor(private readonly o: KubeletServerOptions) {
     this.log = o.log;
+    this.metrics = new KubeletMetrics(o.registry);
     this.app = Fastify({
       logger: false,
       serverFactory: (handler) => {
@@ -82,11 +130,85 @@ export class KubeletServer {
       served: () => o.served.served(),
       podsOf: (nodes) => o.pods.on(nodes),
       resolvePod: (ns, name, uid) => this.resolvePod(ns, name, uid),
+      pathOf: (req) => this.admission(req.raw).path,
       authorize: async (req, node) => {
-        const r = await o.auth.check(req.raw, node);
+        const r = await this.permit(req.raw, node);
         return r.ok ? undefined : r.status;
       },
+      rejected: (reason) => this.metrics.rejected(reason),
+      acquire: (kind) => this.acquire(kind),
     });
+  }
+
+  /** Streaming connections and log streams open now (tests). */
+  get sessions(): number {
+    return this.inUse.session;
+  }
+
+  /**
+   * Takes a slot of `kind` if one is free: the check and the count in one synchronous step, so concurrent requests
+   * cannot all pass the check before any is counted. Returns its release (idempotent), or undefined when full.
+   */
+  private acquire(kind: 'session' | 'stats'): (() => void) | undefined {
+    const max = kind === 'session' ? (this.o.maxSessions ?? DEFAULT_MAX_SESSIONS) : (this.o.maxStatsRequests ?? DEFAULT_MAX_STATS_REQUESTS);
+    if (this.inUse[kind] >= max) return undefined;
+    this.inUse[kind]++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse[kind]--;
+    };
+  }
+
+  /** Parses the target and authenticates the caller: everything before any lookup. Never rejects. */
+  private async admit(req: IncomingMessage): Promise<Admission> {
+    let path: KubeletPath;
+    try {
+      path = parseKubeletPath(req.url ?? '');
+    } catch (err) {
+      if (err instanceof BadPathError) return { ok: false, status: failure(400, 'BadRequest', err.message), reason: 'bad_path' };
+      throw err;
+    }
+    const who = await this.o.auth.identify(req);
+    if (!who.ok) return { ok: false, status: who.status, reason: reasonOfCode(who.status.code) };
+    const a = { path, user: who.user };
+    this.admitted.set(req, a);
+    return { ok: true, ...a };
+  }
+
+  private admission(req: IncomingMessage): Admitted {
+    const a = this.admitted.get(req);
+    if (!a) throw new Error('kubelet API request was not admitted'); // every request goes through onRequest/onUpgrade
+    return a;
+  }
+
+  /** Authorizes an admitted request on `node`, from its parsed path; counts a refusal. */
+  private async permit(req: IncomingMessage, node: string) {
+    const a = this.admission(req);
+    const r = await this.o.auth.permit(a.user, req.method ?? 'GET', a.path, node);
+    if (!r.ok) this.metrics.rejected(reasonOfCode(r.status.code));
+    return r;
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let a: Admission;
+    try {
+      a = await this.admit(req);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'kubelet API request failed');
+      a = { ok: false, status: failure(500, 'InternalError', 'internal error'), reason: 'auth_error' };
+    }
+    if (!a.ok) {
+      this.metrics.rejected(a.reason);
+      const body = JSON.stringify(a.status);
+      res.writeHead(a.status.code ?? 500, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    // Routing sees the canonical path, the one authorization reads.
+    req.url = a.path.search ? `${a.path.pathname}?${a.path.search}` : a.path.pathname;
+    this.handler!(req, res);
   }
 
   /** The shared port actually bound. */
@@ -167,7 +289,7 @@ export class KubeletServer {
     const { tls } = this.o;
     const server = https.createServer(
       { cert: tls.cert, key: tls.key, ca: tls.clientCA, requestCert: tls.clientCA !== undefined, rejectUnauthorized: false },
-      (req, res) => this.handler!(req, res),
+      (req, res) => void this.onRequest(req, res),
     );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
     server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -191,6 +313,23 @@ export class KubeletServer {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'upgraded socket error'));
+    // Counted before anything is awaited: a burst cannot pass the check together.
+    const release = this.acquire('session');
+    if (!release) {
+      this.metrics.rejected('too_many_sessions');
+      return rejectUpgrade(socket, failure(429, 'TooManyRequests', 'too many streaming sessions on this provider; try again later'));
+    }
+    socket.once('close', release);
+    // No byte either way for the idle timeout closes the connection (ws re-arms it after its handshake, websocket.ts).
+    const idleMs = this.o.streamingIdleTimeoutMs ?? DEFAULT_STREAMING_IDLE_TIMEOUT_MS;
+    if ('setTimeout' in socket && idleMs > 0) {
+      (socket as Socket).setTimeout(idleMs);
+      socket.once('timeout', () => {
+        this.metrics.idleClosed();
+        this.log.info({ url: req.url, idleMs }, 'streaming connection idle: closed');
+        socket.destroy();
+      });
+    }
     try {
       await this.serveUpgrade(req, socket, head);
     } catch (err) {
@@ -200,21 +339,28 @@ export class KubeletServer {
   }
 
   private async serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://kubelet');
+    const refuse = (status: V1Status, reason: KubeletRejectReason = reasonOfCode(status.code)) => {
+      this.metrics.rejected(reason);
+      rejectUpgrade(socket, status);
+    };
+    const admitted = await this.admit(req);
+    if (!admitted.ok) return refuse(admitted.status, admitted.reason);
+    const { path } = admitted;
     let route: PodRoute | undefined;
     try {
-      route = parsePodRoute(url.pathname);
+      route = parsePodRoute(path);
     } catch (err) {
-      if (isBadRequestError(err)) return badRequest(socket, err.message);
+      if (isBadRequestError(err)) return refuse(failure(400, 'BadRequest', err.message));
       throw err;
     }
     if (!route || route.kind === 'containerLogs') {
-      return rejectUpgrade(socket, failure(404, 'NotFound', `no upgrade on ${url.pathname}: exec, attach and portForward only`));
+      return refuse(failure(404, 'NotFound', `no upgrade on ${path.pathname}: exec, attach and portForward only`));
     }
     const found = this.resolvePod(route.namespace, route.pod, route.uid);
-    if ('kind' in found) return rejectUpgrade(socket, found);
-    const auth = await this.o.auth.check(req, found.node);
+    if ('kind' in found) return refuse(found);
+    const auth = await this.permit(req, found.node);
     if (!auth.ok) return rejectUpgrade(socket, auth.status);
+    const url = { searchParams: path.query };
     const log = this.log.child({ node: found.node, pod: `${route.namespace}/${route.pod}`, kind: route.kind });
     const ctx: SpdyUpgradeContext = { req, socket, head, log, streamCreationTimeoutMs: this.o.streamCreationTimeoutMs ?? 30_000 };
     const ref = { node: found.node, namespace: route.namespace, pod: route.pod, uid: route.uid };
@@ -224,8 +370,7 @@ export class KubeletServer {
       if (!isWebSocketUpgrade(req)) return serveSpdyPortForward(ctx, forward, podName);
       const offered = offeredProtocols(req);
       if (offered.length > 0 && !negotiate(offered, PORTFORWARD_WEBSOCKET_PROTOCOLS)) {
-        return rejectUpgrade(
-          socket,
+        return refuse(
           failure(
             403,
             'Forbidden',
@@ -235,18 +380,16 @@ export class KubeletServer {
       }
       let ports: number[];
       try {
-        ports = parsePorts(url.searchParams);
+        ports = parsePorts(url.searchParams, this.o.maxPortForwardPorts ?? MAX_PORTS);
       } catch (err) {
-        if (isBadRequestError(err)) return badRequest(socket, err.message);
+        if (isBadRequestError(err))
+          return refuse(failure(400, 'BadRequest', err.message), err instanceof TooManyPortsError ? 'too_many_ports' : 'bad_request');
         throw err;
       }
       return serveWebSocketPortForward(this.portForwardWss, req, socket, head, ports, forward, podName, log);
     }
     if (!hasContainer(found.pod, route.container)) {
-      return rejectUpgrade(
-        socket,
-        failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`),
-      );
+      return refuse(failure(404, 'NotFound', `container "${route.container}" not found in pod "${route.namespace}/${route.pod}"`));
     }
     let opts;
     let command: string[] = [];
@@ -254,7 +397,7 @@ export class KubeletServer {
       opts = parseStreamOptions(url.searchParams);
       if (route.kind === 'exec') command = parseCommand(url.searchParams);
     } catch (err) {
-      if (isBadRequestError(err)) return badRequest(socket, err.message);
+      if (isBadRequestError(err)) return refuse(failure(400, 'BadRequest', err.message));
       throw err;
     }
     const cref = { ...ref, container: route.container };

@@ -1,7 +1,8 @@
 /**
  * Test bed of the kubelet API: a throwaway PKI made with openssl (CA, serving certificate for 127.0.0.1, an
  * apiserver-like client certificate in system:masters and one of a user without rights), a KubeletServer on
- * loopback backed by {@link FakeEdgeStreams} and the fake KubeClient's TokenReview/SubjectAccessReview, and pods
+ * loopback backed by {@link FakeEdgeStreams} and the fake KubeClient's TokenReview/SubjectAccessReview (or the
+ * reviews of the `kube` given: a real apiserver's), and pods
  * `default/web` (container app, node edge-1) and `default/other` (node edge-9, not served).
  */
 import { execFileSync } from 'node:child_process';
@@ -9,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Pod } from '../kube/client.js';
+import type { KubeClient, Pod } from '../kube/client.js';
 import { BoundPods } from '../kube/bound-pods.js';
 import { FakeKubeClient } from '../kube/fake.js';
 import { KubeletAuth } from './auth.js';
 import { FakeEdgeStreams } from './fake-streams.js';
-import { KubeletServer } from './server.js';
+import { KubeletServer, type KubeletServerOptions } from './server.js';
 
 export interface TestPki {
   dir: string;
@@ -108,7 +109,10 @@ export interface KubeletBed {
 }
 
 export async function startKubeletBed(
-  opts: { log?: Logger; nodePorts?: { from: number; to: number }; streamCreationTimeoutMs?: number } = {},
+  opts: { log?: Logger; kube?: Pick<KubeClient, 'reviewToken' | 'reviewAccess'> } & Pick<
+    KubeletServerOptions,
+    'nodePorts' | 'streamCreationTimeoutMs' | 'maxSessions' | 'maxStatsRequests' | 'streamingIdleTimeoutMs' | 'maxPortForwardPorts'
+  > = {},
 ): Promise<KubeletBed> {
   const log = opts.log ?? pino({ level: 'silent' });
   const pki = makePki();
@@ -121,7 +125,7 @@ export async function startKubeletBed(
   const served = new Set(['edge-1']);
   const server = new KubeletServer({
     streams,
-    auth: new KubeletAuth({ kube, log }),
+    auth: new KubeletAuth({ kube: opts.kube ?? kube, log }),
     log,
     served: { serves: (node) => served.has(node), served: () => [...served] },
     pods: new BoundPods({ get: (ns, name) => pods.get(`${ns}/${name}`), list: () => [...pods.values()] }),
@@ -130,6 +134,10 @@ export async function startKubeletBed(
     port: 0,
     nodePorts: opts.nodePorts,
     streamCreationTimeoutMs: opts.streamCreationTimeoutMs,
+    maxSessions: opts.maxSessions,
+    maxStatsRequests: opts.maxStatsRequests,
+    streamingIdleTimeoutMs: opts.streamingIdleTimeoutMs,
+    maxPortForwardPorts: opts.maxPortForwardPorts,
   });
   await server.start();
   return {

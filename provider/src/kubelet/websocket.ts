@@ -8,6 +8,7 @@
  * writing again, unlike SPDY/3.1, for which no npm package fits (see docs/decisions/0006-kubelet-api.md).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -57,7 +58,10 @@ export function sendChannel(ws: WebSocket, channel: number, data: Uint8Array, co
   });
 }
 
-/** Completes the upgrade; `gone` settles when the connection is closed (by either side). */
+/**
+ * Completes the upgrade; `gone` settles when the connection is closed (by either side). The socket's idle timeout
+ * (the server's streaming idle timeout), which `ws` clears when it takes the socket, is set again.
+ */
 export async function acceptWebSocket(
   wss: WebSocketServer,
   req: IncomingMessage,
@@ -65,7 +69,9 @@ export async function acceptWebSocket(
   head: Buffer,
   log: Logger,
 ): Promise<{ ws: WebSocket; gone: Promise<void> }> {
+  const idleMs = (socket as Partial<Socket>).timeout;
   const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+  if (idleMs && 'setTimeout' in socket) (socket as Socket).setTimeout(idleMs);
   const gone = new Promise<void>((r) => ws.once('close', () => r()));
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
   return { ws, gone };

@@ -28,6 +28,41 @@ describe('ProviderMetrics', () => {
   let clock = Date.parse('2026-11-23T10:00:00Z');
   const nowMs = () => clock;
 
+  it('counts every refusal of what the sites send, and of the hub, by a bounded reason', async () => {
+    const m = new ProviderMetrics({ defaultMetrics: false, nowMs });
+    const before = await m.text();
+    for (const series of [
+      `${P}status_reports_rejected_total{reason="wrong_node"}`,
+      `${P}status_reports_rejected_total{reason="unknown_pod"}`,
+      `${P}status_reports_rejected_total{reason="overflow"}`,
+      `${P}edge_events_rejected_total{reason="wrong_node"}`,
+      `${P}edge_events_rejected_total{reason="malformed"}`,
+      `${P}hub_messages_rejected_total{stream="status",reason="malformed"}`,
+      `${P}hub_messages_rejected_total{stream="events",reason="malformed"}`,
+      `${P}desired_publish_rejected_total{reason="stream_full"}`,
+      `${P}desired_publish_rejected_total{reason="too_large"}`,
+    ])
+      expect([series, sample(before, series)]).toEqual([series, 0]);
+    m.statusReport('rejected', 'wrong_node');
+    m.statusReport('rejected', 'overflow');
+    m.statusReport('dropped'); // a malformed status message
+    m.edgeEvent('wrong_node');
+    m.edgeEvent('malformed');
+    m.desiredPublishFailed('pod', 'stream_full');
+    m.desiredPublishFailed('secret');
+    const text = await m.text();
+    expect(sample(text, `${P}status_reports_total{result="rejected"}`)).toBe(2);
+    expect(sample(text, `${P}status_reports_rejected_total{reason="wrong_node"}`)).toBe(1);
+    expect(sample(text, `${P}status_reports_rejected_total{reason="overflow"}`)).toBe(1);
+    expect(sample(text, `${P}hub_messages_rejected_total{stream="status",reason="malformed"}`)).toBe(1);
+    expect(sample(text, `${P}edge_events_total{result="rejected"}`)).toBe(1);
+    expect(sample(text, `${P}edge_events_rejected_total{reason="wrong_node"}`)).toBe(1);
+    expect(sample(text, `${P}edge_events_rejected_total{reason="malformed"}`)).toBe(1);
+    expect(sample(text, `${P}hub_messages_rejected_total{stream="events",reason="malformed"}`)).toBe(1);
+    expect(sample(text, `${P}desired_publish_rejected_total{reason="stream_full"}`)).toBe(1);
+    expect(sample(text, `${P}desired_publish_total{kind="secret",result="error"}`)).toBe(1);
+  });
+
   it('counts publishes, status reports, conflicts, API calls and pod startup from the pod controller', async () => {
     const metrics = new ProviderMetrics({ defaultMetrics: false, nowMs });
     const {

@@ -10,20 +10,35 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeVerb } from '../kube/instrumented.js';
 import type { PublishKind } from '../bus/instrumented.js';
-import { EdgeMetricsTexts } from './edge-metrics.js';
+import type { PublishRejectReason } from '../bus/limits.js';
+import { EDGE_METRICS_REJECT_REASONS, EdgeMetricsTexts } from './edge-metrics.js';
 import type { EventResult } from '../events/sink.js';
+import { HEARTBEAT_REJECT_REASONS, type HeartbeatRejectReason } from '../nodecontroller/admission.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
-export type StatusResult = 'applied' | 'stale' | 'dropped';
+export type StatusResult = 'applied' | 'stale' | 'dropped' | 'rejected';
+const STATUS_REJECT_REASONS = ['wrong_node', 'unknown_pod', 'overflow'] as const;
+/**
+ * Why a pod status report was refused: `wrong_node` (about a pod bound to another node), `unknown_pod` (no pod on its
+ * node claimed it in time), `overflow` (too many reports no pod claimed).
+ */
+export type StatusRejectReason = (typeof STATUS_REJECT_REASONS)[number];
 /** What became of an Event an agent recorded; `malformed`: the message could not be decoded. */
 export type EdgeEventResult = EventResult | 'malformed';
 const HUB_REJECT_STREAMS = ['status', 'events'] as const;
 /** The hub stream a rejected message came from. */
 export type HubRejectStream = (typeof HUB_REJECT_STREAMS)[number];
-/** Why a message from the hub was rejected: its subject names a wire id no EdgeNode has. */
-export type HubRejectReason = 'unknown-node';
-const EDGE_EVENT_RESULTS: readonly EdgeEventResult[] = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed'];
+const HUB_REJECT_REASONS = ['unknown-node', 'malformed'] as const;
+/**
+ * Why a message from the hub was rejected: its subject names a wire id no EdgeNode has, or it is malformed (also
+ * counted status_reports_total{result="dropped"} / edge_events_total{result="malformed"}).
+ */
+export type HubRejectReason = (typeof HUB_REJECT_REASONS)[number];
+/** edge_events_total's results: a refused Event (`wrong_node`, `malformed`) counts `rejected` (or `malformed`). */
+const EDGE_EVENT_RESULTS = ['created', 'updated', 'stale', 'dropped', 'coalesced', 'malformed', 'rejected'] as const;
+/** Why an Event an agent recorded was refused (edge_events_rejected_total). */
+const EDGE_EVENT_REJECT_REASONS = ['wrong_node', 'malformed'] as const;
 
 /** What the scrape-time gauges read: the nodes this replica serves and what it knows of each. */
 export interface ServedNodesSource {
@@ -62,11 +77,13 @@ export class ProviderMetrics {
   private readonly nowMs: () => number;
   private source?: ServedNodesSource;
   private edgeEventsQueued?: () => number;
-  private readonly edgeTexts = new EdgeMetricsTexts();
+  private readonly edgeTexts: EdgeMetricsTexts;
 
   private readonly desiredPublishes: Counter<'kind' | 'result'>;
   private readonly desiredPublishDuration: Histogram;
   private readonly statusReports: Counter<'result'>;
+  private readonly statusRejects: Counter<'reason'>;
+  private readonly desiredPublishRejects: Counter<'reason'>;
   private readonly statusApplyDuration: Histogram;
   private readonly statusConflicts: Counter;
   private readonly statusReportDelay: Histogram;
@@ -75,7 +92,10 @@ export class ProviderMetrics {
   private readonly natsReconnects: Counter;
   private readonly natsDisconnects: Counter;
   private readonly edgeEvents: Counter<'result'>;
+  private readonly edgeEventRejects: Counter<'reason'>;
   private readonly hubRejects: Counter<'stream' | 'reason'>;
+  private readonly edgeMetricsRejects: Counter<'reason'>;
+  private readonly heartbeatRejects: Counter<'reason'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -148,6 +168,12 @@ export class ProviderMetrics {
       labelNames: ['kind', 'result'],
       registers,
     });
+    this.desiredPublishRejects = new Counter({
+      name: PREFIX + 'desired_publish_rejected_total',
+      help: 'Desired-state publishes the hub refused by a stream limit, by reason: stream_full (EF_DESIRED at its byte limit, EF_HUB_DESIRED_MAX_MIB; nothing stored is dropped, the publish is retried), too_large (over max_msg_size). Also counted in desired_publish_total{result="error"}.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.desiredPublishDuration = new Histogram({
       name: PREFIX + 'desired_publish_duration_seconds',
       help: 'Time from a desired-state publish to its JetStream ack (successful publishes).',
@@ -156,8 +182,14 @@ export class ProviderMetrics {
     });
     this.statusReports = new Counter({
       name: PREFIX + 'status_reports_total',
-      help: 'Pod status reports, by result: applied (to the API), stale (a node this replica serves sent a generation not newer than one already received), dropped (malformed, or inconsistent with its subject).',
+      help: 'Pod status reports, by result: applied (to the API), stale (a node this replica serves sent a generation not newer than one already received), dropped (malformed, or inconsistent with its subject), rejected (refused: status_reports_rejected_total).',
       labelNames: ['result'],
+      registers,
+    });
+    this.statusRejects = new Counter({
+      name: PREFIX + 'status_reports_rejected_total',
+      help: 'Pod status reports refused, by reason: wrong_node (about a pod bound to another node than the one it came in for), unknown_pod (no pod on its node claimed it within 10 minutes), overflow (past 10,000 reports no pod claimed, the oldest).',
+      labelNames: ['reason'],
       registers,
     });
     this.statusApplyDuration = new Histogram({
@@ -192,8 +224,14 @@ export class ProviderMetrics {
     });
     this.edgeEvents = new Counter({
       name: PREFIX + 'edge_events_total',
-      help: 'Kubernetes Events the agents recorded (EF_EVENTS), by result: created or updated (written to the API), stale (older than one written), dropped (pod gone, or the API kept failing), coalesced (superseded by a later message for the same Event before it was written), malformed.',
+      help: 'Kubernetes Events the agents recorded (EF_EVENTS), by result: created or updated (written to the API), stale (older than one written), dropped (pod gone, or the API kept failing), coalesced (superseded by a later message for the same Event before it was written), malformed, rejected (edge_events_rejected_total).',
       labelNames: ['result'],
+      registers,
+    });
+    this.edgeEventRejects = new Counter({
+      name: PREFIX + 'edge_events_rejected_total',
+      help: 'Kubernetes Events the agents recorded that were refused, by reason: wrong_node (about a pod bound to another node than the one they came in for), malformed.',
+      labelNames: ['reason'],
       registers,
     });
     new Gauge({
@@ -206,9 +244,25 @@ export class ProviderMetrics {
     });
     this.hubRejects = new Counter({
       name: PREFIX + 'hub_messages_rejected_total',
-      help: 'Status reports, heartbeats, metrics and Events from the hub not taken, by stream (status, events) and reason: unknown-node (their subject names a wire id no EdgeNode has: an old key of a node that joined again, a key claimed by two EdgeNodes, a stranger).',
+      help: 'Status reports, heartbeats, metrics and Events from the hub not taken, by stream (status, events) and reason: unknown-node (their subject names a wire id no EdgeNode has: an old key of a node that joined again, a key claimed by two EdgeNodes, a stranger), malformed (not decodable, or inconsistent with its subject).',
       labelNames: ['stream', 'reason'],
       registers,
+    });
+    this.edgeMetricsRejects = new Counter({
+      name: PREFIX + 'edge_metrics_rejected_total',
+      help: "Parts of the agents' metrics texts not re-exposed, by reason: malformed (a line that breaks the exposition format), label-too-long, duplicate-series, type-conflict (a family typed unlike other sites type it), too-many-series (past the cap per node), too-large (a whole text over the cap), too-many-nodes (a whole text: no room for another node).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.heartbeatRejects = new Counter({
+      name: PREFIX + 'heartbeat_rejected_total',
+      help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (addresses past the cap), string (too long or not printable), number (out of range).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.edgeTexts = new EdgeMetricsTexts({
+      rejected: (reason, count) => this.edgeMetricsRejects.inc({ reason }, count),
+      served: () => this.source?.served() ?? [],
     });
     this.natsReconnects = new Counter({
       name: PREFIX + 'nats_reconnects_total',
@@ -221,9 +275,14 @@ export class ProviderMetrics {
       registers,
     });
     // Every known label combination starts at 0, so rate() and absent() work before the first event.
-    for (const result of ['applied', 'stale', 'dropped'] as const) this.statusReports.inc({ result }, 0);
+    for (const result of ['applied', 'stale', 'dropped', 'rejected'] as const) this.statusReports.inc({ result }, 0);
+    for (const reason of STATUS_REJECT_REASONS) this.statusRejects.inc({ reason }, 0);
+    for (const reason of ['stream_full', 'too_large'] as const) this.desiredPublishRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
-    for (const stream of HUB_REJECT_STREAMS) this.hubRejects.inc({ stream, reason: 'unknown-node' }, 0);
+    for (const reason of EDGE_EVENT_REJECT_REASONS) this.edgeEventRejects.inc({ reason }, 0);
+    for (const stream of HUB_REJECT_STREAMS) for (const reason of HUB_REJECT_REASONS) this.hubRejects.inc({ stream, reason }, 0);
+    for (const reason of EDGE_METRICS_REJECT_REASONS) this.edgeMetricsRejects.inc({ reason }, 0);
+    for (const reason of HEARTBEAT_REJECT_REASONS) this.heartbeatRejects.inc({ reason }, 0);
     for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
@@ -235,12 +294,19 @@ export class ProviderMetrics {
   }
 
   edgeEvent(result: EdgeEventResult): void {
-    this.edgeEvents.inc({ result });
+    if (result === 'wrong_node' || result === 'malformed') this.edgeEventRejects.inc({ reason: result });
+    if (result === 'malformed') this.hubRejects.inc({ stream: 'events', reason: 'malformed' });
+    this.edgeEvents.inc({ result: result === 'wrong_node' ? 'rejected' : result });
   }
 
   /** A message from the hub was not taken (see hub_messages_rejected_total). */
   hubRejected(stream: HubRejectStream, reason: HubRejectReason): void {
     this.hubRejects.inc({ stream, reason });
+  }
+
+  /** Part of a heartbeat was refused (see heartbeat_rejected_total). */
+  heartbeatRejected(reason: HeartbeatRejectReason): void {
+    this.heartbeatRejects.inc({ reason });
   }
 
   /** Where the per-node, shard and served-node gauges read from at scrape time. */
@@ -258,7 +324,10 @@ export class ProviderMetrics {
     return edges ? `${own.replace(/\n*$/, '\n\n')}${edges}` : own;
   }
 
-  /** The metrics text a node's agent published (ef.status.<node>.metrics); the last one per node is kept. */
+  /**
+   * The metrics text a node's agent published (ef.status.<node>.metrics); the last one accepted per node is kept, only
+   * its valid part (edge-metrics.ts; what is dropped counts in edge_metrics_rejected_total).
+   */
   edgeMetrics(node: string, text: string): void {
     this.edgeTexts.set(node, text);
   }
@@ -272,12 +341,19 @@ export class ProviderMetrics {
     this.desiredPublishDuration.observe(seconds);
   }
 
-  desiredPublishFailed(kind: PublishKind): void {
+  /** `rejected`: the hub refused it by a stream limit (desired_publish_rejected_total). */
+  desiredPublishFailed(kind: PublishKind, rejected?: PublishRejectReason): void {
     this.desiredPublishes.inc({ kind, result: 'error' });
+    if (rejected) this.desiredPublishRejects.inc({ reason: rejected });
   }
 
-  statusReport(result: Exclude<StatusResult, 'applied'>): void {
+  /** A report not applied; a `rejected` one with its reason (status_reports_rejected_total). */
+  statusReport(result: 'stale' | 'dropped'): void;
+  statusReport(result: 'rejected', reason: StatusRejectReason): void;
+  statusReport(result: Exclude<StatusResult, 'applied'>, reason?: StatusRejectReason): void {
     this.statusReports.inc({ result });
+    if (reason) this.statusRejects.inc({ reason });
+    if (result === 'dropped') this.hubRejects.inc({ stream: 'status', reason: 'malformed' });
   }
 
   /** A report was applied to the API in `seconds`; `observedAtMs`: when the agent observed the pod (0: unknown). */

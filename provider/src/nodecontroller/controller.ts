@@ -17,7 +17,9 @@
  * Which nodes it serves it learns from the membership ({@link MembershipListener}): a node taken on accepts
  * heartbeats at once but is registered and written only once `taken` (its last heartbeat read back); a node handed
  * over is forgotten with its Node and Lease left as they are; a node whose EdgeNode was deleted also has its Node
- * deleted (if the provider manages it). The heartbeats go into {@link NodeFacts}, of which it is the one writer.
+ * deleted (if the provider manages it). The heartbeats go into {@link NodeFacts}, of which it is the one writer, once
+ * checked against the allow list of admission.ts: what is refused is counted (`rejected`) and told on the Node as a
+ * Warning Event `HeartbeatRejected`, at most one per node every `rejectEventIntervalMs`.
  */
 import type { Logger } from 'pino';
 import type * as k8s from '@kubernetes/client-node';
@@ -27,6 +29,7 @@ import type { KubeClient } from '../kube/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 import type { MembershipListener, ReleaseReason, Takeover } from '../membership/membership.js';
 import type { NodeFacts } from './facts.js';
+import { admitHeartbeat, type HeartbeatRejectReason, type Refusal } from './admission.js';
 import { NodeLeases } from './leases.js';
 import {
   MANAGED_ANNOTATION,
@@ -35,6 +38,7 @@ import {
   nodeStatusChanged,
   nodeMetadataPatch,
   isConnected,
+  nodeEvent,
   silenced,
   edgeNodeStatus,
   type NodeView,
@@ -74,6 +78,10 @@ export interface NodeControllerOptions {
   edgeNodeRetryMs?: number;
   /** Longest wait before a deleted Node is registered again although pods are still bound to it. */
   reregisterAfterMs?: number;
+  /** Counts each part of a heartbeat refused (edgefarm_provider_heartbeat_rejected_total). */
+  rejected?: (reason: HeartbeatRejectReason) => void;
+  /** At most one HeartbeatRejected Event (and warning log) per node this often (default 10 min). */
+  rejectEventIntervalMs?: number;
   now?: () => Date;
 }
 
@@ -100,6 +108,8 @@ interface NodeState {
   silenced?: boolean;
   /** When the last EdgeNode status patch found no EdgeNode (ms), so it is retried only every edgeNodeRetryMs. */
   edgeNodeMissingAtMs?: number;
+  /** When the last HeartbeatRejected Event was recorded (ms). */
+  rejectEventAtMs?: number;
 }
 
 export class NodeController implements MembershipListener {
@@ -111,6 +121,8 @@ export class NodeController implements MembershipListener {
   private readonly leases: NodeLeases;
   private readonly now: () => Date;
   private readonly staleMs: number;
+  /** HeartbeatRejected Events being written (awaited by stop and drained). */
+  private readonly eventWrites = new Set<Promise<void>>();
   private readonly o: Required<Omit<NodeControllerOptions, 'now'>>;
 
   constructor(options: NodeControllerOptions) {
@@ -127,6 +139,8 @@ export class NodeController implements MembershipListener {
       reregisterAfterMs: 300_000,
       desired: { sequence: () => undefined },
       pods: { count: () => 0 },
+      rejected: () => undefined,
+      rejectEventIntervalMs: 600_000,
       ...options,
     };
     const onError = (node: string, err: unknown, attempt: number) =>
@@ -154,13 +168,13 @@ export class NodeController implements MembershipListener {
     this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
-    await Promise.all([this.nodeQueue.stop(), this.leases.stop()]);
+    await Promise.all([this.nodeQueue.stop(), this.leases.stop(), ...this.eventWrites]);
   }
 
   /** Resolves once no node write or Lease renewal is queued or in flight (tests). */
   async drained(): Promise<void> {
-    while (!this.stopped && this.nodeQueue.length + this.leases.length > 0)
-      await Promise.all([this.nodeQueue.drained(), this.leases.drained()]);
+    while (!this.stopped && this.nodeQueue.length + this.leases.length + this.eventWrites.size > 0)
+      await Promise.all([this.nodeQueue.drained(), this.leases.drained(), ...this.eventWrites]);
   }
 
   private kubeletPortOf(node: string): number {
@@ -225,13 +239,40 @@ export class NodeController implements MembershipListener {
     }
   }
 
-  /** A heartbeat from the hub; `storedAtMs`: the hub's storage time of it. Ignored for nodes not served. */
+  /**
+   * A heartbeat from the hub, of the node its subject names; `storedAtMs`: the hub's storage time of it. Ignored for
+   * nodes not served; only what the allow list admits is kept (admission.ts).
+   */
   onHeartbeat(node: string, hb: edge.NodeHeartbeat, storedAtMs: number): void {
     const s = this.state.get(node);
-    if (!s || !this.o.facts.record(node, hb, storedAtMs)) return;
+    if (!s) return;
+    // Extended resources: none, as the EdgeNode has no field to allow them yet (admission.ts).
+    const admitted = admitHeartbeat(node, hb, { previous: this.o.facts.last(node)?.heartbeat });
+    if (admitted.refusals.length > 0) this.refused(node, s, admitted.refusals);
+    if (!admitted.heartbeat || !this.o.facts.record(node, admitted.heartbeat, storedAtMs)) return;
     // Back from autonomy evict's silence: renew the Lease now, not at the next interval.
     if (s.silenced && !this.isSilenced(node, s)) this.leases.renew(node);
     this.nodeQueue.add(node);
+  }
+
+  /** Counts the refusals; logs them and records a Warning Event on the Node, at most once per rejectEventIntervalMs. */
+  private refused(node: string, s: NodeState, refusals: readonly Refusal[]): void {
+    for (const r of refusals) this.o.rejected(r.reason);
+    const now = this.now();
+    if (s.rejectEventAtMs !== undefined && now.getTime() - s.rejectEventAtMs < this.o.rejectEventIntervalMs) return;
+    s.rejectEventAtMs = now.getTime();
+    const whole = refusals.some((r) => r.reason === 'node-name');
+    const fields = [...new Set(refusals.map((r) => r.field))];
+    const listed = fields.slice(0, 5).join(', ') + (fields.length > 5 ? ` and ${fields.length - 5} more` : '');
+    const message = whole
+      ? `heartbeat refused: its ${listed} is not this node's (a site speaks only for itself)`
+      : `heartbeat fields refused and dropped (not allowed or out of bounds): ${listed}`;
+    this.o.log.warn({ node, refused: fields.slice(0, 5), count: refusals.length }, message);
+    const write = this.o.kube
+      .createEvent(nodeEvent(node, 'Warning', 'HeartbeatRejected', message, now))
+      .catch((err: unknown) => this.o.log.warn({ node, err: (err as Error).message }, 'could not record the HeartbeatRejected Event'))
+      .finally(() => this.eventWrites.delete(write));
+    this.eventWrites.add(write);
   }
 
   /** Creates the Node, or brings an existing one's labels, taints and owner in line with the policy. */

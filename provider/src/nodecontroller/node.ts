@@ -10,7 +10,7 @@
  *   node lifecycle controller turns Ready Unknown, marks the pods not Ready, taints the node unreachable and evicts.
  *   (Posting Ready Unknown ourselves would not do: the controller marks pods not Ready only on its own transition.)
  */
-import type { V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
 import type { EdgeNode, EdgeNodeStatus } from '../kube/client.js';
 import type { edge } from '@edgefarm/proto';
 import { parseQuantity, subtractReserved } from '../kube/quantity.js';
@@ -151,6 +151,21 @@ export function nodeMetadataPatch(node: V1Node, policy: NodePolicy): object | un
   };
 }
 
+/** An Event about a Node, as the kubelet records one (namespace default, the node's name as its UID). */
+export function nodeEvent(node: string, type: 'Normal' | 'Warning', reason: string, message: string, now: Date): CoreV1Event {
+  return {
+    metadata: { generateName: `${node}.`, namespace: 'default' },
+    involvedObject: { kind: 'Node', apiVersion: 'v1', name: node, uid: node },
+    type,
+    reason,
+    message,
+    source: { component: 'edgefarm-provider', host: node },
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+}
+
 function cond(
   type: string,
   status: string,
@@ -211,6 +226,13 @@ export function nodeStatus(
           prev?.conditions,
           now,
         );
+  // A pressure condition as the agent reports it (admitted: a standard type, status and reason), False until it does.
+  const pressure = (type: string, fine: string) => {
+    const c = hb?.conditions.find((x) => x.type === type);
+    return c
+      ? cond(type, c.status, c.reason || (c.status === 'False' ? fine : `EdgeAgent${type}`), c.message, prev?.conditions, now)
+      : cond(type, 'False', fine, '', prev?.conditions, now);
+  };
   const conditions: V1NodeCondition[] = [
     ready,
     cond(
@@ -221,9 +243,9 @@ export function nodeStatus(
       prev?.conditions,
       now,
     ),
-    cond('MemoryPressure', 'False', 'EdgeAgentHasSufficientMemory', '', prev?.conditions, now),
-    cond('DiskPressure', 'False', 'EdgeAgentHasNoDiskPressure', '', prev?.conditions, now),
-    cond('PIDPressure', 'False', 'EdgeAgentHasSufficientPID', '', prev?.conditions, now),
+    pressure('MemoryPressure', 'EdgeAgentHasSufficientMemory'),
+    pressure('DiskPressure', 'EdgeAgentHasNoDiskPressure'),
+    pressure('PIDPressure', 'EdgeAgentHasSufficientPID'),
   ];
   const info = hb?.systemInfo;
   return {
@@ -242,7 +264,7 @@ export function nodeStatus(
       kernelVersion: info?.kernelVersion ?? '',
       osImage: info?.osImage ?? '',
       containerRuntimeVersion: info?.containerRuntimeVersion ?? '',
-      kubeletVersion: hb ? `v1.33.13-edgefarm-${hb.agentVersion}` : 'v1.33.13-edgefarm',
+      kubeletVersion: hb?.agentVersion ? `v1.33.13-edgefarm-${hb.agentVersion}` : 'v1.33.13-edgefarm',
       kubeProxyVersion: '',
       operatingSystem: info?.operatingSystem || 'linux',
       architecture: info?.architecture || 'amd64',

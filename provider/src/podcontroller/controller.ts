@@ -95,7 +95,15 @@ export class PodController implements MembershipListener {
     this.objects = new ObjectManager({ nodes, bus, warnings: this.warnings, log });
     this.tokens = new TokenManager({ nodes, bus, warnings: this.warnings, now });
     this.podCalls = podCallsAsNodes(nodes, kube, (ns, name) => deps.pods.get(ns, name)?.spec?.nodeName);
-    this.status = new StatusManager({ kube: this.podCalls, bus, facts, metrics, now });
+    const podCalls = this.podCalls;
+    // Pod status and deletes as the pod's node; the Warning Event about refused reports as the provider (a Node's Event).
+    const statusKube: Pick<KubeClient, 'replacePodStatus' | 'getPod' | 'deletePod' | 'createEvent'> = {
+      replacePodStatus: (...a) => podCalls.replacePodStatus(...a),
+      getPod: (...a) => podCalls.getPod(...a),
+      deletePod: (...a) => podCalls.deletePod(...a),
+      createEvent: (...a) => kube.createEvent(...a),
+    };
+    this.status = new StatusManager({ kube: statusKube, bus, facts, metrics, now });
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: deps.workers ?? 16,
       onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error).message }, 'pod sync failed; will retry'),
