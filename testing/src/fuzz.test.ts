@@ -1,4 +1,5 @@
-// The harness itself: it must fail on a foreign error, on a hang and on a failed check, and count the inputs it ran.
+// The harness itself (a unit test, not a *.fuzz.test.ts: its failing properties are meant to fail): it must fail on a
+// foreign error, on a hang and on a failed check, and count the inputs it ran.
 import { fc, fuzzDecoder, fuzzProperty, fuzzSettings } from './fuzz.js';
 
 class OwnError extends Error {}
