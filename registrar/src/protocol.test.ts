@@ -8,6 +8,8 @@ import {
   readTokenSecret,
   joinTokenSecret,
   revocationEntry,
+  FleetFormatError,
+  type SecretLike,
 } from './fleet.js';
 import { RegistrarError, parseJoinRequest, parseJoinResponse, parseRenewRequest } from './protocol.js';
 import { signBody, verifyBody } from './signing.js';
@@ -76,6 +78,11 @@ describe('request validation (hostile input)', () => {
 });
 
 describe('join tokens and the fleet objects', () => {
+  it('refuses a Secret that is not an object, or whose name is not a string, with FleetFormatError (fleet.fuzz.test.ts)', () => {
+    expect(() => readTokenSecret(null as unknown as SecretLike)).toThrow(FleetFormatError);
+    expect(() => readTokenSecret({ metadata: { name: 5 as unknown as string } })).toThrow(FleetFormatError);
+  });
+
   it('round-trips tokens and refuses every other string without echoing it', () => {
     const t = newJoinToken('0'.repeat(64));
     expect(t.id).toMatch(/^[a-z0-9]{6}$/);

@@ -167,6 +167,11 @@ export function parseRenewRequest(body: unknown): RenewRequest {
   return { node, publicKey, time, nonce };
 }
 
+/** A hub leafnode URL as a site accepts it (tls://host:port; nats-leaf:// and nats:// too), at most 256 characters. */
+export function isLeafUrl(u: unknown): u is string {
+  return typeof u === 'string' && /^(tls|nats-leaf|nats):\/\/[^\s"]{1,250}$/.test(u);
+}
+
 function credentials(o: Record<string, unknown>): Credentials {
   const node = nodeName(str(o, 'node', 253), 'node')!;
   const wireId = str(o, 'wireId', 253)!;
@@ -183,12 +188,7 @@ export function parseJoinResponse(body: unknown): JoinResponse {
   const o = record(body, ['node', 'wireId', 'jwt', 'issuedAt', 'expiresAt', 'caPem', 'hubLeafUrls', 'domain', 'registrarUrl']);
   const caPem = str(o, 'caPem', 16_384)!;
   const urls = o.hubLeafUrls;
-  if (
-    !Array.isArray(urls) ||
-    urls.length === 0 ||
-    urls.length > 16 ||
-    !urls.every((u) => typeof u === 'string' && /^(tls|nats-leaf|nats):\/\/[^\s"]{1,250}$/.test(u))
-  ) {
+  if (!Array.isArray(urls) || urls.length === 0 || urls.length > 16 || !urls.every(isLeafUrl)) {
     throw malformed('hubLeafUrls: expected 1-16 URLs (tls://host:port)');
   }
   const domain = str(o, 'domain', 300)!;
