@@ -205,6 +205,6 @@ export function parseRenewResponse(body: unknown): RenewResponse {
 /** The error of an error body, or undefined when the body is not one. */
 export function parseErrorBody(body: unknown): ErrorBody['error'] | undefined {
   const e = (body as Partial<ErrorBody> | undefined)?.error;
-  if (!e || typeof e.code !== 'string' || !(e.code in ERROR_STATUS) || typeof e.message !== 'string') return undefined;
+  if (!e || typeof e.code !== 'string' || !Object.hasOwn(ERROR_STATUS, e.code) || typeof e.message !== 'string') return undefined;
   return { code: e.code, message: e.message.slice(0, 1000) };
 }
