@@ -78,6 +78,7 @@ export const ERROR_STATUS = {
   'unknown-node': 404,
   'too-large': 413,
   'unsupported-media-type': 415,
+  'rate-limited': 429,
   busy: 503,
   unavailable: 503,
   internal: 500,
