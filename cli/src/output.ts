@@ -39,7 +39,10 @@ export function parseTtl(text: string, maxSeconds: number): number {
   const m = /^(\d{1,6})([smh])$/.exec(text);
   const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] : NaN;
   if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > maxSeconds) {
-    throw new CliError(EXIT.usage, `--ttl ${JSON.stringify(text.slice(0, 40))}: expected <n>s, <n>m or <n>h from 1m to ${maxSeconds / 3600}h`);
+    throw new CliError(
+      EXIT.usage,
+      `--ttl ${JSON.stringify(text.slice(0, 40))}: expected <n>s, <n>m or <n>h from 1m to ${maxSeconds / 3600}h`,
+    );
   }
   return seconds;
 }

@@ -13,11 +13,20 @@ import { run } from './program.js';
 
 const ttl = fc.oneof(
   hostileString('0123456789smhd '),
-  fc.tuple(fc.oneof(fc.nat(), fc.constantFrom(0, 59, 60, 86_400, 86_401, 999_999, 1e21)), fc.constantFrom('s', 'm', 'h', 'd', '', 'ms', 'S'))
+  fc
+    .tuple(
+      fc.oneof(fc.nat(), fc.constantFrom(0, 59, 60, 86_400, 86_401, 999_999, 1e21)),
+      fc.constantFrom('s', 'm', 'h', 'd', '', 'ms', 'S'),
+    )
     .map(([n, u]) => `${n}${u}`),
 );
-const value = fc.oneof(hostileString(), fc.constantFrom('', '-', '--', '-o', '--help', 'json', 'table', 'wide', 'yaml', 'off', '127.0.0.1:4222'));
-const hub = fc.oneof(hostileString(), fc.constantFrom('http://r', 'https://', 'https://user:pw@r', 'ftp://r', 'r:8443')).filter((h) => !/^\s*https:\/\/[a-z0-9]/i.test(h));
+const value = fc.oneof(
+  hostileString(),
+  fc.constantFrom('', '-', '--', '-o', '--help', 'json', 'table', 'wide', 'yaml', 'off', '127.0.0.1:4222'),
+);
+const hub = fc
+  .oneof(hostileString(), fc.constantFrom('http://r', 'https://', 'https://user:pw@r', 'ftp://r', 'r:8443'))
+  .filter((h) => !/^\s*https:\/\/[a-z0-9]/i.test(h));
 
 async function cli(args: string[]): Promise<number> {
   return run(args, {
@@ -52,7 +61,23 @@ describe('edgefarm command line values (fuzz)', () => {
       'cli.join values',
       [value, value, value, hub, value, fc.oneof(value, fc.constant(`ef1.abc123.${'a'.repeat(32)}.${'f'.repeat(64)}`))],
       async (timeout, listen, monitor, h, o, token) => {
-        const code = await cli(['join', '--dir', dir, '--token', token, '--hub', h, '--timeout', timeout, '--listen', listen, '--monitor', monitor, '-o', o]);
+        const code = await cli([
+          'join',
+          '--dir',
+          dir,
+          '--token',
+          token,
+          '--hub',
+          h,
+          '--timeout',
+          timeout,
+          '--listen',
+          listen,
+          '--monitor',
+          monitor,
+          '-o',
+          o,
+        ]);
         return code === EXIT.usage || code === EXIT.tokenRefused;
       },
     );

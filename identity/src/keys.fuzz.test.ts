@@ -9,9 +9,13 @@ const td = new TextDecoder();
 const pairs = [createUser(), createAccount(), createOperator()];
 const keyish = fc.oneof(
   fc.constantFrom(...pairs.map((p) => p.getPublicKey()), ...pairs.map((p) => td.decode(p.getSeed()))),
-  fc.constantFrom(...pairs.map((p) => p.getPublicKey())).chain((k) =>
-    fc.tuple(fc.nat({ max: 55 }), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567')).map(([at, c]) => k.slice(0, at) + c + k.slice(at + 1)),
-  ),
+  fc
+    .constantFrom(...pairs.map((p) => p.getPublicKey()))
+    .chain((k) =>
+      fc
+        .tuple(fc.nat({ max: 55 }), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'))
+        .map(([at, c]) => k.slice(0, at) + c + k.slice(at + 1)),
+    ),
   fc.stringMatching(/^[OAUS][A-Z2-7]{55,57}$/),
   hostileString(),
   fc.jsonValue(),
@@ -38,14 +42,24 @@ describe('identity value checks (fuzz)', () => {
   });
 
   it('nodeName, confString, hostPort, serverUrl: only IdentityInputError, no hang', () => {
-    fuzzDecoder('identity.nodeName', { inputs: any, decode: (v) => nodeName(v), errors: [IdentityInputError], check: (_i, o) => (o as string).length <= 253 });
+    fuzzDecoder('identity.nodeName', {
+      inputs: any,
+      decode: (v) => nodeName(v),
+      errors: [IdentityInputError],
+      check: (_i, o) => (o as string).length <= 253,
+    });
     fuzzDecoder('identity.confString', {
       inputs: any,
       decode: (v) => confString(v, 'f'),
       errors: [IdentityInputError],
       check: (_i, o) => !/["\\$\n]/.test(o as string),
     });
-    const addr = fc.oneof(any, fc.tuple(fc.constantFrom('h', '[::1]', 'a'.repeat(300), '1.2.3.4', '[' + ':'.repeat(60) + ']'), fc.integer({ min: -1, max: 70000 })).map(([h, p]) => `${h}:${p}`));
+    const addr = fc.oneof(
+      any,
+      fc
+        .tuple(fc.constantFrom('h', '[::1]', 'a'.repeat(300), '1.2.3.4', '[' + ':'.repeat(60) + ']'), fc.integer({ min: -1, max: 70000 }))
+        .map(([h, p]) => `${h}:${p}`),
+    );
     fuzzDecoder('identity.hostPort', {
       inputs: addr,
       decode: (v) => hostPort(v, 'f'),
@@ -53,7 +67,11 @@ describe('identity value checks (fuzz)', () => {
       check: (_i, o) => (o as { port: number }).port >= 1 && (o as { port: number }).port <= 65535,
     });
     fuzzDecoder('identity.serverUrl', {
-      inputs: fc.oneof(addr, addr.map((a) => `tls://${String(a)}`), addr.map((a) => `nats-route://${String(a)}`)),
+      inputs: fc.oneof(
+        addr,
+        addr.map((a) => `tls://${String(a)}`),
+        addr.map((a) => `nats-route://${String(a)}`),
+      ),
       decode: (v) => serverUrl(v, ['tls', 'nats-route'], 'f'),
       errors: [IdentityInputError],
     });

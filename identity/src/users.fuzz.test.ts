@@ -14,7 +14,12 @@ const valid = jwt.map((j) => TEMPLATE.replace('a.b.c', j));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const flood = fc
-  .tuple(fc.constantFrom('-----BEGIN NATS USER JWT-----', '-----BEGIN USER NKEY SEED-----', ''), fc.constantFrom(' ', '\n', '\t', ' \n', '\r\n'), fc.integer({ min: 1000, max: 100_000 }), fc.constantFrom('', 'x', 'a.b.c\n'))
+  .tuple(
+    fc.constantFrom('-----BEGIN NATS USER JWT-----', '-----BEGIN USER NKEY SEED-----', ''),
+    fc.constantFrom(' ', '\n', '\t', ' \n', '\r\n'),
+    fc.integer({ min: 1000, max: 100_000 }),
+    fc.constantFrom('', 'x', 'a.b.c\n'),
+  )
   .map(([head, ws, n, tail]) => head + ws.repeat(n) + tail);
 
 describe('credentials file (fuzz)', () => {
@@ -45,7 +50,14 @@ describe('credentials file (fuzz)', () => {
 
   it('formatCreds: only IdentityInputError for a JWT or seed that is not one', () => {
     fuzzDecoder('identity.formatCreds', {
-      inputs: fc.tuple(fc.oneof(jwt, hostileString(), jwt.map((j) => `${j}\n-----BEGIN USER NKEY SEED-----`)), fc.oneof(fc.constant(SEED), hostileString())),
+      inputs: fc.tuple(
+        fc.oneof(
+          jwt,
+          hostileString(),
+          jwt.map((j) => `${j}\n-----BEGIN USER NKEY SEED-----`),
+        ),
+        fc.oneof(fc.constant(SEED), hostileString()),
+      ),
       decode: ([j, s]) => formatCreds(j, s),
       errors: [IdentityInputError],
       check: ([j, s], out) => expect(parseCreds(out as string)).toEqual({ jwt: j, seed: s }),

@@ -151,7 +151,8 @@ function armored(text: string, begin: string, end: string): string | undefined {
 
 /** The JWT and seed of a credentials file (what {@link formatCreds} writes). */
 export function parseCreds(text: string): { jwt: string; seed: string } {
-  if (typeof text !== 'string' || text.length > MAX_CREDS_BYTES) throw new IdentityInputError('creds', `not a credentials file (over ${MAX_CREDS_BYTES} bytes)`);
+  if (typeof text !== 'string' || text.length > MAX_CREDS_BYTES)
+    throw new IdentityInputError('creds', `not a credentials file (over ${MAX_CREDS_BYTES} bytes)`);
   const jwt = armored(text, '-----BEGIN NATS USER JWT-----', '------END NATS USER JWT------');
   const seed = armored(text, '-----BEGIN USER NKEY SEED-----', '------END USER NKEY SEED------');
   if (!jwt || !JWT_SHAPE.test(jwt)) throw new IdentityInputError('creds', 'no user JWT');

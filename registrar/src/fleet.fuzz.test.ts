@@ -19,7 +19,9 @@ const token = caHash.map((h) => formatJoinToken(newJoinToken(h)));
 const tokenText = fc.oneof(
   hostileString('ef1.abcdefz0123456789'),
   token,
-  fc.tuple(token, fc.nat(), fc.string({ maxLength: 3 })).map(([t, at, s]) => t.slice(0, at % (t.length + 1)) + s + t.slice(at % (t.length + 1))),
+  fc
+    .tuple(token, fc.nat(), fc.string({ maxLength: 3 }))
+    .map(([t, at, s]) => t.slice(0, at % (t.length + 1)) + s + t.slice(at % (t.length + 1))),
   fc.tuple(token, fc.nat()).map(([t, cut]) => t.slice(0, cut % t.length)),
   token.map((t) => t.toUpperCase()),
   token.map((t) => `${t}\n`),
@@ -63,7 +65,8 @@ describe('fleet layout (fuzz)', () => {
   it('readTokenSecret: only FleetFormatError, no hang; what joinTokenSecret wrote reads back', () => {
     fuzzDecoder('registrar.readTokenSecret', {
       inputs: secret,
-      decode: (s) => readTokenSecret(s && typeof s === 'object' ? { ...s, metadata: { ...s.metadata, uid: 'u', resourceVersion: '1' } } : s),
+      decode: (s) =>
+        readTokenSecret(s && typeof s === 'object' ? { ...s, metadata: { ...s.metadata, uid: 'u', resourceVersion: '1' } } : s),
       errors: [FleetFormatError],
       check: (_in, out) => {
         const r = out as ReturnType<typeof readTokenSecret>;
@@ -78,15 +81,19 @@ describe('fleet layout (fuzz)', () => {
       [fc.dictionary(fc.oneof(hostileString(), fc.constant('UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4')), dataValue)],
       (data) => {
         const { revocations, malformed } = readRevocations(data);
-        return Object.keys(revocations).length + malformed.length === Object.keys(data).length &&
-          Object.values(revocations).every((s) => Number.isSafeInteger(s));
+        return (
+          Object.keys(revocations).length + malformed.length === Object.keys(data).length &&
+          Object.values(revocations).every((s) => Number.isSafeInteger(s))
+        );
       },
     );
   });
 
   it('checkLabels: only FleetFormatError, no hang', () => {
     fuzzDecoder('registrar.checkLabels', {
-      inputs: fc.dictionary(hostileString(), fc.oneof(hostileString(), fc.jsonValue() as fc.Arbitrary<unknown>)) as fc.Arbitrary<Record<string, string>>,
+      inputs: fc.dictionary(hostileString(), fc.oneof(hostileString(), fc.jsonValue() as fc.Arbitrary<unknown>)) as fc.Arbitrary<
+        Record<string, string>
+      >,
       decode: checkLabels,
       errors: [FleetFormatError],
     });

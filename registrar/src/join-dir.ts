@@ -82,7 +82,8 @@ export function parseNodeJson(text: string): NodeJson {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return fail('the object');
   if (typeof o.node !== 'string' || !isNodeName(o.node)) fail('node');
   if (typeof o.wireId !== 'string' || !isUserPublicKey(o.wireId)) fail('wireId');
-  if (typeof o.registrarUrl !== 'string' || o.registrarUrl.length > 300 || !/^https:\/\/[^\s"]+$/.test(o.registrarUrl)) fail('registrarUrl');
+  if (typeof o.registrarUrl !== 'string' || o.registrarUrl.length > 300 || !/^https:\/\/[^\s"]+$/.test(o.registrarUrl))
+    fail('registrarUrl');
   if (!Array.isArray(o.hubLeafUrls) || o.hubLeafUrls.length === 0 || o.hubLeafUrls.length > 16 || !o.hubLeafUrls.every(isLeafUrl))
     fail('hubLeafUrls');
   if (typeof o.domain !== 'string' || o.domain.length === 0 || o.domain.length > 300) fail('domain');

@@ -58,7 +58,8 @@ class Bucket {
   }
 }
 
-export type Admitted = { ok: true; release: () => void } | { ok: false; reason: 'client-rate' | 'overall-rate' | 'in-flight'; retryAfterSeconds: number };
+export type Admitted =
+  { ok: true; release: () => void } | { ok: false; reason: 'client-rate' | 'overall-rate' | 'in-flight'; retryAfterSeconds: number };
 
 export class Admission {
   readonly settings: LimitSettings;

@@ -21,7 +21,9 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 const time = fc.oneof(
-  fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+  fc
+    .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
   fc.constantFrom('2026-01-10T12:00:00Z', '2026-01-10T12:00:00.123456789+01:00', '9999-99-99T99:99:99Z', '2026-02-30T00:00:00Z'),
   hostileString(),
 );
@@ -36,12 +38,22 @@ const key = fc.constantFrom(KEY.publicKey, OTHER.publicKey, KEY.publicKey.replac
 const nonce = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{16,64}$/), hostileString());
 
 const joinRequest = fc.record(
-  { token: field(token), publicKey: field(key), agentPublicKey: field(key), node: field(node), clientTime: field(time), extra: fc.jsonValue() },
+  {
+    token: field(token),
+    publicKey: field(key),
+    agentPublicKey: field(key),
+    node: field(node),
+    clientTime: field(time),
+    extra: fc.jsonValue(),
+  },
   { requiredKeys: [] },
 );
-const renewRequest = fc.record({ node: field(node), publicKey: field(key), time: field(time), nonce: field(nonce), extra: fc.jsonValue() }, {
-  requiredKeys: [],
-});
+const renewRequest = fc.record(
+  { node: field(node), publicKey: field(key), time: field(time), nonce: field(nonce), extra: fc.jsonValue() },
+  {
+    requiredKeys: [],
+  },
+);
 const creds = {
   node: field(node),
   wireId: field(key),
@@ -53,7 +65,10 @@ const joinResponse = fc.record(
   {
     ...creds,
     caPem: field(fc.constantFrom('pem', 'x'.repeat(17_000))),
-    hubLeafUrls: fc.oneof(fc.array(fc.oneof(fc.constantFrom('tls://h:7422', 'tls://h:7422"\ninclude x'), hostileString()), { maxLength: 20 }), fc.jsonValue()),
+    hubLeafUrls: fc.oneof(
+      fc.array(fc.oneof(fc.constantFrom('tls://h:7422', 'tls://h:7422"\ninclude x'), hostileString()), { maxLength: 20 }),
+      fc.jsonValue(),
+    ),
     domain: field(fc.constant('site-gw-1')),
     registrarUrl: field(fc.constantFrom('https://r:8443', 'http://r', 'https://r x')),
   },
@@ -95,13 +110,18 @@ describe('registration protocol (fuzz)', () => {
   });
 
   it('parseErrorBody: never throws, and names only codes of the protocol', () => {
-    const code = fc.oneof(fc.constantFrom(...Object.keys(ERROR_STATUS), '__proto__', 'toString', 'constructor', 'hasOwnProperty'), hostileString());
+    const code = fc.oneof(
+      fc.constantFrom(...Object.keys(ERROR_STATUS), '__proto__', 'toString', 'constructor', 'hasOwnProperty'),
+      hostileString(),
+    );
     const body = fc.oneof(
-      fc.record({ error: fc.oneof(fc.record({ code, message: fc.oneof(fc.string({ maxLength: 2000 }), fc.jsonValue()) }), fc.jsonValue()) }),
+      fc.record({
+        error: fc.oneof(fc.record({ code, message: fc.oneof(fc.string({ maxLength: 2000 }), fc.jsonValue()) }), fc.jsonValue()),
+      }),
       fc.jsonValue(),
     );
     fuzzDecoder('registrar.parseErrorBody', {
-      inputs: body as fc.Arbitrary<unknown>,
+      inputs: body,
       decode: parseErrorBody,
       check: (_in, out) => {
         const e = out as ReturnType<typeof parseErrorBody>;
@@ -131,21 +151,25 @@ describe('registration protocol (fuzz)', () => {
     const bed = registrarBed();
     const jsonBytes = fc.oneof(joinRequest, renewRequest).map((o) => enc.encode(JSON.stringify(o)));
     const raw = mutatedBytes(jsonBytes);
-    await fuzzAsyncProperty('registrar.Registrar bodies', [raw, fc.option(fc.oneof(hostileString(), fc.stringMatching(/^[A-Za-z0-9_-]{86}$/)))], async (bytes, sig) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(dec.decode(bytes));
-      } catch {
-        parsed = dec.decode(bytes);
-      }
-      for (const p of [bed.registrar.join(parsed), bed.registrar.renew(bytes, sig ?? undefined)]) {
-        const err = await p.then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        if (!(err instanceof RegistrarError) || err.code === 'internal') return false;
-      }
-      return true;
-    });
+    await fuzzAsyncProperty(
+      'registrar.Registrar bodies',
+      [raw, fc.option(fc.oneof(hostileString(), fc.stringMatching(/^[A-Za-z0-9_-]{86}$/)))],
+      async (bytes, sig) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(dec.decode(bytes));
+        } catch {
+          parsed = dec.decode(bytes);
+        }
+        for (const p of [bed.registrar.join(parsed), bed.registrar.renew(bytes, sig ?? undefined)]) {
+          const err = await p.then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          if (!(err instanceof RegistrarError) || err.code === 'internal') return false;
+        }
+        return true;
+      },
+    );
   });
 });

@@ -151,7 +151,9 @@ describe('canonical spellings (found by protocol.fuzz.test.ts)', () => {
     expect(verifyBody(`${k.publicKey}A`, body, sig)).toBe(false);
     // the last of 86 characters carries 4 unused bits: another letter decodes to the same 64 bytes
     const last = sig[85]!;
-    const alias = [...'AEIMQUYcgkosw048'].find((c) => c !== last && Buffer.from(sig.slice(0, 85) + c, 'base64url').equals(Buffer.from(sig, 'base64url')));
+    const alias = [...'AEIMQUYcgkosw048'].find(
+      (c) => c !== last && Buffer.from(sig.slice(0, 85) + c, 'base64url').equals(Buffer.from(sig, 'base64url')),
+    );
     if (alias) expect(verifyBody(k.publicKey, body, sig.slice(0, 85) + alias)).toBe(false);
     expect(verifyBody(k.publicKey, body, `${sig}A`)).toBe(false);
   });

@@ -195,7 +195,7 @@ export function parseJoinResponse(body: unknown): JoinResponse {
   const domain = str(o, 'domain', 300)!;
   const registrarUrl = str(o, 'registrarUrl', 300)!;
   if (!/^https:\/\/[^\s"]+$/.test(registrarUrl)) throw malformed('registrarUrl: expected an https:// URL');
-  return { ...credentials(o), caPem, hubLeafUrls: urls as string[], domain, registrarUrl };
+  return { ...credentials(o), caPem, hubLeafUrls: urls, domain, registrarUrl };
 }
 
 /** Validates the registrar's answer to a renewal. */

@@ -11,7 +11,14 @@ function app(limits: Partial<LimitSettings> = {}, timeouts?: { requestMs: number
   const bed = registrarBed();
   return {
     bed,
-    app: registrarApp({ registrar: bed.registrar, metrics: bed.metrics, log: pino({ level: 'silent' }), limits, timeouts, now: () => bed.clock.now }),
+    app: registrarApp({
+      registrar: bed.registrar,
+      metrics: bed.metrics,
+      log: pino({ level: 'silent' }),
+      limits,
+      timeouts,
+      now: () => bed.clock.now,
+    }),
   };
 }
 
@@ -107,7 +114,9 @@ describe('registrar HTTP surface (hostile input)', () => {
     expect((await joinFrom(a, '10.0.0.1')).json().error.code).toBe('malformed');
     expect(await bed.metrics.rejectedCount('client-rate')).toBe(1);
     expect(await bed.metrics.count('join', 'rate-limited')).toBe(1);
-    expect((await a.inject({ method: 'GET', url: PATHS.metrics })).body).toContain('edgefarm_registrar_requests_rejected_total{reason="client-rate"} 1');
+    expect((await a.inject({ method: 'GET', url: PATHS.metrics })).body).toContain(
+      'edgefarm_registrar_requests_rejected_total{reason="client-rate"} 1',
+    );
     await a.close();
   });
 
@@ -129,7 +138,11 @@ describe('registrar HTTP surface (hostile input)', () => {
     const gate = new Promise<void>((r) => (release = r));
     bed.kube.before = (method) => (method === 'getSecret' ? gate : undefined);
     const keys = [bed.userKeys(), bed.userKeys()];
-    const body = (i: number) => ({ token: bed.token(`gw-${i}`).text, publicKey: keys[i]!.publicKey, clientTime: new Date(bed.clock.now).toISOString() });
+    const body = (i: number) => ({
+      token: bed.token(`gw-${i}`).text,
+      publicKey: keys[i]!.publicKey,
+      clientTime: new Date(bed.clock.now).toISOString(),
+    });
     const pending = [0, 1].map((i) => joinFrom(a, `10.0.2.${i}`, body(i)));
     await new Promise((r) => setTimeout(r, 50));
     const busy = await joinFrom(a, '10.0.2.9');
@@ -155,12 +168,13 @@ describe('registrar HTTP surface (hostile input)', () => {
     const { bed, app: a } = app({}, { requestMs: 300, idleMs: 400, checkIntervalMs: 50 });
     await a.listen({ host: '127.0.0.1', port: 0 });
     const port = (a.server.address() as AddressInfo).port;
-    const closed = (sock: Socket) => new Promise<string>((resolve) => {
-      let got = '';
-      sock.on('data', (d) => (got += d.toString()));
-      sock.on('close', () => resolve(got));
-      sock.on('error', () => undefined);
-    });
+    const closed = (sock: Socket) =>
+      new Promise<string>((resolve) => {
+        let got = '';
+        sock.on('data', (d) => (got += d.toString()));
+        sock.on('close', () => resolve(got));
+        sock.on('error', () => undefined);
+      });
     // a slow client: a byte every 100 ms, never idle long enough for the idle timeout, never done
     const slow = connect(port, '127.0.0.1');
     const slowClosed = closed(slow);

@@ -92,16 +92,19 @@ export function registrarApp(
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       metrics.rejected(timeout ? 'request-timeout' : 'bad-request');
       const [status, code] = timeout ? ['408 Request Timeout', 'malformed'] : ['400 Bad Request', 'malformed'];
-      const body = JSON.stringify({ error: { code, message: timeout ? `the request did not arrive within ${t.requestMs} ms` : 'bad request' } });
-      if (socket.writable) socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        error: { code, message: timeout ? `the request did not arrive within ${t.requestMs} ms` : 'bad request' },
+      });
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
       socket.destroy();
     },
   } as const;
-  const app = (
-    https
-      ? fastify({ ...common, https: { ...https, minVersion: 'TLSv1.2', ...serverOptions } })
-      : fastify({ ...common, http: serverOptions })
-  ) as unknown as FastifyInstance;
+  const app = (https
+    ? fastify({ ...common, https: { ...https, minVersion: 'TLSv1.2', ...serverOptions } })
+    : fastify({ ...common, http: serverOptions })) as unknown as FastifyInstance;
   // an idle connection: closed (with a listener, node leaves that to us)
   app.server.on('timeout', (socket: Socket) => {
     metrics.rejected('idle-timeout');
