@@ -144,7 +144,8 @@ describe('registrar HTTP surface (hostile input)', () => {
       clientTime: new Date(bed.clock.now).toISOString(),
     });
     const pending = [0, 1].map((i) => joinFrom(a, `10.0.2.${i}`, body(i)));
-    await new Promise((r) => setTimeout(r, 50));
+    // both are in flight once both wait in getSecret
+    while (bed.kube.calls.filter((c) => c.method === 'getSecret').length < 2) await new Promise((r) => setTimeout(r, 5));
     const busy = await joinFrom(a, '10.0.2.9');
     expect(busy.statusCode).toBe(503);
     expect(busy.json().error.code).toBe('busy');
