@@ -36,6 +36,8 @@ start_etcd() {
 
 # --endpoint-reconciler-type none: the advertised address is loopback, which the Endpoints of Service `kubernetes`
 # may not hold (the default reconciler logs an error every 10 s). Nothing here routes service IPs anyway.
+# Node authorization and NodeRestriction admission scope every client certificate CN=system:node:<name> (the
+# provider's calls for a node it serves, decision 0010) to that node, as they scope a kubelet.
 start_apiserver() {
   need_bin kube-apiserver
   ef_start kube-apiserver -- "$EF_BIN/kube-apiserver" \
@@ -48,6 +50,7 @@ start_apiserver() {
     --client-ca-file "$P/ca.crt" \
     --service-cluster-ip-range "$EF_SERVICE_CIDR" \
     --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$P/sa.pub" \
     --service-account-signing-key-file "$P/sa.key" \

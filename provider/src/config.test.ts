@@ -26,6 +26,8 @@ describe('parseConfig', () => {
       kubeletTls: undefined,
       kubeletNodePorts: undefined,
       eventQps: 50,
+      nodeCredentialSeconds: 86400,
+      nodeCredentialTimeoutSeconds: 60,
     });
   });
   it('reads every setting', () => {
@@ -133,7 +135,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(29);
+    expect(names).toHaveLength(31);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

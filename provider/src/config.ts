@@ -69,6 +69,10 @@ export interface ProviderConfig {
   kubeletNodePorts?: { from: number; to: number };
   /** The revoker (identity/revoker.ts): on when its four settings are given. */
   revoker?: RevokerConfig;
+  /** Lifetime asked for each node's client certificate (kube/node-clients.ts, decision 0010); renewed at 80%. */
+  nodeCredentialSeconds: number;
+  /** How long a node's certificate signing request may wait to be approved and signed. */
+  nodeCredentialTimeoutSeconds: number;
   /** /metrics requires a token allowed `get` on the non-resource URL /metrics (TokenReview + SubjectAccessReview). */
   metricsAuth?: boolean;
   /** Streaming connections (exec, attach, port-forward) and log streams at once on the kubelet API. */
@@ -274,6 +278,18 @@ export const PROVIDER_SETTINGS = defineSettings(
       type: int(1, 100_000),
       default: '50',
       doc: "Kubernetes Event writes per second for all nodes served (burst twice that), as the kubelet's --event-qps for one node",
+    },
+    nodeCredentialSeconds: {
+      env: 'EF_NODE_CREDENTIAL_SECONDS',
+      type: int(600, 366 * 24 * 3600),
+      default: '86400',
+      doc: "lifetime asked for each served node's client certificate (CN=system:node:<name>, from the CSR API), renewed at 80% (docs/decisions/0010)",
+    },
+    nodeCredentialTimeoutSeconds: {
+      env: 'EF_NODE_CREDENTIAL_TIMEOUT_SECONDS',
+      type: int(1, 3600),
+      default: '60',
+      doc: "how long a node's certificate signing request may wait for kube-controller-manager to approve and sign it",
     },
     logLevel: {
       env: 'EF_LOG_LEVEL',

@@ -11,6 +11,8 @@ import { connectHub } from './bus/connections.js';
 import { Provider } from './provider.js';
 import { RealKubeClient } from './kube/client.js';
 import { PooledKubeConfig } from './kube/kubeconfig.js';
+import { InstrumentedKubeClient } from './kube/instrumented.js';
+import { CsrNodeClients } from './kube/node-clients.js';
 import { parseConfig, ConfigError } from './config.js';
 import { revokerOf } from './identity/wiring.js';
 import { ProviderMetrics } from './metrics/metrics.js';
@@ -43,7 +45,16 @@ async function main(): Promise<void> {
     .map((u) => u.trim())
     .filter((u) => u !== '');
   const revoker = revokerOf(config, kc, servers, log, metrics.registry, config.natsCaFile);
-  const provider = new Provider({ kube: new RealKubeClient(kc), hub, log, config, kubeletTls, metrics, revoker });
+  // What is done for a node is done as that node (decision 0010): a client certificate per node from the CSR API.
+  const nodes = new CsrNodeClients({
+    kc,
+    log: log.child({ part: 'node-clients' }),
+    wrap: (client) => new InstrumentedKubeClient(client, (...a) => metrics.kubeRequest(...a)),
+    observe: (...a) => metrics.kubeRequest(...a),
+    credentialSeconds: config.nodeCredentialSeconds,
+    issueTimeoutMs: config.nodeCredentialTimeoutSeconds * 1000,
+  });
+  const provider = new Provider({ kube: new RealKubeClient(kc), hub, log, config, kubeletTls, metrics, revoker, nodes });
   await provider.start();
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -51,6 +62,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     await provider.stop();
+    await nodes.close();
     await kc.close();
     await hub.close().catch(() => undefined);
     process.exit(0);

@@ -86,6 +86,8 @@ async function bed() {
     tombstoneTtlSeconds: 86_400,
     eventQps: 50,
     kubeletNodePorts: { from: nodePort, to: nodePort },
+    nodeCredentialSeconds: 86_400,
+    nodeCredentialTimeoutSeconds: 60,
   };
   const provider = new Provider({
     kube,

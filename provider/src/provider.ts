@@ -10,7 +10,8 @@
  *   under its new one.
  * - KubeletServer (kubelet/): the kubelet API; a node's own port is opened when the node is taken on.
  * - DesiredSequences (bus/): the last desired-state sequence published per node, as the pod side publishes.
- * - PodController (podcontroller/): pods -> desired state on the hub; reports -> pod status.
+ * - PodController (podcontroller/): pods -> desired state on the hub; reports -> pod status. What it does for a node
+ *   (its pods' Secrets, ConfigMaps, tokens, status) it does as that node, through NodeClients (decision 0010).
  * - NodeController (nodecontroller/): Nodes, node Leases and EdgeNode status from heartbeats; the one writer of
  *   NodeFacts, which the pod side, the kubelet transport and the metrics read.
  * - ShardLeases (shard/), EdgeEventSink (events/), ProviderMetrics (metrics/), /healthz, /readyz and /metrics.
@@ -22,6 +23,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { KubeClient } from './kube/client.js';
+import type { NodeClients } from './kube/node-clients.js';
 import type { ProviderConfig } from './config.js';
 import { hubStreamLimits } from './bus/limits.js';
 import { HubBus, type Hub, type HubConnections, type StatusHandlers } from './bus/hub.js';
@@ -59,6 +61,11 @@ export interface ProviderDeps {
   edgeStreams?: EdgeStreams;
   /** Default: HubBus over `hub`. */
   bus?: Hub;
+  /**
+   * The API as each served node (kube/node-clients.ts: a client certificate per node from the CSR API). Default: every
+   * node as `kube`, which then needs the rights the Node authorizer would give the nodes (tests with fakes).
+   */
+  nodes?: NodeClients;
   /** Pushes the revocation list to the hub (identity/revoker.ts); started last, stopped first. */
   revoker?: { start(): Promise<void>; stop(): Promise<void> };
 }
@@ -131,6 +138,7 @@ export class Provider {
     const sequences = new DesiredSequences(published, membership);
     this.pods = new PodController({
       kube,
+      nodes: deps.nodes,
       bus: sequences,
       pods: podWatch,
       served: membership,

@@ -2,8 +2,11 @@
  * A real Kubernetes API for one test: etcd and kube-apiserver from the cache (hack/build-binaries.sh) on free
  * 127.0.0.1 ports, a serving certificate from a throwaway openssl CA, static bearer tokens (--token-auth-file: the
  * admin in system:masters, and any identity a test asks for, e.g. a ServiceAccount's name to try an RBAC manifest),
- * RBAC authorization, and manifests applied on request. No controller-manager or scheduler: the objects are what a
- * test writes. The flags follow hack/controlplane.sh.
+ * client certificates signed by the same CA, Node and RBAC authorization with NodeRestriction admission (a client
+ * certificate CN=system:node:<name>, O=system:nodes is scoped as a kubelet), and manifests applied on request.
+ * No scheduler: the objects are what a test writes. With `controllerManager`, a kube-controller-manager running only
+ * the CSR controllers (approving and signing with the CA), so the CSR API issues client certificates as in the
+ * stack. The flags follow hack/controlplane.sh.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -24,11 +27,14 @@ export interface KubeApiServerOptions {
   dir: string;
   /** More identities with a bearer token each (kubeConfigFor(user) makes their client). */
   users?: StaticUser[];
+  /** Also run kube-controller-manager's csrapproving and csrsigning controllers (signing with the CA). */
+  controllerManager?: boolean;
 }
 
 export class KubeApiServer {
   private etcd?: ManagedProcess;
   private apiserver?: ManagedProcess;
+  private controllerManager?: ManagedProcess;
   private readonly tokens = new Map<string, string>();
   port = 0;
   caFile = '';
@@ -122,8 +128,12 @@ export class KubeApiServer {
         serving.key,
         '--token-auth-file',
         tokenFile,
+        '--client-ca-file',
+        ca.cert,
         '--authorization-mode',
-        'RBAC',
+        'Node,RBAC',
+        '--enable-admission-plugins',
+        'NodeRestriction',
         '--service-cluster-ip-range',
         '10.96.0.0/24',
         '--service-account-issuer',
@@ -145,6 +155,58 @@ export class KubeApiServer {
       90_000,
       250,
     );
+    if (this.options.controllerManager) await this.startControllerManager(ca.cert, ca.key);
+  }
+
+  private async startControllerManager(caCert: string, caKey: string): Promise<void> {
+    const { dir } = this.options;
+    const kubeconfig = await this.writeKubeconfig(path.join(dir, 'controller-manager.kubeconfig'));
+    const port = await freePort();
+    this.controllerManager = spawnLogged(
+      'kube-controller-manager',
+      path.join(CACHE.bin, 'kube-controller-manager'),
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '--authentication-kubeconfig',
+        kubeconfig,
+        '--authorization-kubeconfig',
+        kubeconfig,
+        '--cluster-signing-cert-file',
+        caCert,
+        '--cluster-signing-key-file',
+        caKey,
+        '--controllers',
+        'csrapproving,csrsigning',
+        '--leader-elect=false',
+        '--bind-address',
+        '127.0.0.1',
+        '--secure-port',
+        String(port),
+        '--profiling=false',
+      ],
+      { logFile: path.join(dir, 'kube-controller-manager.log') },
+    );
+    await waitFor(
+      'kube-controller-manager /healthz',
+      async () => {
+        if (!this.controllerManager!.alive()) throw new GiveUp(`kube-controller-manager exited: ${this.controllerManager!.tail(10)}`);
+        return (await this.healthz(port)) === 200;
+      },
+      60_000,
+      250,
+    );
+  }
+
+  private healthz(port: number): Promise<number> {
+    return new Promise((resolve) => {
+      const req = request(`https://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', () => resolve(0));
+      req.end();
+    });
   }
 
   private async get(p: string, user = 'test-admin'): Promise<number> {
@@ -172,6 +234,18 @@ export class KubeApiServer {
       clusters: [{ name: 'test', server: this.url, caFile: this.caFile }],
       users: [{ name: user, token }],
       contexts: [{ name: 'test', cluster: 'test', user }],
+      currentContext: 'test',
+    });
+    return kc;
+  }
+
+  /** A client authenticating with a client certificate (PEM) signed by the cluster's CA, e.g. one the CSR API issued. */
+  kubeConfigWithCert(name: string, certPem: string, keyPem: string): k8s.KubeConfig {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: this.url, caFile: this.caFile }],
+      users: [{ name, certData: Buffer.from(certPem).toString('base64'), keyData: Buffer.from(keyPem).toString('base64') }],
+      contexts: [{ name: 'test', cluster: 'test', user: name }],
       currentContext: 'test',
     });
     return kc;
@@ -208,6 +282,7 @@ export class KubeApiServer {
   }
 
   async stop(): Promise<void> {
+    await this.controllerManager?.stop().catch(() => undefined);
     await this.apiserver?.stop().catch(() => undefined);
     await this.etcd?.stop().catch(() => undefined);
   }

@@ -60,6 +60,10 @@ export interface Watcher<T> {
 }
 export type PodWatch = Watcher<Pod>;
 
+/** The objects a pod uses that the provider watches one by one (a watch per object, as the kubelet's managers do). */
+export type WatchedKind = 'configmap' | 'secret';
+export type WatchedObject = k8s.V1ConfigMap | k8s.V1Secret;
+
 export interface TokenRequest {
   /** Empty: the apiserver's own audiences. */
   audience: string;
@@ -113,8 +117,12 @@ export interface KubeClient {
   deleteLease(namespace: string, name: string): Promise<void>;
   /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
   podWatch(): PodWatch;
-  configMapWatch(): Watcher<k8s.V1ConfigMap>;
-  secretWatch(): Watcher<k8s.V1Secret>;
+  /**
+   * A watch of one ConfigMap or Secret (list and watch with fieldSelector metadata.name=<name> in its namespace): what
+   * the Node authorizer lets a node read of an object its pods use, where a cluster-wide watch would need every
+   * Secret of the cluster (and hold them all in memory).
+   */
+  objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject>;
   /** TokenRequest for a ServiceAccount, bound to a pod (as the kubelet requests projected tokens). */
   createToken(namespace: string, serviceAccount: string, request: TokenRequest): Promise<{ token: string; expiresAtMs: number }>;
   /** Every EdgeNode. */
@@ -238,11 +246,14 @@ export class RealKubeClient implements KubeClient {
     const fieldSelector = 'spec.nodeName!=';
     return this.watcher<Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ fieldSelector }), fieldSelector);
   }
-  configMapWatch(): Watcher<k8s.V1ConfigMap> {
-    return this.watcher<k8s.V1ConfigMap>('/api/v1/configmaps', () => this.core.listConfigMapForAllNamespaces());
-  }
-  secretWatch(): Watcher<k8s.V1Secret> {
-    return this.watcher<k8s.V1Secret>('/api/v1/secrets', () => this.core.listSecretForAllNamespaces());
+  objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject> {
+    const fieldSelector = `metadata.name=${name}`;
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${kind === 'configmap' ? 'configmaps' : 'secrets'}`;
+    const list = (): Promise<k8s.KubernetesListObject<WatchedObject>> =>
+      kind === 'configmap'
+        ? this.core.listNamespacedConfigMap({ namespace, fieldSelector })
+        : this.core.listNamespacedSecret({ namespace, fieldSelector });
+    return this.watcher<WatchedObject>(path, list, fieldSelector);
   }
   async createToken(namespace: string, serviceAccount: string, request: TokenRequest) {
     const res = await this.core.createNamespacedServiceAccountToken({

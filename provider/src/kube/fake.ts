@@ -15,6 +15,8 @@ import type {
   TokenRequest,
   UserInfo,
   Watcher,
+  WatchedKind,
+  WatchedObject,
 } from './client.js';
 
 /** The reason the apiserver gives for an HTTP status when the fake is not told one. */
@@ -56,13 +58,15 @@ function copy<T>(o: T): T {
 
 type Handlers<T> = Parameters<Watcher<T>['start']>[0];
 
-/** An in-memory namespaced object store with one watch; `set` and `delete` notify it. */
+/** An in-memory namespaced object store with its watches (the whole store, or one object); `set` and `delete` notify them. */
 export class FakeStore<T extends KubernetesObject> implements Watcher<T> {
   readonly items = new Map<string, T>();
-  private handlers?: Handlers<T>;
+  private readonly watches = new Map<Handlers<T>, string | undefined>();
+  private own?: Handlers<T>;
   private rv = 1000;
   async start(handlers: Handlers<T>) {
-    this.handlers = handlers;
+    this.own = handlers;
+    this.watches.set(handlers, undefined);
   }
   get(namespace: string, name: string) {
     return this.items.get(`${namespace}/${name}`);
@@ -71,19 +75,52 @@ export class FakeStore<T extends KubernetesObject> implements Watcher<T> {
     return [...this.items.values()];
   }
   async stop() {
-    this.handlers = undefined;
+    if (this.own) this.watches.delete(this.own);
+    this.own = undefined;
+  }
+  /** How many watches are open (each object watch counts once). */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+  /** A watch of the one object `namespace/name`, as KubeClient.objectWatch; `fail` makes its start fail with that error. */
+  objectWatch(namespace: string, name: string, fail?: unknown): Watcher<T> {
+    const key = `${namespace}/${name}`;
+    let mine: Handlers<T> | undefined;
+    return {
+      start: async (handlers) => {
+        if (fail !== undefined) {
+          handlers.error?.(fail);
+          return;
+        }
+        mine = handlers;
+        this.watches.set(handlers, key);
+        const obj = this.items.get(key);
+        if (obj) handlers.changed(obj);
+      },
+      get: (ns, n) => (mine && `${ns}/${n}` === key ? this.items.get(key) : undefined),
+      list: () => (mine && this.items.has(key) ? [this.items.get(key)!] : []),
+      stop: async () => {
+        if (mine) this.watches.delete(mine);
+        mine = undefined;
+      },
+    };
+  }
+  private notify(key: string, f: (h: Handlers<T>) => void): void {
+    for (const [h, only] of [...this.watches]) if (only === undefined || only === key) f(h);
   }
   /** Stores the object with a new resourceVersion and notifies the watch. */
   set(obj: T): T {
     const stored = { ...obj, metadata: { uid: `uid-${obj.metadata!.name}`, ...obj.metadata, resourceVersion: String(++this.rv) } };
-    this.items.set(`${obj.metadata!.namespace}/${obj.metadata!.name}`, stored);
-    this.handlers?.changed(stored);
+    const key = `${obj.metadata!.namespace}/${obj.metadata!.name}`;
+    this.items.set(key, stored);
+    this.notify(key, (h) => h.changed(stored));
     return stored;
   }
   delete(namespace: string, name: string): void {
-    const obj = this.items.get(`${namespace}/${name}`);
-    this.items.delete(`${namespace}/${name}`);
-    if (obj) this.handlers?.deleted(obj);
+    const key = `${namespace}/${name}`;
+    const obj = this.items.get(key);
+    this.items.delete(key);
+    if (obj) this.notify(key, (h) => h.deleted(obj));
   }
 }
 
@@ -95,8 +132,8 @@ export class FakeKubeClient implements KubeClient {
   readonly events: CoreV1Event[] = [];
   /** EdgeNode objects by name. */
   readonly edgeNodes = new Map<string, EdgeNode>();
-  readonly configMaps = new FakeStore<V1ConfigMap>();
-  readonly secrets = new FakeStore<V1Secret>();
+  readonly configMaps: FakeStore<WatchedObject> = new FakeStore<V1ConfigMap>();
+  readonly secrets: FakeStore<WatchedObject> = new FakeStore<V1Secret>();
   /** Tokens issued by createToken, in order. */
   readonly tokens: { namespace: string; serviceAccount: string; request: TokenRequest; token: string }[] = [];
   /** Lifetime of issued tokens; the request's expirationSeconds when undefined. */
@@ -249,11 +286,18 @@ export class FakeKubeClient implements KubeClient {
     };
   }
 
-  configMapWatch(): Watcher<V1ConfigMap> {
-    return this.configMaps;
-  }
-  secretWatch(): Watcher<V1Secret> {
-    return this.secrets;
+  /** Object watches opened, in order (`kind ns/name`). */
+  readonly objectWatches: string[] = [];
+  /** The next object watch of `kind ns/name` fails to start with this error (a 403, say). */
+  readonly failObjectWatch = new Map<string, unknown>();
+  objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject> {
+    const id = `${kind} ${namespace}/${name}`;
+    this.record('objectWatch', id);
+    this.objectWatches.push(id);
+    const fail = this.failObjectWatch.get(id);
+    this.failObjectWatch.delete(id);
+    const store: FakeStore<WatchedObject> = kind === 'configmap' ? this.configMaps : this.secrets;
+    return store.objectWatch(namespace, name, fail);
   }
   async createToken(namespace: string, serviceAccount: string, request: TokenRequest) {
     this.record('createToken', `${namespace}/${serviceAccount} ${request.pod.name}`);

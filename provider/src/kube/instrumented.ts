@@ -19,6 +19,8 @@ import type {
   TokenRequest,
   UserInfo,
   Watcher,
+  WatchedKind,
+  WatchedObject,
 } from './client.js';
 
 export type KubeVerb = 'get' | 'create' | 'update' | 'patch' | 'delete' | 'list' | 'watch';
@@ -143,11 +145,8 @@ export class InstrumentedKubeClient implements KubeClient {
   podWatch(): PodWatch {
     return this.watched('pods', this.inner.podWatch());
   }
-  configMapWatch(): Watcher<k8s.V1ConfigMap> {
-    return this.watched('configmaps', this.inner.configMapWatch());
-  }
-  secretWatch(): Watcher<k8s.V1Secret> {
-    return this.watched('secrets', this.inner.secretWatch());
+  objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject> {
+    return this.watched(kind === 'configmap' ? 'configmaps' : 'secrets', this.inner.objectWatch(kind, namespace, name));
   }
   createToken(namespace: string, serviceAccount: string, request: TokenRequest) {
     return this.timed('create', 'serviceaccounts/token', () => this.inner.createToken(namespace, serviceAccount, request));

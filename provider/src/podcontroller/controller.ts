@@ -5,6 +5,8 @@
  *
  * - ObjectManager (objects.ts): ConfigMaps and Secrets on each node; TokenManager (tokens.ts): ServiceAccount tokens,
  *   renewed at 80% of their lifetime;
+ * - NodeClients (kube/node-clients.ts): what is done for a node (reading its pods' objects, their tokens, their status
+ *   and deletion) is done as that node, so the apiserver scopes it as it scopes a kubelet (decision 0010);
  * - StatusManager (status-manager.ts): reports -> pod status, and the force-delete once the edge confirmed removal;
  * - rejectUnsupported (reject.ts): pods the edge cannot run; PodWarnings (warnings.ts): Warning Events, once each;
  * - PublishedPods (published.ts): what is on the hub per pod, written only here.
@@ -22,6 +24,7 @@ import type { Logger } from 'pino';
 import { objectKey, parseObjectKey, parsePodKey, podKeyString, podObjectKeys, type ObjectKey, type edge } from '@edgefarm/proto';
 import { WorkQueue } from '@edgefarm/workqueue';
 import type { KubeClient, Pod, PodWatch } from '../kube/client.js';
+import { ProviderAsNodes, podCallsAsNodes, type NodeClients } from '../kube/node-clients.js';
 import { BoundPods } from '../kube/bound-pods.js';
 import type { PodBus } from '../bus/instrumented.js';
 import type { MembershipListener, ReleaseReason, Rekey, ServedNodes, Takeover } from '../membership/membership.js';
@@ -37,6 +40,8 @@ import { rejectUnsupported } from './reject.js';
 
 export interface PodControllerDeps {
   kube: KubeClient;
+  /** The API as each served node (default: every node as `kube`, the provider itself). */
+  nodes?: NodeClients;
   /** Where desired state goes (the hub, through DesiredSequences). */
   bus: PodBus;
   /** The pod informer (pods bound to any node); started and stopped here. */
@@ -74,6 +79,9 @@ export class PodController implements MembershipListener {
   private readonly objects: ObjectManager;
   private readonly tokens: TokenManager;
   private readonly status: StatusManager;
+  private readonly nodes: NodeClients;
+  /** Pod status writes and deletes, as the pod's node. */
+  private readonly podCalls: Pick<KubeClient, 'replacePodStatus' | 'getPod' | 'deletePod'>;
   /** Per node, how often its wire id changed: a publish begun before a change is not recorded as published after it. */
   private readonly rekeys = new Map<string, number>();
   private tokenTimer?: NodeJS.Timeout;
@@ -81,11 +89,21 @@ export class PodController implements MembershipListener {
   constructor(private readonly deps: PodControllerDeps) {
     const { kube, bus, log, facts, metrics } = deps;
     const now = (this.now = deps.now ?? (() => new Date()));
+    const nodes = (this.nodes = deps.nodes ?? new ProviderAsNodes(kube));
     this.bound = new BoundPods(deps.pods);
     this.warnings = new PodWarnings(kube, now);
-    this.objects = new ObjectManager({ kube, bus, warnings: this.warnings, log });
-    this.tokens = new TokenManager({ kube, bus, warnings: this.warnings, now });
-    this.status = new StatusManager({ kube, bus, facts, metrics, now });
+    this.objects = new ObjectManager({ nodes, bus, warnings: this.warnings, log });
+    this.tokens = new TokenManager({ nodes, bus, warnings: this.warnings, now });
+    this.podCalls = podCallsAsNodes(nodes, kube, (ns, name) => deps.pods.get(ns, name)?.spec?.nodeName);
+    const podCalls = this.podCalls;
+    // Pod status and deletes as the pod's node; the Warning Event about refused reports as the provider (a Node's Event).
+    const statusKube: Pick<KubeClient, 'replacePodStatus' | 'getPod' | 'deletePod' | 'createEvent'> = {
+      replacePodStatus: (...a) => podCalls.replacePodStatus(...a),
+      getPod: (...a) => podCalls.getPod(...a),
+      deletePod: (...a) => podCalls.deletePod(...a),
+      createEvent: (...a) => kube.createEvent(...a),
+    };
+    this.status = new StatusManager({ kube: statusKube, bus, facts, metrics, now });
     this.queue = new WorkQueue((key) => this.sync(key), {
       workers: deps.workers ?? 16,
       onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error).message }, 'pod sync failed; will retry'),
@@ -156,6 +174,9 @@ export class PodController implements MembershipListener {
   released(node: string, reason: ReleaseReason): void {
     if (reason === 'deleted') {
       for (const key of this.published.onNode(node)) this.queue.add(key);
+      // Its pods are only tombstoned now: nothing more is read or written as the node.
+      this.objects.stopWatching(node);
+      this.nodes.forget(node);
       return;
     }
     this.published.forgetNode(node);
@@ -164,6 +185,7 @@ export class PodController implements MembershipListener {
     this.status.forgetNode(node);
     this.warnings.forgetNode(node);
     this.rekeys.delete(node);
+    this.nodes.forget(node);
   }
 
   /**
@@ -233,7 +255,7 @@ export class PodController implements MembershipListener {
         this.published.delete(key);
         await this.releaseRefs(published.node, published.refs);
       }
-      await rejectUnsupported({ kube: this.deps.kube, warnings: this.warnings }, pod, translation.unsupported, log);
+      await rejectUnsupported({ kube: this.podCalls, warnings: this.warnings }, pod, translation.unsupported, log);
       return;
     }
     const spec = translation.spec;

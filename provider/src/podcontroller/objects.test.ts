@@ -2,6 +2,8 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
+import { NodeCredentialError, ProviderAsNodes } from '../kube/node-clients.js';
+import { ObjectWatchError } from '../kube/object-watches.js';
 import { FakeBus } from '../bus/fake.js';
 import { configured, pod, podControllerBed, withToken } from './testing.js';
 import { configMapObject, ObjectManager, secretObject } from './objects.js';
@@ -50,6 +52,8 @@ describe('objects a pod uses', () => {
       'pod edge-1 default/web-1',
     ]);
     expect(text(bus.objects[1]!.object.data.pw)).toBe('pw1');
+    // Watched one by one, only what a served pod uses (not 'unrelated', not edge-2's).
+    expect(kube.objectWatches).toEqual(['configmap default/app', 'secret default/db']);
     await ctl.stop();
   });
 
@@ -94,6 +98,23 @@ describe('objects a pod uses', () => {
       '-configmap edge-1 default/app',
       '-secret edge-1 default/db',
     ]);
+    expect([kube.configMaps.openWatches, kube.secrets.openWatches]).toEqual([0, 0]); // no pod uses them: not watched
+    await ctl.stop();
+  });
+
+  it("a node whose EdgeNode is deleted gets its objects' tombstones with its pods' and watches nothing any more", async () => {
+    const { kube, bus, ctl, membership } = setup();
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' }, data: {} });
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' }, data: {} });
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(configured());
+    await ctl.drained();
+    bus.log.length = 0;
+    await membership.release('edge-1', 'deleted');
+    await ctl.drained();
+    expect(bus.log).toEqual(['-pod edge-1 default/web-1', '-configmap edge-1 default/app', '-secret edge-1 default/db']);
+    expect([kube.configMaps.openWatches, kube.secrets.openWatches]).toEqual([0, 0]);
     await ctl.stop();
   });
 
@@ -174,7 +195,7 @@ describe('ObjectManager', () => {
   function manager() {
     const kube = new FakeKubeClient();
     const bus = new FakeBus();
-    const objects = new ObjectManager({ kube, bus, warnings: new PodWarnings(kube, () => new Date()), log });
+    const objects = new ObjectManager({ nodes: new ProviderAsNodes(kube), bus, warnings: new PodWarnings(kube, () => new Date()), log });
     objects.addNode('edge-1');
     return { kube, bus, objects };
   }
@@ -210,5 +231,35 @@ describe('ObjectManager', () => {
     objects.seed('edge-1', 'configmap/default/app', configMapObject(cm));
     objects.forgetNode('edge-1');
     expect(await objects.release('edge-1', 'configmap/default/app')).toBe(false);
+  });
+
+  it('stops watching an object the node never had (it did not exist) once released, and everything of a node given up', async () => {
+    const { kube, objects } = manager();
+    await objects.deliver('edge-1', pod(), 'secret/default/missing', log);
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'app' } });
+    await objects.deliver('edge-1', pod(), 'configmap/default/app', log);
+    expect(objects.watched).toBe(2);
+    expect(await objects.release('edge-1', 'secret/default/missing')).toBe(false);
+    expect(kube.secrets.openWatches).toBe(0);
+    objects.forgetNode('edge-1');
+    expect(kube.configMaps.openWatches).toBe(0);
+  });
+
+  it('without a credential for the node, nothing is read: a Warning Event FailedNodeCredential on the pod (once), and the sync fails', async () => {
+    const kube = new FakeKubeClient();
+    const bus = new FakeBus();
+    const denied = new NodeCredentialError('edge-1', 'CSR edgefarm-node-client-x denied: NotAllowed');
+    const objects = new ObjectManager({
+      nodes: { client: () => Promise.reject(denied), forget: () => undefined },
+      bus,
+      warnings: new PodWarnings(kube, () => new Date()),
+      log,
+    });
+    objects.addNode('edge-1');
+    kube.secrets.set({ metadata: { namespace: 'default', name: 'db' } });
+    for (let i = 0; i < 2; i++) await expect(objects.deliver('edge-1', pod(), 'secret/default/db', log)).rejects.toThrow(ObjectWatchError);
+    expect(kube.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'FailedNodeCredential']]);
+    expect(kube.events[0]!.message).toMatch(/cannot read secret\/default\/db as the pod's node: node edge-1: CSR .* denied/);
+    expect(bus.log).toEqual([]);
   });
 });

@@ -1,55 +1,67 @@
 /**
  * ObjectManager: the ConfigMaps and Secrets the served pods use, delivered as the kubelet's configmap and secret
  * managers do, and by the rule the Node authorizer applies to kubelets: an object goes only to the nodes running a
- * pod that uses it (which ones a pod uses is proto's podObjectRefs). It owns the ConfigMap and Secret watches and, per
- * served node, the version of each object on the node's desired state.
+ * pod that uses it (which ones a pod uses is proto's podObjectRefs). It owns, per served node, the version of each
+ * object on the node's desired state, and the watches of those objects (kube/object-watches.ts: one per object,
+ * opened as a node that uses it, so the provider reads no Secret no served pod uses; decision 0010).
  *
  * Contract with its caller (the PodController, which decides which objects a node still needs):
  * - {@link deliver} before publishing a pod: the node gets the object's current version, or a tombstone when it no
  *   longer exists (the edge then reports what the kubelet would: a missing object). An object too large for a NATS
  *   message is a Warning Event on the pod, once per object version, and is not delivered.
- * - {@link release} once no pod published to the node uses the object: a tombstone.
+ * - {@link release} once no pod published to the node uses the object: a tombstone, and the node stops watching it.
  * - {@link start}'s `changed` is called with the key of every ConfigMap or Secret that changes: sync the pods that use it.
+ * - A watch that cannot be opened (the node's credential, a 403) makes {@link deliver} throw: sync the pod again later.
  */
 import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
-import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import { edge, isPayloadTooLarge, objectKey, parseObjectKey, type ObjectKey } from '@edgefarm/proto';
-import type { KubeClient, Pod, Watcher } from '../kube/client.js';
+import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import { edge, isPayloadTooLarge, parseObjectKey, type ObjectKey } from '@edgefarm/proto';
+import type { Pod } from '../kube/client.js';
+import { NodeCredentialError, type NodeClients } from '../kube/node-clients.js';
+import { ObjectWatches } from '../kube/object-watches.js';
 import type { DesiredPublisher } from '../bus/hub.js';
 import type { PodWarnings } from './warnings.js';
 
 export interface ObjectManagerDeps {
-  kube: Pick<KubeClient, 'configMapWatch' | 'secretWatch'>;
+  /** The API as each node: the objects are watched as a node that uses them. */
+  nodes: NodeClients;
   bus: Pick<DesiredPublisher, 'publishObject' | 'tombstoneObject'>;
   warnings: Pick<PodWarnings, 'warn'>;
   log: Logger;
+  /** Delay before a failed object watch is opened again. */
+  watchRetryMs?: number;
 }
 
 export class ObjectManager {
-  private readonly configMaps: Watcher<V1ConfigMap>;
-  private readonly secrets: Watcher<V1Secret>;
+  private readonly watches: ObjectWatches;
+  private changed?: (key: ObjectKey) => void;
   /** Per served node, the resourceVersion of each ConfigMap and Secret on its desired state. */
   private readonly onNode = new Map<string, Map<ObjectKey, string>>();
 
   constructor(private readonly deps: ObjectManagerDeps) {
-    this.configMaps = deps.kube.configMapWatch();
-    this.secrets = deps.kube.secretWatch();
+    this.watches = new ObjectWatches({
+      nodes: deps.nodes,
+      changed: (key) => this.changed?.(key),
+      log: deps.log,
+      retryMs: deps.watchRetryMs,
+    });
   }
 
-  /** Starts the ConfigMap and Secret watches; `changed` gets the key of every object added, updated or deleted. */
+  /** From now on `changed` gets the key of every watched object added, updated or deleted. */
   async start(changed: (key: ObjectKey) => void): Promise<void> {
-    const on = (kind: 'configmap' | 'secret') => (o: KubernetesObject) =>
-      changed(objectKey(kind, { namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
-    const failed = (what: string) => (err: unknown) =>
-      this.deps.log.warn({ err: (err as Error)?.message }, `${what} watch failed; restarting`);
-    await this.configMaps.start({ changed: on('configmap'), deleted: on('configmap'), error: failed('ConfigMap') });
-    await this.secrets.start({ changed: on('secret'), deleted: on('secret'), error: failed('Secret') });
+    this.changed = changed;
+    return Promise.resolve();
   }
 
   async stop(): Promise<void> {
-    await this.configMaps.stop();
-    await this.secrets.stop();
+    this.changed = undefined;
+    await this.watches.stop();
+  }
+
+  /** Objects watched now (one watch each). */
+  get watched(): number {
+    return this.watches.size;
   }
 
   /** A node taken on: it has nothing yet, until {@link seed}. */
@@ -67,9 +79,18 @@ export class ObjectManager {
     return [...(this.onNode.get(node)?.keys() ?? [])];
   }
 
-  /** A node given up: forgotten, nothing published. */
+  /** A node given up: forgotten, nothing published; it watches nothing any more. */
   forgetNode(node: string): void {
     this.onNode.delete(node);
+    this.watches.releaseNode(node);
+  }
+
+  /**
+   * A node whose EdgeNode is deleted: it watches nothing any more (its credential goes), but what it has is kept, so
+   * {@link release} still tombstones each object as its pods' tombstones go out.
+   */
+  stopWatching(node: string): void {
+    this.watches.releaseNode(node);
   }
 
   /** Publishes the ConfigMap or Secret `ref` to the node unless it has the current version (see the module comment). */
@@ -78,7 +99,24 @@ export class ObjectManager {
     if (!objects) return;
     const { kind, key } = parseObjectKey(ref);
     if (kind === 'token') throw new Error(`${ref}: tokens are the TokenManager's`);
-    const source = (kind === 'configmap' ? this.configMaps : this.secrets).get(key.namespace, key.name);
+    let source;
+    try {
+      source = await this.watches.get(node, ref);
+    } catch (err) {
+      // No credential for the node: nothing of the node's can be read until there is one; the user sees why.
+      const cause = (err as Error).cause;
+      if (cause instanceof NodeCredentialError) {
+        log.warn({ reason: 'FailedNodeCredential' }, cause.message);
+        await this.deps.warnings.warn(
+          pod,
+          `${ref}@credential`,
+          'FailedNodeCredential',
+          `cannot read ${ref} as the pod's node: ${cause.message}`,
+        );
+      }
+      throw err;
+    }
+    if (this.onNode.get(node) !== objects) return; // forgotten or rekeyed meanwhile
     const have = objects.get(ref);
     if (!source) {
       // Deleted (or not created yet): the edge reports what the kubelet would (missing object) until it exists.
@@ -104,8 +142,9 @@ export class ObjectManager {
     log.debug({ object: ref, version }, 'object published');
   }
 
-  /** Tombstones the object on the node if it is there; true when it was. */
+  /** Stops watching the object for the node, and tombstones it on the node if it is there; true when it was. */
   async release(node: string, ref: ObjectKey): Promise<boolean> {
+    this.watches.release(node, ref);
     const objects = this.onNode.get(node);
     if (!objects?.has(ref)) return false;
     const { kind, key } = parseObjectKey(ref);

@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
+import { ProviderAsNodes } from '../kube/node-clients.js';
 import { FakeBus } from '../bus/fake.js';
 import { translatePod } from './translate.js';
 import { podControllerBed, withToken } from './testing.js';
@@ -73,7 +74,7 @@ describe('TokenManager', () => {
     kube.now = () => clock.ms;
     const bus = new FakeBus();
     const now = () => new Date(clock.ms);
-    const tokens = new TokenManager({ kube, bus, warnings: new PodWarnings(kube, now), now });
+    const tokens = new TokenManager({ nodes: new ProviderAsNodes(kube), bus, warnings: new PodWarnings(kube, now), now });
     tokens.addNode('edge-1');
     const t = translatePod(withToken());
     if (!t.ok) throw new Error('fixture');

@@ -1,6 +1,8 @@
 /**
  * TokenManager: the ServiceAccount tokens of the served pods' projected volumes, as the kubelet's token manager
- * requests them: a TokenRequest bound to the pod per audience and lifetime the spec asks for, published to the pod's
+ * requests them: a TokenRequest bound to the pod per audience and lifetime the spec asks for, made as the pod's node
+ * (NodeClients: the Node authorizer and NodeRestriction allow a node tokens only of the ServiceAccounts its pods use,
+ * bound to those pods; decision 0010), published to the pod's
  * node as one token object (`token/<ns>/<pod>`), and renewed once 80% of the shortest lifetime has passed. It owns,
  * per served node, what token object each pod has there and when it is due.
  *
@@ -13,13 +15,15 @@
 import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { edge, parseObjectKey, podKeyString, type ObjectKey } from '@edgefarm/proto';
-import type { KubeClient, Pod } from '../kube/client.js';
+import type { Pod } from '../kube/client.js';
+import type { NodeClients } from '../kube/node-clients.js';
 import type { DesiredPublisher } from '../bus/hub.js';
 import { parseTokenKey } from './translate.js';
 import type { PodWarnings } from './warnings.js';
 
 export interface TokenManagerDeps {
-  kube: Pick<KubeClient, 'createToken'>;
+  /** The API as each node. */
+  nodes: NodeClients;
   bus: Pick<DesiredPublisher, 'publishObject' | 'tombstoneObject'>;
   warnings: Pick<PodWarnings, 'warn'>;
   now: () => Date;
@@ -104,9 +108,10 @@ export class TokenManager {
     const data: Record<string, Uint8Array> = {};
     let expiresAtMs = Number.MAX_SAFE_INTEGER;
     try {
+      const kube = keys.length > 0 ? await this.deps.nodes.client(node) : undefined;
       for (const k of keys) {
         const { audience, expirationSeconds } = parseTokenKey(k);
-        const t = await this.deps.kube.createToken(spec.namespace, serviceAccount, {
+        const t = await kube!.createToken(spec.namespace, serviceAccount, {
           audience,
           expirationSeconds,
           pod: { name: spec.name, uid: spec.uid },
