@@ -1,4 +1,5 @@
 /** How the `edgefarm` command prints: aligned tables (kubectl's look), or JSON for scripts. */
+import { CliError, EXIT } from './errors.js';
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
 export interface Streams {
@@ -33,12 +34,15 @@ export function age(ms: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-/** A --ttl value: <n>s, m or h, from 1 minute to `maxSeconds`. */
+/** A --ttl value: <n>s, m or h, from 1 minute to `maxSeconds`; a {@link CliError} (usage) otherwise. */
 export function parseTtl(text: string, maxSeconds: number): number {
   const m = /^(\d{1,6})([smh])$/.exec(text);
   const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] : NaN;
   if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > maxSeconds) {
-    throw new Error(`--ttl ${JSON.stringify(text)}: expected <n>s, <n>m or <n>h from 1m to ${maxSeconds / 3600}h`);
+    throw new CliError(
+      EXIT.usage,
+      `--ttl ${JSON.stringify(text.slice(0, 40))}: expected <n>s, <n>m or <n>h from 1m to ${maxSeconds / 3600}h`,
+    );
   }
   return seconds;
 }

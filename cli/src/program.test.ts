@@ -1,6 +1,6 @@
 import { FLEET_NAMESPACE, identityOf, readTokenSecret, type SecretLike } from '@edgefarm/registrar';
 import { createUser } from '@nats-io/nkeys';
-import { EXIT } from './errors.js';
+import { CliError, EXIT } from './errors.js';
 import { FakeCliKube } from './kube-fake.js';
 import { age, parseTtl, table } from './output.js';
 import { run } from './program.js';
@@ -48,6 +48,11 @@ describe('edgefarm command line', () => {
     expect((await cli('join', '--token', 't', '--token-file', '-', '--hub', 'https://r')).code).toBe(EXIT.usage);
     expect((await cli('node', 'add', 'gw-1', '--label', 'no-equals')).code).toBe(EXIT.usage);
     expect((await cli('frobnicate')).code).toBe(EXIT.usage);
+    // program.fuzz.test.ts: --hub was not checked before the join dialled it (a TypeError, exit 1)
+    const token = `ef1.abc123.${'a'.repeat(32)}.${'f'.repeat(64)}`;
+    for (const hub of ['not a url', 'http://r:8443', 'https://user:pw@r', 'https://r/x?y', 'https://r#f', `https://${'a'.repeat(300)}`]) {
+      expect((await cli('join', '--dir', '/nonexistent/ef-cli/edgefarm', '--token', token, '--hub', hub)).code).toBe(EXIT.usage);
+    }
     expect((await cli('--help')).code).toBe(EXIT.ok);
   });
 
@@ -141,7 +146,7 @@ describe('output helpers', () => {
     expect(table(['A', 'LONGER'], [['xxxx', 'y']])).toBe('A      LONGER\nxxxx   y\n');
     expect([age(5_000), age(600_000), age(3 * 3600_000), age(3 * 86400_000), age(-1)]).toEqual(['5s', '10m', '3h', '3d', '-']);
     expect(parseTtl('90m', 86400)).toBe(5400);
-    expect(() => parseTtl('0m', 86400)).toThrow();
+    expect(() => parseTtl('0m', 86400)).toThrow(CliError);
     expect(() => parseTtl('1d', 86400)).toThrow();
   });
 });

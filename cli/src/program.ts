@@ -46,6 +46,19 @@ async function tokenOf(deps: CliDeps, o: { token?: string; tokenFile?: string })
   return text.trim();
 }
 
+/** A --hub value: an https:// URL without credentials, query or fragment, at most 300 characters. */
+function hubUrl(text: string): string {
+  let u: URL | undefined;
+  try {
+    u = text.length <= 300 ? new URL(text) : undefined;
+  } catch {
+    u = undefined;
+  }
+  if (!u || u.protocol !== 'https:' || !u.hostname || u.username || u.password || u.search || u.hash)
+    throw new CliError(EXIT.usage, `--hub ${JSON.stringify(text.slice(0, 60))}: expected the registrar's https:// URL`);
+  return text;
+}
+
 const formats = (allowed: Format[]) =>
   new Option('-o, --output <format>', `output format: ${allowed.join(', ')}`).choices(allowed).default('table', 'table');
 
@@ -89,13 +102,7 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
     )
     .addOption(formats(['table', 'json']))
     .action(async (node: string, o: { ttl: string; label: string[]; output: Format }) => {
-      let ttl: number;
-      try {
-        ttl = parseTtl(o.ttl, MAX_TOKEN_TTL_SECONDS);
-      } catch (err) {
-        throw new CliError(EXIT.usage, (err as Error).message);
-      }
-      await tokenCreate(admin(), node, ttl, o.output, labelsOf(o.label));
+      await tokenCreate(admin(), node, parseTtl(o.ttl, MAX_TOKEN_TTL_SECONDS), o.output, labelsOf(o.label));
     });
   token
     .command('list')
@@ -167,6 +174,7 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
         if (!/^[^\s:]+:\d{1,5}$/.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
         if (o.monitor !== 'off' && !/^[^\s:]+:\d{1,5}$/.test(o.monitor))
           throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
+        hubUrl(o.hub);
         const token = await tokenOf(deps, o);
         await join(deps, {
           token,

@@ -15,7 +15,10 @@ describe('key checks', () => {
     const op = seedText(createOperator());
     expect(seedKeyPair('operator', op, 's').getPublicKey()).toMatch(/^O/);
     const acc = seedText(createAccount());
-    for (const bad of [acc, `${op.slice(0, -1)}A`, 'SUnotaseed', createUser().getPublicKey()]) {
+    // a character in the middle changed (the last one has spare bits: 'A' for some seeds decodes the same, so this
+    // test failed about one run in eight)
+    const flipped = `${op.slice(0, 20)}${op[20] === 'A' ? 'B' : 'A'}${op.slice(21)}`;
+    for (const bad of [acc, flipped, 'SUnotaseed', createUser().getPublicKey()]) {
       let msg = '';
       try {
         seedKeyPair('operator', bad, 's');

@@ -94,6 +94,16 @@ describe('credentials files', () => {
     expect(() => formatCreds('a.b.c', fleet.seeds.accounts.sites)).toThrow(/seed/);
     expect(() => parseCreds('nothing here')).toThrow(/creds/);
   });
+
+  it('refuses a file over 80 KiB and a flood of blank lines with IdentityInputError (users.fuzz.test.ts: the regex parser took seconds)', () => {
+    const seed = seedText(createUser());
+    const good = formatCreds('a.b.c', seed);
+    expect(parseCreds(good.replace(/\n/g, '\r\n'))).toEqual({ jwt: 'a.b.c', seed });
+    expect(() => parseCreds(good + ' '.repeat(80 * 1024))).toThrow(/creds/);
+    expect(() => parseCreds(`-----BEGIN NATS USER JWT-----${' \n'.repeat(40_000)}`)).toThrow(/creds/);
+    expect(() => parseCreds(good.replace('a.b.c', 'a.b.c d.e.f'))).toThrow(/JWT/);
+    expect(() => parseCreds(good.replace('\na.b.c\n', 'a.b.c'))).toThrow(/JWT/);
+  });
 });
 
 describe('the standing users', () => {

@@ -129,10 +129,32 @@ ${seedText(kp)}
 `;
 }
 
+/** The most a credentials file may hold: a JWT of at most 64 KiB, a seed and the banner. */
+export const MAX_CREDS_BYTES = 80 * 1024;
+
+/**
+ * The one word between `begin` and `end`, each on a line of its own; undefined when absent. Linear in the text
+ * (indexOf and trims): the regex this replaces backtracked quadratically over a flood of blank lines.
+ */
+function armored(text: string, begin: string, end: string): string | undefined {
+  const b = text.indexOf(begin);
+  if (b < 0) return undefined;
+  const e = text.indexOf(end, b + begin.length);
+  if (e < 0) return undefined;
+  const inside = text.slice(b + begin.length, e);
+  const word = inside.trim();
+  if (word.length === 0 || /\s/.test(word)) return undefined;
+  const before = inside.slice(0, inside.length - inside.trimStart().length);
+  const after = inside.slice(inside.trimEnd().length);
+  return before.includes('\n') && after.includes('\n') ? word : undefined;
+}
+
 /** The JWT and seed of a credentials file (what {@link formatCreds} writes). */
 export function parseCreds(text: string): { jwt: string; seed: string } {
-  const jwt = /-----BEGIN NATS USER JWT-----\s*\n\s*(\S+)\s*\n\s*------END NATS USER JWT------/.exec(text)?.[1];
-  const seed = /-----BEGIN USER NKEY SEED-----\s*\n\s*(\S+)\s*\n\s*------END USER NKEY SEED------/.exec(text)?.[1];
+  if (typeof text !== 'string' || text.length > MAX_CREDS_BYTES)
+    throw new IdentityInputError('creds', `not a credentials file (over ${MAX_CREDS_BYTES} bytes)`);
+  const jwt = armored(text, '-----BEGIN NATS USER JWT-----', '------END NATS USER JWT------');
+  const seed = armored(text, '-----BEGIN USER NKEY SEED-----', '------END USER NKEY SEED------');
   if (!jwt || !JWT_SHAPE.test(jwt)) throw new IdentityInputError('creds', 'no user JWT');
   if (!seed) throw new IdentityInputError('creds', 'no user seed');
   seedKeyPair('user', seed, 'creds seed');

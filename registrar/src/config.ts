@@ -5,7 +5,7 @@
  * manifests/registrar-rbac.yaml).
  */
 import { isIP } from 'node:net';
-import { ValueError, custom, defineSettings, list, logLevel, text, type Env } from '@edgefarm/settings';
+import { ValueError, custom, defineSettings, int, list, logLevel, number, text, type Env } from '@edgefarm/settings';
 import { FLEET_NAMESPACE } from './fleet.js';
 
 export { ConfigError, isConfigError } from '@edgefarm/settings';
@@ -24,6 +24,10 @@ export interface RegistrarConfig {
   registrarUrl: string;
   credentialLifetimeSeconds: number;
   namespace: string;
+  clientRatePerMinute: number;
+  ratePerSecond: number;
+  maxInFlight: number;
+  requestTimeoutSeconds: number;
   logLevel: string;
 }
 
@@ -118,6 +122,30 @@ export const REGISTRAR_SETTINGS = defineSettings(
       }),
       default: FLEET_NAMESPACE,
       doc: 'where the join tokens and the revocation list are',
+    },
+    clientRatePerMinute: {
+      env: 'EF_REGISTRAR_CLIENT_RATE',
+      type: int(1, 100_000),
+      default: '60',
+      doc: 'joins and renewals a minute one client address may make (also its burst); more are answered 429 rate-limited. Sites behind one NAT share it',
+    },
+    ratePerSecond: {
+      env: 'EF_REGISTRAR_RATE',
+      type: number(0.1, 10_000),
+      default: '20',
+      doc: 'joins and renewals a second over all clients (bursts of ten seconds of it); more are answered 429 rate-limited',
+    },
+    maxInFlight: {
+      env: 'EF_REGISTRAR_MAX_IN_FLIGHT',
+      type: int(1, 10_000),
+      default: '64',
+      doc: 'joins and renewals served at once; more are answered 503 busy',
+    },
+    requestTimeoutSeconds: {
+      env: 'EF_REGISTRAR_REQUEST_TIMEOUT',
+      type: custom('duration (<n>s, m), 1s-10m', (raw) => parseDuration(raw, 1, 600)),
+      default: '30s',
+      doc: 'a request must arrive whole within it (else 408 and the connection closed), and a connection idle that long is closed',
     },
     logLevel: { env: 'EF_LOG_LEVEL', type: logLevel(), default: 'info', doc: 'log level' },
   },

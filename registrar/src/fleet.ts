@@ -167,7 +167,9 @@ export function joinTokenSecret(
 
 /** Reads a join token Secret; throws {@link FleetFormatError} when it is not one, or its label and data disagree. */
 export function readTokenSecret(secret: SecretLike): TokenRecord {
-  const name = secret.metadata?.name ?? '';
+  if (typeof secret !== 'object' || secret === null) throw new FleetFormatError('secret', 'is not an object');
+  const rawName: unknown = secret.metadata?.name;
+  const name = typeof rawName === 'string' ? rawName : '';
   const id = name.startsWith('edgefarm-join-') ? name.slice('edgefarm-join-'.length) : '';
   if (!isTokenId(id)) throw new FleetFormatError('metadata.name', `"${name}" is not edgefarm-join-<id>`);
   if (secret.type !== JOIN_TOKEN_TYPE) throw new FleetFormatError('type', `is not ${JOIN_TOKEN_TYPE}`);

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { dirState, replaceFileAtomically, writeJoinDir } from './join-dir.js';
+import { JoinDirError, dirState, parseNodeJson, replaceFileAtomically, writeJoinDir } from './join-dir.js';
 
 let root: string;
 beforeEach(async () => {
@@ -56,5 +56,36 @@ describe('the join directory', () => {
     expect(await readFile(f, 'utf8')).toBe('new');
     expect((await stat(f)).mode & 0o777).toBe(0o600);
     expect(await readdir(root)).toEqual(['node.creds']);
+  });
+});
+
+describe('node.json (hostile content, found by join-dir.fuzz.test.ts)', () => {
+  const valid = {
+    node: 'gw-1',
+    wireId: 'UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4',
+    registrarUrl: 'https://registrar.example:8443',
+    hubLeafUrls: ['tls://hub-0:7422'],
+    domain: 'site-gw-1',
+    issuedAt: '2026-01-01T00:00:00Z',
+    expiresAt: '2026-01-08T00:00:00Z',
+  };
+
+  it('reads a valid file and keeps only its fields', () => {
+    expect(parseNodeJson(JSON.stringify({ ...valid, extra: 'x' }))).toEqual(valid);
+  });
+
+  it('refuses text that is not JSON, a non-object, and wrong fields with JoinDirError (never SyntaxError or a bare Error)', () => {
+    for (const text of ['{not json', '', '[]', 'null', '5', JSON.stringify({ ...valid, node: [] })]) {
+      expect(() => parseNodeJson(text)).toThrow(JoinDirError);
+    }
+  });
+
+  it('bounds the hub URLs (1-16 leaf URLs), the domain and the file size', () => {
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, hubLeafUrls: [] }))).toThrow(/hubLeafUrls/);
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, hubLeafUrls: Array(17).fill('tls://h:1') }))).toThrow(/hubLeafUrls/);
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, hubLeafUrls: ['http://x y'] }))).toThrow(/hubLeafUrls/);
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, domain: 'd'.repeat(301) }))).toThrow(/domain/);
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, issuedAt: 5 }))).toThrow(/issuedAt/);
+    expect(() => parseNodeJson(JSON.stringify({ ...valid, pad: 'x'.repeat(70_000) }))).toThrow(JoinDirError);
   });
 });

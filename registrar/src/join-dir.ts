@@ -20,13 +20,26 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isUserPublicKey } from '@edgefarm/proto';
 import { isNodeName } from './fleet.js';
-import { parseTime } from './protocol.js';
+import { isLeafUrl, parseTime } from './protocol.js';
 
 export interface JoinFile {
   name: string;
   content: string;
   mode: number;
 }
+
+/** A join directory file that is not what it must be (node.json malformed); `file` names it. */
+export class JoinDirError extends Error {
+  override name = 'JoinDirError';
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${file}: ${message}`, options);
+  }
+}
+export const isJoinDirError = (err: unknown): err is JoinDirError => err instanceof JoinDirError;
 
 /** The file that marks a directory as a node's join directory. */
 export const NODE_JSON = 'node.json';
@@ -51,26 +64,39 @@ export interface NodeJson {
   expiresAt: string;
 }
 
-/** Validates node.json's content; throws an Error naming the field. */
+/** The most node.json may hold: what `edgefarm join` writes is well under 4 KiB. */
+export const MAX_NODE_JSON_BYTES = 64 * 1024;
+
+/** Validates node.json's content; throws {@link JoinDirError} naming the field. */
 export function parseNodeJson(text: string): NodeJson {
-  const o = JSON.parse(text) as Partial<NodeJson> | null;
   const fail = (field: string): never => {
-    throw new Error(`${NODE_JSON}: ${field} is missing or malformed`);
+    throw new JoinDirError(NODE_JSON, `${field} is missing or malformed`);
   };
-  if (typeof o !== 'object' || o === null) return fail('the object');
+  if (text.length > MAX_NODE_JSON_BYTES) fail(`the file (over ${MAX_NODE_JSON_BYTES} bytes)`);
+  let o: Partial<NodeJson> | null;
+  try {
+    o = JSON.parse(text) as Partial<NodeJson> | null;
+  } catch {
+    return fail('the JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return fail('the object');
   if (typeof o.node !== 'string' || !isNodeName(o.node)) fail('node');
   if (typeof o.wireId !== 'string' || !isUserPublicKey(o.wireId)) fail('wireId');
-  if (typeof o.registrarUrl !== 'string' || !/^https:\/\/[^\s"]+$/.test(o.registrarUrl)) fail('registrarUrl');
-  if (!Array.isArray(o.hubLeafUrls) || !o.hubLeafUrls.every((u) => typeof u === 'string')) fail('hubLeafUrls');
-  if (typeof o.domain !== 'string') fail('domain');
+  if (typeof o.registrarUrl !== 'string' || o.registrarUrl.length > 300 || !/^https:\/\/[^\s"]+$/.test(o.registrarUrl))
+    fail('registrarUrl');
+  if (!Array.isArray(o.hubLeafUrls) || o.hubLeafUrls.length === 0 || o.hubLeafUrls.length > 16 || !o.hubLeafUrls.every(isLeafUrl))
+    fail('hubLeafUrls');
+  if (typeof o.domain !== 'string' || o.domain.length === 0 || o.domain.length > 300) fail('domain');
   for (const f of ['issuedAt', 'expiresAt'] as const) {
     try {
-      parseTime(String(o[f]), f);
+      if (typeof o[f] !== 'string') fail(f);
+      parseTime(o[f] as string, f);
     } catch {
       fail(f);
     }
   }
-  return o as NodeJson;
+  const { node, wireId, registrarUrl, hubLeafUrls, domain, issuedAt, expiresAt } = o as NodeJson;
+  return { node, wireId, registrarUrl, hubLeafUrls, domain, issuedAt, expiresAt };
 }
 
 /** What the directory holds now: absent, empty, a join (node.json), or other files. */

@@ -35,13 +35,19 @@ export interface RegistrarKube {
   patchIdentity(name: string, identity: NodeIdentity, resourceVersion: string): Promise<PatchOutcome>;
 }
 
+/** EdgeNodes a list call returns at most (a page; the rest by the continue token). */
+export const LIST_PAGE = 500;
+
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 export class RealRegistrarKube implements RegistrarKube {
   private readonly core: k8s.CoreV1Api;
   private readonly custom: k8s.CustomObjectsApi;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly listPage = LIST_PAGE,
+  ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
   }
@@ -75,9 +81,23 @@ export class RealRegistrarKube implements RegistrarKube {
     }
   }
 
+  /**
+   * Pages of {@link LIST_PAGE} EdgeNodes (the apiserver's limit/continue), so a join holds one page in memory however
+   * large the fleet; it stops at the first match.
+   */
   async nodeWithKey(publicKey: string): Promise<string | undefined> {
-    const list = (await this.custom.listClusterCustomObject({ ...EDGENODE_API })) as { items?: EdgeNodeLike[] };
-    return (list.items ?? []).find((n) => n.status?.identity?.publicKey === publicKey)?.metadata?.name;
+    let next: string | undefined;
+    do {
+      const list = (await this.custom.listClusterCustomObject({
+        ...EDGENODE_API,
+        limit: this.listPage,
+        ...(next ? { _continue: next } : {}),
+      })) as { items?: EdgeNodeLike[]; metadata?: { continue?: string } };
+      const found = (list.items ?? []).find((n) => n.status?.identity?.publicKey === publicKey)?.metadata?.name;
+      if (found !== undefined) return found;
+      next = list.metadata?.continue || undefined;
+    } while (next);
+    return undefined;
   }
 
   async createEdgeNode(name: string, labels?: Record<string, string>): Promise<EdgeNodeLike> {

@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     tls: { cert: readFileSync(config.tlsCertFile, 'utf8'), key: readFileSync(config.tlsKeyFile, 'utf8'), caPem },
     host: config.listen.host,
     port: config.listen.port,
+    limits: { clientPerMinute: config.clientRatePerMinute, overallPerSecond: config.ratePerSecond, maxInFlight: config.maxInFlight },
+    timeouts: { requestMs: config.requestTimeoutSeconds * 1000, idleMs: config.requestTimeoutSeconds * 1000 },
   });
   const port = await server.start();
   log.info({ port, url: config.registrarUrl, lifetimeSeconds: config.credentialLifetimeSeconds }, 'registrar started');

@@ -1,8 +1,10 @@
 /**
  * The registrar's Prometheus metrics, on a registry of its own: every request by endpoint and result (`ok` or the
- * error code of protocol.ts, so a bounded set), request durations, and credentials issued.
+ * error code of protocol.ts, so a bounded set), request durations, credentials issued, and the requests refused before
+ * the Registrar saw them (limits.ts: rate, in flight, size, timeouts).
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RejectReason } from './limits.js';
 import type { ErrorCode } from './protocol.js';
 
 export type Endpoint = 'join' | 'renew';
@@ -13,6 +15,7 @@ export class RegistrarMetrics {
   private readonly requests: Counter<'endpoint' | 'result'>;
   private readonly duration: Histogram<'endpoint'>;
   private readonly issued: Counter<'kind'>;
+  private readonly rejectedCounter: Counter<'reason'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     this.registry = options.registry ?? new Registry();
@@ -37,6 +40,22 @@ export class RegistrarMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.rejectedCounter = new Counter({
+      name: 'edgefarm_registrar_requests_rejected_total',
+      help: 'Requests refused before the registrar looked at them, by reason (client-rate, overall-rate, in-flight, too-large, unsupported-media-type, request-timeout, idle-timeout, bad-request)',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** A request refused before the Registrar saw it (also counted in requests_total when its endpoint is known). */
+  rejected(reason: RejectReason): void {
+    this.rejectedCounter.inc({ reason });
+  }
+
+  async rejectedCount(reason: RejectReason): Promise<number> {
+    const m = await this.rejectedCounter.get();
+    return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
   }
 
   request(endpoint: Endpoint, result: Result, seconds: number): void {

@@ -8,8 +8,10 @@ import {
   readTokenSecret,
   joinTokenSecret,
   revocationEntry,
+  FleetFormatError,
+  type SecretLike,
 } from './fleet.js';
-import { RegistrarError, parseJoinRequest, parseJoinResponse, parseRenewRequest } from './protocol.js';
+import { RegistrarError, parseErrorBody, parseJoinRequest, parseJoinResponse, parseRenewRequest } from './protocol.js';
 import { signBody, verifyBody } from './signing.js';
 import { userKeys } from './registrar.fixtures.js';
 
@@ -76,6 +78,11 @@ describe('request validation (hostile input)', () => {
 });
 
 describe('join tokens and the fleet objects', () => {
+  it('refuses a Secret that is not an object, or whose name is not a string, with FleetFormatError (fleet.fuzz.test.ts)', () => {
+    expect(() => readTokenSecret(null as unknown as SecretLike)).toThrow(FleetFormatError);
+    expect(() => readTokenSecret({ metadata: { name: 5 as unknown as string } })).toThrow(FleetFormatError);
+  });
+
   it('round-trips tokens and refuses every other string without echoing it', () => {
     const t = newJoinToken('0'.repeat(64));
     expect(t.id).toMatch(/^[a-z0-9]{6}$/);
@@ -132,5 +139,29 @@ describe('renewal signatures', () => {
     expect(verifyBody(k.publicKey, Buffer.from('{"a":2}'), sig)).toBe(false);
     expect(verifyBody(userKeys().publicKey, body, sig)).toBe(false);
     fc.assert(fc.property(fc.string(), (s) => expect(verifyBody(k.publicKey, body, s)).toBe(false)));
+  });
+});
+
+describe('canonical spellings (found by protocol.fuzz.test.ts)', () => {
+  it('verifyBody refuses a public key with characters appended (the nkeys library drops them) and a non-canonical signature', () => {
+    const k = userKeys();
+    const body = new TextEncoder().encode('{"node":"gw-1"}');
+    const sig = signBody(k.seed, body);
+    expect(verifyBody(k.publicKey, body, sig)).toBe(true);
+    expect(verifyBody(`${k.publicKey}A`, body, sig)).toBe(false);
+    // the last of 86 characters carries 4 unused bits: another letter decodes to the same 64 bytes
+    const last = sig[85]!;
+    const alias = [...'AEIMQUYcgkosw048'].find(
+      (c) => c !== last && Buffer.from(sig.slice(0, 85) + c, 'base64url').equals(Buffer.from(sig, 'base64url')),
+    );
+    if (alias) expect(verifyBody(k.publicKey, body, sig.slice(0, 85) + alias)).toBe(false);
+    expect(verifyBody(k.publicKey, body, `${sig}A`)).toBe(false);
+  });
+
+  it('parseErrorBody names only codes of the protocol (not Object.prototype members)', () => {
+    for (const code of ['hasOwnProperty', 'toString', 'constructor', '__proto__']) {
+      expect(parseErrorBody({ error: { code, message: 'x' } })).toBeUndefined();
+    }
+    expect(parseErrorBody({ error: { code: 'revoked', message: 'x' } })).toEqual({ code: 'revoked', message: 'x' });
   });
 });

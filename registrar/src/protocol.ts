@@ -78,6 +78,7 @@ export const ERROR_STATUS = {
   'unknown-node': 404,
   'too-large': 413,
   'unsupported-media-type': 415,
+  'rate-limited': 429,
   busy: 503,
   unavailable: 503,
   internal: 500,
@@ -167,6 +168,11 @@ export function parseRenewRequest(body: unknown): RenewRequest {
   return { node, publicKey, time, nonce };
 }
 
+/** A hub leafnode URL as a site accepts it (tls://host:port; nats-leaf:// and nats:// too), at most 256 characters. */
+export function isLeafUrl(u: unknown): u is string {
+  return typeof u === 'string' && /^(tls|nats-leaf|nats):\/\/[^\s"]{1,250}$/.test(u);
+}
+
 function credentials(o: Record<string, unknown>): Credentials {
   const node = nodeName(str(o, 'node', 253), 'node')!;
   const wireId = str(o, 'wireId', 253)!;
@@ -183,18 +189,13 @@ export function parseJoinResponse(body: unknown): JoinResponse {
   const o = record(body, ['node', 'wireId', 'jwt', 'issuedAt', 'expiresAt', 'caPem', 'hubLeafUrls', 'domain', 'registrarUrl']);
   const caPem = str(o, 'caPem', 16_384)!;
   const urls = o.hubLeafUrls;
-  if (
-    !Array.isArray(urls) ||
-    urls.length === 0 ||
-    urls.length > 16 ||
-    !urls.every((u) => typeof u === 'string' && /^(tls|nats-leaf|nats):\/\/[^\s"]{1,250}$/.test(u))
-  ) {
+  if (!Array.isArray(urls) || urls.length === 0 || urls.length > 16 || !urls.every(isLeafUrl)) {
     throw malformed('hubLeafUrls: expected 1-16 URLs (tls://host:port)');
   }
   const domain = str(o, 'domain', 300)!;
   const registrarUrl = str(o, 'registrarUrl', 300)!;
   if (!/^https:\/\/[^\s"]+$/.test(registrarUrl)) throw malformed('registrarUrl: expected an https:// URL');
-  return { ...credentials(o), caPem, hubLeafUrls: urls as string[], domain, registrarUrl };
+  return { ...credentials(o), caPem, hubLeafUrls: urls, domain, registrarUrl };
 }
 
 /** Validates the registrar's answer to a renewal. */
@@ -205,6 +206,6 @@ export function parseRenewResponse(body: unknown): RenewResponse {
 /** The error of an error body, or undefined when the body is not one. */
 export function parseErrorBody(body: unknown): ErrorBody['error'] | undefined {
   const e = (body as Partial<ErrorBody> | undefined)?.error;
-  if (!e || typeof e.code !== 'string' || !(e.code in ERROR_STATUS) || typeof e.message !== 'string') return undefined;
+  if (!e || typeof e.code !== 'string' || !Object.hasOwn(ERROR_STATUS, e.code) || typeof e.message !== 'string') return undefined;
   return { code: e.code, message: e.message.slice(0, 1000) };
 }
