@@ -4,7 +4,8 @@
  * leaf link goes through a {@link TcpProxy}, so a test can cut and heal it; the hub can also be stopped and started
  * again (same ports, same store).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
@@ -190,4 +191,33 @@ export async function createHubStreams(hub: NatsConnection): Promise<JetStreamMa
     }
   }
   return jsm;
+}
+
+/** A NatsPair in a temporary directory with a connection to its hub: the bed of a test file that needs only a hub. */
+export class HubFixture {
+  private constructor(
+    readonly dir: string,
+    readonly pair: NatsPair,
+    readonly nc: NatsConnection,
+  ) {}
+
+  /** Starts it in a new directory under the system's temp dir named `prefix…`. */
+  static async start(prefix: string): Promise<HubFixture> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+    const pair = await NatsPair.start({ dir });
+    try {
+      return new HubFixture(dir, pair, await pair.connectHub());
+    } catch (err) {
+      await pair.stop();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Closes the connection, stops both servers and removes the directory. */
+  async stop(): Promise<void> {
+    await this.nc.close();
+    await this.pair.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
 }

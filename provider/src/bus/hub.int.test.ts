@@ -3,33 +3,24 @@
  * readDesired (tombstones included), and followStatus delivers the last value per subject, then new reports,
  * skipping malformed ones without stopping.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Headers, PayloadTooLargeError, TOMBSTONE_TTL, edge, encode, eventSubjects, statusSubjects, Streams } from '@edgefarm/proto';
-import { NatsPair } from '@edgefarm/testing';
+import { HubFixture } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, oneConnection, readDesired } from './hub.js';
 
 const log = pino({ level: 'silent' });
-let dir: string;
-let pair: NatsPair;
+let bed: HubFixture;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-hubbus-'));
-  pair = await NatsPair.start({ dir });
-  nc = await pair.connectHub();
+  bed = await HubFixture.start('ef-hubbus-');
+  ({ nc } = bed);
 }, 60_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await pair?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => bed?.stop());
 
 const spec = (name: string, rv: string) =>
   create(edge.EdgePodSpecSchema, {

@@ -3,34 +3,25 @@
  * a HubStreamFullError and keeps every value it holds (tombstones still go in); EF_STATUS at its limit drops its
  * oldest report; an existing stream of the old, unbounded layout is updated in place.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HUB_STREAM_CONFIGS, MAX_PAYLOAD_BYTES, Streams, edge, encode, statusSubjects } from '@edgefarm/proto';
-import { NatsPair } from '@edgefarm/testing';
+import { HubFixture } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, HubStreamFullError, isHubStreamFull, oneConnection, readDesired } from './hub.js';
 import { InstrumentedPublisher } from './instrumented.js';
 
 const log = pino({ level: 'silent' });
-let dir: string;
-let pair: NatsPair;
+let bed: HubFixture;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-hub-limits-'));
-  pair = await NatsPair.start({ dir });
-  nc = await pair.connectHub();
+  bed = await HubFixture.start('ef-hub-limits-');
+  ({ nc } = bed);
 }, 60_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await pair?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => bed?.stop());
 
 const spec = (name: string, padding = 1000) =>
   create(edge.EdgePodSpecSchema, {

@@ -3,35 +3,26 @@
  * EF_EVENTS become Kubernetes Events through the sink's queue, as in the provider (the same aggregation key updates
  * one Event); malformed messages are dropped without stopping the follower.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { edge, encode, eventSubjects } from '@edgefarm/proto';
-import { NatsPair } from '@edgefarm/testing';
+import { HubFixture } from '@edgefarm/testing';
 import { pino } from 'pino';
 import { HubBus, oneConnection } from '../bus/hub.js';
 import { FakeKubeClient } from '../kube/fake.js';
 import { EdgeEventSink } from './sink.js';
 
 const log = pino({ level: 'silent' });
-let dir: string;
-let pair: NatsPair;
+let bed: HubFixture;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-events-'));
-  pair = await NatsPair.start({ dir });
-  nc = await pair.connectHub();
+  bed = await HubFixture.start('ef-events-');
+  ({ nc } = bed);
 }, 60_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await pair?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => bed?.stop());
 
 const ev = (id: string, count: number, node = 'edge-a') =>
   create(edge.EdgeEventSchema, {
