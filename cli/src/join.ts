@@ -30,7 +30,7 @@ import {
   dirState,
   writeJoinDir,
   type JoinFile,
-  type NodeJson,
+  nodeJsonOf,
 } from '@edgefarm/registrar';
 import { CliError, EXIT } from './errors.js';
 import { json, type Streams } from './output.js';
@@ -210,15 +210,7 @@ export function joinFiles(
   o: Pick<JoinOptions, 'listen' | 'monitor' | 'storeDir'>,
 ): { list: JoinFile[] } {
   const at = (f: string) => path.join(dir, f);
-  const nodeJson: NodeJson = {
-    node: res.node,
-    wireId: res.wireId,
-    registrarUrl: res.registrarUrl,
-    hubLeafUrls: res.hubLeafUrls,
-    domain: res.domain,
-    issuedAt: res.issuedAt,
-    expiresAt: res.expiresAt,
-  };
+  const nodeJson = nodeJsonOf(res);
   const siteConfig = renderSiteConfig({
     node: res.node,
     wireId: res.wireId,

@@ -20,7 +20,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isUserPublicKey } from '@edgefarm/proto';
 import { isNodeName } from './fleet.js';
-import { isLeafUrl, parseTime } from './protocol.js';
+import { isLeafUrl, parseTime, type JoinResponse } from './protocol.js';
 
 export interface JoinFile {
   name: string;
@@ -62,6 +62,12 @@ export interface NodeJson {
   domain: string;
   issuedAt: string;
   expiresAt: string;
+}
+
+/** node.json of a join's answer: the fields a site keeps (the credentials go to node.creds). */
+export function nodeJsonOf(res: JoinResponse): NodeJson {
+  const { node, wireId, registrarUrl, hubLeafUrls, domain, issuedAt, expiresAt } = res;
+  return { node, wireId, registrarUrl, hubLeafUrls, domain, issuedAt, expiresAt };
 }
 
 /** The most node.json may hold: what `edgefarm join` writes is well under 4 KiB. */

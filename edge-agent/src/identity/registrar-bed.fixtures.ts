@@ -25,7 +25,7 @@ import {
   newJoinToken,
   writeJoinDir,
   type JoinResponse,
-  type NodeJson,
+  nodeJsonOf,
 } from '@edgefarm/registrar';
 import { formatCreds, mintNodeUser } from '@edgefarm/identity';
 import { KubeApiServer, freePort, type SecureFabric } from '@edgefarm/testing';
@@ -110,15 +110,7 @@ export class RegistrarBed {
       publicKey: key.getPublicKey(),
       clientTime: new Date().toISOString(),
     });
-    const nodeJson: NodeJson = {
-      node: res.node,
-      wireId: res.wireId,
-      registrarUrl: res.registrarUrl,
-      hubLeafUrls: res.hubLeafUrls,
-      domain: res.domain,
-      issuedAt: res.issuedAt,
-      expiresAt: res.expiresAt,
-    };
+    const nodeJson = nodeJsonOf(res);
     await writeJoinDir(
       dir,
       [
