@@ -69,7 +69,9 @@ export async function runSession(open: () => Promise<StreamSession>, ch: Session
     if (!src) continue;
     outputs.push(
       (async () => {
-        if (dst) await pump(src, (c) => dst.write(c));
+        // An empty chunk is no output: the kubelet never sends an empty data message, and client-go may not have
+        // made the stream yet when one arrives first ("Unknown stream id 1, discarding message" on kubectl cp).
+        if (dst) await pump(src, (c) => (c.length > 0 ? dst.write(c) : Promise.resolve()));
         else for await (const _ of src); // drain what nobody asked for
         await dst?.end();
       })().catch(quiet(name)),
