@@ -59,6 +59,19 @@ export function isStreamNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 }
 
+/**
+ * The hub's JetStream is not ready yet: a cluster still electing its meta leader or resolving the account
+ * ("JetStream not enabled for account", "temporarily unavailable", no responders). Worth waiting for at start.
+ */
+export function isJetStreamNotReady(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.JetStreamNotEnabledForAccount || err.status === 503;
+  // JetStreamNotEnabled (the client's check of the account) is not exported by @nats-io/jetstream: by name.
+  return err instanceof Error && (err.name === 'JetStreamNotEnabled' || /no ?responders/i.test(`${err.name} ${err.message}`));
+}
+
+/** How long {@link HubBus.ensureStreams} waits for a hub whose JetStream is not ready yet. */
+export const HUB_JETSTREAM_WAIT_MS = 120_000;
+
 /** The provider's hub connections, one per account; the same connection twice without credentials. */
 export interface HubConnections {
   /** EF_DESIRED: desired publishes and reads. */
@@ -180,7 +193,27 @@ export class HubBus implements Hub {
   }
 
   /** Creates or updates the hub streams, each over its account's connection. Idempotent. */
-  async ensureStreams(): Promise<void> {
+  /**
+   * Creates the hub streams, or updates them to this configuration. A hub whose JetStream is not ready yet (a cluster
+   * forming: see {@link isJetStreamNotReady}) is waited for, up to `waitMs`, then the last error is thrown.
+   */
+  async ensureStreams(waitMs = HUB_JETSTREAM_WAIT_MS): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ensureStreamsOnce();
+        return;
+      } catch (err) {
+        if (!isJetStreamNotReady(err) || Date.now() >= deadline) throw err;
+        this.desiredJsm = undefined;
+        this.cloudJsm = undefined;
+        if (attempt === 1) this.log.info({ err: (err as Error).message }, "waiting for the hub's JetStream");
+        await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 2000)));
+      }
+    }
+  }
+
+  private async ensureStreamsOnce(): Promise<void> {
     for (const cfg of HUB_STREAM_CONFIGS) {
       const jsm = cfg.name === Streams.desired ? await this.desiredManager() : await this.cloudManager();
       const want = {
