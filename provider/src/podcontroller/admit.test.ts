@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { FakeKubeClient } from '../kube/fake.js';
-import { admissionRefusal, normalizeSysctl, rejectAtAdmission } from './admit.js';
+import { admissionRefusal, normalizeSysctl, rejectAtAdmission, unsafeSysctlPatternProblem } from './admit.js';
+import { policyOf } from '../nodecontroller/node.js';
 import { pod } from './testing.js';
 import { PodWarnings } from './warnings.js';
 
@@ -63,5 +64,26 @@ describe('rejectAtAdmission', () => {
     expect(kube.calls.filter((c) => c.startsWith('replacePodStatus'))).toHaveLength(1);
     expect(kube.events.map((e) => e.reason)).toEqual(['SysctlForbidden']);
     expect(counted).toEqual(['SysctlForbidden']);
+  });
+});
+
+describe('allowed unsafe sysctls of a node (the kubelet NewAllowlist checks)', () => {
+  it('takes namespaced names and prefixes, refuses the rest', () => {
+    for (const ok of ['kernel.msgmax', 'kernel.msg*', 'net.*', 'net.core.somaxconn', 'kernel/sem', 'fs.mqueue.*'])
+      expect(unsafeSysctlPatternProblem(ok)).toBe(undefined);
+    expect(unsafeSysctlPatternProblem('kernel.*')).toBe('"kernel.*" is not known to be namespaced');
+    expect(unsafeSysctlPatternProblem('*')).toBe('"*" is not known to be namespaced');
+    expect(unsafeSysctlPatternProblem('vm.swappiness')).toBe('"vm.swappiness" is not known to be namespaced');
+    for (const bad of ['', 'Net.core', 'net..core', 'net.*.x', 42, 'a'.repeat(300)])
+      expect(unsafeSysctlPatternProblem(bad)).toBe('not a sysctl name or a prefix ending in *');
+  });
+
+  it("an EdgeNode's spec.allowedUnsafeSysctls: the valid entries kept, each other one a problem", () => {
+    const { policy, problems } = policyOf(
+      { metadata: { name: 'edge-1' }, spec: { allowedUnsafeSysctls: ['kernel.msg*', 'vm.swappiness', 'net.core.somaxconn'] } },
+      [],
+    );
+    expect(policy.allowedUnsafeSysctls).toEqual(['kernel.msg*', 'net.core.somaxconn']);
+    expect(problems).toEqual(['spec.allowedUnsafeSysctls[1]: "vm.swappiness" is not known to be namespaced; ignored']);
   });
 });

@@ -57,6 +57,21 @@ function namespaceOf(sysctl: string): 'ipc' | 'net' | undefined {
   return undefined;
 }
 
+/** A sysctl name or a prefix ending in `*` (the kubelet's SysctlPatternFmt, dots or slashes). */
+const SYSCTL_PATTERN = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*([a-z0-9][-_a-z0-9]*)?[a-z0-9*]$/;
+
+/**
+ * Why an entry of a node's allowed unsafe sysctls is refused, or undefined: as the kubelet's NewAllowlist, it must be
+ * a sysctl name or prefix and namespaced (ipc or net: a node-wide sysctl is never a pod's to set).
+ */
+export function unsafeSysctlPatternProblem(pattern: unknown): string | undefined {
+  if (typeof pattern !== 'string' || pattern.length > 253 || !SYSCTL_PATTERN.test(pattern))
+    return 'not a sysctl name or a prefix ending in *';
+  const name = normalizeSysctl(pattern.endsWith('*') ? pattern.slice(0, -1) : pattern);
+  if (!namespaceOf(name)) return `${JSON.stringify(pattern)} is not known to be namespaced`;
+  return undefined;
+}
+
 function allowed(sysctl: string, patterns: readonly string[]): boolean {
   if (SAFE_SYSCTLS.includes(sysctl)) return true;
   return patterns.some((p) => (p.endsWith('*') ? sysctl.startsWith(normalizeSysctl(p.slice(0, -1))) : sysctl === normalizeSysctl(p)));

@@ -113,6 +113,18 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
+  it("admits an unsafe sysctl its node's EdgeNode allows (spec.allowedUnsafeSysctls, the kubelet's allowedUnsafeSysctls)", async () => {
+    const { kube, bus, ctl, membership, facts } = setup();
+    facts.setAllowedUnsafeSysctls('edge-1', ['kernel.msg*']);
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod({ securityContext: { sysctls: [{ name: 'kernel.msgmax', value: '65536' }] } }));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status?.phase).not.toBe('Failed');
+    expect(bus.published[0]!.spec.sysctls).toEqual({ 'kernel.msgmax': '65536' });
+    await ctl.stop();
+  });
+
   it('publishes a pod with safe sysctls, carrying them to the edge', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

@@ -246,7 +246,7 @@ export class PodController implements MembershipListener {
     const log = this.deps.log.child({ pod: key, node });
     if (await this.status.finishDelete(pod, node, log)) return;
 
-    const refusal = admissionRefusal(pod);
+    const refusal = admissionRefusal(pod, this.deps.facts.allowedUnsafeSysctls?.(node));
     if (refusal) {
       if (published) {
         await this.deps.bus.tombstonePod(published.node, { namespace, name });
