@@ -298,6 +298,9 @@ export class PodExecutor {
         log.warn({ container: container.name, err: errorMessage(err) }, 'could not create the termination message file');
       }
     }
+    // As the kubelet: the pod's managed /etc/hosts (hosts/hosts.ts), unless the container mounts its own.
+    const hosts = await this.deps.volumes?.etcHosts?.(pod, container, () => this.runtime.sandboxIps(sandbox.id));
+    if (hosts) mounts = [...mounts, hosts];
     return { env: resolved.env, command: resolved.command, args: resolved.args, mounts };
   }
 }

@@ -138,6 +138,8 @@ describe('Reconciler: volumes and env references', () => {
         hostPath: expect.stringMatching(new RegExp(`^${t.volumes.podDir(pod.uid)}/containers/main/[0-9a-f]{8}$`)),
         readOnly: false,
       },
+      // the kubelet's managed /etc/hosts (hosts/hosts.ts)
+      { containerPath: '/etc/hosts', hostPath: `${t.volumes.podDir(pod.uid)}/etc-hosts`, readOnly: false },
     ]);
   });
 

@@ -26,6 +26,15 @@ describe('CRI configs', () => {
     expect(c.linux?.securityContext?.namespaceOptions?.network).toBe(cri.NamespaceMode.POD);
   });
 
+  it('sandbox: the pod sysctls go on the sandbox (CRI linux.sysctls), as the kubelet sets them', () => {
+    const c = sandboxConfig(
+      layout,
+      podSpec({ ...fieldsOf(pod), sysctls: { 'kernel.shm_rmid_forced': '1', 'net.ipv4.tcp_syncookies': '0' } }),
+      0,
+    );
+    expect(c.linux?.sysctls).toEqual({ 'kernel.shm_rmid_forced': '1', 'net.ipv4.tcp_syncookies': '0' });
+  });
+
   it('sandbox: hostNetwork uses the node namespace and no hostname', () => {
     const c = sandboxConfig(layout, podSpec({ ...fieldsOf(pod), hostNetwork: true }), 0);
     expect(c.hostname).toBe('');

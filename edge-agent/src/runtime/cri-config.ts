@@ -73,6 +73,8 @@ export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt
     },
     linux: {
       cgroupParent: podCgroupParent(layout, pod.uid),
+      // pod.spec.securityContext.sysctls the provider admitted (the kubelet's safe set and the node's allow list).
+      sysctls: { ...pod.sysctls },
       // As the kubelet: the sandbox is privileged when any container is (containerd refuses one otherwise).
       securityContext: {
         namespaceOptions: namespaceOptions(pod),

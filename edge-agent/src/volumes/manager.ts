@@ -39,6 +39,7 @@ import type { ContainerMount, ObservedPod } from '../runtime/types.js';
 import { errorMessage } from '../util/time.js';
 import { AtomicWriter, type Payload } from './atomic-writer.js';
 import { checkHostPath } from './host-path.js';
+import { etcHostsMount } from '../hosts/hosts.js';
 import type { Mounter } from './mounter.js';
 import { holdsSecrets, projectedPayload } from './projection.js';
 import { SUBPATH_REJECT_REASONS, SubPathError, openSubPath, type SubPathRejectReason } from './subpath.js';
@@ -52,6 +53,8 @@ export interface VolumeManagerDeps {
   now?: () => Date;
   /** Where `edgefarm_agent_subpath_rejected_total` is registered (the agent's registry); none: not exported. */
   registry?: Registry;
+  /** The node's hosts file, the base of a hostNetwork pod's managed /etc/hosts (default /etc/hosts). */
+  nodeHostsPath?: string;
 }
 
 /** What the executor needs of a volume manager (a fake may implement it). */
@@ -62,6 +65,8 @@ export interface PodVolumes {
   keys(): string[];
   /** Creates the empty host file for a new container instance's termination message; returns its path. */
   terminationLogFile?(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<string>;
+  /** The container's managed /etc/hosts mount (hosts/hosts.ts), or undefined when it gets none. */
+  etcHosts?(pod: edge.EdgePodSpec, container: edge.EdgeContainer, podIps: () => Promise<string[]>): Promise<ContainerMount | undefined>;
 }
 
 /** A volume could not be set up: `MountVolume.SetUp failed for volume "<name>" : <why>`, as the kubelet says it. */
@@ -206,6 +211,22 @@ export class VolumeManager implements PodVolumes {
     await writeFile(file, '', { flag: 'wx' });
     await chmod(file, 0o666); // any container user may write it, whatever the umask
     return file;
+  }
+
+  /** Writes the pod's file `name` in place (a bind mount of it sees the new content, as the kubelet's etc-hosts). */
+  async podFile(pod: edge.EdgePodSpec, name: string, content: string): Promise<string> {
+    await this.ensurePodDir(pod);
+    const file = path.join(this.podDir(pod.uid), name);
+    await writeFile(file, content, { mode: 0o644 });
+    return file;
+  }
+
+  async etcHosts(
+    pod: edge.EdgePodSpec,
+    container: edge.EdgeContainer,
+    podIps: () => Promise<string[]>,
+  ): Promise<ContainerMount | undefined> {
+    return etcHostsMount(pod, container, podIps, { files: this, nodeHostsPath: this.deps.nodeHostsPath });
   }
 
   async mounts(pod: edge.EdgePodSpec, container: edge.EdgeContainer): Promise<ContainerMount[]> {

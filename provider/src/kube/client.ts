@@ -39,6 +39,8 @@ export interface EdgeNodeSpec {
   taints?: { key: string; value?: string; effect: string }[];
   autonomy?: { policy?: 'keep' | 'evict'; evictAfterSeconds?: number };
   reserved?: Record<string, string | number>;
+  /** Unsafe sysctls (names, or prefixes ending in `*`) pods on the node may set: the kubelet's allowedUnsafeSysctls. */
+  allowedUnsafeSysctls?: string[];
 }
 
 export interface EdgeNode {

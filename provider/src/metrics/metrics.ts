@@ -14,6 +14,7 @@ import type { PublishRejectReason } from '../bus/limits.js';
 import { EDGE_METRICS_REJECT_REASONS, EdgeMetricsTexts } from './edge-metrics.js';
 import type { EventResult } from '../events/sink.js';
 import { HEARTBEAT_REJECT_REASONS, type HeartbeatRejectReason } from '../nodecontroller/admission.js';
+import { ADMISSION_REASONS, type AdmissionReason } from '../podcontroller/admit.js';
 
 export const PREFIX = 'edgefarm_provider_';
 
@@ -86,6 +87,7 @@ export class ProviderMetrics {
   private readonly desiredPublishRejects: Counter<'reason'>;
   private readonly statusApplyDuration: Histogram;
   private readonly statusConflicts: Counter;
+  private readonly podsRejected: Counter<'reason'>;
   private readonly statusReportDelay: Histogram;
   private readonly podStartup: Histogram;
   private readonly kubeRequestDuration: Histogram<'verb' | 'resource' | 'code'>;
@@ -203,6 +205,12 @@ export class ProviderMetrics {
       help: 'Pod status writes that met a 409 Conflict (re-read and retried).',
       registers,
     });
+    this.podsRejected = new Counter({
+      name: PREFIX + 'pods_rejected_total',
+      help: 'Pods refused at admission as a kubelet refuses them, once a pod, by reason: SysctlForbidden (a sysctl neither safe nor allowed on the node), PodOSNotSupported (spec.os.name not linux).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.statusReportDelay = new Histogram({
       name: PREFIX + 'status_report_delay_seconds',
       help: 'Edge-to-cloud lag: from the agent observing a pod (observed_at_ms, the edge clock) to its status applied to the API (the provider clock); clock skew between the two adds to it (negative values count as 0).',
@@ -280,6 +288,7 @@ export class ProviderMetrics {
     for (const reason of ['stream_full', 'too_large'] as const) this.desiredPublishRejects.inc({ reason }, 0);
     for (const result of EDGE_EVENT_RESULTS) this.edgeEvents.inc({ result }, 0);
     for (const reason of EDGE_EVENT_REJECT_REASONS) this.edgeEventRejects.inc({ reason }, 0);
+    for (const reason of ADMISSION_REASONS) this.podsRejected.inc({ reason }, 0);
     for (const stream of HUB_REJECT_STREAMS) for (const reason of HUB_REJECT_REASONS) this.hubRejects.inc({ stream, reason }, 0);
     for (const reason of EDGE_METRICS_REJECT_REASONS) this.edgeMetricsRejects.inc({ reason }, 0);
     for (const reason of HEARTBEAT_REJECT_REASONS) this.heartbeatRejects.inc({ reason }, 0);
@@ -365,6 +374,11 @@ export class ProviderMetrics {
 
   statusConflict(): void {
     this.statusConflicts.inc();
+  }
+
+  /** A pod was refused at admission (admit.ts). */
+  podRejected(reason: AdmissionReason): void {
+    this.podsRejected.inc({ reason });
   }
 
   /** A pod was first written Running; `createdAtMs`: its creationTimestamp. */

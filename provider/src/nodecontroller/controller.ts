@@ -200,6 +200,7 @@ export class NodeController implements MembershipListener {
       if (this.state.has(name)) continue;
       this.state.set(name, { policy, lastStatusWriteMs: 0, lastEdgeStatusWriteMs: 0, registered: false, taking: true });
       this.o.facts.setReserved(name, policy.reserved);
+      this.o.facts.setAllowedUnsafeSysctls(name, policy.allowedUnsafeSysctls ?? []);
     }
   }
 
@@ -220,6 +221,7 @@ export class NodeController implements MembershipListener {
     s.policy = policy;
     s.policyChanged = true;
     this.o.facts.setReserved(name, policy.reserved);
+    this.o.facts.setAllowedUnsafeSysctls(name, policy.allowedUnsafeSysctls ?? []);
     this.nodeQueue.add(name);
   }
 

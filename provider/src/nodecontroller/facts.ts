@@ -31,6 +31,8 @@ export interface NodeFactsReader {
   offlineSince(node: string): Date | undefined;
   /** Calls `listener` on every connectivity flip the NodeController observes (a reconnect: `connected` true). */
   onConnectivity(listener: (node: string, connected: boolean) => void): void;
+  /** The unsafe sysctls pods on the node may set (its EdgeNode's spec.allowedUnsafeSysctls). */
+  allowedUnsafeSysctls?(node: string): readonly string[];
 }
 
 export interface NodeFactsOptions {
@@ -45,6 +47,7 @@ export interface NodeFactsOptions {
 interface Facts {
   last?: LastHeartbeat;
   reserved: Record<string, string | number>;
+  allowedUnsafeSysctls?: readonly string[];
 }
 
 export class NodeFacts implements NodeFactsReader {
@@ -68,6 +71,14 @@ export class NodeFacts implements NodeFactsReader {
 
   setReserved(node: string, reserved: Record<string, string | number>): void {
     this.entry(node).reserved = reserved;
+  }
+
+  setAllowedUnsafeSysctls(node: string, sysctls: readonly string[]): void {
+    this.entry(node).allowedUnsafeSysctls = sysctls;
+  }
+
+  allowedUnsafeSysctls(node: string): readonly string[] {
+    return this.nodes.get(node)?.allowedUnsafeSysctls ?? [];
   }
 
   forget(node: string): void {

@@ -10,6 +10,7 @@
  *   node lifecycle controller turns Ready Unknown, marks the pods not Ready, taints the node unreachable and evicts.
  *   (Posting Ready Unknown ourselves would not do: the controller marks pods not Ready only on its own transition.)
  */
+import { unsafeSysctlPatternProblem } from '../podcontroller/admit.js';
 import type { CoreV1Event, V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
 import type { EdgeNode, EdgeNodeStatus } from '../kube/client.js';
 import type { edge } from '@edgefarm/proto';
@@ -43,6 +44,8 @@ export interface NodePolicy {
   taints: V1Taint[];
   autonomy: { policy: 'keep' | 'evict'; evictAfterSeconds: number };
   reserved: Record<string, string | number>;
+  /** Unsafe sysctls pods on the node may set (spec.allowedUnsafeSysctls, checked as the kubelet checks its flag). */
+  allowedUnsafeSysctls?: string[];
   /** The EdgeNode, as the Node's owner: deleting the EdgeNode lets the garbage collector delete the Node. */
   owner?: { name: string; uid: string };
 }
@@ -60,6 +63,12 @@ export function policyOf(en: EdgeNode | undefined, defaultTaints: readonly V1Tai
       problems.push(`spec.reserved.${k}: ${(err as Error).message}; ignored`);
     }
   }
+  const allowedUnsafeSysctls: string[] = [];
+  for (const [i, s] of (Array.isArray(spec.allowedUnsafeSysctls) ? spec.allowedUnsafeSysctls : []).entries()) {
+    const why = unsafeSysctlPatternProblem(s);
+    if (why) problems.push(`spec.allowedUnsafeSysctls[${i}]: ${why}; ignored`);
+    else allowedUnsafeSysctls.push(s);
+  }
   const policy = spec.autonomy?.policy ?? 'keep';
   const evictAfterSeconds = spec.autonomy?.evictAfterSeconds ?? 300;
   const taints = [...defaultTaints];
@@ -72,6 +81,7 @@ export function policyOf(en: EdgeNode | undefined, defaultTaints: readonly V1Tai
       taints,
       autonomy: { policy, evictAfterSeconds },
       reserved,
+      allowedUnsafeSysctls,
       owner: en?.metadata?.uid ? { name: en.metadata.name!, uid: en.metadata.uid } : undefined,
     },
     problems,

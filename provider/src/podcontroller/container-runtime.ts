@@ -1,12 +1,13 @@
 /**
  * The parts of a container the runtime at the edge enforces: resources, the effective security context, probes and
  * the termination message, translated from corev1 with defaults and named ports resolved as the kubelet resolves
- * them. Anything the edge cannot honour is reported, never dropped.
+ * them; the pod's sysctls and host aliases. Anything the edge cannot honour is reported, never dropped.
  */
 import { create } from '@bufbuild/protobuf';
 import { edge } from '@edgefarm/proto';
-import type { V1Container, V1PodSecurityContext, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1Container, V1HostAlias, V1PodSecurityContext, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
 import { parseQuantity, QuantityError } from '../kube/quantity.js';
+import { normalizeSysctl } from './admit.js';
 
 export type Report = (where: string, what: string) => void;
 
@@ -69,8 +70,20 @@ export function securityContext(
   const apparmor = c?.appArmorProfile ?? pod?.appArmorProfile;
   if (apparmor && apparmor.type !== 'Unconfined' && apparmor.type !== 'RuntimeDefault')
     report(`${where}.securityContext.appArmorProfile`, `type ${apparmor.type} is not supported at the edge`);
-  if (pod?.sysctls?.length) report('securityContext.sysctls', 'not supported at the edge yet');
   return out;
+}
+
+/**
+ * The pod's sysctls by normalized name (set on the sandbox, CRI linux.sysctls). Which ones a node runs is decided at
+ * admission (admit.ts: the kubelet's safe set and the node's allow list), before translation.
+ */
+export function sysctls(pod: V1PodSecurityContext | undefined): Record<string, string> {
+  return Object.fromEntries((pod?.sysctls ?? []).map((s) => [normalizeSysctl(s.name), s.value]));
+}
+
+/** pod.spec.hostAliases, for the managed /etc/hosts the agent writes. */
+export function hostAliases(aliases: V1HostAlias[] | undefined): edge.HostAlias[] {
+  return (aliases ?? []).map((a) => create(edge.HostAliasSchema, { ip: a.ip, hostnames: a.hostnames ?? [] }));
 }
 
 /** A probe with the apiserver's defaults and named ports resolved against the container's ports. */

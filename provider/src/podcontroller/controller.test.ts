@@ -95,6 +95,48 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
+  it('rejects at admission as the kubelet: an unsafe sysctl (SysctlForbidden), another OS (PodOSNotSupported)', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod({ securityContext: { sysctls: [{ name: 'kernel.msgmax', value: '10000000000' }] } }));
+    kube.emitPod(pod({ os: { name: 'windows' } }, { name: 'web-2', uid: 'uid-2' }));
+    await ctl.drained();
+    expect(bus.published).toHaveLength(0);
+    expect(kube.pods.get('default/web-1')!.status).toMatchObject({
+      phase: 'Failed',
+      reason: 'SysctlForbidden',
+      message: 'forbidden sysctl: "kernel.msgmax" not allowlisted',
+    });
+    expect(kube.pods.get('default/web-2')!.status).toMatchObject({ phase: 'Failed', reason: 'PodOSNotSupported' });
+    expect(kube.events.map((e) => e.reason).sort()).toEqual(['PodOSNotSupported', 'SysctlForbidden']);
+    await ctl.stop();
+  });
+
+  it("admits an unsafe sysctl its node's EdgeNode allows (spec.allowedUnsafeSysctls, the kubelet's allowedUnsafeSysctls)", async () => {
+    const { kube, bus, ctl, membership, facts } = setup();
+    facts.setAllowedUnsafeSysctls('edge-1', ['kernel.msg*']);
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod({ securityContext: { sysctls: [{ name: 'kernel.msgmax', value: '65536' }] } }));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status?.phase).not.toBe('Failed');
+    expect(bus.published[0]!.spec.sysctls).toEqual({ 'kernel.msgmax': '65536' });
+    await ctl.stop();
+  });
+
+  it('publishes a pod with safe sysctls, carrying them to the edge', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod({ securityContext: { sysctls: [{ name: 'kernel/shm_rmid_forced', value: '1' }] } }));
+    await ctl.drained();
+    expect(kube.pods.get('default/web-1')!.status?.phase).not.toBe('Failed');
+    expect(bus.published).toHaveLength(1);
+    expect(bus.published[0]!.spec.sysctls).toEqual({ 'kernel.shm_rmid_forced': '1' });
+    await ctl.stop();
+  });
+
   it('retries a failed publish', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

@@ -8,6 +8,7 @@
  * - NodeClients (kube/node-clients.ts): what is done for a node (reading its pods' objects, their tokens, their status
  *   and deletion) is done as that node, so the apiserver scopes it as it scopes a kubelet (decision 0010);
  * - StatusManager (status-manager.ts): reports -> pod status, and the force-delete once the edge confirmed removal;
+ * - rejectAtAdmission (admit.ts): pods the kubelet would refuse (SysctlForbidden, PodOSNotSupported);
  * - rejectUnsupported (reject.ts): pods the edge cannot run; PodWarnings (warnings.ts): Warning Events, once each;
  * - PublishedPods (published.ts): what is on the hub per pod, written only here.
  *
@@ -37,6 +38,7 @@ import { StatusManager } from './status-manager.js';
 import { PublishedPods } from './published.js';
 import { PodWarnings } from './warnings.js';
 import { rejectUnsupported } from './reject.js';
+import { admissionRefusal, rejectAtAdmission, type AdmissionReason } from './admit.js';
 
 export interface PodControllerDeps {
   kube: KubeClient;
@@ -55,7 +57,8 @@ export interface PodControllerDeps {
   facts: NodeFactsReader;
   log: Logger;
   /** Status report outcomes, apply times, conflicts and pod startup times; none recorded without it. */
-  metrics?: Pick<ProviderMetrics, 'statusReport' | 'statusApplied' | 'statusConflict' | 'podStarted'>;
+  metrics?: Pick<ProviderMetrics, 'statusReport' | 'statusApplied' | 'statusConflict' | 'podStarted'> &
+    Partial<Pick<ProviderMetrics, 'podRejected'>>;
   now?: () => Date;
   /**
    * Pods synced at once (default 16). A sync is I/O: publish to the hub, write the status to the API (~0.1 s each
@@ -243,6 +246,17 @@ export class PodController implements MembershipListener {
     const log = this.deps.log.child({ pod: key, node });
     if (await this.status.finishDelete(pod, node, log)) return;
 
+    const refusal = admissionRefusal(pod, this.deps.facts.allowedUnsafeSysctls?.(node));
+    if (refusal) {
+      if (published) {
+        await this.deps.bus.tombstonePod(published.node, { namespace, name });
+        this.published.delete(key);
+        await this.releaseRefs(published.node, published.refs);
+      }
+      const rejected = (reason: AdmissionReason) => this.deps.metrics?.podRejected?.(reason);
+      await rejectAtAdmission({ kube: this.podCalls, warnings: this.warnings, rejected }, pod, refusal, log);
+      return;
+    }
     const translation = translatePod(pod, { allocatable: this.deps.facts.allocatable(node) });
     if (!translation.ok && translation.unsupported.length === 0) {
       log.info({ waiting: translation.waiting }, 'pod waits for what the node has not reported yet');

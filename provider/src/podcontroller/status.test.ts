@@ -100,6 +100,79 @@ describe('podStatusFromReport', () => {
   });
 });
 
+describe('podStatusFromReport: readiness gates (kubelet GeneratePodReadyCondition)', () => {
+  const gated = (conditions?: { type: string; status: string }[]) =>
+    ({
+      ...pod({ readinessGates: [{ conditionType: 'k8s.io/test-condition1' }, { conditionType: 'k8s.io/test-condition2' }] }),
+      status: { conditions },
+    }) as V1Pod;
+  const ready = (s: V1PodStatus) => s.conditions!.find((c) => c.type === 'Ready')!;
+
+  it('is not Ready while a gate condition does not exist, ContainersReady all the same', () => {
+    const s = podStatusFromReport(gated(), report(true), undefined, now);
+    expect(ready(s)).toMatchObject({
+      status: 'False',
+      reason: 'ReadinessGatesNotReady',
+      message:
+        'corresponding condition of pod readiness gate "k8s.io/test-condition1" does not exist., corresponding condition of pod readiness gate "k8s.io/test-condition2" does not exist.',
+    });
+    expect(s.conditions!.find((c) => c.type === 'ContainersReady')!.status).toBe('True');
+  });
+
+  it('is not Ready while a gate condition is False, and Ready when every one is True', () => {
+    const half = podStatusFromReport(
+      gated([
+        { type: 'k8s.io/test-condition1', status: 'True' },
+        { type: 'k8s.io/test-condition2', status: 'False' },
+      ]),
+      report(true),
+      undefined,
+      now,
+    );
+    expect(ready(half)).toMatchObject({
+      status: 'False',
+      reason: 'ReadinessGatesNotReady',
+      message: 'the status of pod readiness gate "k8s.io/test-condition2" is not "True", but False',
+    });
+    const all = podStatusFromReport(
+      gated([
+        { type: 'k8s.io/test-condition1', status: 'True' },
+        { type: 'k8s.io/test-condition2', status: 'True' },
+      ]),
+      report(true),
+      undefined,
+      now,
+    );
+    expect(ready(all).status).toBe('True');
+  });
+
+  it('keeps the conditions other writers set (pods/status), in place', () => {
+    const s = podStatusFromReport(
+      gated([
+        { type: 'k8s.io/test-condition1', status: 'True' },
+        { type: 'Ready', status: 'False' },
+        { type: 'k8s.io/test-condition2', status: 'False' },
+      ]),
+      report(true),
+      undefined,
+      now,
+    );
+    expect(s.conditions!.map((x) => `${x.type}=${x.status}`)).toEqual([
+      'Initialized=True',
+      'Ready=False',
+      'ContainersReady=True',
+      'PodScheduled=True',
+      'k8s.io/test-condition1=True',
+      'k8s.io/test-condition2=False',
+    ]);
+  });
+
+  it('says which containers are not ready, as the kubelet does', () => {
+    const s = podStatusFromReport(pod(), report(false), undefined, now);
+    expect(ready(s)).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [c]' });
+  });
+});
+
 describe('statusDiffers', () => {
   const base = (t: string): V1PodStatus => ({
     phase: 'Running',

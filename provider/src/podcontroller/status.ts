@@ -1,6 +1,8 @@
 /**
  * Pure mapping of an agent's PodStatusReport onto corev1.PodStatus, keeping what the API already holds where the
- * report says nothing new (condition transition times, PodScheduled).
+ * report says nothing new (condition transition times, PodScheduled) and the conditions other writers own (a readiness
+ * gate's condition, written through pods/status). Ready is the kubelet's GeneratePodReadyCondition: containers ready
+ * and every readiness gate's condition True.
  */
 import { edge } from '@edgefarm/proto';
 import type { V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
@@ -61,7 +63,14 @@ function containerStatus(c: edge.ContainerStatus): V1ContainerStatus {
   };
 }
 
-function condition(type: string, ok: boolean, prev: V1PodCondition[] | undefined, now: Date, reason?: string): V1PodCondition {
+function condition(
+  type: string,
+  ok: boolean,
+  prev: V1PodCondition[] | undefined,
+  now: Date,
+  reason?: string,
+  message?: string,
+): V1PodCondition {
   const status = ok ? 'True' : 'False';
   const old = prev?.find((c) => c.type === type);
   const unchanged = old?.status === status;
@@ -70,7 +79,25 @@ function condition(type: string, ok: boolean, prev: V1PodCondition[] | undefined
     status,
     lastTransitionTime: unchanged && old?.lastTransitionTime ? old.lastTransitionTime : now,
     reason: ok ? undefined : reason,
+    message: ok ? undefined : message,
   };
+}
+
+/** The condition types the node owns; every other one in the pod's status belongs to another writer and is kept. */
+const NODE_CONDITIONS = new Set(['Initialized', 'Ready', 'ContainersReady', 'PodScheduled']);
+
+/**
+ * Why the readiness gates keep the pod from Ready, in the kubelet's words (generatePodReadyConditionForReadinessGates),
+ * or undefined when every gate's condition is True.
+ */
+export function readinessGatesNotReady(pod: V1Pod): string | undefined {
+  const unready: string[] = [];
+  for (const gate of pod.spec?.readinessGates ?? []) {
+    const c = pod.status?.conditions?.find((x) => x.type === gate.conditionType);
+    if (!c) unready.push(`corresponding condition of pod readiness gate "${gate.conditionType}" does not exist.`);
+    else if (c.status !== 'True') unready.push(`the status of pod readiness gate "${gate.conditionType}" is not "True", but ${c.status}`);
+  }
+  return unready.length ? unready.join(', ') : undefined;
 }
 
 /** The status the pod should have given `report`. `hostIP` is the node's InternalIP. */
@@ -82,6 +109,9 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
   const initialized = report.initContainerStatuses.every((c) => c.state?.state.case === 'terminated' && c.state.state.value.exitCode === 0);
   const expected = pod.spec?.containers.length ?? 0;
   const containersReady = containers.length === expected && containers.every((c) => c.ready);
+  const unready = (pod.spec?.containers ?? []).map((c) => c.name).filter((n) => !containers.find((c) => c.name === n)?.ready);
+  const containersMessage = `containers with unready status: [${unready.join(' ')}]`;
+  const gates = containersReady ? readinessGatesNotReady(pod) : undefined;
   const scheduled = prev?.find((c) => c.type === 'PodScheduled');
   return {
     phase: PHASE[report.phase] ?? 'Pending',
@@ -95,9 +125,12 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
     qosClass: pod.status?.qosClass,
     conditions: [
       condition('Initialized', initialized, prev, now, 'ContainersNotInitialized'),
-      condition('Ready', containersReady, prev, now, 'ContainersNotReady'),
-      condition('ContainersReady', containersReady, prev, now, 'ContainersNotReady'),
+      gates === undefined
+        ? condition('Ready', containersReady, prev, now, 'ContainersNotReady', containersMessage)
+        : condition('Ready', false, prev, now, 'ReadinessGatesNotReady', gates),
+      condition('ContainersReady', containersReady, prev, now, 'ContainersNotReady', containersMessage),
       scheduled ?? { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+      ...(prev ?? []).filter((c) => !NODE_CONDITIONS.has(c.type)),
     ],
     containerStatuses: containers,
     initContainerStatuses: inits.length ? inits : undefined,

@@ -8,7 +8,7 @@ import { edge } from '@edgefarm/proto';
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
 import { parseQuantity } from '../kube/quantity.js';
 import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
-import { probe, resources, securityContext, terminationMessage } from './container-runtime.js';
+import { hostAliases, probe, resources, securityContext, sysctls, terminationMessage } from './container-runtime.js';
 
 /**
  * `unsupported`: what the edge cannot do (the pod fails with EdgeUnsupported). `waiting`: what cannot be resolved yet
@@ -293,6 +293,9 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
       activeDeadlineSeconds: BigInt(spec.activeDeadlineSeconds ?? 0),
       volumes,
       imagePullSecrets: (spec.imagePullSecrets ?? []).map((s) => s.name ?? '').filter((n) => n !== ''),
+      sysctls: sysctls(spec.securityContext),
+      hostAliases: hostAliases(spec.hostAliases),
+      subdomain: spec.subdomain ?? '',
     }),
   };
 }

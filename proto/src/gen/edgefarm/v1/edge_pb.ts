@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSLNBQoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSLbAgoNU3RyZWFtUmVxdWVzdBIPCgdzZXNzaW9uGAEgASgJEg4KBndpbmRvdxgCIAEoDRIRCgluYW1lc3BhY2UYAyABKAkSCwoDcG9kGAQgASgJEgsKA3VpZBgFIAEoCRIRCgljb250YWluZXIYBiABKAkSKAoEbG9ncxgKIAEoCzIYLmVkZ2VmYXJtLnYxLkxvZ3NSZXF1ZXN0SAASKAoEZXhlYxgLIAEoCzIYLmVkZ2VmYXJtLnYxLkV4ZWNSZXF1ZXN0SAASKgoGYXR0YWNoGAwgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABI3Cgxwb3J0X2ZvcndhcmQYDSABKAsyHy5lZGdlZmFybS52MS5Qb3J0Rm9yd2FyZFJlcXVlc3RIABIqCgVzdGF0cxgOIAEoCzIZLmVkZ2VmYXJtLnYxLlN0YXRzUmVxdWVzdEgAQgQKAm9wIpcBCgtMb2dzUmVxdWVzdBIOCgZmb2xsb3cYASABKAgSEAoIcHJldmlvdXMYAiABKAgSEgoKdGltZXN0YW1wcxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgDEhUKDXNpbmNlX3NlY29uZHMYBSABKAMSEgoKc2luY2VfdGltZRgGIAEoCRITCgtsaW1pdF9ieXRlcxgHIAEoAyJaCgtFeGVjUmVxdWVzdBIPCgdjb21tYW5kGAEgAygJEg0KBXN0ZGluGAIgASgIEg4KBnN0ZG91dBgDIAEoCBIOCgZzdGRlcnIYBCABKAgSCwoDdHR5GAUgASgIIiIKElBvcnRGb3J3YXJkUmVxdWVzdBIMCgRwb3J0GAEgASgNIg4KDFN0YXRzUmVxdWVzdCJyCgtTdHJlYW1SZXBseRIwCgplcnJvcl9jb2RlGAEgASgOMhwuZWRnZWZhcm0udjEuU3RyZWFtRXJyb3JDb2RlEg0KBWVycm9yGAIgASgJEg4KBndpbmRvdxgDIAEoDRISCgpzdGF0c19qc29uGAQgASgMIi4KClNlc3Npb25FbmQSEQoJZXhpdF9jb2RlGAEgASgFEg0KBWVycm9yGAIgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBSpWCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUVWRU5UX1RZUEVfTk9STUFMEAESFgoSRVZFTlRfVFlQRV9XQVJOSU5HEAIqtwEKD1N0cmVhbUVycm9yQ29kZRIhCh1TVFJFQU1fRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG1NUUkVBTV9FUlJPUl9DT0RFX05PVF9GT1VORBABEiEKHVNUUkVBTV9FUlJPUl9DT0RFX0JBRF9SRVFVRVNUEAISHgoaU1RSRUFNX0VSUk9SX0NPREVfSU5URVJOQUwQAxIdChlTVFJFQU1fRVJST1JfQ09ERV9USU1FT1VUEARiBnByb3RvMw");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSL2BgoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRI2CgdzeXNjdGxzGDwgAygLMiUuZWRnZWZhcm0udjEuRWRnZVBvZFNwZWMuU3lzY3Rsc0VudHJ5EiwKDGhvc3RfYWxpYXNlcxg9IAMoCzIWLmVkZ2VmYXJtLnYxLkhvc3RBbGlhcxIRCglzdWJkb21haW4YPiABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbm5vdGF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMU3lzY3Rsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKgoJSG9zdEFsaWFzEgoKAmlwGAEgASgJEhEKCWhvc3RuYW1lcxgCIAMoCSK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSLbAgoNU3RyZWFtUmVxdWVzdBIPCgdzZXNzaW9uGAEgASgJEg4KBndpbmRvdxgCIAEoDRIRCgluYW1lc3BhY2UYAyABKAkSCwoDcG9kGAQgASgJEgsKA3VpZBgFIAEoCRIRCgljb250YWluZXIYBiABKAkSKAoEbG9ncxgKIAEoCzIYLmVkZ2VmYXJtLnYxLkxvZ3NSZXF1ZXN0SAASKAoEZXhlYxgLIAEoCzIYLmVkZ2VmYXJtLnYxLkV4ZWNSZXF1ZXN0SAASKgoGYXR0YWNoGAwgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABI3Cgxwb3J0X2ZvcndhcmQYDSABKAsyHy5lZGdlZmFybS52MS5Qb3J0Rm9yd2FyZFJlcXVlc3RIABIqCgVzdGF0cxgOIAEoCzIZLmVkZ2VmYXJtLnYxLlN0YXRzUmVxdWVzdEgAQgQKAm9wIpcBCgtMb2dzUmVxdWVzdBIOCgZmb2xsb3cYASABKAgSEAoIcHJldmlvdXMYAiABKAgSEgoKdGltZXN0YW1wcxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgDEhUKDXNpbmNlX3NlY29uZHMYBSABKAMSEgoKc2luY2VfdGltZRgGIAEoCRITCgtsaW1pdF9ieXRlcxgHIAEoAyJaCgtFeGVjUmVxdWVzdBIPCgdjb21tYW5kGAEgAygJEg0KBXN0ZGluGAIgASgIEg4KBnN0ZG91dBgDIAEoCBIOCgZzdGRlcnIYBCABKAgSCwoDdHR5GAUgASgIIiIKElBvcnRGb3J3YXJkUmVxdWVzdBIMCgRwb3J0GAEgASgNIg4KDFN0YXRzUmVxdWVzdCJyCgtTdHJlYW1SZXBseRIwCgplcnJvcl9jb2RlGAEgASgOMhwuZWRnZWZhcm0udjEuU3RyZWFtRXJyb3JDb2RlEg0KBWVycm9yGAIgASgJEg4KBndpbmRvdxgDIAEoDRISCgpzdGF0c19qc29uGAQgASgMIi4KClNlc3Npb25FbmQSEQoJZXhpdF9jb2RlGAEgASgFEg0KBWVycm9yGAIgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBSpWCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUVWRU5UX1RZUEVfTk9STUFMEAESFgoSRVZFTlRfVFlQRV9XQVJOSU5HEAIqtwEKD1N0cmVhbUVycm9yQ29kZRIhCh1TVFJFQU1fRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG1NUUkVBTV9FUlJPUl9DT0RFX05PVF9GT1VORBABEiEKHVNUUkVBTV9FUlJPUl9DT0RFX0JBRF9SRVFVRVNUEAISHgoaU1RSRUFNX0VSUk9SX0NPREVfSU5URVJOQUwQAxIdChlTVFJFQU1fRVJST1JfQ09ERV9USU1FT1VUEARiBnByb3RvMw");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -128,6 +128,28 @@ export type EdgePodSpec = Message<"edgefarm.v1.EdgePodSpec"> & {
    * @generated from field: repeated string image_pull_secrets = 18;
    */
   imagePullSecrets: string[];
+
+  /**
+   * pod.spec.securityContext.sysctls, names normalized to dots; the provider admits only the safe ones and those the
+   * node allows (the kubelet's allowlist). Set on the pod sandbox (CRI linux.sysctls).
+   *
+   * @generated from field: map<string, string> sysctls = 60;
+   */
+  sysctls: { [key: string]: string };
+
+  /**
+   * pod.spec.hostAliases: entries the agent appends to the pod's managed /etc/hosts.
+   *
+   * @generated from field: repeated edgefarm.v1.HostAlias host_aliases = 61;
+   */
+  hostAliases: HostAlias[];
+
+  /**
+   * pod.spec.subdomain: with it the managed /etc/hosts names the pod by its FQDN as well.
+   *
+   * @generated from field: string subdomain = 62;
+   */
+  subdomain: string;
 };
 
 /**
@@ -136,6 +158,30 @@ export type EdgePodSpec = Message<"edgefarm.v1.EdgePodSpec"> & {
  */
 export const EdgePodSpecSchema: GenMessage<EdgePodSpec> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 0);
+
+/**
+ * An IP and the host names it answers to in a pod's /etc/hosts (corev1.HostAlias).
+ *
+ * @generated from message edgefarm.v1.HostAlias
+ */
+export type HostAlias = Message<"edgefarm.v1.HostAlias"> & {
+  /**
+   * @generated from field: string ip = 1;
+   */
+  ip: string;
+
+  /**
+   * @generated from field: repeated string hostnames = 2;
+   */
+  hostnames: string[];
+};
+
+/**
+ * Describes the message edgefarm.v1.HostAlias.
+ * Use `create(HostAliasSchema)` to create a new message.
+ */
+export const HostAliasSchema: GenMessage<HostAlias> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 1);
 
 /**
  * A pod volume. ConfigMap, Secret, downwardAPI and projected volumes all arrive as a Projection: the agent writes
@@ -178,7 +224,7 @@ export type EdgeVolume = Message<"edgefarm.v1.EdgeVolume"> & {
  * Use `create(EdgeVolumeSchema)` to create a new message.
  */
 export const EdgeVolumeSchema: GenMessage<EdgeVolume> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 1);
+  messageDesc(file_edgefarm_v1_edge, 2);
 
 /**
  * @generated from message edgefarm.v1.EmptyDirVolume
@@ -204,7 +250,7 @@ export type EmptyDirVolume = Message<"edgefarm.v1.EmptyDirVolume"> & {
  * Use `create(EmptyDirVolumeSchema)` to create a new message.
  */
 export const EmptyDirVolumeSchema: GenMessage<EmptyDirVolume> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 2);
+  messageDesc(file_edgefarm_v1_edge, 3);
 
 /**
  * @generated from message edgefarm.v1.HostPathVolume
@@ -228,7 +274,7 @@ export type HostPathVolume = Message<"edgefarm.v1.HostPathVolume"> & {
  * Use `create(HostPathVolumeSchema)` to create a new message.
  */
 export const HostPathVolumeSchema: GenMessage<HostPathVolume> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 3);
+  messageDesc(file_edgefarm_v1_edge, 4);
 
 /**
  * @generated from message edgefarm.v1.ProjectedVolume
@@ -252,7 +298,7 @@ export type ProjectedVolume = Message<"edgefarm.v1.ProjectedVolume"> & {
  * Use `create(ProjectedVolumeSchema)` to create a new message.
  */
 export const ProjectedVolumeSchema: GenMessage<ProjectedVolume> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 4);
+  messageDesc(file_edgefarm_v1_edge, 5);
 
 /**
  * @generated from message edgefarm.v1.ProjectionSource
@@ -302,7 +348,7 @@ export type ProjectionSource = Message<"edgefarm.v1.ProjectionSource"> & {
  * Use `create(ProjectionSourceSchema)` to create a new message.
  */
 export const ProjectionSourceSchema: GenMessage<ProjectionSource> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 5);
+  messageDesc(file_edgefarm_v1_edge, 6);
 
 /**
  * @generated from message edgefarm.v1.ObjectProjection
@@ -331,7 +377,7 @@ export type ObjectProjection = Message<"edgefarm.v1.ObjectProjection"> & {
  * Use `create(ObjectProjectionSchema)` to create a new message.
  */
 export const ObjectProjectionSchema: GenMessage<ObjectProjection> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 6);
+  messageDesc(file_edgefarm_v1_edge, 7);
 
 /**
  * @generated from message edgefarm.v1.KeyToPath
@@ -360,7 +406,7 @@ export type KeyToPath = Message<"edgefarm.v1.KeyToPath"> & {
  * Use `create(KeyToPathSchema)` to create a new message.
  */
 export const KeyToPathSchema: GenMessage<KeyToPath> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 7);
+  messageDesc(file_edgefarm_v1_edge, 8);
 
 /**
  * @generated from message edgefarm.v1.InlineFiles
@@ -377,7 +423,7 @@ export type InlineFiles = Message<"edgefarm.v1.InlineFiles"> & {
  * Use `create(InlineFilesSchema)` to create a new message.
  */
 export const InlineFilesSchema: GenMessage<InlineFiles> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 8);
+  messageDesc(file_edgefarm_v1_edge, 9);
 
 /**
  * @generated from message edgefarm.v1.InlineFile
@@ -404,7 +450,7 @@ export type InlineFile = Message<"edgefarm.v1.InlineFile"> & {
  * Use `create(InlineFileSchema)` to create a new message.
  */
 export const InlineFileSchema: GenMessage<InlineFile> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 9);
+  messageDesc(file_edgefarm_v1_edge, 10);
 
 /**
  * @generated from message edgefarm.v1.TokenProjection
@@ -433,7 +479,7 @@ export type TokenProjection = Message<"edgefarm.v1.TokenProjection"> & {
  * Use `create(TokenProjectionSchema)` to create a new message.
  */
 export const TokenProjectionSchema: GenMessage<TokenProjection> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 10);
+  messageDesc(file_edgefarm_v1_edge, 11);
 
 /**
  * EdgeObject: a ConfigMap, a Secret, or the ServiceAccount tokens of one pod, delivered only to the nodes that run a
@@ -486,7 +532,7 @@ export type EdgeObject = Message<"edgefarm.v1.EdgeObject"> & {
  * Use `create(EdgeObjectSchema)` to create a new message.
  */
 export const EdgeObjectSchema: GenMessage<EdgeObject> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 11);
+  messageDesc(file_edgefarm_v1_edge, 12);
 
 /**
  * NodeConfig: what the cloud tells one node about how its desired state is kept (ef.desired.<node>.node.config),
@@ -509,7 +555,7 @@ export type NodeConfig = Message<"edgefarm.v1.NodeConfig"> & {
  * Use `create(NodeConfigSchema)` to create a new message.
  */
 export const NodeConfigSchema: GenMessage<NodeConfig> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 12);
+  messageDesc(file_edgefarm_v1_edge, 13);
 
 /**
  * @generated from message edgefarm.v1.EdgeContainer
@@ -623,7 +669,7 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
  * Use `create(EdgeContainerSchema)` to create a new message.
  */
 export const EdgeContainerSchema: GenMessage<EdgeContainer> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 13);
+  messageDesc(file_edgefarm_v1_edge, 14);
 
 /**
  * Requests and limits in base units (0: not set).
@@ -657,7 +703,7 @@ export type Resources = Message<"edgefarm.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 14);
+  messageDesc(file_edgefarm_v1_edge, 15);
 
 /**
  * @generated from message edgefarm.v1.SecurityContext
@@ -723,7 +769,7 @@ export type SecurityContext = Message<"edgefarm.v1.SecurityContext"> & {
  * Use `create(SecurityContextSchema)` to create a new message.
  */
 export const SecurityContextSchema: GenMessage<SecurityContext> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 15);
+  messageDesc(file_edgefarm_v1_edge, 16);
 
 /**
  * A probe, run at the edge. Named ports are already resolved to numbers by the provider.
@@ -800,7 +846,7 @@ export type Probe = Message<"edgefarm.v1.Probe"> & {
  * Use `create(ProbeSchema)` to create a new message.
  */
 export const ProbeSchema: GenMessage<Probe> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 16);
+  messageDesc(file_edgefarm_v1_edge, 17);
 
 /**
  * @generated from message edgefarm.v1.ExecAction
@@ -817,7 +863,7 @@ export type ExecAction = Message<"edgefarm.v1.ExecAction"> & {
  * Use `create(ExecActionSchema)` to create a new message.
  */
 export const ExecActionSchema: GenMessage<ExecAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 17);
+  messageDesc(file_edgefarm_v1_edge, 18);
 
 /**
  * @generated from message edgefarm.v1.HttpGetAction
@@ -858,7 +904,7 @@ export type HttpGetAction = Message<"edgefarm.v1.HttpGetAction"> & {
  * Use `create(HttpGetActionSchema)` to create a new message.
  */
 export const HttpGetActionSchema: GenMessage<HttpGetAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 18);
+  messageDesc(file_edgefarm_v1_edge, 19);
 
 /**
  * @generated from message edgefarm.v1.HttpHeader
@@ -880,7 +926,7 @@ export type HttpHeader = Message<"edgefarm.v1.HttpHeader"> & {
  * Use `create(HttpHeaderSchema)` to create a new message.
  */
 export const HttpHeaderSchema: GenMessage<HttpHeader> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 19);
+  messageDesc(file_edgefarm_v1_edge, 20);
 
 /**
  * @generated from message edgefarm.v1.TcpSocketAction
@@ -902,7 +948,7 @@ export type TcpSocketAction = Message<"edgefarm.v1.TcpSocketAction"> & {
  * Use `create(TcpSocketActionSchema)` to create a new message.
  */
 export const TcpSocketActionSchema: GenMessage<TcpSocketAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20);
+  messageDesc(file_edgefarm_v1_edge, 21);
 
 /**
  * @generated from message edgefarm.v1.GrpcAction
@@ -924,7 +970,7 @@ export type GrpcAction = Message<"edgefarm.v1.GrpcAction"> & {
  * Use `create(GrpcActionSchema)` to create a new message.
  */
 export const GrpcActionSchema: GenMessage<GrpcAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 21);
+  messageDesc(file_edgefarm_v1_edge, 22);
 
 /**
  * An environment variable. With a key reference the agent resolves the value from the delivered object when it
@@ -967,7 +1013,7 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
  * Use `create(EnvVarSchema)` to create a new message.
  */
 export const EnvVarSchema: GenMessage<EnvVar> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 22);
+  messageDesc(file_edgefarm_v1_edge, 23);
 
 /**
  * @generated from message edgefarm.v1.KeyRef
@@ -994,7 +1040,7 @@ export type KeyRef = Message<"edgefarm.v1.KeyRef"> & {
  * Use `create(KeyRefSchema)` to create a new message.
  */
 export const KeyRefSchema: GenMessage<KeyRef> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 23);
+  messageDesc(file_edgefarm_v1_edge, 24);
 
 /**
  * envFrom: every key of a ConfigMap (config_map set) or Secret (secret set) that is a valid variable name.
@@ -1028,7 +1074,7 @@ export type EnvFromSource = Message<"edgefarm.v1.EnvFromSource"> & {
  * Use `create(EnvFromSourceSchema)` to create a new message.
  */
 export const EnvFromSourceSchema: GenMessage<EnvFromSource> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 24);
+  messageDesc(file_edgefarm_v1_edge, 25);
 
 /**
  * @generated from message edgefarm.v1.VolumeMount
@@ -1060,7 +1106,7 @@ export type VolumeMount = Message<"edgefarm.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 25);
+  messageDesc(file_edgefarm_v1_edge, 26);
 
 /**
  * @generated from message edgefarm.v1.ContainerPort
@@ -1092,7 +1138,7 @@ export type ContainerPort = Message<"edgefarm.v1.ContainerPort"> & {
  * Use `create(ContainerPortSchema)` to create a new message.
  */
 export const ContainerPortSchema: GenMessage<ContainerPort> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 26);
+  messageDesc(file_edgefarm_v1_edge, 27);
 
 /**
  * PodStatusReport: what the agent observed of one pod. Last value per pod in the outbox and on the hub.
@@ -1189,7 +1235,7 @@ export type PodStatusReport = Message<"edgefarm.v1.PodStatusReport"> & {
  * Use `create(PodStatusReportSchema)` to create a new message.
  */
 export const PodStatusReportSchema: GenMessage<PodStatusReport> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 27);
+  messageDesc(file_edgefarm_v1_edge, 28);
 
 /**
  * @generated from message edgefarm.v1.ContainerStatus
@@ -1248,7 +1294,7 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 28);
+  messageDesc(file_edgefarm_v1_edge, 29);
 
 /**
  * @generated from message edgefarm.v1.ContainerState
@@ -1283,7 +1329,7 @@ export type ContainerState = Message<"edgefarm.v1.ContainerState"> & {
  * Use `create(ContainerStateSchema)` to create a new message.
  */
 export const ContainerStateSchema: GenMessage<ContainerState> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29);
+  messageDesc(file_edgefarm_v1_edge, 30);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Waiting
@@ -1305,7 +1351,7 @@ export type ContainerState_Waiting = Message<"edgefarm.v1.ContainerState.Waiting
  * Use `create(ContainerState_WaitingSchema)` to create a new message.
  */
 export const ContainerState_WaitingSchema: GenMessage<ContainerState_Waiting> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29, 0);
+  messageDesc(file_edgefarm_v1_edge, 30, 0);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Running
@@ -1322,7 +1368,7 @@ export type ContainerState_Running = Message<"edgefarm.v1.ContainerState.Running
  * Use `create(ContainerState_RunningSchema)` to create a new message.
  */
 export const ContainerState_RunningSchema: GenMessage<ContainerState_Running> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29, 1);
+  messageDesc(file_edgefarm_v1_edge, 30, 1);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Terminated
@@ -1371,7 +1417,7 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
  * Use `create(ContainerState_TerminatedSchema)` to create a new message.
  */
 export const ContainerState_TerminatedSchema: GenMessage<ContainerState_Terminated> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29, 2);
+  messageDesc(file_edgefarm_v1_edge, 30, 2);
 
 /**
  * NodeHeartbeat: the agent's periodic report of its node. Last value per node.
@@ -1443,7 +1489,7 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
  * Use `create(NodeHeartbeatSchema)` to create a new message.
  */
 export const NodeHeartbeatSchema: GenMessage<NodeHeartbeat> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30);
+  messageDesc(file_edgefarm_v1_edge, 31);
 
 /**
  * @generated from message edgefarm.v1.NodeCondition
@@ -1475,7 +1521,7 @@ export type NodeCondition = Message<"edgefarm.v1.NodeCondition"> & {
  * Use `create(NodeConditionSchema)` to create a new message.
  */
 export const NodeConditionSchema: GenMessage<NodeCondition> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 31);
+  messageDesc(file_edgefarm_v1_edge, 32);
 
 /**
  * @generated from message edgefarm.v1.NodeImage
@@ -1497,7 +1543,7 @@ export type NodeImage = Message<"edgefarm.v1.NodeImage"> & {
  * Use `create(NodeImageSchema)` to create a new message.
  */
 export const NodeImageSchema: GenMessage<NodeImage> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32);
+  messageDesc(file_edgefarm_v1_edge, 33);
 
 /**
  * @generated from message edgefarm.v1.NodeAddress
@@ -1519,7 +1565,7 @@ export type NodeAddress = Message<"edgefarm.v1.NodeAddress"> & {
  * Use `create(NodeAddressSchema)` to create a new message.
  */
 export const NodeAddressSchema: GenMessage<NodeAddress> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 33);
+  messageDesc(file_edgefarm_v1_edge, 34);
 
 /**
  * @generated from message edgefarm.v1.NodeSystemInfo
@@ -1566,7 +1612,7 @@ export type NodeSystemInfo = Message<"edgefarm.v1.NodeSystemInfo"> & {
  * Use `create(NodeSystemInfoSchema)` to create a new message.
  */
 export const NodeSystemInfoSchema: GenMessage<NodeSystemInfo> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 34);
+  messageDesc(file_edgefarm_v1_edge, 35);
 
 /**
  * EdgeEvent: a Kubernetes Event the agent recorded, the way a kubelet records one (reason and message strings are
@@ -1660,7 +1706,7 @@ export type EdgeEvent = Message<"edgefarm.v1.EdgeEvent"> & {
  * Use `create(EdgeEventSchema)` to create a new message.
  */
 export const EdgeEventSchema: GenMessage<EdgeEvent> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 35);
+  messageDesc(file_edgefarm_v1_edge, 36);
 
 /**
  * StreamRequest: the body of a request on ef.rpc.<node>.<op>. The op in the subject and the set field agree.
@@ -1745,7 +1791,7 @@ export type StreamRequest = Message<"edgefarm.v1.StreamRequest"> & {
  * Use `create(StreamRequestSchema)` to create a new message.
  */
 export const StreamRequestSchema: GenMessage<StreamRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 36);
+  messageDesc(file_edgefarm_v1_edge, 37);
 
 /**
  * @generated from message edgefarm.v1.LogsRequest
@@ -1796,7 +1842,7 @@ export type LogsRequest = Message<"edgefarm.v1.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 37);
+  messageDesc(file_edgefarm_v1_edge, 38);
 
 /**
  * @generated from message edgefarm.v1.ExecRequest
@@ -1835,7 +1881,7 @@ export type ExecRequest = Message<"edgefarm.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 38);
+  messageDesc(file_edgefarm_v1_edge, 39);
 
 /**
  * @generated from message edgefarm.v1.PortForwardRequest
@@ -1852,7 +1898,7 @@ export type PortForwardRequest = Message<"edgefarm.v1.PortForwardRequest"> & {
  * Use `create(PortForwardRequestSchema)` to create a new message.
  */
 export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 39);
+  messageDesc(file_edgefarm_v1_edge, 40);
 
 /**
  * @generated from message edgefarm.v1.StatsRequest
@@ -1865,7 +1911,7 @@ export type StatsRequest = Message<"edgefarm.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 40);
+  messageDesc(file_edgefarm_v1_edge, 41);
 
 /**
  * StreamReply: the reply to a StreamRequest. Either an error, or ok (the session runs on its subjects from now on;
@@ -1904,7 +1950,7 @@ export type StreamReply = Message<"edgefarm.v1.StreamReply"> & {
  * Use `create(StreamReplySchema)` to create a new message.
  */
 export const StreamReplySchema: GenMessage<StreamReply> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 41);
+  messageDesc(file_edgefarm_v1_edge, 42);
 
 /**
  * SessionEnd: the payload of an END frame, from either side: how the session ended.
@@ -1930,7 +1976,7 @@ export type SessionEnd = Message<"edgefarm.v1.SessionEnd"> & {
  * Use `create(SessionEndSchema)` to create a new message.
  */
 export const SessionEndSchema: GenMessage<SessionEnd> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 42);
+  messageDesc(file_edgefarm_v1_edge, 43);
 
 /**
  * @generated from enum edgefarm.v1.RestartPolicy
