@@ -221,6 +221,76 @@ describe('translatePod', () => {
     });
   });
 
+  it('resourceFieldRef as the kubelet: divisor "0" (the API\'s zero default) is 1, an unset or zero limit is the node allocatable', () => {
+    // The upstream spec "Downward API should provide container's limits.cpu/memory and requests.cpu/memory as env
+    // vars": the API serializes the divisor it defaulted to the zero Quantity as "0".
+    const ref = (name: string, resource: string, divisor = '0') => ({ name, valueFrom: { resourceFieldRef: { resource, divisor } } });
+    const envOf = (t: ReturnType<typeof translatePod>) =>
+      t.ok ? Object.fromEntries(t.spec.containers[0]!.env.map((e) => [e.name, e.value])) : t;
+    const limited = translatePod(
+      pod({
+        containers: [
+          {
+            name: 'c',
+            image: 'i',
+            resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '1250m', memory: '64Mi' } },
+            env: [
+              ref('CPU_LIMIT', 'limits.cpu'),
+              ref('MEMORY_LIMIT', 'limits.memory'),
+              ref('CPU_REQUEST', 'requests.cpu'),
+              ref('MEMORY_REQUEST', 'requests.memory'),
+              ref('CPU_MILLI', 'limits.cpu', '1m'),
+              ref('MEMORY_MI', 'requests.memory', '1Mi'),
+            ],
+          },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi' } },
+    );
+    expect(envOf(limited)).toEqual({
+      CPU_LIMIT: '2',
+      MEMORY_LIMIT: '67108864',
+      CPU_REQUEST: '1',
+      MEMORY_REQUEST: '33554432',
+      CPU_MILLI: '1250',
+      MEMORY_MI: '32',
+    });
+    // "should provide default limits.cpu/memory from node allocatable": no limits (or zero ones) at all.
+    const unlimited = translatePod(
+      pod({
+        containers: [
+          {
+            name: 'c',
+            image: 'i',
+            resources: { limits: { memory: '0' } },
+            env: [
+              ref('CPU_LIMIT', 'limits.cpu'),
+              ref('MEMORY_LIMIT', 'limits.memory'),
+              ref('STORAGE_LIMIT', 'limits.ephemeral-storage'),
+              ref('CPU_REQUEST', 'requests.cpu'),
+              ref('HUGE', 'limits.hugepages-2Mi'),
+            ],
+          },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi', 'hugepages-2Mi': '1Gi' } },
+    );
+    // ephemeral-storage not in the allocatable: 0 as the kubelet; hugepages never come from the allocatable.
+    expect(envOf(unlimited)).toEqual({ CPU_LIMIT: '2', MEMORY_LIMIT: '4294967296', STORAGE_LIMIT: '0', CPU_REQUEST: '0', HUGE: '0' });
+  });
+
+  it('refuses a negative resourceFieldRef divisor', () => {
+    const t = translatePod(
+      pod({
+        containers: [
+          { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '-1' } } }] },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi' } },
+    );
+    expect(t.ok ? [] : t.unsupported).toEqual([expect.stringMatching(/divisor must be positive/)]);
+  });
+
   it('carries activeDeadlineSeconds', () => {
     const t = translatePod(pod({ activeDeadlineSeconds: 30 }));
     expect(t.ok && t.spec.activeDeadlineSeconds).toBe(30n);
