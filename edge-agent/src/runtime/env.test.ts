@@ -235,3 +235,45 @@ describe('resolveContainerConfig', () => {
     expect(r.args).toEqual(['hello', '10.0.0.7']);
   });
 });
+
+describe('resolveContainerConfig: service environment variables (kubelet makeEnvironmentVariables)', () => {
+  const serviceEnv = [
+    { name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' },
+    { name: 'KUBERNETES_SERVICE_PORT', value: '443' },
+    { name: 'MODE', value: 'from-service' },
+    { name: 'greeting', value: 'from-service' },
+    { name: 'WEB_SERVICE_HOST', value: '10.96.0.9' },
+  ];
+  const withServices = (init: MessageInitShape<typeof edge.EdgeContainerSchema>) =>
+    resolveContainerConfig(podSpec({ serviceEnv }), container(init), store, ctx);
+
+  it('a container with no env of its own gets them all', () => {
+    expect(asRecord(withServices({}).env)).toEqual(Object.fromEntries(serviceEnv.map((e) => [e.name, e.value])));
+  });
+
+  it("envFrom and env override them; $(VAR) in env values, command and args sees them, the container's own first", () => {
+    const r = withServices({
+      envFrom: [{ configMap: 'app' }],
+      env: [
+        { name: 'MODE', value: 'literal' },
+        { name: 'URL', value: 'https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT) $(greeting) $(MODE)' },
+      ],
+      command: ['sh', '-c', 'echo $(WEB_SERVICE_HOST) $(MODE)'],
+    });
+    const env = asRecord(r.env);
+    expect(env).toMatchObject({
+      MODE: 'literal',
+      greeting: 'hello',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      WEB_SERVICE_HOST: '10.96.0.9',
+      URL: 'https://10.96.0.1:443 hello literal',
+    });
+    expect(r.env.filter((e) => e.name === 'MODE')).toHaveLength(1);
+    expect(r.command).toEqual(['sh', '-c', 'echo 10.96.0.9 literal']);
+  });
+
+  it('an optional reference to a missing object leaves the service value in place', () => {
+    const r = withServices({ env: [{ name: 'MODE', configMapKeyRef: { name: 'nope', key: 'k', optional: true } }] });
+    expect(asRecord(r.env).MODE).toBe('from-service');
+  });
+});
