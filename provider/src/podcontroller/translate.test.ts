@@ -291,6 +291,29 @@ describe('translatePod', () => {
     expect(t.ok ? [] : t.unsupported).toEqual([expect.stringMatching(/divisor must be positive/)]);
   });
 
+  it("carries the kubelet's service environment variables of the pod's namespace, and waits until the Services are read", () => {
+    const asked: [string, boolean][] = [];
+    const serviceEnv = (namespace: string, links: boolean) => {
+      asked.push([namespace, links]);
+      return [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' }];
+    };
+    const t = translatePod(pod(), { serviceEnv });
+    expect(t.ok && t.spec.serviceEnv.map((e) => [e.name, e.value])).toEqual([['KUBERNETES_SERVICE_HOST', '10.96.0.1']]);
+    translatePod(pod({ enableServiceLinks: false }), { serviceEnv });
+    expect(asked).toEqual([
+      ['default', true],
+      ['default', false],
+    ]);
+    // Not in the container: a Service change must not change the container (its hash restarts it at the edge).
+    expect(t.ok && t.spec.containers[0]!.env).toEqual([]);
+    const early = translatePod(pod(), { serviceEnv: () => undefined });
+    expect(early.ok ? undefined : early).toEqual({
+      ok: false,
+      unsupported: [],
+      waiting: [expect.stringMatching(/Services have not been read yet/)],
+    });
+  });
+
   it('carries activeDeadlineSeconds', () => {
     const t = translatePod(pod({ activeDeadlineSeconds: 30 }));
     expect(t.ok && t.spec.activeDeadlineSeconds).toBe(30n);
