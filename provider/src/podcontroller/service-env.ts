@@ -4,8 +4,8 @@
  * agent gives them to each container at creation, under the container's envFrom and env.
  *
  * - Which Services: those with a cluster IP (not "None", not empty) in the pod's namespace when the pod's
- *   enableServiceLinks is true (the API's default), and the default namespace's `kubernetes` Service always (a `kubernetes` Service of the pod's own namespace wins over it, as
- *   in the kubelet's map).
+ *   enableServiceLinks is true (the API's default), and the default namespace's `kubernetes` Service always (a
+ *   `kubernetes` Service of the pod's own namespace wins over it, as in the kubelet's map).
  * - Which variables: <SVC>_SERVICE_HOST, <SVC>_SERVICE_PORT (first port), <SVC>_SERVICE_PORT_<NAME> (named ports), and
  *   the docker-link <SVC>_PORT, <SVC>_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR]; <SVC> is the name upper-cased, '-' and
  *   '.' as '_', '_' in front of a leading digit. Sorted by name, so the spec's fingerprint only changes with a value.
