@@ -277,3 +277,20 @@ describe('resolveContainerConfig: service environment variables (kubelet makeEnv
     expect(asRecord(r.env).MODE).toBe('from-service');
   });
 });
+
+describe('resolveContainerConfig: the node conformance shapes (test/e2e/common/node/configmap.go, secrets.go)', () => {
+  const data = { 'data-1': 'value-1', 'data-2': 'value-2', 'data-3': 'value-3' };
+  const src = objects([
+    { kind: 'configmap', name: 'configmap-test-1', data },
+    { kind: 'secret', name: 'secret-test-1', data },
+  ]);
+  const expected = { ...data, 'p-data-1': 'value-1', 'p-data-2': 'value-2', 'p-data-3': 'value-3' };
+  it.each([
+    ['configMap', { configMap: 'configmap-test-1' }],
+    ['secret', { secret: 'secret-test-1' }],
+  ])('envFrom the same %s twice, without and with the prefix "p-"', (_kind, from) => {
+    const r = resolve({ command: ['sh', '-c', 'env'], envFrom: [from, { ...from, prefix: 'p-' }] }, src);
+    expect(asRecord(r.env)).toEqual(expected);
+    expect(r.invalidKeys).toEqual([]);
+  });
+});

@@ -52,6 +52,35 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
+  it('delivers the ConfigMap and Secret of a pod that uses them only through envFrom (node conformance), before the pod', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'cm' }, data: { 'data-1': 'value-1' } });
+    kube.secrets.set({ metadata: { namespace: 'default', name: 's' }, data: { 'data-1': Buffer.from('value-1').toString('base64') } });
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(
+      pod({
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'env-test',
+            image: 'busybox',
+            command: ['sh', '-c', 'env'],
+            envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'p-', configMapRef: { name: 'cm' } }, { secretRef: { name: 's' } }],
+          },
+        ],
+      }),
+    );
+    await ctl.drained();
+    const dec = new TextDecoder();
+    expect(bus.objects.map((o) => [o.kind, o.object.name, dec.decode(o.object.data['data-1'])])).toEqual([
+      ['configmap', 'cm', 'value-1'],
+      ['secret', 's', 'value-1'],
+    ]);
+    expect(bus.published).toHaveLength(1);
+    await ctl.stop();
+  });
+
   it('finishes a graceful delete only after the edge confirms removal', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

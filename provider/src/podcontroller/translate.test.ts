@@ -314,6 +314,30 @@ describe('translatePod', () => {
     });
   });
 
+  it('node conformance envFrom shape: the same ConfigMap twice (no prefix, "p-") and a Secret reach the spec and its object refs', () => {
+    const t = translatePod(
+      pod({
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'env-test',
+            image: 'busybox',
+            command: ['sh', '-c', 'env'],
+            envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'p-', configMapRef: { name: 'cm' } }, { secretRef: { name: 's' } }],
+            env: [{ name: 'CONFIG_DATA_1', valueFrom: { configMapKeyRef: { name: 'cm2', key: 'data-1' } } }],
+          },
+        ],
+      }),
+    );
+    if (!t.ok) throw new Error(t.unsupported.join('; '));
+    expect(t.spec.containers[0]!.envFrom.map((e) => [e.prefix, e.configMap, e.secret, e.optional])).toEqual([
+      ['', 'cm', '', false],
+      ['p-', 'cm', '', false],
+      ['', '', 's', false],
+    ]);
+    expect(podObjectKeys(t.spec)).toEqual(['configmap/default/cm', 'configmap/default/cm2', 'secret/default/s']);
+  });
+
   it('carries activeDeadlineSeconds', () => {
     const t = translatePod(pod({ activeDeadlineSeconds: 30 }));
     expect(t.ok && t.spec.activeDeadlineSeconds).toBe(30n);
