@@ -1,4 +1,5 @@
 import type { V1Service } from '@kubernetes/client-node';
+import type { Watcher } from '../kube/client.js';
 import { FakeStore } from '../kube/fake.js';
 import { ServiceEnv, serviceEnvVars } from './service-env.js';
 
@@ -96,5 +97,28 @@ describe('ServiceEnv (the informer)', () => {
     store.delete('ns', 'b');
     expect(changed).toEqual(['ns/b', 'ns/b']);
     expect(asRecord(env.env('ns', true)!).B_SERVICE_HOST).toBeUndefined();
+  });
+
+  it('a failed first list leaves no answer (pods wait) until the informer delivers again', async () => {
+    let handlers: Parameters<Watcher<V1Service>['start']>[0] | undefined;
+    const watch: Watcher<V1Service> = {
+      start: async (h) => {
+        handlers = h;
+        h.error?.(new Error('services is forbidden'));
+      },
+      get: () => undefined,
+      list: () => [],
+      stop: async () => undefined,
+    };
+    const env = new ServiceEnv(watch);
+    const errors: unknown[] = [];
+    await env.start(
+      () => undefined,
+      (err) => errors.push(err),
+    );
+    expect(errors).toHaveLength(1);
+    expect(env.env('ns', true)).toBeUndefined();
+    handlers!.changed(kubernetes); // the relist
+    expect(asRecord(env.env('ns', true)!).KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
   });
 });

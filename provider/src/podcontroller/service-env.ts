@@ -88,16 +88,29 @@ export class ServiceEnv {
 
   constructor(private readonly watch: Watcher<V1Service>) {}
 
-  /** Starts the informer (resolves after its first list); `changed` gets the namespace of every Service change. */
+  /**
+   * Starts the informer; `changed` gets the namespace and name of every Service change after the first list. A first
+   * list that fails (client-node's informer reports it and resolves anyway; the watch is opened again later) leaves no
+   * answer until the informer delivers again: any cluster has default/kubernetes, so the relist delivers at least one.
+   */
   async start(changed: (namespace: string, name: string) => void, error?: (err: unknown) => void): Promise<void> {
+    let failed = false;
     const put = (svc: V1Service, present: boolean) => {
       this.index(svc, present);
       if (this.listed) changed(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '');
+      else if (failed) this.listed = true;
     };
-    await this.watch.start({ changed: (svc) => put(svc, true), deleted: (svc) => put(svc, false), error });
+    await this.watch.start({
+      changed: (svc) => put(svc, true),
+      deleted: (svc) => put(svc, false),
+      error: (err) => {
+        if (!this.listed) failed = true;
+        error?.(err);
+      },
+    });
     // What the first list holds, whether or not the informer replayed it as adds.
     for (const svc of this.watch.list()) this.index(svc, true);
-    this.listed = true;
+    if (!failed) this.listed = true;
   }
 
   private index(svc: V1Service, present: boolean): void {
