@@ -141,6 +141,7 @@ export class Provider {
       nodes: deps.nodes,
       bus: sequences,
       pods: podWatch,
+      services: kube.serviceWatch(),
       served: membership,
       facts,
       metrics,

@@ -235,3 +235,62 @@ describe('resolveContainerConfig', () => {
     expect(r.args).toEqual(['hello', '10.0.0.7']);
   });
 });
+
+describe('resolveContainerConfig: service environment variables (kubelet makeEnvironmentVariables)', () => {
+  const serviceEnv = [
+    { name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' },
+    { name: 'KUBERNETES_SERVICE_PORT', value: '443' },
+    { name: 'MODE', value: 'from-service' },
+    { name: 'greeting', value: 'from-service' },
+    { name: 'WEB_SERVICE_HOST', value: '10.96.0.9' },
+  ];
+  const withServices = (init: MessageInitShape<typeof edge.EdgeContainerSchema>) =>
+    resolveContainerConfig(podSpec({ serviceEnv }), container(init), store, ctx);
+
+  it('a container with no env of its own gets them all', () => {
+    expect(asRecord(withServices({}).env)).toEqual(Object.fromEntries(serviceEnv.map((e) => [e.name, e.value])));
+  });
+
+  it("envFrom and env override them; $(VAR) in env values, command and args sees them, the container's own first", () => {
+    const r = withServices({
+      envFrom: [{ configMap: 'app' }],
+      env: [
+        { name: 'MODE', value: 'literal' },
+        { name: 'URL', value: 'https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT) $(greeting) $(MODE)' },
+      ],
+      command: ['sh', '-c', 'echo $(WEB_SERVICE_HOST) $(MODE)'],
+    });
+    const env = asRecord(r.env);
+    expect(env).toMatchObject({
+      MODE: 'literal',
+      greeting: 'hello',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      WEB_SERVICE_HOST: '10.96.0.9',
+      URL: 'https://10.96.0.1:443 hello literal',
+    });
+    expect(r.env.filter((e) => e.name === 'MODE')).toHaveLength(1);
+    expect(r.command).toEqual(['sh', '-c', 'echo 10.96.0.9 literal']);
+  });
+
+  it('an optional reference to a missing object leaves the service value in place', () => {
+    const r = withServices({ env: [{ name: 'MODE', configMapKeyRef: { name: 'nope', key: 'k', optional: true } }] });
+    expect(asRecord(r.env).MODE).toBe('from-service');
+  });
+});
+
+describe('resolveContainerConfig: the node conformance shapes (test/e2e/common/node/configmap.go, secrets.go)', () => {
+  const data = { 'data-1': 'value-1', 'data-2': 'value-2', 'data-3': 'value-3' };
+  const src = objects([
+    { kind: 'configmap', name: 'configmap-test-1', data },
+    { kind: 'secret', name: 'secret-test-1', data },
+  ]);
+  const expected = { ...data, 'p-data-1': 'value-1', 'p-data-2': 'value-2', 'p-data-3': 'value-3' };
+  it.each([
+    ['configMap', { configMap: 'configmap-test-1' }],
+    ['secret', { secret: 'secret-test-1' }],
+  ])('envFrom the same %s twice, without and with the prefix "p-"', (_kind, from) => {
+    const r = resolve({ command: ['sh', '-c', 'env'], envFrom: [from, { ...from, prefix: 'p-' }] }, src);
+    expect(asRecord(r.env)).toEqual(expected);
+    expect(r.invalidKeys).toEqual([]);
+  });
+});

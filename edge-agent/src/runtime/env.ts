@@ -9,7 +9,10 @@
  *      configMapKeyRef / secretKeyRef is read from the delivered object (not expanded); else a field path
  *      (status.podIP(s), status.hostIP(s)). An optional reference to a missing object or key leaves the variable
  *      unset (an earlier value of the same name stays).
- *   3. command and args are `$(VAR)`-expanded against the final environment.
+ *   3. the pod's service environment variables (the provider computes them from Services, as the kubelet's
+ *      getServiceEnvVarMap) are added for every name steps 1 and 2 did not define; `$(VAR)` in step 2 falls back to
+ *      them for a name not defined so far.
+ *   4. command and args are `$(VAR)`-expanded against the final environment.
  *
  * A missing non-optional object or key throws a {@link ContainerConfigError} with the kubelet's message; the
  * executor reports it as CreateContainerConfigError and the next sync retries.
@@ -79,6 +82,7 @@ export function resolveContainerConfig(
 ): ResolvedContainerConfig {
   const env = new Map<string, string>();
   const invalidKeys: string[] = [];
+  const services = new Map(pod.serviceEnv.map((e) => [e.name, e.value]));
 
   for (const from of container.envFrom) {
     const kind = from.configMap ? 'configmap' : from.secret ? 'secret' : undefined;
@@ -102,7 +106,7 @@ export function resolveContainerConfig(
   for (const e of container.env) {
     let value: string;
     if (e.value) {
-      value = expand(e.value, (name) => env.get(name));
+      value = expand(e.value, (name) => env.get(name) ?? services.get(name));
     } else if (e.configMapKeyRef || e.secretKeyRef) {
       const ref = (e.configMapKeyRef ?? e.secretKeyRef)!;
       const kind = e.configMapKeyRef ? 'configmap' : 'secret';
@@ -127,6 +131,7 @@ export function resolveContainerConfig(
     env.set(e.name, value);
   }
 
+  for (const [name, value] of services) if (!env.has(name)) env.set(name, value);
   const lookup = (name: string): string | undefined => env.get(name);
   return {
     env: [...env].map(([name, value]) => ({ name, value })),

@@ -119,6 +119,8 @@ export interface KubeClient {
   deleteLease(namespace: string, name: string): Promise<void>;
   /** Pods bound to any node (spec.nodeName set); the caller filters for the nodes it serves. */
   podWatch(): PodWatch;
+  /** Every Service (the kubelet's service environment variables, podcontroller/service-env.ts). */
+  serviceWatch(): Watcher<k8s.V1Service>;
   /**
    * A watch of one ConfigMap or Secret (list and watch with fieldSelector metadata.name=<name> in its namespace): what
    * the Node authorizer lets a node read of an object its pods use, where a cluster-wide watch would need every
@@ -247,6 +249,9 @@ export class RealKubeClient implements KubeClient {
   podWatch(): PodWatch {
     const fieldSelector = 'spec.nodeName!=';
     return this.watcher<Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ fieldSelector }), fieldSelector);
+  }
+  serviceWatch(): Watcher<k8s.V1Service> {
+    return this.watcher<k8s.V1Service>('/api/v1/services', () => this.core.listServiceForAllNamespaces());
   }
   objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject> {
     const fieldSelector = `metadata.name=${name}`;

@@ -2,7 +2,7 @@
  * A hand-written KubeClient for unit tests: an in-memory store that records every call and can fail calls on
  * demand (`failNext`). Pods are served to PodWatch handlers synchronously when tests call `emit*`.
  */
-import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Secret, V1Service } from '@kubernetes/client-node';
 import type {
   AccessAttributes,
   EdgeNode,
@@ -272,6 +272,11 @@ export class FakeKubeClient implements KubeClient {
     if (!en) return false;
     en.status = { ...en.status, ...status };
     return true;
+  }
+  /** Every Service: KubeClient.serviceWatch is this store. */
+  readonly services = new FakeStore<V1Service>();
+  serviceWatch(): Watcher<V1Service> {
+    return this.services;
   }
   podWatch(): PodWatch {
     return {

@@ -145,6 +145,9 @@ export class InstrumentedKubeClient implements KubeClient {
   podWatch(): PodWatch {
     return this.watched('pods', this.inner.podWatch());
   }
+  serviceWatch() {
+    return this.watched('services', this.inner.serviceWatch());
+  }
   objectWatch(kind: WatchedKind, namespace: string, name: string): Watcher<WatchedObject> {
     return this.watched(kind === 'configmap' ? 'configmaps' : 'secrets', this.inner.objectWatch(kind, namespace, name));
   }

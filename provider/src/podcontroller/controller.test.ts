@@ -23,6 +23,64 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
+  it("sends the kubelet's service environment variables; a Service change republishes the pods of its namespace, their containers unchanged", async () => {
+    const { kube, bus, ctl, membership } = setup();
+    const svc = (namespace: string, name: string, clusterIP: string) => ({
+      metadata: { namespace, name },
+      spec: { clusterIP, ports: [{ name: 'https', port: 443, protocol: 'TCP' }] },
+    });
+    kube.services.set(svc('default', 'kubernetes', '10.96.0.1'));
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod());
+    kube.emitPod(pod({}, { name: 'other-ns', namespace: 'other', uid: 'u2' }));
+    await ctl.drained();
+    const envOf = (i: number) => Object.fromEntries(bus.published[i]!.spec.serviceEnv.map((e) => [e.name, e.value]));
+    expect(bus.published).toHaveLength(2);
+    expect(envOf(0)).toMatchObject({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_PORT: 'tcp://10.96.0.1:443' });
+
+    kube.services.set(svc('default', 'web', '10.96.0.20'));
+    await ctl.drained();
+    expect(bus.published).toHaveLength(3); // default/web-1 only: other/other-ns does not see default's Services
+    expect(bus.published[2]!.spec.name).toBe('web-1');
+    expect(envOf(2)).toMatchObject({ WEB_SERVICE_HOST: '10.96.0.20', KUBERNETES_SERVICE_HOST: '10.96.0.1' });
+    expect(bus.published[2]!.spec.containers).toEqual(bus.published[0]!.spec.containers);
+
+    kube.services.set({ ...svc('default', 'web', '10.96.0.20'), metadata: { namespace: 'default', name: 'web', labels: { a: 'b' } } });
+    await ctl.drained();
+    expect(bus.published).toHaveLength(3); // same variables: nothing published
+    await ctl.stop();
+  });
+
+  it('delivers the ConfigMap and Secret of a pod that uses them only through envFrom (node conformance), before the pod', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    kube.configMaps.set({ metadata: { namespace: 'default', name: 'cm' }, data: { 'data-1': 'value-1' } });
+    kube.secrets.set({ metadata: { namespace: 'default', name: 's' }, data: { 'data-1': Buffer.from('value-1').toString('base64') } });
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(
+      pod({
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'env-test',
+            image: 'busybox',
+            command: ['sh', '-c', 'env'],
+            envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'p-', configMapRef: { name: 'cm' } }, { secretRef: { name: 's' } }],
+          },
+        ],
+      }),
+    );
+    await ctl.drained();
+    const dec = new TextDecoder();
+    expect(bus.objects.map((o) => [o.kind, o.object.name, dec.decode(o.object.data['data-1'])])).toEqual([
+      ['configmap', 'cm', 'value-1'],
+      ['secret', 's', 'value-1'],
+    ]);
+    expect(bus.published).toHaveLength(1);
+    await ctl.stop();
+  });
+
   it('finishes a graceful delete only after the edge confirms removal', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

@@ -10,7 +10,9 @@
  * - StatusManager (status-manager.ts): reports -> pod status, and the force-delete once the edge confirmed removal;
  * - rejectAtAdmission (admit.ts): pods the kubelet would refuse (SysctlForbidden, PodOSNotSupported);
  * - rejectUnsupported (reject.ts): pods the edge cannot run; PodWarnings (warnings.ts): Warning Events, once each;
- * - PublishedPods (published.ts): what is on the hub per pod, written only here.
+ * - PublishedPods (published.ts): what is on the hub per pod, written only here;
+ * - ServiceEnv (service-env.ts): the kubelet's service environment variables, from a Service informer; a Service
+ *   change syncs the pods of its namespace (all, for default/kubernetes), whose spec then carries the new values.
  *
  * Level-triggered: the queue carries pod keys (`ns/name`) and `sync` re-reads the pod from the informer cache,
  * decides, then acts; safe to run any number of times. Pod, ConfigMap and Secret changes, reports, due tokens and a
@@ -24,7 +26,8 @@
 import type { Logger } from 'pino';
 import { objectKey, parseObjectKey, parsePodKey, podKeyString, podObjectKeys, type ObjectKey, type edge } from '@edgefarm/proto';
 import { WorkQueue } from '@edgefarm/workqueue';
-import type { KubeClient, Pod, PodWatch } from '../kube/client.js';
+import type { V1Service } from '@kubernetes/client-node';
+import type { KubeClient, Pod, PodWatch, Watcher } from '../kube/client.js';
 import { ProviderAsNodes, podCallsAsNodes, type NodeClients } from '../kube/node-clients.js';
 import { BoundPods } from '../kube/bound-pods.js';
 import type { PodBus } from '../bus/instrumented.js';
@@ -39,6 +42,7 @@ import { PublishedPods } from './published.js';
 import { PodWarnings } from './warnings.js';
 import { rejectUnsupported } from './reject.js';
 import { admissionRefusal, rejectAtAdmission, type AdmissionReason } from './admit.js';
+import { ServiceEnv } from './service-env.js';
 
 export interface PodControllerDeps {
   kube: KubeClient;
@@ -48,6 +52,11 @@ export interface PodControllerDeps {
   bus: PodBus;
   /** The pod informer (pods bound to any node); started and stopped here. */
   pods: PodWatch;
+  /**
+   * The Service informer (every Service): the kubelet's service environment variables; started and stopped here.
+   * Without it, pods get none.
+   */
+  services?: Watcher<V1Service>;
   /** The nodes served now. */
   served: ServedNodes;
   /**
@@ -88,12 +97,14 @@ export class PodController implements MembershipListener {
   /** Per node, how often its wire id changed: a publish begun before a change is not recorded as published after it. */
   private readonly rekeys = new Map<string, number>();
   private tokenTimer?: NodeJS.Timeout;
+  private readonly services?: ServiceEnv;
 
   constructor(private readonly deps: PodControllerDeps) {
     const { kube, bus, log, facts, metrics } = deps;
     const now = (this.now = deps.now ?? (() => new Date()));
     const nodes = (this.nodes = deps.nodes ?? new ProviderAsNodes(kube));
     this.bound = new BoundPods(deps.pods);
+    if (deps.services) this.services = new ServiceEnv(deps.services);
     this.warnings = new PodWarnings(kube, now);
     this.objects = new ObjectManager({ nodes, bus, warnings: this.warnings, log });
     this.tokens = new TokenManager({ nodes, bus, warnings: this.warnings, now });
@@ -116,9 +127,16 @@ export class PodController implements MembershipListener {
     });
   }
 
-  /** Starts the ConfigMap, Secret and pod watches and the token check. Pods are synced only for served nodes. */
+  /**
+   * Starts the ConfigMap, Secret, Service and pod watches and the token check. Pods are synced only for served nodes;
+   * the Services are listed before the first pod is translated.
+   */
   async start(): Promise<void> {
     await this.objects.start((key) => this.objectChanged(key));
+    await this.services?.start(
+      (namespace, name) => this.serviceChanged(namespace, name),
+      (err) => this.deps.log.warn({ err: (err as Error)?.message }, 'service watch failed; restarting'),
+    );
     await this.deps.pods.start({
       changed: (pod) => this.queue.add(keyOf(pod)),
       deleted: (pod) => this.queue.add(keyOf(pod)),
@@ -131,6 +149,7 @@ export class PodController implements MembershipListener {
     clearInterval(this.tokenTimer);
     await this.queue.stop();
     await this.deps.pods.stop();
+    await this.services?.stop();
     await this.objects.stop();
   }
 
@@ -226,6 +245,15 @@ export class PodController implements MembershipListener {
     for (const podKey of this.published.using(key)) this.queue.add(podKey);
   }
 
+  /**
+   * A Service changed: sync every published pod of its namespace (of every namespace, for the default namespace's
+   * `kubernetes` Service); a pod whose variables change is published again, which restarts none of its containers.
+   */
+  private serviceChanged(namespace: string, name: string): void {
+    const everywhere = namespace === 'default' && name === 'kubernetes';
+    for (const key of this.published.keys()) if (everywhere || parsePodKey(key).namespace === namespace) this.queue.add(key);
+  }
+
   private async sync(key: string): Promise<void> {
     const { namespace, name } = parsePodKey(key);
     const pod = this.deps.pods.get(namespace, name);
@@ -257,7 +285,11 @@ export class PodController implements MembershipListener {
       await rejectAtAdmission({ kube: this.podCalls, warnings: this.warnings, rejected }, pod, refusal, log);
       return;
     }
-    const translation = translatePod(pod, { allocatable: this.deps.facts.allocatable(node) });
+    const services = this.services;
+    const translation = translatePod(pod, {
+      allocatable: this.deps.facts.allocatable(node),
+      serviceEnv: services && ((ns, links) => services.env(ns, links)),
+    });
     if (!translation.ok && translation.unsupported.length === 0) {
       log.info({ waiting: translation.waiting }, 'pod waits for what the node has not reported yet');
       this.queue.addAfter(key, 5_000);

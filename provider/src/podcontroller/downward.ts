@@ -68,9 +68,22 @@ export function fieldValue(pod: V1Pod, ref: V1ObjectFieldSelector, forVolume: bo
   return { error: `fieldRef ${ref.fieldPath} is not supported${forVolume ? ' in a downwardAPI volume' : ''}` };
 }
 
+/** Resources whose unset (or zero) limit is the node's allocatable: never hugepages, they are not overcommitted. */
+const ALLOCATABLE_DEFAULTS = ['cpu', 'memory', 'ephemeral-storage'];
+
+/** Quantity.MilliValue / Value: the quantity scaled to an integer, rounded up (toPrecision drops float noise first). */
+function scaled(amount: number, milli: boolean): number {
+  return Math.ceil(Number((milli ? amount * 1000 : amount).toPrecision(15)));
+}
+
 /**
- * Value of a resourceFieldRef, as the kubelet computes it: rounded up to the divisor; a limit the container does not
- * set is the node's allocatable (`allocatable` may be unknown before the first heartbeat: then an error).
+ * Value of a resourceFieldRef, as the kubelet computes it (pkg/api/v1/resource ExtractContainerResourceValue and
+ * MergeContainerResourceLimits, v1.33):
+ * - a divisor of zero (the API defaults an unset divisor to the zero Quantity and serializes it as "0") is 1;
+ * - cpu is ceil(MilliValue / divisor's MilliValue), anything else ceil(Value / divisor's Value);
+ * - an unset or zero limit of cpu, memory or ephemeral-storage is the node's allocatable (`allocatable` may be unknown
+ *   before the first heartbeat: then an error that makes the pod wait); a resource the allocatable does not list, and
+ *   an unset request, is 0.
  */
 export function resourceValue(
   pod: V1Pod,
@@ -85,20 +98,24 @@ export function resourceValue(
   if (!m) return { error: `resourceFieldRef: unsupported resource "${ref.resource}"` };
   const [, kind, resource] = m as unknown as [string, 'limits' | 'requests', string];
   try {
-    let amount = c.resources?.[kind]?.[resource];
-    if (amount === undefined && kind === 'limits') {
-      amount = allocatable?.[resource];
-      if (amount === undefined)
+    const set = c.resources?.[kind]?.[resource];
+    let value = set === undefined ? 0 : parseQuantity(set);
+    if (value === 0 && kind === 'limits' && ALLOCATABLE_DEFAULTS.includes(resource)) {
+      if (allocatable === undefined)
         return {
           error: `resourceFieldRef ${ref.resource}: no limit set and the node's allocatable ${resource} is not known yet`,
           waiting: true,
         };
+      const cap = allocatable[resource];
+      value = cap === undefined ? 0 : parseQuantity(cap);
     }
-    const value = amount === undefined ? 0 : parseQuantity(amount);
-    const divisor = ref.divisor === undefined ? 1 : parseQuantity(ref.divisor);
-    if (divisor <= 0) return { error: `resourceFieldRef ${ref.resource}: divisor must be positive` };
-    // Round like resource.Quantity does before the division (avoids 0.1 / 0.001 = 99.99999).
-    return { value: String(Math.ceil(Number((value / divisor).toPrecision(12)))) };
+    let divisor = ref.divisor === undefined ? 0 : parseQuantity(ref.divisor);
+    if (divisor < 0) return { error: `resourceFieldRef ${ref.resource}: divisor must be positive` };
+    if (divisor === 0) divisor = 1;
+    const milli = resource === 'cpu';
+    const by = scaled(divisor, milli);
+    if (by <= 0) return { error: `resourceFieldRef ${ref.resource}: divisor ${ref.divisor ?? ''} is too small` };
+    return { value: String(Math.ceil(scaled(value, milli) / by)) };
   } catch (err) {
     if (err instanceof QuantityError) return { error: `resourceFieldRef ${ref.resource}: ${err.message}` };
     throw err;

@@ -31,6 +31,11 @@ export class PublishedPods {
     this.pods.delete(podKey);
   }
 
+  /** Keys of every pod published (to any node). */
+  keys(): string[] {
+    return [...this.pods.keys()];
+  }
+
   /** Keys of the pods published to the node. */
   onNode(node: string): string[] {
     const keys: string[] = [];

@@ -90,6 +90,7 @@ export function podControllerBed(o: PodControllerBedOptions = {}) {
     kube: api,
     bus: sequences,
     pods: api.podWatch(),
+    services: api.serviceWatch(),
     served: membership,
     facts,
     log: pino({ level: 'silent' }),

@@ -221,6 +221,123 @@ describe('translatePod', () => {
     });
   });
 
+  it('resourceFieldRef as the kubelet: divisor "0" (the API\'s zero default) is 1, an unset or zero limit is the node allocatable', () => {
+    // The upstream spec "Downward API should provide container's limits.cpu/memory and requests.cpu/memory as env
+    // vars": the API serializes the divisor it defaulted to the zero Quantity as "0".
+    const ref = (name: string, resource: string, divisor = '0') => ({ name, valueFrom: { resourceFieldRef: { resource, divisor } } });
+    const envOf = (t: ReturnType<typeof translatePod>) =>
+      t.ok ? Object.fromEntries(t.spec.containers[0]!.env.map((e) => [e.name, e.value])) : t;
+    const limited = translatePod(
+      pod({
+        containers: [
+          {
+            name: 'c',
+            image: 'i',
+            resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '1250m', memory: '64Mi' } },
+            env: [
+              ref('CPU_LIMIT', 'limits.cpu'),
+              ref('MEMORY_LIMIT', 'limits.memory'),
+              ref('CPU_REQUEST', 'requests.cpu'),
+              ref('MEMORY_REQUEST', 'requests.memory'),
+              ref('CPU_MILLI', 'limits.cpu', '1m'),
+              ref('MEMORY_MI', 'requests.memory', '1Mi'),
+            ],
+          },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi' } },
+    );
+    expect(envOf(limited)).toEqual({
+      CPU_LIMIT: '2',
+      MEMORY_LIMIT: '67108864',
+      CPU_REQUEST: '1',
+      MEMORY_REQUEST: '33554432',
+      CPU_MILLI: '1250',
+      MEMORY_MI: '32',
+    });
+    // "should provide default limits.cpu/memory from node allocatable": no limits (or zero ones) at all.
+    const unlimited = translatePod(
+      pod({
+        containers: [
+          {
+            name: 'c',
+            image: 'i',
+            resources: { limits: { memory: '0' } },
+            env: [
+              ref('CPU_LIMIT', 'limits.cpu'),
+              ref('MEMORY_LIMIT', 'limits.memory'),
+              ref('STORAGE_LIMIT', 'limits.ephemeral-storage'),
+              ref('CPU_REQUEST', 'requests.cpu'),
+              ref('HUGE', 'limits.hugepages-2Mi'),
+            ],
+          },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi', 'hugepages-2Mi': '1Gi' } },
+    );
+    // ephemeral-storage not in the allocatable: 0 as the kubelet; hugepages never come from the allocatable.
+    expect(envOf(unlimited)).toEqual({ CPU_LIMIT: '2', MEMORY_LIMIT: '4294967296', STORAGE_LIMIT: '0', CPU_REQUEST: '0', HUGE: '0' });
+  });
+
+  it('refuses a negative resourceFieldRef divisor', () => {
+    const t = translatePod(
+      pod({
+        containers: [
+          { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '-1' } } }] },
+        ],
+      }),
+      { allocatable: { cpu: '2', memory: '4Gi' } },
+    );
+    expect(t.ok ? [] : t.unsupported).toEqual([expect.stringMatching(/divisor must be positive/)]);
+  });
+
+  it("carries the kubelet's service environment variables of the pod's namespace, and waits until the Services are read", () => {
+    const asked: [string, boolean][] = [];
+    const serviceEnv = (namespace: string, links: boolean) => {
+      asked.push([namespace, links]);
+      return [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' }];
+    };
+    const t = translatePod(pod(), { serviceEnv });
+    expect(t.ok && t.spec.serviceEnv.map((e) => [e.name, e.value])).toEqual([['KUBERNETES_SERVICE_HOST', '10.96.0.1']]);
+    translatePod(pod({ enableServiceLinks: false }), { serviceEnv });
+    expect(asked).toEqual([
+      ['default', true],
+      ['default', false],
+    ]);
+    // Not in the container: a Service change must not change the container (its hash restarts it at the edge).
+    expect(t.ok && t.spec.containers[0]!.env).toEqual([]);
+    const early = translatePod(pod(), { serviceEnv: () => undefined });
+    expect(early.ok ? undefined : early).toEqual({
+      ok: false,
+      unsupported: [],
+      waiting: [expect.stringMatching(/Services have not been read yet/)],
+    });
+  });
+
+  it('node conformance envFrom shape: the same ConfigMap twice (no prefix, "p-") and a Secret reach the spec and its object refs', () => {
+    const t = translatePod(
+      pod({
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'env-test',
+            image: 'busybox',
+            command: ['sh', '-c', 'env'],
+            envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'p-', configMapRef: { name: 'cm' } }, { secretRef: { name: 's' } }],
+            env: [{ name: 'CONFIG_DATA_1', valueFrom: { configMapKeyRef: { name: 'cm2', key: 'data-1' } } }],
+          },
+        ],
+      }),
+    );
+    if (!t.ok) throw new Error(t.unsupported.join('; '));
+    expect(t.spec.containers[0]!.envFrom.map((e) => [e.prefix, e.configMap, e.secret, e.optional])).toEqual([
+      ['', 'cm', '', false],
+      ['p-', 'cm', '', false],
+      ['', '', 's', false],
+    ]);
+    expect(podObjectKeys(t.spec)).toEqual(['configmap/default/cm', 'configmap/default/cm2', 'secret/default/s']);
+  });
+
   it('carries activeDeadlineSeconds', () => {
     const t = translatePod(pod({ activeDeadlineSeconds: 30 }));
     expect(t.ok && t.spec.activeDeadlineSeconds).toBe(30n);

@@ -19,6 +19,11 @@ export type Translation = { ok: true; spec: edge.EdgePodSpec } | { ok: false; un
 export interface TranslateContext {
   /** The node's allocatable resources (resourceFieldRef of a limit the container does not set). */
   allocatable?: Record<string, string>;
+  /**
+   * The kubelet's service environment variables of a pod in `namespace` (service-env.ts), undefined while the Services
+   * have not been read yet (the pod waits). Without it, a pod gets none.
+   */
+  serviceEnv?: (namespace: string, enableServiceLinks: boolean) => { name: string; value: string }[] | undefined;
 }
 
 /** Default lifetime of a projected ServiceAccount token (the API's default for expirationSeconds). */
@@ -271,6 +276,9 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
   if (restart === undefined) problems.add('restartPolicy', `unknown value "${spec.restartPolicy}"`);
   const initContainers = (spec.initContainers ?? []).map((c, i) => container(pod, c, `initContainers[${i}]`, ctx, problems));
   const containers = spec.containers.map((c, i) => container(pod, c, `containers[${i}]`, ctx, problems));
+  // The API defaults enableServiceLinks to true.
+  const serviceEnv = ctx.serviceEnv ? ctx.serviceEnv(meta.namespace, spec.enableServiceLinks ?? true) : [];
+  if (!serviceEnv) problems.waiting.push('enableServiceLinks: the Services have not been read yet');
   if (problems.list.length > 0 || problems.waiting.length > 0) return { ok: false, unsupported: problems.list, waiting: problems.waiting };
   return {
     ok: true,
@@ -296,6 +304,7 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
       sysctls: sysctls(spec.securityContext),
       hostAliases: hostAliases(spec.hostAliases),
       subdomain: spec.subdomain ?? '',
+      serviceEnv: (serviceEnv ?? []).map((e) => create(edge.EnvVarSchema, e)),
     }),
   };
 }
