@@ -48,6 +48,21 @@ describe('lifecycle hooks', () => {
     expect(t.runtime.calls.some((x) => x.method === 'stopContainer')).toBe(true);
   });
 
+  it('the kill after a failed postStart runs the preStop hook first, as every kill does', async () => {
+    const t = setup();
+    t.store.markSynced();
+    t.runtime.execHandler = (_id, cmd) => ({ exitCode: cmd[0] === 'false' ? 1 : 0, stdout: '', stderr: '', timedOut: false });
+    const pod = hooked({ postStart: exec('false'), preStop: exec('sh', '-c', 'echo prestop') });
+    t.put(pod);
+    await t.reconciler.sync(keyOf(pod));
+    const calls = t.runtime.calls.filter((c) => c.method === 'execSync' || c.method === 'stopContainer');
+    expect(calls.map((c) => [c.method, c.args[1]])).toEqual([
+      ['execSync', ['false']],
+      ['execSync', ['sh', '-c', 'echo prestop']],
+      ['stopContainer', 30],
+    ]);
+  });
+
   it('preStop exec runs before the stop on deletion, its time taken from the grace period', async () => {
     const t = setup();
     t.store.markSynced();

@@ -315,7 +315,8 @@ export class PodExecutor {
         event(desired.uid, start.name, 'Normal', Reasons.started, `Started container ${start.name}`);
         if (spec.postStart && this.deps.hooks) {
           // Like the kubelet's startContainer: postStart runs right after the start; when it fails the container is
-          // killed (reason FailedPostStartHook) and restarted per restartPolicy. The message stays out of the Event.
+          // killed (reason FailedPostStartHook; its preStop hook runs first, as for any kill) and restarted per
+          // restartPolicy. The message stays out of the Event.
           const target = { containerId: id, podIp: await podIp(spec.postStart, sandbox.id) };
           const outcome = await this.deps.hooks.run(desired, start.name, spec.postStart, target, POST_START_TIMEOUT_SEC);
           if (!outcome.ok) {
@@ -329,7 +330,7 @@ export class PodExecutor {
               gracePeriodSec: gracePeriodSec(desired),
               reason: 'FailedPostStartHook',
             };
-            await run('kill-container', `${start.name}/${id.slice(0, 12)}`, () => this.kill(actions.key, kill));
+            await run('kill-container', `${start.name}/${id.slice(0, 12)}`, () => killWithPreStop(kill));
           }
         }
       }
