@@ -8,7 +8,8 @@
  * sandbox, then per container pull image, create (environment and mounts resolved here, as the kubelet does at
  * container creation), start. A volume that cannot be set up holds back the sandbox and every start
  * (ContainerCreating, with the kubelet's MountVolume.SetUp message); a reference that cannot be resolved holds back
- * its container (CreateContainerConfigError).
+ * its container (CreateContainerConfigError). Lifecycle hooks run as the kubelet runs them: a container's postStart
+ * right after its start (a failure kills it: FailedPostStartHook), its preStop before its kill, within the grace period.
  */
 import { parsePodKey, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
@@ -163,10 +164,8 @@ export class PodExecutor {
     const podIp = async (hook: edge.LifecycleHandler, sandboxId?: string): Promise<string> => {
       if (hook.handler.case !== 'httpGet' || hook.handler.value.host) return '';
       if (desired?.hostNetwork) return this.deps.nodeIp ?? '';
-      const own = observed?.sandboxes.find((x) => x.uid === desired?.uid && x.state === 'ready' && x.ip);
-      if (own) return own.ip;
-      if (!sandboxId) return '';
-      return (await this.runtime.sandboxIps(sandboxId).catch(() => []))[0] ?? '';
+      if (sandboxId) return (await this.runtime.sandboxIps(sandboxId).catch(() => []))[0] ?? '';
+      return observed?.sandboxes.find((x) => x.uid === desired?.uid && x.state === 'ready' && x.ip)?.ip ?? '';
     };
     /**
      * Like the kubelet's killContainer: the preStop hook (of a container of the desired pod, with a grace period) runs
