@@ -38,48 +38,60 @@ const get = (path: string) => ({ handler: { case: 'httpGet' as const, value: { p
 const exec = (...command: string[]) => ({ handler: { case: 'exec' as const, value: { command } } });
 
 describe('lifecycle hooks with containerd', () => {
-  it('an exec postStart hook runs in the container after it starts', async () => {
-    const spec = podSpec({
-      containers: [
-        { name: 'c', image: BUSYBOX, command: ['sh', '-c', 'sleep 3600'], postStart: exec('sh', '-c', 'echo poststart > /tmp/hook') },
-      ],
-    });
-    await publishDesired(site.hubNc, site.node, spec);
-    const { report } = await watcher.waitFor(spec.uid, running, 60_000);
-    expect((await bed.exec(report.containerStatuses[0]!.containerId, ['cat', '/tmp/hook'])).out).toBe('poststart\n');
-  });
+  it(
+    'an exec postStart hook runs in the container after it starts',
+    async () => {
+      const spec = podSpec({
+        containers: [
+          { name: 'c', image: BUSYBOX, command: ['sh', '-c', 'sleep 3600'], postStart: exec('sh', '-c', 'echo poststart > /tmp/hook') },
+        ],
+      });
+      await publishDesired(site.hubNc, site.node, spec);
+      const { report } = await watcher.waitFor(spec.uid, running, 60_000);
+      expect((await bed.exec(report.containerStatuses[0]!.containerId, ['cat', '/tmp/hook'])).out).toBe('poststart\n');
+    },
+    T,
+  );
 
-  it('httpGet postStart and preStop hooks reach their server; preStop runs on deletion', async () => {
-    const spec = podSpec({
-      terminationGracePeriodSeconds: 10n,
-      containers: [
-        {
-          name: 'c',
-          image: BUSYBOX,
-          command: ['sh', '-c', 'sleep 3600'],
-          postStart: get('/echo?msg=poststart'),
-          preStop: get('/echo?msg=prestop'),
-        },
-      ],
-    });
-    await publishDesired(site.hubNc, site.node, spec);
-    await watcher.waitFor(spec.uid, running, 60_000);
-    expect(seen).toContain('/echo?msg=poststart');
-    await publishDesired(
-      site.hubNc,
-      site.node,
-      podSpec({ ...fieldsOf(spec), resourceVersion: '200', deleting: true, deletionGracePeriodSeconds: 10n }),
-    );
-    await watcher.waitFor(spec.uid, (r) => r.removed, 60_000);
-    expect(seen).toContain('/echo?msg=prestop');
-  });
+  it(
+    'httpGet postStart and preStop hooks reach their server; preStop runs on deletion',
+    async () => {
+      const spec = podSpec({
+        terminationGracePeriodSeconds: 10n,
+        containers: [
+          {
+            name: 'c',
+            image: BUSYBOX,
+            command: ['sh', '-c', 'sleep 3600'],
+            postStart: get('/echo?msg=poststart'),
+            preStop: get('/echo?msg=prestop'),
+          },
+        ],
+      });
+      await publishDesired(site.hubNc, site.node, spec);
+      await watcher.waitFor(spec.uid, running, 60_000);
+      expect(seen).toContain('/echo?msg=poststart');
+      await publishDesired(
+        site.hubNc,
+        site.node,
+        podSpec({ ...fieldsOf(spec), resourceVersion: '200', deleting: true, deletionGracePeriodSeconds: 10n }),
+      );
+      await watcher.waitFor(spec.uid, (r) => r.removed, 60_000);
+      expect(seen).toContain('/echo?msg=prestop');
+    },
+    T,
+  );
 
-  it('a failing postStart hook kills the container, which is restarted', async () => {
-    const spec = podSpec({
-      containers: [{ name: 'c', image: BUSYBOX, command: ['sh', '-c', 'sleep 3600'], postStart: exec('sh', '-c', 'exit 3') }],
-    });
-    await publishDesired(site.hubNc, site.node, spec);
-    const { report } = await watcher.waitFor(spec.uid, (r) => (r.containerStatuses[0]?.restartCount ?? 0) >= 1, 60_000);
-    expect(report.containerStatuses[0]!.lastState?.state.case).toBe('terminated');
-  });
+  it(
+    'a failing postStart hook kills the container, which is restarted',
+    async () => {
+      const spec = podSpec({
+        containers: [{ name: 'c', image: BUSYBOX, command: ['sh', '-c', 'sleep 3600'], postStart: exec('sh', '-c', 'exit 3') }],
+      });
+      await publishDesired(site.hubNc, site.node, spec);
+      const { report } = await watcher.waitFor(spec.uid, (r) => (r.containerStatuses[0]?.restartCount ?? 0) >= 1, 60_000);
+      expect(report.containerStatuses[0]!.lastState?.state.case).toBe('terminated');
+    },
+    T,
+  );
 });
