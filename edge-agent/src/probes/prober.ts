@@ -84,7 +84,17 @@ export class NetProber implements Prober {
 
 const hostPort = (host: string, port: number): string => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
 
-export async function httpProbe(action: edge.HttpGetAction, host: string, timeoutMs: number, userAgent: string): Promise<ProbeOutcome> {
+/**
+ * `anyStatus`: every HTTP answer is a success, only a failed request is a failure (the kubelet's lifecycle hooks, which
+ * do not look at the status code).
+ */
+export async function httpProbe(
+  action: edge.HttpGetAction,
+  host: string,
+  timeoutMs: number,
+  userAgent: string,
+  anyStatus = false,
+): Promise<ProbeOutcome> {
   const scheme = action.scheme.toUpperCase() === 'HTTPS' ? 'https' : 'http';
   let path = action.path || '/';
   if (!path.startsWith('/')) path = `/${path}`;
@@ -114,7 +124,7 @@ export async function httpProbe(action: edge.HttpGetAction, host: string, timeou
         url = next;
         continue;
       }
-      if (res.status >= 200 && res.status < 400) return { result: 'success', output: res.body };
+      if (anyStatus || (res.status >= 200 && res.status < 400)) return { result: 'success', output: res.body };
       return { result: 'failure', output: `HTTP probe failed with statuscode: ${res.status}` };
     }
   } catch (err) {

@@ -8,18 +8,28 @@
  * sandbox, then per container pull image, create (environment and mounts resolved here, as the kubelet does at
  * container creation), start. A volume that cannot be set up holds back the sandbox and every start
  * (ContainerCreating, with the kubelet's MountVolume.SetUp message); a reference that cannot be resolved holds back
- * its container (CreateContainerConfigError).
+ * its container (CreateContainerConfigError). Lifecycle hooks run as the kubelet runs them: a container's postStart
+ * right after its start (a failure kills it: FailedPostStartHook), its preStop before its kill, within the grace period.
  */
 import { parsePodKey, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import { terminationMessagePath } from '../runtime/cri-config.js';
-import { isImagePullError, isRuntimeError, type ContainerCreateOptions, type PodRuntime, type SandboxRef } from '../runtime/types.js';
+import {
+  isImagePullError,
+  isRuntimeError,
+  type ContainerCreateOptions,
+  type ObservedPod,
+  type PodRuntime,
+  type SandboxRef,
+} from '../runtime/types.js';
 import { isVolumeSetUpError, type PodVolumes } from '../volumes/manager.js';
 import type { ContainerToKill, PodActions } from './actions.js';
 import { DEADLINE_EXCEEDED } from './pod-rules.js';
+import { gracePeriodSec } from '../runtime/labels.js';
 import { Reasons, containerFieldPath, type EventKind, type EventSink } from '../events/recorder.js';
 import { errorMessage } from '../util/time.js';
+import type { HookRunner } from '../lifecycle/hooks.js';
 
 export type StepOp =
   | 'kill-container'
@@ -70,7 +80,16 @@ export interface ExecutorDeps {
   nodeIp?: string;
   /** Kubernetes Events as the kubelet records them (Created, Started, Killing, Failed, BackOff, FailedMount). */
   events?: EventSink;
+  /** Runs postStart and preStop hooks (lifecycle/hooks.ts); without it, hooks are not run. */
+  hooks?: Pick<HookRunner, 'run'>;
+  /** The clock a preStop hook's time is measured with (ms); default Date.now. */
+  clockMs?: () => number;
 }
+
+/** The bound of a postStart hook (the kubelet sets none; a hook that never ends would hold the pod's sync for good). */
+export const POST_START_TIMEOUT_SEC = 300;
+/** The kubelet's minimumGracePeriodInSeconds: what is left to a container after its preStop hook, at least. */
+const MIN_GRACE_AFTER_PRE_STOP_SEC = 2;
 
 const NO_OBJECTS: ObjectSource = { object: () => undefined };
 
@@ -99,7 +118,7 @@ export class PodExecutor {
     );
   }
 
-  async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger): Promise<SyncResult> {
+  async execute(desired: edge.EdgePodSpec | undefined, actions: PodActions, log: Logger, observed?: ObservedPod): Promise<SyncResult> {
     const steps: StepResult[] = [];
     const result: SyncResult = {
       steps,
@@ -141,11 +160,42 @@ export class PodExecutor {
       steps.push({ step: steps.length + 1, op, target, outcome: 'skipped', durationMs: 0 });
     };
 
+    /** The pod's IP for httpGet hooks: the node's for hostNetwork pods, else its sandbox's (observed, or asked for). */
+    const podIp = async (hook: edge.LifecycleHandler, sandboxId?: string): Promise<string> => {
+      if (hook.handler.case !== 'httpGet' || hook.handler.value.host) return '';
+      if (desired?.hostNetwork) return this.deps.nodeIp ?? '';
+      if (sandboxId) return (await this.runtime.sandboxIps(sandboxId).catch(() => []))[0] ?? '';
+      return observed?.sandboxes.find((x) => x.uid === desired?.uid && x.state === 'ready' && x.ip)?.ip ?? '';
+    };
+    /**
+     * Like the kubelet's killContainer: the preStop hook (of a container of the desired pod, with a grace period) runs
+     * first, bounded by the grace period, and what it took is taken from it (at least 2 s are left).
+     */
+    const killWithPreStop = async (k: ContainerToKill): Promise<void> => {
+      const spec =
+        desired && k.podUid === desired.uid ? [...desired.initContainers, ...desired.containers].find((c) => c.name === k.name) : undefined;
+      if (!spec?.preStop || !this.deps.hooks || k.gracePeriodSec <= 0) return this.kill(actions.key, k);
+      const t0 = this.deps.clockMs?.() ?? Date.now();
+      const outcome = await this.deps.hooks.run(
+        desired!,
+        k.name,
+        spec.preStop,
+        { containerId: k.id, podIp: await podIp(spec.preStop) },
+        k.gracePeriodSec,
+      );
+      const elapsedSec = Math.floor(((this.deps.clockMs?.() ?? Date.now()) - t0) / 1000);
+      if (!outcome.ok) {
+        log.warn({ container: k.name, message: outcome.message }, 'preStop hook failed');
+        event(k.podUid, k.name, 'Warning', 'FailedPreStopHook', 'PreStopHook failed');
+      }
+      return this.kill(actions.key, { ...k, gracePeriodSec: Math.max(MIN_GRACE_AFTER_PRE_STOP_SEC, k.gracePeriodSec - elapsedSec) });
+    };
+
     // Kills run in parallel: each may wait out a grace period.
     const kills = await Promise.all(
       actions.killContainers.map((k) => {
         event(k.podUid, k.name, 'Normal', Reasons.killing, `Stopping container ${k.name}`);
-        return run('kill-container', k.id, () => this.kill(actions.key, k));
+        return run('kill-container', k.id, () => killWithPreStop(k));
       }),
     );
     const killsOk = kills.every(Boolean);
@@ -262,6 +312,26 @@ export class PodExecutor {
       } else {
         result.started.push(start.name);
         event(desired.uid, start.name, 'Normal', Reasons.started, `Started container ${start.name}`);
+        if (spec.postStart && this.deps.hooks) {
+          // Like the kubelet's startContainer: postStart runs right after the start; when it fails the container is
+          // killed (reason FailedPostStartHook; its preStop hook runs first, as for any kill) and restarted per
+          // restartPolicy. The message stays out of the Event.
+          const target = { containerId: id, podIp: await podIp(spec.postStart, sandbox.id) };
+          const outcome = await this.deps.hooks.run(desired, start.name, spec.postStart, target, POST_START_TIMEOUT_SEC);
+          if (!outcome.ok) {
+            log.warn({ container: start.name, message: outcome.message }, 'postStart hook failed');
+            event(desired.uid, start.name, 'Warning', 'FailedPostStartHook', 'PostStartHook failed');
+            event(desired.uid, start.name, 'Normal', Reasons.killing, 'FailedPostStartHook');
+            const kill = {
+              id,
+              podUid: desired.uid,
+              name: start.name,
+              gracePeriodSec: gracePeriodSec(desired),
+              reason: 'FailedPostStartHook',
+            };
+            await run('kill-container', `${start.name}/${id.slice(0, 12)}`, () => killWithPreStop(kill));
+          }
+        }
       }
     }
     return result;

@@ -80,6 +80,44 @@ describe('init containers with containerd', () => {
     expect(await execOut(up.containerStatuses[0]!.containerId, ['cat', '/work/n'])).toBe('3\n');
   });
 
+  it('as the conformance spec under Always: init1 fails and restarts with back-off, init2 and app wait PodInitializing', async () => {
+    const spec = podSpec({
+      initContainers: [
+        { name: 'init1', image: BUSYBOX, command: ['/bin/false'] },
+        { name: 'init2', image: BUSYBOX, command: ['/bin/true'] },
+      ],
+      containers: [{ name: 'run1', image: BUSYBOX, command: ['sh', '-c', 'sleep 3600'] }],
+    });
+    await publishDesired(site.hubNc, site.node, spec);
+    const { report } = await watcher.waitFor(spec.uid, (r) => (r.initContainerStatuses[0]?.restartCount ?? 0) >= 3, 90_000);
+    const reason = (s: edge.ContainerStatus | undefined) =>
+      s?.state?.state.case === 'waiting' ? s.state.state.value.reason : s?.state?.state.case;
+    expect(report.phase).toBe(edge.PodPhase.PENDING);
+    expect(report.initContainerStatuses.map((s) => s.name)).toEqual(['init1', 'init2']);
+    expect(report.initContainerStatuses[0]!.ready).toBe(false);
+    expect(reason(report.initContainerStatuses[1])).toBe('PodInitializing');
+    expect(reason(report.containerStatuses[0])).toBe('PodInitializing');
+    for (const r of watcher.of(spec.uid)) expect(reason(r.containerStatuses[0])).toBe('PodInitializing');
+  });
+
+  it('as the conformance spec under Never: init2 fails, the pod is Failed, init1 Ready, run1 waits', async () => {
+    const spec = podSpec({
+      restartPolicy: edge.RestartPolicy.NEVER,
+      initContainers: [
+        { name: 'init1', image: BUSYBOX, command: ['/bin/true'] },
+        { name: 'init2', image: BUSYBOX, command: ['/bin/false'] },
+      ],
+      containers: [{ name: 'run1', image: BUSYBOX, command: ['/bin/true'] }],
+    });
+    await publishDesired(site.hubNc, site.node, spec);
+    const { report } = await watcher.waitFor(spec.uid, (r) => r.phase === edge.PodPhase.FAILED, 60_000);
+    expect(report.initContainerStatuses.map((s) => [s.name, s.ready, s.state?.state.case])).toEqual([
+      ['init1', true, 'terminated'],
+      ['init2', false, 'terminated'],
+    ]);
+    expect(report.containerStatuses[0]!.state?.state).toMatchObject({ case: 'waiting', value: { reason: 'PodInitializing' } });
+  });
+
   it('a failing init container fails the pod under Never; the app container never starts', async () => {
     const spec = podSpec({
       restartPolicy: edge.RestartPolicy.NEVER,

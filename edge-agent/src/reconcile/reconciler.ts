@@ -32,6 +32,7 @@ import { PodExecutor, describeSteps, type ContainerFailure, type ImageEnsurer, t
 import type { PodVolumes } from '../volumes/manager.js';
 import { Relister } from './relist.js';
 import { ContainerStopper } from './stopper.js';
+import { HookRunner } from '../lifecycle/hooks.js';
 import { Reasons, containerFieldPath, type EventSink } from '../events/recorder.js';
 import type { EvictionView } from '../eviction/emptydir.js';
 
@@ -80,6 +81,8 @@ export interface ReconcilerDeps {
   events?: EventSink;
   /** Pods the node evicted (eviction/emptydir.ts): stopped for good and reported Failed/Evicted. */
   evictions?: EvictionView;
+  /** Runs postStart and preStop hooks; default: a HookRunner over the runtime. */
+  hooks?: Pick<HookRunner, 'run'>;
 }
 
 /** What the last sync of a key did, for tests and diagnostics. */
@@ -138,6 +141,8 @@ export class Reconciler {
       images: deps.images,
       events: deps.events,
       nodeIp: options.nodeIp,
+      hooks: deps.hooks ?? new HookRunner(deps.runtime),
+      clockMs: () => deps.clock.now(),
     });
     this.relister = new Relister({ runtime: deps.runtime, log: deps.log, onChange: (key) => this.queue.add(key) }, this.opts.relistMs);
     this.queue = new WorkQueue((key) => this.sync(key), {
@@ -268,7 +273,7 @@ export class Reconciler {
     let result: SyncResult | undefined;
     if (!isNoop(actions)) {
       log.info({ actions: describePodActions(actions) }, 'syncing pod');
-      result = await this.executor.execute(spec, actions, log);
+      result = await this.executor.execute(spec, actions, log, observed);
       const restarts = actions.startContainers.filter((c) => c.restartCount > 0 && c.reason !== 'created but not started').length;
       if (restarts > 0) this.deps.metrics?.containerRestarted(restarts);
       log[result.ok ? 'debug' : 'warn']({ steps: describeSteps(result.steps) }, 'sync steps');

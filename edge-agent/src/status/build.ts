@@ -59,6 +59,7 @@ function containerStatus(
   history: ObservedContainer[],
   ctx: StatusContext,
   pendingReason: string,
+  init = false,
 ): edge.ContainerStatus {
   const [latest, previous] = history;
   const failure = ctx.containerFailures.get(spec.name);
@@ -85,12 +86,14 @@ function containerStatus(
 
   const running = latest?.state === 'running';
   const probed = running ? ctx.probes?.get(latest.id) : undefined;
+  // Like the prober manager's UpdatePodStatus: an init container is Ready once it has terminated with exit code 0.
+  const succeeded = state.state.case === 'terminated' && state.state.value.exitCode === 0;
   return create(edge.ContainerStatusSchema, {
     name: spec.name,
     image: spec.image,
     imageId: latest?.imageRef ?? '',
     containerId: latest ? `${ctx.runtimeName}://${latest.id}` : '',
-    ready: running && (probed?.ready ?? true),
+    ready: init ? succeeded : running && (probed?.ready ?? true),
     started: running && (probed?.started ?? true),
     restartCount: latest?.restartCount ?? 0,
     state,
@@ -140,7 +143,7 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
   const history = (name: string): ObservedContainer[] =>
     containers.filter((c) => c.name === name).sort((x, y) => y.attempt - x.attempt || y.createdAtMs - x.createdAtMs);
 
-  const initStatuses = desired.initContainers.map((c) => containerStatus(c, history(c.name), ctx, 'PodInitializing'));
+  const initStatuses = desired.initContainers.map((c) => containerStatus(c, history(c.name), ctx, 'PodInitializing', true));
   let initDone = true;
   let initFailed = false;
   for (const s of initStatuses) {

@@ -100,13 +100,44 @@ export function readinessGatesNotReady(pod: V1Pod): string | undefined {
   return unready.length ? unready.join(', ') : undefined;
 }
 
+/**
+ * The Initialized condition as the kubelet's GeneratePodInitializedCondition (pkg/kubelet/status/generate.go) writes
+ * it: False/ContainersNotInitialized with "containers with incomplete status: [init1 init2]" (Go's %s of a string
+ * slice) while an init container has not succeeded (a sidecar: not started), True/PodCompleted for a Succeeded pod,
+ * True once any app container has run (init containers being re-run do not un-initialize the pod).
+ */
+function initializedCondition(pod: V1Pod, report: edge.PodStatusReport, prev: V1PodCondition[] | undefined, now: Date): V1PodCondition {
+  const specs = pod.spec?.initContainers ?? report.initContainerStatuses.map((c) => ({ name: c.name, restartPolicy: undefined }));
+  const unknown: string[] = [];
+  const incomplete: string[] = [];
+  for (const spec of specs) {
+    const s = report.initContainerStatuses.find((c) => c.name === spec.name);
+    if (!s) unknown.push(spec.name);
+    else if (spec.restartPolicy === 'Always') {
+      if (!s.started) incomplete.push(spec.name);
+    } else if (s.state?.state.case !== 'terminated' || s.state.state.value.exitCode !== 0) incomplete.push(spec.name);
+  }
+  if (report.phase === edge.PodPhase.SUCCEEDED && unknown.length === 0) {
+    return { ...condition('Initialized', true, prev, now), reason: 'PodCompleted' };
+  }
+  const appNames = new Set((pod.spec?.containers ?? []).map((c) => c.name));
+  const appStarted = report.containerStatuses.some(
+    (c) => appNames.has(c.name) && (c.state?.state.case === 'running' || c.state?.state.case === 'terminated'),
+  );
+  if (appStarted) return condition('Initialized', true, prev, now);
+  const messages: string[] = [];
+  if (unknown.length > 0) messages.push(`containers with unknown status: [${unknown.join(' ')}]`);
+  if (incomplete.length > 0) messages.push(`containers with incomplete status: [${incomplete.join(' ')}]`);
+  if (messages.length === 0) return condition('Initialized', true, prev, now);
+  return condition('Initialized', false, prev, now, 'ContainersNotInitialized', messages.join(', '));
+}
+
 /** The status the pod should have given `report`. `hostIP` is the node's InternalIP. */
 export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, hostIP: string | undefined, at: Date): V1PodStatus {
   const now = apiTime(at);
   const prev = pod.status?.conditions;
   const containers = report.containerStatuses.map(containerStatus);
   const inits = report.initContainerStatuses.map(containerStatus);
-  const initialized = report.initContainerStatuses.every((c) => c.state?.state.case === 'terminated' && c.state.state.value.exitCode === 0);
   const expected = pod.spec?.containers.length ?? 0;
   const containersReady = containers.length === expected && containers.every((c) => c.ready);
   const unready = (pod.spec?.containers ?? []).map((c) => c.name).filter((n) => !containers.find((c) => c.name === n)?.ready);
@@ -124,7 +155,7 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
     startTime: ms(report.startTimeMs) ?? pod.status?.startTime,
     qosClass: pod.status?.qosClass,
     conditions: [
-      condition('Initialized', initialized, prev, now, 'ContainersNotInitialized'),
+      initializedCondition(pod, report, prev, now),
       gates === undefined
         ? condition('Ready', containersReady, prev, now, 'ContainersNotReady', containersMessage)
         : condition('Ready', false, prev, now, 'ReadinessGatesNotReady', gates),

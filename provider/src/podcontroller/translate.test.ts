@@ -445,8 +445,8 @@ describe('translatePod: what the runtime at the edge enforces', () => {
     [{ livenessProbe: { httpGet: { port: 'metrics' } } }, 'containers[0].livenessProbe.httpGet.port: no container port named "metrics"'],
     [{ readinessProbe: { periodSeconds: 3 } }, 'containers[0].readinessProbe: a probe needs exec, httpGet, tcpSocket or grpc'],
     [
-      { lifecycle: { preStop: { exec: { command: ['x'] } } } },
-      'containers[0].lifecycle: postStart and preStop hooks are not supported at the edge yet',
+      { lifecycle: { preStop: { tcpSocket: { port: 80 } } } },
+      'containers[0].lifecycle.preStop: tcpSocket hooks are not run (deprecated): use exec, httpGet or sleep',
     ],
     [{ terminationMessagePolicy: 'Sometimes' }, 'containers[0].terminationMessagePolicy: unknown value "Sometimes"'],
   ])('rejects %j', (over, problem) => {

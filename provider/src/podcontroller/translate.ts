@@ -9,6 +9,7 @@ import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from 
 import { parseQuantity } from '../kube/quantity.js';
 import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
 import { hostAliases, probe, resources, securityContext, sysctls, terminationMessage } from './container-runtime.js';
+import { lifecycleHooks } from './lifecycle.js';
 
 /**
  * `unsupported`: what the edge cannot do (the pod fails with EdgeUnsupported). `waiting`: what cannot be resolved yet
@@ -110,8 +111,6 @@ function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateCont
   }
   if (c.volumeDevices?.length) problems.add(`${where}.volumeDevices`, 'block volumes are not supported at the edge');
   const report = (w: string, what: string) => problems.add(w, what);
-  if (c.lifecycle?.postStart || c.lifecycle?.preStop)
-    problems.add(`${where}.lifecycle`, 'postStart and preStop hooks are not supported at the edge yet');
   if (c.restartPolicy) problems.add(`${where}.restartPolicy`, 'sidecar containers are not supported at the edge yet');
   const pullPolicy = c.imagePullPolicy ? PULL[c.imagePullPolicy] : edge.PullPolicy.UNSPECIFIED;
   if (pullPolicy === undefined) problems.add(`${where}.imagePullPolicy`, `unknown value "${c.imagePullPolicy}"`);
@@ -148,6 +147,7 @@ function container(pod: V1Pod, c: V1Container, where: string, ctx: TranslateCont
     readinessProbe: probe(c.readinessProbe, c, `${where}.readinessProbe`, report),
     startupProbe: probe(c.startupProbe, c, `${where}.startupProbe`, report),
     ...terminationMessage(c, where, report),
+    ...lifecycleHooks(c, where, report),
   });
 }
 

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKgBwoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRI2CgdzeXNjdGxzGDwgAygLMiUuZWRnZWZhcm0udjEuRWRnZVBvZFNwZWMuU3lzY3Rsc0VudHJ5EiwKDGhvc3RfYWxpYXNlcxg9IAMoCzIWLmVkZ2VmYXJtLnYxLkhvc3RBbGlhcxIRCglzdWJkb21haW4YPiABKAkSKAoLc2VydmljZV9lbnYYKCADKAsyEy5lZGdlZmFybS52MS5FbnZWYXIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbm5vdGF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMU3lzY3Rsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKgoJSG9zdEFsaWFzEgoKAmlwGAEgASgJEhEKCWhvc3RuYW1lcxgCIAMoCSK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIokFCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCSJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUilwMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSLbAgoNU3RyZWFtUmVxdWVzdBIPCgdzZXNzaW9uGAEgASgJEg4KBndpbmRvdxgCIAEoDRIRCgluYW1lc3BhY2UYAyABKAkSCwoDcG9kGAQgASgJEgsKA3VpZBgFIAEoCRIRCgljb250YWluZXIYBiABKAkSKAoEbG9ncxgKIAEoCzIYLmVkZ2VmYXJtLnYxLkxvZ3NSZXF1ZXN0SAASKAoEZXhlYxgLIAEoCzIYLmVkZ2VmYXJtLnYxLkV4ZWNSZXF1ZXN0SAASKgoGYXR0YWNoGAwgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABI3Cgxwb3J0X2ZvcndhcmQYDSABKAsyHy5lZGdlZmFybS52MS5Qb3J0Rm9yd2FyZFJlcXVlc3RIABIqCgVzdGF0cxgOIAEoCzIZLmVkZ2VmYXJtLnYxLlN0YXRzUmVxdWVzdEgAQgQKAm9wIpcBCgtMb2dzUmVxdWVzdBIOCgZmb2xsb3cYASABKAgSEAoIcHJldmlvdXMYAiABKAgSEgoKdGltZXN0YW1wcxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgDEhUKDXNpbmNlX3NlY29uZHMYBSABKAMSEgoKc2luY2VfdGltZRgGIAEoCRITCgtsaW1pdF9ieXRlcxgHIAEoAyJaCgtFeGVjUmVxdWVzdBIPCgdjb21tYW5kGAEgAygJEg0KBXN0ZGluGAIgASgIEg4KBnN0ZG91dBgDIAEoCBIOCgZzdGRlcnIYBCABKAgSCwoDdHR5GAUgASgIIiIKElBvcnRGb3J3YXJkUmVxdWVzdBIMCgRwb3J0GAEgASgNIg4KDFN0YXRzUmVxdWVzdCJyCgtTdHJlYW1SZXBseRIwCgplcnJvcl9jb2RlGAEgASgOMhwuZWRnZWZhcm0udjEuU3RyZWFtRXJyb3JDb2RlEg0KBWVycm9yGAIgASgJEg4KBndpbmRvdxgDIAEoDRISCgpzdGF0c19qc29uGAQgASgMIi4KClNlc3Npb25FbmQSEQoJZXhpdF9jb2RlGAEgASgFEg0KBWVycm9yGAIgASgJKoMBCg1SZXN0YXJ0UG9saWN5Eh4KGlJFU1RBUlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVUkVTVEFSVF9QT0xJQ1lfQUxXQVlTEAESHQoZUkVTVEFSVF9QT0xJQ1lfT05fRkFJTFVSRRACEhgKFFJFU1RBUlRfUE9MSUNZX05FVkVSEAMqeAoKUHVsbFBvbGljeRIbChdQVUxMX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGlBVTExfUE9MSUNZX0lGX05PVF9QUkVTRU5UEAESFgoSUFVMTF9QT0xJQ1lfQUxXQVlTEAISFQoRUFVMTF9QT0xJQ1lfTkVWRVIQAyqZAQoIUG9kUGhhc2USGQoVUE9EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUE9EX1BIQVNFX1BFTkRJTkcQARIVChFQT0RfUEhBU0VfUlVOTklORxACEhcKE1BPRF9QSEFTRV9TVUNDRUVERUQQAxIUChBQT0RfUEhBU0VfRkFJTEVEEAQSFQoRUE9EX1BIQVNFX1VOS05PV04QBSpWCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUVWRU5UX1RZUEVfTk9STUFMEAESFgoSRVZFTlRfVFlQRV9XQVJOSU5HEAIqtwEKD1N0cmVhbUVycm9yQ29kZRIhCh1TVFJFQU1fRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG1NUUkVBTV9FUlJPUl9DT0RFX05PVF9GT1VORBABEiEKHVNUUkVBTV9FUlJPUl9DT0RFX0JBRF9SRVFVRVNUEAISHgoaU1RSRUFNX0VSUk9SX0NPREVfSU5URVJOQUwQAxIdChlTVFJFQU1fRVJST1JfQ09ERV9USU1FT1VUEARiBnByb3RvMw");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKgBwoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRI2CgdzeXNjdGxzGDwgAygLMiUuZWRnZWZhcm0udjEuRWRnZVBvZFNwZWMuU3lzY3Rsc0VudHJ5EiwKDGhvc3RfYWxpYXNlcxg9IAMoCzIWLmVkZ2VmYXJtLnYxLkhvc3RBbGlhcxIRCglzdWJkb21haW4YPiABKAkSKAoLc2VydmljZV9lbnYYKCADKAsyEy5lZGdlZmFybS52MS5FbnZWYXIaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbm5vdGF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMU3lzY3Rsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKgoJSG9zdEFsaWFzEgoKAmlwGAEgASgJEhEKCWhvc3RuYW1lcxgCIAMoCSK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIu0FCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCRIxCgpwb3N0X3N0YXJ0GDIgASgLMh0uZWRnZWZhcm0udjEuTGlmZWN5Y2xlSGFuZGxlchIvCghwcmVfc3RvcBgzIAEoCzIdLmVkZ2VmYXJtLnYxLkxpZmVjeWNsZUhhbmRsZXIioQEKEExpZmVjeWNsZUhhbmRsZXISJwoEZXhlYxgBIAEoCzIXLmVkZ2VmYXJtLnYxLkV4ZWNBY3Rpb25IABIuCghodHRwX2dldBgCIAEoCzIaLmVkZ2VmYXJtLnYxLkh0dHBHZXRBY3Rpb25IABIpCgVzbGVlcBgDIAEoCzIYLmVkZ2VmYXJtLnYxLlNsZWVwQWN0aW9uSABCCQoHaGFuZGxlciIeCgtTbGVlcEFjdGlvbhIPCgdzZWNvbmRzGAEgASgDInsKCVJlc291cmNlcxIaChJjcHVfcmVxdWVzdF9taWxsaXMYASABKAMSGAoQY3B1X2xpbWl0X21pbGxpcxgCIAEoAxIcChRtZW1vcnlfcmVxdWVzdF9ieXRlcxgDIAEoAxIaChJtZW1vcnlfbGltaXRfYnl0ZXMYBCABKAMigwMKD1NlY3VyaXR5Q29udGV4dBIYCgtydW5fYXNfdXNlchgBIAEoA0gAiAEBEhkKDHJ1bl9hc19ncm91cBgCIAEoA0gBiAEBEhwKD3J1bl9hc19ub25fcm9vdBgDIAEoCEgCiAEBEiEKGXJlYWRfb25seV9yb290X2ZpbGVzeXN0ZW0YBCABKAgSEgoKcHJpdmlsZWdlZBgFIAEoCBIYChBjYXBhYmlsaXRpZXNfYWRkGAYgAygJEhkKEWNhcGFiaWxpdGllc19kcm9wGAcgAygJEicKGmFsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uGAggASgISAOIAQESGwoTc3VwcGxlbWVudGFsX2dyb3VwcxgJIAMoAxIXCg9zZWNjb21wX3Byb2ZpbGUYCiABKAlCDgoMX3J1bl9hc191c2VyQg8KDV9ydW5fYXNfZ3JvdXBCEgoQX3J1bl9hc19ub25fcm9vdEIdChtfYWxsb3dfcHJpdmlsZWdlX2VzY2FsYXRpb24i+AIKBVByb2JlEicKBGV4ZWMYASABKAsyFy5lZGdlZmFybS52MS5FeGVjQWN0aW9uSAASLgoIaHR0cF9nZXQYAiABKAsyGi5lZGdlZmFybS52MS5IdHRwR2V0QWN0aW9uSAASMgoKdGNwX3NvY2tldBgDIAEoCzIcLmVkZ2VmYXJtLnYxLlRjcFNvY2tldEFjdGlvbkgAEicKBGdycGMYBCABKAsyFy5lZGdlZmFybS52MS5HcnBjQWN0aW9uSAASHQoVaW5pdGlhbF9kZWxheV9zZWNvbmRzGAUgASgFEhcKD3RpbWVvdXRfc2Vjb25kcxgGIAEoBRIWCg5wZXJpb2Rfc2Vjb25kcxgHIAEoBRIZChFzdWNjZXNzX3RocmVzaG9sZBgIIAEoBRIZChFmYWlsdXJlX3RocmVzaG9sZBgJIAEoBRIoCiB0ZXJtaW5hdGlvbl9ncmFjZV9wZXJpb2Rfc2Vjb25kcxgKIAEoA0IJCgdoYW5kbGVyIh0KCkV4ZWNBY3Rpb24SDwoHY29tbWFuZBgBIAMoCSJzCg1IdHRwR2V0QWN0aW9uEgwKBHBhdGgYASABKAkSDAoEcG9ydBgCIAEoBRIMCgRob3N0GAMgASgJEg4KBnNjaGVtZRgEIAEoCRIoCgdoZWFkZXJzGAUgAygLMhcuZWRnZWZhcm0udjEuSHR0cEhlYWRlciIpCgpIdHRwSGVhZGVyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiLQoPVGNwU29ja2V0QWN0aW9uEgwKBHBvcnQYASABKAUSDAoEaG9zdBgCIAEoCSIrCgpHcnBjQWN0aW9uEgwKBHBvcnQYASABKAUSDwoHc2VydmljZRgCIAEoCSKXAQoGRW52VmFyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSLwoSY29uZmlnX21hcF9rZXlfcmVmGAMgASgLMhMuZWRnZWZhcm0udjEuS2V5UmVmEisKDnNlY3JldF9rZXlfcmVmGAQgASgLMhMuZWRnZWZhcm0udjEuS2V5UmVmEhIKCmZpZWxkX3BhdGgYBSABKAkiNQoGS2V5UmVmEgwKBG5hbWUYASABKAkSCwoDa2V5GAIgASgJEhAKCG9wdGlvbmFsGAMgASgIIlUKDUVudkZyb21Tb3VyY2USDgoGcHJlZml4GAEgASgJEhIKCmNvbmZpZ19tYXAYAiABKAkSDgoGc2VjcmV0GAMgASgJEhAKCG9wdGlvbmFsGAQgASgIIlQKC1ZvbHVtZU1vdW50EgwKBG5hbWUYASABKAkSEgoKbW91bnRfcGF0aBgCIAEoCRIQCghzdWJfcGF0aBgDIAEoCRIRCglyZWFkX29ubHkYBCABKAgiWgoNQ29udGFpbmVyUG9ydBIMCgRuYW1lGAEgASgJEhYKDmNvbnRhaW5lcl9wb3J0GAIgASgFEhAKCHByb3RvY29sGAMgASgJEhEKCWhvc3RfcG9ydBgEIAEoBSKXAwoPUG9kU3RhdHVzUmVwb3J0EgsKA3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEiEKGW9ic2VydmVkX3Jlc291cmNlX3ZlcnNpb24YBSABKAkSJAoFcGhhc2UYBiABKA4yFS5lZGdlZmFybS52MS5Qb2RQaGFzZRIOCgZyZWFzb24YByABKAkSDwoHbWVzc2FnZRgIIAEoCRIOCgZwb2RfaXAYCSABKAkSDwoHcG9kX2lwcxgKIAMoCRIVCg1zdGFydF90aW1lX21zGAsgASgDEjgKEmNvbnRhaW5lcl9zdGF0dXNlcxgMIAMoCzIcLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXR1cxI9Chdpbml0X2NvbnRhaW5lcl9zdGF0dXNlcxgNIAMoCzIcLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXR1cxIPCgdyZW1vdmVkGA4gASgIEhYKDm9ic2VydmVkX2F0X21zGA8gASgDIuoBCg9Db250YWluZXJTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVpbWFnZRgCIAEoCRIQCghpbWFnZV9pZBgDIAEoCRIUCgxjb250YWluZXJfaWQYBCABKAkSDQoFcmVhZHkYBSABKAgSDwoHc3RhcnRlZBgGIAEoCBIVCg1yZXN0YXJ0X2NvdW50GAcgASgFEioKBXN0YXRlGAggASgLMhsuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUSLwoKbGFzdF9zdGF0ZRgJIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlIq0DCg5Db250YWluZXJTdGF0ZRI2Cgd3YWl0aW5nGAEgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuV2FpdGluZ0gAEjYKB3J1bm5pbmcYAiABKAsyIy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5SdW5uaW5nSAASPAoKdGVybWluYXRlZBgDIAEoCzImLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLlRlcm1pbmF0ZWRIABoqCgdXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJGiAKB1J1bm5pbmcSFQoNc3RhcnRlZF9hdF9tcxgBIAEoAxqVAQoKVGVybWluYXRlZBIRCglleGl0X2NvZGUYASABKAUSDgoGc2lnbmFsGAIgASgFEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhUKDXN0YXJ0ZWRfYXRfbXMYBSABKAMSFgoOZmluaXNoZWRfYXRfbXMYBiABKAMSFAoMY29udGFpbmVyX2lkGAcgASgJQgcKBXN0YXRlIpQECg1Ob2RlSGVhcnRiZWF0EhEKCW5vZGVfbmFtZRgBIAEoCRISCgpzZW50X2F0X21zGAIgASgDEhUKDWFnZW50X3ZlcnNpb24YAyABKAkSOgoIY2FwYWNpdHkYBCADKAsyKC5lZGdlZmFybS52MS5Ob2RlSGVhcnRiZWF0LkNhcGFjaXR5RW50cnkSQAoLYWxsb2NhdGFibGUYBSADKAsyKy5lZGdlZmFybS52MS5Ob2RlSGVhcnRiZWF0LkFsbG9jYXRhYmxlRW50cnkSLgoKY29uZGl0aW9ucxgGIAMoCzIaLmVkZ2VmYXJtLnYxLk5vZGVDb25kaXRpb24SJgoGaW1hZ2VzGAcgAygLMhYuZWRnZWZhcm0udjEuTm9kZUltYWdlEjAKC3N5c3RlbV9pbmZvGAggASgLMhsuZWRnZWZhcm0udjEuTm9kZVN5c3RlbUluZm8SKwoJYWRkcmVzc2VzGAkgAygLMhguZWRnZWZhcm0udjEuTm9kZUFkZHJlc3MSGAoQYXBwbGllZF9zZXF1ZW5jZRgKIAEoBBIRCglwb2RfY291bnQYCyABKAUaLwoNQ2FwYWNpdHlFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFsbG9jYXRhYmxlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJOCg1Ob2RlQ29uZGl0aW9uEgwKBHR5cGUYASABKAkSDgoGc3RhdHVzGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJIi4KCU5vZGVJbWFnZRINCgVuYW1lcxgBIAMoCRISCgpzaXplX2J5dGVzGAIgASgDIiwKC05vZGVBZGRyZXNzEgwKBHR5cGUYASABKAkSDwoHYWRkcmVzcxgCIAEoCSKyAQoOTm9kZVN5c3RlbUluZm8SEgoKbWFjaGluZV9pZBgBIAEoCRIPCgdib290X2lkGAIgASgJEhYKDmtlcm5lbF92ZXJzaW9uGAMgASgJEhAKCG9zX2ltYWdlGAQgASgJEiEKGWNvbnRhaW5lcl9ydW50aW1lX3ZlcnNpb24YBSABKAkSGAoQb3BlcmF0aW5nX3N5c3RlbRgGIAEoCRIUCgxhcmNoaXRlY3R1cmUYByABKAkikgIKCUVkZ2VFdmVudBIKCgJpZBgBIAEoCRILCgNrZXkYAiABKAkSDwoHcG9kX3VpZBgDIAEoCRIVCg1wb2RfbmFtZXNwYWNlGAQgASgJEhAKCHBvZF9uYW1lGAUgASgJEhIKCmZpZWxkX3BhdGgYBiABKAkSJAoEdHlwZRgHIAEoDjIWLmVkZ2VmYXJtLnYxLkV2ZW50VHlwZRIOCgZyZWFzb24YCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIaChJmaXJzdF90aW1lc3RhbXBfbXMYCiABKAMSGQoRbGFzdF90aW1lc3RhbXBfbXMYCyABKAMSDQoFY291bnQYDCABKAUSEQoJbm9kZV9uYW1lGA0gASgJItsCCg1TdHJlYW1SZXF1ZXN0Eg8KB3Nlc3Npb24YASABKAkSDgoGd2luZG93GAIgASgNEhEKCW5hbWVzcGFjZRgDIAEoCRILCgNwb2QYBCABKAkSCwoDdWlkGAUgASgJEhEKCWNvbnRhaW5lchgGIAEoCRIoCgRsb2dzGAogASgLMhguZWRnZWZhcm0udjEuTG9nc1JlcXVlc3RIABIoCgRleGVjGAsgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABIqCgZhdHRhY2gYDCABKAsyGC5lZGdlZmFybS52MS5FeGVjUmVxdWVzdEgAEjcKDHBvcnRfZm9yd2FyZBgNIAEoCzIfLmVkZ2VmYXJtLnYxLlBvcnRGb3J3YXJkUmVxdWVzdEgAEioKBXN0YXRzGA4gASgLMhkuZWRnZWZhcm0udjEuU3RhdHNSZXF1ZXN0SABCBAoCb3AilwEKC0xvZ3NSZXF1ZXN0Eg4KBmZvbGxvdxgBIAEoCBIQCghwcmV2aW91cxgCIAEoCBISCgp0aW1lc3RhbXBzGAMgASgIEhIKCnRhaWxfbGluZXMYBCABKAMSFQoNc2luY2Vfc2Vjb25kcxgFIAEoAxISCgpzaW5jZV90aW1lGAYgASgJEhMKC2xpbWl0X2J5dGVzGAcgASgDIloKC0V4ZWNSZXF1ZXN0Eg8KB2NvbW1hbmQYASADKAkSDQoFc3RkaW4YAiABKAgSDgoGc3Rkb3V0GAMgASgIEg4KBnN0ZGVychgEIAEoCBILCgN0dHkYBSABKAgiIgoSUG9ydEZvcndhcmRSZXF1ZXN0EgwKBHBvcnQYASABKA0iDgoMU3RhdHNSZXF1ZXN0InIKC1N0cmVhbVJlcGx5EjAKCmVycm9yX2NvZGUYASABKA4yHC5lZGdlZmFybS52MS5TdHJlYW1FcnJvckNvZGUSDQoFZXJyb3IYAiABKAkSDgoGd2luZG93GAMgASgNEhIKCnN0YXRzX2pzb24YBCABKAwiLgoKU2Vzc2lvbkVuZBIRCglleGl0X2NvZGUYASABKAUSDQoFZXJyb3IYAiABKAkqgwEKDVJlc3RhcnRQb2xpY3kSHgoaUkVTVEFSVF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVSRVNUQVJUX1BPTElDWV9BTFdBWVMQARIdChlSRVNUQVJUX1BPTElDWV9PTl9GQUlMVVJFEAISGAoUUkVTVEFSVF9QT0xJQ1lfTkVWRVIQAyp4CgpQdWxsUG9saWN5EhsKF1BVTExfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHgoaUFVMTF9QT0xJQ1lfSUZfTk9UX1BSRVNFTlQQARIWChJQVUxMX1BPTElDWV9BTFdBWVMQAhIVChFQVUxMX1BPTElDWV9ORVZFUhADKpkBCghQb2RQaGFzZRIZChVQT0RfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFQT0RfUEhBU0VfUEVORElORxABEhUKEVBPRF9QSEFTRV9SVU5OSU5HEAISFwoTUE9EX1BIQVNFX1NVQ0NFRURFRBADEhQKEFBPRF9QSEFTRV9GQUlMRUQQBBIVChFQT0RfUEhBU0VfVU5LTk9XThAFKlYKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRVZFTlRfVFlQRV9OT1JNQUwQARIWChJFVkVOVF9UWVBFX1dBUk5JTkcQAiq3AQoPU3RyZWFtRXJyb3JDb2RlEiEKHVNUUkVBTV9FUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobU1RSRUFNX0VSUk9SX0NPREVfTk9UX0ZPVU5EEAESIQodU1RSRUFNX0VSUk9SX0NPREVfQkFEX1JFUVVFU1QQAhIeChpTVFJFQU1fRVJST1JfQ09ERV9JTlRFUk5BTBADEh0KGVNUUkVBTV9FUlJPUl9DT0RFX1RJTUVPVVQQBGIGcHJvdG8z");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -674,6 +674,20 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
    * @generated from field: string termination_message_policy = 19;
    */
   terminationMessagePolicy: string;
+
+  /**
+   * lifecycle.postStart: run right after the container starts; a failure kills it (FailedPostStartHook).
+   *
+   * @generated from field: edgefarm.v1.LifecycleHandler post_start = 50;
+   */
+  postStart?: LifecycleHandler | undefined;
+
+  /**
+   * lifecycle.preStop: run before the container is stopped, its time counted against the grace period.
+   *
+   * @generated from field: edgefarm.v1.LifecycleHandler pre_stop = 51;
+   */
+  preStop?: LifecycleHandler | undefined;
 };
 
 /**
@@ -682,6 +696,60 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
  */
 export const EdgeContainerSchema: GenMessage<EdgeContainer> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 14);
+
+/**
+ * A container lifecycle hook (corev1.LifecycleHandler). Exec and httpGet as a probe's; sleep waits.
+ *
+ * @generated from message edgefarm.v1.LifecycleHandler
+ */
+export type LifecycleHandler = Message<"edgefarm.v1.LifecycleHandler"> & {
+  /**
+   * @generated from oneof edgefarm.v1.LifecycleHandler.handler
+   */
+  handler: {
+    /**
+     * @generated from field: edgefarm.v1.ExecAction exec = 1;
+     */
+    value: ExecAction;
+    case: "exec";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.HttpGetAction http_get = 2;
+     */
+    value: HttpGetAction;
+    case: "httpGet";
+  } | {
+    /**
+     * @generated from field: edgefarm.v1.SleepAction sleep = 3;
+     */
+    value: SleepAction;
+    case: "sleep";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message edgefarm.v1.LifecycleHandler.
+ * Use `create(LifecycleHandlerSchema)` to create a new message.
+ */
+export const LifecycleHandlerSchema: GenMessage<LifecycleHandler> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 15);
+
+/**
+ * @generated from message edgefarm.v1.SleepAction
+ */
+export type SleepAction = Message<"edgefarm.v1.SleepAction"> & {
+  /**
+   * @generated from field: int64 seconds = 1;
+   */
+  seconds: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.SleepAction.
+ * Use `create(SleepActionSchema)` to create a new message.
+ */
+export const SleepActionSchema: GenMessage<SleepAction> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 16);
 
 /**
  * Requests and limits in base units (0: not set).
@@ -715,7 +783,7 @@ export type Resources = Message<"edgefarm.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 15);
+  messageDesc(file_edgefarm_v1_edge, 17);
 
 /**
  * @generated from message edgefarm.v1.SecurityContext
@@ -781,7 +849,7 @@ export type SecurityContext = Message<"edgefarm.v1.SecurityContext"> & {
  * Use `create(SecurityContextSchema)` to create a new message.
  */
 export const SecurityContextSchema: GenMessage<SecurityContext> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 16);
+  messageDesc(file_edgefarm_v1_edge, 18);
 
 /**
  * A probe, run at the edge. Named ports are already resolved to numbers by the provider.
@@ -858,7 +926,7 @@ export type Probe = Message<"edgefarm.v1.Probe"> & {
  * Use `create(ProbeSchema)` to create a new message.
  */
 export const ProbeSchema: GenMessage<Probe> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 17);
+  messageDesc(file_edgefarm_v1_edge, 19);
 
 /**
  * @generated from message edgefarm.v1.ExecAction
@@ -875,7 +943,7 @@ export type ExecAction = Message<"edgefarm.v1.ExecAction"> & {
  * Use `create(ExecActionSchema)` to create a new message.
  */
 export const ExecActionSchema: GenMessage<ExecAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 18);
+  messageDesc(file_edgefarm_v1_edge, 20);
 
 /**
  * @generated from message edgefarm.v1.HttpGetAction
@@ -916,7 +984,7 @@ export type HttpGetAction = Message<"edgefarm.v1.HttpGetAction"> & {
  * Use `create(HttpGetActionSchema)` to create a new message.
  */
 export const HttpGetActionSchema: GenMessage<HttpGetAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 19);
+  messageDesc(file_edgefarm_v1_edge, 21);
 
 /**
  * @generated from message edgefarm.v1.HttpHeader
@@ -938,7 +1006,7 @@ export type HttpHeader = Message<"edgefarm.v1.HttpHeader"> & {
  * Use `create(HttpHeaderSchema)` to create a new message.
  */
 export const HttpHeaderSchema: GenMessage<HttpHeader> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20);
+  messageDesc(file_edgefarm_v1_edge, 22);
 
 /**
  * @generated from message edgefarm.v1.TcpSocketAction
@@ -960,7 +1028,7 @@ export type TcpSocketAction = Message<"edgefarm.v1.TcpSocketAction"> & {
  * Use `create(TcpSocketActionSchema)` to create a new message.
  */
 export const TcpSocketActionSchema: GenMessage<TcpSocketAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 21);
+  messageDesc(file_edgefarm_v1_edge, 23);
 
 /**
  * @generated from message edgefarm.v1.GrpcAction
@@ -982,7 +1050,7 @@ export type GrpcAction = Message<"edgefarm.v1.GrpcAction"> & {
  * Use `create(GrpcActionSchema)` to create a new message.
  */
 export const GrpcActionSchema: GenMessage<GrpcAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 22);
+  messageDesc(file_edgefarm_v1_edge, 24);
 
 /**
  * An environment variable. With a key reference the agent resolves the value from the delivered object when it
@@ -1025,7 +1093,7 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
  * Use `create(EnvVarSchema)` to create a new message.
  */
 export const EnvVarSchema: GenMessage<EnvVar> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 23);
+  messageDesc(file_edgefarm_v1_edge, 25);
 
 /**
  * @generated from message edgefarm.v1.KeyRef
@@ -1052,7 +1120,7 @@ export type KeyRef = Message<"edgefarm.v1.KeyRef"> & {
  * Use `create(KeyRefSchema)` to create a new message.
  */
 export const KeyRefSchema: GenMessage<KeyRef> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 24);
+  messageDesc(file_edgefarm_v1_edge, 26);
 
 /**
  * envFrom: every key of a ConfigMap (config_map set) or Secret (secret set) that is a valid variable name.
@@ -1086,7 +1154,7 @@ export type EnvFromSource = Message<"edgefarm.v1.EnvFromSource"> & {
  * Use `create(EnvFromSourceSchema)` to create a new message.
  */
 export const EnvFromSourceSchema: GenMessage<EnvFromSource> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 25);
+  messageDesc(file_edgefarm_v1_edge, 27);
 
 /**
  * @generated from message edgefarm.v1.VolumeMount
@@ -1118,7 +1186,7 @@ export type VolumeMount = Message<"edgefarm.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 26);
+  messageDesc(file_edgefarm_v1_edge, 28);
 
 /**
  * @generated from message edgefarm.v1.ContainerPort
@@ -1150,7 +1218,7 @@ export type ContainerPort = Message<"edgefarm.v1.ContainerPort"> & {
  * Use `create(ContainerPortSchema)` to create a new message.
  */
 export const ContainerPortSchema: GenMessage<ContainerPort> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 27);
+  messageDesc(file_edgefarm_v1_edge, 29);
 
 /**
  * PodStatusReport: what the agent observed of one pod. Last value per pod in the outbox and on the hub.
@@ -1247,7 +1315,7 @@ export type PodStatusReport = Message<"edgefarm.v1.PodStatusReport"> & {
  * Use `create(PodStatusReportSchema)` to create a new message.
  */
 export const PodStatusReportSchema: GenMessage<PodStatusReport> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 28);
+  messageDesc(file_edgefarm_v1_edge, 30);
 
 /**
  * @generated from message edgefarm.v1.ContainerStatus
@@ -1306,7 +1374,7 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29);
+  messageDesc(file_edgefarm_v1_edge, 31);
 
 /**
  * @generated from message edgefarm.v1.ContainerState
@@ -1341,7 +1409,7 @@ export type ContainerState = Message<"edgefarm.v1.ContainerState"> & {
  * Use `create(ContainerStateSchema)` to create a new message.
  */
 export const ContainerStateSchema: GenMessage<ContainerState> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30);
+  messageDesc(file_edgefarm_v1_edge, 32);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Waiting
@@ -1363,7 +1431,7 @@ export type ContainerState_Waiting = Message<"edgefarm.v1.ContainerState.Waiting
  * Use `create(ContainerState_WaitingSchema)` to create a new message.
  */
 export const ContainerState_WaitingSchema: GenMessage<ContainerState_Waiting> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30, 0);
+  messageDesc(file_edgefarm_v1_edge, 32, 0);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Running
@@ -1380,7 +1448,7 @@ export type ContainerState_Running = Message<"edgefarm.v1.ContainerState.Running
  * Use `create(ContainerState_RunningSchema)` to create a new message.
  */
 export const ContainerState_RunningSchema: GenMessage<ContainerState_Running> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30, 1);
+  messageDesc(file_edgefarm_v1_edge, 32, 1);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Terminated
@@ -1429,7 +1497,7 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
  * Use `create(ContainerState_TerminatedSchema)` to create a new message.
  */
 export const ContainerState_TerminatedSchema: GenMessage<ContainerState_Terminated> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30, 2);
+  messageDesc(file_edgefarm_v1_edge, 32, 2);
 
 /**
  * NodeHeartbeat: the agent's periodic report of its node. Last value per node.
@@ -1501,7 +1569,7 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
  * Use `create(NodeHeartbeatSchema)` to create a new message.
  */
 export const NodeHeartbeatSchema: GenMessage<NodeHeartbeat> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 31);
+  messageDesc(file_edgefarm_v1_edge, 33);
 
 /**
  * @generated from message edgefarm.v1.NodeCondition
@@ -1533,7 +1601,7 @@ export type NodeCondition = Message<"edgefarm.v1.NodeCondition"> & {
  * Use `create(NodeConditionSchema)` to create a new message.
  */
 export const NodeConditionSchema: GenMessage<NodeCondition> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32);
+  messageDesc(file_edgefarm_v1_edge, 34);
 
 /**
  * @generated from message edgefarm.v1.NodeImage
@@ -1555,7 +1623,7 @@ export type NodeImage = Message<"edgefarm.v1.NodeImage"> & {
  * Use `create(NodeImageSchema)` to create a new message.
  */
 export const NodeImageSchema: GenMessage<NodeImage> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 33);
+  messageDesc(file_edgefarm_v1_edge, 35);
 
 /**
  * @generated from message edgefarm.v1.NodeAddress
@@ -1577,7 +1645,7 @@ export type NodeAddress = Message<"edgefarm.v1.NodeAddress"> & {
  * Use `create(NodeAddressSchema)` to create a new message.
  */
 export const NodeAddressSchema: GenMessage<NodeAddress> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 34);
+  messageDesc(file_edgefarm_v1_edge, 36);
 
 /**
  * @generated from message edgefarm.v1.NodeSystemInfo
@@ -1624,7 +1692,7 @@ export type NodeSystemInfo = Message<"edgefarm.v1.NodeSystemInfo"> & {
  * Use `create(NodeSystemInfoSchema)` to create a new message.
  */
 export const NodeSystemInfoSchema: GenMessage<NodeSystemInfo> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 35);
+  messageDesc(file_edgefarm_v1_edge, 37);
 
 /**
  * EdgeEvent: a Kubernetes Event the agent recorded, the way a kubelet records one (reason and message strings are
@@ -1718,7 +1786,7 @@ export type EdgeEvent = Message<"edgefarm.v1.EdgeEvent"> & {
  * Use `create(EdgeEventSchema)` to create a new message.
  */
 export const EdgeEventSchema: GenMessage<EdgeEvent> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 36);
+  messageDesc(file_edgefarm_v1_edge, 38);
 
 /**
  * StreamRequest: the body of a request on ef.rpc.<node>.<op>. The op in the subject and the set field agree.
@@ -1803,7 +1871,7 @@ export type StreamRequest = Message<"edgefarm.v1.StreamRequest"> & {
  * Use `create(StreamRequestSchema)` to create a new message.
  */
 export const StreamRequestSchema: GenMessage<StreamRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 37);
+  messageDesc(file_edgefarm_v1_edge, 39);
 
 /**
  * @generated from message edgefarm.v1.LogsRequest
@@ -1854,7 +1922,7 @@ export type LogsRequest = Message<"edgefarm.v1.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 38);
+  messageDesc(file_edgefarm_v1_edge, 40);
 
 /**
  * @generated from message edgefarm.v1.ExecRequest
@@ -1893,7 +1961,7 @@ export type ExecRequest = Message<"edgefarm.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 39);
+  messageDesc(file_edgefarm_v1_edge, 41);
 
 /**
  * @generated from message edgefarm.v1.PortForwardRequest
@@ -1910,7 +1978,7 @@ export type PortForwardRequest = Message<"edgefarm.v1.PortForwardRequest"> & {
  * Use `create(PortForwardRequestSchema)` to create a new message.
  */
 export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 40);
+  messageDesc(file_edgefarm_v1_edge, 42);
 
 /**
  * @generated from message edgefarm.v1.StatsRequest
@@ -1923,7 +1991,7 @@ export type StatsRequest = Message<"edgefarm.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 41);
+  messageDesc(file_edgefarm_v1_edge, 43);
 
 /**
  * StreamReply: the reply to a StreamRequest. Either an error, or ok (the session runs on its subjects from now on;
@@ -1962,7 +2030,7 @@ export type StreamReply = Message<"edgefarm.v1.StreamReply"> & {
  * Use `create(StreamReplySchema)` to create a new message.
  */
 export const StreamReplySchema: GenMessage<StreamReply> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 42);
+  messageDesc(file_edgefarm_v1_edge, 44);
 
 /**
  * SessionEnd: the payload of an END frame, from either side: how the session ended.
@@ -1988,7 +2056,7 @@ export type SessionEnd = Message<"edgefarm.v1.SessionEnd"> & {
  * Use `create(SessionEndSchema)` to create a new message.
  */
 export const SessionEndSchema: GenMessage<SessionEnd> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 43);
+  messageDesc(file_edgefarm_v1_edge, 45);
 
 /**
  * @generated from enum edgefarm.v1.RestartPolicy
