@@ -3,8 +3,9 @@
 #   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
-#   make test                           lint, verify-proto, test-unit, test-int, e2e and e2e-hub3: all run, then a summary; fails if any failed
+#   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, conformance-ci: all run, then a summary; fails if any failed
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
+#   make conformance                    Kubernetes' own node conformance specs against edge-1 of the running stack (docs/conformance.md)
 #   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
 #   make settings-doc                   regenerate docs/reference/settings.md, the reference of every setting
 #   make fuzz                           every *.fuzz.test.ts property with 20000 inputs (EF_FUZZ_RUNS); summary in bench/results/fuzz-*.json
@@ -18,7 +19,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 bench fuzz proto verify-proto lint format settings-doc
+.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -50,10 +51,10 @@ build deps:
 
 # Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
 # several times its usual time): a hung suite is killed and reported, and the others still run.
-SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200
+SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200 conformance-ci:2400
 test:
 	@rc=0; summary=""; \
-	for t in lint verify-proto test-unit test-int e2e e2e-hub3; do \
+	for t in lint verify-proto test-unit test-int e2e e2e-hub3 conformance-ci; do \
 	  start=$$SECONDS; budget=$$(echo "$(SUITE_BUDGET)" | tr ' ' '\n' | sed -n "s/^$$t://p"); \
 	  echo "==> make $$t (budget $${budget}s)"; \
 	  code=0; timeout --kill-after=30 $$budget $(MAKE) --no-print-directory $$t || code=$$?; \
@@ -78,6 +79,16 @@ e2e:
 # The fault suite on its own stack with HUB=3 (R3 hub streams): partitions, kills and restarts with a hub cluster.
 e2e-hub3:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=e2e3 npm run --silent test:e2e -- --passWithNoTests --testPathPatterns fault $(JEST_ARGS)
+
+# Kubernetes' own node conformance specs (e2e/conformance/selection.json) against the first edge node of the stack
+# of $(EF_INSTANCE) (brought up first); results in bench/results/conformance-*.json and .md. EF_CONFORMANCE_PROCS
+# parallel processes (5). FOCUS=REGEX runs only the selected specs that also match it.
+conformance:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && hack/conformance.sh $(if $(FOCUS),--focus '$(FOCUS)')
+
+# The same on a stack of its own (instance conf), removed afterwards: make test's suite.
+conformance-ci:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_INSTANCE=conf hack/conformance.sh --clean
 
 bench:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && node bench/dist/run.js

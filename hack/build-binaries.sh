@@ -63,6 +63,54 @@ GO
   done
 }
 
+# The upstream node conformance suite (make conformance): the Kubernetes e2e test binary and agnhost, the suite's
+# test server, from the same pinned module through their own wrapper module (test packages pull in ginkgo/gomega,
+# which the control-plane wrapper does not need). The e2e binary is the slowest build here (about 15 minutes cold on
+# 2 cores); both are cached in $EF_BIN like the rest.
+build_conformance() {
+  local b bins="e2e.test agnhost nnp ginkgo" need=0
+  for b in $bins; do stamp_ok "$b" "$K8S_VERSION" || need=1; done
+  [ $need = 1 ] || { log "conformance $K8S_VERSION: cached"; return; }
+  local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
+  local dir="$EF_CACHE/src/k8s-e2e-$K8S_VERSION"; mkdir -p "$dir"
+  log "conformance $K8S_VERSION: resolving module"
+  local gomod
+  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module edgefarm.local/k8se2e"; echo
+    grep -E '^go [0-9]' "$gomod"; echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"; echo
+    release_replaces "$gomod" "$staging"
+  } > "$dir/go.mod"
+  # Not every staging module is published at every patch release (the Go proxy has k8s.io/sample-apiserver only up
+  # to v0.33.5): point a missing one at the newest published patch of the same minor.
+  local mod ver newest
+  while read -r _ mod _ _ ver; do
+    (cd "$dir" && GOFLAGS=-mod=mod go mod download "$mod@$ver" >/dev/null 2>&1) && continue
+    newest=$(cd "$dir" && GOFLAGS=-mod=mod go list -m -versions "$mod" 2>/dev/null | tr ' ' '\n' | grep -E "^${ver%.*}\.[0-9]+$" | sort -t. -k3,3n | tail -1)
+    [ -n "$newest" ] || { log "conformance: $mod@$ver is not published and has no other ${ver%.*} release"; return 1; }
+    log "conformance: $mod@$ver is not published; using $newest"
+    sed -i "s#^replace $mod => $mod $ver\$#replace $mod => $mod $newest#" "$dir/go.mod"
+  done < <(grep '^replace ' "$dir/go.mod")
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/onsi/ginkgo/v2/ginkgo"\n\t_ "k8s.io/kubernetes/test/e2e"\n\t_ "k8s.io/kubernetes/test/images/agnhost"\n\t_ "k8s.io/kubernetes/test/images/nonewprivs"\n)\n' > "$dir/tools.go"
+  (cd "$dir" && log "conformance: go mod tidy (downloads modules)" && go mod tidy -e >/dev/null 2>&1 || true)
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  # agnhost (the suite's test server), nnp (the nonewprivs image's setuid program), and the ginkgo CLI at the
+  # version the module requires (it runs the e2e binary in parallel processes).
+  local pkg
+  for pkg in k8s.io/kubernetes/test/images/agnhost:agnhost k8s.io/kubernetes/test/images/nonewprivs:nnp github.com/onsi/ginkgo/v2/ginkgo:ginkgo; do
+    b=${pkg##*:}; stamp_ok "$b" "$K8S_VERSION" && continue
+    log "conformance: building $b"
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$EF_BIN/$b" "${pkg%:*}")
+    stamp "$b" "$K8S_VERSION"
+  done
+  if ! stamp_ok e2e.test "$K8S_VERSION"; then
+    log "conformance: building the e2e test binary (about 15 minutes cold on 2 cores)"
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go test -c -trimpath -ldflags "$ld" -o "$EF_BIN/e2e.test" k8s.io/kubernetes/test/e2e)
+    stamp e2e.test "$K8S_VERSION"
+  fi
+}
+
 build_etcd() {
   if stamp_ok etcd "$ETCD_VERSION"; then log "etcd $ETCD_VERSION: cached"; return; fi
   local dir="$EF_CACHE/src/etcd-$ETCD_VERSION"; mkdir -p "$dir"
@@ -92,7 +140,7 @@ build_nats() {
 what=${1:-all}
 case "$what" in
   all) build_nats; build_etcd; build_k8s ;;
-  nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;;
-  *) echo "usage: $0 [all|nats|etcd|k8s]" >&2; exit 2 ;;
+  nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;; conformance) build_conformance ;;
+  *) echo "usage: $0 [all|nats|etcd|k8s|conformance]" >&2; exit 2 ;;
 esac
 log "done: $(ls "$EF_BIN" | tr '\n' ' ')"

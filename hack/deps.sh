@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and builds everything EdgeFarm needs on this machine, skipping what is there already:
-#   1. Debian packages (containerd, runc, CNI plugins, busybox-static, iptables, iproute2, openssl, gcc, libc6-dev,
-#      curl, jq, python3, docker-registry, skopeo, apache2-utils)
+#   1. Debian packages (containerd, runc, CNI plugins, busybox-static, bzip2, make, iptables, iproute2, openssl, gcc,
+#      libc6-dev, curl, jq, python3, docker-registry, skopeo, apache2-utils)
 #   2. Go components from their modules (hack/build-binaries.sh: kube-*, etcd, nats-server) into $EF_BIN
 #   3. Node.js 24 (hack/ensure-node.sh)
 #   4. npm ci (when node_modules is missing or package-lock.json changed)
@@ -16,8 +16,9 @@ say() { printf '[deps %3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 # 1. Debian packages. Beyond the runtime itself: curl (health checks), jq (hack/site.sh), python3 (hack/images.sh,
 # make verify-proto); docker-registry (distribution 2.8, a real OCI registry for hack/registry.sh), skopeo (pushes the
 # image archives of hack/images.sh into it), apache2-utils (htpasswd -B for the registry's basic auth) and gnuplot-nox
-# (the growth-curve PNG of `make bench`, bench/plot.gp).
-PKGS="containerd runc containernetworking-plugins busybox-static iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox"
+# (the growth-curve PNG of `make bench`, bench/plot.gp); bzip2 and make build upstream busybox for the conformance
+# test images (hack/conformance-images.sh).
+PKGS="containerd runc containernetworking-plugins busybox-static bzip2 make iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox"
 installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $PKGS 2>/dev/null | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in $PKGS; do case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac; done

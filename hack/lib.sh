@@ -25,6 +25,7 @@
 #: EF_AGENT_MAIN | path | edge-agent/dist/main.js | the agent hack/site.sh starts (to compare two builds)
 #: EF_AGENT_NODE_FLAGS | node options | --lite-mode --max-semi-space-size=2 | Node.js options of the agent (edge-agent/README.md, Memory); set and empty: none
 #: EF_SITE_HOLLOW | FIRST COUNT | unset: a real site | hack/site.sh up starts a hollow site: no containerd, one process running COUNT hollow nodes from hollow-FIRST (make bench)
+#: EF_CONFORMANCE_PROCS | count | 5 | make conformance: ginkgo's parallel processes running the upstream specs (docs/conformance.md)
 #
 #- EF_AGENT_METRICS_ADDR | set EF_METRICS_ADDR, the agent's own name (hack/site.sh passes it on)
 #- EF_AGENT_METRICS_PUBLISH_SECONDS | set EF_METRICS_PUBLISH_SECONDS, the agent's own name
@@ -56,6 +57,8 @@ case "$EF_INSTANCE" in
   # The fault suite again on a 3-server hub cluster (`make e2e-hub3`).
   e2e3) : "${EF_PORT_BASE:=21000}" "${EF_NET_OCTET:=206}" "${EF_NS_PREFIX:=ef3}" "${EF_PROVIDERS:=2}" "${EF_SITES:=edge-1 edge-2}" "${EF_HUB:=3}"
     export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
+  # The node conformance suite's own stack in `make test` (hack/conformance.sh --clean): one site, as `make up`.
+  conf) : "${EF_PORT_BASE:=22000}" "${EF_NET_OCTET:=207}" "${EF_NS_PREFIX:=efc}" ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=$EF_ROOT/.local; else EF_STATE=$EF_ROOT/.local/$EF_INSTANCE; fi

@@ -60,7 +60,7 @@ case "$cmd" in
     [ $# -ge 4 ] && [ $# -le 5 ] || usage
     write_config "$@" ;;
   start)
-    [ $# -ge 5 ] && [ $# -le 6 ] || usage
+    [ $# -ge 4 ] && [ $# -le 5 ] || usage
     name=$1; shift
     command -v docker-registry >/dev/null || ef_die "docker-registry is missing: hack/deps.sh installs it"
     mkdir -p "$EF_STATE"

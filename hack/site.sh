@@ -21,6 +21,8 @@
 #                              state: leaves the machine as it was before `up`
 #   hack/site.sh start SITE containerd|nats|agent   start one component again as `up` does (hack/fault.sh restart)
 #   hack/site.sh exec SITE CMD...   run CMD inside the site's network namespace
+#   hack/site.sh import SITE DIR    import the images of DIR/index.txt (hack/images.sh's layout) that the site's
+#                              containerd lacks or has at another digest (hack/conformance-images.sh)
 #
 # A hollow site (scale tests, bench/scale.ts): `EF_SITE_HOLLOW="FIRST COUNT" hack/site.sh up SITE` starts no
 # containerd and joins nothing; instead of the edge-agent, one hollow-site process (edge-agent/src/hollow/main.ts)
@@ -109,14 +111,19 @@ containerd_up() {
   site_start "containerd-$site" containerd --config "$ctd_dir/config.toml"
   ef_wait_up "containerd-$site" "containerd on $sock" 30 ctr_ version
   ef_wait_up "containerd-$site" "the CRI plugin" 10 sh -c "ctr --address '$sock' plugins ls | grep -q 'io.containerd.grpc.v1 *cri .* ok'"
-  # Import each tarball whose images are missing or differ (compared by manifest digest).
-  local have tar name digest todo=""
+  import_images "$images"
+}
+
+# import_images DIR: imports each tarball of DIR/index.txt (TARBALL NAME MANIFEST-DIGEST) whose images are missing
+# from the site's containerd or differ (compared by manifest digest).
+import_images() {
+  local dir=$1 have tar name digest todo=""
   have=$(ctr_ -n k8s.io images ls 2>/dev/null | awk 'NR > 1 {print $1, $3}')
   while read -r tar name digest; do
     grep -qxF "$name $digest" <<<"$have" || case " $todo " in *" $tar "*) ;; *) todo+=" $tar" ;; esac
-  done < "$images/index.txt"
+  done < "$dir/index.txt"
   for tar in $todo; do
-    ctr_ -n k8s.io images import "$images/$tar" >/dev/null
+    ctr_ -n k8s.io images import "$dir/$tar" >/dev/null
   done
   [ -z "$todo" ] || ef_log "$site: imported$todo"
 }
@@ -454,5 +461,9 @@ case "$cmd" in
     [ -f "$st/site.env" ] && netns_exists || ef_die "site $site is not up (hack/site.sh up $site first)"
     case "$1" in containerd) containerd_up ;; nats) nats_up ;; agent) if [ -n "$hollow" ]; then hollow_up; else agent_up; fi ;; *) usage ;; esac ;;
   exec) [ $# -ge 1 ] || usage; netns_exists || ef_die "site $site is not up (no netns $ns)"; exec nsenter --net="/run/netns/$ns" "$@" ;;
+  import)
+    [ $# -eq 1 ] && [ -f "$1/index.txt" ] || ef_die "usage: hack/site.sh import SITE DIR (DIR/index.txt: TARBALL NAME MANIFEST-DIGEST lines)"
+    ctr_ version >/dev/null 2>&1 || ef_die "site $site's containerd is not up ($sock): make up first"
+    import_images "$(cd "$1" && pwd)" ;;
   *) usage ;;
 esac
