@@ -301,7 +301,7 @@ function ephemeralContainers(pod: V1Pod, ctx: TranslateContext, waiting: string[
     }
     if (ec.targetContainerName && !regular.has(ec.targetContainerName))
       problems.add(`${where}.targetContainerName`, `no container "${ec.targetContainerName}" in the pod`);
-    const c = container(pod, ec as V1Container, where, ctx, problems);
+    const c = container(pod, ec, where, ctx, problems);
     seen.add(ec.name);
     waiting.push(...problems.waiting);
     if (problems.list.length > 0) {
