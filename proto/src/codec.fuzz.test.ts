@@ -108,9 +108,20 @@ const valid = {
       decimal,
       fc.array(container, { minLength: 1, maxLength: 2 }),
       fc.array(container, { maxLength: 1 }),
+      fc.array(fc.tuple(container, fc.boolean()), { maxLength: 2 }),
     )
-    .map(([m, uid, namespace, n, resourceVersion, containers, initContainers]) =>
-      create(EdgePodSpecSchema, { ...m, uid, namespace, name: n, resourceVersion, containers, initContainers }),
+    .map(([m, uid, namespace, n, resourceVersion, containers, initContainers, ephemeral]) =>
+      create(EdgePodSpecSchema, {
+        ...m,
+        uid,
+        namespace,
+        name: n,
+        resourceVersion,
+        containers,
+        initContainers,
+        // An ephemeral container targets one of the pod's containers, or none.
+        ephemeralContainers: ephemeral.map(([c, targeted]) => ({ ...c, targetContainerName: targeted ? containers[0]!.name : '' })),
+      }),
     ),
   object: fc
     .tuple(message(EdgeObjectSchema), name, name, decimal)

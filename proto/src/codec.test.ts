@@ -9,11 +9,13 @@ import {
   decodePodStatusReport,
   encode,
   isDecodeError,
+  MAX_EPHEMERAL_CONTAINERS,
   MAX_PAYLOAD_BYTES,
   MAX_TOMBSTONE_TTL_SECONDS,
   PayloadTooLargeError,
 } from './codec.js';
 import {
+  EdgeContainerSchema,
   EdgeEventSchema,
   EdgeObjectSchema,
   EdgePodSpecSchema,
@@ -71,6 +73,22 @@ describe('decoders', () => {
     const noImage = spec();
     noImage.containers[0]!.image = '';
     expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, noImage)), /missing image of c/);
+  });
+  it('bounds ephemeral containers and checks their target', () => {
+    const ok = spec();
+    ok.ephemeralContainers = [create(EdgeContainerSchema, { name: 'debugger', image: 'busybox', targetContainerName: 'c' })];
+    expect(decodeEdgePodSpec(toBinary(EdgePodSpecSchema, ok)).ephemeralContainers[0]?.targetContainerName).toBe('c');
+    const tooMany = spec();
+    tooMany.ephemeralContainers = Array.from({ length: MAX_EPHEMERAL_CONTAINERS + 1 }, (_, i) =>
+      create(EdgeContainerSchema, { name: `d${i}`, image: 'busybox' }),
+    );
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, tooMany)), /33 ephemeral containers, more than 32/);
+    const noImage = spec();
+    noImage.ephemeralContainers = [create(EdgeContainerSchema, { name: 'debugger' })];
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, noImage)), /missing image of debugger/);
+    const badTarget = spec();
+    badTarget.ephemeralContainers = [create(EdgeContainerSchema, { name: 'debugger', image: 'busybox', targetContainerName: 'nope' })];
+    expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, badTarget)), /targets "nope", not a container of the pod/);
   });
   it('requires a positive generation on status reports', () => {
     const r = create(PodStatusReportSchema, { uid: 'u', namespace: 'n', name: 'p', generation: 0n });

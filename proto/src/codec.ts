@@ -53,6 +53,12 @@ function requireFields(typeName: string, subject: string | undefined, fields: Re
   }
 }
 
+/**
+ * Ephemeral containers (kubectl debug) one pod may carry: the provider leaves out those beyond it (a Warning Event),
+ * the agent refuses a spec with more. The API sets no bound; each one stays until the pod is deleted.
+ */
+export const MAX_EPHEMERAL_CONTAINERS = 32;
+
 export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSpec {
   const m = decode(EdgePodSpecSchema, data, subject);
   requireFields(EdgePodSpecSchema.typeName, subject, {
@@ -65,8 +71,23 @@ export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSp
     throw new DecodeError(`${EdgePodSpecSchema.typeName}: resource_version "${m.resourceVersion}" is not a decimal`, subject);
   }
   if (m.containers.length === 0) throw new DecodeError(`${EdgePodSpecSchema.typeName}: no containers`, subject);
-  for (const c of [...m.initContainers, ...m.containers]) {
+  if (m.ephemeralContainers.length > MAX_EPHEMERAL_CONTAINERS) {
+    throw new DecodeError(
+      `${EdgePodSpecSchema.typeName}: ${m.ephemeralContainers.length} ephemeral containers, more than ${MAX_EPHEMERAL_CONTAINERS}`,
+      subject,
+    );
+  }
+  for (const c of [...m.initContainers, ...m.containers, ...m.ephemeralContainers]) {
     requireFields(EdgePodSpecSchema.typeName, subject, { 'container name': c.name, [`image of ${c.name}`]: c.image });
+  }
+  const regular = new Set([...m.initContainers, ...m.containers].map((c) => c.name));
+  for (const c of m.ephemeralContainers) {
+    if (c.targetContainerName && !regular.has(c.targetContainerName)) {
+      throw new DecodeError(
+        `${EdgePodSpecSchema.typeName}: ephemeral container ${c.name} targets "${c.targetContainerName}", not a container of the pod`,
+        subject,
+      );
+    }
   }
   return m;
 }

@@ -84,7 +84,7 @@ export function unsafeIdentity(spec: edge.EdgePodSpec): string {
   if (!DNS_SUBDOMAIN.test(spec.name) || spec.name.length > 253) return `pod name "${spec.name}" is not a DNS subdomain`;
   if (!UID.test(spec.uid)) return `uid "${spec.uid}" has unexpected characters`;
   const names = new Set<string>();
-  for (const c of [...spec.initContainers, ...spec.containers]) {
+  for (const c of [...spec.initContainers, ...spec.containers, ...spec.ephemeralContainers]) {
     if (!DNS_LABEL.test(c.name) || c.name.length > 63) return `container name "${c.name}" is not a DNS label`;
     if (names.has(c.name)) return `container name "${c.name}" is used twice`;
     names.add(c.name);

@@ -36,8 +36,10 @@ export interface EventSink {
 }
 
 /** The kubelet's field path for a container: `spec.containers{name}` (init containers: `spec.initContainers{name}`). */
-export function containerFieldPath(name: string, init = false): string {
-  return `${init ? 'spec.initContainers' : 'spec.containers'}{${name}}`;
+export function containerFieldPath(name: string, kind: boolean | 'init' | 'ephemeral' | 'regular' = false): string {
+  const list =
+    kind === true || kind === 'init' ? 'spec.initContainers' : kind === 'ephemeral' ? 'spec.ephemeralContainers' : 'spec.containers';
+  return `${list}{${name}}`;
 }
 
 /** The kubelet's reason strings (pkg/kubelet/events/event.go). */

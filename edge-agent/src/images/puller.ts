@@ -135,7 +135,10 @@ export class ImageManager {
       uid: pod.uid,
       namespace: pod.namespace,
       name: pod.name,
-      fieldPath: containerFieldPath(container.name, pod.initContainers.includes(container)),
+      fieldPath: containerFieldPath(
+        container.name,
+        pod.initContainers.includes(container) ? 'init' : pod.ephemeralContainers.includes(container) ? 'ephemeral' : 'regular',
+      ),
     };
     const event = (type: 'Normal' | 'Warning', reason: string, message: string) => this.deps.events?.event(ref, type, reason, message);
     if (policy !== edge.PullPolicy.ALWAYS) {

@@ -25,6 +25,13 @@ export interface ObjectToDrop {
 export interface ContainerToStart {
   name: string;
   init: boolean;
+  /** An ephemeral container (kubectl debug): started once, never restarted. */
+  ephemeral?: boolean;
+  /**
+   * An ephemeral container's targetContainerName and the id of that container's newest instance ('' when it has none:
+   * the start fails, as the kubelet's getTargetID), whose process namespace it joins.
+   */
+  target?: { name: string; id: string };
   /** CRI metadata attempt: unique per container name within the pod UID. */
   attempt: number;
   restartCount: number;
@@ -111,7 +118,7 @@ export function describePodActions(a: PodActions): string {
   list('remove container', a.removeContainers, (c) => `${c.id.slice(0, 12)} (${c.reason})`);
   list('remove sandbox', a.removeSandboxes, (s) => `${s.id.slice(0, 12)} (${s.reason})`);
   if (a.createSandbox) parts.push(`create sandbox: attempt ${a.createSandbox.attempt} (${a.createSandbox.reason})`);
-  list('start', a.startContainers, (c) => `${c.init ? 'init ' : ''}${c.name}#${c.restartCount} (${c.reason})`);
+  list('start', a.startContainers, (c) => `${c.init ? 'init ' : c.ephemeral ? 'ephemeral ' : ''}${c.name}#${c.restartCount} (${c.reason})`);
   list('backoff', a.backoff, (b) => `${b.name} until ${new Date(b.untilMs).toISOString()}`);
   return `${a.key}: ${parts.length === 0 ? 'nothing' : parts.join('; ')}`;
 }
@@ -221,7 +228,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   dropSandboxes(a, observed, stale, 'stale sandbox of this pod', grace);
   const inCurrent = ownContainers.filter((c) => c.sandboxId === current.id);
 
-  const known = new Set([...desired.initContainers, ...desired.containers].map((c) => c.name));
+  const known = new Set([...desired.initContainers, ...desired.containers, ...desired.ephemeralContainers].map((c) => c.name));
   for (const c of inCurrent) {
     if (known.has(c.name)) continue;
     if (isLive(c))
@@ -354,15 +361,37 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
     }
   };
 
+  // As the kubelet: ephemeral containers may start before initialization is complete, and each starts only while the
+  // pod has no container of its name (in any of its sandboxes): never restarted, whatever the restartPolicy.
+  for (const spec of desired.ephemeralContainers) {
+    if (byName(ownContainers, spec.name).length > 0) continue;
+    const target = spec.targetContainerName
+      ? { name: spec.targetContainerName, id: byName(inCurrent, spec.targetContainerName)[0]?.id ?? '' }
+      : undefined;
+    a.startContainers.push({
+      name: spec.name,
+      init: false,
+      ephemeral: true,
+      attempt: 0,
+      restartCount: 0,
+      reason: 'ephemeral container added',
+      ...(target ? { target } : {}),
+    });
+  }
+
   for (const spec of desired.initContainers) {
     const r = handle(spec, true);
     if (r === 'failed') {
       a.stopSandboxes.push({ id: current.id, reason: 'init container failed' });
+      a.startContainers = a.startContainers.filter((s) => !s.ephemeral); // nothing starts in a sandbox being stopped
       return a;
     }
     if (r !== 'succeeded') return a;
   }
   for (const spec of desired.containers) handle(spec, false);
-  if (podIsDone(desired, inCurrent)) a.stopSandboxes.push({ id: current.id, reason: 'pod completed' });
+  if (podIsDone(desired, inCurrent)) {
+    a.stopSandboxes.push({ id: current.id, reason: 'pod completed' });
+    a.startContainers = a.startContainers.filter((s) => !s.ephemeral); // nothing starts in a sandbox being stopped
+  }
   return a;
 }

@@ -145,9 +145,15 @@ export class PodExecutor {
     const { namespace, name } = parsePodKey(actions.key);
     const event = (uid: string | undefined, container: string | undefined, type: EventKind, reason: string, message: string): void => {
       if (!uid) return;
-      const init = !!container && !!desired?.initContainers.some((c) => c.name === container);
+      const kind = !container
+        ? undefined
+        : desired?.initContainers.some((c) => c.name === container)
+          ? 'init'
+          : desired?.ephemeralContainers.some((c) => c.name === container)
+            ? 'ephemeral'
+            : 'regular';
       this.deps.events?.event(
-        { uid, namespace, name, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) },
+        { uid, namespace, name, ...(container ? { fieldPath: containerFieldPath(container, kind) } : {}) },
         type,
         reason,
         message,
@@ -251,7 +257,7 @@ export class PodExecutor {
     }
     result.sandbox = sandbox;
 
-    const all = [...desired.initContainers, ...desired.containers];
+    const all = [...desired.initContainers, ...desired.containers, ...desired.ephemeralContainers];
     for (const start of actions.startContainers) {
       const spec = all.find((c) => c.name === start.name);
       if (!sandbox || !spec || !killsOk) {
@@ -287,10 +293,13 @@ export class PodExecutor {
       let createError: unknown;
       const created = await run('create-container', start.name, async () => {
         try {
+          // As the kubelet's getTargetID: the target container must exist (its process namespace is joined).
+          if (start.target && !start.target.id) throw new ContainerConfigError(`unable to find target container ${start.target.name}`);
           const config = await this.containerConfig(desired, sb, spec, log);
           id = await this.runtime.createContainer(desired, sb, spec, {
             attempt: start.attempt,
             restartCount: start.restartCount,
+            ...(start.target ? { targetId: start.target.id } : {}),
             ...config,
           });
         } catch (err) {

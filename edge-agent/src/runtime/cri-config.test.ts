@@ -87,6 +87,20 @@ describe('CRI configs', () => {
     expect(sandboxConfig(layout, priv, 0).linux?.securityContext?.privileged).toBe(true);
   });
 
+  it("ephemeral container: joins its target's process namespace (pid TARGET, target_id), else its own", () => {
+    const debuggerSpec = create(edge.EdgeContainerSchema, { name: 'debugger', image: 'busybox', targetContainerName: 'main' });
+    const targeted = containerConfig(pod, debuggerSpec, { attempt: 0, restartCount: 0, targetId: 'cid-main' });
+    expect(targeted.linux?.securityContext?.namespaceOptions).toMatchObject({
+      pid: cri.NamespaceMode.TARGET,
+      targetId: 'cid-main',
+      network: cri.NamespaceMode.POD,
+      ipc: cri.NamespaceMode.POD,
+    });
+    const own = containerConfig(pod, debuggerSpec, { attempt: 0, restartCount: 0 });
+    expect(own.linux?.securityContext?.namespaceOptions?.pid).toBe(cri.NamespaceMode.CONTAINER);
+    expect(own.linux?.securityContext?.namespaceOptions).not.toHaveProperty('targetId');
+  });
+
   it('container hash changes with the spec only', () => {
     const a = create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1' });
     expect(containerHash(a)).toBe(containerHash(create(edge.EdgeContainerSchema, { name: 'app', image: 'img:1' })));

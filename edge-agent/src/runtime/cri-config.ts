@@ -41,11 +41,13 @@ function podLabels(pod: edge.EdgePodSpec): Record<string, string> {
   };
 }
 
-function namespaceOptions(pod: edge.EdgePodSpec): MessageInitShape<typeof cri.NamespaceOptionSchema> {
+/** The pod's namespaces; an ephemeral container with a target joins that container's process namespace (TARGET). */
+function namespaceOptions(pod: edge.EdgePodSpec, targetId = ''): MessageInitShape<typeof cri.NamespaceOptionSchema> {
   return {
     network: pod.hostNetwork ? cri.NamespaceMode.NODE : cri.NamespaceMode.POD,
-    pid: cri.NamespaceMode.CONTAINER,
+    pid: targetId ? cri.NamespaceMode.TARGET : cri.NamespaceMode.CONTAINER,
     ipc: cri.NamespaceMode.POD,
+    ...(targetId ? { targetId } : {}),
   };
 }
 
@@ -78,7 +80,7 @@ export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt
       // As the kubelet: the sandbox is privileged when any container is (containerd refuses one otherwise).
       securityContext: {
         namespaceOptions: namespaceOptions(pod),
-        privileged: [...pod.initContainers, ...pod.containers].some((c) => c.securityContext?.privileged),
+        privileged: [...pod.initContainers, ...pod.containers, ...pod.ephemeralContainers].some((c) => c.securityContext?.privileged),
       },
     },
   };
@@ -121,7 +123,7 @@ export function containerConfig(
     logPath: containerLogPath(container.name, options.restartCount),
     stdin: container.stdin,
     tty: container.tty,
-    linux: { ...linux, securityContext: { ...linux.securityContext, namespaceOptions: namespaceOptions(pod) } },
+    linux: { ...linux, securityContext: { ...linux.securityContext, namespaceOptions: namespaceOptions(pod, options.targetId) } },
   };
 }
 

@@ -86,6 +86,8 @@ export interface ContainerCreateOptions {
   command?: string[];
   args?: string[];
   mounts?: ContainerMount[];
+  /** An ephemeral container's target: the id of the container whose process namespace it joins (CRI pid TARGET). */
+  targetId?: string;
 }
 
 /** What a command run in a container (CRI ExecSync) gave back. */

@@ -59,8 +59,9 @@ function containerStatus(
   history: ObservedContainer[],
   ctx: StatusContext,
   pendingReason: string,
-  init = false,
+  kind: 'regular' | 'init' | 'ephemeral' = 'regular',
 ): edge.ContainerStatus {
+  const init = kind === 'init';
   const [latest, previous] = history;
   const failure = ctx.containerFailures.get(spec.name);
   const backoff = ctx.backoff.find((b) => b.name === spec.name);
@@ -93,7 +94,8 @@ function containerStatus(
     image: spec.image,
     imageId: latest?.imageRef ?? '',
     containerId: latest ? `${ctx.runtimeName}://${latest.id}` : '',
-    ready: init ? succeeded : running && (probed?.ready ?? true),
+    // An ephemeral container is never ready (the kubelet's prober leaves it out).
+    ready: kind === 'ephemeral' ? false : init ? succeeded : running && (probed?.ready ?? true),
     started: running && (probed?.started ?? true),
     restartCount: latest?.restartCount ?? 0,
     state,
@@ -143,7 +145,7 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
   const history = (name: string): ObservedContainer[] =>
     containers.filter((c) => c.name === name).sort((x, y) => y.attempt - x.attempt || y.createdAtMs - x.createdAtMs);
 
-  const initStatuses = desired.initContainers.map((c) => containerStatus(c, history(c.name), ctx, 'PodInitializing', true));
+  const initStatuses = desired.initContainers.map((c) => containerStatus(c, history(c.name), ctx, 'PodInitializing', 'init'));
   let initDone = true;
   let initFailed = false;
   for (const s of initStatuses) {
@@ -155,6 +157,11 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
   }
   const statuses = desired.containers.map((c) =>
     containerStatus(c, history(c.name), ctx, initDone ? 'ContainerCreating' : 'PodInitializing'),
+  );
+
+  // Ephemeral containers count in neither the phase nor readiness; one not started yet waits as the app containers do.
+  const ephemeralStatuses = desired.ephemeralContainers.map((c) =>
+    containerStatus(c, history(c.name), ctx, initDone ? 'ContainerCreating' : 'PodInitializing', 'ephemeral'),
   );
 
   let phase = initFailed ? edge.PodPhase.FAILED : initDone ? mainPhase(statuses, desired.restartPolicy) : edge.PodPhase.PENDING;
@@ -189,6 +196,7 @@ export function buildPodStatus(desired: edge.EdgePodSpec, observed: ObservedPod,
     startTimeMs: BigInt(startMs),
     containerStatuses: statuses,
     initContainerStatuses: initStatuses,
+    ephemeralContainerStatuses: ephemeralStatuses,
     removed: false,
   });
 }

@@ -138,6 +138,36 @@ describe('PodController', () => {
     await ctl.stop();
   });
 
+  it('publishes a pod again when an ephemeral container is added (the subresource: a new generation), its containers unchanged; one the edge refuses is an Event, the pod keeps running', async () => {
+    const { kube, bus, ctl, membership } = setup();
+    await ctl.start();
+    await membership.take(['edge-1']);
+    kube.emitPod(pod({}, { generation: 1 }));
+    await ctl.drained();
+    const debug = { name: 'debugger', image: 'busybox', stdin: true, tty: true, targetContainerName: 'c' };
+    kube.emitPod(pod({ ephemeralContainers: [debug] }, { generation: 2, resourceVersion: '8' }));
+    await ctl.drained();
+    expect(bus.published).toHaveLength(2);
+    const [first, second] = [bus.published[0]!.spec, bus.published[1]!.spec];
+    expect(second.generation).toBe(2n);
+    expect(second.ephemeralContainers.map((c) => [c.name, c.targetContainerName])).toEqual([['debugger', 'c']]);
+    expect(second.containers).toEqual(first.containers);
+
+    kube.emitPod(
+      pod({ ephemeralContainers: [debug, { name: 'debugger2', image: 'i', ports: [{ containerPort: 80 }] }] }, { generation: 3 }),
+    );
+    await ctl.drained();
+    expect(bus.published.map((p) => p.spec.ephemeralContainers.map((c) => c.name))).toEqual([[], ['debugger'], ['debugger']]);
+    expect(kube.events.map((e) => [e.reason, e.message])).toEqual([
+      [
+        'EdgeUnsupported',
+        'ephemeral container not started at the edge: ephemeralContainers[debugger2].ports: not allowed in an ephemeral container',
+      ],
+    ]);
+    expect(kube.pods.get('default/web-1')?.status?.phase).not.toBe('Failed');
+    await ctl.stop();
+  });
+
   it('rejects an unsupported pod with a Failed status and one Event', async () => {
     const { kube, bus, ctl, membership } = setup();
     await ctl.start();

@@ -305,6 +305,11 @@ export class PodController implements MembershipListener {
       return;
     }
     const spec = translation.spec;
+    for (const why of translation.refusedEphemeral) {
+      // The pod keeps running without it, as a kubelet that cannot start an ephemeral container leaves the others be.
+      if (await this.warnings.warn(pod, `ephemeral: ${why}`, 'EdgeUnsupported', `ephemeral container not started at the edge: ${why}`))
+        log.warn({ problem: why }, 'ephemeral container refused');
+    }
     const refs = podObjectKeys(spec);
     // The objects go first, so the site has them when the pod arrives (the site stream keeps this order).
     if (!spec.deleting) await this.deliverObjects(key, node, pod, spec, refs, log);

@@ -63,6 +63,15 @@ function containerStatus(c: edge.ContainerStatus): V1ContainerStatus {
   };
 }
 
+/**
+ * An ephemeral container's status as the kubelet writes it: never ready, no `started` (the prober sets it for regular
+ * and init containers only), never restarted.
+ */
+function ephemeralContainerStatus(c: edge.ContainerStatus): V1ContainerStatus {
+  const { started: _started, ...rest } = containerStatus(c);
+  return { ...rest, ready: false };
+}
+
 function condition(
   type: string,
   ok: boolean,
@@ -165,6 +174,9 @@ export function podStatusFromReport(pod: V1Pod, report: edge.PodStatusReport, ho
     ],
     containerStatuses: containers,
     initContainerStatuses: inits.length ? inits : undefined,
+    ...(report.ephemeralContainerStatuses.length > 0
+      ? { ephemeralContainerStatuses: report.ephemeralContainerStatuses.map(ephemeralContainerStatus) }
+      : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  * and an Event.
  */
 import { create } from '@bufbuild/protobuf';
-import { edge } from '@edgefarm/proto';
+import { edge, MAX_EPHEMERAL_CONTAINERS } from '@edgefarm/proto';
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
 import { parseQuantity } from '../kube/quantity.js';
 import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
@@ -15,7 +15,14 @@ import { lifecycleHooks } from './lifecycle.js';
  * `unsupported`: what the edge cannot do (the pod fails with EdgeUnsupported). `waiting`: what cannot be resolved yet
  * (the node's allocatable before its first heartbeat): the pod waits and is translated again.
  */
-export type Translation = { ok: true; spec: edge.EdgePodSpec } | { ok: false; unsupported: string[]; waiting: string[] };
+export type Translation =
+  | {
+      ok: true;
+      spec: edge.EdgePodSpec;
+      /** Ephemeral containers left out of the spec, and why (a Warning Event each; the pod itself keeps running). */
+      refusedEphemeral: string[];
+    }
+  | { ok: false; unsupported: string[]; waiting: string[] };
 
 export interface TranslateContext {
   /** The node's allocatable resources (resourceFieldRef of a limit the container does not set). */
@@ -261,6 +268,52 @@ function volume(pod: V1Pod, v: V1Volume, ctx: TranslateContext, problems: Proble
   return create(edge.EdgeVolumeSchema, { name: v.name });
 }
 
+/** A container name as the API accepts it (a DNS label); the agent refuses a spec with any other. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Fields the API forbids in an ephemeral container (validateEphemeralContainers); checked again, they reach a runtime. */
+const NOT_EPHEMERAL = ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'resources', 'resizePolicy'] as const;
+
+/**
+ * pod.spec.ephemeralContainers (kubectl debug). They are added to a pod that runs, so one the edge cannot take is left
+ * out with its reason (`refused`) instead of failing the pod; at most MAX_EPHEMERAL_CONTAINERS, the first ones (the
+ * API only appends, so those already running stay). A value not known yet makes the pod wait, as for any container.
+ */
+function ephemeralContainers(pod: V1Pod, ctx: TranslateContext, waiting: string[]): { list: edge.EdgeContainer[]; refused: string[] } {
+  const spec = pod.spec!;
+  const regular = new Set([...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name));
+  const seen = new Set<string>();
+  const list: edge.EdgeContainer[] = [];
+  const refused: string[] = [];
+  for (const [i, ec] of (spec.ephemeralContainers ?? []).entries()) {
+    const where = `ephemeralContainers[${ec.name}]`;
+    if (i >= MAX_EPHEMERAL_CONTAINERS) {
+      refused.push(`${where}: more than ${MAX_EPHEMERAL_CONTAINERS} ephemeral containers in one pod`);
+      continue;
+    }
+    const problems = new Problems();
+    if (!DNS_LABEL.test(ec.name) || ec.name.length > 63) problems.add(`${where}.name`, 'not a DNS label');
+    else if (regular.has(ec.name) || seen.has(ec.name)) problems.add(`${where}.name`, 'the pod has a container of that name already');
+    if (!ec.image) problems.add(`${where}.image`, 'required');
+    for (const f of NOT_EPHEMERAL) {
+      const v: unknown = ec[f];
+      if (v !== undefined && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0))
+        problems.add(`${where}.${f}`, 'not allowed in an ephemeral container');
+    }
+    if (ec.targetContainerName && !regular.has(ec.targetContainerName))
+      problems.add(`${where}.targetContainerName`, `no container "${ec.targetContainerName}" in the pod`);
+    const c = container(pod, ec, where, ctx, problems);
+    seen.add(ec.name);
+    waiting.push(...problems.waiting);
+    if (problems.list.length > 0) {
+      refused.push(...problems.list);
+      continue;
+    }
+    c.targetContainerName = ec.targetContainerName ?? '';
+    list.push(c);
+  }
+  return { list, refused };
+}
+
 export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translation {
   const problems = new Problems();
   const spec = pod.spec;
@@ -271,17 +324,18 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
   const volumes = (spec.volumes ?? []).map((v) => volume(pod, v, ctx, problems));
   if (spec.hostPID) problems.add('hostPID', 'not supported at the edge');
   if (spec.hostIPC) problems.add('hostIPC', 'not supported at the edge');
-  if (spec.ephemeralContainers?.length) problems.add('ephemeralContainers', 'not supported at the edge yet');
   const restart = RESTART[spec.restartPolicy ?? 'Always'];
   if (restart === undefined) problems.add('restartPolicy', `unknown value "${spec.restartPolicy}"`);
   const initContainers = (spec.initContainers ?? []).map((c, i) => container(pod, c, `initContainers[${i}]`, ctx, problems));
   const containers = spec.containers.map((c, i) => container(pod, c, `containers[${i}]`, ctx, problems));
+  const ephemeral = ephemeralContainers(pod, ctx, problems.waiting);
   // The API defaults enableServiceLinks to true.
   const serviceEnv = ctx.serviceEnv ? ctx.serviceEnv(meta.namespace, spec.enableServiceLinks ?? true) : [];
   if (!serviceEnv) problems.waiting.push('enableServiceLinks: the Services have not been read yet');
   if (problems.list.length > 0 || problems.waiting.length > 0) return { ok: false, unsupported: problems.list, waiting: problems.waiting };
   return {
     ok: true,
+    refusedEphemeral: ephemeral.refused,
     spec: create(edge.EdgePodSpecSchema, {
       uid: meta.uid,
       namespace: meta.namespace,
@@ -292,6 +346,7 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
       annotations: meta.annotations ?? {},
       containers,
       initContainers,
+      ephemeralContainers: ephemeral.list,
       restartPolicy: restart ?? edge.RestartPolicy.ALWAYS,
       hostNetwork: spec.hostNetwork ?? false,
       hostname: spec.hostname ?? meta.name,
