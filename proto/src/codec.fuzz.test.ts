@@ -109,8 +109,9 @@ const valid = {
       fc.array(container, { minLength: 1, maxLength: 2 }),
       fc.array(container, { maxLength: 1 }),
       fc.array(fc.tuple(container, fc.boolean()), { maxLength: 2 }),
+      fc.option(fc.bigInt({ min: 0n, max: 0xfffffffen }), { nil: undefined }),
     )
-    .map(([m, uid, namespace, n, resourceVersion, containers, initContainers, ephemeral]) =>
+    .map(([m, uid, namespace, n, resourceVersion, containers, initContainers, ephemeral, fsGroup]) =>
       create(EdgePodSpecSchema, {
         ...m,
         uid,
@@ -121,6 +122,8 @@ const valid = {
         initContainers,
         // An ephemeral container targets one of the pod's containers, or none.
         ephemeralContainers: ephemeral.map(([c, targeted]) => ({ ...c, targetContainerName: targeted ? containers[0]!.name : '' })),
+        // A group id the kernel takes, or none.
+        fsGroup,
       }),
     ),
   object: fc

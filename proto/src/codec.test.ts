@@ -90,6 +90,16 @@ describe('decoders', () => {
     badTarget.ephemeralContainers = [create(EdgeContainerSchema, { name: 'debugger', image: 'busybox', targetContainerName: 'nope' })];
     expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, badTarget)), /targets "nope", not a container of the pod/);
   });
+  it('accepts an fs_group the kernel takes, refuses one it does not', () => {
+    const ok = spec();
+    ok.fsGroup = 1001n;
+    expect(decodeEdgePodSpec(toBinary(EdgePodSpecSchema, ok)).fsGroup).toBe(1001n);
+    for (const bad of [-1n, 0xffffffffn, 2n ** 40n]) {
+      const m = spec();
+      m.fsGroup = bad;
+      expectDecodeError(() => decodeEdgePodSpec(toBinary(EdgePodSpecSchema, m)), /fs_group .* is not a group id/);
+    }
+  });
   it('requires a positive generation on status reports', () => {
     const r = create(PodStatusReportSchema, { uid: 'u', namespace: 'n', name: 'p', generation: 0n });
     expectDecodeError(() => decodePodStatusReport(toBinary(PodStatusReportSchema, r)), /generation/);

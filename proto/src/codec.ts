@@ -80,6 +80,10 @@ export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSp
   for (const c of [...m.initContainers, ...m.containers, ...m.ephemeralContainers]) {
     requireFields(EdgePodSpecSchema.typeName, subject, { 'container name': c.name, [`image of ${c.name}`]: c.image });
   }
+  // A group id the kernel accepts (0 .. 2^32-2; 2^32-1 is "unchanged" to chown): the agent chowns volumes to it.
+  if (m.fsGroup !== undefined && (m.fsGroup < 0n || m.fsGroup > 0xfffffffen)) {
+    throw new DecodeError(`${EdgePodSpecSchema.typeName}: fs_group ${m.fsGroup} is not a group id`, subject);
+  }
   const regular = new Set([...m.initContainers, ...m.containers].map((c) => c.name));
   for (const c of m.ephemeralContainers) {
     if (c.targetContainerName && !regular.has(c.targetContainerName)) {

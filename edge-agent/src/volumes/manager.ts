@@ -9,7 +9,8 @@
  *   <root>/<uid>/volume-subpaths/<volume>/<container>/<index>   a bind mount of each subPath mount's opened
  *                                    directory or file (as the kubelet's pods/<uid>/volume-subpaths/...)
  *
- * and turns a container's volumeMounts into runtime mounts. hostPath volumes stay where they are.
+ * and turns a container's volumeMounts into runtime mounts. hostPath volumes stay where they are. With a pod
+ * fsGroup, emptyDir and projected volumes are given to that group as the kubelet does (ownership.ts).
  *
  * Contract:
  * - setUp(pod, volume) is idempotent and cheap when nothing changed; the executor calls it for every volume before
@@ -41,6 +42,7 @@ import { AtomicWriter, type Payload } from './atomic-writer.js';
 import { checkHostPath } from './host-path.js';
 import { etcHostsMount } from '../hosts/hosts.js';
 import type { Mounter } from './mounter.js';
+import { setVolumeOwnership } from './ownership.js';
 import { holdsSecrets, projectedPayload } from './projection.js';
 import { SUBPATH_REJECT_REASONS, SubPathError, openSubPath, type SubPathRejectReason } from './subpath.js';
 
@@ -175,6 +177,9 @@ export class VolumeManager implements PodVolumes {
           await mkdir(dir, { recursive: true });
           if (source.value.memory) await this.ensureTmpfs(dir, Number(source.value.sizeLimitBytes));
           await chmod(dir, 0o777); // the kubelet's emptyDir mode: any container user may write
+          if (pod.fsGroup !== undefined) {
+            await setVolumeOwnership(dir, { fsGroup: Number(pod.fsGroup), readOnly: false, policy: pod.fsGroupChangePolicy });
+          }
           break;
         case 'hostPath':
           if (this.ready.has(id)) return;
@@ -188,6 +193,10 @@ export class VolumeManager implements PodVolumes {
           await mkdir(dir, { recursive: true });
           if (holdsSecrets(source.value)) await this.ensureTmpfs(dir, 0);
           const wrote = await new AtomicWriter(dir, this.deps.now).write(payload);
+          // The kubelet gives configMap, secret, downwardAPI and projected volumes to the fsGroup after each write.
+          if (pod.fsGroup !== undefined && (wrote || !this.ready.has(id))) {
+            await setVolumeOwnership(dir, { fsGroup: Number(pod.fsGroup), readOnly: true });
+          }
           if (wrote && this.ready.has(id)) this.deps.log.info({ pod: podKeyString(pod), volume: volume.name }, 'projected volume updated');
           this.written.set(id, fp);
           break;

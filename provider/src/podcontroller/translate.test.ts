@@ -361,6 +361,17 @@ describe('translatePod', () => {
     expect(specFingerprint(a.spec)).toBe(specFingerprint(b.spec));
     expect(specFingerprint(a.spec)).not.toBe(specFingerprint(c.spec));
   });
+
+  it('fsGroup and fsGroupChangePolicy reach the agent; without fsGroup none is set', () => {
+    const withGroup = translatePod(
+      pod({ securityContext: { fsGroup: 1001, fsGroupChangePolicy: 'OnRootMismatch' }, containers: [{ name: 'c', image: 'i' }] }),
+    );
+    const without = translatePod(pod({ containers: [{ name: 'c', image: 'i' }] }));
+    if (!withGroup.ok || !without.ok) throw new Error('unexpected');
+    expect(withGroup.spec.fsGroup).toBe(1001n);
+    expect(withGroup.spec.fsGroupChangePolicy).toBe('OnRootMismatch');
+    expect(without.spec.fsGroup).toBeUndefined();
+  });
 });
 
 describe('translatePod: what the runtime at the edge enforces', () => {
@@ -396,6 +407,8 @@ describe('translatePod: what the runtime at the edge enforces', () => {
       }),
     );
     if (!t.ok) throw new Error(t.unsupported.join('; '));
+    expect(t.spec.fsGroup).toBe(2000n);
+    expect(t.spec.fsGroupChangePolicy).toBe('');
     const c = t.spec.containers[0]!;
     expect(c.resources).toEqual(
       expect.objectContaining({

@@ -360,6 +360,8 @@ export function translatePod(pod: V1Pod, ctx: TranslateContext = {}): Translatio
       hostAliases: hostAliases(spec.hostAliases),
       subdomain: spec.subdomain ?? '',
       serviceEnv: (serviceEnv ?? []).map((e) => create(edge.EnvVarSchema, e)),
+      ...(spec.securityContext?.fsGroup !== undefined ? { fsGroup: BigInt(spec.securityContext.fsGroup) } : {}),
+      fsGroupChangePolicy: spec.securityContext?.fsGroupChangePolicy ?? '',
     }),
   };
 }
