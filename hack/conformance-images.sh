@@ -15,6 +15,8 @@
 #                                                      adds them, dig and iperf from alpine)
 #   registry.k8s.io/e2e-test-images/nonewprivs:1.3     busybox + the setuid /usr/local/bin/nnp (prints its euid)
 #   registry.k8s.io/e2e-test-images/nonroot:1.4        busybox, user 1234
+#   registry.k8s.io/e2e-test-images/nginx:1.14-4       busybox only: the one selected spec naming it switches a
+#                                                      crashing container to it and keeps its shell command
 # index.txt (TARBALL NAME MANIFEST-DIGEST) is what hack/site.sh import compares before importing.
 # Needs hack/build-binaries.sh conformance first (agnhost, nnp). Skips the build when no input changed.
 set -euo pipefail
@@ -119,6 +121,11 @@ rows += image(work, arch, "agnhost.tar", [E2E + "agnhost:2.53"], agn,
 nnp = with_files(busybox_files(busybox, all_in_bin=True), {"usr/local/bin/nnp": ("file", 0o4755, read(os.path.join(bindir, "nnp")), "")})
 rows += image(work, arch, "nonewprivs.tar", [E2E + "nonewprivs:1.3"], nnp,
               {"Env": PATH, "Cmd": ["nnp"], "WorkingDir": "/"})
+# nginx: only "should have their auto-restart back-off timer reset on image update" names it among the selected
+# specs, as the image a crashing busybox container is switched to (command /bin/sh -c "sleep 5" kept): what it needs is
+# a different image with a shell. No nginx binary: no selected spec runs nginx (a spec that did would fail loudly).
+rows += image(work, arch, "nginx.tar", [E2E + "nginx:1.14-4"], busybox_files(busybox, all_in_bin=True),
+              {"Env": PATH, "Cmd": ["sh"], "WorkingDir": "/", "ExposedPorts": {"80/tcp": {}}})
 rows += image(work, arch, "nonroot.tar", [E2E + "nonroot:1.4"], busybox_files(busybox, all_in_bin=True),
               {"Env": PATH, "Cmd": ["sh"], "User": "1234", "WorkingDir": "/"})
 write_index(work, rows)

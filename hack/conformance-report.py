@@ -3,8 +3,9 @@
 selection and e2e/conformance/selection.json's notApplicable list, into one results file (JSON: spec, state,
 duration, failure message; not-applicable specs with their reason) and a short Markdown table.
 
-usage: conformance-report.py SELECTION NOT_APPLICABLE_JSON DRYRUN_JSON REPORT_JSON OUT_JSON OUT_MD META_JSON
-NOT_APPLICABLE_JSON: the entries of the selection's notApplicable that apply on this machine (hack/conformance.sh).
+usage: conformance-report.py SELECTION NOT_APPLICABLE_JSON NOT_SELECTED_JSON DRYRUN_JSON REPORT_JSON OUT_JSON OUT_MD META_JSON
+NOT_APPLICABLE_JSON: the entries of the selection's notApplicable that apply on this machine; NOT_SELECTED_JSON: the
+notSelected entries left out of this run (hack/conformance.sh).
 Prints the summary line `Specs: N passed, N failed, N not applicable` (what .ci/run adds up). Exits 1 when a
 selected spec failed or did not run, or a notApplicable entry names no selected spec (the list went stale)."""
 import json
@@ -36,17 +37,26 @@ def first_line(msg, limit=300):
     return clip((msg or "").strip().split("\n", 1)[0], limit)
 
 
-def main(selection_path, na_path, dry_path, report_path, out_json, out_md, meta_path):
+def main(selection_path, na_path, ns_path, dry_path, report_path, out_json, out_md, meta_path):
     with open(selection_path) as f:
         sel = json.load(f)
     with open(na_path) as f:
         applies = json.load(f)
+    with open(ns_path) as f:
+        left_out = {e["spec"]: e["reason"] for e in json.load(f)}
     with open(meta_path) as f:
         meta = json.load(f)
     na = {e["spec"]: e["reason"] for e in applies}
     dry = {n: r for n, r in its(dry_path).items() if r.get("State") != "skipped"}
     ran = its(report_path)
-    problems = [f"notApplicable names no selected spec (stale entry?): {e['spec']}" for e in sel.get("notApplicable", []) if e["spec"] not in dry]
+    problems = [
+        f"{key} names no spec the focus selects (stale entry?): {e['spec']}"
+        for key in ("notApplicable", "notSelected")
+        for e in sel.get(key, [])
+        if e["spec"] not in dry
+    ]
+    not_selected = [{"spec": n, "reason": r} for n, r in sorted(left_out.items())]
+    dry = {n: r for n, r in dry.items() if n not in left_out}
     specs = []
     for name in sorted(dry):
         if name in na:
@@ -72,7 +82,13 @@ def main(selection_path, na_path, dry_path, report_path, out_json, out_md, meta_
         "failed": sum(1 for s in specs if s["state"] not in ("passed", "not applicable")),
         "notApplicable": count("not applicable"),
     }
-    result = {**meta, "selection": {"focus": sel["focus"], "skip": sel["skip"]}, "summary": summary, "specs": specs}
+    result = {
+        **meta,
+        "selection": {"focus": sel["focus"], "skip": sel["skip"]},
+        "summary": summary,
+        "specs": specs,
+        "notSelected": not_selected,
+    }
     with open(out_json, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
@@ -90,6 +106,8 @@ def main(selection_path, na_path, dry_path, report_path, out_json, out_md, meta_
     ]
     if summary["notApplicable"]:
         lines += ["Not applicable:", ""] + [f"- {s['spec']}: {s['reason']}" for s in specs if s["state"] == "not applicable"] + [""]
+    if not_selected:
+        lines += ["Left out of the selection for time:", ""] + [f"- {s['spec']}: {s['reason']}" for s in not_selected] + [""]
     bad = [s for s in specs if s["state"] not in ("passed", "not applicable")]
     if bad:
         lines += ["Failed:", ""] + [f"- {s['spec']} ({s['state']}): {first_line(s.get('failure'))}" for s in bad] + [""]
@@ -102,7 +120,7 @@ def main(selection_path, na_path, dry_path, report_path, out_json, out_md, meta_
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 8:
+    if len(sys.argv) != 9:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))

@@ -8,7 +8,8 @@
 #      it with a local registry holding agnhost (the one spec that pulls for real), and lifts that node's
 #      NoSchedule/NoExecute taints (the edge taint keeps ordinary pods off edge nodes; the suite's pods carry no
 #      toleration); they are put back when the run ends, however it ends
-#   4. runs the selection of e2e/conformance/selection.json (focus, skip; notApplicable specs are not run) with
+#   4. runs the selection of e2e/conformance/selection.json (focus, skip; notApplicable specs are not run, nor are
+#      notSelected ones, too slow for the budget, unless EF_CONFORMANCE_ALL=1) with
 #      ginkgo in $EF_CONFORMANCE_PROCS parallel processes, printing progress every 30 s
 #   5. writes bench/results/conformance-<UTC time>.json (every selected spec: state, duration, failure message or
 #      the reason it is not applicable) and .md (the table), prints the table and `Specs: N passed, N failed, N not
@@ -116,9 +117,15 @@ for s in "${skip[@]}"; do args+=(--ginkgo.skip="$s"); done
 "$EF_BIN/e2e.test" "${args[@]}" --ginkgo.dry-run --ginkgo.json-report="$work/dry-run.json" > "$work/dry-run.log" 2>&1 ||
   { tail -20 "$work/dry-run.log" >&2; ef_die "the dry run of the selection failed (log: $work/dry-run.log)"; }
 for s in "${na[@]}"; do args+=(--ginkgo.skip="$s"); done
+# notSelected: left out on purpose (too slow for the budget) unless EF_CONFORMANCE_ALL=1; the results list them.
+ns_file=$work/not-selected.json
+if [ "${EF_CONFORMANCE_ALL:-0}" = 1 ]; then echo '[]' > "$ns_file"; else jq '.notSelected // []' "$selection" > "$ns_file"; fi
+mapfile -t ns < <(jq -r '.[].spec' "$ns_file" | sed 's/[][\\.+*?(){}|^$]/\\&/g')
+for s in "${ns[@]}"; do args+=(--ginkgo.skip="$s"); done
 [ -z "$extra_focus" ] || args+=(--ginkgo.focus="$extra_focus")
 total=$(jq '[.[].SpecReports[]? | select(.LeafNodeType == "It" and .State != "skipped")] | length' "$work/dry-run.json")
-echo "[conformance] $total specs selected, ${#na[@]} of them not applicable; log: $work/ginkgo.log"
+total=$((total - ${#ns[@]}))
+echo "[conformance] $total specs selected (${#ns[@]} more left out for time), ${#na[@]} of them not applicable; log: $work/ginkgo.log"
 ( while sleep 30; do
     done_=$(grep -o '•' "$work/ginkgo.log" 2>/dev/null | wc -l) failed=$(grep -c '^• \[FAILED\]\|^• \[TIMEDOUT\]\|^• \[PANICKED\]' "$work/ginkgo.log" 2>/dev/null || true)
     echo "[conformance] $done_/$((total - ${#na[@]})) specs done, $failed failed (t+$((SECONDS - T0))s)"
@@ -138,7 +145,7 @@ jq -n --arg k "$K8S_VERSION" --arg node "$node" --argjson procs "$procs" --arg s
    + (if $focus == "" then {} else {extraFocus: $focus} end)' > "$work/meta.json"
 out=$EF_ROOT/bench/results/conformance-$stamp
 report_rc=0
-python3 "$EF_ROOT/hack/conformance-report.py" "$selection" "$na_file" "$work/dry-run.json" "$work/report.json" "$out.json" "$out.md" \
+python3 "$EF_ROOT/hack/conformance-report.py" "$selection" "$na_file" "$ns_file" "$work/dry-run.json" "$work/report.json" "$out.json" "$out.md" \
   "$work/meta.json" || report_rc=$?
 cat "$out.md"
 echo "results: $out.json (logs: $work)"

@@ -26,6 +26,7 @@
 #: EF_AGENT_NODE_FLAGS | node options | --lite-mode --max-semi-space-size=2 | Node.js options of the agent (edge-agent/README.md, Memory); set and empty: none
 #: EF_SITE_HOLLOW | FIRST COUNT | unset: a real site | hack/site.sh up starts a hollow site: no containerd, one process running COUNT hollow nodes from hollow-FIRST (make bench)
 #: EF_CONFORMANCE_PROCS | count | 5 | make conformance: ginkgo's parallel processes running the upstream specs (docs/conformance.md)
+#: EF_CONFORMANCE_ALL | 0 or 1 | 0 | 1: make conformance also runs the notSelected specs of e2e/conformance/selection.json (too slow for the budget)
 #
 #- EF_AGENT_METRICS_ADDR | set EF_METRICS_ADDR, the agent's own name (hack/site.sh passes it on)
 #- EF_AGENT_METRICS_PUBLISH_SECONDS | set EF_METRICS_PUBLISH_SECONDS, the agent's own name
