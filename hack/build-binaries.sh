@@ -22,79 +22,71 @@ release_replaces() {
 
 stamp_ok() { [ -x "$EF_BIN/$1" ] && [ "$(cat "$EF_BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
 stamp() { echo "$2" > "$EF_BIN/.$1.version"; }
+# all_stamped VERSION BIN...: every BIN is built at VERSION.
+all_stamped() { local v=$1 b; shift; for b in "$@"; do stamp_ok "$b" "$v" || return 1; done; }
+# The version stamps of Kubernetes binaries (what `--version` prints), as its own build sets them.
+k8s_ldflags() {
+  local minor=${K8S_VERSION#v1.}
+  echo "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+}
+
+# wrapper_module DIR NAME MODULE VERSION FALLBACK PKG...: a module edgefarm.local/NAME in DIR that requires
+# MODULE@VERSION and imports each PKG from tools.go, so `go build`/`go test -c` of MODULE's packages work although
+# MODULE replaces modules with local paths (k8s.io/kubernetes its staging modules, etcd its own): those are pointed
+# at released versions (release_replaces; FALLBACK where MODULE requires a placeholder v0.0.0). Not every such module
+# is published at every patch release (the Go proxy has k8s.io/sample-apiserver only up to v0.33.5): a missing one
+# is pointed at the newest published patch of the same minor. Then go mod tidy.
+wrapper_module() {
+  local dir=$1 name=$2 module=$3 version=$4 fallback=$5; shift 5
+  local gomod mod ver newest pkg
+  mkdir -p "$dir"
+  rm -f "$dir/go.mod" "$dir/go.sum"
+  gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module edgefarm.local/$name"; echo
+    grep -E '^go [0-9]' "$gomod"; echo
+    echo "require $module $version"; echo
+    release_replaces "$gomod" "$fallback"
+  } > "$dir/go.mod"
+  while read -r _ mod _ _ ver; do
+    (cd "$dir" && GOFLAGS=-mod=mod go mod download "$mod@$ver" >/dev/null 2>&1) && continue
+    newest=$(cd "$dir" && GOFLAGS=-mod=mod go list -m -versions "$mod" 2>/dev/null | tr ' ' '\n' | grep -E "^${ver%.*}\.[0-9]+$" | sort -t. -k3,3n | tail -1)
+    [ -n "$newest" ] || { log "$name: $mod@$ver is not published and has no other ${ver%.*} release"; return 1; }
+    log "$name: $mod@$ver is not published; using $newest"
+    sed -i "s#^replace $mod => $mod $ver\$#replace $mod => $mod $newest#" "$dir/go.mod"
+  done < <(grep '^replace ' "$dir/go.mod")
+  { printf '//go:build tools\n\npackage tools\n\nimport (\n'; for pkg in "$@"; do printf '\t_ "%s"\n' "$pkg"; done; printf ')\n'; } > "$dir/tools.go"
+  (cd "$dir" && log "$name: go mod tidy (downloads modules)" && go mod tidy -e >/dev/null 2>&1 || true)
+}
 
 build_k8s() {
-  local need=0
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do stamp_ok "$b" "$K8S_VERSION" || need=1; done
-  [ $need = 1 ] || { log "kubernetes $K8S_VERSION: cached"; return; }
+  local bins="kube-apiserver kube-controller-manager kube-scheduler" b
+  all_stamped "$K8S_VERSION" $bins && { log "kubernetes $K8S_VERSION: cached"; return; }
   local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
-  local dir="$EF_CACHE/src/k8s-$K8S_VERSION"; mkdir -p "$dir"
+  local dir="$EF_CACHE/src/k8s-$K8S_VERSION"
   log "kubernetes $K8S_VERSION: resolving module (staging modules at $staging)"
-  local gomod
-  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  {
-    echo "module edgefarm.local/k8sbuild"
-    echo
-    grep -E '^go [0-9]' "$gomod"
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    # k8s.io/kubernetes replaces its staging modules with ./staging paths; a consumer must point them at releases.
-    release_replaces "$gomod" "$staging"
-  } > "$dir/go.mod"
-  cat > "$dir/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
-  (cd "$dir" && log "kubernetes: go mod tidy (downloads modules)" && go mod tidy -e >/dev/null 2>&1 || true)
+  wrapper_module "$dir" k8sbuild k8s.io/kubernetes "$K8S_VERSION" "$staging" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
   (cd "$dir" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null 2>&1 || true)
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in $bins; do
     if stamp_ok "$b" "$K8S_VERSION"; then continue; fi
     log "kubernetes: building $b (several minutes on 2 cores)"
-    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" -o "$EF_BIN/$b" "k8s.io/kubernetes/cmd/$b")
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$(k8s_ldflags)" -o "$EF_BIN/$b" "k8s.io/kubernetes/cmd/$b")
     stamp "$b" "$K8S_VERSION"
   done
 }
 
-# The upstream node conformance suite (make conformance): the Kubernetes e2e test binary and agnhost, the suite's
-# test server, from the same pinned module through their own wrapper module (test packages pull in ginkgo/gomega,
-# which the control-plane wrapper does not need). The e2e binary is the slowest build here (about 15 minutes cold on
-# 2 cores); both are cached in $EF_BIN like the rest.
+# The upstream node conformance suite (make conformance): the Kubernetes e2e test binary, agnhost (the suite's test
+# server), nnp and the ginkgo CLI, from the same pinned module through their own wrapper module (test packages pull
+# in ginkgo/gomega, which the control-plane wrapper does not need). The e2e binary is the slowest of them (4.5 minutes
+# cold on 2 cores with the module cache warm); all are cached in $EF_BIN like the rest.
 build_conformance() {
-  local b bins="e2e.test agnhost nnp ginkgo" need=0
-  for b in $bins; do stamp_ok "$b" "$K8S_VERSION" || need=1; done
-  [ $need = 1 ] || { log "conformance $K8S_VERSION: cached"; return; }
-  local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
-  local dir="$EF_CACHE/src/k8s-e2e-$K8S_VERSION"; mkdir -p "$dir"
+  local b
+  all_stamped "$K8S_VERSION" e2e.test agnhost nnp ginkgo && { log "conformance $K8S_VERSION: cached"; return; }
+  local minor=${K8S_VERSION#v1.} dir="$EF_CACHE/src/k8s-e2e-$K8S_VERSION"
   log "conformance $K8S_VERSION: resolving module"
-  local gomod
-  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  {
-    echo "module edgefarm.local/k8se2e"; echo
-    grep -E '^go [0-9]' "$gomod"; echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"; echo
-    release_replaces "$gomod" "$staging"
-  } > "$dir/go.mod"
-  # Not every staging module is published at every patch release (the Go proxy has k8s.io/sample-apiserver only up
-  # to v0.33.5): point a missing one at the newest published patch of the same minor.
-  local mod ver newest
-  while read -r _ mod _ _ ver; do
-    (cd "$dir" && GOFLAGS=-mod=mod go mod download "$mod@$ver" >/dev/null 2>&1) && continue
-    newest=$(cd "$dir" && GOFLAGS=-mod=mod go list -m -versions "$mod" 2>/dev/null | tr ' ' '\n' | grep -E "^${ver%.*}\.[0-9]+$" | sort -t. -k3,3n | tail -1)
-    [ -n "$newest" ] || { log "conformance: $mod@$ver is not published and has no other ${ver%.*} release"; return 1; }
-    log "conformance: $mod@$ver is not published; using $newest"
-    sed -i "s#^replace $mod => $mod $ver\$#replace $mod => $mod $newest#" "$dir/go.mod"
-  done < <(grep '^replace ' "$dir/go.mod")
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/onsi/ginkgo/v2/ginkgo"\n\t_ "k8s.io/kubernetes/test/e2e"\n\t_ "k8s.io/kubernetes/test/images/agnhost"\n\t_ "k8s.io/kubernetes/test/images/nonewprivs"\n)\n' > "$dir/tools.go"
-  (cd "$dir" && log "conformance: go mod tidy (downloads modules)" && go mod tidy -e >/dev/null 2>&1 || true)
-  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*} -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  wrapper_module "$dir" k8se2e k8s.io/kubernetes "$K8S_VERSION" "v0.${minor}" \
+    github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/e2e k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs
   # agnhost (the suite's test server), nnp (the nonewprivs image's setuid program), and the ginkgo CLI at the
   # version the module requires (it runs the e2e binary in parallel processes).
   local pkg
@@ -105,27 +97,18 @@ build_conformance() {
     stamp "$b" "$K8S_VERSION"
   done
   if ! stamp_ok e2e.test "$K8S_VERSION"; then
-    log "conformance: building the e2e test binary (about 15 minutes cold on 2 cores)"
-    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go test -c -trimpath -ldflags "$ld" -o "$EF_BIN/e2e.test" k8s.io/kubernetes/test/e2e)
+    log "conformance: building the e2e test binary (several minutes on 2 cores)"
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go test -c -trimpath -ldflags "$(k8s_ldflags)" -o "$EF_BIN/e2e.test" k8s.io/kubernetes/test/e2e)
     stamp e2e.test "$K8S_VERSION"
   fi
 }
 
 build_etcd() {
   if stamp_ok etcd "$ETCD_VERSION"; then log "etcd $ETCD_VERSION: cached"; return; fi
-  local dir="$EF_CACHE/src/etcd-$ETCD_VERSION"; mkdir -p "$dir"
+  local dir="$EF_CACHE/src/etcd-$ETCD_VERSION"
   log "etcd $ETCD_VERSION: building"
   # etcd's server module carries replace directives, so `go install` refuses it: use a wrapper module.
-  local gomod
-  rm -f "$dir/go.mod" "$dir/go.sum"; gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  {
-    echo "module edgefarm.local/etcdbuild"; echo
-    grep -E '^go [0-9]' "$gomod"; echo
-    echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
-    release_replaces "$gomod" "$ETCD_VERSION"
-  } > "$dir/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$dir/tools.go"
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
+  wrapper_module "$dir" etcdbuild go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION" go.etcd.io/etcd/server/v3
   (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$EF_BIN/etcd" go.etcd.io/etcd/server/v3)
   stamp etcd "$ETCD_VERSION"
 }
