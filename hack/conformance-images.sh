@@ -22,6 +22,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/versions.sh"
+. "$here/image-inputs.sh"
 
 out=$EF_CACHE/images/conformance
 mkdir -p "$out"
@@ -63,12 +64,9 @@ busybox=$EF_BIN/busybox-upstream
 for f in "$EF_BIN/agnhost" "$EF_BIN/nnp" "$mod/test/images/agnhost/porter/localhost.crt" "$busybox" /usr/bin/curl /bin/bash; do
   [ -e "$f" ] || { echo "error: $f is missing: run hack/build-binaries.sh conformance" >&2; exit 1; }
 done
-case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; armv7l) arch=arm ;; *) arch=$(uname -m) ;; esac
-
-inputs=$( {
-  for f in "$here/conformance-images.sh" "$here/oci.py" "$here/pause/pause.c" "$busybox" "$EF_BIN/agnhost" "$EF_BIN/nnp" /usr/bin/curl /bin/bash; do sha256sum < "$f"; done
-  gcc --version | head -1; echo "$arch"
-} | sha256sum | cut -d' ' -f1)
+arch=$(oci_arch)
+inputs=$(build_inputs "$arch" "$here/conformance-images.sh" "$here/image-inputs.sh" "$here/oci.py" "$here/pause/pause.c" "$busybox" \
+  "$EF_BIN/agnhost" "$EF_BIN/nnp" /usr/bin/curl /bin/bash)
 if [ "${1:-}" != --force ] && [ "$(cat "$out/.inputs" 2>/dev/null)" = "$inputs" ] && [ -s "$out/index.txt" ]; then
   echo "[conformance-images] up to date in $out" >&2
   exit 0

@@ -15,6 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/versions.sh"
+. "$here/image-inputs.sh"
 
 out=$EF_CACHE/images
 mkdir -p "$out"
@@ -27,19 +28,8 @@ busybox=/bin/busybox
 command -v gcc >/dev/null || { echo "error: gcc is missing: apt-get install gcc libc6-dev" >&2; exit 1; }
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
 
-case "$(uname -m)" in
-  x86_64) arch=amd64 ;;
-  aarch64) arch=arm64 ;;
-  armv7l) arch=arm ;;
-  *) arch=$(uname -m) ;;
-esac
-
-# Contents, not paths: every checkout shares the cache and builds the same images.
-inputs=$( {
-  for f in "$here/images.sh" "$here/oci.py" "$here/pause/pause.c" "$busybox"; do sha256sum < "$f"; done
-  gcc --version | head -1
-  echo "$arch"
-} | sha256sum | cut -d' ' -f1)
+arch=$(oci_arch)
+inputs=$(build_inputs "$arch" "$here/images.sh" "$here/image-inputs.sh" "$here/oci.py" "$here/pause/pause.c" "$busybox")
 
 if [ "${1:-}" != --force ] && [ -f "$out/.inputs" ] && [ "$(cat "$out/.inputs")" = "$inputs" ] &&
   [ -s "$out/pause.tar" ] && [ -s "$out/busybox.tar" ] && [ -s "$out/images.txt" ] && [ -s "$out/index.txt" ]; then
