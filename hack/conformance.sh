@@ -44,9 +44,10 @@ ef_log "[1/5] the e2e binary, agnhost and the test images (cached after the firs
 "$EF_ROOT/hack/conformance-images.sh"
 
 ef_log "[2/5] the stack (instance $EF_INSTANCE)"
-restore=()
+restore=() progress=""
 finish() {
   local rc=$? t
+  [ -z "$progress" ] || { kill "$progress" 2>/dev/null; wait "$progress" 2>/dev/null || true; }
   for t in "${restore[@]}"; do
     kubectl --kubeconfig "$EF_KUBECONFIG" taint nodes "$node" "$t" --overwrite >/dev/null 2>&1 &&
       echo "[conformance] put back the taint $t on $node" || echo "[conformance] could not put back the taint $t on $node" >&2
@@ -89,7 +90,9 @@ done < <(k get node "$node" -o json | jq -r '.spec.taints // [] | .[] | select(.
 blocking=$(k get nodes -o json | jq -r '[.items[].spec.taints // [] | .[] | .key | select(startswith("node.kubernetes.io/") | not)] | unique | join(",")')
 
 ef_log "[4/5] the upstream specs ($procs parallel processes)"
-# Ginkgo reads focus and skip as RE2; a notApplicable spec is skipped by its full name, every metacharacter escaped.
+# Ginkgo reads focus and skip as RE2; a notApplicable or notSelected spec is skipped by its full name, every
+# metacharacter escaped. spec_patterns FILE: one such pattern per entry of FILE (a JSON list of {spec, ...}).
+spec_patterns() { jq -r '.[].spec' "$1" | sed 's/[][\\.+*?(){}|^$]/\\&/g'; }
 mapfile -t focus < <(jq -r '.focus[]' "$selection")
 mapfile -t skip < <(jq -r '.skip[]' "$selection")
 # A notApplicable entry with ifMissing applies only where the probe of that name fails on this machine.
@@ -109,7 +112,7 @@ jq -c '.notApplicable[]' "$selection" | while read -r e; do
   if [ -n "$m" ] && probe "$m"; then echo "[conformance] $m: present here, so this spec runs: $(jq -r .spec <<<"$e")" >&2; continue; fi
   echo "$e"
 done | jq -s . > "$na_file"
-mapfile -t na < <(jq -r '.[].spec' "$na_file" | sed 's/[][\\.+*?(){}|^$]/\\&/g')
+mapfile -t na < <(spec_patterns "$na_file")
 args=(--kubeconfig="$EF_KUBECONFIG" --provider=skeleton --report-dir="$work" --non-blocking-taints="${blocking:-none}"
   --ginkgo.no-color)
 for f in "${focus[@]}"; do args+=(--ginkgo.focus="$f"); done
@@ -120,7 +123,7 @@ for s in "${na[@]}"; do args+=(--ginkgo.skip="$s"); done
 # notSelected: left out on purpose (too slow for the budget) unless EF_CONFORMANCE_ALL=1; the results list them.
 ns_file=$work/not-selected.json
 if [ "${EF_CONFORMANCE_ALL:-0}" = 1 ]; then echo '[]' > "$ns_file"; else jq '.notSelected // []' "$selection" > "$ns_file"; fi
-mapfile -t ns < <(jq -r '.[].spec' "$ns_file" | sed 's/[][\\.+*?(){}|^$]/\\&/g')
+mapfile -t ns < <(spec_patterns "$ns_file")
 for s in "${ns[@]}"; do args+=(--ginkgo.skip="$s"); done
 [ -z "$extra_focus" ] || args+=(--ginkgo.focus="$extra_focus")
 total=$(jq '[.[].SpecReports[]? | select(.LeafNodeType == "It" and .State != "skipped")] | length' "$work/dry-run.json")
@@ -134,7 +137,7 @@ progress=$!
 rc=0
 (cd "$work" && "$EF_BIN/ginkgo" -p --procs="$procs" --timeout=50m --no-color --json-report=report.json --output-dir="$work" \
   "$EF_BIN/e2e.test" -- "${args[@]}") > "$work/ginkgo.log" 2>&1 || rc=$?
-kill "$progress" 2>/dev/null; wait "$progress" 2>/dev/null || true
+kill "$progress" 2>/dev/null; wait "$progress" 2>/dev/null || true; progress=""
 [ -s "$work/report.json" ] || { tail -30 "$work/ginkgo.log" >&2; ef_die "ginkgo wrote no report (exit $rc; log: $work/ginkgo.log)"; }
 
 ef_log "[5/5] results"
