@@ -18,6 +18,7 @@ import {
   type NodeHeartbeat,
   type PodStatusReport,
 } from './gen/edgefarm/v1/edge_pb.js';
+import { allContainers } from './keys.js';
 
 /** Largest payload we accept from the wire (NATS' default max_payload is 1 MiB). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -77,7 +78,7 @@ export function decodeEdgePodSpec(data: Uint8Array, subject?: string): EdgePodSp
       subject,
     );
   }
-  for (const c of [...m.initContainers, ...m.containers, ...m.ephemeralContainers]) {
+  for (const c of allContainers(m)) {
     requireFields(EdgePodSpecSchema.typeName, subject, { 'container name': c.name, [`image of ${c.name}`]: c.image });
   }
   // A group id the kernel accepts (0 .. 2^32-2; 2^32-1 is "unchanged" to chown): the agent chowns volumes to it.

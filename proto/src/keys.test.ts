@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { EdgePodSpecSchema } from './gen/edgefarm/v1/edge_pb.js';
-import { isKeyError, objectKey, parseObjectKey, parsePodKey, podKeyString, podObjectKeys, podUsesObject } from './keys.js';
+import { isDnsLabel, isKeyError, objectKey, parseObjectKey, parsePodKey, podKeyString, podObjectKeys, podUsesObject } from './keys.js';
 
 describe('pod and object keys', () => {
   it('round-trip', () => {
@@ -70,10 +70,35 @@ describe('podObjectKeys', () => {
     ]);
   });
 
+  it("includes what an ephemeral container's env and envFrom reference (kubectl debug with --env-from)", () => {
+    const debugging = create(EdgePodSpecSchema, {
+      namespace: 'ns',
+      name: 'web',
+      containers: [{ name: 'c', image: 'i' }],
+      ephemeralContainers: [
+        {
+          name: 'debugger',
+          image: 'i',
+          env: [{ name: 'T', secretKeyRef: { name: 'debug-token', key: 'k' } }],
+          envFrom: [{ configMap: 'debug-env' }],
+        },
+      ],
+    });
+    expect(podObjectKeys(debugging)).toEqual(['configmap/ns/debug-env', 'secret/ns/debug-token']);
+    expect(podUsesObject(debugging, 'configmap', { namespace: 'ns', name: 'debug-env' })).toBe(true);
+  });
+
   it('answers whether the pod uses an object, only in its own namespace', () => {
     expect(podUsesObject(spec, 'configmap', { namespace: 'ns', name: 'cm2' })).toBe(true);
     expect(podUsesObject(spec, 'configmap', { namespace: 'other', name: 'cm2' })).toBe(false);
     expect(podUsesObject(spec, 'secret', { namespace: 'ns', name: 'cm' })).toBe(false);
     expect(podUsesObject(spec, 'token', { namespace: 'ns', name: 'web' })).toBe(true);
+  });
+});
+
+describe('isDnsLabel', () => {
+  it('accepts what Kubernetes accepts for namespaces and container names, and nothing else', () => {
+    for (const ok of ['a', 'web-1', '0', 'a'.repeat(63)]) expect(isDnsLabel(ok)).toBe(true);
+    for (const bad of ['', 'A', '-a', 'a-', 'a.b', 'a_b', 'a/b', '../x', 'a'.repeat(64), 'é']) expect(isDnsLabel(bad)).toBe(false);
   });
 });

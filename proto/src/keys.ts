@@ -7,8 +7,22 @@
  * references, envFrom and imagePullSecrets, always in the pod's namespace, and its own token object): the provider
  * delivers exactly those to the pod's node, the agent queues the pods an object change concerns.
  */
-import type { EdgePodSpec } from './gen/edgefarm/v1/edge_pb.js';
+import type { EdgeContainer, EdgePodSpec } from './gen/edgefarm/v1/edge_pb.js';
 import type { ObjectKind, PodKey } from './subjects.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/**
+ * A DNS label as Kubernetes accepts one (RFC 1123, at most 63 characters): namespaces and container names, which end
+ * up in CRI names, log paths and cgroup paths. The provider checks what it sends, the agent what it receives.
+ */
+export function isDnsLabel(s: string): boolean {
+  return s.length <= 63 && DNS_LABEL.test(s);
+}
+
+/** Every container of the pod: init, regular and ephemeral ones, in that order. */
+export function allContainers(spec: EdgePodSpec): EdgeContainer[] {
+  return [...spec.initContainers, ...spec.containers, ...spec.ephemeralContainers];
+}
 
 export class KeyError extends Error {
   override name = 'KeyError';
@@ -68,7 +82,7 @@ export function podObjectRefs(spec: EdgePodSpec): ObjectRef[] {
     }
   }
   for (const name of spec.imagePullSecrets) add('secret', name);
-  for (const c of [...spec.initContainers, ...spec.containers]) {
+  for (const c of allContainers(spec)) {
     for (const e of c.env) {
       if (e.configMapKeyRef) add('configmap', e.configMapKeyRef.name);
       if (e.secretKeyRef) add('secret', e.secretKeyRef.name);

@@ -17,12 +17,14 @@
  */
 import {
   TOMBSTONE_OPERATIONS,
+  allContainers,
   compareResourceVersions,
   decodeEdgeObject,
   decodeEdgePodSpec,
   desiredSubjects,
   edge,
   isDecodeError,
+  isDnsLabel,
   isSubjectError,
   objectKey,
   parseDesiredSubject,
@@ -75,24 +77,23 @@ export type ApplyOutcome =
 
 // Names end up in CRI names, log paths and cgroup paths: accept only what Kubernetes itself accepts.
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
 
 /** Why a spec's identity is unusable at the edge, or '' when it is fine. */
 export function unsafeIdentity(spec: edge.EdgePodSpec): string {
-  if (!DNS_LABEL.test(spec.namespace) || spec.namespace.length > 63) return `namespace "${spec.namespace}" is not a DNS label`;
+  if (!isDnsLabel(spec.namespace)) return `namespace "${spec.namespace}" is not a DNS label`;
   if (!DNS_SUBDOMAIN.test(spec.name) || spec.name.length > 253) return `pod name "${spec.name}" is not a DNS subdomain`;
   if (!UID.test(spec.uid)) return `uid "${spec.uid}" has unexpected characters`;
   const names = new Set<string>();
-  for (const c of [...spec.initContainers, ...spec.containers, ...spec.ephemeralContainers]) {
-    if (!DNS_LABEL.test(c.name) || c.name.length > 63) return `container name "${c.name}" is not a DNS label`;
+  for (const c of allContainers(spec)) {
+    if (!isDnsLabel(c.name)) return `container name "${c.name}" is not a DNS label`;
     if (names.has(c.name)) return `container name "${c.name}" is used twice`;
     names.add(c.name);
   }
   const volumes = new Set<string>();
   for (const v of spec.volumes) {
     // Volume names are directory names under the pod's volume directory.
-    if (!DNS_LABEL.test(v.name) || v.name.length > 63) return `volume name "${v.name}" is not a DNS label`;
+    if (!isDnsLabel(v.name)) return `volume name "${v.name}" is not a DNS label`;
     if (volumes.has(v.name)) return `volume name "${v.name}" is used twice`;
     volumes.add(v.name);
   }

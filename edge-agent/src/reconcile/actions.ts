@@ -4,7 +4,7 @@
  * returns a plain record of what to do. No I/O, no clock reads: `now` comes in. The executor carries it out in a
  * fixed order (kill, stop, remove, create sandbox, start containers); what fails is retried by the next sync.
  */
-import { edge, podKeyString } from '@edgefarm/proto';
+import { allContainers, edge, podKeyString } from '@edgefarm/proto';
 import { containerHash, gracePeriodSec, sandboxHash } from '../runtime/labels.js';
 import { backoffKey, crashLoopMessage, type BackoffView } from './backoff.js';
 import type { ObservedContainer, ObservedPod, ObservedSandbox, SandboxRef } from '../runtime/types.js';
@@ -228,7 +228,7 @@ export function computePodActions(desired: edge.EdgePodSpec | undefined, observe
   dropSandboxes(a, observed, stale, 'stale sandbox of this pod', grace);
   const inCurrent = ownContainers.filter((c) => c.sandboxId === current.id);
 
-  const known = new Set([...desired.initContainers, ...desired.containers, ...desired.ephemeralContainers].map((c) => c.name));
+  const known = new Set(allContainers(desired).map((c) => c.name));
   for (const c of inCurrent) {
     if (known.has(c.name)) continue;
     if (isLive(c))

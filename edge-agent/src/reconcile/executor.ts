@@ -11,7 +11,7 @@
  * its container (CreateContainerConfigError). Lifecycle hooks run as the kubelet runs them: a container's postStart
  * right after its start (a failure kills it: FailedPostStartHook), its preStop before its kill, within the grace period.
  */
-import { parsePodKey, type edge } from '@edgefarm/proto';
+import { allContainers, parsePodKey, type edge } from '@edgefarm/proto';
 import type { Logger } from 'pino';
 import { isContainerConfigError, needsPodIps, resolveContainerConfig, ContainerConfigError, type ObjectSource } from '../runtime/env.js';
 import { terminationMessagePath } from '../runtime/cri-config.js';
@@ -257,7 +257,7 @@ export class PodExecutor {
     }
     result.sandbox = sandbox;
 
-    const all = [...desired.initContainers, ...desired.containers, ...desired.ephemeralContainers];
+    const all = allContainers(desired);
     for (const start of actions.startContainers) {
       const spec = all.find((c) => c.name === start.name);
       if (!sandbox || !spec || !killsOk) {

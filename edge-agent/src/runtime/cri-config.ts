@@ -3,7 +3,7 @@
  * observed pod rebuilt from CRI labels/annotations. No I/O here; cri-runtime.ts does the calls.
  */
 import path from 'node:path';
-import { cri, edge, podKeyString, type PodKey } from '@edgefarm/proto';
+import { allContainers, cri, edge, podKeyString, type PodKey } from '@edgefarm/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Annotations, Labels, MANAGED, containerHash, effectiveHostname, sandboxHash } from './labels.js';
 import type { ResourcesInit, SecurityInit } from './linux.js';
@@ -80,7 +80,7 @@ export function sandboxConfig(layout: NodeLayout, pod: edge.EdgePodSpec, attempt
       // As the kubelet: the sandbox is privileged when any container is (containerd refuses one otherwise).
       securityContext: {
         namespaceOptions: namespaceOptions(pod),
-        privileged: [...pod.initContainers, ...pod.containers, ...pod.ephemeralContainers].some((c) => c.securityContext?.privileged),
+        privileged: allContainers(pod).some((c) => c.securityContext?.privileged),
       },
     },
   };

@@ -4,7 +4,7 @@
  * and an Event.
  */
 import { create } from '@bufbuild/protobuf';
-import { edge, MAX_EPHEMERAL_CONTAINERS } from '@edgefarm/proto';
+import { edge, isDnsLabel, MAX_EPHEMERAL_CONTAINERS } from '@edgefarm/proto';
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
 import { parseQuantity } from '../kube/quantity.js';
 import { EDGE_FIELD_PATHS, fieldValue, resourceValue } from './downward.js';
@@ -268,8 +268,6 @@ function volume(pod: V1Pod, v: V1Volume, ctx: TranslateContext, problems: Proble
   return create(edge.EdgeVolumeSchema, { name: v.name });
 }
 
-/** A container name as the API accepts it (a DNS label); the agent refuses a spec with any other. */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Fields the API forbids in an ephemeral container (validateEphemeralContainers); checked again, they reach a runtime. */
 const NOT_EPHEMERAL = ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'resources', 'resizePolicy'] as const;
 
@@ -291,7 +289,8 @@ function ephemeralContainers(pod: V1Pod, ctx: TranslateContext, waiting: string[
       continue;
     }
     const problems = new Problems();
-    if (!DNS_LABEL.test(ec.name) || ec.name.length > 63) problems.add(`${where}.name`, 'not a DNS label');
+    if (!isDnsLabel(ec.name))
+      problems.add(`${where}.name`, 'not a DNS label'); // the agent refuses a spec with any other
     else if (regular.has(ec.name) || seen.has(ec.name)) problems.add(`${where}.name`, 'the pod has a container of that name already');
     if (!ec.image) problems.add(`${where}.image`, 'required');
     for (const f of NOT_EPHEMERAL) {
