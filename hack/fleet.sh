@@ -105,7 +105,7 @@ registrar() {
   [ -f "$EF_FLEET/fleet.json" ] || ef_die "no fleet identity in $EF_FLEET: run hack/fleet.sh identity first"
   registrar_kubeconfig
   fleet_configmap
-  if ef_running registrar && [ -n "$(find "$EF_ROOT/registrar/dist" "$EF_ROOT/identity/dist" "$EF_ROOT/proto/dist" "$EF_ROOT/settings/dist" -name '*.js' -newer "$EF_PIDS/registrar.pid" 2>/dev/null | head -n 1)" ]; then
+  if ef_stale_build registrar registrar identity proto settings; then
     echo "[registrar] build is newer than the running registrar: restarting it"
     ef_stop registrar 15
   fi

@@ -172,6 +172,13 @@ ef_start() {
 # A zombie counts as stopped: this machine's PID 1 reaps exited processes only every ~2 s.
 ef_pid_alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 ef_running() { local f="$EF_PIDS/$1.pid"; [ -f "$f" ] && ef_pid_alive "$(cat "$f")"; }
+# ef_stale_build NAME PKG...: NAME runs and a build of one of the workspace packages PKG (their dist/) is newer than
+# its start: the caller restarts it, so make up runs what was last built.
+ef_stale_build() {
+  local name=$1 p dirs=(); shift
+  for p in "$@"; do dirs+=("$EF_ROOT/$p/dist"); done
+  ef_running "$name" && [ -n "$(find "${dirs[@]}" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]
+}
 
 # ef_stop NAME [TIMEOUT_S]: TERM the recorded PID, KILL after the timeout, remove the pidfile.
 ef_stop() {

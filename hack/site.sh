@@ -227,8 +227,7 @@ agent_up() {
   fi
   # An agent started from an older build is restarted, as make up restarts the provider: the pods keep running
   # under their shims and the new agent adopts them.
-  if ef_running "agent-$site" && [ -z "${EF_AGENT_MAIN:-}" ] && [ -n "$(find "$EF_ROOT/edge-agent/dist" "$EF_ROOT/proto/dist" \
-    "$EF_ROOT/workqueue/dist" "$EF_ROOT/streaming/dist" "$EF_ROOT/settings/dist" "$EF_ROOT/cri/dist" "$EF_ROOT/registrar/dist" -name '*.js' -newer "$EF_PIDS/agent-$site.pid" 2>/dev/null | head -n 1)" ]; then
+  if [ -z "${EF_AGENT_MAIN:-}" ] && ef_stale_build "agent-$site" edge-agent proto workqueue streaming settings cri registrar; then
     echo "[$site] build is newer than the running agent: restarting it"
     ef_stop "agent-$site" 15
   fi

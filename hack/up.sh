@@ -51,7 +51,7 @@ done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager
 for ((r = 1; r <= EF_PROVIDERS; r++)); do
   name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
   # A provider started from an older build is restarted (its code, or a package it uses, changed since).
-  if ef_running $name && [ -n "$(find "$EF_ROOT/provider/dist" "$EF_ROOT/proto/dist" "$EF_ROOT/workqueue/dist" "$EF_ROOT/streaming/dist" "$EF_ROOT/settings/dist" -name '*.js' -newer "$EF_PIDS/$name.pid" 2>/dev/null | head -n 1)" ]; then
+  if ef_stale_build $name provider proto workqueue streaming settings; then
     echo "[$name] build is newer than the running provider: restarting it"
     ef_stop $name 15
   fi
