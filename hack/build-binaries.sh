@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, etcd,
+# Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd,
 # nats-server) from their Go modules at pinned versions, into $EF_BIN (outside the repo). Skips what is built already.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,13 +60,15 @@ wrapper_module() {
 }
 
 build_k8s() {
-  local bins="kube-apiserver kube-controller-manager kube-scheduler" b
+  # kubelet: the local stack's cloud node, where the provider, the registrar and the hub run as pods (~7.5 min cold).
+  local bins="kube-apiserver kube-controller-manager kube-scheduler kubelet" b
   all_stamped "$K8S_VERSION" $bins && { log "kubernetes $K8S_VERSION: cached"; return; }
   local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
   local dir="$EF_CACHE/src/k8s-$K8S_VERSION"
   log "kubernetes $K8S_VERSION: resolving module (staging modules at $staging)"
   wrapper_module "$dir" k8sbuild k8s.io/kubernetes "$K8S_VERSION" "$staging" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet
   (cd "$dir" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null 2>&1 || true)
   for b in $bins; do
     if stamp_ok "$b" "$K8S_VERSION"; then continue; fi
