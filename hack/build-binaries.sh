@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd,
 # nats-server) from their Go modules at pinned versions, into $EF_BIN (outside the repo). Skips what is built already.
+# `nats-arch amd64|arm64` cross-builds nats-server into $EF_BIN/linux-ARCH/ (the site package, arm64 images).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -122,10 +123,29 @@ build_nats() {
   stamp nats-server "$NATS_VERSION"
 }
 
+# nats-server for another architecture (the site package, images for arm64 nodes): GOARCH=amd64|arm64, static
+# (CGO_ENABLED=0), into $EF_BIN/linux-ARCH/nats-server, stamped like the rest. The same module and flags as build_nats.
+build_nats_arch() {
+  local arch=$1 out
+  case "$arch" in amd64|arm64) ;; *) echo "usage: $0 nats-arch amd64|arm64" >&2; exit 2 ;; esac
+  out=$EF_BIN/linux-$arch
+  if [ -x "$out/nats-server" ] && [ "$(cat "$out/.nats-server.version" 2>/dev/null)" = "$NATS_VERSION" ]; then
+    log "nats-server $NATS_VERSION linux/$arch: cached"; return
+  fi
+  log "nats-server $NATS_VERSION linux/$arch: building"
+  mkdir -p "$out" "$EF_CACHE/src/nats-build"
+  # `go install` refuses GOBIN with a cross GOARCH: build through a throwaway module instead.
+  (cd "$EF_CACHE/src/nats-build" && rm -f go.mod go.sum && go mod init edgefarm.local/natsbuild >/dev/null 2>&1 &&
+    GOFLAGS=-mod=mod go get "github.com/nats-io/nats-server/v2@$NATS_VERSION" >/dev/null 2>&1 &&
+    GOOS=linux GOARCH=$arch CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out/nats-server" github.com/nats-io/nats-server/v2)
+  echo "$NATS_VERSION" > "$out/.nats-server.version"
+}
+
 what=${1:-all}
 case "$what" in
   all) build_nats; build_etcd; build_k8s ;;
   nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;; conformance) build_conformance ;;
-  *) echo "usage: $0 [all|nats|etcd|k8s|conformance]" >&2; exit 2 ;;
+  nats-arch) [ $# -eq 2 ] || { echo "usage: $0 nats-arch amd64|arm64" >&2; exit 2; }; build_nats_arch "$2"; log "done: $EF_BIN/linux-$2/nats-server"; exit 0 ;;
+  *) echo "usage: $0 [all|nats|etcd|k8s|conformance|nats-arch amd64|arm64]" >&2; exit 2 ;;
 esac
 log "done: $(ls "$EF_BIN" | tr '\n' ' ')"
