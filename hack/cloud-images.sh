@@ -10,7 +10,8 @@
 #                                             entrypoint /usr/bin/node, cmd the provider.
 #   docker.io/edgefarm/nats-server:<version>  /nats-server $NATS_VERSION (static, hack/build-binaries.sh nats-arch),
 #     nats-server/, nats-server.tar           /etc/passwd and group with nats (65532), /tmp; user 65532.
-#   images.json                               name, index digest, per platform its manifest digest and sizes
+#   images.json                               name, index digest, per platform its manifest digest and sizes (and
+#                                             the .deb files of edgefarm's libraries)
 #
 # Layers are gzip'ed (gzip -n: no name, no time stamp): 3x smaller to ship or push than uncompressed, and still byte
 # for byte reproducible (fixed mtimes, owners and order, hack/oci.py). The same inputs give the same digests; the
@@ -104,7 +105,7 @@ build() {
   for a in "${arches[@]}"; do
     mkdir -p "$work/debs-$a"
     for f in $(fetch_debs "$a"); do dpkg-deb -x "$f" "$work/debs-$a"; done
-    args+=("$a" "$(node_dist "$a")" "$EF_BIN/linux-$a/nats-server" "$work/debs-$a")
+    args+=("$a" "$(node_dist "$a")" "$EF_BIN/linux-$a/nats-server" "$work/debs-$a" "$(fetch_debs "$a" | xargs -n1 basename | paste -sd,)")
   done
   local gomod; gomod=$(GOFLAGS=-mod=mod go env GOMODCACHE)/github.com/nats-io/nats-server/v2@$NATS_VERSION
   /usr/bin/python3 - "$here" "$work" "$root/build/bundle" "$EDGEFARM_IMAGE" "$NATS_IMAGE" "$NODE_VERSION" "$NATS_VERSION" \
@@ -131,9 +132,9 @@ def accounts(user):
     }
 
 args = sys.argv[9:]
-per_arch = [args[i:i + 4] for i in range(0, len(args), 4)]
+per_arch = [args[i:i + 5] for i in range(0, len(args), 5)]
 edgefarm, nats = [], []
-for arch, nodedir, natsbin, debroot in per_arch:
+for arch, nodedir, natsbin, debroot, debnames in per_arch:
     t = TRIPLET[arch]
     # The runtime layer: node at usr/bin/node (copied into the unpacked packages, so its libraries resolve there).
     os.makedirs(os.path.join(debroot, "usr/bin"), exist_ok=True)
@@ -176,6 +177,9 @@ for short, name, plats in (("edgefarm", edgefarm_name, edgefarm), ("nats-server"
     layout_tar(os.path.join(work, short), os.path.join(work, short + ".tar"))
     rows.append({"name": name, "layout": short, "tarball": short + ".tar", "index": r["index"],
                  "tarballSize": os.path.getsize(os.path.join(work, short + ".tar")), "platforms": r["platforms"]})
+    if short == "edgefarm":  # the Debian packages the runtime layer's libraries come from
+        for arch, _, _, _, debnames in per_arch:
+            r["platforms"][arch]["debs"] = debnames.split(",")
 with open(os.path.join(work, "images.json"), "w") as f:
     json.dump(rows, f, indent=2, sort_keys=True)
     f.write("\n")
