@@ -2,6 +2,7 @@
 #   make up | down | status | clean     the local stack (instance $EF_INSTANCE, default dev; see hack/lib.sh)
 #   make up PROVIDERS=2                 ... with 2 provider replicas sharing the edge nodes
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
+#   make up DEV=1                       ... the provider, registrar and hub as processes of this checkout, not pods
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
 #   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, conformance-ci: all run, then a summary; fails if any failed
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
@@ -9,6 +10,8 @@
 #   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
 #   make settings-doc                   regenerate docs/reference/settings.md, the reference of every setting
 #   make fuzz                           every *.fuzz.test.ts property with 20000 inputs (EF_FUZZ_RUNS); summary in bench/results/fuzz-*.json
+#   make images                         the cloud images (docker.io/edgefarm/edgefarm, nats-server; amd64+arm64 OCI indexes) in build/images/ (docs/reference/images.md)
+#   make package                        the site package: build/package/edgefarm-site_<version>_<arch>.deb and .tar.gz (docs/reference/package.md)
 #   make proto | verify-proto | bench
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,7 +22,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps test test-unit test-int e2e e2e-hub3 conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
+.PHONY: help up down status clean build deps images package test test-unit test-int e2e e2e-hub3 conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -32,6 +35,14 @@ endif
 # `make up HUB=3` runs the NATS hub as a 3-server JetStream cluster (EF_HUB); hack/hub.sh records it for later runs.
 ifdef HUB
 export EF_HUB := $(HUB)
+endif
+
+# `make up DEV=1` runs the provider, the registrar and the hub as processes of this checkout (EF_DEPLOY=process)
+# instead of pods of the shipped manifests on the cloud node.
+ifdef DEV
+ifneq ($(DEV),0)
+export EF_DEPLOY := process
+endif
 endif
 
 up:
@@ -48,6 +59,12 @@ clean:
 
 build deps:
 	@hack/deps.sh
+
+images:
+	@hack/cloud-images.sh build
+
+package:
+	@hack/package.sh
 
 # Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
 # several times its usual time): a hung suite is killed and reported, and the others still run.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the stack of instance $EF_INSTANCE (hack/down.sh), cleans every site (hack/site.sh clean), removes the fleet
+# Stops the stack of instance $EF_INSTANCE (hack/down.sh), cleans every site (hack/site.sh clean) and the cloud node
+# (hack/cloud-node.sh clean: its pods' containers, mounts and bridge), removes the fleet
 # address from lo (hack/fleet.sh clean), and the instance's state ($EF_STATE: etcd data, PKI, the fleet's identity and
 # TLS, kubeconfigs, JetStream stores, joins, logs) and runtime dir ($EF_RUN).
 # Built binaries and node_modules stay (they live in $EF_CACHE and the repo).
@@ -8,6 +9,7 @@ set -euo pipefail
 H=$EF_ROOT/hack
 "$H/down.sh"
 for s in $EF_SITES; do bash "$H/site.sh" clean "$s" || echo "warning: hack/site.sh clean $s failed" >&2; done
+"$H/cloud-node.sh" clean
 "$H/fleet.sh" clean
 for d in "$EF_STATE" "$EF_RUN"; do
   case "$d" in ""|/|/run|/run/|"$HOME"|"$EF_ROOT"|"$EF_ROOT/") ef_die "refusing to remove '$d'" ;; esac

@@ -14,17 +14,19 @@
 #   DIR/certs.d/                    registry hosts (containerd's config_path, see hack/registry.sh hosts), unless
 #                                   REGISTRY_CONFIG_DIR names another directory
 #
-# Usage: hack/containerd-config.sh DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR]
+# Usage: hack/containerd-config.sh DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR [BRIDGE]]
 #   DIR       absolute directory for config, root and CNI files (created)
 #   SOCK      absolute path of the gRPC unix socket, short (< 108 bytes), e.g. /run/edgefarm/dev/edge-1/containerd.sock
 #   POD_CIDR  pod subnet for host-local, e.g. 10.221.1.0/24 (its .1 is the bridge's gateway address)
 #   REGISTRY_CONFIG_DIR  absolute; one HOST:PORT/hosts.toml per registry (e.g. a plain-HTTP one on the host), read
 #             by containerd on every pull (default DIR/certs.d)
+#   BRIDGE    the CNI bridge's name (default efbr0; each site has its own netns, the cloud node shares the host's)
 # Start containerd with `containerd --config DIR/config.toml`, inside the site's netns via `nsenter --net=...`, NOT
 # `ip netns exec` (that remounts /sys, hiding the cgroup v1 hierarchies runc needs). See docs/site.md.
 set -euo pipefail
-[ $# -eq 3 ] || [ $# -eq 4 ] || { echo "usage: $0 DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR]" >&2; exit 2; }
-dir=$1 sock=$2 cidr=$3 registry_dir=${4:-$1/certs.d}
+[ $# -ge 3 ] && [ $# -le 5 ] || { echo "usage: $0 DIR SOCK POD_CIDR [REGISTRY_CONFIG_DIR [BRIDGE]]" >&2; exit 2; }
+dir=$1 sock=$2 cidr=$3 registry_dir=${4:-$1/certs.d} bridge=${5:-efbr0}
+[[ "$bridge" =~ ^[a-z0-9-]{1,15}$ ]] || { echo "error: BRIDGE is not an interface name: $bridge" >&2; exit 2; }
 case "$registry_dir" in /*) ;; *) echo "error: REGISTRY_CONFIG_DIR must be absolute: $registry_dir" >&2; exit 2 ;; esac
 case "$dir" in /*) ;; *) echo "error: DIR must be absolute: $dir" >&2; exit 2 ;; esac
 case "$sock" in /*) ;; *) echo "error: SOCK must be absolute: $sock" >&2; exit 2 ;; esac
@@ -109,7 +111,7 @@ cat > "$dir/cni/net.d/10-edgefarm.conflist.tmp" <<EOF
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "efbr0",
+      "bridge": "$bridge",
       "isGateway": true,
       "ipMasq": false,
       "hairpinMode": true,

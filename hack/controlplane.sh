@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by
 # hack/build-binaries.sh into $EF_BIN), on loopback, with the PKI from hack/pki.sh. Data in $EF_STATE/etcd is kept
-# across down/up. `up` also applies every manifests/*.yaml (CustomResourceDefinitions first).
+# across down/up. `up` also applies manifests/crds and the namespace, RBAC and API priority of manifests/base.
 #   hack/controlplane.sh up|down|status|apply
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -100,29 +100,17 @@ start_scheduler() {
   ef_wait_up kube-scheduler "kube-scheduler /healthz on 127.0.0.1:$EF_SCHED_PORT" 60 secure_healthz "$EF_SCHED_PORT"
 }
 
-# Applies manifests/*.yaml: files holding CustomResourceDefinitions first (then waits until they are Established),
-# then the rest. Server-side apply: no size limit from the last-applied annotation (CRDs get large).
+# Applies manifests/crds (then waits until they are Established), then the parts of manifests/base every stack needs
+# before anything runs: the namespace, RBAC and API priority (the workloads are hack/install.sh's, EF_DEPLOY=cluster).
+# Server-side apply: no size limit from the last-applied annotation (CRDs get large).
+BASE_PARTS="namespace.yaml provider-rbac.yaml registrar-rbac.yaml provider-flowschema.yaml"
 apply_manifests() {
-  local dir="$EF_ROOT/manifests" f crds=() rest=()
-  shopt -s nullglob
-  for f in "$dir"/*.yaml; do
-    if grep -qE '^kind:[[:space:]]*CustomResourceDefinition' "$f"; then crds+=("$f"); else rest+=("$f"); fi
-  done
-  shopt -u nullglob
-  [ $(( ${#crds[@]} + ${#rest[@]} )) -gt 0 ] || { echo "[controlplane] manifests/: nothing to apply"; return 0; }
-  local args=(apply --server-side --force-conflicts --field-manager=edgefarm-hack)
-  if [ ${#crds[@]} -gt 0 ]; then
-    for f in "${crds[@]}"; do args+=(-f "$f"); done
-    kc "${args[@]}" >/dev/null
-    local w=(wait --for=condition=Established --timeout=30s); for f in "${crds[@]}"; do w+=(-f "$f"); done
-    kc "${w[@]}" >/dev/null
-    args=(apply --server-side --force-conflicts --field-manager=edgefarm-hack)
-  fi
-  if [ ${#rest[@]} -gt 0 ]; then
-    for f in "${rest[@]}"; do args+=(-f "$f"); done
-    kc "${args[@]}" >/dev/null
-  fi
-  echo "[controlplane] applied manifests/: $(cd "$dir" && ls ./*.yaml 2>/dev/null | sed 's#^\./##' | tr '\n' ' ')"
+  local args=(apply --server-side --force-conflicts --field-manager=edgefarm-hack) f
+  kc "${args[@]}" -k "$EF_ROOT/manifests/crds" >/dev/null
+  kc wait --for=condition=Established --timeout=30s -f "$EF_ROOT/manifests/crds/edgenode-crd.yaml" >/dev/null
+  for f in $BASE_PARTS; do args+=(-f "$EF_ROOT/manifests/base/$f"); done
+  kc "${args[@]}" >/dev/null
+  echo "[controlplane] applied manifests/crds and manifests/base: $BASE_PARTS"
 }
 
 up() {

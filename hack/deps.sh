@@ -2,7 +2,7 @@
 # Installs and builds everything EdgeFarm needs on this machine, skipping what is there already:
 #   1. Debian packages (containerd, runc, CNI plugins, busybox-static, bzip2, make, iptables, iproute2, openssl, gcc,
 #      libc6-dev, curl, jq, python3, docker-registry, skopeo, apache2-utils)
-#   2. Go components from their modules (hack/build-binaries.sh: kube-*, etcd, nats-server) into $EF_BIN
+#   2. Go components from their modules (hack/build-binaries.sh: kube-*, kubelet, etcd, nats-server) into $EF_BIN
 #   3. Node.js 24 (hack/ensure-node.sh)
 #   4. npm ci (when node_modules is missing or package-lock.json changed)
 #   5. tsc -b (every workspace package into its dist/)
@@ -17,8 +17,9 @@ say() { printf '[deps %3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 # make verify-proto); docker-registry (distribution 2.8, a real OCI registry for hack/registry.sh), skopeo (pushes the
 # image archives of hack/images.sh into it), apache2-utils (htpasswd -B for the registry's basic auth) and gnuplot-nox
 # (the growth-curve PNG of `make bench`, bench/plot.gp); bzip2 and make build upstream busybox for the conformance
-# test images (hack/conformance-images.sh).
-PKGS="containerd runc containernetworking-plugins busybox-static bzip2 make iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox"
+# test images (hack/conformance-images.sh); binutils (readelf: the shared libraries an image's node needs,
+# hack/cloud-images.sh).
+PKGS="containerd runc containernetworking-plugins busybox-static bzip2 make iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox binutils"
 installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $PKGS 2>/dev/null | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in $PKGS; do case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac; done
@@ -40,7 +41,7 @@ fi
 # 2. Go components. Go is needed only when something is not built yet.
 [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"
 stale=()
-for b in nats-server:$NATS_VERSION etcd:$ETCD_VERSION kube-apiserver:$K8S_VERSION kube-controller-manager:$K8S_VERSION kube-scheduler:$K8S_VERSION; do
+for b in nats-server:$NATS_VERSION etcd:$ETCD_VERSION kube-apiserver:$K8S_VERSION kube-controller-manager:$K8S_VERSION kube-scheduler:$K8S_VERSION kubelet:$K8S_VERSION; do
   n=${b%%:*} v=${b#*:}
   { [ -x "$EF_BIN/$n" ] && [ "$(cat "$EF_BIN/.$n.version" 2>/dev/null)" = "$v" ]; } || stale+=("$n")
 done

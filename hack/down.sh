@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the local EdgeFarm stack of instance $EF_INSTANCE, each process by its recorded PID (hack/lib.sh ef_stop):
-# the provider replicas, the registrar, then every site (hack/site.sh down), the NATS hub, the control plane. State is
+# the provider replicas, the registrar, then every site (hack/site.sh down), the NATS hub, the cloud node with its
+# pods (EF_DEPLOY=cluster: kubelet, the pods' containers, containerd), the control plane. State is
 # kept (the fleet's identity, every site's join): hack/up.sh resumes.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -13,6 +14,8 @@ done
 rev=(); for s in $EF_SITES; do rev=("$s" "${rev[@]}"); done
 for s in "${rev[@]}"; do bash "$H/site.sh" down "$s" || echo "warning: hack/site.sh down $s failed" >&2; done
 "$H/hub.sh" down
+# EF_DEPLOY=cluster: the hub, the provider and the registrar are pods of the cloud node.
+"$H/cloud-node.sh" down
 "$H/controlplane.sh" down
 # Anything else still recorded for this instance (a component that another script started under another name).
 shopt -s nullglob

@@ -20,6 +20,7 @@
 #: EF_SITES | space-separated site names | edge-1 (e2e, e2e3: edge-1 edge-2) | the edge sites, one edge node each
 #: EF_PROVIDERS, make PROVIDERS= | 1-5 | 1 (e2e, e2e3: 2) | provider replicas; they share the nodes through shard Leases
 #: EF_HUB, make HUB=, HUB | 1, 3 or 5 | what the instance was set up with, else 1 (e2e3: 3) | NATS hub servers; 3 or 5 run a JetStream cluster with R3 hub streams; changing it needs make clean
+#: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
 #: EF_CACHE | directory | $XDG_CACHE_HOME/edgefarm, else ~/.cache/edgefarm | built binaries, images and Node.js, outside the repository (hack/versions.sh; the tests use the same)
 #: EF_SKIP_TSC | 0 or 1 | 0 | 1: hack/deps.sh (make up, make build) skips tsc -b and the stack runs the last build
 #: EF_AGENT_MAIN | path | edge-agent/dist/main.js | the agent hack/site.sh starts (to compare two builds)
@@ -70,6 +71,16 @@ EF_PIDS=$EF_STATE/pids
 EF_PKI=$EF_STATE/pki
 EF_KUBECONFIG=$EF_STATE/kubeconfig          # admin, what users export
 EF_SITES=${EF_SITES:-edge-1}                # space-separated site names; one edge node per site for now
+# How the cloud side runs (EF_DEPLOY): asked for (DEV=1), else what the instance was set up with (hack/up.sh records
+# it in $EF_STATE/deploy; a stack from before the record with a hub store ran processes), else cluster for dev and
+# process for the test suites' instances.
+if [ -z "${EF_DEPLOY:-}" ]; then
+  if [ "${DEV:-0}" = 1 ]; then EF_DEPLOY=process
+  elif [ -f "$EF_STATE/deploy" ]; then EF_DEPLOY=$(cat "$EF_STATE/deploy")
+  elif [ -d "$EF_STATE/hub/js" ] || [ "$EF_INSTANCE" != dev ]; then EF_DEPLOY=process
+  else EF_DEPLOY=cluster; fi
+fi
+case "$EF_DEPLOY" in cluster|process) ;; *) echo "error: EF_DEPLOY=$EF_DEPLOY: cluster or process" >&2; exit 1 ;; esac
 
 # Ports (all on the host; site-local services listen inside their netns on fixed ports).
 EF_ETCD_PORT=$((EF_PORT_BASE + 379))
@@ -97,6 +108,14 @@ ef_hub_members() {
 ef_hub_urls() { ef_hub_members | awk '{printf "%snats://127.0.0.1:%s", (NR > 1 ? "," : ""), $3}'; }
 # Leafnode ports of every hub member, space-separated.
 ef_hub_leaf_ports() { ef_hub_members | awk '{printf "%s%s", (NR > 1 ? " " : ""), $5}'; }
+# The cloud node (EF_DEPLOY=cluster): a real kubelet on this host with its own containerd; the EdgeFarm pods on it
+# use the host's network (docs/decisions/0011-install.md).
+EF_CLOUD_NODE=cloud-1
+EF_CLOUD_KUBELET_PORT=$((EF_PORT_BASE + 248))
+EF_CLOUD_KUBELET_HEALTHZ_PORT=$((EF_PORT_BASE + 249))
+ef_cloud_state() { echo "$EF_STATE/cloud"; }
+ef_cloud_containerd_sock() { echo "$EF_RUN/cloud/containerd.sock"; }
+ef_cloud_pod_cidr() { echo "10.$EF_NET_OCTET.250.0/24"; }
 EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider-1 /healthz, /metrics (provider-N: + N-1)
 EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider-1's kubelet API, all its nodes on one port (provider-N: + N-1)
 # Provider replicas (`make up PROVIDERS=2`): they shard the EdgeNodes with Leases. Replica i runs as provider-i.

@@ -89,6 +89,10 @@ cert provider ca "/O=edgefarm:providers/CN=edgefarm-provider" client
 # The providers' kubelet API serving certificate (every replica listens on this host's address, ef_kubelet_address). The apiserver's
 # apiserver-kubelet-client certificate, signed by the same CA, is what the kubelet API accepts (EF_KUBELET_CLIENT_CA).
 cert kubelet-serving ca "/O=system:nodes/CN=system:node:edgefarm-provider" server "IP:127.0.0.1,IP:$(ef_kubelet_address),DNS:localhost"
+# The cloud node's kubelet (EF_DEPLOY=cluster, hack/cloud-node.sh): its client certificate as Node $EF_CLOUD_NODE and
+# its serving certificate.
+cert cloud-node ca "/O=system:nodes/CN=system:node:$EF_CLOUD_NODE" client
+cert cloud-node-serving ca "/O=system:nodes/CN=system:node:$EF_CLOUD_NODE" server "IP:127.0.0.1,IP:$(ef_kubelet_address),DNS:$EF_CLOUD_NODE"
 ca front-proxy-ca "edgefarm-$EF_INSTANCE-front-proxy-ca"
 cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" client
 if [ ! -f sa.key ] || [ ! -f sa.pub ]; then
@@ -115,6 +119,7 @@ kubeconfig "$EF_KUBECONFIG" kubernetes-admin admin
 kubeconfig "$EF_STATE/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
 kubeconfig "$EF_STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
 kubeconfig "$EF_STATE/provider.kubeconfig" edgefarm-provider provider
+kubeconfig "$EF_STATE/cloud-node.kubeconfig" "system:node:$EF_CLOUD_NODE" cloud-node
 # Marks the state dir as this instance's (hack/clean.sh keeps other instances' dirs nested under the dev one).
 echo "$EF_INSTANCE" > "$EF_STATE/.instance"
 

@@ -7,9 +7,14 @@ H=$EF_ROOT/hack
 echo "EdgeFarm instance $EF_INSTANCE   state $EF_STATE   run $EF_RUN"
 printf '%-26s %-8s %-8s %s\n' COMPONENT PID STATE PORT
 "$H/controlplane.sh" status
-"$H/hub.sh" status
-"$H/fleet.sh" status
-replicas=$( (ef_provider_replicas; seq 1 "$EF_PROVIDERS") | sort -nu)
+if [ "$EF_DEPLOY" = cluster ]; then
+  "$H/cloud-node.sh" status
+  ef_running kube-apiserver && "$H/install.sh" status
+else
+  "$H/hub.sh" status
+  "$H/fleet.sh" status
+fi
+replicas=$( (ef_provider_replicas; [ "$EF_DEPLOY" = cluster ] || seq 1 "$EF_PROVIDERS") | sort -nu)
 for r in $replicas; do
   n=provider-$r pid=$(ef_pid provider-$r)
   if ef_running $n; then st=running; elif [ -n "$pid" ]; then st=dead; else st=stopped; fi

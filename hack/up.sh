@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Brings up the whole local EdgeFarm stack for instance $EF_INSTANCE (default dev), secured as a user installs it
-# (decisions 0008 and 0009; docs/security.md):
-#   deps -> pki -> control plane (manifests, RBAC) -> the fleet's identity and TLS -> NATS hub (operator mode, TLS)
-#   -> provider (its two hub users, the revoker) -> registrar (+ ConfigMap edgefarm-fleet)
-#   -> each site in $EF_SITES: edgefarm token create, edgefarm join at the site (once), start it -> wait for the Nodes.
+# (decisions 0008, 0009 and 0011; docs/security.md, docs/getting-started.md):
+#   EF_DEPLOY=cluster (make up): deps -> images -> pki -> control plane (CRDs, RBAC) -> the cloud node (kubelet,
+#     containerd, the images imported) -> the fleet's identity and TLS -> install: Secrets + ConfigMap edgefarm-fleet,
+#     then the shipped manifests (manifests/overlays/local) applied: the hub, the provider and the registrar as pods
+#   EF_DEPLOY=process (make up DEV=1, the test suites' stacks): deps -> pki -> control plane -> the fleet's identity
+#     and TLS -> NATS hub (operator mode, TLS) -> provider (its two hub users, the revoker) -> registrar (+ ConfigMap
+#     edgefarm-fleet), processes of this checkout
+#   then each site in $EF_SITES: edgefarm token create, edgefarm join at the site (once), start it -> wait for the Nodes.
 # The provider starts before the sites because it creates the hub streams the sites source from: a site stream whose
 # source does not exist yet only retries with backoff, which delayed the first pods by ~5 s on a fresh stack.
 # Idempotent: what is built, created or running already is reused, so a warm run takes seconds; after
@@ -28,44 +32,76 @@ step "dependencies (hack/deps.sh)"
 "$H/deps.sh"
 ef_use_node
 
+# The hub's JetStream store is the process's ($EF_STATE/hub) or the pod's ($EF_STATE/cloud/hub-data): sites source
+# from its streams by sequence, so a stack keeps the way it was set up until make clean.
+mode_file=$EF_STATE/deploy
+if [ -f "$mode_file" ] && [ "$(cat "$mode_file")" != "$EF_DEPLOY" ]; then
+  ef_die "instance $EF_INSTANCE was set up with EF_DEPLOY=$(cat "$mode_file") ($( [ "$(cat "$mode_file")" = process ] && echo "make up DEV=1" || echo "make up")); switching to EF_DEPLOY=$EF_DEPLOY needs make clean first"
+fi
+mkdir -p "$EF_STATE"; echo "$EF_DEPLOY" > "$mode_file"
+if [ "$EF_DEPLOY" = process ] && [ "$EF_INSTANCE" = dev ] && [ "${DEV:-0}" != 1 ]; then
+  echo "note: this stack was set up with DEV=1 (the cloud side as processes); make clean && make up installs it into the cluster"
+fi
+
+if [ "$EF_DEPLOY" = cluster ]; then
+  step "images: bundles, then edgefarm and nats-server as OCI image indexes (hack/cloud-images.sh build)"
+  "$H/cloud-images.sh" build
+fi
+
 step "PKI and kubeconfigs (hack/pki.sh)"
 "$H/pki.sh"
 
 step "control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
 "$H/controlplane.sh" up
 
-step "the fleet's NATS identities and TLS (hack/fleet.sh identity)"
-"$H/fleet.sh" identity
-
-step "NATS hub: $EF_HUB server(s), operator mode, TLS, JetStream domain hub (hack/hub.sh)"
-"$H/hub.sh" up
-
-step "provider ($EF_PROVIDERS replica(s))"
 # One EdgeNode per site, created with an empty spec (defaults: autonomy keep). The apply names no spec field, so it
 # never conflicts with, nor undoes, what a user set since (kubectl edit edgenode). The provider serves every
 # EdgeNode; its replicas shard them with Leases in namespace edgefarm-system.
-for s in "${sites[@]}"; do
-  printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\n---\n' "$s"
-done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager=edgefarm-make-up -f - >/dev/null
-[ -f "$EF_PIDS/provider.pid" ] && { echo "[provider] stopping a provider of an older layout (pid $(ef_pid provider))"; ef_stop provider 15; }
-for ((r = 1; r <= EF_PROVIDERS; r++)); do
-  name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
-  # A provider started from an older build is restarted (its code, or a package it uses, changed since).
-  if ef_stale_build $name provider proto workqueue streaming settings; then
-    echo "[$name] build is newer than the running provider: restarting it"
-    ef_stop $name 15
-  fi
-  ef_provider_start $r
-  ef_wait_up $name "$name /healthz on 127.0.0.1:$http" 30 ef_http_ok "http://127.0.0.1:$http/healthz"
-  echo "[$name] up (pid $(ef_pid $name)): http :$http, kubelet API :$kport"
-done
-# Replicas beyond the number asked for (an earlier `make up PROVIDERS=3`) are stopped: they hand their nodes over.
-for r in $(ef_provider_replicas); do
-  [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
-done
+edgenodes() {
+  for s in "${sites[@]}"; do
+    printf 'apiVersion: edgefarm.io/v1alpha1\nkind: EdgeNode\nmetadata:\n  name: %s\n---\n' "$s"
+  done | kubectl --kubeconfig "$EF_KUBECONFIG" apply --server-side --field-manager=edgefarm-make-up -f - >/dev/null
+}
 
-step "registrar and ConfigMap edgefarm-fleet (hack/fleet.sh registrar)"
-"$H/fleet.sh" registrar
+if [ "$EF_DEPLOY" = cluster ]; then
+  step "cloud node $EF_CLOUD_NODE: containerd and kubelet (hack/cloud-node.sh up)"
+  "$H/cloud-node.sh" up
+
+  step "the fleet's NATS identities and TLS (hack/fleet.sh identity)"
+  "$H/fleet.sh" identity
+
+  step "install: Secrets, ConfigMap edgefarm-fleet, then the manifests: hub, provider, registrar pods (hack/install.sh up)"
+  edgenodes
+  "$H/install.sh" up
+else
+  step "the fleet's NATS identities and TLS (hack/fleet.sh identity)"
+  "$H/fleet.sh" identity
+
+  step "NATS hub: $EF_HUB server(s), operator mode, TLS, JetStream domain hub (hack/hub.sh)"
+  "$H/hub.sh" up
+
+  step "provider ($EF_PROVIDERS replica(s))"
+  edgenodes
+  [ -f "$EF_PIDS/provider.pid" ] && { echo "[provider] stopping a provider of an older layout (pid $(ef_pid provider))"; ef_stop provider 15; }
+  for ((r = 1; r <= EF_PROVIDERS; r++)); do
+    name=provider-$r http=$(ef_provider_http_port $r) kport=$(ef_provider_kubelet_port $r)
+    # A provider started from an older build is restarted (its code, or a package it uses, changed since).
+    if ef_stale_build $name provider proto workqueue streaming settings; then
+      echo "[$name] build is newer than the running provider: restarting it"
+      ef_stop $name 15
+    fi
+    ef_provider_start $r
+    ef_wait_up $name "$name /healthz on 127.0.0.1:$http" 30 ef_http_ok "http://127.0.0.1:$http/healthz"
+    echo "[$name] up (pid $(ef_pid $name)): http :$http, kubelet API :$kport"
+  done
+  # Replicas beyond the number asked for (an earlier `make up PROVIDERS=3`) are stopped: they hand their nodes over.
+  for r in $(ef_provider_replicas); do
+    [ "$r" -gt "$EF_PROVIDERS" ] && ef_running provider-$r && { echo "[provider-$r] not asked for: stopping it"; ef_stop provider-$r 15; }
+  done
+
+  step "registrar and ConfigMap edgefarm-fleet (hack/fleet.sh registrar)"
+  "$H/fleet.sh" registrar
+fi
 
 # A site's join, as a user makes it: the admin creates a single-use token (edgefarm token create: only its hash is
 # stored), the site runs edgefarm join with it (hack/site.sh join: inside the site's netns, where its keys are made;

@@ -85,7 +85,9 @@ beforeAll(async () => {
     dir: path.join(dir, 'kube'),
     users: [{ user: REGISTRAR_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:edgefarm-system'] }],
   });
-  await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'registrar-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+  await api.apply(
+    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/registrar-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+  );
   admin = api.kubeConfigFor();
 
   const ca = await makeCa(dir, 'fleet', 'fleet CA');

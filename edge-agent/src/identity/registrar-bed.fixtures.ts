@@ -59,7 +59,9 @@ export class RegistrarBed {
       users: [{ user: REGISTRAR_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:edgefarm-system'] }],
     });
     try {
-      await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'registrar-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+      await api.apply(
+        ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/registrar-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+      );
       const caPem = await readFile(fabric.tls.caFile, 'utf8');
       const port = await freePort();
       const url = `https://127.0.0.1:${port}`;

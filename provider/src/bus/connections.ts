@@ -54,6 +54,8 @@ export function hubConnectionOptions(config: HubConnectConfig, role: HubRole, re
     inboxPrefix: PROVIDER_INBOX_PREFIX,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // A hub not up yet (a pod started before the hub's, a hub restarting) is waited for, not a failed start.
+    waitOnFirstConnect: true,
   };
   if (config.natsCaFile) options.tls = { caFile: config.natsCaFile };
   if (role !== 'both') {

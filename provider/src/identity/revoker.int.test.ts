@@ -42,7 +42,9 @@ const leafGoneMs = (name: string): Promise<number> => fabric.waitLeaf(name, fals
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ef-revoker-'));
   api = await KubeApiServer.start({ dir: path.join(dir, 'kube'), users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }] });
-  await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+  await api.apply(
+    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+  );
   fabric = await SecureFabric.start({ nodes: ['gw-a', 'gw-b'] });
   for (const n of ['gw-a', 'gw-b']) {
     keys[n] = fabric.node(n).wireId;

@@ -34,6 +34,7 @@ export function revokerOf(
         authenticator: credsAuthenticator(readFileSync(r.systemCredsFile)),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
+        waitOnFirstConnect: true,
         ...(caFile ? { tls: { caFile } } : {}),
       }),
     operatorSigningSeed: readFileSync(r.operatorSigningSeedFile, 'utf8').trim(),

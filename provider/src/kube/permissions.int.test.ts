@@ -90,7 +90,9 @@ beforeAll(async () => {
     users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }, { user: 'outsider' }],
     controllerManager: true,
   });
-  await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+  await api.apply(
+    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+  );
   admin = api.kubeConfigFor().makeApiClient(k8s.CoreV1Api);
   await admin.createNamespace({ body: { metadata: { name: NS } } });
   for (const sa of ['robot', 'other', 'theirs'])

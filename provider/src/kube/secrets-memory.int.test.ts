@@ -41,7 +41,9 @@ beforeAll(async () => {
     users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }],
     controllerManager: true,
   });
-  await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+  await api.apply(
+    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+  );
   const core = api.kubeConfigFor().makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'robot' } } });

@@ -23,7 +23,9 @@ let api: KubeApiServer;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ef-admission-'));
   api = await KubeApiServer.start({ dir: path.join(dir, 'kube'), users: [{ user: 'edgefarm-provider', groups: ['edgefarm:providers'] }] });
-  await api.apply(...['namespace.yaml', 'edgenode-crd.yaml', 'provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)));
+  await api.apply(
+    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/provider-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
+  );
 }, 120_000);
 
 afterAll(async () => {

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The local cluster's cloud node (EF_DEPLOY=cluster): a real kubelet (built from the same Kubernetes module as the
+# control plane) with its own containerd, on this host, where the EdgeFarm pods of the shipped manifests run: the
+# provider, the registrar and the NATS hub (docs/decisions/0011-install.md).
+#
+#   hack/cloud-node.sh up       containerd (hack/containerd-config.sh; pause and the EdgeFarm images imported), then
+#                               kubelet registering Node $EF_CLOUD_NODE, tainted node-role.kubernetes.io/control-plane
+#                               (only pods that tolerate it land there: user workloads go to edge nodes); waits Ready
+#   hack/cloud-node.sh down     stops kubelet, then the pods' containers (TERM, then KILL), then containerd, by PID;
+#                               up starts them again (the kubelet makes the pods anew)
+#   hack/cloud-node.sh clean    removes every pod container and the node's state (hack/clean.sh)
+#   hack/cloud-node.sh status   make status's lines
+#
+# Design: the pods on this node use the host's network (hostNetwork: true): no kube-proxy and no CoreDNS run here,
+# so they reach the apiserver at 127.0.0.1 (the overlay sets KUBERNETES_SERVICE_HOST) and listen on this instance's
+# ports, where the sites dial them (the fleet address) exactly as with EF_DEPLOY=process. A CNI configuration
+# exists all the same (a bridge in the host's namespace, $(ef_cloud_pod_cidr)): a kubelet reports the node Ready
+# only when the runtime's network is.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+st=$(ef_cloud_state)
+sock=$(ef_cloud_containerd_sock)
+ctd_dir=$st/containerd
+ctd_state=$(dirname "$sock")/state
+kubelet_dir=$st/kubelet
+bridge=${EF_NS_PREFIX}cbr0
+ctr_() { ctr --address "$sock" "$@"; }
+kc() { kubectl --kubeconfig "$EF_KUBECONFIG" "$@"; }
+
+kubelet_config() {
+  local addr; addr=$(ef_kubelet_address)
+  mkdir -p "$kubelet_dir" "$st/pod-logs"
+  cat > "$st/kubelet.yaml.tmp" <<EOF
+# Written by hack/cloud-node.sh: the cloud node's kubelet ($EF_CLOUD_NODE).
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $addr
+port: $EF_CLOUD_KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $EF_CLOUD_KUBELET_HEALTHZ_PORT
+tlsCertFile: $EF_PKI/cloud-node-serving.crt
+tlsPrivateKeyFile: $EF_PKI/cloud-node-serving.key
+authentication:
+  anonymous: { enabled: false }
+  webhook: { enabled: true }
+  x509: { clientCAFile: $EF_PKI/ca.crt }
+authorization:
+  mode: Webhook
+containerRuntimeEndpoint: unix://$sock
+imageServiceEndpoint: unix://$sock
+# No systemd here (PID 1 is not systemd): cgroupfs, as the sites' containerd.
+cgroupDriver: cgroupfs
+failSwapOn: false
+failCgroupV1: false
+podLogsDir: $st/pod-logs
+# The images are imported, not pulled (no registry is reachable): never collect them, never evict for a host
+# whose disk other work fills.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1%
+  imagefs.available: 1%
+maxPods: 30
+registerWithTaints:
+  - key: node-role.kubernetes.io/control-plane
+    effect: NoSchedule
+serializeImagePulls: false
+rotateCertificates: false
+serverTLSBootstrap: false
+EOF
+  mv -f "$st/kubelet.yaml.tmp" "$st/kubelet.yaml"
+}
+
+kubelet_ready() { [ "$(kc get node "$EF_CLOUD_NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+
+up() {
+  [ -x "$EF_BIN/kubelet" ] || ef_die "$EF_BIN/kubelet is missing: run hack/build-binaries.sh k8s"
+  [ -f "$EF_STATE/cloud-node.kubeconfig" ] || ef_die "no $EF_STATE/cloud-node.kubeconfig: run hack/pki.sh (make up does)"
+  "$EF_ROOT/hack/images.sh"
+  "$EF_ROOT/hack/containerd-config.sh" "$ctd_dir" "$sock" "$(ef_cloud_pod_cidr)" "$ctd_dir/certs.d" "$bridge"
+  ef_start containerd-cloud -- containerd --config "$ctd_dir/config.toml"
+  ef_wait_up containerd-cloud "containerd on $sock" 30 ctr_ version
+  ef_wait_up containerd-cloud "the CRI plugin" 10 sh -c "ctr --address '$sock' plugins ls | grep -q 'io.containerd.grpc.v1 *cri .* ok'"
+  # pause (the sandbox image) from hack/images.sh; the EdgeFarm images from hack/cloud-images.sh.
+  ctr_ -n k8s.io images ls -q | grep -qx 'registry.k8s.io/pause:3.6' || ctr_ -n k8s.io images import "$EF_CACHE/images/pause.tar" >/dev/null
+  "$EF_ROOT/hack/cloud-images.sh" import "$sock"
+  # The manifests name the images by digest (hack/install.sh): CRI resolves NAME@DIGEST only from an image record of
+  # that name, which an import does not make (a pull does).
+  local name digest have
+  have=$(ctr_ -n k8s.io images ls -q)
+  while read -r name digest; do
+    grep -qxF "${name%:*}@$digest" <<<"$have" || ctr_ -n k8s.io images tag --force "$name" "${name%:*}@$digest" >/dev/null
+  done < <(jq -r '.[] | "\(.name) \(.index)"' "$EF_ROOT/build/images/images.json")
+  if ef_stale_kubelet; then echo "[cloud] kubelet configuration changed: restarting it"; ef_stop kubelet 15; fi
+  kubelet_config
+  ef_start kubelet -- "$EF_BIN/kubelet" --config "$st/kubelet.yaml" --kubeconfig "$EF_STATE/cloud-node.kubeconfig" \
+    --root-dir "$kubelet_dir" --hostname-override "$EF_CLOUD_NODE" --node-ip "$(ef_kubelet_address)" \
+    --node-labels "edgefarm.io/cloud-node=true"
+  ef_wait_up kubelet "Node $EF_CLOUD_NODE Ready" 90 kubelet_ready
+  # The role label is the admin's to set (NodeRestriction forbids a kubelet node-role.kubernetes.io/ labels).
+  kc label node "$EF_CLOUD_NODE" node-role.kubernetes.io/control-plane= --overwrite >/dev/null
+  echo "[cloud] Node $EF_CLOUD_NODE Ready (kubelet pid $(ef_pid kubelet), containerd $sock)"
+}
+
+# The kubelet runs a configuration older than what kubelet_config writes now (a changed script or address).
+ef_stale_kubelet() {
+  ef_running kubelet || return 1
+  local cur=$st/kubelet.yaml old; old=$(cat "$cur" 2>/dev/null || true)
+  kubelet_config
+  [ "$old" != "$(cat "$cur")" ] || [ "$EF_ROOT/hack/cloud-node.sh" -nt "$EF_PIDS/kubelet.pid" ]
+}
+
+# Every container of the node's pods gets SIGTERM, SIGKILL after 15 s (the kubelet is stopped first, so nothing
+# restarts them; the next up's kubelet makes new sandboxes for its pods).
+stop_pods() {
+  local ids i
+  ids=$(ctr_ -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING" {print $1}')
+  [ -n "$ids" ] || return 0
+  for i in $ids; do ctr_ -n k8s.io tasks kill -s TERM "$i" >/dev/null 2>&1 || true; done
+  for ((i = 0; i < 150; i++)); do
+    [ -z "$(ctr_ -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"')" ] && break
+    sleep 0.1
+  done
+  for i in $(ctr_ -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING" {print $1}'); do
+    ctr_ -n k8s.io tasks kill -s KILL "$i" >/dev/null 2>&1 || true
+  done
+  echo "[cloud] stopped the containers of $(wc -w <<<"$ids") pod container(s) and sandbox(es)"
+}
+
+down() {
+  [ -f "$EF_PIDS/kubelet.pid" ] && echo "[cloud] stopping kubelet (pid $(ef_pid kubelet))"
+  ef_stop kubelet 15
+  ef_running containerd-cloud && stop_pods
+  ef_stop containerd-cloud 15
+}
+
+# Every pod of the node is removed through containerd (CRI), then the node's state; the kubelet's mounts (projected
+# tokens, Secrets: tmpfs) are unmounted first.
+clean() {
+  ef_stop kubelet 15
+  if [ -S "$sock" ] || [ -f "$ctd_dir/config.toml" ]; then
+    ef_running containerd-cloud || { [ -f "$ctd_dir/config.toml" ] && ef_start containerd-cloud -- containerd --config "$ctd_dir/config.toml"; }
+    local i; for ((i = 0; i < 50; i++)); do ctr_ version >/dev/null 2>&1 && break; sleep 0.2; done
+    stop_pods
+    local c
+    for c in $(ctr_ -n k8s.io tasks ls -q 2>/dev/null); do ctr_ -n k8s.io tasks delete -f "$c" >/dev/null 2>&1 || true; done
+    for c in $(ctr_ -n k8s.io containers ls -q 2>/dev/null); do ctr_ -n k8s.io containers delete "$c" >/dev/null 2>&1 || true; done
+    ef_stop containerd-cloud 15
+  fi
+  local m
+  for m in $(awk -v d="$st/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  for m in $(awk -v d="$ctd_state/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  ip link del "$bridge" 2>/dev/null || true
+  rm -rf "$st" "$(dirname "$sock")"
+}
+
+status() {
+  local name pid s
+  for name in containerd-cloud kubelet; do
+    pid=$(ef_pid "$name"); if ef_running "$name"; then s=running; elif [ -n "$pid" ]; then s=dead; else s=stopped; fi
+    printf '%-26s %-8s %-8s %s\n' "$name" "${pid:--}" "$s" "$([ "$name" = kubelet ] && echo "$EF_CLOUD_KUBELET_PORT (Node $EF_CLOUD_NODE)" || echo "$sock")"
+  done
+}
+
+case "${1:-status}" in
+  up) up ;;
+  down) down ;;
+  clean) clean ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|clean|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Installs EdgeFarm's cloud side into the local cluster from the shipped manifests, as a user installs it into theirs
+# (EF_DEPLOY=cluster; docs/getting-started.md, docs/decisions/0011-install.md):
+#
+#   hack/install.sh secrets    the install-specific inputs the manifests name, from the fleet's identity and TLS
+#                              (hack/fleet.sh identity): ConfigMap edgefarm-fleet and Secrets edgefarm-hub,
+#                              edgefarm-provider, edgefarm-provider-kubelet-serving, edgefarm-registrar
+#   hack/install.sh apply      $EF_STATE/install/kustomization.yaml (manifests/overlays/local + this instance's ports,
+#                              addresses and image digests), applied server-side; waits for the rollouts
+#   hack/install.sh up         both (make up)
+#   hack/install.sh delete     removes the workloads (the Secrets, the ConfigMap and the RBAC stay)
+#   hack/install.sh status     make status's lines: the EdgeFarm pods
+#
+# The CRDs come first and apart (manifests/crds, hack/controlplane.sh applies them). Nothing is generated at render
+# time in the manifests themselves: what is particular to this install lives in the Secrets, ConfigMap edgefarm-fleet
+# and the kustomization written here.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+NS=edgefarm-system
+kc() { kubectl --kubeconfig "$EF_KUBECONFIG" "$@"; }
+inst=$EF_STATE/install
+hub_data=$(ef_cloud_state)/hub-data
+
+# apply_object: a manifest on stdin, applied server-side under the install's field manager.
+apply_object() { kc apply --server-side --force-conflicts --field-manager=edgefarm-install -f - >/dev/null; }
+
+secrets() {
+  ef_use_node
+  [ -f "$EF_FLEET/fleet.json" ] && [ -f "$EF_FLEET_TLS/hub.crt" ] || ef_die "no fleet identity in $EF_FLEET: run hack/fleet.sh identity first"
+  [ "$EF_HUB" = 1 ] || ef_die "EF_DEPLOY=cluster runs one hub server on the local cloud node: use HUB=3 with DEV=1"
+  local f=$EF_FLEET/fleet.json tmp mon
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  kc -n $NS create configmap edgefarm-fleet --from-file=ca.crt="$EF_FLEET_TLS/ca.crt" \
+    --from-literal=registrarUrl="$EF_REGISTRAR_URL" \
+    --from-literal=accounts="$(jq -r '.keys.accounts | "system=\(.system),desired=\(.desired),cloud=\(.cloud),sites=\(.sites)"' "$f")" \
+    --from-literal=nodeSigner="$(jq -r .keys.nodeSigner "$f")" \
+    --from-literal=sitesAccount="$(jq -r .keys.accounts.sites "$f")" \
+    --from-literal=hubLeafUrls="$(ef_hub_leaf_urls)" --dry-run=client -o yaml | apply_object
+  kc -n $NS create secret generic edgefarm-provider \
+    --from-file="$EF_FLEET/users/provider-desired.creds" --from-file="$EF_FLEET/users/provider-cloud.creds" \
+    --from-file="$EF_FLEET/users/claims-pusher.creds" --from-file="$EF_FLEET/keys/operator-signer.nk" \
+    --dry-run=client -o yaml | apply_object
+  kc -n $NS create secret tls edgefarm-provider-kubelet-serving --cert="$EF_PKI/kubelet-serving.crt" \
+    --key="$EF_PKI/kubelet-serving.key" --dry-run=client -o yaml | apply_object
+  kc -n $NS create secret generic edgefarm-registrar --from-file="$EF_FLEET/keys/node-signer.nk" \
+    --from-file=tls.crt="$EF_FLEET_TLS/registrar.crt" --from-file=tls.key="$EF_FLEET_TLS/registrar.key" \
+    --dry-run=client -o yaml | apply_object
+  # The hub's configuration with the paths it has in its pod: Secret edgefarm-hub at /etc/nats, the volume at /data.
+  # Monitoring on loopback only (identity insists): the kubelet probes it there (the overlay's probe host).
+  mon=$EF_HUB_MON_PORT
+  ef_identity hub-config --dir "$EF_FLEET" --name hub --listen "127.0.0.1:$EF_HUB_PORT" --monitor "127.0.0.1:$mon" \
+    --leaf "$EF_FLEET_IP:$EF_HUB_LEAF_PORT" --cert /etc/nats/tls.crt --key /etc/nats/tls.key --ca /etc/nats/ca.crt \
+    --store /data/js --resolver-dir /data/resolver --out "$tmp/nats.conf" >/dev/null
+  sed -i "s#\"$EF_FLEET/operator.jwt\"#\"/etc/nats/operator.jwt\"#" "$tmp/nats.conf"
+  grep -q '"/etc/nats/operator.jwt"' "$tmp/nats.conf" || ef_die "the rendered hub configuration names no operator JWT at /etc/nats"
+  kc -n $NS create secret generic edgefarm-hub --from-file="$tmp/nats.conf" --from-file="$EF_FLEET/operator.jwt" \
+    --from-file=ca.crt="$EF_FLEET_TLS/ca.crt" --from-file=tls.crt="$EF_FLEET_TLS/hub.crt" \
+    --from-file=tls.key="$EF_FLEET_TLS/hub.key" --dry-run=client -o yaml | apply_object
+  echo "[install] ConfigMap $NS/edgefarm-fleet; Secrets $NS/edgefarm-hub, edgefarm-provider, edgefarm-provider-kubelet-serving, edgefarm-registrar"
+}
+
+# The image references of build/images/images.json (hack/cloud-images.sh build): pinned by digest.
+image_lines() {
+  local j=$EF_ROOT/build/images/images.json
+  [ -f "$j" ] || ef_die "$j is missing: run hack/cloud-images.sh build (make up does)"
+  jq -r '.[] | "  - name: \(.name | sub(":[^:/]+$"; ""))\n    digest: \(.index)"' "$j"
+}
+
+kustomization() {
+  local rel
+  mkdir -p "$inst" "$hub_data"
+  # The hub runs as user 65532 (manifests/base/hub.yaml).
+  chown 65532:65532 "$hub_data"
+  rel=$(realpath --relative-to="$inst" "$EF_ROOT/manifests/overlays/local")
+  cat > "$inst/kustomization.yaml.tmp" <<EOF
+# Written by hack/install.sh for instance $EF_INSTANCE: manifests/overlays/local with this instance's ports and
+# addresses, and the images built here pinned by digest. Apply: kubectl apply --server-side -k $inst
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $rel
+images:
+$(image_lines)
+configMapGenerator:
+  - name: edgefarm-provider-config
+    namespace: $NS
+    behavior: merge
+    literals:
+      - EF_NATS_URL=$(ef_hub_urls)
+      - EF_HUB_REPLICAS=$EF_HUB
+      - EF_HTTP_PORT=$(ef_provider_http_port 1)
+      - EF_KUBELET_PORT=$(ef_provider_kubelet_port 1)
+      - EF_KUBELET_NODE_PORTS=$(ef_provider_kubelet_node_ports 1)
+      # no kube-proxy here: the apiserver where it listens (the pods share the host's network)
+      - KUBERNETES_SERVICE_HOST=127.0.0.1
+      - KUBERNETES_SERVICE_PORT=$EF_APISERVER_PORT
+  - name: edgefarm-registrar-config
+    namespace: $NS
+    behavior: merge
+    literals:
+      - EF_REGISTRAR_LISTEN=$EF_FLEET_IP:$EF_REGISTRAR_PORT
+      - KUBERNETES_SERVICE_HOST=127.0.0.1
+      - KUBERNETES_SERVICE_PORT=$EF_APISERVER_PORT
+patches:
+  - patch: |-
+      apiVersion: apps/v1
+      kind: StatefulSet
+      metadata: { name: edgefarm-hub, namespace: $NS }
+      spec:
+        template:
+          spec:
+            volumes:
+              - { name: data, hostPath: { path: $hub_data, type: Directory } }
+  # Probes on this instance's ports.
+  - target: { kind: Deployment, name: edgefarm-provider }
+    patch: |-
+      - { op: replace, path: /spec/template/spec/containers/0/ports, value: [{ name: http, containerPort: $(ef_provider_http_port 1) }, { name: kubelet, containerPort: $(ef_provider_kubelet_port 1) }] }
+  - target: { kind: Deployment, name: edgefarm-registrar }
+    patch: |-
+      - { op: replace, path: /spec/template/spec/containers/0/ports, value: [{ name: https, containerPort: $EF_REGISTRAR_PORT }] }
+      # it listens on the fleet address only
+      - { op: add, path: /spec/template/spec/containers/0/startupProbe/httpGet/host, value: $EF_FLEET_IP }
+      - { op: add, path: /spec/template/spec/containers/0/livenessProbe/httpGet/host, value: $EF_FLEET_IP }
+      - { op: add, path: /spec/template/spec/containers/0/readinessProbe/httpGet/host, value: $EF_FLEET_IP }
+  - target: { kind: StatefulSet, name: edgefarm-hub }
+    patch: |-
+      - { op: replace, path: /spec/template/spec/containers/0/ports, value: [{ name: client, containerPort: $EF_HUB_PORT }, { name: leafnodes, containerPort: $EF_HUB_LEAF_PORT }, { name: monitor, containerPort: $EF_HUB_MON_PORT }] }
+      # monitoring listens on loopback only
+      - { op: add, path: /spec/template/spec/containers/0/startupProbe/httpGet/host, value: 127.0.0.1 }
+      - { op: add, path: /spec/template/spec/containers/0/livenessProbe/httpGet/host, value: 127.0.0.1 }
+      - { op: add, path: /spec/template/spec/containers/0/readinessProbe/httpGet/host, value: 127.0.0.1 }
+EOF
+  mv -f "$inst/kustomization.yaml.tmp" "$inst/kustomization.yaml"
+}
+
+rollout_wait() {
+  local what
+  for what in statefulset/edgefarm-hub deployment/edgefarm-provider deployment/edgefarm-registrar; do
+    if ! kc -n $NS rollout status "$what" --timeout=120s | sed "s/^/[install] /"; then
+      kc -n $NS get pods -o wide >&2
+      kc -n $NS get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 15 >&2
+      ef_die "$what did not roll out (above: the pods and the namespace's last Events; kubectl -n $NS logs ...)"
+    fi
+  done
+}
+
+apply() {
+  kustomization
+  kc apply --server-side --force-conflicts --field-manager=edgefarm-install -k "$inst" | grep -v unchanged | sed 's/^/[install] /' || true
+  rollout_wait
+}
+
+delete() {
+  kc -n $NS delete statefulset/edgefarm-hub deployment/edgefarm-provider deployment/edgefarm-registrar --ignore-not-found --wait=true
+}
+
+status() {
+  kc -n $NS get pods -o wide --no-headers 2>/dev/null | awk '{printf "%-26s %-8s %-8s %s\n", "pod " $1, "-", $3, "node " $7 ", ready " $2 ", restarts " $4}'
+}
+
+case "${1:-}" in
+  secrets) secrets ;;
+  apply) apply ;;
+  up) secrets; apply ;;
+  delete) delete ;;
+  status) status ;;
+  *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+esac
