@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/gen/**', 'node_modules/**', '.local/**', 'bench/results/**', 'provider/testdata/**'] },
+  { ignores: ['**/dist/**', '**/gen/**', 'node_modules/**', '.local/**', 'build/**', 'bench/results/**', 'provider/testdata/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -29,6 +29,8 @@ const common = {
   },
   testEnvironment: 'node',
   rootDir: '.',
+  // build/: bundles, images and packages (hack/bundle.sh, ...), whose package.json files share the workspaces' names
+  modulePathIgnorePatterns: ['<rootDir>/build/', '<rootDir>/.local/'],
 };
 const sources = `<rootDir>/{${packages.join(',')}}/src/**`;
 export default {

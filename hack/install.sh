@@ -4,7 +4,8 @@
 #
 #   hack/install.sh secrets    the install-specific inputs the manifests name, from the fleet's identity and TLS
 #                              (hack/fleet.sh identity): ConfigMap edgefarm-fleet and Secrets edgefarm-hub,
-#                              edgefarm-provider, edgefarm-provider-kubelet-serving, edgefarm-registrar
+#                              edgefarm-provider, edgefarm-registrar (the provider's kubelet serving certificate
+#                              comes from the cluster's CSR API)
 #   hack/install.sh apply      $EF_STATE/install/kustomization.yaml (manifests/overlays/local + this instance's ports,
 #                              addresses and image digests), applied server-side; waits for the rollouts
 #   hack/install.sh up         both (make up)
@@ -40,8 +41,6 @@ secrets() {
     --from-file="$EF_FLEET/users/provider-desired.creds" --from-file="$EF_FLEET/users/provider-cloud.creds" \
     --from-file="$EF_FLEET/users/claims-pusher.creds" --from-file="$EF_FLEET/keys/operator-signer.nk" \
     --dry-run=client -o yaml | apply_object
-  kc -n $NS create secret tls edgefarm-provider-kubelet-serving --cert="$EF_PKI/kubelet-serving.crt" \
-    --key="$EF_PKI/kubelet-serving.key" --dry-run=client -o yaml | apply_object
   kc -n $NS create secret generic edgefarm-registrar --from-file="$EF_FLEET/keys/node-signer.nk" \
     --from-file=tls.crt="$EF_FLEET_TLS/registrar.crt" --from-file=tls.key="$EF_FLEET_TLS/registrar.key" \
     --dry-run=client -o yaml | apply_object
@@ -56,7 +55,7 @@ secrets() {
   kc -n $NS create secret generic edgefarm-hub --from-file="$tmp/nats.conf" --from-file="$EF_FLEET/operator.jwt" \
     --from-file=ca.crt="$EF_FLEET_TLS/ca.crt" --from-file=tls.crt="$EF_FLEET_TLS/hub.crt" \
     --from-file=tls.key="$EF_FLEET_TLS/hub.key" --dry-run=client -o yaml | apply_object
-  echo "[install] ConfigMap $NS/edgefarm-fleet; Secrets $NS/edgefarm-hub, edgefarm-provider, edgefarm-provider-kubelet-serving, edgefarm-registrar"
+  echo "[install] ConfigMap $NS/edgefarm-fleet; Secrets $NS/edgefarm-hub, edgefarm-provider, edgefarm-registrar"
 }
 
 # The image references of build/images/images.json (hack/cloud-images.sh build): pinned by digest.

@@ -21,6 +21,9 @@
 #: EF_PROVIDERS, make PROVIDERS= | 1-5 | 1 (e2e, e2e3: 2) | provider replicas; they share the nodes through shard Leases
 #: EF_HUB, make HUB=, HUB | 1, 3 or 5 | what the instance was set up with, else 1 (e2e3: 3) | NATS hub servers; 3 or 5 run a JetStream cluster with R3 hub streams; changing it needs make clean
 #: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
+#: EF_IMAGES_OUT | directory | build/images | where hack/cloud-images.sh writes the image layouts, tarballs and images.json (make images)
+#: EF_PACKAGE_MAINTAINER | Name <mail> | EdgeFarm <edgefarm@localhost> | the Maintainer field of the site package (make package)
+#: EF_SKIP_BUNDLE | 0 or 1 | 0 | 1: hack/package.sh packages build/bundle as it is instead of bundling first
 #: EF_CACHE | directory | $XDG_CACHE_HOME/edgefarm, else ~/.cache/edgefarm | built binaries, images and Node.js, outside the repository (hack/versions.sh; the tests use the same)
 #: EF_SKIP_TSC | 0 or 1 | 0 | 1: hack/deps.sh (make up, make build) skips tsc -b and the stack runs the last build
 #: EF_AGENT_MAIN | path | edge-agent/dist/main.js | the agent hack/site.sh starts (to compare two builds)

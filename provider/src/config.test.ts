@@ -123,10 +123,19 @@ describe('parseConfig', () => {
     [{ EF_EVENT_QPS: '2.5' }, /EF_EVENT_QPS="2.5"/],
     [{ EF_LOG_LEVEL: 'verbose' }, /EF_LOG_LEVEL="verbose": expected one of fatal, error/],
     [{ EF_TOMBSTONE_TTL_SECONDS: '5' }, /EF_TOMBSTONE_TTL_SECONDS="5"/],
+    [{ EF_KUBELET_SERVING_CSR: '1', EF_KUBELET_TLS_CERT: 'c', EF_KUBELET_TLS_KEY: 'k' }, /exclude each other/],
+    [{ EF_KUBELET_SERVING_CSR: 'yes' }, /EF_KUBELET_SERVING_CSR="yes"/],
+    [{ EF_KUBELET_CLIENT_CA: 'ca' }, /or EF_KUBELET_SERVING_CSR=1/],
   ])('rejects %p', (env, pattern) => {
     const e = { EF_PROVIDER_ID: 'p', ...env };
     expect(() => parseConfig(e)).toThrow(ConfigError);
     expect(() => parseConfig(e)).toThrow(pattern);
+  });
+  it('takes the kubelet serving certificate from the cluster with EF_KUBELET_SERVING_CSR=1', () => {
+    expect(parseConfig({ EF_PROVIDER_ID: 'p', EF_KUBELET_SERVING_CSR: '1', EF_KUBELET_CLIENT_CA: 'ca' }).kubeletTls).toEqual({
+      fromCluster: true,
+      clientCAFile: 'ca',
+    });
   });
   it('names every problem at once', () => {
     expect(() => parseConfig({ EF_PROVIDER_ID: 'p', EF_HTTP_PORT: '0', EF_SHARDS: 'x', EF_NODES: 'a' })).toThrow(
@@ -135,7 +144,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(31);
+    expect(names).toHaveLength(32);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

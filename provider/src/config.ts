@@ -62,7 +62,7 @@ export interface ProviderConfig {
    * The kubelet API's serving certificate and key (PEM files), and the CA that signs the clients' certificates (the
    * apiserver's kubelet-client certificate). Without a certificate the kubelet API is not served.
    */
-  kubeletTls?: { certFile: string; keyFile: string; clientCAFile?: string };
+  kubeletTls?: { certFile: string; keyFile: string; clientCAFile?: string } | { fromCluster: true; clientCAFile?: string };
   /** Kubernetes Event writes per second across every node served (burst twice that). */
   eventQps: number;
   /** Ports handed to the nodes, one each, for their node-scoped endpoints (docs/decisions/0006-kubelet-api.md). */
@@ -243,6 +243,12 @@ export const PROVIDER_SETTINGS = defineSettings(
       doc: "the kubelet API's serving certificate; goes with EF_KUBELET_TLS_KEY",
     },
     kubeletTlsKey: { env: 'EF_KUBELET_TLS_KEY', type: text('PEM file'), unset: 'see EF_KUBELET_TLS_CERT', doc: 'its private key' },
+    kubeletServingCsr: {
+      env: 'EF_KUBELET_SERVING_CSR',
+      type: flag(),
+      default: '0',
+      doc: "1: the kubelet API's serving certificate comes from the cluster: a CSR to signer kubernetes.io/kubelet-serving for the replica's address, approved by the provider and signed by kube-controller-manager, renewed at 80% of its lifetime (EF_NODE_CREDENTIAL_SECONDS); instead of EF_KUBELET_TLS_CERT",
+    },
     kubeletClientCA: {
       env: 'EF_KUBELET_CLIENT_CA',
       type: text('PEM file'),
@@ -308,20 +314,23 @@ export const PROVIDER_SETTINGS = defineSettings(
 
 /** The provider's configuration from an environment record; throws ConfigError naming every bad or conflicting setting. */
 export function parseConfig(env: Env): ProviderConfig {
-  const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, natsDesiredCreds, natsCloudCreds, ...v } = PROVIDER_SETTINGS.parse(
-    env,
-    (s, problem) => {
+  const { kubeletTlsCert, kubeletTlsKey, kubeletClientCA, kubeletServingCsr, natsDesiredCreds, natsCloudCreds, ...v } =
+    PROVIDER_SETTINGS.parse(env, (s, problem) => {
       if (!s.kubeletTlsCert !== !s.kubeletTlsKey) problem('EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY go together');
-      else if (s.kubeletClientCA && !s.kubeletTlsCert) problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY');
+      else if (s.kubeletServingCsr && s.kubeletTlsCert) problem('EF_KUBELET_SERVING_CSR=1 and EF_KUBELET_TLS_CERT exclude each other');
+      else if (s.kubeletClientCA && !s.kubeletTlsCert && !s.kubeletServingCsr)
+        problem('EF_KUBELET_CLIENT_CA needs EF_KUBELET_TLS_CERT and EF_KUBELET_TLS_KEY, or EF_KUBELET_SERVING_CSR=1');
       if (!s.natsDesiredCreds !== !s.natsCloudCreds)
         problem('EF_NATS_DESIRED_CREDS and EF_NATS_CLOUD_CREDS go together (one hub user per account), or neither');
       revokerConfig(s, problem);
-    },
-  );
+    });
   const { revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner, ...rest } = v;
   const revoker = revokerConfig({ revokerOperatorSeedFile, revokerSystemCreds, revokerAccounts, revokerNodeSigner });
-  const kubeletTls =
-    kubeletTlsCert && kubeletTlsKey ? { certFile: kubeletTlsCert, keyFile: kubeletTlsKey, clientCAFile: kubeletClientCA } : undefined;
+  const kubeletTls = kubeletServingCsr
+    ? { fromCluster: true as const, clientCAFile: kubeletClientCA }
+    : kubeletTlsCert && kubeletTlsKey
+      ? { certFile: kubeletTlsCert, keyFile: kubeletTlsKey, clientCAFile: kubeletClientCA }
+      : undefined;
   const natsCreds = natsDesiredCreds && natsCloudCreds ? { desired: natsDesiredCreds, cloud: natsCloudCreds } : undefined;
   return { ...rest, kubeletTls, natsCreds, revoker };
 }

@@ -13,6 +13,7 @@ import { RealKubeClient } from './kube/client.js';
 import { PooledKubeConfig } from './kube/kubeconfig.js';
 import { InstrumentedKubeClient } from './kube/instrumented.js';
 import { CsrNodeClients } from './kube/node-clients.js';
+import { ServingCertificate, type ServingPair } from './kube/serving-cert.js';
 import { parseConfig, ConfigError } from './config.js';
 import { revokerOf } from './identity/wiring.js';
 import { ProviderMetrics } from './metrics/metrics.js';
@@ -33,13 +34,35 @@ async function main(): Promise<void> {
   kc.loadFromDefault();
   const hub = await connectHub(config, log);
   log.info({ nats: config.natsUrl, identity: config.identity }, 'connected to the hub');
-  const t = config.kubeletTls;
-  const kubeletTls = t && {
-    cert: readFileSync(t.certFile),
-    key: readFileSync(t.keyFile),
-    clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
-  };
   const metrics = new ProviderMetrics();
+  // The kubelet API's serving certificate: files, or from the cluster through a CSR (renewed below).
+  const t = config.kubeletTls;
+  let serving: { certificate: ServingCertificate; pair: ServingPair } | undefined;
+  let kubeletTls: { cert: Buffer; key: Buffer; clientCA?: Buffer } | undefined;
+  if (t && 'fromCluster' in t) {
+    const certificate = new ServingCertificate({
+      kc,
+      log: log.child({ part: 'kubelet-serving' }),
+      name: config.identity,
+      ips: [config.kubeletAddress],
+      lifetimeSeconds: config.nodeCredentialSeconds,
+      timeoutMs: config.nodeCredentialTimeoutSeconds * 1000,
+      observe: (verb, code, seconds) => metrics.kubeRequest(verb, 'certificatesigningrequests', code, seconds),
+    });
+    const pair = await certificate.obtain();
+    serving = { certificate, pair };
+    kubeletTls = {
+      cert: Buffer.from(pair.cert),
+      key: Buffer.from(pair.key),
+      clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
+    };
+  } else if (t) {
+    kubeletTls = {
+      cert: readFileSync(t.certFile),
+      key: readFileSync(t.keyFile),
+      clientCA: t.clientCAFile ? readFileSync(t.clientCAFile) : undefined,
+    };
+  }
   const servers = config.natsUrl
     .split(',')
     .map((u) => u.trim())
@@ -56,11 +79,13 @@ async function main(): Promise<void> {
   });
   const provider = new Provider({ kube: new RealKubeClient(kc), hub, log, config, kubeletTls, metrics, revoker, nodes });
   await provider.start();
+  serving?.certificate.renewLater(serving.pair, (next) => provider.setKubeletCertificate(next.cert, next.key));
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    serving?.certificate.stop();
     await provider.stop();
     await nodes.close();
     await kc.close();

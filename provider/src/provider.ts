@@ -264,6 +264,11 @@ export class Provider {
   }
 
   /** Hands every node over to the other replicas (releasing the shard leases), then stops. */
+  /** A renewed kubelet API serving certificate (EF_KUBELET_SERVING_CSR): new connections get it. */
+  setKubeletCertificate(cert: string, key: string): void {
+    this.kubelet?.setCertificate(cert, key);
+  }
+
   async stop(): Promise<void> {
     await this.deps.revoker?.stop();
     await this.shards.stop();

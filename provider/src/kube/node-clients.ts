@@ -14,10 +14,10 @@ import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { RealKubeClient, type KubeClient } from './client.js';
-import type { KubeRequestObserver, KubeVerb } from './instrumented.js';
-import { statusCodeOf } from './errors.js';
+import type { KubeRequestObserver } from './instrumented.js';
 import { PooledKubeConfig } from './kubeconfig.js';
 import { nodeClientCsr, nodeUser } from './csr.js';
+import { CertificateRequestError, requestCertificate } from './certificates.js';
 
 export interface NodeClients {
   /** The API as the node; rejects with a {@link NodeCredentialError} when no credential could be obtained. */
@@ -84,8 +84,6 @@ interface NodeEntry {
 
 /** After a failed attempt, how long a node's calls get that failure instead of a new CSR each. */
 const RETRY_MS = 15_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CsrNodeClients implements NodeClients {
   private readonly certificates: k8s.CertificatesV1Api;
@@ -156,52 +154,37 @@ export class CsrNodeClients implements NodeClients {
     }
   }
 
-  private async timed<T>(verb: KubeVerb, call: () => Promise<T>): Promise<T> {
-    const start = performance.now();
-    const seen = (code: string) => this.o.observe?.(verb, 'certificatesigningrequests', code, (performance.now() - start) / 1000);
-    try {
-      const r = await call();
-      seen('2xx');
-      return r;
-    } catch (err) {
-      seen(String(statusCodeOf(err) ?? 'error'));
-      throw err;
-    }
-  }
-
   private async issue(node: string): Promise<Credential> {
     const { keyPem, csrPem } = nodeClientCsr(node);
-    const csr = await this.timed('create', () =>
-      this.certificates.createCertificateSigningRequest({
-        body: {
-          metadata: { generateName: 'edgefarm-node-client-', annotations: { [CSR_NODE_ANNOTATION]: node } },
-          spec: {
-            signerName: NODE_CLIENT_SIGNER,
-            request: Buffer.from(csrPem).toString('base64'),
-            usages: ['digital signature', 'client auth'],
-            expirationSeconds: this.o.credentialSeconds,
-          },
+    let certPem: string;
+    try {
+      certPem = await requestCertificate(
+        this.certificates,
+        {
+          signerName: NODE_CLIENT_SIGNER,
+          csrPem,
+          usages: ['digital signature', 'client auth'],
+          expirationSeconds: this.o.credentialSeconds,
+          generateName: 'edgefarm-node-client-',
+          annotations: { [CSR_NODE_ANNOTATION]: node },
         },
-      }),
-    );
-    const name = csr.metadata!.name!;
-    const deadline = this.now() + this.o.issueTimeoutMs;
-    for (let delayMs = this.o.pollMs ?? 100; ; delayMs = Math.min(2 * delayMs, 2_000)) {
-      const cur = await this.timed('get', () => this.certificates.readCertificateSigningRequest({ name }));
-      const refused = cur.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
-      if (refused)
-        throw new NodeCredentialError(
-          node,
-          `CSR ${name} ${refused.type.toLowerCase()}: ${refused.reason ?? ''} ${refused.message ?? ''}`.trim(),
-        );
-      if (cur.status?.certificate) return this.credential(node, Buffer.from(cur.status.certificate, 'base64').toString(), keyPem);
-      if (this.now() >= deadline)
-        throw new NodeCredentialError(
-          node,
-          `CSR ${name} was not ${cur.status?.conditions?.some((c) => c.type === 'Approved') ? 'signed' : 'approved'} within ${this.o.issueTimeoutMs / 1000} s (is kube-controller-manager running with --cluster-signing-cert-file, and may the provider create certificatesigningrequests/nodeclient?)`,
-        );
-      await sleep(delayMs);
+        {
+          timeoutMs: this.o.issueTimeoutMs,
+          pollMs: this.o.pollMs,
+          now: this.now,
+          observe: (verb, code, seconds) => this.o.observe?.(verb, 'certificatesigningrequests', code, seconds),
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof CertificateRequestError)) throw err;
+      throw new NodeCredentialError(
+        node,
+        err.kind === 'timeout'
+          ? `${err.message} (is kube-controller-manager running with --cluster-signing-cert-file, and may the provider create certificatesigningrequests/nodeclient?)`
+          : err.message,
+      );
     }
+    return this.credential(node, certPem, keyPem);
   }
 
   private credential(node: string, certPem: string, keyPem: string): Credential {

@@ -9,7 +9,8 @@
  * kubelet-1 (a real kubelet's node: ServiceAccount other, Secret far-secret), app/theirs on edge-9 (another
  * provider's node). Secret app/unused no pod uses.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -24,6 +25,8 @@ import { PodController } from '../podcontroller/controller.js';
 import { RealKubeClient, type KubeClient, type Pod, type WatchedKind } from './client.js';
 import { statusCodeOf } from './errors.js';
 import { CsrNodeClients, NodeCredentialError } from './node-clients.js';
+import { servingCsr } from './csr.js';
+import { KUBELET_SERVING_SIGNER, ServingCertificate } from './serving-cert.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const NS = 'app';
@@ -298,4 +301,62 @@ describe('the pod controller, as the nodes it serves', () => {
       await ctl.stop();
     }
   }, 120_000);
+});
+
+describe('its kubelet serving certificate (EF_KUBELET_SERVING_CSR=1)', () => {
+  const csrBody = (node: string, signerName: string, usages: string[]): k8s.V1CertificateSigningRequest => ({
+    metadata: { generateName: 'test-serving-' },
+    spec: {
+      signerName,
+      usages,
+      request: Buffer.from(servingCsr(node, ['192.0.2.9']).csrPem).toString('base64'),
+    },
+  });
+  const approval = (csr: k8s.V1CertificateSigningRequest): k8s.V1CertificateSigningRequest => ({
+    ...csr,
+    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'test' }] },
+  });
+
+  it('comes from the cluster: its own CSR, approved by itself, signed with the cluster CA, naming its address', async () => {
+    const serving = new ServingCertificate({
+      kc: api.kubeConfigFor('edgefarm-provider'),
+      log,
+      name: 'provider-1',
+      ips: ['192.0.2.2'],
+      lifetimeSeconds: 3600,
+      timeoutMs: 60_000,
+    });
+    const pair = await serving.obtain();
+    const cert = new X509Certificate(pair.cert);
+    expect(cert.subject).toContain('CN=system:node:provider-1');
+    expect(cert.subjectAltName).toBe('IP Address:192.0.2.2');
+    expect(cert.verify(new X509Certificate(await readFile(api.caFile)).publicKey)).toBe(true);
+    expect(pair.notAfterMs).toBeGreaterThan(Date.now());
+    serving.stop();
+  });
+
+  it('approves no CSR someone else requested, and none for another signer', async () => {
+    const certs = api.kubeConfigFor().makeApiClient(k8s.CertificatesV1Api);
+    const theirs = await certs.createCertificateSigningRequest({
+      body: csrBody('kubelet-1', KUBELET_SERVING_SIGNER, ['digital signature', 'server auth']),
+    });
+    const asProvider = api.kubeConfigFor('edgefarm-provider').makeApiClient(k8s.CertificatesV1Api);
+    expect(
+      await statusOf(() => asProvider.replaceCertificateSigningRequestApproval({ name: theirs.metadata!.name!, body: approval(theirs) })),
+    ).toBe(403);
+    const clientCsr = await asProvider.createCertificateSigningRequest({
+      body: csrBody('provider-1', 'kubernetes.io/kube-apiserver-client', ['digital signature', 'client auth']),
+    });
+    expect(
+      await statusOf(() =>
+        asProvider.replaceCertificateSigningRequestApproval({ name: clientCsr.metadata!.name!, body: approval(clientCsr) }),
+      ),
+    ).toBe(403);
+    const outsider = api.kubeConfigFor('outsider').makeApiClient(k8s.CertificatesV1Api);
+    expect(
+      await statusOf(() =>
+        outsider.createCertificateSigningRequest({ body: csrBody('x', KUBELET_SERVING_SIGNER, ['digital signature', 'server auth']) }),
+      ),
+    ).toBe(403);
+  });
 });

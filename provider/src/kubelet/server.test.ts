@@ -2,7 +2,10 @@
  * The KubeletServer's HTTP endpoints, routing and handshakes over real TLS on loopback, with the fake EdgeStreams
  * and the fake API's reviews (client-go against the same server: server.int.test.ts).
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { request } from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -125,6 +128,64 @@ describe('plain endpoints', () => {
     const denied = await get('/containerLogs/default/web/app', 'user');
     expect(denied.status).toBe(403);
     expect(JSON.parse(denied.body).message).toContain('user=nobody, verb=get, resource=nodes, subresource=proxy');
+  });
+});
+
+/** The subject CN of the certificate a TLS server on 127.0.0.1:port presents to a new connection. */
+function servedCn(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const cn = socket.getPeerCertificate().subject?.CN;
+      socket.destroy();
+      resolve(String(cn));
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('a renewed serving certificate (EF_KUBELET_SERVING_CSR)', () => {
+  it('is what new connections get, on the shared port and on every node port', async () => {
+    const free = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    const renewBed = await startKubeletBed({ nodePorts: { from: free, to: free } });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ef-renewed-'));
+    try {
+      const nodePort = renewBed.server.assignPort('edge-1');
+      const before = await servedCn(renewBed.server.port);
+      expect(await servedCn(nodePort)).toBe(before);
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=renewed',
+          '-keyout',
+          path.join(dir, 'k'),
+          '-out',
+          path.join(dir, 'c'),
+        ],
+        { stdio: 'pipe' },
+      );
+      renewBed.server.setCertificate(readFileSync(path.join(dir, 'c')), readFileSync(path.join(dir, 'k')));
+      expect(await servedCn(renewBed.server.port)).toBe('renewed');
+      expect(await servedCn(nodePort)).toBe('renewed');
+      expect(before).not.toBe('renewed');
+    } finally {
+      await renewBed.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -109,12 +109,15 @@ export class KubeletServer {
   private readonly wss = webSocketServer(WEBSOCKET_PROTOCOLS);
   private readonly portForwardWss = webSocketServer(PORTFORWARD_WEBSOCKET_PROTOCOLS);
   private readonly log: Logger;
+  /** The serving certificate (replaced by setCertificate) and the client CA. */
+  private tls: KubeletServerOptions['tls'];
   readonly metrics: KubeletMetrics;
   private readonly admitted = new WeakMap<IncomingMessage, Admitted>();
   private readonly inUse = { session: 0, stats: 0 };
 
   constructor(private readonly o: KubeletServerOptions) {
     this.log = o.log;
+    this.tls = o.tls;
     this.metrics = new KubeletMetrics(o.registry);
     this.app = Fastify({
       logger: false,
@@ -285,8 +288,17 @@ export class KubeletServer {
     this.releasePort(node);
   }
 
+  /** Serves a new certificate from now on (a renewal): open connections keep the one they were made with. */
+  setCertificate(cert: string | Buffer, key: string | Buffer): void {
+    this.tls = { ...this.tls, cert, key };
+    const context = { cert, key, ca: this.tls.clientCA };
+    this.main?.setSecureContext(context);
+    for (const { server } of this.nodeServers.values()) server.setSecureContext(context);
+    this.log.info({ servers: 1 + this.nodeServers.size }, 'kubelet API serving certificate replaced');
+  }
+
   private makeServer(): https.Server {
-    const { tls } = this.o;
+    const tls = this.tls;
     const server = https.createServer(
       { cert: tls.cert, key: tls.key, ca: tls.clientCA, requestCert: tls.clientCA !== undefined, rejectUnauthorized: false },
       (req, res) => void this.onRequest(req, res),
