@@ -55,8 +55,20 @@ interface Sample {
   usage: bigint;
 }
 
+const GRPC_UNKNOWN = 2;
 const GRPC_NOT_FOUND = 5;
 const GRPC_UNIMPLEMENTED = 12;
+
+/**
+ * A ListPodSandboxStats failure the summary works around by summing pods from their containers: Unimplemented, or
+ * one listed sandbox going away mid-call, which containerd 1.6 reports for the whole call as NotFound (no task any
+ * more) or as Unknown "ttrpc: closed" (its shim exited while being asked for metrics). Anything else is an error.
+ */
+export function sandboxStatsUnavailable(err: unknown): boolean {
+  if (!(err instanceof CriError)) return false;
+  if (err.code === GRPC_UNIMPLEMENTED || err.code === GRPC_NOT_FOUND) return true;
+  return err.code === GRPC_UNKNOWN && /ttrpc: closed/.test(err.message);
+}
 const USER_HZ_NS = 10_000_000n;
 
 function iso(ns: bigint): string {
@@ -107,9 +119,7 @@ export class StatsCollector {
       this.nodeStats(),
     ]);
     const sandboxStats = await this.runtime.listPodSandboxStats({ filter: { labelSelector: selector } }).catch((err: unknown) => {
-      // Unimplemented, or NotFound: containerd 1.6 fails the whole call when one listed sandbox has no task any more
-      // (a pod being torn down). Either way the pods are summed from their containers.
-      if (err instanceof CriError && (err.code === GRPC_UNIMPLEMENTED || err.code === GRPC_NOT_FOUND)) return undefined;
+      if (sandboxStatsUnavailable(err)) return undefined;
       throw err;
     });
     const seen = new Set<string>(['node']);
