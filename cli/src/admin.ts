@@ -19,7 +19,7 @@ import {
 } from '@edgefarm/registrar';
 import { CliError, EXIT } from './errors.js';
 import type { CliKube } from './kube.js';
-import { age, json, table, type Format, type Streams } from './output.js';
+import { age, structured, table, type Format, type Streams } from './output.js';
 
 export interface AdminContext extends Streams {
   kube: CliKube;
@@ -27,12 +27,12 @@ export interface AdminContext extends Streams {
   now: () => number;
 }
 
-function nodeArg(name: string): string {
+export function nodeArg(name: string): string {
   if (!isNodeName(name)) throw new CliError(EXIT.usage, `"${name}" is not a node name (a DNS subdomain: lower case, digits, '-', '.')`);
   return name;
 }
 
-async function kube<T>(what: string, f: () => Promise<T>): Promise<T> {
+export async function kube<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
@@ -41,7 +41,7 @@ async function kube<T>(what: string, f: () => Promise<T>): Promise<T> {
 }
 
 /** The fleet CA's hash and the registrar URL from the ConfigMap the install writes. */
-async function fleet(ctx: AdminContext): Promise<{ caHash: string; registrarUrl: string }> {
+export async function fleet(ctx: AdminContext): Promise<{ caHash: string; registrarUrl: string }> {
   const data = await kube('reading the fleet ConfigMap', () => ctx.kube.getConfigMap(ctx.namespace, FLEET_CONFIGMAP));
   const ca = data?.[FLEET_KEYS.ca];
   const registrarUrl = data?.[FLEET_KEYS.registrarUrl];
@@ -77,7 +77,8 @@ export async function tokenCreate(
     if (!created) continue;
     const text = formatJoinToken(token);
     const command = `edgefarm join --token ${text} --hub ${registrarUrl}`;
-    if (format === 'json') ctx.out(json({ id: token.id, node, token: text, expiration: expiration.toISOString(), joinCommand: command }));
+    const data = structured(format, { id: token.id, node, token: text, expiration: expiration.toISOString(), joinCommand: command });
+    if (data) ctx.out(data);
     else
       ctx.out(
         `token ${token.id} for node ${node}, valid until ${expiration.toISOString()} (single use):\n\n  ${text}\n\nat the site, as root:\n\n  ${command}\n`,
@@ -107,7 +108,8 @@ export async function tokenList(ctx: AdminContext, format: Format): Promise<void
     }
   });
   tokens.sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
-  if (format === 'json') return ctx.out(json(tokens));
+  const data = structured(format, tokens);
+  if (data) return ctx.out(data);
   const headers = ['ID', 'NODE', 'EXPIRES', 'STATUS', ...(format === 'wide' ? ['SECRET'] : [])];
   const status = (t: (typeof tokens)[number]) => ('malformed' in t ? 'malformed' : t.expired ? 'expired' : 'valid');
   const left = (t: (typeof tokens)[number]) => (t.expiration ? (t.expired ? '-' : age(Date.parse(t.expiration) - now)) : '?');
@@ -149,7 +151,8 @@ export async function nodeList(ctx: AdminContext, format: Format): Promise<void>
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-  if (format === 'json') return ctx.out(json(rows));
+  const data = structured(format, rows);
+  if (data) return ctx.out(data);
   const expiry = (r: (typeof rows)[number]) => {
     if (!r.credentialsExpireAt) return 'not joined';
     const left = Date.parse(r.credentialsExpireAt) - now;

@@ -14,6 +14,8 @@ export const EXIT = {
   writeFailed: 9,
   kubeFailed: 10,
   notFound: 11,
+  /** status: a listed node is disconnected or its Node is not Ready. */
+  unhealthy: 12,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { createUser } from '@nats-io/nkeys';
-import { formatCreds, renderSiteConfig } from '@edgefarm/identity';
+import { formatCreds } from '@edgefarm/identity';
 import {
   MAX_CLOCK_SKEW_MS,
   RegistrarClient,
@@ -33,7 +33,8 @@ import {
   nodeJsonOf,
 } from '@edgefarm/registrar';
 import { CliError, EXIT } from './errors.js';
-import { json, type Streams } from './output.js';
+import { structured, type Format, type Streams } from './output.js';
+import { renderSite } from './site.js';
 
 export interface JoinOptions {
   token: string;
@@ -49,7 +50,8 @@ export interface JoinOptions {
   monitor?: string;
   /** Its JetStream store. */
   storeDir: string;
-  json: boolean;
+  /** -o json|yaml: the summary on stdout instead of the text. */
+  format: Format;
   timeoutMs: number;
 }
 
@@ -189,7 +191,8 @@ export async function join(ctx: JoinContext, o: JoinOptions): Promise<JoinSummar
     durationMs: ctx.now() - t0,
     steps,
   };
-  if (o.json) ctx.out(json(summary));
+  const data = structured(o.format, summary);
+  if (data) ctx.out(data);
   else {
     ctx.out(
       `joined as node ${res.node} (key ${res.wireId}), credentials valid until ${res.expiresAt}\n` +
@@ -209,27 +212,8 @@ export function joinFiles(
   agentPublicKey: string,
   o: Pick<JoinOptions, 'listen' | 'monitor' | 'storeDir'>,
 ): { list: JoinFile[] } {
-  const at = (f: string) => path.join(dir, f);
   const nodeJson = nodeJsonOf(res);
-  const siteConfig = renderSiteConfig({
-    node: res.node,
-    wireId: res.wireId,
-    listen: o.listen,
-    ...(o.monitor ? { monitor: o.monitor } : {}),
-    storeDir: o.storeDir,
-    hubLeafUrls: res.hubLeafUrls,
-    credsFile: at('node.creds'),
-    caFile: at('ca.pem'),
-    agentPublicKey,
-  });
-  const env = {
-    EF_NODE_NAME: res.node,
-    EF_SITE: res.node,
-    EF_NATS_URL: `nats://${o.listen}`,
-    EF_NODE_WIRE_ID: res.wireId,
-    EF_NATS_SEED_FILE: at('agent.nk'),
-    EF_IDENTITY_DIR: dir,
-  };
+  const { siteConfig, agentEnv } = renderSite(dir, { node: res.node, wireId: res.wireId, hubLeafUrls: res.hubLeafUrls, agentPublicKey }, o);
   return {
     list: [
       { name: 'node.nk', content: `${nodeSeed}\n`, mode: 0o600 },
@@ -237,13 +221,7 @@ export function joinFiles(
       { name: 'node.creds', content: formatCreds(res.jwt, nodeSeed), mode: 0o600 },
       { name: 'ca.pem', content: res.caPem.endsWith('\n') ? res.caPem : `${res.caPem}\n`, mode: 0o644 },
       { name: 'nats-site.conf', content: siteConfig, mode: 0o644 },
-      {
-        name: 'agent.env',
-        content: Object.entries(env)
-          .map(([k, v]) => `${k}=${v}\n`)
-          .join(''),
-        mode: 0o600,
-      },
+      { name: 'agent.env', content: agentEnv, mode: 0o600 },
       { name: NODE_JSON, content: JSON.stringify(nodeJson, null, 2) + '\n', mode: 0o644 },
     ],
   };

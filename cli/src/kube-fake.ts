@@ -1,11 +1,14 @@
 /** A hand-written {@link CliKube} in memory, recording calls, with errors injectable per method. */
 import { readRevocations, revocationEntry, REVOCATIONS_SECRET, type SecretLike } from '@edgefarm/registrar';
-import type { CliKube, EdgeNodeView } from './kube.js';
+import type { CliKube, EdgeNodeView, NodeView, PodView } from './kube.js';
 
 export class FakeCliKube implements CliKube {
   readonly secrets = new Map<string, SecretLike>();
   readonly configMaps = new Map<string, Record<string, string>>();
   readonly edgeNodes = new Map<string, EdgeNodeView>();
+  readonly nodes = new Map<string, NodeView>();
+  /** Pods by namespace; listPods matches `k=v` selectors (comma-separated) on their labels. */
+  readonly pods = new Map<string, PodView[]>();
   readonly calls: string[] = [];
   private readonly failures = new Map<keyof CliKube, Error>();
 
@@ -78,5 +81,24 @@ export class FakeCliKube implements CliKube {
     if (!n) return false;
     if (n.status) delete n.status.identity;
     return true;
+  }
+  async getNode(name: string) {
+    this.enter('getNode');
+    const n = this.nodes.get(name);
+    return n && structuredClone(n);
+  }
+  async listNodes() {
+    this.enter('listNodes');
+    return [...this.nodes.values()].map((n) => structuredClone(n));
+  }
+  async listPods(namespace: string, labelSelector: string) {
+    this.enter('listPods');
+    const want = labelSelector
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string]);
+    return (this.pods.get(namespace) ?? [])
+      .filter((p) => want.every(([k, v]) => p.metadata?.labels?.[k] === v))
+      .map((p) => structuredClone(p));
   }
 }

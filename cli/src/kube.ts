@@ -18,8 +18,20 @@ import {
 
 export interface EdgeNodeView extends EdgeNodeLike {
   metadata?: EdgeNodeLike['metadata'] & { creationTimestamp?: Date | string };
-  status?: EdgeNodeLike['status'] & { connected?: boolean; lastHeartbeatTime?: string; agentVersion?: string };
+  status?: EdgeNodeLike['status'] & {
+    connected?: boolean;
+    lastHeartbeatTime?: string;
+    agentVersion?: string;
+    podCount?: number;
+    desiredSequence?: number;
+    appliedSequence?: number;
+  };
 }
+
+/** The parts of a Node the status and doctor read. */
+export type NodeView = Pick<k8s.V1Node, 'metadata' | 'status'>;
+/** The parts of a Pod the doctor reads. */
+export type PodView = Pick<k8s.V1Pod, 'metadata' | 'status'>;
 
 export interface CliKube {
   /** Creates the Secret; false when its name is taken. */
@@ -39,6 +51,10 @@ export interface CliKube {
   addRevocation(namespace: string, publicKey: string, at: Date): Promise<void>;
   /** Removes status.identity; false when the EdgeNode does not exist. */
   clearIdentity(name: string): Promise<boolean>;
+  getNode(name: string): Promise<NodeView | undefined>;
+  listNodes(): Promise<NodeView[]>;
+  /** The namespace's Pods matching the label selector. */
+  listPods(namespace: string, labelSelector: string): Promise<PodView[]>;
 }
 
 export const FLEET_CONFIGMAP_NAME = FLEET_CONFIGMAP;
@@ -118,6 +134,20 @@ export class RealCliKube implements CliKube {
       );
       if (!created) await this.core.patchNamespacedSecret({ namespace, name: REVOCATIONS_SECRET, body: { data } }, mergePatch);
     }
+  }
+  async getNode(name: string) {
+    try {
+      return await this.core.readNode({ name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+  async listNodes() {
+    return (await this.core.listNode()).items;
+  }
+  async listPods(namespace: string, labelSelector: string) {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector })).items;
   }
   clearIdentity(name: string) {
     return orFalse(

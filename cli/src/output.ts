@@ -1,4 +1,5 @@
-/** How the `edgefarm` command prints: aligned tables (kubectl's look), or JSON for scripts. */
+/** How the `edgefarm` command prints: aligned tables (kubectl's look), or JSON or YAML for scripts. */
+import { dumpYaml } from '@kubernetes/client-node';
 import { CliError, EXIT } from './errors.js';
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
@@ -7,7 +8,7 @@ export interface Streams {
   err: (text: string) => void;
 }
 
-export type Format = 'table' | 'wide' | 'json';
+export type Format = 'table' | 'wide' | 'json' | 'yaml';
 
 /** Columns padded to their widest cell, separated by three spaces, upper-case headers. */
 export function table(headers: string[], rows: string[][]): string {
@@ -22,6 +23,22 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
+}
+
+/**
+ * YAML of plain data (the same value `-o json` prints). js-yaml 5 through @kubernetes/client-node's dumpYaml, a
+ * dependency the command has anyway: no second YAML library. A value without apiVersion/kind passes its serializer
+ * unchanged.
+ */
+export function yaml(value: unknown): string {
+  return dumpYaml(value, { lineWidth: -1, noRefs: true });
+}
+
+/** `value` as `-o json` or `-o yaml` prints it; undefined for the table formats. */
+export function structured(format: Format, value: unknown): string | undefined {
+  if (format === 'json') return json(value);
+  if (format === 'yaml') return yaml(value);
+  return undefined;
 }
 
 /** "3h", "12m", "45s", "2d" (kubectl's age), negative durations as "-". */

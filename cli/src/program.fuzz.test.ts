@@ -1,6 +1,7 @@
 // Fuzzing the `edgefarm` command line where it parses values: --ttl (parseTtl), -o/--output, --label, --timeout,
-// --listen, --monitor, --hub and the token of `join`, through run() as a user types them. Invariants: parseTtl throws
-// only CliError and its result is in range; a bad value ends with the usage exit code (or the token's), never with
+// --listen, --monitor, --hub and the token of `join`, the names of `status` and the values of `site config`, through
+// run() as a user types them (doctor's values: doctor.test.ts). Invariants: parseTtl throws only CliError and its
+// result is in range; a bad value ends with the usage exit code (or the token's), never with
 // `failed` (an unexpected error), no hang; nothing reaches the network or the Kubernetes API with a bad value.
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +80,40 @@ describe('edgefarm command line values (fuzz)', () => {
           o,
         ]);
         return code === EXIT.usage || code === EXIT.tokenRefused;
+      },
+    );
+  });
+
+  it('status: hostile node names and --output end with the usage exit code (or a clean not-found), never an unexpected error', async () => {
+    await fuzzAsyncProperty('cli.status values', [fc.array(value, { maxLength: 3 }), value], async (names, o) => {
+      const code = await cli(['status', ...names, '-o', o]);
+      return code === EXIT.usage || code === EXIT.notFound || code === EXIT.ok;
+    });
+  });
+
+  it('site config: hostile --hub-leaf-urls, --agent-key, --dir, --listen, --monitor, --store-dir end with the usage exit code', async () => {
+    await fuzzAsyncProperty(
+      'cli.site-config values',
+      [fc.oneof(value, fc.constant('tls://h:7422')), value, value, value, value, value],
+      async (urls, key, dir, listen, monitor, store) => {
+        const code = await cli([
+          'site',
+          'config',
+          'gw-1',
+          '--hub-leaf-urls',
+          urls,
+          '--agent-key',
+          key,
+          '--dir',
+          dir,
+          '--listen',
+          listen,
+          '--monitor',
+          monitor,
+          '--store-dir',
+          store,
+        ]);
+        return code === EXIT.usage;
       },
     );
   });

@@ -41,7 +41,7 @@ describe('edgefarm command line', () => {
     expect((await cli('token', 'create', 'gw-1', '--ttl', '25h')).code).toBe(EXIT.usage);
     expect((await cli('token', 'create', 'gw-1', '--ttl', '10')).code).toBe(EXIT.usage);
     expect((await cli('token', 'create', 'Not_A_Node')).code).toBe(EXIT.usage);
-    expect((await cli('token', 'list', '-o', 'yaml')).code).toBe(EXIT.usage);
+    expect((await cli('token', 'list', '-o', 'xml')).code).toBe(EXIT.usage);
     expect((await cli('token', 'delete', 'TOOLONGID')).code).toBe(EXIT.usage);
     expect((await cli('join', '--hub', 'https://r')).code).toBe(EXIT.usage);
     expect((await cli('join', '--token', 't', '--hub', 'https://r', '--listen', 'nope')).code).toBe(EXIT.usage);

@@ -2,7 +2,7 @@
  * The `edgefarm` command line (commander): parsing and dispatch only; the commands are in admin.ts and join.ts.
  * {@link run} returns the exit code instead of exiting, so tests drive the whole command in-process.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { MAX_TOKEN_TTL_SECONDS, checkLabels } from '@edgefarm/registrar';
 import {
   DEFAULT_NAMESPACE,
@@ -15,10 +15,16 @@ import {
   tokenList,
   type AdminContext,
 } from './admin.js';
+import { bashCompletion, zshCompletion } from './completion.js';
+import { doctorNode } from './doctor-node.js';
+import { doctorSite } from './doctor-site.js';
 import { CliError, EXIT } from './errors.js';
 import type { CliKube } from './kube.js';
 import { join } from './join.js';
 import { parseTtl, type Format, type Streams } from './output.js';
+import type { SiteProbe } from './probe.js';
+import { siteConfig } from './site.js';
+import { status } from './status.js';
 
 export interface CliDeps extends Streams {
   /** The Kubernetes client for a kubeconfig file (undefined: $KUBECONFIG, in-cluster, ~/.kube/config). */
@@ -26,6 +32,18 @@ export interface CliDeps extends Streams {
   now: () => number;
   /** The text of a file, or of standard input for `-` (`join --token-file`). */
   readInput: (file: string) => Promise<string>;
+  /** What `doctor --dir` asks of the machine (default: the real one, loaded when first used). */
+  probe?: SiteProbe;
+}
+
+/** A host:port listener value (--listen, --monitor). */
+const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
+
+/** A --timeout value: whole seconds from 1 to 300. */
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,3}$/.test(v) || !Number.isInteger(n) || n < 1 || n > 300) throw new InvalidArgumentError('expected 1-300');
+  return n;
 }
 
 /** The most a token file may hold (a token is ~110 characters; anything much longer is not one). */
@@ -100,14 +118,14 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )
-    .addOption(formats(['table', 'json']))
+    .addOption(formats(['table', 'json', 'yaml']))
     .action(async (node: string, o: { ttl: string; label: string[]; output: Format }) => {
       await tokenCreate(admin(), node, parseTtl(o.ttl, MAX_TOKEN_TTL_SECONDS), o.output, labelsOf(o.label));
     });
   token
     .command('list')
     .description('list join tokens not used yet')
-    .addOption(formats(['table', 'wide', 'json']))
+    .addOption(formats(['table', 'wide', 'json', 'yaml']))
     .action(async (o: { output: Format }) => tokenList(admin(), o.output));
   token
     .command('delete <id>')
@@ -123,7 +141,7 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
   node
     .command('list')
     .description('list edge nodes: connected, credentials expiry')
-    .addOption(formats(['table', 'wide', 'json']))
+    .addOption(formats(['table', 'wide', 'json', 'yaml']))
     .action(async (o: { output: Format }) => nodeList(admin(), o.output));
   node
     .command('revoke <node>')
@@ -146,17 +164,8 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
     .option('--listen <host:port>', "the site nats-server's client listener", '127.0.0.1:4222')
     .option('--monitor <host:port|off>', 'its monitoring listener', '127.0.0.1:8222')
     .option('--store-dir <dir>', 'its JetStream store', '/var/lib/edgefarm/nats')
-    .option(
-      '--timeout <seconds>',
-      'per request to the registrar',
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 300) throw new InvalidArgumentError('expected 1-300');
-        return n;
-      },
-      15,
-    )
-    .addOption(formats(['table', 'json']))
+    .option('--timeout <seconds>', 'per request to the registrar', seconds, 15)
+    .addOption(formats(['table', 'json', 'yaml']))
     .action(
       async (o: {
         token?: string;
@@ -171,9 +180,8 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
         timeout: number;
         output: Format;
       }) => {
-        if (!/^[^\s:]+:\d{1,5}$/.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
-        if (o.monitor !== 'off' && !/^[^\s:]+:\d{1,5}$/.test(o.monitor))
-          throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
+        if (!HOST_PORT.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
+        if (o.monitor !== 'off' && !HOST_PORT.test(o.monitor)) throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
         hubUrl(o.hub);
         const token = await tokenOf(deps, o);
         await join(deps, {
@@ -185,11 +193,86 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
           listen: o.listen,
           monitor: o.monitor === 'off' ? undefined : o.monitor,
           storeDir: o.storeDir,
-          json: o.output === 'json',
+          format: o.output,
           timeoutMs: o.timeout * 1000,
         });
       },
     );
+
+  program
+    .command('status [nodes...]')
+    .description(
+      `the fleet at a glance: connected, heartbeat, lag, pods, agent, credentials, Ready; exits ${EXIT.unhealthy} when a listed node is disconnected or not Ready`,
+    )
+    .addOption(formats(['table', 'wide', 'json', 'yaml']))
+    .action(async (names: string[], o: { output: Format }) => status(admin(), names, o.output));
+
+  const site = program.command('site').description("a site's configuration");
+  site
+    .command('config <node>')
+    .description('print the site configuration a join writes for NODE (nats-site.conf and agent.env; credentials by path)')
+    .option('--hub-leaf-urls <urls>', "the hub's leaf URLs, comma-separated (default: ConfigMap edgefarm-fleet's hubLeafUrls)")
+    .option('--agent-key <key>', "the agent's public key at the site (agent.nk's); default: a placeholder")
+    .option('--dir <dir>', 'the join directory', '/etc/edgefarm')
+    .option('--listen <host:port>', "the site nats-server's client listener", '127.0.0.1:4222')
+    .option('--monitor <host:port|off>', 'its monitoring listener', '127.0.0.1:8222')
+    .option('--store-dir <dir>', 'its JetStream store', '/var/lib/edgefarm/nats')
+    .addOption(formats(['table', 'json', 'yaml']))
+    .action(
+      async (
+        n: string,
+        o: { hubLeafUrls?: string; agentKey?: string; dir: string; listen: string; monitor: string; storeDir: string; output: Format },
+      ) => {
+        if (!HOST_PORT.test(o.listen)) throw new CliError(EXIT.usage, '--listen: expected host:port');
+        if (o.monitor !== 'off' && !HOST_PORT.test(o.monitor)) throw new CliError(EXIT.usage, '--monitor: expected host:port or off');
+        await siteConfig(admin(), n, {
+          dir: o.dir,
+          listen: o.listen,
+          ...(o.monitor === 'off' ? {} : { monitor: o.monitor }),
+          storeDir: o.storeDir,
+          ...(o.hubLeafUrls !== undefined ? { hubLeafUrls: o.hubLeafUrls } : {}),
+          ...(o.agentKey !== undefined ? { agentKey: o.agentKey } : {}),
+          format: o.output,
+        });
+      },
+    );
+
+  program
+    .command('doctor [node]')
+    .description('diagnose a site (at the site: --dir, the join directory) or a node (from the cloud: NODE); exits 1 when a check fails')
+    .option('--dir <dir>', 'at the site: the join directory to check (default /etc/edgefarm when no NODE is given)')
+    .option(
+      '--cri-endpoint <socket>',
+      "containerd's CRI socket (default: agent.env's EF_CRI_ENDPOINT, else /run/containerd/containerd.sock)",
+    )
+    .option('--timeout <seconds>', 'per network check', seconds, 5)
+    .addOption(formats(['table', 'json', 'yaml']))
+    .action(async (n: string | undefined, o: { dir?: string; criEndpoint?: string; timeout: number; output: Format }) => {
+      if (n !== undefined && (o.dir !== undefined || o.criEndpoint !== undefined))
+        throw new CliError(EXIT.usage, 'give NODE (from the cloud) or --dir (at the site), not both');
+      if (n !== undefined) return doctorNode(admin(), n, o.output);
+      if (o.criEndpoint !== undefined && (o.criEndpoint.length > 300 || /\s/.test(o.criEndpoint)))
+        throw new CliError(EXIT.usage, '--cri-endpoint: expected a socket path or unix:// URL');
+      const probe = deps.probe ?? new (await import('./probe.js')).RealSiteProbe();
+      await doctorSite(
+        { probe, now: deps.now, out: deps.out, err: deps.err },
+        {
+          dir: o.dir ?? '/etc/edgefarm',
+          ...(o.criEndpoint !== undefined ? { criEndpoint: o.criEndpoint } : {}),
+          timeoutMs: o.timeout * 1000,
+          format: o.output,
+        },
+      );
+    });
+
+  program
+    .command('completion')
+    .description('print a shell completion script (generated from this command tree): source <(edgefarm completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
+    .action((shell: 'bash' | 'zsh') => {
+      const names = name === 'edgefarm' ? ['edgefarm', 'kubectl-edgefarm'] : [name.replace(/ /g, '-'), 'edgefarm'];
+      deps.out(shell === 'bash' ? bashCompletion(program, names) : zshCompletion(program, names));
+    });
   return program;
 }
 
