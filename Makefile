@@ -4,7 +4,8 @@
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make up DEV=1                       ... the provider, registrar and hub as processes of this checkout, not pods
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
-#   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, conformance-ci: all run, then a summary; fails if any failed
+#   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, e2e-install, conformance-ci: all run, then a summary; fails if any failed
+#   make e2e-install                    the install suite: the cloud side installed into the cluster from manifests/ (instance inst)
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
 #   make conformance                    Kubernetes' own node conformance specs against edge-1 of the running stack (docs/conformance.md)
 #   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
@@ -22,7 +23,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps images package test test-unit test-int e2e e2e-hub3 conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
+.PHONY: help up down status clean build deps images package test test-unit test-int e2e e2e-hub3 e2e-install conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -68,10 +69,10 @@ package:
 
 # Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
 # several times its usual time): a hung suite is killed and reported, and the others still run.
-SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200 conformance-ci:2400
+SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200 e2e-install:900 conformance-ci:2400
 test:
 	@rc=0; summary=""; \
-	for t in lint verify-proto test-unit test-int e2e e2e-hub3 conformance-ci; do \
+	for t in lint verify-proto test-unit test-int e2e e2e-hub3 e2e-install conformance-ci; do \
 	  start=$$SECONDS; budget=$$(echo "$(SUITE_BUDGET)" | tr ' ' '\n' | sed -n "s/^$$t://p"); \
 	  echo "==> make $$t (budget $${budget}s)"; \
 	  code=0; timeout --kill-after=30 $$budget $(MAKE) --no-print-directory $$t || code=$$?; \
@@ -96,6 +97,11 @@ e2e:
 # The fault suite on its own stack with HUB=3 (R3 hub streams): partitions, kills and restarts with a hub cluster.
 e2e-hub3:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=e2e3 npm run --silent test:e2e -- --passWithNoTests --testPathPatterns fault $(JEST_ARGS)
+
+# The install suite (e2e/src/install.test.ts) on a stack of its own (instance inst) brought up as `make up` does: the
+# cloud side installed into the cluster from the shipped manifests, on a real kubelet node.
+e2e-install:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=inst npm run --silent test:e2e -- --passWithNoTests --testPathPatterns install $(JEST_ARGS)
 
 # Kubernetes' own node conformance specs (e2e/conformance/selection.json) against the first edge node of the stack
 # of $(EF_INSTANCE) (brought up first); results in bench/results/conformance-*.json and .md. EF_CONFORMANCE_PROCS
@@ -145,7 +151,8 @@ lint:
 	  && node_modules/.bin/eslint --max-warnings 0 . && echo "eslint: ok" \
 	  && node_modules/.bin/prettier --check --log-level warn . && echo "prettier: ok" \
 	  && (cd proto && ../node_modules/.bin/buf lint) && echo "buf lint: ok" \
-	  && node settings/dist/cli.js check && echo "settings reference: up to date"
+	  && node settings/dist/cli.js check && echo "settings reference: up to date" \
+	  && hack/lint-manifests.sh render
 
 # docs/reference/settings.md from the declarations: each binary's (provider/src/config.ts, edge-agent/src/config.ts,
 # ...) and hack/lib.sh's `#:` lines. Commit the result; `make lint` fails when it is stale.

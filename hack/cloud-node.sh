@@ -25,6 +25,9 @@ ctd_dir=$st/containerd
 ctd_state=$(dirname "$sock")/state
 kubelet_dir=$st/kubelet
 bridge=${EF_NS_PREFIX}cbr0
+# The kubelet's pod cgroups (kubepods/...) go below this in every hierarchy, apart from other instances' kubelets
+# and from the sites' pods (/edgefarm/<instance>/<site>).
+cgroup_root=/edgefarm/$EF_INSTANCE/cloud
 ctr_() { ctr --address "$sock" "$@"; }
 kc() { kubectl --kubeconfig "$EF_KUBECONFIG" "$@"; }
 
@@ -52,6 +55,7 @@ containerRuntimeEndpoint: unix://$sock
 imageServiceEndpoint: unix://$sock
 # No systemd here (PID 1 is not systemd): cgroupfs, as the sites' containerd.
 cgroupDriver: cgroupfs
+cgroupRoot: $cgroup_root
 failSwapOn: false
 failCgroupV1: false
 podLogsDir: $st/pod-logs
@@ -96,6 +100,7 @@ up() {
   done < <(jq -r '.[] | "\(.name) \(.index)"' "$EF_ROOT/build/images/images.json")
   if ef_stale_kubelet; then echo "[cloud] kubelet configuration changed: restarting it"; ef_stop kubelet 15; fi
   kubelet_config
+  local h; for h in /sys/fs/cgroup/*/; do mkdir -p "$h${cgroup_root#/}" 2>/dev/null || true; done
   ef_start kubelet -- "$EF_BIN/kubelet" --config "$st/kubelet.yaml" --kubeconfig "$EF_STATE/cloud-node.kubeconfig" \
     --root-dir "$kubelet_dir" --hostname-override "$EF_CLOUD_NODE" --node-ip "$(ef_kubelet_address)" \
     --node-labels "edgefarm.io/cloud-node=true"
@@ -154,6 +159,12 @@ clean() {
   for m in $(awk -v d="$st/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   for m in $(awk -v d="$ctd_state/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   ip link del "$bridge" 2>/dev/null || true
+  local h d
+  for h in /sys/fs/cgroup/*/; do
+    d=$h${cgroup_root#/}
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    rmdir "$h/edgefarm/$EF_INSTANCE" "$h/edgefarm" 2>/dev/null || true
+  done
   rm -rf "$st" "$(dirname "$sock")"
 }
 

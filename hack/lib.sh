@@ -14,13 +14,13 @@
 # through the environment the scripts start them with.
 #
 #: EF_INSTANCE | instance name | dev | which stack: its ports, netns names, subnets and state dir; e2e and e2e3 (the suites' stacks) also run 2 providers and 2 sites with EF_TOMBSTONE_TTL_SECONDS=30, bench is make bench's; another needs the next three
-#: EF_PORT_BASE | port number | dev 16000, e2e 17000, e2e3 21000; other instances: required | first of the instance's host ports (it uses base+80 to base+999)
-#: EF_NET_OCTET | 1-235 | dev 201, e2e 202, e2e3 206; other instances: required | the sites' veth subnets are 10.N.<site>.0/24, their pods' 10.N+20.<site>.0/24
-#: EF_NS_PREFIX | short name | dev ef, e2e efe, e2e3 ef3; other instances: required | prefix of the sites' netns and veth names
+#: EF_PORT_BASE | port number | dev 16000, e2e 17000, e2e3 21000, conf 22000, inst 23000; other instances: required | first of the instance's host ports (it uses base+80 to base+999)
+#: EF_NET_OCTET | 1-235 | dev 201, e2e 202, e2e3 206, conf 207, inst 208; other instances: required | the sites' veth subnets are 10.N.<site>.0/24, their pods' 10.N+20.<site>.0/24
+#: EF_NS_PREFIX | short name | dev ef, e2e efe, e2e3 ef3, conf efc, inst efi; other instances: required | prefix of the sites' netns and veth names
 #: EF_SITES | space-separated site names | edge-1 (e2e, e2e3: edge-1 edge-2) | the edge sites, one edge node each
 #: EF_PROVIDERS, make PROVIDERS= | 1-5 | 1 (e2e, e2e3: 2) | provider replicas; they share the nodes through shard Leases
 #: EF_HUB, make HUB=, HUB | 1, 3 or 5 | what the instance was set up with, else 1 (e2e3: 3) | NATS hub servers; 3 or 5 run a JetStream cluster with R3 hub streams; changing it needs make clean
-#: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
+#: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev and inst: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
 #: EF_IMAGES_OUT | directory | build/images | where hack/cloud-images.sh writes the image layouts, tarballs and images.json (make images)
 #: EF_PACKAGE_MAINTAINER | Name <mail> | EdgeFarm <edgefarm@localhost> | the Maintainer field of the site package (make package)
 #: EF_SKIP_BUNDLE | 0 or 1 | 0 | 1: hack/package.sh packages build/bundle as it is instead of bundling first
@@ -64,6 +64,8 @@ case "$EF_INSTANCE" in
     export EF_TOMBSTONE_TTL_SECONDS=${EF_TOMBSTONE_TTL_SECONDS:-30} ;;
   # The node conformance suite's own stack in `make test` (hack/conformance.sh --clean): one site, as `make up`.
   conf) : "${EF_PORT_BASE:=22000}" "${EF_NET_OCTET:=207}" "${EF_NS_PREFIX:=efc}" ;;
+  # The install suite's stack (`make e2e-install`): the cloud side installed into the cluster, as `make up`.
+  inst) : "${EF_PORT_BASE:=23000}" "${EF_NET_OCTET:=208}" "${EF_NS_PREFIX:=efi}" ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=$EF_ROOT/.local; else EF_STATE=$EF_ROOT/.local/$EF_INSTANCE; fi
@@ -80,7 +82,7 @@ EF_SITES=${EF_SITES:-edge-1}                # space-separated site names; one ed
 if [ -z "${EF_DEPLOY:-}" ]; then
   if [ "${DEV:-0}" = 1 ]; then EF_DEPLOY=process
   elif [ -f "$EF_STATE/deploy" ]; then EF_DEPLOY=$(cat "$EF_STATE/deploy")
-  elif [ -d "$EF_STATE/hub/js" ] || [ "$EF_INSTANCE" != dev ]; then EF_DEPLOY=process
+  elif [ -d "$EF_STATE/hub/js" ] || { [ "$EF_INSTANCE" != dev ] && [ "$EF_INSTANCE" != inst ]; }; then EF_DEPLOY=process
   else EF_DEPLOY=cluster; fi
 fi
 case "$EF_DEPLOY" in cluster|process) ;; *) echo "error: EF_DEPLOY=$EF_DEPLOY: cluster or process" >&2; exit 1 ;; esac

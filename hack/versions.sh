@@ -7,3 +7,4 @@ NODE_VERSION=24.21.0
 # Where built binaries live, outside the repo so warm runs and fresh clones reuse them.
 EF_CACHE=${EF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgefarm}
 EF_BIN=$EF_CACHE/bin
+PROMETHEUS_OPERATOR_VERSION=v0.85.0  # its ServiceMonitor and PrometheusRule CRDs validate manifests/components/monitoring (hack/lint-manifests.sh)
