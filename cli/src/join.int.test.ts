@@ -1,68 +1,35 @@
 /**
  * The join path against a real kube-apiserver (+etcd) and a real registrar over TLS with an openssl-made fleet CA,
  * the registrar running as its ServiceAccount under manifests/registrar-rbac.yaml: token create -> join -> the files
- * (modes checked, the site config accepted by nats-server) -> renew; and each refusal with its exit code.
+ * (modes checked, the site config accepted by nats-server) -> renew; and each refusal with its exit code. The bed is
+ * registrar-bed.fixtures.ts (shared with status.int.test.ts).
  */
-import { mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { createAccount } from '@nats-io/nkeys';
-import { pino } from 'pino';
 import {
   FLEET_NAMESPACE,
-  Registrar,
   RegistrarClient,
   RegistrarMetrics,
-  RegistrarServer,
-  RealRegistrarKube,
   caHashOf,
   formatJoinToken,
   joinTokenSecret,
   newJoinToken,
   EDGENODE_API,
 } from '@edgefarm/registrar';
-import { mintNodeUser } from '@edgefarm/identity';
-import { KubeApiServer, NATS_SERVER, TEST, freePort, makeCa, makeCert, spawnLogged, waitFor } from '@edgefarm/testing';
+import { NATS_SERVER, freePort, spawnLogged, waitFor } from '@edgefarm/testing';
 import { EXIT } from './errors.js';
-import { RealCliKube } from './kube.js';
-import { run } from './program.js';
+import { startRegistrarBed, type Outcome, type RegistrarBed } from './registrar-bed.fixtures.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const REGISTRAR_USER = 'system:serviceaccount:edgefarm-system:edgefarm-registrar';
-
+let bed: RegistrarBed;
 let dir: string;
-let api: KubeApiServer;
-let server: RegistrarServer;
 let metrics: RegistrarMetrics;
 let registrarUrl: string;
 let caPem: string;
 let admin: k8s.KubeConfig;
 
-interface Outcome {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(args: string[], now: () => number = Date.now): Promise<Outcome> {
-  let out = '';
-  let err = '';
-  const code = await run(args, {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    now,
-    kube: () => new RealCliKube(admin),
-    readInput: (file) => readFile(file, 'utf8'),
-  });
-  return { code, out, err };
-}
-
-async function token(node: string): Promise<string> {
-  const r = await cli(['token', 'create', node, '-o', 'json']);
-  expect(r).toMatchObject({ code: 0 });
-  return (JSON.parse(r.out) as { token: string }).token;
-}
+const cli = (args: string[], now?: () => number): Promise<Outcome> => bed.cli(args, now);
+const token = (node: string): Promise<string> => bed.token(node);
 
 const joinArgs = (t: string, d: string, ...more: string[]) => [
   'join',
@@ -80,54 +47,12 @@ const joinArgs = (t: string, d: string, ...more: string[]) => [
 ];
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'ef-join-'));
-  api = await KubeApiServer.start({
-    dir: path.join(dir, 'kube'),
-    users: [{ user: REGISTRAR_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:edgefarm-system'] }],
-  });
-  await api.apply(
-    ...['base/namespace.yaml', 'crds/edgenode-crd.yaml', 'base/registrar-rbac.yaml'].map((f) => path.join(ROOT, 'manifests', f)),
-  );
-  admin = api.kubeConfigFor();
-
-  const ca = await makeCa(dir, 'fleet', 'fleet CA');
-  const cert = await makeCert(dir, ca, 'registrar', { sans: 'IP:127.0.0.1,DNS:localhost' });
-  caPem = await readFile(ca.cert, 'utf8');
-  const port = await freePort();
-  registrarUrl = `https://127.0.0.1:${port}`;
-  await admin.makeApiClient(k8s.CoreV1Api).createNamespacedConfigMap({
-    namespace: FLEET_NAMESPACE,
-    body: { metadata: { name: 'edgefarm-fleet' }, data: { 'ca.crt': caPem, registrarUrl } },
-  });
-  metrics = new RegistrarMetrics();
-  const log = pino({ level: 'silent' });
-  const registrar = new Registrar({
-    kube: new RealRegistrarKube(api.kubeConfigFor(REGISTRAR_USER)),
-    mint: mintNodeUser,
-    signerSeed: new TextDecoder().decode(createAccount().getSeed()),
-    sitesAccount: createAccount().getPublicKey(),
-    caPem,
-    hubLeafUrls: ['tls://127.0.0.1:7422'],
-    registrarUrl,
-    credentialLifetimeSeconds: 7 * 24 * 3600,
-    metrics,
-    log,
-  });
-  server = new RegistrarServer({
-    registrar,
-    metrics,
-    log,
-    tls: { cert: await readFile(cert.cert, 'utf8'), key: await readFile(cert.key, 'utf8'), caPem },
-    host: '127.0.0.1',
-    port,
-  });
-  await server.start();
+  bed = await startRegistrarBed('ef-join-');
+  ({ dir, metrics, registrarUrl, caPem, admin } = bed);
 }, 180_000);
 
 afterAll(async () => {
-  await server?.stop();
-  await api?.stop();
-  if (!TEST.keep) await rm(dir, { recursive: true, force: true });
+  await bed?.stop();
 });
 
 const mode = async (p: string) => (await stat(p)).mode & 0o777;
