@@ -12,6 +12,12 @@ import { formatCreds, mintHollowUser, mintNodeUser } from './users.js';
 
 type Values = Record<string, string | string[] | undefined>;
 
+function monitorScope(x: string | undefined): boolean {
+  if (x === undefined || x === 'loopback') return false;
+  if (x === 'pod') return true;
+  throw new UsageError('--monitor-scope takes loopback or pod');
+}
+
 class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -56,6 +62,8 @@ const commands: Record<string, { options: Record<string, { type: 'string'; multi
       name: str,
       listen: str,
       monitor: str,
+      // loopback (default) or pod: the server runs in a pod and the kubelet probes its monitoring port
+      'monitor-scope': str,
       leaf: str,
       cluster: str,
       route: { type: 'string', multiple: true },
@@ -74,6 +82,7 @@ const commands: Record<string, { options: Record<string, { type: 'string'; multi
         serverName: need(v, 'name'),
         listen: need(v, 'listen'),
         monitor: need(v, 'monitor'),
+        monitorInPod: monitorScope(maybe(v, 'monitor-scope')),
         leaf: { listen: need(v, 'leaf') },
         ...(cluster ? { cluster: { listen: cluster, routes: (v.route as string[] | undefined) ?? [] } } : {}),
         tls: { certFile: need(v, 'cert'), keyFile: need(v, 'key'), caFile: need(v, 'ca') },

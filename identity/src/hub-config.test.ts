@@ -41,6 +41,20 @@ describe('renderHubConfig', () => {
     expect(conf).toContain('no_advertise: true');
   });
 
+  it('renders one configuration for every member of a StatefulSet: $POD_NAME, every route, monitoring on the pod', () => {
+    const conf = renderHubConfig(
+      options({
+        serverName: '$POD_NAME',
+        monitor: '0.0.0.0:8222',
+        monitorInPod: true,
+        cluster: { listen: '0.0.0.0:6222', routes: [0, 1, 2].map((i) => `nats-route://edgefarm-hub-${i}.edgefarm-hub:6222`) },
+      }),
+    );
+    expect(conf).toContain('server_name: $POD_NAME\n');
+    expect(conf).toContain('http: "0.0.0.0:8222"');
+    expect(conf).toContain('nats-route://edgefarm-hub-2.edgefarm-hub:6222');
+  });
+
   it('routes a 3-member hub to the other members over TLS', () => {
     const conf = renderHubConfig(
       options({ cluster: { listen: '10.0.0.1:6222', routes: ['nats-route://10.0.0.2:6222', 'nats-route://10.0.0.3:6222'] } }),
@@ -57,6 +71,9 @@ describe('renderHubConfig', () => {
     ['a path with a quote', { storeDir: '/var/lib/"ef' }],
     ['a path with a line break', { resolverDir: '/var/lib/ef\nresolver: MEMORY' }],
     ['a path with a variable', { operatorJwtFile: '$HOME/operator.jwt' }],
+    ['six routes', { cluster: { listen: '10.0.0.1:6222', routes: [1, 2, 3, 4, 5, 6].map((i) => `nats-route://10.0.0.${i}:6222`) } }],
+    ['a server name that is neither a name nor an environment reference', { serverName: '$pod-name' }],
+    ['a monitoring listener off loopback outside a pod', { monitor: '0.0.0.0:8222' }],
     ['one route (a 2-member cluster)', { cluster: { listen: '10.0.0.1:6222', routes: ['nats-route://10.0.0.2:6222'] } }],
     [
       'a route that is no route URL',

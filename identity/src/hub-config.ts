@@ -22,15 +22,26 @@ export interface HubTlsFiles {
 }
 
 export interface HubConfigOptions {
-  /** Unique per member (JetStream cluster peers are named by it). */
+  /**
+   * Unique per member (JetStream cluster peers are named by it); or an environment reference such as `$POD_NAME`,
+   * which nats-server expands at start: one configuration for every member of a StatefulSet.
+   */
   serverName: string;
   /** Client listener `host:port` (the provider, the registrar's claims pusher). */
   listen: string;
-  /** Monitoring listener `host:port`: must be loopback. */
+  /** Monitoring listener `host:port`: must be loopback, unless monitorInPod. */
   monitor: string;
+  /**
+   * The server runs in a pod (manifests/base/hub.yaml): the monitoring listener may be on the pod's address, where
+   * the kubelet probes /healthz (the pod's network is not the host's; restrict it with a NetworkPolicy).
+   */
+  monitorInPod?: boolean;
   /** Leafnode listener `host:port` (sites dial it; the hub tells them no other address: `no_advertise`). */
   leaf: { listen: string };
-  /** For a 3- or 5-member hub: this member's cluster listener and `nats-route://host:port` of the OTHER members. */
+  /**
+   * For a 3- or 5-member hub: this member's cluster listener and `nats-route://host:port` of the other members, or of
+   * every member (a server ignores its own route: one configuration for a StatefulSet).
+   */
   cluster?: { name?: string; listen: string; routes: string[] };
   tls: HubTlsFiles;
   /** JetStream store directory. */
@@ -52,12 +63,17 @@ export const HUB_CLUSTER_NAME = 'ef-hub';
 
 const q = (s: string) => `"${s}"`;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** An environment variable nats-server expands in its configuration (unquoted). */
+const ENV_REF = /^\$[A-Z_][A-Z0-9_]{0,63}$/;
 
 export function renderHubConfig(o: HubConfigOptions): string {
-  if (typeof o.serverName !== 'string' || !NAME.test(o.serverName)) throw new IdentityInputError('serverName', 'not a server name');
+  if (typeof o.serverName !== 'string' || !(NAME.test(o.serverName) || ENV_REF.test(o.serverName)))
+    throw new IdentityInputError('serverName', 'not a server name or an environment reference ($POD_NAME)');
+  const serverName = ENV_REF.test(o.serverName) ? o.serverName : q(o.serverName);
   hostPort(o.listen, 'listen');
   const mon = hostPort(o.monitor, 'monitor');
-  if (!isLoopback(mon.host)) throw new IdentityInputError('monitor', 'the monitoring listener must be on loopback');
+  if (!isLoopback(mon.host) && o.monitorInPod !== true)
+    throw new IdentityInputError('monitor', 'the monitoring listener must be on loopback (or the server runs in a pod)');
   hostPort(o.leaf.listen, 'leaf.listen');
   const system = publicKey('account', o.systemAccount, 'systemAccount');
   const preload = checkedPreload(o.preload, system);
@@ -70,7 +86,7 @@ export function renderHubConfig(o: HubConfigOptions): string {
     timeout: 2
   }`;
   return `# Hub member ${o.serverName} (rendered by @edgefarm/identity renderHubConfig).
-server_name: ${q(o.serverName)}
+server_name: ${serverName}
 listen: ${q(o.listen)}
 http: ${q(o.monitor)}
 ping_interval: "${ping}s"
@@ -108,8 +124,8 @@ function clusterBlock(c: HubConfigOptions['cluster'], tls: string): string {
   const name = c.name ?? HUB_CLUSTER_NAME;
   if (!NAME.test(name)) throw new IdentityInputError('cluster.name', 'not a cluster name');
   hostPort(c.listen, 'cluster.listen');
-  if (!Array.isArray(c.routes) || (c.routes.length !== 2 && c.routes.length !== 4)) {
-    throw new IdentityInputError('cluster.routes', 'the other members of a 3- or 5-member hub: 2 or 4 routes');
+  if (!Array.isArray(c.routes) || c.routes.length < 2 || c.routes.length > 5) {
+    throw new IdentityInputError('cluster.routes', 'the other members of a 3- or 5-member hub, or all of them: 2 to 5 routes');
   }
   const routes = c.routes.map((r, i) => serverUrl(r, ['nats-route'], `cluster.routes[${i}]`));
   return `cluster {
