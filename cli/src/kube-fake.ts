@@ -1,6 +1,6 @@
 /** A hand-written {@link CliKube} in memory, recording calls, with errors injectable per method. */
 import { readRevocations, revocationEntry, REVOCATIONS_SECRET, type SecretLike } from '@edgefarm/registrar';
-import type { CliKube, EdgeNodeView, NodeView, PodView } from './kube.js';
+import type { CliKube, EdgeNodeView, LeaseView, NodeView, PodView } from './kube.js';
 
 export class FakeCliKube implements CliKube {
   readonly secrets = new Map<string, SecretLike>();
@@ -9,6 +9,8 @@ export class FakeCliKube implements CliKube {
   readonly nodes = new Map<string, NodeView>();
   /** Pods by namespace; listPods matches `k=v` selectors (comma-separated) on their labels. */
   readonly pods = new Map<string, PodView[]>();
+  /** Leases by namespace, matched as pods are. */
+  readonly leases = new Map<string, LeaseView[]>();
   readonly calls: string[] = [];
   private readonly failures = new Map<keyof CliKube, Error>();
 
@@ -93,12 +95,19 @@ export class FakeCliKube implements CliKube {
   }
   async listPods(namespace: string, labelSelector: string) {
     this.enter('listPods');
-    const want = labelSelector
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=') as [string, string]);
-    return (this.pods.get(namespace) ?? [])
-      .filter((p) => want.every(([k, v]) => p.metadata?.labels?.[k] === v))
-      .map((p) => structuredClone(p));
+    return selected(this.pods.get(namespace) ?? [], labelSelector);
   }
+  async listLeases(namespace: string, labelSelector: string) {
+    this.enter('listLeases');
+    return selected(this.leases.get(namespace) ?? [], labelSelector);
+  }
+}
+
+/** Copies of the objects whose labels match a `k=v,k2=v2` selector. */
+function selected<T extends { metadata?: { labels?: Record<string, string> } }>(objects: T[], labelSelector: string): T[] {
+  const want = labelSelector
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('=') as [string, string]);
+  return objects.filter((o) => want.every(([k, v]) => o.metadata?.labels?.[k] === v)).map((o) => structuredClone(o));
 }

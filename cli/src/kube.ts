@@ -30,6 +30,8 @@ export interface EdgeNodeView extends EdgeNodeLike {
 
 /** The parts of a Node the status and doctor read. */
 export type NodeView = Pick<k8s.V1Node, 'metadata' | 'status'>;
+/** The parts of a Lease status -o wide reads (the provider's shard Leases). */
+export type LeaseView = Pick<k8s.V1Lease, 'metadata' | 'spec'>;
 /** The parts of a Pod the doctor reads. */
 export type PodView = Pick<k8s.V1Pod, 'metadata' | 'status'>;
 
@@ -55,6 +57,8 @@ export interface CliKube {
   listNodes(): Promise<NodeView[]>;
   /** The namespace's Pods matching the label selector. */
   listPods(namespace: string, labelSelector: string): Promise<PodView[]>;
+  /** The namespace's Leases matching the label selector. */
+  listLeases(namespace: string, labelSelector: string): Promise<LeaseView[]>;
 }
 
 export const FLEET_CONFIGMAP_NAME = FLEET_CONFIGMAP;
@@ -73,10 +77,12 @@ async function orFalse(p: Promise<unknown>, when: (err: unknown) => boolean): Pr
 export class RealCliKube implements CliKube {
   private readonly core: k8s.CoreV1Api;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly coordination: k8s.CoordinationV1Api;
 
   constructor(kc: k8s.KubeConfig) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
   }
 
   createSecret(namespace: string, secret: SecretLike) {
@@ -148,6 +154,9 @@ export class RealCliKube implements CliKube {
   }
   async listPods(namespace: string, labelSelector: string) {
     return (await this.core.listNamespacedPod({ namespace, labelSelector })).items;
+  }
+  async listLeases(namespace: string, labelSelector: string) {
+    return (await this.coordination.listNamespacedLease({ namespace, labelSelector })).items;
   }
   clearIdentity(name: string) {
     return orFalse(

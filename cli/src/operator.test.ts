@@ -8,7 +8,8 @@ import { bashCompletion } from './completion.js';
 import { EXIT } from './errors.js';
 import type { FakeCliKube } from './kube-fake.js';
 import { yaml } from './output.js';
-import { statusRows } from './status.js';
+import { shardOf as providerShardOf } from '../../provider/src/shard/shards.js';
+import { providerOf, shardOf, statusRows } from './status.js';
 
 const KEY = createUser().getPublicKey();
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -94,6 +95,39 @@ describe('edgefarm status', () => {
     expect((await cli('status', 'Bad_Name')).code).toBe(EXIT.usage);
     kube.failNext('listNodes', new Error('connection refused'));
     expect((await cli('status')).code).toBe(EXIT.kubeFailed);
+  });
+});
+
+describe('the provider replica serving a node (status -o wide)', () => {
+  const lease = (i: number, holder?: string) => ({
+    metadata: { name: `edgefarm-shard-${i}`, labels: { 'edgefarm.io/provider-lease': 'shard', 'edgefarm.io/shard': String(i) } },
+    spec: holder ? { holderIdentity: holder } : {},
+  });
+
+  it("hashes names as the provider's shardOf does", () => {
+    for (const name of ['gw-a', 'edge-1', 'x', 'a.b.c-d', 'ü', ''])
+      for (const n of [1, 7, 16, 64]) expect(shardOf(name, n)).toBe(providerShardOf(name, n));
+  });
+
+  it('names the holder of the shard Lease; unknown when the Leases do not give the shard count', async () => {
+    const holder = providerOf([lease(0, 'p-0'), lease(1, 'p-1'), lease(2)])!;
+    expect(holder(['gw-a', 'gw-b', 'gw-c'].find((n) => shardOf(n, 3) === 1)!)).toBe('p-1');
+    expect(holder(['gw-a', 'gw-b', 'gw-c', 'gw-d'].find((n) => shardOf(n, 3) === 2)!)).toBeNull();
+    expect(providerOf([])).toBeUndefined();
+    expect(providerOf([lease(0, 'p'), lease(2, 'p')])).toBeUndefined();
+    expect(providerOf([lease(0, 'p'), lease(0, 'q')])).toBeUndefined();
+    expect(providerOf([{ metadata: { labels: { 'edgefarm.io/shard': '-1' } } }])).toBeUndefined();
+
+    const { kube, cli } = fakeCli();
+    fleet(kube);
+    kube.leases.set(FLEET_NAMESPACE, [lease(0, 'edgefarm-provider-x')]);
+    expect((await cli('status', 'gw-a', '-o', 'wide')).out).toMatch(/^gw-a .*192\.0\.2\.7\s+edgefarm-provider-x\s+U/m);
+    expect(JSON.parse((await cli('status', 'gw-a', '-o', 'json')).out)[0].provider).toBe('edgefarm-provider-x');
+    expect((await cli('status', 'gw-a')).out).not.toContain('edgefarm-provider-x');
+    kube.failNext('listLeases', new Error('forbidden'));
+    const denied = await cli('status', 'gw-a', '-o', 'wide');
+    expect(denied.code).toBe(EXIT.ok);
+    expect(denied.out).toMatch(/192\.0\.2\.7\s+-\s+U/);
   });
 });
 

@@ -144,7 +144,15 @@ describe('edgefarm status and doctor against a real kube-apiserver, registrar, h
     expect(after.err).toBe('');
     expect(after.code).toBe(EXIT.ok);
     expect(after.out).toMatch(/^gw-1\s+true\s+\d+s ago\s+0\s+1\s+0\.1\.0\s+in 6d\s+True$/m);
-    expect((await bed.cli(['status', '-o', 'wide'])).out).toContain('192.0.2.9');
+    // one shard Lease: every node is the holder's
+    await bed.admin.makeApiClient(k8s.CoordinationV1Api).createNamespacedLease({
+      namespace: FLEET_NAMESPACE,
+      body: {
+        metadata: { name: 'edgefarm-shard-0', labels: { 'edgefarm.io/provider-lease': 'shard', 'edgefarm.io/shard': '0' } },
+        spec: { holderIdentity: 'edgefarm-provider-0' },
+      },
+    });
+    expect((await bed.cli(['status', '-o', 'wide'])).out).toMatch(/192\.0\.2\.9\s+edgefarm-provider-0\s+U/);
     expect((await bed.cli(['status', 'gw-1', 'gw-404'])).code).toBe(EXIT.notFound);
     const doctor = await bed.cli(['doctor', 'gw-1']);
     expect(doctor.out).toContain('✓ provider: edgefarm-provider-0 Running, Ready');

@@ -6,7 +6,7 @@
 import { identityOf } from '@edgefarm/registrar';
 import { kube, nodeArg, type AdminContext } from './admin.js';
 import { CliError, EXIT } from './errors.js';
-import type { EdgeNodeView, NodeView } from './kube.js';
+import type { EdgeNodeView, LeaseView, NodeView } from './kube.js';
 import { age, structured, table, type Format } from './output.js';
 
 export interface StatusRow {
@@ -26,6 +26,8 @@ export interface StatusRow {
   /** The Node's Ready condition: True, False, Unknown, or null when there is no Node. */
   ready: string | null;
   nodeIp: string | null;
+  /** The provider replica holding the node's shard Lease (-o wide, when the shard Leases tell). */
+  provider?: string | null;
   /** Connected and Ready. */
   healthy: boolean;
 }
@@ -66,6 +68,39 @@ export function statusRows(edgeNodes: EdgeNodeView[], nodes: NodeView[], now: nu
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** The provider's shard Leases: `edgefarm-shard-<i>` labelled so (provider/src/shard/shards.ts). */
+export const SHARD_LEASE_SELECTOR = 'edgefarm.io/provider-lease=shard';
+const SHARD_LABEL = 'edgefarm.io/shard';
+
+/**
+ * The provider's shardOf: FNV-1a (32 bit) of the name modulo the shard count. A copy, so the command needs no
+ * provider code; status.test.ts pins it to the provider's.
+ */
+export function shardOf(name: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(name, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+}
+
+/**
+ * Per node name, the holder of its shard Lease; undefined when the Leases do not tell (none, or not exactly shards
+ * 0..n-1, so the shard count is unknown).
+ */
+export function providerOf(leases: LeaseView[]): ((node: string) => string | null) | undefined {
+  const holders = new Map<number, string | null>();
+  for (const l of leases) {
+    const i = Number(l.metadata?.labels?.[SHARD_LABEL]);
+    if (!Number.isInteger(i) || i < 0 || holders.has(i)) return undefined;
+    holders.set(i, l.spec?.holderIdentity || null);
+  }
+  const n = holders.size;
+  if (n === 0 || [...holders.keys()].some((i) => i >= n)) return undefined;
+  return (node) => holders.get(shardOf(node, n)) ?? null;
+}
+
 /** "in 3d", "expired", "not joined". */
 export function expiryText(expiresAt: string | null, now: number): string {
   if (!expiresAt) return 'not joined';
@@ -76,7 +111,7 @@ export function expiryText(expiresAt: string | null, now: number): string {
 
 export function statusTable(rows: StatusRow[], now: number, wide: boolean): string {
   const headers = ['NAME', 'CONNECTED', 'LAST HEARTBEAT', 'LAG', 'PODS', 'AGENT VERSION', 'CREDENTIALS', 'READY'];
-  if (wide) headers.push('NODE IP', 'KEY');
+  if (wide) headers.push('NODE IP', 'PROVIDER', 'KEY');
   const dash = (v: string | number | null) => (v === null ? '-' : String(v));
   return table(
     headers,
@@ -89,7 +124,7 @@ export function statusTable(rows: StatusRow[], now: number, wide: boolean): stri
       dash(r.agentVersion),
       expiryText(r.credentialsExpireAt, now),
       dash(r.ready),
-      ...(wide ? [dash(r.nodeIp), dash(r.publicKey)] : []),
+      ...(wide ? [dash(r.nodeIp), dash(r.provider ?? null), dash(r.publicKey)] : []),
     ]),
   );
 }
@@ -107,6 +142,11 @@ export async function status(ctx: AdminContext, names: string[], format: Format)
   const now = ctx.now();
   const want = new Set(names);
   const rows = statusRows(edgeNodes, nodes, now).filter((r) => want.size === 0 || want.has(r.name));
+  if (format !== 'table') {
+    // which replica serves a node, when the shard Leases can be read (an admin may not be allowed to): else unknown
+    const holder = providerOf(await ctx.kube.listLeases(ctx.namespace, SHARD_LEASE_SELECTOR).catch(() => []));
+    for (const r of rows) r.provider = holder ? holder(r.name) : null;
+  }
   const missing = names.filter((n) => !rows.some((r) => r.name === n));
   const data = structured(format, rows);
   ctx.out(data ?? (rows.length > 0 ? statusTable(rows, now, format === 'wide') : 'no edge nodes\n'));
