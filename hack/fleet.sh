@@ -7,7 +7,7 @@
 #                              TLS (hack/pki.sh fleet into $EF_FLEET_TLS: the fleet CA, a certificate for the hub and
 #                              one for the registrar). Each is made once and reused.
 #   hack/fleet.sh registrar    the registrar's kubeconfig (a token of ServiceAccount edgefarm-system/edgefarm-registrar,
-#                              manifests/registrar-rbac.yaml; never the admin's), ConfigMap edgefarm-fleet (the fleet CA
+#                              manifests/base/registrar-rbac.yaml; never the admin's), ConfigMap edgefarm-fleet (the fleet CA
 #                              and the registrar's URL: what `edgefarm token create` reads), then the registrar itself
 #                              (restarted when its build is newer than the running process); waits for its /healthz
 #   hack/fleet.sh start        only the registrar process (hack/fault.sh restart registrar)
@@ -61,7 +61,7 @@ registrar_kubeconfig() {
   local f=$EF_STATE/registrar.kubeconfig token ca
   if [ -f "$f" ] && [ -z "$(find "$f" -mtime +300 2>/dev/null)" ]; then return 0; fi
   token=$(kc -n edgefarm-system create token edgefarm-registrar --duration 8760h) ||
-    ef_die "could not get a token of ServiceAccount edgefarm-system/edgefarm-registrar (manifests/registrar-rbac.yaml applied?)"
+    ef_die "could not get a token of ServiceAccount edgefarm-system/edgefarm-registrar (manifests/base/registrar-rbac.yaml applied?)"
   ca=$(base64 -w0 < "$EF_PKI/ca.crt")
   (umask 077; cat > "$f.tmp" <<EOF
 # Written by hack/fleet.sh: the registrar's own identity, ServiceAccount edgefarm-system/edgefarm-registrar.

@@ -1,6 +1,6 @@
 /**
  * The join path against a real kube-apiserver (+etcd) and a real registrar over TLS with an openssl-made fleet CA,
- * the registrar running as its ServiceAccount under manifests/registrar-rbac.yaml: token create -> join -> the files
+ * the registrar running as its ServiceAccount under manifests/base/registrar-rbac.yaml: token create -> join -> the files
  * (modes checked, the site config accepted by nats-server) -> renew; and each refusal with its exit code. The bed is
  * registrar-bed.fixtures.ts (shared with status.int.test.ts).
  */

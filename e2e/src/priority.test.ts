@@ -1,5 +1,5 @@
 /**
- * API Priority and Fairness (manifests/provider-flowschema.yaml): the provider's Lease renewals and Node status go to
+ * API Priority and Fairness (manifests/base/provider-flowschema.yaml): the provider's Lease renewals and Node status go to
  * the `node-high` priority level as a kubelet's do, its pod traffic stays in `global-default`. The apiserver says
  * which FlowSchema classified a request in the `X-Kubernetes-PF-FlowSchema-UID` response header; kubectl -v=8 as the
  * provider (its own kubeconfig and client certificate) shows it.

@@ -2,7 +2,7 @@
  * The registrar's configuration: {@link REGISTRAR_SETTINGS} declares every setting (docs/reference/settings.md is
  * generated from it); {@link parseConfig} turns an environment record into a {@link RegistrarConfig}. Only main.ts
  * passes process.env. KUBECONFIG picks its Kubernetes identity (in a cluster: its ServiceAccount,
- * manifests/registrar-rbac.yaml).
+ * manifests/base/registrar-rbac.yaml).
  */
 import { isIP } from 'node:net';
 import { ValueError, custom, defineSettings, int, list, logLevel, number, text, type Env } from '@edgefarm/settings';

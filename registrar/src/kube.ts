@@ -1,5 +1,5 @@
 /**
- * The registrar's view of the Kubernetes API: exactly the calls manifests/registrar-rbac.yaml grants (join-token
+ * The registrar's view of the Kubernetes API: exactly the calls manifests/base/registrar-rbac.yaml grants (join-token
  * Secrets get/delete, the revocation Secret get, EdgeNodes get/create, edgenodes/status patch), behind an interface
  * so the registrar is unit-tested with {@link FakeRegistrarKube} (kube-fake.ts).
  */

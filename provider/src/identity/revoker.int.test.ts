@@ -1,5 +1,5 @@
 /**
- * Revocation end to end: a real kube-apiserver (the revoker runs as a provider under manifests/provider-rbac.yaml),
+ * Revocation end to end: a real kube-apiserver (the revoker runs as a provider under manifests/base/provider-rbac.yaml),
  * the secured fabric's hub (SecureFabric: configured as the product) with two real site servers linked by their node
  * credentials. `edgefarm node revoke`'s write to the revocation Secret closes node A's leaf link (and keeps it out)
  * while B stays; deleting B's EdgeNode closes B's. The times from the write to the closed link are printed.

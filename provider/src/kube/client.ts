@@ -9,7 +9,7 @@ export type Pod = k8s.V1Pod;
 export type Node = k8s.V1Node;
 export type Lease = k8s.V1Lease;
 
-/** status of an EdgeNode (edgefarm.io/v1alpha1), as manifests/edgenode-crd.yaml defines it. */
+/** status of an EdgeNode (edgefarm.io/v1alpha1), as manifests/crds/edgenode-crd.yaml defines it. */
 export interface EdgeNodeStatus {
   connected: boolean;
   lastHeartbeatTime?: string;
@@ -33,7 +33,7 @@ export interface EdgeNodeIdentity {
 
 export const EDGENODE = { group: 'edgefarm.io', version: 'v1alpha1', plural: 'edgenodes' } as const;
 
-/** spec of an EdgeNode, as manifests/edgenode-crd.yaml defines it (the apiserver validated it against the schema). */
+/** spec of an EdgeNode, as manifests/crds/edgenode-crd.yaml defines it (the apiserver validated it against the schema). */
 export interface EdgeNodeSpec {
   labels?: Record<string, string>;
   taints?: { key: string; value?: string; effect: string }[];

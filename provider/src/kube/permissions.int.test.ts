@@ -1,6 +1,6 @@
 /**
  * The provider's Kubernetes permissions (decision 0010) against a real kube-apiserver (Node,RBAC authorization,
- * NodeRestriction admission) and kube-controller-manager (CSR approval and signing), with manifests/provider-rbac.yaml:
+ * NodeRestriction admission) and kube-controller-manager (CSR approval and signing), with manifests/base/provider-rbac.yaml:
  * under its own identity the provider reads no Secret, requests no token and writes no pod; as a node it serves
  * (a client certificate from the CSR API, kube/node-clients.ts) it reaches exactly what that node's pods use; and
  * the pod controller still delivers a pod's Secret, ConfigMap and token to its node, watching them one by one.
@@ -141,7 +141,7 @@ describe('under its own identity the provider', () => {
 });
 
 describe('under its own identity, on Nodes, the provider', () => {
-  it("makes, changes and deletes edge Nodes only: never a kubelet's (manifests/provider-rbac.yaml's admission policy)", async () => {
+  it("makes, changes and deletes edge Nodes only: never a kubelet's (manifests/base/provider-rbac.yaml's admission policy)", async () => {
     const kubelet = await admin.createNode({
       body: { metadata: { name: 'kubelet-1', labels: { 'kubernetes.io/hostname': 'kubelet-1' } } },
     });

@@ -1,5 +1,5 @@
 /**
- * Heartbeat admission against a real kube-apiserver, as the provider's own user (manifests/provider-rbac.yaml): a
+ * Heartbeat admission against a real kube-apiserver, as the provider's own user (manifests/base/provider-rbac.yaml): a
  * hostile site's extended resource never reaches the Node, a heartbeat naming another node changes nothing, and the
  * HeartbeatRejected Event on the Node is one the API takes from the provider.
  */
