@@ -10,7 +10,7 @@
 # units, the containerd and CNI configuration, and the maintainer scripts, all from packaging/site/. The version is
 # the root package.json's (edge-agent's while the root has none). Every unit is checked with systemd-analyze verify.
 # Byte-reproducible: every mtime is SOURCE_DATE_EPOCH (default: the last commit's time), owners are root, the tarball
-# is sorted and gzip -n; the same inputs give the same .deb and .tar.gz.
+# is sorted and gzip -n; the same inputs (and EF_PACKAGE_COMMIT, default HEAD) give the same .deb and .tar.gz.
 #
 # Usage: hack/package.sh [--arch amd64|arm64|all]      (default all)
 #   EF_PACKAGE_MAINTAINER="Name <mail>"   the Maintainer (default: a placeholder lintian flags)
@@ -34,12 +34,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$arch" in all) arches=(amd64 arm64) ;; amd64|arm64) arches=("$arch") ;; *) die "--arch: amd64, arm64 or all, not $arch" ;; esac
-for tool in dpkg-deb systemd-analyze fakeroot; do
-  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install dpkg-dev systemd fakeroot"
+for tool in dpkg-deb systemd-analyze; do
+  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install dpkg systemd"
 done
 
 version=$(node -p 'require("./package.json").version || require("./edge-agent/package.json").version')
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+# The commit named in the changelog (a build of a working tree with changes is named after its HEAD).
+commit=${EF_PACKAGE_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 src=$root/packaging/site
 # The Maintainer field and the changelog's signature (lintian asks for a real mail domain).
 maintainer=${EF_PACKAGE_MAINTAINER:-EdgeFarm <edgefarm@localhost>}
@@ -83,7 +85,7 @@ stage_tree() {
   install -m 644 "$nd/LICENSE" "$d/usr/share/doc/edgefarm-site/LICENSE.node"
   install -D -m 644 "$src/lintian-overrides" "$d/usr/share/lintian/overrides/edgefarm-site"
   printf 'edgefarm-site (%s) unstable; urgency=medium\n\n  * Built from EdgeFarm commit %s.\n\n -- %s  %s\n' \
-    "$version" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$maintainer" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" |
+    "$version" "$commit" "$maintainer" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" |
     gzip -n -9 > "$d/usr/share/doc/edgefarm-site/changelog.gz"
   chmod 644 "$d/usr/share/doc/edgefarm-site/changelog.gz"
 }

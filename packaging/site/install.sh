@@ -28,7 +28,9 @@ cp files.txt "$dest/usr/lib/edgefarm/installed-files"
 cp uninstall.sh "$dest/usr/lib/edgefarm/uninstall.sh"
 chmod 755 "$dest/usr/lib/edgefarm/uninstall.sh"
 echo "installed edgefarm-site @VERSION@ (@ARCH@) into ${dest:-/}"
-if [ -z "$dest" ] && [ -d /run/systemd/system ]; then
+if [ -n "$dest" ]; then
+  :
+elif [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable edgefarm-nats.service edgefarm-agent.service
   systemctl try-restart edgefarm-nats.service edgefarm-agent.service || true
