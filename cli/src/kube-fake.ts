@@ -1,5 +1,6 @@
 /** A hand-written {@link CliKube} in memory, recording calls, with errors injectable per method. */
 import { readRevocations, revocationEntry, REVOCATIONS_SECRET, type SecretLike } from '@edgefarm/registrar';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { CliKube, EdgeNodeView, LeaseView, NodeView, PodView } from './kube.js';
 
 export class FakeCliKube implements CliKube {
@@ -11,6 +12,8 @@ export class FakeCliKube implements CliKube {
   readonly pods = new Map<string, PodView[]>();
   /** Leases by namespace, matched as pods are. */
   readonly leases = new Map<string, LeaseView[]>();
+  /** Objects applied (applyObject), by `kind/namespace/name`, with their field manager. */
+  readonly applied = new Map<string, { object: KubernetesObject; fieldManager: string }>();
   readonly calls: string[] = [];
   private readonly failures = new Map<keyof CliKube, Error>();
 
@@ -100,6 +103,11 @@ export class FakeCliKube implements CliKube {
   async listLeases(namespace: string, labelSelector: string) {
     this.enter('listLeases');
     return selected(this.leases.get(namespace) ?? [], labelSelector);
+  }
+  async applyObject(object: KubernetesObject, fieldManager: string) {
+    this.enter('applyObject');
+    const key = `${object.kind}/${object.metadata?.namespace}/${object.metadata?.name}`;
+    this.applied.set(key, { object: structuredClone(object), fieldManager });
   }
 }
 

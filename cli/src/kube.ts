@@ -59,6 +59,8 @@ export interface CliKube {
   listPods(namespace: string, labelSelector: string): Promise<PodView[]>;
   /** The namespace's Leases matching the label selector. */
   listLeases(namespace: string, labelSelector: string): Promise<LeaseView[]>;
+  /** Server-side apply of a namespaced object as `fieldManager`, taking over fields another manager set (force). */
+  applyObject(object: k8s.KubernetesObject, fieldManager: string): Promise<void>;
 }
 
 export const FLEET_CONFIGMAP_NAME = FLEET_CONFIGMAP;
@@ -78,8 +80,10 @@ export class RealCliKube implements CliKube {
   private readonly core: k8s.CoreV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly coordination: k8s.CoordinationV1Api;
+  private readonly objects: k8s.KubernetesObjectApi;
 
   constructor(kc: k8s.KubeConfig) {
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
@@ -157,6 +161,9 @@ export class RealCliKube implements CliKube {
   }
   async listLeases(namespace: string, labelSelector: string) {
     return (await this.coordination.listNamespacedLease({ namespace, labelSelector })).items;
+  }
+  async applyObject(object: k8s.KubernetesObject, fieldManager: string) {
+    await this.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
   }
   clearIdentity(name: string) {
     return orFalse(

@@ -19,6 +19,9 @@ import { bashCompletion, zshCompletion } from './completion.js';
 import { doctorNode } from './doctor-node.js';
 import { doctorSite } from './doctor-site.js';
 import { CliError, EXIT } from './errors.js';
+import { fleetInit, fleetSecrets, tlsDirOf } from './fleet.js';
+import { hubLeafUrls, localLayout, registrarUrl, type HubLayout } from './fleet-objects.js';
+import { HUB_MEMBER_COUNTS, sanName } from './fleet-tls.js';
 import type { CliKube } from './kube.js';
 import { join } from './join.js';
 import { parseTtl, type Format, type Streams } from './output.js';
@@ -43,6 +46,13 @@ const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
 function seconds(v: string): number {
   const n = Number(v);
   if (!/^\d{1,3}$/.test(v) || !Number.isInteger(n) || n < 1 || n > 300) throw new InvalidArgumentError('expected 1-300');
+  return n;
+}
+
+/** A --days value: whole days from 1 to 3650. */
+function days(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,4}$/.test(v) || n < 1 || n > 3650) throw new InvalidArgumentError('expected 1-3650');
   return n;
 }
 
@@ -264,6 +274,84 @@ export function buildProgram(deps: CliDeps, name = 'edgefarm'): Command {
         },
       );
     });
+
+  const fleet = program.command('fleet').description("the fleet's identity, TLS and the Secrets an install creates (reference/install.md)");
+  const members = (flag: string) =>
+    new Option(`${flag} <n>`, `members of the hub's StatefulSet: ${HUB_MEMBER_COUNTS.join(', ')}`).argParser((v: string) => {
+      const n = Number(v);
+      if (!(HUB_MEMBER_COUNTS as readonly number[]).includes(n) || !/^\d$/.test(v))
+        throw new InvalidArgumentError(`expected ${HUB_MEMBER_COUNTS.join(', ')}`);
+      return n;
+    });
+  const namespace = (): string => {
+    const ns = program.opts<{ namespace: string }>().namespace;
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(ns))
+      throw new CliError(EXIT.usage, `-n ${JSON.stringify(ns.slice(0, 80))}: not a namespace`);
+    return ns;
+  };
+  fleet
+    .command('init')
+    .description(
+      "make the fleet's NATS identity in DIR and its TLS in DIR/tls (a fleet CA, the hub's and the registrar's certificates); keeps what exists",
+    )
+    .requiredOption('--dir <dir>', 'the fleet directory (created 0700; seeds and keys 0600)')
+    .requiredOption('--hub-name <names...>', "names and IP addresses sites and the provider dial the hub at (the leaf port's public name)")
+    .requiredOption('--registrar-name <names...>', "names and IP addresses of the registrar's public URL")
+    .addOption(members('--hub-members').default(3, '3'))
+    .option('--days <days>', "validity of the hub's and the registrar's certificates", days, 825)
+    .action(async (o: { dir: string; hubName: string[]; registrarName: string[]; hubMembers: number; days: number }) => {
+      if (o.hubName.length > 64 || o.registrarName.length > 64) throw new CliError(EXIT.usage, 'at most 64 names per certificate');
+      await fleetInit(
+        { now: deps.now, out: deps.out, err: deps.err },
+        {
+          dir: o.dir,
+          hubNames: o.hubName.map((n) => sanName(n, '--hub-name')),
+          registrarNames: o.registrarName.map((n) => sanName(n, '--registrar-name')),
+          hubMembers: o.hubMembers,
+          namespace: namespace(),
+          days: o.days,
+        },
+      );
+    });
+  fleet
+    .command('secrets')
+    .description(
+      'print (default: YAML, for GitOps with sealed-secrets or SOPS) or --apply ConfigMap edgefarm-fleet and Secrets edgefarm-hub, edgefarm-provider, edgefarm-registrar',
+    )
+    .requiredOption('--dir <dir>', 'the fleet directory (edgefarm fleet init)')
+    .option('--tls-dir <dir>', 'ca.crt, hub.crt, hub.key, registrar.crt, registrar.key (default: DIR/tls)')
+    .requiredOption('--registrar-url <url>', "the registrar's public https://host[:port]")
+    .requiredOption('--hub-leaf-urls <urls>', "tls://host:port of the hub's leaf port as sites dial it, comma-separated")
+    .addOption(members('--hub-members').conflicts('local'))
+    .option('--local <listen,monitor,leaf>', "the local stack's single host-network hub server (hack/install.sh): its three listeners")
+    .option('--apply', 'apply server-side through the Kubernetes API (field manager edgefarm-fleet) instead of printing', false)
+    .addOption(new Option('-o, --output <format>', 'output format: yaml, json').choices(['yaml', 'json']).conflicts('apply'))
+    .action(
+      async (o: {
+        dir: string;
+        tlsDir?: string;
+        registrarUrl: string;
+        hubLeafUrls: string;
+        hubMembers?: number;
+        local?: string;
+        apply: boolean;
+        output?: 'yaml' | 'json';
+      }) => {
+        const hub: HubLayout = o.local !== undefined ? localLayout(o.local) : { kind: 'statefulset', members: o.hubMembers ?? 3 };
+        await fleetSecrets(
+          { now: deps.now, out: deps.out, err: deps.err, kube: () => admin().kube },
+          {
+            dir: o.dir,
+            tlsDir: o.tlsDir ?? tlsDirOf(o.dir),
+            namespace: namespace(),
+            registrarUrl: registrarUrl(o.registrarUrl),
+            hubLeafUrls: hubLeafUrls(o.hubLeafUrls),
+            hub,
+            mode: o.apply ? 'apply' : (o.output ?? 'yaml'),
+          },
+        );
+      },
+    );
 
   program
     .command('completion')
