@@ -22,40 +22,17 @@ kc() { kubectl --kubeconfig "$EF_KUBECONFIG" "$@"; }
 inst=$EF_STATE/install
 hub_data=$(ef_cloud_state)/hub-data
 
-# apply_object: a manifest on stdin, applied server-side under the install's field manager.
-apply_object() { kc apply --server-side --force-conflicts --field-manager=edgefarm-install -f - >/dev/null; }
-
 secrets() {
   ef_use_node
   [ -f "$EF_FLEET/fleet.json" ] && [ -f "$EF_FLEET_TLS/hub.crt" ] || ef_die "no fleet identity in $EF_FLEET: run hack/fleet.sh identity first"
   [ "$EF_HUB" = 1 ] || ef_die "EF_DEPLOY=cluster runs one hub server on the local cloud node: use HUB=3 with DEV=1"
-  local f=$EF_FLEET/fleet.json tmp mon
-  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
-  kc -n $NS create configmap edgefarm-fleet --from-file=ca.crt="$EF_FLEET_TLS/ca.crt" \
-    --from-literal=registrarUrl="$EF_REGISTRAR_URL" \
-    --from-literal=accounts="$(jq -r '.keys.accounts | "system=\(.system),desired=\(.desired),cloud=\(.cloud),sites=\(.sites)"' "$f")" \
-    --from-literal=nodeSigner="$(jq -r .keys.nodeSigner "$f")" \
-    --from-literal=sitesAccount="$(jq -r .keys.accounts.sites "$f")" \
-    --from-literal=hubLeafUrls="$(ef_hub_leaf_urls)" --dry-run=client -o yaml | apply_object
-  kc -n $NS create secret generic edgefarm-provider \
-    --from-file="$EF_FLEET/users/provider-desired.creds" --from-file="$EF_FLEET/users/provider-cloud.creds" \
-    --from-file="$EF_FLEET/users/claims-pusher.creds" --from-file="$EF_FLEET/keys/operator-signer.nk" \
-    --dry-run=client -o yaml | apply_object
-  kc -n $NS create secret generic edgefarm-registrar --from-file="$EF_FLEET/keys/node-signer.nk" \
-    --from-file=tls.crt="$EF_FLEET_TLS/registrar.crt" --from-file=tls.key="$EF_FLEET_TLS/registrar.key" \
-    --dry-run=client -o yaml | apply_object
-  # The hub's configuration with the paths it has in its pod: Secret edgefarm-hub at /etc/nats, the volume at /data.
-  # Monitoring on loopback only (identity insists): the kubelet probes it there (the overlay's probe host).
-  mon=$EF_HUB_MON_PORT
-  ef_identity hub-config --dir "$EF_FLEET" --name hub --listen "127.0.0.1:$EF_HUB_PORT" --monitor "127.0.0.1:$mon" \
-    --leaf "$EF_FLEET_IP:$EF_HUB_LEAF_PORT" --cert /etc/nats/tls.crt --key /etc/nats/tls.key --ca /etc/nats/ca.crt \
-    --store /data/js --resolver-dir /data/resolver --out "$tmp/nats.conf" >/dev/null
-  sed -i "s#\"$EF_FLEET/operator.jwt\"#\"/etc/nats/operator.jwt\"#" "$tmp/nats.conf"
-  grep -q '"/etc/nats/operator.jwt"' "$tmp/nats.conf" || ef_die "the rendered hub configuration names no operator JWT at /etc/nats"
-  kc -n $NS create secret generic edgefarm-hub --from-file="$tmp/nats.conf" --from-file="$EF_FLEET/operator.jwt" \
-    --from-file=ca.crt="$EF_FLEET_TLS/ca.crt" --from-file=tls.crt="$EF_FLEET_TLS/hub.crt" \
-    --from-file=tls.key="$EF_FLEET_TLS/hub.key" --dry-run=client -o yaml | apply_object
-  echo "[install] ConfigMap $NS/edgefarm-fleet; Secrets $NS/edgefarm-hub, edgefarm-provider, edgefarm-registrar"
+  [ -f "$EF_ROOT/cli/dist/main.js" ] || ef_die "cli/dist/main.js is missing: build first (make build)"
+  # What a user runs (docs/reference/install.md), with the local stack's openssl TLS (hack/pki.sh fleet) and its
+  # single hub server in the host's network: listeners on this instance's ports, monitoring on loopback only (the
+  # kubelet probes it there: the overlay's probe host).
+  ef_edgefarm --kubeconfig "$EF_KUBECONFIG" -n $NS fleet secrets --apply --dir "$EF_FLEET" --tls-dir "$EF_FLEET_TLS" \
+    --registrar-url "$EF_REGISTRAR_URL" --hub-leaf-urls "$(ef_hub_leaf_urls)" \
+    --local "127.0.0.1:$EF_HUB_PORT,127.0.0.1:$EF_HUB_MON_PORT,$EF_FLEET_IP:$EF_HUB_LEAF_PORT" | sed 's/^/[install] /'
 }
 
 # The image references of build/images/images.json (hack/cloud-images.sh build): pinned by digest.
