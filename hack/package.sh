@@ -13,6 +13,8 @@
 # is sorted and gzip -n; the same inputs (and EF_PACKAGE_COMMIT, default HEAD) give the same .deb and .tar.gz.
 #
 # Usage: hack/package.sh [--arch amd64|arm64|all]      (default all)
+#        hack/package.sh --tree DIR                     only the installed tree, for this machine's architecture,
+#                                                       into DIR (make up's sites run from it); no .deb, no tarball
 #   EF_PACKAGE_MAINTAINER="Name <mail>"   the Maintainer (default: a placeholder lintian flags)
 #   EF_SKIP_BUNDLE=1   use build/bundle as it is instead of running hack/bundle.sh edge-agent cli first
 set -euo pipefail
@@ -25,9 +27,10 @@ cd "$root"
 log() { printf '[package] %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-arch=all
+arch=all tree=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --tree) [ $# -ge 2 ] || die "--tree needs a directory"; tree=$2; shift 2 ;;
     --arch) [ $# -ge 2 ] || die "--arch needs amd64|arm64|all"; arch=$2; shift 2 ;;
     --arch=*) arch=${1#--arch=}; shift ;;
     *) echo "usage: $0 [--arch amd64|arm64|all]" >&2; exit 2 ;;
@@ -144,6 +147,23 @@ build_arch() {
   log "$a: $(basename "$deb") $(stat -c %s "$deb") bytes, $(basename "$tgz") $(stat -c %s "$tgz") bytes, installed $size KiB ($(($(date +%s) - t0)) s)"
 }
 
+# --tree: the installed tree for this machine, replaced whole (a file the package no longer has goes too).
+if [ -n "$tree" ]; then
+  case "$tree" in /*) ;; *) die "--tree takes an absolute directory" ;; esac
+  case "$(uname -m)" in x86_64) a=amd64 ;; aarch64) a=arm64 ;; *) die "no site package for $(uname -m)" ;; esac
+  rm -rf "$tree.tmp"
+  stage_tree "$tree.tmp" "$a"
+  # the changelog names the commit: not a change of what runs
+  if [ -d "$tree" ] && diff -rq -x changelog.gz "$tree.tmp" "$tree" >/dev/null 2>&1; then
+    rm -rf "$tree.tmp"
+    log "installed tree of edgefarm-site $version ($a) in $tree: up to date"
+  else
+    rm -rf "$tree"
+    mv "$tree.tmp" "$tree"
+    log "installed tree of edgefarm-site $version ($a) in $tree"
+  fi
+  exit 0
+fi
 for a in "${arches[@]}"; do build_arch "$a"; done
 (cd "$out" && sha256sum -- *.deb *.tar.gz > SHA256SUMS)
 log "done: $out"

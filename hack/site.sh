@@ -72,6 +72,20 @@ nats_conf=$st/nats.conf                   # a hollow site's server configuration
 id_dir=$st/identity                       # the join directory (edgefarm join --dir)
 images=$EF_CACHE/images
 
+# The site's programs. EF_DEPLOY=cluster (make up): the site package's installed tree ($EF_STATE/site-root, written
+# by hack/package.sh --tree from the same files as the .deb), run from the paths a gateway has them at below it:
+# usr/bin/edgefarm (the join), usr/lib/edgefarm/bin/nats-server and usr/lib/edgefarm/bin/edgefarm-agent (the
+# commands of edgefarm-nats.service and edgefarm-agent.service). EF_DEPLOY=process (DEV=1, the suites' stacks):
+# this checkout's builds.
+pkg_root=$EF_STATE/site-root
+if [ "$EF_DEPLOY" = cluster ]; then
+  site_cli=("$pkg_root/usr/bin/edgefarm")
+  site_nats=$pkg_root/usr/lib/edgefarm/bin/nats-server
+else
+  site_cli=(node "$EF_ROOT/cli/dist/main.js")
+  site_nats=$EF_BIN/nats-server
+fi
+
 in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
 netns_exists() { [ -e "/run/netns/$ns" ] && ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; }
 ctr_() { ctr --address "$sock" "$@"; }
@@ -130,7 +144,7 @@ import_images() {
 
 nats_up() {
   local conf=$id_dir/nats-site.conf
-  [ -x "$EF_BIN/nats-server" ] || ef_die "$EF_BIN/nats-server is missing: run hack/build-binaries.sh"
+  [ -x "$site_nats" ] || ef_die "$site_nats is missing: run hack/build-binaries.sh (DEV=1) or hack/package.sh --tree $pkg_root"
   if [ -n "$hollow" ]; then
     hollow_nats_conf
     conf=$nats_conf
@@ -146,7 +160,12 @@ nats_up() {
       ef_stop "nats-$site" 15
     fi
   fi
-  site_start "nats-$site" "$EF_BIN/nats-server" -c "$conf"
+  # A server of another build (the checkout's before the package's, or an older package) is restarted.
+  if ef_running "nats-$site" && [ "$(readlink -f "/proc/$(ef_pid "nats-$site")/exe")" != "$(readlink -f "$site_nats")" ]; then
+    echo "[$site] its nats-server is not $site_nats: restarting it"
+    ef_stop "nats-$site" 15
+  fi
+  site_start "nats-$site" "$site_nats" -c "$conf"
   ef_wait_up "nats-$site" "nats-server of $site (JetStream ready)" 30 \
     in_ns curl -sf --noproxy "*" --max-time 2 "http://127.0.0.1:$EF_SITE_NATS_MON_PORT/healthz?js-enabled-only=true"
   if hub_reachable; then
@@ -218,8 +237,15 @@ join_env() {
 }
 
 agent_up() {
-  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from env
-  [ -f "$main" ] || ef_die "$main is missing: run make build"
+  local main=${EF_AGENT_MAIN:-$EF_ROOT/edge-agent/dist/main.js} metrics=${EF_METRICS_ADDR:-127.0.0.1:$EF_SITE_AGENT_METRICS_PORT} from env cmd
+  if [ "$EF_DEPLOY" = cluster ] && [ -z "${EF_AGENT_MAIN:-}" ]; then
+    # the package's wrapper: its Node, its bundle, the node flags (EF_AGENT_NODE_FLAGS), as edgefarm-agent.service
+    main=$pkg_root/usr/lib/edgefarm/edge-agent/dist/main.js
+    cmd=("$pkg_root/usr/lib/edgefarm/bin/edgefarm-agent")
+  else
+    cmd=(node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main")
+  fi
+  [ -f "$main" ] || ef_die "$main is missing: run make build (DEV=1) or hack/package.sh --tree $pkg_root"
   joined || ef_die "site $site has not joined the fleet (no $id_dir/agent.env): edgefarm token create $site | hack/site.sh join $site (make up does)"
   if older_than "agent-$site" "$id_dir/agent.env"; then
     echo "[$site] the site joined again since its agent started: restarting it"
@@ -227,7 +253,7 @@ agent_up() {
   fi
   # An agent started from an older build is restarted, as make up restarts the provider: the pods keep running
   # under their shims and the new agent adopts them.
-  if [ -z "${EF_AGENT_MAIN:-}" ] && ef_stale_build "agent-$site" edge-agent proto workqueue streaming settings cri registrar; then
+  if [ -z "${EF_AGENT_MAIN:-}" ] && { ef_stale_build "agent-$site" edge-agent proto workqueue streaming settings cri registrar || older_than "agent-$site" "$main"; }; then
     echo "[$site] build is newer than the running agent: restarting it"
     ef_stop "agent-$site" 15
   fi
@@ -239,8 +265,7 @@ agent_up() {
   # The join's settings, then the site's own (its containerd, address, directories, metrics address).
   site_start "agent-$site" env "${env[@]}" EF_CRI_ENDPOINT="$sock" EF_NODE_IP="$site_ip" \
     EF_CGROUP_PARENT="$cgroup_parent" EF_POD_LOG_DIR="$pod_logs" EF_VOLUME_DIR="$pod_volumes" EF_STATE_DIR="$agent_state" \
-    EF_METRICS_ADDR="$metrics" \
-    node ${EF_AGENT_NODE_FLAGS---lite-mode --max-semi-space-size=2} "$main"
+    EF_METRICS_ADDR="$metrics" "${cmd[@]}"
   ef_wait_up "agent-$site" "the edge-agent of $site to start (/healthz on $metrics)" 60 agent_started "$metrics" "$from"
 }
 
@@ -291,7 +316,7 @@ site_join() {
   if [ -t 0 ]; then ef_die "hack/site.sh join reads the join token from standard input: edgefarm token create $site -o json | jq -r .token | hack/site.sh join $site"; fi
   site_net
   ef_use_node
-  out=$(in_ns node "$EF_ROOT/cli/dist/main.js" join --token-file - --hub "$EF_REGISTRAR_URL" --dir "$id_dir" --node "$site" \
+  out=$(in_ns "${site_cli[@]}" join --token-file - --hub "$EF_REGISTRAR_URL" --dir "$id_dir" --node "$site" \
     --listen "127.0.0.1:$EF_SITE_NATS_PORT" --monitor "127.0.0.1:$EF_SITE_NATS_MON_PORT" --store-dir "$st/jetstream" \
     ${force:+--force} -o json 2> >(sed -u "s/^/[$site] edgefarm join /" >&2)) || rc=$?
   [ $rc = 0 ] || ef_die "edgefarm join of site $site failed (exit $rc: cli/README.md lists the codes)"

@@ -21,7 +21,7 @@ sites=($EF_SITES)
 failure=""
 
 # Numbered steps with elapsed time; each step's duration is kept for the summary at the end.
-STEP_TOTAL=$((8 + ${#sites[@]}))
+STEP_TOTAL=$((8 + ${#sites[@]})); [ "$EF_DEPLOY" != cluster ] || STEP_TOTAL=$((STEP_TOTAL + 1))
 step_no=0 step_names=() step_starts=()
 step() {
   step_no=$((step_no + 1)); step_names+=("$*"); step_starts+=("$SECONDS")
@@ -46,6 +46,8 @@ fi
 if [ "$EF_DEPLOY" = cluster ]; then
   step "images: bundles, then edgefarm and nats-server as OCI image indexes (hack/cloud-images.sh build)"
   "$H/cloud-images.sh" build
+  step "the site package's installed tree in $EF_STATE/site-root: the sites run from it (hack/package.sh --tree)"
+  "$H/package.sh" --tree "$EF_STATE/site-root"
 fi
 
 step "PKI and kubeconfigs (hack/pki.sh)"

@@ -2,11 +2,13 @@
  * The install as a user makes it (`make e2e-install`, instance inst, EF_DEPLOY=cluster; skipped on the other suites'
  * process-based stacks): the provider, the registrar and the NATS hub run as pods of the shipped manifests on a real
  * kubelet node, from the images built here pinned by digest; edge-1 joined by token is Ready; the kubelet API of the
- * edge nodes is served by the provider pod with a certificate the cluster issued; the manifests pass server-side
+ * edge nodes is served by the provider pod with a certificate the cluster issued; the site runs from the site
+ * package's installed files, and `make package` writes a .deb whose programs run; the manifests pass server-side
  * apply on this cluster; a deleted provider pod is replaced without touching the site's pods.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { jest } from '@jest/globals';
@@ -97,6 +99,44 @@ describeInstalled('EdgeFarm installed into the cluster from the shipped manifest
     });
     expect(logs).toContain('install-check-started');
     expect((await kubectl('exec', 'install-check', '--', 'sh', '-c', 'echo $((6*7))')).trim()).toBe('42');
+  });
+
+  it("runs the site from the site package's installed files, as a gateway does", async () => {
+    const [pids, tree] = [await layout('echo "$EF_PIDS"'), await layout('echo "$EF_STATE/site-root"')];
+    const cmdline = async (name: string) =>
+      (await readFile(`/proc/${(await readFile(path.join(pids, `${name}.pid`), 'utf8')).trim()}/cmdline`, 'utf8')).split('\0');
+    const agent = await cmdline('agent-edge-1');
+    expect(path.resolve(agent[0]!)).toBe(path.join(tree, 'usr/lib/edgefarm/bin/node'));
+    expect(path.resolve(agent.at(-2)!)).toBe(path.join(tree, 'usr/lib/edgefarm/edge-agent/dist/main.js'));
+    expect((await cmdline('nats-edge-1'))[0]).toBe(path.join(tree, 'usr/lib/edgefarm/bin/nats-server'));
+    const join = JSON.parse(await readFile(path.join(await layout('ef_site_state edge-1'), 'join.json'), 'utf8')) as { node: string };
+    expect(join.node).toBe('edge-1');
+  });
+
+  it('packages the site: make package writes a .deb whose programs run (amd64)', async () => {
+    await run('bash', [path.join(ROOT, 'hack/package.sh'), '--arch', 'amd64'], {
+      maxBuffer: 16 << 20,
+      env: { ...process.env, EF_SKIP_BUNDLE: '1' },
+    });
+    const version = JSON.parse(await readFile(path.join(ROOT, 'edge-agent/package.json'), 'utf8')) as { version: string };
+    const deb = path.join(ROOT, `build/package/edgefarm-site_${version.version}_amd64.deb`);
+    const info = (await run('dpkg-deb', ['--field', deb, 'Package', 'Architecture', 'Depends'])).stdout;
+    expect(info).toContain('Package: edgefarm-site');
+    expect(info).toContain('Architecture: amd64');
+    expect(info).toMatch(/Depends: .*containerd/);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ef-deb-'));
+    try {
+      await run('dpkg-deb', ['-x', deb, dir]);
+      expect((await run(path.join(dir, 'usr/bin/edgefarm'), ['--help'])).stdout).toContain('join');
+      expect((await run(path.join(dir, 'usr/lib/edgefarm/bin/nats-server'), ['--version'])).stdout).toContain('v2.');
+      const agent = await run(path.join(dir, 'usr/lib/edgefarm/bin/edgefarm-agent'), [], { env: { PATH: '/usr/bin:/bin' } }).then(
+        () => 0,
+        (err: { code?: number }) => err.code,
+      );
+      expect(agent).toBe(2); // a configuration error: nothing set
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('ships manifests that the cluster accepts by server-side apply (crds, base, base + monitoring, overlays/local)', async () => {
