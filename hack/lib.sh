@@ -23,6 +23,7 @@
 #: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev and inst: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
 #: EF_IMAGES_OUT | directory | build/images | where hack/cloud-images.sh writes the image layouts, tarballs and images.json (make images)
 #: EF_PACKAGE_MAINTAINER | Name <mail> | EdgeFarm <edgefarm@localhost> | the Maintainer field of the site package (make package)
+#: EF_PACKAGE_COMMIT | commit | HEAD | the commit the site package's changelog names (two builds of one tree give the same bytes)
 #: EF_SKIP_BUNDLE | 0 or 1 | 0 | 1: hack/package.sh packages build/bundle as it is instead of bundling first
 #: EF_CACHE | directory | $XDG_CACHE_HOME/edgefarm, else ~/.cache/edgefarm | built binaries, images and Node.js, outside the repository (hack/versions.sh; the tests use the same)
 #: EF_SKIP_TSC | 0 or 1 | 0 | 1: hack/deps.sh (make up, make build) skips tsc -b and the stack runs the last build
