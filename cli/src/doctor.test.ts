@@ -9,19 +9,9 @@ import { NOW, fakeCli } from './cli.fixtures.js';
 import { jwtExpiry, monitorOf, parseEnvFile } from './doctor-site.js';
 import { EXIT } from './errors.js';
 import type { FakeSiteProbe } from './probe-fake.js';
+import { TEST_CA } from './test-ca.fixtures.js';
 
-const CA = `-----BEGIN CERTIFICATE-----
-MIIBfzCCASWgAwIBAgIULL1A7NgGq8emIZ1adPyRZ+afXu8wCgYIKoZIzj0EAwIw
-FTETMBEGA1UEAwwKZmxlZXQtdGVzdDAeFw0yNjEyMDcwMjU1MTZaFw0zNjEyMDQw
-MjU1MTZaMBUxEzARBgNVBAMMCmZsZWV0LXRlc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAARk4nWE3Eb16IjTs35WWBXE2fFUt26W4cPIWW+1IQbEwnilnNCOGXgt
-DdTlMAK47/DNaaIj6YVEIISvyZ74B++Vo1MwUTAdBgNVHQ4EFgQUqgv+G0VBHxVs
-0MoTB3+i2M8obqUwHwYDVR0jBBgwFoAUqgv+G0VBHxVs0MoTB3+i2M8obqUwDwYD
-VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA5PbzNG3XI0JatLCYmfXo
-WJ+55XtxPxmzE/lYhhssjM8CIFlAdiW5ocWPu0dZ9Vq69ZSgJnCMpvJD1tPvJQ0J
-N2hQ
------END CERTIFICATE-----
-`;
+const CA = TEST_CA;
 const DIR = '/site/edgefarm';
 const REGISTRAR = 'https://reg.example:8443';
 const LEAVES = ['tls://hub-0:7422', 'tls://hub-1:7422'];

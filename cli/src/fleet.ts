@@ -18,7 +18,7 @@ import {
 import { kube } from './admin.js';
 import { CliError, EXIT } from './errors.js';
 import { FLEET_FIELD_MANAGER, fleetObjects, type FleetInputs, type FleetObjectOptions, type HubPaths } from './fleet-objects.js';
-import { ensureFleetTls, readFleetTls, type SanName } from './fleet-tls.js';
+import { ensureFleetTls, readFleetTls, type FleetTlsOptions } from './fleet-tls.js';
 import type { CliKube } from './kube.js';
 import { json, yaml, type Streams } from './output.js';
 
@@ -26,14 +26,8 @@ export interface FleetContext extends Streams {
   now: () => number;
 }
 
-export interface FleetInitOptions {
-  dir: string;
-  hubNames: SanName[];
-  registrarNames: SanName[];
-  hubMembers: number;
-  namespace: string;
-  days: number;
-}
+/** What `fleet init` is given: the TLS options without the clock (taken when it runs). */
+export type FleetInitOptions = Omit<FleetTlsOptions, 'now'>;
 
 /** The TLS directory of a fleet directory when --tls-dir is not given. */
 export const tlsDirOf = (dir: string) => path.join(dir, 'tls');

@@ -8,8 +8,8 @@ import { bashCompletion } from './completion.js';
 import { EXIT } from './errors.js';
 import type { FakeCliKube } from './kube-fake.js';
 import { yaml } from './output.js';
-import { shardOf as providerShardOf } from '../../provider/src/shard/shards.js';
-import { providerOf, shardOf, statusRows } from './status.js';
+import { shardOf } from '@edgefarm/proto';
+import { providerOf, statusRows } from './status.js';
 
 const KEY = createUser().getPublicKey();
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -102,11 +102,6 @@ describe('the provider replica serving a node (status -o wide)', () => {
   const lease = (i: number, holder?: string) => ({
     metadata: { name: `edgefarm-shard-${i}`, labels: { 'edgefarm.io/provider-lease': 'shard', 'edgefarm.io/shard': String(i) } },
     spec: holder ? { holderIdentity: holder } : {},
-  });
-
-  it("hashes names as the provider's shardOf does", () => {
-    for (const name of ['gw-a', 'edge-1', 'x', 'a.b.c-d', 'ü', ''])
-      for (const n of [1, 7, 16, 64]) expect(shardOf(name, n)).toBe(providerShardOf(name, n));
   });
 
   it('names the holder of the shard Lease; unknown when the Leases do not give the shard count', async () => {

@@ -4,19 +4,9 @@ import { CliError, EXIT } from './errors.js';
 import { FakeCliKube } from './kube-fake.js';
 import { age, parseTtl, table } from './output.js';
 import { run } from './program.js';
+import { TEST_CA } from './test-ca.fixtures.js';
 
-// a real certificate (any will do: only its hash is used)
-const CA = `-----BEGIN CERTIFICATE-----
-MIIBfzCCASWgAwIBAgIULL1A7NgGq8emIZ1adPyRZ+afXu8wCgYIKoZIzj0EAwIw
-FTETMBEGA1UEAwwKZmxlZXQtdGVzdDAeFw0yNjEyMDcwMjU1MTZaFw0zNjEyMDQw
-MjU1MTZaMBUxEzARBgNVBAMMCmZsZWV0LXRlc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAARk4nWE3Eb16IjTs35WWBXE2fFUt26W4cPIWW+1IQbEwnilnNCOGXgt
-DdTlMAK47/DNaaIj6YVEIISvyZ74B++Vo1MwUTAdBgNVHQ4EFgQUqgv+G0VBHxVs
-0MoTB3+i2M8obqUwHwYDVR0jBBgwFoAUqgv+G0VBHxVs0MoTB3+i2M8obqUwDwYD
-VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA5PbzNG3XI0JatLCYmfXo
-WJ+55XtxPxmzE/lYhhssjM8CIFlAdiW5ocWPu0dZ9Vq69ZSgJnCMpvJD1tPvJQ0J
-N2hQ
------END CERTIFICATE-----`;
+const CA = TEST_CA;
 const NOW = Date.parse('2026-01-10T12:00:00Z');
 
 function setup(files: Record<string, string> = {}) {

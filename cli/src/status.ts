@@ -3,6 +3,7 @@
  * and their Nodes. {@link statusRows} computes the rows (pure); {@link status} reads, prints, and fails with
  * EXIT.unhealthy when a listed node is disconnected or not Ready, so a script can act on it.
  */
+import { shardOf } from '@edgefarm/proto';
 import { identityOf } from '@edgefarm/registrar';
 import { kube, nodeArg, type AdminContext } from './admin.js';
 import { CliError, EXIT } from './errors.js';
@@ -71,19 +72,6 @@ export function statusRows(edgeNodes: EdgeNodeView[], nodes: NodeView[], now: nu
 /** The provider's shard Leases: `edgefarm-shard-<i>` labelled so (provider/src/shard/shards.ts). */
 export const SHARD_LEASE_SELECTOR = 'edgefarm.io/provider-lease=shard';
 const SHARD_LABEL = 'edgefarm.io/shard';
-
-/**
- * The provider's shardOf: FNV-1a (32 bit) of the name modulo the shard count. A copy, so the command needs no
- * provider code; status.test.ts pins it to the provider's.
- */
-export function shardOf(name: string, shards: number): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(name, 'utf8')) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % shards;
-}
 
 /**
  * Per node name, the holder of its shard Lease; undefined when the Leases do not tell (none, or not exactly shards

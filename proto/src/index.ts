@@ -9,5 +9,6 @@ export * from './codec.js';
 export * from './keys.js';
 export * from './permissions.js';
 export * from './session-frames.js';
+export * from './shards.js';
 export * as edge from './gen/edgefarm/v1/edge_pb.js';
 export * as cri from './gen/runtime/v1/api_pb.js';

@@ -19,18 +19,12 @@
  */
 import type { Logger } from 'pino';
 import * as k8s from '@kubernetes/client-node';
+import { shardOf } from '@edgefarm/proto';
 import type { KubeClient, Lease } from '../kube/client.js';
 import { isConflict, isAlreadyExists, isNotFound } from '../kube/errors.js';
 
-/** FNV-1a (32 bit) of the name, modulo the shard count: stable across replicas, versions and restarts. */
-export function shardOf(name: string, shards: number): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(name, 'utf8')) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % shards;
-}
+/** FNV-1a (32 bit) of the name, modulo the shard count (@edgefarm/proto, shared with `edgefarm status`). */
+export { shardOf };
 
 export const LEASE_KIND_LABEL = 'edgefarm.io/provider-lease';
 const SHARD_LABEL = 'edgefarm.io/shard';
