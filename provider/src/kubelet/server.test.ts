@@ -131,6 +131,16 @@ describe('plain endpoints', () => {
   });
 });
 
+/** A port nothing listens on now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** The subject CN of the certificate a TLS server on 127.0.0.1:port presents to a new connection. */
 function servedCn(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -145,12 +155,7 @@ function servedCn(port: number): Promise<string> {
 
 describe('a renewed serving certificate (EF_KUBELET_SERVING_CSR)', () => {
   it('is what new connections get, on the shared port and on every node port', async () => {
-    const free = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(port));
-      });
-    });
+    const free = await freePort();
     const renewBed = await startKubeletBed({ nodePorts: { from: free, to: free } });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ef-renewed-'));
     try {
@@ -191,12 +196,7 @@ describe('a renewed serving certificate (EF_KUBELET_SERVING_CSR)', () => {
 
 describe('node ports', () => {
   it('are opened when assigned, serve the node-scoped endpoints of their node, and close on release', async () => {
-    const free = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(port));
-      });
-    });
+    const free = await freePort();
     const logged: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
     const nodeBed = await startKubeletBed({ nodePorts: { from: free, to: free }, log });
@@ -451,12 +451,7 @@ describe('session bounds (issue 20)', () => {
   });
 
   it('bounds node-scoped requests in flight (429 beyond)', async () => {
-    const free = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(port));
-      });
-    });
+    const free = await freePort();
     const b = await startKubeletBed({ nodePorts: { from: free, to: free }, maxStatsRequests: 1 });
     let unblock!: () => void;
     const blocked = new Promise<void>((r) => (unblock = r));
