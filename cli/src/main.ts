@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { CliError, EXIT } from './errors.js';
 import { RealCliKube } from './kube.js';
 import { run } from './program.js';
 
@@ -26,6 +27,10 @@ const code = await run(
       const kc = new k8s.KubeConfig();
       if (kubeconfig) kc.loadFromFile(kubeconfig);
       else kc.loadFromDefault();
+      // Nothing found ($KUBECONFIG, ~/.kube/config, a pod's ServiceAccount): client-node falls back to
+      // http://localhost:8080, and every call would fail with a message about plain HTTP instead of this one.
+      if (!kubeconfig && kc.getCurrentCluster()?.server === 'http://localhost:8080' && kc.getCurrentCluster()?.name === 'cluster')
+        throw new CliError(EXIT.usage, 'no kubeconfig: set KUBECONFIG, give --kubeconfig FILE, or write ~/.kube/config');
       return new RealCliKube(kc);
     },
   },
