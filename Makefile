@@ -99,9 +99,11 @@ e2e-hub3:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=e2e3 npm run --silent test:e2e -- --passWithNoTests --testPathPatterns fault $(JEST_ARGS)
 
 # The install suite (e2e/src/install.test.ts) on a stack of its own (instance inst) brought up as `make up` does: the
-# cloud side installed into the cluster from the shipped manifests, on a real kubelet node.
+# cloud side installed into the cluster from the shipped manifests, on a real kubelet node; then the e2e specs that
+# act on the cluster and the site only (no process of the cloud side, one site) on that stack too.
+E2E_ON_CLUSTER = install|hello|config|deadline|grace|rollout|runtime|scale|unsupported|edgenode|images|kubectl
 e2e-install:
-	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=inst npm run --silent test:e2e -- --passWithNoTests --testPathPatterns install $(JEST_ARGS)
+	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=inst npm run --silent test:e2e -- --passWithNoTests --testPathPatterns '$(E2E_ON_CLUSTER)' $(JEST_ARGS)
 
 # Kubernetes' own node conformance specs (e2e/conformance/selection.json) against the first edge node of the stack
 # of $(EF_INSTANCE) (brought up first); results in bench/results/conformance-*.json and .md. EF_CONFORMANCE_PROCS

@@ -222,8 +222,23 @@ export function edgeDeployment(name: string, file: string, replicas: number, opt
 
 /** PID of provider replica `r` (hack/up.sh runs replica r as provider-r). */
 export async function providerPid(r: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  return Number((await readFile(path.join(await layout('echo "$EF_PIDS"'), `provider-${r}.pid`), 'utf8')).trim());
+  const { readFile, readdir } = await import('node:fs/promises');
+  if ((await layout('echo "$EF_DEPLOY"')) !== 'cluster')
+    return Number((await readFile(path.join(await layout('echo "$EF_PIDS"'), `provider-${r}.pid`), 'utf8')).trim());
+  // Installed into the cluster (one replica on the cloud node): the provider container's process, found by its
+  // command and its cgroup below this instance's cloud kubelet.
+  const cgroupRoot = `/edgefarm/${INSTANCE}/cloud/`;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes('/opt/edgefarm/provider/dist/main.js') && (await readFile(`/proc/${entry}/cgroup`, 'utf8')).includes(cgroupRoot))
+        return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no provider process below cgroup ${cgroupRoot}`);
 }
 
 /**
