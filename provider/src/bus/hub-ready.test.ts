@@ -16,6 +16,7 @@ describe('isJetStreamNotReady (a hub cluster still forming: the provider waits i
       new JetStreamApiError({ code: 503, err_code: 10008, description: 'JetStream system temporarily unavailable' }),
     ],
     ['no responders', Object.assign(new Error('503'), { name: 'NoRespondersError' })],
+    ['a request timing out (no meta leader yet)', Object.assign(new Error('timeout'), { name: 'TimeoutError' })],
   ])('waits on %s', (_what, err) => expect(isJetStreamNotReady(err)).toBe(true));
 
   it.each([

@@ -61,12 +61,18 @@ export function isStreamNotFound(err: unknown): boolean {
 
 /**
  * The hub's JetStream is not ready yet: a cluster still electing its meta leader or resolving the account
- * ("JetStream not enabled for account", "temporarily unavailable", no responders). Worth waiting for at start.
+ * ("JetStream not enabled for account", "temporarily unavailable", no responders, a request timing out). Worth
+ * waiting for at start.
  */
 export function isJetStreamNotReady(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.JetStreamNotEnabledForAccount || err.status === 503;
   // JetStreamNotEnabled (the client's check of the account) is not exported by @nats-io/jetstream: by name.
-  return err instanceof Error && (err.name === 'JetStreamNotEnabled' || /no ?responders/i.test(`${err.name} ${err.message}`));
+  // A request timing out: a cluster of servers that all just started has no meta leader to answer yet (seen with the
+  // hub StatefulSet's 3 pods starting together, manifests/base/hub.yaml).
+  return (
+    err instanceof Error &&
+    (err.name === 'JetStreamNotEnabled' || err.name === 'TimeoutError' || /no ?responders/i.test(`${err.name} ${err.message}`))
+  );
 }
 
 /** How long {@link HubBus.ensureStreams} waits for a hub whose JetStream is not ready yet. */
