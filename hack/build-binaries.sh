@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd,
-# nats-server) from their Go modules at pinned versions, into $EF_BIN (outside the repo). Skips what is built already.
+# Builds the Go components EdgeFarm runs for real (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy, etcd, nats-server, CoreDNS) from their Go modules at pinned versions, into $EF_BIN (outside the repo). Skips what is built already.
 # `nats-arch amd64|arm64` cross-builds nats-server into $EF_BIN/linux-ARCH/ (the site package, arm64 images).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,14 +62,15 @@ wrapper_module() {
 
 build_k8s() {
   # kubelet: the local stack's cloud node, where the provider, the registrar and the hub run as pods (~7.5 min cold).
-  local bins="kube-apiserver kube-controller-manager kube-scheduler kubelet" b
+  # kube-proxy: the pod network's Services on the cloud node when EF_CLOUD_NET=pod (hack/cloud-node.sh).
+  local bins="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy" b
   all_stamped "$K8S_VERSION" $bins && { log "kubernetes $K8S_VERSION: cached"; return; }
   local minor=${K8S_VERSION#v1.}; local staging="v0.${minor}"
   local dir="$EF_CACHE/src/k8s-$K8S_VERSION"
   log "kubernetes $K8S_VERSION: resolving module (staging modules at $staging)"
   wrapper_module "$dir" k8sbuild k8s.io/kubernetes "$K8S_VERSION" "$staging" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubelet
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
   (cd "$dir" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null 2>&1 || true)
   for b in $bins; do
     if stamp_ok "$b" "$K8S_VERSION"; then continue; fi
@@ -141,11 +142,20 @@ build_nats_arch() {
   echo "$NATS_VERSION" > "$out/.nats-server.version"
 }
 
+# CoreDNS: the cluster DNS of the cloud node's pod network (EF_CLOUD_NET=pod: the hub members find each other by
+# their StatefulSet names). Its module has no replace directives: `go install` builds it (~3 min cold on 2 cores).
+build_coredns() {
+  if stamp_ok coredns "$COREDNS_VERSION"; then log "coredns $COREDNS_VERSION: cached"; return; fi
+  log "coredns $COREDNS_VERSION: building (a few minutes on 2 cores)"
+  GOBIN="$EF_BIN" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  stamp coredns "$COREDNS_VERSION"
+}
+
 what=${1:-all}
 case "$what" in
-  all) build_nats; build_etcd; build_k8s ;;
-  nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;; conformance) build_conformance ;;
+  all) build_nats; build_etcd; build_k8s; build_coredns ;;
+  nats) build_nats ;; etcd) build_etcd ;; k8s) build_k8s ;; coredns) build_coredns ;; conformance) build_conformance ;;
   nats-arch) [ $# -eq 2 ] || { echo "usage: $0 nats-arch amd64|arm64" >&2; exit 2; }; build_nats_arch "$2"; log "done: $EF_BIN/linux-$2/nats-server"; exit 0 ;;
-  *) echo "usage: $0 [all|nats|etcd|k8s|conformance|nats-arch amd64|arm64]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|nats|etcd|k8s|coredns|conformance|nats-arch amd64|arm64]" >&2; exit 2 ;;
 esac
 log "done: $(ls "$EF_BIN" | tr '\n' ' ')"

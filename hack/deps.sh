@@ -42,7 +42,7 @@ fi
 # 2. Go components. Go is needed only when something is not built yet.
 [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"
 stale=()
-for b in nats-server:$NATS_VERSION etcd:$ETCD_VERSION kube-apiserver:$K8S_VERSION kube-controller-manager:$K8S_VERSION kube-scheduler:$K8S_VERSION kubelet:$K8S_VERSION; do
+for b in nats-server:$NATS_VERSION etcd:$ETCD_VERSION kube-apiserver:$K8S_VERSION kube-controller-manager:$K8S_VERSION kube-scheduler:$K8S_VERSION kubelet:$K8S_VERSION kube-proxy:$K8S_VERSION coredns:$COREDNS_VERSION; do
   n=${b%%:*} v=${b#*:}
   { [ -x "$EF_BIN/$n" ] && [ "$(cat "$EF_BIN/.$n.version" 2>/dev/null)" = "$v" ]; } || stale+=("$n")
 done

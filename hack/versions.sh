@@ -3,6 +3,7 @@
 K8S_VERSION=v1.33.13
 ETCD_VERSION=v3.5.35
 NATS_VERSION=v2.12.15
+COREDNS_VERSION=v1.15.0
 NODE_VERSION=24.21.0
 # Where built binaries live, outside the repo so warm runs and fresh clones reuse them.
 EF_CACHE=${EF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgefarm}
