@@ -11,11 +11,17 @@
 #   hack/cloud-node.sh clean    removes every pod container and the node's state (hack/clean.sh)
 #   hack/cloud-node.sh status   make status's lines
 #
-# Design: the pods on this node use the host's network (hostNetwork: true): no kube-proxy and no CoreDNS run here,
-# so they reach the apiserver at 127.0.0.1 (the overlay sets KUBERNETES_SERVICE_HOST) and listen on this instance's
-# ports, where the sites dial them (the fleet address) exactly as with EF_DEPLOY=process. A CNI configuration
-# exists all the same (a bridge in the host's namespace, $(ef_cloud_pod_cidr)): a kubelet reports the node Ready
-# only when the runtime's network is.
+# Design, EF_CLOUD_NET=host (make up): the pods on this node use the host's network (hostNetwork: true): no
+# kube-proxy and no CoreDNS run here, so they reach the apiserver at 127.0.0.1 (the overlay sets
+# KUBERNETES_SERVICE_HOST) and listen on this instance's ports, where the sites dial them (the fleet address) exactly
+# as with EF_DEPLOY=process. A CNI configuration exists all the same (a bridge in the host's namespace,
+# $(ef_cloud_pod_cidr)): a kubelet reports the node Ready only when the runtime's network is.
+#
+# EF_CLOUD_NET=pod (instance ha): the pods get addresses on that bridge, and this node runs what a cluster's nodes
+# run for them, as host processes started here: kube-proxy (iptables mode: Service IPs, NodePorts on the host's
+# addresses, Service kubernetes to the apiserver on the fleet address) and CoreDNS on the bridge's address (the
+# kubelet's clusterDNS: cluster.local names only, nothing is forwarded). kube-proxy owns the host's KUBE-* chains:
+# one such instance at a time (up refuses a second).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -74,6 +80,7 @@ registerWithTaints:
 serializeImagePulls: false
 rotateCertificates: false
 serverTLSBootstrap: false
+$([ "$EF_CLOUD_NET" = pod ] && printf 'clusterDomain: cluster.local\nclusterDNS: [%s]\n' "$(ef_cloud_gateway)")
 EOF
   mv -f "$st/kubelet.yaml.tmp" "$st/kubelet.yaml"
 }
@@ -101,6 +108,7 @@ up() {
   if ef_stale_kubelet; then echo "[cloud] kubelet configuration changed: restarting it"; ef_stop kubelet 15; fi
   kubelet_config
   local h; for h in /sys/fs/cgroup/*/; do mkdir -p "$h${cgroup_root#/}" 2>/dev/null || true; done
+  if [ "$EF_CLOUD_NET" = pod ]; then bridge_up; fi
   ef_start kubelet -- "$EF_BIN/kubelet" --config "$st/kubelet.yaml" --kubeconfig "$EF_STATE/cloud-node.kubeconfig" \
     --root-dir "$kubelet_dir" --hostname-override "$EF_CLOUD_NODE" --node-ip "$(ef_kubelet_address)" \
     --node-labels "edgefarm.io/cloud-node=true"
@@ -108,6 +116,83 @@ up() {
   # The role label is the admin's to set (NodeRestriction forbids a kubelet node-role.kubernetes.io/ labels).
   kc label node "$EF_CLOUD_NODE" node-role.kubernetes.io/control-plane= --overwrite >/dev/null
   echo "[cloud] Node $EF_CLOUD_NODE Ready (kubelet pid $(ef_pid kubelet), containerd $sock)"
+  if [ "$EF_CLOUD_NET" = pod ]; then pod_network_up; fi
+}
+
+# The bridge and its gateway address exist before the first pod: CoreDNS listens there from the start.
+bridge_up() {
+  ip link show "$bridge" >/dev/null 2>&1 || ip link add "$bridge" type bridge
+  ip -4 addr show dev "$bridge" | grep -q " $(ef_cloud_gateway)/" || ip addr add "$(ef_cloud_gateway)/24" dev "$bridge"
+  ip link set "$bridge" up
+}
+
+proxy_healthy() { curl -fsS --noproxy '*' -m 2 "http://127.0.0.1:$EF_CLOUD_PROXY_HEALTHZ_PORT/healthz" >/dev/null; }
+dns_healthy() { curl -fsS --noproxy '*' -m 2 "http://127.0.0.1:$EF_CLOUD_DNS_HEALTH_PORT/health" >/dev/null; }
+
+pod_network_up() {
+  local p other
+  for p in "$EF_BIN/kube-proxy" "$EF_BIN/coredns"; do [ -x "$p" ] || ef_die "$p is missing: run hack/build-binaries.sh (hack/deps.sh does)"; done
+  for p in $(pgrep -f "$EF_BIN/kube-proxy --config" || true); do
+    [ "$p" = "$(ef_pid kube-proxy)" ] && continue
+    other=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null || true)
+    ef_die "another instance's kube-proxy runs (pid $p: $other): one EF_CLOUD_NET=pod instance at a time"
+  done
+  bridge_up
+  # kube-proxy: the built-in ClusterRoleBinding system:node-proxier names user system:kube-proxy (hack/pki.sh).
+  # conntrack 0: leave the host's conntrack sysctls alone; localhostNodePorts false: no route_localnet (sites dial
+  # the fleet address).
+  cat > "$st/kube-proxy.yaml" <<EOF
+# Written by hack/cloud-node.sh (EF_CLOUD_NET=pod).
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: { kubeconfig: $EF_STATE/kube-proxy.kubeconfig }
+hostnameOverride: $EF_CLOUD_NODE
+mode: iptables
+clusterCIDR: $(ef_cloud_pod_cidr)
+detectLocalMode: ClusterCIDR
+healthzBindAddress: 127.0.0.1:$EF_CLOUD_PROXY_HEALTHZ_PORT
+metricsBindAddress: 127.0.0.1:$EF_CLOUD_PROXY_METRICS_PORT
+iptables: { localhostNodePorts: false, masqueradeAll: false }
+conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s }
+EOF
+  ef_running kube-proxy || ef_start kube-proxy -- "$EF_BIN/kube-proxy" --config "$st/kube-proxy.yaml"
+  ef_wait_up kube-proxy "kube-proxy /healthz" 60 proxy_healthy
+  # CoreDNS reads Services, EndpointSlices, Pods and Namespaces (what kubeadm's system:coredns role grants).
+  kc apply --server-side --field-manager=edgefarm-cloud-node -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: "edgefarm:coredns" }
+rules:
+  - { apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch] }
+  - { apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: "edgefarm:coredns" }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "edgefarm:coredns" }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns" }]
+EOF
+  cat > "$st/Corefile" <<EOF
+# Written by hack/cloud-node.sh (EF_CLOUD_NET=pod): the cluster's names, on the pod network's gateway.
+.:53 {
+    bind $(ef_cloud_gateway)
+    errors
+    health 127.0.0.1:$EF_CLOUD_DNS_HEALTH_PORT
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $EF_STATE/coredns.kubeconfig system:coredns@edgefarm
+        pods insecure
+    }
+    cache 10
+}
+EOF
+  ef_running coredns || ef_start coredns -- "$EF_BIN/coredns" -conf "$st/Corefile"
+  ef_wait_up coredns "CoreDNS /health" 60 dns_healthy
+  echo "[cloud] pod network: $(ef_cloud_pod_cidr) on $bridge, kube-proxy pid $(ef_pid kube-proxy), CoreDNS pid $(ef_pid coredns) on $(ef_cloud_gateway):53"
+}
+
+pod_network_down() {
+  ef_stop coredns 10
+  ef_stop kube-proxy 10
 }
 
 # The kubelet runs a configuration older than what kubelet_config writes now (a changed script or address).
@@ -137,6 +222,7 @@ stop_pods() {
 
 down() {
   [ -f "$EF_PIDS/kubelet.pid" ] && echo "[cloud] stopping kubelet (pid $(ef_pid kubelet))"
+  pod_network_down
   ef_stop kubelet 15
   ef_running containerd-cloud && stop_pods
   ef_stop containerd-cloud 15
@@ -145,6 +231,9 @@ down() {
 # Every pod of the node is removed through containerd (CRI), then the node's state; the kubelet's mounts (projected
 # tokens, Secrets: tmpfs) are unmounted first.
 clean() {
+  pod_network_down
+  # kube-proxy's rules (the KUBE-* chains) go with the pod network.
+  if [ "$EF_CLOUD_NET" = pod ] && [ -x "$EF_BIN/kube-proxy" ]; then "$EF_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   ef_stop kubelet 15
   if [ -S "$sock" ] || [ -f "$ctd_dir/config.toml" ]; then
     ef_running containerd-cloud || { [ -f "$ctd_dir/config.toml" ] && ef_start containerd-cloud -- containerd --config "$ctd_dir/config.toml"; }
@@ -170,9 +259,10 @@ clean() {
 
 status() {
   local name pid s
-  for name in containerd-cloud kubelet; do
+  local names="containerd-cloud kubelet"; [ "$EF_CLOUD_NET" = pod ] && names+=" kube-proxy coredns"
+  for name in $names; do
     pid=$(ef_pid "$name"); if ef_running "$name"; then s=running; elif [ -n "$pid" ]; then s=dead; else s=stopped; fi
-    printf '%-26s %-8s %-8s %s\n' "$name" "${pid:--}" "$s" "$([ "$name" = kubelet ] && echo "$EF_CLOUD_KUBELET_PORT (Node $EF_CLOUD_NODE)" || echo "$sock")"
+    printf '%-26s %-8s %-8s %s\n' "$name" "${pid:--}" "$s" "$(case $name in kubelet) echo "$EF_CLOUD_KUBELET_PORT (Node $EF_CLOUD_NODE)" ;; kube-proxy) echo "127.0.0.1:$EF_CLOUD_PROXY_HEALTHZ_PORT" ;; coredns) echo "$(ef_cloud_gateway):53" ;; *) echo "$sock" ;; esac)"
   done
 }
 

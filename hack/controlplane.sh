@@ -34,17 +34,22 @@ start_etcd() {
   ef_wait_up etcd "etcd /health on 127.0.0.1:$EF_ETCD_PORT" 30 etcd_healthy
 }
 
-# --endpoint-reconciler-type none: the advertised address is loopback, which the Endpoints of Service `kubernetes`
+# --endpoint-reconciler-type none (EF_CLOUD_NET=host): the advertised address is loopback, which the Endpoints of Service `kubernetes`
 # may not hold (the default reconciler logs an error every 10 s). Nothing here routes service IPs anyway.
 # Node authorization and NodeRestriction admission scope every client certificate CN=system:node:<name> (the
 # provider's calls for a node it serves, decision 0010) to that node, as they scope a kubelet.
 start_apiserver() {
   need_bin kube-apiserver
+  # EF_CLOUD_NET=pod: the pods reach the apiserver through Service kubernetes (kube-proxy), whose endpoint is the
+  # fleet address on the host's loopback device: it listens on every address (client certificates required).
+  local net=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none)
+  if [ "$EF_CLOUD_NET" = pod ]; then
+    ef_fleet_ip_up
+    net=(--bind-address 0.0.0.0 --advertise-address "$EF_FLEET_IP" --service-node-port-range "$EF_PORT_BASE-$((EF_PORT_BASE + 999))")
+  fi
   ef_start kube-apiserver -- "$EF_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$EF_ETCD_PORT" \
-    --bind-address 127.0.0.1 \
-    --advertise-address 127.0.0.1 \
-    --endpoint-reconciler-type none \
+    "${net[@]}" \
     --secure-port "$EF_APISERVER_PORT" \
     --tls-cert-file "$P/apiserver.crt" --tls-private-key-file "$P/apiserver.key" \
     --client-ca-file "$P/ca.crt" \

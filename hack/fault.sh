@@ -30,12 +30,19 @@ load_site() {
 
 # All packets of a leaf connection: site -> hub arrive on the host side of the veth with the hub's leaf port as
 # destination; hub -> site leave through it with that port as source. DROP, not REJECT: a cut cable, not a refusal.
+# With the hub in pods behind a NodePort (EF_CLOUD_NET=pod), kube-proxy has rewritten the destination before the
+# filter table sees it and the packets are forwarded, not delivered: those connections are matched in FORWARD by the
+# port they were opened to (conntrack's original destination port).
 rule_tag() { echo "edgefarm:$EF_INSTANCE:partition:$1"; }
 rules() { # SITE: one line per rule: CHAIN ARGS...
   local p
   for p in $(ef_hub_leaf_ports); do
     echo "INPUT -i $veth_host -p tcp --dport $p -m comment --comment $(rule_tag "$1") -j DROP"
     echo "OUTPUT -o $veth_host -p tcp --sport $p -m comment --comment $(rule_tag "$1") -j DROP"
+    if [ "$EF_CLOUD_NET" = pod ]; then
+      echo "FORWARD -i $veth_host -p tcp -m conntrack --ctorigdstport $p -m comment --comment $(rule_tag "$1") -j DROP"
+      echo "FORWARD -o $veth_host -p tcp -m conntrack --ctorigdstport $p -m comment --comment $(rule_tag "$1") -j DROP"
+    fi
   done
 }
 

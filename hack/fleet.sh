@@ -37,7 +37,12 @@ identity() {
     echo "[fleet] added the fleet address $EF_FLEET_IP/32 to lo: sites dial the hub and the registrar there"
   fi
   ef_identity init --dir "$EF_FLEET" | sed -n '1s/^/[fleet] /p'
-  "$EF_ROOT/hack/pki.sh" fleet "$EF_FLEET_TLS" hub "IP:127.0.0.1,IP:$EF_FLEET_IP,DNS:localhost"
+  local hub_sans="IP:127.0.0.1,IP:$EF_FLEET_IP,DNS:localhost" n
+  # EF_CLOUD_NET=pod: the StatefulSet's members, as the routes and the provider dial them (manifests/base/hub.yaml).
+  if [ "$EF_CLOUD_NET" = pod ]; then
+    for n in 0 1 2; do hub_sans+=",DNS:edgefarm-hub-$n.edgefarm-hub,DNS:edgefarm-hub-$n.edgefarm-hub.edgefarm-system.svc"; done
+  fi
+  "$EF_ROOT/hack/pki.sh" fleet "$EF_FLEET_TLS" hub "$hub_sans"
   "$EF_ROOT/hack/pki.sh" fleet "$EF_FLEET_TLS" registrar "IP:$EF_FLEET_IP"
   cli_wrappers
 }

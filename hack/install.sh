@@ -7,7 +7,8 @@
 #                              edgefarm-provider, edgefarm-registrar (the provider's kubelet serving certificate
 #                              comes from the cluster's CSR API)
 #   hack/install.sh apply      $EF_STATE/install/kustomization.yaml (manifests/overlays/local + this instance's ports,
-#                              addresses and image digests), applied server-side; waits for the rollouts
+#                              addresses and image digests; EF_CLOUD_NET=pod: manifests/overlays/pod-network + the
+#                              node ports and the hub's PersistentVolumes), applied server-side; waits for the rollouts
 #   hack/install.sh up         both (make up)
 #   hack/install.sh delete     removes the workloads (the Secrets, the ConfigMap and the RBAC stay)
 #   hack/install.sh status     make status's lines: the EdgeFarm pods
@@ -25,8 +26,14 @@ hub_data=$(ef_cloud_state)/hub-data
 secrets() {
   ef_use_node
   [ -f "$EF_FLEET/fleet.json" ] && [ -f "$EF_FLEET_TLS/hub.crt" ] || ef_die "no fleet identity in $EF_FLEET: run hack/fleet.sh identity first"
-  [ "$EF_HUB" = 1 ] || ef_die "EF_DEPLOY=cluster runs one hub server on the local cloud node: use HUB=3 with DEV=1"
+  [ "$EF_HUB" = 1 ] || ef_die "EF_DEPLOY=cluster sets the hub's size in the manifests (EF_CLOUD_NET=pod: the base's 3 servers): HUB= is for DEV=1"
   [ -f "$EF_ROOT/cli/dist/main.js" ] || ef_die "cli/dist/main.js is missing: build first (make build)"
+  if [ "$EF_CLOUD_NET" = pod ]; then
+    # The base's hub (3 servers, routes by their StatefulSet names); the sites dial the NodePorts on the fleet address.
+    ef_edgefarm --kubeconfig "$EF_KUBECONFIG" -n $NS fleet secrets --apply --dir "$EF_FLEET" --tls-dir "$EF_FLEET_TLS" \
+      --registrar-url "$EF_REGISTRAR_URL" --hub-leaf-urls "$(ef_hub_leaf_urls)" | sed 's/^/[install] /'
+    return
+  fi
   # What a user runs (docs/reference/install.md), with the local stack's openssl TLS (hack/pki.sh fleet) and its
   # single hub server in the host's network: listeners on this instance's ports, monitoring on loopback only (the
   # kubelet probes it there: the overlay's probe host).
@@ -42,7 +49,63 @@ image_lines() {
   jq -r '.[] | "  - name: \(.name | sub(":[^:/]+$"; ""))\n    digest: \(.index)"' "$j"
 }
 
+# The hub's volumes on the pod network: one hostPath PersistentVolume per member, bound ahead to its claim
+# (data-edgefarm-hub-N of the StatefulSet's volumeClaimTemplates), as a provisioner would make them.
+hub_volumes() {
+  local n dir
+  for n in 0 1 2; do
+    dir=$hub_data/$n; mkdir -p "$dir"; chown 65532:65532 "$dir"
+    cat <<EOF
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: edgefarm-$EF_INSTANCE-hub-$n
+  labels: { app.kubernetes.io/part-of: edgefarm-local }
+spec:
+  capacity: { storage: 10Gi }
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: { namespace: $NS, name: data-edgefarm-hub-$n }
+  hostPath: { path: $dir, type: Directory }
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions: [{ key: kubernetes.io/hostname, operator: In, values: [$EF_CLOUD_NODE] }]
+EOF
+  done
+}
+
+# EF_CLOUD_NET=pod: the base's pods and ports; only the node ports and the images are this instance's.
+kustomization_pod() {
+  local rel
+  mkdir -p "$inst" "$hub_data"
+  rel=$(realpath --relative-to="$inst" "$EF_ROOT/manifests/overlays/pod-network")
+  hub_volumes > "$inst/hub-volumes.yaml"
+  cat > "$inst/kustomization.yaml.tmp" <<EOF
+# Written by hack/install.sh for instance $EF_INSTANCE (EF_CLOUD_NET=pod): manifests/overlays/pod-network with this
+# instance's node ports, the hub's volumes, and the images built here pinned by digest.
+# Apply: kubectl apply --server-side -k $inst
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $rel
+  - hub-volumes.yaml
+images:
+$(image_lines)
+patches:
+  - target: { kind: Service, name: edgefarm-hub-leaf }
+    patch: |-
+      - { op: add, path: /spec/ports/0/nodePort, value: $EF_HUB_LEAF_PORT }
+  - target: { kind: Service, name: edgefarm-registrar }
+    patch: |-
+      - { op: add, path: /spec/ports/0/nodePort, value: $EF_REGISTRAR_PORT }
+EOF
+  mv -f "$inst/kustomization.yaml.tmp" "$inst/kustomization.yaml"
+}
+
 kustomization() {
+  if [ "$EF_CLOUD_NET" = pod ]; then kustomization_pod; return; fi
   local rel
   mkdir -p "$inst" "$hub_data"
   # The hub runs as user 65532 (manifests/base/hub.yaml).
@@ -112,7 +175,7 @@ EOF
 rollout_wait() {
   local what
   for what in statefulset/edgefarm-hub deployment/edgefarm-provider deployment/edgefarm-registrar; do
-    if ! kc -n $NS rollout status "$what" --timeout=120s | sed "s/^/[install] /"; then
+    if ! kc -n $NS rollout status "$what" --timeout=180s | sed "s/^/[install] /"; then
       kc -n $NS get pods -o wide >&2
       kc -n $NS get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 15 >&2
       ef_die "$what did not roll out (above: the pods and the namespace's last Events; kubectl -n $NS logs ...)"

@@ -14,13 +14,14 @@
 # through the environment the scripts start them with.
 #
 #: EF_INSTANCE | instance name | dev | which stack: its ports, netns names, subnets and state dir; e2e and e2e3 (the suites' stacks) also run 2 providers and 2 sites with EF_TOMBSTONE_TTL_SECONDS=30, bench is make bench's; another needs the next three
-#: EF_PORT_BASE | port number | dev 16000, e2e 17000, e2e3 21000, conf 22000, inst 23000; other instances: required | first of the instance's host ports (it uses base+80 to base+999)
-#: EF_NET_OCTET | 1-235 | dev 201, e2e 202, e2e3 206, conf 207, inst 208; other instances: required | the sites' veth subnets are 10.N.<site>.0/24, their pods' 10.N+20.<site>.0/24
-#: EF_NS_PREFIX | short name | dev ef, e2e efe, e2e3 ef3, conf efc, inst efi; other instances: required | prefix of the sites' netns and veth names
+#: EF_PORT_BASE | port number | dev 16000, e2e 17000, e2e3 21000, conf 22000, inst 23000, ha 24000; other instances: required | first of the instance's host ports (it uses base+80 to base+999)
+#: EF_NET_OCTET | 1-235 | dev 201, e2e 202, e2e3 206, conf 207, inst 208, ha 209; other instances: required | the sites' veth subnets are 10.N.<site>.0/24, their pods' 10.N+20.<site>.0/24
+#: EF_NS_PREFIX | short name | dev ef, e2e efe, e2e3 ef3, conf efc, inst efi, ha efh; other instances: required | prefix of the sites' netns and veth names
 #: EF_SITES | space-separated site names | edge-1 (e2e, e2e3: edge-1 edge-2) | the edge sites, one edge node each
 #: EF_PROVIDERS, make PROVIDERS= | 1-5 | 1 (e2e, e2e3: 2) | provider replicas; they share the nodes through shard Leases
 #: EF_HUB, make HUB=, HUB | 1, 3 or 5 | what the instance was set up with, else 1 (e2e3: 3) | NATS hub servers; 3 or 5 run a JetStream cluster with R3 hub streams; changing it needs make clean
-#: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev and inst: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
+#: EF_DEPLOY, make DEV=1 | cluster or process | what the instance was set up with, else dev, inst and ha: cluster, other instances: process | cluster: the provider, the registrar and the NATS hub run as pods of the shipped manifests on the cloud node (a real kubelet), as a user installs them; process: they run as processes of this checkout (the fast development loop; the test suites' stacks)
+#: EF_CLOUD_NET | host or pod | ha: pod, other instances: host | EF_DEPLOY=cluster: how the cloud node's pods are networked. host: in the host's network, one replica each (manifests/overlays/local); pod: a pod network with kube-proxy and CoreDNS, the base manifests' replicas (3 hub servers, 2 providers, 2 registrars) with the hub's and the registrar's Services as NodePorts (manifests/overlays/pod-network). One instance with pod at a time: kube-proxy owns the host's KUBE-* iptables chains
 #: EF_IMAGES_OUT | directory | build/images | where hack/cloud-images.sh writes the image layouts, tarballs and images.json (make images)
 #: EF_PACKAGE_MAINTAINER | Name <mail> | EdgeFarm <edgefarm@localhost> | the Maintainer field of the site package (make package)
 #: EF_PACKAGE_COMMIT | commit | HEAD | the commit the site package's changelog names (two builds of one tree give the same bytes)
@@ -67,6 +68,8 @@ case "$EF_INSTANCE" in
   conf) : "${EF_PORT_BASE:=22000}" "${EF_NET_OCTET:=207}" "${EF_NS_PREFIX:=efc}" ;;
   # The install suite's stack (`make e2e-install`): the cloud side installed into the cluster, as `make up`.
   inst) : "${EF_PORT_BASE:=23000}" "${EF_NET_OCTET:=208}" "${EF_NS_PREFIX:=efi}" ;;
+  # The shipped manifests' replicas on a pod network (`make e2e-install-ha`): 3 hub servers, 2 providers.
+  ha) : "${EF_PORT_BASE:=24000}" "${EF_NET_OCTET:=209}" "${EF_NS_PREFIX:=efh}" "${EF_CLOUD_NET:=pod}" ;;
   *) : "${EF_PORT_BASE:?set EF_PORT_BASE for instance $EF_INSTANCE}" "${EF_NET_OCTET:?}" "${EF_NS_PREFIX:?}" ;;
 esac
 if [ "$EF_INSTANCE" = dev ]; then EF_STATE=$EF_ROOT/.local; else EF_STATE=$EF_ROOT/.local/$EF_INSTANCE; fi
@@ -83,10 +86,13 @@ EF_SITES=${EF_SITES:-edge-1}                # space-separated site names; one ed
 if [ -z "${EF_DEPLOY:-}" ]; then
   if [ "${DEV:-0}" = 1 ]; then EF_DEPLOY=process
   elif [ -f "$EF_STATE/deploy" ]; then EF_DEPLOY=$(cat "$EF_STATE/deploy")
-  elif [ -d "$EF_STATE/hub/js" ] || { [ "$EF_INSTANCE" != dev ] && [ "$EF_INSTANCE" != inst ]; }; then EF_DEPLOY=process
+  elif [ -d "$EF_STATE/hub/js" ] || { [ "$EF_INSTANCE" != dev ] && [ "$EF_INSTANCE" != inst ] && [ "$EF_INSTANCE" != ha ]; }; then EF_DEPLOY=process
   else EF_DEPLOY=cluster; fi
 fi
 case "$EF_DEPLOY" in cluster|process) ;; *) echo "error: EF_DEPLOY=$EF_DEPLOY: cluster or process" >&2; exit 1 ;; esac
+EF_CLOUD_NET=${EF_CLOUD_NET:-host}
+case "$EF_CLOUD_NET" in host|pod) ;; *) echo "error: EF_CLOUD_NET=$EF_CLOUD_NET: host or pod" >&2; exit 1 ;; esac
+[ "$EF_CLOUD_NET" = host ] || [ "$EF_DEPLOY" = cluster ] || { echo "error: EF_CLOUD_NET=pod needs EF_DEPLOY=cluster" >&2; exit 1; }
 
 # Ports (all on the host; site-local services listen inside their netns on fixed ports).
 EF_ETCD_PORT=$((EF_PORT_BASE + 379))
@@ -122,6 +128,11 @@ EF_CLOUD_KUBELET_HEALTHZ_PORT=$((EF_PORT_BASE + 249))
 ef_cloud_state() { echo "$EF_STATE/cloud"; }
 ef_cloud_containerd_sock() { echo "$EF_RUN/cloud/containerd.sock"; }
 ef_cloud_pod_cidr() { echo "10.$EF_NET_OCTET.250.0/24"; }
+# The cloud node's bridge address (the pod network's gateway); with EF_CLOUD_NET=pod also where CoreDNS answers.
+ef_cloud_gateway() { echo "10.$EF_NET_OCTET.250.1"; }
+EF_CLOUD_PROXY_HEALTHZ_PORT=$((EF_PORT_BASE + 246))  # kube-proxy's /healthz and /metrics (127.0.0.1), EF_CLOUD_NET=pod
+EF_CLOUD_PROXY_METRICS_PORT=$((EF_PORT_BASE + 247))
+EF_CLOUD_DNS_HEALTH_PORT=$((EF_PORT_BASE + 245))     # CoreDNS's /health and /ready (127.0.0.1)
 EF_PROVIDER_HTTP_PORT=$((EF_PORT_BASE + 80)) # provider-1 /healthz, /metrics (provider-N: + N-1)
 EF_KUBELET_PORT=$((EF_PORT_BASE + 250))      # provider-1's kubelet API, all its nodes on one port (provider-N: + N-1)
 # Provider replicas (`make up PROVIDERS=2`): they shard the EdgeNodes with Leases. Replica i runs as provider-i.

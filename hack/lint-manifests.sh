@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the shipped manifests (manifests/: crds, base, components/monitoring, overlays/local):
+# Checks the shipped manifests (manifests/: crds, base, components/monitoring, overlays/local and pod-network):
 #   hack/lint-manifests.sh render           every kustomization renders (kubectl kustomize), the base with the
 #                                           monitoring component too; no Secret and no certificate in what renders
 #                                           (make lint)
@@ -20,7 +20,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/monitoring"
 printf 'resources: [%s]\ncomponents: [%s]\n' "$(realpath --relative-to="$tmp/monitoring" "$m/base")" \
   "$(realpath --relative-to="$tmp/monitoring" "$m/components/monitoring")" > "$tmp/monitoring/kustomization.yaml"
-targets=("$m/crds" "$m/base" "$tmp/monitoring" "$m/overlays/local")
+targets=("$m/crds" "$m/base" "$tmp/monitoring" "$m/overlays/local" "$m/overlays/pod-network")
 name() { case "$1" in "$tmp"/*) echo "base + components/monitoring" ;; *) echo "${1#"$root/"}" ;; esac; }
 
 render() {

@@ -93,6 +93,10 @@ cert kubelet-serving ca "/O=system:nodes/CN=system:node:edgefarm-provider" serve
 # its serving certificate.
 cert cloud-node ca "/O=system:nodes/CN=system:node:$EF_CLOUD_NODE" client
 cert cloud-node-serving ca "/O=system:nodes/CN=system:node:$EF_CLOUD_NODE" server "IP:127.0.0.1,IP:$(ef_kubelet_address),DNS:$EF_CLOUD_NODE"
+# The cloud node's pod network (EF_CLOUD_NET=pod): kube-proxy (the built-in binding system:node-proxier names this
+# user) and CoreDNS (ClusterRole edgefarm:coredns, hack/cloud-node.sh).
+cert kube-proxy ca "/CN=system:kube-proxy" client
+cert coredns ca "/CN=system:coredns" client
 ca front-proxy-ca "edgefarm-$EF_INSTANCE-front-proxy-ca"
 cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" client
 if [ ! -f sa.key ] || [ ! -f sa.pub ]; then
@@ -120,6 +124,8 @@ kubeconfig "$EF_STATE/controller-manager.kubeconfig" system:kube-controller-mana
 kubeconfig "$EF_STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
 kubeconfig "$EF_STATE/provider.kubeconfig" edgefarm-provider provider
 kubeconfig "$EF_STATE/cloud-node.kubeconfig" "system:node:$EF_CLOUD_NODE" cloud-node
+kubeconfig "$EF_STATE/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
+kubeconfig "$EF_STATE/coredns.kubeconfig" system:coredns coredns
 # Marks the state dir as this instance's (hack/clean.sh keeps other instances' dirs nested under the dev one).
 echo "$EF_INSTANCE" > "$EF_STATE/.instance"
 
