@@ -4,8 +4,9 @@
 #   make up HUB=3                       ... with a 3-server NATS hub cluster (R3 hub streams); remembered until clean
 #   make up DEV=1                       ... the provider, registrar and hub as processes of this checkout, not pods
 #   make build                          packages, Go components, node_modules, tsc -b (hack/deps.sh)
-#   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, e2e-install, conformance-ci: all run, then a summary; fails if any failed
+#   make test                           lint, verify-proto, test-unit, test-int, e2e, e2e-hub3, e2e-install, e2e-install-ha, conformance-ci: all run, then a summary; fails if any failed
 #   make e2e-install                    the install suite: the cloud side installed into the cluster from manifests/ (instance inst)
+#   make e2e-install-ha                 the same on a pod network with the base's replicas: 3 hub servers, 2 providers (instance ha)
 #   make e2e-hub3                       the fault suite (e2e/src/fault.test.ts) on a 3-server hub cluster (instance e2e3)
 #   make conformance                    Kubernetes' own node conformance specs against edge-1 of the running stack (docs/conformance.md)
 #   make lint | format                  type check (tests included), ESLint, Prettier check, buf lint, settings reference | rewrite formatting
@@ -23,7 +24,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 NODE_ENV = . $(CURDIR)/hack/lib.sh && ef_use_node &&
 JEST_ARGS ?=
 
-.PHONY: help up down status clean build deps images package test test-unit test-int e2e e2e-hub3 e2e-install conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
+.PHONY: help up down status clean build deps images package test test-unit test-int e2e e2e-hub3 e2e-install e2e-install-ha conformance conformance-ci bench fuzz proto verify-proto lint format settings-doc
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -69,10 +70,10 @@ package:
 
 # Runs every suite even when one fails; exits non-zero if any failed. Each suite has a time budget (seconds,
 # several times its usual time): a hung suite is killed and reported, and the others still run.
-SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200 e2e-install:900 conformance-ci:2400
+SUITE_BUDGET = lint:300 verify-proto:120 test-unit:600 test-int:1500 e2e:2100 e2e-hub3:1200 e2e-install:900 e2e-install-ha:900 conformance-ci:2400
 test:
 	@rc=0; summary=""; \
-	for t in lint verify-proto test-unit test-int e2e e2e-hub3 e2e-install conformance-ci; do \
+	for t in lint verify-proto test-unit test-int e2e e2e-hub3 e2e-install e2e-install-ha conformance-ci; do \
 	  start=$$SECONDS; budget=$$(echo "$(SUITE_BUDGET)" | tr ' ' '\n' | sed -n "s/^$$t://p"); \
 	  echo "==> make $$t (budget $${budget}s)"; \
 	  code=0; timeout --kill-after=30 $$budget $(MAKE) --no-print-directory $$t || code=$$?; \
@@ -104,6 +105,12 @@ e2e-hub3:
 E2E_ON_CLUSTER = install|hello|config|deadline|grace|rollout|runtime|scale|unsupported|edgenode|images|kubectl
 e2e-install:
 	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=inst npm run --silent test:e2e -- --passWithNoTests --testPathPatterns '$(E2E_ON_CLUSTER)' $(JEST_ARGS)
+
+# The same specs, and e2e/src/install-ha.test.ts, on instance ha (EF_CLOUD_NET=pod): the base's replicas (3 hub
+# servers in one JetStream cluster, 2 providers, 2 registrars) on a pod network with kube-proxy and CoreDNS, the
+# sites through NodePorts; a hub server and a provider pod deleted under load.
+e2e-install-ha:
+	@$(NODE_ENV) node_modules/.bin/tsc -b && EF_E2E_INSTANCE=ha npm run --silent test:e2e -- --passWithNoTests --testPathPatterns '$(E2E_ON_CLUSTER)' $(JEST_ARGS)
 
 # Kubernetes' own node conformance specs (e2e/conformance/selection.json) against the first edge node of the stack
 # of $(EF_INSTANCE) (brought up first); results in bench/results/conformance-*.json and .md. EF_CONFORMANCE_PROCS

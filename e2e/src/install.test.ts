@@ -139,12 +139,12 @@ describeInstalled('EdgeFarm installed into the cluster from the shipped manifest
     }
   });
 
-  it('ships manifests that the cluster accepts by server-side apply (crds, base, base + monitoring, overlays/local)', async () => {
+  it('ships manifests that the cluster accepts by server-side apply (crds, base, base + monitoring, overlays local and pod-network)', async () => {
     const { stdout } = await run('bash', [path.join(ROOT, 'hack/lint-manifests.sh'), 'server', await kubeconfig()], {
       maxBuffer: 16 << 20,
     });
     expect(stdout).toContain('base + components/monitoring: server-side apply (dry run, as a new install) accepted');
-    expect(stdout.match(/accepted/g)).toHaveLength(4);
+    expect(stdout.match(/accepted/g)).toHaveLength(5);
   });
 
   it('replaces a deleted provider pod; edge-1 stays Ready and its pods are not touched', async () => {

@@ -22,8 +22,7 @@ import {
   kubectl,
   kubectlJson,
   log,
-  providerPid,
-  servingReplica,
+  servingProviderPid,
   type PodObj,
 } from './stack.js';
 
@@ -207,7 +206,7 @@ describe('kubectl port-forward and cp', () => {
     const src = path.join(dir, 'big.bin');
     await writeFile(src, data);
     const sha = createHash('sha256').update(data).digest('hex');
-    const pid = await providerPid(await servingReplica('edge-1'));
+    const pid = await servingProviderPid('edge-1');
     const rss = async () => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     const rssBefore = await rss();
     let maxRss = 0;

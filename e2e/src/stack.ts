@@ -222,23 +222,51 @@ export function edgeDeployment(name: string, file: string, replicas: number, opt
 
 /** PID of provider replica `r` (hack/up.sh runs replica r as provider-r). */
 export async function providerPid(r: number): Promise<number> {
-  const { readFile, readdir } = await import('node:fs/promises');
+  const { readFile } = await import('node:fs/promises');
   if ((await layout('echo "$EF_DEPLOY"')) !== 'cluster')
     return Number((await readFile(path.join(await layout('echo "$EF_PIDS"'), `provider-${r}.pid`), 'utf8')).trim());
   // Installed into the cluster (one replica on the cloud node): the provider container's process, found by its
   // command and its cgroup below this instance's cloud kubelet.
-  const cgroupRoot = `/edgefarm/${INSTANCE}/cloud/`;
+  return providerProcess(`/edgefarm/${INSTANCE}/cloud/`);
+}
+
+/**
+ * PID of the provider process serving `node`. Process stacks: replica {@link servingReplica}'s. Installed into the
+ * cluster: the provider pod whose address the Node advertises (every replica listens on its own pod IP; with
+ * EF_CLOUD_NET=host the one replica shares the host's), its container's process found by the pod's cgroup.
+ */
+export async function servingProviderPid(node: string): Promise<number> {
+  if ((await layout('echo "$EF_DEPLOY"')) !== 'cluster') return providerPid(await servingReplica(node));
+  if ((await layout('echo "$EF_CLOUD_NET"')) === 'host') return providerPid(1);
+  const address = await kubectl('get', 'node', node, '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}');
+  const pods = await kubectlJson<{ items: { metadata: { uid: string; name: string }; status: { podIP?: string } }[] }>(
+    '-n',
+    'edgefarm-system',
+    'get',
+    'pods',
+    '-l',
+    'app.kubernetes.io/name=edgefarm-provider',
+  );
+  const pod = pods.items.find((p) => p.status.podIP === address);
+  if (!pod) throw new Error(`no provider pod has ${node}'s address ${address}`);
+  return providerProcess(`/edgefarm/${INSTANCE}/cloud/`, `pod${pod.metadata.uid}`);
+}
+
+/** The provider container's process below `cgroupRoot` whose cgroup path also holds `within` (a pod's). */
+async function providerProcess(cgroupRoot: string, within = ''): Promise<number> {
+  const { readFile, readdir } = await import('node:fs/promises');
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes('/opt/edgefarm/provider/dist/main.js') && (await readFile(`/proc/${entry}/cgroup`, 'utf8')).includes(cgroupRoot))
-        return Number(entry);
+      if (!cmd.includes('/opt/edgefarm/provider/dist/main.js')) continue;
+      const cgroup = await readFile(`/proc/${entry}/cgroup`, 'utf8');
+      if (cgroup.includes(cgroupRoot) && cgroup.includes(within)) return Number(entry);
     } catch {
       // gone meanwhile
     }
   }
-  throw new Error(`no provider process below cgroup ${cgroupRoot}`);
+  throw new Error(`no provider process below cgroup ${cgroupRoot}${within ? ` in ${within}` : ''}`);
 }
 
 /**
