@@ -139,9 +139,9 @@ pod_network_up() {
   done
   bridge_up
   # kube-proxy: the built-in ClusterRoleBinding system:node-proxier names user system:kube-proxy (hack/pki.sh).
-  # conntrack 0: leave the host's conntrack sysctls alone; localhostNodePorts false: no route_localnet (sites dial
-  # the fleet address).
-  cat > "$st/kube-proxy.yaml" <<EOF
+  # conntrack 0: leave the host's conntrack sysctls alone; NodePorts on the fleet address only (where the sites dial
+  # them), so no route_localnet either.
+  cat > "$st/kube-proxy.yaml.new" <<EOF
 # Written by hack/cloud-node.sh (EF_CLOUD_NET=pod).
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -153,8 +153,12 @@ detectLocalMode: ClusterCIDR
 healthzBindAddress: 127.0.0.1:$EF_CLOUD_PROXY_HEALTHZ_PORT
 metricsBindAddress: 127.0.0.1:$EF_CLOUD_PROXY_METRICS_PORT
 iptables: { localhostNodePorts: false, masqueradeAll: false }
+nodePortAddresses: [$EF_FLEET_IP/32]
 conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s }
 EOF
+  # kube-proxy exits when its configuration file changes under it: replace it only when it differs, restarting it.
+  if ! cmp -s "$st/kube-proxy.yaml.new" "$st/kube-proxy.yaml"; then ef_stop kube-proxy 10; mv -f "$st/kube-proxy.yaml.new" "$st/kube-proxy.yaml"; fi
+  rm -f "$st/kube-proxy.yaml.new"
   ef_running kube-proxy || ef_start kube-proxy -- "$EF_BIN/kube-proxy" --config "$st/kube-proxy.yaml"
   ef_wait_up kube-proxy "kube-proxy /healthz" 60 proxy_healthy
   # CoreDNS reads Services, EndpointSlices, Pods and Namespaces (what kubeadm's system:coredns role grants).
@@ -172,7 +176,7 @@ metadata: { name: "edgefarm:coredns" }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "edgefarm:coredns" }
 subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns" }]
 EOF
-  cat > "$st/Corefile" <<EOF
+  cat > "$st/Corefile.new" <<EOF
 # Written by hack/cloud-node.sh (EF_CLOUD_NET=pod): the cluster's names, on the pod network's gateway.
 .:53 {
     bind $(ef_cloud_gateway)
@@ -185,6 +189,8 @@ EOF
     cache 10
 }
 EOF
+  if ! cmp -s "$st/Corefile.new" "$st/Corefile"; then ef_stop coredns 10; mv -f "$st/Corefile.new" "$st/Corefile"; fi
+  rm -f "$st/Corefile.new"
   ef_running coredns || ef_start coredns -- "$EF_BIN/coredns" -conf "$st/Corefile"
   ef_wait_up coredns "CoreDNS /health" 60 dns_healthy
   echo "[cloud] pod network: $(ef_cloud_pod_cidr) on $bridge, kube-proxy pid $(ef_pid kube-proxy), CoreDNS pid $(ef_pid coredns) on $(ef_cloud_gateway):53"
