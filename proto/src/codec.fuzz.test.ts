@@ -8,6 +8,8 @@ import {
   DecodeError,
   MAX_TOMBSTONE_TTL_SECONDS,
   PayloadTooLargeError,
+  decodeDeviceStatusReport,
+  decodeEdgeDevice,
   decodeEdgeEvent,
   decodeEdgeObject,
   decodeEdgePodSpec,
@@ -17,6 +19,9 @@ import {
   encode,
 } from './codec.js';
 import {
+  DeviceStatusReportSchema,
+  EdgeDeviceSchema,
+  PropertyType,
   EdgeContainerSchema,
   EdgeEventSchema,
   EdgeObjectSchema,
@@ -163,6 +168,75 @@ const valid = {
     ),
 };
 
+/** A device property name (manifests/crds/devices-crd.yaml). */
+const propertyName = fc.stringMatching(/^[A-Za-z0-9]([-_A-Za-z0-9]{0,10}[A-Za-z0-9])?$/);
+/** configData as JSON: an object. */
+const jsonObject = fc
+  .dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.string({ maxLength: 6 }), fc.integer()))
+  .map((o) => JSON.stringify(o));
+const positive = fc.bigInt({ min: 1n, max: 2n ** 63n - 1n });
+const devices = {
+  device: fc
+    .tuple(
+      message(EdgeDeviceSchema),
+      fc.array(name, { minLength: 5, maxLength: 5 }),
+      positive,
+      jsonObject,
+      fc.uniqueArray(
+        fc.tuple(
+          propertyName,
+          fc.constantFrom(PropertyType.INT, PropertyType.DOUBLE, PropertyType.STRING, PropertyType.BOOLEAN),
+          fc.boolean(),
+          fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
+          jsonObject,
+          fc.bigInt({ min: 0n, max: 2n ** 40n }),
+        ),
+        { selector: (t) => t[0], maxLength: 4 },
+      ),
+    )
+    .map(([m, [uid, namespace, n, model, protocol], generation, protocolConfigJson, props]) =>
+      create(EdgeDeviceSchema, {
+        ...m,
+        uid: uid!,
+        namespace: namespace!,
+        name: n!,
+        model: model!,
+        protocol: protocol!,
+        generation,
+        protocolConfigJson,
+        properties: props.map(([pn, type, writable, desired, visitorConfigJson, cycle]) => ({
+          name: pn,
+          type,
+          writable,
+          // a desired value only on a writable property
+          desired: writable ? desired : undefined,
+          visitorConfigJson,
+          collectCycleMs: cycle,
+          reportCycleMs: cycle,
+        })),
+      }),
+    ),
+  twin: fc
+    .tuple(
+      message(DeviceStatusReportSchema),
+      fc.array(name, { minLength: 3, maxLength: 3 }),
+      positive,
+      fc.bigInt({ min: 0n, max: 2n ** 62n }),
+      fc.uniqueArray(fc.tuple(propertyName, fc.string({ maxLength: 8 })), { selector: (t) => t[0], maxLength: 4 }),
+    )
+    .map(([m, [uid, namespace, n], generation, observedGeneration, twins]) =>
+      create(DeviceStatusReportSchema, {
+        ...m,
+        uid: uid!,
+        namespace: namespace!,
+        name: n!,
+        generation,
+        observedGeneration,
+        twins: twins.map(([pn, reported]) => ({ name: pn, reported })),
+      }),
+    ),
+};
+
 function codecCase<D extends DescMessage>(
   label: string,
   schema: D,
@@ -200,6 +274,8 @@ describe('edge codecs (fuzz)', () => {
   codecCase('NodeHeartbeat', NodeHeartbeatSchema, valid.heartbeat, decodeNodeHeartbeat);
   codecCase('NodeConfig', NodeConfigSchema, valid.nodeConfig, decodeNodeConfig);
   codecCase('EdgeEvent', EdgeEventSchema, valid.event, decodeEdgeEvent);
+  codecCase('EdgeDevice', EdgeDeviceSchema, devices.device, decodeEdgeDevice);
+  codecCase('DeviceStatusReport', DeviceStatusReportSchema, devices.twin, decodeDeviceStatusReport);
 
   it('encode refuses only with PayloadTooLargeError', () => {
     fuzzDecoder('encode big objects', {

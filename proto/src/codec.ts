@@ -4,6 +4,8 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
+  DeviceStatusReportSchema,
+  EdgeDeviceSchema,
   EdgeEventSchema,
   EdgeObjectSchema,
   EventType,
@@ -11,6 +13,9 @@ import {
   NodeConfigSchema,
   NodeHeartbeatSchema,
   PodStatusReportSchema,
+  PropertyType,
+  type DeviceStatusReport,
+  type EdgeDevice,
   type EdgeEvent,
   type EdgeObject,
   type EdgePodSpec,
@@ -110,6 +115,100 @@ export function decodePodStatusReport(data: Uint8Array, subject?: string): PodSt
   const m = decode(PodStatusReportSchema, data, subject);
   requireFields(PodStatusReportSchema.typeName, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
   if (m.generation <= 0n) throw new DecodeError(`${PodStatusReportSchema.typeName}: generation must be positive`, subject);
+  return m;
+}
+
+/** Bounds of a device on the wire: as the Device CRD's schema sets them (manifests/crds/devices-crd.yaml). */
+export const DEVICE_LIMITS = {
+  properties: 256,
+  /** A desired or reported value, a bound, a unit. */
+  valueChars: 4096,
+  /** A protocol's or a visitor's configData, as JSON. */
+  configJsonChars: 64 * 1024,
+  nameChars: 63,
+} as const;
+
+function deviceError(typeName: string, subject: string | undefined, what: string): DecodeError {
+  return new DecodeError(`${typeName}: ${what}`, subject);
+}
+
+/** A JSON object (configData), or a DecodeError. */
+function configObject(typeName: string, subject: string | undefined, field: string, json: string): void {
+  if (json.length > DEVICE_LIMITS.configJsonChars)
+    throw deviceError(typeName, subject, `${field}: ${json.length} characters, more than ${DEVICE_LIMITS.configJsonChars}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw deviceError(typeName, subject, `${field} is not JSON`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw deviceError(typeName, subject, `${field} is not a JSON object`);
+}
+
+/** Property names: unique, at most {@link DEVICE_LIMITS.properties}, each a CRD property name. */
+function propertyNames(typeName: string, subject: string | undefined, names: string[]): void {
+  if (names.length > DEVICE_LIMITS.properties)
+    throw deviceError(typeName, subject, `${names.length} properties, more than ${DEVICE_LIMITS.properties}`);
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (n.length > DEVICE_LIMITS.nameChars || !/^[A-Za-z0-9]([-_A-Za-z0-9]*[A-Za-z0-9])?$/.test(n))
+      throw deviceError(typeName, subject, `property name ${JSON.stringify(n.slice(0, 80))} is not a property name`);
+    if (seen.has(n)) throw deviceError(typeName, subject, `property ${n} is named twice`);
+    seen.add(n);
+  }
+}
+
+function boundedValue(typeName: string, subject: string | undefined, field: string, value: string): void {
+  if (value.length > DEVICE_LIMITS.valueChars)
+    throw deviceError(typeName, subject, `${field}: ${value.length} characters, more than ${DEVICE_LIMITS.valueChars}`);
+}
+
+/** A desired device: named, of a positive generation, its configuration JSON objects, desired values only on writable properties. */
+export function decodeEdgeDevice(data: Uint8Array, subject?: string): EdgeDevice {
+  const t = EdgeDeviceSchema.typeName;
+  const m = decode(EdgeDeviceSchema, data, subject);
+  requireFields(t, subject, { uid: m.uid, namespace: m.namespace, name: m.name, model: m.model, protocol: m.protocol });
+  if (m.generation <= 0n) throw deviceError(t, subject, 'generation must be positive');
+  configObject(t, subject, 'protocol_config_json', m.protocolConfigJson);
+  propertyNames(
+    t,
+    subject,
+    m.properties.map((p) => p.name),
+  );
+  for (const p of m.properties) {
+    if (p.type === PropertyType.UNSPECIFIED || PropertyType[p.type] === undefined)
+      throw deviceError(t, subject, `property ${p.name} has no known type`);
+    if (p.desired !== undefined && !p.writable) throw deviceError(t, subject, `property ${p.name} is read-only but has a desired value`);
+    for (const [field, v] of [
+      ['desired', p.desired ?? ''],
+      ['minimum', p.minimum],
+      ['maximum', p.maximum],
+      ['unit', p.unit],
+    ] as const)
+      boundedValue(t, subject, `property ${p.name} ${field}`, v);
+    configObject(t, subject, `property ${p.name} visitor_config_json`, p.visitorConfigJson);
+    if (p.collectCycleMs < 0n || p.reportCycleMs < 0n) throw deviceError(t, subject, `property ${p.name}: a negative cycle`);
+  }
+  return m;
+}
+
+/** A device's twin from a site: named, of a positive generation, its properties bounded and unique. */
+export function decodeDeviceStatusReport(data: Uint8Array, subject?: string): DeviceStatusReport {
+  const t = DeviceStatusReportSchema.typeName;
+  const m = decode(DeviceStatusReportSchema, data, subject);
+  requireFields(t, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
+  if (m.generation <= 0n) throw deviceError(t, subject, 'generation must be positive');
+  if (m.observedGeneration < 0n) throw deviceError(t, subject, 'observed_generation must not be negative');
+  boundedValue(t, subject, 'message', m.message);
+  propertyNames(
+    t,
+    subject,
+    m.twins.map((p) => p.name),
+  );
+  for (const p of m.twins) {
+    boundedValue(t, subject, `property ${p.name} reported`, p.reported);
+    boundedValue(t, subject, `property ${p.name} observed_desired`, p.observedDesired);
+  }
   return m;
 }
 

@@ -50,6 +50,17 @@ export function objectKey(kind: ObjectKind, key: PodKey): ObjectKey {
   return `${kind}/${key.namespace}/${key.name}`;
 }
 
+/** A desired device's key: `device/<ns>/<name>` (docs/decisions/0012-devices.md). */
+export function deviceKey(key: PodKey): string {
+  return `device/${key.namespace}/${key.name}`;
+}
+
+export function parseDeviceKey(key: string): PodKey {
+  const parts = key.split('/');
+  if (parts.length !== 3 || parts[0] !== 'device' || !parts[1] || !parts[2]) throw new KeyError(`malformed device key "${key}"`);
+  return { namespace: parts[1], name: parts[2] };
+}
+
 const OBJECT_KINDS: readonly string[] = ['configmap', 'secret', 'token'];
 
 export function parseObjectKey(key: string): { kind: ObjectKind; key: PodKey } {

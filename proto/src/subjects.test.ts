@@ -79,6 +79,19 @@ describe('subjects', () => {
       key: { kind: 'node' },
     });
   });
+  it("names a device's desired subject and its twin's outbox and hub subjects under the node", () => {
+    const d = desiredSubjects.device('edge.1', { namespace: 'plant', name: 'pump.1' });
+    expect(d).toBe('ef.desired.edge~2E1.device.plant.pump~2E1');
+    expect(parseDesiredSubject(d)).toEqual({ node: 'edge.1', kind: 'device', key: { namespace: 'plant', name: 'pump.1' } });
+    expect(d.startsWith(desiredSubjects.node('edge.1').slice(0, -1))).toBe(true);
+    const out = outboxSubjects.of('edge.1', { kind: 'device', uid: 'u-1' });
+    expect(out).toBe('ef.outbox.edge~2E1.device.u-1');
+    expect(forwardSubject(out)).toBe('ef.status.edge~2E1.device.u-1');
+    expect(parseStatusSubject('ef.status.n.device.u-1')).toEqual({ place: 'status', node: 'n', key: { kind: 'device', uid: 'u-1' } });
+    for (const bad of ['ef.status.n.device', 'ef.status.n.device.a.b', 'ef.desired.n.device.ns']) {
+      expect(() => (bad.includes('desired') ? parseDesiredSubject(bad) : parseStatusSubject(bad))).toThrow();
+    }
+  });
   it('names the agent metrics subject per node, forwarded like the others', () => {
     expect(outboxSubjects.of('a.b', { kind: 'metrics' })).toBe('ef.outbox.a~2Eb.metrics');
     expect(forwardSubject('ef.outbox.a~2Eb.metrics')).toBe('ef.status.a~2Eb.metrics');

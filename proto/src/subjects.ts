@@ -10,11 +10,13 @@
  *                            ef.desired.<node>.secret.<ns>.<name>  EdgeObject: a Secret a pod on the node uses
  *                            ef.desired.<node>.token.<ns>.<pod>    EdgeObject: the ServiceAccount tokens of one pod
  *                            ef.desired.<node>.node.config         NodeConfig: how the node's desired state is kept
+ *                            ef.desired.<node>.device.<ns>.<name>  EdgeDevice: a device the node's site reaches
  *   site EFD_<node> stream   (no subjects; sources EF_DESIRED filtered to ef.desired.<node>.>)
  *   site EFO_<node> stream   ef.outbox.<node>.pod.<uid>            PodStatusReport, last value per pod
  *                            ef.outbox.<node>.node                 NodeHeartbeat, last value
  *                            ef.outbox.<node>.metrics              the agent's Prometheus text, last value
- *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node / .metrics   what the forwarder moved from the outbox
+ *                            ef.outbox.<node>.device.<uid>         DeviceStatusReport: a device's twin, last value
+ *   hub  EF_STATUS stream    ef.status.<node>.pod.<uid> / .node / .metrics / .device.<uid>   what the forwarder moved
  *   site EFE_<node> stream   ef.eventbox.<node>.<id>               EdgeEvent, capped by size and age (drops oldest)
  *   hub  EF_EVENTS stream    ef.events.<node>.<id>                 what the forwarder moved from the events stream
  *
@@ -267,15 +269,15 @@ export interface PodKey {
 }
 
 /**
- * Kinds of desired-state messages: pods, the objects their specs refer to, and the node's own NodeConfig (one per
- * node, {@link desiredSubjects.nodeConfig}).
+ * Kinds of desired-state messages: pods, the objects their specs refer to, the node's own NodeConfig (one per node,
+ * {@link desiredSubjects.nodeConfig}), and devices (docs/decisions/0012-devices.md).
  */
-export const DESIRED_KINDS = ['pod', 'configmap', 'secret', 'token', 'node'] as const;
+export const DESIRED_KINDS = ['pod', 'configmap', 'secret', 'token', 'node', 'device'] as const;
 export type DesiredKind = (typeof DESIRED_KINDS)[number];
-/** Kinds of desired messages named by a namespace and a name: pods and objects. */
+/** Kinds of desired messages named by a namespace and a name: pods, objects and devices. */
 export type KeyedKind = Exclude<DesiredKind, 'node'>;
-/** Desired objects other than pods. A token object is named after its pod. */
-export type ObjectKind = Exclude<KeyedKind, 'pod'>;
+/** Desired objects other than pods and devices (what pods use). A token object is named after its pod. */
+export type ObjectKind = Exclude<KeyedKind, 'pod' | 'device'>;
 
 /** The last token of the node's NodeConfig subject. */
 const NODE_CONFIG = 'config';
@@ -286,6 +288,7 @@ export const desiredSubjects = {
   /** Everything desired for one node: the site stream's source filter. */
   node: (node: string): string => `ef.desired.${encodeToken(node)}.>`,
   pod: (node: string, key: PodKey): string => desiredSubjects.of(node, 'pod', key),
+  device: (node: string, key: PodKey): string => desiredSubjects.of(node, 'device', key),
   of: (node: string, kind: KeyedKind, key: PodKey): string =>
     `ef.desired.${encodeToken(node)}.${kind}.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
   /** The node's NodeConfig (within {@link desiredSubjects.node}, so the site stream sources it). */
@@ -317,10 +320,10 @@ export function parseDesiredSubject(subject: string): DesiredSubject {
 // ---- status (edge -> cloud) ----
 
 /** `metrics`: the agent's Prometheus text exposition (last value), not a protobuf message. */
-export type StatusKey = { kind: 'pod'; uid: string } | { kind: 'node' } | { kind: 'metrics' };
+export type StatusKey = { kind: 'pod'; uid: string } | { kind: 'node' } | { kind: 'metrics' } | { kind: 'device'; uid: string };
 
 function statusTail(key: StatusKey): string {
-  return key.kind === 'pod' ? `pod.${encodeToken(key.uid)}` : key.kind;
+  return key.kind === 'pod' || key.kind === 'device' ? `${key.kind}.${encodeToken(key.uid)}` : key.kind;
 }
 
 export const outboxSubjects = {
@@ -349,6 +352,7 @@ export function parseStatusSubject(subject: string): ParsedStatusSubject {
     if (t.length === 4 && t[3] === 'node') return { place, node, key: { kind: 'node' } };
     if (t.length === 4 && t[3] === 'metrics') return { place, node, key: { kind: 'metrics' } };
     if (t.length === 5 && t[3] === 'pod') return { place, node, key: { kind: 'pod', uid: decodeToken(t[4]!) } };
+    if (t.length === 5 && t[3] === 'device') return { place, node, key: { kind: 'device', uid: decodeToken(t[4]!) } };
   }
   throw new SubjectError(`not a status subject: "${subject}"`);
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { edgeObject, podSpec, silentLogger } from '@edgefarm/testing';
 import { SnapshotFile } from './snapshot.js';
 import { DesiredStore } from './store.js';
-import { desiredSubjects, edge, encode } from '@edgefarm/proto';
+import { create, desiredSubjects, edge, encode } from '@edgefarm/proto';
 
 const stream = { name: 'EFD_n1', created: '2026-11-23T10:00:00.000Z' };
 
@@ -18,6 +18,33 @@ function filledStore(): DesiredStore {
 }
 
 describe('SnapshotFile', () => {
+  it('keeps desired devices, and loads a snapshot written before devices existed (none)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'snap-'));
+    const file = new SnapshotFile(dir);
+    const store = filledStore();
+    const d = create(edge.EdgeDeviceSchema, {
+      namespace: 'plant',
+      name: 'pump',
+      uid: 'u',
+      generation: 2n,
+      model: 'm',
+      protocol: 'modbus',
+      protocolConfigJson: '{}',
+    });
+    store.apply({ subject: desiredSubjects.device('n1', d), seq: 6, data: encode(edge.EdgeDeviceSchema, d) });
+    await file.save({ node: 'n1', stream, lastHubContactMs: 1 }, store.snapshot());
+    const loaded = await file.load('n1');
+    if (!loaded.ok) throw new Error(loaded.reason);
+    expect(loaded.snapshot.state.devices.map((x) => [x.key, x.seq, x.device.generation])).toEqual([['device/plant/pump', 6, 2n]]);
+    // the same file without the devices field (an agent from before devices wrote it)
+    const raw = JSON.parse(await readFile(file.path, 'utf8')) as Record<string, unknown>;
+    delete raw.devices;
+    await writeFile(file.path, JSON.stringify(raw));
+    const old = await file.load('n1');
+    if (!old.ok) throw new Error(old.reason);
+    expect(old.snapshot.state.devices).toEqual([]);
+  });
+
   it('saves and loads a store: same pods, objects, sequences, mode 0600', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'snap-'));
     const file = new SnapshotFile(dir);

@@ -13,7 +13,7 @@
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeEdgeObject, decodeEdgePodSpec, edge, encode } from '@edgefarm/proto';
+import { decodeEdgeDevice, decodeEdgeObject, decodeEdgePodSpec, edge, encode } from '@edgefarm/proto';
 import type { DesiredSnapshot } from './store.js';
 
 const VERSION = 1;
@@ -41,6 +41,8 @@ interface FileForm {
   hubSeq: number;
   pods: { key: string; seq: number; spec: string }[];
   objects: { key: string; seq: number; object: string }[];
+  /** Absent in snapshots written before devices existed. */
+  devices?: { key: string; seq: number; device: string }[];
 }
 
 export type LoadResult = { ok: true; snapshot: StoredSnapshot } | { ok: false; reason: string };
@@ -65,6 +67,7 @@ export class SnapshotFile {
       hubSeq: state.hubSeq,
       pods: state.pods.map((p) => ({ key: p.key, seq: p.seq, spec: b64(encode(edge.EdgePodSpecSchema, p.spec)) })),
       objects: state.objects.map((o) => ({ key: o.key, seq: o.seq, object: b64(encode(edge.EdgeObjectSchema, o.object)) })),
+      devices: state.devices.map((d) => ({ key: d.key, seq: d.seq, device: b64(encode(edge.EdgeDeviceSchema, d.device)) })),
     };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp`;
@@ -104,6 +107,7 @@ export class SnapshotFile {
         hubSeq: f.hubSeq,
         pods: f.pods.map((p) => ({ key: String(p.key), seq: Number(p.seq), spec: decodeEdgePodSpec(unb64(p.spec)) })),
         objects: f.objects.map((o) => ({ key: String(o.key), seq: Number(o.seq), object: decodeEdgeObject(unb64(o.object)) })),
+        devices: (f.devices ?? []).map((d) => ({ key: String(d.key), seq: Number(d.seq), device: decodeEdgeDevice(unb64(d.device)) })),
       };
       return { ok: true, snapshot: { node, stream: f.stream, lastHubContactMs: f.lastHubContactMs, state } };
     } catch (err) {

@@ -348,3 +348,86 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
     expect(store.apply(msg(podSpec({ volumes: [vol('a'), vol('b-2')] }), 3)).kind).toBe('upsert');
   });
 });
+
+describe('DesiredStore: devices (docs/decisions/0012-devices.md)', () => {
+  const device = (generation: bigint, over: Partial<edge.EdgeDevice> = {}): edge.EdgeDevice =>
+    create(edge.EdgeDeviceSchema, {
+      namespace: 'plant',
+      name: 'pump-1',
+      uid: 'u-1',
+      generation,
+      model: 'pump',
+      protocol: 'modbus',
+      protocolConfigJson: '{}',
+      properties: [
+        { name: 'speed', type: edge.PropertyType.INT, writable: true, desired: String(generation * 100n), visitorConfigJson: '{}' },
+      ],
+      ...over,
+    });
+  const dmsg = (d: edge.EdgeDevice, seq: number, over: Partial<DesiredMessage> = {}): DesiredMessage => ({
+    subject: desiredSubjects.device(NODE, { namespace: d.namespace, name: d.name }),
+    seq,
+    data: encode(edge.EdgeDeviceSchema, d),
+    ...over,
+  });
+  function deviceSetup() {
+    const { log, records } = recordingLogger();
+    const pods: string[] = [];
+    const devices: string[] = [];
+    const store = new DesiredStore(
+      NODE,
+      log,
+      (k) => pods.push(k),
+      (k) => devices.push(k),
+    );
+    return { store, pods, devices, records };
+  }
+  const KEY = 'device/plant/pump-1';
+
+  it('keeps the newest generation of a device; a stale or repeated one changes nothing', () => {
+    const { store, pods, devices } = deviceSetup();
+    expect(store.apply(dmsg(device(2n), 1))).toEqual({ kind: 'upsert', key: KEY });
+    expect(store.apply(dmsg(device(5n), 2))).toEqual({ kind: 'upsert', key: KEY });
+    expect(store.apply(dmsg(device(3n), 3))).toMatchObject({ kind: 'stale', reason: 'generation 3 older than 5' });
+    expect(store.apply(dmsg(device(5n), 4))).toEqual({ kind: 'unchanged', key: KEY });
+    expect(store.device(KEY)?.properties[0]?.desired).toBe('500');
+    expect(devices).toEqual([KEY, KEY]);
+    expect(pods).toEqual([]); // a device never wakes the pod reconciler
+  });
+
+  it('takes a device made anew (another UID) whatever its generation, and forgets one at its tombstone', () => {
+    const { store, devices } = deviceSetup();
+    store.apply(dmsg(device(9n), 1));
+    expect(store.apply(dmsg(device(1n, { uid: 'u-2' }), 2)).kind).toBe('upsert');
+    expect(store.device(KEY)?.uid).toBe('u-2');
+    expect(store.apply(dmsg(device(1n), 3, { data: new Uint8Array(), operation: 'DEL' }))).toEqual({ kind: 'delete', key: KEY });
+    expect(store.device(KEY)).toBeUndefined();
+    expect(devices).toEqual([KEY, KEY, KEY]);
+  });
+
+  it('skips an undecodable device or one whose payload names another device, keeping what it held', () => {
+    const { store, records } = deviceSetup();
+    store.apply(dmsg(device(2n), 1));
+    expect(store.apply(dmsg(device(3n), 2, { data: new Uint8Array([0xff, 0x01]) })).kind).toBe('invalid');
+    expect(
+      store.apply(dmsg(device(3n, { name: 'other' }), 3, { subject: desiredSubjects.device(NODE, { namespace: 'plant', name: 'pump-1' }) }))
+        .kind,
+    ).toBe('invalid');
+    expect(store.device(KEY)?.generation).toBe(2n);
+    expect(records.filter((r) => r.level === LEVEL.error)).toHaveLength(2);
+  });
+
+  it('lists its devices for the compaction check, forgets one, and survives a snapshot', () => {
+    const { store, devices } = deviceSetup();
+    store.apply(dmsg(device(2n), 4));
+    expect(store.heldSubjects()).toEqual([{ key: KEY, subject: 'ef.desired.node-1~2Eexample.device.plant.pump-1', seq: 4 }]);
+    const snap = store.snapshot();
+    const again = deviceSetup();
+    again.store.restore(snap);
+    expect(again.store.device(KEY)?.generation).toBe(2n);
+    expect(again.devices).toEqual([KEY]);
+    store.forget(KEY);
+    expect(store.deviceKeys()).toEqual([]);
+    expect(devices).toEqual([KEY, KEY]);
+  });
+});

@@ -19,7 +19,9 @@ import {
   TOMBSTONE_OPERATIONS,
   allContainers,
   compareResourceVersions,
+  decodeEdgeDevice,
   decodeEdgeObject,
+  deviceKey,
   decodeEdgePodSpec,
   desiredSubjects,
   edge,
@@ -28,6 +30,7 @@ import {
   isSubjectError,
   objectKey,
   parseDesiredSubject,
+  parseDeviceKey,
   parseObjectKey,
   parsePodKey,
   podKeyString,
@@ -106,11 +109,14 @@ export interface DesiredSnapshot {
   hubSeq: number;
   pods: { key: string; seq: number; spec: edge.EdgePodSpec }[];
   objects: { key: string; seq: number; object: edge.EdgeObject }[];
+  devices: { key: string; seq: number; device: edge.EdgeDevice }[];
 }
 
 export class DesiredStore implements DesiredView {
   private readonly pods = new Map<string, edge.EdgePodSpec>();
   private readonly objects = new Map<string, edge.EdgeObject>();
+  /** Desired devices by {@link deviceKey} (docs/decisions/0012-devices.md). */
+  private readonly devices = new Map<string, edge.EdgeDevice>();
   /** Site-stream sequence of the message each held pod or object came from (bounds a purge of it, see forget()). */
   private readonly seqs = new Map<string, number>();
   private seq = 0;
@@ -118,11 +124,15 @@ export class DesiredStore implements DesiredView {
   private isSynced = false;
   private syncedWaiters: (() => void)[] = [];
 
-  /** `wireId`: the node's wire id, the node named in its desired subjects. */
+  /**
+   * `wireId`: the node's wire id, the node named in its desired subjects. `onChange` gets the key of a pod whose
+   * desired state changed, `onDevice` the {@link deviceKey} of a device whose did.
+   */
   constructor(
     private readonly wireId: string,
     private readonly log: Logger,
     private readonly onChange: (key: string) => void,
+    private readonly onDevice: (key: string) => void = () => undefined,
   ) {}
 
   get(key: string): edge.EdgePodSpec | undefined {
@@ -140,6 +150,12 @@ export class DesiredStore implements DesiredView {
   /** Number of delivered objects held. */
   get objectCount(): number {
     return this.objects.size;
+  }
+  device(key: string): edge.EdgeDevice | undefined {
+    return this.devices.get(key);
+  }
+  deviceKeys(): string[] {
+    return [...this.devices.keys()];
   }
   get synced(): boolean {
     return this.isSynced;
@@ -173,6 +189,7 @@ export class DesiredStore implements DesiredView {
       const parsed = parseDesiredSubject(msg.subject);
       if (parsed.node !== this.wireId) throw new RangeError(`subject of node "${parsed.node}", not "${this.wireId}"`);
       if (parsed.kind === 'node') return { kind: 'node-config' };
+      if (parsed.kind === 'device') return this.applyDevice(parsed.key, msg);
       if (parsed.kind !== 'pod') return this.applyObject(parsed.kind, parsed.key, msg);
       key = podKeyString(parsed.key);
     } catch (err) {
@@ -257,6 +274,46 @@ export class DesiredStore implements DesiredView {
   }
 
   /**
+   * A desired device: the newest generation of a device of one UID wins (a stale write never does); a device made
+   * anew (another UID) replaces the old one.
+   */
+  private applyDevice(subjectKey: PodKey, msg: DesiredMessage): ApplyOutcome {
+    const key = deviceKey(subjectKey);
+    if (msg.operation && TOMBSTONE_OPERATIONS.includes(msg.operation)) {
+      const had = this.devices.delete(key);
+      this.seqs.delete(key);
+      this.log.debug({ device: key, seq: msg.seq, had }, 'desired device tombstone');
+      if (had) this.onDevice(key);
+      return { kind: 'delete', key };
+    }
+    let device: edge.EdgeDevice;
+    try {
+      device = decodeEdgeDevice(msg.data, msg.subject);
+    } catch (err) {
+      return this.invalid(msg, err as Error);
+    }
+    if (device.namespace !== subjectKey.namespace || device.name !== subjectKey.name) {
+      return this.invalid(
+        msg,
+        new RangeError(`payload names device ${device.namespace}/${device.name}, subject names ${podKeyString(subjectKey)}`),
+      );
+    }
+    const held = this.devices.get(key);
+    if (held && held.uid === device.uid) {
+      if (device.generation < held.generation) {
+        this.log.info({ device: key, seq: msg.seq, generation: device.generation, held: held.generation }, 'ignoring stale desired device');
+        return { kind: 'stale', key, reason: `generation ${device.generation} older than ${held.generation}` };
+      }
+      if (device.generation === held.generation) return { kind: 'unchanged', key };
+    }
+    this.devices.set(key, device);
+    this.seqs.set(key, msg.seq);
+    this.log.debug({ device: key, uid: device.uid, generation: device.generation, seq: msg.seq }, 'desired device');
+    this.onDevice(key);
+    return { kind: 'upsert', key };
+  }
+
+  /**
    * What the store holds, for a snapshot: every pod and object with the site-stream sequence it came from, and the
    * applied sequences. restore() of it gives back the same store.
    */
@@ -266,12 +323,18 @@ export class DesiredStore implements DesiredView {
       hubSeq: this.hubSeq,
       pods: [...this.pods].map(([key, spec]) => ({ key, seq: this.seqs.get(key) ?? 0, spec })),
       objects: [...this.objects].map(([key, object]) => ({ key, seq: this.seqs.get(key) ?? 0, object })),
+      devices: [...this.devices].map(([key, device]) => ({ key, seq: this.seqs.get(key) ?? 0, device })),
     };
   }
 
   /** Loads a snapshot into an empty store (before the first apply); notifies every pod key. */
   restore(snap: DesiredSnapshot): void {
-    if (this.seq !== 0 || this.pods.size > 0 || this.objects.size > 0) throw new Error('restore() needs an empty store');
+    if (this.seq !== 0 || this.pods.size > 0 || this.objects.size > 0 || this.devices.size > 0)
+      throw new Error('restore() needs an empty store');
+    for (const d of snap.devices) {
+      this.devices.set(d.key, d.device);
+      this.seqs.set(d.key, d.seq);
+    }
     for (const o of snap.objects) {
       this.objects.set(o.key, o.object);
       this.seqs.set(o.key, o.seq);
@@ -283,6 +346,7 @@ export class DesiredStore implements DesiredView {
     this.seq = snap.seq;
     this.hubSeq = snap.hubSeq;
     for (const p of snap.pods) this.onChange(p.key);
+    for (const d of snap.devices) this.onDevice(d.key);
   }
 
   /**
@@ -298,6 +362,9 @@ export class DesiredStore implements DesiredView {
       const { kind, key: objKey } = parseObjectKey(key);
       out.push({ key, subject: desiredSubjects.of(this.wireId, kind, objKey), seq: this.seqs.get(key) ?? 0 });
     }
+    for (const key of this.devices.keys()) {
+      out.push({ key, subject: desiredSubjects.device(this.wireId, parseDeviceKey(key)), seq: this.seqs.get(key) ?? 0 });
+    }
     return out;
   }
 
@@ -309,6 +376,10 @@ export class DesiredStore implements DesiredView {
     this.seqs.delete(key);
     if (this.pods.delete(key)) {
       this.onChange(key);
+      return;
+    }
+    if (this.devices.delete(key)) {
+      this.onDevice(key);
       return;
     }
     const obj = this.objects.get(key);

@@ -29,6 +29,7 @@ import {
   Streams,
   decodeEdgeEvent,
   decodeNodeHeartbeat,
+  decodeDeviceStatusReport,
   decodePodStatusReport,
   forwardEvent,
   forwardMsgId,
@@ -236,9 +237,11 @@ export class Forwarder {
       generation =
         parsed.key.kind === 'pod'
           ? decodePodStatusReport(m.data, m.subject).generation
-          : parsed.key.kind === 'metrics'
-            ? BigInt(m.info.timestampNanos) // Prometheus text, no generation: the outbox's storage time
-            : decodeNodeHeartbeat(m.data, m.subject).sentAtMs;
+          : parsed.key.kind === 'device'
+            ? decodeDeviceStatusReport(m.data, m.subject).generation
+            : parsed.key.kind === 'metrics'
+              ? BigInt(m.info.timestampNanos) // Prometheus text, no generation: the outbox's storage time
+              : decodeNodeHeartbeat(m.data, m.subject).sentAtMs;
     } catch (err) {
       if (isSubjectError(err) || isDecodeError(err)) throw new PoisonMessage(err.message, { cause: err });
       throw err;

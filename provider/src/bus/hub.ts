@@ -121,6 +121,8 @@ export interface StatusHandlers {
   dropped?(reason: DropReason): void;
   /** The Prometheus text an agent published (ef.status.<wire id>.metrics). */
   metrics?(node: string, text: string): void;
+  /** A device's twin as its site last saw it (ef.status.<wire id>.device.<uid>; docs/decisions/0012-devices.md). */
+  device?(node: string, report: edge.DeviceStatusReport): void;
 }
 
 /** Receives the Kubernetes Events agents recorded; the next one is delivered once the promise settled. */
@@ -341,6 +343,7 @@ export class HubBus implements Hub {
       if (msg.kind === 'dropped') this.dropped(m.subject, msg, handlers);
       else if (msg.kind === 'metrics') handlers.metrics?.(msg.node, msg.text);
       else if (msg.kind === 'heartbeat') handlers.heartbeat(msg.node, msg.heartbeat, m.info.timestampNanos / 1e6);
+      else if (msg.kind === 'device') handlers.device?.(msg.node, msg.report);
       else handlers.pod(msg.node, msg.report);
     } catch (err) {
       this.log.error({ subject: m.subject, err }, 'status handler failed');

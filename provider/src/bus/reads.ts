@@ -9,6 +9,7 @@ import {
   Headers,
   Streams,
   TOMBSTONE_OPERATIONS,
+  decodeEdgeDevice,
   decodeEdgeObject,
   decodeEdgePodSpec,
   decodeNodeConfig,
@@ -30,6 +31,7 @@ export type DesiredRecord = {
   | { kind: 'pod'; key: PodKey; spec?: edge.EdgePodSpec }
   | { kind: ObjectKind; key: PodKey; object?: edge.EdgeObject }
   | { kind: 'node'; config?: edge.NodeConfig }
+  | { kind: 'device'; key: PodKey; device?: edge.EdgeDevice }
 );
 
 /** Filter subjects per consumer when reading many nodes at once (each consumer creation carries the whole list). */
@@ -92,6 +94,14 @@ export async function readDesired(
         const tombstone = isTombstone(m);
         if (parsed.kind === 'node') {
           out.push({ node, kind: 'node', config: tombstone ? undefined : decodeNodeConfig(m.data, m.subject), seq: m.seq });
+        } else if (parsed.kind === 'device') {
+          out.push({
+            node,
+            kind: 'device',
+            key: parsed.key,
+            device: tombstone ? undefined : decodeEdgeDevice(m.data, m.subject),
+            seq: m.seq,
+          });
         } else if (parsed.kind !== 'pod') {
           const object = tombstone ? undefined : decodeEdgeObject(m.data, m.subject);
           out.push({ node, kind: parsed.kind, key: parsed.key, object, seq: m.seq });

@@ -1,5 +1,5 @@
-// Fuzzing the provider's ingest path from the hub: statusMessage (PodStatusReport, NodeHeartbeat, metrics text) and
-// eventMessage (EdgeEvent) over mutated encodings under valid and hostile subjects. Invariants: nothing is thrown
+// Fuzzing the provider's ingest path from the hub: statusMessage (PodStatusReport, NodeHeartbeat, metrics text,
+// DeviceStatusReport) and eventMessage (EdgeEvent) over mutated encodings under valid and hostile subjects. Invariants: nothing is thrown
 // (a bad message comes back `dropped`), no input hangs, a pod report is handed on only under its own UID's subject
 // and an Event only under its own node's, for a wire id some EdgeNode has; valid messages round-trip.
 import { create, equals, toBinary } from '@bufbuild/protobuf';
@@ -71,17 +71,33 @@ const event = fc
   })
   .map((e) => create(edge.EdgeEventSchema, e));
 
+const twin = fc
+  .record({
+    uid,
+    namespace: text,
+    name: text,
+    generation: ms,
+    observedGeneration: ms,
+    connected: fc.boolean(),
+    message: text,
+    lastSeenMs: ms,
+    twins: fc.array(fc.record({ name: text, reported: text, reportedAtMs: ms }), { maxLength: 3 }),
+  })
+  .map((t) => create(edge.DeviceStatusReportSchema, t));
+
 /** A status subject: a valid one of any kind, or hostile text behind the status prefix. */
 const statusSubject = fc.oneof(
   fc.tuple(wireId, uid).map(([w, u]) => statusSubjects.of(w, { kind: 'pod', uid: u })),
   wireId.map((w) => statusSubjects.of(w, { kind: 'node' })),
   wireId.map((w) => statusSubjects.of(w, { kind: 'metrics' })),
+  fc.tuple(wireId, uid).map(([w, u]) => statusSubjects.of(w, { kind: 'device', uid: u })),
   hostileString().map((s) => `ef.status.${s}`),
 );
 const statusPayload = mutatedBytes(
   fc.oneof(
     report.map((r) => toBinary(edge.PodStatusReportSchema, r)),
     heartbeat.map((h) => toBinary(edge.NodeHeartbeatSchema, h)),
+    twin.map((t) => toBinary(edge.DeviceStatusReportSchema, t)),
   ),
 );
 
@@ -96,6 +112,7 @@ describe('the ingest path from the hub', () => {
         const parsed = parseStatusSubject(subject);
         if (WIRE_IDS.nodeOf(parsed.node) !== msg.node) return false;
         if (msg.kind === 'pod') return parsed.key.kind === 'pod' && parsed.key.uid === msg.report.uid;
+        if (msg.kind === 'device') return parsed.key.kind === 'device' && parsed.key.uid === msg.report.uid;
         return parsed.key.kind === (msg.kind === 'heartbeat' ? 'node' : 'metrics');
       },
     });

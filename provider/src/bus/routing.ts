@@ -7,6 +7,7 @@
 import {
   decodeEdgeEvent,
   decodeNodeHeartbeat,
+  decodeDeviceStatusReport,
   decodePodStatusReport,
   isDecodeError,
   isSubjectError,
@@ -30,6 +31,7 @@ export type StatusMessage =
   | { kind: 'pod'; node: string; report: edge.PodStatusReport }
   | { kind: 'heartbeat'; node: string; heartbeat: edge.NodeHeartbeat }
   | { kind: 'metrics'; node: string; text: string }
+  | { kind: 'device'; node: string; report: edge.DeviceStatusReport }
   | Dropped;
 
 export type EventMessage = { kind: 'event'; node: string; event: edge.EdgeEvent } | Dropped;
@@ -51,6 +53,12 @@ export function statusMessage(subject: string, data: Uint8Array, wireIds: WireId
     if (node === undefined) return unknown(parsed.node);
     if (parsed.key.kind === 'metrics') return { kind: 'metrics', node, text: new TextDecoder().decode(data) };
     if (parsed.key.kind === 'node') return { kind: 'heartbeat', node, heartbeat: decodeNodeHeartbeat(data, subject) };
+    if (parsed.key.kind === 'device') {
+      const twin = decodeDeviceStatusReport(data, subject);
+      if (twin.uid !== parsed.key.uid)
+        return { kind: 'dropped', reason: 'malformed', detail: `twin of device UID ${twin.uid} on the subject of UID ${parsed.key.uid}` };
+      return { kind: 'device', node, report: twin };
+    }
     const report = decodePodStatusReport(data, subject);
     if (report.uid !== parsed.key.uid)
       return { kind: 'dropped', reason: 'malformed', detail: `report of UID ${report.uid} on the subject of UID ${parsed.key.uid}` };

@@ -173,7 +173,7 @@ export class PodController implements MembershipListener {
           const refs = podObjectKeys(r.spec);
           this.published.set(podKeyString(r.key), { node: r.node, uid: r.spec.uid, fingerprint: specFingerprint(r.spec), refs });
         }
-      } else if (r.kind !== 'node' && r.object) {
+      } else if (r.kind !== 'node' && r.kind !== 'device' && r.object) {
         const key = objectKey(r.kind, r.key);
         (r.kind === 'token' ? this.tokens : this.objects).seed(r.node, key, r.object);
         onHub.set(r.node, [...(onHub.get(r.node) ?? []), key]);

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edgefarm/v1/edge.proto.
  */
 export const file_edgefarm_v1_edge: GenFile = /*@__PURE__*/
-  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKeCAoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRI2CgdzeXNjdGxzGDwgAygLMiUuZWRnZWZhcm0udjEuRWRnZVBvZFNwZWMuU3lzY3Rsc0VudHJ5EiwKDGhvc3RfYWxpYXNlcxg9IAMoCzIWLmVkZ2VmYXJtLnYxLkhvc3RBbGlhcxIRCglzdWJkb21haW4YPiABKAkSKAoLc2VydmljZV9lbnYYKCADKAsyEy5lZGdlZmFybS52MS5FbnZWYXISOAoUZXBoZW1lcmFsX2NvbnRhaW5lcnMYPyADKAsyGi5lZGdlZmFybS52MS5FZGdlQ29udGFpbmVyEhUKCGZzX2dyb3VwGEAgASgDSACIAQESHgoWZnNfZ3JvdXBfY2hhbmdlX3BvbGljeRhBIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxTeXNjdGxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUILCglfZnNfZ3JvdXAiKgoJSG9zdEFsaWFzEgoKAmlwGAEgASgJEhEKCWhvc3RuYW1lcxgCIAMoCSK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIowGCg1FZGdlQ29udGFpbmVyEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHY29tbWFuZBgDIAMoCRIMCgRhcmdzGAQgAygJEhMKC3dvcmtpbmdfZGlyGAUgASgJEiAKA2VudhgGIAMoCzITLmVkZ2VmYXJtLnYxLkVudlZhchIyChFpbWFnZV9wdWxsX3BvbGljeRgHIAEoDjIXLmVkZ2VmYXJtLnYxLlB1bGxQb2xpY3kSKQoFcG9ydHMYCCADKAsyGi5lZGdlZmFybS52MS5Db250YWluZXJQb3J0EgsKA3R0eRgJIAEoCBINCgVzdGRpbhgKIAEoCBIsCghlbnZfZnJvbRgLIAMoCzIaLmVkZ2VmYXJtLnYxLkVudkZyb21Tb3VyY2USLwoNdm9sdW1lX21vdW50cxgMIAMoCzIYLmVkZ2VmYXJtLnYxLlZvbHVtZU1vdW50EikKCXJlc291cmNlcxgNIAEoCzIWLmVkZ2VmYXJtLnYxLlJlc291cmNlcxI2ChBzZWN1cml0eV9jb250ZXh0GA4gASgLMhwuZWRnZWZhcm0udjEuU2VjdXJpdHlDb250ZXh0EioKDmxpdmVuZXNzX3Byb2JlGA8gASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKwoPcmVhZGluZXNzX3Byb2JlGBAgASgLMhIuZWRnZWZhcm0udjEuUHJvYmUSKQoNc3RhcnR1cF9wcm9iZRgRIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEiAKGHRlcm1pbmF0aW9uX21lc3NhZ2VfcGF0aBgSIAEoCRIiChp0ZXJtaW5hdGlvbl9tZXNzYWdlX3BvbGljeRgTIAEoCRIxCgpwb3N0X3N0YXJ0GDIgASgLMh0uZWRnZWZhcm0udjEuTGlmZWN5Y2xlSGFuZGxlchIvCghwcmVfc3RvcBgzIAEoCzIdLmVkZ2VmYXJtLnYxLkxpZmVjeWNsZUhhbmRsZXISHQoVdGFyZ2V0X2NvbnRhaW5lcl9uYW1lGDQgASgJIqEBChBMaWZlY3ljbGVIYW5kbGVyEicKBGV4ZWMYASABKAsyFy5lZGdlZmFybS52MS5FeGVjQWN0aW9uSAASLgoIaHR0cF9nZXQYAiABKAsyGi5lZGdlZmFybS52MS5IdHRwR2V0QWN0aW9uSAASKQoFc2xlZXAYAyABKAsyGC5lZGdlZmFybS52MS5TbGVlcEFjdGlvbkgAQgkKB2hhbmRsZXIiHgoLU2xlZXBBY3Rpb24SDwoHc2Vjb25kcxgBIAEoAyJ7CglSZXNvdXJjZXMSGgoSY3B1X3JlcXVlc3RfbWlsbGlzGAEgASgDEhgKEGNwdV9saW1pdF9taWxsaXMYAiABKAMSHAoUbWVtb3J5X3JlcXVlc3RfYnl0ZXMYAyABKAMSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgDIoMDCg9TZWN1cml0eUNvbnRleHQSGAoLcnVuX2FzX3VzZXIYASABKANIAIgBARIZCgxydW5fYXNfZ3JvdXAYAiABKANIAYgBARIcCg9ydW5fYXNfbm9uX3Jvb3QYAyABKAhIAogBARIhChlyZWFkX29ubHlfcm9vdF9maWxlc3lzdGVtGAQgASgIEhIKCnByaXZpbGVnZWQYBSABKAgSGAoQY2FwYWJpbGl0aWVzX2FkZBgGIAMoCRIZChFjYXBhYmlsaXRpZXNfZHJvcBgHIAMoCRInChphbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbhgIIAEoCEgDiAEBEhsKE3N1cHBsZW1lbnRhbF9ncm91cHMYCSADKAMSFwoPc2VjY29tcF9wcm9maWxlGAogASgJQg4KDF9ydW5fYXNfdXNlckIPCg1fcnVuX2FzX2dyb3VwQhIKEF9ydW5fYXNfbm9uX3Jvb3RCHQobX2FsbG93X3ByaXZpbGVnZV9lc2NhbGF0aW9uIvgCCgVQcm9iZRInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEjIKCnRjcF9zb2NrZXQYAyABKAsyHC5lZGdlZmFybS52MS5UY3BTb2NrZXRBY3Rpb25IABInCgRncnBjGAQgASgLMhcuZWRnZWZhcm0udjEuR3JwY0FjdGlvbkgAEh0KFWluaXRpYWxfZGVsYXlfc2Vjb25kcxgFIAEoBRIXCg90aW1lb3V0X3NlY29uZHMYBiABKAUSFgoOcGVyaW9kX3NlY29uZHMYByABKAUSGQoRc3VjY2Vzc190aHJlc2hvbGQYCCABKAUSGQoRZmFpbHVyZV90aHJlc2hvbGQYCSABKAUSKAogdGVybWluYXRpb25fZ3JhY2VfcGVyaW9kX3NlY29uZHMYCiABKANCCQoHaGFuZGxlciIdCgpFeGVjQWN0aW9uEg8KB2NvbW1hbmQYASADKAkicwoNSHR0cEdldEFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBHBvcnQYAiABKAUSDAoEaG9zdBgDIAEoCRIOCgZzY2hlbWUYBCABKAkSKAoHaGVhZGVycxgFIAMoCzIXLmVkZ2VmYXJtLnYxLkh0dHBIZWFkZXIiKQoKSHR0cEhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIi0KD1RjcFNvY2tldEFjdGlvbhIMCgRwb3J0GAEgASgFEgwKBGhvc3QYAiABKAkiKwoKR3JwY0FjdGlvbhIMCgRwb3J0GAEgASgFEg8KB3NlcnZpY2UYAiABKAkilwEKBkVudlZhchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEi8KEmNvbmZpZ19tYXBfa2V5X3JlZhgDIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhIrCg5zZWNyZXRfa2V5X3JlZhgEIAEoCzITLmVkZ2VmYXJtLnYxLktleVJlZhISCgpmaWVsZF9wYXRoGAUgASgJIjUKBktleVJlZhIMCgRuYW1lGAEgASgJEgsKA2tleRgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCJVCg1FbnZGcm9tU291cmNlEg4KBnByZWZpeBgBIAEoCRISCgpjb25maWdfbWFwGAIgASgJEg4KBnNlY3JldBgDIAEoCRIQCghvcHRpb25hbBgEIAEoCCJUCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEAoIc3ViX3BhdGgYAyABKAkSEQoJcmVhZF9vbmx5GAQgASgIIloKDUNvbnRhaW5lclBvcnQSDAoEbmFtZRgBIAEoCRIWCg5jb250YWluZXJfcG9ydBgCIAEoBRIQCghwcm90b2NvbBgDIAEoCRIRCglob3N0X3BvcnQYBCABKAUi2wMKD1BvZFN0YXR1c1JlcG9ydBILCgN1aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIhChlvYnNlcnZlZF9yZXNvdXJjZV92ZXJzaW9uGAUgASgJEiQKBXBoYXNlGAYgASgOMhUuZWRnZWZhcm0udjEuUG9kUGhhc2USDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkSDgoGcG9kX2lwGAkgASgJEg8KB3BvZF9pcHMYCiADKAkSFQoNc3RhcnRfdGltZV9tcxgLIAEoAxI4ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSPQoXaW5pdF9jb250YWluZXJfc3RhdHVzZXMYDSADKAsyHC5lZGdlZmFybS52MS5Db250YWluZXJTdGF0dXMSDwoHcmVtb3ZlZBgOIAEoCBIWCg5vYnNlcnZlZF9hdF9tcxgPIAEoAxJCChxlcGhlbWVyYWxfY29udGFpbmVyX3N0YXR1c2VzGBAgAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzIuoBCg9Db250YWluZXJTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVpbWFnZRgCIAEoCRIQCghpbWFnZV9pZBgDIAEoCRIUCgxjb250YWluZXJfaWQYBCABKAkSDQoFcmVhZHkYBSABKAgSDwoHc3RhcnRlZBgGIAEoCBIVCg1yZXN0YXJ0X2NvdW50GAcgASgFEioKBXN0YXRlGAggASgLMhsuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUSLwoKbGFzdF9zdGF0ZRgJIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlIq0DCg5Db250YWluZXJTdGF0ZRI2Cgd3YWl0aW5nGAEgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuV2FpdGluZ0gAEjYKB3J1bm5pbmcYAiABKAsyIy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5SdW5uaW5nSAASPAoKdGVybWluYXRlZBgDIAEoCzImLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLlRlcm1pbmF0ZWRIABoqCgdXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJGiAKB1J1bm5pbmcSFQoNc3RhcnRlZF9hdF9tcxgBIAEoAxqVAQoKVGVybWluYXRlZBIRCglleGl0X2NvZGUYASABKAUSDgoGc2lnbmFsGAIgASgFEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhUKDXN0YXJ0ZWRfYXRfbXMYBSABKAMSFgoOZmluaXNoZWRfYXRfbXMYBiABKAMSFAoMY29udGFpbmVyX2lkGAcgASgJQgcKBXN0YXRlIpQECg1Ob2RlSGVhcnRiZWF0EhEKCW5vZGVfbmFtZRgBIAEoCRISCgpzZW50X2F0X21zGAIgASgDEhUKDWFnZW50X3ZlcnNpb24YAyABKAkSOgoIY2FwYWNpdHkYBCADKAsyKC5lZGdlZmFybS52MS5Ob2RlSGVhcnRiZWF0LkNhcGFjaXR5RW50cnkSQAoLYWxsb2NhdGFibGUYBSADKAsyKy5lZGdlZmFybS52MS5Ob2RlSGVhcnRiZWF0LkFsbG9jYXRhYmxlRW50cnkSLgoKY29uZGl0aW9ucxgGIAMoCzIaLmVkZ2VmYXJtLnYxLk5vZGVDb25kaXRpb24SJgoGaW1hZ2VzGAcgAygLMhYuZWRnZWZhcm0udjEuTm9kZUltYWdlEjAKC3N5c3RlbV9pbmZvGAggASgLMhsuZWRnZWZhcm0udjEuTm9kZVN5c3RlbUluZm8SKwoJYWRkcmVzc2VzGAkgAygLMhguZWRnZWZhcm0udjEuTm9kZUFkZHJlc3MSGAoQYXBwbGllZF9zZXF1ZW5jZRgKIAEoBBIRCglwb2RfY291bnQYCyABKAUaLwoNQ2FwYWNpdHlFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFsbG9jYXRhYmxlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJOCg1Ob2RlQ29uZGl0aW9uEgwKBHR5cGUYASABKAkSDgoGc3RhdHVzGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJIi4KCU5vZGVJbWFnZRINCgVuYW1lcxgBIAMoCRISCgpzaXplX2J5dGVzGAIgASgDIiwKC05vZGVBZGRyZXNzEgwKBHR5cGUYASABKAkSDwoHYWRkcmVzcxgCIAEoCSKyAQoOTm9kZVN5c3RlbUluZm8SEgoKbWFjaGluZV9pZBgBIAEoCRIPCgdib290X2lkGAIgASgJEhYKDmtlcm5lbF92ZXJzaW9uGAMgASgJEhAKCG9zX2ltYWdlGAQgASgJEiEKGWNvbnRhaW5lcl9ydW50aW1lX3ZlcnNpb24YBSABKAkSGAoQb3BlcmF0aW5nX3N5c3RlbRgGIAEoCRIUCgxhcmNoaXRlY3R1cmUYByABKAkikgIKCUVkZ2VFdmVudBIKCgJpZBgBIAEoCRILCgNrZXkYAiABKAkSDwoHcG9kX3VpZBgDIAEoCRIVCg1wb2RfbmFtZXNwYWNlGAQgASgJEhAKCHBvZF9uYW1lGAUgASgJEhIKCmZpZWxkX3BhdGgYBiABKAkSJAoEdHlwZRgHIAEoDjIWLmVkZ2VmYXJtLnYxLkV2ZW50VHlwZRIOCgZyZWFzb24YCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIaChJmaXJzdF90aW1lc3RhbXBfbXMYCiABKAMSGQoRbGFzdF90aW1lc3RhbXBfbXMYCyABKAMSDQoFY291bnQYDCABKAUSEQoJbm9kZV9uYW1lGA0gASgJItsCCg1TdHJlYW1SZXF1ZXN0Eg8KB3Nlc3Npb24YASABKAkSDgoGd2luZG93GAIgASgNEhEKCW5hbWVzcGFjZRgDIAEoCRILCgNwb2QYBCABKAkSCwoDdWlkGAUgASgJEhEKCWNvbnRhaW5lchgGIAEoCRIoCgRsb2dzGAogASgLMhguZWRnZWZhcm0udjEuTG9nc1JlcXVlc3RIABIoCgRleGVjGAsgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABIqCgZhdHRhY2gYDCABKAsyGC5lZGdlZmFybS52MS5FeGVjUmVxdWVzdEgAEjcKDHBvcnRfZm9yd2FyZBgNIAEoCzIfLmVkZ2VmYXJtLnYxLlBvcnRGb3J3YXJkUmVxdWVzdEgAEioKBXN0YXRzGA4gASgLMhkuZWRnZWZhcm0udjEuU3RhdHNSZXF1ZXN0SABCBAoCb3AilwEKC0xvZ3NSZXF1ZXN0Eg4KBmZvbGxvdxgBIAEoCBIQCghwcmV2aW91cxgCIAEoCBISCgp0aW1lc3RhbXBzGAMgASgIEhIKCnRhaWxfbGluZXMYBCABKAMSFQoNc2luY2Vfc2Vjb25kcxgFIAEoAxISCgpzaW5jZV90aW1lGAYgASgJEhMKC2xpbWl0X2J5dGVzGAcgASgDIloKC0V4ZWNSZXF1ZXN0Eg8KB2NvbW1hbmQYASADKAkSDQoFc3RkaW4YAiABKAgSDgoGc3Rkb3V0GAMgASgIEg4KBnN0ZGVychgEIAEoCBILCgN0dHkYBSABKAgiIgoSUG9ydEZvcndhcmRSZXF1ZXN0EgwKBHBvcnQYASABKA0iDgoMU3RhdHNSZXF1ZXN0InIKC1N0cmVhbVJlcGx5EjAKCmVycm9yX2NvZGUYASABKA4yHC5lZGdlZmFybS52MS5TdHJlYW1FcnJvckNvZGUSDQoFZXJyb3IYAiABKAkSDgoGd2luZG93GAMgASgNEhIKCnN0YXRzX2pzb24YBCABKAwiLgoKU2Vzc2lvbkVuZBIRCglleGl0X2NvZGUYASABKAUSDQoFZXJyb3IYAiABKAkqgwEKDVJlc3RhcnRQb2xpY3kSHgoaUkVTVEFSVF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVSRVNUQVJUX1BPTElDWV9BTFdBWVMQARIdChlSRVNUQVJUX1BPTElDWV9PTl9GQUlMVVJFEAISGAoUUkVTVEFSVF9QT0xJQ1lfTkVWRVIQAyp4CgpQdWxsUG9saWN5EhsKF1BVTExfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHgoaUFVMTF9QT0xJQ1lfSUZfTk9UX1BSRVNFTlQQARIWChJQVUxMX1BPTElDWV9BTFdBWVMQAhIVChFQVUxMX1BPTElDWV9ORVZFUhADKpkBCghQb2RQaGFzZRIZChVQT0RfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFQT0RfUEhBU0VfUEVORElORxABEhUKEVBPRF9QSEFTRV9SVU5OSU5HEAISFwoTUE9EX1BIQVNFX1NVQ0NFRURFRBADEhQKEFBPRF9QSEFTRV9GQUlMRUQQBBIVChFQT0RfUEhBU0VfVU5LTk9XThAFKlYKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRVZFTlRfVFlQRV9OT1JNQUwQARIWChJFVkVOVF9UWVBFX1dBUk5JTkcQAiq3AQoPU3RyZWFtRXJyb3JDb2RlEiEKHVNUUkVBTV9FUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobU1RSRUFNX0VSUk9SX0NPREVfTk9UX0ZPVU5EEAESIQodU1RSRUFNX0VSUk9SX0NPREVfQkFEX1JFUVVFU1QQAhIeChpTVFJFQU1fRVJST1JfQ09ERV9JTlRFUk5BTBADEh0KGVNUUkVBTV9FUlJPUl9DT0RFX1RJTUVPVVQQBGIGcHJvdG8z");
+  fileDesc("ChZlZGdlZmFybS92MS9lZGdlLnByb3RvEgtlZGdlZmFybS52MSKeCAoLRWRnZVBvZFNwZWMSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBCABKAkSEgoKZ2VuZXJhdGlvbhgFIAEoAxI0CgZsYWJlbHMYBiADKAsyJC5lZGdlZmFybS52MS5FZGdlUG9kU3BlYy5MYWJlbHNFbnRyeRI+Cgthbm5vdGF0aW9ucxgHIAMoCzIpLmVkZ2VmYXJtLnYxLkVkZ2VQb2RTcGVjLkFubm90YXRpb25zRW50cnkSLgoKY29udGFpbmVycxgIIAMoCzIaLmVkZ2VmYXJtLnYxLkVkZ2VDb250YWluZXISMwoPaW5pdF9jb250YWluZXJzGAkgAygLMhouZWRnZWZhcm0udjEuRWRnZUNvbnRhaW5lchIyCg5yZXN0YXJ0X3BvbGljeRgKIAEoDjIaLmVkZ2VmYXJtLnYxLlJlc3RhcnRQb2xpY3kSFAoMaG9zdF9uZXR3b3JrGAsgASgIEhAKCGhvc3RuYW1lGAwgASgJEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA0gASgDEhAKCGRlbGV0aW5nGA4gASgIEiUKHWRlbGV0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGA8gASgDEh8KF2FjdGl2ZV9kZWFkbGluZV9zZWNvbmRzGBAgASgDEigKB3ZvbHVtZXMYESADKAsyFy5lZGdlZmFybS52MS5FZGdlVm9sdW1lEhoKEmltYWdlX3B1bGxfc2VjcmV0cxgSIAMoCRI2CgdzeXNjdGxzGDwgAygLMiUuZWRnZWZhcm0udjEuRWRnZVBvZFNwZWMuU3lzY3Rsc0VudHJ5EiwKDGhvc3RfYWxpYXNlcxg9IAMoCzIWLmVkZ2VmYXJtLnYxLkhvc3RBbGlhcxIRCglzdWJkb21haW4YPiABKAkSKAoLc2VydmljZV9lbnYYKCADKAsyEy5lZGdlZmFybS52MS5FbnZWYXISOAoUZXBoZW1lcmFsX2NvbnRhaW5lcnMYPyADKAsyGi5lZGdlZmFybS52MS5FZGdlQ29udGFpbmVyEhUKCGZzX2dyb3VwGEAgASgDSACIAQESHgoWZnNfZ3JvdXBfY2hhbmdlX3BvbGljeRhBIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxTeXNjdGxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUILCglfZnNfZ3JvdXAiKgoJSG9zdEFsaWFzEgoKAmlwGAEgASgJEhEKCWhvc3RuYW1lcxgCIAMoCSK7AQoKRWRnZVZvbHVtZRIMCgRuYW1lGAEgASgJEjAKCWVtcHR5X2RpchgCIAEoCzIbLmVkZ2VmYXJtLnYxLkVtcHR5RGlyVm9sdW1lSAASMAoJaG9zdF9wYXRoGAMgASgLMhsuZWRnZWZhcm0udjEuSG9zdFBhdGhWb2x1bWVIABIxCglwcm9qZWN0ZWQYBCABKAsyHC5lZGdlZmFybS52MS5Qcm9qZWN0ZWRWb2x1bWVIAEIICgZzb3VyY2UiOgoORW1wdHlEaXJWb2x1bWUSDgoGbWVtb3J5GAEgASgIEhgKEHNpemVfbGltaXRfYnl0ZXMYAiABKAMiLAoOSG9zdFBhdGhWb2x1bWUSDAoEcGF0aBgBIAEoCRIMCgR0eXBlGAIgASgJIlcKD1Byb2plY3RlZFZvbHVtZRIUCgxkZWZhdWx0X21vZGUYASABKAUSLgoHc291cmNlcxgCIAMoCzIdLmVkZ2VmYXJtLnYxLlByb2plY3Rpb25Tb3VyY2Ui7AEKEFByb2plY3Rpb25Tb3VyY2USMwoKY29uZmlnX21hcBgBIAEoCzIdLmVkZ2VmYXJtLnYxLk9iamVjdFByb2plY3Rpb25IABIvCgZzZWNyZXQYAiABKAsyHS5lZGdlZmFybS52MS5PYmplY3RQcm9qZWN0aW9uSAASKQoFZmlsZXMYAyABKAsyGC5lZGdlZmFybS52MS5JbmxpbmVGaWxlc0gAEj0KFXNlcnZpY2VfYWNjb3VudF90b2tlbhgEIAEoCzIcLmVkZ2VmYXJtLnYxLlRva2VuUHJvamVjdGlvbkgAQggKBnNvdXJjZSJZChBPYmplY3RQcm9qZWN0aW9uEgwKBG5hbWUYASABKAkSJQoFaXRlbXMYAiADKAsyFi5lZGdlZmFybS52MS5LZXlUb1BhdGgSEAoIb3B0aW9uYWwYAyABKAgiNAoJS2V5VG9QYXRoEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUiNQoLSW5saW5lRmlsZXMSJgoFZmlsZXMYASADKAsyFy5lZGdlZmFybS52MS5JbmxpbmVGaWxlIjkKCklubGluZUZpbGUSDAoEcGF0aBgBIAEoCRIPCgdjb250ZW50GAIgASgMEgwKBG1vZGUYAyABKAUiOgoPVG9rZW5Qcm9qZWN0aW9uEgsKA2tleRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKAUizQEKCkVkZ2VPYmplY3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIvCgRkYXRhGAQgAygLMiEuZWRnZWZhcm0udjEuRWRnZU9iamVjdC5EYXRhRW50cnkSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIPCgdwb2RfdWlkGAYgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIisKCk5vZGVDb25maWcSHQoVdG9tYnN0b25lX3R0bF9zZWNvbmRzGAEgASgDIr4BCgpFZGdlRGV2aWNlEhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEgsKA3VpZBgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEg0KBW1vZGVsGAUgASgJEhAKCHByb3RvY29sGAYgASgJEhwKFHByb3RvY29sX2NvbmZpZ19qc29uGAcgASgJEi8KCnByb3BlcnRpZXMYCCADKAsyGy5lZGdlZmFybS52MS5EZXZpY2VQcm9wZXJ0eSKUAgoORGV2aWNlUHJvcGVydHkSDAoEbmFtZRgBIAEoCRInCgR0eXBlGAIgASgOMhkuZWRnZWZhcm0udjEuUHJvcGVydHlUeXBlEhAKCHdyaXRhYmxlGAMgASgIEg8KB21pbmltdW0YBCABKAkSDwoHbWF4aW11bRgFIAEoCRIMCgR1bml0GAYgASgJEhQKB2Rlc2lyZWQYByABKAlIAIgBARIbChN2aXNpdG9yX2NvbmZpZ19qc29uGAggASgJEhgKEGNvbGxlY3RfY3ljbGVfbXMYCSABKAMSFwoPcmVwb3J0X2N5Y2xlX21zGAogASgDEhcKD3JlcG9ydF90b19jbG91ZBgLIAEoCEIKCghfZGVzaXJlZCLXAQoSRGV2aWNlU3RhdHVzUmVwb3J0EgsKA3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEhsKE29ic2VydmVkX2dlbmVyYXRpb24YBSABKAMSEQoJY29ubmVjdGVkGAYgASgIEg8KB21lc3NhZ2UYByABKAkSFAoMbGFzdF9zZWVuX21zGAggASgDEigKBXR3aW5zGAkgAygLMhkuZWRnZWZhcm0udjEuUHJvcGVydHlUd2luIoUBCgxQcm9wZXJ0eVR3aW4SDAoEbmFtZRgBIAEoCRIQCghyZXBvcnRlZBgCIAEoCRIWCg5yZXBvcnRlZF9hdF9tcxgDIAEoAxIYChBvYnNlcnZlZF9kZXNpcmVkGAQgASgJEiMKG29ic2VydmVkX2Rlc2lyZWRfZ2VuZXJhdGlvbhgFIAEoAyKMBgoNRWRnZUNvbnRhaW5lchIMCgRuYW1lGAEgASgJEg0KBWltYWdlGAIgASgJEg8KB2NvbW1hbmQYAyADKAkSDAoEYXJncxgEIAMoCRITCgt3b3JraW5nX2RpchgFIAEoCRIgCgNlbnYYBiADKAsyEy5lZGdlZmFybS52MS5FbnZWYXISMgoRaW1hZ2VfcHVsbF9wb2xpY3kYByABKA4yFy5lZGdlZmFybS52MS5QdWxsUG9saWN5EikKBXBvcnRzGAggAygLMhouZWRnZWZhcm0udjEuQ29udGFpbmVyUG9ydBILCgN0dHkYCSABKAgSDQoFc3RkaW4YCiABKAgSLAoIZW52X2Zyb20YCyADKAsyGi5lZGdlZmFybS52MS5FbnZGcm9tU291cmNlEi8KDXZvbHVtZV9tb3VudHMYDCADKAsyGC5lZGdlZmFybS52MS5Wb2x1bWVNb3VudBIpCglyZXNvdXJjZXMYDSABKAsyFi5lZGdlZmFybS52MS5SZXNvdXJjZXMSNgoQc2VjdXJpdHlfY29udGV4dBgOIAEoCzIcLmVkZ2VmYXJtLnYxLlNlY3VyaXR5Q29udGV4dBIqCg5saXZlbmVzc19wcm9iZRgPIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEisKD3JlYWRpbmVzc19wcm9iZRgQIAEoCzISLmVkZ2VmYXJtLnYxLlByb2JlEikKDXN0YXJ0dXBfcHJvYmUYESABKAsyEi5lZGdlZmFybS52MS5Qcm9iZRIgChh0ZXJtaW5hdGlvbl9tZXNzYWdlX3BhdGgYEiABKAkSIgoadGVybWluYXRpb25fbWVzc2FnZV9wb2xpY3kYEyABKAkSMQoKcG9zdF9zdGFydBgyIAEoCzIdLmVkZ2VmYXJtLnYxLkxpZmVjeWNsZUhhbmRsZXISLwoIcHJlX3N0b3AYMyABKAsyHS5lZGdlZmFybS52MS5MaWZlY3ljbGVIYW5kbGVyEh0KFXRhcmdldF9jb250YWluZXJfbmFtZRg0IAEoCSKhAQoQTGlmZWN5Y2xlSGFuZGxlchInCgRleGVjGAEgASgLMhcuZWRnZWZhcm0udjEuRXhlY0FjdGlvbkgAEi4KCGh0dHBfZ2V0GAIgASgLMhouZWRnZWZhcm0udjEuSHR0cEdldEFjdGlvbkgAEikKBXNsZWVwGAMgASgLMhguZWRnZWZhcm0udjEuU2xlZXBBY3Rpb25IAEIJCgdoYW5kbGVyIh4KC1NsZWVwQWN0aW9uEg8KB3NlY29uZHMYASABKAMiewoJUmVzb3VyY2VzEhoKEmNwdV9yZXF1ZXN0X21pbGxpcxgBIAEoAxIYChBjcHVfbGltaXRfbWlsbGlzGAIgASgDEhwKFG1lbW9yeV9yZXF1ZXN0X2J5dGVzGAMgASgDEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgEIAEoAyKDAwoPU2VjdXJpdHlDb250ZXh0EhgKC3J1bl9hc191c2VyGAEgASgDSACIAQESGQoMcnVuX2FzX2dyb3VwGAIgASgDSAGIAQESHAoPcnVuX2FzX25vbl9yb290GAMgASgISAKIAQESIQoZcmVhZF9vbmx5X3Jvb3RfZmlsZXN5c3RlbRgEIAEoCBISCgpwcml2aWxlZ2VkGAUgASgIEhgKEGNhcGFiaWxpdGllc19hZGQYBiADKAkSGQoRY2FwYWJpbGl0aWVzX2Ryb3AYByADKAkSJwoaYWxsb3dfcHJpdmlsZWdlX2VzY2FsYXRpb24YCCABKAhIA4gBARIbChNzdXBwbGVtZW50YWxfZ3JvdXBzGAkgAygDEhcKD3NlY2NvbXBfcHJvZmlsZRgKIAEoCUIOCgxfcnVuX2FzX3VzZXJCDwoNX3J1bl9hc19ncm91cEISChBfcnVuX2FzX25vbl9yb290Qh0KG19hbGxvd19wcml2aWxlZ2VfZXNjYWxhdGlvbiL4AgoFUHJvYmUSJwoEZXhlYxgBIAEoCzIXLmVkZ2VmYXJtLnYxLkV4ZWNBY3Rpb25IABIuCghodHRwX2dldBgCIAEoCzIaLmVkZ2VmYXJtLnYxLkh0dHBHZXRBY3Rpb25IABIyCgp0Y3Bfc29ja2V0GAMgASgLMhwuZWRnZWZhcm0udjEuVGNwU29ja2V0QWN0aW9uSAASJwoEZ3JwYxgEIAEoCzIXLmVkZ2VmYXJtLnYxLkdycGNBY3Rpb25IABIdChVpbml0aWFsX2RlbGF5X3NlY29uZHMYBSABKAUSFwoPdGltZW91dF9zZWNvbmRzGAYgASgFEhYKDnBlcmlvZF9zZWNvbmRzGAcgASgFEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAggASgFEhkKEWZhaWx1cmVfdGhyZXNob2xkGAkgASgFEigKIHRlcm1pbmF0aW9uX2dyYWNlX3BlcmlvZF9zZWNvbmRzGAogASgDQgkKB2hhbmRsZXIiHQoKRXhlY0FjdGlvbhIPCgdjb21tYW5kGAEgAygJInMKDUh0dHBHZXRBY3Rpb24SDAoEcGF0aBgBIAEoCRIMCgRwb3J0GAIgASgFEgwKBGhvc3QYAyABKAkSDgoGc2NoZW1lGAQgASgJEigKB2hlYWRlcnMYBSADKAsyFy5lZGdlZmFybS52MS5IdHRwSGVhZGVyIikKCkh0dHBIZWFkZXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSItCg9UY3BTb2NrZXRBY3Rpb24SDAoEcG9ydBgBIAEoBRIMCgRob3N0GAIgASgJIisKCkdycGNBY3Rpb24SDAoEcG9ydBgBIAEoBRIPCgdzZXJ2aWNlGAIgASgJIpcBCgZFbnZWYXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIvChJjb25maWdfbWFwX2tleV9yZWYYAyABKAsyEy5lZGdlZmFybS52MS5LZXlSZWYSKwoOc2VjcmV0X2tleV9yZWYYBCABKAsyEy5lZGdlZmFybS52MS5LZXlSZWYSEgoKZmllbGRfcGF0aBgFIAEoCSI1CgZLZXlSZWYSDAoEbmFtZRgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3B0aW9uYWwYAyABKAgiVQoNRW52RnJvbVNvdXJjZRIOCgZwcmVmaXgYASABKAkSEgoKY29uZmlnX21hcBgCIAEoCRIOCgZzZWNyZXQYAyABKAkSEAoIb3B0aW9uYWwYBCABKAgiVAoLVm9sdW1lTW91bnQSDAoEbmFtZRgBIAEoCRISCgptb3VudF9wYXRoGAIgASgJEhAKCHN1Yl9wYXRoGAMgASgJEhEKCXJlYWRfb25seRgEIAEoCCJaCg1Db250YWluZXJQb3J0EgwKBG5hbWUYASABKAkSFgoOY29udGFpbmVyX3BvcnQYAiABKAUSEAoIcHJvdG9jb2wYAyABKAkSEQoJaG9zdF9wb3J0GAQgASgFItsDCg9Qb2RTdGF0dXNSZXBvcnQSCwoDdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhIKCmdlbmVyYXRpb24YBCABKAMSIQoZb2JzZXJ2ZWRfcmVzb3VyY2VfdmVyc2lvbhgFIAEoCRIkCgVwaGFzZRgGIAEoDjIVLmVkZ2VmYXJtLnYxLlBvZFBoYXNlEg4KBnJlYXNvbhgHIAEoCRIPCgdtZXNzYWdlGAggASgJEg4KBnBvZF9pcBgJIAEoCRIPCgdwb2RfaXBzGAogAygJEhUKDXN0YXJ0X3RpbWVfbXMYCyABKAMSOAoSY29udGFpbmVyX3N0YXR1c2VzGAwgAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEj0KF2luaXRfY29udGFpbmVyX3N0YXR1c2VzGA0gAygLMhwuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdHVzEg8KB3JlbW92ZWQYDiABKAgSFgoOb2JzZXJ2ZWRfYXRfbXMYDyABKAMSQgocZXBoZW1lcmFsX2NvbnRhaW5lcl9zdGF0dXNlcxgQIAMoCzIcLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXR1cyLqAQoPQ29udGFpbmVyU3RhdHVzEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSEAoIaW1hZ2VfaWQYAyABKAkSFAoMY29udGFpbmVyX2lkGAQgASgJEg0KBXJlYWR5GAUgASgIEg8KB3N0YXJ0ZWQYBiABKAgSFQoNcmVzdGFydF9jb3VudBgHIAEoBRIqCgVzdGF0ZRgIIAEoCzIbLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlEi8KCmxhc3Rfc3RhdGUYCSABKAsyGy5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZSKtAwoOQ29udGFpbmVyU3RhdGUSNgoHd2FpdGluZxgBIAEoCzIjLmVkZ2VmYXJtLnYxLkNvbnRhaW5lclN0YXRlLldhaXRpbmdIABI2CgdydW5uaW5nGAIgASgLMiMuZWRnZWZhcm0udjEuQ29udGFpbmVyU3RhdGUuUnVubmluZ0gAEjwKCnRlcm1pbmF0ZWQYAyABKAsyJi5lZGdlZmFybS52MS5Db250YWluZXJTdGF0ZS5UZXJtaW5hdGVkSAAaKgoHV2FpdGluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRogCgdSdW5uaW5nEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMalQEKClRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1zdGFydGVkX2F0X21zGAUgASgDEhYKDmZpbmlzaGVkX2F0X21zGAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCUIHCgVzdGF0ZSKUBAoNTm9kZUhlYXJ0YmVhdBIRCglub2RlX25hbWUYASABKAkSEgoKc2VudF9hdF9tcxgCIAEoAxIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjoKCGNhcGFjaXR5GAQgAygLMiguZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5DYXBhY2l0eUVudHJ5EkAKC2FsbG9jYXRhYmxlGAUgAygLMisuZWRnZWZhcm0udjEuTm9kZUhlYXJ0YmVhdC5BbGxvY2F0YWJsZUVudHJ5Ei4KCmNvbmRpdGlvbnMYBiADKAsyGi5lZGdlZmFybS52MS5Ob2RlQ29uZGl0aW9uEiYKBmltYWdlcxgHIAMoCzIWLmVkZ2VmYXJtLnYxLk5vZGVJbWFnZRIwCgtzeXN0ZW1faW5mbxgIIAEoCzIbLmVkZ2VmYXJtLnYxLk5vZGVTeXN0ZW1JbmZvEisKCWFkZHJlc3NlcxgJIAMoCzIYLmVkZ2VmYXJtLnYxLk5vZGVBZGRyZXNzEhgKEGFwcGxpZWRfc2VxdWVuY2UYCiABKAQSEQoJcG9kX2NvdW50GAsgASgFGi8KDUNhcGFjaXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBBbGxvY2F0YWJsZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoNTm9kZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSIuCglOb2RlSW1hZ2USDQoFbmFtZXMYASADKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyIsCgtOb2RlQWRkcmVzcxIMCgR0eXBlGAEgASgJEg8KB2FkZHJlc3MYAiABKAkisgEKDk5vZGVTeXN0ZW1JbmZvEhIKCm1hY2hpbmVfaWQYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIWCg5rZXJuZWxfdmVyc2lvbhgDIAEoCRIQCghvc19pbWFnZRgEIAEoCRIhChljb250YWluZXJfcnVudGltZV92ZXJzaW9uGAUgASgJEhgKEG9wZXJhdGluZ19zeXN0ZW0YBiABKAkSFAoMYXJjaGl0ZWN0dXJlGAcgASgJIpICCglFZGdlRXZlbnQSCgoCaWQYASABKAkSCwoDa2V5GAIgASgJEg8KB3BvZF91aWQYAyABKAkSFQoNcG9kX25hbWVzcGFjZRgEIAEoCRIQCghwb2RfbmFtZRgFIAEoCRISCgpmaWVsZF9wYXRoGAYgASgJEiQKBHR5cGUYByABKA4yFi5lZGdlZmFybS52MS5FdmVudFR5cGUSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSGgoSZmlyc3RfdGltZXN0YW1wX21zGAogASgDEhkKEWxhc3RfdGltZXN0YW1wX21zGAsgASgDEg0KBWNvdW50GAwgASgFEhEKCW5vZGVfbmFtZRgNIAEoCSLbAgoNU3RyZWFtUmVxdWVzdBIPCgdzZXNzaW9uGAEgASgJEg4KBndpbmRvdxgCIAEoDRIRCgluYW1lc3BhY2UYAyABKAkSCwoDcG9kGAQgASgJEgsKA3VpZBgFIAEoCRIRCgljb250YWluZXIYBiABKAkSKAoEbG9ncxgKIAEoCzIYLmVkZ2VmYXJtLnYxLkxvZ3NSZXF1ZXN0SAASKAoEZXhlYxgLIAEoCzIYLmVkZ2VmYXJtLnYxLkV4ZWNSZXF1ZXN0SAASKgoGYXR0YWNoGAwgASgLMhguZWRnZWZhcm0udjEuRXhlY1JlcXVlc3RIABI3Cgxwb3J0X2ZvcndhcmQYDSABKAsyHy5lZGdlZmFybS52MS5Qb3J0Rm9yd2FyZFJlcXVlc3RIABIqCgVzdGF0cxgOIAEoCzIZLmVkZ2VmYXJtLnYxLlN0YXRzUmVxdWVzdEgAQgQKAm9wIpcBCgtMb2dzUmVxdWVzdBIOCgZmb2xsb3cYASABKAgSEAoIcHJldmlvdXMYAiABKAgSEgoKdGltZXN0YW1wcxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgDEhUKDXNpbmNlX3NlY29uZHMYBSABKAMSEgoKc2luY2VfdGltZRgGIAEoCRITCgtsaW1pdF9ieXRlcxgHIAEoAyJaCgtFeGVjUmVxdWVzdBIPCgdjb21tYW5kGAEgAygJEg0KBXN0ZGluGAIgASgIEg4KBnN0ZG91dBgDIAEoCBIOCgZzdGRlcnIYBCABKAgSCwoDdHR5GAUgASgIIiIKElBvcnRGb3J3YXJkUmVxdWVzdBIMCgRwb3J0GAEgASgNIg4KDFN0YXRzUmVxdWVzdCJyCgtTdHJlYW1SZXBseRIwCgplcnJvcl9jb2RlGAEgASgOMhwuZWRnZWZhcm0udjEuU3RyZWFtRXJyb3JDb2RlEg0KBWVycm9yGAIgASgJEg4KBndpbmRvdxgDIAEoDRISCgpzdGF0c19qc29uGAQgASgMIi4KClNlc3Npb25FbmQSEQoJZXhpdF9jb2RlGAEgASgFEg0KBWVycm9yGAIgASgJKsUBCgxQcm9wZXJ0eVR5cGUSHQoZUFJPUEVSVFlfVFlQRV9VTlNQRUNJRklFRBAAEhUKEVBST1BFUlRZX1RZUEVfSU5UEAESFwoTUFJPUEVSVFlfVFlQRV9GTE9BVBACEhgKFFBST1BFUlRZX1RZUEVfRE9VQkxFEAMSGAoUUFJPUEVSVFlfVFlQRV9TVFJJTkcQBBIZChVQUk9QRVJUWV9UWVBFX0JPT0xFQU4QBRIXChNQUk9QRVJUWV9UWVBFX0JZVEVTEAYqgwEKDVJlc3RhcnRQb2xpY3kSHgoaUkVTVEFSVF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVSRVNUQVJUX1BPTElDWV9BTFdBWVMQARIdChlSRVNUQVJUX1BPTElDWV9PTl9GQUlMVVJFEAISGAoUUkVTVEFSVF9QT0xJQ1lfTkVWRVIQAyp4CgpQdWxsUG9saWN5EhsKF1BVTExfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHgoaUFVMTF9QT0xJQ1lfSUZfTk9UX1BSRVNFTlQQARIWChJQVUxMX1BPTElDWV9BTFdBWVMQAhIVChFQVUxMX1BPTElDWV9ORVZFUhADKpkBCghQb2RQaGFzZRIZChVQT0RfUEhBU0VfVU5TUEVDSUZJRUQQABIVChFQT0RfUEhBU0VfUEVORElORxABEhUKEVBPRF9QSEFTRV9SVU5OSU5HEAISFwoTUE9EX1BIQVNFX1NVQ0NFRURFRBADEhQKEFBPRF9QSEFTRV9GQUlMRUQQBBIVChFQT0RfUEhBU0VfVU5LTk9XThAFKlYKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRVZFTlRfVFlQRV9OT1JNQUwQARIWChJFVkVOVF9UWVBFX1dBUk5JTkcQAiq3AQoPU3RyZWFtRXJyb3JDb2RlEiEKHVNUUkVBTV9FUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobU1RSRUFNX0VSUk9SX0NPREVfTk9UX0ZPVU5EEAESIQodU1RSRUFNX0VSUk9SX0NPREVfQkFEX1JFUVVFU1QQAhIeChpTVFJFQU1fRVJST1JfQ09ERV9JTlRFUk5BTBADEh0KGVNUUkVBTV9FUlJPUl9DT0RFX1RJTUVPVVQQBGIGcHJvdG8z");
 
 /**
  * EdgePodSpec: the subset of corev1.PodSpec the agent implements, with references already resolved by the provider.
@@ -598,6 +598,261 @@ export const NodeConfigSchema: GenMessage<NodeConfig> = /*@__PURE__*/
   messageDesc(file_edgefarm_v1_edge, 13);
 
 /**
+ * EdgeDevice: a device the node's site reaches (a devices.edgefarm.io Device with its DeviceModel's properties
+ * resolved, so the site never needs the model), at ef.desired.<node>.device.<ns>.<name>, last value; a tombstone when
+ * it is deleted or moves to another node. What the node's mappers serve (docs/decisions/0012-devices.md).
+ *
+ * @generated from message edgefarm.v1.EdgeDevice
+ */
+export type EdgeDevice = Message<"edgefarm.v1.EdgeDevice"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string uid = 3;
+   */
+  uid: string;
+
+  /**
+   * metadata.generation of the Device: every desired value is of this generation; a site applies a desired value only
+   * when its generation is newer than the one it applied, so a stale write never wins.
+   *
+   * @generated from field: int64 generation = 4;
+   */
+  generation: bigint;
+
+  /**
+   * The DeviceModel's name.
+   *
+   * @generated from field: string model = 5;
+   */
+  model: string;
+
+  /**
+   * spec.protocol.protocolName: which mapper serves the device.
+   *
+   * @generated from field: string protocol = 6;
+   */
+  protocol: string;
+
+  /**
+   * spec.protocol.configData as a JSON object ("{}" when none): how the mapper reaches the device.
+   *
+   * @generated from field: string protocol_config_json = 7;
+   */
+  protocolConfigJson: string;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.DeviceProperty properties = 8;
+   */
+  properties: DeviceProperty[];
+};
+
+/**
+ * Describes the message edgefarm.v1.EdgeDevice.
+ * Use `create(EdgeDeviceSchema)` to create a new message.
+ */
+export const EdgeDeviceSchema: GenMessage<EdgeDevice> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 14);
+
+/**
+ * One property of an EdgeDevice: the model's declaration merged with the device's visitor and desired value.
+ *
+ * @generated from message edgefarm.v1.DeviceProperty
+ */
+export type DeviceProperty = Message<"edgefarm.v1.DeviceProperty"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: edgefarm.v1.PropertyType type = 2;
+   */
+  type: PropertyType;
+
+  /**
+   * accessMode ReadWrite: it takes desired values.
+   *
+   * @generated from field: bool writable = 3;
+   */
+  writable: boolean;
+
+  /**
+   * The model's bounds (INT, FLOAT and DOUBLE only), as written there; empty when unset.
+   *
+   * @generated from field: string minimum = 4;
+   */
+  minimum: string;
+
+  /**
+   * @generated from field: string maximum = 5;
+   */
+  maximum: string;
+
+  /**
+   * @generated from field: string unit = 6;
+   */
+  unit: string;
+
+  /**
+   * The desired value (writable properties only), checked by the provider against the type and the bounds.
+   *
+   * @generated from field: optional string desired = 7;
+   */
+  desired?: string | undefined;
+
+  /**
+   * The visitor's configData as a JSON object ("{}" when none): where the property is on the device.
+   *
+   * @generated from field: string visitor_config_json = 8;
+   */
+  visitorConfigJson: string;
+
+  /**
+   * How often the mapper reads it, and how often its reported value goes to the cloud (0: on change), in ms.
+   *
+   * @generated from field: int64 collect_cycle_ms = 9;
+   */
+  collectCycleMs: bigint;
+
+  /**
+   * @generated from field: int64 report_cycle_ms = 10;
+   */
+  reportCycleMs: bigint;
+
+  /**
+   * @generated from field: bool report_to_cloud = 11;
+   */
+  reportToCloud: boolean;
+};
+
+/**
+ * Describes the message edgefarm.v1.DeviceProperty.
+ * Use `create(DevicePropertySchema)` to create a new message.
+ */
+export const DevicePropertySchema: GenMessage<DeviceProperty> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 15);
+
+/**
+ * DeviceStatusReport: a device's twin as its site last saw it, at ef.outbox.<node>.device.<uid> (last value, forwarded
+ * to ef.status.<node>.device.<uid> like a PodStatusReport). Bounded by the device's properties, not by time.
+ *
+ * @generated from message edgefarm.v1.DeviceStatusReport
+ */
+export type DeviceStatusReport = Message<"edgefarm.v1.DeviceStatusReport"> & {
+  /**
+   * @generated from field: string uid = 1;
+   */
+  uid: string;
+
+  /**
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * Per-device monotonic generation assigned by the agent (the provider drops a report older than one it applied).
+   *
+   * @generated from field: int64 generation = 4;
+   */
+  generation: bigint;
+
+  /**
+   * The EdgeDevice generation the site applied.
+   *
+   * @generated from field: int64 observed_generation = 5;
+   */
+  observedGeneration: bigint;
+
+  /**
+   * The mapper reaches the device.
+   *
+   * @generated from field: bool connected = 6;
+   */
+  connected: boolean;
+
+  /**
+   * Why not, or what the site cannot do (no mapper for the protocol, a property the device lacks).
+   *
+   * @generated from field: string message = 7;
+   */
+  message: string;
+
+  /**
+   * When the mapper last reached the device (ms since the epoch).
+   *
+   * @generated from field: int64 last_seen_ms = 8;
+   */
+  lastSeenMs: bigint;
+
+  /**
+   * @generated from field: repeated edgefarm.v1.PropertyTwin twins = 9;
+   */
+  twins: PropertyTwin[];
+};
+
+/**
+ * Describes the message edgefarm.v1.DeviceStatusReport.
+ * Use `create(DeviceStatusReportSchema)` to create a new message.
+ */
+export const DeviceStatusReportSchema: GenMessage<DeviceStatusReport> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 16);
+
+/**
+ * @generated from message edgefarm.v1.PropertyTwin
+ */
+export type PropertyTwin = Message<"edgefarm.v1.PropertyTwin"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string reported = 2;
+   */
+  reported: string;
+
+  /**
+   * When the mapper read the reported value (ms since the epoch).
+   *
+   * @generated from field: int64 reported_at_ms = 3;
+   */
+  reportedAtMs: bigint;
+
+  /**
+   * The desired value the mapper last wrote, and the EdgeDevice generation it came with.
+   *
+   * @generated from field: string observed_desired = 4;
+   */
+  observedDesired: string;
+
+  /**
+   * @generated from field: int64 observed_desired_generation = 5;
+   */
+  observedDesiredGeneration: bigint;
+};
+
+/**
+ * Describes the message edgefarm.v1.PropertyTwin.
+ * Use `create(PropertyTwinSchema)` to create a new message.
+ */
+export const PropertyTwinSchema: GenMessage<PropertyTwin> = /*@__PURE__*/
+  messageDesc(file_edgefarm_v1_edge, 17);
+
+/**
  * @generated from message edgefarm.v1.EdgeContainer
  */
 export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
@@ -731,7 +986,7 @@ export type EdgeContainer = Message<"edgefarm.v1.EdgeContainer"> & {
  * Use `create(EdgeContainerSchema)` to create a new message.
  */
 export const EdgeContainerSchema: GenMessage<EdgeContainer> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 14);
+  messageDesc(file_edgefarm_v1_edge, 18);
 
 /**
  * A container lifecycle hook (corev1.LifecycleHandler). Exec and httpGet as a probe's; sleep waits.
@@ -768,7 +1023,7 @@ export type LifecycleHandler = Message<"edgefarm.v1.LifecycleHandler"> & {
  * Use `create(LifecycleHandlerSchema)` to create a new message.
  */
 export const LifecycleHandlerSchema: GenMessage<LifecycleHandler> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 15);
+  messageDesc(file_edgefarm_v1_edge, 19);
 
 /**
  * @generated from message edgefarm.v1.SleepAction
@@ -785,7 +1040,7 @@ export type SleepAction = Message<"edgefarm.v1.SleepAction"> & {
  * Use `create(SleepActionSchema)` to create a new message.
  */
 export const SleepActionSchema: GenMessage<SleepAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 16);
+  messageDesc(file_edgefarm_v1_edge, 20);
 
 /**
  * Requests and limits in base units (0: not set).
@@ -819,7 +1074,7 @@ export type Resources = Message<"edgefarm.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 17);
+  messageDesc(file_edgefarm_v1_edge, 21);
 
 /**
  * @generated from message edgefarm.v1.SecurityContext
@@ -885,7 +1140,7 @@ export type SecurityContext = Message<"edgefarm.v1.SecurityContext"> & {
  * Use `create(SecurityContextSchema)` to create a new message.
  */
 export const SecurityContextSchema: GenMessage<SecurityContext> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 18);
+  messageDesc(file_edgefarm_v1_edge, 22);
 
 /**
  * A probe, run at the edge. Named ports are already resolved to numbers by the provider.
@@ -962,7 +1217,7 @@ export type Probe = Message<"edgefarm.v1.Probe"> & {
  * Use `create(ProbeSchema)` to create a new message.
  */
 export const ProbeSchema: GenMessage<Probe> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 19);
+  messageDesc(file_edgefarm_v1_edge, 23);
 
 /**
  * @generated from message edgefarm.v1.ExecAction
@@ -979,7 +1234,7 @@ export type ExecAction = Message<"edgefarm.v1.ExecAction"> & {
  * Use `create(ExecActionSchema)` to create a new message.
  */
 export const ExecActionSchema: GenMessage<ExecAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 20);
+  messageDesc(file_edgefarm_v1_edge, 24);
 
 /**
  * @generated from message edgefarm.v1.HttpGetAction
@@ -1020,7 +1275,7 @@ export type HttpGetAction = Message<"edgefarm.v1.HttpGetAction"> & {
  * Use `create(HttpGetActionSchema)` to create a new message.
  */
 export const HttpGetActionSchema: GenMessage<HttpGetAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 21);
+  messageDesc(file_edgefarm_v1_edge, 25);
 
 /**
  * @generated from message edgefarm.v1.HttpHeader
@@ -1042,7 +1297,7 @@ export type HttpHeader = Message<"edgefarm.v1.HttpHeader"> & {
  * Use `create(HttpHeaderSchema)` to create a new message.
  */
 export const HttpHeaderSchema: GenMessage<HttpHeader> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 22);
+  messageDesc(file_edgefarm_v1_edge, 26);
 
 /**
  * @generated from message edgefarm.v1.TcpSocketAction
@@ -1064,7 +1319,7 @@ export type TcpSocketAction = Message<"edgefarm.v1.TcpSocketAction"> & {
  * Use `create(TcpSocketActionSchema)` to create a new message.
  */
 export const TcpSocketActionSchema: GenMessage<TcpSocketAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 23);
+  messageDesc(file_edgefarm_v1_edge, 27);
 
 /**
  * @generated from message edgefarm.v1.GrpcAction
@@ -1086,7 +1341,7 @@ export type GrpcAction = Message<"edgefarm.v1.GrpcAction"> & {
  * Use `create(GrpcActionSchema)` to create a new message.
  */
 export const GrpcActionSchema: GenMessage<GrpcAction> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 24);
+  messageDesc(file_edgefarm_v1_edge, 28);
 
 /**
  * An environment variable. With a key reference the agent resolves the value from the delivered object when it
@@ -1129,7 +1384,7 @@ export type EnvVar = Message<"edgefarm.v1.EnvVar"> & {
  * Use `create(EnvVarSchema)` to create a new message.
  */
 export const EnvVarSchema: GenMessage<EnvVar> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 25);
+  messageDesc(file_edgefarm_v1_edge, 29);
 
 /**
  * @generated from message edgefarm.v1.KeyRef
@@ -1156,7 +1411,7 @@ export type KeyRef = Message<"edgefarm.v1.KeyRef"> & {
  * Use `create(KeyRefSchema)` to create a new message.
  */
 export const KeyRefSchema: GenMessage<KeyRef> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 26);
+  messageDesc(file_edgefarm_v1_edge, 30);
 
 /**
  * envFrom: every key of a ConfigMap (config_map set) or Secret (secret set) that is a valid variable name.
@@ -1190,7 +1445,7 @@ export type EnvFromSource = Message<"edgefarm.v1.EnvFromSource"> & {
  * Use `create(EnvFromSourceSchema)` to create a new message.
  */
 export const EnvFromSourceSchema: GenMessage<EnvFromSource> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 27);
+  messageDesc(file_edgefarm_v1_edge, 31);
 
 /**
  * @generated from message edgefarm.v1.VolumeMount
@@ -1222,7 +1477,7 @@ export type VolumeMount = Message<"edgefarm.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 28);
+  messageDesc(file_edgefarm_v1_edge, 32);
 
 /**
  * @generated from message edgefarm.v1.ContainerPort
@@ -1254,7 +1509,7 @@ export type ContainerPort = Message<"edgefarm.v1.ContainerPort"> & {
  * Use `create(ContainerPortSchema)` to create a new message.
  */
 export const ContainerPortSchema: GenMessage<ContainerPort> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 29);
+  messageDesc(file_edgefarm_v1_edge, 33);
 
 /**
  * PodStatusReport: what the agent observed of one pod. Last value per pod in the outbox and on the hub.
@@ -1358,7 +1613,7 @@ export type PodStatusReport = Message<"edgefarm.v1.PodStatusReport"> & {
  * Use `create(PodStatusReportSchema)` to create a new message.
  */
 export const PodStatusReportSchema: GenMessage<PodStatusReport> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 30);
+  messageDesc(file_edgefarm_v1_edge, 34);
 
 /**
  * @generated from message edgefarm.v1.ContainerStatus
@@ -1417,7 +1672,7 @@ export type ContainerStatus = Message<"edgefarm.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 31);
+  messageDesc(file_edgefarm_v1_edge, 35);
 
 /**
  * @generated from message edgefarm.v1.ContainerState
@@ -1452,7 +1707,7 @@ export type ContainerState = Message<"edgefarm.v1.ContainerState"> & {
  * Use `create(ContainerStateSchema)` to create a new message.
  */
 export const ContainerStateSchema: GenMessage<ContainerState> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32);
+  messageDesc(file_edgefarm_v1_edge, 36);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Waiting
@@ -1474,7 +1729,7 @@ export type ContainerState_Waiting = Message<"edgefarm.v1.ContainerState.Waiting
  * Use `create(ContainerState_WaitingSchema)` to create a new message.
  */
 export const ContainerState_WaitingSchema: GenMessage<ContainerState_Waiting> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32, 0);
+  messageDesc(file_edgefarm_v1_edge, 36, 0);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Running
@@ -1491,7 +1746,7 @@ export type ContainerState_Running = Message<"edgefarm.v1.ContainerState.Running
  * Use `create(ContainerState_RunningSchema)` to create a new message.
  */
 export const ContainerState_RunningSchema: GenMessage<ContainerState_Running> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32, 1);
+  messageDesc(file_edgefarm_v1_edge, 36, 1);
 
 /**
  * @generated from message edgefarm.v1.ContainerState.Terminated
@@ -1540,7 +1795,7 @@ export type ContainerState_Terminated = Message<"edgefarm.v1.ContainerState.Term
  * Use `create(ContainerState_TerminatedSchema)` to create a new message.
  */
 export const ContainerState_TerminatedSchema: GenMessage<ContainerState_Terminated> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 32, 2);
+  messageDesc(file_edgefarm_v1_edge, 36, 2);
 
 /**
  * NodeHeartbeat: the agent's periodic report of its node. Last value per node.
@@ -1612,7 +1867,7 @@ export type NodeHeartbeat = Message<"edgefarm.v1.NodeHeartbeat"> & {
  * Use `create(NodeHeartbeatSchema)` to create a new message.
  */
 export const NodeHeartbeatSchema: GenMessage<NodeHeartbeat> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 33);
+  messageDesc(file_edgefarm_v1_edge, 37);
 
 /**
  * @generated from message edgefarm.v1.NodeCondition
@@ -1644,7 +1899,7 @@ export type NodeCondition = Message<"edgefarm.v1.NodeCondition"> & {
  * Use `create(NodeConditionSchema)` to create a new message.
  */
 export const NodeConditionSchema: GenMessage<NodeCondition> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 34);
+  messageDesc(file_edgefarm_v1_edge, 38);
 
 /**
  * @generated from message edgefarm.v1.NodeImage
@@ -1666,7 +1921,7 @@ export type NodeImage = Message<"edgefarm.v1.NodeImage"> & {
  * Use `create(NodeImageSchema)` to create a new message.
  */
 export const NodeImageSchema: GenMessage<NodeImage> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 35);
+  messageDesc(file_edgefarm_v1_edge, 39);
 
 /**
  * @generated from message edgefarm.v1.NodeAddress
@@ -1688,7 +1943,7 @@ export type NodeAddress = Message<"edgefarm.v1.NodeAddress"> & {
  * Use `create(NodeAddressSchema)` to create a new message.
  */
 export const NodeAddressSchema: GenMessage<NodeAddress> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 36);
+  messageDesc(file_edgefarm_v1_edge, 40);
 
 /**
  * @generated from message edgefarm.v1.NodeSystemInfo
@@ -1735,7 +1990,7 @@ export type NodeSystemInfo = Message<"edgefarm.v1.NodeSystemInfo"> & {
  * Use `create(NodeSystemInfoSchema)` to create a new message.
  */
 export const NodeSystemInfoSchema: GenMessage<NodeSystemInfo> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 37);
+  messageDesc(file_edgefarm_v1_edge, 41);
 
 /**
  * EdgeEvent: a Kubernetes Event the agent recorded, the way a kubelet records one (reason and message strings are
@@ -1829,7 +2084,7 @@ export type EdgeEvent = Message<"edgefarm.v1.EdgeEvent"> & {
  * Use `create(EdgeEventSchema)` to create a new message.
  */
 export const EdgeEventSchema: GenMessage<EdgeEvent> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 38);
+  messageDesc(file_edgefarm_v1_edge, 42);
 
 /**
  * StreamRequest: the body of a request on ef.rpc.<node>.<op>. The op in the subject and the set field agree.
@@ -1914,7 +2169,7 @@ export type StreamRequest = Message<"edgefarm.v1.StreamRequest"> & {
  * Use `create(StreamRequestSchema)` to create a new message.
  */
 export const StreamRequestSchema: GenMessage<StreamRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 39);
+  messageDesc(file_edgefarm_v1_edge, 43);
 
 /**
  * @generated from message edgefarm.v1.LogsRequest
@@ -1965,7 +2220,7 @@ export type LogsRequest = Message<"edgefarm.v1.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 40);
+  messageDesc(file_edgefarm_v1_edge, 44);
 
 /**
  * @generated from message edgefarm.v1.ExecRequest
@@ -2004,7 +2259,7 @@ export type ExecRequest = Message<"edgefarm.v1.ExecRequest"> & {
  * Use `create(ExecRequestSchema)` to create a new message.
  */
 export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 41);
+  messageDesc(file_edgefarm_v1_edge, 45);
 
 /**
  * @generated from message edgefarm.v1.PortForwardRequest
@@ -2021,7 +2276,7 @@ export type PortForwardRequest = Message<"edgefarm.v1.PortForwardRequest"> & {
  * Use `create(PortForwardRequestSchema)` to create a new message.
  */
 export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 42);
+  messageDesc(file_edgefarm_v1_edge, 46);
 
 /**
  * @generated from message edgefarm.v1.StatsRequest
@@ -2034,7 +2289,7 @@ export type StatsRequest = Message<"edgefarm.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 43);
+  messageDesc(file_edgefarm_v1_edge, 47);
 
 /**
  * StreamReply: the reply to a StreamRequest. Either an error, or ok (the session runs on its subjects from now on;
@@ -2073,7 +2328,7 @@ export type StreamReply = Message<"edgefarm.v1.StreamReply"> & {
  * Use `create(StreamReplySchema)` to create a new message.
  */
 export const StreamReplySchema: GenMessage<StreamReply> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 44);
+  messageDesc(file_edgefarm_v1_edge, 48);
 
 /**
  * SessionEnd: the payload of an END frame, from either side: how the session ended.
@@ -2099,7 +2354,53 @@ export type SessionEnd = Message<"edgefarm.v1.SessionEnd"> & {
  * Use `create(SessionEndSchema)` to create a new message.
  */
 export const SessionEndSchema: GenMessage<SessionEnd> = /*@__PURE__*/
-  messageDesc(file_edgefarm_v1_edge, 45);
+  messageDesc(file_edgefarm_v1_edge, 49);
+
+/**
+ * @generated from enum edgefarm.v1.PropertyType
+ */
+export enum PropertyType {
+  /**
+   * @generated from enum value: PROPERTY_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_INT = 1;
+   */
+  INT = 1,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_FLOAT = 2;
+   */
+  FLOAT = 2,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_DOUBLE = 3;
+   */
+  DOUBLE = 3,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_STRING = 4;
+   */
+  STRING = 4,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_BOOLEAN = 5;
+   */
+  BOOLEAN = 5,
+
+  /**
+   * @generated from enum value: PROPERTY_TYPE_BYTES = 6;
+   */
+  BYTES = 6,
+}
+
+/**
+ * Describes the enum edgefarm.v1.PropertyType.
+ */
+export const PropertyTypeSchema: GenEnum<PropertyType> = /*@__PURE__*/
+  enumDesc(file_edgefarm_v1_edge, 0);
 
 /**
  * @generated from enum edgefarm.v1.RestartPolicy
@@ -2132,7 +2433,7 @@ export enum RestartPolicy {
  * Describes the enum edgefarm.v1.RestartPolicy.
  */
 export const RestartPolicySchema: GenEnum<RestartPolicy> = /*@__PURE__*/
-  enumDesc(file_edgefarm_v1_edge, 0);
+  enumDesc(file_edgefarm_v1_edge, 1);
 
 /**
  * @generated from enum edgefarm.v1.PullPolicy
@@ -2165,7 +2466,7 @@ export enum PullPolicy {
  * Describes the enum edgefarm.v1.PullPolicy.
  */
 export const PullPolicySchema: GenEnum<PullPolicy> = /*@__PURE__*/
-  enumDesc(file_edgefarm_v1_edge, 1);
+  enumDesc(file_edgefarm_v1_edge, 2);
 
 /**
  * @generated from enum edgefarm.v1.PodPhase
@@ -2206,7 +2507,7 @@ export enum PodPhase {
  * Describes the enum edgefarm.v1.PodPhase.
  */
 export const PodPhaseSchema: GenEnum<PodPhase> = /*@__PURE__*/
-  enumDesc(file_edgefarm_v1_edge, 2);
+  enumDesc(file_edgefarm_v1_edge, 3);
 
 /**
  * @generated from enum edgefarm.v1.EventType
@@ -2232,7 +2533,7 @@ export enum EventType {
  * Describes the enum edgefarm.v1.EventType.
  */
 export const EventTypeSchema: GenEnum<EventType> = /*@__PURE__*/
-  enumDesc(file_edgefarm_v1_edge, 3);
+  enumDesc(file_edgefarm_v1_edge, 4);
 
 /**
  * @generated from enum edgefarm.v1.StreamErrorCode
@@ -2268,5 +2569,5 @@ export enum StreamErrorCode {
  * Describes the enum edgefarm.v1.StreamErrorCode.
  */
 export const StreamErrorCodeSchema: GenEnum<StreamErrorCode> = /*@__PURE__*/
-  enumDesc(file_edgefarm_v1_edge, 4);
+  enumDesc(file_edgefarm_v1_edge, 5);
 
