@@ -1,8 +1,8 @@
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { DEVICE_LIMITS, DecodeError, decodeDeviceStatusReport, decodeEdgeDevice } from './codec.js';
-import { DeviceStatusReportSchema, EdgeDeviceSchema, PropertyType, type EdgeDevice } from './gen/edgefarm/v1/edge_pb.js';
+import { DevicePropertySchema, DeviceStatusReportSchema, EdgeDeviceSchema, PropertyType } from './gen/edgefarm/v1/edge_pb.js';
 
-type DeviceInit = Parameters<typeof create<typeof EdgeDeviceSchema>>[1];
+type DeviceInit = MessageInitShape<typeof EdgeDeviceSchema>;
 
 const device = (over: DeviceInit = {}): Uint8Array =>
   toBinary(
@@ -28,7 +28,12 @@ const device = (over: DeviceInit = {}): Uint8Array =>
       ...over,
     }),
   );
-const prop = (over: Partial<EdgeDevice['properties'][number]>) => ({ name: 'p', type: PropertyType.INT, visitorConfigJson: '{}', ...over });
+const prop = (over: MessageInitShape<typeof DevicePropertySchema>) => ({
+  name: 'p',
+  type: PropertyType.INT,
+  visitorConfigJson: '{}',
+  ...over,
+});
 
 describe('decodeEdgeDevice', () => {
   it('decodes a device with its resolved properties', () => {
@@ -84,7 +89,7 @@ describe('decodeEdgeDevice', () => {
 });
 
 describe('decodeDeviceStatusReport', () => {
-  const report = (over: Parameters<typeof create<typeof DeviceStatusReportSchema>>[1] = {}) =>
+  const report = (over: MessageInitShape<typeof DeviceStatusReportSchema> = {}) =>
     toBinary(
       DeviceStatusReportSchema,
       create(DeviceStatusReportSchema, {

@@ -101,6 +101,6 @@ describe('DesiredStore.forget', () => {
     store.forget('default/uses-cfg');
     expect(store.size).toBe(0);
     expect(store.heldSubjects()).toEqual([]);
-    expect(() => store.restore({ seq: 1, hubSeq: 0, pods: [], objects: [] })).toThrow(/empty store/);
+    expect(() => store.restore({ seq: 1, hubSeq: 0, pods: [], objects: [], devices: [] })).toThrow(/empty store/);
   });
 });

@@ -350,7 +350,7 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
 });
 
 describe('DesiredStore: devices (docs/decisions/0012-devices.md)', () => {
-  const device = (generation: bigint, over: Partial<edge.EdgeDevice> = {}): edge.EdgeDevice =>
+  const device = (generation: bigint, over: { name?: string; uid?: string } = {}): edge.EdgeDevice =>
     create(edge.EdgeDeviceSchema, {
       namespace: 'plant',
       name: 'pump-1',

@@ -85,7 +85,7 @@ test('objects round-trip beside pods; one too large for a NATS message is refuse
     records.map((r) => [
       r.kind,
       r.kind !== 'node' && r.key.name,
-      r.kind !== 'pod' && r.kind !== 'node' && r.object ? r.object.resourceVersion : 'tombstone',
+      r.kind !== 'pod' && r.kind !== 'node' && r.kind !== 'device' && r.object ? r.object.resourceVersion : 'tombstone',
     ]),
   ).toEqual([
     ['configmap', 'app.conf', '20'],
