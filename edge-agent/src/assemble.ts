@@ -17,6 +17,7 @@ import type { AgentConfig } from './config.js';
 import { JetStreamOutbox } from './bus/outbox.js';
 import { connectSite } from './bus/site-connection.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
+import { DeviceBoard } from './devices/board.js';
 import { SourceWatch } from './bus/source-watch.js';
 import { CompactionCheck } from './desired/compaction-check.js';
 import { HubListing } from './desired/hub-listing.js';
@@ -135,6 +136,20 @@ async function connect(a: Assembly): Promise<Site> {
   return { nc, jsm, js: jetstream(nc), hub: jetstream(nc, { domain: HUB_DOMAIN }) };
 }
 
+/**
+ * The site's device board: the bucket made at start, made exact once the desired store synced (devices deleted while
+ * the agent was down leave it), then kept in step with every device change.
+ */
+function deviceBoard(a: Assembly, site: Site, store: DesiredStore): DeviceBoard {
+  const board = new DeviceBoard({ nc: site.nc, wireId: a.config.wireId, devices: store, log: child(a, 'device-board') });
+  a.teardown.add('device board', () => board.stop());
+  void store
+    .whenSynced()
+    .then(() => board.resync())
+    .catch((err: unknown) => a.log.warn({ err: errorMessage(err) }, 'device board: resync failed; changes still go through'));
+  return board;
+}
+
 /** The injected runtime, or the runtime and image service over one CRI connection; and the runtime's name. */
 async function containerRuntime(a: Assembly): Promise<ContainerRuntime> {
   const { runtime, images, cri } = a.deps.runtime ? { runtime: a.deps.runtime, images: a.deps.images, cri: undefined } : openCri(a);
@@ -196,7 +211,15 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const { runtime, images } = container;
   // The store and the probe workers queue pod keys to the reconciler, which reads the store.
   let queueKey = (_key: string): void => undefined;
-  const store = new DesiredStore(wireId, child(a, 'desired'), (key) => queueKey(key));
+  // The desired devices go to the site's device board, where the mappers read them (docs/decisions/0012-devices.md).
+  let board: DeviceBoard | undefined;
+  const store = new DesiredStore(
+    wireId,
+    child(a, 'desired'),
+    (key) => queueKey(key),
+    (key) => board?.changed(key),
+  );
+  board = deviceBoard(a, site, store);
   const outbox = new JetStreamOutbox(site.js, node);
   const mounter = deps.mounter ?? new SystemMounter();
   const volumes = new VolumeManager({

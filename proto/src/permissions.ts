@@ -26,6 +26,7 @@ import {
   SOURCE_DELIVERIES_ALL,
   Streams,
   desiredSubjects,
+  deviceBoard,
   eventSubjects,
   hubDesiredConsumerCreate,
   outboxSubjects,
@@ -143,6 +144,8 @@ export function agentLocalPermissions(node: string): SubjectPermissions {
         hubDesiredConsumerCreate('*', desiredSubjects.node(node)),
         outboxSubjects.node(node),
         eventSubjects.siteNode(node),
+        // the device board the site's mappers read (KV puts and deletes)
+        deviceBoard.subjects(node),
         statusSubjects.node(node),
         eventSubjects.node(node),
         sessionSubjects.direction(node, 'up'),

@@ -58,6 +58,21 @@ export const Streams = {
   siteEvents: (node: string): string => `EFE_${encodeToken(node)}`,
 } as const;
 
+/**
+ * The site's device board (docs/decisions/0012-devices.md): a key-value bucket in the site's JetStream where the agent
+ * puts every desired device of its node, keyed `<protocol>.<namespace>.<name>` (tokens encoded), for the mappers at
+ * the site: a mapper watches `<protocol>.>` and gets every device it serves at start, whatever the order of creation.
+ * Named by the node's wire id, like its subjects, so the agent's site permissions (permissions.ts) can name it.
+ */
+export const deviceBoard = {
+  bucket: (wireId: string): string => `EFDEV_${encodeToken(wireId)}`,
+  key: (protocol: string, key: PodKey): string => `${encodeToken(protocol)}.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
+  /** What a mapper of `protocol` watches. */
+  protocol: (protocol: string): string => `${encodeToken(protocol)}.>`,
+  /** The subjects of the bucket's puts and deletes (what the agent may publish). */
+  subjects: (wireId: string): string => `$KV.${deviceBoard.bucket(wireId)}.>`,
+};
+
 /** Limits of the site events stream: events are capped by size and age, the oldest dropped first. */
 export const SITE_EVENT_LIMITS = {
   max_bytes: 1024 * 1024,
