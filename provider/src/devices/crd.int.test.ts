@@ -150,3 +150,17 @@ test('keeps the twin in the status subresource: a spec write cannot set it, a st
   expect(written.spec.properties[0]?.desired?.value).toBe('1200');
   expect(written.metadata.generation).toBe(cur.metadata.generation);
 });
+
+test('accepts the example in docs/devices.md (examples/devices/pump.yaml)', async () => {
+  await api.apply(path.join(ROOT, 'examples/devices/pump.yaml'));
+  const d = (await objects.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: 'default',
+    plural: 'devices',
+    name: 'pump-1',
+  })) as {
+    spec: { nodeName: string };
+  };
+  expect(d.spec.nodeName).toBe('edge-1');
+});
