@@ -17,11 +17,14 @@ export class FakeBus implements Hub {
   readonly objectTombstones: { node: string; kind: ObjectKind; key: PodKey }[] = [];
   /** NodeConfigs published, by node (last value). */
   readonly nodeConfigs = new Map<string, edge.NodeConfig>();
+  /** Desired devices published, in order. */
+  readonly devices: { node: string; device: edge.EdgeDevice }[] = [];
+  readonly deviceTombstones: { node: string; key: PodKey }[] = [];
   /** Wire ids retired, in order. */
   readonly retired: string[] = [];
   /**
    * Every publish in order: `pod <node> <ns>/<name>`, `-pod ...`, `<kind> <node> <ns>/<name>@<version>`, `-<kind> ...`,
-   * `node <node> ttl=<seconds>`, `-node <node>`, `retire <wire id>`.
+   * `node <node> ttl=<seconds>`, `-node <node>`, `device <node> <ns>/<name>@<generation>`, `-device ...`, `retire <wire id>`.
    */
   readonly log: string[] = [];
   /** Every read in order: `readDesired <nodes>`, `readStatus <nodes>`. */
@@ -69,6 +72,22 @@ export class FakeBus implements Hub {
   async tombstoneNodeConfig(node: string) {
     this.nodeConfigs.delete(node);
     this.log.push(`-node ${node}`);
+    return ++this.seq;
+  }
+  async publishDevice(node: string, device: edge.EdgeDevice) {
+    if (this.failNextPublish) {
+      const e = this.failNextPublish;
+      this.failNextPublish = undefined;
+      throw e;
+    }
+    encode(edge.EdgeDeviceSchema, device);
+    this.devices.push({ node, device });
+    this.log.push(`device ${node} ${device.namespace}/${device.name}@${device.generation}`);
+    return ++this.seq;
+  }
+  async tombstoneDevice(node: string, key: PodKey) {
+    this.deviceTombstones.push({ node, key });
+    this.log.push(`-device ${node} ${key.namespace}/${key.name}`);
     return ++this.seq;
   }
   async retireWireId(wireId: string) {

@@ -107,6 +107,10 @@ export interface DesiredPublisher {
   publishNodeConfig(node: string, config: edge.NodeConfig): Promise<number>;
   /** The node is gone: a tombstone for its NodeConfig. */
   tombstoneNodeConfig(node: string): Promise<number>;
+  /** Publishes a desired device (EdgeDevice, last value per device; docs/decisions/0012-devices.md). */
+  publishDevice(node: string, device: edge.EdgeDevice): Promise<number>;
+  /** The device is no longer desired on that node (deleted, moved, or its model gone). */
+  tombstoneDevice(node: string, key: PodKey): Promise<number>;
 }
 
 /** Why a message from the hub was not handed on: `malformed` (or inconsistent with its subject), or `unknown-node`
@@ -266,6 +270,14 @@ export class HubBus implements Hub {
 
   tombstoneNodeConfig(node: string): Promise<number> {
     return this.tombstone(desiredSubjects.nodeConfig(this.wireIds.wireId(node)));
+  }
+
+  async publishDevice(node: string, device: edge.EdgeDevice): Promise<number> {
+    return this.publish(desiredSubjects.device(this.wireIds.wireId(node), device), encode(edge.EdgeDeviceSchema, device));
+  }
+
+  tombstoneDevice(node: string, key: PodKey): Promise<number> {
+    return this.tombstone(desiredSubjects.device(this.wireIds.wireId(node), key));
   }
 
   private tombstone(subject: string): Promise<number> {

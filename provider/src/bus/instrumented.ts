@@ -6,7 +6,7 @@ import type { edge, ObjectKind, PodKey } from '@edgefarm/proto';
 import type { DesiredPublisher } from './hub.js';
 import { isHubStreamFull, type PublishRejectReason } from './limits.js';
 
-export type PublishKind = 'pod' | ObjectKind | 'node' | 'tombstone';
+export type PublishKind = 'pod' | ObjectKind | 'node' | 'device' | 'tombstone';
 
 export interface PublishObserver {
   /** `seconds`: from the publish to the hub's ack. */
@@ -54,6 +54,12 @@ export class InstrumentedPublisher implements PodBus {
   }
   tombstoneNodeConfig(node: string) {
     return this.timed('tombstone', () => this.inner.tombstoneNodeConfig(node));
+  }
+  publishDevice(node: string, device: edge.EdgeDevice) {
+    return this.timed('device', () => this.inner.publishDevice(node, device));
+  }
+  tombstoneDevice(node: string, key: PodKey) {
+    return this.timed('tombstone', () => this.inner.tombstoneDevice(node, key));
   }
   forgetPodStatus(node: string, uid: string) {
     return this.inner.forgetPodStatus(node, uid);

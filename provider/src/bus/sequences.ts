@@ -59,6 +59,14 @@ export class DesiredSequences implements PodBus {
     return this.note(node, await this.inner.tombstoneNodeConfig(node));
   }
 
+  async publishDevice(node: string, device: edge.EdgeDevice): Promise<number> {
+    return this.note(node, await this.inner.publishDevice(node, device));
+  }
+
+  async tombstoneDevice(node: string, key: PodKey): Promise<number> {
+    return this.note(node, await this.inner.tombstoneDevice(node, key));
+  }
+
   forgetPodStatus(node: string, uid: string): Promise<void> {
     return this.inner.forgetPodStatus(node, uid);
   }

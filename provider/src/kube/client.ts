@@ -4,6 +4,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { isConflict, isNotFound } from './errors.js';
+import { DEVICE, DEVICE_MODEL, type Device, type DeviceModel } from '../devices/types.js';
 
 export type Pod = k8s.V1Pod;
 export type Node = k8s.V1Node;
@@ -131,6 +132,10 @@ export interface KubeClient {
   createToken(namespace: string, serviceAccount: string, request: TokenRequest): Promise<{ token: string; expiresAtMs: number }>;
   /** Every EdgeNode. */
   edgeNodeWatch(): Watcher<EdgeNode>;
+  /** Every Device (devices.edgefarm.io), in every namespace; the device controller keeps those of served nodes. */
+  deviceWatch(): Watcher<Device>;
+  /** Every DeviceModel (devices.edgefarm.io), in every namespace. */
+  deviceModelWatch(): Watcher<DeviceModel>;
   /** TokenReview: the user a bearer token belongs to, or undefined when the apiserver does not accept it. */
   reviewToken(token: string): Promise<UserInfo | undefined>;
   /** SubjectAccessReview: whether the user may do it, and the authorizer's reason. */
@@ -283,6 +288,21 @@ export class RealKubeClient implements KubeClient {
     return this.watcher<EdgeNode>(
       `/apis/${group}/${version}/${plural}`,
       () => this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<EdgeNode>>,
+    );
+  }
+
+  deviceWatch(): Watcher<Device> {
+    const { group, version, plural } = DEVICE;
+    return this.watcher<Device>(
+      `/apis/${group}/${version}/${plural}`,
+      () => this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<Device>>,
+    );
+  }
+  deviceModelWatch(): Watcher<DeviceModel> {
+    const { group, version, plural } = DEVICE_MODEL;
+    return this.watcher<DeviceModel>(
+      `/apis/${group}/${version}/${plural}`,
+      () => this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<DeviceModel>>,
     );
   }
 

@@ -18,6 +18,7 @@ import type {
   WatchedKind,
   WatchedObject,
 } from './client.js';
+import type { Device, DeviceModel } from '../devices/types.js';
 
 /** The reason the apiserver gives for an HTTP status when the fake is not told one. */
 const DEFAULT_REASONS: Record<number, string> = { 404: 'NotFound', 409: 'Conflict', 422: 'Invalid', 500: 'InternalError' };
@@ -272,6 +273,16 @@ export class FakeKubeClient implements KubeClient {
     if (!en) return false;
     en.status = { ...en.status, ...status };
     return true;
+  }
+  /** Every Device: KubeClient.deviceWatch is this store (`set` bumps the resourceVersion, not the generation). */
+  readonly devices = new FakeStore<Device>();
+  deviceWatch(): Watcher<Device> {
+    return this.devices;
+  }
+  /** Every DeviceModel: KubeClient.deviceModelWatch is this store. */
+  readonly deviceModels = new FakeStore<DeviceModel>();
+  deviceModelWatch(): Watcher<DeviceModel> {
+    return this.deviceModels;
   }
   /** Every Service: KubeClient.serviceWatch is this store. */
   readonly services = new FakeStore<V1Service>();

@@ -22,6 +22,7 @@ import type {
   WatchedKind,
   WatchedObject,
 } from './client.js';
+import type { Device, DeviceModel } from '../devices/types.js';
 
 export type KubeVerb = 'get' | 'create' | 'update' | 'patch' | 'delete' | 'list' | 'watch';
 export type KubeRequestObserver = (verb: KubeVerb, resource: string, code: string, seconds: number) => void;
@@ -156,6 +157,12 @@ export class InstrumentedKubeClient implements KubeClient {
   }
   edgeNodeWatch(): Watcher<EdgeNode> {
     return this.watched('edgenodes', this.inner.edgeNodeWatch());
+  }
+  deviceWatch(): Watcher<Device> {
+    return this.watched('devices', this.inner.deviceWatch());
+  }
+  deviceModelWatch(): Watcher<DeviceModel> {
+    return this.watched('devicemodels', this.inner.deviceModelWatch());
   }
   reviewToken(token: string) {
     return this.timed('create', 'tokenreviews', () => this.inner.reviewToken(token));

@@ -292,7 +292,7 @@ export class ProviderMetrics {
     for (const stream of HUB_REJECT_STREAMS) for (const reason of HUB_REJECT_REASONS) this.hubRejects.inc({ stream, reason }, 0);
     for (const reason of EDGE_METRICS_REJECT_REASONS) this.edgeMetricsRejects.inc({ reason }, 0);
     for (const reason of HEARTBEAT_REJECT_REASONS) this.heartbeatRejects.inc({ reason }, 0);
-    for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'tombstone'] as const) {
+    for (const kind of ['pod', 'configmap', 'secret', 'token', 'node', 'device', 'tombstone'] as const) {
       for (const result of ['ok', 'error']) this.desiredPublishes.inc({ kind, result }, 0);
     }
   }
