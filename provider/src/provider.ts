@@ -12,6 +12,8 @@
  * - DesiredSequences (bus/): the last desired-state sequence published per node, as the pod side publishes.
  * - PodController (podcontroller/): pods -> desired state on the hub; reports -> pod status. What it does for a node
  *   (its pods' Secrets, ConfigMaps, tokens, status) it does as that node, through NodeClients (decision 0010).
+ * - DeviceController (devices/): Devices (with their DeviceModels resolved) -> desired devices on the hub, through
+ *   DesiredSequences like the pods (docs/decisions/0012-devices.md).
  * - NodeController (nodecontroller/): Nodes, node Leases and EdgeNode status from heartbeats; the one writer of
  *   NodeFacts, which the pod side, the kubelet transport and the metrics read.
  * - ShardLeases (shard/), EdgeEventSink (events/), ProviderMetrics (metrics/), /healthz, /readyz and /metrics.
@@ -36,6 +38,7 @@ import { NodeMembership } from './membership/membership.js';
 import { NodeController } from './nodecontroller/controller.js';
 import { NodeFacts } from './nodecontroller/facts.js';
 import { PodController } from './podcontroller/controller.js';
+import { DeviceController } from './devices/controller.js';
 import { ShardLeases } from './shard/shards.js';
 import { ProviderMetrics } from './metrics/metrics.js';
 import { InstrumentedKubeClient } from './kube/instrumented.js';
@@ -75,6 +78,7 @@ export class Provider {
   private readonly membership: NodeMembership;
   private readonly nodes: NodeController;
   private readonly pods: PodController;
+  private readonly devices: DeviceController;
   private readonly boundPods: BoundPods;
   private readonly shards: ShardLeases;
   private readonly nodeConfigs: NodeConfigs;
@@ -147,6 +151,14 @@ export class Provider {
       metrics,
       log: log.child({ part: 'pods' }),
     });
+    this.devices = new DeviceController({
+      kube,
+      bus: sequences,
+      devices: kube.deviceWatch(),
+      models: kube.deviceModelWatch(),
+      served: membership,
+      log: log.child({ part: 'devices' }),
+    });
 
     if (!deps.edgeStreams)
       this.natsStreams = new NatsEdgeStreams({
@@ -198,6 +210,7 @@ export class Provider {
     if (this.kubelet) membership.subscribe(this.kubelet);
     membership.subscribe(sequences);
     membership.subscribe(this.pods);
+    membership.subscribe(this.devices);
     membership.subscribe(this.nodeConfigs);
     membership.subscribe(this.retired);
     membership.subscribe(this.nodes);
@@ -243,6 +256,7 @@ export class Provider {
       dropped: (reason) => (reason === 'malformed' ? this.metrics.edgeEvent('malformed') : this.metrics.hubRejected('events', reason)),
     });
     await this.pods.start();
+    await this.devices.start();
     await this.membership.start();
     this.nodes.start();
     await this.kubelet?.start();
@@ -279,6 +293,7 @@ export class Provider {
     await this.bus.stop();
     await this.events?.stop();
     await this.pods.stop();
+    await this.devices.stop();
     await this.nodeConfigs.stop();
     await this.retired.stop();
     await this.nodes.stop();
