@@ -18,6 +18,7 @@ import { JetStreamOutbox } from './bus/outbox.js';
 import { connectSite } from './bus/site-connection.js';
 import { ensureSiteStreams } from './bus/site-streams.js';
 import { DeviceBoard } from './devices/board.js';
+import { DeviceTwins } from './devices/twins.js';
 import { SourceWatch } from './bus/source-watch.js';
 import { CompactionCheck } from './desired/compaction-check.js';
 import { HubListing } from './desired/hub-listing.js';
@@ -137,17 +138,27 @@ async function connect(a: Assembly): Promise<Site> {
 }
 
 /**
- * The site's device board: the bucket made at start, made exact once the desired store synced (devices deleted while
- * the agent was down leave it), then kept in step with every device change.
+ * The site's device board (made exact once the desired store synced: devices deleted while the agent was down leave
+ * it, then kept in step with every device change) and the devices' twins (the mappers' reports, to the outbox).
  */
-function deviceBoard(a: Assembly, site: Site, store: DesiredStore): DeviceBoard {
+function deviceParts(a: Assembly, site: Site, store: DesiredStore, outbox: JetStreamOutbox): { board: DeviceBoard; twins: DeviceTwins } {
+  const twins = new DeviceTwins({
+    nc: site.nc,
+    wireId: a.config.wireId,
+    devices: store,
+    outbox,
+    clock: a.clock,
+    log: child(a, 'device-twins'),
+  });
+  twins.start();
+  a.teardown.add('device twins', () => twins.stop());
   const board = new DeviceBoard({ nc: site.nc, wireId: a.config.wireId, devices: store, log: child(a, 'device-board') });
   a.teardown.add('device board', () => board.stop());
   void store
     .whenSynced()
     .then(() => board.resync())
     .catch((err: unknown) => a.log.warn({ err: errorMessage(err) }, 'device board: resync failed; changes still go through'));
-  return board;
+  return { board, twins };
 }
 
 /** The injected runtime, or the runtime and image service over one CRI connection; and the runtime's name. */
@@ -211,16 +222,20 @@ async function podControl(a: Assembly, site: Site, container: ContainerRuntime, 
   const { runtime, images } = container;
   // The store and the probe workers queue pod keys to the reconciler, which reads the store.
   let queueKey = (_key: string): void => undefined;
-  // The desired devices go to the site's device board, where the mappers read them (docs/decisions/0012-devices.md).
-  let board: DeviceBoard | undefined;
+  // The desired devices go to the site's device board, where the mappers read them, and the mappers' reports into
+  // the devices' twins (docs/decisions/0012-devices.md).
+  let devices: { board: DeviceBoard; twins: DeviceTwins } | undefined;
   const store = new DesiredStore(
     wireId,
     child(a, 'desired'),
     (key) => queueKey(key),
-    (key) => board?.changed(key),
+    (key) => {
+      devices?.board.changed(key);
+      devices?.twins.deviceChanged(key);
+    },
   );
-  board = deviceBoard(a, site, store);
   const outbox = new JetStreamOutbox(site.js, node);
+  devices = deviceParts(a, site, store, outbox);
   const mounter = deps.mounter ?? new SystemMounter();
   const volumes = new VolumeManager({
     root: config.volumeRoot,

@@ -10,6 +10,7 @@ import {
   PayloadTooLargeError,
   decodeDeviceStatusReport,
   decodeEdgeDevice,
+  decodeMapperReport,
   decodeEdgeEvent,
   decodeEdgeObject,
   decodeEdgePodSpec,
@@ -21,6 +22,7 @@ import {
 import {
   DeviceStatusReportSchema,
   EdgeDeviceSchema,
+  MapperReportSchema,
   PropertyType,
   EdgeContainerSchema,
   EdgeEventSchema,
@@ -276,6 +278,14 @@ describe('edge codecs (fuzz)', () => {
   codecCase('EdgeEvent', EdgeEventSchema, valid.event, decodeEdgeEvent);
   codecCase('EdgeDevice', EdgeDeviceSchema, devices.device, decodeEdgeDevice);
   codecCase('DeviceStatusReport', DeviceStatusReportSchema, devices.twin, decodeDeviceStatusReport);
+  codecCase(
+    'MapperReport',
+    MapperReportSchema,
+    devices.twin.map((t) =>
+      create(MapperReportSchema, { generation: t.observedGeneration, connected: t.connected, message: t.message, twins: t.twins }),
+    ),
+    decodeMapperReport,
+  );
 
   it('encode refuses only with PayloadTooLargeError', () => {
     fuzzDecoder('encode big objects', {

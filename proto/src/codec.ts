@@ -6,6 +6,7 @@ import { create, fromBinary, toBinary, type DescMessage, type MessageShape } fro
 import {
   DeviceStatusReportSchema,
   EdgeDeviceSchema,
+  MapperReportSchema,
   EdgeEventSchema,
   EdgeObjectSchema,
   EventType,
@@ -15,6 +16,7 @@ import {
   PodStatusReportSchema,
   PropertyType,
   type DeviceStatusReport,
+  type MapperReport,
   type EdgeDevice,
   type EdgeEvent,
   type EdgeObject,
@@ -199,6 +201,24 @@ export function decodeDeviceStatusReport(data: Uint8Array, subject?: string): De
   requireFields(t, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
   if (m.generation <= 0n) throw deviceError(t, subject, 'generation must be positive');
   if (m.observedGeneration < 0n) throw deviceError(t, subject, 'observed_generation must not be negative');
+  boundedValue(t, subject, 'message', m.message);
+  propertyNames(
+    t,
+    subject,
+    m.twins.map((p) => p.name),
+  );
+  for (const p of m.twins) {
+    boundedValue(t, subject, `property ${p.name} reported`, p.reported);
+    boundedValue(t, subject, `property ${p.name} observed_desired`, p.observedDesired);
+  }
+  return m;
+}
+
+/** A mapper's report of one device: its properties bounded and unique, a generation that is not negative. */
+export function decodeMapperReport(data: Uint8Array, subject?: string): MapperReport {
+  const t = MapperReportSchema.typeName;
+  const m = decode(MapperReportSchema, data, subject);
+  if (m.generation < 0n) throw deviceError(t, subject, 'generation must not be negative');
   boundedValue(t, subject, 'message', m.message);
   propertyNames(
     t,

@@ -27,6 +27,7 @@ import {
   Streams,
   desiredSubjects,
   deviceBoard,
+  mapperSubjects,
   eventSubjects,
   hubDesiredConsumerCreate,
   outboxSubjects,
@@ -158,6 +159,8 @@ export function agentLocalPermissions(node: string): SubjectPermissions {
         rpcSubjects.node(node),
         sessionSubjects.direction(node, 'down'),
         `${sourceDeliverPrefix(node)}.>`,
+        // the mappers' reports (request/reply at the site)
+        mapperSubjects.reports(node),
       ],
       deny: [],
     },

@@ -14,6 +14,8 @@ import {
   sourceDeliverPrefix,
   sourceListSubject,
   parseStatusSubject,
+  mapperSubjects,
+  parseMapperReportSubject,
   statusSubjects,
   Streams,
 } from './subjects.js';
@@ -90,6 +92,16 @@ describe('subjects', () => {
     expect(parseStatusSubject('ef.status.n.device.u-1')).toEqual({ place: 'status', node: 'n', key: { kind: 'device', uid: 'u-1' } });
     for (const bad of ['ef.status.n.device', 'ef.status.n.device.a.b', 'ef.desired.n.device.ns']) {
       expect(() => (bad.includes('desired') ? parseDesiredSubject(bad) : parseStatusSubject(bad))).toThrow();
+    }
+  });
+  it("names a mapper's report by node, protocol and device, and parses it back", () => {
+    const s = mapperSubjects.report('edge.1', 'modbus', { namespace: 'plant', name: 'pump.1' });
+    expect(s).toBe('ef.mapper.edge~2E1.report.modbus.plant.pump~2E1');
+    expect(parseMapperReportSubject(s)).toEqual({ node: 'edge.1', protocol: 'modbus', key: { namespace: 'plant', name: 'pump.1' } });
+    expect(s.startsWith(mapperSubjects.protocolReports('edge.1', 'modbus').slice(0, -1))).toBe(true);
+    expect(s.startsWith(mapperSubjects.reports('edge.1').slice(0, -1))).toBe(true);
+    for (const bad of ['ef.mapper.n.report.modbus.plant', 'ef.mapper.n.other.modbus.plant.x', 'ef.mapper.n.report.modbus.plant.x.y']) {
+      expect(() => parseMapperReportSubject(bad)).toThrow(/not a mapper report subject/);
     }
   });
   it('names the agent metrics subject per node, forwarded like the others', () => {

@@ -73,6 +73,28 @@ export const deviceBoard = {
   subjects: (wireId: string): string => `$KV.${deviceBoard.bucket(wireId)}.>`,
 };
 
+/**
+ * Mappers to the agent, at the site only (core request/reply; docs/decisions/0012-devices.md): a MapperReport of one
+ * device at `ef.mapper.<node>.report.<protocol>.<ns>.<name>`. The protocol in the subject is what a mapper's
+ * permission can pin it to.
+ */
+export const mapperSubjects = {
+  /** Every report to the node's agent (what it subscribes to). */
+  reports: (wireId: string): string => `ef.mapper.${encodeToken(wireId)}.report.>`,
+  /** What a mapper of `protocol` may publish. */
+  protocolReports: (wireId: string, protocol: string): string => `ef.mapper.${encodeToken(wireId)}.report.${encodeToken(protocol)}.>`,
+  report: (wireId: string, protocol: string, key: PodKey): string =>
+    `ef.mapper.${encodeToken(wireId)}.report.${encodeToken(protocol)}.${encodeToken(key.namespace)}.${encodeToken(key.name)}`,
+};
+
+export function parseMapperReportSubject(subject: string): { node: string; protocol: string; key: PodKey } {
+  const t = subject.split('.');
+  if (t.length === 7 && t[0] === 'ef' && t[1] === 'mapper' && t[3] === 'report') {
+    return { node: decodeToken(t[2]!), protocol: decodeToken(t[4]!), key: { namespace: decodeToken(t[5]!), name: decodeToken(t[6]!) } };
+  }
+  throw new SubjectError(`not a mapper report subject: "${subject}"`);
+}
+
 /** Limits of the site events stream: events are capped by size and age, the oldest dropped first. */
 export const SITE_EVENT_LIMITS = {
   max_bytes: 1024 * 1024,
