@@ -138,3 +138,35 @@ test('a Device created in the API appears decoded at its desired subject; its de
   expect(tomb.header?.get(Headers.operation)).toBe('DEL');
   expect(tomb.data.length).toBe(0);
 }, 60_000);
+
+test("the provider's own user may write a Device's status but not its spec, and may not write a DeviceModel", async () => {
+  const admin = api.kubeConfigFor().makeApiClient(k8s.CustomObjectsApi);
+  const asProvider = api.kubeConfigFor('edgefarm-provider').makeApiClient(k8s.CustomObjectsApi);
+  const ns = 'default';
+  await admin.createNamespacedCustomObject({
+    ...DEVICE,
+    namespace: ns,
+    body: {
+      apiVersion: `${DEVICE.group}/${DEVICE.version}`,
+      kind: 'Device',
+      metadata: { name: 'rbac-1' },
+      spec: { deviceModelRef: { name: 'pump' }, nodeName: 'edge-elsewhere', protocol: { protocolName: 'modbus' } },
+    },
+  });
+  const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  const code = async (call: () => Promise<unknown>) => {
+    try {
+      await call();
+      return 200;
+    } catch (err) {
+      return (err as { code?: number }).code;
+    }
+  };
+  const ref = { ...DEVICE, namespace: ns, name: 'rbac-1' };
+  expect(await code(() => asProvider.patchNamespacedCustomObjectStatus({ ...ref, body: { status: { state: 'online' } } }, merge))).toBe(
+    200,
+  );
+  expect(await code(() => asProvider.patchNamespacedCustomObject({ ...ref, body: { spec: { nodeName: 'x' } } }, merge))).toBe(403);
+  expect(await code(() => asProvider.deleteNamespacedCustomObject(ref))).toBe(403);
+  expect(await code(() => asProvider.deleteNamespacedCustomObject({ ...DEVICE_MODEL, namespace: ns, name: 'pump' }))).toBe(403);
+}, 30_000);
