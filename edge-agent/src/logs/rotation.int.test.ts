@@ -105,7 +105,12 @@ describe('container log rotation', () => {
       const rotatedNames = files.filter((f) => f.name !== '0.log').map((f) => f.name);
       let newestRotated = 0;
       for (const name of rotatedNames) {
-        const raw = await readFile(path.join(dir, name));
+        // the writer still runs: the oldest rotated file may be removed between the listing and the read
+        const raw = await readFile(path.join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (!raw) continue;
         const lines = (name.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8').trim().split('\n');
         newestRotated = Math.max(newestRotated, seqOf(lines[lines.length - 1]!.split(' ').slice(3).join(' ')));
       }
