@@ -395,6 +395,17 @@ describe('DesiredStore: devices (docs/decisions/0012-devices.md)', () => {
     expect(pods).toEqual([]); // a device never wakes the pod reconciler
   });
 
+  it('takes the same generation with other content (its model changed), not the same content again', () => {
+    const { store, devices } = deviceSetup();
+    store.apply(dmsg(device(2n), 1));
+    const remodelled = device(2n);
+    remodelled.properties[0]!.unit = 'rpm';
+    expect(store.apply(dmsg(remodelled, 2))).toEqual({ kind: 'upsert', key: KEY });
+    expect(store.device(KEY)?.properties[0]?.unit).toBe('rpm');
+    expect(store.apply(dmsg(remodelled, 3))).toEqual({ kind: 'unchanged', key: KEY });
+    expect(devices).toEqual([KEY, KEY]);
+  });
+
   it('takes a device made anew (another UID) whatever its generation, and forgets one at its tombstone', () => {
     const { store, devices } = deviceSetup();
     store.apply(dmsg(device(9n), 1));

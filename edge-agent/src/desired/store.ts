@@ -25,6 +25,7 @@ import {
   decodeEdgePodSpec,
   desiredSubjects,
   edge,
+  encode,
   isDecodeError,
   isDnsLabel,
   isSubjectError,
@@ -274,8 +275,8 @@ export class DesiredStore implements DesiredView {
   }
 
   /**
-   * A desired device: the newest generation of a device of one UID wins (a stale write never does); a device made
-   * anew (another UID) replaces the old one.
+   * A desired device: the newest generation of a device of one UID wins (a stale write never does); the same
+   * generation with other content (a changed model) replaces it; a device made anew (another UID) replaces the old one.
    */
   private applyDevice(subjectKey: PodKey, msg: DesiredMessage): ApplyOutcome {
     const key = deviceKey(subjectKey);
@@ -304,7 +305,13 @@ export class DesiredStore implements DesiredView {
         this.log.info({ device: key, seq: msg.seq, generation: device.generation, held: held.generation }, 'ignoring stale desired device');
         return { kind: 'stale', key, reason: `generation ${device.generation} older than ${held.generation}` };
       }
-      if (device.generation === held.generation) return { kind: 'unchanged', key };
+      // The same generation with other content: its model changed (which the Device's generation does not count);
+      // the stream's order makes it the newer one.
+      if (
+        device.generation === held.generation &&
+        Buffer.from(encode(edge.EdgeDeviceSchema, held)).equals(Buffer.from(encode(edge.EdgeDeviceSchema, device)))
+      )
+        return { kind: 'unchanged', key };
     }
     this.devices.set(key, device);
     this.seqs.set(key, msg.seq);
