@@ -26,6 +26,8 @@ describe('parseConfig', () => {
       kubeletTls: undefined,
       kubeletNodePorts: undefined,
       eventQps: 50,
+      deviceStatusIntervalSeconds: 5,
+      deviceStatusQps: 20,
       nodeCredentialSeconds: 86400,
       nodeCredentialTimeoutSeconds: 60,
     });
@@ -144,7 +146,7 @@ describe('parseConfig', () => {
   });
   it('declares every setting it reads, each with a meaning', () => {
     const names = PROVIDER_SETTINGS.rows().map((r) => r.name);
-    expect(names).toHaveLength(32);
+    expect(names).toHaveLength(34);
     for (const r of PROVIDER_SETTINGS.rows()) expect(r.doc).not.toBe('');
   });
 });

@@ -65,6 +65,10 @@ export interface ProviderConfig {
   kubeletTls?: { certFile: string; keyFile: string; clientCAFile?: string } | { fromCluster: true; clientCAFile?: string };
   /** Kubernetes Event writes per second across every node served (burst twice that). */
   eventQps: number;
+  /** Least seconds between two status writes of one Device (devices/status.ts). */
+  deviceStatusIntervalSeconds: number;
+  /** Device status writes per second for all devices. */
+  deviceStatusQps: number;
   /** Ports handed to the nodes, one each, for their node-scoped endpoints (docs/decisions/0006-kubelet-api.md). */
   kubeletNodePorts?: { from: number; to: number };
   /** The revoker (identity/revoker.ts): on when its four settings are given. */
@@ -284,6 +288,18 @@ export const PROVIDER_SETTINGS = defineSettings(
       type: int(1, 100_000),
       default: '50',
       doc: "Kubernetes Event writes per second for all nodes served (burst twice that), as the kubelet's --event-qps for one node",
+    },
+    deviceStatusIntervalSeconds: {
+      env: 'EF_DEVICE_STATUS_INTERVAL_SECONDS',
+      type: int(1, 3600),
+      default: '5',
+      doc: "least seconds between two writes of one Device's status from its twin (newer twins meanwhile are coalesced; docs/devices.md)",
+    },
+    deviceStatusQps: {
+      env: 'EF_DEVICE_STATUS_QPS',
+      type: int(1, 10_000),
+      default: '20',
+      doc: 'Device status writes per second for all devices served (burst twice that)',
     },
     nodeCredentialSeconds: {
       env: 'EF_NODE_CREDENTIAL_SECONDS',

@@ -85,6 +85,8 @@ async function bed() {
     nodeTaints: [DEFAULT_TAINT],
     tombstoneTtlSeconds: 86_400,
     eventQps: 50,
+    deviceStatusIntervalSeconds: 5,
+    deviceStatusQps: 20,
     kubeletNodePorts: { from: nodePort, to: nodePort },
     nodeCredentialSeconds: 86_400,
     nodeCredentialTimeoutSeconds: 60,

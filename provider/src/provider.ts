@@ -13,7 +13,8 @@
  * - PodController (podcontroller/): pods -> desired state on the hub; reports -> pod status. What it does for a node
  *   (its pods' Secrets, ConfigMaps, tokens, status) it does as that node, through NodeClients (decision 0010).
  * - DeviceController (devices/): Devices (with their DeviceModels resolved) -> desired devices on the hub, through
- *   DesiredSequences like the pods (docs/decisions/0012-devices.md).
+ *   DesiredSequences like the pods (docs/decisions/0012-devices.md); DeviceStatusWriter: the sites' device twins ->
+ *   the Devices' status subresource, at a bounded rate.
  * - NodeController (nodecontroller/): Nodes, node Leases and EdgeNode status from heartbeats; the one writer of
  *   NodeFacts, which the pod side, the kubelet transport and the metrics read.
  * - ShardLeases (shard/), EdgeEventSink (events/), ProviderMetrics (metrics/), /healthz, /readyz and /metrics.
@@ -39,6 +40,7 @@ import { NodeController } from './nodecontroller/controller.js';
 import { NodeFacts } from './nodecontroller/facts.js';
 import { PodController } from './podcontroller/controller.js';
 import { DeviceController } from './devices/controller.js';
+import { DeviceStatusWriter } from './devices/status.js';
 import { ShardLeases } from './shard/shards.js';
 import { ProviderMetrics } from './metrics/metrics.js';
 import { InstrumentedKubeClient } from './kube/instrumented.js';
@@ -79,6 +81,7 @@ export class Provider {
   private readonly nodes: NodeController;
   private readonly pods: PodController;
   private readonly devices: DeviceController;
+  private readonly deviceStatus: DeviceStatusWriter;
   private readonly boundPods: BoundPods;
   private readonly shards: ShardLeases;
   private readonly nodeConfigs: NodeConfigs;
@@ -151,13 +154,22 @@ export class Provider {
       metrics,
       log: log.child({ part: 'pods' }),
     });
+    const deviceWatch = kube.deviceWatch();
     this.devices = new DeviceController({
       kube,
       bus: sequences,
-      devices: kube.deviceWatch(),
+      devices: deviceWatch,
       models: kube.deviceModelWatch(),
       served: membership,
       log: log.child({ part: 'devices' }),
+    });
+    this.deviceStatus = new DeviceStatusWriter({
+      kube,
+      devices: deviceWatch,
+      log: log.child({ part: 'device-status' }),
+      intervalMs: config.deviceStatusIntervalSeconds * 1000,
+      qps: config.deviceStatusQps,
+      outcome: (result) => metrics.deviceTwin(result),
     });
 
     if (!deps.edgeStreams)
@@ -223,6 +235,9 @@ export class Provider {
       },
       dropped: (reason) => (reason === 'malformed' ? metrics.statusReport('dropped') : metrics.hubRejected('status', reason)),
       metrics: (node, text) => metrics.edgeMetrics(node, text),
+      device: (node, report) => {
+        if (this.membership.serves(node)) this.deviceStatus.onReport(node, report);
+      },
     };
     metrics.watchNodes({
       served: () => membership.served(),
@@ -293,6 +308,7 @@ export class Provider {
     await this.bus.stop();
     await this.events?.stop();
     await this.pods.stop();
+    this.deviceStatus.stop();
     await this.devices.stop();
     await this.nodeConfigs.stop();
     await this.retired.stop();

@@ -4,7 +4,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { isConflict, isNotFound } from './errors.js';
-import { DEVICE, DEVICE_MODEL, type Device, type DeviceModel } from '../devices/types.js';
+import { DEVICE, DEVICE_MODEL, type Device, type DeviceModel, type DeviceStatus } from '../devices/types.js';
 
 export type Pod = k8s.V1Pod;
 export type Node = k8s.V1Node;
@@ -136,6 +136,8 @@ export interface KubeClient {
   deviceWatch(): Watcher<Device>;
   /** Every DeviceModel (devices.edgefarm.io), in every namespace. */
   deviceModelWatch(): Watcher<DeviceModel>;
+  /** Merge-patches a Device's status subresource; resolves false when the Device is gone. */
+  patchDeviceStatus(namespace: string, name: string, status: DeviceStatus): Promise<boolean>;
   /** TokenReview: the user a bearer token belongs to, or undefined when the apiserver does not accept it. */
   reviewToken(token: string): Promise<UserInfo | undefined>;
   /** SubjectAccessReview: whether the user may do it, and the authorizer's reason. */
@@ -297,6 +299,15 @@ export class RealKubeClient implements KubeClient {
       `/apis/${group}/${version}/${plural}`,
       () => this.custom.listClusterCustomObject({ group, version, plural }) as Promise<k8s.KubernetesListObject<Device>>,
     );
+  }
+  async patchDeviceStatus(namespace: string, name: string, status: DeviceStatus) {
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus({ ...DEVICE, namespace, name, body: { status } }, mergePatch);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
   }
   deviceModelWatch(): Watcher<DeviceModel> {
     const { group, version, plural } = DEVICE_MODEL;

@@ -18,7 +18,7 @@ import type {
   WatchedKind,
   WatchedObject,
 } from './client.js';
-import type { Device, DeviceModel } from '../devices/types.js';
+import type { Device, DeviceModel, DeviceStatus } from '../devices/types.js';
 
 /** The reason the apiserver gives for an HTTP status when the fake is not told one. */
 const DEFAULT_REASONS: Record<number, string> = { 404: 'NotFound', 409: 'Conflict', 422: 'Invalid', 500: 'InternalError' };
@@ -283,6 +283,13 @@ export class FakeKubeClient implements KubeClient {
   readonly deviceModels = new FakeStore<DeviceModel>();
   deviceModelWatch(): Watcher<DeviceModel> {
     return this.deviceModels;
+  }
+  async patchDeviceStatus(namespace: string, name: string, status: DeviceStatus) {
+    this.record('patchDeviceStatus', `${namespace}/${name}`);
+    const d = this.devices.get(namespace, name);
+    if (!d) return false;
+    d.status = { ...d.status, ...status };
+    return true;
   }
   /** Every Service: KubeClient.serviceWatch is this store. */
   readonly services = new FakeStore<V1Service>();

@@ -22,7 +22,7 @@ import type {
   WatchedKind,
   WatchedObject,
 } from './client.js';
-import type { Device, DeviceModel } from '../devices/types.js';
+import type { Device, DeviceModel, DeviceStatus } from '../devices/types.js';
 
 export type KubeVerb = 'get' | 'create' | 'update' | 'patch' | 'delete' | 'list' | 'watch';
 export type KubeRequestObserver = (verb: KubeVerb, resource: string, code: string, seconds: number) => void;
@@ -163,6 +163,14 @@ export class InstrumentedKubeClient implements KubeClient {
   }
   deviceModelWatch(): Watcher<DeviceModel> {
     return this.watched('devicemodels', this.inner.deviceModelWatch());
+  }
+  patchDeviceStatus(namespace: string, name: string, status: DeviceStatus) {
+    return this.timed(
+      'patch',
+      'devices/status',
+      () => this.inner.patchDeviceStatus(namespace, name, status),
+      (found) => found,
+    );
   }
   reviewToken(token: string) {
     return this.timed('create', 'tokenreviews', () => this.inner.reviewToken(token));

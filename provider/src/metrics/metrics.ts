@@ -98,6 +98,7 @@ export class ProviderMetrics {
   private readonly hubRejects: Counter<'stream' | 'reason'>;
   private readonly edgeMetricsRejects: Counter<'reason'>;
   private readonly heartbeatRejects: Counter<'reason'>;
+  private readonly deviceTwins: Counter<'result'>;
 
   constructor(options: ProviderMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
@@ -262,6 +263,13 @@ export class ProviderMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.deviceTwins = new Counter({
+      name: PREFIX + 'device_twins_total',
+      help: "Devices' twins from the sites, by result: written (into the Device's status), coalesced (a newer twin came before the write was due), stale (older than one written), foreign (from a node the device is not on: dropped), unknown (no such Device, or made anew), failed (the status write failed; retried).",
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['written', 'coalesced', 'stale', 'foreign', 'unknown', 'failed']) this.deviceTwins.inc({ result }, 0);
     this.heartbeatRejects = new Counter({
       name: PREFIX + 'heartbeat_rejected_total',
       help: "Parts of served nodes' heartbeats refused (dropped before they reach the Node), by reason: node-name (the whole heartbeat: it names another node than its subject), resource-name (an extended or unknown resource), resource-value, condition, address, too-many (addresses past the cap), string (too long or not printable), number (out of range).",
@@ -311,6 +319,11 @@ export class ProviderMetrics {
   /** A message from the hub was not taken (see hub_messages_rejected_total). */
   hubRejected(stream: HubRejectStream, reason: HubRejectReason): void {
     this.hubRejects.inc({ stream, reason });
+  }
+
+  /** What became of a device's twin from its site (see device_twins_total). */
+  deviceTwin(result: 'written' | 'coalesced' | 'stale' | 'foreign' | 'unknown' | 'failed'): void {
+    this.deviceTwins.inc({ result });
   }
 
   /** Part of a heartbeat was refused (see heartbeat_rejected_total). */
