@@ -11,6 +11,7 @@ const packages = [
   'registrar',
   'cli',
   'edge-agent',
+  'mapper',
   'provider',
   'testing',
 ];

@@ -19,8 +19,9 @@ say() { printf '[deps %3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 # (the growth-curve PNG of `make bench`, bench/plot.gp); bzip2 and make build upstream busybox for the conformance
 # test images (hack/conformance-images.sh); binutils (readelf: the shared libraries an image's node needs,
 # hack/cloud-images.sh); systemd for systemd-analyze (hack/package.sh verifies the site package's units with it; no
-# systemd runs).
-PKGS="containerd runc containernetworking-plugins busybox-static bzip2 make iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox binutils systemd"
+# systemd runs); python3-pymodbus (with python3-serial and python3-serial-asyncio, which it imports): the Modbus TCP
+# server the Modbus mapper is tested against (mapper/).
+PKGS="containerd runc containernetworking-plugins busybox-static bzip2 make iptables iproute2 openssl gcc libc6-dev curl jq python3 docker-registry skopeo apache2-utils gnuplot-nox binutils systemd python3-pymodbus python3-serial python3-serial-asyncio"
 installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $PKGS 2>/dev/null | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in $PKGS; do case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac; done

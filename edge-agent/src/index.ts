@@ -9,3 +9,6 @@ export { computePodActions, describePodActions, type PodActions } from './reconc
 export { buildPodStatus } from './status/build.js';
 export { siteDesiredStreamConfig, outboxStreamConfig, ensureSiteStreams } from './bus/site-streams.js';
 export { AgentMetrics, type AgentStateSource } from './metrics/metrics.js';
+export { DeviceBoard, type DeviceSource } from './devices/board.js';
+export { DeviceTwins } from './devices/twins.js';
+export { JetStreamOutbox } from './bus/outbox.js';
