@@ -194,13 +194,12 @@ export function decodeEdgeDevice(data: Uint8Array, subject?: string): EdgeDevice
   return m;
 }
 
-/** A device's twin from a site: named, of a positive generation, its properties bounded and unique. */
-export function decodeDeviceStatusReport(data: Uint8Array, subject?: string): DeviceStatusReport {
-  const t = DeviceStatusReportSchema.typeName;
-  const m = decode(DeviceStatusReportSchema, data, subject);
-  requireFields(t, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
-  if (m.generation <= 0n) throw deviceError(t, subject, 'generation must be positive');
-  if (m.observedGeneration < 0n) throw deviceError(t, subject, 'observed_generation must not be negative');
+/** A twin's message and properties (a DeviceStatusReport's, a MapperReport's): bounded, properties unique. */
+function boundedTwins(
+  t: string,
+  subject: string | undefined,
+  m: { message: string; twins: { name: string; reported: string; observedDesired: string }[] },
+): void {
   boundedValue(t, subject, 'message', m.message);
   propertyNames(
     t,
@@ -211,6 +210,16 @@ export function decodeDeviceStatusReport(data: Uint8Array, subject?: string): De
     boundedValue(t, subject, `property ${p.name} reported`, p.reported);
     boundedValue(t, subject, `property ${p.name} observed_desired`, p.observedDesired);
   }
+}
+
+/** A device's twin from a site: named, of a positive generation, its properties bounded and unique. */
+export function decodeDeviceStatusReport(data: Uint8Array, subject?: string): DeviceStatusReport {
+  const t = DeviceStatusReportSchema.typeName;
+  const m = decode(DeviceStatusReportSchema, data, subject);
+  requireFields(t, subject, { uid: m.uid, namespace: m.namespace, name: m.name });
+  if (m.generation <= 0n) throw deviceError(t, subject, 'generation must be positive');
+  if (m.observedGeneration < 0n) throw deviceError(t, subject, 'observed_generation must not be negative');
+  boundedTwins(t, subject, m);
   return m;
 }
 
@@ -219,16 +228,7 @@ export function decodeMapperReport(data: Uint8Array, subject?: string): MapperRe
   const t = MapperReportSchema.typeName;
   const m = decode(MapperReportSchema, data, subject);
   if (m.generation < 0n) throw deviceError(t, subject, 'generation must not be negative');
-  boundedValue(t, subject, 'message', m.message);
-  propertyNames(
-    t,
-    subject,
-    m.twins.map((p) => p.name),
-  );
-  for (const p of m.twins) {
-    boundedValue(t, subject, `property ${p.name} reported`, p.reported);
-    boundedValue(t, subject, `property ${p.name} observed_desired`, p.observedDesired);
-  }
+  boundedTwins(t, subject, m);
   return m;
 }
 

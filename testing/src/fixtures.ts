@@ -80,3 +80,26 @@ export class ManualClock {
     this.ms += ms;
   }
 }
+
+/**
+ * A desired device (docs/devices.md): plant/pump-1 of protocol modbus at `generation`, with a writable INT speed
+ * whose desired value is `speed`, and a read-only DOUBLE temperature.
+ */
+export function edgeDevice(
+  generation: bigint,
+  over: { name?: string; uid?: string; protocol?: string; speed?: string; protocolConfigJson?: string } = {},
+): edge.EdgeDevice {
+  return create(edge.EdgeDeviceSchema, {
+    namespace: 'plant',
+    name: over.name ?? 'pump-1',
+    uid: over.uid ?? 'u-1',
+    generation,
+    model: 'pump',
+    protocol: over.protocol ?? 'modbus',
+    protocolConfigJson: over.protocolConfigJson ?? '{}',
+    properties: [
+      { name: 'speed', type: edge.PropertyType.INT, writable: true, desired: over.speed ?? '1200', visitorConfigJson: '{}' },
+      { name: 'temperature', type: edge.PropertyType.DOUBLE, visitorConfigJson: '{}' },
+    ],
+  });
+}

@@ -1,6 +1,6 @@
 import { create, desiredSubjects, edge, encode, type ObjectKind } from '@edgefarm/proto';
 import { DesiredStore, type DesiredMessage } from './store.js';
-import { LEVEL, fieldsOf, podSpec, recordingLogger } from '@edgefarm/testing';
+import { LEVEL, edgeDevice, fieldsOf, podSpec, recordingLogger } from '@edgefarm/testing';
 
 const NODE = 'node-1.example';
 
@@ -351,19 +351,7 @@ describe('DesiredStore: ConfigMaps, Secrets and tokens', () => {
 
 describe('DesiredStore: devices (docs/decisions/0012-devices.md)', () => {
   const device = (generation: bigint, over: { name?: string; uid?: string } = {}): edge.EdgeDevice =>
-    create(edge.EdgeDeviceSchema, {
-      namespace: 'plant',
-      name: 'pump-1',
-      uid: 'u-1',
-      generation,
-      model: 'pump',
-      protocol: 'modbus',
-      protocolConfigJson: '{}',
-      properties: [
-        { name: 'speed', type: edge.PropertyType.INT, writable: true, desired: String(generation * 100n), visitorConfigJson: '{}' },
-      ],
-      ...over,
-    });
+    edgeDevice(generation, { ...over, speed: String(generation * 100n) });
   const dmsg = (d: edge.EdgeDevice, seq: number, over: Partial<DesiredMessage> = {}): DesiredMessage => ({
     subject: desiredSubjects.device(NODE, { namespace: d.namespace, name: d.name }),
     seq,

@@ -6,7 +6,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, create, decodeDeviceStatusReport, deviceKey, edge, encode, mapperSubjects, outboxSubjects } from '@edgefarm/proto';
-import { TestSite, silentLogger } from '@edgefarm/testing';
+import { TestSite, edgeDevice, silentLogger } from '@edgefarm/testing';
 import { JetStreamOutbox } from '../bus/outbox.js';
 import { ensureSiteStreams } from '../bus/site-streams.js';
 import { DeviceTwins } from './twins.js';
@@ -35,16 +35,7 @@ test(
   async () => {
     const jsm = await jetstreamManager(nc);
     await ensureSiteStreams(jsm, NODE, WIRE, silentLogger());
-    const device = create(edge.EdgeDeviceSchema, {
-      namespace: 'plant',
-      name: 'pump-1',
-      uid: 'u-1',
-      generation: 3n,
-      model: 'pump',
-      protocol: 'modbus',
-      protocolConfigJson: '{}',
-      properties: [{ name: 'speed', type: edge.PropertyType.INT, writable: true, desired: '1200', visitorConfigJson: '{}' }],
-    });
+    const device = edgeDevice(3n);
     const twins = new DeviceTwins({
       nc,
       wireId: WIRE,

@@ -1,5 +1,5 @@
 import { create, decodeDeviceStatusReport, deviceKey, edge, encode, mapperSubjects, outboxSubjects } from '@edgefarm/proto';
-import { silentLogger } from '@edgefarm/testing';
+import { edgeDevice, silentLogger } from '@edgefarm/testing';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FakeOutbox } from '../bus/outbox.js';
 import { DeviceTwins, ReportRefused } from './twins.js';
@@ -9,24 +9,7 @@ const KEY = deviceKey({ namespace: 'plant', name: 'pump-1' });
 const SUBJECT = mapperSubjects.report(WIRE, 'modbus', { namespace: 'plant', name: 'pump-1' });
 
 function setup() {
-  const devices = new Map<string, edge.EdgeDevice>([
-    [
-      KEY,
-      create(edge.EdgeDeviceSchema, {
-        namespace: 'plant',
-        name: 'pump-1',
-        uid: 'u-1',
-        generation: 3n,
-        model: 'pump',
-        protocol: 'modbus',
-        protocolConfigJson: '{}',
-        properties: [
-          { name: 'speed', type: edge.PropertyType.INT, writable: true, desired: '1200', visitorConfigJson: '{}' },
-          { name: 'temperature', type: edge.PropertyType.DOUBLE, visitorConfigJson: '{}' },
-        ],
-      }),
-    ],
-  ]);
+  const devices = new Map<string, edge.EdgeDevice>([[KEY, edgeDevice(3n)]]);
   const outbox = new FakeOutbox();
   let now = 1_000_000;
   const twins = new DeviceTwins({
