@@ -103,6 +103,9 @@ export class FakeBus implements Hub {
   async forgetPodStatus(node: string, uid: string) {
     this.forgotten.push(`${node}/${uid}`);
   }
+  async forgetDeviceStatus(node: string, uid: string) {
+    this.forgotten.push(`device ${node}/${uid}`);
+  }
 
   async ensureStreams() {}
   async followStatus(handlers: StatusHandlers) {

@@ -142,6 +142,8 @@ export interface Hub extends DesiredPublisher {
   ensureStreams(): Promise<void>;
   /** Drops the last stored status of a pod that no longer exists. */
   forgetPodStatus(node: string, uid: string): Promise<void>;
+  /** Drops the last stored twin of a device no longer on the node (deleted, or moved away). */
+  forgetDeviceStatus(node: string, uid: string): Promise<void>;
   /** Follows every status report and heartbeat stored from now on. */
   followStatus(handlers: StatusHandlers): Promise<void>;
   /** Delivers the last report of every pod and the last heartbeat of the given nodes. */
@@ -307,6 +309,11 @@ export class HubBus implements Hub {
   async forgetPodStatus(node: string, uid: string): Promise<void> {
     const jsm = await this.cloudManager();
     await jsm.streams.purge(Streams.status, { filter: statusSubjects.of(this.wireIds.wireId(node), { kind: 'pod', uid }) });
+  }
+
+  async forgetDeviceStatus(node: string, uid: string): Promise<void> {
+    const jsm = await this.cloudManager();
+    await jsm.streams.purge(Streams.status, { filter: statusSubjects.of(this.wireIds.wireId(node), { kind: 'device', uid }) });
   }
 
   async retireWireId(wireId: string): Promise<number> {

@@ -16,7 +16,10 @@ export interface PublishObserver {
 }
 
 /** What the pod controller publishes through (the hub bus, or a fake). */
-export type PodBus = DesiredPublisher & { forgetPodStatus(node: string, uid: string): Promise<void> };
+export type PodBus = DesiredPublisher & {
+  forgetPodStatus(node: string, uid: string): Promise<void>;
+  forgetDeviceStatus(node: string, uid: string): Promise<void>;
+};
 
 export class InstrumentedPublisher implements PodBus {
   constructor(
@@ -63,5 +66,8 @@ export class InstrumentedPublisher implements PodBus {
   }
   forgetPodStatus(node: string, uid: string) {
     return this.inner.forgetPodStatus(node, uid);
+  }
+  forgetDeviceStatus(node: string, uid: string) {
+    return this.inner.forgetDeviceStatus(node, uid);
   }
 }

@@ -71,6 +71,10 @@ export class DesiredSequences implements PodBus {
     return this.inner.forgetPodStatus(node, uid);
   }
 
+  forgetDeviceStatus(node: string, uid: string): Promise<void> {
+    return this.inner.forgetDeviceStatus(node, uid);
+  }
+
   private note(node: string, seq: number): number {
     if (this.served.serves(node)) this.last.set(node, Math.max(seq, this.last.get(node) ?? 0));
     return seq;

@@ -282,16 +282,18 @@ describe('DeviceController', () => {
     await ctl.stop();
   });
 
-  it('tombstones a deleted device', async () => {
+  it("tombstones a deleted device and drops its last twin from the hub's status", async () => {
     const { kube, bus, membership, ctl } = bed();
     kube.deviceModels.set(PUMP_MODEL);
     await ctl.start();
     await membership.take(['edge-1']);
     kube.devices.set(device());
     await ctl.drained();
+    const uid = kube.devices.get('default', 'pump-1')!.metadata!.uid!;
     kube.devices.delete('default', 'pump-1');
     await ctl.drained();
     expect(bus.log).toEqual(['device edge-1 default/pump-1@1', '-device edge-1 default/pump-1']);
+    expect(bus.forgotten).toEqual([`device edge-1/${uid}`]);
     await ctl.stop();
   });
 

@@ -36,7 +36,10 @@ export interface DeviceControllerDeps {
   /** Warning Events on Devices. */
   kube: Pick<KubeClient, 'createEvent'>;
   /** Where desired devices go (the hub, through DesiredSequences). */
-  bus: Pick<DesiredPublisher, 'publishDevice' | 'tombstoneDevice'>;
+  bus: Pick<DesiredPublisher, 'publishDevice' | 'tombstoneDevice'> & {
+    /** Drops a device's last twin on the hub once it is off the node (EF_STATUS keeps it otherwise). */
+    forgetDeviceStatus(node: string, uid: string): Promise<void>;
+  };
   /** Every Device; started and stopped here. */
   devices: Watcher<Device>;
   /** Every DeviceModel; started and stopped here. */
@@ -166,6 +169,7 @@ export class DeviceController implements MembershipListener {
     for (const node of [...on.keys()]) {
       if (node === keep) continue;
       await this.deps.bus.tombstoneDevice(node, parsePodKey(key));
+      await this.deps.bus.forgetDeviceStatus(node, on.get(node)!.uid);
       on.delete(node);
       this.deps.log.info({ device: key, node }, 'device no longer desired on the node: tombstone published');
     }
