@@ -31,6 +31,7 @@ const DECLARATIONS = [
   'edge-agent/dist/config.js',
   'edge-agent/dist/hollow/config.js',
   'registrar/dist/config.js',
+  'mapper/dist/config.js',
   'bench/dist/settings.js',
   'testing/dist/settings.js',
 ];
