@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readContainerLog, type LogReadOptions } from './logs.js';
+import { firstOutput, readContainerLog, type LogReadOptions } from './logs.js';
 
 let dir: string;
 let file: string;
@@ -120,5 +120,33 @@ describe('readContainerLog', () => {
     let running = true;
     setTimeout(() => (running = false), 30);
     expect(await readAll({ follow: true }, async () => running)).toBe('last\n');
+  });
+});
+
+describe('firstOutput (a container that started a moment ago)', () => {
+  const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+  // A grace of a minute: a call that waited it out would fail the test by its timeout, whatever the machine's load.
+  const MINUTE = 60_000;
+
+  it('waits for the first bytes of a container that just started, and no longer', async () => {
+    await writeFile(file, '');
+    let written = false;
+    setTimeout(() => void appendFile(file, line('container is alive')).then(() => (written = true)), 150);
+    await firstOutput(file, nowNs(), MINUTE);
+    expect(written).toBe(true);
+  });
+
+  it('does not wait for a container that started long ago, nor for one that wrote already', async () => {
+    await writeFile(file, '');
+    await firstOutput(file, nowNs() - BigInt(MINUTE) * 2_000_000n, MINUTE);
+    await writeFile(file, line('x'));
+    await firstOutput(file, nowNs(), MINUTE);
+  });
+
+  it('gives up at the end of the grace: an empty log is then read as empty', async () => {
+    await writeFile(file, '');
+    const t0 = Date.now();
+    await firstOutput(file, nowNs(), 200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150); // it waited (a lower bound only: a slow machine waits longer)
   });
 });

@@ -25,6 +25,26 @@ export interface LogTiming {
   pollMs?: number;
   /** How often a followed container's state is checked while the file is idle (default 1000 ms). */
   stateCheckMs?: number;
+  /** How long after its start a container with an empty log is waited for before a read (default 1000 ms). */
+  firstOutputMs?: number;
+}
+
+/**
+ * A container that started a moment ago has often not written its first line yet: the site reports it running as
+ * soon as the runtime does (a kubelet, through its relist, a second later), so a read right after "running" would
+ * find an empty file. A read of a running container whose file is empty waits for its first bytes until
+ * `firstOutputMs` after its start, then reads whatever there is.
+ */
+export async function firstOutput(path: string, startedAtNs: bigint, graceMs: number): Promise<void> {
+  const until = Number(startedAtNs / 1_000_000n) + graceMs;
+  while (Date.now() < until) {
+    const size = await stat(path).then(
+      (s) => s.size,
+      () => 0,
+    );
+    if (size > 0) return;
+    await sleep(Math.min(20, Math.max(1, until - Date.now())));
+  }
 }
 
 const READ_BYTES = 64 * 1024;
@@ -193,6 +213,7 @@ export async function prepareLogs(
   if (!path) throw notFound(`container "${container}" in pod "${p.pod}" has no log file`);
   if (!(await logFileExists(path))) throw notFound(`log file of container "${container}" in pod "${p.pod}" not found`);
   const running = async () => (await runtime.containerStatus({ containerId: target.id })).status?.state === CONTAINER_RUNNING;
+  if (status.state === CONTAINER_RUNNING && !req.previous) await firstOutput(path, status.startedAt, timing.firstOutputMs ?? 1000);
   return {
     inputs: [],
     abandon: () => undefined,
