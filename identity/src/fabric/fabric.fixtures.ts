@@ -77,7 +77,7 @@ export function desiredOf(wireId: string): Record<KeyedKind, string> {
   return Object.fromEntries(kinds.map((k) => [k, desiredSubjects.of(wireId, k, OBJECT_KEY)])) as Record<KeyedKind, string>;
 }
 
-/** Publishes the node's pod, ConfigMap, Secret and token as the provider does. */
+/** Publishes the node's pod, ConfigMap, Secret, token and device as the provider does. */
 export async function publishDesired(desired: NatsConnection, wireId: string, tag = 'v1'): Promise<void> {
   const js = jetstream(desired);
   for (const [kind, subject] of Object.entries(desiredOf(wireId))) await js.publish(subject, te.encode(`${kind} of ${wireId} ${tag}`));

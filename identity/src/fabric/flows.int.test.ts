@@ -20,7 +20,16 @@ import {
   statusSubjects,
 } from '@edgefarm/proto';
 import { SecureFabric, waitFor } from '@edgefarm/testing';
-import { Verdicts, createHubStreams, createSiteStream, desiredOf, publishDesired, sleep, streamSubjects } from './fabric.fixtures.js';
+import {
+  KEYED_KINDS,
+  Verdicts,
+  createHubStreams,
+  createSiteStream,
+  desiredOf,
+  publishDesired,
+  sleep,
+  streamSubjects,
+} from './fabric.fixtures.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -58,12 +67,12 @@ describe('the secured fabric: what a node may do', () => {
 
   it("sources exactly A's desired subjects through the leaf, delivered below sourceDeliverPrefix(A)", async () => {
     const want = Object.values(desiredOf(A)).sort();
-    const got = await waitFor('site A has its 4 objects', async () => {
+    const got = await waitFor(`site A has its ${want.length} objects`, async () => {
       const s = await streamSubjects(siteA, Streams.siteDesired('node-a'));
-      return s.length >= 4 ? s : undefined;
+      return s.length >= want.length ? s : undefined;
     });
     table.record(
-      "site A's stream holds A's pod, ConfigMap, Secret, token",
+      "site A's stream holds A's pod, ConfigMap, Secret, token, device",
       'exactly these',
       got.join() === want.join() ? 'exactly these' : got.join(),
     );
@@ -166,10 +175,12 @@ describe('the secured fabric: what a node may do', () => {
     );
     const created = JSON.parse(res.string()) as { error?: unknown };
     expect(created.error).toBeUndefined();
-    await waitFor('the listing', async () => listed >= 4);
+    // one subject per keyed kind (pod, configmap, secret, token, device), as publishDesired made them
+    const want = KEYED_KINDS.length;
+    await waitFor('the listing', async () => listed >= want);
     await sleep(300);
     sub.unsubscribe();
-    table.record("agent A lists its node's hub subjects (headers only, last per subject)", '4 subjects', `${listed} subjects`);
-    expect(listed).toBe(4);
+    table.record("agent A lists its node's hub subjects (headers only, last per subject)", `${want} subjects`, `${listed} subjects`);
+    expect(listed).toBe(want);
   });
 });

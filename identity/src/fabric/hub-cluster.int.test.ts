@@ -7,7 +7,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { HUB_DOMAIN, Streams, statusSubjects } from '@edgefarm/proto';
 import { SecureFabric } from '@edgefarm/testing';
-import { Verdicts, createHubStreams, createSiteStream, publishDesired, sleep, waitForSubjects } from './fabric.fixtures.js';
+import { KEYED_KINDS, Verdicts, createHubStreams, createSiteStream, publishDesired, sleep, waitForSubjects } from './fabric.fixtures.js';
 
 const te = new TextEncoder();
 
@@ -38,8 +38,9 @@ describe('a 3-member hub', () => {
     await publishDesired(desired, A);
     const agent = await fabric.connectAgent('node-a');
     const site = await createSiteStream(agent, 'node-a', A);
-    await waitForSubjects(site, 'node-a', 4, 20_000);
-    table.record("site A (on member 2) sources A's objects from the R3 EF_DESIRED", '4 subjects', '4 subjects');
+    const n = KEYED_KINDS.length;
+    await waitForSubjects(site, 'node-a', n, 20_000);
+    table.record("site A (on member 2) sources A's objects from the R3 EF_DESIRED", `${n} subjects`, `${n} subjects`);
     const ack = await jetstream(agent, { domain: HUB_DOMAIN, timeout: 5_000 }).publish(
       statusSubjects.of(A, { kind: 'node' }),
       te.encode('hb'),
