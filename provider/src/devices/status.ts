@@ -117,9 +117,12 @@ export class DeviceStatusWriter {
     } catch (err) {
       this.outcome('failed');
       this.deps.log.warn({ device: key, err: (err as Error).message }, 'device status write failed; the next twin writes again');
-      // written is left as it was: the same twin may be written again when it comes back or a newer one comes
+      // The twin goes back to pending (unless a newer one came meanwhile) and is tried again one interval later: the
+      // write time moves on as back-off, the generation written does not (of this UID only: a device made anew under
+      // the same name starts from none).
       if (!this.pending.has(key)) this.pending.set(key, p);
-      this.written.set(key, { uid: p.report.uid, generation: this.written.get(key)?.generation ?? 0n, atMs: this.now() });
+      const w = this.written.get(key);
+      this.written.set(key, { uid: p.report.uid, generation: w?.uid === p.report.uid ? w.generation : 0n, atMs: this.now() });
       this.schedule(key);
     }
   }
